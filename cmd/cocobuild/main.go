@@ -1,0 +1,76 @@
+// Command cocobuild builds confidential-guest images from HCL recipes, computes
+// their launch measurements without booting them, and publishes signed
+// reference values. The command only parses flags and prints results; the
+// work is done by the packages it calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI with args and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && !ee.printed {
+			fmt.Fprintln(stderr, "error:", ee.err)
+		}
+		return ee.code
+	}
+	// Errors that cobra itself returns (unknown command, bad arguments) are usage errors.
+	fmt.Fprintln(stderr, "error:", err)
+	return exitUsage
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the build or the measurement failed
+	exitUsage   = 2 // the recipe or the command line is wrong
+)
+
+// exitError carries an exit code through cobra. printed says the error was
+// already shown to the user (e.g. as diagnostics).
+type exitError struct {
+	code    int
+	err     error
+	printed bool
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr marks err as a problem with what the user asked for (exit 2).
+func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// failErr marks err as a failure of the work itself (exit 1).
+func failErr(err error) error { return &exitError{code: exitFailure, err: err} }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// app holds what every command shares: the standard streams and global flags.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	json           bool
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cocobuild",
+		Short: "Reproducible confidential-guest images, their launch measurements and signed reference values",
+		Long: `cocobuild builds confidential-VM guest images (kernel, u-root initramfs with the agent,
+rootfs, disk) from an HCL recipe, reproducibly; computes the launch measurements each TEE
+will report (SEV/SEV-ES/SNP, TDX MRTD/RTMRs) without booting; and publishes them as signed
+reference values.`,
+		Example: `  cocobuild build recipes/sample
+  cocobuild measure sev --mode snp --ovmf OVMF.fd --vcpus 4 --vcpu-type EPYC-v4`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON instead of text")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr(err)
+	})
+	root.AddCommand(
+		newMeasureCmd(a),
+	)
+	return root
+}

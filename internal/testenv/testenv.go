@@ -1,0 +1,93 @@
+// Package testenv locates the shared golden vectors and the external tools that
+// tests need. In CI (CI=true) a missing vector directory or tool fails the
+// test; on a developer machine it skips with a message saying what to install.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// VectorsEnv names the environment variable that points at the golden
+// measurement vectors (the directory holding snp.json, tdx.json and inputs/).
+const VectorsEnv = "COCOBUILD_VECTORS"
+
+// InCI reports whether the tests run under CI, where nothing may be skipped
+// for lack of an input or a tool.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// missing fails the test in CI and skips it elsewhere.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Vectors returns the directory of the golden measurement vectors: $COCOBUILD_VECTORS,
+// or ../shared/vectors beside the module root.
+func Vectors(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv(VectorsEnv); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "README.md")); err != nil {
+			t.Fatalf("%s=%s does not hold the vectors: %v", VectorsEnv, d, err)
+		}
+		return d
+	}
+	if root, ok := moduleRoot(); ok {
+		d := filepath.Join(root, "..", "shared", "vectors")
+		if _, err := os.Stat(filepath.Join(d, "README.md")); err == nil {
+			return d
+		}
+	}
+	missing(t, "golden vectors not found: set %s to the vectors directory (../shared/vectors)", VectorsEnv)
+	return ""
+}
+
+// VectorFile returns the path of a file below the vectors directory.
+func VectorFile(t testing.TB, rel string) string {
+	t.Helper()
+	return filepath.Join(Vectors(t), filepath.FromSlash(rel))
+}
+
+// ReadVector reads a file below the vectors directory.
+func ReadVector(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(VectorFile(t, rel))
+	if err != nil {
+		t.Fatalf("reading vector %s: %v", rel, err)
+	}
+	return b
+}
+
+// Tool returns the path of an external program, failing in CI and skipping
+// elsewhere when it is absent. pkg names the Debian package that provides it.
+func Tool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		missing(t, "%s not found: apt-get install %s", name, pkg)
+	}
+	return p
+}
+
+// moduleRoot walks up from the working directory to the directory holding go.mod.
+func moduleRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
