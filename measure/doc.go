@@ -1,0 +1,9 @@
+// Package measure holds the launch-measurement models of cocobuild. Its
+// subpackages are pure functions: bytes and parameters in, digests and event
+// logs out. They do no file I/O and know nothing of recipes:
+//
+//   - ovmf: the OVMF/edk2 firmware footer GUID table that the TEE models share
+//   - sev:  AMD SEV, SEV-ES and SEV-SNP launch digests and SNP ID blocks
+//   - tdx:  Intel TDX MRTD, RTMR0-3 and the expected event log
+//   - pe:   PE/COFF parsing and Authenticode digests
+package measure
