@@ -1,0 +1,76 @@
+package sev
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FMS is a CPU family, model and stepping.
+type FMS struct {
+	Family, Model, Stepping int
+}
+
+// Signature returns the CPUID Fn0000_0001_EAX signature of the family, model
+// and stepping (AMD CPUID specification #25481): families above 0xF are
+// 0xF plus an extended family. Values that do not fit the fields are an error.
+func (f FMS) Signature() (uint32, error) {
+	if f.Family < 0 || f.Family > 0xf+0xff {
+		return 0, fmt.Errorf("vCPU family %d is outside 0..%d", f.Family, 0xf+0xff)
+	}
+	if f.Model < 0 || f.Model > 0xff {
+		return 0, fmt.Errorf("vCPU model %d is outside 0..255", f.Model)
+	}
+	if f.Stepping < 0 || f.Stepping > 0xf {
+		return 0, fmt.Errorf("vCPU stepping %d is outside 0..15", f.Stepping)
+	}
+	fam, extFam := uint32(f.Family), uint32(0)
+	if fam > 0xf {
+		fam, extFam = 0xf, fam-0xf
+	}
+	m := uint32(f.Model)
+	return extFam<<20 | (m>>4)<<16 | fam<<8 | (m&0xf)<<4 | uint32(f.Stepping), nil
+}
+
+// cpuTypes are the QEMU CPU models sev-snp-measure knows, in its order.
+var cpuTypes = []struct {
+	name string
+	fms  FMS
+}{
+	{"EPYC", FMS{23, 1, 2}},
+	{"EPYC-v1", FMS{23, 1, 2}},
+	{"EPYC-v2", FMS{23, 1, 2}},
+	{"EPYC-IBPB", FMS{23, 1, 2}},
+	{"EPYC-v3", FMS{23, 1, 2}},
+	{"EPYC-v4", FMS{23, 1, 2}},
+	{"EPYC-Rome", FMS{23, 49, 0}},
+	{"EPYC-Rome-v1", FMS{23, 49, 0}},
+	{"EPYC-Rome-v2", FMS{23, 49, 0}},
+	{"EPYC-Rome-v3", FMS{23, 49, 0}},
+	{"EPYC-Milan", FMS{25, 1, 1}},
+	{"EPYC-Milan-v1", FMS{25, 1, 1}},
+	{"EPYC-Milan-v2", FMS{25, 1, 1}},
+	{"EPYC-Genoa", FMS{25, 17, 0}},
+	{"EPYC-Genoa-v1", FMS{25, 17, 0}},
+	{"EPYC-Turin", FMS{26, 0, 0}},
+}
+
+// CPUTypes lists the QEMU CPU model names CPUSignature knows.
+func CPUTypes() []string {
+	names := make([]string, len(cpuTypes))
+	for i, c := range cpuTypes {
+		names[i] = c.name
+	}
+	return names
+}
+
+// CPUSignature returns the CPUID signature of a QEMU CPU model name
+// (exact spelling, as QEMU's -cpu takes it). An unknown name is an error that
+// lists the known ones.
+func CPUSignature(name string) (uint32, error) {
+	for _, c := range cpuTypes {
+		if c.name == name {
+			return c.fms.Signature()
+		}
+	}
+	return 0, fmt.Errorf("unknown vCPU type %q: want one of %s, or give the CPUID signature or family/model/stepping", name, strings.Join(CPUTypes(), ", "))
+}
