@@ -1,0 +1,349 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// Options control a build or a plan.
+type Options struct {
+	Cache    *Cache
+	Jobs     int      // steps run at once; 0 means one per CPU
+	Observer Observer // progress events; nil for none
+	// DryRun plans without running: steps are looked up in the cache only.
+	DryRun bool
+}
+
+// RecipeError carries diagnostics found while decoding blocks during a build.
+type RecipeError struct{ Diags hcl.Diagnostics }
+
+func (e *RecipeError) Error() string { return e.Diags.Error() }
+
+// StepStatus says what a plan or build did with a step.
+type StepStatus string
+
+// Step statuses.
+const (
+	StatusCached StepStatus = "cached" // the key was in the cache
+	StatusRun    StepStatus = "run"    // it runs (plan: it would run)
+)
+
+// StepReport is one line of a plan or build report.
+type StepReport struct {
+	Block  string     `json:"block"`
+	Step   string     `json:"step"`
+	Kind   string     `json:"kind"`
+	Key    string     `json:"key,omitempty"`
+	Status StepStatus `json:"status"`
+	Reason string     `json:"reason"`
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Steps   []StepReport               `json:"steps"`
+	Outputs map[string]*recipes.Output `json:"-"`
+}
+
+// Ran counts the steps that ran (or, in a plan, would run).
+func (r *Report) Ran() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Status == StatusRun {
+			n++
+		}
+	}
+	return n
+}
+
+type runner struct {
+	opts   Options
+	recipe *recipes.Recipe
+	sem    chan struct{}
+
+	mu      sync.Mutex
+	outputs map[string]*recipes.Output // finished blocks
+	report  []StepReport
+}
+
+// Run plans and (unless DryRun) builds every block of the recipe.
+func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) {
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtime.NumCPU()
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	rn := &runner{opts: opts, recipe: r, sem: make(chan struct{}, opts.Jobs), outputs: map[string]*recipes.Output{}}
+	g, gctx := errgroup.WithContext(ctx)
+	done := map[string]chan struct{}{}
+	for _, b := range r.Blocks {
+		done[b.Addr()] = make(chan struct{})
+	}
+	for _, b := range r.Blocks {
+		g.Go(func() error {
+			for _, d := range b.Deps {
+				select {
+				case <-done[d]:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			err := rn.runBlock(gctx, b)
+			close(done[b.Addr()])
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("build interrupted: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	sort.SliceStable(rn.report, func(i, j int) bool {
+		if rn.report[i].Block != rn.report[j].Block {
+			return blockIndex(r, rn.report[i].Block) < blockIndex(r, rn.report[j].Block)
+		}
+		return false
+	})
+	return &Report{Steps: rn.report, Outputs: rn.outputs}, nil
+}
+
+func blockIndex(r *recipes.Recipe, addr string) int {
+	for i, b := range r.Blocks {
+		if b.Addr() == addr {
+			return i
+		}
+	}
+	return len(r.Blocks)
+}
+
+func (rn *runner) addReport(s StepReport) {
+	rn.mu.Lock()
+	rn.report = append(rn.report, s)
+	rn.mu.Unlock()
+}
+
+// runBlock decodes a block once its dependencies are finished, runs its
+// steps and records its output. In a plan, a block whose dependency is not
+// built is reported as to run, with the dependency as the reason.
+func (rn *runner) runBlock(ctx context.Context, b *recipes.Block) error {
+	rn.mu.Lock()
+	vals := map[string]cty.Value{}
+	var missing []string
+	for _, d := range b.Deps {
+		if o, ok := rn.outputs[d]; ok {
+			vals[d] = o.Value
+		} else {
+			missing = append(missing, d)
+		}
+	}
+	rn.mu.Unlock()
+	if len(missing) > 0 { // only in a plan
+		rn.addReport(StepReport{Block: b.Addr(), Step: "*", Kind: b.Type, Status: StatusRun,
+			Reason: fmt.Sprintf("depends on %s, which is not built yet", missing[0])})
+		return nil
+	}
+	node, diags := b.Kind.Decode(b, rn.recipe.EvalContext(vals))
+	if diags.HasErrors() {
+		return &RecipeError{Diags: diags}
+	}
+	steps := node.Steps()
+	results := map[string]*recipes.Result{}
+	var rmu sync.Mutex
+	stepDone := map[string]chan struct{}{}
+	for _, s := range steps {
+		stepDone[s.ID] = make(chan struct{})
+	}
+	for _, s := range steps {
+		for _, a := range s.After {
+			if _, ok := stepDone[a]; !ok {
+				return fmt.Errorf("%s: step %s waits for unknown step %s (a bug in the %s block kind)", b.Addr(), s.ID, a, b.Type)
+			}
+		}
+	}
+	incomplete := false
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range steps {
+		g.Go(func() error {
+			defer close(stepDone[s.ID])
+			after := map[string]*recipes.Result{}
+			for _, a := range s.After {
+				select {
+				case <-stepDone[a]:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				rmu.Lock()
+				res, ok := results[a]
+				rmu.Unlock()
+				if !ok {
+					rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Status: StatusRun,
+						Reason: fmt.Sprintf("depends on step %s, which is not built yet", a)})
+					return nil
+				}
+				after[a] = res
+			}
+			res, err := rn.runStep(gctx, b, s, after)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", b.Addr(), s.ID, err)
+			}
+			rmu.Lock()
+			if res != nil {
+				results[s.ID] = res
+			} else {
+				incomplete = true
+			}
+			rmu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if incomplete || len(results) < len(steps) {
+		return nil // a plan with steps still to run: the block has no output yet
+	}
+	out, err := node.Finish(results)
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.Addr(), err)
+	}
+	rn.mu.Lock()
+	rn.outputs[b.Addr()] = out
+	rn.mu.Unlock()
+	return nil
+}
+
+// keyDoc is what a step key hashes.
+type keyDoc struct {
+	Kind    string                          `json:"kind"`
+	Version string                          `json:"version"`
+	Epoch   int64                           `json:"epoch"`
+	Params  any                             `json:"params"`
+	Inputs  []string                        `json:"inputs"`
+	After   map[string][]recipes.FileDigest `json:"after"`
+	Probe   string                          `json:"probe,omitempty"`
+}
+
+// StepKey computes a step's cache key.
+func StepKey(s *recipes.Step, epoch int64, after map[string]*recipes.Result, probe string) (string, error) {
+	doc := keyDoc{Kind: s.Kind, Version: s.Version, Epoch: epoch, Params: s.Params, After: map[string][]recipes.FileDigest{}, Probe: probe}
+	for _, in := range s.Inputs {
+		doc.Inputs = append(doc.Inputs, in.SHA256)
+	}
+	for id, r := range after {
+		doc.After[id] = r.Files
+	}
+	b, err := json.Marshal(doc) // map keys are sorted by encoding/json
+	if err != nil {
+		return "", fmt.Errorf("step parameters are not JSON-encodable: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step, after map[string]*recipes.Result) (*recipes.Result, error) {
+	name := b.Addr() + ":" + s.ID
+	var probe string
+	if s.Probe != nil {
+		p, err := s.Probe(ctx)
+		if err != nil {
+			return nil, err
+		}
+		probe = p
+	}
+	key, err := StepKey(s, rn.recipe.Epoch, after, probe)
+	if err != nil {
+		return nil, err
+	}
+	if res, ok := rn.opts.Cache.Lookup(key); ok {
+		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCached, Reason: "result in cache"})
+		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
+		return res, nil
+	}
+	rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusRun, Reason: "no cached result for this key"})
+	if rn.opts.DryRun {
+		return nil, nil
+	}
+	select {
+	case rn.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-rn.sem }()
+	rn.opts.Observer.Event(Event{Step: name, State: StateRunning})
+	res, err := rn.execute(ctx, name, key, s, after)
+	if err != nil {
+		rn.opts.Observer.Event(Event{Step: name, State: StateFailed, Err: err})
+		return nil, err
+	}
+	rn.opts.Observer.Event(Event{Step: name, State: StateDone})
+	return res, nil
+}
+
+func (rn *runner) execute(ctx context.Context, name, key string, s *recipes.Step, after map[string]*recipes.Result) (*recipes.Result, error) {
+	work, err := rn.opts.Cache.TempDir(key[:12])
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(work)
+		}
+	}()
+	files := filepath.Join(work, "files")
+	if err := os.Mkdir(files, 0o755); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(work, "log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	sc := &recipes.StepContext{
+		OutDir: files,
+		After:  after,
+		Epoch:  rn.recipe.Epoch,
+		Log:    logf,
+		Meta:   map[string]any{},
+		Progress: func(done, total int64) {
+			rn.opts.Observer.Event(Event{Step: name, State: StateRunning, Done: done, Total: total})
+		},
+	}
+	if err := s.Run(ctx, sc); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	if err := logf.Close(); err != nil {
+		return nil, err
+	}
+	res, err := rn.opts.Cache.Store(key, work, sc.Meta)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return res, nil
+}
+
+// IsRecipeError reports whether err comes from the recipe (exit code 2).
+func IsRecipeError(err error) bool {
+	var re *RecipeError
+	return errors.As(err, &re)
+}

@@ -1,0 +1,174 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// Cache is the content-addressed store of step results and downloads:
+//
+//	steps/<key>/result.json  the result's file list and metadata
+//	steps/<key>/files/…      the result's files
+//	blobs/sha256/<digest>    downloaded inputs, by digest
+//	tmp/<pid>-…              work in progress, renamed into place when complete
+//
+// An entry appears by rename only when complete, so a killed build leaves
+// nothing that a later build takes as a result.
+type Cache struct {
+	Dir string
+}
+
+// DefaultCacheDir is $XDG_CACHE_HOME/cocobuild (or ~/.cache/cocobuild).
+func DefaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("finding a cache directory: %w (give one with --cache-dir)", err)
+	}
+	return filepath.Join(d, "cocobuild"), nil
+}
+
+// OpenCache creates the cache layout under dir and removes work left by
+// processes that no longer run.
+func OpenCache(dir string) (*Cache, error) {
+	for _, d := range []string{"steps", "blobs/sha256", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("creating cache directory: %w", err)
+		}
+	}
+	c := &Cache{Dir: dir}
+	c.removeStaleTemps()
+	return c, nil
+}
+
+func (c *Cache) removeStaleTemps() {
+	ents, _ := os.ReadDir(filepath.Join(c.Dir, "tmp"))
+	for _, e := range ents {
+		pidStr, _, _ := strings.Cut(e.Name(), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err == nil && pid != os.Getpid() && processAlive(pid) {
+			continue
+		}
+		if err == nil && pid == os.Getpid() {
+			continue
+		}
+		os.RemoveAll(filepath.Join(c.Dir, "tmp", e.Name()))
+	}
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// TempDir makes a fresh directory for work in progress.
+func (c *Cache) TempDir(prefix string) (string, error) {
+	return os.MkdirTemp(filepath.Join(c.Dir, "tmp"), fmt.Sprintf("%d-%s-", os.Getpid(), prefix))
+}
+
+func (c *Cache) stepDir(key string) string { return filepath.Join(c.Dir, "steps", key) }
+
+// Lookup returns the cached result for key.
+func (c *Cache) Lookup(key string) (*recipes.Result, bool) {
+	dir := c.stepDir(key)
+	b, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		return nil, false
+	}
+	var r recipes.Result
+	if err := json.Unmarshal(b, &r); err != nil || r.Key != key {
+		return nil, false
+	}
+	r.Dir = filepath.Join(dir, "files")
+	return &r, true
+}
+
+// Store hashes the files below work/files, writes result.json and renames
+// work to the entry for key. When another process stored the same key
+// first, its entry is kept and work is removed.
+func (c *Cache) Store(key, work string, meta map[string]any) (*recipes.Result, error) {
+	files, err := hashTree(filepath.Join(work, "files"))
+	if err != nil {
+		return nil, fmt.Errorf("hashing step output: %w", err)
+	}
+	r := &recipes.Result{Key: key, Files: files, Meta: meta}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding step result: %w (a step's metadata must be JSON-encodable)", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(work, "result.json"), b, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(work, c.stepDir(key)); err != nil {
+		if got, ok := c.Lookup(key); ok {
+			os.RemoveAll(work)
+			return got, nil
+		}
+		return nil, fmt.Errorf("storing step result: %w", err)
+	}
+	r.Dir = filepath.Join(c.stepDir(key), "files")
+	return r, nil
+}
+
+// hashTree lists the regular files below root, sorted, with their digests.
+func hashTree(root string) ([]recipes.FileDigest, error) {
+	var out []recipes.FileDigest
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return fmt.Errorf("%s: only regular files may be step outputs", p)
+		}
+		sum, size, err := fileSHA256(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		out = append(out, recipes.FileDigest{Path: filepath.ToSlash(rel), SHA256: sum, Size: size, Mode: uint32(info.Mode().Perm())})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, err
+}
+
+// fileSHA256 returns the hex sha256 and size of a file.
+func fileSHA256(p string) (string, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// BlobPath is where a download with the given digest is kept.
+func (c *Cache) BlobPath(sha string) string { return filepath.Join(c.Dir, "blobs", "sha256", sha) }

@@ -1,0 +1,445 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/builder/internal/fetch"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// Env is what the builder's own block kinds need from the invocation.
+type Env struct {
+	Cache         *Cache
+	Lock          *Lock // pins from cocobuild.lock.hcl; may be empty
+	AllowUnpinned bool  // build inputs without a sha256 (never for releases)
+	Locked        bool  // refuse any difference between recipe and lock
+	HTTP          *http.Client
+}
+
+// InputKind implements `input "NAME" { … }`: one pinned source of bytes.
+type InputKind struct{ Env *Env }
+
+// Type implements recipes.Kind.
+func (InputKind) Type() string { return "input" }
+
+// Schema implements recipes.Kind.
+func (InputKind) Schema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "file"}, {Name: "url"}, {Name: "deb"}, {Name: "version"}, {Name: "extract"},
+		{Name: "sha256"}, {Name: "description"},
+	}}
+}
+
+// inputOutputType is what `input.NAME` evaluates to.
+var inputOutputType = cty.Object(map[string]cty.Type{
+	"artifact": recipes.ArtifactType,
+	"sha256":   cty.String,
+	"size":     cty.Number,
+	"source":   cty.String,
+})
+
+// OutputType implements recipes.Kind.
+func (InputKind) OutputType() cty.Type { return inputOutputType }
+
+var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// inputNode is a decoded input block.
+type inputNode struct {
+	env     *Env
+	name    string
+	file    string // absolute path, for file inputs
+	relFile string // as written, for the source string
+	url     string
+	deb     string
+	version string
+	extract string
+	pin     string // sha256 of the fetched bytes; "" when unpinned
+	// recipeVersion says the version is written in the recipe (not taken
+	// from the lock), so `lock -update` keeps it.
+	recipeVersion bool
+	rng           hcl.Range
+}
+
+// source is the input's exact origin, as recorded in the lock and manifest.
+func (n *inputNode) source() string {
+	switch {
+	case n.file != "":
+		return "file:" + n.relFile
+	case n.url != "":
+		return "url:" + n.url
+	default:
+		return "deb:" + n.deb + "=" + n.version
+	}
+}
+
+// Decode implements recipes.Kind.
+func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	content, diags := b.Body.Content(k.Schema())
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	n := &inputNode{env: k.Env, name: b.Name, rng: b.DefRange}
+	str := func(name string, dst *string) {
+		if a, ok := content.Attributes[name]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, dst)...)
+		}
+	}
+	str("file", &n.relFile)
+	str("url", &n.url)
+	str("deb", &n.deb)
+	str("version", &n.version)
+	str("extract", &n.extract)
+	str("sha256", &n.pin)
+	n.recipeVersion = n.version != ""
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var sources []string
+	for _, s := range []string{"file", "url", "deb"} {
+		if _, ok := content.Attributes[s]; ok {
+			sources = append(sources, s)
+		}
+	}
+	if len(sources) != 1 {
+		detail := "Give one of file, url or deb."
+		if len(sources) > 1 {
+			detail = fmt.Sprintf("This input has %s; give exactly one source.", strings.Join(sources, " and "))
+		}
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Input needs exactly one source", Detail: detail, Subject: b.DefRange.Ptr()})
+	}
+	attrRange := func(name string) *hcl.Range { return content.Attributes[name].Expr.Range().Ptr() }
+	if _, ok := content.Attributes["version"]; ok && n.deb == "" {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unexpected version",
+			Detail: "version goes with deb: it is the Debian package version.", Subject: attrRange("version")})
+	}
+	if _, ok := content.Attributes["extract"]; ok {
+		if n.deb == "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unexpected extract",
+				Detail: "extract names a file inside a Debian package: it goes with deb.", Subject: attrRange("extract")})
+		} else if c := path.Clean(strings.TrimPrefix(n.extract, "/")); c == "." || strings.HasPrefix(c, "../") {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid extract path",
+				Detail: "extract is a path inside the package, such as \"boot/vmlinuz-6.1.0-56-cloud-amd64\".", Subject: attrRange("extract")})
+		}
+	}
+	if n.url != "" && !strings.HasPrefix(n.url, "https://") && !strings.HasPrefix(n.url, "http://") {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid URL",
+			Detail: "url must start with https:// or http://.", Subject: attrRange("url")})
+	}
+	if _, ok := content.Attributes["sha256"]; ok && !sha256Re.MatchString(n.pin) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid sha256",
+			Detail: "sha256 is 64 lowercase hexadecimal digits.", Subject: attrRange("sha256")})
+	}
+	if n.relFile != "" {
+		n.file = n.relFile
+		if !filepath.IsAbs(n.file) {
+			n.file = filepath.Join(filepath.Dir(b.DefRange.Filename), n.relFile)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, n.applyLock(content)...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return n, diags
+}
+
+// applyLock fills the version and pin from the lock file and checks drift.
+func (n *inputNode) applyLock(content *hcl.BodyContent) hcl.Diagnostics {
+	var lp Pin
+	var inLock bool
+	if n.env != nil && n.env.Lock != nil {
+		lp, inLock = n.env.Lock.Pins[n.name]
+	}
+	if n.deb != "" && n.version == "" && inLock {
+		if v, ok := strings.CutPrefix(lp.Source, "deb:"+n.deb+"="); ok {
+			n.version = v
+		}
+	}
+	locked := n.env != nil && n.env.Locked
+	switch {
+	case inLock && lp.Source == n.source():
+		if n.pin == "" {
+			n.pin = lp.SHA256
+		} else if n.pin != lp.SHA256 && locked {
+			return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Recipe and lock disagree",
+				Detail:  fmt.Sprintf("Input %q pins sha256 %s in the recipe but %s in %s; run `cocobuild lock` to update the lock.", n.name, n.pin, lp.SHA256, recipes.LockFileName),
+				Subject: content.Attributes["sha256"].Expr.Range().Ptr()}}
+		}
+	case locked && inLock:
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Recipe and lock disagree",
+			Detail:  fmt.Sprintf("Input %q is %s in the recipe but %s in %s; run `cocobuild lock` to update the lock.", n.name, n.source(), lp.Source, recipes.LockFileName),
+			Subject: n.rng.Ptr()}}
+	case locked:
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Input missing from the lock",
+			Detail:  fmt.Sprintf("--locked: input %q has no entry in %s; run `cocobuild lock`.", n.name, recipes.LockFileName),
+			Subject: n.rng.Ptr()}}
+	}
+	if n.deb != "" && n.version == "" {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Debian package without a version",
+			Detail:  fmt.Sprintf("Input %q: give version = \"…\", or run `cocobuild lock` to record the version apt serves now.", n.name),
+			Subject: n.rng.Ptr()}}
+	}
+	if n.pin == "" && (n.env == nil || !n.env.AllowUnpinned) {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Input is not pinned",
+			Detail:  fmt.Sprintf("Input %q (%s) has no sha256: add sha256 = \"…\" to the block, or run `cocobuild lock` to record it in %s (or build with --allow-unpinned, never for a release).", n.name, n.source(), recipes.LockFileName),
+			Subject: n.rng.Ptr()}}
+	}
+	return nil
+}
+
+// outName is the file name of the input inside its step result.
+func (n *inputNode) outName() string {
+	switch {
+	case n.extract != "":
+		return path.Base(n.extract)
+	case n.file != "":
+		return filepath.Base(n.file)
+	case n.url != "":
+		if b := path.Base(strings.SplitN(strings.SplitN(n.url, "?", 2)[0], "#", 2)[0]); b != "." && b != "/" && b != "" {
+			return b
+		}
+		return "download"
+	default:
+		return n.deb + ".deb"
+	}
+}
+
+// Steps implements recipes.Node: one step that fetches, verifies and extracts.
+func (n *inputNode) Steps() []*recipes.Step {
+	s := &recipes.Step{
+		ID: "fetch", Kind: "input", Version: "1",
+		Params: map[string]string{"source": n.source(), "sha256": n.pin, "extract": n.extract, "name": n.outName()},
+		Run:    n.run,
+	}
+	if n.file != "" || n.pin == "" {
+		// Local files can change under the same name, and unpinned sources
+		// under the same URL: hash them on every build.
+		s.Probe = n.probe
+	}
+	return []*recipes.Step{s}
+}
+
+func (n *inputNode) mismatch(got string) error {
+	return &PinMismatchError{Input: n.name, Source: n.source(), Want: n.pin, Got: got}
+}
+
+// PinMismatchError reports bytes whose digest is not the pinned one.
+type PinMismatchError struct{ Input, Source, Want, Got string }
+
+func (e *PinMismatchError) Error() string {
+	return fmt.Sprintf("input %q (%s): sha256 mismatch: expected %s, got %s; if the new bytes are the ones you want, update the pin (sha256 in the recipe, or `cocobuild lock -update`)", e.Input, e.Source, e.Want, e.Got)
+}
+
+// probe hashes a local file (or fetches an unpinned source) before the cache is consulted.
+func (n *inputNode) probe(ctx context.Context) (string, error) {
+	if n.file != "" {
+		sum, _, err := fileSHA256(n.file)
+		if err != nil {
+			return "", fmt.Errorf("input %q: %w", n.name, err)
+		}
+		if n.pin != "" && sum != n.pin {
+			return "", n.mismatch(sum)
+		}
+		return sum, nil
+	}
+	p, _, err := n.fetchBlob(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Base(p), nil
+}
+
+// fetchBlob brings the source's bytes into the blob cache, verified, and
+// returns the blob's path and its digest.
+func (n *inputNode) fetchBlob(ctx context.Context, progress func(done, total int64)) (string, int64, error) {
+	c := n.env.Cache
+	if n.pin != "" {
+		if st, err := os.Stat(c.BlobPath(n.pin)); err == nil {
+			return c.BlobPath(n.pin), st.Size(), nil
+		}
+	}
+	tmp, err := c.TempDir("fetch")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.RemoveAll(tmp)
+	var got string
+	switch {
+	case n.url != "":
+		f, err := os.Create(filepath.Join(tmp, "blob"))
+		if err != nil {
+			return "", 0, err
+		}
+		h := sha256.New()
+		_, err = fetch.HTTP(ctx, n.env.HTTP, n.url, io.MultiWriter(f, h), progress)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", 0, fmt.Errorf("input %q: %w", n.name, err)
+		}
+		got = hex.EncodeToString(h.Sum(nil))
+		if err := os.Rename(f.Name(), filepath.Join(tmp, got)); err != nil {
+			return "", 0, err
+		}
+	case n.deb != "":
+		deb, err := fetch.AptDownload(ctx, n.deb, n.version, tmp)
+		if errors.Is(err, fetch.ErrVersionGone) {
+			return "", 0, fmt.Errorf("input %q: Debian package %s=%s is no longer in the package archive (%v); run `cocobuild lock -update` to move to the version it serves now, or pin a version it has", n.name, n.deb, n.version, err)
+		}
+		if err != nil {
+			return "", 0, fmt.Errorf("input %q: %w", n.name, err)
+		}
+		got, _, err = fileSHA256(deb)
+		if err != nil {
+			return "", 0, err
+		}
+		if err := os.Rename(deb, filepath.Join(tmp, got)); err != nil {
+			return "", 0, err
+		}
+	}
+	if n.pin != "" && got != n.pin {
+		return "", 0, n.mismatch(got)
+	}
+	if err := os.Chmod(filepath.Join(tmp, got), 0o444); err != nil {
+		return "", 0, err
+	}
+	dst := c.BlobPath(got)
+	if err := os.Rename(filepath.Join(tmp, got), dst); err != nil {
+		return "", 0, fmt.Errorf("storing download: %w", err)
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return "", 0, err
+	}
+	return dst, st.Size(), nil
+}
+
+func (n *inputNode) run(ctx context.Context, sc *recipes.StepContext) error {
+	dst := filepath.Join(sc.OutDir, n.outName())
+	if n.file != "" {
+		sum, size, err := copyHashed(n.file, dst)
+		if err != nil {
+			return fmt.Errorf("input %q: %w", n.name, err)
+		}
+		if n.pin != "" && sum != n.pin {
+			return n.mismatch(sum) // the file changed since the probe
+		}
+		sc.Meta["fetched_sha256"], sc.Meta["fetched_size"] = sum, size
+		return nil
+	}
+	blob, size, err := n.fetchBlob(ctx, sc.Progress)
+	if err != nil {
+		return err
+	}
+	sc.Meta["fetched_sha256"], sc.Meta["fetched_size"] = filepath.Base(blob), size
+	if n.extract == "" {
+		return copyFile(blob, dst, 0o644)
+	}
+	f, err := os.Open(blob)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := fetch.DebFile(f, size, n.extract)
+	if err != nil {
+		return fmt.Errorf("input %q: %s=%s: %w", n.name, n.deb, n.version, err)
+	}
+	return os.WriteFile(dst, data, 0o644)
+}
+
+// copyHashed copies src to dst and returns the digest of what it copied.
+func copyHashed(src, dst string) (string, int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(out, h), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, err
+}
+
+// Finish implements recipes.Node.
+func (n *inputNode) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
+	res := results["fetch"]
+	a, err := res.File(n.outName())
+	if err != nil {
+		return nil, err
+	}
+	a.Origin = "input." + n.name
+	fetchedSHA, _ := res.Meta["fetched_sha256"].(string)
+	fetchedSize, _ := res.Meta["fetched_size"].(float64)
+	if s, ok := res.Meta["fetched_size"].(int64); ok {
+		fetchedSize = float64(s)
+	}
+	return &recipes.Output{
+		Value: cty.ObjectVal(map[string]cty.Value{
+			"artifact": recipes.ArtifactVal(a),
+			"sha256":   cty.StringVal(a.SHA256),
+			"size":     cty.NumberIntVal(a.Size),
+			"source":   cty.StringVal(n.source()),
+		}),
+		Inputs: []recipes.InputEntry{{Name: n.name, Source: n.source(), SHA256: fetchedSHA, Size: int64(fetchedSize)}},
+	}, nil
+}
+
+// ResolvePin fetches the input (into the cache) and returns its pin; for a
+// Debian package without a version, or with update, it first asks apt for
+// the version it serves now.
+func ResolvePin(ctx context.Context, node recipes.Node, update bool) (string, Pin, error) {
+	n, ok := node.(*inputNode)
+	if !ok {
+		return "", Pin{}, fmt.Errorf("not an input block")
+	}
+	if n.deb != "" && !n.recipeVersion && (n.version == "" || update) {
+		v, err := fetch.AptCandidate(ctx, n.deb)
+		if err != nil {
+			return n.name, Pin{}, fmt.Errorf("input %q: %w", n.name, err)
+		}
+		if n.version != v {
+			n.version, n.pin = v, ""
+		}
+	}
+	if update {
+		n.pin = ""
+	}
+	if n.file != "" {
+		sum, _, err := fileSHA256(n.file)
+		if err != nil {
+			return n.name, Pin{}, fmt.Errorf("input %q: %w", n.name, err)
+		}
+		if n.pin != "" && sum != n.pin {
+			return n.name, Pin{}, n.mismatch(sum)
+		}
+		return n.name, Pin{Source: n.source(), SHA256: sum}, nil
+	}
+	blob, _, err := n.fetchBlob(ctx, nil)
+	if err != nil {
+		return n.name, Pin{}, err
+	}
+	return n.name, Pin{Source: n.source(), SHA256: filepath.Base(blob)}, nil
+}

@@ -1,0 +1,221 @@
+package builder
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cocobuild/cocobuild/internal/version"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// Manifest is OUT/manifest.json: what a build made, from what, and the
+// measurements computed from it. Its keys only grow.
+type Manifest struct {
+	Cocobuild    string                `json:"cocobuild"`
+	Recipe       ManifestRecipe        `json:"recipe"`
+	Epoch        int64                 `json:"epoch"`
+	Inputs       []recipes.InputEntry  `json:"inputs"`
+	Artifacts    []ManifestArtifact    `json:"artifacts"`
+	Measurements []recipes.Measurement `json:"measurements"`
+}
+
+// ManifestRecipe identifies the recipe of a build.
+type ManifestRecipe struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+// ManifestArtifact is one file of the output directory; Extra holds the
+// fields specific to its kind, written beside the common ones.
+type ManifestArtifact struct {
+	Name   string
+	Kind   string
+	Path   string
+	SHA256 string
+	Size   int64
+	Extra  map[string]any
+}
+
+// MarshalJSON writes the common and kind-specific fields as one object.
+func (a ManifestArtifact) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	for k, v := range a.Extra {
+		m[k] = v
+	}
+	m["name"], m["kind"], m["path"], m["sha256"], m["size"] = a.Name, a.Kind, a.Path, a.SHA256, a.Size
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (a *ManifestArtifact) UnmarshalJSON(b []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	str := func(k string) string { s, _ := m[k].(string); delete(m, k); return s }
+	a.Name, a.Kind, a.Path, a.SHA256 = str("name"), str("kind"), str("path"), str("sha256")
+	if f, ok := m["size"].(float64); ok {
+		a.Size = int64(f)
+	}
+	delete(m, "size")
+	if len(m) > 0 {
+		a.Extra = m
+	}
+	return nil
+}
+
+// NewManifest collects the manifest of a finished build.
+func NewManifest(r *recipes.Recipe, rep *Report) (*Manifest, error) {
+	m := &Manifest{
+		Cocobuild:    version.Version,
+		Recipe:       ManifestRecipe{Name: r.Name, SHA256: r.SHA256},
+		Epoch:        r.Epoch,
+		Inputs:       []recipes.InputEntry{},
+		Artifacts:    []ManifestArtifact{},
+		Measurements: []recipes.Measurement{},
+	}
+	paths := map[string]string{}
+	for _, b := range r.Blocks {
+		out, ok := rep.Outputs[b.Addr()]
+		if !ok {
+			return nil, fmt.Errorf("%s was not built", b.Addr())
+		}
+		m.Inputs = append(m.Inputs, out.Inputs...)
+		m.Measurements = append(m.Measurements, out.Measurements...)
+		for _, a := range out.Artifacts {
+			p := path.Clean(a.Path)
+			if p != a.Path || strings.HasPrefix(p, "../") || path.IsAbs(p) || p == "manifest.json" {
+				return nil, fmt.Errorf("%s: artifact path %q is not a clean relative path", b.Addr(), a.Path)
+			}
+			if prev, dup := paths[p]; dup {
+				return nil, fmt.Errorf("%s and %s both write %s", prev, a.Name, p)
+			}
+			paths[p] = a.Name
+			m.Artifacts = append(m.Artifacts, ManifestArtifact{Name: a.Name, Kind: a.Kind, Path: p,
+				SHA256: a.File.SHA256, Size: a.File.Size, Extra: a.Extra})
+		}
+	}
+	sort.Slice(m.Inputs, func(i, j int) bool { return m.Inputs[i].Name < m.Inputs[j].Name })
+	sort.Slice(m.Artifacts, func(i, j int) bool { return m.Artifacts[i].Name < m.Artifacts[j].Name })
+	sort.SliceStable(m.Measurements, func(i, j int) bool {
+		if m.Measurements[i].TEE != m.Measurements[j].TEE {
+			return m.Measurements[i].TEE < m.Measurements[j].TEE
+		}
+		return m.Measurements[i].Name < m.Measurements[j].Name
+	})
+	return m, nil
+}
+
+// Encode returns the manifest as indented JSON with a final newline.
+func (m *Manifest) Encode() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// ReadManifest reads OUT/manifest.json.
+func ReadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// WriteOutput assembles the output directory: the artifacts of every block
+// and manifest.json. It builds the new tree beside out and swaps it in, so
+// out is never half-written; files of an earlier build that this build does
+// not make are gone afterwards.
+func WriteOutput(out string, m *Manifest, rep *Report) error {
+	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	srcs := map[string]string{}
+	for _, o := range rep.Outputs {
+		for _, a := range o.Artifacts {
+			srcs[path.Clean(a.Path)] = a.File.Path
+		}
+	}
+	for _, a := range m.Artifacts {
+		dst := filepath.Join(tmp, filepath.FromSlash(a.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(srcs[a.Path], dst, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", a.Path, err)
+		}
+	}
+	b, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o644); err != nil {
+		return err
+	}
+	old := ""
+	if _, err := os.Stat(out); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(out, old); err != nil {
+			return fmt.Errorf("moving the previous %s aside: %w", out, err)
+		}
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		if old != "" {
+			os.Rename(old, out)
+		}
+		return fmt.Errorf("moving the new output into %s: %w", out, err)
+	}
+	ok = true
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return nil
+}
+
+// copyFile copies src to dst (a new file) with mode perm.
+func copyFile(src, dst string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Chmod(perm); err != nil { // umask must not leak into outputs
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

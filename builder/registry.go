@@ -1,0 +1,15 @@
+package builder
+
+import (
+	"github.com/cocobuild/cocobuild/kernel"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// NewRegistry returns the block kinds of cocobuild: the builder's own
+// (input) and those of the packages that implement the others.
+func NewRegistry(env *Env) *recipes.Registry {
+	return recipes.NewRegistry(
+		InputKind{Env: env},
+		kernel.Kind{},
+	)
+}

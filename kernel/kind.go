@@ -1,0 +1,143 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// Kind implements the `kernel "NAME" { … }` block:
+//
+//	kernel "guest" {
+//	  image   = input.vmlinuz         # a prebuilt bzImage
+//	  cmdline = ["console=ttyS0"]     # list of arguments (or one string)
+//	}
+type Kind struct{}
+
+// Type implements recipes.Kind.
+func (Kind) Type() string { return "kernel" }
+
+// Schema implements recipes.Kind.
+func (Kind) Schema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "image", Required: true}, {Name: "cmdline"}, {Name: "description"},
+	}}
+}
+
+// OutputType implements recipes.Kind: `kernel.NAME` has the image, the
+// cmdline as one string and the kernel release.
+func (Kind) OutputType() cty.Type {
+	return cty.Object(map[string]cty.Type{
+		"image":   recipes.ArtifactType,
+		"cmdline": cty.String,
+		"release": cty.String,
+	})
+}
+
+type node struct {
+	name    string
+	image   recipes.Artifact
+	cmdline string
+}
+
+// Decode implements recipes.Kind.
+func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	content, diags := b.Body.Content(k.Schema())
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	n := &node{name: b.Name}
+	img, _, d := recipes.DecodeArtifact(content.Attributes["image"].Expr, ctx)
+	diags = append(diags, d...)
+	n.image = img
+	if a, ok := content.Attributes["cmdline"]; ok {
+		cl, d := decodeCmdline(a.Expr, ctx)
+		diags = append(diags, d...)
+		n.cmdline = cl
+	}
+	if a, ok := content.Attributes["description"]; ok {
+		var s string
+		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &s)...)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return n, diags
+}
+
+// decodeCmdline accepts a list of arguments or one string and joins them
+// with single spaces, as the kernel receives them.
+func decodeCmdline(expr hcl.Expression, ctx *hcl.EvalContext) (string, hcl.Diagnostics) {
+	val, diags := expr.Value(ctx)
+	if diags.HasErrors() || !val.IsWhollyKnown() {
+		return "", diags
+	}
+	if val.Type() == cty.String {
+		var s string
+		return s, recipes.DecodeExpr(expr, ctx, cty.String, &s)
+	}
+	var args []string
+	diags = append(diags, recipes.DecodeExpr(expr, ctx, cty.List(cty.String), &args)...)
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n") && !strings.Contains(a, "\"") {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid kernel argument",
+				Detail:  fmt.Sprintf("%q: each list element is one argument, without spaces (quote a value with spaces as key=\"a b\").", a),
+				Subject: expr.Range().Ptr()})
+		}
+	}
+	return strings.Join(args, " "), diags
+}
+
+// Steps implements recipes.Node: one step that checks the image and records
+// what its setup header says.
+func (n *node) Steps() []*recipes.Step {
+	return []*recipes.Step{{
+		ID: "image", Kind: "kernel/prebuilt", Version: "1",
+		Params: map[string]string{"cmdline": n.cmdline},
+		Inputs: []recipes.Artifact{n.image},
+		Run: func(ctx context.Context, sc *recipes.StepContext) error {
+			b, err := os.ReadFile(n.image.Path)
+			if err != nil {
+				return err
+			}
+			info, err := Inspect(b)
+			if err != nil {
+				return fmt.Errorf("kernel image from %s: %w", n.image.Origin, err)
+			}
+			sc.Meta["release"] = info.Release
+			sc.Meta["version"] = info.Version
+			sc.Meta["boot_protocol"] = info.ProtocolString()
+			return os.WriteFile(filepath.Join(sc.OutDir, "vmlinuz"), b, 0o644)
+		},
+	}}
+}
+
+// Finish implements recipes.Node.
+func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
+	res := results["image"]
+	a, err := res.File("vmlinuz")
+	if err != nil {
+		return nil, err
+	}
+	a.Origin = "kernel." + n.name
+	release, _ := res.Meta["release"].(string)
+	proto, _ := res.Meta["boot_protocol"].(string)
+	return &recipes.Output{
+		Value: cty.ObjectVal(map[string]cty.Value{
+			"image":   recipes.ArtifactVal(a),
+			"cmdline": cty.StringVal(n.cmdline),
+			"release": cty.StringVal(release),
+		}),
+		Artifacts: []recipes.OutputArtifact{{
+			Name: "kernel." + n.name, Kind: "kernel", Path: "kernel/" + n.name + "/vmlinuz", File: a,
+			Extra: map[string]any{"cmdline": n.cmdline, "release": release, "boot_protocol": proto},
+		}},
+	}, nil
+}
