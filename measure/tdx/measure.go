@@ -1,0 +1,449 @@
+package tdx
+
+import (
+	"crypto"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cocobuild/cocobuild/measure/ovmf"
+	"github.com/cocobuild/cocobuild/measure/pe"
+)
+
+// Separator says where TDVF logs the EV_SEPARATOR of ReadyToBoot.
+type Separator string
+
+// Separator placements.
+const (
+	// SeparatorCurrent: edk2 since commit efaf893 (after
+	// edk2-stable202408.01) logs it in RTMR1, after "Calling EFI Application
+	// from Boot Option".
+	SeparatorCurrent Separator = "current"
+	// SeparatorLegacy: older TDVF logs it in RTMR0, at the end, and RTMR1
+	// has none.
+	SeparatorLegacy Separator = "legacy"
+)
+
+// ParseSeparator accepts "current" or "legacy".
+func ParseSeparator(s string) (Separator, error) {
+	switch v := Separator(s); v {
+	case SeparatorCurrent, SeparatorLegacy:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown TDVF separator placement %q: want %q (edk2 after 202408.01) or %q (older TDVF, separator in RTMR0)", s, SeparatorCurrent, SeparatorLegacy)
+}
+
+// SecureBootVariables are the data of the Secure Boot variables TDVF
+// measures into RTMR0. A nil field is an absent (empty) variable, which is
+// what a fresh OVMF variable store has.
+type SecureBootVariables struct {
+	SecureBoot []byte // 8be4df61-…:SecureBoot, one byte (1: enabled) when set
+	PK         []byte // EFI_SIGNATURE_LIST data
+	KEK        []byte
+	DB         []byte // d719b2cb-…:db
+	DBX        []byte // d719b2cb-…:dbx
+}
+
+// DefaultMemory is the guest RAM assumed when none is given (2 GiB).
+const DefaultMemory = 2 << 30
+
+// Options are the parameters of a TD launch. The zero value of each field
+// selects its documented default.
+type Options struct {
+	PageOrder    PageOrder   // default PageOrderSinglePass
+	Memory       uint64      // guest RAM in bytes; default DefaultMemory
+	QEMU         QEMUVersion // default DefaultQEMUVersion (10.2)
+	Separator    Separator   // default SeparatorCurrent
+	ACPIDataSize uint64      // default DefaultACPIDataSize
+
+	// Kernel, Initrd and Cmdline describe QEMU direct boot (-kernel,
+	// -initrd, -append). Without a kernel, RTMR1 and RTMR2 depend on the
+	// boot loader and are reported as not computable. A nil Initrd means no
+	// -initrd; an empty non-nil one is an empty initrd file.
+	Kernel  []byte
+	Initrd  []byte
+	Cmdline string
+
+	// ACPI are QEMU's ACPI fw_cfg blobs. Without them RTMR0 is not
+	// computable; its other events are still returned.
+	ACPI *ACPITables
+	// SecureBoot are the Secure Boot variables; nil means all empty.
+	SecureBoot *SecureBootVariables
+	// BootOrder and Boot0000 are the boot variables' data; nil means
+	// DefaultBootOrder and DefaultBoot0000 (a fresh OVMF variable store).
+	BootOrder []byte
+	Boot0000  []byte
+}
+
+// Variant records every choice the result depends on, defaults included.
+type Variant struct {
+	Machine             string      `json:"machine"`
+	PageOrder           PageOrder   `json:"page_order"`
+	MemoryBytes         uint64      `json:"memory_bytes"`
+	Below4GBytes        uint64      `json:"below_4g_bytes"`
+	Above4GBytes        uint64      `json:"above_4g_bytes"`
+	QEMUVersion         QEMUVersion `json:"qemu_version"`
+	KernelHeaderPatched bool        `json:"kernel_header_patched"`
+	ACPIDataSize        uint64      `json:"acpi_data_size"`
+	TDVFSeparator       Separator   `json:"tdvf_separator"`
+	SecureBoot          string      `json:"secure_boot_variables"`
+	BootVariables       string      `json:"boot_variables"`
+	ACPITables          string      `json:"acpi_tables"`
+	LinuxEFIStub        string      `json:"linux_efi_stub"`
+}
+
+// Register is an RTMR value, or why it cannot be computed.
+type Register struct {
+	Value      Digest `json:"value"`
+	Computable bool   `json:"computable"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Result is a TD's expected measurements.
+type Result struct {
+	MRTD    Digest
+	RTMR    [4]Register
+	Events  []Event // every known event, in log order; see EventLog
+	Variant Variant
+
+	Metadata *Metadata
+	RAM      []RAMRange // the TD HOB's memory ranges
+	TDHOB    []byte     // the TD HOB as QEMU writes it (the measured part excludes the end HOB)
+
+	// Kernel details, when a kernel was given.
+	KernelAuthenticodeSHA384 Digest        // of the bytes OVMF loads (patched or not)
+	KernelAuthenticodeSHA256 []byte        // same bytes, SHA-256 (for TPM PCR 4 comparisons)
+	KernelHeader             *KernelHeader // QEMU's patches, when it applies them
+}
+
+// EventLog returns the CC event log (see the EventLog function) of the
+// events of the computable registers: a log with a register's events but
+// not all of them could not replay.
+func (r *Result) EventLog() []byte {
+	var evs []Event
+	for _, e := range r.Events {
+		if r.RTMR[e.RTMR].Computable {
+			evs = append(evs, e)
+		}
+	}
+	return EventLog(evs)
+}
+
+// Measure computes MRTD, RTMR0-3 and the event log of a TD booted by QEMU
+// (q35) with the given TDVF firmware, as opts describe.
+func Measure(firmware []byte, opts Options) (*Result, error) {
+	o, v, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	md, err := ParseMetadata(firmware)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Metadata: md, Variant: v}
+	if res.MRTD, err = MRTD(firmware, md, o.PageOrder); err != nil {
+		return nil, err
+	}
+
+	// RTMR0, in the order TDVF measures: SEC (TD HOB, CFV), DXE (Secure
+	// Boot variables and their separator, ACPI), BDS (boot variables).
+	if res.RAM, err = RAMLayout(md, o.Memory); err != nil {
+		return nil, err
+	}
+	hob, measured, err := TDHOB(md, res.RAM)
+	if err != nil {
+		return nil, err
+	}
+	res.TDHOB = hob
+	hobSec, _ := md.Section(SectionTDHOB)
+	cfv, ok := md.Section(SectionCFV)
+	if !ok {
+		return nil, errors.New("TDVF metadata has no CFV section: TDVF measures the variable store from it; use a TDVF build with a CFV")
+	}
+	cfvData := firmware[cfv.DataOffset : cfv.DataOffset+cfv.RawDataSize]
+
+	var rtmr0 []Event
+	rtmr0 = append(rtmr0,
+		Event{RTMR: 0, Type: EvEFIHandoffTables2, Digest: sha384(measured), Data: tdHOBEventData(hobSec.MemoryAddress),
+			Description: fmt.Sprintf("TD HOB at 0x%x (%d bytes, %d memory ranges for %d bytes of RAM)", hobSec.MemoryAddress, len(measured), len(res.RAM), o.Memory)},
+		Event{RTMR: 0, Type: EvEFIPlatformFirmwareBlob2, Digest: sha384(cfvData), Data: cfvEventData(cfvData, cfv),
+			Description: fmt.Sprintf("CFV (UEFI variable store) at 0x%x, %d bytes", cfv.MemoryAddress, cfv.RawDataSize)},
+	)
+	sb := o.SecureBoot
+	if sb == nil {
+		sb = &SecureBootVariables{}
+	}
+	for _, vr := range []struct {
+		vendor ovmf.GUID
+		name   string
+		data   []byte
+	}{
+		{efiGlobalVariableGUID, "SecureBoot", sb.SecureBoot},
+		{efiGlobalVariableGUID, "PK", sb.PK},
+		{efiGlobalVariableGUID, "KEK", sb.KEK},
+		{efiImageSecurityDatabaseGUID, "db", sb.DB},
+		{efiImageSecurityDatabaseGUID, "dbx", sb.DBX},
+	} {
+		data := uefiVariableData(vr.vendor, vr.name, vr.data)
+		state := "empty"
+		if len(vr.data) > 0 {
+			state = fmt.Sprintf("%d bytes", len(vr.data))
+		}
+		rtmr0 = append(rtmr0, Event{RTMR: 0, Type: EvEFIVariableDriverConfig, Digest: sha384(data), Data: data,
+			Description: fmt.Sprintf("Secure Boot variable %s:%s (%s)", vr.vendor, vr.name, state)})
+	}
+	rtmr0 = append(rtmr0, separatorEvent(0, "separator after the Secure Boot configuration (PCR 7)"))
+	if o.ACPI != nil {
+		acpi, err := acpiEvents(o.ACPI)
+		if err != nil {
+			return nil, fmt.Errorf("ACPI tables: %w", err)
+		}
+		rtmr0 = append(rtmr0, acpi...)
+		res.RTMR[0].Computable = true
+	} else {
+		res.RTMR[0].Reason = "the QEMU ACPI fw_cfg blobs (etc/table-loader, etc/acpi/rsdp, etc/acpi/tables) were not given; the other RTMR0 events are listed"
+	}
+	bootOrder, boot0000 := o.BootOrder, o.Boot0000
+	if bootOrder == nil {
+		bootOrder = DefaultBootOrder()
+	}
+	if boot0000 == nil {
+		boot0000 = DefaultBoot0000()
+	}
+	rtmr0 = append(rtmr0,
+		Event{RTMR: 0, Type: EvEFIVariableBoot, Digest: sha384(bootOrder), Data: uefiVariableData(efiGlobalVariableGUID, "BootOrder", bootOrder),
+			Description: fmt.Sprintf("boot variable BootOrder (%x)", bootOrder)},
+		Event{RTMR: 0, Type: EvEFIVariableBoot, Digest: sha384(boot0000), Data: uefiVariableData(efiGlobalVariableGUID, "Boot0000", boot0000),
+			Description: "boot variable Boot0000 (" + loadOptionDescription(boot0000) + ")"},
+	)
+	res.Events = append(res.Events, rtmr0...)
+
+	// RTMR1 and RTMR2: QEMU direct kernel boot with a Linux >= 6.9 EFI stub.
+	if o.Kernel == nil {
+		reason := "no kernel given: without QEMU direct boot the boot loader decides what is measured"
+		res.RTMR[1].Reason, res.RTMR[2].Reason = reason, reason
+		if o.Separator == SeparatorLegacy {
+			res.Events = append(res.Events, separatorEvent(0, "separator at ReadyToBoot (legacy TDVF logs it in RTMR0)"))
+		}
+	} else if err := res.directBoot(o); err != nil {
+		return nil, err
+	}
+	res.RTMR[3] = Register{Computable: true}
+
+	for i := range res.RTMR {
+		if !res.RTMR[i].Computable {
+			continue
+		}
+		var ds []Digest
+		for _, e := range res.Events {
+			if e.RTMR == i {
+				ds = append(ds, e.Digest)
+			}
+		}
+		res.RTMR[i].Value = Replay(ds...)
+	}
+	return res, nil
+}
+
+func (res *Result) directBoot(o Options) error {
+	image := o.Kernel
+	patchNote := "as given (QEMU >= 10.2 serves it unpatched)"
+	if o.QEMU.PatchesKernelHeader() {
+		patched, hdr, err := PatchKernel(QEMUKernel{Kernel: o.Kernel, Initrd: o.Initrd, Cmdline: o.Cmdline, Memory: o.Memory, ACPIDataSize: o.ACPIDataSize})
+		if err != nil {
+			return fmt.Errorf("modelling QEMU %v's kernel loader: %w", o.QEMU, err)
+		}
+		image, res.KernelHeader = patched, &hdr
+		patchNote = fmt.Sprintf("with the setup header QEMU %v patches in (ramdisk 0x%x+0x%x)", o.QEMU, hdr.RamdiskImage, hdr.RamdiskSize)
+	}
+	f, err := pe.Parse(image)
+	if err != nil {
+		return fmt.Errorf("kernel: %w; TDVF measures the kernel as a PE image, so give a bzImage with an EFI stub", err)
+	}
+	d384, err := f.Authenticode(crypto.SHA384)
+	if err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
+	if res.KernelAuthenticodeSHA256, err = f.Authenticode(crypto.SHA256); err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
+	copy(res.KernelAuthenticodeSHA384[:], d384)
+
+	loadOptions := o.Cmdline
+	if o.Initrd != nil {
+		loadOptions += " initrd=initrd"
+	}
+	var rtmr2 []Event
+	if loadOptions != "" {
+		lo := widenASCII(loadOptions)
+		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(lo), Data: taggedEventData(loadOptionsTagID, "LOADED_IMAGE::LoadOptions"),
+			Description: fmt.Sprintf("Linux EFI stub: LoadOptions %q as UTF-16LE with its NUL (%d bytes)", loadOptions, len(lo))})
+	}
+	if o.Initrd != nil {
+		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(o.Initrd), Data: taggedEventData(initrdTagID, "Linux initrd"),
+			Description: fmt.Sprintf("Linux EFI stub: initrd (%d bytes)", len(o.Initrd))})
+	}
+
+	ev := []Event{
+		{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: res.KernelAuthenticodeSHA384, Data: imageLoadEventData(uint64(len(image)), f.ImageBase),
+			Description: "kernel PE image from QEMU fw_cfg, Authenticode SHA-384, " + patchNote},
+		efiAction(1, "Calling EFI Application from Boot Option"),
+	}
+	if o.Separator == SeparatorLegacy {
+		ev = append(ev, separatorEvent(0, "separator at ReadyToBoot (legacy TDVF logs it in RTMR0)"))
+	} else {
+		ev = append(ev, separatorEvent(1, "separator at ReadyToBoot"))
+	}
+	ev = append(ev, rtmr2...)
+	ev = append(ev,
+		efiAction(1, "Exit Boot Services Invocation"),
+		efiAction(1, "Exit Boot Services Returned with Success"),
+	)
+	res.Events = append(res.Events, ev...)
+	res.RTMR[1].Computable, res.RTMR[2].Computable = true, true
+	return nil
+}
+
+func withDefaults(o Options) (Options, Variant, error) {
+	if o.PageOrder == "" {
+		o.PageOrder = PageOrderSinglePass
+	}
+	if _, err := ParsePageOrder(string(o.PageOrder)); err != nil {
+		return o, Variant{}, err
+	}
+	if o.Memory == 0 {
+		o.Memory = DefaultMemory
+	}
+	if o.QEMU == (QEMUVersion{}) {
+		o.QEMU = DefaultQEMUVersion
+	}
+	if o.Separator == "" {
+		o.Separator = SeparatorCurrent
+	}
+	if _, err := ParseSeparator(string(o.Separator)); err != nil {
+		return o, Variant{}, err
+	}
+	if o.ACPIDataSize == 0 {
+		o.ACPIDataSize = DefaultACPIDataSize
+	}
+	below, above := Q35Memory(o.Memory)
+	v := Variant{
+		Machine:             "q35",
+		PageOrder:           o.PageOrder,
+		MemoryBytes:         o.Memory,
+		Below4GBytes:        below,
+		Above4GBytes:        above,
+		QEMUVersion:         o.QEMU,
+		KernelHeaderPatched: o.Kernel != nil && o.QEMU.PatchesKernelHeader(),
+		ACPIDataSize:        o.ACPIDataSize,
+		TDVFSeparator:       o.Separator,
+		SecureBoot:          "empty",
+		BootVariables:       "default (BootOrder 0000, Boot0000 UiApp)",
+		ACPITables:          "not given",
+		LinuxEFIStub:        "none (no kernel)",
+	}
+	if o.SecureBoot != nil {
+		v.SecureBoot = "given"
+	}
+	if o.BootOrder != nil || o.Boot0000 != nil {
+		v.BootVariables = "given"
+	}
+	if o.ACPI != nil {
+		v.ACPITables = "given"
+	}
+	if o.Kernel != nil {
+		v.LinuxEFIStub = "linux >= 6.9 (measures LoadOptions and the initrd into RTMR2)"
+	}
+	return o, v, nil
+}
+
+func separatorEvent(rtmr int, desc string) Event {
+	data := []byte{0, 0, 0, 0}
+	return Event{RTMR: rtmr, Type: EvSeparator, Digest: sha384(data), Data: data, Description: desc}
+}
+
+func efiAction(rtmr int, s string) Event {
+	return Event{RTMR: rtmr, Type: EvEFIAction, Digest: sha384([]byte(s)), Data: []byte(s), Description: s}
+}
+
+// Linux EFI stub tagged event IDs (drivers/firmware/efi/libstub).
+const (
+	initrdTagID      = 0x8f3b22ec
+	loadOptionsTagID = 0x8f3b22ed
+)
+
+// taggedEventData encodes TCG_PCClientTaggedEvent with a NUL-terminated
+// description, as the Linux EFI stub logs it.
+func taggedEventData(id uint32, desc string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, id)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(desc)+1))
+	b = append(b, desc...)
+	return append(b, 0)
+}
+
+// tdHOBEventData encodes TDVF's TDX_HANDOFF_TABLE_POINTERS2 for the TD HOB.
+func tdHOBEventData(addr uint64) []byte {
+	desc := "TdxTable\x00"
+	b := []byte{byte(len(desc))}
+	b = append(b, desc...)
+	b = binary.LittleEndian.AppendUint64(b, 1) // NumberOfTables
+	b = append(b, ovmfPkgTokenSpaceGUID[:]...)
+	return binary.LittleEndian.AppendUint64(b, addr)
+}
+
+// cfvEventData encodes PLATFORM_FIRMWARE_BLOB2 for the CFV: "Fv(<name>)"
+// from the volume's extended header, or the literal template when it has
+// none, as TDVF does.
+func cfvEventData(cfv []byte, s Section) []byte {
+	desc := []byte("Fv(XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX)\x00")
+	if name, ok := fvName(cfv); ok {
+		copy(desc, "Fv("+name.String()+")\x00")
+	}
+	b := []byte{byte(len(desc))}
+	b = append(b, desc...)
+	b = binary.LittleEndian.AppendUint64(b, s.MemoryAddress)
+	return binary.LittleEndian.AppendUint64(b, uint64(s.RawDataSize))
+}
+
+// fvName returns the FvName of a firmware volume's extended header.
+func fvName(fv []byte) (ovmf.GUID, bool) {
+	const fvHeaderSize, extOff = 64, 52 // sizeof(EFI_FIRMWARE_VOLUME_HEADER), ExtHeaderOffset
+	if len(fv) < fvHeaderSize || string(fv[40:44]) != "_FVH" {
+		return ovmf.GUID{}, false
+	}
+	off := int(binary.LittleEndian.Uint16(fv[extOff:]))
+	if off < fvHeaderSize || off+20 > len(fv) {
+		return ovmf.GUID{}, false
+	}
+	return ovmf.GUID(fv[off : off+16]), true
+}
+
+// imageLoadEventData encodes UEFI_IMAGE_LOAD_EVENT for the kernel OVMF loads
+// from its QEMU kernel loader file system. The load address is only known at
+// run time and is zero here.
+func imageLoadEventData(length, linkAddr uint64) []byte {
+	dp := dpNode(dpTypeMedia, dpSubVendor, qemuKernelLoaderFsMediaGUID[:])
+	dp = append(dp, dpNode(dpTypeMedia, 0x04, append(utf16le("kernel"), 0, 0))...) // file path node
+	dp = append(dp, dpEnd()...)
+	b := binary.LittleEndian.AppendUint64(nil, 0) // ImageLocationInMemory
+	b = binary.LittleEndian.AppendUint64(b, length)
+	b = binary.LittleEndian.AppendUint64(b, linkAddr)
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(dp)))
+	return append(b, dp...)
+}
+
+// loadOptionDescription returns the description of an EFI_LOAD_OPTION.
+func loadOptionDescription(opt []byte) string {
+	if len(opt) < 6 {
+		return "malformed load option"
+	}
+	var u []rune
+	for i := 6; i+1 < len(opt); i += 2 {
+		c := binary.LittleEndian.Uint16(opt[i:])
+		if c == 0 {
+			break
+		}
+		u = append(u, rune(c))
+	}
+	return string(u)
+}
