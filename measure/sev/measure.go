@@ -47,6 +47,17 @@ func ParseMode(s string) (Mode, error) {
 // MaxVCPUs is the most vCPUs a measurement accepts (KVM_MAX_VCPUS on x86).
 const MaxVCPUs = 4096
 
+// ParamError reports parameters that are wrong whatever the firmware (as
+// opposed to a firmware that cannot be measured with them); test with errors.As.
+type ParamError struct{ Err error }
+
+func (e *ParamError) Error() string { return e.Err.Error() }
+func (e *ParamError) Unwrap() error { return e.Err }
+
+func paramErr(format string, args ...any) error {
+	return &ParamError{Err: fmt.Errorf(format, args...)}
+}
+
 // DirectBoot is a kernel that QEMU loads directly (-kernel/-initrd/-append)
 // and whose hashes it puts in the SEV hashes table for OVMF to check.
 type DirectBoot struct {
@@ -138,7 +149,7 @@ func measure(p Params) (*Result, stats, error) {
 	switch p.Mode {
 	case ModeSEV, ModeSEVES, ModeSNP:
 	default:
-		return nil, st, fmt.Errorf("SEV mode not set or unknown (%d): choose sev, seves or snp", int(p.Mode))
+		return nil, st, paramErr("SEV mode not set or unknown (%d): choose sev, seves or snp", int(p.Mode))
 	}
 	fw, err := ParseFirmware(p.Firmware)
 	if err != nil {
@@ -148,7 +159,7 @@ func measure(p Params) (*Result, stats, error) {
 	if p.DirectBoot != nil {
 		t, err := NewHashTable(p.DirectBoot.Kernel, p.DirectBoot.Initrd, p.DirectBoot.Cmdline)
 		if err != nil {
-			return nil, st, err
+			return nil, st, &ParamError{Err: err}
 		}
 		r.HashTable = &t
 		r.Covers.Kernel, r.Covers.Initrd, r.Covers.Cmdline = true, true, true
@@ -156,14 +167,14 @@ func measure(p Params) (*Result, stats, error) {
 		r.Notes = append(r.Notes, "no direct boot: the digest covers no kernel, initrd or command line (the firmware must measure what it boots, or nothing vouches for it)")
 	}
 	if p.SNPFirmwareHash != nil && p.Mode != ModeSNP {
-		return nil, st, fmt.Errorf("a precomputed SNP firmware hash only works in snp mode, not %s", p.Mode)
+		return nil, st, paramErr("a precomputed SNP firmware hash only works in snp mode, not %s", p.Mode)
 	}
 	if p.Mode != ModeSNP && p.VMSAGPA != 0 {
-		return nil, st, fmt.Errorf("the VMSA GPA only matters in snp mode, not %s: leave it unset", p.Mode)
+		return nil, st, paramErr("the VMSA GPA only matters in snp mode, not %s: leave it unset", p.Mode)
 	}
 	if p.Mode == ModeSEV {
 		if p.DumpVMSA {
-			return nil, st, errors.New("SEV guests have no VMSAs to dump: use seves or snp mode")
+			return nil, st, paramErr("SEV guests have no VMSAs to dump: use seves or snp mode")
 		}
 		r.Digest, err = sevDigest(fw, r.HashTable, nil)
 		r.Variant = "SEV: SHA-256 of the firmware" + hashTableVariant(r.HashTable)
@@ -171,7 +182,7 @@ func measure(p Params) (*Result, stats, error) {
 	}
 
 	if p.VCPUs < 1 || p.VCPUs > MaxVCPUs {
-		return nil, st, fmt.Errorf("%d vCPUs: %s needs 1..%d", p.VCPUs, p.Mode, MaxVCPUs)
+		return nil, st, paramErr("%d vCPUs: %s needs 1..%d", p.VCPUs, p.Mode, MaxVCPUs)
 	}
 	if !fw.HasResetBlock {
 		return nil, st, fmt.Errorf("%s needs the AP reset address: %w", p.Mode, ErrNoResetBlock)
@@ -213,7 +224,7 @@ func resolveVCPU(p Params, r *Result) error {
 	case p.VCPUFMS != nil:
 		s, err := p.VCPUFMS.Signature()
 		if err != nil {
-			return err
+			return &ParamError{Err: err}
 		}
 		sig, from = s, fmt.Sprintf("family %d model %d stepping %d", p.VCPUFMS.Family, p.VCPUFMS.Model, p.VCPUFMS.Stepping)
 	case p.VCPUSig != nil:
@@ -221,12 +232,12 @@ func resolveVCPU(p Params, r *Result) error {
 	case p.VCPUType != "":
 		s, err := CPUSignature(p.VCPUType)
 		if err != nil {
-			return err
+			return &ParamError{Err: err}
 		}
 		sig, from = s, p.VCPUType
 	default:
 		if p.VMM == VMMQEMU {
-			return fmt.Errorf("QEMU VMSAs carry the vCPU signature: give a vCPU type (%s), a signature or family/model/stepping", strings.Join(CPUTypes(), ", "))
+			return paramErr("QEMU VMSAs carry the vCPU signature: give a vCPU type (%s), a signature or family/model/stepping", strings.Join(CPUTypes(), ", "))
 		}
 		return nil
 	}
@@ -364,14 +375,14 @@ func snpDigest(p Params, fw *Firmware, r *Result) (stats, error) {
 		return st, errors.New("snp mode: the firmware's SEV metadata declares no sections: such a guest has no secrets or CPUID page and does not launch")
 	}
 	if p.GuestFeatures&1 == 0 {
-		return st, fmt.Errorf("guest features %#x lack SNPActive (0x1), which every SNP VMSA must have: add 0x1", p.GuestFeatures)
+		return st, paramErr("guest features %#x lack SNPActive (0x1), which every SNP VMSA must have: add 0x1", p.GuestFeatures)
 	}
 	vmsaGPA := p.VMSAGPA
 	if vmsaGPA == 0 {
 		vmsaGPA = DefaultVMSAGPA
 	}
 	if vmsaGPA%PageSize != 0 {
-		return st, fmt.Errorf("VMSA GPA %#x is not page aligned", vmsaGPA)
+		return st, paramErr("VMSA GPA %#x is not page aligned", vmsaGPA)
 	}
 	var hashesPage []byte
 	if r.HashTable != nil {
@@ -386,7 +397,7 @@ func snpDigest(p Params, fw *Firmware, r *Result) (stats, error) {
 	var c *chain
 	if p.SNPFirmwareHash != nil {
 		if len(p.SNPFirmwareHash) != DigestSize {
-			return st, fmt.Errorf("precomputed SNP firmware hash is %d bytes, want %d (SHA-384)", len(p.SNPFirmwareHash), DigestSize)
+			return st, paramErr("precomputed SNP firmware hash is %d bytes, want %d (SHA-384)", len(p.SNPFirmwareHash), DigestSize)
 		}
 		c = newChain(p.SNPFirmwareHash)
 		r.Covers.Firmware = false

@@ -59,11 +59,21 @@ func TestMeasureErrors(t *testing.T) {
 		{"unaligned VMSA GPA", func() Params { p := snp(debian); p.VMSAGPA = 0x1234; return p }(), nil, []string{"page aligned"}},
 		{"SNP firmware not whole pages", snp(append(make([]byte, 100), amdsev...)), nil, []string{"whole 4 KiB pages"}},
 	}
+	// Errors about the firmware (or its fit with the kernel); all others are ParamErrors.
+	firmwareErrors := map[string]bool{
+		"empty firmware": true, "snp without metadata": true, "snp kernel, hashes GPA 0": true,
+		"snp kernel, x64 OVMF": true, "snp kernel, no SNP_KERNEL_HASHES": true, "seves kernel, hashes GPA 0": true,
+		"sev kernel, hashes GPA 0": true, "sev kernel, no footer table": true, "SNP firmware not whole pages": true,
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := Measure(tc.p)
 			if err == nil {
 				t.Fatalf("Measure succeeded with digest %x, want an error", r.Digest)
+			}
+			var pe *ParamError
+			if got, want := errors.As(err, &pe), !firmwareErrors[tc.name]; got != want {
+				t.Errorf("error %q: ParamError = %v, want %v", err, got, want)
 			}
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Errorf("error %q is not %q", err, tc.wantIs)
