@@ -342,8 +342,4 @@ func (rn *runner) execute(ctx context.Context, name, key string, s *recipes.Step
 	return res, nil
 }
 
-// IsRecipeError reports whether err comes from the recipe (exit code 2).
-func IsRecipeError(err error) bool {
-	var re *RecipeError
-	return errors.As(err, &re)
-}
+func asRecipeError(err error, re **RecipeError) bool { return errors.As(err, re) }

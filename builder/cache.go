@@ -143,12 +143,23 @@ func hashTree(root string) ([]recipes.FileDigest, error) {
 		if !info.Mode().IsRegular() {
 			return fmt.Errorf("%s: only regular files may be step outputs", p)
 		}
+		// Modes are normalised to 0644 or 0755, so the umask of whoever ran
+		// the step never reaches a key or an output.
+		mode := os.FileMode(0o644)
+		if info.Mode().Perm()&0o111 != 0 {
+			mode = 0o755
+		}
+		if info.Mode().Perm() != mode {
+			if err := os.Chmod(p, mode); err != nil {
+				return err
+			}
+		}
 		sum, size, err := fileSHA256(p)
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		out = append(out, recipes.FileDigest{Path: filepath.ToSlash(rel), SHA256: sum, Size: size, Mode: uint32(info.Mode().Perm())})
+		out = append(out, recipes.FileDigest{Path: filepath.ToSlash(rel), SHA256: sum, Size: size, Mode: uint32(mode)})
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })

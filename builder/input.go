@@ -27,6 +27,7 @@ type Env struct {
 	Lock          *Lock // pins from cocobuild.lock.hcl; may be empty
 	AllowUnpinned bool  // build inputs without a sha256 (never for releases)
 	Locked        bool  // refuse any difference between recipe and lock
+	Resolving     bool  // `cocobuild lock`: versions and pins are being resolved
 	HTTP          *http.Client
 }
 
@@ -189,6 +190,9 @@ func (n *inputNode) applyLock(content *hcl.BodyContent) hcl.Diagnostics {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Input missing from the lock",
 			Detail:  fmt.Sprintf("--locked: input %q has no entry in %s; run `cocobuild lock`.", n.name, recipes.LockFileName),
 			Subject: n.rng.Ptr()}}
+	}
+	if n.env != nil && n.env.Resolving {
+		return nil
 	}
 	if n.deb != "" && n.version == "" {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Debian package without a version",

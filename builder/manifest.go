@@ -164,7 +164,7 @@ func WriteOutput(out string, m *Manifest, rep *Report) error {
 	}
 	for _, a := range m.Artifacts {
 		dst := filepath.Join(tmp, filepath.FromSlash(a.Path))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := mkdirAll(tmp, filepath.Dir(dst)); err != nil {
 			return err
 		}
 		if err := copyFile(srcs[a.Path], dst, 0o644); err != nil {
@@ -175,7 +175,7 @@ func WriteOutput(out string, m *Manifest, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o644); err != nil {
+	if err := writeFile(filepath.Join(tmp, "manifest.json"), b, 0o644); err != nil {
 		return err
 	}
 	old := ""
@@ -218,4 +218,32 @@ func copyFile(src, dst string, perm os.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// mkdirAll creates dir and its parents below root with mode 0755 whatever
+// the umask, so that directory modes never depend on the caller.
+func mkdirAll(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." {
+		return err
+	}
+	cur := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, part)
+		if err := os.Mkdir(cur, 0o755); err != nil && !os.IsExist(err) {
+			return err
+		}
+		if err := os.Chmod(cur, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFile writes a new file with exactly mode perm, whatever the umask.
+func writeFile(path string, data []byte, perm os.FileMode) error {
+	if err := os.WriteFile(path, data, perm); err != nil {
+		return err
+	}
+	return os.Chmod(path, perm)
 }

@@ -83,6 +83,11 @@ func decodeCmdline(expr hcl.Expression, ctx *hcl.EvalContext) (string, hcl.Diagn
 		var s string
 		return s, recipes.DecodeExpr(expr, ctx, cty.String, &s)
 	}
+	if !val.Type().IsListType() && !val.Type().IsTupleType() {
+		return "", append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid cmdline",
+			Detail:  fmt.Sprintf("cmdline is a list of kernel arguments or one string, not %s.", val.Type().FriendlyName()),
+			Subject: expr.Range().Ptr()})
+	}
 	var args []string
 	diags = append(diags, recipes.DecodeExpr(expr, ctx, cty.List(cty.String), &args)...)
 	for _, a := range args {

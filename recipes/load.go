@@ -29,10 +29,11 @@ type Recipe struct {
 	Files  map[string][]byte // file name → source, for diagnostics
 	Blocks []*Block          // in dependency order: a block comes after those it refers to
 
-	vars   map[string]cty.Value
-	locals map[string]cty.Value
-	funcs  map[string]function.Function
-	reg    *Registry
+	vars       map[string]cty.Value
+	varsFailed bool // some variable had no valid value: do not report references to it
+	locals     map[string]cty.Value
+	funcs      map[string]function.Function
+	reg        *Registry
 }
 
 // Block is one block of a registered kind.
@@ -117,7 +118,9 @@ func Load(path string, reg *Registry, opts LoadOptions) (*Recipe, hcl.Diagnostic
 		}
 	}
 	diags = append(diags, r.decodeRecipeBlock(recipeBlocks)...)
-	diags = append(diags, r.decodeVariables(varBlocks, opts)...)
+	d := r.decodeVariables(varBlocks, opts)
+	r.varsFailed = d.HasErrors()
+	diags = append(diags, d...)
 	diags = append(diags, r.decodeLocals(localBlocks)...)
 	diags = append(diags, r.collectBlocks(kindBlocks)...)
 	if diags.HasErrors() {
@@ -214,7 +217,7 @@ func (r *Recipe) collectBlocks(hblocks []*hcl.Block) hcl.Diagnostics {
 		b := &Block{Kind: k, Type: hb.Type, Name: hb.Labels[0], Body: hb.Body, DefRange: hb.DefRange, LabelRange: hb.LabelRanges[0]}
 		if !validName(b.Name) || strings.Contains(b.Name, ".") {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid block name",
-				Detail: fmt.Sprintf("%q is not a valid name for a %s block: use letters, digits, '-' and '_'.", b.Name, b.Type), Subject: b.LabelRange.Ptr()})
+				Detail: fmt.Sprintf("%s %q: a block name may hold letters, digits, '-' and '_'.", b.Type, b.Name), Subject: b.LabelRange.Ptr()})
 			continue
 		}
 		if prev, dup := byAddr[b.Addr()]; dup {
@@ -229,6 +232,12 @@ func (r *Recipe) collectBlocks(hblocks []*hcl.Block) hcl.Diagnostics {
 		deps := map[string]bool{}
 		for _, tr := range bodyVariables(b.Body) {
 			root := tr.RootName()
+			if root == "var" {
+				if d := r.checkVarRef(tr); d != nil {
+					diags = append(diags, d)
+				}
+				continue
+			}
 			if _, isKind := r.reg.Kind(root); !isKind {
 				continue
 			}
@@ -408,3 +417,44 @@ func (r *Recipe) Validate() hcl.Diagnostics {
 
 // Variables returns the values of the recipe's variables.
 func (r *Recipe) Variables() map[string]cty.Value { return r.vars }
+
+// ReadSources reads the recipe files and variable files at path, for
+// showing diagnostics when Load could not return a Recipe.
+func ReadSources(path string, varFiles []string) map[string][]byte {
+	out := map[string][]byte{}
+	files, _, _, err := recipeFiles(path)
+	if err != nil {
+		return out
+	}
+	for _, f := range append(files, varFiles...) {
+		if b, err := os.ReadFile(f); err == nil {
+			out[f] = b
+		}
+	}
+	return out
+}
+
+// checkVarRef reports a reference to an undeclared variable, with the
+// closest declared name.
+func (r *Recipe) checkVarRef(tr hcl.Traversal) *hcl.Diagnostic {
+	if len(tr) < 2 {
+		return nil
+	}
+	at, ok := tr[1].(hcl.TraverseAttr)
+	if !ok {
+		return nil
+	}
+	if _, ok := r.vars[at.Name]; ok || r.varsFailed {
+		return nil
+	}
+	names := make([]string, 0, len(r.vars))
+	for n := range r.vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	detail := fmt.Sprintf("The recipe declares no variable %q.", at.Name)
+	if s := suggest(at.Name, names); s != "" {
+		detail += fmt.Sprintf(" Did you mean %q?", s)
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared variable", Detail: detail, Subject: tr.SourceRange().Ptr()}
+}

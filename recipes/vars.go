@@ -29,6 +29,7 @@ type variable struct {
 	hasDefault  bool
 	rng         hcl.Range
 	validations []*hcl.Block
+	badDefault  bool
 }
 
 // decodeVariables decodes the variable blocks and sets their values from the
@@ -65,6 +66,7 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 			if !d.HasErrors() {
 				cv, err := convert.Convert(val, v.typ)
 				if err != nil {
+					v.badDefault = true
 					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid default value for variable",
 						Detail: fmt.Sprintf("The default of %q does not fit its type %s: %s.", name, v.typ.FriendlyName(), err), Subject: a.Expr.Range().Ptr()})
 				} else {
@@ -119,6 +121,9 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 		v := vars[n]
 		val, ok := given[n]
 		if !ok {
+			if v.badDefault {
+				continue
+			}
 			if !v.hasDefault {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
 					Detail: fmt.Sprintf("Variable %q has no default: give it with -var %s=VALUE or in a -var-file.", n, n), Subject: v.rng.Ptr()})
@@ -282,6 +287,9 @@ func (r *Recipe) decodeLocals(blocks []*hcl.Block) hcl.Diagnostics {
 				}
 				deps[a.Name] = append(deps[a.Name], at.Name)
 			case root == "var":
+				if d := r.checkVarRef(tr); d != nil {
+					diags = append(diags, d)
+				}
 			default:
 				if _, isKind := r.reg.Kind(root); isKind {
 					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Block reference in locals",

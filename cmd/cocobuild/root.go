@@ -40,7 +40,13 @@ reference values.`,
 		return usageErr(err)
 	})
 	root.AddCommand(
+		newBuildCmd(a),
+		newPlanCmd(a),
+		newValidateCmd(a),
+		newFmtCmd(a),
+		newLockCmd(a),
 		newMeasureCmd(a),
+		newVersionCmd(a),
 	)
 	return root
 }

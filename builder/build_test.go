@@ -1,0 +1,350 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// fakeBzImage returns a minimal image with a Linux setup header whose
+// kernel_version string names release.
+func fakeBzImage(release string, size int) []byte {
+	b := make([]byte, size)
+	copy(b, "MZ")
+	b[0x1f1] = 1
+	binary.LittleEndian.PutUint16(b[0x1fe:], 0xaa55)
+	copy(b[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(b[0x206:], 0x020f)
+	binary.LittleEndian.PutUint16(b[0x20e:], 0x300-0x200)
+	copy(b[0x300:], release+" (test@cocobuild) #1 SMP\x00")
+	for i := 0x400; i < size; i++ {
+		b[i] = byte(i * 7)
+	}
+	return b
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// writeRecipe writes a recipe directory with a fake kernel as a file input.
+func writeRecipe(t testing.TB, dir, extra string) (kernel []byte) {
+	t.Helper()
+	kernel = fakeBzImage("6.1.0-test", 256*1024)
+	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), kernel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recipe := fmt.Sprintf(`
+recipe {
+  name = "t"
+}
+
+input "k" {
+  file   = "vmlinuz"
+  sha256 = %q
+}
+
+kernel "guest" {
+  image   = input.k
+  cmdline = ["console=ttyS0"]
+}
+%s`, sha(kernel), extra)
+	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(recipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return kernel
+}
+
+func load(t testing.TB, dir, cache string, opts LoadOptions) *Loaded {
+	t.Helper()
+	opts.CacheDir = cache
+	l, err := Load(dir, opts)
+	if err != nil {
+		var de *DiagError
+		if errors.As(err, &de) {
+			var sb strings.Builder
+			recipes.WriteDiagnostics(&sb, de.Files, de.Diags)
+			t.Fatalf("loading recipe:\n%s", sb.String())
+		}
+		t.Fatal(err)
+	}
+	return l
+}
+
+// treeDigest maps every file below dir to its mode and sha256.
+func treeDigest(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			out[rel+"/"] = info.Mode().String()
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = info.Mode().String() + " " + sha(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestBuildTwiceIdenticalAndCached(t *testing.T) {
+	dir := t.TempDir()
+	kernel := writeRecipe(t, dir, "")
+	cacheA, cacheB := t.TempDir(), t.TempDir()
+	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	ctx := context.Background()
+
+	first, err := load(t, dir, cacheA, LoadOptions{}).Build(ctx, outA, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := first.Report.Ran(); got != 2 {
+		t.Errorf("cold build ran %d steps, want 2", got)
+	}
+	digestA := treeDigest(t, outA)
+
+	// Warm rebuild into the same directory: nothing runs, same tree.
+	plan, err := load(t, dir, cacheA, LoadOptions{}).Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plan.Ran(); got != 0 {
+		t.Errorf("plan after a build: %d steps to run, want 0: %+v", got, plan.Steps)
+	}
+	second, err := load(t, dir, cacheA, LoadOptions{}).Build(ctx, outA, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := second.Report.Ran(); got != 0 {
+		t.Errorf("warm rebuild ran %d steps, want 0", got)
+	}
+	if diff := cmp.Diff(digestA, treeDigest(t, outA)); diff != "" {
+		t.Errorf("warm rebuild changed the output (-first +second):\n%s", diff)
+	}
+
+	// Cold build elsewhere, other cache, other umask: same tree.
+	old := setUmask(0o077)
+	_, err = load(t, dir, cacheB, LoadOptions{}).Build(ctx, outB, 1, nil)
+	setUmask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(digestA, treeDigest(t, outB)); diff != "" {
+		t.Errorf("second cold build differs (-a +b):\n%s", diff)
+	}
+
+	m, err := ReadManifest(filepath.Join(outA, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ManifestArtifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel)),
+		Extra: map[string]any{"cmdline": "console=ttyS0", "release": "6.1.0-test", "boot_protocol": "2.15"}}}
+	if diff := cmp.Diff(want, m.Artifacts); diff != "" {
+		t.Errorf("manifest artifacts (-want +got):\n%s", diff)
+	}
+	if got, want := m.Inputs, []recipes.InputEntry{{Name: "k", Source: "file:vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel))}}; !cmp.Equal(got, want) {
+		t.Errorf("manifest inputs = %+v, want %+v", got, want)
+	}
+}
+
+func TestChangedFileIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	writeRecipe(t, dir, "")
+	cache := t.TempDir()
+	ctx := context.Background()
+	if _, err := load(t, dir, cache, LoadOptions{}).Build(ctx, filepath.Join(dir, "out"), 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Same name, other bytes, pin unchanged: the probe must catch it.
+	other := fakeBzImage("6.1.0-other", 256*1024)
+	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, dir, cache, LoadOptions{}).Build(ctx, filepath.Join(dir, "out"), 2, nil)
+	var pm *PinMismatchError
+	if !errors.As(err, &pm) {
+		t.Fatalf("build after the file changed: error %v, want a pin mismatch", err)
+	}
+	if pm.Input != "k" || pm.Got != sha(other) {
+		t.Errorf("mismatch error %+v: want input k, got %s", pm, sha(other))
+	}
+}
+
+func TestPinMismatchWritesNothing(t *testing.T) {
+	payload := []byte(strings.Repeat("firmware", 1000))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(payload) }))
+	defer srv.Close()
+	dir := t.TempDir()
+	wrong := strings.Repeat("ab", 32)
+	writeRecipe(t, dir, fmt.Sprintf(`
+input "fw" {
+  url    = %q
+  sha256 = %q
+}
+`, srv.URL+"/OVMF.fd", wrong))
+	cache, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	_, err := load(t, dir, cache, LoadOptions{}).Build(context.Background(), out, 1, nil)
+	if err == nil {
+		t.Fatal("build with a wrong pin succeeded")
+	}
+	for _, want := range []string{`input "fw"`, "expected " + wrong, "got " + sha(payload)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output directory exists after a failed build: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "blobs", "sha256", sha(payload))); !os.IsNotExist(err) {
+		t.Error("the mismatching download was kept in the cache")
+	}
+	tmps, _ := os.ReadDir(filepath.Join(cache, "tmp"))
+	if len(tmps) != 0 {
+		t.Errorf("cache tmp holds %d entries after the failure, want 0", len(tmps))
+	}
+}
+
+func TestURLInputAndLock(t *testing.T) {
+	payload := []byte(strings.Repeat("initrd", 5000))
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Write(payload)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	writeRecipe(t, dir, fmt.Sprintf(`
+input "initrd" {
+  url = %q
+}
+`, srv.URL+"/initrd.img"))
+	cache := t.TempDir()
+	ctx := context.Background()
+
+	if _, err := Load(dir, LoadOptions{CacheDir: cache}); err == nil || !strings.Contains(err.Error(), "not pinned") {
+		t.Fatalf("loading an unpinned recipe: error %v, want 'not pinned'", err)
+	}
+	l := load(t, dir, cache, LoadOptions{Resolving: true})
+	lock, err := l.UpdateLock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lock.Pins["initrd"], (Pin{Source: "url:" + srv.URL + "/initrd.img", SHA256: sha(payload)}); got != want {
+		t.Errorf("lock pin = %+v, want %+v", got, want)
+	}
+	res, err := load(t, dir, cache, LoadOptions{Locked: true}).Build(ctx, filepath.Join(dir, "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits != 1 {
+		t.Errorf("server hit %d times, want 1 (the lock's download is cached by digest)", hits)
+	}
+	var found bool
+	for _, in := range res.Manifest.Inputs {
+		if in.Name == "initrd" && in.SHA256 == sha(payload) && in.Size == int64(len(payload)) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("manifest inputs %+v lack initrd with its pin", res.Manifest.Inputs)
+	}
+
+	// Drift: the recipe now names another URL; --locked refuses it.
+	writeRecipe(t, dir, fmt.Sprintf(`
+input "initrd" {
+  url = %q
+}
+`, srv.URL+"/other.img"))
+	_, err = Load(dir, LoadOptions{CacheDir: cache, Locked: true})
+	if err == nil || !strings.Contains(err.Error(), "Recipe and lock disagree") {
+		t.Errorf("--locked with drift: error %v, want 'Recipe and lock disagree'", err)
+	}
+}
+
+func TestFailureCancelsAndKeepsNothing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "gone", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	writeRecipe(t, dir, fmt.Sprintf(`
+input "fw" {
+  url    = %q
+  sha256 = %q
+}
+`, srv.URL+"/x", strings.Repeat("00", 32)))
+	cache := t.TempDir()
+	_, err := load(t, dir, cache, LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("error %v, want the HTTP 404", err)
+	}
+	if !strings.Contains(err.Error(), "input.fw") {
+		t.Errorf("error %q does not name the block", err)
+	}
+}
+
+func TestStepKeyCoversEverything(t *testing.T) {
+	base := func() *recipes.Step {
+		return &recipes.Step{Kind: "k", Version: "1", Params: map[string]string{"a": "b"}, Inputs: []recipes.Artifact{{SHA256: "aa"}}}
+	}
+	k0, _ := StepKey(base(), 0, nil, "")
+	variants := map[string]func() (string, error){
+		"kind":    func() (string, error) { s := base(); s.Kind = "x"; return StepKey(s, 0, nil, "") },
+		"version": func() (string, error) { s := base(); s.Version = "2"; return StepKey(s, 0, nil, "") },
+		"params": func() (string, error) {
+			s := base()
+			s.Params = map[string]string{"a": "c"}
+			return StepKey(s, 0, nil, "")
+		},
+		"input": func() (string, error) { s := base(); s.Inputs[0].SHA256 = "bb"; return StepKey(s, 0, nil, "") },
+		"epoch": func() (string, error) { return StepKey(base(), 1, nil, "") },
+		"probe": func() (string, error) { return StepKey(base(), 0, nil, "p") },
+		"after": func() (string, error) {
+			return StepKey(base(), 0, map[string]*recipes.Result{"s": {Files: []recipes.FileDigest{{Path: "f", SHA256: "cc"}}}}, "")
+		},
+	}
+	for name, f := range variants {
+		k, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == k0 {
+			t.Errorf("changing %s does not change the step key", name)
+		}
+	}
+	// Inputs at other paths with the same bytes give the same key.
+	s := base()
+	s.Inputs[0].Path = "/elsewhere"
+	if k, _ := StepKey(s, 0, nil, ""); k != k0 {
+		t.Error("the key depends on where an input lies")
+	}
+}

@@ -1,0 +1,141 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// LoadOptions are the settings for Load.
+type LoadOptions struct {
+	recipes.LoadOptions
+	CacheDir      string // "" for DefaultCacheDir
+	AllowUnpinned bool
+	Locked        bool
+	Resolving     bool // for `cocobuild lock`: unpinned inputs are what it resolves
+}
+
+// Loaded is a recipe ready to plan or build, with its environment.
+type Loaded struct {
+	Recipe *recipes.Recipe
+	Env    *Env
+}
+
+// DiagError carries recipe diagnostics (exit code 2) with the sources to
+// show them against.
+type DiagError struct {
+	Diags hcl.Diagnostics
+	Files map[string][]byte
+}
+
+func (e *DiagError) Error() string { return e.Diags.Error() }
+
+// Load reads the recipe at path (a file or directory) with its lock file,
+// opens the cache and checks every block. Recipe problems come back as a
+// *DiagError holding all of them.
+func Load(path string, opts LoadOptions) (*Loaded, error) {
+	cacheDir := opts.CacheDir
+	if cacheDir == "" {
+		d, err := DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		cacheDir = d
+	}
+	cache, err := OpenCache(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	dir := path
+	if filepath.Ext(path) == ".hcl" {
+		dir = filepath.Dir(path)
+	}
+	lock, diags := ReadLock(LockPath(dir))
+	if diags.HasErrors() {
+		return nil, &DiagError{Diags: diags}
+	}
+	env := &Env{Cache: cache, Lock: lock, AllowUnpinned: opts.AllowUnpinned, Locked: opts.Locked, Resolving: opts.Resolving}
+	r, diags := recipes.Load(path, NewRegistry(env), opts.LoadOptions)
+	if diags.HasErrors() {
+		files := map[string][]byte{}
+		if r != nil {
+			files = r.Files
+		} else {
+			files = recipes.ReadSources(path, opts.VarFiles)
+		}
+		return nil, &DiagError{Diags: diags, Files: files}
+	}
+	if d := r.Validate(); d.HasErrors() {
+		return nil, &DiagError{Diags: d, Files: r.Files}
+	}
+	return &Loaded{Recipe: r, Env: env}, nil
+}
+
+// BuildResult is what Build made.
+type BuildResult struct {
+	Report   *Report
+	Manifest *Manifest
+	OutDir   string
+}
+
+// DefaultOutDir is out/<recipe name>.
+func DefaultOutDir(r *recipes.Recipe) string { return filepath.Join("out", r.Name) }
+
+// Build runs every step that is not cached and writes the output directory.
+func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observer) (*BuildResult, error) {
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, Jobs: jobs, Observer: obs})
+	if err != nil {
+		var re *RecipeError
+		if asRecipeError(err, &re) {
+			return nil, &DiagError{Diags: re.Diags, Files: l.Recipe.Files}
+		}
+		return nil, err
+	}
+	m, err := NewManifest(l.Recipe, rep)
+	if err != nil {
+		return nil, err
+	}
+	if outDir == "" {
+		outDir = DefaultOutDir(l.Recipe)
+	}
+	if err := WriteOutput(outDir, m, rep); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", outDir, err)
+	}
+	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir}, nil
+}
+
+// Plan reports, without running anything, which steps are cached and which
+// would run.
+func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
+	return Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
+}
+
+// UpdateLock resolves every input of the recipe (fetching what it must) and
+// writes the lock file. With update, Debian packages without a version in
+// the recipe move to the version apt serves now, and every pin is recomputed.
+func (l *Loaded) UpdateLock(ctx context.Context, update bool) (*Lock, error) {
+	lock := &Lock{Path: l.Env.Lock.Path, Pins: map[string]Pin{}}
+	ctxEval := l.Recipe.EvalContext(nil)
+	for _, b := range l.Recipe.Blocks {
+		if b.Type != "input" {
+			continue
+		}
+		node, diags := b.Kind.Decode(b, ctxEval)
+		if diags.HasErrors() {
+			return nil, &DiagError{Diags: diags, Files: l.Recipe.Files}
+		}
+		name, pin, err := ResolvePin(ctx, node, update)
+		if err != nil {
+			return nil, err
+		}
+		lock.Pins[name] = pin
+	}
+	if err := lock.Write(); err != nil {
+		return nil, err
+	}
+	return lock, nil
+}

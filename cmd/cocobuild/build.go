@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+func newBuildCmd(a *app) *cobra.Command {
+	var rf recipeFlags
+	var out string
+	var jobs int
+	c := &cobra.Command{
+		Use:   "build [RECIPE]",
+		Short: "Build a recipe into its output directory, with manifest.json",
+		Long: `Build runs every step of the recipe that is not in the cache and writes the
+output directory (default out/<recipe name>) with its artifacts and manifest.json.
+RECIPE is a .hcl file or a directory of them (default: the current directory).`,
+		Example: `  cocobuild build recipes/sample
+  cocobuild build -o /tmp/out -var release=1.2.0 recipes/sample/sample.hcl`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.load(&rf, args, false)
+			if err != nil {
+				return err
+			}
+			prog := newProgress(a)
+			res, err := l.Build(cmd.Context(), out, jobs, prog)
+			prog.Close()
+			if err != nil {
+				return a.recipeError(err)
+			}
+			mpath := filepath.Join(res.OutDir, "manifest.json")
+			if a.json {
+				return a.printJSON(map[string]any{"ok": true, "out": res.OutDir, "manifest": mpath,
+					"steps": res.Report.Steps, "ran": res.Report.Ran()})
+			}
+			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached\n", l.Recipe.Name, res.Report.Ran(), len(res.Report.Steps)-res.Report.Ran())
+			for _, art := range res.Manifest.Artifacts {
+				fmt.Fprintf(a.stdout, "  %-28s %s  %s\n", art.Name, art.SHA256[:16], filepath.Join(res.OutDir, art.Path))
+			}
+			fmt.Fprintf(a.stdout, "manifest: %s\n", mpath)
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().StringVarP(&out, "out", "o", "", "output directory (default out/<recipe name>)")
+	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
+	return c
+}
+
+func newPlanCmd(a *app) *cobra.Command {
+	var rf recipeFlags
+	c := &cobra.Command{
+		Use:   "plan [RECIPE]",
+		Short: "Show the build graph: each step, cached or to run, and why",
+		Example: `  cocobuild plan recipes/sample
+  cocobuild plan --json recipes/sample | jq '.steps[] | select(.status=="run")'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.load(&rf, args, false)
+			if err != nil {
+				return err
+			}
+			rep, err := l.Plan(cmd.Context())
+			if err != nil {
+				return a.recipeError(err)
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran()})
+			}
+			for _, s := range rep.Steps {
+				key := s.Key
+				if len(key) > 12 {
+					key = key[:12]
+				}
+				fmt.Fprintf(a.stdout, "%-7s %-30s %-18s %-12s %s\n", s.Status, s.Block+":"+s.Step, s.Kind, key, s.Reason)
+			}
+			if rep.Ran() == 0 {
+				fmt.Fprintf(a.stdout, "nothing to do: all %d step(s) cached\n", len(rep.Steps))
+			} else {
+				fmt.Fprintf(a.stdout, "%d step(s) to run, %d cached\n", rep.Ran(), len(rep.Steps)-rep.Ran())
+			}
+			return nil
+		},
+	}
+	rf.register(c)
+	return c
+}
+
+func newValidateCmd(a *app) *cobra.Command {
+	var rf recipeFlags
+	c := &cobra.Command{
+		Use:   "validate [RECIPE]",
+		Short: "Check a recipe without building: syntax, types, references, pins",
+		Long: `Validate loads the recipe and checks every block. Each problem is printed
+as file:line:col with the source line; the exit code is 2 when there is any.`,
+		Example: `  cocobuild validate recipes/sample`,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.load(&rf, args, false)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"ok": true, "recipe": l.Recipe.Name, "blocks": len(l.Recipe.Blocks)})
+			}
+			fmt.Fprintf(a.stdout, "%s: valid (%d blocks)\n", l.Recipe.Name, len(l.Recipe.Blocks))
+			return nil
+		},
+	}
+	rf.register(c)
+	return c
+}
+
+func newLockCmd(a *app) *cobra.Command {
+	var rf recipeFlags
+	var update bool
+	c := &cobra.Command{
+		Use:   "lock [RECIPE]",
+		Short: "Resolve every input and write the pins to cocobuild.lock.hcl",
+		Long: `Lock fetches every input of the recipe and records its exact source and sha256
+in cocobuild.lock.hcl beside the recipe. Builds take pins from it; --locked builds
+refuse any drift. With -update, Debian packages without a version in the recipe
+move to the version the archive serves now and every pin is recomputed.`,
+		Example: `  cocobuild lock recipes/sample
+  cocobuild lock -update recipes/sample`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.load(&rf, args, true)
+			if err != nil {
+				return err
+			}
+			lock, err := l.UpdateLock(cmd.Context(), update)
+			if err != nil {
+				return a.recipeError(err)
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"lock": lock.Path, "pins": lock.Pins})
+			}
+			fmt.Fprintf(a.stdout, "wrote %s (%d inputs)\n", lock.Path, len(lock.Pins))
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().BoolVarP(&update, "update", "u", false, "move unversioned Debian packages to the current version and recompute every pin")
+	return c
+}

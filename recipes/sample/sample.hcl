@@ -1,0 +1,47 @@
+# The sample CoCo guest: Debian's cloud kernel and Debian's OVMF, pinned.
+# It grows with cocobuild: initramfs with the agent, verity rootfs, disk,
+# measurements and signed reference values.
+
+recipe {
+  name        = "sample"
+  epoch       = 0 # SOURCE_DATE_EPOCH of every output
+  description = "Sample Confidential Containers guest"
+}
+
+variable "release" {
+  type        = string
+  default     = "0.1.0"
+  description = "Version of the reference values this recipe publishes."
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+", var.release))
+    error_message = "release is a semantic version such as 1.2.3."
+  }
+}
+
+variable "console" {
+  type    = string
+  default = "ttyS0"
+}
+
+locals {
+  kernel_release = "6.1.0-56-cloud-amd64"
+}
+
+input "kernel" {
+  deb     = "linux-image-${local.kernel_release}"
+  version = "6.1.192-2"
+  extract = "boot/vmlinuz-${local.kernel_release}"
+  sha256  = "e7d02b943971edcb8790e256c02cfab3bca6c3d37c1bf25392a57c71300615ee"
+}
+
+input "ovmf" {
+  deb     = "ovmf"
+  version = "2022.11-6+deb12u2"
+  extract = "usr/share/ovmf/OVMF.fd"
+  sha256  = "e73d3d1a8799f7f6fc16b73501d913edcdd86237556fbff30693e747e6dc262e"
+}
+
+kernel "guest" {
+  image   = input.kernel
+  cmdline = ["console=${var.console}", "panic=-1"]
+}
