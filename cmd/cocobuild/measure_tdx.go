@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/measure/tdx"
+)
+
+// measureTDXFlags are the flags of `cocobuild measure tdx`.
+type measureTDXFlags struct {
+	firmware, kernel, initrd, cmdline string
+	pageOrder, memory, qemuVersion    string
+	separator, acpiDir, eventLog      string
+}
+
+func newMeasureTDXCmd(a *app) *cobra.Command {
+	var f measureTDXFlags
+	c := &cobra.Command{
+		Use:   "tdx",
+		Short: "Compute a TD's MRTD, RTMR0-3 and expected event log (QEMU q35, TDVF, direct kernel boot)",
+		Long: `Compute the Intel TDX measurements of a TD launched by QEMU with a TDVF (OVMF) firmware,
+without booting it: MRTD from the firmware and the VMM's page order; RTMR0 from the TD HOB,
+the variable store, the Secure Boot and boot variables and QEMU's ACPI blobs (--acpi-dir);
+RTMR1 and RTMR2 for direct kernel boot (--kernel, --initrd, --append); RTMR3 is zero.
+
+A register that cannot be computed from what was given (RTMR0 without --acpi-dir, RTMR1/2
+without --kernel) is left out and the reason printed. --acpi-dir names a directory with the
+files table-loader, rsdp and tables (QEMU's etc/table-loader, etc/acpi/rsdp, etc/acpi/tables,
+e.g. from /sys/firmware/qemu_fw_cfg/by_name/etc/.../raw in a guest of the same configuration).`,
+		Example: `  cocobuild measure tdx --firmware OVMF.fd
+  cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --initrd initrd.img --append "console=ttyS0" --memory 4G
+  cocobuild measure tdx --firmware OVMF.fd --page-order two-pass --qemu-version 8.2.2 --tdvf-separator legacy --kernel vmlinuz
+  cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --acpi-dir acpi/ --eventlog ccel.bin --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMeasureTDX(a, cmd, f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.firmware, "firmware", "", "TDVF/OVMF firmware image (required)")
+	fl.StringVar(&f.pageOrder, "page-order", string(tdx.PageOrderSinglePass), "MRTD page order: single-pass (upstream KVM, GCE) or two-pass (QEMU 8.2.2 TDX builds)")
+	fl.StringVar(&f.kernel, "kernel", "", "kernel for QEMU direct boot (-kernel): a bzImage with an EFI stub")
+	fl.StringVar(&f.initrd, "initrd", "", "initrd for direct boot (-initrd)")
+	fl.StringVar(&f.cmdline, "append", "", "kernel command line (-append)")
+	fl.StringVar(&f.memory, "memory", "2G", "guest memory as QEMU -m takes it, e.g. 2G, 1536M or 2048 (MiB)")
+	fl.StringVar(&f.qemuVersion, "qemu-version", tdx.DefaultQEMUVersion.String(), "QEMU release; before 10.2 QEMU patches the kernel's setup header, which changes RTMR1")
+	fl.StringVar(&f.separator, "tdvf-separator", string(tdx.SeparatorCurrent), "TDVF separator placement: current (RTMR1) or legacy (RTMR0, edk2 up to 202408.01)")
+	fl.StringVar(&f.acpiDir, "acpi-dir", "", "directory with QEMU's ACPI fw_cfg blobs table-loader, rsdp and tables (needed for RTMR0)")
+	fl.StringVar(&f.eventLog, "eventlog", "", "write the expected CC event log (CCEL, TCG2 crypto-agile, SHA-384) to this file")
+	return c
+}
+
+func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
+	var opts tdx.Options
+	var err error
+	if f.firmware == "" {
+		return usageErr(errors.New("--firmware is required: give the TDVF/OVMF image the TD boots"))
+	}
+	if f.kernel == "" && (f.initrd != "" || cmd.Flags().Changed("append")) {
+		return usageErr(errors.New("--initrd and --append describe QEMU direct boot and need --kernel"))
+	}
+	if opts.PageOrder, err = tdx.ParsePageOrder(f.pageOrder); err != nil {
+		return usageErr(fmt.Errorf("--page-order: %w", err))
+	}
+	if opts.Memory, err = parseTDXMemory(f.memory); err != nil {
+		return usageErr(fmt.Errorf("--memory: %w", err))
+	}
+	if opts.QEMU, err = tdx.ParseQEMUVersion(f.qemuVersion); err != nil {
+		return usageErr(fmt.Errorf("--qemu-version: %w", err))
+	}
+	if opts.Separator, err = tdx.ParseSeparator(f.separator); err != nil {
+		return usageErr(fmt.Errorf("--tdvf-separator: %w", err))
+	}
+	firmware, err := os.ReadFile(f.firmware)
+	if err != nil {
+		return usageErr(fmt.Errorf("--firmware: %w", err))
+	}
+	if f.kernel != "" {
+		if opts.Kernel, err = os.ReadFile(f.kernel); err != nil {
+			return usageErr(fmt.Errorf("--kernel: %w", err))
+		}
+		opts.Cmdline = f.cmdline
+	}
+	if f.initrd != "" {
+		if opts.Initrd, err = os.ReadFile(f.initrd); err != nil {
+			return usageErr(fmt.Errorf("--initrd: %w", err))
+		}
+		if opts.Initrd == nil {
+			opts.Initrd = []byte{} // an empty file is still an initrd
+		}
+	}
+	if f.acpiDir != "" {
+		opts.ACPI = &tdx.ACPITables{}
+		for _, b := range []struct {
+			name string
+			dst  *[]byte
+		}{{"table-loader", &opts.ACPI.TableLoader}, {"rsdp", &opts.ACPI.RSDP}, {"tables", &opts.ACPI.Tables}} {
+			if *b.dst, err = os.ReadFile(filepath.Join(f.acpiDir, b.name)); err != nil {
+				return usageErr(fmt.Errorf("--acpi-dir: %w (the directory needs table-loader, rsdp and tables)", err))
+			}
+		}
+	}
+
+	res, err := tdx.Measure(firmware, opts)
+	if err != nil {
+		return failErr(err)
+	}
+	if f.eventLog != "" {
+		if err := os.WriteFile(f.eventLog, res.EventLog(), 0o644); err != nil {
+			return failErr(fmt.Errorf("--eventlog: %w", err))
+		}
+	}
+	rep := res.Report()
+	if a.json {
+		return a.printJSON(rep)
+	}
+	fmt.Fprintf(a.stdout, "mrtd: %s\n", rep.MRTD)
+	for i, d := range []*tdx.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
+		name := "rtmr" + strconv.Itoa(i)
+		if d == nil {
+			fmt.Fprintf(a.stderr, "note: %s not computable: %s\n", name, rep.NotComputable[name])
+			continue
+		}
+		fmt.Fprintf(a.stdout, "%s: %s\n", name, d)
+	}
+	return nil
+}
+
+// parseTDXMemory parses a size the way QEMU's -m does: a number with a K, M,
+// G or T suffix (binary units), or a bare number of MiB.
+func parseTDXMemory(s string) (uint64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	shift := 20 // QEMU: a bare -m value is MiB
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			shift = 10 * (i + 1)
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || v == 0 || v > (1<<50)>>shift {
+		return 0, fmt.Errorf("%q is not a memory size: want e.g. 2G, 1536M or 2048 (MiB, as QEMU -m)", s)
+	}
+	return v << shift, nil
+}
