@@ -6,5 +6,6 @@ import "github.com/spf13/cobra"
 func measureSubcommands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newMeasureSEVCmd(a),
+		newMeasureTDXCmd(a),
 	}
 }
