@@ -19,7 +19,7 @@ func benchParams(b *testing.B) Params {
 // SNP algorithm hashes (pages and PAGE_INFOs), as BenchmarkRawSHA384SameBytes does.
 func BenchmarkSNPDigest4VCPU(b *testing.B) {
 	p := benchParams(b)
-	_, st, err := measure(p)
+	_, st, err := measure(p, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func BenchmarkSNPDigest4VCPU(b *testing.B) {
 // BenchmarkRawSHA384SameBytes hashes, in one SHA-384 stream, as many bytes as
 // the SNP algorithm hashes for BenchmarkSNPDigest4VCPU.
 func BenchmarkRawSHA384SameBytes(b *testing.B) {
-	_, st, err := measure(benchParams(b))
+	_, st, err := measure(benchParams(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func BenchmarkRawSHA384SameBytes(b *testing.B) {
 // firmware pages plus VMSA pages, and one PAGE_INFO per measured page.
 func TestChainCountsBytes(t *testing.T) {
 	p := Params{Mode: ModeSNP, Firmware: testenv.ReadVector(t, "inputs/debian12_OVMF.fd"), VCPUs: 4, VCPUType: "EPYC-Milan", GuestFeatures: 1}
-	_, st, err := measure(p)
+	_, st, err := measure(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,5 +83,27 @@ func TestChainCountsBytes(t *testing.T) {
 	}
 	if st.hashed > st.logical || st.hashed < infos*pageInfoSize {
 		t.Errorf("hashed bytes = %d, want between %d and %d", st.hashed, infos*pageInfoSize, st.logical)
+	}
+}
+
+// BenchmarkSNPPreparedMatrix measures a recipe-sized matrix (every CPU type
+// sev-snp-measure knows times 1, 2, 4 and 8 vCPUs) on one prepared firmware.
+func BenchmarkSNPPreparedMatrix(b *testing.B) {
+	p := benchParams(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		pre, err := Prepare(p.Firmware)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, cpu := range CPUTypes() {
+			for _, n := range []int{1, 2, 4, 8} {
+				q := p
+				q.VCPUType, q.VCPUs, q.Firmware = cpu, n, nil
+				if _, err := pre.Measure(q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
 	}
 }

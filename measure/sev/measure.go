@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 )
 
@@ -134,7 +135,7 @@ type Result struct {
 
 // Measure computes the launch digest of p.
 func Measure(p Params) (*Result, error) {
-	r, _, err := measure(p)
+	r, _, err := measure(p, nil)
 	return r, err
 }
 
@@ -144,15 +145,19 @@ type stats struct {
 	logical, hashed int64
 }
 
-func measure(p Params) (*Result, stats, error) {
+// measure computes the digest of p, with the firmware of pre if it is not nil.
+func measure(p Params, pre *Prepared) (*Result, stats, error) {
 	var st stats
 	switch p.Mode {
 	case ModeSEV, ModeSEVES, ModeSNP:
 	default:
 		return nil, st, paramErr("SEV mode not set or unknown (%d): choose sev, seves or snp", int(p.Mode))
 	}
-	fw, err := ParseFirmware(p.Firmware)
-	if err != nil {
+	var fw *Firmware
+	var err error
+	if pre != nil {
+		fw = pre.fw
+	} else if fw, err = ParseFirmware(p.Firmware); err != nil {
 		return nil, st, err
 	}
 	r := &Result{Mode: p.Mode, Covers: Coverage{Firmware: true}}
@@ -176,7 +181,7 @@ func measure(p Params) (*Result, stats, error) {
 		if p.DumpVMSA {
 			return nil, st, paramErr("SEV guests have no VMSAs to dump: use seves or snp mode")
 		}
-		r.Digest, err = sevDigest(fw, r.HashTable, nil)
+		r.Digest, err = sevDigest(fw, r.HashTable, nil, pre)
 		r.Variant = "SEV: SHA-256 of the firmware" + hashTableVariant(r.HashTable)
 		return r, st, err
 	}
@@ -198,14 +203,14 @@ func measure(p Params) (*Result, stats, error) {
 			r.Notes = append(r.Notes, fmt.Sprintf("guest features %#x are ignored in SEV-ES mode: SEV-ES VMSAs have SEV_FEATURES 0", p.GuestFeatures))
 		}
 		vmsas := makeVMSAs(p, fw, 0)
-		r.Digest, err = sevDigest(fw, r.HashTable, vmsas)
+		r.Digest, err = sevDigest(fw, r.HashTable, vmsas, pre)
 		r.Variant = "SEV-ES: SHA-256 of the firmware" + hashTableVariant(r.HashTable) + " and " + vmsaVariant(p, r)
 		if p.DumpVMSA {
 			r.VMSAs = vmsas
 		}
 		return r, st, err
 	}
-	st, err = snpDigest(p, fw, r)
+	st, err = snpDigest(p, fw, r, pre)
 	return r, st, err
 }
 
@@ -311,9 +316,14 @@ func checkHashTableArea(fw *Firmware) error {
 
 // sevDigest is the SEV/SEV-ES launch digest: SHA-256 over the firmware, the
 // padded hashes table and the VMSAs, in launch order.
-func sevDigest(fw *Firmware, t *HashTable, vmsas [][]byte) ([]byte, error) {
-	h := sha256.New()
-	h.Write(fw.Image)
+func sevDigest(fw *Firmware, t *HashTable, vmsas [][]byte, pre *Prepared) ([]byte, error) {
+	var h hash.Hash
+	if pre != nil {
+		h = pre.sevHash()
+	} else {
+		h = sha256.New()
+		h.Write(fw.Image)
+	}
 	if t != nil {
 		if err := checkHashTableArea(fw); err != nil {
 			return nil, err
@@ -366,7 +376,7 @@ func (c *chain) firmwarePages(gpa uint64, data []byte) {
 	}
 }
 
-func snpDigest(p Params, fw *Firmware, r *Result) (stats, error) {
+func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) {
 	var st stats
 	if !fw.HasMetadata {
 		return st, fmt.Errorf("snp mode: %w (sev-snp-measure would measure no metadata pages, and such a guest does not launch)", ErrNoMetadata)
@@ -402,6 +412,12 @@ func snpDigest(p Params, fw *Firmware, r *Result) (stats, error) {
 		c = newChain(p.SNPFirmwareHash)
 		r.Covers.Firmware = false
 		r.Notes = append(r.Notes, "the firmware pages come from the precomputed SNP firmware hash, not from the image (only its metadata was read)")
+	} else if pre != nil {
+		seed, err := pre.snpSeed()
+		if err != nil {
+			return st, err
+		}
+		c = newChain(seed)
 	} else {
 		if err := checkSNPImage(fw.Image); err != nil {
 			return st, err

@@ -1,6 +1,7 @@
 package sev
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -134,6 +135,7 @@ func decodeExpected(t *testing.T, v snpVector) []byte {
 
 func TestSNPVectors(t *testing.T) {
 	in := inputCache{}
+	prepared := map[string]*Prepared{}
 	vectors := loadSNPVectors(t)
 	passed := 0
 	for _, v := range vectors {
@@ -146,13 +148,30 @@ func TestSNPVectors(t *testing.T) {
 					t.Fatalf("SNPFirmwareHash: %v", err)
 				}
 			} else {
-				r, err := Measure(paramsOf(t, v, in))
+				p := paramsOf(t, v, in)
+				r, err := Measure(p)
 				if err != nil {
 					t.Fatalf("Measure: %v", err)
 				}
 				got = r.Digest
 				if r.Covers.Kernel != (v.Kernel != nil) {
 					t.Errorf("Covers.Kernel = %v, want %v", r.Covers.Kernel, v.Kernel != nil)
+				}
+				// A prepared firmware, shared by all vectors, gives the same result.
+				pre, ok := prepared[v.Firmware]
+				if !ok {
+					if pre, err = Prepare(p.Firmware); err != nil {
+						t.Fatalf("Prepare: %v", err)
+					}
+					prepared[v.Firmware] = pre
+				}
+				p.Firmware = nil
+				pr, err := pre.Measure(p)
+				if err != nil {
+					t.Fatalf("Prepared.Measure: %v", err)
+				}
+				if !bytes.Equal(pr.Digest, r.Digest) || pr.Covers != r.Covers || pr.Variant != r.Variant {
+					t.Errorf("Prepared.Measure = %x %+v %q, Measure = %x %+v %q", pr.Digest, pr.Covers, pr.Variant, r.Digest, r.Covers, r.Variant)
 				}
 			}
 			if hex.EncodeToString(got) != hex.EncodeToString(want) {
