@@ -3,7 +3,6 @@ package builder
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,25 +16,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/recipes"
 )
-
-// fakeBzImage returns a minimal image with a Linux setup header whose
-// kernel_version string names release.
-func fakeBzImage(release string, size int) []byte {
-	b := make([]byte, size)
-	copy(b, "MZ")
-	b[0x1f1] = 1
-	binary.LittleEndian.PutUint16(b[0x1fe:], 0xaa55)
-	copy(b[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(b[0x206:], 0x020f)
-	binary.LittleEndian.PutUint16(b[0x20e:], 0x300-0x200)
-	copy(b[0x300:], release+" (test@cocobuild) #1 SMP\x00")
-	for i := 0x400; i < size; i++ {
-		b[i] = byte(i * 7)
-	}
-	return b
-}
 
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
@@ -45,7 +28,7 @@ func sha(b []byte) string {
 // writeRecipe writes a recipe directory with a fake kernel as a file input.
 func writeRecipe(t testing.TB, dir, extra string) (kernel []byte) {
 	t.Helper()
-	kernel = fakeBzImage("6.1.0-test", 256*1024)
+	kernel = testenv.FakeBzImage("6.1.0-test", 256*1024)
 	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +168,7 @@ func TestChangedFileIsRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Same name, other bytes, pin unchanged: the probe must catch it.
-	other := fakeBzImage("6.1.0-other", 256*1024)
+	other := testenv.FakeBzImage("6.1.0-other", 256*1024)
 	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), other, 0o644); err != nil {
 		t.Fatal(err)
 	}
