@@ -153,6 +153,14 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 	default:
 		return nil, st, paramErr("SEV mode not set or unknown (%d): choose sev, seves or snp", int(p.Mode))
 	}
+	switch p.VMM {
+	case VMMQEMU, VMMEC2, VMMGCE:
+	default:
+		return nil, st, paramErr("unknown VMM %d: choose QEMU, ec2 or gce", int(p.VMM))
+	}
+	if p.EC2LegacyRDX && p.VMM != VMMEC2 {
+		return nil, st, paramErr("the legacy EC2 VMSA only applies to the ec2 VMM, not %s", p.VMM)
+	}
 	var fw *Firmware
 	var err error
 	if pre != nil {
@@ -202,7 +210,7 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 		if p.GuestFeatures&^1 != 0 {
 			r.Notes = append(r.Notes, fmt.Sprintf("guest features %#x are ignored in SEV-ES mode: SEV-ES VMSAs have SEV_FEATURES 0", p.GuestFeatures))
 		}
-		vmsas := makeVMSAs(p, fw, 0)
+		vmsas := makeVMSAs(p, fw, 0, r.VCPUSig)
 		r.Digest, err = sevDigest(fw, r.HashTable, vmsas, pre)
 		r.Variant = "SEV-ES: SHA-256 of the firmware" + hashTableVariant(r.HashTable) + " and " + vmsaVariant(p, r)
 		if p.DumpVMSA {
@@ -270,11 +278,8 @@ func vmsaVariant(p Params, r *Result) string {
 
 // makeVMSAs returns the VMSA page of every vCPU: the BSP starts at the reset
 // vector, the APs at the firmware's SEV-ES reset address. APs share a page.
-func makeVMSAs(p Params, fw *Firmware, sevFeatures uint64) [][]byte {
-	var sig uint32
-	if p.VMM == VMMQEMU {
-		sig = vcpuSigOf(p)
-	}
+// sig is the vCPU signature resolveVCPU chose (QEMU only).
+func makeVMSAs(p Params, fw *Firmware, sevFeatures uint64, sig uint32) [][]byte {
 	pages := make([][]byte, p.VCPUs)
 	pages[0] = buildVMSA(bspEIP, sevFeatures, p.VMM.model(bspEIP, sig, p.EC2LegacyRDX))
 	if p.VCPUs > 1 {
@@ -284,20 +289,6 @@ func makeVMSAs(p Params, fw *Firmware, sevFeatures uint64) [][]byte {
 		}
 	}
 	return pages
-}
-
-// vcpuSigOf returns the signature resolveVCPU validated.
-func vcpuSigOf(p Params) uint32 {
-	switch {
-	case p.VCPUFMS != nil:
-		s, _ := p.VCPUFMS.Signature()
-		return s
-	case p.VCPUSig != nil:
-		return *p.VCPUSig
-	default:
-		s, _ := CPUSignature(p.VCPUType)
-		return s
-	}
 }
 
 // checkHashTableArea checks that the firmware reserves room for the table.
@@ -464,7 +455,7 @@ func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) 
 		order = ", SNP_SEC_MEM measured as unmeasured pages"
 	}
 
-	vmsas := makeVMSAs(p, fw, p.GuestFeatures)
+	vmsas := makeVMSAs(p, fw, p.GuestFeatures, r.VCPUSig)
 	var prev []byte
 	for _, v := range vmsas {
 		if prev != nil && &v[0] == &prev[0] {

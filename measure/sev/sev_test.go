@@ -56,6 +56,8 @@ func TestMeasureErrors(t *testing.T) {
 			p.DirectBoot = &DirectBoot{Kernel: []byte("k"), Cmdline: "a\x00b"}
 			return p
 		}(), nil, []string{"NUL"}},
+		{"unknown VMM", func() Params { p := snp(debian); p.VMM = 9; return p }(), nil, []string{"unknown VMM"}},
+		{"EC2 legacy on QEMU", func() Params { p := snp(debian); p.EC2LegacyRDX = true; return p }(), nil, []string{"ec2"}},
 		{"unaligned VMSA GPA", func() Params { p := snp(debian); p.VMSAGPA = 0x1234; return p }(), nil, []string{"page aligned"}},
 		{"SNP firmware not whole pages", snp(append(make([]byte, 100), amdsev...)), nil, []string{"whole 4 KiB pages"}},
 	}
