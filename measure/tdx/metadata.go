@@ -87,6 +87,10 @@ const (
 	sectionSize    = 32
 	// maxSections bounds the metadata: a real TDVF has fewer than a dozen.
 	maxSections = 1024
+	// maxSectionMemory bounds the memory all sections declare, so that a
+	// corrupt image cannot make MRTD add pages for hours; real TDVF
+	// sections total a few MiB.
+	maxSectionMemory = 1 << 30
 )
 
 // ErrNoTDVFMetadata reports firmware without the TDX metadata footer entry.
@@ -136,6 +140,7 @@ func parseDescriptor(fw []byte, off int) (*Metadata, error) {
 		return nil, fmt.Errorf("TDVF metadata (%d bytes at 0x%x) runs past the end of the %d-byte image", length, off, len(fw))
 	}
 	md := &Metadata{Offset: off, Version: version, Sections: make([]Section, n)}
+	var total uint64
 	for i := range md.Sections {
 		e := d[descriptorSize+sectionSize*i:]
 		s := Section{
@@ -148,6 +153,9 @@ func parseDescriptor(fw []byte, off int) (*Metadata, error) {
 		}
 		if err := s.check(len(fw)); err != nil {
 			return nil, fmt.Errorf("TDVF metadata section %d (%v): %w", i, s.Type, err)
+		}
+		if total += s.MemoryDataSize; total > maxSectionMemory || s.MemoryDataSize > maxSectionMemory {
+			return nil, fmt.Errorf("TDVF metadata sections declare more than %d bytes of TD memory: corrupt firmware", maxSectionMemory)
 		}
 		md.Sections[i] = s
 	}
