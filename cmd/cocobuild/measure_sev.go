@@ -123,6 +123,9 @@ func runMeasureSEV(a *app, cmd *cobra.Command, f *sevFlags) error {
 		fmt.Fprintln(a.stdout, hex.EncodeToString(h))
 		return nil
 	}
+	if strings.EqualFold(f.mode, "snp:svsm") {
+		return usageErr(errors.New("--mode snp:svsm (Coconut-SVSM) is not modelled by cocobuild: use sev-snp-measure for it"))
+	}
 	mode, err := sev.ParseMode(f.mode)
 	if err != nil {
 		return usageErr(fmt.Errorf("--mode: %w (or snp:ovmf-hash)", err))

@@ -166,6 +166,7 @@ func TestMeasureSEVErrors(t *testing.T) {
 	}{
 		{"no mode", []string{"measure", "sev", "--ovmf", "inputs/debian12_OVMF.fd"}, exitUsage, "--mode"},
 		{"no ovmf", []string{"measure", "sev", "--mode", "sev"}, exitUsage, "--ovmf"},
+		{"svsm mode", []string{"measure", "sev", "--mode", "snp:svsm", "--ovmf", "inputs/debian12_OVMF.fd"}, exitUsage, "not modelled"},
 		{"bad mode", []string{"measure", "sev", "--mode", "tdx", "--ovmf", "inputs/debian12_OVMF.fd"}, exitUsage, "tdx"},
 		{"missing file", append(snp, "--ovmf", "inputs/nope.fd"), exitUsage, "nope.fd"},
 		{"no vcpus", []string{"measure", "sev", "--mode", "snp", "--ovmf", "inputs/debian12_OVMF.fd", "--vcpu-type", "EPYC-v4"}, exitUsage, "missing --vcpus"},
