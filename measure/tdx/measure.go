@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unicode/utf16"
 
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 	"github.com/cocobuild/cocobuild/measure/pe"
@@ -437,13 +438,13 @@ func loadOptionDescription(opt []byte) string {
 	if len(opt) < 6 {
 		return "malformed load option"
 	}
-	var u []rune
+	var u []uint16
 	for i := 6; i+1 < len(opt); i += 2 {
 		c := binary.LittleEndian.Uint16(opt[i:])
 		if c == 0 {
 			break
 		}
-		u = append(u, rune(c))
+		u = append(u, c)
 	}
-	return string(u)
+	return string(utf16.Decode(u))
 }
