@@ -270,8 +270,8 @@ func sevJSON(f *sevFlags, p sev.Params, r *sev.Result, measurement string, kerne
 	if r.Mode != sev.ModeSEV {
 		out["vcpus"] = p.VCPUs
 		out["vmm_type"] = p.VMM.String()
-		if p.VCPUType != "" {
-			out["vcpu_type"] = p.VCPUType
+		if p.VCPUType != "" && p.VCPUFMS == nil && p.VCPUSig == nil {
+			out["vcpu_type"] = p.VCPUType // the signature came from it
 		}
 		if r.HasVCPUSig {
 			out["vcpu_sig"] = fmt.Sprintf("%#x", r.VCPUSig)

@@ -14,8 +14,12 @@
 //   - NewHashTable/HashTable.Bytes build the SEV hashes table QEMU writes for
 //     measured direct boot (cmdline with its NUL, initrd, kernel).
 //   - Measure computes an SEV (SHA-256), SEV-ES (SHA-256) or SEV-SNP (SHA-384
-//     PAGE_INFO chain) launch digest for the QEMU/KVM, EC2 or GCE VMSA model;
-//     SNPFirmwareHash precomputes the firmware part of an SNP digest.
+//     PAGE_INFO chain) launch digest for the QEMU/KVM, EC2 or GCE VMSA model,
+//     and says in its Result what the digest covers and which model it used.
+//     Errors that are the caller's parameters (not the firmware) are
+//     ParamErrors. Prepare parses and hashes a firmware once for measuring a
+//     matrix of vCPU counts, CPU types and VMMs; SNPFirmwareHash precomputes
+//     the firmware part of an SNP digest (sev-snp-measure's snp:ovmf-hash).
 //   - NewIDBlock builds and signs an SNP ID block and its ID authentication
 //     information structure.
 package sev
