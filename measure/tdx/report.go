@@ -1,6 +1,11 @@
 package tdx
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
 
 // Report is the JSON form of a Result: lowercase hex, registers that cannot
 // be computed left out (NotComputable says why), every variant choice
@@ -61,4 +66,26 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		MRIndex uint32 `json:"mr_index"`
 		plain
 	}{e.MRIndex(), plain(e)})
+}
+
+// Compare checks reported measurements (from a TD report or quote: MRTD and
+// RTMR0-3, 48 bytes each) against the expected ones. Registers that could not
+// be computed are not compared. The error names every register that differs.
+func (r *Result) Compare(mrtd []byte, rtmrs [][]byte) error {
+	if len(rtmrs) != len(r.RTMR) {
+		return fmt.Errorf("got %d RTMRs, want %d", len(rtmrs), len(r.RTMR))
+	}
+	var bad []string
+	if !bytes.Equal(mrtd, r.MRTD[:]) {
+		bad = append(bad, fmt.Sprintf("mrtd is %x, expected %s", mrtd, r.MRTD))
+	}
+	for i, reg := range r.RTMR {
+		if reg.Computable && !bytes.Equal(rtmrs[i], reg.Value[:]) {
+			bad = append(bad, fmt.Sprintf("%s is %x, expected %s", rtmrName(i), rtmrs[i], reg.Value))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("measurements differ (check the variant: %+v): %s", r.Variant, strings.Join(bad, "; "))
+	}
+	return nil
 }

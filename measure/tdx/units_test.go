@@ -19,8 +19,12 @@ func TestParseMetadataErrors(t *testing.T) {
 	}
 	desc := md.Offset
 	sec := func(i, field int) int { return desc + descriptorSize + sectionSize*i + field }
-	put32 := func(off int, v uint32) func([]byte) { return func(b []byte) { binary.LittleEndian.PutUint32(b[off:], v) } }
-	put64 := func(off int, v uint64) func([]byte) { return func(b []byte) { binary.LittleEndian.PutUint64(b[off:], v) } }
+	put32 := func(off int, v uint32) func([]byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint32(b[off:], v) }
+	}
+	put64 := func(off int, v uint64) func([]byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint64(b[off:], v) }
+	}
 	tests := []struct {
 		name   string
 		mutate func([]byte)
