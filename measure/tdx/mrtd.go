@@ -93,7 +93,9 @@ func (m *mrtdHasher) sum() Digest {
 // every section is added page by page (TDH.MEM.PAGE.ADD, in metadata order)
 // and the sections with MR.EXTEND are extended in 256-byte chunks, with the
 // content QEMU copies: the image bytes from DataOffset for firmware volumes,
-// zeros for memory sections.
+// zeros for memory sections. Like QEMU, it adds sections marked PAGE.AUG
+// too (QEMU does not look at that attribute), and it refuses the td-shim
+// section types QEMU refuses.
 func MRTD(firmware []byte, md *Metadata, order PageOrder) (Digest, error) {
 	if order == "" {
 		order = PageOrderSinglePass
