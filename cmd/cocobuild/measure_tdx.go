@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,7 +68,7 @@ func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
 	if opts.PageOrder, err = tdx.ParsePageOrder(f.pageOrder); err != nil {
 		return usageErr(fmt.Errorf("--page-order: %w", err))
 	}
-	if opts.Memory, err = parseTDXMemory(f.memory); err != nil {
+	if opts.Memory, err = tdx.ParseMemory(f.memory); err != nil {
 		return usageErr(fmt.Errorf("--memory: %w", err))
 	}
 	if opts.QEMU, err = tdx.ParseQEMUVersion(f.qemuVersion); err != nil {
@@ -131,22 +130,4 @@ func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
 		fmt.Fprintf(a.stdout, "%s: %s\n", name, d)
 	}
 	return nil
-}
-
-// parseTDXMemory parses a size the way QEMU's -m does: a number with a K, M,
-// G or T suffix (binary units), or a bare number of MiB.
-func parseTDXMemory(s string) (uint64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	shift := 20 // QEMU: a bare -m value is MiB
-	if n := len(t); n > 0 {
-		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
-			shift = 10 * (i + 1)
-			t = t[:n-1]
-		}
-	}
-	v, err := strconv.ParseUint(t, 10, 64)
-	if err != nil || v == 0 || v > (1<<50)>>shift {
-		return 0, fmt.Errorf("%q is not a memory size: want e.g. 2G, 1536M or 2048 (MiB, as QEMU -m)", s)
-	}
-	return v << shift, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"unicode/utf16"
 
 	"github.com/cocobuild/cocobuild/measure/ovmf"
@@ -447,4 +449,22 @@ func loadOptionDescription(opt []byte) string {
 		u = append(u, c)
 	}
 	return string(utf16.Decode(u))
+}
+
+// ParseMemory parses a size the way QEMU's -m does: a number with a K, M,
+// G or T suffix (binary units), or a bare number of MiB.
+func ParseMemory(s string) (uint64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	shift := 20 // QEMU: a bare -m value is MiB
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			shift = 10 * (i + 1)
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || v == 0 || v > (1<<50)>>shift {
+		return 0, fmt.Errorf("%q is not a memory size: want e.g. 2G, 1536M or 2048 (MiB, as QEMU -m)", s)
+	}
+	return v << shift, nil
 }
