@@ -11,5 +11,6 @@ func NewRegistry(env *Env) *recipes.Registry {
 	return recipes.NewRegistry(
 		InputKind{Env: env},
 		kernel.Kind{},
+		MeasureKind{},
 	)
 }

@@ -38,18 +38,22 @@ func DecodeExpr(expr hcl.Expression, ctx *hcl.EvalContext, typ cty.Type, target 
 }
 
 // DecodeArtifact evaluates expr to an artifact: an artifact value, or an
-// object with an "artifact" attribute (the value of an input block). known
-// is false while the artifact is not built yet.
+// object with an "artifact" attribute (an input block) or an "image"
+// attribute (a kernel or initramfs block). known is false while the
+// artifact is not built yet.
 func DecodeArtifact(expr hcl.Expression, ctx *hcl.EvalContext) (a Artifact, known bool, diags hcl.Diagnostics) {
 	val, diags := expr.Value(ctx)
 	if diags.HasErrors() {
 		return a, false, diags
 	}
-	if val.Type().IsObjectType() && val.Type().HasAttribute("artifact") {
-		if !val.IsKnown() {
-			return a, false, diags
+	for _, attr := range []string{"artifact", "image"} {
+		if val.Type().IsObjectType() && val.Type().HasAttribute(attr) {
+			if !val.IsKnown() {
+				return a, false, diags
+			}
+			val = val.GetAttr(attr)
+			break
 		}
-		val = val.GetAttr("artifact")
 	}
 	if val.Type() != ArtifactType {
 		return a, false, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not an artifact",

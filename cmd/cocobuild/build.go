@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 
 	"github.com/spf13/cobra"
 )
@@ -38,7 +39,19 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 			}
 			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached\n", l.Recipe.Name, res.Report.Ran(), len(res.Report.Steps)-res.Report.Ran())
 			for _, art := range res.Manifest.Artifacts {
-				fmt.Fprintf(a.stdout, "  %-28s %s  %s\n", art.Name, art.SHA256[:16], filepath.Join(res.OutDir, art.Path))
+				if art.Kind == "eventlog" {
+					continue // listed in manifest.json; one per measurement
+				}
+				fmt.Fprintf(a.stdout, "  %-20s %-14s %s  %s\n", art.Name, art.Kind, art.SHA256[:16], filepath.Join(res.OutDir, art.Path))
+			}
+			if len(res.Manifest.Measurements) > 0 {
+				fmt.Fprintf(a.stdout, "measurements (%d):\n", len(res.Manifest.Measurements))
+				for _, m := range res.Manifest.Measurements {
+					fmt.Fprintf(a.stdout, "  %s\n", m.Name)
+					for _, k := range sortedKeys(m.Values) {
+						fmt.Fprintf(a.stdout, "    %-18s %v\n", k, m.Values[k])
+					}
+				}
 			}
 			fmt.Fprintf(a.stdout, "manifest: %s\n", mpath)
 			return nil
@@ -48,6 +61,15 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 	c.Flags().StringVarP(&out, "out", "o", "", "output directory (default out/<recipe name>)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
 	return c
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func newPlanCmd(a *app) *cobra.Command {

@@ -1,0 +1,509 @@
+package builder
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/measure/sev"
+	"github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// MeasureKind implements `measure "NAME" { … }`: the launch measurements of
+// the build's firmware (and, for direct boot, kernel, initrd and cmdline)
+// for every combination of the parameters given as lists. The TEE is the
+// `tee` attribute, or the block name when that is snp, seves, sev or tdx.
+type MeasureKind struct{}
+
+// Type implements recipes.Kind.
+func (MeasureKind) Type() string { return "measure" }
+
+var measureAttrs = map[string][]string{
+	"":    {"tee", "firmware", "kernel", "initrd", "cmdline", "description"},
+	"sev": {"vcpus", "vcpu_types", "vmm", "guest_features", "ec2_legacy_rdx"},
+	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators"},
+}
+
+// Schema implements recipes.Kind.
+func (MeasureKind) Schema() *hcl.BodySchema {
+	s := &hcl.BodySchema{}
+	for _, group := range []string{"", "sev", "tdx"} {
+		for _, a := range measureAttrs[group] {
+			s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a, Required: a == "firmware"})
+		}
+	}
+	return s
+}
+
+// OutputType implements recipes.Kind.
+func (MeasureKind) OutputType() cty.Type {
+	return cty.Object(map[string]cty.Type{"tee": cty.String, "count": cty.Number})
+}
+
+// measureNode is a decoded measure block.
+type measureNode struct {
+	name     string
+	tee      string // snp, seves, sev, tdx
+	firmware recipes.Artifact
+	kernel   *recipes.Artifact
+	initrd   *recipes.Artifact
+	cmdline  string
+
+	// SEV family
+	vcpus         []int
+	vcpuTypes     []string
+	vmms          []string
+	guestFeatures []string
+	ec2LegacyRDX  bool
+
+	// TDX
+	memory     []string
+	qemu       []string
+	pageOrders []string
+	separators []string
+}
+
+// Decode implements recipes.Kind.
+func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	content, diags := b.Body.Content(k.Schema())
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	n := &measureNode{name: b.Name, tee: b.Name}
+	if a, ok := content.Attributes["tee"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &n.tee)...)
+	}
+	family := ""
+	switch n.tee {
+	case "snp", "seves", "sev":
+		family = "sev"
+	case "tdx":
+		family = "tdx"
+	default:
+		subj := b.LabelRange.Ptr()
+		if a, ok := content.Attributes["tee"]; ok {
+			subj = a.Expr.Range().Ptr()
+		}
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown TEE",
+			Detail:  fmt.Sprintf("measure %q: the TEE is snp, seves, sev or tdx; set tee = \"…\" or name the block after it.", n.tee),
+			Subject: subj})
+	}
+	for g, attrs := range measureAttrs {
+		if g == "" || g == family {
+			continue
+		}
+		for _, a := range attrs {
+			if attr, ok := content.Attributes[a]; ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Attribute not for this TEE",
+					Detail: fmt.Sprintf("%s applies to %s measurements, not %s.", a, map[string]string{"sev": "snp, seves and sev", "tdx": "tdx"}[g], n.tee), Subject: attr.NameRange.Ptr()})
+			}
+		}
+	}
+	fw, _, d := recipes.DecodeArtifact(content.Attributes["firmware"].Expr, ctx)
+	diags = append(diags, d...)
+	n.firmware = fw
+	if a, ok := content.Attributes["kernel"]; ok {
+		art, known, d := recipes.DecodeArtifact(a.Expr, ctx)
+		diags = append(diags, d...)
+		if known {
+			n.kernel = &art
+		}
+		// A kernel block brings its cmdline.
+		if v, d := a.Expr.Value(ctx); !d.HasErrors() && v.Type().IsObjectType() && v.Type().HasAttribute("cmdline") && v.IsKnown() {
+			if c := v.GetAttr("cmdline"); c.IsKnown() && c.Type() == cty.String && !c.IsNull() {
+				n.cmdline = c.AsString()
+			}
+		}
+	}
+	if a, ok := content.Attributes["initrd"]; ok {
+		art, known, d := recipes.DecodeArtifact(a.Expr, ctx)
+		diags = append(diags, d...)
+		if known {
+			n.initrd = &art
+		}
+	}
+	if a, ok := content.Attributes["cmdline"]; ok {
+		v, d := a.Expr.Value(ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() && v.IsWhollyKnown() {
+			if v.Type() == cty.String {
+				diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &n.cmdline)...)
+			} else {
+				var args []string
+				diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.List(cty.String), &args)...)
+				n.cmdline = strings.Join(args, " ")
+			}
+		}
+		if _, ok := content.Attributes["kernel"]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "cmdline without kernel",
+				Detail: "cmdline is measured only with a directly booted kernel: add kernel = kernel.NAME.", Subject: a.NameRange.Ptr()})
+		}
+	}
+	if _, ok := content.Attributes["initrd"]; ok {
+		if _, ok := content.Attributes["kernel"]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "initrd without kernel",
+				Detail: "An initrd is measured only with a directly booted kernel: add kernel = kernel.NAME.", Subject: content.Attributes["initrd"].NameRange.Ptr()})
+		}
+	}
+
+	strs := func(name string, dst *[]string, def string, check func(string) error) {
+		*dst = []string{def}
+		a, ok := content.Attributes[name]
+		if !ok {
+			return
+		}
+		vals, d := decodeStrings(a.Expr, ctx)
+		diags = append(diags, d...)
+		if d.HasErrors() || vals == nil {
+			return
+		}
+		for _, v := range vals {
+			if err := check(v); err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + name, Detail: err.Error() + ".", Subject: a.Expr.Range().Ptr()})
+			}
+		}
+		*dst = vals
+	}
+	switch family {
+	case "sev":
+		n.vcpus = []int{1}
+		if a, ok := content.Attributes["vcpus"]; ok {
+			vals, d := decodeStrings(a.Expr, ctx)
+			diags = append(diags, d...)
+			if vals != nil {
+				n.vcpus = nil
+				for _, v := range vals {
+					i, err := strconv.Atoi(v)
+					if err != nil || i < 1 || i > 512 {
+						diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid vcpus",
+							Detail: fmt.Sprintf("%q is not a vCPU count (1-512).", v), Subject: a.Expr.Range().Ptr()})
+					}
+					n.vcpus = append(n.vcpus, i)
+				}
+			}
+		}
+		strs("vcpu_types", &n.vcpuTypes, "EPYC-v4", func(s string) error { _, err := sev.CPUSignature(s); return err })
+		strs("vmm", &n.vmms, "QEMU", func(s string) error { _, err := sev.ParseVMM(s); return err })
+		strs("guest_features", &n.guestFeatures, "0x1", func(s string) error { _, err := parseUint(s); return err })
+		if a, ok := content.Attributes["ec2_legacy_rdx"]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.ec2LegacyRDX)...)
+		}
+	case "tdx":
+		strs("memory", &n.memory, "2G", func(s string) error { _, err := tdx.ParseMemory(s); return err })
+		strs("qemu_versions", &n.qemu, "10.2", func(s string) error { _, err := tdx.ParseQEMUVersion(s); return err })
+		strs("page_orders", &n.pageOrders, string(tdx.PageOrderSinglePass), func(s string) error { _, err := tdx.ParsePageOrder(s); return err })
+		strs("tdvf_separators", &n.separators, string(tdx.SeparatorCurrent), func(s string) error { _, err := tdx.ParseSeparator(s); return err })
+	}
+	if a, ok := content.Attributes["description"]; ok {
+		var s string
+		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &s)...)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return n, diags
+}
+
+// decodeStrings accepts one value or a list of values (strings, numbers or
+// bools) and returns them as strings; nil while the value is unknown.
+func decodeStrings(expr hcl.Expression, ctx *hcl.EvalContext) ([]string, hcl.Diagnostics) {
+	v, diags := expr.Value(ctx)
+	if diags.HasErrors() || !v.IsWhollyKnown() {
+		return nil, diags
+	}
+	one := func(e cty.Value) (string, bool) {
+		switch {
+		case e.IsNull():
+			return "", false
+		case e.Type() == cty.String:
+			return e.AsString(), true
+		case e.Type() == cty.Number:
+			return e.AsBigFloat().Text('f', -1), true
+		case e.Type() == cty.Bool:
+			return strconv.FormatBool(e.True()), true
+		}
+		return "", false
+	}
+	if s, ok := one(v); ok {
+		return []string{s}, diags
+	}
+	if v.CanIterateElements() && (v.Type().IsListType() || v.Type().IsTupleType() || v.Type().IsSetType()) {
+		var out []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			s, ok := one(e)
+			if !ok {
+				return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid list element",
+					Detail: fmt.Sprintf("Expected strings or numbers, not %s.", e.Type().FriendlyName()), Subject: expr.Range().Ptr()})
+			}
+			out = append(out, s)
+		}
+		if len(out) == 0 {
+			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty list",
+				Detail: "Give at least one value.", Subject: expr.Range().Ptr()})
+		}
+		return out, diags
+	}
+	return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incorrect value type",
+		Detail: fmt.Sprintf("Expected a value or a list of values, not %s.", v.Type().FriendlyName()), Subject: expr.Range().Ptr()})
+}
+
+func parseUint(s string) (uint64, error) {
+	v, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number (decimal, or hex with 0x)", s)
+	}
+	return v, nil
+}
+
+// measureParams is what the measure step's key covers beyond its inputs.
+type measureParams struct {
+	TEE           string   `json:"tee"`
+	Kernel        bool     `json:"kernel"`
+	Initrd        bool     `json:"initrd"`
+	Cmdline       string   `json:"cmdline"`
+	VCPUs         []int    `json:"vcpus,omitempty"`
+	VCPUTypes     []string `json:"vcpu_types,omitempty"`
+	VMMs          []string `json:"vmms,omitempty"`
+	GuestFeatures []string `json:"guest_features,omitempty"`
+	EC2LegacyRDX  bool     `json:"ec2_legacy_rdx,omitempty"`
+	Memory        []string `json:"memory,omitempty"`
+	QEMU          []string `json:"qemu_versions,omitempty"`
+	PageOrders    []string `json:"page_orders,omitempty"`
+	Separators    []string `json:"tdvf_separators,omitempty"`
+}
+
+// measuredEntry is one combination's result as the step stores it. Its
+// Name is the combination only: the block name is added by Finish, so that
+// two blocks with the same parameters share one cached result.
+type measuredEntry struct {
+	recipes.Measurement
+	EventLog string `json:"eventlog,omitempty"` // file name of the CC event log (TDX)
+	Report   any    `json:"report,omitempty"`   // the full model output
+}
+
+// Steps implements recipes.Node.
+func (n *measureNode) Steps() []*recipes.Step {
+	inputs := []recipes.Artifact{n.firmware}
+	p := measureParams{TEE: n.tee, Cmdline: n.cmdline, VCPUs: n.vcpus, VCPUTypes: n.vcpuTypes, VMMs: n.vmms,
+		GuestFeatures: n.guestFeatures, EC2LegacyRDX: n.ec2LegacyRDX, Memory: n.memory, QEMU: n.qemu,
+		PageOrders: n.pageOrders, Separators: n.separators}
+	if n.kernel != nil {
+		inputs, p.Kernel = append(inputs, *n.kernel), true
+	}
+	if n.initrd != nil {
+		inputs, p.Initrd = append(inputs, *n.initrd), true
+	}
+	return []*recipes.Step{{ID: "measure", Kind: "measure/" + n.tee, Version: "2", Params: p, Inputs: inputs, Run: n.run}}
+}
+
+func readArtifact(a *recipes.Artifact) ([]byte, error) {
+	if a == nil {
+		return nil, nil
+	}
+	return os.ReadFile(a.Path)
+}
+
+func (n *measureNode) run(ctx context.Context, sc *recipes.StepContext) error {
+	fw, err := os.ReadFile(n.firmware.Path)
+	if err != nil {
+		return err
+	}
+	kernel, err := readArtifact(n.kernel)
+	if err != nil {
+		return err
+	}
+	initrd, err := readArtifact(n.initrd)
+	if err != nil {
+		return err
+	}
+	common := map[string]any{"firmware_sha256": n.firmware.SHA256}
+	if n.kernel != nil {
+		common["kernel_sha256"], common["cmdline"] = n.kernel.SHA256, n.cmdline
+	}
+	if n.initrd != nil {
+		common["initrd_sha256"] = n.initrd.SHA256
+	}
+	var entries []measuredEntry
+	if n.tee == "tdx" {
+		entries, err = n.measureTDX(ctx, sc, fw, kernel, initrd, common)
+	} else {
+		entries, err = n.measureSEV(ctx, fw, kernel, initrd, common)
+	}
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(entries, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(sc.OutDir, "measurements.json"), append(b, '\n'), 0o644)
+}
+
+func with(common map[string]any, kv ...any) map[string]any {
+	m := map[string]any{}
+	for k, v := range common {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte, common map[string]any) ([]measuredEntry, error) {
+	mode, err := sev.ParseMode(n.tee)
+	if err != nil {
+		return nil, err
+	}
+	prep, err := sev.Prepare(fw)
+	if err != nil {
+		return nil, fmt.Errorf("firmware %s: %w", n.firmware.Origin, err)
+	}
+	var db *sev.DirectBoot
+	if n.kernel != nil {
+		db = &sev.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: n.cmdline}
+	}
+	vcpus, types, vmms, features := n.vcpus, n.vcpuTypes, n.vmms, n.guestFeatures
+	if mode == sev.ModeSEV { // SEV has no VMSAs: one digest
+		vcpus, types, vmms, features = []int{1}, []string{""}, []string{"QEMU"}, []string{"0"}
+	}
+	var out []measuredEntry
+	for _, vmmName := range vmms {
+		vmm, _ := sev.ParseVMM(vmmName)
+		for _, cpu := range types {
+			for _, nv := range vcpus {
+				for _, gf := range features {
+					if err := ctx.Err(); err != nil {
+						return nil, err
+					}
+					feat, _ := parseUint(gf)
+					p := sev.Params{Mode: mode, VCPUs: nv, VCPUType: cpu, VMM: vmm, GuestFeatures: feat, DirectBoot: db, EC2LegacyRDX: n.ec2LegacyRDX}
+					r, err := prep.Measure(p)
+					if err != nil {
+						return nil, err
+					}
+					name := ""
+					params := with(common, "mode", n.tee, "variant", r.Variant, "covers", r.Covers)
+					if mode != sev.ModeSEV {
+						name = fmt.Sprintf("vcpus=%d,cpu=%s,vmm=%s,gf=%s", nv, cpu, vmm, gf)
+						params = with(params, "vcpus", nv, "vcpu_type", cpu, "vmm", vmm.String(), "guest_features", gf)
+						if r.HasVCPUSig {
+							params["vcpu_sig"] = fmt.Sprintf("0x%x", r.VCPUSig)
+						}
+					}
+					if len(r.Notes) > 0 {
+						params["notes"] = r.Notes
+					}
+					out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: n.tee, Name: name, Params: params,
+						Values: map[string]any{"launch_measurement": hex.EncodeToString(r.Digest)}}})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, fw, kernel, initrd []byte, common map[string]any) ([]measuredEntry, error) {
+	var out []measuredEntry
+	for _, mem := range n.memory {
+		memBytes, _ := tdx.ParseMemory(mem)
+		for _, qv := range n.qemu {
+			q, _ := tdx.ParseQEMUVersion(qv)
+			for _, po := range n.pageOrders {
+				order, _ := tdx.ParsePageOrder(po)
+				for _, sp := range n.separators {
+					if err := ctx.Err(); err != nil {
+						return nil, err
+					}
+					sep, _ := tdx.ParseSeparator(sp)
+					opts := tdx.Options{PageOrder: order, Memory: memBytes, QEMU: q, Separator: sep}
+					if n.kernel != nil {
+						opts.Kernel, opts.Cmdline = kernel, n.cmdline
+						if n.initrd != nil {
+							opts.Initrd = initrd
+						}
+					}
+					r, err := tdx.Measure(fw, opts)
+					if err != nil {
+						return nil, err
+					}
+					rep := r.Report()
+					name := fmt.Sprintf("memory=%s,qemu=%s,order=%s,separator=%s", mem, qv, po, sp)
+					values := map[string]any{"mrtd": rep.MRTD.String()}
+					for i, d := range []*tdx.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
+						if d != nil {
+							values[fmt.Sprintf("rtmr%d", i)] = d.String()
+						}
+					}
+					params := with(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
+					if len(rep.NotComputable) > 0 {
+						params["not_computable"] = rep.NotComputable
+					}
+					logName := fmt.Sprintf("%d-%s.ccel", len(out), unsafeName.ReplaceAllString(name, "_"))
+					if err := os.WriteFile(filepath.Join(sc.OutDir, logName), r.EventLog(), 0o644); err != nil {
+						return nil, err
+					}
+					out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: "tdx", Name: name, Params: params, Values: values},
+						EventLog: logName, Report: rep})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Finish implements recipes.Node: the entries go into the manifest, the
+// full reports and event logs into OUT/measure/NAME/.
+func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
+	res := results["measure"]
+	f, err := res.File("measurements.json")
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	var entries []measuredEntry
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return nil, fmt.Errorf("reading cached measurements: %w", err)
+	}
+	out := &recipes.Output{
+		Value: cty.ObjectVal(map[string]cty.Value{"tee": cty.StringVal(n.tee), "count": cty.NumberIntVal(int64(len(entries)))}),
+		Artifacts: []recipes.OutputArtifact{{Name: "measure." + n.name, Kind: "measurements", Path: "measure/" + n.name + "/measurements.json", File: f,
+			Extra: map[string]any{"tee": n.tee, "entries": len(entries)}}},
+	}
+	for _, e := range entries {
+		m := e.Measurement
+		if m.Name == "" {
+			m.Name = n.name
+		} else {
+			m.Name = n.name + "/" + m.Name
+		}
+		if e.EventLog != "" {
+			log, err := res.File(e.EventLog)
+			if err != nil {
+				return nil, err
+			}
+			path := "measure/" + n.name + "/" + e.EventLog
+			out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: "measure." + n.name + "/" + strings.TrimSuffix(e.EventLog, ".ccel"),
+				Kind: "eventlog", Path: path, File: log, Extra: map[string]any{"format": "tcg2-crypto-agile-sha384", "measurement": m.Name}})
+			m.Params = with(m.Params, "eventlog", path)
+		}
+		out.Measurements = append(out.Measurements, m)
+	}
+	return out, nil
+}

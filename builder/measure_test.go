@@ -1,0 +1,263 @@
+package builder
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+)
+
+type snpVector struct {
+	ID            string  `json:"id"`
+	Mode          string  `json:"mode"`
+	VMM           string  `json:"vmm_type"`
+	VCPUs         *int    `json:"vcpus"`
+	VCPUType      *string `json:"vcpu_type"`
+	VCPUSig       *string `json:"vcpu_sig"`
+	FMS           any     `json:"vcpu_family_model_stepping"`
+	GuestFeatures *string `json:"guest_features"`
+	Firmware      string  `json:"firmware"`
+	Kernel        *string `json:"kernel"`
+	Initrd        *string `json:"initrd"`
+	Append        *string `json:"append"`
+	Command       string  `json:"command"`
+	Expected      string  `json:"expected"`
+}
+
+var blockName = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+
+// recipeInputs declares one file input per vector file used, by absolute path.
+type recipeInputs struct {
+	vectors string
+	names   map[string]string
+	sb      strings.Builder
+}
+
+func (ri *recipeInputs) ref(t *testing.T, rel string) string {
+	if n, ok := ri.names[rel]; ok {
+		return "input." + n
+	}
+	n := fmt.Sprintf("f%d", len(ri.names))
+	ri.names[rel] = n
+	path := filepath.Join(ri.vectors, filepath.FromSlash(rel))
+	if filepath.Base(rel) == "null" { // sev-snp-measure's /dev/null: an empty file
+		path = filepath.Join(t.TempDir(), "null")
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&ri.sb, "input %q {\n  file   = %q\n  sha256 = %q\n}\n\n", n, path, sha(b))
+	return "input." + n
+}
+
+// TestMeasureBlockMatchesSNPVectors builds a recipe with one measure block
+// per golden SEV/SNP vector that a recipe can express and compares the
+// manifest's values with the vectors' expected output.
+func TestMeasureBlockMatchesSNPVectors(t *testing.T) {
+	var doc struct {
+		Vectors []snpVector `json:"vectors"`
+	}
+	if err := json.Unmarshal(testenv.ReadVector(t, "snp.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	var blocks strings.Builder
+	want := map[string]string{} // block name → expected hex
+	for _, v := range doc.Vectors {
+		if v.VCPUSig != nil || v.FMS != nil || strings.Contains(v.Command, "--snp-ovmf-hash") || strings.Contains(v.Command, "ovmf-hash") {
+			continue // expressed through the CLI, not the recipe block
+		}
+		name := blockName.ReplaceAllString(v.ID, "_")
+		fmt.Fprintf(&blocks, "measure %q {\n  tee      = %q\n  firmware = %s\n", name, v.Mode, ri.ref(t, v.Firmware))
+		if v.Mode != "sev" {
+			if v.VCPUs != nil {
+				fmt.Fprintf(&blocks, "  vcpus = %d\n", *v.VCPUs)
+			}
+			if v.VCPUType != nil {
+				fmt.Fprintf(&blocks, "  vcpu_types = [%q]\n", *v.VCPUType)
+			}
+			fmt.Fprintf(&blocks, "  vmm = %q\n", v.VMM)
+			if v.GuestFeatures != nil {
+				fmt.Fprintf(&blocks, "  guest_features = %q\n", *v.GuestFeatures)
+			}
+		}
+		if v.Kernel != nil {
+			fmt.Fprintf(&blocks, "  kernel = %s\n", ri.ref(t, *v.Kernel))
+			if v.Initrd != nil {
+				fmt.Fprintf(&blocks, "  initrd = %s\n", ri.ref(t, *v.Initrd))
+			}
+			if v.Append != nil {
+				fmt.Fprintf(&blocks, "  cmdline = %q\n", *v.Append)
+			}
+		}
+		blocks.WriteString("}\n\n")
+		exp := v.Expected
+		if strings.Contains(v.Command, "base64") {
+			b, err := base64.StdEncoding.DecodeString(exp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp = hex.EncodeToString(b)
+		}
+		want[name] = exp
+	}
+	if len(want) < 30 {
+		t.Fatalf("only %d SNP vectors expressible as recipe blocks, want at least 30", len(want))
+	}
+	dir := t.TempDir()
+	src := "recipe {\n  name = \"snp-vectors\"\n}\n\n" + ri.sb.String() + blocks.String()
+	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range res.Manifest.Measurements {
+		block, _, _ := strings.Cut(m.Name, "/")
+		if _, dup := got[block]; dup {
+			t.Errorf("block %s gave more than one entry", block)
+		}
+		got[block], _ = m.Values["launch_measurement"].(string)
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: launch_measurement = %s, want %s", name, got[name], w)
+		}
+	}
+	t.Logf("%d SNP/SEV-ES/SEV vectors checked through recipe blocks", len(want))
+}
+
+// TestMeasureBlockMatchesTDXVectors checks MRTD (both page orders) and the
+// direct-boot RTMR1/RTMR2 variants of tdx.json through a recipe.
+func TestMeasureBlockMatchesTDXVectors(t *testing.T) {
+	var doc struct {
+		Vectors []struct {
+			ID       string         `json:"id"`
+			Kind     string         `json:"kind"`
+			Params   map[string]any `json:"params"`
+			Expected map[string]any `json:"expected"`
+			Inputs   []struct {
+				Path string `json:"path"`
+			} `json:"inputs"`
+		} `json:"vectors"`
+	}
+	if err := json.Unmarshal(testenv.ReadVector(t, "tdx.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	fw := ri.ref(t, "inputs/debian12_OVMF.fd")
+	var blocks strings.Builder
+	type check struct{ name, reg, want string }
+	var checks []check
+	for _, v := range doc.Vectors {
+		switch {
+		case strings.HasPrefix(v.ID, "mrtd-"):
+			order := "single-pass"
+			if strings.HasSuffix(v.ID, "two-pass") {
+				order = "two-pass"
+			}
+			name := blockName.ReplaceAllString(v.ID, "_")
+			fmt.Fprintf(&blocks, "measure %q {\n  tee = \"tdx\"\n  firmware = %s\n  page_orders = [%q]\n}\n\n", name, fw, order)
+			checks = append(checks, check{name + "/memory=2G,qemu=10.2,order=" + order + ",separator=current", "mrtd", v.Expected["mrtd"].(string)})
+		case strings.HasPrefix(v.ID, "direct-boot-"):
+			name := blockName.ReplaceAllString(v.ID, "_")
+			mem := fmt.Sprintf("%dM", int64(v.Params["guest_memory_bytes"].(float64))>>20)
+			fmt.Fprintf(&blocks, "measure %q {\n  tee = \"tdx\"\n  firmware = %s\n  kernel = %s\n  cmdline = %q\n", name, fw,
+				ri.ref(t, v.Inputs[0].Path), v.Params["cmdline_as_passed_to_qemu_append"])
+			if len(v.Inputs) > 1 {
+				fmt.Fprintf(&blocks, "  initrd = %s\n", ri.ref(t, v.Inputs[1].Path))
+			}
+			fmt.Fprintf(&blocks, "  memory = [%q]\n  qemu_versions = [\"10.2\", \"9.2\"]\n  tdvf_separators = [\"current\", \"legacy\"]\n}\n\n", mem)
+			base := name + "/memory=" + mem
+			e := func(k string) string { return v.Expected[k].(string) }
+			checks = append(checks,
+				check{base + ",qemu=10.2,order=single-pass,separator=current", "rtmr1", e("rtmr1_qemu_ge_10_2_unpatched_kernel")},
+				check{base + ",qemu=9.2,order=single-pass,separator=current", "rtmr1", e("rtmr1_qemu_lt_10_2_patched_kernel")},
+				check{base + ",qemu=9.2,order=single-pass,separator=legacy", "rtmr1", e("rtmr1_qemu_lt_10_2_patched_kernel_legacy_tdvf_separator_in_rtmr0")},
+				check{base + ",qemu=10.2,order=single-pass,separator=legacy", "rtmr1", e("rtmr1_qemu_ge_10_2_unpatched_kernel_legacy_tdvf_separator_in_rtmr0")},
+				check{base + ",qemu=10.2,order=single-pass,separator=current", "rtmr2", e("rtmr2_linux_ge_6_9_efistub")},
+			)
+		}
+	}
+	if len(checks) < 20 {
+		t.Fatalf("only %d TDX checks, want at least 20", len(checks))
+	}
+	dir := t.TempDir()
+	src := "recipe {\n  name = \"tdx-vectors\"\n}\n\n" + ri.sb.String() + blocks.String()
+	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]any{}
+	for _, m := range res.Manifest.Measurements {
+		got[m.Name] = m.Values
+	}
+	for _, c := range checks {
+		vals, ok := got[c.name]
+		if !ok {
+			t.Errorf("no measurement %s", c.name)
+			continue
+		}
+		if vals[c.reg] != c.want {
+			t.Errorf("%s: %s = %v, want %s", c.name, c.reg, vals[c.reg], c.want)
+		}
+	}
+	// Each entry's event log is an artifact of the output.
+	for _, a := range res.Manifest.Artifacts {
+		if a.Kind == "eventlog" {
+			if _, err := os.Stat(filepath.Join(dir, "out", a.Path)); err != nil {
+				t.Errorf("event log %s: %v", a.Path, err)
+			}
+		}
+	}
+	t.Logf("%d TDX register values checked through recipe blocks", len(checks))
+}
+
+func TestMeasureBlockErrors(t *testing.T) {
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	fw := ri.ref(t, "inputs/debian12_OVMF.fd")
+	k := ri.ref(t, "inputs/tiny-kernel.bin")
+	nometa := ri.ref(t, "inputs/debian12_OVMF_CODE_4M.fd")
+	tests := []struct{ name, block, want string }{
+		{"unknown tee", "measure \"x\" {\n firmware = " + fw + "\n}", "Unknown TEE"},
+		{"tdx attr on snp", "measure \"snp\" {\n firmware = " + fw + "\n memory = \"2G\"\n}", "memory applies to tdx"},
+		{"bad cpu", "measure \"snp\" {\n firmware = " + fw + "\n vcpu_types = [\"EPYC-Zen9\"]\n}", "EPYC-Milan"},
+		{"cmdline without kernel", "measure \"tdx\" {\n firmware = " + fw + "\n cmdline = \"x\"\n}", "cmdline without kernel"},
+		{"bad memory", "measure \"tdx\" {\n firmware = " + fw + "\n memory = [\"lots\"]\n}", "not a memory size"},
+		{"kernel without hashes table", "measure \"snp\" {\n firmware = " + fw + "\n kernel = " + k + "\n}", "hashes table"},
+		{"snp without metadata", "measure \"snp\" {\n firmware = " + nometa + "\n}", "metadata"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			src := ri.sb.String() + tc.block + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Load(dir, LoadOptions{CacheDir: t.TempDir()})
+			if err == nil {
+				_, err = l.Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
