@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,11 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/builder/internal/fetch"
+	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -40,7 +43,7 @@ func (InputKind) Type() string { return "input" }
 // Schema implements recipes.Kind.
 func (InputKind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "file"}, {Name: "url"}, {Name: "deb"}, {Name: "version"}, {Name: "extract"},
+		{Name: "file"}, {Name: "url"}, {Name: "deb"}, {Name: "version"}, {Name: "extract"}, {Name: "extract_dir"},
 		{Name: "sha256"}, {Name: "description"},
 	}}
 }
@@ -68,7 +71,10 @@ type inputNode struct {
 	deb     string
 	version string
 	extract string
-	pin     string // sha256 of the fetched bytes; "" when unpinned
+	// extractDir names a directory of the package, delivered as a
+	// reproducible tar archive of its content.
+	extractDir string
+	pin        string // sha256 of the fetched bytes; "" when unpinned
 	// recipeVersion says the version is written in the recipe (not taken
 	// from the lock), so `lock -update` keeps it.
 	recipeVersion bool
@@ -104,6 +110,7 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 	str("deb", &n.deb)
 	str("version", &n.version)
 	str("extract", &n.extract)
+	str("extract_dir", &n.extractDir)
 	str("sha256", &n.pin)
 	n.recipeVersion = n.version != ""
 	if diags.HasErrors() {
@@ -134,6 +141,19 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 		} else if c := path.Clean(strings.TrimPrefix(n.extract, "/")); c == "." || strings.HasPrefix(c, "../") {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid extract path",
 				Detail: "extract is a path inside the package, such as \"boot/vmlinuz-6.1.0-56-cloud-amd64\".", Subject: attrRange("extract")})
+		}
+	}
+	if _, ok := content.Attributes["extract_dir"]; ok {
+		switch c := path.Clean(strings.TrimPrefix(n.extractDir, "/")); {
+		case n.deb == "":
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unexpected extract_dir",
+				Detail: "extract_dir names a directory inside a Debian package: it goes with deb.", Subject: attrRange("extract_dir")})
+		case n.extract != "":
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Both extract and extract_dir",
+				Detail: "An input delivers one thing: give extract (one file) or extract_dir (a directory, as a tar archive), not both; use two inputs for both.", Subject: attrRange("extract_dir")})
+		case c == "." || c == ".." || strings.HasPrefix(c, "../"):
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid extract_dir path",
+				Detail: "extract_dir is a directory inside the package, such as \"lib/modules/6.1.0-56-cloud-amd64\".", Subject: attrRange("extract_dir")})
 		}
 	}
 	if n.url != "" && !strings.HasPrefix(n.url, "https://") && !strings.HasPrefix(n.url, "http://") {
@@ -212,6 +232,8 @@ func (n *inputNode) outName() string {
 	switch {
 	case n.extract != "":
 		return path.Base(n.extract)
+	case n.extractDir != "":
+		return path.Base(path.Clean(n.extractDir)) + ".tar"
 	case n.file != "":
 		return filepath.Base(n.file)
 	case n.url != "":
@@ -228,7 +250,7 @@ func (n *inputNode) outName() string {
 func (n *inputNode) Steps() []*recipes.Step {
 	s := &recipes.Step{
 		ID: "fetch", Kind: "input", Version: "1",
-		Params: map[string]string{"source": n.source(), "sha256": n.pin, "extract": n.extract, "name": n.outName()},
+		Params: n.params(),
 		Run:    n.run,
 	}
 	if n.file != "" || n.pin == "" {
@@ -237,6 +259,16 @@ func (n *inputNode) Steps() []*recipes.Step {
 		s.Probe = n.probe
 	}
 	return []*recipes.Step{s}
+}
+
+// params are the step parameters; extract_dir joins them only when set, so
+// that the keys of existing inputs do not change.
+func (n *inputNode) params() map[string]string {
+	p := map[string]string{"source": n.source(), "sha256": n.pin, "extract": n.extract, "name": n.outName()}
+	if n.extractDir != "" {
+		p["extract_dir"] = path.Clean(strings.TrimPrefix(n.extractDir, "/"))
+	}
+	return p
 }
 
 func (n *inputNode) mismatch(got string) error {
@@ -353,7 +385,7 @@ func (n *inputNode) run(ctx context.Context, sc *recipes.StepContext) error {
 		return err
 	}
 	sc.Meta["fetched_sha256"], sc.Meta["fetched_size"] = filepath.Base(blob), size
-	if n.extract == "" {
+	if n.extract == "" && n.extractDir == "" {
 		return copyFile(blob, dst, 0o644)
 	}
 	f, err := os.Open(blob)
@@ -361,6 +393,15 @@ func (n *inputNode) run(ctx context.Context, sc *recipes.StepContext) error {
 		return err
 	}
 	defer f.Close()
+	if n.extractDir != "" {
+		return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+			bw := bufio.NewWriterSize(w, 1<<20)
+			if err := fetch.DebDir(f, size, n.extractDir, bw, time.Unix(sc.Epoch, 0)); err != nil {
+				return fmt.Errorf("input %q: %s=%s: %w", n.name, n.deb, n.version, err)
+			}
+			return bw.Flush()
+		})
+	}
 	data, err := fetch.DebFile(f, size, n.extract)
 	if err != nil {
 		return fmt.Errorf("input %q: %s=%s: %w", n.name, n.deb, n.version, err)
