@@ -80,6 +80,7 @@ type BuildResult struct {
 	Report   *Report
 	Manifest *Manifest
 	OutDir   string
+	Notes    []string // messages of post-build blocks (see PostBuilder), e.g. warnings
 }
 
 // DefaultOutDir is out/<recipe name>.
@@ -95,6 +96,11 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 		}
 		return nil, err
 	}
+	notes, cleanup, err := l.postBuild(ctx, rep, obs)
+	defer cleanup()
+	if err != nil {
+		return nil, err
+	}
 	m, err := NewManifest(l.Recipe, rep)
 	if err != nil {
 		return nil, err
@@ -105,7 +111,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 	if err := WriteOutput(outDir, m, rep); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", outDir, err)
 	}
-	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir}, nil
+	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir, Notes: notes}, nil
 }
 
 // Plan reports, without running anything, which steps are cached and which
