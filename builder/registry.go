@@ -7,10 +7,10 @@ import (
 
 // NewRegistry returns the block kinds of cocobuild: the builder's own
 // (input) and those of the packages that implement the others.
-func NewRegistry(env *Env) *recipes.Registry {
-	return recipes.NewRegistry(
+func NewRegistry(env *Env, extra ...recipes.Kind) *recipes.Registry {
+	return recipes.NewRegistry(append([]recipes.Kind{
 		InputKind{Env: env},
 		kernel.Kind{},
 		MeasureKind{},
-	)
+	}, extra...)...)
 }

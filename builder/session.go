@@ -17,6 +17,8 @@ type LoadOptions struct {
 	AllowUnpinned bool
 	Locked        bool
 	Resolving     bool // for `cocobuild lock`: unpinned inputs are what it resolves
+	// ExtraKinds are block kinds beyond NewRegistry's (tests use this).
+	ExtraKinds []recipes.Kind
 }
 
 // Loaded is a recipe ready to plan or build, with its environment.
@@ -59,7 +61,7 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 		return nil, &DiagError{Diags: diags}
 	}
 	env := &Env{Cache: cache, Lock: lock, AllowUnpinned: opts.AllowUnpinned, Locked: opts.Locked, Resolving: opts.Resolving}
-	r, diags := recipes.Load(path, NewRegistry(env), opts.LoadOptions)
+	r, diags := recipes.Load(path, NewRegistry(env, opts.ExtraKinds...), opts.LoadOptions)
 	if diags.HasErrors() {
 		files := map[string][]byte{}
 		if r != nil {

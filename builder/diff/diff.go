@@ -1,0 +1,307 @@
+// Package diff explains why two builds differ: it compares output trees
+// file by file and, inside differing files it understands (cpio archives,
+// tar archives, GPT disk images, JSON documents), member by member, so that
+// a reproducibility failure names the entry that changed rather than just
+// the artifact.
+package diff
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Difference is one thing that differs between A and B.
+type Difference struct {
+	Artifact string `json:"artifact"`         // the file, relative to the compared root
+	Format   string `json:"format,omitempty"` // how it was read: cpio, tar, gpt, json, bytes
+	Member   string `json:"member,omitempty"` // inside the artifact: an entry, a partition, a JSON field
+	What     string `json:"what"`             // missing, extra, content, mode, owner, size, type, link, value
+	A        string `json:"a,omitempty"`
+	B        string `json:"b,omitempty"`
+}
+
+func (d Difference) String() string {
+	s := d.Artifact
+	if d.Member != "" {
+		s += " [" + d.Format + "] " + d.Member
+	}
+	s += ": " + d.What
+	if d.A != "" || d.B != "" {
+		s += fmt.Sprintf(" (a: %s, b: %s)", orNone(d.A), orNone(d.B))
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Report is the result of a comparison.
+type Report struct {
+	Compared    int          `json:"compared"` // files compared
+	Differences []Difference `json:"differences"`
+}
+
+// Identical says nothing differs.
+func (r *Report) Identical() bool { return len(r.Differences) == 0 }
+
+// MaxMembers bounds the member differences reported per artifact; the rest
+// are counted in one line.
+const MaxMembers = 20
+
+// Paths compares two directories (recursively) or two files.
+func Paths(a, b string) (*Report, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case sa.IsDir() && sb.IsDir():
+		return Trees(a, b)
+	case !sa.IsDir() && !sb.IsDir():
+		ba, err := os.ReadFile(a)
+		if err != nil {
+			return nil, err
+		}
+		bb, err := os.ReadFile(b)
+		if err != nil {
+			return nil, err
+		}
+		return &Report{Compared: 1, Differences: Files(filepath.Base(a), ba, bb)}, nil
+	}
+	return nil, fmt.Errorf("compare a directory with a directory or a file with a file: %s and %s", a, b)
+}
+
+// Trees compares every file below two directories.
+func Trees(a, b string) (*Report, error) {
+	fa, err := listTree(a)
+	if err != nil {
+		return nil, err
+	}
+	fb, err := listTree(b)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for n := range fa {
+		names[n] = true
+	}
+	for n := range fb {
+		names[n] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	rep := &Report{Differences: []Difference{}}
+	for _, n := range sorted {
+		ia, inA := fa[n]
+		ib, inB := fb[n]
+		switch {
+		case !inB:
+			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "missing in b"})
+			continue
+		case !inA:
+			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "missing in a"})
+			continue
+		}
+		rep.Compared++
+		if ia.Mode() != ib.Mode() {
+			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "mode", A: ia.Mode().String(), B: ib.Mode().String()})
+		}
+		if ia.IsDir() || ib.IsDir() {
+			continue
+		}
+		ba, err := os.ReadFile(filepath.Join(a, n))
+		if err != nil {
+			return nil, err
+		}
+		bb, err := os.ReadFile(filepath.Join(b, n))
+		if err != nil {
+			return nil, err
+		}
+		rep.Differences = append(rep.Differences, Files(n, ba, bb)...)
+	}
+	return rep, nil
+}
+
+func listTree(root string) (map[string]fs.FileInfo, error) {
+	out := map[string]fs.FileInfo{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		out[filepath.ToSlash(rel)] = info
+		return nil
+	})
+	return out, err
+}
+
+// Files compares the contents of one artifact, member by member when its
+// format is known.
+func Files(name string, a, b []byte) []Difference {
+	if bytes.Equal(a, b) {
+		return nil
+	}
+	for _, f := range formats {
+		if !f.match(name, a) || !f.match(name, b) {
+			continue
+		}
+		ma, errA := f.members(a)
+		mb, errB := f.members(b)
+		if errA != nil || errB != nil {
+			break // fall back to bytes
+		}
+		ds := compareMembers(name, f.name, ma, mb)
+		if len(ds) == 0 {
+			// Same members, different bytes: layout, padding or order.
+			ds = append(ds, Difference{Artifact: name, Format: f.name, What: "layout (same members, different bytes)",
+				A: digest(a), B: digest(b)})
+			if i := firstDiff(a, b); i >= 0 {
+				ds[0].What += fmt.Sprintf("; first differing byte at offset %d", i)
+			}
+		}
+		return ds
+	}
+	d := Difference{Artifact: name, Format: "bytes", What: "content", A: digest(a), B: digest(b)}
+	if len(a) != len(b) {
+		d.What = fmt.Sprintf("content and size (%d vs %d bytes)", len(a), len(b))
+	}
+	if i := firstDiff(a, b); i >= 0 {
+		d.What += fmt.Sprintf("; first differing byte at offset %d", i)
+	}
+	return []Difference{d}
+}
+
+func firstDiff(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return n
+	}
+	return -1
+}
+
+func digest(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:8])
+}
+
+// Member is an entry inside an artifact.
+type Member struct {
+	Name  string
+	Type  string // file, dir, symlink, device, partition, value…
+	Mode  string
+	Owner string
+	Size  int64
+	Link  string
+	Hash  string // of the content, or the value itself for JSON
+	Order int    // position in the artifact
+}
+
+// format reads the members of one kind of artifact.
+type format struct {
+	name    string
+	match   func(name string, b []byte) bool
+	members func(b []byte) ([]Member, error)
+}
+
+var formats = []format{cpioFormat, tarFormat, gptFormat, jsonFormat}
+
+func compareMembers(artifact, format string, a, b []Member) []Difference {
+	ma := map[string]Member{}
+	for _, m := range a {
+		ma[m.Name] = m
+	}
+	mb := map[string]Member{}
+	for _, m := range b {
+		mb[m.Name] = m
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, m := range append(append([]Member{}, a...), b...) {
+		if !seen[m.Name] {
+			seen[m.Name] = true
+			names = append(names, m.Name)
+		}
+	}
+	sort.Strings(names)
+	var out []Difference
+	add := func(member, what, va, vb string) {
+		out = append(out, Difference{Artifact: artifact, Format: format, Member: member, What: what, A: va, B: vb})
+	}
+	for _, n := range names {
+		x, inA := ma[n]
+		y, inB := mb[n]
+		switch {
+		case !inB:
+			add(n, "missing in b", "", "")
+			continue
+		case !inA:
+			add(n, "missing in a", "", "")
+			continue
+		}
+		if x.Type != y.Type {
+			add(n, "type", x.Type, y.Type)
+		}
+		if x.Mode != y.Mode {
+			add(n, "mode", x.Mode, y.Mode)
+		}
+		if x.Owner != y.Owner {
+			add(n, "owner", x.Owner, y.Owner)
+		}
+		if x.Link != y.Link {
+			add(n, "link", x.Link, y.Link)
+		}
+		if x.Size != y.Size {
+			add(n, "size", fmt.Sprint(x.Size), fmt.Sprint(y.Size))
+		}
+		if x.Hash != y.Hash {
+			what := "content"
+			if format == "json" {
+				what = "value"
+			}
+			add(n, what, x.Hash, y.Hash)
+		}
+	}
+	if len(out) == 0 {
+		// Same members: maybe another order.
+		for i := range a {
+			if i < len(b) && a[i].Name != b[i].Name {
+				add(a[i].Name, "order", fmt.Sprintf("position %d", a[i].Order), fmt.Sprintf("%s at position %d", b[i].Name, b[i].Order))
+				break
+			}
+		}
+	}
+	if len(out) > MaxMembers {
+		extra := len(out) - MaxMembers
+		out = append(out[:MaxMembers], Difference{Artifact: artifact, Format: format, What: fmt.Sprintf("… and %d more differences", extra)})
+	}
+	return out
+}

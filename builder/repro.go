@@ -1,0 +1,234 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cocobuild/cocobuild/builder/diff"
+)
+
+// ReproOptions configure Repro.
+type ReproOptions struct {
+	// Exe is the cocobuild binary that runs the two builds.
+	Exe string
+	// Args are extra arguments for both builds (-var, -var-file, --locked…).
+	Args []string
+	// Env is added to both builds' environment.
+	Env []string
+	// CacheDir is the (warm) cache of the first build; "" for the default.
+	CacheDir string
+	// WorkDir holds the two builds; "" for a new temporary directory,
+	// removed afterwards unless Keep.
+	WorkDir string
+	Keep    bool
+	// Log receives the builds' output.
+	Log io.Writer
+}
+
+// Perturbation is one way the second build's surroundings differ.
+type Perturbation struct {
+	Name    string `json:"name"`
+	A       string `json:"a"`
+	B       string `json:"b"`
+	Applied bool   `json:"applied"`
+	Note    string `json:"note,omitempty"`
+}
+
+// ReproReport is what Repro found.
+type ReproReport struct {
+	Recipe        string         `json:"recipe"`
+	Perturbations []Perturbation `json:"perturbations"`
+	OutA          string         `json:"out_a"`
+	OutB          string         `json:"out_b"`
+	Seconds       [2]float64     `json:"seconds"`
+	Diff          *diff.Report   `json:"diff"`
+}
+
+// Reproducible says the two builds gave identical trees.
+func (r *ReproReport) Reproducible() bool { return r.Diff != nil && r.Diff.Identical() }
+
+// otherUID is the uid the second build runs as when cocobuild runs as root.
+const otherUID = 65534
+
+// Repro builds the recipe twice, the second time with every perturbation
+// that could leak into an output changed — build path, working directory,
+// TZ, locale, umask, HOME, TMPDIR, GOMAXPROCS, a cold cache and, as root,
+// another uid — and compares the two output trees.
+func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport, error) {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	absRecipe, err := filepath.Abs(recipe)
+	if err != nil {
+		return nil, err
+	}
+	work := opts.WorkDir
+	if work == "" {
+		work, err = os.MkdirTemp("", "cocobuild-repro-")
+		if err != nil {
+			return nil, err
+		}
+		if !opts.Keep {
+			defer os.RemoveAll(work)
+		}
+	}
+	a, b := filepath.Join(work, "a"), filepath.Join(work, "b", "elsewhere", "deeper")
+	for _, d := range []string{a, b, filepath.Join(b, "home"), filepath.Join(b, "tmp"), filepath.Join(b, "cache")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	rep := &ReproReport{Recipe: recipe, OutA: filepath.Join(a, "out"), OutB: filepath.Join(b, "out")}
+	cacheA := opts.CacheDir
+	if cacheA == "" {
+		if cacheA, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	cwd, _ := os.Getwd()
+	p := func(name, va, vb string) { rep.Perturbations = append(rep.Perturbations, Perturbation{Name: name, A: va, B: vb, Applied: true}) }
+	p("output path", rep.OutA, rep.OutB)
+	p("working directory", cwd, b)
+	p("cache", cacheA+" (warm)", filepath.Join(b, "cache")+" (cold)")
+	p("TZ", os.Getenv("TZ"), "Pacific/Chatham")
+	p("LANG/LC_ALL", os.Getenv("LC_ALL"), "fr_FR.UTF-8")
+	p("umask", "as set", "0027")
+	p("HOME", os.Getenv("HOME"), filepath.Join(b, "home"))
+	p("TMPDIR", os.Getenv("TMPDIR"), filepath.Join(b, "tmp"))
+	p("GOMAXPROCS", os.Getenv("GOMAXPROCS"), "1")
+
+	envB := append(os.Environ(), opts.Env...)
+	envB = append(envB, "TZ=Pacific/Chatham", "LANG=fr_FR.UTF-8", "LC_ALL=fr_FR.UTF-8", "HOME="+filepath.Join(b, "home"),
+		"TMPDIR="+filepath.Join(b, "tmp"), "GOMAXPROCS=1", "GOCACHE="+filepath.Join(b, "home", "gocache"))
+	exeB := opts.Exe
+	var cred *syscall.Credential
+	uidPert := Perturbation{Name: "uid", A: fmt.Sprint(os.Getuid()), B: fmt.Sprint(otherUID)}
+	if os.Getuid() == 0 {
+		if why := readableByOthers(absRecipe); why != "" {
+			uidPert.Note = "skipped: " + why
+		} else {
+			// The other user needs its own copy of the binary and a
+			// writable tree; it gets its own Go module cache too.
+			exeB = filepath.Join(work, "b", "cocobuild")
+			if err := copyFile(opts.Exe, exeB, 0o755); err != nil {
+				return nil, err
+			}
+			if err := chownTree(filepath.Join(work, "b"), otherUID); err != nil {
+				return nil, err
+			}
+			os.Chmod(work, 0o755)
+			cred = &syscall.Credential{Uid: otherUID, Gid: otherUID}
+			envB = append(envB, "GOMODCACHE="+filepath.Join(b, "home", "gomod"))
+			uidPert.Applied = true
+		}
+	} else {
+		uidPert.Note = "skipped: not running as root, so the second build cannot take another uid"
+	}
+	rep.Perturbations = append(rep.Perturbations, uidPert)
+
+	args := func(cache, out string) []string {
+		return append(append([]string{"build", "--cache-dir", cache, "-o", out}, opts.Args...), absRecipe)
+	}
+	fmt.Fprintf(opts.Log, "== build a (warm cache %s)\n", cacheA)
+	start := time.Now()
+	envA := append(os.Environ(), opts.Env...)
+	if err := runBuild(ctx, opts.Exe, args(cacheA, rep.OutA), cwd, envA, "", nil, opts.Log); err != nil {
+		return rep, fmt.Errorf("build a: %w", err)
+	}
+	rep.Seconds[0] = time.Since(start).Seconds()
+	fmt.Fprintf(opts.Log, "== build b (perturbed, cold cache)\n")
+	start = time.Now()
+	if err := runBuild(ctx, exeB, args(filepath.Join(b, "cache"), rep.OutB), b, envB, "027", cred, opts.Log); err != nil {
+		return rep, fmt.Errorf("build b (perturbed): %w", err)
+	}
+	rep.Seconds[1] = time.Since(start).Seconds()
+	rep.Diff, err = diff.Trees(rep.OutA, rep.OutB)
+	return rep, err
+}
+
+// runBuild runs exe with args; umask, when set, is applied through the shell.
+func runBuild(ctx context.Context, exe string, args []string, dir string, env []string, umask string, cred *syscall.Credential, log io.Writer) error {
+	var cmd *exec.Cmd
+	if umask != "" {
+		cmd = exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", "umask " + umask + " && exec \"$0\" \"$@\"", exe}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, exe, args...)
+	}
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, log, log
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	return cmd.Run()
+}
+
+// readableByOthers explains why another uid could not read the recipe's
+// directory, or returns "".
+func readableByOthers(recipe string) string {
+	dir := recipe
+	if st, err := os.Stat(recipe); err == nil && !st.IsDir() {
+		dir = filepath.Dir(recipe)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err.Error()
+		}
+		if st.Mode().Perm()&0o005 != 0o005 {
+			return fmt.Sprintf("%s is not readable by other users (mode %v)", d, st.Mode().Perm())
+		}
+		if d == filepath.Dir(d) {
+			return ""
+		}
+	}
+}
+
+func chownTree(root string, uid int) error {
+	return filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, uid)
+	})
+}
+
+// FormatRepro renders a report for people.
+func FormatRepro(w io.Writer, r *ReproReport) {
+	fmt.Fprintf(w, "perturbations of build b:\n")
+	for _, p := range r.Perturbations {
+		mark := "+"
+		if !p.Applied {
+			mark = "-"
+		}
+		line := fmt.Sprintf("  %s %-18s %s -> %s", mark, p.Name, orDash(p.A), orDash(p.B))
+		if p.Note != "" {
+			line += "  (" + p.Note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "build a: %.1fs, build b: %.1fs\n", r.Seconds[0], r.Seconds[1])
+	if r.Diff == nil {
+		return
+	}
+	if r.Diff.Identical() {
+		fmt.Fprintf(w, "reproducible: %d files identical\n", r.Diff.Compared)
+		return
+	}
+	fmt.Fprintf(w, "NOT reproducible: %d difference(s)\n", len(r.Diff.Differences))
+	for _, d := range r.Diff.Differences {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(unset)"
+	}
+	return s
+}
