@@ -31,33 +31,38 @@ func (f FMS) Signature() (uint32, error) {
 	return extFam<<20 | (m>>4)<<16 | fam<<8 | (m&0xf)<<4 | uint32(f.Stepping), nil
 }
 
-// cpuTypes are the QEMU CPU models sev-snp-measure knows, in its order.
-var cpuTypes = []struct {
+type cpuType struct {
 	name string
 	fms  FMS
-}{
-	{"EPYC", FMS{23, 1, 2}},
-	{"EPYC-v1", FMS{23, 1, 2}},
-	{"EPYC-v2", FMS{23, 1, 2}},
-	{"EPYC-IBPB", FMS{23, 1, 2}},
-	{"EPYC-v3", FMS{23, 1, 2}},
-	{"EPYC-v4", FMS{23, 1, 2}},
-	{"EPYC-Rome", FMS{23, 49, 0}},
-	{"EPYC-Rome-v1", FMS{23, 49, 0}},
-	{"EPYC-Rome-v2", FMS{23, 49, 0}},
-	{"EPYC-Rome-v3", FMS{23, 49, 0}},
-	{"EPYC-Milan", FMS{25, 1, 1}},
-	{"EPYC-Milan-v1", FMS{25, 1, 1}},
-	{"EPYC-Milan-v2", FMS{25, 1, 1}},
-	{"EPYC-Genoa", FMS{25, 17, 0}},
-	{"EPYC-Genoa-v1", FMS{25, 17, 0}},
-	{"EPYC-Turin", FMS{26, 0, 0}},
+}
+
+// cpuTypes returns the QEMU CPU models sev-snp-measure knows, in its order.
+func cpuTypes() []cpuType {
+	return []cpuType{
+		{"EPYC", FMS{23, 1, 2}},
+		{"EPYC-v1", FMS{23, 1, 2}},
+		{"EPYC-v2", FMS{23, 1, 2}},
+		{"EPYC-IBPB", FMS{23, 1, 2}},
+		{"EPYC-v3", FMS{23, 1, 2}},
+		{"EPYC-v4", FMS{23, 1, 2}},
+		{"EPYC-Rome", FMS{23, 49, 0}},
+		{"EPYC-Rome-v1", FMS{23, 49, 0}},
+		{"EPYC-Rome-v2", FMS{23, 49, 0}},
+		{"EPYC-Rome-v3", FMS{23, 49, 0}},
+		{"EPYC-Milan", FMS{25, 1, 1}},
+		{"EPYC-Milan-v1", FMS{25, 1, 1}},
+		{"EPYC-Milan-v2", FMS{25, 1, 1}},
+		{"EPYC-Genoa", FMS{25, 17, 0}},
+		{"EPYC-Genoa-v1", FMS{25, 17, 0}},
+		{"EPYC-Turin", FMS{26, 0, 0}},
+	}
 }
 
 // CPUTypes lists the QEMU CPU model names CPUSignature knows.
 func CPUTypes() []string {
-	names := make([]string, len(cpuTypes))
-	for i, c := range cpuTypes {
+	types := cpuTypes()
+	names := make([]string, len(types))
+	for i, c := range types {
 		names[i] = c.name
 	}
 	return names
@@ -67,7 +72,7 @@ func CPUTypes() []string {
 // (exact spelling, as QEMU's -cpu takes it). An unknown name is an error that
 // lists the known ones.
 func CPUSignature(name string) (uint32, error) {
-	for _, c := range cpuTypes {
+	for _, c := range cpuTypes() {
 		if c.name == name {
 			return c.fms.Signature()
 		}

@@ -76,8 +76,8 @@ var (
 	ErrNoHashTable = errors.New("firmware has no SEV hashes table (OVMF footer GUID 7255371f-3a3b-4b04-927b-1da6efa8d454): it cannot measure a directly booted kernel; use an OVMF built from OvmfPkg/AmdSev/AmdSevX64.dsc")
 )
 
-// metadataSignature opens the SEV metadata ("ASEV").
-var metadataSignature = [4]byte{'A', 'S', 'E', 'V'}
+// metadataSignature opens the SEV metadata.
+const metadataSignature = "ASEV"
 
 const (
 	metadataHeaderSize = 16 // signature, size, version, number of sections
@@ -191,7 +191,7 @@ func parseMetadata(image []byte, ft *ovmf.FooterTable) ([]Section, error) {
 	}
 	start := len(image) - int(off)
 	hdr := image[start:]
-	if [4]byte(hdr[0:4]) != metadataSignature {
+	if string(hdr[0:4]) != metadataSignature {
 		return nil, fmt.Errorf("firmware: SEV metadata at offset %#x has signature %q, want \"ASEV\": the image is corrupt", start, hdr[0:4])
 	}
 	size := binary.LittleEndian.Uint32(hdr[4:8])
