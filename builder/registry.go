@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"github.com/cocobuild/cocobuild/initramfs"
 	"github.com/cocobuild/cocobuild/kernel"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -11,6 +12,7 @@ func NewRegistry(env *Env, extra ...recipes.Kind) *recipes.Registry {
 	return recipes.NewRegistry(append([]recipes.Kind{
 		InputKind{Env: env},
 		kernel.Kind{},
+		initramfs.Kind{},
 		MeasureKind{},
 	}, extra...)...)
 }

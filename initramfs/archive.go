@@ -1,0 +1,449 @@
+package initramfs
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/ulikunitz/xz"
+)
+
+// File types of entries, as in the newc mode field.
+const (
+	typeMask = 0o170000
+	typeReg  = 0o100000
+	typeDir  = 0o040000
+	typeLink = 0o120000
+	typeChr  = 0o020000
+	typeBlk  = 0o060000
+	typeFIFO = 0o010000
+	typeSock = 0o140000
+)
+
+// entry is one file of the archive being assembled.
+type entry struct {
+	name   string // relative, cleaned, no leading slash
+	mode   uint64 // type and permission bits
+	data   []byte // content of a regular file, target of a symbolic link
+	rmajor uint64 // device numbers of a device node
+	rminor uint64
+	origin string // what put it there, for error messages
+}
+
+// tree is the archive being assembled: entries by name.
+type tree struct {
+	entries map[string]*entry
+}
+
+func newTree() *tree { return &tree{entries: map[string]*entry{}} }
+
+// cleanName turns a path inside the archive ("/etc/hostname") into its
+// archive name ("etc/hostname"), refusing names that escape the root.
+func cleanName(p string) (string, error) {
+	if p == "" {
+		return "", errors.New("empty path")
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return "", fmt.Errorf("path %q contains ..", p)
+		}
+	}
+	c := strings.TrimPrefix(path.Clean("/"+p), "/")
+	if c == "" {
+		return "", fmt.Errorf("path %q is the root", p)
+	}
+	if strings.ContainsRune(c, 0) {
+		return "", fmt.Errorf("path %q contains a NUL byte", p)
+	}
+	return c, nil
+}
+
+// add puts e into the tree; replace says it may replace an entry already
+// there (otherwise two entries with one name are an error).
+func (t *tree) add(e *entry, replace bool) error {
+	if old, ok := t.entries[e.name]; ok && !replace {
+		if old.mode&typeMask == typeDir && e.mode&typeMask == typeDir {
+			old.mode = e.mode
+			return nil
+		}
+		return fmt.Errorf("/%s is given twice: by %s and by %s", e.name, old.origin, e.origin)
+	}
+	t.entries[e.name] = e
+	return nil
+}
+
+// records returns the archive's records sorted by name, with every parent
+// directory present (mode 0755 unless given), owned by 0:0, mtimes set to
+// epoch and inode numbers in order.
+func (t *tree) records(epoch int64) ([]cpio.Record, error) {
+	for name := range t.entries {
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			if p, ok := t.entries[d]; ok {
+				if p.mode&typeMask != typeDir {
+					return nil, fmt.Errorf("/%s (from %s) is inside /%s, which is not a directory (from %s)", name, t.entries[name].origin, d, p.origin)
+				}
+				continue
+			}
+			t.entries[d] = &entry{name: d, mode: typeDir | 0o755, origin: "a parent directory"}
+		}
+	}
+	names := make([]string, 0, len(t.entries))
+	for n := range t.entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	recs := make([]cpio.Record, 0, len(names))
+	for i, n := range names {
+		e := t.entries[n]
+		info := cpio.Info{Ino: uint64(i + 1), Mode: e.mode, NLink: 1, MTime: uint64(epoch), Name: n,
+			Rmajor: e.rmajor, Rminor: e.rminor}
+		if e.mode&typeMask == typeDir {
+			info.NLink = 2
+		}
+		r := cpio.Record{Info: info}
+		if t := e.mode & typeMask; t == typeReg || t == typeLink {
+			r.ReaderAt = bytes.NewReader(e.data)
+			r.FileSize = uint64(len(e.data))
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// writeCPIO writes the tree as a newc archive with its trailer.
+func (t *tree) writeCPIO(w io.Writer, epoch int64) error {
+	recs, err := t.records(epoch)
+	if err != nil {
+		return err
+	}
+	rw := cpio.Newc.Writer(w)
+	if err := cpio.WriteRecords(rw, recs); err != nil {
+		return err
+	}
+	return cpio.WriteTrailer(rw)
+}
+
+// Compressions lists the compressions an image may have.
+var Compressions = []string{"none", "gzip", "zstd", "xz"}
+
+// extension is the file name suffix of a compression.
+func extension(c string) string {
+	switch c {
+	case "gzip":
+		return ".gz"
+	case "zstd":
+		return ".zst"
+	case "xz":
+		return ".xz"
+	}
+	return ""
+}
+
+// compress writes b to w compressed the way the kernel's initramfs
+// decompressors read it, deterministically (one thread, fixed settings,
+// no names or times in headers).
+func compress(w io.Writer, b []byte, c string) error {
+	switch c {
+	case "none":
+		_, err := w.Write(b)
+		return err
+	case "gzip":
+		zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+		if err != nil {
+			return err
+		}
+		if _, err := zw.Write(b); err != nil {
+			return err
+		}
+		return zw.Close()
+	case "zstd":
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithWindowSize(1<<23), zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true))
+		if err != nil {
+			return err
+		}
+		if _, err := zw.Write(b); err != nil {
+			zw.Close()
+			return err
+		}
+		return zw.Close()
+	case "xz":
+		// The kernel's XZ decoder wants CRC32 (or no) checks and no
+		// filters beyond LZMA2 (Documentation/staging/xz.rst).
+		zw, err := xz.WriterConfig{CheckSum: xz.CRC32, DictCap: 1 << 20}.NewWriter(w)
+		if err != nil {
+			return err
+		}
+		if _, err := zw.Write(b); err != nil {
+			return err
+		}
+		return zw.Close()
+	}
+	return fmt.Errorf("unknown compression %q (want one of %s)", c, strings.Join(Compressions, ", "))
+}
+
+// Entry is one file of an initramfs, as Inspect lists it.
+type Entry struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"` // file, dir, symlink, char, block, fifo, socket
+	Mode  string `json:"mode"` // permission bits, octal, e.g. "0755"
+	UID   uint64 `json:"uid"`
+	GID   uint64 `json:"gid"`
+	Size  uint64 `json:"size"`
+	MTime uint64 `json:"mtime"`
+	// SHA256 is the digest of a regular file's content.
+	SHA256 string `json:"sha256,omitempty"`
+	// Link is a symbolic link's target.
+	Link string `json:"link,omitempty"`
+	// Major and Minor are a device node's numbers.
+	Major uint64 `json:"major,omitempty"`
+	Minor uint64 `json:"minor,omitempty"`
+}
+
+// Listing is what Inspect finds in an initramfs.
+type Listing struct {
+	// Compression of each archive segment, in order (an initramfs may be
+	// several archives one after another, e.g. microcode then the rest).
+	Segments []string `json:"segments"`
+	Entries  []Entry  `json:"entries"`
+}
+
+// maxUncompressed bounds what Inspect decompresses into memory.
+const maxUncompressed = 4 << 30
+
+// compressionOf recognises a compressed stream by its magic number.
+func compressionOf(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("070701")) || bytes.HasPrefix(b, []byte("070702")):
+		return "none"
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		return "gzip"
+	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd"
+	case bytes.HasPrefix(b, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return "xz"
+	}
+	return ""
+}
+
+// decompress reads all of a compressed stream, bounded by maxUncompressed.
+func decompress(r io.Reader, c string) ([]byte, error) {
+	var zr io.Reader
+	switch c {
+	case "gzip":
+		g, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		zr = g
+	case "zstd":
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxUncompressed))
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		zr = d
+	case "xz":
+		x, err := xz.NewReader(bufio.NewReader(r))
+		if err != nil {
+			return nil, err
+		}
+		zr = x
+	default:
+		return nil, fmt.Errorf("unknown compression %q", c)
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, maxUncompressed+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c, err)
+	}
+	if len(b) > maxUncompressed {
+		return nil, fmt.Errorf("%s: more than %d bytes uncompressed", c, int64(maxUncompressed))
+	}
+	return b, nil
+}
+
+// Inspect lists the entries of an initramfs: uncompressed newc archives
+// (possibly several, one after another) optionally followed by one
+// gzip-, zstd- or xz-compressed part holding more archives, the way the
+// kernel unpacks them.
+func Inspect(b []byte) (*Listing, error) {
+	l := &Listing{Entries: []Entry{}}
+	for len(b) > 0 {
+		// Archives are padded with zeros to 4-byte (or larger) boundaries.
+		skip := 0
+		for skip < len(b) && b[skip] == 0 {
+			skip++
+		}
+		b = b[skip:]
+		if len(b) == 0 {
+			break
+		}
+		c := compressionOf(b)
+		switch c {
+		case "":
+			return nil, fmt.Errorf("not a cpio archive or a compressed one (starts with % x)", b[:min(len(b), 6)])
+		case "none":
+			n, err := listArchive(b, l)
+			if err != nil {
+				return nil, err
+			}
+			l.Segments = append(l.Segments, c)
+			b = b[n:]
+		default:
+			raw, err := decompress(bytes.NewReader(b), c)
+			if err != nil {
+				return nil, err
+			}
+			for len(raw) > 0 {
+				skip := 0
+				for skip < len(raw) && raw[skip] == 0 {
+					skip++
+				}
+				raw = raw[skip:]
+				if len(raw) == 0 {
+					break
+				}
+				n, err := listArchive(raw, l)
+				if err != nil {
+					return nil, fmt.Errorf("inside the %s part: %w", c, err)
+				}
+				l.Segments = append(l.Segments, c)
+				raw = raw[n:]
+			}
+			b = nil
+		}
+	}
+	if len(l.Segments) == 0 {
+		return nil, errors.New("empty file")
+	}
+	return l, nil
+}
+
+// listArchive reads one newc archive up to its trailer from the start of b,
+// appends its entries to l and returns the bytes it used.
+func listArchive(b []byte, l *Listing) (int, error) {
+	if bytes.HasPrefix(b, []byte("070702")) {
+		return 0, errors.New("cpio format 070702 (newc with checksums) is not supported")
+	}
+	rr := cpio.Newc.Reader(bytes.NewReader(b))
+	pos := 0
+	for {
+		// The reader allocates the name before reading it: check that
+		// the name is inside the archive first.
+		if len(b)-pos >= 110 {
+			var nameSize uint64
+			if _, err := fmt.Sscanf(string(b[pos+94:pos+102]), "%08x", &nameSize); err == nil && nameSize > uint64(len(b)-pos-110) {
+				return 0, fmt.Errorf("record at offset %d: name of %d bytes, past the end of the archive", pos, nameSize)
+			}
+		}
+		r, err := rr.ReadRecord()
+		if err == io.EOF {
+			return 0, errors.New("archive ends without a TRAILER!!! record")
+		}
+		if err != nil {
+			return 0, err
+		}
+		if r.FilePos < 0 || uint64(len(b))-uint64(r.FilePos) < r.FileSize || r.FilePos > int64(len(b)) {
+			return 0, fmt.Errorf("%s: %d bytes of content, past the end of the archive", r.Name, r.FileSize)
+		}
+		end := int(r.FilePos) + int(r.FileSize)
+		if r.Name == "TRAILER!!!" {
+			return min(len(b), (end+3)&^3), nil
+		}
+		pos = (end + 3) &^ 3
+		content := b[r.FilePos:end]
+		e := Entry{Name: r.Name, Mode: fmt.Sprintf("%04o", r.Mode&0o7777), UID: r.UID, GID: r.GID, Size: r.FileSize, MTime: r.MTime}
+		switch r.Mode & typeMask {
+		case typeReg:
+			e.Type = "file"
+			sum := sha256.Sum256(content)
+			e.SHA256 = hex.EncodeToString(sum[:])
+		case typeDir:
+			e.Type = "dir"
+		case typeLink:
+			e.Type = "symlink"
+			e.Link = string(content)
+		case typeChr, typeBlk:
+			e.Type = map[uint64]string{typeChr: "char", typeBlk: "block"}[r.Mode&typeMask]
+			e.Major, e.Minor = r.Rmajor, r.Rminor
+		case typeFIFO:
+			e.Type = "fifo"
+		case typeSock:
+			e.Type = "socket"
+		default:
+			return 0, fmt.Errorf("%s: unknown file type in mode %#o", r.Name, r.Mode)
+		}
+		l.Entries = append(l.Entries, e)
+	}
+}
+
+// modeString renders an entry's type and permissions like ls -l.
+func (e Entry) modeString() string {
+	var m fs.FileMode
+	switch e.Type {
+	case "dir":
+		m = fs.ModeDir
+	case "symlink":
+		m = fs.ModeSymlink
+	case "char":
+		m = fs.ModeDevice | fs.ModeCharDevice
+	case "block":
+		m = fs.ModeDevice
+	case "fifo":
+		m = fs.ModeNamedPipe
+	case "socket":
+		m = fs.ModeSocket
+	}
+	var perm uint64
+	fmt.Sscanf(e.Mode, "%o", &perm)
+	m |= fs.FileMode(perm & 0o777)
+	if perm&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if perm&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if perm&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m.String()
+}
+
+// WriteText prints a listing as one line per entry: mode, uid/gid, size,
+// sha256 (or - ), name (with -> target for links, major,minor for devices).
+func (l *Listing) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "# %d entries; archives: %s\n", len(l.Entries), strings.Join(l.Segments, ", "))
+	for _, e := range l.Entries {
+		sum := e.SHA256
+		if sum == "" {
+			sum = "-"
+		}
+		name := e.Name
+		switch e.Type {
+		case "symlink":
+			name += " -> " + e.Link
+		case "char", "block":
+			name += fmt.Sprintf(" (%d,%d)", e.Major, e.Minor)
+		}
+		fmt.Fprintf(bw, "%s %d/%d %9d %-64s %s\n", e.modeString(), e.UID, e.GID, e.Size, sum, name)
+	}
+	return bw.Flush()
+}
+
+// readCPIO reads every record of a newc archive (up to its trailer).
+func readCPIO(f *os.File) ([]cpio.Record, error) {
+	return cpio.ReadAllRecords(cpio.Newc.Reader(f))
+}

@@ -1,0 +1,254 @@
+package initramfs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/u-root/gobusybox/src/pkg/golang"
+	"github.com/u-root/mkuimage/uimage"
+	"github.com/u-root/uio/llog"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// Guest architecture: the images are for x86-64 guests.
+const (
+	guestGOOS   = "linux"
+	guestGOARCH = "amd64"
+)
+
+// goEnv is the environment of every go command run for the guest: a
+// static binary for the guest, modules on (so GODEBUG defaults follow the
+// module's go line), no VCS stamping (it would tie the binary to a commit
+// rather than to its sources).
+func goEnv() []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GOOS", "GOARCH", "CGO_ENABLED", "GO111MODULE", "GOFLAGS":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "GOOS="+guestGOOS, "GOARCH="+guestGOARCH, "CGO_ENABLED=0", "GO111MODULE=on", "GOFLAGS=-buildvcs=false")
+}
+
+// goCmd runs the go command in dir and returns its standard output.
+func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return nil, errors.New("the go command is not on PATH: building Go programs for the initramfs needs a Go toolchain")
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = goEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go %s (in %s): %v: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// goListPackage is what goSourceDigest reads from `go list -json`.
+type goListPackage struct {
+	ImportPath string
+	Dir        string
+	Standard   bool
+	Module     *struct {
+		Path    string
+		Version string
+		Main    bool
+		Replace *struct{ Path, Version string }
+	}
+	GoFiles, CgoFiles, SFiles, CFiles, HFiles, EmbedFiles, SysoFiles []string
+	Error                                                            *struct{ Err string }
+}
+
+// goSourceDigest identifies everything a build of pkgs in the module at dir
+// reads: the Go toolchain and its settings, and for each package outside
+// the standard library either its module version (immutable in the module
+// cache) or, for the main module and directory replacements, the content
+// of its files. It also returns the import paths of pkgs.
+func goSourceDigest(ctx context.Context, dir string, pkgs []string) (string, []string, error) {
+	h := sha256.New()
+	env, err := goCmd(ctx, dir, "env", "GOVERSION", "GOEXPERIMENT", "GOAMD64", "GOOS", "GOARCH")
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintf(h, "env %q\n", env)
+	top, err := goCmd(ctx, dir, append([]string{"list", "-f", "{{.ImportPath}}", "--"}, pkgs...)...)
+	if err != nil {
+		return "", nil, err
+	}
+	importPaths := strings.Fields(string(top))
+	out, err := goCmd(ctx, dir, append([]string{"list", "-deps", "-json=ImportPath,Dir,Standard,Module,GoFiles,CgoFiles,SFiles,CFiles,HFiles,EmbedFiles,SysoFiles,Error", "--"}, pkgs...)...)
+	if err != nil {
+		return "", nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p goListPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			return "", nil, fmt.Errorf("reading go list output: %w", err)
+		}
+		if p.Error != nil {
+			return "", nil, fmt.Errorf("go list %s: %s", p.ImportPath, p.Error.Err)
+		}
+		if p.Standard {
+			continue // the toolchain version covers it
+		}
+		if m := p.Module; m != nil && !m.Main && (m.Replace == nil || m.Replace.Version != "") {
+			v, path := m.Version, m.Path
+			if m.Replace != nil {
+				path, v = m.Replace.Path, m.Replace.Version
+			}
+			fmt.Fprintf(h, "pkg %s %s@%s\n", p.ImportPath, path, v)
+			continue
+		}
+		fmt.Fprintf(h, "pkg %s local\n", p.ImportPath)
+		var files []string
+		for _, l := range [][]string{p.GoFiles, p.CgoFiles, p.SFiles, p.CFiles, p.HFiles, p.EmbedFiles, p.SysoFiles} {
+			files = append(files, l...)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(p.Dir, f))
+			if err != nil {
+				return "", nil, err
+			}
+			sum := sha256.Sum256(b)
+			fmt.Fprintf(h, "file %s %x\n", f, sum)
+		}
+	}
+	// The main module's go.mod sets the language version and GODEBUG
+	// defaults.
+	modFile, err := goCmd(ctx, dir, "env", "GOMOD")
+	if err != nil {
+		return "", nil, err
+	}
+	if mf := strings.TrimSpace(string(modFile)); mf != "" && mf != os.DevNull {
+		b, err := os.ReadFile(mf)
+		if err != nil {
+			return "", nil, err
+		}
+		sum := sha256.Sum256(b)
+		fmt.Fprintf(h, "go.mod %x\n", sum)
+	}
+	return hex.EncodeToString(h.Sum(nil)), importPaths, nil
+}
+
+// buildGoBinary builds pkg in the module at dir into out: static, trimmed
+// paths, no build ID, no VCS stamp.
+func buildGoBinary(ctx context.Context, dir, pkg, out string, log io.Writer) error {
+	args := []string{"build", "-trimpath", "-ldflags=-buildid=", "-o", out, "--", pkg}
+	fmt.Fprintf(log, "go %s\n", strings.Join(args, " "))
+	_, err := goCmd(ctx, dir, args...)
+	return err
+}
+
+// builderVersions are the versions of the u-root builder compiled into
+// cocobuild; they join the busybox step's key.
+func builderVersions() map[string]string {
+	v := map[string]string{}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	for _, d := range bi.Deps {
+		switch d.Path {
+		case "github.com/u-root/mkuimage", "github.com/u-root/gobusybox/src":
+			if d.Replace != nil {
+				d = d.Replace
+			}
+			v[d.Path] = d.Version
+		}
+	}
+	return v
+}
+
+// buildBusybox builds the u-root commands as one busybox binary with
+// mkuimage and writes the u-root part of the archive (bbin/bb, a link per
+// command, /init and /bin/sh links) to out as a sorted newc archive.
+func buildBusybox(ctx context.Context, dir string, commands []string, initCmd, shell string, out string, log io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "cocobuild-uroot-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	env := golang.Default(golang.DisableCGO(), golang.WithGOOS(guestGOOS), golang.WithGOARCH(guestGOARCH),
+		golang.WithGO111MODULE("on"), golang.WithWorkingDir(dir))
+	raw := filepath.Join(tmp, "uroot.cpio")
+	l := llog.New(slog.LevelInfo, llog.WritePrintf(log))
+	mods := []uimage.Modifier{
+		uimage.WithReplaceEnv(env),
+		uimage.WithBusyboxCommands(commands...),
+		uimage.WithTempDir(tmp),
+		uimage.WithCPIOOutput(raw),
+		uimage.WithSkipLDD(),
+		uimage.WithInit(initCmd),
+		uimage.WithShell(shell),
+	}
+	if err := uimage.Create(l, mods...); err != nil {
+		return fmt.Errorf("building the u-root busybox (commands resolve in the Go module at %s; it needs github.com/u-root/u-root in its go.mod, kept by a tools.go that imports the commands): %w", dir, err)
+	}
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(f))
+	if err != nil {
+		return fmt.Errorf("reading mkuimage's archive: %w", err)
+	}
+	t := newTree()
+	for _, r := range recs {
+		e, err := entryFromRecord(r, "u-root")
+		if err != nil {
+			return err
+		}
+		if err := t.add(e, false); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if err := t.writeCPIO(&buf, 0); err != nil {
+		return err
+	}
+	return os.WriteFile(out, buf.Bytes(), 0o644)
+}
+
+// entryFromRecord turns a cpio record read from an archive into an entry.
+func entryFromRecord(r cpio.Record, origin string) (*entry, error) {
+	name, err := cleanName(r.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", origin, err)
+	}
+	e := &entry{name: name, mode: r.Mode, rmajor: r.Rmajor, rminor: r.Rminor, origin: origin}
+	if t := r.Mode & typeMask; (t == typeReg || t == typeLink) && r.ReaderAt != nil {
+		b := make([]byte, r.FileSize)
+		if _, err := r.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && uint64(len(b)) == r.FileSize) {
+			return nil, fmt.Errorf("%s: reading %s: %w", origin, r.Name, err)
+		}
+		e.data = b
+	}
+	return e, nil
+}
