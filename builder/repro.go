@@ -93,7 +93,9 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 		}
 	}
 	cwd, _ := os.Getwd()
-	p := func(name, va, vb string) { rep.Perturbations = append(rep.Perturbations, Perturbation{Name: name, A: va, B: vb, Applied: true}) }
+	p := func(name, va, vb string) {
+		rep.Perturbations = append(rep.Perturbations, Perturbation{Name: name, A: va, B: vb, Applied: true})
+	}
 	p("output path", rep.OutA, rep.OutB)
 	p("working directory", cwd, b)
 	p("cache", cacheA+" (warm)", filepath.Join(b, "cache")+" (cold)")

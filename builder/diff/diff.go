@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // Difference is one thing that differs between A and B.
@@ -208,6 +209,14 @@ func firstDiff(a, b []byte) int {
 	return -1
 }
 
+// short abbreviates a hex digest for reports; other values pass unchanged.
+func short(s string) string {
+	if len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" {
+		return s[:16]
+	}
+	return s
+}
+
 func digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:8])
@@ -267,27 +276,25 @@ func compareMembers(artifact, format string, a, b []Member) []Difference {
 			add(n, "missing in a", "", "")
 			continue
 		}
-		if x.Type != y.Type {
-			add(n, "type", x.Type, y.Type)
-		}
-		if x.Mode != y.Mode {
-			add(n, "mode", x.Mode, y.Mode)
-		}
-		if x.Owner != y.Owner {
-			add(n, "owner", x.Owner, y.Owner)
-		}
-		if x.Link != y.Link {
-			add(n, "link", x.Link, y.Link)
-		}
-		if x.Size != y.Size {
-			add(n, "size", fmt.Sprint(x.Size), fmt.Sprint(y.Size))
-		}
-		if x.Hash != y.Hash {
-			what := "content"
-			if format == "json" {
-				what = "value"
+		// One line per member, naming every aspect that differs.
+		var whats, as, bs []string
+		aspect := func(what, va, vb string) {
+			if va != vb {
+				whats, as, bs = append(whats, what), append(as, va), append(bs, vb)
 			}
-			add(n, what, x.Hash, y.Hash)
+		}
+		aspect("type", x.Type, y.Type)
+		aspect("mode", x.Mode, y.Mode)
+		aspect("owner", x.Owner, y.Owner)
+		aspect("link", x.Link, y.Link)
+		aspect("size", fmt.Sprint(x.Size), fmt.Sprint(y.Size))
+		contentWord := "content"
+		if format == "json" {
+			contentWord = "value"
+		}
+		aspect(contentWord, short(x.Hash), short(y.Hash))
+		if len(whats) > 0 {
+			add(n, strings.Join(whats, ", "), strings.Join(as, "; "), strings.Join(bs, "; "))
 		}
 	}
 	if len(out) == 0 {

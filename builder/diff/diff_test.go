@@ -53,8 +53,8 @@ func TestCPIONamesExactlyTheChangedEntries(t *testing.T) {
 		{"init", 0o120777, "bin/agent"},
 	}
 	changed := append([]entry(nil), base...)
-	changed[1].data = "agent-v2" // same size, other content
-	changed[3].mode = 0o100600   // other mode
+	changed[1].data = "agent-v2+" // other size and content
+	changed[3].mode = 0o100600    // other mode
 	for _, compress := range []bool{false, true} {
 		a, b := makeCPIO(t, base), makeCPIO(t, changed)
 		if compress {
@@ -65,7 +65,7 @@ func TestCPIONamesExactlyTheChangedEntries(t *testing.T) {
 		for _, d := range got {
 			summary = append(summary, d.Format+" "+d.Member+" "+d.What)
 		}
-		want := []string{"cpio bin/agent content", "cpio etc/release mode"}
+		want := []string{"cpio bin/agent size, content", "cpio etc/release mode"}
 		if diff := cmp.Diff(want, summary); diff != "" {
 			t.Errorf("compressed=%v: differences (-want +got):\n%s\nfull: %+v", compress, diff, got)
 		}

@@ -11,8 +11,9 @@ import (
 // the CLI, so that tests can run, interrupt and kill real processes.
 func TestMain(m *testing.M) {
 	if os.Getenv("COCOBUILD_TEST_MAIN") == "1" {
-		main()
-		return
+		a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, extraKinds: testKinds(),
+			childEnv: []string{"COCOBUILD_TEST_MAIN=1"}}
+		os.Exit(runApp(context.Background(), a, os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
@@ -21,6 +22,7 @@ func TestMain(m *testing.M) {
 func runCLI(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), args, bytes.NewReader(nil), &out, &errb)
+	a := &app{stdin: bytes.NewReader(nil), stdout: &out, stderr: &errb, extraKinds: testKinds(), childEnv: []string{"COCOBUILD_TEST_MAIN=1"}}
+	code = runApp(context.Background(), a, args)
 	return code, out.String(), errb.String()
 }

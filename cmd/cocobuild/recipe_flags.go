@@ -49,6 +49,7 @@ func (a *app) load(f *recipeFlags, args []string, resolving bool) (*builder.Load
 		AllowUnpinned: f.allowUnpinned || resolving,
 		Locked:        f.locked,
 		Resolving:     resolving,
+		ExtraKinds:    a.extraKinds,
 	})
 	if err != nil {
 		return nil, a.recipeError(err)

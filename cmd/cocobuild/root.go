@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // app holds what every command shares: the standard streams and global flags.
@@ -12,6 +14,11 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	json           bool
+	// extraKinds are block kinds beyond the builder's (tests register
+	// deliberately broken ones); childEnv is added to the environment of
+	// cocobuild processes this one starts (repro).
+	extraKinds []recipes.Kind
+	childEnv   []string
 }
 
 // printJSON writes v as indented JSON to stdout.
@@ -46,6 +53,8 @@ reference values.`,
 		newFmtCmd(a),
 		newLockCmd(a),
 		newMeasureCmd(a),
+		newReproCmd(a),
+		newDiffCmd(a),
 		newVersionCmd(a),
 	)
 	return root

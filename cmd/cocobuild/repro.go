@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/builder/diff"
+)
+
+func newReproCmd(a *app) *cobra.Command {
+	var rf recipeFlags
+	var keep bool
+	var work string
+	c := &cobra.Command{
+		Use:   "repro [RECIPE]",
+		Short: "Build a recipe twice, the second time perturbed, and compare every artifact",
+		Long: `Repro builds the recipe twice in separate directories. The second build runs with a
+cold cache and a different build path, working directory, TZ, locale, umask, HOME,
+TMPDIR and GOMAXPROCS, and, when run as root, as another uid. It then compares every
+artifact and every measurement. Exit 0: identical. Exit 1: the report names each
+differing artifact and, inside it, the first differing members.`,
+		Example: `  cocobuild repro recipes/sample
+  cocobuild repro --json --keep recipes/sample`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			recipe := "."
+			if len(args) > 0 {
+				recipe = args[0]
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return failErr(err)
+			}
+			var extra []string
+			for _, v := range rf.vars {
+				extra = append(extra, "--var", v)
+			}
+			for _, f := range rf.varFiles {
+				abs, _ := filepath.Abs(f)
+				extra = append(extra, "--var-file", abs)
+			}
+			if rf.locked {
+				extra = append(extra, "--locked")
+			}
+			if rf.allowUnpinned {
+				extra = append(extra, "--allow-unpinned")
+			}
+			log := a.stderr
+			if a.json {
+				log = nil
+			}
+			rep, err := builder.Repro(cmd.Context(), recipe, builder.ReproOptions{
+				Exe: exe, Args: extra, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: log,
+			})
+			if err != nil {
+				return failErr(err)
+			}
+			if a.json {
+				a.printJSON(map[string]any{"reproducible": rep.Reproducible(), "report": rep})
+			} else {
+				builder.FormatRepro(a.stdout, rep)
+			}
+			if !rep.Reproducible() {
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s is not reproducible", recipe), printed: a.json}
+			}
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().BoolVar(&keep, "keep", false, "keep both build directories for inspection")
+	c.Flags().StringVar(&work, "work-dir", "", "where to put the two builds (default: a new temporary directory)")
+	return c
+}
+
+func newDiffCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff A B",
+		Short: "Explain how two build directories or two artifacts differ",
+		Long: `Diff compares two output directories file by file, or two files. Inside files it
+understands — cpio archives (also gzip/zstd/xz compressed), tar archives, GPT disk
+images, JSON documents such as manifest.json — it names the differing members: the
+entry, partition or field, and what differs (content, mode, owner, size, order).
+Exit 0 when identical, 1 when they differ.`,
+		Example: `  cocobuild diff out/sample /tmp/other/out/sample
+  cocobuild diff a/initramfs.cpio.zst b/initramfs.cpio.zst`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := diff.Paths(args[0], args[1])
+			if err != nil {
+				return usageErr(err)
+			}
+			if a.json {
+				a.printJSON(map[string]any{"identical": rep.Identical(), "compared": rep.Compared, "differences": rep.Differences})
+			} else if rep.Identical() {
+				fmt.Fprintf(a.stdout, "identical (%d files compared)\n", rep.Compared)
+			} else {
+				for _, d := range rep.Differences {
+					fmt.Fprintln(a.stdout, d)
+				}
+			}
+			if !rep.Identical() {
+				return &exitError{code: exitFailure, printed: true}
+			}
+			return nil
+		},
+	}
+}
