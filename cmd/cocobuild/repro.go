@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,14 +50,13 @@ differing artifact and, inside it, the first differing members.`,
 			if rf.allowUnpinned {
 				extra = append(extra, "--allow-unpinned")
 			}
-			log := a.stderr
-			if a.json {
-				log = nil
-			}
+			// The two builds' own output is shown only when one fails.
+			var log bytes.Buffer
 			rep, err := builder.Repro(cmd.Context(), recipe, builder.ReproOptions{
-				Exe: exe, Args: extra, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: log,
+				Exe: exe, Args: append(extra, "--json"), Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
 			})
 			if err != nil {
+				a.stderr.Write(log.Bytes())
 				return failErr(err)
 			}
 			if a.json {

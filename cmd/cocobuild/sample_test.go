@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -83,4 +84,17 @@ func BenchmarkNoopRebuild(b *testing.B) {
 			b.Fatalf("rebuild: exit %d\n%s", code, stderr)
 		}
 	}
+}
+
+// TestSampleRepro runs `cocobuild repro` on the sample recipe.
+func TestSampleRepro(t *testing.T) {
+	testenv.Tool(t, "apt-get", "apt")
+	code, stdout, stderr := runCLI(t, "repro", "--cache-dir", t.TempDir(), sampleRecipe)
+	if code != 0 {
+		t.Fatalf("repro of the sample: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "reproducible:") {
+		t.Errorf("repro output lacks the verdict:\n%s", stdout)
+	}
+	t.Log(stdout)
 }
