@@ -19,8 +19,8 @@ import (
 
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
-	"github.com/u-root/uio/llog"
 	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/u-root/uio/llog"
 )
 
 // Guest architecture: the images are for x86-64 guests.
