@@ -92,7 +92,8 @@ type Params struct {
 	// image is still needed for its metadata.
 	SNPFirmwareHash []byte
 	// EC2LegacyRDX models EC2 VMSAs as sev-snp-measure before 0.0.13 and
-	// sev-snp-measure-go do (RDX 0 instead of 0x600).
+	// sev-snp-measure-go do (RDX 0 instead of 0x600). Other VMMs ignore it
+	// (with a note), so that it can be set for a whole matrix.
 	EC2LegacyRDX bool
 	// VMSAGPA is the GPA SNP VMSA pages are measured at; 0 means
 	// DefaultVMSAGPA (gce-tcb-verifier uses 0xFFFFFFFFFF000 for some products).
@@ -158,9 +159,6 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 	default:
 		return nil, st, paramErr("unknown VMM %d: choose QEMU, ec2 or gce", int(p.VMM))
 	}
-	if p.EC2LegacyRDX && p.VMM != VMMEC2 {
-		return nil, st, paramErr("the legacy EC2 VMSA only applies to the ec2 VMM, not %s", p.VMM)
-	}
 	var fw *Firmware
 	var err error
 	if pre != nil {
@@ -205,6 +203,10 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 	}
 	if err := resolveVCPU(p, r); err != nil {
 		return nil, st, err
+	}
+	if p.EC2LegacyRDX && p.VMM != VMMEC2 {
+		// Matrices set it for every VMM; it only changes EC2 VMSAs.
+		r.Notes = append(r.Notes, fmt.Sprintf("the legacy EC2 VMSA option does not apply to %s VMSAs (ignored)", p.VMM))
 	}
 	if p.Mode == ModeSEVES {
 		if p.GuestFeatures&^1 != 0 {

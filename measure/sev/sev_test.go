@@ -57,7 +57,6 @@ func TestMeasureErrors(t *testing.T) {
 			return p
 		}(), nil, []string{"NUL"}},
 		{"unknown VMM", func() Params { p := snp(debian); p.VMM = 9; return p }(), nil, []string{"unknown VMM"}},
-		{"EC2 legacy on QEMU", func() Params { p := snp(debian); p.EC2LegacyRDX = true; return p }(), nil, []string{"ec2"}},
 		{"unaligned VMSA GPA", func() Params { p := snp(debian); p.VMSAGPA = 0x1234; return p }(), nil, []string{"page aligned"}},
 		{"SNP firmware not whole pages", snp(append(make([]byte, 100), amdsev...)), nil, []string{"whole 4 KiB pages"}},
 	}
@@ -105,6 +104,8 @@ func TestCoverageAndNotes(t *testing.T) {
 			Coverage{Kernel: true, Initrd: true, Cmdline: true}, []string{"precomputed"}},
 		{"ec2 ignores CPU", Params{Mode: ModeSNP, VMM: VMMEC2, Firmware: amdsev, VCPUs: 1, VCPUType: "EPYC-v4", GuestFeatures: 1, DirectBoot: &DirectBoot{}},
 			Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}, []string{"EPYC-v4 ignored"}},
+		{"QEMU ignores the legacy EC2 VMSA", Params{Mode: ModeSNP, Firmware: amdsev, VCPUs: 1, VCPUType: "EPYC-v4", GuestFeatures: 1, EC2LegacyRDX: true, DirectBoot: &DirectBoot{}},
+			Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}, []string{"legacy EC2 VMSA option does not apply to QEMU"}},
 		{"seves ignores guest features", Params{Mode: ModeSEVES, Firmware: amdsev, VCPUs: 1, VCPUSig: u32(0), GuestFeatures: 0x21, DirectBoot: &DirectBoot{}},
 			Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}, []string{"ignored in SEV-ES"}},
 	}
