@@ -1,0 +1,312 @@
+package publish
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/semver"
+)
+
+// Manifest is what publish reads of OUT/manifest.json, the contract between
+// building and publishing (builder.Manifest writes it). Unknown keys are
+// ignored, so the manifest may grow.
+type Manifest struct {
+	Cocobuild    string                `json:"cocobuild"`
+	Recipe       Recipe                `json:"recipe"`
+	Epoch        int64                 `json:"epoch"`
+	Inputs       []Input               `json:"inputs"`
+	Artifacts    []ManifestArtifact    `json:"artifacts"`
+	Measurements []ManifestMeasurement `json:"measurements"`
+}
+
+// Recipe identifies the recipe a build came from.
+type Recipe struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+// Input is a pinned input of the build.
+type Input struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// ManifestArtifact is a file of the build output.
+type ManifestArtifact struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// ManifestMeasurement is a launch measurement of the manifest: the values a
+// TEE reports for the parameters they hold for.
+type ManifestMeasurement struct {
+	TEE    string         `json:"tee"`
+	Name   string         `json:"name"`
+	Params map[string]any `json:"params"`
+	Values map[string]any `json:"values"`
+}
+
+// ParseManifest decodes manifest.json.
+func ParseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	if m.Recipe.SHA256 == "" || m.Cocobuild == "" {
+		return nil, errors.New("reading the manifest: not a cocobuild manifest.json (no recipe digest or cocobuild version)")
+	}
+	return &m, nil
+}
+
+// Release is the reference-value model: what a release of a recipe's
+// reference values states, signed in every format. It is the predicate of
+// the in-toto statement.
+type Release struct {
+	// Name names the series of releases (the publish block's name).
+	Name string `json:"name"`
+	// Version is the release's semantic version; a feed only takes newer ones.
+	Version string `json:"version"`
+	// Recipe is the recipe the build came from, with its digest.
+	Recipe Recipe `json:"recipe"`
+	// Cocobuild is the version of cocobuild that built it.
+	Cocobuild string `json:"cocobuild"`
+	// Issued is the recipe epoch (SOURCE_DATE_EPOCH), not the wall clock.
+	Issued time.Time `json:"issued"`
+	// Expires is when verifiers stop accepting these reference values.
+	Expires time.Time `json:"expires"`
+	// Namespace prefixes the rvps:/// names of the values.
+	Namespace string `json:"namespace"`
+	// DevelopmentKey says the release was signed with the development key.
+	DevelopmentKey bool `json:"development_key,omitempty"`
+	// Subjects are the build's artifacts (the in-toto subjects).
+	Subjects []Subject `json:"subjects"`
+	// Inputs are the pinned inputs of the build.
+	Inputs []Input `json:"inputs"`
+	// Entries are the reference values, one per measurement of the manifest.
+	Entries []Entry `json:"reference_values"`
+}
+
+// Subject is an artifact of the build.
+type Subject struct {
+	Name   string `json:"name"` // path in the build output
+	Kind   string `json:"kind"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// Entry is one measurement: the values a TEE reports when it launches the
+// guest with the given parameters.
+type Entry struct {
+	TEE  string `json:"tee"`
+	Name string `json:"name"`
+	// Values are lowercase hex, keyed as in the manifest (launch_measurement,
+	// mrtd, rtmr0, ...).
+	Values map[string]string `json:"values"`
+	// Params are the parameters the values hold for.
+	Params map[string]any `json:"params"`
+	// DerivedFrom are the artifacts and inputs the values are computed from.
+	DerivedFrom []Derived `json:"derived_from"`
+	// Recipe, Version and Expires repeat the release's, so that an entry
+	// taken out of its release still says where it belongs.
+	Recipe  string    `json:"recipe_sha256"`
+	Version string    `json:"version"`
+	Expires time.Time `json:"expires"`
+}
+
+// Derived names an artifact or input by digest.
+type Derived struct {
+	Param  string `json:"param"`          // the parameter that names it, e.g. firmware_sha256
+	Name   string `json:"name,omitempty"` // the artifact or input, when the manifest has it
+	SHA256 string `json:"sha256"`
+}
+
+// Options are the release settings of a publish block or command.
+type Options struct {
+	Name           string
+	Version        string
+	Expires        time.Time
+	Namespace      string // default: Name
+	DevelopmentKey bool
+}
+
+// NewRelease builds the release of a manifest's measurements.
+func NewRelease(m *Manifest, o Options) (*Release, error) {
+	if err := checkName(o.Name); err != nil {
+		return nil, err
+	}
+	v, err := CanonicalVersion(o.Version)
+	if err != nil {
+		return nil, err
+	}
+	issued := time.Unix(m.Epoch, 0).UTC()
+	if o.Expires.IsZero() {
+		return nil, errors.New("no expiry: set expires to an RFC 3339 time such as 2027-01-01T00:00:00Z")
+	}
+	expires := o.Expires.UTC()
+	if !expires.After(issued) {
+		return nil, fmt.Errorf("expires %s is not after the recipe epoch %s", expires.Format(time.RFC3339), issued.Format(time.RFC3339))
+	}
+	if len(m.Measurements) == 0 {
+		return nil, errors.New("the manifest has no measurements: add a measure block to the recipe, there is nothing to publish")
+	}
+	ns := o.Namespace
+	if ns == "" {
+		ns = o.Name
+	}
+	if err := checkNamespace(ns); err != nil {
+		return nil, err
+	}
+	r := &Release{Name: o.Name, Version: v, Recipe: m.Recipe, Cocobuild: m.Cocobuild, Issued: issued, Expires: expires,
+		Namespace: ns, DevelopmentKey: o.DevelopmentKey, Subjects: []Subject{}, Inputs: append([]Input{}, m.Inputs...), Entries: []Entry{}}
+	names := map[string]string{} // digest -> artifact or input name
+	for _, in := range m.Inputs {
+		names[in.SHA256] = "input." + in.Name
+	}
+	for _, a := range m.Artifacts {
+		if !isHex(a.SHA256, 32) {
+			return nil, fmt.Errorf("artifact %s: sha256 %q is not 64 lowercase hex digits", a.Name, a.SHA256)
+		}
+		r.Subjects = append(r.Subjects, Subject{Name: a.Path, Kind: a.Kind, SHA256: a.SHA256, Size: a.Size})
+		names[a.SHA256] = a.Name
+	}
+	sort.Slice(r.Subjects, func(i, j int) bool { return r.Subjects[i].Name < r.Subjects[j].Name })
+	sort.Slice(r.Inputs, func(i, j int) bool { return r.Inputs[i].Name < r.Inputs[j].Name })
+	if len(r.Subjects) == 0 {
+		return nil, errors.New("the manifest lists no artifacts: the statement would have no subjects")
+	}
+	seen := map[string]bool{}
+	for _, mm := range m.Measurements {
+		e := Entry{TEE: mm.TEE, Name: mm.Name, Values: map[string]string{}, Params: mm.Params, DerivedFrom: []Derived{},
+			Recipe: m.Recipe.SHA256, Version: v, Expires: expires}
+		if e.Params == nil {
+			e.Params = map[string]any{}
+		}
+		if e.TEE == "" || e.Name == "" {
+			return nil, fmt.Errorf("measurement %q of TEE %q: a measurement needs both", mm.Name, mm.TEE)
+		}
+		if seen[e.TEE+"\x00"+e.Name] {
+			return nil, fmt.Errorf("measurement %s/%s appears twice in the manifest", e.TEE, e.Name)
+		}
+		seen[e.TEE+"\x00"+e.Name] = true
+		for k, val := range mm.Values {
+			s, ok := val.(string)
+			if !ok {
+				continue // not a digest (e.g. a nested report): the statement's params keep the manifest's detail
+			}
+			s = strings.ToLower(strings.TrimPrefix(s, "0x"))
+			if !isHex(s, 0) {
+				return nil, fmt.Errorf("measurement %s/%s: value %s = %q is not hex", e.TEE, e.Name, k, val)
+			}
+			e.Values[k] = s
+		}
+		if len(e.Values) == 0 {
+			return nil, fmt.Errorf("measurement %s/%s has no hex values", e.TEE, e.Name)
+		}
+		for k, val := range mm.Params {
+			s, ok := val.(string)
+			if !ok || !strings.HasSuffix(k, "_sha256") || !isHex(s, 32) {
+				continue
+			}
+			e.DerivedFrom = append(e.DerivedFrom, Derived{Param: k, Name: names[s], SHA256: s})
+		}
+		sort.Slice(e.DerivedFrom, func(i, j int) bool { return e.DerivedFrom[i].Param < e.DerivedFrom[j].Param })
+		r.Entries = append(r.Entries, e)
+	}
+	sort.SliceStable(r.Entries, func(i, j int) bool {
+		if r.Entries[i].TEE != r.Entries[j].TEE {
+			return r.Entries[i].TEE < r.Entries[j].TEE
+		}
+		return r.Entries[i].Name < r.Entries[j].Name
+	})
+	return r, nil
+}
+
+// Check validates a release read back from a signed document.
+func (r *Release) Check() error {
+	if err := checkName(r.Name); err != nil {
+		return err
+	}
+	if _, err := CanonicalVersion(r.Version); err != nil {
+		return err
+	}
+	if r.Expires.IsZero() {
+		return errors.New("release has no expiry")
+	}
+	if len(r.Entries) == 0 {
+		return errors.New("release has no reference values")
+	}
+	for _, e := range r.Entries {
+		for k, v := range e.Values {
+			if !isHex(v, 0) {
+				return fmt.Errorf("reference value %s/%s %s = %q is not lowercase hex", e.TEE, e.Name, k, v)
+			}
+		}
+		if e.Version != r.Version || e.Recipe != r.Recipe.SHA256 || !e.Expires.Equal(r.Expires) {
+			return fmt.Errorf("reference value %s/%s names another release (version %s, recipe %s)", e.TEE, e.Name, e.Version, e.Recipe)
+		}
+	}
+	return nil
+}
+
+// CanonicalVersion checks a semantic version (with or without a leading v)
+// and returns it without the v.
+func CanonicalVersion(v string) (string, error) {
+	s := strings.TrimPrefix(v, "v")
+	if s == "" || !semver.IsValid("v"+s) || semver.Canonical("v"+s) != "v"+strings.SplitN(s, "+", 2)[0] {
+		return "", fmt.Errorf("version %q is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.2.0)", v)
+	}
+	return s, nil
+}
+
+// CompareVersions compares two release versions as semantic versions:
+// -1, 0 or +1. Invalid versions sort first.
+func CompareVersions(a, b string) int {
+	return semver.Compare("v"+strings.TrimPrefix(a, "v"), "v"+strings.TrimPrefix(b, "v"))
+}
+
+func checkName(n string) error {
+	if n == "" {
+		return errors.New("a release needs a name")
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("release name %q: use letters, digits, '-', '_' and '.'", n)
+		}
+	}
+	return nil
+}
+
+func checkNamespace(ns string) error {
+	if ns == "" || strings.HasPrefix(ns, "/") || strings.HasSuffix(ns, "/") || strings.Contains(ns, "//") {
+		return fmt.Errorf("namespace %q: use slash-separated segments such as github.com/acme/guest", ns)
+	}
+	for _, c := range ns {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./", c)) {
+			return fmt.Errorf("namespace %q: use letters, digits, '-', '_', '.' and '/'", ns)
+		}
+	}
+	return nil
+}
+
+// isHex reports whether s is lowercase hex of n bytes (any even length when
+// n is 0).
+func isHex(s string, n int) bool {
+	if s == "" || len(s)%2 != 0 || n > 0 && len(s) != 2*n {
+		return false
+	}
+	if strings.ToLower(s) != s {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}

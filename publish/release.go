@@ -1,0 +1,350 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+// Formats.
+const (
+	FormatRVPS      = "rvps"   // Trustee RVPS message + detached signature
+	FormatInToto    = "intoto" // in-toto statement, DSSE, sigstore bundle
+	FormatCoRIM     = "corim"  // signed CoRIM per TEE
+	FormatPublicKey = "public-key"
+)
+
+// AllFormats are the formats a release is published in by default.
+var AllFormats = []string{FormatRVPS, FormatInToto, FormatCoRIM}
+
+// Document file names.
+const (
+	RVPSFile      = "rvps.json"
+	RVPSSigFile   = "rvps.json.sig"
+	StatementFile = "statement.sigstore.json"
+	PublicKeyFile = "cosign.pub"
+)
+
+// CoRIMFile names the signed CoRIM of a TEE.
+func CoRIMFile(tee string) string { return "corim-" + tee + ".cbor" }
+
+// Media types of the documents.
+const (
+	MediaTypeRVPS      = "application/vnd.cocobuild.rvps-message.v1+json"
+	MediaTypeSignature = "application/vnd.cocobuild.signature.v1+base64"
+	MediaTypeBundle    = BundleMediaType
+	MediaTypeCoRIM     = CoRIMMediaType
+	MediaTypePublicKey = "application/x-pem-file"
+	// ArtifactType is the OCI artifactType of a published release.
+	ArtifactType = "application/vnd.cocobuild.reference-values.v1"
+)
+
+// Document is one published file.
+type Document struct {
+	Name      string // file name
+	Format    string // FormatRVPS, FormatInToto, ...
+	MediaType string
+	Data      []byte
+}
+
+// SHA256 returns the hex digest of the document.
+func (d Document) SHA256() string {
+	s := sha256.Sum256(d.Data)
+	return hex.EncodeToString(s[:])
+}
+
+// CheckFormats checks a list of formats; the in-toto statement is required,
+// as it carries the release version and expiry that verify and feeds use.
+func CheckFormats(fs []string) error {
+	has := map[string]bool{}
+	for _, f := range fs {
+		switch f {
+		case FormatRVPS, FormatInToto, FormatCoRIM:
+		default:
+			return fmt.Errorf("unknown format %q: use %s", f, strings.Join(AllFormats, ", "))
+		}
+		if has[f] {
+			return fmt.Errorf("format %q given twice", f)
+		}
+		has[f] = true
+	}
+	if !has[FormatInToto] {
+		return errors.New(`formats must include "intoto": the signed statement carries the release version and expiry`)
+	}
+	return nil
+}
+
+// Sign produces the documents of a release in the given formats, signed
+// with s, plus the public key. Every document is deterministic: the same
+// release and key give the same bytes.
+func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string) ([]Document, error) {
+	if err := CheckFormats(formats); err != nil {
+		return nil, err
+	}
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	var docs []Document
+	for _, f := range formats {
+		switch f {
+		case FormatRVPS:
+			msg, err := EncodeRVPS(r)
+			if err != nil {
+				return nil, err
+			}
+			sig, err := s.Sign(msg)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs,
+				Document{Name: RVPSFile, Format: FormatRVPS, MediaType: MediaTypeRVPS, Data: msg},
+				// cosign's detached signature format: base64 of the signature.
+				Document{Name: RVPSSigFile, Format: FormatRVPS, MediaType: MediaTypeSignature,
+					Data: []byte(base64.StdEncoding.EncodeToString(sig))})
+		case FormatInToto:
+			st, err := EncodeStatement(r)
+			if err != nil {
+				return nil, err
+			}
+			b, err := SignBundle(ctx, PayloadType, st, s)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, Document{Name: StatementFile, Format: FormatInToto, MediaType: MediaTypeBundle, Data: b})
+		case FormatCoRIM:
+			for _, tee := range CoRIMTEEs {
+				b, err := EncodeCoRIM(r, tee, s)
+				if err != nil {
+					return nil, fmt.Errorf("CoRIM for %s: %w", tee, err)
+				}
+				if b != nil {
+					docs = append(docs, Document{Name: CoRIMFile(tee), Format: FormatCoRIM, MediaType: MediaTypeCoRIM, Data: b})
+				}
+			}
+		}
+	}
+	docs = append(docs, Document{Name: PublicKeyFile, Format: FormatPublicKey, MediaType: MediaTypePublicKey, Data: s.Public().PEM()})
+	sort.Slice(docs, func(i, j int) bool { return docs[i].Name < docs[j].Name })
+	return docs, nil
+}
+
+// VerifyOptions are the checks of Verify beyond the signatures.
+type VerifyOptions struct {
+	// Now is the time expiry is checked against (the zero time: the wall clock).
+	Now time.Time
+	// MinVersion rejects releases older than it (rollback), unless empty.
+	MinVersion string
+	// Artifacts, when set, is a directory holding the build output: every
+	// subject found there must have the stated digest.
+	Artifacts string
+}
+
+// Verified is the outcome of a successful verification.
+type Verified struct {
+	Release *Release
+	Checked []string // what was verified, one line each
+}
+
+// Verification errors, wrapped with detail.
+var (
+	ErrExpired  = errors.New("reference values expired")
+	ErrRollback = errors.New("release version rollback")
+	ErrMismatch = errors.New("documents disagree")
+)
+
+// Verify checks the documents of one release against the public key: the
+// signed statement (required), and each RVPS message and CoRIM present:
+// signatures, payload type, subjects, expiry, version and that every format
+// states the same reference values.
+func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyOptions) (*Verified, error) {
+	byName := map[string]Document{}
+	for _, d := range docs {
+		byName[d.Name] = d
+	}
+	st, ok := byName[StatementFile]
+	if !ok {
+		return nil, fmt.Errorf("no %s: the signed statement is needed to verify a release", StatementFile)
+	}
+	r, err := VerifyStatement(ctx, st.Data, pub)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", StatementFile, err)
+	}
+	v := &Verified{Release: r}
+	v.Checked = append(v.Checked, fmt.Sprintf("%s: in-toto statement signed by %s, %d subjects, %d reference values", StatementFile, pub.ID(), len(r.Subjects), len(r.Entries)))
+	if err := CheckRelease(r, o); err != nil {
+		return nil, err
+	}
+	v.Checked = append(v.Checked, fmt.Sprintf("release %s %s expires %s", r.Name, r.Version, r.Expires.Format(time.RFC3339)))
+	if o.Artifacts != "" {
+		n, err := checkSubjects(r, o.Artifacts)
+		if err != nil {
+			return nil, err
+		}
+		v.Checked = append(v.Checked, fmt.Sprintf("%d subjects match the files in %s", n, o.Artifacts))
+	}
+	if msg, ok := byName[RVPSFile]; ok {
+		sig, ok := byName[RVPSSigFile]
+		if !ok {
+			return nil, fmt.Errorf("%s has no %s beside it", RVPSFile, RVPSSigFile)
+		}
+		if err := VerifyBlob(msg.Data, sig.Data, pub); err != nil {
+			return nil, fmt.Errorf("%s: %w", RVPSFile, err)
+		}
+		got, err := DecodeRVPS(msg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", RVPSFile, err)
+		}
+		want, err := RVPSPayload(r)
+		if err != nil {
+			return nil, err
+		}
+		if !jsonEqual(got, want) {
+			return nil, fmt.Errorf("%s: %w: its payload is not the statement's reference values", RVPSFile, ErrMismatch)
+		}
+		v.Checked = append(v.Checked, fmt.Sprintf("%s: signature and %d reference-value names match the statement", RVPSFile, len(got)))
+	}
+	for _, tee := range CoRIMTEEs {
+		d, ok := byName[CoRIMFile(tee)]
+		if !ok {
+			continue
+		}
+		if err := checkCoRIM(r, tee, d.Data, pub); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Name, err)
+		}
+		v.Checked = append(v.Checked, fmt.Sprintf("%s: COSE signature and %s reference values match the statement", d.Name, tee))
+	}
+	return v, nil
+}
+
+// CheckRelease checks expiry and rollback.
+func CheckRelease(r *Release, o VerifyOptions) error {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if !now.Before(r.Expires) {
+		return fmt.Errorf("%w: release %s %s expired on %s", ErrExpired, r.Name, r.Version, r.Expires.Format(time.RFC3339))
+	}
+	if o.MinVersion != "" {
+		if _, err := CanonicalVersion(o.MinVersion); err != nil {
+			return err
+		}
+		if CompareVersions(r.Version, o.MinVersion) < 0 {
+			return fmt.Errorf("%w: release %s %s is older than %s", ErrRollback, r.Name, r.Version, o.MinVersion)
+		}
+	}
+	return nil
+}
+
+// VerifyBlob checks a cosign-style detached signature (base64 text) of blob.
+func VerifyBlob(blob, sigText []byte, pub *sign.PublicKey) error {
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(sigText)))
+	if err != nil {
+		return fmt.Errorf("detached signature is not base64: %w", err)
+	}
+	return pub.Verify(blob, sig)
+}
+
+func checkCoRIM(r *Release, tee string, data []byte, pub *sign.PublicKey) error {
+	cv, err := VerifyCoRIM(data, pub)
+	if err != nil {
+		return err
+	}
+	if !cv.Validity.NotAfter.Equal(r.Expires) {
+		return fmt.Errorf("%w: CoRIM valid until %s, the statement says %s", ErrMismatch, cv.Validity.NotAfter, r.Expires)
+	}
+	if want := r.Name + "/" + tee + "/" + r.Version; cv.ID != want {
+		return fmt.Errorf("%w: CoRIM id %q, want %q", ErrMismatch, cv.ID, want)
+	}
+	if tee == "snp" && !reflect.DeepEqual(cv.Profiles, []string{SNPCoRIMProfile}) {
+		return fmt.Errorf("CoRIM profiles %q: want %q", cv.Profiles, SNPCoRIMProfile)
+	}
+	var want []map[string]string
+	for _, e := range r.Entries {
+		if e.TEE != tee {
+			continue
+		}
+		m := map[string]string{}
+		for k, v := range e.Values {
+			if tee == "snp" && k == "launch_measurement" || tee == "tdx" && (k == "mrtd" || strings.HasPrefix(k, "rtmr")) {
+				m[k] = v
+			}
+		}
+		want = append(want, m)
+	}
+	if !reflect.DeepEqual(cv.Triples, want) {
+		return fmt.Errorf("%w: CoRIM reference values %v, the statement says %v", ErrMismatch, cv.Triples, want)
+	}
+	return nil
+}
+
+// checkSubjects checks the subjects found below dir.
+func checkSubjects(r *Release, dir string) (int, error) {
+	n := 0
+	for _, s := range r.Subjects {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(s.Name)))
+		if errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("subject %s is not in %s", s.Name, dir)
+		}
+		if err != nil {
+			return n, err
+		}
+		d := sha256.Sum256(b)
+		if got := hex.EncodeToString(d[:]); got != s.SHA256 {
+			return n, fmt.Errorf("%w: %s has sha256 %s, the statement says %s", ErrMismatch, s.Name, got, s.SHA256)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// ReadDocuments reads the documents of a release from a directory (such as
+// OUT/publish/NAME), recognising them by name.
+func ReadDocuments(dir string) ([]Document, error) {
+	known := map[string][2]string{
+		RVPSFile: {FormatRVPS, MediaTypeRVPS}, RVPSSigFile: {FormatRVPS, MediaTypeSignature},
+		StatementFile: {FormatInToto, MediaTypeBundle}, PublicKeyFile: {FormatPublicKey, MediaTypePublicKey},
+	}
+	for _, tee := range CoRIMTEEs {
+		known[CoRIMFile(tee)] = [2]string{FormatCoRIM, MediaTypeCoRIM}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var docs []Document
+	for _, e := range ents {
+		k, ok := known[e.Name()]
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, Document{Name: e.Name(), Format: k[0], MediaType: k[1], Data: b})
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("%s holds no published documents (%s, %s, ...)", dir, StatementFile, RVPSFile)
+	}
+	return docs, nil
+}
+
+// jsonEqual compares two decoded JSON values.
+func jsonEqual(a, b map[string]any) bool {
+	// Lists decode as []any but are built as []string: compare in JSON form.
+	ja, jb := mustJSON(a), mustJSON(b)
+	return ja != nil && jb != nil && bytes.Equal(ja, jb)
+}
