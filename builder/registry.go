@@ -4,6 +4,7 @@ import (
 	"github.com/cocobuild/cocobuild/initramfs"
 	"github.com/cocobuild/cocobuild/kernel"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/rootfs"
 )
 
 // NewRegistry returns the block kinds of cocobuild: the builder's own
@@ -13,6 +14,7 @@ func NewRegistry(env *Env, extra ...recipes.Kind) *recipes.Registry {
 		InputKind{Env: env},
 		kernel.Kind{},
 		initramfs.Kind{},
+		rootfs.Kind{},
 		MeasureKind{},
 	}, extra...)...)
 }
