@@ -245,20 +245,20 @@ func decompress(r io.Reader, c string) ([]byte, error) {
 	case "gzip":
 		g, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		zr = g
 	case "zstd":
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxUncompressed))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("zstd: %w", err)
 		}
 		defer d.Close()
 		zr = d
 	case "xz":
 		x, err := xz.NewReader(bufio.NewReader(r))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("xz: %w", err)
 		}
 		zr = x
 	default:
@@ -350,6 +350,11 @@ func listArchive(b []byte, l *Listing) (int, error) {
 		}
 		r, err := rr.ReadRecord()
 		if err == io.EOF {
+			// The reader stops at the trailer without returning it.
+			const trailerLen = 110 + len(cpio.Trailer) + 1
+			if len(b)-pos >= trailerLen && string(b[pos+110:pos+trailerLen]) == cpio.Trailer+"\x00" {
+				return min(len(b), pos+(trailerLen+3)&^3), nil
+			}
 			return 0, errors.New("archive ends without a TRAILER!!! record")
 		}
 		if err != nil {
@@ -359,9 +364,6 @@ func listArchive(b []byte, l *Listing) (int, error) {
 			return 0, fmt.Errorf("%s: %d bytes of content, past the end of the archive", r.Name, r.FileSize)
 		}
 		end := int(r.FilePos) + int(r.FileSize)
-		if r.Name == "TRAILER!!!" {
-			return min(len(b), (end+3)&^3), nil
-		}
 		pos = (end + 3) &^ 3
 		content := b[r.FilePos:end]
 		e := Entry{Name: r.Name, Mode: fmt.Sprintf("%04o", r.Mode&0o7777), UID: r.UID, GID: r.GID, Size: r.FileSize, MTime: r.MTime}

@@ -129,6 +129,14 @@ func modinfo(ko []byte) (map[string][]string, error) {
 
 // uncompressModule returns a module file's ELF bytes.
 func uncompressModule(p string, b []byte) ([]byte, error) {
+	out, err := uncompress(p, b)
+	if err != nil {
+		return nil, fmt.Errorf("uncompressing %s: %w", p, err)
+	}
+	return out, nil
+}
+
+func uncompress(p string, b []byte) ([]byte, error) {
 	var r io.Reader
 	switch {
 	case strings.HasSuffix(p, ".ko"):
@@ -155,11 +163,7 @@ func uncompressModule(p string, b []byte) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%s is not a kernel module", p)
 	}
-	out, err := io.ReadAll(io.LimitReader(r, maxModuleTree))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return out, nil
+	return io.ReadAll(io.LimitReader(r, maxModuleTree))
 }
 
 // resolved is the outcome of resolving module names against a tree.
