@@ -1,0 +1,131 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/cocobuild/cocobuild/internal/atomicfile"
+)
+
+// Dir is a feed in a directory:
+//
+//	PATH/index.json             the releases, oldest first
+//	PATH/blobs/sha256/HEX       the documents, by digest
+//
+// Appending writes the blobs first and then renames a new index.json into
+// place, under an exclusive lock, so readers (and `cocobuild serve`) see the
+// old or the new index, never a release whose blobs are missing.
+type Dir struct{ Path string }
+
+// IndexFile is the name of the index in a directory feed.
+const IndexFile = "index.json"
+
+func (d Dir) blobPath(hexDigest string) string {
+	return filepath.Join(d.Path, "blobs", "sha256", hexDigest)
+}
+
+// Index implements Reader.
+func (d Dir) Index(ctx context.Context) (*Index, error) {
+	b, err := os.ReadFile(filepath.Join(d.Path, IndexFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return &Index{Schema: Schema, Releases: []Release{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseIndex(b)
+}
+
+// Blob implements Reader.
+func (d Dir) Blob(ctx context.Context, digest string) ([]byte, error) {
+	h, err := checkDigest(digest)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(d.blobPath(h))
+	if err != nil {
+		return nil, err
+	}
+	if got := Digest(b); got != digest {
+		return nil, fmt.Errorf("blob %s holds %s: the feed is corrupt", digest, got)
+	}
+	return b, nil
+}
+
+// Append adds a release with the bytes of its documents (by digest). It
+// returns false without error when the identical release is already in the
+// feed, ErrImmutable when the version is there with other documents, and
+// ErrRollback when the version is not newer than the latest of its name.
+func (d Dir) Append(ctx context.Context, rel Release, blobs map[string][]byte) (added bool, err error) {
+	for _, doc := range rel.Documents {
+		b, ok := blobs[doc.Digest]
+		if !ok {
+			return false, fmt.Errorf("document %s: no bytes for %s", doc.Name, doc.Digest)
+		}
+		if Digest(b) != doc.Digest || int64(len(b)) != doc.Size {
+			return false, fmt.Errorf("document %s: bytes do not match %s (%d bytes)", doc.Name, doc.Digest, doc.Size)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(d.Path, "blobs", "sha256"), 0o755); err != nil {
+		return false, err
+	}
+	unlock, err := lockDir(d.Path)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	ix, err := d.Index(ctx)
+	if err != nil {
+		return false, err
+	}
+	add, err := checkAppend(ix, &rel)
+	if err != nil || !add {
+		return false, err
+	}
+	for _, doc := range rel.Documents {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		h, _ := checkDigest(doc.Digest)
+		p := d.blobPath(h)
+		if existing, err := os.ReadFile(p); err == nil && Digest(existing) == doc.Digest {
+			continue
+		}
+		if err := atomicfile.WriteFile(p, blobs[doc.Digest], 0o644); err != nil {
+			return false, err
+		}
+	}
+	ix.Releases = append(ix.Releases, rel)
+	if err := ix.Check(); err != nil {
+		return false, err
+	}
+	b, err := encodeIndex(ix)
+	if err != nil {
+		return false, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(d.Path, IndexFile), b, 0o644); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// lockDir takes an exclusive lock on PATH/.lock, serialising appends by
+// several processes.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

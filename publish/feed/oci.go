@@ -1,0 +1,300 @@
+package feed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/mod/semver"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// Annotations of a release manifest.
+const (
+	AnnotationName    = "dev.cocobuild.release.name"
+	AnnotationVersion = "dev.cocobuild.release.version"
+	AnnotationExpires = "dev.cocobuild.release.expires"
+	AnnotationRecipe  = "dev.cocobuild.release.recipe-sha256"
+	AnnotationKey     = "dev.cocobuild.release.key"
+	AnnotationFormat  = "dev.cocobuild.document.format"
+)
+
+// OCI is a repository of an OCI registry that holds releases, one OCI 1.1
+// artifact manifest (with artifactType) per release, tagged. A release
+// whose subject is given (the pushed disk image) is found from it through
+// the referrers API, or the referrers tag schema on registries without one.
+type OCI struct {
+	Repo *remote.Repository
+	Tag  string // "" for the release version
+}
+
+// OCIPrefix starts an OCI feed reference: oci://REGISTRY/REPO[:TAG].
+const OCIPrefix = "oci://"
+
+// OpenOCI parses oci://REGISTRY/REPO[:TAG]. Registries on a loopback
+// address are spoken to over plain HTTP, others over HTTPS; credentials come
+// from the Docker configuration (docker login), when there is one.
+func OpenOCI(ref string) (*OCI, error) {
+	r := strings.TrimPrefix(ref, OCIPrefix)
+	pr, err := registry.ParseReference(r)
+	if err != nil {
+		return nil, fmt.Errorf("OCI reference %q: %w (want oci://REGISTRY/REPO:TAG)", ref, err)
+	}
+	tag := ""
+	if pr.Reference != "" {
+		if _, err := pr.Digest(); err == nil {
+			return nil, fmt.Errorf("OCI reference %q: publish to a tag, not a digest", ref)
+		}
+		tag = pr.Reference
+	}
+	pr.Reference = ""
+	repo, err := remote.NewRepository(pr.String())
+	if err != nil {
+		return nil, err
+	}
+	repo.PlainHTTP = isLoopback(pr.Registry)
+	client := &auth.Client{Client: retry.DefaultClient, Cache: auth.NewCache()}
+	if store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{}); err == nil {
+		client.Credential = credentials.Credential(store)
+	}
+	client.SetUserAgent("cocobuild")
+	repo.Client = client
+	return &OCI{Repo: repo, Tag: tag}, nil
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func (o *OCI) tag(rel *Release) string {
+	if o.Tag != "" {
+		return o.Tag
+	}
+	return rel.Version
+}
+
+// Push publishes a release: the documents as layers, an empty config, the
+// manifest with artifactType and, when subject is set, the subject (a tag
+// or digest in the same repository, or a full reference to it). Pushing the
+// identical release again does nothing; a tag that holds another version of
+// the release is refused when that version is newer (ErrRollback) or the
+// same with other documents (ErrImmutable).
+func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, artifactType, subject string) (ocispec.Descriptor, error) {
+	tag := o.tag(&rel)
+	var layers []ocispec.Descriptor
+	for _, d := range rel.Documents {
+		b, ok := blobs[d.Digest]
+		if !ok || Digest(b) != d.Digest {
+			return ocispec.Descriptor{}, fmt.Errorf("document %s: no bytes for %s", d.Name, d.Digest)
+		}
+		desc := ocispec.Descriptor{MediaType: d.MediaType, Digest: digest.Digest(d.Digest), Size: int64(len(b)),
+			Annotations: map[string]string{ocispec.AnnotationTitle: d.Name, AnnotationFormat: d.Format}}
+		layers = append(layers, desc)
+	}
+	var subj *ocispec.Descriptor
+	if subject != "" {
+		sd, err := o.resolveSubject(ctx, subject)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		subj = &sd
+	}
+	if prev, err := o.fetchRelease(ctx, tag); err == nil {
+		if prev.Name == rel.Name && prev.Version == rel.Version {
+			if sameDocuments(prev, &rel) {
+				return o.Repo.Resolve(ctx, tag)
+			}
+			return ocispec.Descriptor{}, fmt.Errorf("%w: %s %s is at tag %s with other documents; releases are immutable, publish a new version", ErrImmutable, rel.Name, rel.Version, tag)
+		}
+		if prev.Name == rel.Name && semver.Compare("v"+rel.Version, "v"+prev.Version) < 0 {
+			return ocispec.Descriptor{}, fmt.Errorf("%w: tag %s holds %s %s, newer than %s", ErrRollback, tag, prev.Name, prev.Version, rel.Version)
+		}
+	} else if !errors.Is(err, errdef.ErrNotFound) {
+		return ocispec.Descriptor{}, fmt.Errorf("reading tag %s: %w", tag, err)
+	}
+	for i, l := range layers {
+		if err := pushIfMissing(ctx, o.Repo, l, blobs[rel.Documents[i].Digest]); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("pushing %s: %w", rel.Documents[i].Name, err)
+		}
+	}
+	opts := oras.PackManifestOptions{
+		Layers: layers,
+		ManifestAnnotations: map[string]string{
+			ocispec.AnnotationCreated: rel.Issued.UTC().Format(time.RFC3339), // the recipe epoch: reproducible
+			ocispec.AnnotationTitle:   rel.Name,
+			ocispec.AnnotationVersion: rel.Version,
+			AnnotationName:            rel.Name,
+			AnnotationVersion:         rel.Version,
+			AnnotationExpires:         rel.Expires.UTC().Format(time.RFC3339),
+			AnnotationRecipe:          rel.Recipe,
+			AnnotationKey:             rel.Key,
+		},
+	}
+	opts.Subject = subj
+	desc, err := oras.PackManifest(ctx, o.Repo, oras.PackManifestVersion1_1, artifactType, opts)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("pushing the manifest: %w", err)
+	}
+	if err := o.Repo.Tag(ctx, desc, tag); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("tagging %s: %w", tag, err)
+	}
+	return desc, nil
+}
+
+func pushIfMissing(ctx context.Context, repo *remote.Repository, d ocispec.Descriptor, b []byte) error {
+	ok, err := repo.Exists(ctx, d)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	err = repo.Push(ctx, d, bytes.NewReader(b))
+	if errors.Is(err, errdef.ErrAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+// resolveSubject resolves a tag or digest of the repository, or a full
+// reference to it.
+func (o *OCI) resolveSubject(ctx context.Context, subject string) (ocispec.Descriptor, error) {
+	ref := strings.TrimPrefix(subject, OCIPrefix)
+	if strings.Contains(ref, "/") {
+		pr, err := registry.ParseReference(ref)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("subject %q: %w", subject, err)
+		}
+		if pr.Registry != o.Repo.Reference.Registry || pr.Repository != o.Repo.Reference.Repository {
+			return ocispec.Descriptor{}, fmt.Errorf("subject %q is in another repository than %s: referrers live beside their subject", subject, o.Repo.Reference)
+		}
+		ref = pr.Reference
+	}
+	d, err := o.Repo.Resolve(ctx, ref)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("subject %q: %w (push the disk image first)", subject, err)
+	}
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}, nil
+}
+
+// fetchManifest reads the manifest a reference resolves to.
+func (o *OCI) fetchManifest(ctx context.Context, ref string) (ocispec.Descriptor, *ocispec.Manifest, error) {
+	desc, rc, err := o.Repo.FetchReference(ctx, ref)
+	if err != nil {
+		return desc, nil, err
+	}
+	defer rc.Close()
+	b, err := content.ReadAll(rc, desc)
+	if err != nil {
+		return desc, nil, err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return desc, nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	return desc, &m, nil
+}
+
+// releaseOf reads the release record of a manifest.
+func releaseOf(m *ocispec.Manifest) (*Release, error) {
+	a := m.Annotations
+	if a[AnnotationName] == "" || a[AnnotationVersion] == "" {
+		return nil, errors.New("the manifest is not a cocobuild release (no release annotations)")
+	}
+	rel := &Release{Name: a[AnnotationName], Version: a[AnnotationVersion], Recipe: a[AnnotationRecipe], Key: a[AnnotationKey]}
+	var err error
+	if rel.Issued, err = time.Parse(time.RFC3339, a[ocispec.AnnotationCreated]); err != nil {
+		return nil, fmt.Errorf("release created annotation: %w", err)
+	}
+	if rel.Expires, err = time.Parse(time.RFC3339, a[AnnotationExpires]); err != nil {
+		return nil, fmt.Errorf("release expires annotation: %w", err)
+	}
+	for _, l := range m.Layers {
+		name := l.Annotations[ocispec.AnnotationTitle]
+		if name == "" || strings.ContainsAny(name, "/\\") {
+			return nil, fmt.Errorf("layer %s has no usable title", l.Digest)
+		}
+		rel.Documents = append(rel.Documents, Document{Name: name, Format: l.Annotations[AnnotationFormat], MediaType: l.MediaType, Digest: string(l.Digest), Size: l.Size})
+	}
+	return rel, nil
+}
+
+func (o *OCI) fetchRelease(ctx context.Context, ref string) (*Release, error) {
+	_, m, err := o.fetchManifest(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return releaseOf(m)
+}
+
+// Pull reads the release at the tag (or a digest): its record and the bytes
+// of its documents by digest, each checked against its descriptor.
+func (o *OCI) Pull(ctx context.Context, ref string) (*Release, map[string][]byte, error) {
+	if ref == "" {
+		ref = o.Tag
+	}
+	if ref == "" {
+		return nil, nil, errors.New("no tag to pull: use oci://REGISTRY/REPO:TAG")
+	}
+	desc, m, err := o.fetchManifest(ctx, ref)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetching %s: %w", ref, err)
+	}
+	if m.ArtifactType == "" {
+		return nil, nil, fmt.Errorf("manifest %s has no artifactType", desc.Digest)
+	}
+	rel, err := releaseOf(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs := map[string][]byte{}
+	for _, l := range m.Layers {
+		if l.Size > MaxBlobSize {
+			return nil, nil, fmt.Errorf("layer %s is larger than %d bytes", l.Digest, MaxBlobSize)
+		}
+		b, err := content.FetchAll(ctx, o.Repo, l) // checks size and digest
+		if err != nil {
+			return nil, nil, fmt.Errorf("fetching %s: %w", l.Annotations[ocispec.AnnotationTitle], err)
+		}
+		blobs[string(l.Digest)] = b
+	}
+	return rel, blobs, nil
+}
+
+// Referrers lists the manifests of artifactType ("" for any) whose subject
+// is the given tag or digest: through the referrers API, or the referrers
+// tag schema where the registry has none.
+func (o *OCI) Referrers(ctx context.Context, subject, artifactType string) ([]ocispec.Descriptor, error) {
+	sd, err := o.resolveSubject(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var out []ocispec.Descriptor
+	err = o.Repo.Referrers(ctx, sd, artifactType, func(r []ocispec.Descriptor) error {
+		out = append(out, r...)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,221 @@
+package feed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-cmp/cmp"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+)
+
+const testArtifactType = "application/vnd.cocobuild.reference-values.v1"
+
+// pushDisk pushes a small artifact standing for the disk image and tags it.
+func pushDisk(t *testing.T, o *OCI, tag string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	b := []byte("not really a qcow2")
+	layer := content.NewDescriptorFromBytes("application/vnd.cocobuild.disk.v1", b)
+	if err := o.Repo.Push(ctx, layer, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := oras.PackManifest(ctx, o.Repo, oras.PackManifestVersion1_1, "application/vnd.cocobuild.disk.v1",
+		oras.PackManifestOptions{Layers: []ocispec.Descriptor{layer}, ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: "1970-01-01T00:00:00Z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Repo.Tag(ctx, desc, tag); err != nil {
+		t.Fatal(err)
+	}
+	return desc
+}
+
+// exerciseOCI pushes two releases with the disk as subject, discovers them
+// from the disk, pulls them back and checks rollback and immutability.
+func exerciseOCI(t *testing.T, host string) (*OCI, ocispec.Descriptor) {
+	ctx := context.Background()
+	o, err := OpenOCI("oci://" + host + "/coco/sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Repo.PlainHTTP {
+		t.Fatalf("%s is loopback: want plain HTTP", host)
+	}
+	disk := pushDisk(t, o, "disk")
+	r1, b1 := testRelease("sample", "1.0.0")
+	d1, err := o.Push(ctx, r1, b1, testArtifactType, "disk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pushing the same release again changes nothing.
+	again, err := o.Push(ctx, r1, b1, testArtifactType, "disk")
+	if err != nil || again.Digest != d1.Digest {
+		t.Errorf("second push: %v, %v (want the same manifest %s)", again.Digest, err, d1.Digest)
+	}
+	r2, b2 := testRelease("sample", "1.1.0")
+	if _, err := o.Push(ctx, r2, b2, testArtifactType, "oci://"+host+"/coco/sample@"+disk.Digest.String()); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := o.Referrers(ctx, "disk", testArtifactType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 2 {
+		t.Fatalf("%d referrers of the disk, want 2: %+v", len(refs), refs)
+	}
+	for _, r := range refs {
+		if r.ArtifactType != testArtifactType {
+			t.Errorf("referrer %s has artifactType %q", r.Digest, r.ArtifactType)
+		}
+	}
+	for _, c := range []struct {
+		rel   Release
+		blobs map[string][]byte
+	}{{r1, b1}, {r2, b2}} {
+		got, blobs, err := o.Pull(ctx, c.rel.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(&c.rel, got); diff != "" {
+			t.Errorf("pulled release %s (-pushed +pulled):\n%s", c.rel.Version, diff)
+		}
+		if diff := cmp.Diff(c.blobs, blobs); diff != "" {
+			t.Errorf("pulled documents %s (-pushed +pulled):\n%s", c.rel.Version, diff)
+		}
+	}
+	// A moving tag refuses to go back, and a version's content is fixed.
+	latest := &OCI{Repo: o.Repo, Tag: "latest"}
+	if _, err := latest.Push(ctx, r2, b2, testArtifactType, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := latest.Push(ctx, r1, b1, testArtifactType, ""); !errors.Is(err, ErrRollback) {
+		t.Errorf("pushing 1.0.0 over latest=1.1.0: %v, want ErrRollback", err)
+	}
+	changed := r2
+	changed.Documents = r1.Documents
+	if _, err := o.Push(ctx, changed, b1, testArtifactType, ""); !errors.Is(err, ErrImmutable) {
+		t.Errorf("pushing other documents as 1.1.0: %v, want ErrImmutable", err)
+	}
+	// A subject in another repository is refused.
+	if _, err := o.Push(ctx, r2, b2, testArtifactType, host+"/other/repo:disk"); err == nil || !strings.Contains(err.Error(), "another repository") {
+		t.Errorf("subject in another repository: %v", err)
+	}
+	return o, disk
+}
+
+func TestOCIInProcessRegistry(t *testing.T) {
+	srv := httptest.NewServer(ggcr.New(ggcr.WithReferrersSupport(true), ggcr.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	exerciseOCI(t, strings.TrimPrefix(srv.URL, "http://"))
+}
+
+// TestOCIDockerRegistry runs Debian's docker-registry (distribution 2.8,
+// which has no referrers API: oras falls back to the referrers tag schema).
+func TestOCIDockerRegistry(t *testing.T) {
+	bin := testenv.Tool(t, "docker-registry", "docker-registry")
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not answer on %s: %v\n%s", addr, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	o, disk := exerciseOCI(t, addr)
+	// Distribution 2.8 has no referrers API: the referrers are listed in an
+	// index under the tag schema's tag.
+	fallback := "sha256-" + disk.Digest.Encoded()
+	if _, m, err := o.fetchManifest(context.Background(), fallback); err != nil {
+		t.Errorf("no referrers index at tag %s: %v", fallback, err)
+	} else if m.MediaType != ocispec.MediaTypeImageIndex {
+		t.Errorf("tag %s holds %s, want an image index", fallback, m.MediaType)
+	}
+	if t.Failed() {
+		t.Logf("docker-registry log:\n%s", logs.String())
+	}
+}
+
+func TestOpenOCI(t *testing.T) {
+	cases := []struct {
+		ref, tag  string
+		plainHTTP bool
+		err       string
+	}{
+		{"oci://127.0.0.1:5000/coco/sample:0.1.0", "0.1.0", true, ""},
+		{"oci://localhost:5000/coco/sample", "", true, ""},
+		{"oci://ghcr.io/acme/rv:1.0.0", "1.0.0", false, ""},
+		{"oci://ghcr.io/acme/rv@sha256:" + strings.Repeat("a", 64), "", false, "not a digest"},
+		{"oci://registry.example/UPPER:1", "", false, "invalid"},
+	}
+	for _, c := range cases {
+		o, err := OpenOCI(c.ref)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want %q", c.ref, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.ref, err)
+			continue
+		}
+		if o.Tag != c.tag || o.Repo.PlainHTTP != c.plainHTTP {
+			t.Errorf("%s: tag %q plainHTTP %v, want %q %v", c.ref, o.Tag, o.Repo.PlainHTTP, c.tag, c.plainHTTP)
+		}
+	}
+}

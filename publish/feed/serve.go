@@ -1,0 +1,197 @@
+package feed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Handler serves a directory feed read-only over HTTP:
+//
+//	GET /index.json                 the index (also at /), revalidated each time
+//	GET /blobs/sha256/HEX           a document, immutable
+//	GET /healthz                    200 "ok" while the feed's index is readable
+//
+// Responses carry a strong ETag (the sha256 of the body) and honour
+// If-None-Match and Range; only GET and HEAD are allowed.
+func Handler(d Dir) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := d.Index(r.Context()); err != nil {
+			http.Error(w, "feed index unreadable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, "ok\n")
+	})
+	index := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" && r.URL.Path != "/"+IndexFile {
+			http.NotFound(w, r)
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(d.Path, IndexFile))
+		if errors.Is(err, os.ErrNotExist) {
+			b, err = encodeIndex(&Index{Schema: Schema})
+		}
+		if err != nil {
+			http.Error(w, "reading the index failed", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("ETag", `"`+Digest(b)+`"`)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	}
+	mux.HandleFunc("/", index)
+	mux.HandleFunc("/blobs/sha256/", func(w http.ResponseWriter, r *http.Request) {
+		h := strings.TrimPrefix(r.URL.Path, "/blobs/sha256/")
+		if !hexDigest.MatchString(h) {
+			http.NotFound(w, r)
+			return
+		}
+		f, err := os.Open(d.blobPath(h))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Header().Set("ETag", `"sha256:`+h+`"`)
+		w.Header().Set("Docker-Content-Digest", "sha256:"+h)
+		http.ServeContent(w, r, "", time.Time{}, f)
+	})
+	return readOnly(mux)
+}
+
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// readOnly allows GET and HEAD and sets headers every response carries.
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "read-only feed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Serve serves the feed on l until ctx is done, then shuts down gracefully.
+func Serve(ctx context.Context, l net.Listener, d Dir) error {
+	srv := &http.Server{
+		Handler:           Handler(d),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return err
+		}
+		return nil
+	}
+}
+
+// HTTP reads a feed served by Handler (or any static server with the same
+// layout) at a base URL.
+type HTTP struct {
+	Base   *url.URL
+	Client *http.Client // nil: a client with a 60 s timeout
+}
+
+// MaxBlobSize bounds what a client reads for one blob or index.
+const MaxBlobSize = 64 << 20
+
+func (h HTTP) get(ctx context.Context, p string) ([]byte, error) {
+	u := h.Base.JoinPath(p)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	c := h.Client
+	if c == nil {
+		c = &http.Client{Timeout: 60 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBlobSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if len(b) > MaxBlobSize {
+		return nil, fmt.Errorf("GET %s: larger than %d bytes", u, MaxBlobSize)
+	}
+	return b, nil
+}
+
+// Index implements Reader.
+func (h HTTP) Index(ctx context.Context) (*Index, error) {
+	b, err := h.get(ctx, IndexFile)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIndex(b)
+}
+
+// Blob implements Reader.
+func (h HTTP) Blob(ctx context.Context, digest string) ([]byte, error) {
+	hx, err := checkDigest(digest)
+	if err != nil {
+		return nil, err
+	}
+	b, err := h.get(ctx, "blobs/sha256/"+hx)
+	if err != nil {
+		return nil, err
+	}
+	if got := Digest(b); got != digest {
+		return nil, fmt.Errorf("blob %s: the server sent %s", digest, got)
+	}
+	return b, nil
+}
+
+// Open returns the reader of a feed reference: dir:PATH or a directory path,
+// or an http:// or https:// URL of a served feed.
+func Open(ref string) (Reader, error) {
+	switch {
+	case strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://"):
+		u, err := url.Parse(ref)
+		if err != nil {
+			return nil, err
+		}
+		return HTTP{Base: u}, nil
+	case strings.HasPrefix(ref, "dir:"):
+		return Dir{Path: strings.TrimPrefix(ref, "dir:")}, nil
+	case strings.Contains(ref, "://"):
+		return nil, fmt.Errorf("feed %q: use dir:PATH, a directory, or an http(s):// URL (oci:// feeds are read with their tag)", ref)
+	}
+	return Dir{Path: ref}, nil
+}
