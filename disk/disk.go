@@ -90,6 +90,8 @@ type Partition struct {
 	Size int64
 	// Content is a host file written at the partition's start ("" for none).
 	Content string
+	// ContentSize is the size of Content; 0 means look at the file.
+	ContentSize int64
 	// FAT, when not nil, makes the partition a FAT32 file system holding
 	// these files (an EFI system partition).
 	FAT      []FATFile
@@ -107,9 +109,8 @@ type Spec struct {
 // Placed is a partition with its place on the disk.
 type Placed struct {
 	Partition
-	Index       int    // 1-based
-	Start, End  uint64 // first and last sector
-	ContentSize int64
+	Index      int    // 1-based
+	Start, End uint64 // first and last sector
 }
 
 // Layout is a planned disk.
@@ -159,11 +160,13 @@ func Plan(s *Spec) (*Layout, error) {
 			if p.FAT != nil {
 				return nil, fmt.Errorf("partition %q has both content and FAT files", p.Name)
 			}
-			st, err := os.Stat(p.Content)
-			if err != nil {
-				return nil, fmt.Errorf("partition %q: %w", p.Name, err)
+			if pl.ContentSize == 0 {
+				st, err := os.Stat(p.Content)
+				if err != nil {
+					return nil, fmt.Errorf("partition %q: %w", p.Name, err)
+				}
+				pl.ContentSize = st.Size()
 			}
-			pl.ContentSize = st.Size()
 		}
 		size := p.Size
 		switch {
