@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"github.com/cocobuild/cocobuild/disk"
 	"github.com/cocobuild/cocobuild/initramfs"
 	"github.com/cocobuild/cocobuild/kernel"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -15,6 +16,7 @@ func NewRegistry(env *Env, extra ...recipes.Kind) *recipes.Registry {
 		kernel.Kind{},
 		initramfs.Kind{},
 		rootfs.Kind{},
+		disk.Kind{},
 		MeasureKind{},
 	}, extra...)...)
 }
