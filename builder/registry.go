@@ -4,6 +4,7 @@ import (
 	"github.com/cocobuild/cocobuild/disk"
 	"github.com/cocobuild/cocobuild/initramfs"
 	"github.com/cocobuild/cocobuild/kernel"
+	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/rootfs"
 )
@@ -18,5 +19,6 @@ func NewRegistry(env *Env, extra ...recipes.Kind) *recipes.Registry {
 		rootfs.Kind{},
 		disk.Kind{},
 		MeasureKind{},
+		publish.Kind{CacheDir: env.Cache.Dir},
 	}, extra...)...)
 }

@@ -1,0 +1,211 @@
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// Kind implements the `publish "NAME" { … }` block: once the build is done,
+// the measurements of its manifest become a signed release of reference
+// values, written into OUT/publish/NAME/ and appended to the feeds in `to`.
+//
+//	publish "sample" {
+//	  version   = var.release                    # semantic version; feeds only take newer ones
+//	  expires   = "2027-12-31T00:00:00Z"         # RFC 3339
+//	  key       = "env://COCOBUILD_SIGNING_KEY"  # or a key file, or "dev"
+//	  formats   = ["rvps", "intoto", "corim"]    # the default
+//	  to        = ["dir:out/feed", "oci://127.0.0.1:5000/coco/sample"]
+//	  namespace = "github.com/acme/guest"        # rvps:/// names; default: the block name
+//	  subject   = "oci://127.0.0.1:5000/coco/sample:disk" # the pushed disk image, for oci:// feeds
+//	}
+//
+// The passphrase of the key is read from $COSIGN_PASSWORD. key = "dev" uses
+// the development key kept in the cache directory, made on first use; every
+// release signed with it says so, and the build notes warn about it.
+type Kind struct {
+	// CacheDir is the build cache; the development key lives below it.
+	CacheDir string
+}
+
+// Type implements recipes.Kind.
+func (Kind) Type() string { return "publish" }
+
+// Schema implements recipes.Kind.
+func (Kind) Schema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "version", Required: true}, {Name: "expires", Required: true}, {Name: "key", Required: true},
+		{Name: "formats"}, {Name: "to"}, {Name: "namespace"}, {Name: "subject"}, {Name: "description"},
+	}}
+}
+
+// OutputType implements recipes.Kind: `publish.NAME` has the release's name
+// and version.
+func (Kind) OutputType() cty.Type {
+	return cty.Object(map[string]cty.Type{"name": cty.String, "version": cty.String})
+}
+
+// DevKeyDir is where the development key of a cache lives.
+func DevKeyDir(cacheDir string) string { return filepath.Join(cacheDir, "dev-key") }
+
+type node struct {
+	kind    Kind
+	name    string
+	key     string
+	keyBase string // the recipe's directory: relative key paths start there
+	cfg     Config
+}
+
+// Decode implements recipes.Kind.
+func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	content, diags := b.Body.Content(k.Schema())
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	n := &node{kind: k, name: b.Name, keyBase: filepath.Dir(b.DefRange.Filename)}
+	n.cfg.Name = b.Name
+	if err := checkName(b.Name); err != nil {
+		diags = append(diags, diag("Invalid publish name", err.Error(), b.LabelRange))
+	}
+	str := func(name string, target *string) (hcl.Range, bool) {
+		a, ok := content.Attributes[name]
+		if !ok {
+			return hcl.Range{}, false
+		}
+		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, target)...)
+		return a.Expr.Range(), true
+	}
+	list := func(name string, target *[]string) (hcl.Range, bool) {
+		a, ok := content.Attributes[name]
+		if !ok {
+			return hcl.Range{}, false
+		}
+		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.List(cty.String), target)...)
+		return a.Expr.Range(), true
+	}
+	if rng, _ := str("version", &n.cfg.Version); n.cfg.Version != "" {
+		if _, err := CanonicalVersion(n.cfg.Version); err != nil {
+			diags = append(diags, diag("Invalid version", err.Error(), rng))
+		}
+	}
+	var expires string
+	if rng, _ := str("expires", &expires); expires != "" {
+		t, err := time.Parse(time.RFC3339, expires)
+		if err != nil {
+			diags = append(diags, diag("Invalid expiry", fmt.Sprintf("expires %q is not an RFC 3339 time such as 2027-12-31T00:00:00Z.", expires), rng))
+		}
+		n.cfg.Expires = t
+	}
+	if rng, ok := str("key", &n.key); ok && n.key == "" {
+		diags = append(diags, diag("Missing key", `key is a private key file, "env://VAR" or "dev" (the development key).`, rng))
+	}
+	if rng, ok := list("formats", &n.cfg.Formats); ok && n.cfg.Formats != nil {
+		if err := CheckFormats(n.cfg.Formats); err != nil {
+			diags = append(diags, diag("Invalid formats", err.Error(), rng))
+		}
+	}
+	if rng, _ := list("to", &n.cfg.To); n.cfg.To != nil {
+		for _, t := range n.cfg.To {
+			if err := CheckTarget(t); err != nil {
+				diags = append(diags, diag("Invalid feed", err.Error(), rng))
+			}
+		}
+	}
+	if rng, _ := str("namespace", &n.cfg.Namespace); n.cfg.Namespace != "" {
+		if err := checkNamespace(n.cfg.Namespace); err != nil {
+			diags = append(diags, diag("Invalid namespace", err.Error(), rng))
+		}
+	}
+	str("subject", &n.cfg.Subject)
+	var desc string
+	str("description", &desc)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return n, diags
+}
+
+func diag(summary, detail string, rng hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}
+}
+
+// Steps implements recipes.Node: publishing has no cached step; it works
+// on the whole build in PostBuild.
+func (n *node) Steps() []*recipes.Step { return nil }
+
+// Finish implements recipes.Node.
+func (n *node) Finish(map[string]*recipes.Result) (*recipes.Output, error) {
+	v, _ := CanonicalVersion(n.cfg.Version)
+	return &recipes.Output{Value: cty.ObjectVal(map[string]cty.Value{
+		"name": cty.StringVal(n.name), "version": cty.StringVal(v),
+	})}, nil
+}
+
+// signer loads the block's key.
+func (n *node) signer() (*sign.Signer, []string, error) {
+	if n.key == sign.DevKeyRef {
+		if n.kind.CacheDir == "" {
+			return nil, nil, fmt.Errorf(`key = "dev" needs a cache directory`)
+		}
+		dir := DevKeyDir(n.kind.CacheDir)
+		s, created, err := sign.DevKey(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		var notes []string
+		if created {
+			notes = append(notes, "made a new DEVELOPMENT signing key in "+dir)
+		}
+		return s, notes, nil
+	}
+	s, err := sign.LoadSigner(n.key, n.keyBase, sign.PasswordFromEnv())
+	return s, nil, err
+}
+
+// PostBuild implements builder.PostBuilder: it publishes the build's
+// manifest and returns the documents as the block's artifacts.
+func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]recipes.OutputArtifact, []string, error) {
+	m, err := ParseManifest(manifest)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, notes, err := n.signer()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := n.cfg
+	cfg.DevelopmentKey = n.key == sign.DevKeyRef
+	res, err := Publish(ctx, m, s, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var arts []recipes.OutputArtifact
+	for _, d := range res.Documents {
+		p := filepath.Join(dir, d.Name)
+		if err := os.WriteFile(p, d.Data, 0o644); err != nil {
+			return nil, nil, err
+		}
+		sum := sha256.Sum256(d.Data)
+		arts = append(arts, recipes.OutputArtifact{
+			Name: "publish." + n.name + "/" + d.Name, Kind: "reference-values",
+			Path: path.Join("publish", n.name, d.Name),
+			File: recipes.Artifact{Origin: "publish." + n.name, Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(d.Data))},
+			Extra: map[string]any{"format": d.Format, "media_type": d.MediaType, "release": res.Release.Name, "version": res.Release.Version,
+				"development_key": res.Release.DevelopmentKey},
+		})
+	}
+	notes = append(notes, res.Notes...)
+	notes = append(notes, fmt.Sprintf("verify: cocobuild verify --key OUT/publish/%s/%s OUT/publish/%s", n.name, PublicKeyFile, n.name))
+	return arts, notes, nil
+}

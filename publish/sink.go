@@ -1,0 +1,239 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cocobuild/cocobuild/publish/feed"
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+// Config is what to publish and where: the release settings, the formats
+// and the feed sinks.
+type Config struct {
+	Options
+	Formats []string // default AllFormats
+	// To are the feed sinks: dir:PATH or oci://REGISTRY/REPO[:TAG].
+	To []string
+	// Subject is the OCI reference of the pushed disk image that oci://
+	// releases refer to ("" for none).
+	Subject string
+}
+
+// Result is what Publish made.
+type Result struct {
+	Release   *Release
+	Documents []Document
+	Notes     []string // one line per sink, and warnings
+}
+
+// CheckTarget checks the syntax of a feed sink.
+func CheckTarget(t string) error {
+	switch {
+	case strings.HasPrefix(t, "dir:"):
+		if strings.TrimPrefix(t, "dir:") == "" {
+			return errors.New(`feed "dir:" names no directory`)
+		}
+		return nil
+	case strings.HasPrefix(t, feed.OCIPrefix):
+		_, err := feed.OpenOCI(t)
+		return err
+	}
+	return fmt.Errorf("feed %q: use dir:PATH or oci://REGISTRY/REPO[:TAG]", t)
+}
+
+// Publish builds the release of a manifest, signs it in every format and
+// appends it to each sink. A sink that already holds the identical release
+// is left as it is.
+func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Result, error) {
+	formats := cfg.Formats
+	if len(formats) == 0 {
+		formats = AllFormats
+	}
+	for _, t := range cfg.To {
+		if err := CheckTarget(t); err != nil {
+			return nil, err
+		}
+	}
+	r, err := NewRelease(m, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := Sign(ctx, r, s, formats)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Release: r, Documents: docs}
+	if r.DevelopmentKey {
+		res.Notes = append(res.Notes, sign.DevKeyWarning)
+	}
+	for _, t := range cfg.To {
+		note, err := PublishDocuments(ctx, t, r, s.Public(), docs, cfg.Subject)
+		if err != nil {
+			return nil, fmt.Errorf("publishing to %s: %w", t, err)
+		}
+		res.Notes = append(res.Notes, note)
+	}
+	return res, nil
+}
+
+// FeedRelease is the feed record of a signed release.
+func FeedRelease(r *Release, pub *sign.PublicKey, docs []Document) (feed.Release, map[string][]byte) {
+	fr := feed.Release{Name: r.Name, Version: r.Version, Issued: r.Issued, Expires: r.Expires, Recipe: r.Recipe.SHA256, Key: pub.ID()}
+	blobs := map[string][]byte{}
+	for _, d := range docs {
+		if d.Format == FormatPublicKey {
+			continue // verifiers must bring their own key
+		}
+		dg := feed.Digest(d.Data)
+		blobs[dg] = d.Data
+		fr.Documents = append(fr.Documents, feed.Document{Name: d.Name, Format: d.Format, MediaType: d.MediaType, Digest: dg, Size: int64(len(d.Data))})
+	}
+	return fr, blobs
+}
+
+// PublishDocuments appends signed documents to one sink and says what it did.
+func PublishDocuments(ctx context.Context, target string, r *Release, pub *sign.PublicKey, docs []Document, subject string) (string, error) {
+	fr, blobs := FeedRelease(r, pub, docs)
+	switch {
+	case strings.HasPrefix(target, "dir:"):
+		d := feed.Dir{Path: strings.TrimPrefix(target, "dir:")}
+		added, err := d.Append(ctx, fr, blobs)
+		if err != nil {
+			return "", err
+		}
+		if !added {
+			return fmt.Sprintf("%s %s is already in %s", r.Name, r.Version, target), nil
+		}
+		return fmt.Sprintf("published %s %s to %s", r.Name, r.Version, target), nil
+	case strings.HasPrefix(target, feed.OCIPrefix):
+		o, err := feed.OpenOCI(target)
+		if err != nil {
+			return "", err
+		}
+		desc, err := o.Push(ctx, fr, blobs, ArtifactType, subject)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("published %s %s to %s@%s", r.Name, r.Version, target, desc.Digest), nil
+	}
+	return "", CheckTarget(target)
+}
+
+// FeedReport is the outcome of verifying a feed.
+type FeedReport struct {
+	Releases []FeedEntry
+}
+
+// FeedEntry is one verified release of a feed.
+type FeedEntry struct {
+	Name, Version string
+	Latest        bool // the newest of its name: the one verifiers use
+	Expired       bool // only allowed for releases that are not the latest
+	Verified      *Verified
+}
+
+// VerifyFeed verifies every release of a feed: the index (versions of each
+// name only grow), each release's documents and signatures, and that the
+// index record says what the signed statement says. The newest release of
+// each name must not be expired and must not be older than MinVersion;
+// older releases may have expired.
+func VerifyFeed(ctx context.Context, rd feed.Reader, pub *sign.PublicKey, o VerifyOptions) (*FeedReport, error) {
+	ix, err := rd.Index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(ix.Releases) == 0 {
+		return nil, errors.New("the feed holds no releases")
+	}
+	rep := &FeedReport{}
+	for _, fr := range ix.Releases {
+		latest := ix.Latest(fr.Name).Version == fr.Version
+		docs, err := fetchDocuments(ctx, rd, fr)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", fr.Name, fr.Version, err)
+		}
+		vo := o
+		vo.Artifacts = ""
+		if !latest { // kept for the record: everything but expiry and rollback
+			vo.MinVersion = ""
+			vo.SkipExpiry = true
+		}
+		v, err := Verify(ctx, docs, pub, vo)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", fr.Name, fr.Version, err)
+		}
+		if err := matchRecord(fr, v.Release, pub); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", fr.Name, fr.Version, err)
+		}
+		now := o.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		rep.Releases = append(rep.Releases, FeedEntry{Name: fr.Name, Version: fr.Version, Latest: latest,
+			Expired: !now.Before(v.Release.Expires), Verified: v})
+	}
+	return rep, nil
+}
+
+func fetchDocuments(ctx context.Context, rd feed.Reader, fr feed.Release) ([]Document, error) {
+	var docs []Document
+	for _, d := range fr.Documents {
+		b, err := rd.Blob(ctx, d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Name, err)
+		}
+		docs = append(docs, Document{Name: d.Name, Format: d.Format, MediaType: d.MediaType, Data: b})
+	}
+	return docs, nil
+}
+
+// matchRecord checks that a feed's record of a release is what the signed
+// statement says, so that an index cannot relabel old documents.
+func matchRecord(fr feed.Release, r *Release, pub *sign.PublicKey) error {
+	var bad []string
+	if fr.Name != r.Name || fr.Version != r.Version {
+		bad = append(bad, fmt.Sprintf("the index says %s %s, the statement %s %s", fr.Name, fr.Version, r.Name, r.Version))
+	}
+	if !fr.Expires.Equal(r.Expires) {
+		bad = append(bad, fmt.Sprintf("the index says it expires %s, the statement %s", fr.Expires.Format(time.RFC3339), r.Expires.Format(time.RFC3339)))
+	}
+	if fr.Recipe != r.Recipe.SHA256 {
+		bad = append(bad, "the index names another recipe")
+	}
+	if fr.Key != pub.ID() {
+		bad = append(bad, fmt.Sprintf("the index names key %s", fr.Key))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", ErrMismatch, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// VerifyOCI pulls the release at an oci:// reference and verifies it, and
+// that the manifest's annotations say what the statement says.
+func VerifyOCI(ctx context.Context, ref string, pub *sign.PublicKey, o VerifyOptions) (*Verified, error) {
+	oc, err := feed.OpenOCI(ref)
+	if err != nil {
+		return nil, err
+	}
+	fr, blobs, err := oc.Pull(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var docs []Document
+	for _, d := range fr.Documents {
+		docs = append(docs, Document{Name: d.Name, Format: d.Format, MediaType: d.MediaType, Data: blobs[d.Digest]})
+	}
+	v, err := Verify(ctx, docs, pub, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := matchRecord(*fr, v.Release, pub); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
