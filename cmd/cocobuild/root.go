@@ -55,6 +55,7 @@ reference values.`,
 		newMeasureCmd(a),
 		newReproCmd(a),
 		newDiffCmd(a),
+		newVerityCmd(a),
 		newVersionCmd(a),
 	)
 	return root
