@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -350,4 +351,95 @@ func jsonEqual(a, b map[string]any) bool {
 	// Lists decode as []any but are built as []string: compare in JSON form.
 	ja, jb := mustJSON(a), mustJSON(b)
 	return ja != nil && jb != nil && bytes.Equal(ja, jb)
+}
+
+// DetectFormat tells a document's format from its content: a sigstore
+// bundle, an RVPS message or a signed CoRIM.
+func DetectFormat(data []byte) (string, error) {
+	t := bytes.TrimSpace(data)
+	if len(t) > 0 && t[0] == '{' {
+		var probe struct {
+			MediaType string `json:"mediaType"`
+			Type      string `json:"type"`
+			Payload   any    `json:"payload"`
+		}
+		if err := json.Unmarshal(t, &probe); err == nil {
+			switch {
+			case strings.HasPrefix(probe.MediaType, "application/vnd.dev.sigstore.bundle"):
+				return FormatInToto, nil
+			case probe.Type != "" && probe.Payload != nil:
+				return FormatRVPS, nil
+			}
+		}
+		return "", errors.New("a JSON document that is neither a sigstore bundle nor an RVPS message")
+	}
+	if len(data) > 0 && (data[0] == 0xd2 || data[0] == 0x84) { // COSE_Sign1, tagged or not
+		return FormatCoRIM, nil
+	}
+	return "", errors.New("not a sigstore bundle, RVPS message or signed CoRIM")
+}
+
+// VerifyOne checks a single document on its own: a statement bundle
+// (signature, payload type, subjects, expiry, version), an RVPS message
+// with its detached signature sig, or a signed CoRIM (signature, validity).
+// It returns what it checked.
+func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o VerifyOptions) ([]string, error) {
+	f, err := DetectFormat(data)
+	if err != nil {
+		return nil, err
+	}
+	switch f {
+	case FormatInToto:
+		r, err := VerifyStatement(ctx, data, pub)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckRelease(r, o); err != nil {
+			return nil, err
+		}
+		out := []string{fmt.Sprintf("in-toto statement of %s %s signed by %s: %d subjects, %d reference values, expires %s",
+			r.Name, r.Version, pub.ID(), len(r.Subjects), len(r.Entries), r.Expires.Format(time.RFC3339))}
+		if o.Artifacts != "" {
+			n, err := checkSubjects(r, o.Artifacts)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fmt.Sprintf("%d subjects match the files in %s", n, o.Artifacts))
+		}
+		return out, nil
+	case FormatRVPS:
+		if sig == nil {
+			return nil, errors.New("an RVPS message needs its detached signature (--signature)")
+		}
+		if err := VerifyBlob(data, sig, pub); err != nil {
+			return nil, err
+		}
+		p, err := DecodeRVPS(data)
+		if err != nil {
+			return nil, err
+		}
+		return []string{fmt.Sprintf("RVPS message signed by %s: %d reference-value names (the message carries no expiry: verify the statement for it)", pub.ID(), len(p))}, nil
+	default:
+		cv, err := VerifyCoRIM(data, pub)
+		if err != nil {
+			return nil, err
+		}
+		now := o.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if !o.SkipExpiry && !now.Before(cv.Validity.NotAfter) {
+			return nil, fmt.Errorf("%w: CoRIM %s valid until %s", ErrExpired, cv.ID, cv.Validity.NotAfter.Format(time.RFC3339))
+		}
+		if o.MinVersion != "" {
+			v := cv.ID[strings.LastIndex(cv.ID, "/")+1:]
+			if _, err := CanonicalVersion(v); err != nil {
+				return nil, fmt.Errorf("CoRIM id %q does not end in a release version", cv.ID)
+			}
+			if CompareVersions(v, o.MinVersion) < 0 {
+				return nil, fmt.Errorf("%w: CoRIM %s is older than %s", ErrRollback, cv.ID, o.MinVersion)
+			}
+		}
+		return []string{fmt.Sprintf("CoRIM %s signed by %s: %d reference triples, valid until %s", cv.ID, pub.ID(), len(cv.Triples), cv.Validity.NotAfter.Format(time.RFC3339))}, nil
+	}
 }

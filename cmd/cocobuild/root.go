@@ -56,6 +56,10 @@ reference values.`,
 		newReproCmd(a),
 		newDiffCmd(a),
 		newVerityCmd(a),
+		newKeygenCmd(a),
+		newPublishCmd(a),
+		newServeCmd(a),
+		newVerifyCmd(a),
 		newVersionCmd(a),
 	)
 	return root

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+func newPublishCmd(a *app) *cobra.Command {
+	var cfg publish.Config
+	var expires, key, out, cacheDir string
+	c := &cobra.Command{
+		Use:   "publish MANIFEST",
+		Short: "Sign the measurements of a built manifest.json as reference values and publish them",
+		Long: `Publish reads OUT/manifest.json, makes a release of its measurements and signs it
+in every format: the Trustee RVPS message (rvps.json, with the cosign-style detached
+signature rvps.json.sig), an in-toto statement in a sigstore bundle
+(statement.sigstore.json) and a signed CoRIM per TEE (corim-snp.cbor, corim-tdx.cbor).
+The documents go into --out (default OUT/publish/NAME) with the public key, and are
+appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG].
+
+The key is a private key file or env://VAR (passphrase in $COSIGN_PASSWORD), or
+"dev" for the development key. A publish block in the recipe does the same at the end
+of every build.`,
+		Example: `  cocobuild publish out/sample/manifest.json --version 0.1.0 --expires 2027-12-31T00:00:00Z \
+      --key env://COCOBUILD_SIGNING_KEY --to dir:out/feed
+  cocobuild publish out/sample/manifest.json --version 0.1.1 --expires 2027-12-31T00:00:00Z \
+      --key cosign.key --to oci://127.0.0.1:5000/coco/sample --subject disk`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return usageErr(err)
+			}
+			m, err := publish.ParseManifest(b)
+			if err != nil {
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
+			}
+			if cfg.Name == "" {
+				cfg.Name = m.Recipe.Name
+			}
+			if cfg.Version == "" || expires == "" || key == "" {
+				return usageErr(fmt.Errorf("--version, --expires and --key are required"))
+			}
+			if cfg.Expires, err = time.Parse(time.RFC3339, expires); err != nil {
+				return usageErr(fmt.Errorf("--expires %q: want an RFC 3339 time such as 2027-12-31T00:00:00Z", expires))
+			}
+			if len(cfg.Formats) > 0 {
+				if err := publish.CheckFormats(cfg.Formats); err != nil {
+					return usageErr(err)
+				}
+			}
+			for _, t := range cfg.To {
+				if err := publish.CheckTarget(t); err != nil {
+					return usageErr(err)
+				}
+			}
+			var s *sign.Signer
+			if key == sign.DevKeyRef {
+				if cacheDir == "" {
+					if cacheDir, err = builder.DefaultCacheDir(); err != nil {
+						return failErr(err)
+					}
+				}
+				if s, _, err = sign.DevKey(publish.DevKeyDir(cacheDir)); err != nil {
+					return failErr(err)
+				}
+				cfg.DevelopmentKey = true
+			} else if s, err = sign.LoadSigner(key, "", sign.PasswordFromEnv()); err != nil {
+				return usageErr(err)
+			}
+			res, err := publish.Publish(cmd.Context(), m, s, cfg)
+			if err != nil {
+				return failErr(err)
+			}
+			if out == "" {
+				out = filepath.Join(filepath.Dir(args[0]), "publish", res.Release.Name)
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return failErr(err)
+			}
+			var files []string
+			for _, d := range res.Documents {
+				p := filepath.Join(out, d.Name)
+				if err := atomicfile.WriteFile(p, d.Data, 0o644); err != nil {
+					return failErr(err)
+				}
+				files = append(files, p)
+			}
+			pub := filepath.Join(out, publish.PublicKeyFile)
+			verify := []string{"cocobuild verify --key " + pub + " " + out}
+			if _, ok := docByName(res.Documents, publish.RVPSFile); ok {
+				verify = append(verify, fmt.Sprintf("cosign verify-blob --key %s --signature %s --insecure-ignore-tlog %s",
+					pub, filepath.Join(out, publish.RVPSSigFile), filepath.Join(out, publish.RVPSFile)))
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"release": res.Release.Name, "version": res.Release.Version,
+					"development_key": res.Release.DevelopmentKey, "files": files, "notes": res.Notes, "verify": verify})
+			}
+			for _, n := range res.Notes {
+				fmt.Fprintln(a.stderr, n)
+			}
+			fmt.Fprintf(a.stdout, "signed %s %s (%d reference values) into %s:\n", res.Release.Name, res.Release.Version, len(res.Release.Entries), out)
+			for _, f := range files {
+				fmt.Fprintf(a.stdout, "  %s\n", f)
+			}
+			fmt.Fprintln(a.stdout, "verify with:")
+			for _, v := range verify {
+				fmt.Fprintf(a.stdout, "  %s\n", v)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Name, "name", "", "release name (default: the recipe name)")
+	f.StringVar(&cfg.Version, "version", "", "release version, MAJOR.MINOR.PATCH (required)")
+	f.StringVar(&expires, "expires", "", "expiry, RFC 3339 (required)")
+	f.StringVar(&key, "key", "", `private key: a file, env://VAR, or "dev" (required)`)
+	f.StringArrayVar(&cfg.Formats, "format", nil, "rvps, intoto, corim (repeatable; default all three)")
+	f.StringArrayVar(&cfg.To, "to", nil, "feed: dir:PATH or oci://REGISTRY/REPO[:TAG] (repeatable)")
+	f.StringVar(&cfg.Subject, "subject", "", "for oci:// feeds: the pushed disk image (tag, digest or full reference)")
+	f.StringVar(&cfg.Namespace, "namespace", "", "prefix of the rvps:/// names (default: the release name)")
+	f.StringVarP(&out, "out", "o", "", "directory for the documents (default OUT/publish/NAME beside the manifest)")
+	f.StringVar(&cacheDir, "cache-dir", "", `the build cache holding the development key, for --key dev`)
+	return c
+}
+
+func docByName(docs []publish.Document, name string) (publish.Document, bool) {
+	for _, d := range docs {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return publish.Document{}, false
+}

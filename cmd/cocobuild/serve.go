@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/publish/feed"
+)
+
+func newServeCmd(a *app) *cobra.Command {
+	var addr string
+	c := &cobra.Command{
+		Use:   "serve FEED",
+		Short: "Serve a directory feed of reference values over read-only HTTP",
+		Long: `Serve makes a directory feed (dir:PATH, as publish writes it) readable over HTTP:
+GET /index.json (the releases), GET /blobs/sha256/HEX (the signed documents, immutable),
+GET /healthz. Responses carry strong ETags and honour If-None-Match and Range; nothing
+can be written. Releases appended while it runs are served at once. It stops on
+Ctrl-C or SIGTERM.`,
+		Example: `  cocobuild serve out/feed --addr 127.0.0.1:8080
+  cocobuild verify --key cosign.pub http://127.0.0.1:8080/`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := strings.TrimPrefix(args[0], "dir:")
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return usageErr(fmt.Errorf("feed %s is not a directory (publish to dir:%s first)", dir, dir))
+			}
+			d := feed.Dir{Path: dir}
+			if _, err := d.Index(cmd.Context()); err != nil {
+				return failErr(err)
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return usageErr(err)
+			}
+			url := "http://" + l.Addr().String() + "/"
+			if a.json {
+				a.printJSON(map[string]any{"feed": dir, "url": url})
+			} else {
+				fmt.Fprintf(a.stdout, "serving %s at %s (Ctrl-C stops)\n", dir, url)
+			}
+			if err := feed.Serve(cmd.Context(), l, d); err != nil {
+				return failErr(err)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	return c
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/feed"
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+func newVerifyCmd(a *app) *cobra.Command {
+	var key, minVersion, at, artifacts, sigFile string
+	c := &cobra.Command{
+		Use:   "verify --key PUB TARGET",
+		Short: "Verify signed reference values: a document, a release or a whole feed",
+		Long: `Verify checks signed reference values against a public key. TARGET is
+  - a release directory (OUT/publish/NAME): the statement, and every RVPS message and
+    CoRIM beside it, which must state the same values;
+  - a feed: dir:PATH (or a directory holding index.json), an http(s):// URL served by
+    cocobuild serve, or oci://REGISTRY/REPO:TAG; every release is verified, versions
+    must only grow, and the newest of each name must not have expired;
+  - one document: statement.sigstore.json, rvps.json (with --signature, default the
+    .sig beside it) or a corim-*.cbor.
+It checks signatures, the payload type, the subjects (against --artifacts), expiry
+(at --at, default now) and rollback (--min-version: the oldest version to accept).
+The exit code is 1 when anything does not verify.`,
+		Example: `  cocobuild verify --key out/sample/publish/sample/cosign.pub out/sample/publish/sample
+  cocobuild verify --key cosign.pub --min-version 0.1.0 dir:out/feed
+  cocobuild verify --key cosign.pub --artifacts out/sample out/sample/publish/sample/statement.sigstore.json
+  cocobuild verify --key cosign.pub http://127.0.0.1:8080/`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if key == "" {
+				return usageErr(errors.New("--key is required: the public key (cosign.pub) to verify with"))
+			}
+			pub, err := sign.LoadPublicKey(key, "")
+			if err != nil {
+				return usageErr(err)
+			}
+			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts}
+			if minVersion != "" {
+				if _, err := publish.CanonicalVersion(minVersion); err != nil {
+					return usageErr(fmt.Errorf("--min-version: %w", err))
+				}
+			}
+			if at != "" {
+				if o.Now, err = time.Parse(time.RFC3339, at); err != nil {
+					return usageErr(fmt.Errorf("--at %q: want an RFC 3339 time", at))
+				}
+			}
+			ctx := cmd.Context()
+			target := args[0]
+			var rd feed.Reader
+			switch {
+			case strings.HasPrefix(target, feed.OCIPrefix):
+				v, err := publish.VerifyOCI(ctx, target, pub, o)
+				if err != nil {
+					return failErr(err)
+				}
+				return a.printVerified(target, v.Release, v.Checked)
+			case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
+				if rd, err = feed.Open(target); err != nil {
+					return usageErr(err)
+				}
+			default:
+				fi, err := os.Stat(target)
+				if err != nil {
+					return usageErr(err)
+				}
+				if fi.IsDir() {
+					if _, err := os.Stat(filepath.Join(target, feed.IndexFile)); err == nil {
+						rd = feed.Dir{Path: target}
+						break
+					}
+					docs, err := publish.ReadDocuments(target)
+					if err != nil {
+						return usageErr(err)
+					}
+					v, err := publish.Verify(ctx, docs, pub, o)
+					if err != nil {
+						return failErr(err)
+					}
+					return a.printVerified(target, v.Release, v.Checked)
+				}
+				data, err := os.ReadFile(target)
+				if err != nil {
+					return usageErr(err)
+				}
+				var sig []byte
+				if sigFile == "" {
+					if b, err := os.ReadFile(target + ".sig"); err == nil {
+						sig = b
+					}
+				} else if sig, err = os.ReadFile(sigFile); err != nil {
+					return usageErr(err)
+				}
+				checked, err := publish.VerifyOne(ctx, data, sig, pub, o)
+				if err != nil {
+					return failErr(err)
+				}
+				return a.printVerified(target, nil, checked)
+			}
+			rep, err := publish.VerifyFeed(ctx, rd, pub, o)
+			if err != nil {
+				return failErr(err)
+			}
+			if a.json {
+				var rels []map[string]any
+				for _, e := range rep.Releases {
+					rels = append(rels, map[string]any{"name": e.Name, "version": e.Version, "latest": e.Latest, "expired": e.Expired,
+						"development_key": e.Verified.Release.DevelopmentKey, "checked": e.Verified.Checked})
+				}
+				return a.printJSON(map[string]any{"ok": true, "feed": target, "releases": rels})
+			}
+			for _, e := range rep.Releases {
+				state := "older release"
+				switch {
+				case e.Latest:
+					state = "latest"
+				case e.Expired:
+					state = "older release, expired"
+				}
+				fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d documents verified\n", e.Name, e.Version, state, len(e.Verified.Checked))
+				if e.Latest && e.Verified.Release.DevelopmentKey {
+					fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", e.Name, e.Version)
+				}
+			}
+			fmt.Fprintf(a.stdout, "feed %s: %d release(s) verified with %s\n", target, len(rep.Releases), pub.ID())
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&key, "key", "", "public key (PEM file or env://VAR) to verify with (required)")
+	f.StringVar(&minVersion, "min-version", "", "reject releases older than this version (rollback protection)")
+	f.StringVar(&at, "at", "", "check expiry at this RFC 3339 time instead of now")
+	f.StringVar(&artifacts, "artifacts", "", "build output directory whose files must match the statement's subjects")
+	f.StringVar(&sigFile, "signature", "", "detached signature of an RVPS message (default: TARGET.sig)")
+	return c
+}
+
+func (a *app) printVerified(target string, r *publish.Release, checked []string) error {
+	if a.json {
+		out := map[string]any{"ok": true, "target": target, "checked": checked}
+		if r != nil {
+			out["release"] = map[string]any{"name": r.Name, "version": r.Version, "expires": r.Expires, "development_key": r.DevelopmentKey}
+		}
+		return a.printJSON(out)
+	}
+	for _, c := range checked {
+		fmt.Fprintf(a.stdout, "ok  %s\n", c)
+	}
+	if r != nil && r.DevelopmentKey {
+		fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key: it proves nothing about who made it\n", r.Name, r.Version)
+	}
+	fmt.Fprintf(a.stdout, "verified %s\n", target)
+	return nil
+}
