@@ -68,6 +68,7 @@ type goListPackage struct {
 	ImportPath string
 	Dir        string
 	Standard   bool
+	DepOnly    bool
 	Module     *struct {
 		Path    string
 		Version string
@@ -79,26 +80,35 @@ type goListPackage struct {
 }
 
 // goSourceDigest identifies everything a build of pkgs in the module at dir
-// reads: the Go toolchain and its settings, and for each package outside
-// the standard library either its module version (immutable in the module
-// cache) or, for the main module and directory replacements, the content
-// of its files. It also returns the import paths of pkgs.
-func goSourceDigest(ctx context.Context, dir string, pkgs []string) (string, []string, error) {
+// reads: the Go toolchain and its settings, the main module's go.mod (its go
+// line sets GODEBUG defaults), and for each package outside the standard
+// library either its module version (immutable in the module cache) or,
+// for the main module and directory replacements, the content of its
+// files. It also returns the import paths of pkgs. It runs the go command
+// twice, so that a cached build stays well under a second. withGoMod
+// leaves go.mod out for builds that do not read it (the busybox is built
+// with modules off, from the versions go list resolved).
+func goSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bool) (string, []string, error) {
 	h := sha256.New()
-	env, err := goCmd(ctx, dir, "env", "GOVERSION", "GOEXPERIMENT", "GOAMD64", "GOOS", "GOARCH")
+	env, err := goCmd(ctx, dir, "env", "GOVERSION", "GOEXPERIMENT", "GOAMD64", "GOOS", "GOARCH", "GOMOD")
 	if err != nil {
 		return "", nil, err
 	}
-	fmt.Fprintf(h, "env %q\n", env)
-	top, err := goCmd(ctx, dir, append([]string{"list", "-f", "{{.ImportPath}}", "--"}, pkgs...)...)
+	envLines := strings.Split(strings.TrimRight(string(env), "\n"), "\n")
+	fmt.Fprintf(h, "env %q\n", envLines[:len(envLines)-1]) // GOMOD is a host path
+	if mf := strings.TrimSpace(envLines[len(envLines)-1]); withGoMod && mf != "" && mf != os.DevNull {
+		b, err := os.ReadFile(mf)
+		if err != nil {
+			return "", nil, err
+		}
+		sum := sha256.Sum256(b)
+		fmt.Fprintf(h, "go.mod %x\n", sum)
+	}
+	out, err := goCmd(ctx, dir, append([]string{"list", "-deps", "-json=ImportPath,Dir,Standard,DepOnly,Module,GoFiles,CgoFiles,SFiles,CFiles,HFiles,EmbedFiles,SysoFiles,Error", "--"}, pkgs...)...)
 	if err != nil {
 		return "", nil, err
 	}
-	importPaths := strings.Fields(string(top))
-	out, err := goCmd(ctx, dir, append([]string{"list", "-deps", "-json=ImportPath,Dir,Standard,Module,GoFiles,CgoFiles,SFiles,CFiles,HFiles,EmbedFiles,SysoFiles,Error", "--"}, pkgs...)...)
-	if err != nil {
-		return "", nil, err
-	}
+	var importPaths []string
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var p goListPackage
@@ -109,6 +119,9 @@ func goSourceDigest(ctx context.Context, dir string, pkgs []string) (string, []s
 		}
 		if p.Error != nil {
 			return "", nil, fmt.Errorf("go list %s: %s", p.ImportPath, p.Error.Err)
+		}
+		if !p.DepOnly {
+			importPaths = append(importPaths, p.ImportPath)
 		}
 		if p.Standard {
 			continue // the toolchain version covers it
@@ -135,20 +148,6 @@ func goSourceDigest(ctx context.Context, dir string, pkgs []string) (string, []s
 			sum := sha256.Sum256(b)
 			fmt.Fprintf(h, "file %s %x\n", f, sum)
 		}
-	}
-	// The main module's go.mod sets the language version and GODEBUG
-	// defaults.
-	modFile, err := goCmd(ctx, dir, "env", "GOMOD")
-	if err != nil {
-		return "", nil, err
-	}
-	if mf := strings.TrimSpace(string(modFile)); mf != "" && mf != os.DevNull {
-		b, err := os.ReadFile(mf)
-		if err != nil {
-			return "", nil, err
-		}
-		sum := sha256.Sum256(b)
-		fmt.Fprintf(h, "go.mod %x\n", sum)
 	}
 	return hex.EncodeToString(h.Sum(nil)), importPaths, nil
 }

@@ -421,7 +421,7 @@ func (n *node) Steps() []*recipes.Step {
 		steps = append(steps, &recipes.Step{
 			ID: "busybox", Kind: "initramfs/uroot-busybox", Version: "1", Params: params,
 			Probe: func(ctx context.Context) (string, error) {
-				d, _, err := goSourceDigest(ctx, dir, cmds)
+				d, _, err := goSourceDigest(ctx, dir, cmds, false)
 				return d, err
 			},
 			Run: func(ctx context.Context, sc *recipes.StepContext) error {
@@ -436,7 +436,7 @@ func (n *node) Steps() []*recipes.Step {
 			ID: "agent", Kind: "initramfs/go-build", Version: "1",
 			Params: map[string]any{"package": pkg, "goos": guestGOOS, "goarch": guestGOARCH, "flags": "-trimpath -ldflags=-buildid= -buildvcs=false"},
 			Probe: func(ctx context.Context) (string, error) {
-				d, paths, err := goSourceDigest(ctx, dir, []string{pkg})
+				d, paths, err := goSourceDigest(ctx, dir, []string{pkg}, true)
 				if err == nil && len(paths) != 1 {
 					err = fmt.Errorf("agent package %q names %d packages, want one main package", pkg, len(paths))
 				}
