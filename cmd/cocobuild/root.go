@@ -60,6 +60,7 @@ reference values.`,
 		newPublishCmd(a),
 		newServeCmd(a),
 		newVerifyCmd(a),
+		newInspectCmd(a),
 		newVersionCmd(a),
 	)
 	return root
