@@ -50,6 +50,9 @@ of every build.`,
 			if cfg.Version == "" || expires == "" || key == "" {
 				return usageErr(fmt.Errorf("--version, --expires and --key are required"))
 			}
+			if _, err := publish.CanonicalVersion(cfg.Version); err != nil {
+				return usageErr(fmt.Errorf("--version: %w", err))
+			}
 			if cfg.Expires, err = time.Parse(time.RFC3339, expires); err != nil {
 				return usageErr(fmt.Errorf("--expires %q: want an RFC 3339 time such as 2027-12-31T00:00:00Z", expires))
 			}

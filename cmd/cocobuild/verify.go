@@ -127,7 +127,7 @@ The exit code is 1 when anything does not verify.`,
 				case e.Expired:
 					state = "older release, expired"
 				}
-				fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d documents verified\n", e.Name, e.Version, state, len(e.Verified.Checked))
+				fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed\n", e.Name, e.Version, state, len(e.Verified.Checked))
 				if e.Latest && e.Verified.Release.DevelopmentKey {
 					fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", e.Name, e.Version)
 				}

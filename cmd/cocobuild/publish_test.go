@@ -1,0 +1,273 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/publish"
+)
+
+// vectorValue returns the expected value of a golden vector by id.
+func vectorValue(t *testing.T, file, id string) any {
+	t.Helper()
+	var doc struct {
+		Vectors []map[string]any `json:"vectors"`
+	}
+	if err := json.Unmarshal(testenv.ReadVector(t, file), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range doc.Vectors {
+		if v["id"] == id {
+			return v["expected"]
+		}
+	}
+	t.Fatalf("%s has no vector %s", file, id)
+	return nil
+}
+
+// publishRecipe writes a recipe measuring Debian's OVMF for SNP and TDX and
+// publishing the result with the development key to a directory feed.
+func publishRecipe(t *testing.T, dir, feedDir, version string) string {
+	t.Helper()
+	ovmf, err := os.ReadFile(testenv.VectorFile(t, "inputs/debian12_OVMF.fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "OVMF.fd"), ovmf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recipe := fmt.Sprintf(`recipe {
+  name  = "pub"
+  epoch = 1700000000
+}
+
+input "ovmf" {
+  file   = "OVMF.fd"
+  sha256 = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773"
+}
+
+measure "snp" {
+  firmware = input.ovmf
+  vcpus    = [1, 2]
+}
+
+measure "tdx" {
+  firmware = input.ovmf
+}
+
+publish "pub" {
+  version   = %q
+  expires   = "2099-01-01T00:00:00Z"
+  key       = "dev"
+  namespace = "example.org/coco"
+  to        = ["dir:%s"]
+}
+`, version, feedDir)
+	p := filepath.Join(dir, "pub.hcl")
+	if err := os.WriteFile(p, []byte(recipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPublishBlockEndToEnd(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	out, feedDir := filepath.Join(dir, "out"), filepath.Join(dir, "feed")
+	recipe := publishRecipe(t, dir, feedDir, "1.0.0")
+	code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe)
+	if code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	rel := filepath.Join(out, "publish", "pub")
+	for _, f := range []string{"rvps.json", "rvps.json.sig", "statement.sigstore.json", "corim-snp.cbor", "corim-tdx.cbor", "cosign.pub"} {
+		if !strings.Contains(stdout, filepath.Join(rel, f)) {
+			t.Errorf("build output does not list %s:\n%s", f, stdout)
+		}
+	}
+	// The manifest lists the documents as the block's artifacts.
+	mb, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mb), `"publish/pub/statement.sigstore.json"`) || !strings.Contains(string(mb), `"development_key": true`) {
+		t.Errorf("manifest does not list the published documents:\n%s", mb)
+	}
+	// The RVPS payload holds what the golden vectors say Debian's OVMF
+	// measures to, under Trustee's names.
+	msg, err := os.ReadFile(filepath.Join(rel, "rvps.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := publish.DecodeRVPS(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snp := fmt.Sprint(p["snp_launch_measurement"])
+	for _, id := range []string{"snp-qemu-debOVMF-epycv4-1vcpu-gf1", "snp-qemu-debOVMF-epycv4-2vcpu-gf1"} {
+		if want := vectorValue(t, "snp.json", id).(string); !strings.Contains(snp, want) {
+			t.Errorf("snp_launch_measurement %s lacks %s (vector %s)", snp, want, id)
+		}
+	}
+	if want := vectorValue(t, "tdx.json", "mrtd-debian12-ovmf-single-pass").(map[string]any)["mrtd"].(string); fmt.Sprint(p["mr_td"]) != "["+want+"]" {
+		t.Errorf("mr_td %v, want [%s]", p["mr_td"], want)
+	}
+	if _, ok := p["rvps:///example.org/coco/snp/launch_measurement:1.0.0"]; !ok {
+		t.Errorf("no rvps:/// name in the payload: %v", keys(p))
+	}
+
+	pub := filepath.Join(rel, "cosign.pub")
+	verify := func(args ...string) (int, string) {
+		code, stdout, stderr := runCLI(t, append([]string{"verify", "--key", pub}, args...)...)
+		return code, stdout + stderr
+	}
+	if code, outp := verify("--artifacts", out, rel); code != 0 || !strings.Contains(outp, "DEVELOPMENT") {
+		t.Errorf("verify release: exit %d, want 0 and a development-key warning:\n%s", code, outp)
+	}
+	if code, outp := verify("dir:" + feedDir); code != 0 || !strings.Contains(outp, "pub 1.0.0 (latest)") {
+		t.Errorf("verify feed: exit %d\n%s", code, outp)
+	}
+	if code, outp := verify(filepath.Join(rel, "rvps.json")); code != 0 {
+		t.Errorf("verify rvps.json: exit %d\n%s", code, outp)
+	}
+	if code, outp := verify(filepath.Join(rel, "corim-tdx.cbor")); code != 0 {
+		t.Errorf("verify corim-tdx.cbor: exit %d\n%s", code, outp)
+	}
+	if code, outp := verify("--min-version", "1.0.1", rel); code != 1 || !strings.Contains(outp, "rollback") {
+		t.Errorf("verify with a newer minimum version: exit %d, want 1 and a rollback error:\n%s", code, outp)
+	}
+	if code, outp := verify("--at", "2099-01-01T00:00:00Z", rel); code != 1 || !strings.Contains(outp, "expired") {
+		t.Errorf("verify after expiry: exit %d, want 1:\n%s", code, outp)
+	}
+
+	// A second build changes nothing: same documents, the feed keeps one release.
+	first, _ := os.ReadFile(filepath.Join(rel, "statement.sigstore.json"))
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe); code != 0 {
+		t.Fatalf("second build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	second, _ := os.ReadFile(filepath.Join(rel, "statement.sigstore.json"))
+	if string(first) != string(second) {
+		t.Error("the statement differs between two builds of the same recipe")
+	}
+
+	// Publishing an older version to the feed is a rollback.
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "0.9.0",
+		"--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "old"))
+	if code != 1 || !strings.Contains(stderr, "not newer") {
+		t.Errorf("publishing 0.9.0 after 1.0.0: exit %d, want 1 and a rollback error\n%s%s", code, stdout, stderr)
+	}
+	// A newer version is appended, and the feed verifies with both.
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "1.1.0",
+		"--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "new"))
+	if code != 0 {
+		t.Fatalf("publish 1.1.0: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, outp := verify("--min-version", "1.1.0", "dir:"+feedDir); code != 0 || !strings.Contains(outp, "2 release(s) verified") {
+		t.Errorf("verify feed after 1.1.0: exit %d\n%s", code, outp)
+	}
+	// A tampered document in the feed is caught.
+	ix, _ := os.ReadFile(filepath.Join(feedDir, "index.json"))
+	var index struct {
+		Releases []struct {
+			Documents []struct{ Name, Digest string }
+		}
+	}
+	if err := json.Unmarshal(ix, &index); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range index.Releases[1].Documents {
+		if d.Name == "rvps.json" {
+			p := filepath.Join(feedDir, "blobs", "sha256", strings.TrimPrefix(d.Digest, "sha256:"))
+			os.Chmod(p, 0o644)
+			if err := os.WriteFile(p, []byte(strings.Replace(string(msg), "0.1.0", "0.1.1", 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if code, outp := verify("dir:" + feedDir); code != 1 || !strings.Contains(outp, "corrupt") {
+		t.Errorf("verify a tampered feed: exit %d, want 1:\n%s", code, outp)
+	}
+}
+
+func keys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+func TestKeygenPublishOCIVerify(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "test passphrase")
+	if code, stdout, stderr := runCLI(t, "keygen", "--dir", dir, "--algorithm", "ed25519"); code != 0 {
+		t.Fatalf("keygen: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI(t, "keygen", "--dir", dir); code != 1 || !strings.Contains(stderr, "refusing to overwrite") {
+		t.Errorf("second keygen: exit %d, want 1 (no overwrite)\n%s", code, stderr)
+	}
+	priv, err := os.ReadFile(filepath.Join(dir, "cosign.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_SIGNING_KEY", string(priv))
+
+	// A manifest built without a publish block.
+	out, recipe := filepath.Join(dir, "out"), publishRecipe(t, dir, filepath.Join(dir, "unused"), "1.0.0")
+	src, _ := os.ReadFile(recipe)
+	noPublish := string(src[:strings.Index(string(src), "publish ")])
+	if err := os.WriteFile(recipe, []byte(noPublish), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe); code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	srv := httptest.NewServer(ggcr.New(ggcr.WithReferrersSupport(true), ggcr.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/coco/pub:2.0.0"
+	code, stdout, stderr := runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.0",
+		"--expires", "2099-01-01T00:00:00Z", "--key", "env://TEST_SIGNING_KEY", "--to", ref)
+	if code != 0 {
+		t.Fatalf("publish: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "cosign verify-blob --key") {
+		t.Errorf("publish does not print the verify commands:\n%s", stdout)
+	}
+	pub := filepath.Join(dir, "cosign.pub")
+	if code, stdout, stderr := runCLI(t, "verify", "--key", pub, ref); code != 0 {
+		t.Errorf("verify %s: exit %d\n%s%s", ref, code, stdout, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "verify", "--key", pub, filepath.Join(out, "publish", "pub")); code != 0 {
+		t.Errorf("verify documents: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The development key is another key: nothing verifies with it.
+	if code, _, _ := runCLI(t, "keygen", "--dev", "--cache-dir", cache); code != 0 {
+		t.Fatal("keygen --dev failed")
+	}
+	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
+	if code, _, stderr := runCLI(t, "verify", "--key", devPub, ref); code != 1 || !strings.Contains(stderr, "signature") {
+		t.Errorf("verify with the wrong key: exit %d, want 1\n%s", code, stderr)
+	}
+	// Usage errors exit 2.
+	for _, args := range [][]string{
+		{"verify", ref},
+		{"publish", filepath.Join(out, "manifest.json"), "--version", "2", "--expires", "2099-01-01T00:00:00Z", "--key", "dev"},
+		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "tomorrow", "--key", "dev"},
+		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--to", "s3://x"},
+		{"serve", filepath.Join(dir, "nonexistent")},
+		{"keygen", "--algorithm", "rsa"},
+	} {
+		if code, _, stderr := runCLI(t, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+}
