@@ -150,6 +150,19 @@ func TestReproducibleAndBoots(t *testing.T) {
 	if sumA != sumB {
 		t.Errorf("warm build in another directory: sha256 %s, cold %s", sumB, sumA)
 	}
+	manifest := func(dir string) string {
+		b, err := os.ReadFile(filepath.Join(tmp, dir, "out", "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if diff := cmp.Diff(manifest("a"), manifest("b")); diff != "" {
+		t.Errorf("manifest.json of the cold and warm builds differ (-cold +warm):\n%s", diff)
+	}
+	if !strings.Contains(manifest("a"), `"dm_mod"`) {
+		t.Errorf("manifest.json does not list the resolved modules:\n%s", manifest("a"))
+	}
 	if testing.Short() {
 		t.Log("-short: no second cold build")
 	} else {
@@ -215,8 +228,8 @@ func TestReproducibleAndBoots(t *testing.T) {
 		wantRelease bool
 		wantError   string
 	}{
-		{"seabios", nil, false, "console=ttyS0 panic=-1 cocobuild.test=1", false, ""},
-		{"ovmf verity kata", []string{"-bios", ovmfPath}, true, "console=ttyS0 panic=-1 cocobuild.test=1 " + root.kata, true, ""},
+		{"seabios", nil, false, "console=ttyS0 panic=-1 quiet cocobuild.test=1", false, ""},
+		{"ovmf verity kata", []string{"-bios", ovmfPath}, true, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + root.kata, true, ""},
 		{"seabios verity systemd", nil, true, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + root.systemd, true, ""},
 		{"seabios verity wrong hash", nil, true, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + strings.Replace(root.systemd, "roothash="+root.hash[:8], "roothash=00000000", 1), false, "verity root"},
 	}

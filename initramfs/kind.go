@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path"
@@ -540,7 +541,17 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 			conf := "# Loaded in this order by u-root's init (or systemd-modules-load), dependencies from modules.dep.\n" + strings.Join(res.Load, "\n") + "\n"
 			t.add(&entry{name: "lib/modules-load.d/cocobuild.conf", mode: typeReg | 0o644, data: []byte(conf), origin: "the modules"}, false)
 		}
-		sc.Meta["modules"] = res
+		// Stored as it reads back from the cache, so that cold and warm
+		// builds write the same manifest.
+		var m map[string]any
+		j, err := json.Marshal(res)
+		if err == nil {
+			err = json.Unmarshal(j, &m)
+		}
+		if err != nil {
+			return err
+		}
+		sc.Meta["modules"] = m
 	}
 	for _, e := range s.Entries {
 		te := &entry{name: e.Path, origin: "the recipe's " + e.Type + " /" + e.Path}

@@ -42,6 +42,10 @@ func mountConfigfs() {
 }
 
 func powerOff() {
+	// Let the console transmit everything printed so far: the kernel
+	// powers off without draining the serial line.
+	unix.IoctlSetInt(int(os.Stdout.Fd()), unix.TCSBRK, 1) // tcdrain
+	time.Sleep(100 * time.Millisecond)
 	unix.Sync()
 	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
 		fmt.Fprintf(os.Stdout, "%serror: power off: %v\n", prefix, err)
