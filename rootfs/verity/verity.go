@@ -23,6 +23,7 @@ import (
 
 	dmverity "github.com/containerd/go-dmverity/pkg/verity"
 	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of Params.
@@ -189,6 +190,35 @@ func format(ctx context.Context, dataPath, hashPath string, p Params, appended b
 	if err != nil {
 		return nil, err
 	}
+	if p.Superblock && p.UUID == ([16]byte{}) {
+		return nil, errors.New("a verity superblock needs a UUID: give one (DeriveUUID derives it from content)")
+	}
+	if appended && size%int64(p.HashBlockSize) != 0 {
+		return nil, fmt.Errorf("%s is %d bytes, not a multiple of the hash block size %d: the appended tree must start on a hash block", dataPath, size, p.HashBlockSize)
+	}
+	res := &Result{
+		Salt: hex.EncodeToString(p.Salt), Algorithm: p.Algorithm, HashType: 1,
+		DataBlocks: blocks, DataBlockSize: p.DataBlockSize, HashBlockSize: p.HashBlockSize,
+		Superblock: p.Superblock, Layout: LayoutSeparate,
+	}
+	if appended {
+		res.Layout, res.HashOffset = LayoutAppended, uint64(size)
+	}
+	if p.Superblock {
+		res.UUID = uuid.UUID(p.UUID).String()
+	}
+
+	// The verity area (superblock and tree) is the same bytes whether it
+	// is a file of its own or follows the data: only its offset differs,
+	// and the superblock does not record it. So it is always made as a
+	// separate hash device, in memory: go-dmverity writes each 32-byte
+	// digest with its own system call, which a memory file makes cheap;
+	// then it is written out in one go.
+	area, cleanup, err := scratchFile()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
 	dp := &dmverity.Params{
 		HashName:      p.Algorithm,
 		DataBlockSize: p.DataBlockSize,
@@ -203,49 +233,18 @@ func format(ctx context.Context, dataPath, hashPath string, p Params, appended b
 	if len(dp.Salt) == 0 {
 		dp.Salt = nil
 	}
-	res := &Result{
-		Salt: hex.EncodeToString(p.Salt), Algorithm: p.Algorithm, HashType: 1,
-		DataBlocks: blocks, DataBlockSize: p.DataBlockSize, HashBlockSize: p.HashBlockSize,
-		Superblock: p.Superblock, Layout: LayoutSeparate,
-	}
-	if appended {
-		res.Layout = LayoutAppended
-		if size%int64(p.HashBlockSize) != 0 {
-			return nil, fmt.Errorf("%s is %d bytes, not a multiple of the hash block size %d: the appended tree must start on a hash block", dataPath, size, p.HashBlockSize)
-		}
-		res.HashOffset = uint64(size)
-	} else {
-		// Create opens an existing hash file only with a superblock: make
-		// sure a fresh one exists either way.
-		f, err := os.OpenFile(hashPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
-	}
+	sbSize := uint64(0)
 	if p.Superblock {
-		if dp.UUID == ([16]byte{}) {
-			return nil, errors.New("a verity superblock needs a UUID: give one (DeriveUUID derives it from content)")
-		}
-		res.UUID = uuid.UUID(dp.UUID).String()
-		// With a superblock, go-dmverity takes HashAreaOffset as the
-		// superblock's offset when the tree is appended, and as the tree's
-		// offset (after the superblock) when it is separate.
-		if appended {
-			dp.HashAreaOffset = res.HashOffset
-		} else {
-			dp.HashAreaOffset = uint64(alignUp(dmverity.SuperblockSize, p.HashBlockSize))
-		}
-	} else {
-		dp.HashAreaOffset = res.HashOffset
+		// With a superblock at the start of a separate hash device,
+		// go-dmverity takes HashAreaOffset as the tree's offset.
+		sbSize = uint64(alignUp(dmverity.SuperblockSize, p.HashBlockSize))
+		dp.HashAreaOffset = sbSize
 	}
 	treeSize, err := dmverity.GetHashTreeSize(&dmverity.Params{HashName: p.Algorithm, DataBlockSize: p.DataBlockSize, HashBlockSize: p.HashBlockSize, DataBlocks: blocks, HashType: 1})
 	if err != nil {
 		return nil, fmt.Errorf("sizing the hash tree: %w", err)
 	}
-	root, err := dmverity.Create(dp, dataPath, hashPath)
+	root, err := dmverity.Create(dp, dataPath, area.name)
 	if err != nil {
 		return nil, fmt.Errorf("formatting dm-verity: %w", err)
 	}
@@ -253,23 +252,54 @@ func format(ctx context.Context, dataPath, hashPath string, p Params, appended b
 		return nil, err
 	}
 	res.RootHash = hex.EncodeToString(root)
-	res.HashStartBlock = res.HashOffset / uint64(p.HashBlockSize)
-	res.HashSize = treeSize
-	if p.Superblock {
-		res.HashStartBlock += uint64(alignUp(dmverity.SuperblockSize, p.HashBlockSize)) / uint64(p.HashBlockSize)
-		res.HashSize += uint64(alignUp(dmverity.SuperblockSize, p.HashBlockSize))
-	}
-	// Pad the hash device to its full size: the last level may end short
-	// of it when the tree has no levels (a single data block).
-	want := int64(res.HashOffset + res.HashSize)
-	if st, err := os.Stat(hashPath); err != nil {
+	res.HashSize = sbSize + treeSize
+	res.HashStartBlock = (res.HashOffset + sbSize) / uint64(p.HashBlockSize)
+
+	// Write the area out, padded to its full size (a tree without levels,
+	// for a single data block, is just the superblock).
+	if err := area.f.Truncate(int64(res.HashSize)); err != nil {
 		return nil, err
-	} else if st.Size() < want {
-		if err := os.Truncate(hashPath, want); err != nil {
-			return nil, err
-		}
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if appended {
+		flags = os.O_WRONLY
+	}
+	out, err := os.OpenFile(hashPath, flags, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(io.NewOffsetWriter(out, int64(res.HashOffset)), io.NewSectionReader(area.f, 0, int64(res.HashSize)))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the hash tree to %s: %w", hashPath, err)
 	}
 	return res, nil
+}
+
+// scratch is a file that go-dmverity can open by name.
+type scratch struct {
+	f    *os.File
+	name string
+}
+
+// scratchFile makes an anonymous memory file (memfd), reachable by name
+// through /proc/self/fd; where that is not possible, a temporary file.
+func scratchFile() (*scratch, func(), error) {
+	if fd, err := unix.MemfdCreate("cocobuild-verity", unix.MFD_CLOEXEC); err == nil {
+		f := os.NewFile(uintptr(fd), "memfd")
+		name := fmt.Sprintf("/proc/self/fd/%d", fd)
+		if _, err := os.Stat(name); err == nil {
+			return &scratch{f: f, name: name}, func() { f.Close() }, nil
+		}
+		f.Close()
+	}
+	f, err := os.CreateTemp("", "cocobuild-verity-")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &scratch{f: f, name: f.Name()}, func() { f.Close(); os.Remove(f.Name()) }, nil
 }
 
 func alignUp(n int, align uint32) int {
