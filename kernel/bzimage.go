@@ -1,6 +1,17 @@
-// Package kernel provides the guest kernel to a build: the `kernel` block
-// (a prebuilt image today; from source later) and inspection of bzImage
-// files (setup header, version string).
+// Package kernel provides the guest kernel to a build: the `kernel` block,
+// either a prebuilt image or a kernel built reproducibly from a source
+// tarball with a base configuration and fragments (the shipped ones are in
+// kernel/fragments: common, tdx, snp), and inspection of bzImage files
+// (setup header, version string, PE sections, Authenticode digests).
+//
+// A build from source runs the kernel's own tools — make tinyconfig or
+// defconfig, scripts/kconfig/merge_config.sh -m, make olddefconfig — then
+// checks that every fragment option survived, and explains those that did
+// not from the Kconfig files (the dependency each lacks). It builds out of
+// tree in a clean environment: KBUILD_BUILD_TIMESTAMP from the recipe's
+// epoch, fixed KBUILD_BUILD_USER/HOST/VERSION and LOCALVERSION, LC_ALL=C,
+// TZ=UTC, a fixed PATH, prefix maps for the build directory and no module
+// signing key, so that two builds anywhere give the same bytes.
 package kernel
 
 import (

@@ -13,11 +13,22 @@ import (
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
-// Kind implements the `kernel "NAME" { … }` block:
+// Kind implements the `kernel "NAME" { … }` block, a prebuilt image:
 //
 //	kernel "guest" {
 //	  image   = input.vmlinuz         # a prebuilt bzImage
 //	  cmdline = ["console=ttyS0"]     # list of arguments (or one string)
+//	}
+//
+// or a kernel built from source, reproducibly:
+//
+//	kernel "guest" {
+//	  source {
+//	    tarball   = input.linux_source          # e.g. Debian's linux-source-6.12 tarball
+//	    base      = "tinyconfig"                # or "defconfig", "allnoconfig", or a file
+//	    fragments = ["common", "tdx", "snp"]    # shipped fragments and files, in merge order
+//	  }
+//	  cmdline = ["console=ttyS0"]
 //	}
 type Kind struct{}
 
@@ -26,18 +37,24 @@ func (Kind) Type() string { return "kernel" }
 
 // Schema implements recipes.Kind.
 func (Kind) Schema() *hcl.BodySchema {
-	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "image", Required: true}, {Name: "cmdline"}, {Name: "description"},
-	}}
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "image"}, {Name: "cmdline"}, {Name: "description"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "source"}},
+	}
 }
 
 // OutputType implements recipes.Kind: `kernel.NAME` has the image, the
-// cmdline as one string and the kernel release.
+// cmdline as one string, the kernel release and, for a kernel built from
+// source, the resolved configuration and the modules (a tar archive of
+// lib/modules/RELEASE, as an input's extract_dir makes it); they are null
+// for a prebuilt image, and modules is null when none are built.
 func (Kind) OutputType() cty.Type {
 	return cty.Object(map[string]cty.Type{
 		"image":   recipes.ArtifactType,
 		"cmdline": cty.String,
 		"release": cty.String,
+		"config":  recipes.ArtifactType,
+		"modules": recipes.ArtifactType,
 	})
 }
 
@@ -54,9 +71,6 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		return nil, diags
 	}
 	n := &node{name: b.Name}
-	img, _, d := recipes.DecodeArtifact(content.Attributes["image"].Expr, ctx)
-	diags = append(diags, d...)
-	n.image = img
 	if a, ok := content.Attributes["cmdline"]; ok {
 		cl, d := decodeCmdline(a.Expr, ctx)
 		diags = append(diags, d...)
@@ -66,6 +80,27 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		var s string
 		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &s)...)
 	}
+	imageAttr, hasImage := content.Attributes["image"]
+	switch {
+	case len(content.Blocks) > 1:
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate source block",
+			Detail: fmt.Sprintf("A kernel has one source block; the first is at %s.", content.Blocks[0].DefRange), Subject: content.Blocks[1].DefRange.Ptr()})
+	case hasImage && len(content.Blocks) == 1:
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Both image and source",
+			Detail: "A kernel is either a prebuilt image (image = …) or built from source (a source block), not both.", Subject: imageAttr.NameRange.Ptr()})
+	case len(content.Blocks) == 1:
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		node, d := decodeSource(b.Name, n.cmdline, content.Blocks[0], ctx)
+		return node, append(diags, d...)
+	case !hasImage:
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Kernel without image or source",
+			Detail: "Give image = … (a prebuilt bzImage, e.g. input.NAME) or a source { tarball, base, fragments } block.", Subject: b.DefRange.Ptr()})
+	}
+	img, _, d := recipes.DecodeArtifact(imageAttr.Expr, ctx)
+	diags = append(diags, d...)
+	n.image = img
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -139,6 +174,8 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 			"image":   recipes.ArtifactVal(a),
 			"cmdline": cty.StringVal(n.cmdline),
 			"release": cty.StringVal(release),
+			"config":  cty.NullVal(recipes.ArtifactType),
+			"modules": cty.NullVal(recipes.ArtifactType),
 		}),
 		Artifacts: []recipes.OutputArtifact{{
 			Name: "kernel." + n.name, Kind: "kernel", Path: "kernel/" + n.name + "/vmlinuz", File: a,

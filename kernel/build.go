@@ -1,0 +1,511 @@
+package kernel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The fixed build environment. Nothing of the host's environment reaches
+// the kernel build: no wall-clock time, user, host name, locale, time zone
+// or path.
+const (
+	// BuildPath is the PATH of every command of a kernel build (and of the
+	// toolchain probe).
+	BuildPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	// BuildUser and BuildHost are KBUILD_BUILD_USER and KBUILD_BUILD_HOST.
+	BuildUser = "cocobuild"
+	BuildHost = "cocobuild"
+	// BuildVersion is KBUILD_BUILD_VERSION (the "#1" of uname -v).
+	BuildVersion = "1"
+	// Arch is the only architecture built so far.
+	Arch = "x86_64"
+	// objName is the object directory, a direct child of the source tree:
+	// Kbuild then names sources relative to it ("../kernel/fork.c").
+	objName = "cocobuild-obj"
+)
+
+// KbuildTimestamp formats a SOURCE_DATE_EPOCH as KBUILD_BUILD_TIMESTAMP:
+// date(1)'s default format in UTC, which the kernel prints in uname -v and
+// parses with `date -d` for the built-in initramfs's mtimes.
+func KbuildTimestamp(epoch int64) string {
+	return time.Unix(epoch, 0).UTC().Format("Mon Jan _2 15:04:05 MST 2006")
+}
+
+// tool is a program or header a kernel build needs, with its Debian package.
+type tool struct {
+	name   string // a program on BuildPath, or a header below an include directory
+	pkg    string
+	header bool
+}
+
+// buildTools are what building a kernel needs on the host.
+var buildTools = []tool{
+	{name: "gcc", pkg: "gcc"}, {name: "make", pkg: "make"}, {name: "ld", pkg: "binutils"},
+	{name: "flex", pkg: "flex"}, {name: "bison", pkg: "bison"}, {name: "bc", pkg: "bc"},
+	{name: "perl", pkg: "perl"}, {name: "tar", pkg: "tar"}, {name: "xz", pkg: "xz-utils"},
+	{name: "libelf.h", pkg: "libelf-dev", header: true},
+	{name: "openssl/opensslv.h", pkg: "libssl-dev", header: true},
+}
+
+var includeDirs = []string{"/usr/include", "/usr/local/include", "/usr/include/x86_64-linux-gnu"}
+
+// lookPath finds a program on BuildPath.
+func lookPath(name string) (string, bool) {
+	for _, d := range filepath.SplitList(BuildPath) {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// MissingToolsError names the build tools that are not installed, with
+// the Debian packages that provide them.
+type MissingToolsError struct {
+	Tools    []string
+	Packages []string
+}
+
+func (e *MissingToolsError) Error() string {
+	return fmt.Sprintf("building a kernel needs %s: apt-get install %s", strings.Join(e.Tools, ", "), strings.Join(e.Packages, " "))
+}
+
+// CheckTools reports the build tools that are missing.
+func CheckTools() error {
+	var e MissingToolsError
+	seen := map[string]bool{}
+	for _, t := range buildTools {
+		found := false
+		if t.header {
+			for _, d := range includeDirs {
+				if _, err := os.Stat(filepath.Join(d, t.name)); err == nil {
+					found = true
+					break
+				}
+			}
+		} else {
+			_, found = lookPath(t.name)
+		}
+		if !found {
+			e.Tools = append(e.Tools, t.name)
+			if !seen[t.pkg] {
+				seen[t.pkg] = true
+				e.Packages = append(e.Packages, t.pkg)
+			}
+		}
+	}
+	if len(e.Tools) > 0 {
+		return &e
+	}
+	return nil
+}
+
+// ToolchainIdentity returns the first lines of `gcc --version`,
+// `ld --version`, `make --version` and `xz --version` (the compressor of
+// tinyconfig kernels), run in the build environment: what a kernel build
+// step's key covers besides its inputs.
+func ToolchainIdentity(ctx context.Context) (string, error) {
+	if err := CheckTools(); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, t := range []string{"gcc", "ld", "make", "xz"} {
+		cmd := exec.CommandContext(ctx, t, "--version")
+		cmd.Env = []string{"PATH=" + BuildPath, "LC_ALL=C"}
+		if p, ok := lookPath(t); ok {
+			cmd.Path = p
+		}
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("%s --version: %w", t, err)
+		}
+		first, _, _ := strings.Cut(string(out), "\n")
+		fmt.Fprintf(&b, "%s: %s\n", t, strings.TrimSpace(first))
+	}
+	return b.String(), nil
+}
+
+// kbuild runs the commands of one kernel build in a work directory.
+type kbuild struct {
+	work  string // absolute; everything lives below it
+	src   string // the source tree
+	obj   string // the object directory (O=)
+	epoch int64
+	jobs  int
+	log   io.Writer // the raw log, as it happens
+	// progress counts Kbuild's command lines ("  CC      kernel/fork.o").
+	progress func(done, total int64)
+	done     int64
+	// sections are the deterministic log: per command, its output lines
+	// grouped by target and sorted.
+	sections []string
+}
+
+func newKbuild(work string, epoch int64, jobs int, log io.Writer, progress func(done, total int64)) (*kbuild, error) {
+	work, err := filepath.Abs(work)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"home", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if jobs < 1 {
+		jobs = 1
+	}
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
+	return &kbuild{work: work, epoch: epoch, jobs: jobs, log: log, progress: progress}, nil
+}
+
+// env is the complete environment of every command.
+func (k *kbuild) env() []string {
+	prefixMap := "-ffile-prefix-map=" + k.work + "/="
+	return []string{
+		"PATH=" + BuildPath,
+		"HOME=" + filepath.Join(k.work, "home"),
+		"TMPDIR=" + filepath.Join(k.work, "tmp"),
+		"LC_ALL=C",
+		"LANG=C",
+		"TZ=UTC",
+		"SOURCE_DATE_EPOCH=" + strconv.FormatInt(k.epoch, 10),
+		"KBUILD_BUILD_TIMESTAMP=" + KbuildTimestamp(k.epoch),
+		"KBUILD_BUILD_USER=" + BuildUser,
+		"KBUILD_BUILD_HOST=" + BuildHost,
+		"KBUILD_BUILD_VERSION=" + BuildVersion,
+		"LOCALVERSION=",
+		"KCFLAGS=" + prefixMap,
+		"KAFLAGS=" + prefixMap,
+	}
+}
+
+// stage notes a stage in the raw log.
+func (k *kbuild) stage(format string, args ...any) {
+	fmt.Fprintf(k.log, "== %s\n", fmt.Sprintf(format, args...))
+}
+
+// kbuildLine is a Kbuild command line: two spaces, a tag, the target.
+var kbuildLine = regexp.MustCompile(`^  [A-Z][A-Z0-9_-]* +\S`)
+
+// run runs one command in dir; its output goes to the raw log as it
+// comes and, grouped by Kbuild command line and sorted (so that the
+// order of parallel jobs does not show), into the deterministic log.
+func (k *kbuild) run(ctx context.Context, dir string, args ...string) error {
+	title := strings.Join(args, " ")
+	k.stage("%s", k.clean(title))
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	if p, ok := lookPath(args[0]); ok {
+		cmd.Path = p
+	}
+	cmd.Dir, cmd.Env = dir, k.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var lines []string
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			l := sc.Text()
+			fmt.Fprintln(k.log, l)
+			if kbuildLine.MatchString(l) {
+				k.done++
+				k.progress(k.done, 0)
+			}
+			lines = append(lines, k.clean(l))
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Start()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	pw.Close()
+	wg.Wait()
+	k.sections = append(k.sections, "== "+k.clean(title)+"\n"+sortedByTarget(lines))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		tail := lines
+		if len(tail) > 25 {
+			tail = tail[len(tail)-25:]
+		}
+		return fmt.Errorf("%s: %w\n%s", k.clean(title), err, strings.Join(tail, "\n"))
+	}
+	return nil
+}
+
+// clean replaces the work directory in a line by $WORK.
+func (k *kbuild) clean(s string) string { return strings.ReplaceAll(s, k.work, "$WORK") }
+
+// sortedByTarget groups lines into blocks that each start at a Kbuild
+// command line (the lines after it, such as compiler warnings, belong to
+// it: make runs with --output-sync=target) and sorts the blocks. Lines
+// before the first command line stay first.
+func sortedByTarget(lines []string) string {
+	var head []string
+	var blocks []string
+	var cur []string
+	flush := func() {
+		if cur != nil {
+			blocks = append(blocks, strings.Join(cur, "\n"))
+		}
+		cur = nil
+	}
+	for _, l := range lines {
+		if kbuildLine.MatchString(l) {
+			flush()
+			cur = []string{l}
+			continue
+		}
+		if cur == nil {
+			head = append(head, l)
+		} else {
+			cur = append(cur, l)
+		}
+	}
+	flush()
+	sort.Strings(blocks)
+	var b strings.Builder
+	for _, l := range head {
+		b.WriteString(l + "\n")
+	}
+	for _, bl := range blocks {
+		b.WriteString(bl + "\n")
+	}
+	return b.String()
+}
+
+// Log returns the deterministic build log.
+func (k *kbuild) Log() []byte { return []byte(strings.Join(k.sections, "")) }
+
+// make runs make in the source tree with O= and ARCH=.
+func (k *kbuild) make(ctx context.Context, args ...string) error {
+	full := append([]string{"make", "O=" + k.obj, "ARCH=" + Arch, "--output-sync=target", "--no-print-directory"}, args...)
+	return k.run(ctx, k.src, full...)
+}
+
+// extract unpacks a source tarball (any compression GNU tar recognises)
+// and sets src and obj. The tree is the single top-level directory holding
+// a Makefile, or the top of the archive.
+func (k *kbuild) extract(ctx context.Context, tarball string) error {
+	dst := filepath.Join(k.work, "extract")
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	if err := k.run(ctx, k.work, "tar", "-xf", tarball, "-C", dst, "--no-same-owner", "--delay-directory-restore"); err != nil {
+		return fmt.Errorf("extracting the kernel source: %w", err)
+	}
+	top := dst
+	if _, err := os.Stat(filepath.Join(dst, "Makefile")); err != nil {
+		ents, err := os.ReadDir(dst)
+		if err != nil {
+			return err
+		}
+		if len(ents) != 1 || !ents[0].IsDir() {
+			return errors.New("the source tarball holds neither a Makefile at its top nor a single directory: not a kernel source tree")
+		}
+		top = filepath.Join(dst, ents[0].Name())
+	}
+	for _, f := range []string{"Makefile", "Kconfig", "scripts/kconfig/merge_config.sh"} {
+		if _, err := os.Stat(filepath.Join(top, f)); err != nil {
+			return fmt.Errorf("the source tarball has no %s: not a kernel source tree", f)
+		}
+	}
+	k.src = filepath.Join(k.work, "linux")
+	if err := os.Rename(top, k.src); err != nil {
+		return err
+	}
+	k.obj = filepath.Join(k.src, objName)
+	return os.Mkdir(k.obj, 0o755)
+}
+
+// Base configurations a recipe may name; anything else is a file.
+var baseTargets = []string{"tinyconfig", "defconfig", "allnoconfig"}
+
+// configure makes the base configuration, merges the fragments with the
+// kernel's merge_config.sh -m, resolves with olddefconfig and checks that
+// every fragment option survived. baseFile is used when base is "".
+func (k *kbuild) configure(ctx context.Context, base string, baseFile []byte, frags []Fragment) ([]byte, error) {
+	dotConfig := filepath.Join(k.obj, ".config")
+	if base != "" {
+		if err := k.make(ctx, base); err != nil {
+			return nil, err
+		}
+	} else if err := os.WriteFile(dotConfig, baseFile, 0o644); err != nil {
+		return nil, err
+	}
+	if len(frags) > 0 {
+		dir := filepath.Join(k.obj, "cocobuild-fragments")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, err
+		}
+		args := []string{"sh", filepath.Join(k.src, "scripts/kconfig/merge_config.sh"), "-m", "-O", ".", ".config"}
+		for i, f := range frags {
+			name := fmt.Sprintf("%02d-%s.config", i+1, safeName(f.Name))
+			if err := os.WriteFile(filepath.Join(dir, name), f.Data, 0o644); err != nil {
+				return nil, err
+			}
+			args = append(args, "cocobuild-fragments/"+name)
+		}
+		if err := k.run(ctx, k.obj, args...); err != nil {
+			return nil, err
+		}
+	}
+	if err := k.make(ctx, "olddefconfig"); err != nil {
+		return nil, err
+	}
+	resolved, err := os.ReadFile(dotConfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResolved(frags, resolved, nil); err != nil {
+		var ue *UnsatisfiedError
+		if errors.As(err, &ue) {
+			k.stage("explaining %d unsatisfied fragment options from the Kconfig files", len(ue.Options))
+			idx, perr := parseKconfig(os.DirFS(k.src), "Kconfig", map[string]string{"SRCARCH": "x86", "ARCH": Arch})
+			if perr != nil {
+				fmt.Fprintf(k.log, "reading the Kconfig files: %v\n", perr)
+				return nil, err
+			}
+			return nil, checkResolved(frags, resolved, idx)
+		}
+		return nil, err
+	}
+	return resolved, nil
+}
+
+// safeName keeps letters, digits, '-', '_' and '.' of a fragment name.
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// release asks the tree for the kernel release ("6.12.117").
+func (k *kbuild) release(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, "make", "-s", "O="+k.obj, "ARCH="+Arch, "--no-print-directory", "kernelrelease")
+	if p, ok := lookPath("make"); ok {
+		cmd.Path = p
+	}
+	cmd.Dir, cmd.Env = k.src, k.env()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("make kernelrelease: %w: %s", err, stderr.String())
+	}
+	r := strings.TrimSpace(string(out))
+	if r == "" || strings.ContainsAny(r, " \t\n/") {
+		return "", fmt.Errorf("make kernelrelease printed %q", r)
+	}
+	return r, nil
+}
+
+// hasModules says whether a resolved configuration builds loadable modules.
+func hasModules(config []byte) bool {
+	entries, err := parseConfig(config)
+	if err != nil {
+		return false
+	}
+	cfg := values(entries)
+	if cfg["MODULES"] != "y" {
+		return false
+	}
+	for _, v := range cfg {
+		if v == "m" {
+			return true
+		}
+	}
+	return false
+}
+
+// compile builds the bzImage (and modules) and installs the modules below
+// work/modules; it returns the bzImage path and the module tree root ("" when
+// the configuration has none).
+func (k *kbuild) compile(ctx context.Context, config []byte, release string) (bzImage, modRoot string, err error) {
+	targets := []string{"bzImage"}
+	mods := hasModules(config)
+	if mods {
+		targets = append(targets, "modules")
+	}
+	if err := k.make(ctx, append([]string{"-j" + strconv.Itoa(k.jobs)}, targets...)...); err != nil {
+		return "", "", err
+	}
+	bzImage = filepath.Join(k.obj, "arch/x86/boot/bzImage")
+	if !mods {
+		return bzImage, "", nil
+	}
+	inst := filepath.Join(k.work, "modules")
+	// depmod is not run (DEPMOD=true): its indexes would depend on the
+	// host's kmod; consumers resolve dependencies from modinfo.
+	if err := k.make(ctx, "INSTALL_MOD_PATH="+inst, "DEPMOD=true", "modules_install"); err != nil {
+		return "", "", err
+	}
+	return bzImage, filepath.Join(inst, "lib", "modules", release), nil
+}
+
+// buildResult is what Build leaves in the work directory.
+type buildResult struct {
+	BzImage    string
+	Config     []byte // the resolved .config
+	Release    string
+	ModuleRoot string // lib/modules/RELEASE, "" without modules
+}
+
+// Build extracts the tarball, configures (base, fragments, olddefconfig,
+// check) and compiles.
+func (k *kbuild) Build(ctx context.Context, tarball, base string, baseFile []byte, frags []Fragment) (*buildResult, error) {
+	k.stage("extract %s", filepath.Base(tarball))
+	if err := k.extract(ctx, tarball); err != nil {
+		return nil, err
+	}
+	config, err := k.configure(ctx, base, baseFile, frags)
+	if err != nil {
+		return nil, err
+	}
+	release, err := k.release(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k.stage("build %s", release)
+	bz, mods, err := k.compile(ctx, config, release)
+	if err != nil {
+		return nil, err
+	}
+	after, err := os.ReadFile(filepath.Join(k.obj, ".config"))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(after, config) {
+		return nil, errors.New("the build changed the resolved .config (the toolchain changed its answers to Kconfig's tests during the build?)")
+	}
+	return &buildResult{BzImage: bz, Config: config, Release: release, ModuleRoot: mods}, nil
+}

@@ -1,0 +1,460 @@
+package kernel_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/kernel"
+)
+
+// TestCacheEnv names a cache directory that kernel tests share across
+// runs (and with other packages' tests): a kernel built once is taken from
+// it. Without it the tests use the user's cocobuild cache.
+const TestCacheEnv = "COCOBUILD_TEST_CACHE"
+
+// sharedCache is where builds that other tests may reuse go.
+func sharedCache(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv(TestCacheEnv); d != "" {
+		return d
+	}
+	d, err := builder.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// needBuildTools fails in CI and skips elsewhere when a kernel cannot be
+// built here.
+func needBuildTools(t testing.TB) {
+	t.Helper()
+	testenv.Tool(t, "apt-get", "apt")
+	var missing *kernel.MissingToolsError
+	if err := kernel.CheckTools(); errors.As(err, &missing) {
+		for i, tool := range missing.Tools {
+			testenv.Tool(t, tool, missing.Packages[min(i, len(missing.Packages)-1)])
+		}
+		if testenv.InCI() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+}
+
+// buildCtx bounds a build by the test's deadline, leaving time to report.
+func buildCtx(t *testing.T) context.Context {
+	ctx := t.Context()
+	if d, ok := t.Deadline(); ok {
+		c, cancel := context.WithDeadline(ctx, d.Add(-30*time.Second))
+		t.Cleanup(cancel)
+		ctx = c
+	}
+	return ctx
+}
+
+// build builds recipe (a file of testdata) into out with the cache at cache.
+func build(t *testing.T, recipe, cache, out string, unpinned bool) (*builder.BuildResult, error) {
+	t.Helper()
+	l, err := builder.Load(filepath.Join("testdata", recipe), builder.LoadOptions{CacheDir: cache, AllowUnpinned: unpinned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := buildCtx(t)
+	res, err := l.Build(ctx, out, 0, nil)
+	if err != nil && ctx.Err() != nil {
+		t.Fatalf("the build did not finish before the test's deadline (a cold kernel build takes 10-20 minutes on 2 cores: go test -timeout 40m): %v", err)
+	}
+	return res, err
+}
+
+// tree maps every file below dir to its sha256.
+func tree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		sum := sha256.Sum256(b)
+		m[filepath.ToSlash(rel)] = hex.EncodeToString(sum[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func kernelStep(t testing.TB, rep *builder.Report) builder.StepReport {
+	t.Helper()
+	for _, s := range rep.Steps {
+		if s.Block == "kernel.guest" && s.Step == "build" {
+			return s
+		}
+	}
+	t.Fatal("the report has no kernel.guest:build step")
+	return builder.StepReport{}
+}
+
+// TestSourceReproducible builds the sample's kernel configuration (Debian's
+// linux-source-6.12, tinyconfig, common+tdx+snp) into the shared cache
+// (cold the first time, cached afterwards) and again cold, with a fresh
+// cache in another directory, and compares every output byte for byte:
+// bzImage, .config, modules, build log, manifest.
+func TestSourceReproducible(t *testing.T) {
+	needBuildTools(t)
+	tmp := t.TempDir()
+	outA, outB := filepath.Join(tmp, "a", "out"), filepath.Join(tmp, "somewhere", "else", "out")
+
+	start := time.Now()
+	resA, err := build(t, "kernel.hcl", sharedCache(t), outA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepA := kernelStep(t, resA.Report)
+	t.Logf("build a (shared cache): kernel step %s in %v", stepA.Status, time.Since(start).Round(time.Second))
+
+	start = time.Now()
+	resB, err := build(t, "kernel.hcl", filepath.Join(tmp, "cold-cache"), outB, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepB := kernelStep(t, resB.Report)
+	t.Logf("build b (fresh cache, cold): %v", time.Since(start).Round(time.Second))
+	if stepB.Status != builder.StatusRun {
+		t.Fatalf("build b: kernel step %s, want %s (a cold build)", stepB.Status, builder.StatusRun)
+	}
+	if stepA.Key != stepB.Key {
+		t.Errorf("step keys differ: %s and %s", stepA.Key, stepB.Key)
+	}
+	if diff := cmp.Diff(tree(t, outA), tree(t, outB)); diff != "" {
+		t.Errorf("two builds of the kernel differ (-a +b):\n%s", diff)
+	}
+
+	// What the outputs are.
+	var names []string
+	for _, a := range resA.Manifest.Artifacts {
+		names = append(names, a.Name+" "+a.Kind+" "+a.Path)
+	}
+	want := []string{
+		"kernel.guest kernel kernel/guest/vmlinuz",
+		"kernel.guest.config kernel-config kernel/guest/config",
+		"kernel.guest.log log kernel/guest/build.log",
+		"kernel.guest.modules kernel-modules kernel/guest/modules.tar",
+	}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("artifacts (-want +got):\n%s", diff)
+	}
+	img, err := os.ReadFile(filepath.Join(outA, "kernel/guest/vmlinuz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := kernel.Inspect(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVersion := regexp.MustCompile(`^6\.12\.\d+ \(cocobuild@cocobuild\) .* #1 SMP .*Thu Jan  1 00:00:00 UTC 1970$`)
+	if !wantVersion.MatchString(info.Version) {
+		t.Errorf("kernel version %q, want a match of %s", info.Version, wantVersion)
+	}
+	if m := resA.Manifest.Artifacts[0].Extra; m["release"] != info.Release || m["built_from"] != "source" {
+		t.Errorf("manifest: release %v, built_from %v; want %s, source", m["release"], m["built_from"], info.Release)
+	}
+	config, err := os.ReadFile(filepath.Join(outA, "kernel/guest/config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range []string{"CONFIG_DM_INIT=y", "CONFIG_DM_VERITY=y", "CONFIG_INTEL_TDX_GUEST=y", "CONFIG_TDX_GUEST_DRIVER=y",
+		"CONFIG_AMD_MEM_ENCRYPT=y", "CONFIG_SEV_GUEST=y", "CONFIG_TSM_REPORTS=y", "CONFIG_EROFS_FS=y", "CONFIG_VIRTIO_VSOCKETS=y",
+		"CONFIG_LOCALVERSION=\"\"", "# CONFIG_MODULE_SIG is not set"} {
+		if !bytes.Contains(config, []byte("\n"+opt+"\n")) {
+			t.Errorf(".config lacks %s", opt)
+		}
+	}
+	mods := tarNames(t, filepath.Join(outA, "kernel/guest/modules.tar"))
+	if !mods["kernel/drivers/block/loop.ko"] || !mods["modules.builtin"] || mods["build"] {
+		t.Errorf("modules.tar: loop.ko %v, modules.builtin %v, build link %v; want true, true, false",
+			mods["kernel/drivers/block/loop.ko"], mods["modules.builtin"], mods["build"])
+	}
+	log, err := os.ReadFile(filepath.Join(outA, "kernel/guest/build.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"== make O=$WORK/linux/cocobuild-obj ARCH=x86_64", "olddefconfig", "  CC      kernel/fork.o", "arch/x86/boot/bzImage is ready"} {
+		if !bytes.Contains(log, []byte(w)) {
+			t.Errorf("build.log lacks %q", w)
+		}
+	}
+	if bytes.Contains(log, []byte(tmp)) {
+		t.Errorf("build.log names the build directory %s", tmp)
+	}
+}
+
+// tarNames lists the names of a tar archive and checks the reproducible
+// header fields.
+func tarNames(t testing.TB, p string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names := map[string]bool{}
+	tr := tar.NewReader(f)
+	prev := ""
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		if name <= prev {
+			t.Errorf("%s: entry %q after %q: not sorted", p, name, prev)
+		}
+		prev = name
+		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || h.ModTime.Unix() != 0 {
+			t.Errorf("%s: %s: uid %d gid %d uname %q gname %q mtime %v; want 0, 0, empty, empty, the epoch", p, h.Name, h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime)
+		}
+		names[name] = true
+	}
+	return names
+}
+
+// TestUnsatisfiedFragment gives tinyconfig a fragment whose options lack
+// their dependencies: the build stops after olddefconfig with an error
+// naming each option, its requested and resolved values and the Kconfig
+// line of the dependency it lacks.
+func TestUnsatisfiedFragment(t *testing.T) {
+	needBuildTools(t)
+	_, err := build(t, "unsatisfied.hcl", sharedCache(t), filepath.Join(t.TempDir(), "out"), true)
+	var ue *kernel.UnsatisfiedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("build error %v, want an *kernel.UnsatisfiedError", err)
+	}
+	t.Logf("the error:\n%v", err)
+	got := map[string]kernel.Unsatisfied{}
+	for _, o := range ue.Options {
+		got[o.Option] = o
+	}
+	tests := []struct {
+		option  string
+		line    int
+		reasons []string // each must be part of one reason
+	}{
+		{"CONFIG_INTEL_TDX_GUEST", 3, []string{
+			"arch/x86/Kconfig:", ": if HYPERVISOR_GUEST — lacks HYPERVISOR_GUEST is not set, which no fragment sets",
+			"depends on X86_X2APIC — lacks X86_X2APIC is not set", "depends on EFI_STUB — lacks EFI_STUB is not set",
+			"depends on PARAVIRT — lacks PARAVIRT is not set"}},
+		{"CONFIG_VIRTIO_BLK", 4, []string{"drivers/block/Kconfig:", "lacks BLK_DEV is not set", "depends on VIRTIO — lacks VIRTIO is not set"}},
+	}
+	if len(got) != len(tests) {
+		t.Errorf("%d options reported, want %d", len(got), len(tests))
+	}
+	for _, tc := range tests {
+		o, ok := got[tc.option]
+		if !ok {
+			t.Errorf("%s not reported", tc.option)
+			continue
+		}
+		if o.Requested != "y" || o.Resolved != "n" || o.Fragment != "input.unsatisfiable" || o.Line != tc.line {
+			t.Errorf("%s: requested %q resolved %q fragment %q line %d; want y, n, input.unsatisfiable, %d", tc.option, o.Requested, o.Resolved, o.Fragment, o.Line, tc.line)
+		}
+		all := strings.Join(o.Reasons, "\n")
+		for _, r := range tc.reasons {
+			if !strings.Contains(all, r) {
+				t.Errorf("%s: reasons lack %q:\n%s", tc.option, r, all)
+			}
+		}
+	}
+}
+
+// qemu boots a kernel and initramfs under QEMU (TCG) until it powers off
+// and returns the console.
+func qemu(t *testing.T, kernelPath, initrd, cmdline string, extra ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	args := append([]string{"-m", "512M", "-nic", "none", "-nographic", "-no-reboot",
+		"-kernel", kernelPath, "-initrd", initrd, "-append", cmdline}, extra...)
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	console := strings.ReplaceAll(out.String(), "\r", "")
+	if ctx.Err() != nil {
+		t.Fatalf("the guest did not power off within 3 minutes; console:\n%s", console)
+	}
+	if err != nil {
+		t.Fatalf("qemu: %v; console:\n%s", err, console)
+	}
+	t.Logf("powered off after %v", time.Since(start).Round(100*time.Millisecond))
+	return console
+}
+
+// TestSourceBoots boots the kernel (from the shared cache when
+// TestSourceReproducible ran) under QEMU TCG: with the tests' own /init
+// (which also mounts a dm-verity erofs root that the kernel set up from
+// dm-mod.create=), and with the sample's u-root init and agent, which
+// loads the kernel's own loop module.
+func TestSourceBoots(t *testing.T) {
+	needBuildTools(t)
+	testenv.Tool(t, "go", "golang-go")
+	testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
+	testenv.Tool(t, "mkfs.erofs", "erofs-utils")
+	testenv.Tool(t, "veritysetup", "cryptsetup-bin")
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	res, err := build(t, "boot.hcl", sharedCache(t), out, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kernel step: %s", kernelStep(t, res.Report).Status)
+	vmlinuz := filepath.Join(out, "kernel/guest/vmlinuz")
+	var tiny, agent string
+	for _, a := range res.Manifest.Artifacts {
+		switch a.Name {
+		case "initramfs.tiny":
+			tiny = filepath.Join(out, a.Path)
+		case "initramfs.agent":
+			agent = filepath.Join(out, a.Path)
+		}
+	}
+	if tiny == "" || agent == "" {
+		t.Fatalf("the manifest lacks an initramfs: tiny %q agent %q", tiny, agent)
+	}
+	base := "console=ttyS0 panic=-1 cocobuild.test=1"
+	release := regexp.MustCompile(`(?m)^cocobuild-kernel-test: ready release=(6\.12\.\d+) tee=(\S*)$`)
+
+	t.Run("tiny init", func(t *testing.T) {
+		console := qemu(t, vmlinuz, tiny, base)
+		m := release.FindStringSubmatch(console)
+		if m == nil {
+			t.Fatalf("no ready line; console:\n%s", console)
+		}
+		if m[2] != "tsm-report" {
+			t.Errorf("tee=%s, want tsm-report (configfs-tsm built in; no TEE device under TCG)", m[2])
+		}
+		if !strings.Contains(console, "Linux version "+m[1]+" (cocobuild@cocobuild)") {
+			t.Errorf("the console lacks the kernel banner; console:\n%s", console)
+		}
+	})
+
+	t.Run("dm-mod.create verity root", func(t *testing.T) {
+		root := verityRoot(t, tmp, "cocobuild-kernel-test 6.12")
+		console := qemu(t, vmlinuz, tiny, base+" "+root.kata,
+			"-drive", "file="+root.data+",format=raw,if=virtio,readonly=on",
+			"-drive", "file="+root.tree+",format=raw,if=virtio,readonly=on")
+		for _, w := range []string{
+			"device-mapper: ioctl: dm-0 (root) is ready",
+			"cocobuild-kernel-test: dm-0 root",
+			"cocobuild-kernel-test: release cocobuild-kernel-test 6.12",
+		} {
+			if !strings.Contains(console, w) {
+				t.Errorf("the console lacks %q; console:\n%s", w, console)
+			}
+		}
+	})
+
+	t.Run("wrong root hash", func(t *testing.T) {
+		root := verityRoot(t, filepath.Join(tmp, "bad"), "cocobuild-kernel-test 6.12")
+		cmdline := base + " " + strings.Replace(root.kata, root.hash, strings.Repeat("0", len(root.hash)), 1)
+		console := qemu(t, vmlinuz, tiny, cmdline,
+			"-drive", "file="+root.data+",format=raw,if=virtio,readonly=on",
+			"-drive", "file="+root.tree+",format=raw,if=virtio,readonly=on")
+		if strings.Contains(console, "cocobuild-kernel-test: release") {
+			t.Errorf("a root with a wrong hash was read; console:\n%s", console)
+		}
+		if !strings.Contains(console, "cocobuild-kernel-test: error: ") {
+			t.Errorf("no error reading the root with a wrong hash; console:\n%s", console)
+		}
+	})
+
+	t.Run("sample agent", func(t *testing.T) {
+		console := qemu(t, vmlinuz, agent, base)
+		if !regexp.MustCompile(`(?m)^cocobuild-sample-agent: ready cmdline="` + regexp.QuoteMeta(base) + `" tee=tsm-report$`).MatchString(console) {
+			t.Errorf("no ready line with tee=tsm-report; console:\n%s", console)
+		}
+		if !strings.Contains(console, "loop: module loaded") {
+			t.Errorf("u-root's init did not load the kernel's own loop module; console:\n%s", console)
+		}
+	})
+}
+
+type verityImage struct {
+	data, tree, hash string
+	kata             string // dm-mod.create= for the kernel (CONFIG_DM_INIT)
+}
+
+// verityRoot makes an erofs image with /etc/cocobuild-release and its
+// dm-verity hash tree with the real tools, and the dm-mod.create= argument
+// that maps them as "root".
+func verityRoot(t testing.TB, dir, release string) verityImage {
+	t.Helper()
+	src := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(filepath.Join(src, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "etc", "cocobuild-release"), []byte(release+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Enough data blocks for a hash tree with a level.
+	if err := os.WriteFile(filepath.Join(src, "filler"), bytes.Repeat([]byte("cocobuild "), 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v := verityImage{data: filepath.Join(dir, "root.erofs"), tree: filepath.Join(dir, "root.verity")}
+	if out, err := exec.Command("mkfs.erofs", "-T0", "--all-root", v.data, src).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.erofs: %v: %s", err, out)
+	}
+	out, err := exec.Command("veritysetup", "format", "--no-superblock", v.data, v.tree).CombinedOutput()
+	if err != nil {
+		t.Fatalf("veritysetup format: %v: %s", err, out)
+	}
+	field := func(name string) string {
+		m := regexp.MustCompile(`(?m)^` + name + `:\s+(\S+)`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("veritysetup format printed no %s:\n%s", name, out)
+		}
+		return string(m[1])
+	}
+	v.hash = field("Root hash")
+	st, err := os.Stat(v.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := st.Size() / 4096
+	// name,uuid,minor,flags,table: start length verity version data hash
+	// data_block_size hash_block_size data_blocks hash_start algorithm
+	// root_hash salt.
+	table := strings.Join([]string{"0", strconv.FormatInt(blocks*8, 10), "verity", field("Hash type"), "/dev/vda", "/dev/vdb",
+		"4096", "4096", strconv.FormatInt(blocks, 10), "0", field("Hash algorithm"), v.hash, field("Salt")}, " ")
+	v.kata = `dm-mod.create="root,,,ro,` + table + `" dm-mod.waitfor=/dev/vda,/dev/vdb`
+	return v
+}
