@@ -204,6 +204,9 @@ func (k *kbuild) stage(format string, args ...any) {
 // kbuildLine is a Kbuild command line: two spaces, a tag, the target.
 var kbuildLine = regexp.MustCompile(`^  [A-Z][A-Z0-9_-]* +\S`)
 
+// makeLine is a message of make itself, e.g. "make[2]: Nothing to be done".
+var makeLine = regexp.MustCompile(`^g?make(\[\d+\])?: `)
+
 // run runs one command in dir; its output goes to the raw log as it
 // comes and, grouped by Kbuild command line and sorted (so that the
 // order of parallel jobs does not show), into the deterministic log.
@@ -279,6 +282,12 @@ func sortedByTarget(lines []string) string {
 		if kbuildLine.MatchString(l) {
 			flush()
 			cur = []string{l}
+			continue
+		}
+		if makeLine.MatchString(l) {
+			// make's own messages come between targets' output.
+			flush()
+			blocks = append(blocks, l)
 			continue
 		}
 		if cur == nil {
