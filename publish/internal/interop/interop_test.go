@@ -1,4 +1,4 @@
-package publish_test
+package interop_test
 
 import (
 	"bytes"
