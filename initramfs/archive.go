@@ -221,7 +221,7 @@ type Listing struct {
 }
 
 // maxUncompressed bounds what Inspect decompresses into memory.
-const maxUncompressed = 4 << 30
+const maxUncompressed = 1 << 30
 
 // compressionOf recognises a compressed stream by its magic number.
 func compressionOf(b []byte) string {
@@ -238,8 +238,8 @@ func compressionOf(b []byte) string {
 	return ""
 }
 
-// decompress reads all of a compressed stream, bounded by maxUncompressed.
-func decompress(r io.Reader, c string) ([]byte, error) {
+// decompress reads all of a compressed stream, bounded by limit.
+func decompress(r io.Reader, c string, limit int64) ([]byte, error) {
 	var zr io.Reader
 	switch c {
 	case "gzip":
@@ -249,7 +249,7 @@ func decompress(r io.Reader, c string) ([]byte, error) {
 		}
 		zr = g
 	case "zstd":
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxUncompressed))
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
@@ -264,12 +264,12 @@ func decompress(r io.Reader, c string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unknown compression %q", c)
 	}
-	b, err := io.ReadAll(io.LimitReader(zr, maxUncompressed+1))
+	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c, err)
 	}
-	if len(b) > maxUncompressed {
-		return nil, fmt.Errorf("%s: more than %d bytes uncompressed", c, int64(maxUncompressed))
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes uncompressed", c, limit)
 	}
 	return b, nil
 }
@@ -278,7 +278,10 @@ func decompress(r io.Reader, c string) ([]byte, error) {
 // (possibly several, one after another) optionally followed by one
 // gzip-, zstd- or xz-compressed part holding more archives, the way the
 // kernel unpacks them.
-func Inspect(b []byte) (*Listing, error) {
+func Inspect(b []byte) (*Listing, error) { return inspect(b, maxUncompressed) }
+
+// inspect is Inspect with a bound on the uncompressed size.
+func inspect(b []byte, limit int64) (*Listing, error) {
 	l := &Listing{Entries: []Entry{}}
 	for len(b) > 0 {
 		// Archives are padded with zeros to 4-byte (or larger) boundaries.
@@ -302,7 +305,7 @@ func Inspect(b []byte) (*Listing, error) {
 			l.Segments = append(l.Segments, c)
 			b = b[n:]
 		default:
-			raw, err := decompress(bytes.NewReader(b), c)
+			raw, err := decompress(bytes.NewReader(b), c, limit)
 			if err != nil {
 				return nil, err
 			}

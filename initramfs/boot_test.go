@@ -235,6 +235,7 @@ func TestReproducibleAndBoots(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // two boots at a time: TCG runs a guest on one core
 			args := append([]string{"-m", "512M", "-nic", "none", "-nographic", "-no-reboot", "-kernel", kernel, "-initrd", imgA, "-append", tc.cmdline}, tc.firmware...)
 			if tc.disks {
 				args = append(args, "-drive", "file="+root.data+",format=raw,if=virtio,readonly=on", "-drive", "file="+root.tree+",format=raw,if=virtio,readonly=on")
