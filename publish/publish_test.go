@@ -3,8 +3,15 @@ package publish
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -409,6 +416,52 @@ func TestCompareVersions(t *testing.T) {
 	for _, c := range cases {
 		if got := CompareVersions(c.a, c.b); got != c.want {
 			t.Errorf("CompareVersions(%s, %s) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+func TestNoPrivateKeyInDocuments(t *testing.T) {
+	for _, alg := range []sign.Algorithm{sign.ECDSAP256, sign.Ed25519} {
+		var secret [][]byte
+		var k crypto.Signer
+		switch alg {
+		case sign.ECDSAP256:
+			ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scalar, err := ek.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, secret = ek, append(secret, scalar)
+		case sign.Ed25519:
+			_, ek, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, secret = ek, append(secret, ek.Seed())
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret = append(secret, der)
+		s, err := sign.NewSigner(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range signAll(t, testRelease(t, "1.0.0"), s) {
+			for _, enc := range []func([]byte) string{func(b []byte) string { return string(b) }, hex.EncodeToString, base64.StdEncoding.EncodeToString} {
+				for _, sec := range secret {
+					if bytes.Contains(d.Data, []byte(enc(sec))) {
+						t.Errorf("%s: %s holds the private key", alg, d.Name)
+					}
+				}
+			}
+			if bytes.Contains(d.Data, []byte("PRIVATE KEY")) {
+				t.Errorf("%s: %s holds a private key PEM", alg, d.Name)
+			}
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package publish
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 )
 
@@ -25,4 +27,11 @@ func mustJSON(v any) []byte {
 		return nil
 	}
 	return b
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func sha256Hex(b []byte) string {
+	d := sha256.Sum256(b)
+	return hex.EncodeToString(d[:])
 }

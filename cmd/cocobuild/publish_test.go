@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
 
@@ -269,5 +274,62 @@ func TestKeygenPublishOCIVerify(t *testing.T) {
 		if code, _, stderr := runCLI(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2\n%s", args, code, stderr)
 		}
+	}
+}
+
+// TestServeProcess runs `cocobuild serve` as a process on a feed published by
+// a build, verifies the feed over HTTP and stops the server with SIGTERM.
+func TestServeProcess(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	out, feedDir := filepath.Join(dir, "out"), filepath.Join(dir, "feed")
+	recipe := publishRecipe(t, dir, feedDir, "3.0.0")
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe); code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	cmd := exec.Command(os.Args[0], "serve", "dir:"+feedDir, "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "COCOBUILD_TEST_MAIN=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve printed nothing: %v\n%s", err, stderr.String())
+	}
+	i := strings.Index(line, "http://")
+	if i < 0 {
+		t.Fatalf("no URL in %q", line)
+	}
+	url := strings.Fields(line[i:])[0]
+	resp, err := http.Get(url + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz: %s", resp.Status)
+	}
+	pub := filepath.Join(out, "publish", "pub", "cosign.pub")
+	if code, so, se := runCLI(t, "verify", "--key", pub, url); code != 0 || !strings.Contains(so, "pub 3.0.0 (latest)") {
+		t.Errorf("verify %s: exit %d\n%s%s", url, code, so, se)
+	}
+	// The re-executed test binary has no signal handling (the real main
+	// turns SIGTERM into a graceful shutdown, which feed's
+	// TestServeShutsDownWithContext covers): stop it and check it goes.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
 	}
 }

@@ -1,0 +1,138 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// postKind is a block kind whose nodes work on the whole build: it writes
+// the number of artifacts the manifest lists into a file.
+type postKind struct{ fail bool }
+
+func (postKind) Type() string            { return "post" }
+func (postKind) Schema() *hcl.BodySchema { return &hcl.BodySchema{} }
+func (postKind) OutputType() cty.Type    { return cty.String }
+func (k postKind) Decode(b *recipes.Block, _ *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	return &postNode{name: b.Name, fail: k.fail}, nil
+}
+
+type postNode struct {
+	name string
+	fail bool
+}
+
+func (n *postNode) Steps() []*recipes.Step { return nil }
+func (n *postNode) Finish(map[string]*recipes.Result) (*recipes.Output, error) {
+	return &recipes.Output{Value: cty.StringVal(n.name)}, nil
+}
+
+func (n *postNode) PostBuild(ctx context.Context, manifest []byte, dir string) ([]recipes.OutputArtifact, []string, error) {
+	if n.fail {
+		return nil, nil, errors.New("post-build failed on purpose")
+	}
+	var m Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, nil, err
+	}
+	b := []byte(m.Recipe.SHA256 + " " + m.Inputs[0].SHA256 + "\n")
+	p := filepath.Join(dir, "summary.txt")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		return nil, nil, err
+	}
+	sum := sha256.Sum256(b)
+	return []recipes.OutputArtifact{{Name: "post." + n.name, Kind: "summary", Path: "post/" + n.name + ".txt",
+			File: recipes.Artifact{Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))}, Extra: map[string]any{"x": 1.0}}},
+		[]string{"summarised"}, nil
+}
+
+func loadWithPost(t *testing.T, fail bool) (*Loaded, string) {
+	t.Helper()
+	dir := t.TempDir()
+	data := []byte("input bytes\n")
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recipe := `recipe {
+  name = "post"
+}
+input "a" {
+  file   = "a.txt"
+  sha256 = "` + sha(data) + `"
+}
+post "p" {}
+`
+	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(recipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache, err := OpenCache(filepath.Join(dir, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Cache: cache, Lock: &Lock{Pins: map[string]Pin{}}}
+	r, diags := recipes.Load(filepath.Join(dir, "r.hcl"), NewRegistry(env, postKind{fail: fail}), recipes.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return &Loaded{Recipe: r, Env: env}, dir
+}
+
+func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
+	l, dir := loadWithPost(t, false)
+	out := filepath.Join(dir, "out")
+	res, err := l.Build(context.Background(), out, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Notes) != 1 || res.Notes[0] != "post.p: summarised" {
+		t.Errorf("notes %q, want [post.p: summarised]", res.Notes)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "post", "p.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := l.Recipe.SHA256 + " " + sha([]byte("input bytes\n")) + "\n"; string(b) != want {
+		t.Errorf("post-build saw %q, want %q", b, want)
+	}
+	m, err := ReadManifest(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range m.Artifacts {
+		if a.Name == "post.p" && a.Path == "post/p.txt" && a.SHA256 == sha(b) && a.Extra["x"] == 1.0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("manifest artifacts %+v lack post.p", m.Artifacts)
+	}
+	// The temporary files are gone once the output is written.
+	tmps, _ := filepath.Glob(filepath.Join(l.Env.Cache.Dir, "tmp", "*post*"))
+	if len(tmps) != 0 {
+		t.Errorf("post-build left %v behind", tmps)
+	}
+}
+
+func TestPostBuilderFailureWritesNothing(t *testing.T) {
+	l, dir := loadWithPost(t, true)
+	out := filepath.Join(dir, "out")
+	_, err := l.Build(context.Background(), out, 1, nil)
+	if err == nil || !strings.Contains(err.Error(), "post.p: post-build failed on purpose") {
+		t.Fatalf("error %v, want the post-build failure with the block's address", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output directory written despite the failure: %v", err)
+	}
+}

@@ -1,0 +1,169 @@
+package publish
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// loadPublish loads a recipe holding one publish block and decodes it.
+func loadPublish(t *testing.T, body string) (*node, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "r.hcl")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := Kind{CacheDir: filepath.Join(dir, "cache")}
+	r, diags := recipes.Load(p, recipes.NewRegistry(k), recipes.LoadOptions{})
+	if !diags.HasErrors() {
+		diags = r.Validate()
+	}
+	var msgs []string
+	for _, d := range diags {
+		msgs = append(msgs, d.Subject.String()+": "+d.Summary+": "+d.Detail)
+	}
+	if diags.HasErrors() {
+		return nil, msgs
+	}
+	n, d := k.Decode(r.Blocks[0], r.EvalContext(nil))
+	if d.HasErrors() {
+		t.Fatal(d)
+	}
+	return n.(*node), msgs
+}
+
+func TestPublishBlockDiagnostics(t *testing.T) {
+	cases := []struct {
+		name, attrs, want string
+	}{
+		{"bad version", `version = "1.0"`, `r.hcl:3,13-18: Invalid version`},
+		{"bad expiry", `expires = "next year"`, `r.hcl:4,13-24: Invalid expiry`},
+		{"unknown format", `formats = ["intoto", "pdf"]`, `r.hcl:6,13-30: Invalid formats: unknown format "pdf"`},
+		{"no statement", `formats = ["rvps"]`, `Invalid formats: formats must include "intoto"`},
+		{"bad feed", `to = ["s3://bucket"]`, `r.hcl:6,8-23: Invalid feed`},
+		{"bad namespace", `namespace = "/abs"`, `Invalid namespace`},
+		{"empty key", `key = ""`, `Missing key`},
+		{"typo", `expire = "x"`, `Unsupported argument`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			attrs := map[string]string{"version": `"1.0.0"`, "expires": `"2030-01-01T00:00:00Z"`, "key": `"dev"`}
+			k, v, _ := strings.Cut(c.attrs, " = ")
+			extra := ""
+			if _, ok := attrs[k]; ok {
+				attrs[k] = v
+			} else {
+				extra = "  " + c.attrs + "\n"
+			}
+			body := "\npublish \"p\" {\n  version = " + attrs["version"] + "\n  expires = " + attrs["expires"] + "\n  key     = " + attrs["key"] + "\n" + extra + "}\n"
+			_, msgs := loadPublish(t, body)
+			found := false
+			for _, m := range msgs {
+				if strings.Contains(m, c.want) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("diagnostics %q lack %q", msgs, c.want)
+			}
+		})
+	}
+}
+
+func TestPublishBlockDecodes(t *testing.T) {
+	n, msgs := loadPublish(t, `
+variable "release" {
+  default = "v2.1.0"
+}
+publish "guest" {
+  version   = var.release
+  expires   = "2030-01-01T00:00:00Z"
+  key       = "keys/cosign.key"
+  formats   = ["intoto", "corim"]
+  to        = ["dir:out/feed", "oci://127.0.0.1:5000/coco/guest"]
+  namespace = "github.com/acme/guest"
+  subject   = "disk"
+}
+`)
+	if n == nil {
+		t.Fatalf("diagnostics: %q", msgs)
+	}
+	want := Config{Options: Options{Name: "guest", Version: "v2.1.0", Expires: testExpires, Namespace: "github.com/acme/guest"},
+		Formats: []string{"intoto", "corim"}, To: []string{"dir:out/feed", "oci://127.0.0.1:5000/coco/guest"}, Subject: "disk"}
+	if diff := cmp.Diff(want, n.cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if n.key != "keys/cosign.key" || !filepath.IsAbs(n.keyBase) {
+		t.Errorf("key %q relative to %q, want keys/cosign.key relative to the recipe directory", n.key, n.keyBase)
+	}
+	out, err := n.Finish(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := out.Value.GetAttr("version").AsString(); v != "2.1.0" {
+		t.Errorf("publish.guest.version = %q, want 2.1.0", v)
+	}
+}
+
+func TestPostBuildWritesDocumentsAndNotes(t *testing.T) {
+	n, msgs := loadPublish(t, `
+publish "guest" {
+  version = "1.0.0"
+  expires = "2030-01-01T00:00:00Z"
+  key     = "dev"
+}
+`)
+	if n == nil {
+		t.Fatalf("diagnostics: %q", msgs)
+	}
+	mb, err := jsonMarshal(testManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	arts, notes, err := n.PostBuild(context.Background(), mb, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 6 {
+		t.Errorf("%d artifacts, want 6", len(arts))
+	}
+	for _, a := range arts {
+		b, err := os.ReadFile(a.File.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(a.Path, "publish/guest/") || a.File.SHA256 != sha256Hex(b) || a.Extra["development_key"] != true {
+			t.Errorf("artifact %+v", a)
+		}
+	}
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{"made a new DEVELOPMENT signing key", sign.DevKeyWarning, "cocobuild verify --key OUT/publish/guest/cosign.pub"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("notes %q lack %q", notes, want)
+		}
+	}
+	// The second time the key exists: no "made a new" note.
+	_, notes, err = n.PostBuild(context.Background(), mb, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.Join(notes, "\n"), "made a new") {
+		t.Errorf("second post-build made a new key: %q", notes)
+	}
+	// A manifest without measurements has nothing to publish.
+	empty := testManifest()
+	empty.Measurements = nil
+	eb, _ := jsonMarshal(empty)
+	if _, _, err := n.PostBuild(context.Background(), eb, t.TempDir()); err == nil || !strings.Contains(err.Error(), "add a measure block") {
+		t.Errorf("empty manifest: %v", err)
+	}
+}
