@@ -173,8 +173,13 @@ func (t *Tree) addHeader(source, name string, h *tar.Header, r io.Reader, opts t
 	if h.Uid < 0 || h.Gid < 0 || int64(h.Uid) > 0xfffffffe || int64(h.Gid) > 0xfffffffe {
 		return fmt.Errorf("%s: entry %q has owner %d:%d, outside 0…4294967294", source, h.Name, h.Uid, h.Gid)
 	}
+	if h.Typeflag == tar.TypeGNUSparse || hasSparseRecords(h) {
+		// A sparse entry expands to its full size when read: a small
+		// archive could claim terabytes.
+		return fmt.Errorf("%s: entry %q is a sparse file, which is not supported: archive it without --sparse", source, h.Name)
+	}
 	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeRegA:
 		return t.AddFile(source, name, r, mode, h.Uid, h.Gid, mtime)
 	case tar.TypeDir:
 		return t.AddEntry(source, name, Entry{Type: TypeDir, Mode: mode, UID: h.Uid, GID: h.Gid, MTime: mtime})
@@ -204,4 +209,13 @@ func (t *Tree) addHeader(source, name string, h *tar.Header, r io.Reader, opts t
 		return nil
 	}
 	return fmt.Errorf("%s: entry %q has tar type %q, which a root file system cannot hold", source, h.Name, h.Typeflag)
+}
+
+func hasSparseRecords(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
