@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -229,6 +231,9 @@ func TestImages(t *testing.T) {
 			var digests []string
 			var img string
 			for i := 0; i < 2; i++ {
+				if i == 1 {
+					waitNextSecond() // so that anything taken from the clock differs
+				}
 				img = filepath.Join(t.TempDir(), "rootfs."+typ)
 				opt := ImageOptions{Type: typ, UUID: uuid.MustParse("0f2e2f5c-6a4b-4d4e-9a51-3c1b2a0d9e7f"), Epoch: testEpoch, Label: "root", Chown: root}
 				info, err := BuildImage(context.Background(), tarPath, img, t.TempDir(), opt)
@@ -341,4 +346,85 @@ func inodeMode(t testing.TB, typ, img, p string) (uint32, [2]uint32) {
 	}
 	t.Fatalf("no inode reader for %s", typ)
 	return 0, [2]uint32{}
+}
+
+// waitNextSecond sleeps until the wall clock's second changes.
+func waitNextSecond() {
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second).Sub(now) + 10*time.Millisecond)
+}
+
+// TestExt4EpochZero: e2fsprogs takes E2FSPROGS_FAKE_TIME=0 for "unset", so
+// epoch 0 needs care; two builds a second apart must still be identical,
+// with every inode time at 0.
+func TestExt4EpochZero(t *testing.T) {
+	testenv.Tool(t, "mke2fs", "e2fsprogs")
+	tr := NewTree(t.TempDir(), 0)
+	if err := tr.AddFile("t", "/etc/x", strings.NewReader("x"), 0o644, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	tarPath := writeTreeTar(t, tr)
+	var sums []string
+	var img string
+	for i := 0; i < 2; i++ {
+		if i == 1 {
+			waitNextSecond()
+		}
+		img = filepath.Join(t.TempDir(), "x.ext4")
+		if _, err := BuildImage(context.Background(), tarPath, img, t.TempDir(), ImageOptions{Type: Ext4, UUID: uuid.MustParse("5a1d6a0e-3c1e-4f0b-8f65-7b1f8e2b0c11"), Chown: os.Geteuid() == 0}); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(img)
+		sums = append(sums, shaHex(b))
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("ext4 at epoch 0 differs between builds a second apart")
+	}
+	fsck(t, Ext4, img)
+	for _, p := range []string{"/", "/etc", "/etc/x", "/lost+found"} {
+		out := runTool(t, "debugfs", "e2fsprogs", "-R", "stat "+p, img)
+		for _, f := range []string{"ctime", "atime", "mtime", "crtime"} {
+			if !regexp.MustCompile(`(?m)^\s*` + f + `: 0x00000000:00000000`).MatchString(out) {
+				t.Errorf("%s: %s is not 0:\n%s", p, f, out)
+			}
+		}
+	}
+}
+
+func TestBuildImageErrors(t *testing.T) {
+	tr := NewTree(t.TempDir(), 100)
+	if err := tr.AddFile("t", "/home/u/f", strings.NewReader("x"), 0o644, 1000, 1000, 1); err != nil {
+		t.Fatal(err)
+	}
+	tarPath := writeTreeTar(t, tr)
+	id := uuid.MustParse("5a1d6a0e-3c1e-4f0b-8f65-7b1f8e2b0c11")
+	for _, typ := range []string{EROFS, Ext4} {
+		testenv.Tool(t, map[string]string{EROFS: "mkfs.erofs", Ext4: "mke2fs"}[typ], "")
+		_, err := BuildImage(context.Background(), tarPath, filepath.Join(t.TempDir(), "img"), t.TempDir(), ImageOptions{Type: typ, UUID: id, Chown: false})
+		if err == nil || !strings.Contains(err.Error(), "not owned by root") || !strings.Contains(err.Error(), "squashfs") {
+			t.Errorf("%s without chown, files of uid 1000: %v", typ, err)
+		}
+	}
+	for _, tc := range []struct {
+		opt  ImageOptions
+		want string
+	}{
+		{ImageOptions{Type: "btrfs"}, `"btrfs" is not supported`},
+		{ImageOptions{Type: SquashFS, Compression: "brotli"}, "compression"},
+		{ImageOptions{Type: EROFS, Compression: "zstd", Chown: true}, "compression"},
+	} {
+		_, err := BuildImage(context.Background(), tarPath, filepath.Join(t.TempDir(), "img"), t.TempDir(), tc.opt)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.opt, err, tc.want)
+		}
+	}
+	// A missing tool names its Debian package.
+	t.Setenv("PATH", t.TempDir())
+	for typ, pkg := range map[string]string{EROFS: "erofs-utils", SquashFS: "squashfs-tools", Ext4: "e2fsprogs"} {
+		_, err := BuildImage(context.Background(), tarPath, filepath.Join(t.TempDir(), "img"), t.TempDir(), ImageOptions{Type: typ, UUID: id, Chown: true})
+		var tm *ToolMissingError
+		if !errors.As(err, &tm) || tm.Package != pkg || !strings.Contains(err.Error(), "apt-get install "+pkg) {
+			t.Errorf("%s without its tool: %v", typ, err)
+		}
+	}
 }

@@ -134,6 +134,21 @@ func TestAddTarRejects(t *testing.T) {
 	}
 }
 
+// TestAddTarRejectsSparse: a sparse entry (GNU format) is refused, since a
+// few bytes of archive can expand to terabytes.
+func TestAddTarRejectsSparse(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "s", Typeflag: tar.TypeGNUSparse, Size: 0, Format: tar.FormatGNU}); err != nil {
+		t.Skipf("cannot write a GNU sparse header: %v", err)
+	}
+	tw.Close()
+	err := NewTree(t.TempDir(), 1).AddTar("t", bytes.NewReader(buf.Bytes()), "")
+	if err == nil || !strings.Contains(err.Error(), `entry "s" is a sparse file`) {
+		t.Errorf("sparse entry: %v", err)
+	}
+}
+
 func TestAddTarAccepts(t *testing.T) {
 	tr := NewTree(t.TempDir(), 100)
 	err := tr.AddTar("t", bytes.NewReader(makeTar(t,
