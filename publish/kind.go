@@ -32,8 +32,9 @@ import (
 //	}
 //
 // The passphrase of the key is read from $COSIGN_PASSWORD. key = "dev" uses
-// the development key kept in the cache directory, made on first use; every
-// release signed with it says so, and the build notes warn about it.
+// the development key (sign.DevSigner: public and the same everywhere, so
+// builds stay reproducible), written into the cache directory on first use;
+// every release signed with it says so, and the build notes warn about it.
 type Kind struct {
 	// CacheDir is the build cache; the development key lives below it.
 	CacheDir string
@@ -165,7 +166,7 @@ func (n *node) signer() (*sign.Signer, []string, error) {
 		}
 		var notes []string
 		if created {
-			notes = append(notes, "made a new DEVELOPMENT signing key in "+dir)
+			notes = append(notes, "wrote the DEVELOPMENT signing key (public, the same everywhere) into "+dir)
 		}
 		return s, notes, nil
 	}
@@ -185,7 +186,7 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 		return nil, nil, err
 	}
 	cfg := n.cfg
-	cfg.DevelopmentKey = n.key == sign.DevKeyRef
+	cfg.DevelopmentKey = sign.IsDevKey(s.Public())
 	res, err := Publish(ctx, m, s, cfg)
 	if err != nil {
 		return nil, nil, err

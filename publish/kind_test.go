@@ -146,17 +146,17 @@ publish "guest" {
 		}
 	}
 	all := strings.Join(notes, "\n")
-	for _, want := range []string{"made a new DEVELOPMENT signing key", sign.DevKeyWarning, "cocobuild verify --key OUT/publish/guest/cosign.pub"} {
+	for _, want := range []string{"wrote the DEVELOPMENT signing key", sign.DevKeyWarning, "cocobuild verify --key OUT/publish/guest/cosign.pub"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("notes %q lack %q", notes, want)
 		}
 	}
-	// The second time the key exists: no "made a new" note.
+	// The second time the key files exist: no note about writing them.
 	_, notes, err = n.PostBuild(context.Background(), mb, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(strings.Join(notes, "\n"), "made a new") {
+	if strings.Contains(strings.Join(notes, "\n"), "wrote the") {
 		t.Errorf("second post-build made a new key: %q", notes)
 	}
 	// A manifest without measurements has nothing to publish.

@@ -26,9 +26,10 @@ encrypted with a passphrase in the cosign/sigstore format (mode 0600), and PREFI
 the public key that verifiers use. The passphrase comes from $COSIGN_PASSWORD, or is
 asked for twice on a terminal. It never overwrites a private key.
 
-With --dev it makes (once) or shows the development key that recipes select with
-key = "dev": a key without passphrase in the build cache, for trying cocobuild out.
-Reference values signed with it prove nothing.`,
+With --dev it writes (once) and shows the development key that recipes select with
+key = "dev", for trying cocobuild out: cosign.key (empty passphrase) and cosign.pub in
+the build cache. It is public and the same everywhere, so builds signed with it stay
+reproducible; reference values signed with it prove nothing.`,
 		Example: `  COSIGN_PASSWORD=… cocobuild keygen --dir keys
   cocobuild keygen --algorithm ed25519 --output-key-prefix release
   export COCOBUILD_SIGNING_KEY="$(cat keys/cosign.key)"   # for key = "env://COCOBUILD_SIGNING_KEY"
@@ -90,12 +91,12 @@ func (a *app) devKey(cacheDir string) error {
 	if a.json {
 		return a.printJSON(map[string]any{"development_key": true, "created": created, "public_key": pub, "key_id": s.Public().ID()})
 	}
-	verb := "using the existing"
+	verb := "is in"
 	if created {
-		verb = "made a new"
+		verb = "written to"
 	}
 	banner := strings.Repeat("!", 78)
-	fmt.Fprintf(a.stderr, "%s\n!! %s DEVELOPMENT signing key: %s\n!! Anything signed with it proves NOTHING about who made it. Never publish\n!! releases with it; make a real key with `cocobuild keygen`.\n%s\n",
+	fmt.Fprintf(a.stderr, "%s\n!! The DEVELOPMENT signing key %s %s\n!! It is PUBLIC: anything signed with it proves NOTHING about who made it.\n!! Never publish releases with it; make a real key with `cocobuild keygen`.\n%s\n",
 		banner, verb, dir, banner)
 	fmt.Fprintf(a.stdout, "public key: %s\nkey id:     %s\n", pub, s.Public().ID())
 	return nil

@@ -76,10 +76,10 @@ of every build.`,
 				if s, _, err = sign.DevKey(publish.DevKeyDir(cacheDir)); err != nil {
 					return failErr(err)
 				}
-				cfg.DevelopmentKey = true
 			} else if s, err = sign.LoadSigner(key, "", sign.PasswordFromEnv()); err != nil {
 				return usageErr(err)
 			}
+			cfg.DevelopmentKey = sign.IsDevKey(s.Public())
 			res, err := publish.Publish(cmd.Context(), m, s, cfg)
 			if err != nil {
 				return failErr(err)

@@ -163,6 +163,19 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 	if string(first) != string(second) {
 		t.Error("the statement differs between two builds of the same recipe")
 	}
+	// A cold cache elsewhere signs the same bytes: the development key is
+	// the same everywhere, and signatures are deterministic.
+	out2 := filepath.Join(dir, "out2")
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", t.TempDir(), "-o", out2, recipe); code != 0 {
+		t.Fatalf("cold build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"rvps.json", "rvps.json.sig", "statement.sigstore.json", "corim-snp.cbor", "corim-tdx.cbor", "cosign.pub"} {
+		a, _ := os.ReadFile(filepath.Join(rel, f))
+		b, err := os.ReadFile(filepath.Join(out2, "publish", "pub", f))
+		if err != nil || string(a) != string(b) {
+			t.Errorf("%s differs after a build with a cold cache (%v)", f, err)
+		}
+	}
 
 	// Publishing an older version to the feed is a rollback.
 	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "0.9.0",

@@ -44,6 +44,9 @@ The exit code is 1 when anything does not verify.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			if sign.IsDevKey(pub) {
+				fmt.Fprintln(a.stderr, "WARNING: verifying with the DEVELOPMENT key, which is public: what it signed proves nothing")
+			}
 			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts}
 			if minVersion != "" {
 				if _, err := publish.CanonicalVersion(minVersion); err != nil {

@@ -1,6 +1,9 @@
 package sign
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -13,65 +16,59 @@ import (
 const DevKeyRef = "dev"
 
 // DevKeyWarning is printed whenever the development key signs anything.
-const DevKeyWarning = `WARNING: signed with the DEVELOPMENT key, which proves nothing about who ` +
-	`made these reference values. For a release, make a key with "cocobuild keygen" ` +
+const DevKeyWarning = `WARNING: signed with the DEVELOPMENT key, which is public and proves nothing ` +
+	`about who made these reference values. For a release, make a key with "cocobuild keygen" ` +
 	`and set key = "env://COCOBUILD_SIGNING_KEY" (or a key file).`
 
-// DevKey returns the development key kept in dir (cosign.key, encrypted with
-// an empty passphrase, and cosign.pub), making it on first use. created says
-// it was made now. Concurrent callers all get the same key.
-func DevKey(dir string) (s *Signer, created bool, err error) {
-	priv := filepath.Join(dir, PrivateKeyFile)
-	if b, err := os.ReadFile(priv); err == nil {
-		s, err := ParsePrivateKey(b, nil)
-		if err != nil {
-			return nil, false, fmt.Errorf("development key %s: %w (remove it to make a new one)", priv, err)
-		}
-		return s, false, writeDevPub(dir, s)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, false, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, err
-	}
-	s, err = Generate(ECDSAP256)
+// devSeed derives the development key. It is public on purpose: the
+// development key is the same on every machine and in every cache, so
+// builds that sign with it stay byte-for-byte reproducible (cocobuild repro
+// builds with a cold cache and another HOME), and nobody can mistake what it
+// signs for a release: anyone can sign with it.
+const devSeed = "cocobuild development signing key v1: public, proves nothing"
+
+// DevSigner returns the development key.
+func DevSigner() *Signer {
+	d := sha256.Sum256([]byte(devSeed))
+	k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
 	if err != nil {
+		panic("sign: the development key seed is not a P-256 scalar: " + err.Error()) // fixed input: cannot happen
+	}
+	s, err := NewSigner(k)
+	if err != nil {
+		panic("sign: " + err.Error())
+	}
+	return s
+}
+
+// IsDevKey reports whether a public key is the development key.
+func IsDevKey(p *PublicKey) bool { return p.Equal(DevSigner().Public()) }
+
+// DevKey returns the development key and writes it into dir as cosign.key
+// (encrypted with an empty passphrase, as cosign reads it) and cosign.pub,
+// unless they are there already; created says it wrote them now.
+func DevKey(dir string) (s *Signer, created bool, err error) {
+	s = DevSigner()
+	priv, pub := filepath.Join(dir, PrivateKeyFile), filepath.Join(dir, PublicKeyFile)
+	if b, err := os.ReadFile(pub); err == nil && string(b) == string(s.Public().PEM()) {
+		if _, err := os.Stat(priv); err == nil {
+			return s, false, nil
+		}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, false, err
 	}
 	enc, err := s.EncodePrivateKey(nil)
 	if err != nil {
 		return nil, false, err
 	}
-	tmp, err := os.CreateTemp(dir, ".cosign.key.tmp-*")
-	if err != nil {
-		return nil, false, err
+	if err := atomicfile.WriteFile(priv, enc, 0o600); err != nil {
+		return nil, false, fmt.Errorf("writing the development key: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(enc); err != nil {
-		tmp.Close()
-		return nil, false, err
+	if err := atomicfile.WriteFile(pub, s.Public().PEM(), 0o644); err != nil {
+		return nil, false, fmt.Errorf("writing the development key: %w", err)
 	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, err
-	}
-	// A link creates the key only if no other process made one meanwhile.
-	if err := os.Link(tmp.Name(), priv); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return DevKey(dir)
-		}
-		return nil, false, err
-	}
-	return s, true, writeDevPub(dir, s)
-}
-
-func writeDevPub(dir string, s *Signer) error {
-	pub := filepath.Join(dir, PublicKeyFile)
-	if b, err := os.ReadFile(pub); err == nil && string(b) == string(s.Public().PEM()) {
-		return nil
-	}
-	return atomicfile.WriteFile(pub, s.Public().PEM(), 0o644)
+	return s, true, nil
 }

@@ -155,46 +155,56 @@ func TestWriteKeyPairRefusesOverwrite(t *testing.T) {
 	}
 }
 
-func TestDevKeyIsMadeOnceAndShared(t *testing.T) {
+func TestDevKeyIsFixedAndWrittenOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	var wg sync.WaitGroup
 	keys := make([]*Signer, 4)
-	created := make([]bool, 4)
 	for i := range keys {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, c, err := DevKey(dir)
+			s, _, err := DevKey(dir)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			keys[i], created[i] = s, c
+			keys[i] = s
 		}()
 	}
 	wg.Wait()
-	n := 0
 	for i, k := range keys {
 		if k == nil {
 			t.FailNow()
 		}
-		if !k.Public().Equal(keys[0].Public()) {
-			t.Errorf("caller %d got another development key", i)
-		}
-		if created[i] {
-			n++
+		if !k.Public().Equal(DevSigner().Public()) || !IsDevKey(k.Public()) {
+			t.Errorf("caller %d got another key than the development key", i)
 		}
 	}
-	if n != 1 {
-		t.Errorf("%d callers say they made the key, want 1", n)
+	s, created, err := DevKey(dir)
+	if err != nil || created {
+		t.Errorf("third use: created=%v err=%v, want the files kept", created, err)
 	}
-	s, c, err := DevKey(dir)
-	if err != nil || c || !s.Public().Equal(keys[0].Public()) {
-		t.Errorf("second use: created=%v err=%v, want the same key", c, err)
+	// The files hold the same key, readable as cosign reads them.
+	b, err := os.ReadFile(filepath.Join(dir, PrivateKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParsePrivateKey(b, nil)
+	if err != nil || !back.Public().Equal(s.Public()) {
+		t.Errorf("cosign.key: %v", err)
 	}
 	pub, err := LoadPublicKey(filepath.Join(dir, PublicKeyFile), "")
 	if err != nil || !pub.Equal(s.Public()) {
-		t.Errorf("cosign.pub beside the development key: %v", err)
+		t.Errorf("cosign.pub: %v", err)
+	}
+	// Another directory (another cache, machine or HOME) gets the same key:
+	// builds signed with it stay reproducible.
+	other, created, err := DevKey(filepath.Join(t.TempDir(), "elsewhere"))
+	if err != nil || !created || !other.Public().Equal(s.Public()) {
+		t.Errorf("elsewhere: created=%v err=%v, want the same key written", created, err)
+	}
+	if g, _ := Generate(ECDSAP256); IsDevKey(g.Public()) {
+		t.Error("a new key is taken for the development key")
 	}
 }
 
