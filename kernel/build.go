@@ -241,12 +241,18 @@ func (k *kbuild) run(ctx context.Context, dir string, args ...string) error {
 		}
 		io.Copy(io.Discard, pr)
 	}()
+	start := time.Now()
 	err := cmd.Start()
 	if err == nil {
 		err = cmd.Wait()
 	}
 	pw.Close()
 	wg.Wait()
+	if ps := cmd.ProcessState; ps != nil {
+		// Only in the raw log: times differ from build to build.
+		fmt.Fprintf(k.log, "== %s: %v wall, %v user, %v system\n", args[0], time.Since(start).Round(time.Second),
+			ps.UserTime().Round(time.Second), ps.SystemTime().Round(time.Second))
+	}
 	k.sections = append(k.sections, "== "+k.clean(title)+"\n"+sortedByTarget(lines))
 	if err != nil {
 		if ctx.Err() != nil {

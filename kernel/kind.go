@@ -95,8 +95,10 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		node, d := decodeSource(b.Name, n.cmdline, content.Blocks[0], ctx)
 		return node, append(diags, d...)
 	case !hasImage:
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Kernel without image or source",
-			Detail: "Give image = … (a prebuilt bzImage, e.g. input.NAME) or a source { tarball, base, fragments } block.", Subject: b.DefRange.Ptr()})
+		// Worded and placed as HCL reports a missing required argument.
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument",
+			Detail:  `The argument "image" is required, but no definition was found. Give image = … (a prebuilt bzImage, e.g. input.NAME), or a source { tarball, base, fragments } block to build the kernel.`,
+			Subject: b.Body.MissingItemRange().Ptr()})
 	}
 	img, _, d := recipes.DecodeArtifact(imageAttr.Expr, ctx)
 	diags = append(diags, d...)

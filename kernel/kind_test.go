@@ -48,7 +48,7 @@ func TestDecodeDiagnostics(t *testing.T) {
 }`, []string{"Both image and source", "either a prebuilt image"}},
 		{"neither", `kernel "k" {
   cmdline = "console=ttyS0"
-}`, []string{"Kernel without image or source", "source { tarball, base, fragments }"}},
+}`, []string{"Missing required argument", `"image" is required, but no definition was found. Give image = … (a prebuilt bzImage, e.g. input.NAME), or a source { tarball, base, fragments } block`}},
 		{"unknown base", `kernel "k" {
   source {
     tarball = input.src
