@@ -153,3 +153,48 @@ func FuzzCmdline(f *testing.F) {
 		}
 	})
 }
+
+func TestGPTPartition(t *testing.T) {
+	const lba = 512
+	disk := make([]byte, 64*lba)
+	copy(disk[lba:], "EFI PART")
+	binary.LittleEndian.PutUint64(disk[lba+72:], 2)
+	binary.LittleEndian.PutUint32(disk[lba+80:], 4)
+	binary.LittleEndian.PutUint32(disk[lba+84:], 128)
+	// Unique GUID 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 in the third entry.
+	guid := []byte{0x3c, 0x2d, 0x1e, 0x0f, 0x5a, 0x4b, 0x78, 0x69, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0}
+	copy(disk[2*lba+2*128+16:], guid)
+	tests := []struct {
+		uuid string
+		want int
+	}{
+		{"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", 3},
+		{"0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0", 3},
+		{"00000000-4b5a-6978-8796-a5b4c3d2e1f0", 0},
+	}
+	for _, tc := range tests {
+		got, err := gptPartition(bytes.NewReader(disk), lba, tc.uuid)
+		if err != nil || got != tc.want {
+			t.Errorf("gptPartition(%s) = %d, %v; want %d", tc.uuid, got, err, tc.want)
+		}
+	}
+	if _, err := gptPartition(bytes.NewReader(make([]byte, 4096)), lba, "x"); err == nil {
+		t.Error("gptPartition of a disk without a GPT succeeded")
+	}
+	binary.LittleEndian.PutUint32(disk[lba+80:], 1<<20)
+	if _, err := gptPartition(bytes.NewReader(disk), lba, "x"); err == nil {
+		t.Error("gptPartition accepted a million entries")
+	}
+}
+
+func FuzzGPTPartition(f *testing.F) {
+	disk := make([]byte, 8*512)
+	copy(disk[512:], "EFI PART")
+	binary.LittleEndian.PutUint64(disk[512+72:], 2)
+	binary.LittleEndian.PutUint32(disk[512+80:], 4)
+	binary.LittleEndian.PutUint32(disk[512+84:], 128)
+	f.Add(disk)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gptPartition(bytes.NewReader(b), 512, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+	})
+}

@@ -68,12 +68,15 @@ func waitFor(path string, deadline time.Time) error {
 // setupVerity creates the device-mapper verity device and returns its node.
 func setupVerity(v *Verity, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
-	for _, d := range []string{v.DataDevice, v.HashDevice, "/dev/mapper/control"} {
-		if strings.HasPrefix(d, "/") {
-			if err := waitFor(d, deadline); err != nil {
-				return "", err
-			}
+	for _, d := range []*string{&v.DataDevice, &v.HashDevice} {
+		p, err := resolveDevice(*d, deadline)
+		if err != nil {
+			return "", err
 		}
+		*d = p
+	}
+	if err := waitFor("/dev/mapper/control", deadline); err != nil {
+		return "", err
 	}
 	if v.Superblock {
 		if err := readSuperblock(v); err != nil {
@@ -170,4 +173,82 @@ func mountReadOnly(dev, dir string) (string, error) {
 		return "", fmt.Errorf("mounting %s (%s) on %s: %w (is the %s module loaded?)", dev, fstype, dir, err, fstype)
 	}
 	return fstype, nil
+}
+
+// resolveDevice turns a device as the command line names it (a path,
+// PARTUUID=…, PARTLABEL=… or MAJOR:MINOR) into what the verity table
+// takes, waiting for the device to appear.
+func resolveDevice(spec string, deadline time.Time) (string, error) {
+	key, val, _ := strings.Cut(spec, "=")
+	switch strings.ToUpper(key) {
+	case "PARTUUID", "PARTLABEL":
+		for {
+			p, err := findPartition(strings.ToUpper(key), val)
+			if err == nil && p != "" {
+				return p, waitFor(p, deadline)
+			}
+			if time.Now().After(deadline) {
+				if err == nil {
+					err = errors.New("no disk has it; is the disk's driver module loaded?")
+				}
+				return "", fmt.Errorf("partition %s: %w", spec, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if strings.HasPrefix(spec, "/") {
+		return spec, waitFor(spec, deadline)
+	}
+	return spec, nil // MAJOR:MINOR, for the kernel
+}
+
+// findPartition looks through the block devices for the partition with
+// the given GPT unique GUID (PARTUUID) or name (PARTLABEL).
+func findPartition(key, val string) (string, error) {
+	ents, err := os.ReadDir("/sys/class/block")
+	if err != nil {
+		return "", err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		sys := "/sys/class/block/" + name
+		_, perr := os.Stat(sys + "/partition")
+		isPart := perr == nil
+		switch {
+		case key == "PARTLABEL" && isPart:
+			ue, _ := os.ReadFile(sys + "/uevent")
+			for _, l := range strings.Split(string(ue), "\n") {
+				if l == "PARTNAME="+val {
+					return "/dev/" + name, nil
+				}
+			}
+		case key == "PARTUUID" && !isPart:
+			n, err := diskPartition(name, val)
+			if err != nil || n == 0 {
+				continue
+			}
+			subs, _ := os.ReadDir(sys)
+			for _, sub := range subs {
+				if b, err := os.ReadFile(sys + "/" + sub.Name() + "/partition"); err == nil && strings.TrimSpace(string(b)) == fmt.Sprint(n) {
+					return "/dev/" + sub.Name(), nil
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+// diskPartition returns the number of the partition with GUID partUUID
+// on the whole disk name, or 0.
+func diskPartition(name, partUUID string) (int, error) {
+	lbs := int64(512)
+	if b, err := os.ReadFile("/sys/class/block/" + name + "/queue/logical_block_size"); err == nil {
+		fmt.Sscan(strings.TrimSpace(string(b)), &lbs)
+	}
+	f, err := os.Open("/dev/" + name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return gptPartition(f, lbs, partUUID)
 }
