@@ -399,7 +399,7 @@ func TestBuildImageErrors(t *testing.T) {
 	tarPath := writeTreeTar(t, tr)
 	id := uuid.MustParse("5a1d6a0e-3c1e-4f0b-8f65-7b1f8e2b0c11")
 	for _, typ := range []string{EROFS, Ext4} {
-		testenv.Tool(t, map[string]string{EROFS: "mkfs.erofs", Ext4: "mke2fs"}[typ], "")
+		testenv.Tool(t, map[string]string{EROFS: "mkfs.erofs", Ext4: "mke2fs"}[typ], map[string]string{EROFS: "erofs-utils", Ext4: "e2fsprogs"}[typ])
 		_, err := BuildImage(context.Background(), tarPath, filepath.Join(t.TempDir(), "img"), t.TempDir(), ImageOptions{Type: typ, UUID: id, Chown: false})
 		if err == nil || !strings.Contains(err.Error(), "not owned by root") || !strings.Contains(err.Error(), "squashfs") {
 			t.Errorf("%s without chown, files of uid 1000: %v", typ, err)
