@@ -370,6 +370,20 @@ func CheckFAT32(bs []byte) error {
 	return nil
 }
 
+// QemuImgVersion returns the first line of `qemu-img --version`.
+func QemuImgVersion(ctx context.Context) (string, error) {
+	bin, err := exec.LookPath("qemu-img")
+	if err != nil {
+		return "", errors.New("qemu-img not found: install it with `apt-get install qemu-utils`")
+	}
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("qemu-img --version: %w", err)
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line), nil
+}
+
 // Qcow2 converts a raw image to qcow2 with qemu-img: version 3 (compat
 // 1.1), 64 KiB clusters, no preallocation, zero areas left unallocated,
 // one coroutine and in-order writes so that the layout never depends on

@@ -393,6 +393,7 @@ func (n *node) Steps() []*recipes.Step {
 	}}
 	if n.wants("qcow2") {
 		steps = append(steps, &recipes.Step{ID: "qcow2", Kind: "disk/qcow2", Version: "1", After: []string{"raw"},
+			Probe: func(ctx context.Context) (string, error) { return QemuImgVersion(ctx) }, // in the key: another version may write other bytes
 			Run: func(ctx context.Context, sc *recipes.StepContext) error {
 				raw, err := sc.After["raw"].File("disk.raw")
 				if err != nil {

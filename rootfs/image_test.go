@@ -428,3 +428,17 @@ func TestBuildImageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestToolVersions(t *testing.T) {
+	for typ, want := range map[string]string{EROFS: `^mkfs\.erofs \S+$`, SquashFS: `^mksquashfs version \S+$`, Ext4: `^mke2fs \S+, debugfs \S+$`} {
+		testenv.Tool(t, map[string]string{EROFS: "mkfs.erofs", SquashFS: "mksquashfs", Ext4: "mke2fs"}[typ],
+			map[string]string{EROFS: "erofs-utils", SquashFS: "squashfs-tools", Ext4: "e2fsprogs"}[typ])
+		v, err := ToolVersions(context.Background(), typ)
+		if err != nil || !regexp.MustCompile(want).MatchString(v) {
+			t.Errorf("ToolVersions(%s) = %q, %v; want %s", typ, v, err, want)
+		}
+	}
+	if _, err := ToolVersions(context.Background(), "zfs"); err == nil {
+		t.Error("ToolVersions(zfs) succeeded")
+	}
+}

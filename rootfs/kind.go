@@ -580,6 +580,15 @@ func (n *node) Steps() []*recipes.Step {
 		Probe: n.probe, Run: n.runTree,
 	}, {
 		ID: "image", Kind: "rootfs/image", Version: "1", Params: n.image, After: []string{"tree"},
+		// The mkfs tools' versions join the key: another version may
+		// write other bytes.
+		Probe: func(ctx context.Context) (string, error) {
+			v, err := ToolVersions(ctx, n.image.Filesystem)
+			if err != nil {
+				return "", fmt.Errorf("rootfs.%s: %w", n.name, err)
+			}
+			return v, nil
+		},
 		Run: n.runImage,
 	}}
 	if n.verity != nil {
@@ -747,6 +756,9 @@ func (n *node) runImage(ctx context.Context, sc *recipes.StepContext) error {
 	}
 	sc.Meta["uuid"] = id.String()
 	sc.Meta["entries"] = info.Entries
+	if v, err := ToolVersions(ctx, n.image.Filesystem); err == nil {
+		sc.Meta["mkfs"] = v
+	}
 	return nil
 }
 
@@ -835,6 +847,9 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 	types := partitionTypes[n.arch]
 	dir := "rootfs/" + n.name + "/"
 	extra := map[string]any{"filesystem": n.image.Filesystem, "uuid": fsUUID, "entries": int64(entries), "tree_sha256": tarArt.SHA256}
+	if v, ok := imgRes.Meta["mkfs"].(string); ok {
+		extra["mkfs"] = v
+	}
 	data := img
 	partUUID := verity.DeriveUUID("partition", img.SHA256).String()
 	verityVal := cty.NullVal(verityType)

@@ -55,6 +55,52 @@ func (t tool) path() (string, error) {
 	return p, nil
 }
 
+// versionArgs are the arguments that make a tool print its version, and
+// the pattern of the line that holds it.
+var versionArgs = map[string]struct {
+	args []string
+	re   *regexp.Regexp
+}{
+	"mkfs.erofs": {nil, regexp.MustCompile(`(?m)^mkfs\.erofs \S+$`)}, // 1.5 has no -V: its usage ends with the version
+	"mksquashfs": {[]string{"-version"}, regexp.MustCompile(`(?m)^mksquashfs version \S+`)},
+	"mke2fs":     {[]string{"-V"}, regexp.MustCompile(`(?m)^mke2fs \S+`)},
+	"debugfs":    {[]string{"-V"}, regexp.MustCompile(`(?m)^debugfs \S+`)},
+}
+
+// ToolVersions returns the versions of the tools that make a file system
+// type's images, e.g. "mkfs.erofs 1.5": they are part of the image step's
+// key (another version may make other bytes) and of the manifest.
+func ToolVersions(ctx context.Context, fsType string) (string, error) {
+	var tools []tool
+	switch fsType {
+	case EROFS:
+		tools = []tool{toolMkfsErofs}
+	case SquashFS:
+		tools = []tool{toolMksquashfs}
+	case Ext4:
+		tools = []tool{toolMke2fs, toolDebugfs}
+	default:
+		return "", fmt.Errorf("file system %q is not supported: use one of %s", fsType, strings.Join(FileSystems, ", "))
+	}
+	var vs []string
+	for _, t := range tools {
+		bin, err := t.path()
+		if err != nil {
+			return "", err
+		}
+		va := versionArgs[t.name]
+		cmd := exec.CommandContext(ctx, bin, va.args...)
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+		out, _ := cmd.CombinedOutput() // mkfs.erofs exits 1 after its usage
+		v := va.re.Find(out)
+		if v == nil {
+			return "", fmt.Errorf("%s printed no version:\n%s", t.name, out)
+		}
+		vs = append(vs, string(v))
+	}
+	return strings.Join(vs, ", "), nil
+}
+
 // ImageOptions are the choices of a file system image.
 type ImageOptions struct {
 	Type  string    // EROFS, SquashFS or Ext4
