@@ -15,11 +15,19 @@ test:
 	$(GO) vet ./...
 	$(GO) test -timeout 20m ./...
 
-# The main job: build the sample recipe and show what it made.
+# The main job: build the sample recipe, print its measurements, publish
+# signed reference values (to OUT/publish and the feed out/feed), verify them.
+PUB = out/sample/publish/sample
 demo: build
-	./$(BIN) build recipes/sample
+	./$(BIN) build -var 'feeds=["dir:out/feed"]' recipes/sample
 	@echo
-	@echo "Try: ./$(BIN) plan recipes/sample   (everything is cached now)"
+	./$(BIN) verify --key $(PUB)/cosign.pub $(PUB)
+	./$(BIN) verify --key $(PUB)/cosign.pub dir:out/feed
+	@echo
+	@echo "Verify the RVPS message with cosign:  cosign verify-blob --key $(PUB)/cosign.pub --signature $(PUB)/rvps.json.sig --insecure-ignore-tlog $(PUB)/rvps.json"
+	@echo "Register it with Trustee:             rvps-tool register --path $(PUB)/rvps.json"
+	@echo "Serve the feed to verifiers:          ./$(BIN) serve out/feed --addr 127.0.0.1:8080"
+	@echo "Rebuild (nothing runs, all cached):   ./$(BIN) plan recipes/sample"
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run gofmt -w"; exit 1; }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -35,7 +36,10 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 			mpath := filepath.Join(res.OutDir, "manifest.json")
 			if a.json {
 				return a.printJSON(map[string]any{"ok": true, "out": res.OutDir, "manifest": mpath,
-					"steps": res.Report.Steps, "ran": res.Report.Ran()})
+					"steps": res.Report.Steps, "ran": res.Report.Ran(), "notes": append([]string{}, res.Notes...)})
+			}
+			for _, n := range res.Notes {
+				fmt.Fprintln(a.stderr, strings.ReplaceAll(n, "OUT/", res.OutDir+"/"))
 			}
 			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached\n", l.Recipe.Name, res.Report.Ran(), len(res.Report.Steps)-res.Report.Ran())
 			for _, art := range res.Manifest.Artifacts {

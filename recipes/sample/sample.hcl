@@ -1,6 +1,7 @@
-# The sample CoCo guest: Debian's cloud kernel and Debian's OVMF, pinned.
-# It grows with cocobuild: initramfs with the agent, verity rootfs, disk,
-# measurements and signed reference values.
+# The sample Confidential Containers guest, end to end: Debian's cloud kernel
+# and OVMF (pinned), a u-root initramfs with the sample agent, a dm-verity
+# protected erofs root file system on a GPT disk, launch measurements for
+# SEV-SNP and TDX, and signed reference values.
 
 recipe {
   name        = "sample"
@@ -11,11 +12,29 @@ recipe {
 variable "release" {
   type        = string
   default     = "0.1.0"
-  description = "Version of the reference values this recipe publishes."
+  description = "Version of the guest and of the reference values it publishes."
   validation {
     condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+", var.release))
     error_message = "release is a semantic version such as 1.2.3."
   }
+}
+
+variable "expires" {
+  type        = string
+  default     = "2027-12-31T00:00:00Z"
+  description = "Until when verifiers may accept the published reference values."
+}
+
+variable "signing_key" {
+  type        = string
+  default     = "dev"
+  description = "Signing key: a key file, env://VAR, or dev (the public development key; never for production)."
+}
+
+variable "feeds" {
+  type        = list(string)
+  default     = []
+  description = "Feeds to append the release to: dir:PATH or oci://REGISTRY/REPO:TAG (make demo uses dir:out/feed)."
 }
 
 variable "console" {
@@ -25,13 +44,24 @@ variable "console" {
 
 locals {
   kernel_release = "6.1.0-56-cloud-amd64"
+  kernel_deb     = "linux-image-6.1.0-56-cloud-amd64"
+  kernel_version = "6.1.192-2"
+  kernel_sha256  = "e7d02b943971edcb8790e256c02cfab3bca6c3d37c1bf25392a57c71300615ee"
 }
 
+# Inputs: every byte that enters the build is pinned.
 input "kernel" {
-  deb     = "linux-image-${local.kernel_release}"
-  version = "6.1.192-2"
+  deb     = local.kernel_deb
+  version = local.kernel_version
   extract = "boot/vmlinuz-${local.kernel_release}"
-  sha256  = "e7d02b943971edcb8790e256c02cfab3bca6c3d37c1bf25392a57c71300615ee"
+  sha256  = local.kernel_sha256
+}
+
+input "kernel_modules" {
+  deb         = local.kernel_deb
+  version     = local.kernel_version
+  extract_dir = "lib/modules/${local.kernel_release}"
+  sha256      = local.kernel_sha256
 }
 
 input "ovmf" {
@@ -41,9 +71,48 @@ input "ovmf" {
   sha256  = "e73d3d1a8799f7f6fc16b73501d913edcdd86237556fbff30693e747e6dc262e"
 }
 
+# The root file system: read-only erofs under dm-verity. Its root hash goes
+# into the kernel command line, so the launch measurement covers every block.
+rootfs "root" {
+  file "/etc/cocobuild-release" {
+    content = "cocobuild sample ${var.release}\n"
+  }
+  filesystem = "erofs"
+  verity {
+    data_device = "/dev/vda1"
+    hash_device = "/dev/vda2"
+  }
+}
+
+disk "guest" {
+  format = ["raw", "qcow2"]
+  partition "root" {
+    content = rootfs.root
+  }
+  partition "verity" {
+    content = rootfs.root.verity
+  }
+}
+
 kernel "guest" {
   image   = input.kernel
-  cmdline = ["console=${var.console}", "panic=-1"]
+  cmdline = concat(["console=${var.console}", "panic=-1"], rootfs.root.verity.cmdline)
+}
+
+# The guest's first userspace: u-root's init and tools, and the agent.
+initramfs "agent" {
+  uroot {
+    commands = ["core/init", "core/gosh", "core/ls", "core/cat"]
+  }
+  agent {
+    package = "./cmd/sample-agent"
+    path    = "/usr/bin/agent"
+  }
+  modules {
+    from = input.kernel_modules
+    load = ["virtio_pci", "virtio_blk", "dm-verity", "erofs"]
+  }
+  compression = "zstd"
 }
 
 # Launch measurements, computed from the bytes without booting. Every
@@ -60,6 +129,16 @@ measure "snp" {
 
 measure "tdx" {
   firmware = input.ovmf
-  kernel   = kernel.guest # its image and cmdline, booted directly
+  kernel   = kernel.guest # its image and cmdline (with the verity root hash)
+  initrd   = initramfs.agent
   memory   = ["2G", "4G"]
+}
+
+# Signed reference values: Trustee RVPS, in-toto (sigstore bundle), CoRIM.
+publish "sample" {
+  version   = var.release
+  expires   = var.expires
+  key       = var.signing_key
+  namespace = "cocobuild.sample"
+  to        = var.feeds
 }
