@@ -118,6 +118,7 @@ func needTools(t testing.TB) {
 	testenv.Tool(t, "zstd", "zstd")
 	testenv.Tool(t, "mkfs.erofs", "erofs-utils")
 	testenv.Tool(t, "veritysetup", "cryptsetup-bin")
+	testenv.Tool(t, "sgdisk", "gdisk")
 	if _, err := os.Stat(ovmfPath); err != nil {
 		if testenv.InCI() {
 			t.Fatalf("%s not found: apt-get install ovmf", ovmfPath)
@@ -223,21 +224,25 @@ func TestReproducibleAndBoots(t *testing.T) {
 	tests := []struct {
 		name        string
 		firmware    []string
-		disks       bool
+		disks       int // 0 none, 1 data and tree as two disks, 2 one GPT disk
 		cmdline     string
 		wantRelease bool
 		wantError   string
 	}{
-		{"seabios", nil, false, "console=ttyS0 panic=-1 quiet cocobuild.test=1", false, ""},
-		{"ovmf verity kata", []string{"-bios", ovmfPath}, true, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + root.kata, true, ""},
-		{"seabios verity systemd", nil, true, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + root.systemd, true, ""},
-		{"seabios verity wrong hash", nil, true, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + strings.Replace(root.systemd, "roothash="+root.hash[:8], "roothash=00000000", 1), false, "verity root"},
+		{"seabios", nil, 0, "console=ttyS0 panic=-1 quiet cocobuild.test=1", false, ""},
+		{"ovmf verity kata", []string{"-bios", ovmfPath}, 1, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + root.kata, true, ""},
+		{"seabios verity systemd", nil, 1, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + root.systemd, true, ""},
+		{"seabios verity partuuid", nil, 2, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + root.partUUID, true, ""},
+		{"seabios verity wrong hash", nil, 1, "console=ttyS0 panic=-1 quiet cocobuild.test=1 " + strings.Replace(root.systemd, "roothash="+root.hash[:8], "roothash=00000000", 1), false, "verity root"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // two boots at a time: TCG runs a guest on one core
 			args := append([]string{"-m", "512M", "-nic", "none", "-nographic", "-no-reboot", "-kernel", kernel, "-initrd", imgA, "-append", tc.cmdline}, tc.firmware...)
-			if tc.disks {
+			switch tc.disks {
+			case 2:
+				args = append(args, "-drive", "file="+root.disk+",format=raw,if=virtio,readonly=on")
+			case 1:
 				args = append(args, "-drive", "file="+root.data+",format=raw,if=virtio,readonly=on", "-drive", "file="+root.tree+",format=raw,if=virtio,readonly=on")
 			}
 			start := time.Now()
@@ -302,6 +307,9 @@ func bootQEMU(t testing.TB, args []string, timeout time.Duration) []string {
 type verityImage struct {
 	data, tree, hash string
 	kata, systemd    string // kernel arguments naming the root
+	// disk is a GPT disk holding data and tree as partitions 1 and 2;
+	// partUUID names the root on it by PARTUUID= (issue 6's default).
+	disk, partUUID string
 }
 
 // verityRoot makes an erofs image holding /etc/cocobuild-release and its
@@ -335,6 +343,31 @@ func verityRoot(t testing.TB, dir, release string) verityImage {
 	fmt.Sscan(field("Data blocks"), &blocks)
 	v.kata = fmt.Sprintf(`dm-mod.create="root,,,ro,0 %d verity 1 /dev/vda /dev/vdb 4096 4096 %d 1 sha256 %s %s" root=/dev/dm-0`, blocks*8, blocks, v.hash, field("Salt"))
 	v.systemd = fmt.Sprintf("roothash=%s systemd.verity_root_data=/dev/vda systemd.verity_root_hash=/dev/vdb", v.hash)
+
+	// The same on a GPT disk, named by partition GUIDs.
+	const dataGUID, treeGUID = "6b2a7c1e-0d4f-4e55-9a1b-3c5d7e9f1a2b", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+	v.disk = filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(v.disk, make([]byte, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("sgdisk", "-n", "1:2048:+1M", "-u", "1:"+dataGUID, "-n", "2:0:+1M", "-u", "2:"+treeGUID, v.disk).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk: %v: %s", err, out)
+	}
+	f, err := os.OpenFile(v.disk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i, p := range []string{v.data, v.tree} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(b, int64(2048+i*2048)*512); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.partUUID = fmt.Sprintf("roothash=%s systemd.verity_root_data=PARTUUID=%s systemd.verity_root_hash=PARTUUID=%s", v.hash, dataGUID, strings.ToUpper(treeGUID))
 	return v
 }
 
