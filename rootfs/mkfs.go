@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/google/uuid"
 
@@ -166,9 +167,23 @@ func BuildImage(ctx context.Context, tarPath, out, work string, opt ImageOptions
 // run runs a tool with a fixed environment: nothing of the caller's
 // environment (locale, TZ, config overrides) reaches it.
 func run(ctx context.Context, log io.Writer, stdin io.Reader, env []string, bin string, args ...string) error {
+	return runAs(ctx, false, log, stdin, env, bin, args...)
+}
+
+// runAs is run; with asRoot, a caller that is not root runs the tool as
+// root of a user namespace of its own (its uid and gid mapped to 0), for
+// tools that give what they create the owner of whoever runs them.
+func runAs(ctx context.Context, asRoot bool, log io.Writer, stdin io.Reader, env []string, bin string, args ...string) error {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "TZ=UTC"}, env...)
 	cmd.Stdin = stdin
+	if asRoot && os.Geteuid() != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+		}
+	}
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(log, &buf)
 	cmd.Stderr = io.MultiWriter(log, &buf)
@@ -216,13 +231,18 @@ func buildSquashfs(ctx context.Context, tarPath, out string, opt ImageOptions) (
 	// and hard links: no staging, no root. In this mode mksquashfs 4.5
 	// ignores -mkfs-time and -root-time (the root gets the clock's time)
 	// but takes SOURCE_DATE_EPOCH for both, so the root directory's time is
-	// the epoch. One processor keeps the fragment order independent of
-	// scheduling.
+	// the epoch; it also ignores -root-uid/-root-gid and pseudo files, and
+	// gives the root directory the owner of whoever runs it: a caller that
+	// is not root runs it as root of a user namespace. One processor keeps
+	// the fragment order independent of scheduling.
 	args := []string{"-", out, "-tar", "-noappend", "-reproducible", "-quiet", "-no-progress",
 		"-no-xattrs", "-comp", comp, "-processors", "1",
 		"-root-mode", strconv.FormatUint(uint64(root.mode), 8)}
 	env := []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(opt.Epoch, 10)}
-	if err := run(ctx, opt.Log, bufio.NewReader(f), env, bin, args...); err != nil {
+	if err := runAs(ctx, true, opt.Log, bufio.NewReader(f), env, bin, args...); err != nil {
+		if os.Geteuid() != 0 {
+			err = fmt.Errorf("%w\n(mksquashfs ran in a user namespace so that the root directory is owned by root: build as root where user namespaces are not allowed)", err)
+		}
 		return nil, err
 	}
 	return &ImageInfo{Entries: n}, nil
