@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 
@@ -139,10 +138,4 @@ func writeStaged(p string, r io.Reader) error {
 		err = cerr
 	}
 	return err
-}
-
-// relPath is p below dir as an absolute path of the image ("/etc/x").
-func relPath(dir, p string) string {
-	r, _ := filepath.Rel(dir, p)
-	return path.Clean("/" + filepath.ToSlash(r))
 }
