@@ -224,6 +224,18 @@ func buildBusybox(ctx context.Context, dir string, commands []string, initCmd, s
 		if err != nil {
 			return err
 		}
+		// mkuimage takes modes from the files it built, which carry the
+		// umask: normalise them so that the umask never reaches the image.
+		switch e.mode & typeMask {
+		case typeReg:
+			perm := uint64(0o644)
+			if e.mode&0o111 != 0 {
+				perm = 0o755
+			}
+			e.mode = typeReg | perm
+		case typeDir:
+			e.mode = typeDir | 0o755
+		}
 		if err := t.add(e, false); err != nil {
 			return err
 		}

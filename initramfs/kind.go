@@ -420,7 +420,7 @@ func (n *node) Steps() []*recipes.Step {
 			"goos": guestGOOS, "goarch": guestGOARCH, "builder": builderVersions()}
 		dir, cmds, initCmd, shell := n.goModule, n.commands, n.initCmd, n.shell
 		steps = append(steps, &recipes.Step{
-			ID: "busybox", Kind: "initramfs/uroot-busybox", Version: "1", Params: params,
+			ID: "busybox", Kind: "initramfs/uroot-busybox", Version: "2", Params: params,
 			Probe: func(ctx context.Context) (string, error) {
 				d, _, err := goSourceDigest(ctx, dir, cmds, false)
 				return d, err

@@ -209,10 +209,14 @@ func firstDiff(a, b []byte) int {
 	return -1
 }
 
-// short abbreviates a hex digest for reports; other values pass unchanged.
+// short abbreviates a hex digest, and any value too long to read in a
+// report (a base64 payload, say) to its start and its digest.
 func short(s string) string {
 	if len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" {
 		return s[:16]
+	}
+	if len(s) > 100 {
+		return fmt.Sprintf("%s… (%d bytes, %s)", s[:40], len(s), digest([]byte(s)))
 	}
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -149,4 +150,12 @@ func FuzzGPT(f *testing.F) {
 			gptFormat.members(b)
 		}
 	})
+}
+
+func TestLongValuesAreAbbreviated(t *testing.T) {
+	long := func(c string) []byte { return []byte(`{"payload":"` + strings.Repeat(c, 500) + `"}`) }
+	got := Files("rvps.json", long("a"), long("b"))
+	if len(got) != 1 || len(got[0].A) > 120 || len(got[0].B) > 120 || !strings.Contains(got[0].A, "502 bytes") {
+		t.Errorf("long JSON values not abbreviated: %+v", got)
+	}
 }
