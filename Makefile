@@ -5,20 +5,39 @@ FUZZTIME  ?= 30s
 VECTORS   ?= $(abspath ../shared/vectors)
 export COCOBUILD_VECTORS ?= $(VECTORS)
 
-.PHONY: build test demo lint fuzz bench clean
+.PHONY: build test demo lint fuzz bench clean deps demo-deps
+
+# Debian packages: what building the sample needs, and what the tests use
+# (.ci/run installs the same list).
+DEMO_PKGS = erofs-utils qemu-utils
+TEST_PKGS = $(DEMO_PKGS) xz-utils zstd cpio osslsigncode qemu-system-x86 ovmf \
+            cryptsetup-bin squashfs-tools e2fsprogs dosfstools mtools gdisk docker-registry \
+            gcc libc6-dev flex bison bc libelf-dev libssl-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+define install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
+endef
+
+demo-deps:
+	$(call install,$(DEMO_PKGS))
+
+deps:
+	$(call install,$(TEST_PKGS))
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/cocobuild
 
 # The test command of the README (and of .ci/run).
-test:
+test: deps
 	$(GO) vet ./...
 	$(GO) test -timeout 20m ./...
 
 # The main job: build the sample recipe, print its measurements, publish
 # signed reference values (to OUT/publish and the feed out/feed), verify them.
 PUB = out/sample/publish/sample
-demo: build
+demo: demo-deps build
 	./$(BIN) build -var 'feeds=["dir:out/feed"]' recipes/sample
 	@echo
 	./$(BIN) verify --key $(PUB)/cosign.pub $(PUB)
