@@ -142,7 +142,8 @@ func ToolchainIdentity(ctx context.Context) (string, error) {
 
 // kbuild runs the commands of one kernel build in a work directory.
 type kbuild struct {
-	work  string // absolute; everything lives below it
+	work    string // absolute; everything lives below it
+	tarball string // the source tarball (outside work)
 	src   string // the source tree
 	obj   string // the object directory (O=)
 	epoch int64
@@ -218,7 +219,9 @@ func (k *kbuild) run(ctx context.Context, dir string, args ...string) error {
 		cmd.Path = p
 	}
 	cmd.Dir, cmd.Env = dir, k.env()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// make and its jobs form a process group, killed on cancellation; make
+	// also dies with this process (a killed build leaves no make behind).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	pr, pw := io.Pipe()
@@ -267,8 +270,14 @@ func (k *kbuild) run(ctx context.Context, dir string, args ...string) error {
 	return nil
 }
 
-// clean replaces the work directory in a line by $WORK.
-func (k *kbuild) clean(s string) string { return strings.ReplaceAll(s, k.work, "$WORK") }
+// clean replaces the work directory in a line by $WORK and the tarball's
+// path by $TARBALL.
+func (k *kbuild) clean(s string) string {
+	if k.tarball != "" {
+		s = strings.ReplaceAll(s, k.tarball, "$TARBALL")
+	}
+	return strings.ReplaceAll(s, k.work, "$WORK")
+}
 
 // sortedByTarget groups lines into blocks that each start at a Kbuild
 // command line (the lines after it, such as compiler warnings, belong to
@@ -327,6 +336,7 @@ func (k *kbuild) make(ctx context.Context, args ...string) error {
 // and sets src and obj. The tree is the single top-level directory holding
 // a Makefile, or the top of the archive.
 func (k *kbuild) extract(ctx context.Context, tarball string) error {
+	k.tarball = tarball
 	dst := filepath.Join(k.work, "extract")
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return err
@@ -498,7 +508,7 @@ type buildResult struct {
 // Build extracts the tarball, configures (base, fragments, olddefconfig,
 // check) and compiles.
 func (k *kbuild) Build(ctx context.Context, tarball, base string, baseFile []byte, frags []Fragment) (*buildResult, error) {
-	k.stage("extract %s", filepath.Base(tarball))
+	k.stage("extract")
 	if err := k.extract(ctx, tarball); err != nil {
 		return nil, err
 	}

@@ -163,7 +163,7 @@ func (n *sourceNode) toolchain(ctx context.Context) (string, error) {
 // Steps implements recipes.Node: one step that configures and builds.
 func (n *sourceNode) Steps() []*recipes.Step {
 	return []*recipes.Step{{
-		ID: "build", Kind: "kernel/source", Version: "1",
+		ID: "build", Kind: "kernel/source", Version: "2",
 		Params: n.params,
 		Inputs: n.inputs,
 		Probe:  n.toolchain,
