@@ -144,11 +144,11 @@ func ToolchainIdentity(ctx context.Context) (string, error) {
 type kbuild struct {
 	work    string // absolute; everything lives below it
 	tarball string // the source tarball (outside work)
-	src   string // the source tree
-	obj   string // the object directory (O=)
-	epoch int64
-	jobs  int
-	log   io.Writer // the raw log, as it happens
+	src     string // the source tree
+	obj     string // the object directory (O=)
+	epoch   int64
+	jobs    int
+	log     io.Writer // the raw log, as it happens
 	// progress counts Kbuild's command lines ("  CC      kernel/fork.o").
 	progress func(done, total int64)
 	done     int64
