@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+func newVerifyBuildCmd(a *app) *cobra.Command {
+	var rf recipeFlags
+	var against, key, out string
+	var jobs int
+	c := &cobra.Command{
+		Use:   "verify-build [RECIPE] --against RELEASE --key PUB",
+		Short: "Rebuild a recipe and check that a published release comes from it",
+		Long: `Verify-build rebuilds the recipe and checks a published release against the
+rebuild: the signatures (with --key), every subject's digest against the rebuilt
+files, and every reference value against the rebuilt measurements. RELEASE is a
+release directory (OUT/publish/NAME, as a feed or a build wrote it) or its
+statement.sigstore.json. Exit 0 when everything matches, 1 otherwise.`,
+		Example: `  cocobuild verify-build recipes/sample --against published/sample --key cosign.pub`,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if against == "" || key == "" {
+				return usageErr(errors.New("--against (the published release) and --key (its public key) are required"))
+			}
+			pub, err := sign.LoadPublicKey(key, "")
+			if err != nil {
+				return usageErr(err)
+			}
+			l, err := a.load(&rf, args, false)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				if out, err = os.MkdirTemp("", "cocobuild-verify-build-"); err != nil {
+					return failErr(err)
+				}
+				defer os.RemoveAll(out)
+			}
+			prog := newProgress(a)
+			rep, err := l.VerifyBuild(cmd.Context(), against, out, pub, jobs, prog)
+			prog.Close()
+			if err != nil {
+				return a.recipeError(err)
+			}
+			if a.json {
+				a.printJSON(map[string]any{"ok": rep.OK(), "report": rep})
+			} else {
+				for _, c := range rep.Checked {
+					fmt.Fprintf(a.stdout, "ok  %s\n", c)
+				}
+				for _, m := range rep.Mismatches {
+					fmt.Fprintf(a.stdout, "MISMATCH  %s\n", m)
+				}
+			}
+			if !rep.OK() {
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s does not come from this recipe as it builds now", against), printed: a.json}
+			}
+			if !a.json {
+				fmt.Fprintf(a.stdout, "%s comes from this recipe: the rebuild matches it\n", rep.Release)
+			}
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().StringVar(&against, "against", "", "the published release: a release directory or its statement.sigstore.json")
+	c.Flags().StringVar(&key, "key", "", "the public key the release is signed with (cosign.pub)")
+	c.Flags().StringVarP(&out, "out", "o", "", "where to rebuild (default: a temporary directory)")
+	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
+	return c
+}
