@@ -78,7 +78,7 @@ publish "vb" {
 	if code != 1 {
 		t.Fatalf("verify-build of a changed recipe: exit %d, want 1\n%s", code, stdout)
 	}
-	for _, want := range []string{"MISMATCH  tdx tdx/memory=2G,qemu=10.2,order=single-pass,separator=current rtmr2: published", "subject"} {
+	for _, want := range []string{"MISMATCH  tdx tdx/memory=2G,qemu=10.2,order=single-pass,separator=current rtmr2: published", "the statement says"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("verify-build output lacks %q:\n%s", want, stdout)
 		}
