@@ -53,9 +53,19 @@ const KernelTestsEnv = "COCOBUILD_KERNEL_TESTS"
 // cannot be built here.
 func needBuildTools(t testing.TB) {
 	t.Helper()
-	if !testenv.InCI() && os.Getenv(KernelTestsEnv) == "" {
-		t.Skipf("builds a Linux kernel from source (minutes; up to 45 cold): set %s=1 to run it (CI runs it)", KernelTestsEnv)
+	// Not yet in the default CI run: a cold build of this configuration did
+	// not finish within the suite's 20-minute timeout on the shared 2-core
+	// machine (issue 9 stays open until it is measured on an idle one).
+	if os.Getenv(KernelTestsEnv) == "" {
+		t.Skipf("builds a Linux kernel from source (minutes; up to 45 cold): set %s=1 to run it", KernelTestsEnv)
 	}
+	needKernelTools(t)
+}
+
+// needKernelTools fails in CI (skips elsewhere) when the kernel's
+// configuration and build tools are missing.
+func needKernelTools(t testing.TB) {
+	t.Helper()
 	testenv.Tool(t, "apt-get", "apt")
 	var missing *kernel.MissingToolsError
 	if err := kernel.CheckTools(); errors.As(err, &missing) {
@@ -263,7 +273,7 @@ func tarNames(t testing.TB, p string) map[string]bool {
 // naming each option, its requested and resolved values and the Kconfig
 // line of the dependency it lacks.
 func TestUnsatisfiedFragment(t *testing.T) {
-	needBuildTools(t)
+	needKernelTools(t) // olddefconfig only: no kernel is built
 	_, err := build(t, "unsatisfied.hcl", sharedCache(t), filepath.Join(t.TempDir(), "out"), true)
 	var ue *kernel.UnsatisfiedError
 	if !errors.As(err, &ue) {
