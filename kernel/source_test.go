@@ -419,8 +419,11 @@ func TestSourceBoots(t *testing.T) {
 	})
 
 	t.Run("sample agent", func(t *testing.T) {
-		console := qemu(t, vmlinuz, agent, base)
-		if !regexp.MustCompile(`(?m)^cocobuild-sample-agent: ready cmdline="` + regexp.QuoteMeta(base) + `" tee=tsm-report$`).MatchString(console) {
+		// u-root's init lowers the console log level; ignore_loglevel keeps
+		// the module's "loaded" line.
+		cmdline := base + " ignore_loglevel"
+		console := qemu(t, vmlinuz, agent, cmdline)
+		if !regexp.MustCompile(`(?m)^cocobuild-sample-agent: ready cmdline="` + regexp.QuoteMeta(cmdline) + `" tee=tsm-report$`).MatchString(console) {
 			t.Errorf("no ready line with tee=tsm-report; console:\n%s", console)
 		}
 		if !strings.Contains(console, "loop: module loaded") {
