@@ -811,7 +811,7 @@ func (s *kconfigSymbol) prompted() bool {
 	return false
 }
 
-// selectorNames lists the symbols that select s, sorted, at most eight.
+// selectorNames lists the symbols that select s, sorted, at most twelve.
 func selectorNames(s *kconfigSymbol) string {
 	seen := map[string]bool{}
 	var names []string
@@ -822,8 +822,8 @@ func selectorNames(s *kconfigSymbol) string {
 		}
 	}
 	sort.Strings(names)
-	if len(names) > 8 {
-		names = append(names[:8], fmt.Sprintf("%d more", len(names)-8))
+	if len(names) > 12 {
+		names = append(names[:12], fmt.Sprintf("%d more", len(names)-12))
 	}
 	return strings.Join(names, ", ")
 }
