@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -69,36 +68,6 @@ func load(t testing.TB, dir, cache string, opts LoadOptions) *Loaded {
 	return l
 }
 
-// treeDigest maps every file below dir to its mode and sha256.
-func treeDigest(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			out[rel+"/"] = info.Mode().String()
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		out[rel] = info.Mode().String() + " " + sha(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	dir := t.TempDir()
 	kernel := writeRecipe(t, dir, "")
@@ -113,7 +82,7 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	if got := first.Report.Ran(); got != 2 {
 		t.Errorf("cold build ran %d steps, want 2", got)
 	}
-	digestA := treeDigest(t, outA)
+	digestA := testenv.TreeDigest(t, outA)
 
 	// Warm rebuild into the same directory: nothing runs, same tree.
 	plan, err := load(t, dir, cacheA, LoadOptions{}).Plan(ctx)
@@ -130,7 +99,7 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	if got := second.Report.Ran(); got != 0 {
 		t.Errorf("warm rebuild ran %d steps, want 0", got)
 	}
-	if diff := cmp.Diff(digestA, treeDigest(t, outA)); diff != "" {
+	if diff := cmp.Diff(digestA, testenv.TreeDigest(t, outA)); diff != "" {
 		t.Errorf("warm rebuild changed the output (-first +second):\n%s", diff)
 	}
 
@@ -141,7 +110,7 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(digestA, treeDigest(t, outB)); diff != "" {
+	if diff := cmp.Diff(digestA, testenv.TreeDigest(t, outB)); diff != "" {
 		t.Errorf("second cold build differs (-a +b):\n%s", diff)
 	}
 

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,30 +21,6 @@ import (
 func hexSHA(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// tree maps every file and directory below dir to its mode and content digest.
-func tree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, _ := d.Info()
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			out[rel+"/"] = info.Mode().String()
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		out[rel] = info.Mode().String() + " " + hexSHA(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestKillMidStepThenRebuild kills a build with SIGKILL while a step is
@@ -151,7 +126,7 @@ kernel "guest" {
 	if code, _, stderr := runCLI(t, "build", "--cache-dir", t.TempDir(), "-o", clean, dir); code != 0 {
 		t.Fatalf("clean build: exit %d\n%s", code, stderr)
 	}
-	if diff := cmp.Diff(tree(t, clean), tree(t, out)); diff != "" {
+	if diff := cmp.Diff(testenv.TreeDigest(t, clean), testenv.TreeDigest(t, out)); diff != "" {
 		t.Errorf("rebuild after the kill differs from a clean build (-clean +rebuilt):\n%s", diff)
 	}
 }

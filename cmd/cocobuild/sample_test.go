@@ -32,7 +32,7 @@ func TestSampleReproducible(t *testing.T) {
 			t.Fatalf("build: exit %d\n%s", code, stderr)
 		}
 	}
-	if diff := cmp.Diff(tree(t, outA), tree(t, outB)); diff != "" {
+	if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, outB)); diff != "" {
 		t.Errorf("two cold builds differ (-a +b):\n%s", diff)
 	}
 	code, stdout, stderr := runCLI(t, "plan", "--json", "--cache-dir", cacheA, sampleRecipe)
@@ -71,7 +71,7 @@ func TestSampleReproducible(t *testing.T) {
 	if _, err := os.Stat(res.Manifest); err != nil {
 		t.Errorf("manifest %s: %v", res.Manifest, err)
 	}
-	if diff := cmp.Diff(tree(t, outB), tree(t, outA)); diff != "" {
+	if diff := cmp.Diff(testenv.TreeDigest(t, outB), testenv.TreeDigest(t, outA)); diff != "" {
 		t.Errorf("rebuild changed the output (-before +after):\n%s", diff)
 	}
 	bootSample(t, outA)
