@@ -86,8 +86,7 @@ func bootSample(t *testing.T, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cmdline, rootPart string
-	var rootStart int64
+	var cmdline string
 	for _, a := range m.Artifacts {
 		if a.Name == "kernel.guest" {
 			cmdline, _ = a.Extra["cmdline"].(string)
@@ -101,8 +100,7 @@ func bootSample(t *testing.T, out string) {
 		t.Fatal(err)
 	}
 	// GPT: the first partition entry (at LBA 2) starts at its first LBA.
-	rootStart = int64(binary.LittleEndian.Uint64(disk[2*512+32:])) * 512
-	rootPart = "partition 1"
+	rootStart := int64(binary.LittleEndian.Uint64(disk[2*512+32:])) * 512
 	boot := func(t *testing.T, disk string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
@@ -130,7 +128,7 @@ func bootSample(t *testing.T, out string) {
 	}
 	console = boot(t, badPath)
 	if strings.Contains(console, "cocobuild-sample-agent: release") {
-		t.Errorf("with a flipped byte in %s the verity root still mounted; console:\n%s", rootPart, console)
+		t.Errorf("with a flipped byte in the root partition the verity root still mounted; console:\n%s", console)
 	}
 	if !strings.Contains(console, "cocobuild-sample-agent: ready") {
 		t.Errorf("the agent did not start with the corrupted disk; console:\n%s", console)
