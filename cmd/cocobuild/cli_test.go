@@ -142,6 +142,10 @@ func TestUsageErrors(t *testing.T) {
 		{"build", "--no-such-flag"},
 		{"build", "-var", "novalue", "../../recipes/sample"},
 		{"validate", "/no/such/recipe"},
+		{"diff", "/no/such/a", "/no/such/b"},
+		{"diff", "../../recipes/sample", "../../recipes/sample/sample.hcl"},
+		{"verify-build", "../../recipes/sample"},
+		{"repro", "--no-such-flag"},
 	} {
 		if code, _, _ := runCLI(t, args...); code != 2 {
 			t.Errorf("cocobuild %s: exit %d, want 2", strings.Join(args, " "), code)
