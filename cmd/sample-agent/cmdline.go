@@ -87,6 +87,31 @@ func (v *Verity) Table() string {
 	return t
 }
 
+// MatchesTable says whether a verity table the kernel reports for an
+// existing device (DM_TABLE_STATUS: "1 MAJ:MIN MAJ:MIN DBS HBS BLOCKS
+// HASHSTART ALG ROOTHASH SALT [N OPT…]", devices as numbers) is the one v
+// describes: the same version, block sizes, length, hash start, algorithm,
+// root hash and salt. The devices are not compared (the kernel names them
+// by number); a device set up by the kernel from dm-mod.create= with a
+// different root hash is rejected.
+func (v *Verity) MatchesTable(table string) error {
+	got := strings.Fields(table)
+	want := strings.Fields(v.Table())
+	if len(got) < 10 {
+		return fmt.Errorf("existing device %q: table %q is not a verity table", v.Name, table)
+	}
+	names := []string{"version", "data device", "hash device", "data block size", "hash block size", "data blocks", "hash start", "algorithm", "root hash", "salt"}
+	for i, name := range names {
+		if i == 1 || i == 2 {
+			continue
+		}
+		if !strings.EqualFold(got[i], want[i]) {
+			return fmt.Errorf("existing device %q: %s is %s, the command line says %s", v.Name, name, got[i], want[i])
+		}
+	}
+	return nil
+}
+
 // ErrNoVerity says the command line names no verity root.
 var ErrNoVerity = errors.New("no verity root on the kernel command line")
 

@@ -109,6 +109,35 @@ func TestVerityFromCmdline(t *testing.T) {
 	}
 }
 
+// TestMatchesTable compares the table the kernel reports for a device it
+// made from dm-mod.create= (devices as numbers) with the command line's.
+func TestMatchesTable(t *testing.T) {
+	v := &Verity{Name: "root", DataDevice: "/dev/vda1", HashDevice: "/dev/vda2", DataBlockSize: 4096, HashBlockSize: 4096,
+		DataBlocks: 256, HashStart: 1, Algorithm: "sha256", RootHash: rootHash, Salt: salt}
+	other := strings.Repeat("0", len(rootHash))
+	tests := []struct {
+		name, table, wantErr string
+	}{
+		{"same, devices as numbers", "1 254:1 254:2 4096 4096 256 1 sha256 " + rootHash + " " + salt, ""},
+		{"upper-case hex", "1 254:1 254:2 4096 4096 256 1 sha256 " + strings.ToUpper(rootHash) + " " + salt, ""},
+		{"other root hash", "1 254:1 254:2 4096 4096 256 1 sha256 " + other + " " + salt, "root hash is " + other},
+		{"other salt", "1 254:1 254:2 4096 4096 256 1 sha256 " + rootHash + " -", "salt is -"},
+		{"other size", "1 254:1 254:2 4096 4096 255 1 sha256 " + rootHash + " " + salt, "data blocks is 255, the command line says 256"},
+		{"not verity", "254:1 0", "is not a verity table"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := v.MatchesTable(tc.table)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("MatchesTable: %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("MatchesTable: %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestFSMagic(t *testing.T) {
 	img := func(off int, magic []byte) []byte {
 		b := make([]byte, 4096)

@@ -88,6 +88,20 @@ func setupVerity(v *Verity, timeout time.Duration) (string, error) {
 		return "", fmt.Errorf("opening /dev/mapper/control (is dm-mod loaded?): %w", err)
 	}
 	defer c.Close()
+	// With CONFIG_DM_INIT the kernel has already made the device from
+	// dm-mod.create= (the same command line): use it when its table is
+	// the one the command line describes.
+	if st, err := c.DeviceStatus(v.Name); err == nil {
+		table, err := c.TableStatus(v.Name, true)
+		if err != nil {
+			return "", fmt.Errorf("reading the table of the existing device %q: %w", v.Name, err)
+		}
+		if err := v.MatchesTable(table); err != nil {
+			return "", err
+		}
+		node := fmt.Sprintf("/dev/dm-%d", st.Minor)
+		return node, waitFor(node, deadline)
+	}
 	devno, err := c.CreateDevice(v.Name)
 	if err != nil {
 		return "", err
