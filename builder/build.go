@@ -275,10 +275,21 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
 		return res, nil
 	}
-	rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusRun, Reason: "no cached result for this key"})
 	if rn.opts.DryRun {
+		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusRun, Reason: "no cached result for this key"})
 		return nil, nil
 	}
+	unlock, err := rn.opts.Cache.LockStep(ctx, key, func() { rn.opts.Observer.Event(Event{Step: name, State: StateWaiting}) })
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if res, ok := rn.opts.Cache.Lookup(key); ok {
+		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCached, Reason: "built meanwhile by another cocobuild sharing the cache"})
+		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
+		return res, nil
+	}
+	rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusRun, Reason: "no cached result for this key"})
 	select {
 	case rn.sem <- struct{}{}:
 	case <-ctx.Done():

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -183,3 +185,95 @@ func fileSHA256(p string) (string, int64, error) {
 
 // BlobPath is where a download with the given digest is kept.
 func (c *Cache) BlobPath(sha string) string { return filepath.Join(c.Dir, "blobs", "sha256", sha) }
+
+// LockStep takes the lock of a step key, shared by every process that uses
+// the cache: two builds that need the same missing step do not both run
+// it; the second waits (calling waiting once) and then finds the result.
+// The lock is the kernel's (flock), so it dies with its process. It
+// returns the function that releases it.
+func (c *Cache) LockStep(ctx context.Context, key string, waiting func()) (func(), error) {
+	dir := filepath.Join(c.Dir, "locks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the cache's lock directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, key), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("locking step %.12s in the cache: %w", key, err)
+	}
+	fd := int(f.Fd())
+	for told := false; ; {
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(fd, syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("locking step %.12s in the cache: %w", key, err)
+		}
+		if !told && waiting != nil {
+			waiting()
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Import copies the entry of key from another cache into c (a no-op when
+// c has it), so that a build with c takes that step as cached. The copy is
+// made in c's tmp and renamed into place, like a built result.
+func (c *Cache) Import(from *Cache, key string) error {
+	if _, ok := c.Lookup(key); ok {
+		return nil
+	}
+	if _, ok := from.Lookup(key); !ok {
+		return fmt.Errorf("step %.12s is not in the cache %s", key, from.Dir)
+	}
+	work, err := c.TempDir("import")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	dst := filepath.Join(work, "entry")
+	if err := copyTree(from.stepDir(key), dst); err != nil {
+		return fmt.Errorf("copying step %.12s from %s: %w", key, from.Dir, err)
+	}
+	if err := os.Rename(dst, c.stepDir(key)); err != nil {
+		if _, ok := c.Lookup(key); ok {
+			return nil
+		}
+		return fmt.Errorf("importing step %.12s: %w", key, err)
+	}
+	return nil
+}
+
+// copyTree copies the directories and regular files below src to dst with
+// their modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.Mkdir(target, info.Mode().Perm()|0o700)
+		case info.Mode().IsRegular():
+			return copyFile(p, target, info.Mode().Perm())
+		default:
+			return fmt.Errorf("%s: not a regular file or directory", p)
+		}
+	})
+}

@@ -6,6 +6,7 @@ type State string
 // Step states reported to an Observer.
 const (
 	StateCached  State = "cached"
+	StateWaiting State = "waiting" // another process that shares the cache builds it
 	StateRunning State = "running"
 	StateDone    State = "done"
 	StateFailed  State = "failed"

@@ -62,6 +62,9 @@ func (p *progress) Event(e builder.Event) {
 		if ok && time.Since(p.last) < 100*time.Millisecond {
 			return
 		}
+	case builder.StateWaiting:
+		p.clear()
+		fmt.Fprintf(p.w, "waiting %s (another cocobuild builds it into the same cache)\n", e.Step)
 	case builder.StateDone, builder.StateFailed:
 		s := p.steps[e.Step]
 		delete(p.steps, e.Step)
