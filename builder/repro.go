@@ -1,7 +1,9 @@
 package builder
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +30,11 @@ type ReproOptions struct {
 	// removed afterwards unless Keep.
 	WorkDir string
 	Keep    bool
+	// Reuse names blocks (e.g. "kernel.guest") whose step results build b
+	// takes from build a's cache instead of building them again: for slow
+	// blocks whose reproducibility is checked by other means, such as a
+	// kernel compared with a published digest. The report says so.
+	Reuse []string
 	// Log receives the builds' output.
 	Log io.Writer
 }
@@ -98,7 +105,11 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	}
 	p("output path", rep.OutA, rep.OutB)
 	p("working directory", cwd, b)
-	p("cache", cacheA+" (warm)", filepath.Join(b, "cache")+" (cold)")
+	cold := " (cold)"
+	if len(opts.Reuse) > 0 {
+		cold = " (cold, except the steps of " + strings.Join(opts.Reuse, ", ") + ", copied from build a's: --reuse)"
+	}
+	p("cache", cacheA+" (warm)", filepath.Join(b, "cache")+cold)
 	p("TZ", os.Getenv("TZ"), "Pacific/Chatham")
 	p("LANG/LC_ALL", os.Getenv("LC_ALL"), "fr_FR.UTF-8")
 	p("umask", "as set", "0027")
@@ -122,9 +133,6 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 			if err := copyFile(opts.Exe, exeB, 0o755); err != nil {
 				return nil, err
 			}
-			if err := chownTree(filepath.Join(work, "b"), otherUID); err != nil {
-				return nil, err
-			}
 			os.Chmod(work, 0o755)
 			cred = &syscall.Credential{Uid: otherUID, Gid: otherUID}
 			envB = append(envB, "GOMODCACHE="+filepath.Join(b, "home", "gomod"))
@@ -136,15 +144,24 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	rep.Perturbations = append(rep.Perturbations, uidPert)
 
 	args := func(cache, out string) []string {
-		return append(append([]string{"build", "--cache-dir", cache, "-o", out}, opts.Args...), absRecipe)
+		return append(append([]string{"build", "--json", "--cache-dir", cache, "-o", out}, opts.Args...), absRecipe)
 	}
 	fmt.Fprintf(opts.Log, "== build a (warm cache %s)\n", cacheA)
 	start := time.Now()
 	envA := append(os.Environ(), opts.Env...)
-	if err := runBuild(ctx, opts.Exe, args(cacheA, rep.OutA), cwd, envA, "", nil, opts.Log); err != nil {
+	var reportA bytes.Buffer
+	if err := runBuild(ctx, opts.Exe, args(cacheA, rep.OutA), cwd, envA, "", nil, io.MultiWriter(opts.Log, &reportA)); err != nil {
 		return rep, fmt.Errorf("build a: %w", err)
 	}
 	rep.Seconds[0] = time.Since(start).Seconds()
+	if err := reuseSteps(reportA.Bytes(), opts.Reuse, cacheA, filepath.Join(b, "cache")); err != nil {
+		return rep, err
+	}
+	if cred != nil {
+		if err := chownTree(filepath.Join(work, "b"), otherUID); err != nil {
+			return nil, err
+		}
+	}
 	fmt.Fprintf(opts.Log, "== build b (perturbed, cold cache)\n")
 	start = time.Now()
 	if err := runBuild(ctx, exeB, args(filepath.Join(b, "cache"), rep.OutB), b, envB, "027", cred, opts.Log); err != nil {
@@ -153,6 +170,44 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	rep.Seconds[1] = time.Since(start).Seconds()
 	rep.Diff, err = diff.Trees(rep.OutA, rep.OutB)
 	return rep, err
+}
+
+// reuseSteps copies the cache entries of the steps of the named blocks,
+// as build a's JSON report lists them, from cache a to cache b.
+func reuseSteps(report []byte, blocks []string, cacheA, cacheB string) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	var res struct {
+		Steps []StepReport `json:"steps"`
+	}
+	if err := json.Unmarshal(report, &res); err != nil {
+		return fmt.Errorf("reading build a's report: %w", err)
+	}
+	from, err := OpenCache(cacheA)
+	if err != nil {
+		return err
+	}
+	to, err := OpenCache(cacheB)
+	if err != nil {
+		return err
+	}
+	for _, blk := range blocks {
+		found := false
+		for _, s := range res.Steps {
+			if s.Block != blk {
+				continue
+			}
+			found = true
+			if err := to.Import(from, s.Key); err != nil {
+				return fmt.Errorf("--reuse %s: %w", blk, err)
+			}
+		}
+		if !found {
+			return fmt.Errorf("--reuse %s: the recipe has no block %s with steps (give blocks as TYPE.NAME, e.g. kernel.guest)", blk, blk)
+		}
+	}
+	return nil
 }
 
 // runBuild runs exe with args; umask, when set, is applied through the shell.

@@ -16,6 +16,7 @@ func newReproCmd(a *app) *cobra.Command {
 	var rf recipeFlags
 	var keep bool
 	var work string
+	var reuse []string
 	c := &cobra.Command{
 		Use:   "repro [RECIPE]",
 		Short: "Build a recipe twice, the second time perturbed, and compare every artifact",
@@ -23,9 +24,15 @@ func newReproCmd(a *app) *cobra.Command {
 cold cache and a different build path, working directory, TZ, locale, umask, HOME,
 TMPDIR and GOMAXPROCS, and, when run as root, as another uid. It then compares every
 artifact and every measurement. Exit 0: identical. Exit 1: the report names each
-differing artifact and, inside it, the first differing members.`,
+differing artifact and, inside it, the first differing members.
+
+--reuse BLOCK lets the second build take that block's steps from the first build's
+cache instead of building them again (the report says so): for a slow block whose
+reproducibility is checked by other means, e.g. a kernel compared with its published
+digest by verify-build.`,
 		Example: `  cocobuild repro recipes/sample
-  cocobuild repro --json --keep recipes/sample`,
+  cocobuild repro --json --keep recipes/sample
+  cocobuild repro --reuse kernel.guest recipes/sample`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			recipe := "."
@@ -53,7 +60,7 @@ differing artifact and, inside it, the first differing members.`,
 			// The two builds' own output is shown only when one fails.
 			var log bytes.Buffer
 			rep, err := builder.Repro(cmd.Context(), recipe, builder.ReproOptions{
-				Exe: exe, Args: append(extra, "--json"), Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
+				Exe: exe, Args: extra, Reuse: reuse, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
 			})
 			if err != nil {
 				a.stderr.Write(log.Bytes())
@@ -73,6 +80,7 @@ differing artifact and, inside it, the first differing members.`,
 	rf.register(c)
 	c.Flags().BoolVar(&keep, "keep", false, "keep both build directories for inspection")
 	c.Flags().StringVar(&work, "work-dir", "", "where to put the two builds (default: a new temporary directory)")
+	c.Flags().StringArrayVar(&reuse, "reuse", nil, "a block (TYPE.NAME) whose steps the second build copies from the first build's cache; repeatable")
 	return c
 }
 

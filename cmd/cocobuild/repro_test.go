@@ -50,6 +50,7 @@ type reproJSON struct {
 	Report       struct {
 		Perturbations []struct {
 			Name    string `json:"name"`
+			B       string `json:"b"`
 			Applied bool   `json:"applied"`
 			Note    string `json:"note"`
 		} `json:"perturbations"`
@@ -61,10 +62,11 @@ type reproJSON struct {
 	} `json:"report"`
 }
 
-func runRepro(t *testing.T, dir string) (int, reproJSON, string) {
+func runRepro(t *testing.T, dir string, extra ...string) (int, reproJSON, string) {
 	t.Helper()
 	a := &app{stdout: new(strings.Builder), stderr: new(strings.Builder), childEnv: []string{"COCOBUILD_TEST_MAIN=1"}}
-	code := runApp(t.Context(), a, []string{"repro", "--json", "--cache-dir", t.TempDir(), "--work-dir", t.TempDir(), dir})
+	args := append([]string{"repro", "--json", "--cache-dir", t.TempDir(), "--work-dir", t.TempDir()}, extra...)
+	code := runApp(t.Context(), a, append(args, dir))
 	var got reproJSON
 	out := a.stdout.(*strings.Builder).String()
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
@@ -122,6 +124,28 @@ func TestReproCatchesLeaks(t *testing.T) {
 		if strings.Contains(n, "etc/stable") || strings.HasPrefix(n, "kernel/") {
 			t.Errorf("report names %q, which is reproducible", n)
 		}
+	}
+}
+
+// TestReproReuse: with --reuse, build b takes the leaky block's step from
+// build a's cache, so the leak cannot show, and the report says the cache
+// was not all cold. A block the recipe lacks is an error naming it.
+func TestReproReuse(t *testing.T) {
+	t.Setenv("TZ", "UTC")
+	dir := reproRecipe(t, "\nleaky \"x\" {}\n")
+	code, got, out := runRepro(t, dir, "--reuse", "leaky.x")
+	if code != 0 || !got.Reproducible {
+		t.Fatalf("repro --reuse leaky.x: exit %d, reproducible %v, want 0 and true\n%s", code, got.Reproducible, out)
+	}
+	for _, p := range got.Report.Perturbations {
+		if p.Name == "cache" && !strings.Contains(p.B, "except the steps of leaky.x") {
+			t.Errorf("cache perturbation %q does not say leaky.x was reused", p.B)
+		}
+	}
+	a := &app{stdout: new(strings.Builder), stderr: new(strings.Builder), childEnv: []string{"COCOBUILD_TEST_MAIN=1"}}
+	code = runApp(t.Context(), a, []string{"repro", "--cache-dir", t.TempDir(), "--work-dir", t.TempDir(), "--reuse", "kernel.nosuch", dir})
+	if stderr := a.stderr.(*strings.Builder).String(); code != 1 || !strings.Contains(stderr, "--reuse kernel.nosuch: the recipe has no block kernel.nosuch") {
+		t.Errorf("repro --reuse of a missing block: exit %d, stderr %q; want 1 and an error naming it", code, stderr)
 	}
 }
 
