@@ -1,7 +1,8 @@
-// Package verity computes dm-verity hash trees, reproducibly, with
-// github.com/containerd/go-dmverity: the trees, superblocks and root hashes
-// are byte-identical to those of `veritysetup format` with the same
-// parameters. It also writes the parameters the way kernels and init
+// Package verity computes dm-verity hash trees, reproducibly: the trees,
+// superblocks and root hashes are byte-identical to those of
+// `veritysetup format` with the same parameters. The tree is built here
+// (tree.go says why); github.com/containerd/go-dmverity encodes and reads
+// the superblock and verifies trees. It also writes the parameters the way kernels and init
 // systems take them: a device-mapper table, Kata's `dm-mod.create=` kernel
 // argument and systemd's `roothash=` arguments.
 //
@@ -23,7 +24,6 @@ import (
 
 	dmverity "github.com/containerd/go-dmverity/pkg/verity"
 	"github.com/google/uuid"
-	"golang.org/x/sys/unix"
 )
 
 // Defaults of Params.
@@ -210,56 +210,38 @@ func format(ctx context.Context, dataPath, hashPath string, p Params, appended b
 
 	// The verity area (superblock and tree) is the same bytes whether it
 	// is a file of its own or follows the data: only its offset differs,
-	// and the superblock does not record it. So it is always made as a
-	// separate hash device, in memory: go-dmverity writes each 32-byte
-	// digest with its own system call, which a memory file makes cheap;
-	// then it is written out in one go.
-	area, cleanup, err := scratchFile()
+	// and the superblock does not record it. It is assembled in memory
+	// (the tree is about 1/127 of the data with the default parameters)
+	// and written with one write.
+	t, err := newTree(p.Algorithm, p.DataBlockSize, p.HashBlockSize, p.Salt, blocks)
 	if err != nil {
 		return nil, err
-	}
-	defer cleanup()
-	dp := &dmverity.Params{
-		HashName:      p.Algorithm,
-		DataBlockSize: p.DataBlockSize,
-		HashBlockSize: p.HashBlockSize,
-		DataBlocks:    blocks,
-		HashType:      1,
-		Salt:          append([]byte(nil), p.Salt...),
-		SaltSize:      uint16(len(p.Salt)),
-		NoSuperblock:  !p.Superblock,
-		UUID:          p.UUID,
-	}
-	if len(dp.Salt) == 0 {
-		dp.Salt = nil
 	}
 	sbSize := uint64(0)
 	if p.Superblock {
-		// With a superblock at the start of a separate hash device,
-		// go-dmverity takes HashAreaOffset as the tree's offset.
 		sbSize = uint64(alignUp(dmverity.SuperblockSize, p.HashBlockSize))
-		dp.HashAreaOffset = sbSize
 	}
-	treeSize, err := dmverity.GetHashTreeSize(&dmverity.Params{HashName: p.Algorithm, DataBlockSize: p.DataBlockSize, HashBlockSize: p.HashBlockSize, DataBlocks: blocks, HashType: 1})
+	res.HashSize = sbSize + t.size
+	res.HashStartBlock = (res.HashOffset + sbSize) / uint64(p.HashBlockSize)
+	area := make([]byte, res.HashSize)
+	if p.Superblock {
+		sb, err := superblock(p, blocks)
+		if err != nil {
+			return nil, err
+		}
+		copy(area, sb)
+	}
+	data, err := os.Open(dataPath)
 	if err != nil {
-		return nil, fmt.Errorf("sizing the hash tree: %w", err)
-	}
-	root, err := dmverity.Create(dp, dataPath, area.name)
-	if err != nil {
-		return nil, fmt.Errorf("formatting dm-verity: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	root, err := t.build(ctx, data, area[sbSize:])
+	data.Close()
+	if err != nil {
+		return nil, fmt.Errorf("dm-verity tree of %s: %w", dataPath, err)
 	}
 	res.RootHash = hex.EncodeToString(root)
-	res.HashSize = sbSize + treeSize
-	res.HashStartBlock = (res.HashOffset + sbSize) / uint64(p.HashBlockSize)
 
-	// Write the area out, padded to its full size (a tree without levels,
-	// for a single data block, is just the superblock).
-	if err := area.f.Truncate(int64(res.HashSize)); err != nil {
-		return nil, err
-	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	if appended {
 		flags = os.O_WRONLY
@@ -268,7 +250,7 @@ func format(ctx context.Context, dataPath, hashPath string, p Params, appended b
 	if err != nil {
 		return nil, err
 	}
-	_, err = io.Copy(io.NewOffsetWriter(out, int64(res.HashOffset)), io.NewSectionReader(area.f, 0, int64(res.HashSize)))
+	_, err = out.WriteAt(area, int64(res.HashOffset))
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -278,28 +260,22 @@ func format(ctx context.Context, dataPath, hashPath string, p Params, appended b
 	return res, nil
 }
 
-// scratch is a file that go-dmverity can open by name.
-type scratch struct {
-	f    *os.File
-	name string
-}
-
-// scratchFile makes an anonymous memory file (memfd), reachable by name
-// through /proc/self/fd; where that is not possible, a temporary file.
-func scratchFile() (*scratch, func(), error) {
-	if fd, err := unix.MemfdCreate("cocobuild-verity", unix.MFD_CLOEXEC); err == nil {
-		f := os.NewFile(uintptr(fd), "memfd")
-		name := fmt.Sprintf("/proc/self/fd/%d", fd)
-		if _, err := os.Stat(name); err == nil {
-			return &scratch{f: f, name: name}, func() { f.Close() }, nil
-		}
-		f.Close()
-	}
-	f, err := os.CreateTemp("", "cocobuild-verity-")
+// superblock encodes the veritysetup superblock (format version 1) of the
+// parameters, with go-dmverity's encoding.
+func superblock(p Params, dataBlocks uint64) ([]byte, error) {
+	sb := dmverity.DefaultSuperblock()
+	sb.HashType = 1
+	sb.UUID = p.UUID
+	sb.Algorithm = [32]byte{}
+	copy(sb.Algorithm[:], p.Algorithm)
+	sb.DataBlockSize, sb.HashBlockSize, sb.DataBlocks = p.DataBlockSize, p.HashBlockSize, dataBlocks
+	sb.SaltSize = uint16(len(p.Salt))
+	copy(sb.Salt[:], p.Salt)
+	b, err := sb.Serialize()
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("encoding the verity superblock: %w", err)
 	}
-	return &scratch{f: f, name: f.Name()}, func() { f.Close(); os.Remove(f.Name()) }, nil
+	return b, nil
 }
 
 func alignUp(n int, align uint32) int {
