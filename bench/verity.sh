@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times cocobuild's dm-verity tree (go-dmverity) against `veritysetup format`
+# Times `cocobuild verity format` (rootfs/verity) against `veritysetup format`
 # on the same data with the same parameters, side by side, and prints the
 # ratio of the medians (goal: <= 1.1). Both outputs must be identical.
 #

@@ -5,15 +5,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
+	dmverity "github.com/containerd/go-dmverity/pkg/verity"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
@@ -83,76 +87,242 @@ func TestMatchesVeritysetup(t *testing.T) {
 		{name: "derived salt, two levels", blocks: 300, p: Params{Superblock: true, Salt: DeriveSalt("x")}},
 		{name: "no superblock", blocks: 300, p: Params{Salt: DeriveSalt("y")}},
 		{name: "sha512 hash 1024", blocks: 70, p: Params{Superblock: true, Algorithm: "sha512", HashBlockSize: 1024, Salt: salt}},
+		{name: "sha512 hash 512, four levels", blocks: 513, p: Params{Superblock: true, Algorithm: "sha512", HashBlockSize: 512, Salt: salt}},
 		{name: "data 1024", blocks: 10, p: Params{Superblock: true, DataBlockSize: 1024, Salt: salt}},
 		{name: "appended", blocks: 300, appended: true, p: Params{Superblock: true, Salt: DeriveSalt("z")}},
 		{name: "appended no superblock", blocks: 300, appended: true, p: Params{Salt: DeriveSalt("z")}},
 		{name: "appended one block", blocks: 1, appended: true, p: Params{Superblock: true}},
 	}
-	ctx := context.Background()
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			data := filepath.Join(dir, "data")
-			orig := writeData(t, data, tc.blocks, uint64(i))
+			data := filepath.Join(t.TempDir(), "data")
+			writeData(t, data, tc.blocks, uint64(i))
 			p := tc.p
 			if p.Superblock {
 				p.UUID = DeriveUUID("test", tc.name)
 			}
-			var r *Result
-			var err error
-			ours := filepath.Join(dir, "hash")
-			if tc.appended {
-				r, err = Append(ctx, data, p)
-				ours = data
-			} else {
-				r, err = Format(ctx, data, ours, p)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			theirs := filepath.Join(dir, "theirs")
-			theirsData := data
-			if tc.appended {
-				theirsData = filepath.Join(dir, "theirs")
-				if err := os.WriteFile(theirsData, orig, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			args := append([]string{"format", theirsData, theirs}, veritysetupArgs(r, p)...)
-			out := veritysetup(t, args...)
-			m := rootHashRe.FindStringSubmatch(out)
-			if m == nil {
-				t.Fatalf("no root hash in veritysetup output:\n%s", out)
-			}
-			if got, want := r.RootHash, m[1]; got != want {
-				t.Errorf("root hash = %s, veritysetup says %s", got, want)
-			}
-			a, _ := os.ReadFile(ours)
-			b, _ := os.ReadFile(theirs)
-			if !bytes.Equal(a, b) {
-				t.Errorf("hash device differs from veritysetup's: %d vs %d bytes, sha %s vs %s", len(a), len(b), sha(a), sha(b))
-			}
-			if got, want := uint64(len(a)), r.HashOffset+r.HashSize; got != want {
-				t.Errorf("hash device is %d bytes, Result says offset %d + size %d", got, r.HashOffset, r.HashSize)
-			}
-			vargs := append([]string{"verify", data, ours, r.RootHash}, veritysetupArgs(r, p)...)
-			veritysetup(t, vargs...)
-			if err := Verify(ctx, data, ours, r); err != nil {
-				t.Errorf("Verify: %v", err)
-			}
-			if p.Superblock {
-				f, _ := os.Open(ours)
-				defer f.Close()
-				sb, err := ReadSuperblock(f, r.HashOffset)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sb.RootHash, sb.Layout, sb.HashSize = r.RootHash, r.Layout, r.HashSize
-				if diff := cmp.Diff(r, sb); diff != "" {
-					t.Errorf("superblock read back (-formatted +read):\n%s", diff)
-				}
-			}
+			matchVeritysetup(t, data, p, tc.appended)
 		})
+	}
+}
+
+// TestMatchesVeritysetupMatrix compares with `veritysetup format` over the
+// parameters this package supports: every algorithm, data and hash block
+// sizes 512 to 4096, and for each of them the data sizes where the tree
+// changes shape (one block, no tree; one hash block's worth of data; one
+// block more, a second level; a third level where the data stays under
+// 4 MiB, else two partly filled levels). The salt (0, 1, 32 or 256 bytes),
+// the superblock and the layout vary from case to case, pseudo-randomly
+// but always the same way, and every combination of them appears.
+func TestMatchesVeritysetupMatrix(t *testing.T) {
+	testenv.Tool(t, "veritysetup", "cryptsetup-bin")
+	sizes := []uint32{512, 1024, 2048, 4096}
+	saltLens := []int{0, 1, 32, 256}
+	r := rand.New(rand.NewPCG(6, 6))
+	seen := map[string]bool{}
+	n := 0
+	for _, algo := range []string{"sha256", "sha512", "sha1"} {
+		digest := hashes[algo]().Size()
+		slot := 1
+		for slot < digest {
+			slot <<= 1
+		}
+		for _, dbs := range sizes {
+			for _, hbs := range sizes {
+				hpb := uint64(hbs) / uint64(slot)
+				third := hpb*hpb + 1
+				if third*uint64(dbs) > 4<<20 {
+					third = 3*hpb - 1
+				}
+				for _, blocks := range []uint64{1, hpb, hpb + 1, third} {
+					n++
+					saltLen := saltLens[r.IntN(len(saltLens))]
+					p := Params{Algorithm: algo, DataBlockSize: dbs, HashBlockSize: hbs, Superblock: r.IntN(2) == 0,
+						Salt: make([]byte, saltLen)}
+					for i := range p.Salt {
+						p.Salt[i] = byte(r.Uint32())
+					}
+					// An appended tree starts on a hash block after the data.
+					appended := r.IntN(2) == 0 && blocks*uint64(dbs)%uint64(hbs) == 0
+					seen[fmt.Sprint(saltLen, p.Superblock, appended)] = true
+					name := fmt.Sprintf("%s/data%d/hash%d/blocks%d/salt%d/sb=%t/appended=%t", algo, dbs, hbs, blocks, saltLen, p.Superblock, appended)
+					seed := uint64(n)
+					t.Run(name, func(t *testing.T) {
+						t.Parallel()
+						b := make([]byte, blocks*uint64(dbs))
+						rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(b)
+						if p.Superblock {
+							p.UUID = DeriveUUID("matrix", name)
+						}
+						path := filepath.Join(t.TempDir(), "data")
+						if err := os.WriteFile(path, b, 0o644); err != nil {
+							t.Fatal(err)
+						}
+						matchVeritysetup(t, path, p, appended)
+					})
+				}
+			}
+		}
+	}
+	if want := len(saltLens) * 2 * 2; len(seen) != want {
+		t.Errorf("the matrix covers %d of the %d combinations of salt length, superblock and layout: change the seed", len(seen), want)
+	}
+}
+
+// matchVeritysetup formats the data file with this package and, on a copy,
+// with `veritysetup format`, and requires identical hash devices (or
+// files, when appended) and root hashes; `veritysetup verify` and Verify
+// must then accept ours, and the superblock must read back as formatted.
+func matchVeritysetup(t *testing.T, data string, p Params, appended bool) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Dir(data)
+	orig, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r *Result
+	ours := filepath.Join(dir, "hash")
+	if appended {
+		r, err = Append(ctx, data, p)
+		ours = data
+	} else {
+		r, err = Format(ctx, data, ours, p)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(dir, "theirs")
+	theirsData := data
+	if appended {
+		theirsData = theirs
+		if err := os.WriteFile(theirsData, orig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := append([]string{"format", theirsData, theirs}, veritysetupArgs(r, p)...)
+	out := veritysetup(t, args...)
+	m := rootHashRe.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no root hash in veritysetup output:\n%s", out)
+	}
+	if got, want := r.RootHash, m[1]; got != want {
+		t.Errorf("root hash = %s, veritysetup says %s", got, want)
+	}
+	a, _ := os.ReadFile(ours)
+	b, _ := os.ReadFile(theirs)
+	if !bytes.Equal(a, b) {
+		t.Errorf("hash device differs from veritysetup's: %d vs %d bytes, sha %s vs %s", len(a), len(b), sha(a), sha(b))
+	}
+	if got, want := uint64(len(a)), r.HashOffset+r.HashSize; got != want {
+		t.Errorf("hash device is %d bytes, Result says offset %d + size %d", got, r.HashOffset, r.HashSize)
+	}
+	sbSize := r.HashStartBlock*uint64(r.HashBlockSize) - r.HashOffset
+	treeSize, err := dmverity.GetHashTreeSize(&dmverity.Params{HashName: r.Algorithm, DataBlockSize: r.DataBlockSize,
+		HashBlockSize: r.HashBlockSize, DataBlocks: r.DataBlocks, HashType: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HashSize != sbSize+treeSize {
+		t.Errorf("hash area of %d bytes, go-dmverity sizes the tree %d bytes after %d of superblock", r.HashSize, treeSize, sbSize)
+	}
+	vargs := append([]string{"verify", data, ours, r.RootHash}, veritysetupArgs(r, p)...)
+	veritysetup(t, vargs...)
+	if err := Verify(ctx, data, ours, r); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	if p.Superblock {
+		f, err := os.Open(ours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sb, err := ReadSuperblock(f, r.HashOffset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.RootHash, sb.Layout, sb.HashSize = r.RootHash, r.Layout, r.HashSize
+		if diff := cmp.Diff(r, sb); diff != "" {
+			t.Errorf("superblock read back (-formatted +read):\n%s", diff)
+		}
+	}
+}
+
+// TestTreeDeterministic builds a tree of more chunks than workers, the
+// last one partial, on one CPU and on several: the bytes must not depend
+// on which goroutine hashed what.
+func TestTreeDeterministic(t *testing.T) {
+	data := make([]byte, (3*chunkSize/4096+5)*4096)
+	rand.NewChaCha8([32]byte{3}).Read(data)
+	tr, err := newTree("sha256", 4096, 4096, []byte("salt"), uint64(len(data)/4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trees [][]byte
+	var roots []string
+	for _, procs := range []int{1, 2, 7} {
+		old := runtime.GOMAXPROCS(procs)
+		dst := make([]byte, tr.size)
+		root, err := tr.build(context.Background(), bytes.NewReader(data), dst)
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trees, roots = append(trees, dst), append(roots, hex.EncodeToString(root))
+	}
+	for i := 1; i < len(trees); i++ {
+		if !bytes.Equal(trees[0], trees[i]) || roots[0] != roots[i] {
+			t.Errorf("tree %d differs from tree 0 (roots %s, %s)", i, roots[i], roots[0])
+		}
+	}
+	// The first digest of level 0 is H(salt || first block), in the last
+	// hash block of the tree (level 0 is stored last).
+	want := sha256.Sum256(append([]byte("salt"), data[:4096]...))
+	l0 := tr.levels[0]
+	if got := trees[0][l0.off : l0.off+32]; !bytes.Equal(got, want[:]) {
+		t.Errorf("first digest of level 0 = %x, want %x", got, want)
+	}
+}
+
+// failingReader fails reads at or after off.
+type failingReader struct {
+	r   io.ReaderAt
+	off int64
+}
+
+func (f failingReader) ReadAt(b []byte, off int64) (int, error) {
+	if off+int64(len(b)) > f.off {
+		return 0, errors.New("disk on fire")
+	}
+	return f.r.ReadAt(b, off)
+}
+
+func TestTreeErrors(t *testing.T) {
+	data := make([]byte, 600*4096)
+	tr, err := newTree("sha256", 4096, 4096, nil, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := tr.build(ctx, failingReader{bytes.NewReader(data), 400 * 4096}, make([]byte, tr.size)); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("failing read: error %v, want the reader's", err)
+	}
+	if _, err := tr.build(ctx, bytes.NewReader(data[:599*4096]), make([]byte, tr.size)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short data: error %v, want io.ErrUnexpectedEOF", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := tr.build(cctx, bytes.NewReader(data), make([]byte, tr.size)); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: error %v, want context.Canceled", err)
+	}
+	if _, err := tr.build(ctx, bytes.NewReader(data), make([]byte, tr.size-1)); err == nil {
+		t.Error("build accepted a buffer of the wrong size")
+	}
+	if _, err := newTree("md5", 4096, 4096, nil, 1); err == nil {
+		t.Error("newTree accepted md5")
+	}
+	if _, err := newTree("sha256", 4096, 4096, nil, 0); err == nil {
+		t.Error("newTree accepted no data blocks")
 	}
 }
 
