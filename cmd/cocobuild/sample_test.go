@@ -20,22 +20,78 @@ import (
 
 const sampleRecipe = "../../recipes/sample"
 
-// TestSampleReproducible builds the sample recipe twice from cold caches in
-// different directories, compares the trees, then checks that a rebuild
-// runs no step and that plan says so.
+// sampleKernel is the sample's kernel block: built from source (10-20
+// minutes cold on 2 cores), so the tests build it once, in the shared test
+// cache, and its reproducibility is checked by the kernel package's tests
+// against committed digests.
+const sampleKernel = "kernel.guest"
+
+// importKernel copies the steps of the sample's kernel, as build a's JSON
+// report lists them, from the shared cache into cache.
+func importKernel(t testing.TB, reportJSON, cache string) {
+	t.Helper()
+	var rep struct {
+		Steps []builder.StepReport `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(reportJSON), &rep); err != nil {
+		t.Fatal(err)
+	}
+	from, err := builder.OpenCache(testenv.SharedCache(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := builder.OpenCache(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range rep.Steps {
+		if s.Block == sampleKernel {
+			if err := to.Import(from, s.Key); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatalf("build a's report has no step of %s", sampleKernel)
+	}
+}
+
+// TestSampleReproducible builds the sample recipe twice, in different
+// directories with different caches, and compares the trees: build a with
+// the shared test cache (where the kernel is built once), build b with a
+// cold cache that holds only the kernel's result, so every other step runs
+// again. Then a rebuild runs no step and plan says so, and the sample
+// boots.
 func TestSampleReproducible(t *testing.T) {
 	testenv.Tool(t, "apt-get", "apt")
-	cacheA, cacheB := t.TempDir(), t.TempDir()
+	cacheA, cacheB := testenv.SharedCache(t), t.TempDir()
 	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "nested", "b")
-	for _, c := range [][2]string{{cacheA, outA}, {cacheB, outB}} {
-		if code, _, stderr := runCLI(t, "build", "--cache-dir", c[0], "-o", c[1], sampleRecipe); code != 0 {
-			t.Fatalf("build: exit %d\n%s", code, stderr)
+	code, stdout, stderr := runCLI(t, "build", "--json", "--cache-dir", cacheA, "-o", outA, sampleRecipe)
+	if code != 0 {
+		t.Fatalf("build a: exit %d\n%s", code, stderr)
+	}
+	importKernel(t, stdout, cacheB)
+	code, stdout, stderr = runCLI(t, "build", "--json", "--cache-dir", cacheB, "-o", outB, sampleRecipe)
+	if code != 0 {
+		t.Fatalf("build b: exit %d\n%s", code, stderr)
+	}
+	var repB struct {
+		Steps []builder.StepReport `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &repB); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range repB.Steps {
+		if (s.Status == builder.StatusCached) != (s.Block == sampleKernel) {
+			t.Errorf("build b: %s:%s %s; want every step but the kernel's to run", s.Block, s.Step, s.Status)
 		}
 	}
 	if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, outB)); diff != "" {
-		t.Errorf("two cold builds differ (-a +b):\n%s", diff)
+		t.Errorf("two builds differ (-a +b):\n%s", diff)
 	}
-	code, stdout, stderr := runCLI(t, "plan", "--json", "--cache-dir", cacheA, sampleRecipe)
+	code, stdout, stderr = runCLI(t, "plan", "--json", "--cache-dir", cacheA, sampleRecipe)
 	if code != 0 {
 		t.Fatalf("plan: exit %d\n%s", code, stderr)
 	}
@@ -139,7 +195,7 @@ func bootSample(t *testing.T, out string) {
 // every step is cached: load, plan, copy into the output, manifest.
 func BenchmarkNoopRebuild(b *testing.B) {
 	testenv.Tool(b, "apt-get", "apt")
-	cache, out := b.TempDir(), filepath.Join(b.TempDir(), "out")
+	cache, out := testenv.SharedCache(b), filepath.Join(b.TempDir(), "out")
 	if code, _, stderr := runCLI(b, "build", "--cache-dir", cache, "-o", out, sampleRecipe); code != 0 {
 		b.Fatalf("build: exit %d\n%s", code, stderr)
 	}
@@ -151,10 +207,11 @@ func BenchmarkNoopRebuild(b *testing.B) {
 	}
 }
 
-// TestSampleRepro runs `cocobuild repro` on the sample recipe.
+// TestSampleRepro runs `cocobuild repro` on the sample recipe, with build a
+// in the shared test cache and the kernel's steps reused in build b.
 func TestSampleRepro(t *testing.T) {
 	testenv.Tool(t, "apt-get", "apt")
-	code, stdout, stderr := runCLI(t, "repro", "--cache-dir", t.TempDir(), sampleRecipe)
+	code, stdout, stderr := runCLI(t, "repro", "--cache-dir", testenv.SharedCache(t), "--reuse", sampleKernel, sampleRecipe)
 	if code != 0 {
 		t.Fatalf("repro of the sample: exit %d\n%s\n%s", code, stdout, stderr)
 	}

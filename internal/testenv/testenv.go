@@ -91,3 +91,24 @@ func moduleRoot() (string, bool) {
 		dir = parent
 	}
 }
+
+// SharedCacheEnv names the cocobuild cache that tests share with each other
+// (across packages and runs) for builds too slow to repeat, such as the
+// sample's kernel: built once, taken from it afterwards. Without it the
+// tests use the user's cocobuild cache, which `make demo` fills too.
+const SharedCacheEnv = "COCOBUILD_TEST_CACHE"
+
+// SharedCache is the cache directory named by SharedCacheEnv, or the
+// user's cocobuild cache. Builds that share it run a step once even when
+// packages' tests run at the same time (the builder locks step keys).
+func SharedCache(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv(SharedCacheEnv); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatalf("no cache directory for the shared test cache: %v (set %s)", err, SharedCacheEnv)
+	}
+	return filepath.Join(d, "cocobuild")
+}

@@ -1,7 +1,9 @@
-# The sample Confidential Containers guest, end to end: Debian's cloud kernel
-# and OVMF (pinned), a u-root initramfs with the sample agent, a dm-verity
-# protected erofs root file system on a GPT disk, launch measurements for
-# SEV-SNP and TDX, and signed reference values.
+# The sample Confidential Containers guest, end to end: a confidential-guest
+# kernel built reproducibly from Debian's pinned Linux 6.12 source with the
+# CoCo fragments, Debian's OVMF (pinned), a u-root initramfs with the sample
+# agent, a dm-verity protected erofs root file system on a GPT disk, launch
+# measurements for SEV-SNP and TDX, and signed reference values.
+# recipes/prebuilt is the smaller variant with Debian's prebuilt cloud kernel.
 
 recipe {
   name        = "sample"
@@ -42,26 +44,12 @@ variable "console" {
   default = "ttyS0"
 }
 
-locals {
-  kernel_release = "6.1.0-56-cloud-amd64"
-  kernel_deb     = "linux-image-6.1.0-56-cloud-amd64"
-  kernel_version = "6.1.192-2"
-  kernel_sha256  = "e7d02b943971edcb8790e256c02cfab3bca6c3d37c1bf25392a57c71300615ee"
-}
-
 # Inputs: every byte that enters the build is pinned.
-input "kernel" {
-  deb     = local.kernel_deb
-  version = local.kernel_version
-  extract = "boot/vmlinuz-${local.kernel_release}"
-  sha256  = local.kernel_sha256
-}
-
-input "kernel_modules" {
-  deb         = local.kernel_deb
-  version     = local.kernel_version
-  extract_dir = "lib/modules/${local.kernel_release}"
-  sha256      = local.kernel_sha256
+input "linux_source" {
+  deb     = "linux-source-6.12"
+  version = "6.12.117-1~deb12u1"
+  extract = "usr/src/linux-source-6.12.tar.xz"
+  sha256  = "e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703"
 }
 
 input "ovmf" {
@@ -94,8 +82,17 @@ disk "guest" {
   }
 }
 
+# The guest kernel, built from source: tinyconfig plus the fragments
+# cocobuild ships (kernel/fragments): the common confidential-guest set
+# (virtio, vsock, dm-verity with CONFIG_DM_INIT, erofs, …), TDX and SEV-SNP.
+# With CONFIG_DM_INIT the kernel itself sets up the verity root from the
+# dm-mod.create= argument, which the measurement covers.
 kernel "guest" {
-  image   = input.kernel
+  source {
+    tarball   = input.linux_source
+    base      = "tinyconfig"
+    fragments = ["common", "tdx", "snp"]
+  }
   cmdline = concat(["console=${var.console}", "panic=-1"], rootfs.root.verity.cmdline)
 }
 
@@ -109,7 +106,9 @@ initramfs "agent" {
     path    = "/usr/bin/agent"
   }
   modules {
-    from = input.kernel_modules
+    from = kernel.guest.modules
+    # Built into this kernel (listed in modules.builtin, nothing to add);
+    # a kernel that has them as modules gets them loaded.
     load = ["virtio_pci", "virtio_blk", "dm-verity", "erofs"]
   }
   compression = "zstd"
