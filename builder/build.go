@@ -89,6 +89,7 @@ func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) 
 		opts.Observer = nopObserver{}
 	}
 	rn := &runner{opts: opts, recipe: r, sem: make(chan struct{}, opts.Jobs), outputs: map[string]*recipes.Output{}}
+	ctx = recipes.WithProbeMemo(ctx, opts.Cache.ProbeMemo())
 	g, gctx := errgroup.WithContext(ctx)
 	done := map[string]chan struct{}{}
 	for _, b := range r.Blocks {

@@ -285,7 +285,16 @@ func (e *PinMismatchError) Error() string {
 // probe hashes a local file (or fetches an unpinned source) before the cache is consulted.
 func (n *inputNode) probe(ctx context.Context) (string, error) {
 	if n.file != "" {
-		sum, _, err := fileSHA256(n.file)
+		// Remembered while the file is unchanged, so a rebuild does not
+		// hash it again.
+		abs, err := filepath.Abs(n.file)
+		if err != nil {
+			return "", err
+		}
+		sum, err := recipes.Memoize(ctx, "file-sha256 "+abs, func() (string, []string, error) {
+			sum, _, err := fileSHA256(abs)
+			return sum, []string{abs}, err
+		})
 		if err != nil {
 			return "", fmt.Errorf("input %q: %w", n.name, err)
 		}

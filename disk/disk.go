@@ -32,6 +32,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // Sizes of the layout.
@@ -376,12 +377,15 @@ func QemuImgVersion(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", errors.New("qemu-img not found: install it with `apt-get install qemu-utils`")
 	}
-	out, err := exec.CommandContext(ctx, bin, "--version").Output()
-	if err != nil {
-		return "", fmt.Errorf("qemu-img --version: %w", err)
-	}
-	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(line), nil
+	// Remembered while the binary is unchanged: a no-op rebuild runs no tool.
+	return recipes.Memoize(ctx, "tool-version "+bin+" --version", func() (string, []string, error) {
+		out, err := exec.CommandContext(ctx, bin, "--version").Output()
+		if err != nil {
+			return "", nil, fmt.Errorf("qemu-img --version: %w", err)
+		}
+		line, _, _ := strings.Cut(string(out), "\n")
+		return strings.TrimSpace(line), []string{bin}, nil
+	})
 }
 
 // Qcow2 converts a raw image to qcow2 with qemu-img: version 3 (compat

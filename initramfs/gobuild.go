@@ -21,6 +21,8 @@ import (
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/u-root/uio/llog"
+
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // Guest architecture: the images are for x86-64 guests.
@@ -88,25 +90,83 @@ type goListPackage struct {
 // twice, so that a cached build stays well under a second. withGoMod
 // leaves go.mod out for builds that do not read it (the busybox is built
 // with modules off, from the versions go list resolved).
+//
+// The result is remembered in the build's probe memo while every file the
+// go command's answers depend on is unchanged (the go binary, its
+// configuration file, go.mod, go.sum, go.work anywhere above dir, and the
+// directories and files of the local packages), so a rebuild with nothing
+// changed runs no go command.
 func goSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bool) (string, []string, error) {
-	h := sha256.New()
-	env, err := goCmd(ctx, dir, "env", "GOVERSION", "GOEXPERIMENT", "GOAMD64", "GOOS", "GOARCH", "GOMOD")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", nil, errors.New("the go command is not on PATH: building Go programs for the initramfs needs a Go toolchain")
+	}
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", nil, err
 	}
-	envLines := strings.Split(strings.TrimRight(string(env), "\n"), "\n")
-	fmt.Fprintf(h, "env %q\n", envLines[:len(envLines)-1]) // GOMOD is a host path
-	if mf := strings.TrimSpace(envLines[len(envLines)-1]); withGoMod && mf != "" && mf != os.DevNull {
-		b, err := os.ReadFile(mf)
+	var goVars []string
+	for _, kv := range goEnv() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "GO") || strings.HasPrefix(k, "CGO_") || k == "PATH" || k == "HOME" || k == "XDG_CONFIG_HOME" {
+			goVars = append(goVars, kv)
+		}
+	}
+	sort.Strings(goVars)
+	key := fmt.Sprintf("go-source %s %q %v %s %q", abs, pkgs, withGoMod, goBin, goVars)
+	v, err := recipes.Memoize(ctx, key, func() (string, []string, error) {
+		digest, paths, files, err := computeGoSourceDigest(ctx, abs, pkgs, withGoMod)
 		if err != nil {
 			return "", nil, err
 		}
-		sum := sha256.Sum256(b)
-		fmt.Fprintf(h, "go.mod %x\n", sum)
+		goenv := filepath.Join(os.Getenv("HOME"), ".config", "go", "env")
+		if d, err := os.UserConfigDir(); err == nil {
+			goenv = filepath.Join(d, "go", "env")
+		}
+		files = append(files, goBin, goenv)
+		for d := abs; ; d = filepath.Dir(d) {
+			files = append(files, filepath.Join(d, "go.work"))
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+		return digest + "\n" + strings.Join(paths, "\n"), files, nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	digest, rest, _ := strings.Cut(v, "\n")
+	if rest == "" {
+		return digest, nil, nil
+	}
+	return digest, strings.Split(rest, "\n"), nil
+}
+
+// computeGoSourceDigest is goSourceDigest without the memo; it also
+// returns the files its answer depends on.
+func computeGoSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bool) (string, []string, []string, error) {
+	h := sha256.New()
+	env, err := goCmd(ctx, dir, "env", "GOVERSION", "GOEXPERIMENT", "GOAMD64", "GOOS", "GOARCH", "GOMOD")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	var deps []string
+	envLines := strings.Split(strings.TrimRight(string(env), "\n"), "\n")
+	fmt.Fprintf(h, "env %q\n", envLines[:len(envLines)-1]) // GOMOD is a host path
+	if mf := strings.TrimSpace(envLines[len(envLines)-1]); mf != "" && mf != os.DevNull {
+		root := filepath.Dir(mf)
+		deps = append(deps, mf, filepath.Join(root, "go.sum"), filepath.Join(root, "vendor", "modules.txt"))
+		if withGoMod {
+			b, err := os.ReadFile(mf)
+			if err != nil {
+				return "", nil, nil, err
+			}
+			sum := sha256.Sum256(b)
+			fmt.Fprintf(h, "go.mod %x\n", sum)
+		}
 	}
 	out, err := goCmd(ctx, dir, append([]string{"list", "-deps", "-json=ImportPath,Dir,Standard,DepOnly,Module,GoFiles,CgoFiles,SFiles,CFiles,HFiles,EmbedFiles,SysoFiles,Error", "--"}, pkgs...)...)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var importPaths []string
 	dec := json.NewDecoder(bytes.NewReader(out))
@@ -115,10 +175,10 @@ func goSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bo
 		if err := dec.Decode(&p); err == io.EOF {
 			break
 		} else if err != nil {
-			return "", nil, fmt.Errorf("reading go list output: %w", err)
+			return "", nil, nil, fmt.Errorf("reading go list output: %w", err)
 		}
 		if p.Error != nil {
-			return "", nil, fmt.Errorf("go list %s: %s", p.ImportPath, p.Error.Err)
+			return "", nil, nil, fmt.Errorf("go list %s: %s", p.ImportPath, p.Error.Err)
 		}
 		if !p.DepOnly {
 			importPaths = append(importPaths, p.ImportPath)
@@ -135,21 +195,23 @@ func goSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bo
 			continue
 		}
 		fmt.Fprintf(h, "pkg %s local\n", p.ImportPath)
+		deps = append(deps, p.Dir)
 		var files []string
 		for _, l := range [][]string{p.GoFiles, p.CgoFiles, p.SFiles, p.CFiles, p.HFiles, p.EmbedFiles, p.SysoFiles} {
 			files = append(files, l...)
 		}
 		sort.Strings(files)
 		for _, f := range files {
+			deps = append(deps, filepath.Join(p.Dir, f))
 			b, err := os.ReadFile(filepath.Join(p.Dir, f))
 			if err != nil {
-				return "", nil, err
+				return "", nil, nil, err
 			}
 			sum := sha256.Sum256(b)
 			fmt.Fprintf(h, "file %s %x\n", f, sum)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), importPaths, nil
+	return hex.EncodeToString(h.Sum(nil)), importPaths, deps, nil
 }
 
 // buildGoBinary builds pkg in the module at dir into out: static, trimmed

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // The fixed build environment. Nothing of the host's environment reaches
@@ -123,21 +125,31 @@ func ToolchainIdentity(ctx context.Context) (string, error) {
 	if err := CheckTools(); err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	for _, t := range []string{"gcc", "ld", "make", "xz"} {
-		cmd := exec.CommandContext(ctx, t, "--version")
-		cmd.Env = []string{"PATH=" + BuildPath, "LC_ALL=C"}
-		if p, ok := lookPath(t); ok {
-			cmd.Path = p
+	tools := []string{"gcc", "ld", "make", "xz"}
+	var bins []string
+	for _, t := range tools {
+		p, ok := lookPath(t)
+		if !ok {
+			return "", fmt.Errorf("%s not found on %s", t, BuildPath)
 		}
-		out, err := cmd.Output()
-		if err != nil {
-			return "", fmt.Errorf("%s --version: %w", t, err)
-		}
-		first, _, _ := strings.Cut(string(out), "\n")
-		fmt.Fprintf(&b, "%s: %s\n", t, strings.TrimSpace(first))
+		bins = append(bins, p)
 	}
-	return b.String(), nil
+	// Remembered while the binaries are unchanged: a no-op rebuild runs
+	// no tool.
+	return recipes.Memoize(ctx, "kernel-toolchain "+strings.Join(bins, " "), func() (string, []string, error) {
+		var b strings.Builder
+		for i, t := range tools {
+			cmd := exec.CommandContext(ctx, bins[i], "--version")
+			cmd.Env = []string{"PATH=" + BuildPath, "LC_ALL=C"}
+			out, err := cmd.Output()
+			if err != nil {
+				return "", nil, fmt.Errorf("%s --version: %w", t, err)
+			}
+			first, _, _ := strings.Cut(string(out), "\n")
+			fmt.Fprintf(&b, "%s: %s\n", t, strings.TrimSpace(first))
+		}
+		return b.String(), bins, nil
+	})
 }
 
 // kbuild runs the commands of one kernel build in a work directory.

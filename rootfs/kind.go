@@ -608,7 +608,11 @@ func (n *node) probe(ctx context.Context) (string, error) {
 	for i, s := range n.tree.Sources {
 		switch {
 		case s.Dir != "":
-			dg, err := DirDigest(fmt.Sprintf("rootfs.%s: from dir %q", n.name, s.Dir), s.abs)
+			// Remembered while no file or directory below it changes,
+			// so a rebuild does not hash the tree again.
+			dg, err := recipes.Memoize(ctx, "rootfs-dir "+s.abs, func() (string, []string, error) {
+				return dirDigest(fmt.Sprintf("rootfs.%s: from dir %q", n.name, s.Dir), s.abs)
+			})
 			if err != nil {
 				return "", err
 			}

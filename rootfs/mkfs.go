@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // File system types.
@@ -90,14 +91,22 @@ func ToolVersions(ctx context.Context, fsType string) (string, error) {
 			return "", err
 		}
 		va := versionArgs[t.name]
-		cmd := exec.CommandContext(ctx, bin, va.args...)
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
-		out, _ := cmd.CombinedOutput() // mkfs.erofs exits 1 after its usage
-		v := va.re.Find(out)
-		if v == nil {
-			return "", fmt.Errorf("%s printed no version:\n%s", t.name, out)
+		// Remembered while the binary is unchanged: a no-op rebuild
+		// runs no tool.
+		v, err := recipes.Memoize(ctx, "tool-version "+bin+" "+strings.Join(va.args, " "), func() (string, []string, error) {
+			cmd := exec.CommandContext(ctx, bin, va.args...)
+			cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+			out, _ := cmd.CombinedOutput() // mkfs.erofs exits 1 after its usage
+			v := va.re.Find(out)
+			if v == nil {
+				return "", nil, fmt.Errorf("%s printed no version:\n%s", t.name, out)
+			}
+			return string(v), []string{bin}, nil
+		})
+		if err != nil {
+			return "", err
 		}
-		vs = append(vs, string(v))
+		vs = append(vs, v)
 	}
 	return strings.Join(vs, ", "), nil
 }

@@ -78,9 +78,21 @@ func hashDirEntry(h hash.Hash, e dirEntry, content []byte) {
 // DirDigest hashes what AddDir would read from a host directory: names,
 // types, normalised modes, link targets and contents.
 func DirDigest(source, root string) (string, error) {
+	d, _, err := dirDigest(source, root)
+	return d, err
+}
+
+// dirDigest is DirDigest that also returns the paths of the directories
+// and regular files it read (a symlink is covered by its directory: it can
+// only be changed by replacing it).
+func dirDigest(source, root string) (string, []string, error) {
 	h := sha256.New()
+	var read []string
 	err := walkDir(source, root, func(e dirEntry) error {
 		var sum []byte
+		if e.typ != TypeSymlink {
+			read = append(read, e.abs)
+		}
 		if e.typ == TypeReg {
 			s, err := hashFile(e.abs)
 			if err != nil {
@@ -92,9 +104,9 @@ func DirDigest(source, root string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), read, nil
 }
 
 func hashFile(p string) ([]byte, error) {
