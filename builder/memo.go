@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // probeMemo is the cache's recipes.ProbeMemo: probes/<sha256 of key>.json
@@ -24,7 +25,9 @@ type probeMemo struct {
 }
 
 // ProbeMemo returns the memo of probe results kept in the cache.
-func (c *Cache) ProbeMemo() *probeMemo {
+func (c *Cache) ProbeMemo() recipes.ProbeMemo { return c.probeMemo() }
+
+func (c *Cache) probeMemo() *probeMemo {
 	return &probeMemo{dir: filepath.Join(c.Dir, "probes"), racy: 2 * time.Second}
 }
 

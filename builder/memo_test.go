@@ -18,7 +18,7 @@ func TestProbeMemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := c.ProbeMemo()
+	m := c.probeMemo()
 	m.racy = 0 // the test's files were all written before each computation
 	dir := t.TempDir()
 	file, missing := filepath.Join(dir, "a.go"), filepath.Join(dir, "go.work")
