@@ -246,7 +246,7 @@ func TestSourceReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opt := range []string{"CONFIG_DM_INIT=y", "CONFIG_DM_VERITY=y", "CONFIG_INTEL_TDX_GUEST=y", "CONFIG_TDX_GUEST_DRIVER=y",
+	for _, opt := range []string{"CONFIG_DM_INIT=y", "CONFIG_DM_VERITY=y", "CONFIG_CRYPTO_SHA256_SSSE3=y", "CONFIG_INTEL_TDX_GUEST=y", "CONFIG_TDX_GUEST_DRIVER=y",
 		"CONFIG_AMD_MEM_ENCRYPT=y", "CONFIG_SEV_GUEST=y", "CONFIG_TSM_REPORTS=y", "CONFIG_EROFS_FS=y", "CONFIG_VIRTIO_VSOCKETS=y",
 		"CONFIG_LOCALVERSION=\"\"", "# CONFIG_MODULE_SIG is not set"} {
 		if !bytes.Contains(config, []byte("\n"+opt+"\n")) {
@@ -429,9 +429,13 @@ func TestSourceBoots(t *testing.T) {
 
 	t.Run("dm-mod.create verity root", func(t *testing.T) {
 		root := verityRoot(t, tmp, "cocobuild-kernel-test 6.12")
-		console := qemu(t, vmlinuz, tiny, base+" "+root.kata,
+		// -cpu max offers AVX2 (TCG), so verity takes the x86 SHA-256.
+		console := qemu(t, vmlinuz, tiny, base+" "+root.kata, "-cpu", "max",
 			"-drive", "file="+root.data+",format=raw,if=virtio,readonly=on",
 			"-drive", "file="+root.tree+",format=raw,if=virtio,readonly=on")
+		if !regexp.MustCompile(`device-mapper: verity: sha256 using shash "sha256-(avx2|ni|avx|ssse3)"`).MatchString(console) {
+			t.Errorf("verity does not use the x86 SHA-256 (CONFIG_CRYPTO_SHA256_SSSE3); console:\n%s", console)
+		}
 		for _, w := range []string{
 			"device-mapper: ioctl: dm-0 (root) is ready",
 			"cocobuild-kernel-test: dm-0 root",
