@@ -192,14 +192,21 @@ func reuseSteps(report []byte, blocks []string, cacheA, cacheB string) error {
 	if err != nil {
 		return err
 	}
+	return ImportBlocks(to, from, res.Steps, blocks)
+}
+
+// ImportBlocks copies into c, from another cache, the entries of the steps
+// (as a build's report lists them) of the named blocks (TYPE.NAME), so
+// that a build with c takes those blocks as cached.
+func ImportBlocks(c, from *Cache, steps []StepReport, blocks []string) error {
 	for _, blk := range blocks {
 		found := false
-		for _, s := range res.Steps {
+		for _, s := range steps {
 			if s.Block != blk {
 				continue
 			}
 			found = true
-			if err := to.Import(from, s.Key); err != nil {
+			if err := c.Import(from, s.Key); err != nil {
 				return fmt.Errorf("--reuse %s: %w", blk, err)
 			}
 		}

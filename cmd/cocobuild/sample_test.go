@@ -44,17 +44,8 @@ func importKernel(t testing.TB, reportJSON, cache string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, s := range rep.Steps {
-		if s.Block == sampleKernel {
-			if err := to.Import(from, s.Key); err != nil {
-				t.Fatal(err)
-			}
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatalf("build a's report has no step of %s", sampleKernel)
+	if err := builder.ImportBlocks(to, from, rep.Steps, []string{sampleKernel}); err != nil {
+		t.Fatal(err)
 	}
 }
 
