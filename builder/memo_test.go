@@ -99,3 +99,31 @@ func TestProbeMemoRacy(t *testing.T) {
 		t.Errorf("a failing computation ran %d times, want 2 (errors are not remembered)", runs)
 	}
 }
+
+// TestProbeMemoCorrupt: a damaged or foreign entry is recomputed, not
+// believed.
+func TestProbeMemoCorrupt(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.probeMemo()
+	m.racy = 0
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	m.Store("k", "v", []string{file}, time.Now())
+	if v, ok := m.Lookup("k"); !ok || v != "v" {
+		t.Fatalf("the intact entry: Lookup gave %q, %v; want v, true", v, ok)
+	}
+	for _, damage := range []string{"{not json", `{"key":"other","value":"w","files":[]}`, ""} {
+		if err := os.WriteFile(m.path("k"), []byte(damage), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := m.Lookup("k"); ok {
+			t.Errorf("entry %q: Lookup gave %q, want a miss", damage, v)
+		}
+	}
+}
