@@ -4,12 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,29 +86,6 @@ func build(t *testing.T, recipe, cache, out string, unpinned bool) (*builder.Bui
 	return res, err
 }
 
-// tree maps every file below dir to its sha256.
-func tree(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		sum := sha256.Sum256(b)
-		m[filepath.ToSlash(rel)] = hex.EncodeToString(sum[:])
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 func kernelStep(t testing.TB, rep *builder.Report) builder.StepReport {
 	t.Helper()
 	for _, s := range rep.Steps {
@@ -133,11 +107,12 @@ type golden struct {
 
 const goldenPath = "testdata/kernel.golden.json"
 
-// kernelFiles is the digest tree of the kernel's outputs below out.
+// kernelFiles is the digest tree (modes and contents) of the kernel's
+// outputs below out.
 func kernelFiles(t testing.TB, out string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
-	for p, d := range tree(t, out) {
+	for p, d := range testenv.TreeDigest(t, out) {
 		if strings.HasPrefix(p, "kernel/") {
 			files[p] = d
 		}
