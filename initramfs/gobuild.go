@@ -9,19 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
 
-	"github.com/u-root/gobusybox/src/pkg/golang"
-	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/u-root/pkg/cpio"
-	"github.com/u-root/uio/llog"
 
+	"github.com/cocobuild/cocobuild/internal/procgroup"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -48,18 +44,24 @@ func goEnv() []string {
 	return append(env, "GOOS="+guestGOOS, "GOARCH="+guestGOARCH, "CGO_ENABLED=0", "GO111MODULE=on", "GOFLAGS=-buildvcs=false")
 }
 
-// goCmd runs the go command in dir and returns its standard output.
+// goCmd runs the go command in dir and returns its standard output. The go
+// command and the compilers it starts form a process group that is killed
+// when ctx is done.
 func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	if _, err := exec.LookPath("go"); err != nil {
-		return nil, errors.New("the go command is not on PATH: building Go programs for the initramfs needs a Go toolchain")
+	goBin, err := lookGo()
+	if err != nil {
+		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := procgroup.Command(ctx, goBin, args...)
 	cmd.Dir = dir
 	cmd.Env = goEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("go %s (in %s): %v: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
@@ -97,9 +99,9 @@ type goListPackage struct {
 // directories and files of the local packages), so a rebuild with nothing
 // changed runs no go command.
 func goSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bool) (string, []string, error) {
-	goBin, err := exec.LookPath("go")
+	goBin, err := lookGo()
 	if err != nil {
-		return "", nil, errors.New("the go command is not on PATH: building Go programs for the initramfs needs a Go toolchain")
+		return "", nil, err
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -244,31 +246,27 @@ func builderVersions() map[string]string {
 }
 
 // buildBusybox builds the u-root commands as one busybox binary with
-// mkuimage and writes the u-root part of the archive (bbin/bb, a link per
+// mkuimage, in a temporary directory below work, and writes the u-root part of the archive (bbin/bb, a link per
 // command, /init and /bin/sh links) to out as a sorted newc archive.
-func buildBusybox(ctx context.Context, dir string, commands []string, initCmd, shell string, out string, log io.Writer) error {
+func buildBusybox(ctx context.Context, dir string, commands []string, initCmd, shell, work, out string, log io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "cocobuild-uroot-")
+	tmp, err := os.MkdirTemp(work, "uroot-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	env := golang.Default(golang.DisableCGO(), golang.WithGOOS(guestGOOS), golang.WithGOARCH(guestGOARCH),
-		golang.WithGO111MODULE("on"), golang.WithWorkingDir(dir))
-	raw := filepath.Join(tmp, "uroot.cpio")
-	l := llog.New(slog.LevelInfo, llog.WritePrintf(log))
-	mods := []uimage.Modifier{
-		uimage.WithReplaceEnv(env),
-		uimage.WithBusyboxCommands(commands...),
-		uimage.WithTempDir(tmp),
-		uimage.WithCPIOOutput(raw),
-		uimage.WithSkipLDD(),
-		uimage.WithInit(initCmd),
-		uimage.WithShell(shell),
+	goBin, goroot, err := goToolchain(ctx, dir)
+	if err != nil {
+		return err
 	}
-	if err := uimage.Create(l, mods...); err != nil {
+	raw := filepath.Join(tmp, "uroot.cpio")
+	req := urootRequest{Dir: dir, Commands: commands, Init: initCmd, Shell: shell, TempDir: tmp, Out: raw, GoBin: goBin, GOROOT: goroot}
+	if err := mkuimage(ctx, req, log); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("building the u-root busybox (commands resolve in the Go module at %s; it needs github.com/u-root/u-root in its go.mod, kept by a tools.go that imports the commands): %w", dir, err)
 	}
 	f, err := os.Open(raw)

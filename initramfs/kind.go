@@ -426,7 +426,9 @@ func (n *node) Steps() []*recipes.Step {
 				return d, err
 			},
 			Run: func(ctx context.Context, sc *recipes.StepContext) error {
-				return buildBusybox(ctx, dir, cmds, initCmd, shell, filepath.Join(sc.OutDir, "uroot.cpio"), sc.Log)
+				// The step's work directory (beside OutDir) is removed
+				// when the step fails or is cancelled.
+				return buildBusybox(ctx, dir, cmds, initCmd, shell, filepath.Dir(sc.OutDir), filepath.Join(sc.OutDir, "uroot.cpio"), sc.Log)
 			},
 		})
 		pack.After = append(pack.After, "busybox")

@@ -74,6 +74,16 @@ func Tool(t testing.TB, name, pkg string) string {
 	return p
 }
 
+// ModuleRoot is the directory of cocobuild's go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	d, ok := moduleRoot()
+	if !ok {
+		t.Fatal("no go.mod above the working directory")
+	}
+	return d
+}
+
 // moduleRoot walks up from the working directory to the directory holding go.mod.
 func moduleRoot() (string, bool) {
 	dir, err := os.Getwd()
