@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
@@ -41,6 +42,11 @@ type StepStatus string
 const (
 	StatusCached StepStatus = "cached" // the key was in the cache
 	StatusRun    StepStatus = "run"    // it runs (plan: it would run)
+	// StatusFailed: the step ran and failed; Reason holds the error.
+	StatusFailed StepStatus = "failed"
+	// StatusCancelled: the step was running when another step failed or
+	// the build was interrupted.
+	StatusCancelled StepStatus = "cancelled"
 )
 
 // StepReport is one line of a plan or build report.
@@ -80,7 +86,9 @@ type runner struct {
 	report  []StepReport
 }
 
-// Run plans and (unless DryRun) builds every block of the recipe.
+// Run plans and (unless DryRun) builds every block of the recipe. When the
+// build fails it returns the report so far with the error: the failed step
+// has StatusFailed, the steps stopped because of it StatusCancelled.
 func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
@@ -109,19 +117,21 @@ func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) 
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("build interrupted: %w", ctx.Err())
-		}
-		return nil, err
-	}
+	err := g.Wait()
 	sort.SliceStable(rn.report, func(i, j int) bool {
 		if rn.report[i].Block != rn.report[j].Block {
 			return blockIndex(r, rn.report[i].Block) < blockIndex(r, rn.report[j].Block)
 		}
 		return false
 	})
-	return &Report{Steps: rn.report, Outputs: rn.outputs}, nil
+	rep := &Report{Steps: rn.report, Outputs: rn.outputs}
+	if err != nil {
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("build interrupted (%v): every running step was stopped, nothing half-written was kept", context.Cause(ctx))
+		}
+		return rep, err
+	}
+	return rep, nil
 }
 
 func blockIndex(r *recipes.Recipe, addr string) int {
@@ -137,6 +147,18 @@ func (rn *runner) addReport(s StepReport) {
 	rn.mu.Lock()
 	rn.report = append(rn.report, s)
 	rn.mu.Unlock()
+}
+
+// setStatus changes the status of a step already in the report.
+func (rn *runner) setStatus(block, step string, status StepStatus, reason string) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	for i := range rn.report {
+		if rn.report[i].Block == block && rn.report[i].Step == step {
+			rn.report[i].Status, rn.report[i].Reason = status, reason
+			return
+		}
+	}
 }
 
 // runBlock decodes a block once its dependencies are finished, runs its
@@ -263,6 +285,11 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 	if s.Probe != nil {
 		p, err := s.Probe(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Status: StatusFailed, Reason: err.Error()})
+			rn.opts.Observer.Event(Event{Step: name, State: StateFailed, Err: err})
 			return nil, err
 		}
 		probe = p
@@ -300,6 +327,13 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 	rn.opts.Observer.Event(Event{Step: name, State: StateRunning})
 	res, err := rn.execute(ctx, name, key, s, after)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped: another step failed, or the build was interrupted.
+			rn.setStatus(b.Addr(), s.ID, StatusCancelled, "stopped: "+firstLine(context.Cause(ctx).Error()))
+			rn.opts.Observer.Event(Event{Step: name, State: StateCancelled})
+			return nil, ctx.Err()
+		}
+		rn.setStatus(b.Addr(), s.ID, StatusFailed, err.Error())
 		rn.opts.Observer.Event(Event{Step: name, State: StateFailed, Err: err})
 		return nil, err
 	}
@@ -336,6 +370,9 @@ func (rn *runner) execute(ctx context.Context, name, key string, s *recipes.Step
 		Progress: func(done, total int64) {
 			rn.opts.Observer.Event(Event{Step: name, State: StateRunning, Done: done, Total: total})
 		},
+		Stage: func(stage, unit string) {
+			rn.opts.Observer.Event(Event{Step: name, State: StateRunning, Stage: stage, Unit: unit})
+		},
 	}
 	if err := s.Run(ctx, sc); err != nil {
 		if ctx.Err() != nil {
@@ -352,6 +389,12 @@ func (rn *runner) execute(ctx context.Context, name, key string, s *recipes.Step
 	}
 	ok = true
 	return res, nil
+}
+
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
 }
 
 func asRecipeError(err error, re **RecipeError) bool { return errors.As(err, re) }

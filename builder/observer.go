@@ -10,6 +10,9 @@ const (
 	StateRunning State = "running"
 	StateDone    State = "done"
 	StateFailed  State = "failed"
+	// StateCancelled: the step was running when another step failed or
+	// the build was interrupted, and it was stopped.
+	StateCancelled State = "cancelled"
 )
 
 // Event reports progress of one step.
@@ -18,7 +21,13 @@ type Event struct {
 	State State
 	Done  int64 // progress while running; Total <= 0 when unknown
 	Total int64
-	Err   error
+	// Stage, in a running event, names the stage the step just entered
+	// ("configure", "build 6.12.117"); empty in plain progress events.
+	Stage string
+	// Unit is what Done and Total count from this stage on ("Kbuild
+	// commands"); "" for bytes. Set with Stage.
+	Unit string
+	Err  error // why the step failed
 }
 
 // Observer receives events from concurrently running steps; it must be safe

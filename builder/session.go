@@ -89,6 +89,8 @@ type BuildResult struct {
 func DefaultOutDir(r *recipes.Recipe) string { return filepath.Join("out", r.Name) }
 
 // Build runs every step that is not cached and writes the output directory.
+// When a step fails, the result holds only the report, with the step that
+// failed and the steps stopped because of it.
 func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observer) (*BuildResult, error) {
 	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, Jobs: jobs, Observer: obs})
 	if err != nil {
@@ -96,7 +98,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 		if asRecipeError(err, &re) {
 			return nil, &DiagError{Diags: re.Diags, Files: l.Recipe.Files}
 		}
-		return nil, err
+		return &BuildResult{Report: rep}, err // the report says which step failed
 	}
 	notes, cleanup, err := l.postBuild(ctx, rep, obs)
 	defer cleanup()

@@ -15,9 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/procgroup"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -164,6 +164,9 @@ type kbuild struct {
 	// progress counts Kbuild's command lines ("  CC      kernel/fork.o").
 	progress func(done, total int64)
 	done     int64
+	// onStage, when set, hears of each stage (extract, configure, build,
+	// install modules) as it starts.
+	onStage func(stage, unit string)
 	// sections are the deterministic log: per command, its output lines
 	// grouped by target and sorted.
 	sections []string
@@ -214,6 +217,15 @@ func (k *kbuild) stage(format string, args ...any) {
 	fmt.Fprintf(k.log, "== %s\n", fmt.Sprintf(format, args...))
 }
 
+// enter starts a stage the user sees (the step's progress line); the count
+// of Kbuild commands starts again from zero.
+func (k *kbuild) enter(stage string) {
+	k.done = 0
+	if k.onStage != nil {
+		k.onStage(stage, "Kbuild commands")
+	}
+}
+
 // kbuildLine is a Kbuild command line: two spaces, a tag, the target.
 var kbuildLine = regexp.MustCompile(`^  [A-Z][A-Z0-9_-]* +\S`)
 
@@ -226,16 +238,13 @@ var makeLine = regexp.MustCompile(`^g?make(\[\d+\])?: `)
 func (k *kbuild) run(ctx context.Context, dir string, args ...string) error {
 	title := strings.Join(args, " ")
 	k.stage("%s", k.clean(title))
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	// make and its jobs form a process group, killed on cancellation; make
+	// also dies with this process (a killed build leaves no make behind).
+	cmd := procgroup.Command(ctx, args[0], args[1:]...)
 	if p, ok := lookPath(args[0]); ok {
 		cmd.Path = p
 	}
 	cmd.Dir, cmd.Env = dir, k.env()
-	// make and its jobs form a process group, killed on cancellation; make
-	// also dies with this process (a killed build leaves no make behind).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	var lines []string
@@ -448,7 +457,7 @@ func safeName(s string) string {
 
 // release asks the tree for the kernel release ("6.12.117").
 func (k *kbuild) release(ctx context.Context) (string, error) {
-	cmd := exec.CommandContext(ctx, "make", "-s", "O="+k.obj, "ARCH="+Arch, "--no-print-directory", "kernelrelease")
+	cmd := procgroup.Command(ctx, "make", "-s", "O="+k.obj, "ARCH="+Arch, "--no-print-directory", "kernelrelease")
 	if p, ok := lookPath("make"); ok {
 		cmd.Path = p
 	}
@@ -501,6 +510,7 @@ func (k *kbuild) compile(ctx context.Context, config []byte, release string) (bz
 		return bzImage, "", nil
 	}
 	inst := filepath.Join(k.work, "modules")
+	k.enter("install modules")
 	// depmod is not run (DEPMOD=true): its indexes would depend on the
 	// host's kmod; consumers resolve dependencies from modinfo.
 	if err := k.make(ctx, "INSTALL_MOD_PATH="+inst, "DEPMOD=true", "modules_install"); err != nil {
@@ -520,10 +530,12 @@ type buildResult struct {
 // Build extracts the tarball, configures (base, fragments, olddefconfig,
 // check) and compiles.
 func (k *kbuild) Build(ctx context.Context, tarball, base string, baseFile []byte, frags []Fragment) (*buildResult, error) {
+	k.enter("extract")
 	k.stage("extract")
 	if err := k.extract(ctx, tarball); err != nil {
 		return nil, err
 	}
+	k.enter("configure")
 	config, err := k.configure(ctx, base, baseFile, frags)
 	if err != nil {
 		return nil, err
@@ -532,6 +544,7 @@ func (k *kbuild) Build(ctx context.Context, tarball, base string, baseFile []byt
 	if err != nil {
 		return nil, err
 	}
+	k.enter("build " + release)
 	k.stage("build %s", release)
 	bz, mods, err := k.compile(ctx, config, release)
 	if err != nil {

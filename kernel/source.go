@@ -218,6 +218,7 @@ func (n *sourceNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	if err != nil {
 		return err
 	}
+	k.onStage = sc.Stage
 	if tc, err := n.toolchain(ctx); err == nil {
 		fmt.Fprintf(sc.Log, "== toolchain\n%s", tc)
 	}

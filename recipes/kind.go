@@ -66,6 +66,10 @@ type StepContext struct {
 	// Progress reports work done out of total (bytes or units); total <= 0
 	// means unknown.
 	Progress func(done, total int64)
+	// Stage reports that the step entered a named stage ("configure",
+	// "build 6.12.117"), in which Progress counts unit ("Kbuild commands";
+	// "" for bytes); the user sees it beside the step. Never nil.
+	Stage func(stage, unit string)
 	// Meta is stored with the result; values must be JSON-encodable.
 	Meta map[string]any
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/builder"
 	"github.com/spf13/cobra"
 )
 
@@ -30,6 +31,9 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 			prog := newProgress(a)
 			res, err := l.Build(cmd.Context(), out, jobs, prog)
 			prog.Close()
+			if err != nil && res != nil && a.json {
+				return a.buildFailedJSON(res.Report, err)
+			}
 			if err != nil {
 				return a.recipeError(err)
 			}
@@ -65,6 +69,23 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 	c.Flags().StringVarP(&out, "out", "o", "", "output directory (default out/<recipe name>)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
 	return c
+}
+
+// buildFailedJSON prints the --json result of a failed build: the error,
+// the step that failed and every step's status.
+func (a *app) buildFailedJSON(rep *builder.Report, err error) error {
+	var steps []builder.StepReport
+	failed := []string{}
+	if rep != nil {
+		steps = rep.Steps
+		for _, s := range rep.Steps {
+			if s.Status == builder.StatusFailed {
+				failed = append(failed, s.Block+":"+s.Step)
+			}
+		}
+	}
+	a.printJSON(map[string]any{"ok": false, "error": err.Error(), "failed": failed, "steps": steps})
+	return failErr(err)
 }
 
 func sortedKeys(m map[string]any) []string {

@@ -19,10 +19,21 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// interruptContext is cancelled by the first SIGINT or SIGTERM, which stops
+// every running step; a second signal kills the process at once.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // signals get their default action again
+	}()
+	return ctx, stop
 }
 
 // run executes the CLI with args and returns the process exit code.
@@ -42,16 +53,24 @@ func runApp(ctx context.Context, a *app, args []string) int {
 	if err == nil {
 		return 0
 	}
+	code, msg := exitUsage, err.Error() // errors of cobra itself (unknown command, bad arguments)
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil && !ee.printed {
-			fmt.Fprintln(stderr, "error:", ee.err)
+		code, msg = ee.code, ""
+		if ee.err != nil {
+			msg = ee.err.Error()
 		}
-		return ee.code
+		if msg != "" && !ee.printed {
+			fmt.Fprintln(stderr, "error:", msg)
+		}
+	} else {
+		fmt.Fprintln(stderr, "error:", msg)
 	}
-	// Errors that cobra itself returns (unknown command, bad arguments) are usage errors.
-	fmt.Fprintln(stderr, "error:", err)
-	return exitUsage
+	if a.json && !a.jsonPrinted {
+		// --json callers always get a result on stdout, failures too.
+		a.printJSON(map[string]any{"ok": false, "error": msg, "exit_code": code})
+	}
+	return code
 }
 
 // Exit codes.

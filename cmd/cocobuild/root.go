@@ -19,10 +19,14 @@ type app struct {
 	// cocobuild processes this one starts (repro).
 	extraKinds []recipes.Kind
 	childEnv   []string
+	// jsonPrinted says the command printed its JSON result (in --json
+	// mode, a command that fails without one gets {"ok": false, "error"}).
+	jsonPrinted bool
 }
 
 // printJSON writes v as indented JSON to stdout.
 func (a *app) printJSON(v any) error {
+	a.jsonPrinted = true
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
