@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/measure/sev"
@@ -167,9 +169,18 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 		if d.HasErrors() || vals == nil {
 			return
 		}
-		for _, v := range vals {
+		for i, v := range vals {
 			if err := check(v); err != nil {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + name, Detail: err.Error() + ".", Subject: a.Expr.Range().Ptr()})
+				// Name the element and point at it when the list is written out.
+				what, subj := name, a.Expr.Range()
+				if len(vals) > 1 || isList(a.Expr, ctx) {
+					what = fmt.Sprintf("%s[%d]", name, i)
+				}
+				if t, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && len(t.Exprs) == len(vals) {
+					subj = t.Exprs[i].Range()
+				}
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + name,
+					Detail: fmt.Sprintf("%s: %s.", what, err), Subject: subj.Ptr()})
 			}
 		}
 		*dst = vals
@@ -192,7 +203,7 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 				}
 			}
 		}
-		strs("vcpu_types", &n.vcpuTypes, "EPYC-v4", func(s string) error { _, err := sev.CPUSignature(s); return err })
+		strs("vcpu_types", &n.vcpuTypes, "EPYC-v4", checkVCPUType)
 		strs("vmm", &n.vmms, "QEMU", func(s string) error { _, err := sev.ParseVMM(s); return err })
 		strs("guest_features", &n.guestFeatures, "0x1", func(s string) error { _, err := parseUint(s); return err })
 		if a, ok := content.Attributes["ec2_legacy_rdx"]; ok {
@@ -212,6 +223,34 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 		return nil, diags
 	}
 	return n, diags
+}
+
+// checkVCPUType accepts the QEMU CPU model names that vcpu_types takes. A
+// recipe names vCPUs by type only, so the error offers the known types and
+// nothing else (no CPUID signature, no family/model/stepping).
+func checkVCPUType(s string) error {
+	_, err := sev.CPUSignature(s)
+	var u *sev.UnknownCPUTypeError
+	if !errors.As(err, &u) {
+		return err
+	}
+	msg := fmt.Sprintf("%q is not a vCPU type", s)
+	if u.Suggestion != "" {
+		msg += fmt.Sprintf("; did you mean %q?", u.Suggestion)
+	} else {
+		msg += "."
+	}
+	return fmt.Errorf("%s vcpu_types takes QEMU CPU model names: %s", msg, strings.Join(sev.CPUTypes(), ", "))
+}
+
+// isList says whether expr is a list, tuple or set (rather than one value).
+func isList(expr hcl.Expression, ctx *hcl.EvalContext) bool {
+	v, diags := expr.Value(ctx)
+	if diags.HasErrors() {
+		return false
+	}
+	t := v.Type()
+	return t.IsListType() || t.IsTupleType() || t.IsSetType()
 }
 
 // decodeStrings accepts one value or a list of values (strings, numbers or

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -27,33 +28,110 @@ type PostBuilder interface {
 	PostBuild(ctx context.Context, manifest []byte, dir string) (artifacts []recipes.OutputArtifact, notes []string, err error)
 }
 
-// postBuild runs the PostBuilder nodes of a finished build and adds the
-// artifacts they make to their blocks' outputs in rep. cleanup removes the
-// files once the output directory is written.
-func (l *Loaded) postBuild(ctx context.Context, rep *Report, obs Observer) (notes []string, cleanup func(), err error) {
-	cleanup = func() {}
-	if obs == nil {
-		obs = nopObserver{}
+// StatusAlways marks a step that runs on every build, cached or not: the
+// post-build work of a PostBuilder block (publishing), which plans and
+// build reports list as BLOCK:post-build.
+const StatusAlways StepStatus = "always"
+
+// PostBuildStep is the step name under which plans and build reports list a
+// PostBuilder block's post-build work.
+const PostBuildStep = "post-build"
+
+// postBuildReport is the plan and build report line of a post-build step.
+func postBuildReport(b *recipes.Block) StepReport {
+	return StepReport{Block: b.Addr(), Step: PostBuildStep, Kind: b.Type, Status: StatusAlways,
+		Reason: "works on the whole build once every step is done; not cached, it runs on every build"}
+}
+
+// Cached counts the steps whose result came (or, in a plan, would come)
+// from the cache.
+func (r *Report) Cached() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Status == StatusCached {
+			n++
+		}
 	}
-	type post struct {
-		block *recipes.Block
-		pb    PostBuilder
+	return n
+}
+
+// Always counts the steps that run on every build (post-build work).
+func (r *Report) Always() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Status == StatusAlways {
+			n++
+		}
 	}
-	var posts []post
+	return n
+}
+
+// postBuildBlock is a block whose node is a PostBuilder.
+type postBuildBlock struct {
+	block *recipes.Block
+	pb    PostBuilder
+}
+
+// postBuilders decodes every block, with the outputs known so far (the
+// others unknown, as validation does), and returns those whose node is a
+// PostBuilder, in recipe order.
+func (l *Loaded) postBuilders(outputs map[string]*recipes.Output) ([]postBuildBlock, error) {
+	var posts []postBuildBlock
 	for _, b := range l.Recipe.Blocks {
 		vals := map[string]cty.Value{}
 		for _, d := range b.Deps {
-			if o, ok := rep.Outputs[d]; ok {
+			if o, ok := outputs[d]; ok {
 				vals[d] = o.Value
 			}
 		}
 		node, diags := b.Kind.Decode(b, l.Recipe.EvalContext(vals))
 		if diags.HasErrors() {
-			return nil, cleanup, &DiagError{Diags: diags, Files: l.Recipe.Files}
+			return nil, &DiagError{Diags: diags, Files: l.Recipe.Files}
 		}
 		if pb, ok := node.(PostBuilder); ok {
-			posts = append(posts, post{b, pb})
+			posts = append(posts, postBuildBlock{b, pb})
 		}
+	}
+	return posts, nil
+}
+
+// addPostBuildReports lists the post-build steps of posts in rep, each
+// after its block's other steps, in recipe order.
+func (l *Loaded) addPostBuildReports(rep *Report, posts []postBuildBlock) {
+	if len(posts) == 0 {
+		return
+	}
+	for _, p := range posts {
+		rep.Steps = append(rep.Steps, postBuildReport(p.block))
+	}
+	sort.SliceStable(rep.Steps, func(i, j int) bool {
+		return blockIndex(l.Recipe, rep.Steps[i].Block) < blockIndex(l.Recipe, rep.Steps[j].Block)
+	})
+}
+
+// planPostBuild adds to a plan the post-build steps that the build would
+// run after its steps.
+func (l *Loaded) planPostBuild(rep *Report) error {
+	posts, err := l.postBuilders(rep.Outputs)
+	if err != nil {
+		return err
+	}
+	l.addPostBuildReports(rep, posts)
+	return nil
+}
+
+// postBuild runs the PostBuilder nodes of a finished build, adds the
+// artifacts they make to their blocks' outputs in rep and lists their
+// post-build steps in rep. cleanup removes the files once the output
+// directory is written.
+func (l *Loaded) postBuild(ctx context.Context, rep *Report, obs Observer) (notes []string, cleanup func(), err error) {
+	cleanup = func() {}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	posts, err := l.postBuilders(rep.Outputs)
+	if err != nil {
+		return nil, cleanup, err
 	}
 	if len(posts) == 0 {
 		return nil, cleanup, nil
@@ -81,7 +159,7 @@ func (l *Loaded) postBuild(ctx context.Context, rep *Report, obs Observer) (note
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, cleanup, err
 		}
-		step := addr + ":post-build"
+		step := addr + ":" + PostBuildStep
 		obs.Event(Event{Step: step, State: StateRunning})
 		arts, n, err := p.pb.PostBuild(ctx, enc, dir)
 		if err != nil {
@@ -89,6 +167,7 @@ func (l *Loaded) postBuild(ctx context.Context, rep *Report, obs Observer) (note
 			return nil, cleanup, fmt.Errorf("%s: %w", addr, err)
 		}
 		obs.Event(Event{Step: step, State: StateDone})
+		l.addPostBuildReports(rep, posts[i:i+1])
 		// The block's output is shared with the report; give it its own copy.
 		o := *out
 		o.Artifacts = append(append([]recipes.OutputArtifact(nil), out.Artifacts...), arts...)

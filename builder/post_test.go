@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
@@ -134,5 +136,87 @@ func TestPostBuilderFailureWritesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("output directory written despite the failure: %v", err)
+	}
+}
+
+// TestPlanListsPostBuild: a plan lists the post-build step that a build
+// runs, before and after the build, as always run and not counted as to
+// run; the build's report lists it the same way.
+func TestPlanListsPostBuild(t *testing.T) {
+	l, dir := loadWithPost(t, false)
+	lines := func(rep *Report) []string {
+		var out []string
+		for _, s := range rep.Steps {
+			out = append(out, fmt.Sprintf("%s:%s %s %s", s.Block, s.Step, s.Kind, s.Status))
+		}
+		return out
+	}
+	type counts struct{ Ran, Cached, Always int }
+	planBefore, err := l.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	build, err := l.Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planAfter, err := l.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		rep    *Report
+		want   []string
+		counts counts
+	}{
+		{"plan before the build", planBefore, []string{"input.a:fetch input run", "post.p:post-build post always"}, counts{1, 0, 1}},
+		{"build", build.Report, []string{"input.a:fetch input run", "post.p:post-build post always"}, counts{1, 0, 1}},
+		{"plan after the build", planAfter, []string{"input.a:fetch input cached", "post.p:post-build post always"}, counts{0, 1, 1}},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, lines(tc.rep)); diff != "" {
+			t.Errorf("%s: steps (-want +got):\n%s", tc.name, diff)
+		}
+		if got := (counts{tc.rep.Ran(), tc.rep.Cached(), tc.rep.Always()}); got != tc.counts {
+			t.Errorf("%s: counts %+v, want %+v", tc.name, got, tc.counts)
+		}
+		for _, s := range tc.rep.Steps {
+			if s.Reason == "" {
+				t.Errorf("%s: %s:%s has no reason", tc.name, s.Block, s.Step)
+			}
+		}
+	}
+}
+
+// TestImportBlocksSkipsPostBuild: a build report's post-build step has no
+// cache entry; --reuse of its block says the block has no cached steps
+// instead of failing to import an empty key, and other blocks import.
+func TestImportBlocksSkipsPostBuild(t *testing.T) {
+	l, dir := loadWithPost(t, false)
+	res, err := l.Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		block   string
+		wantErr string
+	}{
+		{"input.a", ""},
+		{"post.p", "--reuse post.p: the recipe has no block post.p with steps"},
+	}
+	for _, tc := range tests {
+		err := ImportBlocks(to, l.Env.Cache, res.Report.Steps, []string{tc.block})
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.HasPrefix(got, tc.wantErr) || (tc.wantErr == "") != (err == nil) {
+			t.Errorf("ImportBlocks(%s): error %q, want %q", tc.block, got, tc.wantErr)
+		}
 	}
 }

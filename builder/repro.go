@@ -202,7 +202,7 @@ func ImportBlocks(c, from *Cache, steps []StepReport, blocks []string) error {
 	for _, blk := range blocks {
 		found := false
 		for _, s := range steps {
-			if s.Block != blk {
+			if s.Block != blk || s.Key == "" { // post-build work has no cache entry
 				continue
 			}
 			found = true

@@ -119,9 +119,16 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 }
 
 // Plan reports, without running anything, which steps are cached and which
-// would run.
+// would run, and the post-build steps (publishing) that every build runs.
 func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
-	return Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.planPostBuild(rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
 }
 
 // UpdateLock resolves every input of the recipe (fetching what it must) and

@@ -18,12 +18,12 @@ type Description struct {
 	Release         string            `json:"release"`
 	Version         string            `json:"version"`
 	BootProtocol    string            `json:"boot_protocol"`
-	SetupSects      uint8             `json:"setup_sects"`
+	SetupSects      uint8             `json:"setup_sectors"`
 	XLoadFlags      uint16            `json:"xloadflags"`
 	XLoadFlagNames  []string          `json:"xloadflag_names"`
 	InitSize        uint32            `json:"init_size"`
 	Size            int               `json:"size"`
-	PE              bool              `json:"pe"`
+	PE              bool              `json:"efi_stub"` // a PE/COFF header: the kernel can be loaded as an EFI application
 	Sections        []DescSection     `json:"sections,omitempty"`
 	Authenticode    map[string]string `json:"authenticode,omitempty"` // "sha256", "sha384": lowercase hex
 	Signatures      int               `json:"signatures"`
@@ -88,18 +88,20 @@ func Describe(b []byte) (*Description, error) {
 	return d, nil
 }
 
-// WriteText prints the description for people.
+// WriteText prints the description for people, under a line naming the
+// file that the caller writes.
 func (d *Description) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "bzImage, %d bytes\n", d.Size)
 	fmt.Fprintf(&b, "  release        %s\n", d.Release)
 	fmt.Fprintf(&b, "  version        %s\n", d.Version)
 	fmt.Fprintf(&b, "  boot protocol  %s\n", d.BootProtocol)
 	fmt.Fprintf(&b, "  setup sectors  %d\n", d.SetupSects)
 	fmt.Fprintf(&b, "  xloadflags     %#x %s\n", d.XLoadFlags, strings.Join(d.XLoadFlagNames, " "))
 	fmt.Fprintf(&b, "  init size      %d (%#x)\n", d.InitSize, d.InitSize)
-	if !d.PE {
-		b.WriteString("  no PE header (no EFI stub)\n")
+	if d.PE {
+		b.WriteString("  EFI stub       yes\n")
+	} else {
+		b.WriteString("  EFI stub       no (no PE header)\n")
 	}
 	if len(d.Sections) > 0 {
 		b.WriteString("PE sections\n  name      vaddr      vsize      raw offset raw size   flags\n")
@@ -108,7 +110,14 @@ func (d *Description) WriteText(w io.Writer) error {
 		}
 	}
 	if d.Authenticode != nil {
-		fmt.Fprintf(&b, "Authenticode (%d signatures)\n  sha256  %s\n  sha384  %s\n", d.Signatures, d.Authenticode["sha256"], d.Authenticode["sha384"])
+		signed := "unsigned"
+		switch {
+		case d.Signatures == 1:
+			signed = "1 signature"
+		case d.Signatures > 1:
+			signed = fmt.Sprintf("%d signatures", d.Signatures)
+		}
+		fmt.Fprintf(&b, "Authenticode digests (%s)\n  sha256  %s\n  sha384  %s\n", signed, d.Authenticode["sha256"], d.Authenticode["sha384"])
 	}
 	if d.AuthenticodeErr != "" {
 		fmt.Fprintf(&b, "PE: %s\n", d.AuthenticodeErr)

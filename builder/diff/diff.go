@@ -22,9 +22,32 @@ type Difference struct {
 	Artifact string `json:"artifact"`         // the file, relative to the compared root
 	Format   string `json:"format,omitempty"` // how it was read: cpio, tar, gpt, json, bytes
 	Member   string `json:"member,omitempty"` // inside the artifact: an entry, a partition, a JSON field
-	What     string `json:"what"`             // missing, extra, content, mode, owner, size, type, link, value
-	A        string `json:"a,omitempty"`
-	B        string `json:"b,omitempty"`
+	// What names every aspect that differs: missing in a/b, type, mode,
+	// owner, link, size, content or value, and the format's own attributes
+	// (for GPT: name, unique guid, attributes, first sector, disk guid).
+	What string `json:"what"`
+	A    string `json:"a,omitempty"`
+	B    string `json:"b,omitempty"`
+}
+
+// Attr is a property of a member that only some formats have, such as a
+// GPT partition's unique GUID; it is compared by name.
+type Attr struct {
+	Name, Value string
+}
+
+// Member is an entry inside an artifact.
+type Member struct {
+	Name  string // identifies the member in both artifacts
+	Label string // shown in reports instead of Name when set
+	Type  string // file, dir, symlink, device, partition, value…
+	Mode  string
+	Owner string
+	Size  int64
+	Link  string
+	Hash  string // of the content, or the value itself for JSON
+	Attrs []Attr // format-specific, compared by name
+	Order int    // position in the artifact
 }
 
 func (d Difference) String() string {
@@ -226,18 +249,6 @@ func digest(b []byte) string {
 	return "sha256:" + hex.EncodeToString(s[:8])
 }
 
-// Member is an entry inside an artifact.
-type Member struct {
-	Name  string
-	Type  string // file, dir, symlink, device, partition, value…
-	Mode  string
-	Owner string
-	Size  int64
-	Link  string
-	Hash  string // of the content, or the value itself for JSON
-	Order int    // position in the artifact
-}
-
 // format reads the members of one kind of artifact.
 type format struct {
 	name    string
@@ -269,15 +280,21 @@ func compareMembers(artifact, format string, a, b []Member) []Difference {
 	add := func(member, what, va, vb string) {
 		out = append(out, Difference{Artifact: artifact, Format: format, Member: member, What: what, A: va, B: vb})
 	}
+	label := func(m Member) string {
+		if m.Label != "" {
+			return m.Label
+		}
+		return m.Name
+	}
 	for _, n := range names {
 		x, inA := ma[n]
 		y, inB := mb[n]
 		switch {
 		case !inB:
-			add(n, "missing in b", "", "")
+			add(label(x), "missing in b", "", "")
 			continue
 		case !inA:
-			add(n, "missing in a", "", "")
+			add(label(y), "missing in a", "", "")
 			continue
 		}
 		// One line per member, naming every aspect that differs.
@@ -297,15 +314,18 @@ func compareMembers(artifact, format string, a, b []Member) []Difference {
 			contentWord = "value"
 		}
 		aspect(contentWord, short(x.Hash), short(y.Hash))
+		for _, name := range attrNames(x.Attrs, y.Attrs) {
+			aspect(name, attrValue(x.Attrs, name), attrValue(y.Attrs, name))
+		}
 		if len(whats) > 0 {
-			add(n, strings.Join(whats, ", "), strings.Join(as, "; "), strings.Join(bs, "; "))
+			add(label(x), strings.Join(whats, ", "), strings.Join(as, "; "), strings.Join(bs, "; "))
 		}
 	}
 	if len(out) == 0 {
 		// Same members: maybe another order.
 		for i := range a {
 			if i < len(b) && a[i].Name != b[i].Name {
-				add(a[i].Name, "order", fmt.Sprintf("position %d", a[i].Order), fmt.Sprintf("%s at position %d", b[i].Name, b[i].Order))
+				add(label(a[i]), "order", fmt.Sprintf("position %d", a[i].Order), fmt.Sprintf("%s at position %d", b[i].Name, b[i].Order))
 				break
 			}
 		}
@@ -315,4 +335,26 @@ func compareMembers(artifact, format string, a, b []Member) []Difference {
 		out = append(out[:MaxMembers], Difference{Artifact: artifact, Format: format, What: fmt.Sprintf("… and %d more differences", extra)})
 	}
 	return out
+}
+
+// attrNames lists the names of a's attributes, then those only b has.
+func attrNames(a, b []Attr) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, at := range append(append([]Attr{}, a...), b...) {
+		if !seen[at.Name] {
+			seen[at.Name] = true
+			names = append(names, at.Name)
+		}
+	}
+	return names
+}
+
+func attrValue(attrs []Attr, name string) string {
+	for _, at := range attrs {
+		if at.Name == name {
+			return at.Value
+		}
+	}
+	return ""
 }

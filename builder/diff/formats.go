@@ -162,8 +162,10 @@ var tarFormat = format{
 	},
 }
 
-// gptFormat reads a GPT disk image (512-byte sectors): each partition is a
-// member, its content hashed.
+// gptFormat reads a GPT disk image (512-byte sectors): the header (its disk
+// GUID and usable sectors) and each partition are members; a partition's
+// type GUID, name, unique GUID, attribute bits and first sector are
+// compared one by one, and its content is hashed.
 var gptFormat = format{
 	name: "gpt",
 	match: func(_ string, b []byte) bool {
@@ -179,7 +181,10 @@ var gptFormat = format{
 			entriesLBA*sector+uint64(count)*uint64(size) > uint64(len(b)) {
 			return nil, errors.New("GPT partition array out of range")
 		}
-		out := []Member{{Name: "gpt header", Type: "header", Hash: fmt.Sprintf("disk GUID %s", guid(h[56:72]))}}
+		out := []Member{{Name: "gpt header", Type: "header", Attrs: []Attr{
+			{"disk guid", guid(h[56:72])},
+			{"usable sectors", fmt.Sprintf("%d-%d", binary.LittleEndian.Uint64(h[40:]), binary.LittleEndian.Uint64(h[48:]))},
+		}}}
 		for i := uint32(0); i < count; i++ {
 			e := b[entriesLBA*sector+uint64(i)*uint64(size):][:size]
 			if bytes.Equal(e[:16], make([]byte, 16)) {
@@ -191,8 +196,17 @@ var gptFormat = format{
 				u16[j] = binary.LittleEndian.Uint16(e[56+2*j:])
 			}
 			name := strings.TrimRight(string(utf16.Decode(u16)), "\x00")
-			m := Member{Name: fmt.Sprintf("partition %d (%s)", i+1, name), Type: "partition type " + guid(e[:16]),
-				Mode: "guid " + guid(e[16:32]), Size: int64(last-first+1) * sector, Order: int(i)}
+			// Partitions are matched by number; the name is shown and compared.
+			m := Member{Name: fmt.Sprintf("partition %d", i+1), Label: fmt.Sprintf("partition %d (%s)", i+1, name),
+				Type: "partition type " + guid(e[:16]), Order: int(i), Attrs: []Attr{
+					{"name", name},
+					{"unique guid", guid(e[16:32])},
+					{"attributes", fmt.Sprintf("%#x", binary.LittleEndian.Uint64(e[48:]))},
+					{"first sector", fmt.Sprint(first)},
+				}}
+			if last >= first {
+				m.Size = int64(last-first+1) * sector
+			}
 			if last >= first && last < uint64(len(b))/sector {
 				m.Hash = hash(b[first*sector : (last+1)*sector])
 			}

@@ -14,33 +14,27 @@ import (
 )
 
 // inspectReport is what `inspect --json` prints: the file's digest and,
-// depending on what it is, its cpio entries or its kernel setup header.
+// depending on what it is, its cpio entries or its kernel setup header, PE
+// sections and Authenticode digests.
 type inspectReport struct {
-	File   string             `json:"file"`
-	SHA256 string             `json:"sha256"`
-	Size   int64              `json:"size"`
-	Type   string             `json:"type"` // "initramfs" or "bzimage"
-	Cpio   *initramfs.Listing `json:"cpio,omitempty"`
-	Kernel *bzImageReport     `json:"kernel,omitempty"`
-}
-
-type bzImageReport struct {
-	Release       string `json:"release"`
-	Version       string `json:"version"`
-	BootProtocol  string `json:"boot_protocol"`
-	EFIStub       bool   `json:"efi_stub"`
-	SetupSectors  uint8  `json:"setup_sectors"`
-	XLoadFlags    uint16 `json:"xloadflags"`
-	InitSizeBytes uint32 `json:"init_size"`
+	File   string              `json:"file"`
+	SHA256 string              `json:"sha256"`
+	Size   int64               `json:"size"`
+	Type   string              `json:"type"` // "initramfs" or "bzimage"
+	Cpio   *initramfs.Listing  `json:"cpio,omitempty"`
+	Kernel *kernel.Description `json:"kernel,omitempty"`
 }
 
 func newInspectCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect FILE",
-		Short: "List an initramfs's entries (any compression) or a bzImage's setup header",
+		Short: "List an initramfs's entries (any compression) or a bzImage's setup header, PE sections and Authenticode digests",
 		Long: `inspect lists the entries of an initramfs — newc cpio archives, uncompressed or
 gzip/zstd/xz-compressed, several one after another as the kernel reads them — with
-mode, uid/gid, size, sha256 and name; or, for a bzImage, what its setup header says.`,
+mode, uid/gid, size, sha256 and name; or, for a bzImage, what its setup header says
+and, when it has an EFI stub, its PE sections and its Authenticode SHA-256 and
+SHA-384 digests: the values firmware measures when it loads the kernel as an EFI
+application (TDX RTMR1, TPM PCR4), as osslsigncode and sbverify compute them.`,
 		Example: `  cocobuild inspect out/sample/initramfs/agent/initramfs.cpio.zst
   cocobuild inspect --json out/sample/kernel/guest/vmlinuz`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -56,10 +50,8 @@ mode, uid/gid, size, sha256 and name; or, for a bzImage, what its setup header s
 			}
 			sum := sha256.Sum256(b)
 			rep := inspectReport{File: args[0], SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))}
-			if info, kerr := kernel.Inspect(b); kerr == nil {
-				rep.Type = "bzimage"
-				rep.Kernel = &bzImageReport{Release: info.Release, Version: info.Version, BootProtocol: info.ProtocolString(),
-					EFIStub: info.PE, SetupSectors: info.SetupSects, XLoadFlags: info.XLoadFlags, InitSizeBytes: info.InitSize}
+			if d, kerr := kernel.Describe(b); kerr == nil {
+				rep.Type, rep.Kernel = "bzimage", d
 			} else {
 				l, cerr := initramfs.Inspect(b)
 				if cerr != nil {
@@ -73,9 +65,9 @@ mode, uid/gid, size, sha256 and name; or, for a bzImage, what its setup header s
 			fmt.Fprintf(a.stdout, "%s: %s, %d bytes, sha256 %s\n", rep.File, rep.Type, rep.Size, rep.SHA256)
 			switch {
 			case rep.Kernel != nil:
-				k := rep.Kernel
-				fmt.Fprintf(a.stdout, "release        %s\nversion        %s\nboot protocol  %s\nEFI stub       %v\nsetup sectors  %d\nxloadflags     %#x\ninit size      %d\n",
-					k.Release, k.Version, k.BootProtocol, k.EFIStub, k.SetupSectors, k.XLoadFlags, k.InitSizeBytes)
+				if err := rep.Kernel.WriteText(a.stdout); err != nil {
+					return failErr(err)
+				}
 			case rep.Cpio != nil:
 				if err := rep.Cpio.WriteText(a.stdout); err != nil {
 					return failErr(err)

@@ -6,9 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,7 +108,7 @@ func TestInspectBzImage(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Type != "bzimage" || rep.Kernel == nil || rep.Kernel.Release != "6.6.6-test" || rep.Kernel.BootProtocol != "2.15" || !rep.Kernel.EFIStub {
+	if rep.Type != "bzimage" || rep.Kernel == nil || rep.Kernel.Release != "6.6.6-test" || rep.Kernel.BootProtocol != "2.15" || !rep.Kernel.PE {
 		t.Errorf("inspect --json of a bzImage: %s", stdout)
 	}
 	code, stdout, _ = runCLI(t, "inspect", p)
@@ -131,6 +134,82 @@ func TestInspectErrors(t *testing.T) {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}
+
+// TestInspectSignedKernel inspects Debian's signed cloud kernel (a real
+// bzImage with an EFI stub): the PE sections must be those objdump reads,
+// and the Authenticode SHA-256 the one osslsigncode computes, in the JSON
+// and in the text.
+func TestInspectSignedKernel(t *testing.T) {
+	osslsigncode := testenv.Tool(t, "osslsigncode", "osslsigncode")
+	objdump := testenv.Tool(t, "objdump", "binutils")
+	p := testenv.VectorFile(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64")
+
+	// osslsigncode verify fails on the chain (Debian's CA is not trusted
+	// here) but prints the digest it computed.
+	out, _ := exec.Command(osslsigncode, "verify", "-in", p).CombinedOutput()
+	m := regexp.MustCompile(`Calculated message digest\s*:\s*([0-9A-Fa-f]{64})`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("osslsigncode verify printed no calculated SHA-256 digest:\n%s", out)
+	}
+	wantSHA256 := strings.ToLower(string(m[1]))
+	// objdump -h: name, size (of the raw data), VMA (image base 0 + RVA), LMA, file offset.
+	out, err := exec.Command(objdump, "-h", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump -h: %v\n%s", err, out)
+	}
+	var wantSections []string
+	for _, f := range regexp.MustCompile(`(?m)^\s+\d+\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s`).FindAllStringSubmatch(string(out), -1) {
+		size, _ := strconv.ParseUint(f[2], 16, 64)
+		vma, _ := strconv.ParseUint(f[3], 16, 64)
+		off, _ := strconv.ParseUint(f[4], 16, 64)
+		wantSections = append(wantSections, fmt.Sprintf("%s vaddr %#x raw %#x+%#x", f[1], vma, off, size))
+	}
+	if len(wantSections) == 0 {
+		t.Fatalf("no sections in objdump -h output:\n%s", out)
+	}
+
+	code, stdout, stderr := runCLI(t, "inspect", "--json", p)
+	if code != 0 {
+		t.Fatalf("inspect --json: exit %d: %s", code, stderr)
+	}
+	var rep inspectReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kernel == nil {
+		t.Fatalf("inspect --json: no kernel: %s", stdout)
+	}
+	var gotSections []string
+	for _, s := range rep.Kernel.Sections {
+		gotSections = append(gotSections, fmt.Sprintf("%s vaddr %#x raw %#x+%#x", s.Name, s.VirtualAddress, s.PointerToRawData, s.SizeOfRawData))
+	}
+	if diff := cmp.Diff(wantSections, gotSections); diff != "" {
+		t.Errorf("PE sections (-objdump +inspect):\n%s", diff)
+	}
+	checks := []struct{ what, got, want string }{
+		{"authenticode sha256", rep.Kernel.Authenticode["sha256"], wantSHA256},
+		{"release", rep.Kernel.Release, "6.1.0-56-cloud-amd64"},
+		{"signatures", fmt.Sprint(rep.Kernel.Signatures), "1"},
+		{"efi stub", fmt.Sprint(rep.Kernel.PE), "true"},
+		{"sha384 length", fmt.Sprint(len(rep.Kernel.Authenticode["sha384"])), "96"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("inspect --json: %s %s, want %s", c.what, c.got, c.want)
+		}
+	}
+
+	code, stdout, stderr = runCLI(t, "inspect", p)
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"sha256  " + wantSHA256, "sha384  " + rep.Kernel.Authenticode["sha384"], "Authenticode digests (1 signature)",
+		".text     0x00005000", "EFI stub       yes"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("inspect text lacks %q:\n%s", want, stdout)
 		}
 	}
 }

@@ -237,7 +237,7 @@ func setVCPU(p *sev.Params, f *sevFlags, changed func(string) bool) error {
 	}
 	if f.vcpuType != "" {
 		if _, err := sev.CPUSignature(f.vcpuType); err != nil {
-			return usageErr(fmt.Errorf("--vcpu-type: %w", err))
+			return usageErr(fmt.Errorf("--vcpu-type: %w; or give --vcpu-sig, or --vcpu-family, --vcpu-model and --vcpu-stepping", err))
 		}
 		p.VCPUType = f.vcpuType
 	}

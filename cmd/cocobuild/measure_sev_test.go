@@ -172,6 +172,8 @@ func TestMeasureSEVErrors(t *testing.T) {
 		{"no vcpus", []string{"measure", "sev", "--mode", "snp", "--ovmf", "inputs/debian12_OVMF.fd", "--vcpu-type", "EPYC-v4"}, exitUsage, "missing --vcpus"},
 		{"no vcpu type", []string{"measure", "sev", "--mode", "snp", "--ovmf", "inputs/debian12_OVMF.fd", "--vcpus", "1"}, exitUsage, "vCPU type"},
 		{"unknown vcpu type", []string{"measure", "sev", "--mode", "snp", "--ovmf", "inputs/debian12_OVMF.fd", "--vcpus", "1", "--vcpu-type", "EPYC-X"}, exitUsage, "EPYC-Genoa"},
+		{"vcpu type typo", []string{"measure", "sev", "--mode", "snp", "--ovmf", "inputs/debian12_OVMF.fd", "--vcpus", "1", "--vcpu-type", "epyc-milan"}, exitUsage, `--vcpu-type: unknown vCPU type "epyc-milan" (did you mean "EPYC-Milan"?)`},
+		{"vcpu type alternatives", []string{"measure", "sev", "--mode", "snp", "--ovmf", "inputs/debian12_OVMF.fd", "--vcpus", "1", "--vcpu-type", "EPYC-X"}, exitUsage, "EPYC-Turin; or give --vcpu-sig, or --vcpu-family, --vcpu-model and --vcpu-stepping"},
 		{"partial fms", append(snp, "--ovmf", "inputs/debian12_OVMF.fd", "--vcpu-family", "25"), exitUsage, "all three"},
 		{"initrd without kernel", append(snp, "--ovmf", "inputs/debian12_OVMF.fd", "--initrd", "inputs/tiny-initrd.cpio"), exitUsage, "--kernel required"},
 		{"append without kernel", append(snp, "--ovmf", "inputs/debian12_OVMF.fd", "--append", "x"), exitUsage, "--kernel required"},

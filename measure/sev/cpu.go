@@ -68,14 +68,68 @@ func CPUTypes() []string {
 	return names
 }
 
+// UnknownCPUTypeError is CPUSignature's error for a name it does not know.
+// It names the known types only: callers that take a CPUID signature or a
+// family/model/stepping as well say so in their own terms.
+type UnknownCPUTypeError struct {
+	Name string
+	// Suggestion is the known type the name is most likely a typo of
+	// (another case, or one or two characters off), or "".
+	Suggestion string
+}
+
+func (e *UnknownCPUTypeError) Error() string {
+	s := fmt.Sprintf("unknown vCPU type %q", e.Name)
+	if e.Suggestion != "" {
+		s += fmt.Sprintf(" (did you mean %q?)", e.Suggestion)
+	}
+	return s + ": the known types are " + strings.Join(CPUTypes(), ", ")
+}
+
 // CPUSignature returns the CPUID signature of a QEMU CPU model name
-// (exact spelling, as QEMU's -cpu takes it). An unknown name is an error that
-// lists the known ones.
+// (exact spelling, as QEMU's -cpu takes it). An unknown name is an
+// *UnknownCPUTypeError.
 func CPUSignature(name string) (uint32, error) {
 	for _, c := range cpuTypes() {
 		if c.name == name {
 			return c.fms.Signature()
 		}
 	}
-	return 0, fmt.Errorf("unknown vCPU type %q: want one of %s, or give the CPUID signature or family/model/stepping", name, strings.Join(CPUTypes(), ", "))
+	return 0, &UnknownCPUTypeError{Name: name, Suggestion: closestCPUType(name)}
+}
+
+// closestCPUType returns the known type that name differs from only in case
+// or by at most two edits, preferring the fewest edits, or "".
+func closestCPUType(name string) string {
+	best, bestDist := "", 3
+	for _, t := range CPUTypes() {
+		if strings.EqualFold(t, name) {
+			return t
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(t)); d < bestDist {
+			best, bestDist = t, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -320,3 +320,35 @@ func TestHashTableRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownCPUType: an unknown name is an *UnknownCPUTypeError that
+// suggests the known type it is likely a typo of, and lists the known types
+// without offering anything else.
+func TestUnknownCPUType(t *testing.T) {
+	tests := []struct{ name, suggestion string }{
+		{"epyc-v4", "EPYC-v4"},
+		{"EPYC-Genao", "EPYC-Genoa"},
+		{"EPYC-Milan-v9", "EPYC-Milan-v1"},
+		{"epyc-turin", "EPYC-Turin"},
+		{"Zen9", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		_, err := CPUSignature(tc.name)
+		var u *UnknownCPUTypeError
+		if !errors.As(err, &u) {
+			t.Errorf("CPUSignature(%q): error %v, want an *UnknownCPUTypeError", tc.name, err)
+			continue
+		}
+		if u.Name != tc.name || u.Suggestion != tc.suggestion {
+			t.Errorf("CPUSignature(%q): name %q suggestion %q, want %q and %q", tc.name, u.Name, u.Suggestion, tc.name, tc.suggestion)
+		}
+		msg := err.Error()
+		if !strings.HasSuffix(msg, "the known types are "+strings.Join(CPUTypes(), ", ")) {
+			t.Errorf("CPUSignature(%q): %q does not end with the known types", tc.name, msg)
+		}
+		if strings.Contains(msg, "signature") || strings.Contains(msg, "family") {
+			t.Errorf("CPUSignature(%q): %q offers what only some callers take", tc.name, msg)
+		}
+	}
+}
