@@ -45,7 +45,7 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 			for _, n := range res.Notes {
 				fmt.Fprintln(a.stderr, strings.ReplaceAll(n, "OUT/", res.OutDir+"/"))
 			}
-			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached\n", l.Recipe.Name, res.Report.Ran(), len(res.Report.Steps)-res.Report.Ran())
+			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached\n", l.Recipe.Name, res.Report.Ran(), res.Report.Cached())
 			for _, art := range res.Manifest.Artifacts {
 				if art.Kind == "eventlog" {
 					continue // listed in manifest.json; one per measurement
@@ -115,7 +115,7 @@ func newPlanCmd(a *app) *cobra.Command {
 				return a.recipeError(err)
 			}
 			if a.json {
-				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran()})
+				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran(), "cached": rep.Cached(), "always": rep.Always()})
 			}
 			for _, s := range rep.Steps {
 				key := s.Key
@@ -125,10 +125,14 @@ func newPlanCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.stdout, "%-7s %-30s %-18s %-12s %s\n", s.Status, s.Block+":"+s.Step, s.Kind, key, s.Reason)
 			}
 			if rep.Ran() == 0 {
-				fmt.Fprintf(a.stdout, "nothing to do: all %d step(s) cached\n", len(rep.Steps))
+				fmt.Fprintf(a.stdout, "nothing to do: %d step(s) cached", rep.Cached())
 			} else {
-				fmt.Fprintf(a.stdout, "%d step(s) to run, %d cached\n", rep.Ran(), len(rep.Steps)-rep.Ran())
+				fmt.Fprintf(a.stdout, "%d step(s) to run, %d cached", rep.Ran(), rep.Cached())
 			}
+			if n := rep.Always(); n > 0 {
+				fmt.Fprintf(a.stdout, ", %d run on every build (post-build)", n)
+			}
+			fmt.Fprintln(a.stdout)
 			return nil
 		},
 	}
