@@ -50,10 +50,13 @@ demo: demo-deps build
 	@echo "Serve the feed to verifiers:          ./$(BIN) serve out/feed --addr 127.0.0.1:8080"
 	@echo "Rebuild (nothing runs, all cached):   ./$(BIN) plan recipes/sample"
 
+# Unformatted code, go vet findings, an untidy go.mod or an unformatted
+# shipped recipe fail the lint (CI runs it first).
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run gofmt -w"; exit 1; }
 	$(GO) vet ./...
-	./$(BIN) fmt -check recipes/sample 2>/dev/null || $(GO) run ./cmd/cocobuild fmt -check recipes/sample
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	$(GO) run ./cmd/cocobuild fmt -check recipes/sample recipes/prebuilt
 
 # Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
 fuzz:
