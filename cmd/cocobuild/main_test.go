@@ -13,7 +13,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv("COCOBUILD_TEST_MAIN") == "1" {
 		a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, extraKinds: testKinds(),
 			childEnv: []string{"COCOBUILD_TEST_MAIN=1"}}
-		os.Exit(runApp(context.Background(), a, os.Args[1:]))
+		ctx, stop := interruptContext()
+		code := runApp(ctx, a, os.Args[1:])
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
