@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
@@ -53,8 +54,8 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 		return nil, err
 	}
 	dir := path
-	if filepath.Ext(path) == ".hcl" {
-		dir = filepath.Dir(path)
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path) // recipes.Load says whether the file is a recipe
 	}
 	lock, diags := ReadLock(LockPath(dir))
 	if diags.HasErrors() {

@@ -172,3 +172,24 @@ func TestEveryCommandHasHelpAndExample(t *testing.T) {
 	}
 	walk(newRootCmd(&app{stdout: os.Stdout, stderr: os.Stderr}))
 }
+
+// TestNotARecipe: a file that is not a .hcl recipe (an archive, say) is
+// named as such, not reported as an unreadable lock file.
+func TestNotARecipe(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"image.tar", "Recipe"} {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte("not hcl\x00\x01"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []string{"validate", "plan", "lock"} {
+			code, _, stderr := runCLI(t, cmd, "--cache-dir", t.TempDir(), f)
+			if code != 2 {
+				t.Errorf("%s %s: exit %d, want 2", cmd, name, code)
+			}
+			if want := f + " is not a recipe: give a recipe file (*.hcl) or a directory of them"; !strings.Contains(stderr, want) || strings.Contains(stderr, "lock file") {
+				t.Errorf("%s %s: stderr\n%s\nwant %q and no word of the lock file", cmd, name, stderr, want)
+			}
+		}
+	}
+}
