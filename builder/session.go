@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,9 +34,35 @@ type Loaded struct {
 type DiagError struct {
 	Diags hcl.Diagnostics
 	Files map[string][]byte
+	Err   error // the error the diagnostics stand for, if any
 }
 
 func (e *DiagError) Error() string { return e.Diags.Error() }
+
+// Unwrap returns the error the diagnostics stand for.
+func (e *DiagError) Unwrap() error { return e.Err }
+
+// pinDiag turns a pin mismatch whose pin has a place (the recipe's sha256
+// attribute, or the lock file's) into a diagnostic there; other errors are
+// returned as they are.
+func (l *Loaded) pinDiag(err error) error {
+	var pm *PinMismatchError
+	if !errors.As(err, &pm) {
+		return err
+	}
+	d := pm.Diagnostic()
+	if d == nil {
+		return err
+	}
+	files := map[string][]byte{}
+	for k, v := range l.Recipe.Files {
+		files[k] = v
+	}
+	if lk := l.Env.Lock; lk != nil && lk.src != nil {
+		files[lk.Path] = lk.src
+	}
+	return &DiagError{Diags: hcl.Diagnostics{d}, Files: files, Err: err}
+}
 
 // Load reads the recipe at path (a file or directory) with its lock file,
 // opens the cache and checks every block. Recipe problems come back as a
@@ -97,7 +124,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 		if asRecipeError(err, &re) {
 			return nil, &DiagError{Diags: re.Diags, Files: l.Recipe.Files}
 		}
-		return nil, err
+		return nil, l.pinDiag(err)
 	}
 	notes, cleanup, err := l.postBuild(ctx, rep, obs)
 	defer cleanup()
@@ -120,7 +147,8 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 // Plan reports, without running anything, which steps are cached and which
 // would run.
 func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
-	return Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
+	return rep, l.pinDiag(err)
 }
 
 // UpdateLock resolves every input of the recipe (fetching what it must) and
@@ -139,7 +167,7 @@ func (l *Loaded) UpdateLock(ctx context.Context, update bool) (*Lock, error) {
 		}
 		name, pin, err := ResolvePin(ctx, node, update)
 		if err != nil {
-			return nil, err
+			return nil, l.pinDiag(err)
 		}
 		lock.Pins[name] = pin
 	}

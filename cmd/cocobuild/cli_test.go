@@ -193,3 +193,29 @@ func TestNotARecipe(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongPinExit2: a build whose input does not match the sha256 written
+// in the recipe fails with exit 2 at that attribute, saying to edit it.
+func TestWrongPinExit2(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "data"), []byte("new bytes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := filepath.Join(dir, "r.hcl")
+	src := "input \"data\" {\n  file   = \"data\"\n  sha256 = \"" + strings.Repeat("0", 64) + "\"\n}\n"
+	if err := os.WriteFile(r, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"build", "lock"} {
+		code, _, stderr := runCLI(t, cmd, "--cache-dir", filepath.Join(dir, "cache"), r)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2; stderr:\n%s", cmd, code, stderr)
+		}
+		if want := r + ":3:12: error: Input does not match its sha256 pin:"; !strings.HasPrefix(stderr, want) || !strings.Contains(stderr, "edit this sha256 in the recipe") {
+			t.Errorf("%s: stderr\n%s\nwant it to start with %q and say to edit the pin", cmd, stderr, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cocobuild.lock.hcl")); !os.IsNotExist(err) {
+		t.Errorf("lock wrote a lock file that contradicts the recipe's pin (%v)", err)
+	}
+}
