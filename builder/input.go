@@ -176,6 +176,9 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 		if !filepath.IsAbs(n.file) {
 			n.file = filepath.Join(filepath.Dir(b.DefRange.Filename), n.relFile)
 		}
+		if d := checkInputFile(n.file, n.relFile, attrRange("file")); d != nil {
+			diags = append(diags, d)
+		}
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -185,6 +188,41 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 		return nil, diags
 	}
 	return n, diags
+}
+
+// checkInputFile reports a file input that is missing or not a regular
+// file, at its file attribute, so that validate finds it before a build.
+func checkInputFile(file, rel string, rng *hcl.Range) *hcl.Diagnostic {
+	where := ""
+	if !filepath.IsAbs(rel) {
+		where = fmt.Sprintf(" (a relative file is relative to the recipe's directory, %s)", filepath.Dir(file))
+	}
+	st, err := os.Stat(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Input file not found",
+			Detail: fmt.Sprintf("%s does not exist%s.", file, where), Subject: rng}
+	case err != nil:
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read input file", Detail: err.Error() + ".", Subject: rng}
+	case !st.Mode().IsRegular():
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Input is not a file",
+			Detail: fmt.Sprintf("%s is a %s; an input file is one regular file (a directory goes into a rootfs with from { dir = \"…\" }).", file, fileKind(st.Mode())), Subject: rng}
+	}
+	return nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // applyLock fills the version and pin from the lock file and checks drift.
