@@ -138,7 +138,12 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 	if outDir == "" {
 		outDir = DefaultOutDir(l.Recipe)
 	}
-	if err := WriteOutput(outDir, m, rep); err != nil {
+	// Written at the absolute path, reported as given.
+	absOut, err := filepath.Abs(outDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteOutput(absOut, m, rep); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", outDir, err)
 	}
 	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir, Notes: notes}, nil
