@@ -14,8 +14,10 @@ import (
 // TestRelativePaths builds, from a fresh working directory, a recipe whose
 // initramfs holds the agent (built by the go command in the module, then
 // read back from the cache) with every path relative: the recipe, -o,
-// --cache-dir and -var-file. The output must equal the same build with
-// absolute paths, and nothing may be written into the Go module.
+// --cache-dir and -var-file, and go_module, which is relative to the
+// recipe's directory (here one level below the working directory), as
+// docs/recipes.md says. The output must equal the same build with absolute
+// paths, and nothing may be written into the Go module.
 func TestRelativePaths(t *testing.T) {
 	testenv.Tool(t, "go", "golang-go")
 	module, err := filepath.Abs("../..")
@@ -26,12 +28,16 @@ func TestRelativePaths(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(work, "recipe"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	rel, err := filepath.Rel(filepath.Join(work, "recipe"), module)
+	if err != nil {
+		t.Fatal(err)
+	}
 	recipe := `variable "greeting" {
   default = "hello"
 }
 
 initramfs "a" {
-  go_module = "` + module + `"
+  go_module = "` + rel + `"
   agent {
     package = "./cmd/sample-agent"
     path    = "/usr/bin/agent"
