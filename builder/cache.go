@@ -44,8 +44,15 @@ func DefaultCacheDir() (string, error) {
 }
 
 // OpenCache creates the cache layout under dir and removes work left by
-// processes that no longer run.
+// processes that no longer run. A relative dir is resolved against the
+// working directory now: every path the cache hands out (step results,
+// work directories) is absolute, so that tools run in other directories
+// (the go command in the module, for the initramfs agent) find them.
 func OpenCache(dir string) (*Cache, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cache directory: %w", err)
+	}
 	for _, d := range []string{"steps", "blobs/sha256", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("creating cache directory: %w", err)

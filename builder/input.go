@@ -75,6 +75,10 @@ type inputNode struct {
 	// reproducible tar archive of its content.
 	extractDir string
 	pin        string // sha256 of the fetched bytes; "" when unpinned
+	// pinRng is where the pin is written: the sha256 attribute of the
+	// recipe, or of the lock file when the pin comes from there (lockPin).
+	pinRng  *hcl.Range
+	lockPin bool
 	// recipeVersion says the version is written in the recipe (not taken
 	// from the lock), so `lock -update` keeps it.
 	recipeVersion bool
@@ -112,6 +116,9 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 	str("extract", &n.extract)
 	str("extract_dir", &n.extractDir)
 	str("sha256", &n.pin)
+	if a, ok := content.Attributes["sha256"]; ok {
+		n.pinRng = a.Expr.Range().Ptr()
+	}
 	n.recipeVersion = n.version != ""
 	if diags.HasErrors() {
 		return nil, diags
@@ -169,6 +176,9 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 		if !filepath.IsAbs(n.file) {
 			n.file = filepath.Join(filepath.Dir(b.DefRange.Filename), n.relFile)
 		}
+		if d := checkInputFile(n.file, n.relFile, attrRange("file")); d != nil {
+			diags = append(diags, d)
+		}
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -178,6 +188,41 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 		return nil, diags
 	}
 	return n, diags
+}
+
+// checkInputFile reports a file input that is missing or not a regular
+// file, at its file attribute, so that validate finds it before a build.
+func checkInputFile(file, rel string, rng *hcl.Range) *hcl.Diagnostic {
+	where := ""
+	if !filepath.IsAbs(rel) {
+		where = fmt.Sprintf(" (a relative file is relative to the recipe's directory, %s)", filepath.Dir(file))
+	}
+	st, err := os.Stat(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Input file not found",
+			Detail: fmt.Sprintf("%s does not exist%s.", file, where), Subject: rng}
+	case err != nil:
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read input file", Detail: err.Error() + ".", Subject: rng}
+	case !st.Mode().IsRegular():
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Input is not a file",
+			Detail: fmt.Sprintf("%s is a %s; an input file is one regular file (a directory goes into a rootfs with from { dir = \"…\" }).", file, fileKind(st.Mode())), Subject: rng}
+	}
+	return nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // applyLock fills the version and pin from the lock file and checks drift.
@@ -196,7 +241,10 @@ func (n *inputNode) applyLock(content *hcl.BodyContent) hcl.Diagnostics {
 	switch {
 	case inLock && lp.Source == n.source():
 		if n.pin == "" {
-			n.pin = lp.SHA256
+			n.pin, n.lockPin = lp.SHA256, true
+			if r, ok := n.env.Lock.ranges[n.name]; ok {
+				n.pinRng = &r
+			}
 		} else if n.pin != lp.SHA256 && locked {
 			return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Recipe and lock disagree",
 				Detail:  fmt.Sprintf("Input %q pins sha256 %s in the recipe but %s in %s; run `cocobuild lock` to update the lock.", n.name, n.pin, lp.SHA256, recipes.LockFileName),
@@ -272,14 +320,42 @@ func (n *inputNode) params() map[string]string {
 }
 
 func (n *inputNode) mismatch(got string) error {
-	return &PinMismatchError{Input: n.name, Source: n.source(), Want: n.pin, Got: got}
+	return &PinMismatchError{Input: n.name, Source: n.source(), Want: n.pin, Got: got, Subject: n.pinRng, InLock: n.lockPin}
 }
 
 // PinMismatchError reports bytes whose digest is not the pinned one.
-type PinMismatchError struct{ Input, Source, Want, Got string }
+type PinMismatchError struct {
+	Input, Source, Want, Got string
+	// Subject is the sha256 attribute that holds the pin: in the recipe,
+	// or in the lock file when InLock.
+	Subject *hcl.Range
+	InLock  bool
+}
 
 func (e *PinMismatchError) Error() string {
-	return fmt.Sprintf("input %q (%s): sha256 mismatch: expected %s, got %s; if the new bytes are the ones you want, update the pin (sha256 in the recipe, or `cocobuild lock -update`)", e.Input, e.Source, e.Want, e.Got)
+	msg := fmt.Sprintf("input %q (%s): sha256 mismatch: expected %s, got %s; if the new bytes are the ones you want, ", e.Input, e.Source, e.Want, e.Got)
+	switch {
+	case e.InLock:
+		return msg + "run `cocobuild lock -update` to record them"
+	case e.Subject != nil:
+		return msg + fmt.Sprintf("edit the sha256 at %s:%d:%d", e.Subject.Filename, e.Subject.Start.Line, e.Subject.Start.Column)
+	}
+	return msg + "update the pin"
+}
+
+// Diagnostic shows the mismatch at the sha256 attribute that holds the pin;
+// nil when the pin's place is unknown.
+func (e *PinMismatchError) Diagnostic() *hcl.Diagnostic {
+	if e.Subject == nil {
+		return nil
+	}
+	detail := fmt.Sprintf("input %q (%s): expected %s, got %s. ", e.Input, e.Source, e.Want, e.Got)
+	if e.InLock {
+		detail += "This pin was recorded by `cocobuild lock`; if the new bytes are the ones you want, run `cocobuild lock -update`."
+	} else {
+		detail += "If the new bytes are the ones you want, edit this sha256 in the recipe (`cocobuild lock -update` does not change a pin written in the recipe)."
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Input does not match its sha256 pin", Detail: detail, Subject: e.Subject}
 }
 
 // probe hashes a local file (or fetches an unpinned source) before the cache is consulted.
@@ -475,10 +551,15 @@ func ResolvePin(ctx context.Context, node recipes.Node, update bool) (string, Pi
 			return n.name, Pin{}, fmt.Errorf("input %q: %w", n.name, err)
 		}
 		if n.version != v {
-			n.version, n.pin = v, ""
+			n.version = v
+			if n.pinRng == nil || n.lockPin {
+				n.pin = ""
+			}
 		}
 	}
-	if update {
+	// A pin written in the recipe stays: the bytes must match it, and
+	// the lock never records a digest that contradicts it.
+	if update && (n.pinRng == nil || n.lockPin) {
 		n.pin = ""
 	}
 	if n.file != "" {

@@ -25,6 +25,9 @@ type Pin struct {
 type Lock struct {
 	Path string
 	Pins map[string]Pin
+
+	src    []byte               // the file as read, for diagnostics
+	ranges map[string]hcl.Range // input name → its sha256 value in the file
 }
 
 // LockPath is the lock file of a recipe directory.
@@ -32,7 +35,7 @@ func LockPath(recipeDir string) string { return filepath.Join(recipeDir, recipes
 
 // ReadLock reads a lock file; a missing file is an empty lock.
 func ReadLock(path string) (*Lock, hcl.Diagnostics) {
-	l := &Lock{Path: path, Pins: map[string]Pin{}}
+	l := &Lock{Path: path, Pins: map[string]Pin{}, ranges: map[string]hcl.Range{}}
 	src, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return l, nil
@@ -40,6 +43,7 @@ func ReadLock(path string) (*Lock, hcl.Diagnostics) {
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read lock file", Detail: err.Error()}}
 	}
+	l.src = src
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, diags
@@ -56,6 +60,7 @@ func ReadLock(path string) (*Lock, hcl.Diagnostics) {
 		diags = append(diags, recipes.DecodeExpr(c.Attributes["source"].Expr, nil, cty.String, &p.Source)...)
 		diags = append(diags, recipes.DecodeExpr(c.Attributes["sha256"].Expr, nil, cty.String, &p.SHA256)...)
 		l.Pins[b.Labels[0]] = p
+		l.ranges[b.Labels[0]] = c.Attributes["sha256"].Expr.Range()
 	}
 	if diags.HasErrors() {
 		return nil, diags

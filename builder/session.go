@@ -2,7 +2,9 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
@@ -32,9 +34,35 @@ type Loaded struct {
 type DiagError struct {
 	Diags hcl.Diagnostics
 	Files map[string][]byte
+	Err   error // the error the diagnostics stand for, if any
 }
 
 func (e *DiagError) Error() string { return e.Diags.Error() }
+
+// Unwrap returns the error the diagnostics stand for.
+func (e *DiagError) Unwrap() error { return e.Err }
+
+// pinDiag turns a pin mismatch whose pin has a place (the recipe's sha256
+// attribute, or the lock file's) into a diagnostic there; other errors are
+// returned as they are.
+func (l *Loaded) pinDiag(err error) error {
+	var pm *PinMismatchError
+	if !errors.As(err, &pm) {
+		return err
+	}
+	d := pm.Diagnostic()
+	if d == nil {
+		return err
+	}
+	files := map[string][]byte{}
+	for k, v := range l.Recipe.Files {
+		files[k] = v
+	}
+	if lk := l.Env.Lock; lk != nil && lk.src != nil {
+		files[lk.Path] = lk.src
+	}
+	return &DiagError{Diags: hcl.Diagnostics{d}, Files: files, Err: err}
+}
 
 // Load reads the recipe at path (a file or directory) with its lock file,
 // opens the cache and checks every block. Recipe problems come back as a
@@ -53,8 +81,8 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 		return nil, err
 	}
 	dir := path
-	if filepath.Ext(path) == ".hcl" {
-		dir = filepath.Dir(path)
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path) // recipes.Load says whether the file is a recipe
 	}
 	lock, diags := ReadLock(LockPath(dir))
 	if diags.HasErrors() {
@@ -98,7 +126,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 		if asRecipeError(err, &re) {
 			return nil, &DiagError{Diags: re.Diags, Files: l.Recipe.Files}
 		}
-		return &BuildResult{Report: rep}, err // the report says which step failed
+		return &BuildResult{Report: rep}, l.pinDiag(err) // the report says which step failed
 	}
 	notes, cleanup, err := l.postBuild(ctx, rep, obs)
 	defer cleanup()
@@ -112,7 +140,12 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 	if outDir == "" {
 		outDir = DefaultOutDir(l.Recipe)
 	}
-	if err := WriteOutput(outDir, m, rep); err != nil {
+	// Written at the absolute path, reported as given.
+	absOut, err := filepath.Abs(outDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteOutput(absOut, m, rep); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", outDir, err)
 	}
 	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir, Notes: notes}, nil
@@ -123,7 +156,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
 	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
 	if err != nil {
-		return nil, err
+		return nil, l.pinDiag(err)
 	}
 	if err := l.planPostBuild(rep); err != nil {
 		return nil, err
@@ -147,7 +180,7 @@ func (l *Loaded) UpdateLock(ctx context.Context, update bool) (*Lock, error) {
 		}
 		name, pin, err := ResolvePin(ctx, node, update)
 		if err != nil {
-			return nil, err
+			return nil, l.pinDiag(err)
 		}
 		lock.Pins[name] = pin
 	}

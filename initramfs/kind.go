@@ -140,9 +140,10 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	str(content.Attributes, "description", &desc)
 	recipeDir := filepath.Dir(b.DefRange.Filename)
 	var goModRange = b.DefRange
+	relModule := false
 	if str(content.Attributes, "go_module", &n.goModule) {
 		goModRange = content.Attributes["go_module"].Expr.Range()
-		if !filepath.IsAbs(n.goModule) {
+		if relModule = !filepath.IsAbs(n.goModule); relModule {
 			n.goModule = filepath.Join(recipeDir, n.goModule)
 		}
 	}
@@ -175,11 +176,11 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		if dir, ok := findGoModule(recipeDir); ok {
 			n.goModule = dir
 		} else {
-			diags = append(diags, diag("No Go module", "The uroot commands and agent packages are built in a Go module: put the recipe inside one (a directory with go.mod above it) or give go_module = \"DIR\".", b.DefRange))
+			diags = append(diags, diag("No Go module", "The uroot commands and agent packages are built in a Go module: put the recipe inside one (a directory with go.mod above it) or give go_module = \"DIR\" (absolute, or relative to the recipe's directory).", b.DefRange))
 		}
 	} else if needGo {
 		if _, err := os.Stat(filepath.Join(n.goModule, "go.mod")); err != nil {
-			diags = append(diags, diag("Not a Go module", fmt.Sprintf("go_module %s holds no go.mod.", n.goModule), goModRange))
+			diags = append(diags, diag("Not a Go module", notModule(n.goModule, relModule, recipeDir), goModRange))
 		}
 	}
 	if len(n.spec.AgentArgs) > 0 && !n.spec.Uroot {
@@ -192,6 +193,15 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		return nil, diags
 	}
 	return n, diags
+}
+
+// notModule explains a go_module directory without go.mod.
+func notModule(dir string, relative bool, recipeDir string) string {
+	msg := fmt.Sprintf("%s holds no go.mod", dir)
+	if relative {
+		msg += fmt.Sprintf(" (a relative go_module is relative to the recipe's directory, %s, not to the working directory)", recipeDir)
+	}
+	return msg + "."
 }
 
 // findGoModule returns the nearest directory at or above dir holding go.mod.

@@ -136,6 +136,9 @@ func recipeFiles(path string) (files []string, dir, name string, err error) {
 		return nil, "", "", fmt.Errorf("%w: give a recipe file (*.hcl) or a directory of them", err)
 	}
 	if !st.IsDir() {
+		if filepath.Ext(path) != ".hcl" {
+			return nil, "", "", fmt.Errorf("%s is not a recipe: give a recipe file (*.hcl) or a directory of them", path)
+		}
 		return []string{path}, filepath.Dir(path), strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), nil
 	}
 	ents, err := os.ReadDir(path)

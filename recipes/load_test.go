@@ -206,3 +206,49 @@ func TestFormatDiagnosticTabs(t *testing.T) {
 		t.Errorf("FormatDiagnostic = %q, want %q", got, want)
 	}
 }
+
+// TestBadVarFlag: a -var value that does not fit the variable's type names
+// the type as the recipe writes it and shows how to write a value of it,
+// at the variable's type attribute.
+func TestBadVarFlag(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"a.hcl": `variable "snp_vcpus" {
+  type    = list(number)
+  default = [1]
+}
+variable "debug" {
+  type    = bool
+  default = false
+}
+variable "sizes" {
+  type    = map(number)
+  default = {}
+}
+`})
+	for _, tc := range []struct {
+		name, raw string
+		line      int
+		want      string
+	}{
+		{"snp_vcpus", "banana", 2, `-var snp_vcpus=banana: variable "snp_vcpus" is of type list(number); non-string values are written in HCL syntax, for example -var 'snp_vcpus=[2,4]'.`},
+		{"snp_vcpus", "2", 2, `-var snp_vcpus=2: variable "snp_vcpus" is of type list(number) (list of number required, but have number); non-string values are written in HCL syntax, for example -var 'snp_vcpus=[2,4]'.`},
+		{"debug", "yes", 6, `-var debug=yes: variable "debug" is of type bool; non-string values are written in HCL syntax, for example -var 'debug=true'.`},
+		{"sizes", "big", 10, `-var sizes=big: variable "sizes" is of type map(number); non-string values are written in HCL syntax, for example -var 'sizes={ key = 2 }'.`},
+	} {
+		_, diags := Load(dir, NewRegistry(noteKind{}), LoadOptions{Vars: map[string]string{tc.name: tc.raw}})
+		if len(diags) != 1 {
+			t.Errorf("-var %s=%s: got %d diagnostics (%v), want 1", tc.name, tc.raw, len(diags), diags)
+			continue
+		}
+		d := diags[0]
+		if d.Detail != tc.want {
+			t.Errorf("-var %s=%s: detail\n got %s\nwant %s", tc.name, tc.raw, d.Detail, tc.want)
+		}
+		if d.Subject == nil || d.Subject.Start.Line != tc.line || d.Subject.Start.Column != 3 {
+			t.Errorf("-var %s=%s: subject %v, want a.hcl:%d:3 (the type attribute)", tc.name, tc.raw, d.Subject, tc.line)
+		}
+	}
+	// The example is a value the variable accepts.
+	if _, diags := Load(dir, NewRegistry(noteKind{}), LoadOptions{Vars: map[string]string{"snp_vcpus": "[2,4]", "debug": "true", "sizes": "{ key = 2 }"}}); diags.HasErrors() {
+		t.Errorf("the suggested values are refused: %v", diags)
+	}
+}

@@ -28,6 +28,7 @@ type variable struct {
 	def         cty.Value
 	hasDefault  bool
 	rng         hcl.Range
+	typeRng     hcl.Range // the type attribute, else the block
 	validations []*hcl.Block
 	badDefault  bool
 }
@@ -50,10 +51,11 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 				Detail: fmt.Sprintf("Variable %q is already declared at %s.", name, prev.rng), Subject: b.DefRange.Ptr()})
 			continue
 		}
-		v := &variable{name: name, typ: cty.DynamicPseudoType, rng: b.DefRange}
+		v := &variable{name: name, typ: cty.DynamicPseudoType, rng: b.DefRange, typeRng: b.DefRange}
 		content, d := b.Body.Content(variableSchema)
 		diags = append(diags, d...)
 		if a, ok := content.Attributes["type"]; ok {
+			v.typeRng = a.Range
 			t, d := typeexpr.TypeConstraint(a.Expr)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
@@ -84,6 +86,7 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 	}
 
 	given := map[string]cty.Value{}
+	fromFlag := map[string]bool{}
 	for _, f := range opts.VarFiles {
 		diags = append(diags, r.readVarFile(f, vars, given)...)
 	}
@@ -103,18 +106,19 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 		if v.typ == cty.String || v.typ == cty.DynamicPseudoType && !looksLikeExpr(raw) {
 			val = cty.StringVal(raw)
 		} else {
+			// A value that is not an HCL literal (banana, yes) fails here
+			// as "Variables not allowed": say what the variable expects.
 			expr, d := hclsyntax.ParseExpression([]byte(raw), "-var "+n, hcl.InitialPos)
-			diags = append(diags, d...)
-			if d.HasErrors() {
-				continue
+			if !d.HasErrors() {
+				val, d = expr.Value(nil)
 			}
-			val, d = expr.Value(nil)
-			diags = append(diags, d...)
 			if d.HasErrors() {
+				diags = append(diags, badVarFlag(v, raw, ""))
 				continue
 			}
 		}
 		given[n] = val
+		fromFlag[n] = true
 	}
 
 	for _, n := range order {
@@ -133,6 +137,10 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 		}
 		cv, err := convert.Convert(val, v.typ)
 		if err != nil {
+			if fromFlag[n] {
+				diags = append(diags, badVarFlag(v, opts.Vars[n], err.Error()))
+				continue
+			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
 				Detail: fmt.Sprintf("The value given for %q does not fit its type %s: %s.", n, v.typ.FriendlyName(), err), Subject: v.rng.Ptr()})
 			continue
@@ -146,6 +154,76 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 		diags = append(diags, r.checkValidations(vars[n])...)
 	}
 	return diags
+}
+
+// badVarFlag reports a -var value that does not fit the variable's type: it
+// names the type as the recipe writes it and shows a value of that type on
+// the command line. It points at the variable's type.
+func badVarFlag(v *variable, raw, why string) *hcl.Diagnostic {
+	detail := fmt.Sprintf("-var %s=%s: variable %q is", v.name, raw, v.name)
+	if v.typ == cty.DynamicPseudoType {
+		detail += " untyped"
+	} else {
+		detail += " of type " + typeexpr.TypeString(v.typ)
+	}
+	if why != "" {
+		detail += " (" + why + ")"
+	}
+	detail += "; non-string values are written in HCL syntax"
+	if ex, ok := exampleValue(v.typ, 0); ok {
+		detail += fmt.Sprintf(", for example -var '%s=%s'", v.name, ex)
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable", Detail: detail + ".", Subject: v.typeRng.Ptr()}
+}
+
+// exampleValue renders a value of type t in HCL syntax, for messages; i
+// varies the example between the elements of a collection.
+func exampleValue(t cty.Type, i int) (string, bool) {
+	elems := func(e cty.Type) (string, bool) {
+		a, ok1 := exampleValue(e, i)
+		b, ok2 := exampleValue(e, i+1)
+		return a + "," + b, ok1 && ok2
+	}
+	switch {
+	case t == cty.String:
+		return fmt.Sprintf("%q", []string{"a", "b"}[i%2]), true
+	case t == cty.Number:
+		return []string{"2", "4"}[i%2], true
+	case t == cty.Bool:
+		return []string{"true", "false"}[i%2], true
+	case t.IsListType() || t.IsSetType():
+		s, ok := elems(t.ElementType())
+		return "[" + s + "]", ok
+	case t.IsMapType():
+		s, ok := exampleValue(t.ElementType(), i)
+		return "{ key = " + s + " }", ok
+	case t.IsTupleType():
+		var parts []string
+		for j, e := range t.TupleElementTypes() {
+			s, ok := exampleValue(e, j)
+			if !ok {
+				return "", false
+			}
+			parts = append(parts, s)
+		}
+		return "[" + strings.Join(parts, ",") + "]", true
+	case t.IsObjectType():
+		names := make([]string, 0, len(t.AttributeTypes()))
+		for n := range t.AttributeTypes() {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var parts []string
+		for _, n := range names {
+			s, ok := exampleValue(t.AttributeType(n), i)
+			if !ok {
+				return "", false
+			}
+			parts = append(parts, n+" = "+s)
+		}
+		return "{ " + strings.Join(parts, ", ") + " }", true
+	}
+	return "", false
 }
 
 func looksLikeExpr(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -430,6 +431,19 @@ func (n *node) decodeFrom(d *decoder, blk *hcl.Block) {
 	if d.str(c.Attributes, "ref", &s.Ref) && s.OCILayout == "" {
 		d.diags = append(d.diags, diag("Unexpected ref", "ref names an image in an oci_layout (its org.opencontainers.image.ref.name).", c.Attributes["ref"].Expr.Range()))
 	}
+	// What is on this machine is checked now, so that validate reports it.
+	if s.Dir != "" {
+		if dd := checkSourceDir("dir", s.Dir, s.abs, n.dir, c.Attributes["dir"].Expr.Range()); dd != nil {
+			d.diags = append(d.diags, dd)
+		}
+	}
+	if s.OCILayout != "" {
+		if dd := checkSourceDir("oci_layout", s.OCILayout, s.abs, n.dir, c.Attributes["oci_layout"].Expr.Range()); dd != nil {
+			d.diags = append(d.diags, dd)
+		} else if dd := checkLayout(s.OCILayout, s.abs, s.Ref, c.Attributes); dd != nil {
+			d.diags = append(d.diags, dd)
+		}
+	}
 	if d.str(c.Attributes, "platform", &s.Platform) {
 		if s.OCILayout == "" && s.Image == "" {
 			d.diags = append(d.diags, diag("Unexpected platform", "platform chooses an image of an oci_layout or image.", c.Attributes["platform"].Expr.Range()))
@@ -438,6 +452,47 @@ func (n *node) decodeFrom(d *decoder, blk *hcl.Block) {
 		s.Platform = DefaultPlatform
 	}
 	n.tree.Sources = append(n.tree.Sources, s)
+}
+
+// checkSourceDir reports a from directory (dir or oci_layout) that does
+// not exist or is not a directory, at its attribute.
+func checkSourceDir(attr, rel, abs, recipeDir string, rng hcl.Range) *hcl.Diagnostic {
+	where := ""
+	if !filepath.IsAbs(rel) {
+		where = fmt.Sprintf(" (a relative %s is relative to the recipe's directory, %s)", attr, recipeDir)
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return diag("Directory not found", fmt.Sprintf("%s: %s does not exist%s.", attr, abs, where), rng)
+	case err != nil:
+		return diag("Cannot read directory", fmt.Sprintf("%s: %v.", attr, err), rng)
+	case !st.IsDir():
+		return diag("Not a directory", fmt.Sprintf("%s: %s is not a directory%s.", attr, abs, where), rng)
+	}
+	return nil
+}
+
+// checkLayout reports an oci_layout directory that is not an OCI image
+// layout (at oci_layout), or that has no image named ref (at ref).
+func checkLayout(rel, abs, ref string, attrs hcl.Attributes) *hcl.Diagnostic {
+	names, err := layoutRefNames(abs)
+	if err != nil {
+		return diag("Not an OCI image layout", fmt.Sprintf("oci_layout %q: %v.", rel, err), attrs["oci_layout"].Expr.Range())
+	}
+	if ref == "" {
+		return nil
+	}
+	for _, n := range names {
+		if n == ref {
+			return nil
+		}
+	}
+	has := "no named images"
+	if len(names) > 0 {
+		has = strings.Join(names, ", ")
+	}
+	return diag("No such image in the layout", fmt.Sprintf("oci_layout %q has no image named %q (it has %s).", rel, ref, has), attrs["ref"].Expr.Range())
 }
 
 func (n *node) decodeItem(d *decoder, blk *hcl.Block) {

@@ -59,6 +59,27 @@ func OpenLayoutImage(dir, ref, platform string) (v1.Image, v1.Hash, error) {
 	return selectImage(dir, idx, descs, *plat)
 }
 
+// layoutRefNames reads the index of an OCI image layout and returns the
+// names (org.opencontainers.image.ref.name) of its images, sorted.
+func layoutRefNames(dir string) ([]string, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, d := range im.Manifests {
+		if n := d.Annotations[refNameAnnotation]; n != "" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
 func selectImage(where string, idx v1.ImageIndex, descs []v1.Descriptor, plat v1.Platform) (v1.Image, v1.Hash, error) {
 	var cands []v1.Descriptor
 	for _, d := range descs {

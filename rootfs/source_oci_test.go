@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // testImage is two gzip layers: a base, and one that whites out a file
@@ -172,5 +174,36 @@ func TestPullImage(t *testing.T) {
 	}
 	if _, err := ParsePinnedRef(host + "/test/base:1"); err == nil || !strings.Contains(err.Error(), "not pinned") {
 		t.Errorf("unpinned reference: %v", err)
+	}
+}
+
+// TestCheckLayout: the decode-time check of an oci_layout accepts a real
+// layout and the name of its image, and blames ref for a name it lacks.
+func TestCheckLayout(t *testing.T) {
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(testImage(t), layout.WithAnnotations(map[string]string{refNameAnnotation: "base:1"})); err != nil {
+		t.Fatal(err)
+	}
+	src := []byte("oci_layout = \"l\"\nref = \"x\"\n")
+	f, diags := hclsyntax.ParseConfig(src, "r.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	attrs, _ := f.Body.JustAttributes()
+	for _, ref := range []string{"base:1", ""} {
+		if d := checkLayout("l", dir, ref, attrs); d != nil {
+			t.Errorf("ref %q: %s: %s", ref, d.Summary, d.Detail)
+		}
+	}
+	d := checkLayout("l", dir, "base:2", attrs)
+	if d == nil || d.Subject.Start.Line != 2 || d.Detail != `oci_layout "l" has no image named "base:2" (it has base:1).` {
+		t.Errorf("wrong ref: got %+v, want a diagnostic at line 2 naming base:1", d)
+	}
+	if d := checkLayout("l", t.TempDir(), "", attrs); d == nil || d.Subject.Start.Line != 1 || d.Summary != "Not an OCI image layout" {
+		t.Errorf("empty directory: got %+v, want 'Not an OCI image layout' at line 1", d)
 	}
 }

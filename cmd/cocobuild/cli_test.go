@@ -172,3 +172,50 @@ func TestEveryCommandHasHelpAndExample(t *testing.T) {
 	}
 	walk(newRootCmd(&app{stdout: os.Stdout, stderr: os.Stderr}))
 }
+
+// TestNotARecipe: a file that is not a .hcl recipe (an archive, say) is
+// named as such, not reported as an unreadable lock file.
+func TestNotARecipe(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"image.tar", "Recipe"} {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte("not hcl\x00\x01"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []string{"validate", "plan", "lock"} {
+			code, _, stderr := runCLI(t, cmd, "--cache-dir", t.TempDir(), f)
+			if code != 2 {
+				t.Errorf("%s %s: exit %d, want 2", cmd, name, code)
+			}
+			if want := f + " is not a recipe: give a recipe file (*.hcl) or a directory of them"; !strings.Contains(stderr, want) || strings.Contains(stderr, "lock file") {
+				t.Errorf("%s %s: stderr\n%s\nwant %q and no word of the lock file", cmd, name, stderr, want)
+			}
+		}
+	}
+}
+
+// TestWrongPinExit2: a build whose input does not match the sha256 written
+// in the recipe fails with exit 2 at that attribute, saying to edit it.
+func TestWrongPinExit2(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "data"), []byte("new bytes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := filepath.Join(dir, "r.hcl")
+	src := "input \"data\" {\n  file   = \"data\"\n  sha256 = \"" + strings.Repeat("0", 64) + "\"\n}\n"
+	if err := os.WriteFile(r, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"build", "lock"} {
+		code, _, stderr := runCLI(t, cmd, "--cache-dir", filepath.Join(dir, "cache"), r)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2; stderr:\n%s", cmd, code, stderr)
+		}
+		if want := r + ":3:12: error: Input does not match its sha256 pin:"; !strings.HasPrefix(stderr, want) || !strings.Contains(stderr, "edit this sha256 in the recipe") {
+			t.Errorf("%s: stderr\n%s\nwant it to start with %q and say to edit the pin", cmd, stderr, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cocobuild.lock.hcl")); !os.IsNotExist(err) {
+		t.Errorf("lock wrote a lock file that contradicts the recipe's pin (%v)", err)
+	}
+}
