@@ -174,7 +174,8 @@ func NewPlan(out string, m *builder.Manifest, o Options) (*Plan, error) {
 		if sum == "" {
 			return "", nil
 		}
-		return findArtifact(out, m, sum, what)
+		block, _, _ := strings.Cut(e.Name, "/")
+		return findArtifact(out, m, sum, what, "measure."+block+"/")
 	}
 	if p.Files.Firmware, err = find("firmware", "firmware_sha256"); err != nil {
 		return nil, err
@@ -359,9 +360,14 @@ func sameMemory(a, b string) bool {
 func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // findArtifact returns the path in out of the artifact with the given
-// sha256, checking that the file still holds those bytes.
-func findArtifact(out string, m *builder.Manifest, sum, what string) (string, error) {
-	for _, a := range m.Artifacts {
+// sha256 (one whose name starts with prefer when there are several),
+// checking that the file still holds those bytes.
+func findArtifact(out string, m *builder.Manifest, sum, what, prefer string) (string, error) {
+	arts := append([]builder.ManifestArtifact(nil), m.Artifacts...)
+	sort.SliceStable(arts, func(i, j int) bool {
+		return strings.HasPrefix(arts[i].Name, prefer) && !strings.HasPrefix(arts[j].Name, prefer)
+	})
+	for _, a := range arts {
 		if a.SHA256 != sum {
 			continue
 		}

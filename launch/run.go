@@ -31,7 +31,8 @@ type RunOptions struct {
 	// messages) as it comes, carriage returns removed; nil discards it.
 	Console io.Writer
 	// Expect, when set, ends the run with success as soon as a console line
-	// matches it (QEMU is killed).
+	// matches it (QEMU is killed). Lines are matched without terminal
+	// control sequences; the last one also without its newline.
 	Expect *regexp.Regexp
 	// Timeout ends the run (QEMU is killed) when it is reached; 0: none.
 	Timeout time.Duration
@@ -154,18 +155,20 @@ func (w *watcher) Write(b []byte) (int, error) {
 		}
 		w.line = append(w.line, c)
 	}
-	if len(w.line) > 0 {
-		w.check() // a prompt without a newline
-	}
 	return len(b), nil
 }
+
+// ansiCSI matches terminal control sequences (the firmware clears the
+// screen), which lines are matched without.
+var ansiCSI = regexp.MustCompile(`\x1b\[[0-9;=?]*[A-Za-z]`)
 
 func (w *watcher) check() {
 	if w.expect == nil || w.matched != "" {
 		return
 	}
-	if w.expect.Match(w.line) {
-		w.matched = string(w.line)
+	line := ansiCSI.ReplaceAll(w.line, nil)
+	if w.expect.Match(line) {
+		w.matched = string(line)
 		w.onMatch()
 	}
 }
