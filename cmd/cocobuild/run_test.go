@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -386,12 +387,12 @@ func TestRunBootsUnderTCG(t *testing.T) {
 	out, _ := buildLaunchRecipe(t)
 	entry := "tdx/memory=2G,qemu=10.2,order=single-pass,separator=current"
 
-	code, stdout, stderr := runCLI(t, "run", out, "--measurement", entry, "--expect", `^\[ *[0-9.]+\] Linux version 6\.1\.0`, "--timeout", "180s")
+	code, stdout, stderr := runCLI(t, "run", out, "--measurement", entry, "--expect", `^\[ *[0-9.]+\] Command line: .*`+regexp.QuoteMeta(launchCmdline)+`$`, "--timeout", "180s")
 	if code != 0 {
 		t.Fatalf("run: exit %d\nstderr:\n%s\nconsole:\n%s", code, stderr, stdout)
 	}
-	if !strings.Contains(stdout, "Command line: "+launchCmdline) {
-		t.Errorf("the console does not show the measured kernel command line %q:\n%s", launchCmdline, stdout)
+	if !strings.Contains(stdout, "Linux version 6.1.0-56-cloud-amd64") {
+		t.Errorf("the console does not show the measured kernel:\n%s", stdout)
 	}
 	if !strings.Contains(stderr, "TDX TEE itself is not emulated") || !strings.Contains(stderr, "measurement "+entry) {
 		t.Errorf("stderr does not say which entry boots and that the TEE is not emulated:\n%s", stderr)
