@@ -41,7 +41,8 @@ vCPU type and count; or tdx-guest with split irqchip and the modelled memory siz
 
 The default measurement is the first entry (of the --tee, when given) that boots a
 kernel directly; --measurement NAME picks another (an unknown name lists them).
-The console streams to stdout (with --json, only the result is printed). --expect
+The console streams to stdout (with --json, only the result is printed); it is output
+only, QEMU does not read the terminal. Ctrl-C kills QEMU. --expect
 REGEX ends the run with exit 0 as soon as a console line matches; --timeout ends
 it with exit 1. QEMU arguments after -- are appended.`,
 		Example: `  cocobuild run recipes/sample
