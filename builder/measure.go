@@ -32,7 +32,7 @@ func (MeasureKind) Type() string { return "measure" }
 
 var measureAttrs = map[string][]string{
 	"":    {"tee", "firmware", "kernel", "initrd", "cmdline", "description"},
-	"sev": {"vcpus", "vcpu_types", "vmm", "guest_features", "ec2_legacy_rdx"},
+	"sev": {"vcpus", "vcpu_types", "vmm", "guest_features", "ec2_legacy_rdx", "policy"},
 	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators"},
 }
 
@@ -67,6 +67,7 @@ type measureNode struct {
 	vmms          []string
 	guestFeatures []string
 	ec2LegacyRDX  bool
+	policy        string // the guest policy a launch passes; not part of the digest
 
 	// TDX
 	memory     []string
@@ -209,6 +210,17 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 		if a, ok := content.Attributes["ec2_legacy_rdx"]; ok {
 			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.ec2LegacyRDX)...)
 		}
+		n.policy = defaultPolicy[n.tee]
+		if a, ok := content.Attributes["policy"]; ok {
+			var s string
+			if d := recipes.DecodeExpr(a.Expr, ctx, cty.String, &s); d.HasErrors() {
+				diags = append(diags, d...)
+			} else if p, err := checkPolicy(n.tee, s); err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid policy", Detail: err.Error() + ".", Subject: a.Expr.Range().Ptr()})
+			} else {
+				n.policy = p
+			}
+		}
 	case "tdx":
 		strs("memory", &n.memory, "2G", func(s string) error { _, err := tdx.ParseMemory(s); return err })
 		strs("qemu_versions", &n.qemu, "10.2", func(s string) error { _, err := tdx.ParseQEMUVersion(s); return err })
@@ -295,6 +307,29 @@ func decodeStrings(expr hcl.Expression, ctx *hcl.EvalContext) ([]string, hcl.Dia
 	}
 	return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incorrect value type",
 		Detail: fmt.Sprintf("Expected a value or a list of values, not %s.", v.Type().FriendlyName()), Subject: expr.Range().Ptr()})
+}
+
+// defaultPolicy is QEMU's default guest policy of each SEV mode: what a
+// launch passes when the recipe sets none.
+var defaultPolicy = map[string]string{"snp": "0x30000", "seves": "0x5", "sev": "0x1"}
+
+// checkPolicy parses a guest policy and returns it in canonical hex. An
+// SNP policy must have bit 17 (reserved, must be one) set; SEV-ES needs
+// bit 2 (ES required).
+func checkPolicy(tee, s string) (string, error) {
+	v, err := parseUint(s)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case tee == "snp" && v&(1<<17) == 0:
+		return "", fmt.Errorf("SNP policy %s: bit 17 (0x20000) is reserved and must be set, e.g. 0x30000", s)
+	case tee != "snp" && v > 0xffffffff:
+		return "", fmt.Errorf("SEV policy %s: it is 32 bits", s)
+	case tee == "seves" && v&0x4 == 0:
+		return "", fmt.Errorf("SEV-ES policy %s: bit 2 (0x4, ES required) must be set", s)
+	}
+	return fmt.Sprintf("0x%x", v), nil
 }
 
 func parseUint(s string) (uint64, error) {
@@ -525,8 +560,23 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 		Artifacts: []recipes.OutputArtifact{{Name: "measure." + n.name, Kind: "measurements", Path: "measure/" + n.name + "/measurements.json", File: f,
 			Extra: map[string]any{"tee": n.tee, "entries": len(entries)}}},
 	}
+	// Firmware, kernel and initrd that come straight from inputs are not in
+	// the output directory otherwise; a launch needs them (cocobuild run
+	// finds every file an entry names by its sha256).
+	for _, f := range []struct {
+		a    *recipes.Artifact
+		name string
+	}{{&n.firmware, "firmware"}, {n.kernel, "kernel"}, {n.initrd, "initrd"}} {
+		if f.a != nil && strings.HasPrefix(f.a.Origin, "input.") {
+			out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: "measure." + n.name + "/" + f.name, Kind: f.name,
+				Path: "measure/" + n.name + "/" + f.name, File: *f.a, Extra: map[string]any{"from": f.a.Origin}})
+		}
+	}
 	for _, e := range entries {
 		m := e.Measurement
+		if n.policy != "" {
+			m.Params = with(m.Params, "policy", n.policy)
+		}
 		if m.Name == "" {
 			m.Name = n.name
 		} else {

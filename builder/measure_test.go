@@ -243,6 +243,9 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"bad memory", "measure \"tdx\" {\n firmware = " + fw + "\n memory = [\"lots\"]\n}", "not a memory size"},
 		{"kernel without hashes table", "measure \"snp\" {\n firmware = " + fw + "\n kernel = " + k + "\n}", "hashes table"},
 		{"snp without metadata", "measure \"snp\" {\n firmware = " + nometa + "\n}", "metadata"},
+		{"snp policy without bit 17", "measure \"snp\" {\n firmware = " + fw + "\n policy = \"0x10000\"\n}", "bit 17 (0x20000) is reserved and must be set"},
+		{"seves policy without ES", "measure \"seves\" {\n firmware = " + fw + "\n policy = \"0x1\"\n}", "bit 2 (0x4, ES required) must be set"},
+		{"policy on tdx", "measure \"tdx\" {\n firmware = " + fw + "\n policy = \"0x30000\"\n}", "policy applies to snp, seves and sev"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

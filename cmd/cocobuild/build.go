@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -31,7 +32,8 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 			prog := newProgress(a)
 			res, err := l.Build(cmd.Context(), out, jobs, prog)
 			prog.Close()
-			if err != nil && res != nil && a.json {
+			var de *builder.DiagError
+			if err != nil && res != nil && a.json && !errors.As(err, &de) {
 				return a.buildFailedJSON(res.Report, err)
 			}
 			if err != nil {

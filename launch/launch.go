@@ -1,0 +1,424 @@
+// Package launch boots a built guest the way one of its measurements
+// modelled it: the entry of OUT/manifest.json gives the firmware, kernel,
+// initrd, command line, vCPUs, vCPU type, memory, SNP policy and TDX
+// options, and the output directory holds the files. It builds the QEMU
+// command line for an emulated boot (KVM when available, else TCG, without
+// the TEE) and for real SEV-SNP or TDX hardware, and runs it with a console
+// watch (Run).
+package launch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/measure/sev"
+	"github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// DefaultQEMU is the QEMU binary a plan runs unless told otherwise.
+const DefaultQEMU = "qemu-system-x86_64"
+
+// Defaults for what an entry does not model: SNP measurements do not depend
+// on the memory size, TDX measurements not on the vCPU count.
+const (
+	DefaultMemory = "2G"
+	DefaultVCPUs  = 1
+)
+
+// SNP constants of the AMD EPYC generations that run SEV-SNP (Milan,
+// Genoa, Turin): the C-bit position and the physical address bits it takes.
+const (
+	snpCBitPos          = 51
+	snpReducedPhysBits  = 1
+	snpFeatureActive    = 0x1  // SEV_FEATURES bit 0, SNPActive: every SNP guest
+	snpFeatureDebugSwap = 0x20 // bit 5, DebugSwap: chosen by the host's KVM, not by QEMU
+)
+
+// Options say how to launch.
+type Options struct {
+	// Measurement names the manifest entry ("tdx/memory=2G,…"); empty takes
+	// the default (Select).
+	Measurement string
+	// TEE is "" for an emulated boot (no confidential guest object), or
+	// "snp" or "tdx" for the command line of real hardware.
+	TEE string
+	// KVM selects -accel kvm for an emulated boot (TCG otherwise); the TEE
+	// command lines always use KVM.
+	KVM bool
+	// Memory and VCPUs apply when the entry does not model them; they must
+	// equal the entry's values when it does. Empty/0: the entry's value or
+	// the default.
+	Memory string
+	VCPUs  int
+	// QEMU is the binary (default DefaultQEMU); Extra are appended to the
+	// command line.
+	QEMU  string
+	Extra []string
+}
+
+// Plan is one launch: the argv and where each of its parts comes from.
+type Plan struct {
+	Measurement recipes.Measurement `json:"measurement"`
+	TEE         string              `json:"tee"`   // snp, tdx, or "" (emulated)
+	Accel       string              `json:"accel"` // kvm or tcg
+	Argv        []string            `json:"argv"`
+	Files       Files               `json:"files"`
+	VCPUs       int                 `json:"vcpus"`
+	Memory      string              `json:"memory"`
+	Notes       []string            `json:"notes"`
+}
+
+// Files are the paths a plan boots, inside the output directory.
+type Files struct {
+	Firmware string   `json:"firmware"`
+	Kernel   string   `json:"kernel,omitempty"`
+	Initrd   string   `json:"initrd,omitempty"`
+	Disks    []string `json:"disks"`
+}
+
+// UsageError is a request that cannot be met as asked (unknown entry, a
+// TEE that does not match it, a flag that contradicts it).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usage(format string, args ...any) error { return &UsageError{fmt.Errorf(format, args...)} }
+
+// Select returns the manifest entry to launch: the one named name; without
+// a name, the first entry (of the TEE tee, when given) that boots a kernel
+// directly, or the first such entry at all when none does. An unknown name
+// is a UsageError listing the names.
+func Select(m *builder.Manifest, name, tee string) (*recipes.Measurement, error) {
+	if len(m.Measurements) == 0 {
+		return nil, usage("the manifest has no measurements: add a measure block to the recipe")
+	}
+	if name != "" {
+		for i := range m.Measurements {
+			if m.Measurements[i].Name == name {
+				return &m.Measurements[i], nil
+			}
+		}
+		return nil, usage("no measurement %q; the manifest has:\n  %s", name, strings.Join(Names(m), "\n  "))
+	}
+	var first *recipes.Measurement
+	for i := range m.Measurements {
+		e := &m.Measurements[i]
+		if tee != "" && e.TEE != tee {
+			continue
+		}
+		if first == nil {
+			first = e
+		}
+		if str(e.Params, "kernel_sha256") != "" {
+			return e, nil
+		}
+	}
+	if first == nil {
+		return nil, usage("the manifest has no %s measurement; it has:\n  %s", tee, strings.Join(Names(m), "\n  "))
+	}
+	return first, nil
+}
+
+// Names lists the manifest's measurement names in order.
+func Names(m *builder.Manifest) []string {
+	var out []string
+	for _, e := range m.Measurements {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+// str returns a string parameter ("" when absent); numbers are formatted.
+func str(p map[string]any, k string) string {
+	switch v := p[k].(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(v)
+	}
+	return ""
+}
+
+// NewPlan builds the launch of one measurement entry of the build in out.
+func NewPlan(out string, m *builder.Manifest, o Options) (*Plan, error) {
+	switch o.TEE {
+	case "", "snp", "tdx":
+	default:
+		return nil, usage("--tee %q: want snp or tdx (or none for an emulated boot)", o.TEE)
+	}
+	e, err := Select(m, o.Measurement, o.TEE)
+	if err != nil {
+		return nil, err
+	}
+	if o.TEE != "" && e.TEE != o.TEE {
+		return nil, usage("measurement %s is a %s measurement, not %s", e.Name, e.TEE, o.TEE)
+	}
+	p := &Plan{Measurement: *e, TEE: o.TEE, Accel: "tcg", Notes: []string{}}
+	if o.KVM || o.TEE != "" {
+		p.Accel = "kvm"
+	}
+	find := func(what, key string) (string, error) {
+		sum := str(e.Params, key)
+		if sum == "" {
+			return "", nil
+		}
+		block, _, _ := strings.Cut(e.Name, "/")
+		return findArtifact(out, m, sum, what, "measure."+block+"/")
+	}
+	if p.Files.Firmware, err = find("firmware", "firmware_sha256"); err != nil {
+		return nil, err
+	}
+	if p.Files.Firmware == "" {
+		return nil, fmt.Errorf("measurement %s names no firmware (firmware_sha256): the manifest is not one cocobuild wrote", e.Name)
+	}
+	if p.Files.Kernel, err = find("kernel", "kernel_sha256"); err != nil {
+		return nil, err
+	}
+	if p.Files.Initrd, err = find("initrd", "initrd_sha256"); err != nil {
+		return nil, err
+	}
+	p.Files.Disks = disks(out, m)
+
+	// vCPUs and memory: the entry's when it models them.
+	p.VCPUs, p.Memory = DefaultVCPUs, DefaultMemory
+	if v := str(e.Params, "vcpus"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("measurement %s: vcpus %q is not a number", e.Name, v)
+		}
+		if o.VCPUs != 0 && o.VCPUs != n {
+			return nil, usage("--vcpus %d: measurement %s was computed for %d vCPUs; pick the entry with --measurement", o.VCPUs, e.Name, n)
+		}
+		p.VCPUs = n
+	} else {
+		if o.VCPUs != 0 {
+			p.VCPUs = o.VCPUs
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("vCPUs (%d) are not part of this %s measurement", p.VCPUs, e.TEE))
+	}
+	if v := str(e.Params, "memory"); v != "" {
+		if o.Memory != "" && !sameMemory(o.Memory, v) {
+			return nil, usage("--memory %s: measurement %s was computed for %s; pick the entry with --measurement", o.Memory, e.Name, v)
+		}
+		p.Memory = v
+	} else {
+		if o.Memory != "" {
+			p.Memory = o.Memory
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("memory (%s) is not part of this %s measurement", p.Memory, e.TEE))
+	}
+	memBytes, err := tdx.ParseMemory(p.Memory)
+	if err != nil {
+		return nil, usage("memory: %w", err)
+	}
+	mem := qemuMemory(memBytes)
+
+	qemu := o.QEMU
+	if qemu == "" {
+		qemu = DefaultQEMU
+	}
+	argv := []string{qemu}
+	switch o.TEE {
+	case "snp":
+		tail, notes, err := snpArgs(e, mem, p)
+		if err != nil {
+			return nil, err
+		}
+		argv, p.Notes = append(argv, tail...), append(p.Notes, notes...)
+	case "tdx":
+		tail, notes, err := tdxArgs(e, mem, p)
+		if err != nil {
+			return nil, err
+		}
+		argv, p.Notes = append(argv, tail...), append(p.Notes, notes...)
+	default:
+		cpu := "max"
+		if p.Accel == "kvm" {
+			cpu = "host"
+		}
+		argv = append(argv, "-accel", p.Accel, "-machine", "q35", "-cpu", cpu, "-smp", strconv.Itoa(p.VCPUs), "-m", mem,
+			"-bios", p.Files.Firmware)
+		p.Notes = append(p.Notes, fmt.Sprintf("emulated boot under %s: the same firmware, kernel, initrd, cmdline, vCPUs and memory, but the %s TEE itself is not emulated (no confidential guest object, no measurement taken)", strings.ToUpper(p.Accel), teeTitle(e.TEE)))
+	}
+	if p.Files.Kernel != "" {
+		argv = append(argv, "-kernel", p.Files.Kernel)
+		if p.Files.Initrd != "" {
+			argv = append(argv, "-initrd", p.Files.Initrd)
+		}
+		argv = append(argv, "-append", str(e.Params, "cmdline"))
+	} else {
+		p.Notes = append(p.Notes, "this measurement covers the firmware only (no directly booted kernel): the guest boots what the firmware finds")
+	}
+	for _, d := range p.Files.Disks {
+		format := "raw"
+		if strings.HasSuffix(d, ".qcow2") {
+			format = "qcow2"
+		}
+		// snapshot=on: the build output is never written to.
+		argv = append(argv, "-drive", "file="+qemuEscape(d)+",format="+format+",if=virtio,snapshot=on")
+	}
+	argv = append(argv, "-nic", "none", "-nographic", "-no-reboot")
+	p.Argv = append(argv, o.Extra...)
+	return p, nil
+}
+
+func teeTitle(tee string) string {
+	return map[string]string{"snp": "SEV-SNP", "seves": "SEV-ES", "sev": "SEV", "tdx": "TDX"}[tee]
+}
+
+// snpArgs is the SEV-SNP hardware command line (QEMU's
+// docs/system/i386/amd-memory-encryption.rst): the sev-snp-guest object
+// with the entry's policy and, when it measured a kernel, kernel-hashes=on;
+// the modelled vCPU type and count.
+func snpArgs(e *recipes.Measurement, mem string, p *Plan) ([]string, []string, error) {
+	var notes []string
+	if vmm := str(e.Params, "vmm"); !strings.EqualFold(vmm, "QEMU") {
+		return nil, nil, usage("measurement %s models the %s VMM's vCPU state, not QEMU's: there is no QEMU command line that gives this digest", e.Name, vmm)
+	}
+	cpu := str(e.Params, "vcpu_type")
+	if _, err := sev.CPUSignature(cpu); err != nil {
+		return nil, nil, fmt.Errorf("measurement %s: %w", e.Name, err)
+	}
+	policy := str(e.Params, "policy")
+	if policy == "" {
+		return nil, nil, fmt.Errorf("measurement %s records no SNP policy: rebuild it with this cocobuild (the measure block's policy, default 0x30000)", e.Name)
+	}
+	gf, err := strconv.ParseUint(str(e.Params, "guest_features"), 0, 64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("measurement %s: guest_features %q: %w", e.Name, str(e.Params, "guest_features"), err)
+	}
+	if gf&snpFeatureActive == 0 {
+		return nil, nil, usage("measurement %s: guest features %#x lack SNPActive (bit 0): not an SNP launch", e.Name, gf)
+	}
+	if rest := gf &^ (snpFeatureActive | snpFeatureDebugSwap); rest != 0 {
+		return nil, nil, usage("measurement %s: guest features %#x: bits %#x cannot be chosen on QEMU's command line, so no QEMU launch gives this digest", e.Name, gf, rest)
+	}
+	if gf&snpFeatureDebugSwap != 0 {
+		notes = append(notes, "guest features 0x21: DebugSwap (bit 5) is enabled by the host's KVM (kvm_amd debug_swap, Linux before 6.10), not by QEMU: the digest matches only on such a host")
+	} else {
+		notes = append(notes, "guest features 0x1 (SNPActive only): a host KVM that adds DebugSwap (kvm_amd debug_swap=1) gives another digest")
+	}
+	obj := fmt.Sprintf("sev-snp-guest,id=sev0,cbitpos=%d,reduced-phys-bits=%d,policy=%s", snpCBitPos, snpReducedPhysBits, policy)
+	if p.Files.Kernel != "" {
+		obj += ",kernel-hashes=on"
+	}
+	return []string{"-accel", "kvm", "-machine", "q35,confidential-guest-support=sev0,memory-backend=ram1",
+		"-object", "memory-backend-memfd,id=ram1,size=" + mem + ",share=true,prealloc=false",
+		"-object", obj,
+		"-cpu", cpu, "-smp", strconv.Itoa(p.VCPUs), "-m", mem, "-bios", p.Files.Firmware}, notes, nil
+}
+
+// tdxArgs is the TDX hardware command line (QEMU's docs/system/i386/tdx.rst):
+// the tdx-guest object, split irqchip, -bios, and the modelled memory size.
+func tdxArgs(e *recipes.Measurement, mem string, p *Plan) ([]string, []string, error) {
+	notes := []string{}
+	if q := str(e.Params, "qemu_version"); q != "" {
+		notes = append(notes, fmt.Sprintf("RTMR1 was modelled for QEMU %s (qemu_version); run it with that QEMU", q))
+	}
+	if po := str(e.Params, "page_order"); po != "" {
+		notes = append(notes, fmt.Sprintf("MRTD was modelled with the %s page order (page_order) of the host's KVM", po))
+	}
+	return []string{"-accel", "kvm", "-machine", "q35,kernel-irqchip=split,confidential-guest-support=tdx0,memory-backend=ram1",
+		"-object", "memory-backend-ram,id=ram1,size=" + mem,
+		"-object", "tdx-guest,id=tdx0",
+		"-cpu", "host", "-smp", strconv.Itoa(p.VCPUs), "-m", mem, "-bios", p.Files.Firmware}, notes, nil
+}
+
+// qemuMemory writes a size as QEMU's -m takes it, in the largest unit that
+// divides it.
+func qemuMemory(b uint64) string {
+	for _, u := range []struct {
+		s     string
+		shift uint
+	}{{"T", 40}, {"G", 30}, {"M", 20}} {
+		if b%(1<<u.shift) == 0 {
+			return strconv.FormatUint(b>>u.shift, 10) + u.s
+		}
+	}
+	return strconv.FormatUint(b>>10, 10) + "K"
+}
+
+func sameMemory(a, b string) bool {
+	x, err1 := tdx.ParseMemory(a)
+	y, err2 := tdx.ParseMemory(b)
+	return err1 == nil && err2 == nil && x == y
+}
+
+// qemuEscape doubles commas, QEMU's escape inside an option value.
+func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// findArtifact returns the path in out of the artifact with the given
+// sha256 (one whose name starts with prefer when there are several),
+// checking that the file still holds those bytes.
+func findArtifact(out string, m *builder.Manifest, sum, what, prefer string) (string, error) {
+	arts := append([]builder.ManifestArtifact(nil), m.Artifacts...)
+	sort.SliceStable(arts, func(i, j int) bool {
+		return strings.HasPrefix(arts[i].Name, prefer) && !strings.HasPrefix(arts[j].Name, prefer)
+	})
+	for _, a := range arts {
+		if a.SHA256 != sum {
+			continue
+		}
+		p := filepath.Join(out, filepath.FromSlash(a.Path))
+		got, err := fileSHA256(p)
+		if err != nil {
+			return "", fmt.Errorf("the %s %s: %w (rebuild the output directory)", what, a.Path, err)
+		}
+		if got != sum {
+			return "", fmt.Errorf("the %s %s has sha256 %s, the manifest says %s: the output directory was changed after the build; rebuild it", what, p, got, sum)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("the %s the measurement names (sha256 %s) is not in %s: rebuild it with this cocobuild, which writes it there", what, sum, out)
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// disks returns the build's disk images, one per disk block (raw preferred
+// over qcow2), in the order of their names: the first is /dev/vda.
+func disks(out string, m *builder.Manifest) []string {
+	byBlock := map[string]builder.ManifestArtifact{}
+	for _, a := range m.Artifacts {
+		if a.Kind != "disk" {
+			continue
+		}
+		block := strings.TrimSuffix(strings.TrimSuffix(a.Name, ".raw"), ".qcow2")
+		if prev, ok := byBlock[block]; ok && prev.Extra["format"] == "raw" {
+			continue
+		}
+		byBlock[block] = a
+	}
+	names := make([]string, 0, len(byBlock))
+	for n := range byBlock {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out2 := []string{}
+	for _, n := range names {
+		out2 = append(out2, filepath.Join(out, filepath.FromSlash(byBlock[n].Path)))
+	}
+	return out2
+}
