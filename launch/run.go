@@ -10,8 +10,9 @@ import (
 	"os/exec"
 	"regexp"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/cocobuild/cocobuild/internal/procgroup"
 )
 
 // KVMAvailable says whether this host can run KVM guests (/dev/kvm opens
@@ -82,14 +83,9 @@ func Run(ctx context.Context, p *Plan, o RunOptions) (*Result, error) {
 		t := time.AfterFunc(o.Timeout, func() { timedOut.Store(true); cancel() })
 		defer t.Stop()
 	}
-	cmd := exec.CommandContext(runCtx, p.Argv[0], p.Argv[1:]...)
+	// QEMU and anything it starts form a process group, killed whole.
+	cmd := procgroup.Command(runCtx, p.Argv[0], p.Argv[1:]...)
 	cmd.Env = append(os.Environ(), o.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// The whole group: QEMU and anything it started.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = 5 * time.Second
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
