@@ -16,6 +16,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/measure/ovmf"
+	"github.com/cocobuild/cocobuild/measure/pe"
 	"github.com/cocobuild/cocobuild/measure/sev"
 	"github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -343,7 +345,28 @@ func (n *measureNode) Steps() []*recipes.Step {
 	if n.initrd != nil {
 		inputs, p.Initrd = append(inputs, *n.initrd), true
 	}
-	return []*recipes.Step{{ID: "measure", Kind: "measure/" + n.tee, Version: "2", Params: p, Inputs: inputs, Run: n.run}}
+	return []*recipes.Step{{ID: "measure", Kind: "measure/" + n.tee, Version: measureStepVersion(n.tee, currentModels), Params: p, Inputs: inputs, Run: n.run}}
+}
+
+// measureStepFormat is the version of what the measure step itself writes
+// (measurements.json, entry names and params, event log file names). Bump it
+// when that changes; the models' own changes are their ModelVersions.
+const measureStepFormat = "3"
+
+// modelVersions are the versions of the measure packages a step depends on.
+type modelVersions struct{ SEV, TDX, OVMF, PE string }
+
+// currentModels are the versions the measure packages declare.
+var currentModels = modelVersions{SEV: sev.ModelVersion, TDX: tdx.ModelVersion, OVMF: ovmf.ModelVersion, PE: pe.ModelVersion}
+
+// measureStepVersion is the measure step's version for a TEE: the step's
+// format and the version of every model its result depends on, so that a
+// model change invalidates cached measurements.
+func measureStepVersion(tee string, m modelVersions) string {
+	if tee == "tdx" {
+		return fmt.Sprintf("step=%s,tdx=%s,ovmf=%s,pe=%s", measureStepFormat, m.TDX, m.OVMF, m.PE)
+	}
+	return fmt.Sprintf("step=%s,sev=%s,ovmf=%s", measureStepFormat, m.SEV, m.OVMF)
 }
 
 func readArtifact(a *recipes.Artifact) ([]byte, error) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 type snpVector struct {
@@ -257,6 +258,61 @@ func TestMeasureBlockErrors(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMeasureStepKeyFollowsModelVersions(t *testing.T) {
+	bump := map[string]func(*modelVersions){
+		"sev":  func(m *modelVersions) { m.SEV += "+1" },
+		"tdx":  func(m *modelVersions) { m.TDX += "+1" },
+		"ovmf": func(m *modelVersions) { m.OVMF += "+1" },
+		"pe":   func(m *modelVersions) { m.PE += "+1" },
+	}
+	for _, c := range []struct {
+		tee     string
+		changes []string // the models whose bump must change the key
+		keeps   []string // the models the TEE does not use
+	}{
+		{"snp", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
+		{"seves", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
+		{"sev", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
+		{"tdx", []string{"tdx", "ovmf", "pe"}, []string{"sev"}},
+	} {
+		t.Run(c.tee, func(t *testing.T) {
+			n := &measureNode{name: c.tee, tee: c.tee, firmware: recipes.Artifact{SHA256: "aa"}}
+			steps := n.Steps()
+			if len(steps) != 1 {
+				t.Fatalf("got %d steps, want 1", len(steps))
+			}
+			if got, want := steps[0].Version, measureStepVersion(c.tee, currentModels); got != want {
+				t.Errorf("step version = %q, want %q (from the packages' ModelVersion)", got, want)
+			}
+			base, err := StepKey(steps[0], 0, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyWith := func(model string) string {
+				m := currentModels
+				bump[model](&m)
+				s := *steps[0]
+				s.Version = measureStepVersion(c.tee, m)
+				k, err := StepKey(&s, 0, nil, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return k
+			}
+			for _, model := range c.changes {
+				if got := keyWith(model); got == base {
+					t.Errorf("bumping the %s model version: got the same key %s, want a new one", model, got)
+				}
+			}
+			for _, model := range c.keeps {
+				if got := keyWith(model); got != base {
+					t.Errorf("bumping the %s model version: got key %s, want %s unchanged (%s does not use it)", model, got, base, c.tee)
+				}
 			}
 		})
 	}
