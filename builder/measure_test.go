@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -244,6 +246,8 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"bad memory", "measure \"tdx\" {\n firmware = " + fw + "\n memory = [\"lots\"]\n}", "not a memory size"},
 		{"kernel without hashes table", "measure \"snp\" {\n firmware = " + fw + "\n kernel = " + k + "\n}", "hashes table"},
 		{"snp without metadata", "measure \"snp\" {\n firmware = " + nometa + "\n}", "metadata"},
+		{"seves_features on snp", "measure \"snp\" {\n firmware = " + fw + "\n seves_features = \"0x20\"\n}", "applies to seves measurements, not snp"},
+		{"SNPActive in seves_features", "measure \"seves\" {\n firmware = " + fw + "\n seves_features = [\"0x20\", \"0x21\"]\n}", "seves_features[1]: \"0x21\" has SNPActive"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,5 +319,41 @@ func TestMeasureStepKeyFollowsModelVersions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMeasureBlockSEVESFeatures checks seves_features against the digests
+// sev-snp-measure's seves code computed with those SEV_FEATURES
+// (measure/sev/testdata/seves-features.json), and that leaving it out keeps
+// the entry names and values of before.
+func TestMeasureBlockSEVESFeatures(t *testing.T) {
+	want := map[string]string{ // from measure/sev/testdata/seves-features.json
+		"0x0":  "5bcbb5a45e7a9fa4699b6cc8f775382a810ff5a0186d3b90069ba28b1840b38f",
+		"0x20": "7dc5af242f4dfc52d4ee7326660e2b90f6975de766f0f31b03fbe9b905dbdb77",
+	}
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	fw := ri.ref(t, "inputs/debian12_OVMF.fd")
+	dir := t.TempDir()
+	src := "recipe {\n  name = \"seves\"\n}\n\n" + ri.sb.String() +
+		"measure \"seves\" {\n  firmware = " + fw + "\n  seves_features = [\"0x0\", \"0x20\"]\n}\n\n" +
+		"measure \"plain\" {\n  tee = \"seves\"\n  firmware = " + fw + "\n  guest_features = \"0x21\"\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range res.Manifest.Measurements {
+		got[m.Name], _ = m.Values["launch_measurement"].(string)
+	}
+	wantEntries := map[string]string{
+		"seves/vcpus=1,cpu=EPYC-v4,vmm=QEMU,gf=0x1,seves_features=0x0":  want["0x0"],
+		"seves/vcpus=1,cpu=EPYC-v4,vmm=QEMU,gf=0x1,seves_features=0x20": want["0x20"],
+		"plain/vcpus=1,cpu=EPYC-v4,vmm=QEMU,gf=0x21":                    want["0x0"], // guest_features is ignored in seves, as sev-snp-measure ignores it
+	}
+	if diff := cmp.Diff(wantEntries, got); diff != "" {
+		t.Errorf("measurements (-want +got):\n%s", diff)
 	}
 }

@@ -5,4 +5,4 @@ package sev
 // hashes table, a Result field, a note or the Variant text. Caches of computed
 // measurements (the builder's measure step) are keyed by it, so a model fix
 // recomputes every measurement instead of serving the old value.
-const ModelVersion = "1"
+const ModelVersion = "2"
