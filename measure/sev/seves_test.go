@@ -118,3 +118,37 @@ func TestSEVESFeaturesErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyInitrdHashesTable: QEMU hashes the initrd it was given, or nothing
+// without one, and OVMF's SEV hashes verifier hashes the blob it fetched (no
+// bytes for a size-0 initrd) against the table; sev-snp-measure hashes b""
+// for a missing initrd. So an empty initrd and none give the same table and
+// digest, whose initrd entry is SHA-256 of nothing.
+func TestEmptyInitrdHashesTable(t *testing.T) {
+	fw := readInput(t, "inputs/ovmf_AmdSev_suffix.bin")
+	kernel := readInput(t, "inputs/tiny-kernel.bin")
+	emptySHA256 := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	for _, mode := range []Mode{ModeSEV, ModeSEVES, ModeSNP} {
+		t.Run(mode.String(), func(t *testing.T) {
+			digest := func(initrd []byte) *Result {
+				t.Helper()
+				p := Params{Mode: mode, VMM: VMMQEMU, Firmware: fw, DirectBoot: &DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: "console=ttyS0"}}
+				if mode != ModeSEV {
+					p.VCPUs, p.VCPUType, p.GuestFeatures = 1, "EPYC-v4", 1
+				}
+				r, err := Measure(p)
+				if err != nil {
+					t.Fatalf("Measure: %v", err)
+				}
+				return r
+			}
+			none, empty := digest(nil), digest([]byte{})
+			if got, want := hex.EncodeToString(empty.Digest), hex.EncodeToString(none.Digest); got != want {
+				t.Errorf("digest with an empty initrd = %s, want %s (as with none)", got, want)
+			}
+			if got := hex.EncodeToString(empty.HashTable.Initrd[:]); got != emptySHA256 {
+				t.Errorf("hashes table initrd entry = %s, want %s (SHA-256 of nothing)", got, emptySHA256)
+			}
+		})
+	}
+}

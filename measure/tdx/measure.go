@@ -62,7 +62,10 @@ type Options struct {
 	// Kernel, Initrd and Cmdline describe QEMU direct boot (-kernel,
 	// -initrd, -append). Without a kernel, RTMR1 and RTMR2 depend on the
 	// boot loader and are reported as not computable. A nil Initrd means no
-	// -initrd; an empty non-nil one is an empty initrd file.
+	// -initrd; an empty non-nil one is an empty initrd file, which QEMU
+	// before 10.2 still writes into the kernel's setup header (RTMR1) but
+	// OVMF skips like no initrd: no " initrd=initrd" in LoadOptions and no
+	// initrd event in RTMR2.
 	Kernel  []byte
 	Initrd  []byte
 	Cmdline string
@@ -272,8 +275,13 @@ func (res *Result) directBoot(o Options) error {
 	}
 	copy(res.KernelAuthenticodeSHA384[:], d384)
 
+	// OVMF serves an initrd only when fw_cfg's initrd size is not zero: an
+	// empty file gets neither "initrd=initrd" (X86QemuLoadImageLib) nor the
+	// LoadFile2 initrd device (QemuKernelLoaderFsDxe), so the EFI stub
+	// measures no initrd.
+	hasInitrd := len(o.Initrd) > 0
 	loadOptions := o.Cmdline
-	if o.Initrd != nil {
+	if hasInitrd {
 		loadOptions += " initrd=initrd"
 	}
 	var rtmr2 []Event
@@ -282,7 +290,7 @@ func (res *Result) directBoot(o Options) error {
 		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(lo), Data: taggedEventData(loadOptionsTagID, "LOADED_IMAGE::LoadOptions"),
 			Description: fmt.Sprintf("Linux EFI stub: LoadOptions %q as UTF-16LE with its NUL (%d bytes)", loadOptions, len(lo))})
 	}
-	if o.Initrd != nil {
+	if hasInitrd {
 		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(o.Initrd), Data: taggedEventData(initrdTagID, "Linux initrd"),
 			Description: fmt.Sprintf("Linux EFI stub: initrd (%d bytes)", len(o.Initrd))})
 	}
