@@ -16,6 +16,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/measure/ovmf"
+	"github.com/cocobuild/cocobuild/measure/pe"
 	"github.com/cocobuild/cocobuild/measure/sev"
 	"github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -32,7 +34,7 @@ func (MeasureKind) Type() string { return "measure" }
 
 var measureAttrs = map[string][]string{
 	"":    {"tee", "firmware", "kernel", "initrd", "cmdline", "description"},
-	"sev": {"vcpus", "vcpu_types", "vmm", "guest_features", "ec2_legacy_rdx", "policy"},
+	"sev": {"vcpus", "vcpu_types", "vmm", "guest_features", "seves_features", "ec2_legacy_rdx", "policy"},
 	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators"},
 }
 
@@ -66,6 +68,8 @@ type measureNode struct {
 	vcpuTypes     []string
 	vmms          []string
 	guestFeatures []string
+	sevesFeatures []string // SEV_FEATURES of SEV-ES VMSAs (seves only)
+	sevesSet      bool     // seves_features was given: entry names say it
 	ec2LegacyRDX  bool
 	policy        string // the guest policy a launch passes; not part of the digest
 
@@ -207,6 +211,20 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 		strs("vcpu_types", &n.vcpuTypes, "EPYC-v4", checkVCPUType)
 		strs("vmm", &n.vmms, "QEMU", func(s string) error { _, err := sev.ParseVMM(s); return err })
 		strs("guest_features", &n.guestFeatures, "0x1", func(s string) error { _, err := parseUint(s); return err })
+		strs("seves_features", &n.sevesFeatures, "0x0", func(s string) error {
+			v, err := parseUint(s)
+			if err == nil && v&1 != 0 {
+				err = fmt.Errorf("%q has SNPActive (0x1), which only SEV-SNP VMSAs have", s)
+			}
+			return err
+		})
+		if a, ok := content.Attributes["seves_features"]; ok {
+			n.sevesSet = true
+			if n.tee != "seves" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Attribute not for this TEE",
+					Detail: fmt.Sprintf("seves_features is the SEV_FEATURES of SEV-ES VMSAs and applies to seves measurements, not %s; SNP VMSAs take guest_features.", n.tee), Subject: a.NameRange.Ptr()})
+			}
+		}
 		if a, ok := content.Attributes["ec2_legacy_rdx"]; ok {
 			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.ec2LegacyRDX)...)
 		}
@@ -350,6 +368,7 @@ type measureParams struct {
 	VCPUTypes     []string `json:"vcpu_types,omitempty"`
 	VMMs          []string `json:"vmms,omitempty"`
 	GuestFeatures []string `json:"guest_features,omitempty"`
+	SEVESFeatures []string `json:"seves_features,omitempty"`
 	EC2LegacyRDX  bool     `json:"ec2_legacy_rdx,omitempty"`
 	Memory        []string `json:"memory,omitempty"`
 	QEMU          []string `json:"qemu_versions,omitempty"`
@@ -370,7 +389,7 @@ type measuredEntry struct {
 func (n *measureNode) Steps() []*recipes.Step {
 	inputs := []recipes.Artifact{n.firmware}
 	p := measureParams{TEE: n.tee, Cmdline: n.cmdline, VCPUs: n.vcpus, VCPUTypes: n.vcpuTypes, VMMs: n.vmms,
-		GuestFeatures: n.guestFeatures, EC2LegacyRDX: n.ec2LegacyRDX, Memory: n.memory, QEMU: n.qemu,
+		GuestFeatures: n.guestFeatures, SEVESFeatures: n.sevesFeatures, EC2LegacyRDX: n.ec2LegacyRDX, Memory: n.memory, QEMU: n.qemu,
 		PageOrders: n.pageOrders, Separators: n.separators}
 	if n.kernel != nil {
 		inputs, p.Kernel = append(inputs, *n.kernel), true
@@ -378,7 +397,28 @@ func (n *measureNode) Steps() []*recipes.Step {
 	if n.initrd != nil {
 		inputs, p.Initrd = append(inputs, *n.initrd), true
 	}
-	return []*recipes.Step{{ID: "measure", Kind: "measure/" + n.tee, Version: "2", Params: p, Inputs: inputs, Run: n.run}}
+	return []*recipes.Step{{ID: "measure", Kind: "measure/" + n.tee, Version: measureStepVersion(n.tee, currentModels), Params: p, Inputs: inputs, Run: n.run}}
+}
+
+// measureStepFormat is the version of what the measure step itself writes
+// (measurements.json, entry names and params, event log file names). Bump it
+// when that changes; the models' own changes are their ModelVersions.
+const measureStepFormat = "3"
+
+// modelVersions are the versions of the measure packages a step depends on.
+type modelVersions struct{ SEV, TDX, OVMF, PE string }
+
+// currentModels are the versions the measure packages declare.
+var currentModels = modelVersions{SEV: sev.ModelVersion, TDX: tdx.ModelVersion, OVMF: ovmf.ModelVersion, PE: pe.ModelVersion}
+
+// measureStepVersion is the measure step's version for a TEE: the step's
+// format and the version of every model its result depends on, so that a
+// model change invalidates cached measurements.
+func measureStepVersion(tee string, m modelVersions) string {
+	if tee == "tdx" {
+		return fmt.Sprintf("step=%s,tdx=%s,ovmf=%s,pe=%s", measureStepFormat, m.TDX, m.OVMF, m.PE)
+	}
+	return fmt.Sprintf("step=%s,sev=%s,ovmf=%s", measureStepFormat, m.SEV, m.OVMF)
 }
 
 func readArtifact(a *recipes.Artifact) ([]byte, error) {
@@ -448,9 +488,12 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 	if n.kernel != nil {
 		db = &sev.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: n.cmdline}
 	}
-	vcpus, types, vmms, features := n.vcpus, n.vcpuTypes, n.vmms, n.guestFeatures
+	vcpus, types, vmms, features, sevesFeatures := n.vcpus, n.vcpuTypes, n.vmms, n.guestFeatures, n.sevesFeatures
 	if mode == sev.ModeSEV { // SEV has no VMSAs: one digest
 		vcpus, types, vmms, features = []int{1}, []string{""}, []string{"QEMU"}, []string{"0"}
+	}
+	if mode != sev.ModeSEVES || len(sevesFeatures) == 0 {
+		sevesFeatures = []string{"0x0"}
 	}
 	var out []measuredEntry
 	for _, vmmName := range vmms {
@@ -458,29 +501,38 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 		for _, cpu := range types {
 			for _, nv := range vcpus {
 				for _, gf := range features {
-					if err := ctx.Err(); err != nil {
-						return nil, err
-					}
-					feat, _ := parseUint(gf)
-					p := sev.Params{Mode: mode, VCPUs: nv, VCPUType: cpu, VMM: vmm, GuestFeatures: feat, DirectBoot: db, EC2LegacyRDX: n.ec2LegacyRDX}
-					r, err := prep.Measure(p)
-					if err != nil {
-						return nil, err
-					}
-					name := ""
-					params := with(common, "mode", n.tee, "variant", r.Variant, "covers", r.Covers)
-					if mode != sev.ModeSEV {
-						name = fmt.Sprintf("vcpus=%d,cpu=%s,vmm=%s,gf=%s", nv, cpu, vmm, gf)
-						params = with(params, "vcpus", nv, "vcpu_type", cpu, "vmm", vmm.String(), "guest_features", gf)
-						if r.HasVCPUSig {
-							params["vcpu_sig"] = fmt.Sprintf("0x%x", r.VCPUSig)
+					for _, sf := range sevesFeatures {
+						if err := ctx.Err(); err != nil {
+							return nil, err
 						}
+						feat, _ := parseUint(gf)
+						sevesFeat, _ := parseUint(sf)
+						p := sev.Params{Mode: mode, VCPUs: nv, VCPUType: cpu, VMM: vmm, GuestFeatures: feat, SEVESFeatures: sevesFeat, DirectBoot: db, EC2LegacyRDX: n.ec2LegacyRDX}
+						r, err := prep.Measure(p)
+						if err != nil {
+							return nil, err
+						}
+						name := ""
+						params := with(common, "mode", n.tee, "variant", r.Variant, "covers", r.Covers)
+						if mode != sev.ModeSEV {
+							name = fmt.Sprintf("vcpus=%d,cpu=%s,vmm=%s,gf=%s", nv, cpu, vmm, gf)
+							params = with(params, "vcpus", nv, "vcpu_type", cpu, "vmm", vmm.String(), "guest_features", gf)
+							if mode == sev.ModeSEVES {
+								params["seves_features"] = sf
+								if n.sevesSet {
+									name += ",seves_features=" + sf
+								}
+							}
+							if r.HasVCPUSig {
+								params["vcpu_sig"] = fmt.Sprintf("0x%x", r.VCPUSig)
+							}
+						}
+						if len(r.Notes) > 0 {
+							params["notes"] = r.Notes
+						}
+						out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: n.tee, Name: name, Params: params,
+							Values: map[string]any{"launch_measurement": hex.EncodeToString(r.Digest)}}})
 					}
-					if len(r.Notes) > 0 {
-						params["notes"] = r.Notes
-					}
-					out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: n.tee, Name: name, Params: params,
-						Values: map[string]any{"launch_measurement": hex.EncodeToString(r.Digest)}}})
 				}
 			}
 		}

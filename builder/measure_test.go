@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 type snpVector struct {
@@ -246,6 +249,8 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"snp policy without bit 17", "measure \"snp\" {\n firmware = " + fw + "\n policy = \"0x10000\"\n}", "bit 17 (0x20000) is reserved and must be set"},
 		{"seves policy without ES", "measure \"seves\" {\n firmware = " + fw + "\n policy = \"0x1\"\n}", "bit 2 (0x4, ES required) must be set"},
 		{"policy on tdx", "measure \"tdx\" {\n firmware = " + fw + "\n policy = \"0x30000\"\n}", "policy applies to snp, seves and sev"},
+		{"seves_features on snp", "measure \"snp\" {\n firmware = " + fw + "\n seves_features = \"0x20\"\n}", "applies to seves measurements, not snp"},
+		{"SNPActive in seves_features", "measure \"seves\" {\n firmware = " + fw + "\n seves_features = [\"0x20\", \"0x21\"]\n}", "seves_features[1]: \"0x21\" has SNPActive"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,5 +267,96 @@ func TestMeasureBlockErrors(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestMeasureStepKeyFollowsModelVersions(t *testing.T) {
+	bump := map[string]func(*modelVersions){
+		"sev":  func(m *modelVersions) { m.SEV += "+1" },
+		"tdx":  func(m *modelVersions) { m.TDX += "+1" },
+		"ovmf": func(m *modelVersions) { m.OVMF += "+1" },
+		"pe":   func(m *modelVersions) { m.PE += "+1" },
+	}
+	for _, c := range []struct {
+		tee     string
+		changes []string // the models whose bump must change the key
+		keeps   []string // the models the TEE does not use
+	}{
+		{"snp", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
+		{"seves", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
+		{"sev", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
+		{"tdx", []string{"tdx", "ovmf", "pe"}, []string{"sev"}},
+	} {
+		t.Run(c.tee, func(t *testing.T) {
+			n := &measureNode{name: c.tee, tee: c.tee, firmware: recipes.Artifact{SHA256: "aa"}}
+			steps := n.Steps()
+			if len(steps) != 1 {
+				t.Fatalf("got %d steps, want 1", len(steps))
+			}
+			if got, want := steps[0].Version, measureStepVersion(c.tee, currentModels); got != want {
+				t.Errorf("step version = %q, want %q (from the packages' ModelVersion)", got, want)
+			}
+			base, err := StepKey(steps[0], 0, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyWith := func(model string) string {
+				m := currentModels
+				bump[model](&m)
+				s := *steps[0]
+				s.Version = measureStepVersion(c.tee, m)
+				k, err := StepKey(&s, 0, nil, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return k
+			}
+			for _, model := range c.changes {
+				if got := keyWith(model); got == base {
+					t.Errorf("bumping the %s model version: got the same key %s, want a new one", model, got)
+				}
+			}
+			for _, model := range c.keeps {
+				if got := keyWith(model); got != base {
+					t.Errorf("bumping the %s model version: got key %s, want %s unchanged (%s does not use it)", model, got, base, c.tee)
+				}
+			}
+		})
+	}
+}
+
+// TestMeasureBlockSEVESFeatures checks seves_features against the digests
+// sev-snp-measure's seves code computed with those SEV_FEATURES
+// (measure/sev/testdata/seves-features.json), and that leaving it out keeps
+// the entry names and values of before.
+func TestMeasureBlockSEVESFeatures(t *testing.T) {
+	want := map[string]string{ // from measure/sev/testdata/seves-features.json
+		"0x0":  "5bcbb5a45e7a9fa4699b6cc8f775382a810ff5a0186d3b90069ba28b1840b38f",
+		"0x20": "7dc5af242f4dfc52d4ee7326660e2b90f6975de766f0f31b03fbe9b905dbdb77",
+	}
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	fw := ri.ref(t, "inputs/debian12_OVMF.fd")
+	dir := t.TempDir()
+	src := "recipe {\n  name = \"seves\"\n}\n\n" + ri.sb.String() +
+		"measure \"seves\" {\n  firmware = " + fw + "\n  seves_features = [\"0x0\", \"0x20\"]\n}\n\n" +
+		"measure \"plain\" {\n  tee = \"seves\"\n  firmware = " + fw + "\n  guest_features = \"0x21\"\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range res.Manifest.Measurements {
+		got[m.Name], _ = m.Values["launch_measurement"].(string)
+	}
+	wantEntries := map[string]string{
+		"seves/vcpus=1,cpu=EPYC-v4,vmm=QEMU,gf=0x1,seves_features=0x0":  want["0x0"],
+		"seves/vcpus=1,cpu=EPYC-v4,vmm=QEMU,gf=0x1,seves_features=0x20": want["0x20"],
+		"plain/vcpus=1,cpu=EPYC-v4,vmm=QEMU,gf=0x21":                    want["0x0"], // guest_features is ignored in seves, as sev-snp-measure ignores it
+	}
+	if diff := cmp.Diff(wantEntries, got); diff != "" {
+		t.Errorf("measurements (-want +got):\n%s", diff)
 	}
 }

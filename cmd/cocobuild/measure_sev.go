@@ -23,6 +23,7 @@ type sevFlags struct {
 	vcpus, family, model, stepping   int
 	ovmf, kernel, initrd, appendLine string
 	guestFeatures, outputFormat      string
+	sevesFeatures                    string
 	snpOVMFHash                      string
 	dumpVMSA, verbose, ec2LegacyVMSA bool
 	vmsaGPA                          string
@@ -46,7 +47,8 @@ hashes table. Notes about what the digest does not cover go to stderr.`,
   cocobuild measure sev --mode snp --ovmf OVMF-AmdSev.fd --vcpus 1 --vcpu-sig 0xa10f10 \
       --kernel vmlinuz --initrd initrd.img --append "console=ttyS0" --output-format base64
   cocobuild measure sev --mode snp:ovmf-hash --ovmf OVMF.fd
-  cocobuild measure sev --mode seves --ovmf OVMF.fd --vcpus 2 --vcpu-type EPYC-v4 --dump-vmsa`,
+  cocobuild measure sev --mode seves --ovmf OVMF.fd --vcpus 2 --vcpu-type EPYC-v4 --dump-vmsa
+  cocobuild measure sev --mode seves --ovmf OVMF.fd --vcpus 2 --vcpu-type EPYC-v4 --seves-features 0x20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMeasureSEV(a, cmd, &f)
@@ -65,7 +67,8 @@ hashes table. Notes about what the digest does not cover go to stderr.`,
 	fl.StringVar(&f.kernel, "kernel", "", "kernel file for measured direct boot")
 	fl.StringVar(&f.initrd, "initrd", "", "initrd file (with --kernel)")
 	fl.StringVar(&f.appendLine, "append", "", "kernel command line (with --kernel)")
-	fl.StringVar(&f.guestFeatures, "guest-features", "0x1", "SNP guest features (SEV_FEATURES of the VMSAs)")
+	fl.StringVar(&f.guestFeatures, "guest-features", "0x1", "SNP guest features (SEV_FEATURES of the VMSAs); seves ignores it, as sev-snp-measure does")
+	fl.StringVar(&f.sevesFeatures, "seves-features", "0x0", "SEV_FEATURES of SEV-ES VMSAs (seves only; not in sev-snp-measure), e.g. 0x20 (DebugSwap) for KVM hosts that set it")
 	fl.StringVar(&f.outputFormat, "output-format", "hex", "digest format: hex or base64")
 	fl.StringVar(&f.snpOVMFHash, "snp-ovmf-hash", "", "precomputed SNP hash of the OVMF pages (hex, from --mode snp:ovmf-hash)")
 	fl.BoolVar(&f.dumpVMSA, "dump-vmsa", false, "write the measured VMSAs to vmsa<N>.bin in the current directory (seves, snp)")
@@ -147,7 +150,11 @@ func runMeasureSEV(a *app, cmd *cobra.Command, f *sevFlags) error {
 	if err != nil {
 		return err
 	}
-	p := sev.Params{Mode: mode, Firmware: fw, VCPUs: f.vcpus, VMM: vmm, GuestFeatures: gf,
+	sf, err := parseUintFlag("seves-features", f.sevesFeatures, 64)
+	if err != nil {
+		return err
+	}
+	p := sev.Params{Mode: mode, Firmware: fw, VCPUs: f.vcpus, VMM: vmm, GuestFeatures: gf, SEVESFeatures: sf,
 		DumpVMSA: f.dumpVMSA, EC2LegacyRDX: f.ec2LegacyVMSA}
 	if mode != sev.ModeSEV {
 		if err := setVCPU(&p, f, changed); err != nil {
@@ -276,6 +283,9 @@ func sevJSON(f *sevFlags, p sev.Params, r *sev.Result, measurement string, kerne
 		if r.HasVCPUSig {
 			out["vcpu_sig"] = fmt.Sprintf("%#x", r.VCPUSig)
 		}
+	}
+	if r.Mode == sev.ModeSEVES {
+		out["seves_features"] = fmt.Sprintf("%#x", p.SEVESFeatures)
 	}
 	if r.Mode == sev.ModeSNP {
 		out["guest_features"] = fmt.Sprintf("%#x", p.GuestFeatures)

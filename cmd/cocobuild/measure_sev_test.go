@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -290,5 +291,73 @@ func TestMeasureSEVIDBlock(t *testing.T) {
 	code, _, stderr = runSEV(t, "measure", "sev", "id-block", "--measurement", up.S.ID.M, "--idkey", filepath.Join(keys, "key_p256.pem"))
 	if code != exitUsage || !strings.Contains(stderr, "P-384") {
 		t.Errorf("P-256 key: exit %d, stderr %q; want usage error asking for P-384", code, stderr)
+	}
+}
+
+// TestMeasureSEVSEVESFeatures runs --seves-features against the digests
+// sev-snp-measure's seves code computed with those SEV_FEATURES
+// (measure/sev/testdata/seves-features.json), and checks that
+// --guest-features stays ignored in seves mode, as sev-snp-measure ignores it.
+func TestMeasureSEVSEVESFeatures(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "measure", "sev", "testdata", "seves-features.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Vectors []struct {
+			SEVFeatures string `json:"sev_features"`
+			VCPUs       int    `json:"vcpus"`
+			VCPUType    string `json:"vcpu_type"`
+			VMM         string `json:"vmm"`
+			Firmware    string `json:"firmware"`
+			Kernel      string `json:"kernel"`
+			Initrd      string `json:"initrd"`
+			Append      string `json:"append"`
+			Expected    string `json:"expected"`
+		} `json:"vectors"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Vectors) == 0 {
+		t.Fatal("seves-features.json has no vectors")
+	}
+	t.Chdir(testenv.Vectors(t))
+	for i, v := range f.Vectors {
+		args := []string{"measure", "sev", "--mode", "seves", "--ovmf", v.Firmware, "--vcpus", fmt.Sprint(v.VCPUs), "--vmm-type", v.VMM,
+			"--guest-features", "0x21"}
+		if v.VCPUType != "" {
+			args = append(args, "--vcpu-type", v.VCPUType)
+		}
+		if v.SEVFeatures != "0x0" { // 0x0 is the default
+			args = append(args, "--seves-features", v.SEVFeatures)
+		}
+		if v.Kernel != "" {
+			args = append(args, "--kernel", v.Kernel, "--initrd", v.Initrd, "--append", v.Append)
+		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			code, stdout, stderr := runSEV(t, args...)
+			if code != 0 {
+				t.Fatalf("cocobuild %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+			}
+			if got, want := stdout, v.Expected+"\n"; got != want {
+				t.Errorf("cocobuild %s\n got %q\nwant %q", strings.Join(args, " "), got, want)
+			}
+		})
+	}
+	for _, c := range []struct {
+		name, mode, value, want string
+	}{
+		{"SNPActive in seves", "seves", "0x21", "SNPActive"},
+		{"seves features in snp", "snp", "0x20", "only apply in seves mode"},
+		{"not a number", "seves", "debugswap", "--seves-features"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runSEV(t, "measure", "sev", "--mode", c.mode, "--ovmf", "inputs/debian12_OVMF.fd", "--vcpus", "1",
+				"--vcpu-type", "EPYC-v4", "--seves-features", c.value)
+			if code != exitUsage || stdout != "" || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, no stdout, stderr mentioning %q", code, stdout, stderr, exitUsage, c.want)
+			}
+		})
 	}
 }

@@ -82,8 +82,16 @@ type Params struct {
 	// VMM selects the VMSA model.
 	VMM VMM
 	// GuestFeatures is the SEV_FEATURES of SNP VMSAs (0x1 = SNPActive, which
-	// SNP requires). SEV-ES VMSAs always have 0.
+	// SNP requires). SEV-ES mode ignores it, as sev-snp-measure does (with a
+	// note when it has bits other than SNPActive): SEV-ES VMSAs take
+	// SEVESFeatures.
 	GuestFeatures uint64
+	// SEVESFeatures is the SEV_FEATURES of SEV-ES VMSAs. The default, 0, is
+	// what sev-snp-measure measures and what KVM sets unless told otherwise;
+	// some KVM releases (Linux 6.6 to 6.9, kvm_amd debug_swap=1) set DebugSwap
+	// (0x20) in SEV-ES VMSAs by default. Only SEV-ES mode takes it; SNPActive
+	// (0x1) is not an SEV-ES feature.
+	SEVESFeatures uint64
 	// DirectBoot is the kernel, initrd and command line measured through the
 	// SEV hashes table; nil when the firmware boots from disk.
 	DirectBoot *DirectBoot
@@ -180,6 +188,9 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 	if p.SNPFirmwareHash != nil && p.Mode != ModeSNP {
 		return nil, st, paramErr("a precomputed SNP firmware hash only works in snp mode, not %s", p.Mode)
 	}
+	if p.Mode != ModeSEVES && p.SEVESFeatures != 0 {
+		return nil, st, paramErr("SEV-ES features %#x only apply in seves mode, not %s: SNP VMSAs take the guest features", p.SEVESFeatures, p.Mode)
+	}
 	if p.Mode != ModeSNP && p.VMSAGPA != 0 {
 		return nil, st, paramErr("the VMSA GPA only matters in snp mode, not %s: leave it unset", p.Mode)
 	}
@@ -209,12 +220,15 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 		r.Notes = append(r.Notes, fmt.Sprintf("the legacy EC2 VMSA option does not apply to %s VMSAs (ignored)", p.VMM))
 	}
 	if p.Mode == ModeSEVES {
-		if p.GuestFeatures&^1 != 0 {
-			r.Notes = append(r.Notes, fmt.Sprintf("guest features %#x are ignored in SEV-ES mode: SEV-ES VMSAs have SEV_FEATURES 0", p.GuestFeatures))
+		if p.SEVESFeatures&1 != 0 {
+			return nil, st, paramErr("SEV-ES features %#x have SNPActive (0x1), which only SEV-SNP VMSAs have: leave bit 0 clear", p.SEVESFeatures)
 		}
-		vmsas := makeVMSAs(p, fw, 0, r.VCPUSig)
+		if p.GuestFeatures&^1 != 0 {
+			r.Notes = append(r.Notes, fmt.Sprintf("guest features %#x are ignored in SEV-ES mode, as sev-snp-measure ignores them: SEV-ES VMSAs take the SEV-ES features (%#x here)", p.GuestFeatures, p.SEVESFeatures))
+		}
+		vmsas := makeVMSAs(p, fw, p.SEVESFeatures, r.VCPUSig)
 		r.Digest, err = sevDigest(fw, r.HashTable, vmsas, pre)
-		r.Variant = "SEV-ES: SHA-256 of the firmware" + hashTableVariant(r.HashTable) + " and " + vmsaVariant(p, r)
+		r.Variant = "SEV-ES: SHA-256 of the firmware" + hashTableVariant(r.HashTable) + " and " + vmsaVariant(p, r) + fmt.Sprintf(", SEV_FEATURES %#x", p.SEVESFeatures)
 		if p.DumpVMSA {
 			r.VMSAs = vmsas
 		}

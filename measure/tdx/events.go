@@ -98,9 +98,10 @@ func sha384(parts ...[]byte) Digest {
 // TCG algorithm ID of SHA-384.
 const algSHA384 = 0x000c
 
-// EventLog encodes events as a CC event log (CCEL): the TCG PC Client
-// crypto-agile format with a Spec ID event declaring SHA-384 only, then one
-// TCG_PCR_EVENT2 per event whose PCRIndex is the CC MR index (RTMR+1).
+// EventLog encodes events as a CC event log (CCEL) as TDVF's TdTcg2Dxe
+// writes it: the TCG PC Client crypto-agile format with a Spec ID event
+// (PCRIndex 1) declaring SHA-384 only, then one TCG_PCR_EVENT2 per event, in
+// the order given, whose PCRIndex is the CC MR index (RTMR+1).
 func EventLog(events []Event) []byte {
 	// Spec ID event (TCG_EfiSpecIDEventStruct) in the SHA-1 log format.
 	spec := []byte("Spec ID Event03\x00")
@@ -111,7 +112,8 @@ func EventLog(events []Event) []byte {
 	spec = binary.LittleEndian.AppendUint16(spec, DigestSize)
 	spec = append(spec, 0) // vendorInfoSize
 
-	b := binary.LittleEndian.AppendUint32(nil, 0) // PCRIndex
+	// TdTcg2Dxe logs the Spec ID event with PCRIndex 1 (MR index 1, RTMR0).
+	b := binary.LittleEndian.AppendUint32(nil, 1)
 	b = binary.LittleEndian.AppendUint32(b, uint32(EvNoAction))
 	b = append(b, make([]byte, 20)...) // SHA-1 digest: zero
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(spec)))

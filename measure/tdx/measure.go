@@ -62,7 +62,10 @@ type Options struct {
 	// Kernel, Initrd and Cmdline describe QEMU direct boot (-kernel,
 	// -initrd, -append). Without a kernel, RTMR1 and RTMR2 depend on the
 	// boot loader and are reported as not computable. A nil Initrd means no
-	// -initrd; an empty non-nil one is an empty initrd file.
+	// -initrd; an empty non-nil one is an empty initrd file, which QEMU
+	// before 10.2 still writes into the kernel's setup header (RTMR1) but
+	// OVMF skips like no initrd: no " initrd=initrd" in LoadOptions and no
+	// initrd event in RTMR2.
 	Kernel  []byte
 	Initrd  []byte
 	Cmdline string
@@ -213,22 +216,24 @@ func Measure(firmware []byte, opts Options) (*Result, error) {
 	if boot0000 == nil {
 		boot0000 = DefaultBoot0000()
 	}
-	rtmr0 = append(rtmr0,
-		Event{RTMR: 0, Type: EvEFIVariableBoot, Digest: sha384(bootOrder), Data: uefiVariableData(efiGlobalVariableGUID, "BootOrder", bootOrder),
-			Description: fmt.Sprintf("boot variable BootOrder (%x)", bootOrder)},
-		Event{RTMR: 0, Type: EvEFIVariableBoot, Digest: sha384(boot0000), Data: uefiVariableData(efiGlobalVariableGUID, "Boot0000", boot0000),
-			Description: "boot variable Boot0000 (" + loadOptionDescription(boot0000) + ")"},
-	)
+	// TdTcg2Dxe measures the boot variables at the first ReadyToBoot.
+	bootVars := []Event{
+		{RTMR: 0, Type: EvEFIVariableBoot, Digest: sha384(bootOrder), Data: uefiVariableData(efiGlobalVariableGUID, "BootOrder", bootOrder),
+			Description: fmt.Sprintf("boot variable BootOrder (%x) at ReadyToBoot", bootOrder)},
+		{RTMR: 0, Type: EvEFIVariableBoot, Digest: sha384(boot0000), Data: uefiVariableData(efiGlobalVariableGUID, "Boot0000", boot0000),
+			Description: "boot variable Boot0000 (" + loadOptionDescription(boot0000) + ") at ReadyToBoot"},
+	}
 	res.Events = append(res.Events, rtmr0...)
 
 	// RTMR1 and RTMR2: QEMU direct kernel boot with a Linux >= 6.9 EFI stub.
 	if o.Kernel == nil {
 		reason := "no kernel given: without QEMU direct boot the boot loader decides what is measured"
 		res.RTMR[1].Reason, res.RTMR[2].Reason = reason, reason
+		res.Events = append(res.Events, bootVars...)
 		if o.Separator == SeparatorLegacy {
 			res.Events = append(res.Events, separatorEvent(0, "separator at ReadyToBoot (legacy TDVF logs it in RTMR0)"))
 		}
-	} else if err := res.directBoot(o); err != nil {
+	} else if err := res.directBoot(o, bootVars); err != nil {
 		return nil, err
 	}
 	res.RTMR[3] = Register{Computable: true}
@@ -248,7 +253,13 @@ func Measure(firmware []byte, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func (res *Result) directBoot(o Options) error {
+// directBoot adds the events of QEMU direct kernel boot in the order a TD
+// logs them (OvmfPkg PlatformBootManagerLib TryRunningQemuKernel): LoadImage
+// measures the kernel (RTMR1); ReadyToBoot, signalled after it, measures the
+// boot variables bootVars (RTMR0), "Calling EFI Application from Boot
+// Option" and the separator; StartImage runs the EFI stub, which measures
+// LoadOptions and the initrd (RTMR2); ExitBootServices comes last.
+func (res *Result) directBoot(o Options, bootVars []Event) error {
 	image := o.Kernel
 	patchNote := "as given (QEMU >= 10.2 serves it unpatched)"
 	if o.QEMU.PatchesKernelHeader() {
@@ -272,8 +283,13 @@ func (res *Result) directBoot(o Options) error {
 	}
 	copy(res.KernelAuthenticodeSHA384[:], d384)
 
+	// OVMF serves an initrd only when fw_cfg's initrd size is not zero: an
+	// empty file gets neither "initrd=initrd" (X86QemuLoadImageLib) nor the
+	// LoadFile2 initrd device (QemuKernelLoaderFsDxe), so the EFI stub
+	// measures no initrd.
+	hasInitrd := len(o.Initrd) > 0
 	loadOptions := o.Cmdline
-	if o.Initrd != nil {
+	if hasInitrd {
 		loadOptions += " initrd=initrd"
 	}
 	var rtmr2 []Event
@@ -282,7 +298,7 @@ func (res *Result) directBoot(o Options) error {
 		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(lo), Data: taggedEventData(loadOptionsTagID, "LOADED_IMAGE::LoadOptions"),
 			Description: fmt.Sprintf("Linux EFI stub: LoadOptions %q as UTF-16LE with its NUL (%d bytes)", loadOptions, len(lo))})
 	}
-	if o.Initrd != nil {
+	if hasInitrd {
 		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(o.Initrd), Data: taggedEventData(initrdTagID, "Linux initrd"),
 			Description: fmt.Sprintf("Linux EFI stub: initrd (%d bytes)", len(o.Initrd))})
 	}
@@ -290,8 +306,9 @@ func (res *Result) directBoot(o Options) error {
 	ev := []Event{
 		{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: res.KernelAuthenticodeSHA384, Data: imageLoadEventData(uint64(len(image)), f.ImageBase),
 			Description: "kernel PE image from QEMU fw_cfg, Authenticode SHA-384, " + patchNote},
-		efiAction(1, "Calling EFI Application from Boot Option"),
 	}
+	ev = append(ev, bootVars...)
+	ev = append(ev, efiAction(1, "Calling EFI Application from Boot Option"))
 	if o.Separator == SeparatorLegacy {
 		ev = append(ev, separatorEvent(0, "separator at ReadyToBoot (legacy TDVF logs it in RTMR0)"))
 	} else {

@@ -1,0 +1,7 @@
+package ovmf
+
+// ModelVersion identifies what this package reads from a firmware image.
+// Bump it whenever any output changes for some input (a parsed footer table,
+// GUID, or error), since the SEV and TDX models build on it and caches of
+// their measurements are keyed by it too.
+const ModelVersion = "1"
