@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -84,8 +85,16 @@ func ModuleRoot(t testing.TB) string {
 	return d
 }
 
-// moduleRoot walks up from the working directory to the directory holding go.mod.
+// moduleRoot is the directory of go.mod, found from this source file's
+// path (so that a test that changed its working directory still finds it),
+// or else by walking up from the working directory.
 func moduleRoot() (string, bool) {
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dir := filepath.Join(filepath.Dir(file), "..", "..")
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Clean(dir), true
+		}
+	}
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", false
