@@ -229,6 +229,11 @@ func runBuild(ctx context.Context, exe string, args []string, dir string, env []
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
+	// On cancellation the child cocobuild is interrupted, as a user's
+	// Ctrl-C would: it stops its steps and their process groups itself.
+	// One that has not exited after WaitDelay is killed.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 4 * time.Second
 	return cmd.Run()
 }
 

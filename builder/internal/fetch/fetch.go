@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/cocobuild/cocobuild/internal/procgroup"
 )
 
 // HTTP downloads url into w, reporting progress (total is -1 when unknown).
@@ -68,7 +70,9 @@ func AptDownload(ctx context.Context, pkg, version, dir string) (string, error) 
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", fmt.Errorf("apt-get not found: deb inputs need a Debian or Ubuntu host")
 	}
-	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", pkg+"="+version)
+	// apt-get starts its download methods as children: a process group,
+	// killed whole on cancellation.
+	cmd := procgroup.Command(ctx, "apt-get", "download", "-q", pkg+"="+version)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var out bytes.Buffer
