@@ -2,12 +2,9 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -176,19 +174,7 @@ func hashTree(root string) ([]recipes.FileDigest, error) {
 }
 
 // fileSHA256 returns the hex sha256 and size of a file.
-func fileSHA256(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
+func fileSHA256(p string) (string, int64, error) { return filehash.SHA256(p) }
 
 // BlobPath is where a download with the given digest is kept.
 func (c *Cache) BlobPath(sha string) string { return filepath.Join(c.Dir, "blobs", "sha256", sha) }

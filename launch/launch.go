@@ -8,17 +8,14 @@
 package launch
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/measure/sev"
 	"github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -372,7 +369,7 @@ func findArtifact(out string, m *builder.Manifest, sum, what, prefer string) (st
 			continue
 		}
 		p := filepath.Join(out, filepath.FromSlash(a.Path))
-		got, err := fileSHA256(p)
+		got, _, err := filehash.SHA256(p)
 		if err != nil {
 			return "", fmt.Errorf("the %s %s: %w (rebuild the output directory)", what, a.Path, err)
 		}
@@ -382,19 +379,6 @@ func findArtifact(out string, m *builder.Manifest, sum, what, prefer string) (st
 		return p, nil
 	}
 	return "", fmt.Errorf("the %s the measurement names (sha256 %s) is not in %s: rebuild it with this cocobuild, which writes it there", what, sum, out)
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // disks returns the build's disk images, one per disk block (raw preferred

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/filehash"
 	dmverity "github.com/containerd/go-dmverity/pkg/verity"
 	"github.com/google/uuid"
 )
@@ -135,16 +136,8 @@ func DeriveUUID(purpose, digest string) uuid.UUID {
 
 // FileSHA256 hashes a file (lowercase hex).
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum, _, err := filehash.SHA256(path)
+	return sum, err
 }
 
 // dataBlocks returns how many data blocks a file holds, and checks that it
