@@ -66,10 +66,13 @@ type Report struct {
 }
 
 // Ran counts the steps that ran (or, in a plan, would run).
-func (r *Report) Ran() int {
+func (r *Report) Ran() int { return r.count(StatusRun) }
+
+// count counts the steps with status st.
+func (r *Report) count(st StepStatus) int {
 	n := 0
 	for _, s := range r.Steps {
-		if s.Status == StatusRun {
+		if s.Status == st {
 			n++
 		}
 	}

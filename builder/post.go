@@ -45,26 +45,10 @@ func postBuildReport(b *recipes.Block) StepReport {
 
 // Cached counts the steps whose result came (or, in a plan, would come)
 // from the cache.
-func (r *Report) Cached() int {
-	n := 0
-	for _, s := range r.Steps {
-		if s.Status == StatusCached {
-			n++
-		}
-	}
-	return n
-}
+func (r *Report) Cached() int { return r.count(StatusCached) }
 
 // Always counts the steps that run on every build (post-build work).
-func (r *Report) Always() int {
-	n := 0
-	for _, s := range r.Steps {
-		if s.Status == StatusAlways {
-			n++
-		}
-	}
-	return n
-}
+func (r *Report) Always() int { return r.count(StatusAlways) }
 
 // postBuildBlock is a block whose node is a PostBuilder.
 type postBuildBlock struct {

@@ -303,7 +303,7 @@ func snpArgs(e *recipes.Measurement, mem string, p *Plan) ([]string, []string, e
 		return nil, nil, usage("measurement %s: guest features %#x: bits %#x cannot be chosen on QEMU's command line, so no QEMU launch gives this digest", e.Name, gf, rest)
 	}
 	if gf&snpFeatureDebugSwap != 0 {
-		notes = append(notes, "guest features 0x21: DebugSwap (bit 5) is enabled by the host's KVM (kvm_amd debug_swap, Linux before 6.10), not by QEMU: the digest matches only on such a host")
+		notes = append(notes, "guest features 0x21: DebugSwap (bit 5) is enabled by the host's KVM (kvm_amd debug_swap), not by QEMU: the digest matches only on a host that sets it")
 	} else {
 		notes = append(notes, "guest features 0x1 (SNPActive only): a host KVM that adds DebugSwap (kvm_amd debug_swap=1) gives another digest")
 	}
