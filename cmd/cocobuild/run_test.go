@@ -346,6 +346,49 @@ func TestRunRefuses(t *testing.T) {
 	}
 }
 
+// TestRunDamagedOutput: a file of OUT that changed or went missing after
+// the build is refused (exit 1), naming the file and saying to rebuild;
+// nothing is launched from bytes that are not the measured ones.
+func TestRunDamagedOutput(t *testing.T) {
+	out, m := buildLaunchRecipe(t)
+	var tdxName string
+	for _, e := range m.Measurements {
+		if e.TEE == "tdx" {
+			tdxName = e.Name
+		}
+	}
+	kernel := ""
+	for _, a := range m.Artifacts {
+		if a.Kind == "kernel" {
+			kernel = filepath.Join(out, filepath.FromSlash(a.Path))
+		}
+	}
+	if kernel == "" {
+		t.Fatal("the build has no kernel artifact")
+	}
+	args := []string{"run", "--tee", "tdx", "--print", "--measurement", tdxName, out}
+	if code, _, stderr := runCLI(t, args...); code != 0 {
+		t.Fatalf("before damage: exit %d, stderr %q", code, stderr)
+	}
+	b, err := os.ReadFile(kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(kernel, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, args...); code != 1 || !strings.Contains(stderr, "changed after the build") || !strings.Contains(stderr, filepath.Base(kernel)) {
+		t.Errorf("flipped byte: exit %d, stderr %q; want exit 1 naming the kernel and 'changed after the build'", code, stderr)
+	}
+	if err := os.Remove(kernel); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, args...); code != 1 || !strings.Contains(stderr, "rebuild") {
+		t.Errorf("missing kernel: exit %d, stderr %q; want exit 1 and 'rebuild'", code, stderr)
+	}
+}
+
 // qemuRunning lists the QEMU processes whose command line mentions s.
 func qemuRunning(s string) []string {
 	var found []string
