@@ -33,7 +33,7 @@ var (
 	// SecureBootEnableGUID is edk2's EFI_SECURE_BOOT_ENABLE_DISABLE (SecureBootEnable).
 	SecureBootEnableGUID = MustGUID("f0a30bc7-af08-4556-99c4-001009c93a44")
 
-	authVariableGUID = MustGUID("aaf32c78-947b-439a-a180-2e144ec37792") // gEfiAuthenticatedVariableGuid
+	authVariableGUID  = MustGUID("aaf32c78-947b-439a-a180-2e144ec37792") // gEfiAuthenticatedVariableGuid
 	plainVariableGUID = MustGUID("ddcf3616-3275-4164-98b6-fe85707ffe7d") // gEfiVariableGuid
 	certX509GUID      = MustGUID("a5c059a1-94e4-4aa7-87b5-ab155c2bf072") // EFI_CERT_X509_GUID
 	certSHA256GUID    = MustGUID("c1c41626-504c-4092-aca9-41f936934328") // EFI_CERT_SHA256_GUID
