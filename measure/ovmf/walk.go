@@ -162,7 +162,18 @@ func (w *walker) files(fv *uefi.FirmwareVolume, offset, depth int) error {
 		}
 		m := &module{GUID: f.Header.GUID, Type: f.Header.Type, Volume: fv.FVName, Nested: depth > 0}
 		w.modules = append(w.modules, m)
-		if err := w.sections(m, f.Sections, depth); err != nil {
+		var err error
+		if f.Header.Type == uefi.FVFileTypePEIM && len(f.Sections) == 0 {
+			// fiano leaves PEIMs unparsed (uefi.SupportedFiles, so that
+			// it can rebuild images); their sections are parsed here
+			// with fiano's section parser.
+			if b := f.Buf(); f.DataOffset <= uint64(len(b)) {
+				err = w.parseSections(m, b[f.DataOffset:], depth)
+			}
+		} else {
+			err = w.sections(m, f.Sections, depth)
+		}
+		if err != nil {
 			return fmt.Errorf("file %v: %w", f.Header.GUID, err)
 		}
 	}
