@@ -24,6 +24,16 @@ type Variable struct {
 // MarshalText gives a GUID its canonical text form in JSON.
 func (g GUID) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
 
+// UnmarshalText reads the canonical text form.
+func (g *GUID) UnmarshalText(b []byte) error {
+	v, err := ParseGUID(string(b))
+	if err != nil {
+		return err
+	}
+	*g = v
+	return nil
+}
+
 // Variable GUIDs of the Secure Boot variables.
 var (
 	// GlobalVariableGUID is EFI_GLOBAL_VARIABLE (PK, KEK, SecureBoot, SetupMode, Boot####).
