@@ -144,6 +144,95 @@ func TestMeasureBlockMatchesSNPVectors(t *testing.T) {
 	t.Logf("%d SNP/SEV-ES/SEV vectors checked through recipe blocks", len(want))
 }
 
+// TestMeasureBlockMatchesAmdSevVectors builds a recipe with one measure
+// block per snp-amdsev.json vector (the full OVMF.amdsev.fd, kernel, initrd
+// and cmdline as file inputs) and checks OUT/manifest.json: each entry's
+// launch_measurement is sev-snp-measure's, and it covers kernel, initrd and
+// cmdline exactly when the vector boots a kernel directly.
+func TestMeasureBlockMatchesAmdSevVectors(t *testing.T) {
+	var doc struct {
+		Vectors []snpVector `json:"vectors"`
+	}
+	if err := json.Unmarshal(testenv.ReadVector(t, "snp-amdsev.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Vectors) < 5 {
+		t.Fatalf("snp-amdsev.json has %d vectors, want 5", len(doc.Vectors))
+	}
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	var blocks strings.Builder
+	type expect struct {
+		digest string
+		covers map[string]any
+	}
+	want := map[string]expect{}
+	for _, v := range doc.Vectors {
+		if v.Mode != "snp" || v.VCPUs == nil || v.VCPUType == nil || v.GuestFeatures == nil {
+			t.Fatalf("vector %s: want an snp vector with vcpus, vcpu_type and guest_features", v.ID)
+		}
+		name := blockName.ReplaceAllString(v.ID, "_")
+		fmt.Fprintf(&blocks, "measure %q {\n  tee            = \"snp\"\n  firmware       = %s\n  vcpus          = %d\n  vcpu_types     = [%q]\n  vmm            = %q\n  guest_features = %q\n",
+			name, ri.ref(t, v.Firmware), *v.VCPUs, *v.VCPUType, v.VMM, *v.GuestFeatures)
+		direct := v.Kernel != nil
+		if direct {
+			fmt.Fprintf(&blocks, "  kernel         = %s\n", ri.ref(t, *v.Kernel))
+			if v.Initrd != nil {
+				fmt.Fprintf(&blocks, "  initrd         = %s\n", ri.ref(t, *v.Initrd))
+			}
+			if v.Append != nil {
+				fmt.Fprintf(&blocks, "  cmdline        = %q\n", *v.Append)
+			}
+		}
+		blocks.WriteString("}\n\n")
+		want[name] = expect{v.Expected, map[string]any{"firmware": true, "kernel": direct, "initrd": direct, "cmdline": direct}}
+	}
+	dir := t.TempDir()
+	src := "recipe {\n  name = \"amdsev-vectors\"\n}\n\n" + ri.sb.String() + blocks.String()
+	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if _, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), out, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Measurements []struct {
+			Name   string         `json:"name"`
+			Params map[string]any `json:"params"`
+			Values map[string]any `json:"values"`
+		} `json:"measurements"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range m.Measurements {
+		block, _, _ := strings.Cut(e.Name, "/")
+		w, ok := want[block]
+		if !ok {
+			t.Errorf("manifest entry %s: no such vector", e.Name)
+			continue
+		}
+		if seen[block] {
+			t.Errorf("block %s gave more than one entry", block)
+		}
+		seen[block] = true
+		if got := e.Values["launch_measurement"]; got != w.digest {
+			t.Errorf("%s: launch_measurement = %v, want %s", e.Name, got, w.digest)
+		}
+		if diff := cmp.Diff(w.covers, e.Params["covers"]); diff != "" {
+			t.Errorf("%s: covers (-want +got):\n%s", e.Name, diff)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("manifest has entries for %d of the %d vectors", len(seen), len(want))
+	}
+}
+
 // TestMeasureBlockMatchesTDXVectors checks MRTD (both page orders) and the
 // direct-boot RTMR1/RTMR2 variants of tdx.json through a recipe.
 func TestMeasureBlockMatchesTDXVectors(t *testing.T) {
