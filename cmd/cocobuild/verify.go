@@ -29,7 +29,9 @@ func newVerifyCmd(a *app) *cobra.Command {
   - one document: statement.sigstore.json, rvps.json (with --signature, default the
     .sig beside it) or a corim-*.cbor.
 It checks signatures, the payload type, the subjects (against --artifacts), expiry
-(at --at, default now) and rollback (--min-version: the oldest version to accept).
+(at --at, default now) and rollback (--min-version: the oldest version to accept),
+and shows what the reference values cover (firmware, kernel, initrd, cmdline): a
+release signed with allow_partial_coverage is listed entry by entry, with a warning.
 The exit code is 1 when anything does not verify.`,
 		Example: `  cocobuild verify --key out/sample/publish/sample/cosign.pub out/sample/publish/sample
   cocobuild verify --key cosign.pub --min-version 0.1.0 dir:out/feed
