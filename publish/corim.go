@@ -195,10 +195,11 @@ func referenceTriple(tee string, e Entry) (*comid.ReferenceValue, error) {
 // a CoMID measurement of a partial-coverage entry says what it covers and
 // lacks: a map {"covers": [text], "lacks": [text]}. CoRIM lets
 // measurement-values-map grow by extension keys; parsers that do not know
-// one skip it (veraison/corim, which the tests run, and Trustee's CoRIM
-// extractor, which reads only the fields it names), so the digests read as
-// before and the note travels with them. Negative keys are outside the
-// range the CoRIM draft assigns.
+// one skip it or keep it aside (veraison/corim, which the tests run, drops
+// it; veraison/corim-rs, under Trustee's CoRIM extractor, collects unknown
+// keys into its flattened extensions map, and the extractor reads only the
+// fields it names), so the digests read as before and the note travels
+// with them. Negative keys are outside the range the CoRIM draft assigns.
 const CoRIMCoverageKey = -70001
 
 // coverageExt is the extension registered on a measurement's values.
