@@ -405,8 +405,8 @@ func (n *measureNode) Steps() []*recipes.Step {
 // (measurements.json, entry names and params, event log file names). Bump it
 // when that changes; the models' own changes are their ModelVersions.
 //
-// 4: firmware.json (the firmware inspection) and SEV coverage that depends
-// on it.
+// 4: firmware.json (the firmware inspection), SEV coverage that depends on
+// it, and TDX entries' params.covers.
 const measureStepFormat = "4"
 
 // modelVersions are the versions of the measure packages a step depends on.
@@ -643,6 +643,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 						}
 					}
 					params := with(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
+					params["covers"] = tdxCoverage(rep, n.kernel != nil)
 					if len(rep.NotComputable) > 0 {
 						params["not_computable"] = rep.NotComputable
 					}
@@ -657,6 +658,16 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 		}
 	}
 	return out, nil
+}
+
+// tdxCoverage is what a TDX entry's values commit to: the firmware through
+// MRTD; with direct boot, the kernel through RTMR1 and the cmdline and
+// initrd (or that there is none) through RTMR2, each only when that
+// register could be computed. Without a kernel no register vouches for
+// what the firmware boots.
+func tdxCoverage(rep tdx.Report, directBoot bool) recipes.Coverage {
+	return recipes.Coverage{Firmware: true, Kernel: directBoot && rep.RTMR1 != nil,
+		Initrd: directBoot && rep.RTMR2 != nil, Cmdline: directBoot && rep.RTMR2 != nil}
 }
 
 // Finish implements recipes.Node: the entries go into the manifest, the

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -447,5 +448,88 @@ func TestMeasureBlockSEVESFeatures(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantEntries, got); diff != "" {
 		t.Errorf("measurements (-want +got):\n%s", diff)
+	}
+}
+
+// TestMeasureBlockTDXCoverage checks params.covers of TDX entries built
+// from recipe blocks: the firmware alone without a kernel; the whole guest
+// with a kernel and initrd on a firmware whose RTMRs are computed.
+func TestMeasureBlockTDXCoverage(t *testing.T) {
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	fw := ri.ref(t, "inputs/debian-sid_OVMF.fd")
+	kernel, initrd := ri.ref(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64"), ri.ref(t, "inputs/initrd-a.cpio")
+	src := "recipe {\n  name = \"tdx-coverage\"\n}\n\n" + ri.sb.String() + fmt.Sprintf(`
+measure "fwonly" {
+  tee      = "tdx"
+  firmware = %s
+}
+
+measure "direct" {
+  tee      = "tdx"
+  firmware = %s
+  kernel   = %s
+  initrd   = %s
+  cmdline  = "console=ttyS0"
+}
+`, fw, fw, kernel, initrd)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read back as publish does: manifest.json's JSON.
+	b, err := os.ReadFile(filepath.Join(dir, "out", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Measurements []struct {
+			Name   string         `json:"name"`
+			Params map[string]any `json:"params"`
+		} `json:"measurements"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]recipes.Coverage{}
+	for _, e := range m.Measurements {
+		c, err := recipes.CoverageParam(e.Params)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
+		}
+		got[strings.SplitN(e.Name, "/", 2)[0]] = c
+	}
+	want := map[string]recipes.Coverage{
+		"fwonly": {Firmware: true},
+		"direct": {Firmware: true, Kernel: true, Initrd: true, Cmdline: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("covers (-want +got):\n%s", diff)
+	}
+	if len(res.Manifest.Measurements) != 2 {
+		t.Errorf("%d measurements, want 2", len(res.Manifest.Measurements))
+	}
+}
+
+func TestTDXCoverage(t *testing.T) {
+	d := tdx.Digest{}
+	cases := []struct {
+		name   string
+		rep    tdx.Report
+		direct bool
+		want   recipes.Coverage
+	}{
+		{"no direct boot", tdx.Report{RTMR1: &d, RTMR2: &d}, false, recipes.Coverage{Firmware: true}},
+		{"all registers", tdx.Report{RTMR1: &d, RTMR2: &d}, true, recipes.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}},
+		{"RTMR2 not computable", tdx.Report{RTMR1: &d}, true, recipes.Coverage{Firmware: true, Kernel: true}},
+		{"RTMR1 not computable", tdx.Report{RTMR2: &d}, true, recipes.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
+	}
+	for _, c := range cases {
+		if got := tdxCoverage(c.rep, c.direct); got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
 	}
 }
