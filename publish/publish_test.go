@@ -142,8 +142,8 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(r, v.Release); diff != "" {
 				t.Errorf("verified release differs from the signed one (-signed +verified):\n%s", diff)
 			}
-			if got := len(v.Checked); got != 5 { // statement, release, rvps, 2 CoRIMs
-				t.Errorf("checked %d things, want 5: %q", got, v.Checked)
+			if got := len(v.Checked); got != 6 { // statement, release, cosign.pub, rvps, 2 CoRIMs
+				t.Errorf("checked %d things, want 6: %q", got, v.Checked)
 			}
 		})
 	}

@@ -172,10 +172,15 @@ var (
 // signed statement (required), and each RVPS message and CoRIM present:
 // signatures, payload type, subjects, expiry, version and that every format
 // states the same reference values.
+//
+// Every document is checked: a name other than those of a release, a name
+// given twice, a format or media type that is not its name's, and a
+// detached signature without its message are errors, so that no document
+// of a release goes unchecked.
 func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyOptions) (*Verified, error) {
-	byName := map[string]Document{}
-	for _, d := range docs {
-		byName[d.Name] = d
+	byName, err := documentsByName(docs)
+	if err != nil {
+		return nil, err
 	}
 	st, ok := byName[StatementFile]
 	if !ok {
@@ -197,6 +202,21 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 			return nil, err
 		}
 		v.Checked = append(v.Checked, fmt.Sprintf("%d subjects match the files in %s", n, o.Artifacts))
+	}
+	if d, ok := byName[PublicKeyFile]; ok {
+		k, err := sign.ParsePublicKey(d.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", PublicKeyFile, err)
+		}
+		if k.ID() != pub.ID() {
+			return nil, fmt.Errorf("%w: %s beside the release is key %s, not %s that it was verified with", ErrMismatch, PublicKeyFile, k.ID(), pub.ID())
+		}
+		v.Checked = append(v.Checked, fmt.Sprintf("%s: the key verified with (it was not trusted for that: the key is the verifier's own)", PublicKeyFile))
+	}
+	if _, ok := byName[RVPSSigFile]; ok {
+		if _, ok := byName[RVPSFile]; !ok {
+			return nil, fmt.Errorf("%s has no %s: a signature of nothing the release holds", RVPSSigFile, RVPSFile)
+		}
 	}
 	if msg, ok := byName[RVPSFile]; ok {
 		sig, ok := byName[RVPSSigFile]
@@ -230,6 +250,46 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 		v.Checked = append(v.Checked, fmt.Sprintf("%s: COSE signature, %s reference values and coverage notes match the statement", d.Name, tee))
 	}
 	return v, nil
+}
+
+// knownDocuments are the documents a release may hold, by name: their
+// format and media type.
+func knownDocuments() map[string][2]string {
+	known := map[string][2]string{
+		RVPSFile: {FormatRVPS, MediaTypeRVPS}, RVPSSigFile: {FormatRVPS, MediaTypeSignature},
+		StatementFile: {FormatInToto, MediaTypeBundle}, PublicKeyFile: {FormatPublicKey, MediaTypePublicKey},
+	}
+	for _, tee := range CoRIMTEEs {
+		known[CoRIMFile(tee)] = [2]string{FormatCoRIM, MediaTypeCoRIM}
+	}
+	return known
+}
+
+// documentsByName indexes the documents of a release, refusing unknown and
+// duplicate names and a format or media type other than the name's (an
+// empty one is not stated, and passes).
+func documentsByName(docs []Document) (map[string]Document, error) {
+	known := knownDocuments()
+	byName := map[string]Document{}
+	for _, d := range docs {
+		k, ok := known[d.Name]
+		if !ok {
+			names := make([]string, 0, len(known))
+			for n := range known {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, fmt.Errorf("the release lists a document %q that cocobuild does not publish, so it cannot be verified (a release holds %s)", d.Name, strings.Join(names, ", "))
+		}
+		if _, dup := byName[d.Name]; dup {
+			return nil, fmt.Errorf("the release lists %s twice: each document may appear once, or one of them would go unchecked", d.Name)
+		}
+		if d.Format != "" && d.Format != k[0] || d.MediaType != "" && d.MediaType != k[1] {
+			return nil, fmt.Errorf("the release lists %s as format %q, media type %q: want %q, %q", d.Name, d.Format, d.MediaType, k[0], k[1])
+		}
+		byName[d.Name] = d
+	}
+	return byName, nil
 }
 
 // CheckRelease checks expiry and rollback.
@@ -338,13 +398,7 @@ func checkSubjects(r *Release, dir string) (int, error) {
 // ReadDocuments reads the documents of a release from a directory (such as
 // OUT/publish/NAME), recognising them by name.
 func ReadDocuments(dir string) ([]Document, error) {
-	known := map[string][2]string{
-		RVPSFile: {FormatRVPS, MediaTypeRVPS}, RVPSSigFile: {FormatRVPS, MediaTypeSignature},
-		StatementFile: {FormatInToto, MediaTypeBundle}, PublicKeyFile: {FormatPublicKey, MediaTypePublicKey},
-	}
-	for _, tee := range CoRIMTEEs {
-		known[CoRIMFile(tee)] = [2]string{FormatCoRIM, MediaTypeCoRIM}
-	}
+	known := knownDocuments()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
