@@ -19,8 +19,9 @@ func newServeCmd(a *app) *cobra.Command {
 		Long: `Serve makes a directory feed (dir:PATH, as publish writes it) readable over HTTP:
 GET /index.json (the releases), GET /blobs/sha256/HEX (the signed documents, immutable),
 GET /healthz. Responses carry strong ETags and honour If-None-Match and Range; nothing
-can be written. Releases appended while it runs are served at once. It stops on
-Ctrl-C or SIGTERM.`,
+can be written. Files are opened confined to the feed directory: a symbolic link that
+leads out of it is not followed, and responses show no host path or file-system error.
+Releases appended while it runs are served at once. It stops on Ctrl-C or SIGTERM.`,
 		Example: `  cocobuild serve out/feed --addr 127.0.0.1:8080
   cocobuild verify --key cosign.pub http://127.0.0.1:8080/`,
 		Args: cobra.ExactArgs(1),

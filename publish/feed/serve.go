@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -20,15 +20,25 @@ import (
 //
 //	GET /index.json                 the index (also at /), revalidated each time
 //	GET /blobs/sha256/HEX           a document, immutable
-//	GET /healthz                    200 "ok" while the feed's index is readable
+//	GET /healthz                    200 "ok" while the feed's index is readable and valid
 //
 // Responses carry a strong ETag (the sha256 of the body) and honour
-// If-None-Match and Range; only GET and HEAD are allowed.
+// If-None-Match and Range; only GET and HEAD are allowed. Files are opened
+// through an os.Root of the feed directory: a symbolic link that leaves the
+// feed (such as a blob linked to /etc/shadow) is not followed, and only
+// regular files are served. Responses never carry host paths or file-system
+// errors.
 func Handler(d Dir) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := d.Index(r.Context()); err != nil {
-			http.Error(w, "feed index unreadable: "+err.Error(), http.StatusServiceUnavailable)
+		b, err := d.readConfined(IndexFile)
+		if err == nil {
+			_, err = ParseIndex(b)
+		} else if errors.Is(err, os.ErrNotExist) {
+			err = nil // an empty feed
+		}
+		if err != nil {
+			http.Error(w, "feed index unreadable or invalid", http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -40,7 +50,7 @@ func Handler(d Dir) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		b, err := os.ReadFile(filepath.Join(d.Path, IndexFile))
+		b, err := d.readConfined(IndexFile)
 		if errors.Is(err, os.ErrNotExist) {
 			b, err = encodeIndex(&Index{Schema: Schema})
 		}
@@ -60,7 +70,7 @@ func Handler(d Dir) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		f, err := os.Open(d.blobPath(h))
+		f, err := d.openConfined(path.Join("blobs", "sha256", h))
 		if err != nil {
 			http.NotFound(w, r)
 			return
@@ -73,6 +83,44 @@ func Handler(d Dir) http.Handler {
 		http.ServeContent(w, r, "", time.Time{}, f)
 	})
 	return readOnly(mux)
+}
+
+// openConfined opens a regular file of the feed through an os.Root, so
+// that no symbolic link leads out of the feed directory.
+func (d Dir) openConfined(name string) (*os.File, error) {
+	root, err := os.OpenRoot(d.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	return f, nil
+}
+
+// readConfined reads a regular file of the feed as openConfined opens it.
+func (d Dir) readConfined(name string) ([]byte, error) {
+	f, err := d.openConfined(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxBlobSize+1))
+	if err == nil && len(b) > MaxBlobSize {
+		err = fmt.Errorf("%s is larger than %d bytes", name, MaxBlobSize)
+	}
+	return b, err
 }
 
 var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
