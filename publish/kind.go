@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -77,6 +78,8 @@ type node struct {
 	// where refusals point: the block's header, or allow_partial_coverage
 	// when it is given (and false)
 	defRange hcl.Range
+	// where an expiry already past at publish time points
+	expiresRange hcl.Range
 }
 
 // Decode implements recipes.Kind.
@@ -112,7 +115,9 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		}
 	}
 	var expires string
-	if rng, _ := str("expires", &expires); expires != "" {
+	rng, _ := str("expires", &expires)
+	n.expiresRange = rng
+	if expires != "" {
 		t, err := time.Parse(time.RFC3339, expires)
 		if err != nil {
 			diags = append(diags, diag("Invalid expiry", fmt.Sprintf("expires %q is not an RFC 3339 time such as 2027-12-31T00:00:00Z.", expires), rng))
@@ -214,6 +219,9 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 	res, err := Publish(ctx, m, s, cfg)
 	if pc, ok := IsPartialCoverage(err); ok {
 		return nil, nil, n.coverageDiag(pc)
+	}
+	if errors.Is(err, ErrExpiresPast) {
+		return nil, nil, hcl.Diagnostics{diag("Release already expired", fmt.Sprintf("publish %q refuses to sign it: %s.", n.name, err), n.expiresRange)}
 	}
 	if err != nil {
 		return nil, nil, err

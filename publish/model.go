@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -215,6 +217,9 @@ func NewRelease(m *Manifest, o Options) (*Release, error) {
 		names[in.SHA256] = "input." + in.Name
 	}
 	for _, a := range m.Artifacts {
+		if err := checkSubjectName(a.Path); err != nil {
+			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
+		}
 		if !isHex(a.SHA256, 32) {
 			return nil, fmt.Errorf("artifact %s: sha256 %q is not 64 lowercase hex digits", a.Name, a.SHA256)
 		}
@@ -300,6 +305,11 @@ func (r *Release) Check() error {
 	if len(r.Entries) == 0 {
 		return errors.New("release has no reference values")
 	}
+	for _, s := range r.Subjects {
+		if err := checkSubjectName(s.Name); err != nil {
+			return err
+		}
+	}
 	for _, e := range r.Entries {
 		if e.Coverage.Partial() && !r.PartialCoverage {
 			return fmt.Errorf("reference value %s/%s %s, but the release does not say it allows partial coverage", e.TEE, e.Name, e.Coverage)
@@ -312,6 +322,19 @@ func (r *Release) Check() error {
 		if e.Version != r.Version || e.Recipe != r.Recipe.SHA256 || !e.Expires.Equal(r.Expires) {
 			return fmt.Errorf("reference value %s/%s names another release (version %s, recipe %s)", e.TEE, e.Name, e.Version, e.Recipe)
 		}
+	}
+	return nil
+}
+
+// ErrSubjectOutside is the error of a subject path that leaves the build
+// output.
+var ErrSubjectOutside = errors.New("subject outside the build output")
+
+// checkSubjectName checks a subject's path: relative to the build output,
+// slash-separated, and inside it (no "..", no absolute path).
+func checkSubjectName(p string) error {
+	if p == "" || strings.Contains(p, "\\") || !filepath.IsLocal(filepath.FromSlash(p)) || path.Clean(p) != p {
+		return fmt.Errorf("%w: subject path %q must name a file inside the build output, relative and slash-separated, without \"..\"", ErrSubjectOutside, p)
 	}
 	return nil
 }

@@ -375,16 +375,25 @@ func coverageList(cs []*Coverage) string {
 	return "[" + strings.Join(s, "; ") + "]"
 }
 
-// checkSubjects checks the subjects found below dir.
+// checkSubjects checks the subjects found below dir, read through an
+// os.Root of it: no subject path or symbolic link leads out of dir.
 func checkSubjects(r *Release, dir string) (int, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return 0, fmt.Errorf("--artifacts: %w", err)
+	}
+	defer root.Close()
 	n := 0
 	for _, s := range r.Subjects {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(s.Name)))
+		if err := checkSubjectName(s.Name); err != nil {
+			return n, err
+		}
+		b, err := root.ReadFile(filepath.FromSlash(s.Name))
 		if errors.Is(err, os.ErrNotExist) {
 			return n, fmt.Errorf("subject %s is not in %s", s.Name, dir)
 		}
 		if err != nil {
-			return n, err
+			return n, fmt.Errorf("%w: subject %s: %w", ErrSubjectOutside, s.Name, err)
 		}
 		d := sha256.Sum256(b)
 		if got := hex.EncodeToString(d[:]); got != s.SHA256 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,6 +23,57 @@ type Config struct {
 	// Subject is the OCI reference of the pushed disk image that oci://
 	// releases refer to ("" for none).
 	Subject string
+	// Out, when set, is the build output directory the manifest describes:
+	// every subject must be a file inside it, reached by no symbolic link
+	// that leaves it.
+	Out string
+	// Now is the time an expiry already past is refused against (the zero
+	// time: the wall clock). It is not the recipe epoch: expiry is about
+	// when verifiers accept the release, and they check it against their
+	// own clock.
+	Now time.Time
+}
+
+// ErrExpiresPast is the error of publishing a release whose expiry has
+// already passed.
+var ErrExpiresPast = errors.New("the release would be expired when published")
+
+// checkExpiry refuses an expiry at or before now.
+func checkExpiry(expires, now time.Time) error {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if !now.Before(expires) {
+		return fmt.Errorf("%w: expires %s is not after now (%s): verifiers check expiry against the wall clock, so they would reject it at once; set expires to a time in the future such as %s",
+			ErrExpiresPast, expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), now.UTC().AddDate(1, 0, 0).Truncate(24*time.Hour).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// checkSubjectFiles opens every subject of r through an os.Root of out, so
+// that a subject reached by a symbolic link leading out of the build output
+// is refused.
+func checkSubjectFiles(r *Release, out string) error {
+	root, err := os.OpenRoot(out)
+	if err != nil {
+		return fmt.Errorf("opening the build output: %w", err)
+	}
+	defer root.Close()
+	for _, s := range r.Subjects {
+		f, err := root.Open(filepath.FromSlash(s.Name))
+		if err != nil {
+			return fmt.Errorf("%w: subject %s: %w; publish signs only files of the build output %s", ErrSubjectOutside, s.Name, err, out)
+		}
+		fi, err := f.Stat()
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%w: subject %s is not a regular file of %s", ErrSubjectOutside, s.Name, out)
+		}
+	}
+	return nil
 }
 
 // Result is what Publish made.
@@ -58,9 +111,17 @@ func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Res
 			return nil, err
 		}
 	}
+	if err := checkExpiry(cfg.Expires, cfg.Now); err != nil {
+		return nil, err
+	}
 	r, err := NewRelease(m, cfg.Options)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Out != "" {
+		if err := checkSubjectFiles(r, cfg.Out); err != nil {
+			return nil, err
+		}
 	}
 	docs, err := Sign(ctx, r, s, formats)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,11 @@ signature rvps.json.sig), an in-toto statement in a sigstore bundle
 (statement.sigstore.json) and a signed CoRIM per TEE (corim-snp.cbor, corim-tdx.cbor).
 The documents go into --out (default OUT/publish/NAME) with the public key, and are
 appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG].
+
+It refuses (exit 2) an --expires already past by the wall clock, which is what
+verifiers check expiry against; it refuses (exit 1) subjects of the manifest that are
+not files inside its directory (an absolute path, "..", a symbolic link leading out),
+and a feed whose releases are signed by another key.
 
 Every measurement must cover the firmware, kernel and cmdline (and the initrd when the
 guest has one), as its params.covers says; otherwise publish refuses (exit 1) unless
@@ -85,7 +91,11 @@ of every build.`,
 				return usageErr(err)
 			}
 			cfg.DevelopmentKey = sign.IsDevKey(s.Public())
+			cfg.Out = filepath.Dir(args[0])
 			res, err := publish.Publish(cmd.Context(), m, s, cfg)
+			if errors.Is(err, publish.ErrExpiresPast) {
+				return usageErr(fmt.Errorf("--expires: %w", err))
+			}
 			if pc, ok := publish.IsPartialCoverage(err); ok {
 				return failErr(fmt.Errorf("%s: refusing to sign reference values that do not vouch for the guest: %s\nMeasure the whole guest as each group says, or pass --allow-partial-coverage to sign them with what they cover and lack written into every document", args[0], pc.Detail()))
 			}

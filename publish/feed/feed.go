@@ -53,7 +53,18 @@ type Document struct {
 var (
 	ErrRollback  = errors.New("release version is not newer than the latest")
 	ErrImmutable = errors.New("release already published with other content")
+	// ErrOtherKey: the feed's releases are signed by another key.
+	ErrOtherKey = errors.New("the feed is signed by another key")
 )
+
+// checkKey refuses a release signed by another key than the releases
+// already in a feed: a feed is verified as a whole with one key.
+func checkKey(where, existing string, rel *Release) error {
+	if existing == rel.Key {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds releases signed by key %s; %s %s is signed by key %s. A feed is verified with one key: sign with the feed's key, or publish to another feed", ErrOtherKey, where, existing, rel.Name, rel.Version, rel.Key)
+}
 
 // Reader reads a feed.
 type Reader interface {
@@ -162,6 +173,11 @@ func sameDocuments(a, b *Release) bool {
 // checkAppend decides whether rel may join ix: added is false when the
 // identical release is already there.
 func checkAppend(ix *Index, rel *Release) (add bool, err error) {
+	for _, r := range ix.Releases {
+		if err := checkKey("the feed", r.Key, rel); err != nil {
+			return false, err
+		}
+	}
 	if prev := ix.Find(rel.Name, rel.Version); prev != nil {
 		if sameDocuments(prev, rel) {
 			return false, nil

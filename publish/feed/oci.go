@@ -122,6 +122,9 @@ func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, ar
 		subj = &sd
 	}
 	if prev, err := o.fetchRelease(ctx, tag); err == nil {
+		if err := checkKey("tag "+tag, prev.Key, &rel); err != nil {
+			return ocispec.Descriptor{}, err
+		}
 		if prev.Name == rel.Name && prev.Version == rel.Version {
 			if sameDocuments(prev, &rel) {
 				return o.Repo.Resolve(ctx, tag)
