@@ -171,3 +171,48 @@ func TestPublishRefusesFeedOfAnotherKey(t *testing.T) {
 		t.Errorf("the feed's key: got %v, want 1.1.0 appended", err)
 	}
 }
+
+// TestVerifyOneStandaloneChecksExpiryAndVersion: --min-version and expiry
+// apply to an RVPS message (version from its rvps:/// names, expiry from
+// its release's statement) and to a CoRIM on their own.
+func TestVerifyOneStandaloneChecksExpiryAndVersion(t *testing.T) {
+	ctx := context.Background()
+	s := testSigner(t, sign.ECDSAP256)
+	docs := signAll(t, testRelease(t, "2.0.0"), s)
+	other := testRelease(t, "2.0.0")
+	other.Entries[0].Values["launch_measurement"] = digest384("other")
+	otherDocs := signAll(t, other, s)
+	msg, sig, st := doc(docs, RVPSFile).Data, doc(docs, RVPSSigFile).Data, doc(docs, StatementFile).Data
+	corim := doc(docs, CoRIMFile("snp")).Data
+	expired := VerifyOptions{Now: testExpires}
+	cases := []struct {
+		name      string
+		data, sig []byte
+		o         VerifyOptions
+		want      error // nil: verifies
+		text      string
+	}{
+		{"RVPS with its statement", msg, sig, VerifyOptions{Now: verifyAt.Now, Statement: st, MinVersion: "2.0.0"}, nil, ""},
+		{"RVPS older than --min-version", msg, sig, VerifyOptions{Now: verifyAt.Now, Statement: st, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
+		{"RVPS without a statement", msg, sig, VerifyOptions{Now: verifyAt.Now}, nil, "carries no expiry"},
+		{"RVPS whose statement expired", msg, sig, VerifyOptions{Now: expired.Now, Statement: st}, ErrExpired, "expired"},
+		{"RVPS with another release's statement", msg, sig, VerifyOptions{Now: verifyAt.Now, Statement: doc(otherDocs, StatementFile).Data}, ErrMismatch, "not the reference values"},
+		{"CoRIM", corim, nil, VerifyOptions{Now: verifyAt.Now, MinVersion: "2.0.0"}, nil, ""},
+		{"CoRIM older than --min-version", corim, nil, VerifyOptions{Now: verifyAt.Now, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
+		{"CoRIM expired", corim, nil, expired, ErrExpired, "valid until"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := VerifyOne(ctx, c.data, c.sig, s.Public(), c.o)
+			if c.text == "" {
+				if err != nil {
+					t.Fatalf("got %v, want it verified", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.text) || c.want != nil && !errors.Is(err, c.want) {
+				t.Errorf("got %v, want an error (%v) mentioning %q", err, c.want, c.text)
+			}
+		})
+	}
+}

@@ -153,6 +153,11 @@ type VerifyOptions struct {
 	// SkipExpiry checks everything but expiry, for old releases of a feed
 	// kept for the record.
 	SkipExpiry bool
+	// Statement is, for VerifyOne of an RVPS message, the signed statement
+	// of its release: the message carries no expiry, so its expiry is the
+	// statement's, which must state the same reference values. Without it,
+	// an RVPS message verifies only with SkipExpiry.
+	Statement []byte
 }
 
 // Verified is the outcome of a successful verification.
@@ -290,6 +295,30 @@ func documentsByName(docs []Document) (map[string]Document, error) {
 		byName[d.Name] = d
 	}
 	return byName, nil
+}
+
+// rvpsVersion returns the release version an RVPS payload states in its
+// rvps:///NAMESPACE/TEE/NAME:VERSION names, which must all agree.
+func rvpsVersion(p map[string]any) (string, error) {
+	v := ""
+	for k := range p {
+		if !strings.HasPrefix(k, "rvps:///") {
+			continue
+		}
+		i := strings.LastIndex(k, ":")
+		kv, err := CanonicalVersion(k[i+1:])
+		if err != nil {
+			return "", fmt.Errorf("RVPS name %q does not end in a release version", k)
+		}
+		if v != "" && kv != v {
+			return "", fmt.Errorf("%w: the RVPS message names versions %s and %s", ErrMismatch, v, kv)
+		}
+		v = kv
+	}
+	if v == "" {
+		return "", errors.New("the RVPS message has no rvps:/// names that state its version, so --min-version cannot be checked")
+	}
+	return v, nil
 }
 
 // CheckRelease checks expiry and rollback.
@@ -502,7 +531,37 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 		if err != nil {
 			return nil, err
 		}
-		out := []string{fmt.Sprintf("RVPS message signed by %s: %d reference-value names (the message carries no expiry: verify the statement for it)", pub.ID(), len(p))}
+		out := []string{fmt.Sprintf("RVPS message signed by %s: %d reference-value names", pub.ID(), len(p))}
+		if o.MinVersion != "" {
+			v, err := rvpsVersion(p)
+			if err != nil {
+				return nil, err
+			}
+			if CompareVersions(v, o.MinVersion) < 0 {
+				return nil, fmt.Errorf("%w: the RVPS message states version %s, older than %s", ErrRollback, v, o.MinVersion)
+			}
+			out = append(out, fmt.Sprintf("version %s (from its rvps:/// names) is not older than %s", v, o.MinVersion))
+		}
+		switch {
+		case o.Statement != nil:
+			r, err := VerifyStatement(ctx, o.Statement, pub)
+			if err != nil {
+				return nil, fmt.Errorf("the statement of the RVPS message: %w", err)
+			}
+			if err := CheckRelease(r, o); err != nil {
+				return nil, err
+			}
+			want, err := RVPSPayload(r)
+			if err != nil {
+				return nil, err
+			}
+			if !jsonEqual(p, want) {
+				return nil, fmt.Errorf("%w: the RVPS payload is not the reference values of the statement of %s %s", ErrMismatch, r.Name, r.Version)
+			}
+			out = append(out, fmt.Sprintf("its statement (%s %s, signed by %s) states the same values and expires %s", r.Name, r.Version, pub.ID(), r.Expires.Format(time.RFC3339)))
+		case !o.SkipExpiry:
+			return nil, fmt.Errorf("an RVPS message carries no expiry: give the %s of its release, which does (--statement; by default the one beside it)", StatementFile)
+		}
 		if pc, ok := p[RVPSPartialCoverageName].([]any); ok {
 			out = append(out, fmt.Sprintf("PARTIAL coverage (allowed by the publisher): %s lists %d reference values that do not vouch for the whole guest", RVPSPartialCoverageName, len(pc)))
 		}

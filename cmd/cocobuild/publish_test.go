@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
 // vectorValue returns the expected value of a golden vector by id.
@@ -148,6 +150,26 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 	}
 	if code, outp := verify(filepath.Join(rel, "corim-tdx.cbor")); code != 0 {
 		t.Errorf("verify corim-tdx.cbor: exit %d\n%s", code, outp)
+	}
+	// --min-version and expiry apply to a standalone RVPS message (its
+	// expiry from the statement beside it) and CoRIM.
+	for _, doc := range []string{"rvps.json", "corim-tdx.cbor"} {
+		if code, outp := verify("--min-version", "1.0.1", filepath.Join(rel, doc)); code != 1 || !strings.Contains(outp, "rollback") {
+			t.Errorf("verify --min-version 1.0.1 %s: exit %d, want 1 and a rollback error:\n%s", doc, code, outp)
+		}
+		if code, outp := verify("--at", "2099-01-01T00:00:00Z", filepath.Join(rel, doc)); code != 1 || !strings.Contains(outp, "expired") {
+			t.Errorf("verify %s after expiry: exit %d, want 1 and an expiry error:\n%s", doc, code, outp)
+		}
+	}
+	lone := filepath.Join(t.TempDir(), "rvps.json")
+	if b, err := os.ReadFile(filepath.Join(rel, "rvps.json")); err != nil || os.WriteFile(lone, b, 0o644) != nil {
+		t.Fatal("copying rvps.json failed")
+	}
+	if code, outp := verify("--signature", filepath.Join(rel, "rvps.json.sig"), lone); code != 1 || !strings.Contains(outp, "no expiry") {
+		t.Errorf("verify of rvps.json without its statement: exit %d, want 1 saying it carries no expiry:\n%s", code, outp)
+	}
+	if code, outp := verify("--signature", filepath.Join(rel, "rvps.json.sig"), "--statement", filepath.Join(rel, "statement.sigstore.json"), lone); code != 0 {
+		t.Errorf("verify of rvps.json with --statement: exit %d, want 0:\n%s", code, outp)
 	}
 	if code, outp := verify("--min-version", "1.0.1", rel); code != 1 || !strings.Contains(outp, "rollback") {
 		t.Errorf("verify with a newer minimum version: exit %d, want 1 and a rollback error:\n%s", code, outp)
@@ -286,6 +308,51 @@ func TestKeygenPublishOCIVerify(t *testing.T) {
 	if code, _, stderr := runCLI(t, "verify", "--key", devPub, ref); code != 1 || !strings.Contains(stderr, "signature") {
 		t.Errorf("verify with the wrong key: exit %d, want 1\n%s", code, stderr)
 	}
+	// An expiry already past by the wall clock (after the recipe epoch,
+	// 2023-11-14) is a usage error; nothing is written or pushed.
+	ref2 := strings.TrimSuffix(ref, "2.0.0") + "2.0.1"
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1",
+		"--expires", "2024-01-01T00:00:00Z", "--key", "env://TEST_SIGNING_KEY", "--to", ref2, "--allow-partial-coverage", "-o", filepath.Join(dir, "expired"))
+	if code != 2 || !strings.Contains(stderr, "wall clock") {
+		t.Errorf("publish with a past expiry: exit %d, want 2 saying verifiers use the wall clock\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "expired")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("publish with a past expiry wrote documents (%v)", err)
+	}
+	// A feed of another key (the development key's documents in a dir feed
+	// of this key) is refused, naming both keys.
+	feedDir := filepath.Join(dir, "feed")
+	if code, stdout, stderr := runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.0",
+		"--expires", "2099-01-01T00:00:00Z", "--key", "env://TEST_SIGNING_KEY", "--to", "dir:"+feedDir, "--allow-partial-coverage"); code != 0 {
+		t.Fatalf("publish to a dir feed: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--cache-dir", cache,
+		"--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--to", "dir:"+feedDir, "--allow-partial-coverage", "-o", filepath.Join(dir, "dev"))
+	pubKey, _ := sign.LoadPublicKey(pub, "")
+	devKey, _ := sign.LoadPublicKey(devPub, "")
+	if code != 1 || pubKey == nil || devKey == nil || !strings.Contains(stderr, pubKey.ID()) || !strings.Contains(stderr, devKey.ID()) {
+		t.Errorf("publish to a feed of another key: exit %d, want 1 naming both keys\n%s%s", code, stdout, stderr)
+	}
+	// A subject that is a link out of the build output is refused.
+	m := filepath.Join(out, "measure", "snp", "measurements.json")
+	if _, err := os.Stat(m); err != nil {
+		t.Fatalf("the build output has no %s to link: %v", m, err)
+	}
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, m); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.2",
+		"--expires", "2099-01-01T00:00:00Z", "--key", "env://TEST_SIGNING_KEY", "--allow-partial-coverage", "-o", filepath.Join(dir, "linked"))
+	if code != 1 || !strings.Contains(stderr, "measure/snp/measurements.json") || !strings.Contains(stderr, "outside the build output") {
+		t.Errorf("publish of a subject linked out of OUT: exit %d, want 1 naming it\n%s%s", code, stdout, stderr)
+	}
 	// Usage errors exit 2.
 	for _, args := range [][]string{
 		{"verify", ref},
@@ -355,5 +422,28 @@ func TestServeProcess(t *testing.T) {
 	case <-done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+// TestPublishBlockRefusesPastExpiry: a publish block whose expires is after
+// the recipe epoch but already past by the wall clock fails the build as a
+// recipe error at its expires attribute, and appends nothing to the feed.
+func TestPublishBlockRefusesPastExpiry(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	out, feedDir := filepath.Join(dir, "out"), filepath.Join(dir, "feed")
+	recipe := publishRecipe(t, dir, feedDir, "1.0.0", true)
+	src, err := os.ReadFile(recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(recipe, []byte(strings.Replace(string(src), "2099-01-01T00:00:00Z", "2024-01-01T00:00:00Z", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe)
+	if code != 2 || !strings.Contains(stderr, "pub.hcl:") || !strings.Contains(stderr, "expires") || !strings.Contains(stderr, "wall clock") {
+		t.Errorf("build: exit %d, want 2 pointing at expires and saying verifiers use the wall clock\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(feedDir, "index.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the feed was written (%v)", err)
 	}
 }

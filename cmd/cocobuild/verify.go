@@ -16,7 +16,7 @@ import (
 )
 
 func newVerifyCmd(a *app) *cobra.Command {
-	var key, minVersion, at, artifacts, sigFile string
+	var key, minVersion, at, artifacts, sigFile, statement string
 	c := &cobra.Command{
 		Use:   "verify --key PUB TARGET",
 		Short: "Verify signed reference values: a document, a release or a whole feed",
@@ -27,7 +27,10 @@ func newVerifyCmd(a *app) *cobra.Command {
     cocobuild serve, or oci://REGISTRY/REPO:TAG; every release is verified, versions
     must only grow, and the newest of each name must not have expired;
   - one document: statement.sigstore.json, rvps.json (with --signature, default the
-    .sig beside it) or a corim-*.cbor.
+    .sig beside it) or a corim-*.cbor. --min-version and expiry apply to each: an
+    RVPS message states its version in its rvps:/// names but carries no expiry, so
+    it is checked with the statement of its release (--statement, default the one
+    beside it), which must state the same values.
 It checks signatures, the payload type, the subjects (against --artifacts), expiry
 (at --at, default now) and rollback (--min-version: the oldest version to accept),
 and shows what the reference values cover (firmware, kernel, initrd, cmdline): a
@@ -98,6 +101,13 @@ The exit code is 1 when anything does not verify.`,
 				if err != nil {
 					return usageErr(err)
 				}
+				if statement != "" {
+					if o.Statement, err = os.ReadFile(statement); err != nil {
+						return usageErr(err)
+					}
+				} else if b, err := os.ReadFile(filepath.Join(filepath.Dir(target), publish.StatementFile)); err == nil && filepath.Base(target) != publish.StatementFile {
+					o.Statement = b
+				}
 				var sig []byte
 				if sigFile == "" {
 					if b, err := os.ReadFile(target + ".sig"); err == nil {
@@ -151,6 +161,7 @@ The exit code is 1 when anything does not verify.`,
 	f.StringVar(&at, "at", "", "check expiry at this RFC 3339 time instead of now")
 	f.StringVar(&artifacts, "artifacts", "", "build output directory whose files must match the statement's subjects")
 	f.StringVar(&sigFile, "signature", "", "detached signature of an RVPS message (default: TARGET.sig)")
+	f.StringVar(&statement, "statement", "", "for an RVPS message: the signed statement of its release, which carries its expiry (default: the statement.sigstore.json beside it)")
 	return c
 }
 
