@@ -39,6 +39,12 @@ variable "feeds" {
   description = "Feeds to append the release to: dir:PATH or oci://REGISTRY/REPO:TAG (make demo uses dir:out/feed)."
 }
 
+variable "acpi_qemu" {
+  type        = string
+  default     = "qemu-system-x86_64"
+  description = "The QEMU the TDs run on (10.1 or newer): its ACPI tables are measured into RTMR0 (make demo uses scripts/tdx-qemu)."
+}
+
 variable "console" {
   type    = string
   default = "ttyS0"
@@ -91,7 +97,7 @@ kernel "guest" {
   source {
     tarball   = input.linux_source
     base      = "tinyconfig"
-    fragments = ["common", "tdx", "snp"]
+    fragments = ["common", "tdx", "snp", "fwcfg"]
   }
   cmdline = concat(["console=${var.console}", "panic=-1"], rootfs.root.verity.cmdline)
 }
@@ -131,6 +137,14 @@ measure "tdx" {
   kernel   = kernel.guest # its image and cmdline (with the verity root hash)
   initrd   = initramfs.agent
   memory   = ["2G", "4G"]
+  vcpus    = [1, 2]
+  # RTMR0 covers QEMU's ACPI tables for each entry's vCPUs, memory and
+  # devices (the guest disk): they are read by booting this kernel (its
+  # fwcfg fragment) under TCG with acpi_qemu, whose release the entries
+  # then model. A QEMU older than 10.1 cannot launch TDs: RTMR0 is then
+  # left out, and the entries say why.
+  acpi_qemu    = var.acpi_qemu
+  virtio_disks = 1
 }
 
 # Signed reference values: Trustee RVPS, in-toto (sigstore bundle), CoRIM.
