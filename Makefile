@@ -11,7 +11,7 @@ export COCOBUILD_VECTORS ?= $(VECTORS)
 # (.ci/run installs the same list).
 DEMO_PKGS = erofs-utils qemu-utils \
             gcc libc6-dev make binutils flex bison bc perl tar xz-utils libelf-dev libssl-dev
-TEST_PKGS = $(DEMO_PKGS) zstd cpio osslsigncode qemu-system-x86 ovmf \
+TEST_PKGS = $(DEMO_PKGS) zstd cpio osslsigncode qemu-system-x86 ovmf uefitool-cli \
             cryptsetup-bin squashfs-tools e2fsprogs dosfstools mtools gdisk docker-registry
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 define install

@@ -16,6 +16,7 @@ require (
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/in-toto/attestation v1.2.0
 	github.com/klauspost/compress v1.20.4
+	github.com/linuxboot/fiano v1.2.0
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.1
 	github.com/secure-systems-lab/go-securesystemslib v0.11.1
@@ -118,6 +119,7 @@ require (
 	github.com/muesli/termenv v0.15.1 // indirect
 	github.com/oklog/ulid/v2 v2.1.1 // indirect
 	github.com/peterh/liner v1.2.2 // indirect
+	github.com/pierrec/lz4 v2.6.1+incompatible // indirect
 	github.com/pierrec/lz4/v4 v4.1.26 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/pkg/xattr v0.4.12 // indirect

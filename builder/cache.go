@@ -25,6 +25,7 @@ import (
 //	steps/<key>/files/…      the result's files
 //	blobs/sha256/<digest>    downloaded inputs, by digest
 //	tmp/<pid>-…              work in progress, renamed into place when complete
+//	apt/<suite>-<hash>/      apt's sources, lists and lock for deb inputs of another suite
 //
 // An entry appears by rename only when complete, so a killed build leaves
 // nothing that a later build takes as a result.

@@ -43,7 +43,7 @@ func (InputKind) Type() string { return "input" }
 // Schema implements recipes.Kind.
 func (InputKind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "file"}, {Name: "url"}, {Name: "deb"}, {Name: "version"}, {Name: "extract"}, {Name: "extract_dir"},
+		{Name: "file"}, {Name: "url"}, {Name: "deb"}, {Name: "suite"}, {Name: "version"}, {Name: "extract"}, {Name: "extract_dir"},
 		{Name: "sha256"}, {Name: "description"},
 	}}
 }
@@ -69,6 +69,9 @@ type inputNode struct {
 	relFile string // as written, for the source string
 	url     string
 	deb     string
+	// suite names the Debian suite the package comes from, when it is not
+	// one the host's apt serves (e.g. "forky"); "" for the host's.
+	suite   string
 	version string
 	extract string
 	// extractDir names a directory of the package, delivered as a
@@ -93,8 +96,17 @@ func (n *inputNode) source() string {
 	case n.url != "":
 		return "url:" + n.url
 	default:
-		return "deb:" + n.deb + "=" + n.version
+		return "deb:" + n.debRef() + "=" + n.version
 	}
+}
+
+// debRef is the package as apt names it: "ovmf", or "ovmf-amdsev/forky"
+// from a suite.
+func (n *inputNode) debRef() string {
+	if n.suite != "" {
+		return n.deb + "/" + n.suite
+	}
+	return n.deb
 }
 
 // Decode implements recipes.Kind.
@@ -112,6 +124,7 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 	str("file", &n.relFile)
 	str("url", &n.url)
 	str("deb", &n.deb)
+	str("suite", &n.suite)
 	str("version", &n.version)
 	str("extract", &n.extract)
 	str("extract_dir", &n.extractDir)
@@ -140,6 +153,16 @@ func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node,
 	if _, ok := content.Attributes["version"]; ok && n.deb == "" {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unexpected version",
 			Detail: "version goes with deb: it is the Debian package version.", Subject: attrRange("version")})
+	}
+	if _, ok := content.Attributes["suite"]; ok {
+		switch {
+		case n.deb == "":
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unexpected suite",
+				Detail: "suite goes with deb: it names the Debian suite the package comes from, such as \"forky\".", Subject: attrRange("suite")})
+		case !fetch.SuiteRe.MatchString(n.suite):
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid suite",
+				Detail: "suite is the name of a Debian suite, such as \"forky\" or \"unstable\".", Subject: attrRange("suite")})
+		}
 	}
 	if _, ok := content.Attributes["extract"]; ok {
 		if n.deb == "" {
@@ -233,7 +256,7 @@ func (n *inputNode) applyLock(content *hcl.BodyContent) hcl.Diagnostics {
 		lp, inLock = n.env.Lock.Pins[n.name]
 	}
 	if n.deb != "" && n.version == "" && inLock {
-		if v, ok := strings.CutPrefix(lp.Source, "deb:"+n.deb+"="); ok {
+		if v, ok := strings.CutPrefix(lp.Source, "deb:"+n.debRef()+"="); ok {
 			n.version = v
 		}
 	}
@@ -420,9 +443,9 @@ func (n *inputNode) fetchBlob(ctx context.Context, progress func(done, total int
 			return "", 0, err
 		}
 	case n.deb != "":
-		deb, err := fetch.AptDownload(ctx, n.deb, n.version, tmp)
+		deb, err := n.aptDownload(ctx, tmp)
 		if errors.Is(err, fetch.ErrVersionGone) {
-			return "", 0, fmt.Errorf("input %q: Debian package %s=%s is no longer in the package archive (%v); run `cocobuild lock -update` to move to the version it serves now, or pin a version it has", n.name, n.deb, n.version, err)
+			return "", 0, n.versionGone(ctx, err)
 		}
 		if err != nil {
 			return "", 0, fmt.Errorf("input %q: %w", n.name, err)
@@ -546,7 +569,7 @@ func ResolvePin(ctx context.Context, node recipes.Node, update bool) (string, Pi
 		return "", Pin{}, fmt.Errorf("not an input block")
 	}
 	if n.deb != "" && !n.recipeVersion && (n.version == "" || update) {
-		v, err := fetch.AptCandidate(ctx, n.deb)
+		v, err := n.aptCandidate(ctx)
 		if err != nil {
 			return n.name, Pin{}, fmt.Errorf("input %q: %w", n.name, err)
 		}
@@ -577,4 +600,76 @@ func ResolvePin(ctx context.Context, node recipes.Node, update bool) (string, Pi
 		return n.name, Pin{}, err
 	}
 	return n.name, Pin{Source: n.source(), SHA256: filepath.Base(blob)}, nil
+}
+
+// suiteApt is the private apt configuration of the input's suite, with
+// its state in the cache.
+func (n *inputNode) suiteApt() (*fetch.SuiteApt, error) {
+	a, err := fetch.OpenSuite(os.DirFS("/"), filepath.Join(n.env.Cache.Dir, "apt"), n.suite)
+	if err != nil {
+		return nil, fmt.Errorf("input %q: %w", n.name, err)
+	}
+	return a, nil
+}
+
+// aptDownload fetches the input's .deb into dir: from its suite through
+// the private configuration, or with the host's apt.
+func (n *inputNode) aptDownload(ctx context.Context, dir string) (string, error) {
+	if n.suite == "" {
+		return fetch.AptDownload(ctx, n.deb, n.version, dir)
+	}
+	a, err := n.suiteApt()
+	if err != nil {
+		return "", err
+	}
+	return a.Download(ctx, n.deb, n.version, dir)
+}
+
+// aptCandidate is the version of the input's package that apt serves now.
+func (n *inputNode) aptCandidate(ctx context.Context) (string, error) {
+	if n.suite == "" {
+		return fetch.AptCandidate(ctx, n.deb)
+	}
+	a, err := n.suiteApt()
+	if err != nil {
+		return "", err
+	}
+	return a.Candidate(ctx, n.deb)
+}
+
+// versionGone is the error for a pinned version the archive no longer
+// serves: it says so, names the version it serves now when it has one,
+// and the fixes.
+func (n *inputNode) versionGone(ctx context.Context, err error) error {
+	where, checked := "the package archive", ""
+	var v string
+	var cerr error
+	if n.suite != "" {
+		where, checked = "suite "+n.suite+" of the package archive", "its lists were fetched again to check"
+		if a, aerr := n.suiteApt(); aerr == nil {
+			v, cerr = a.CachedCandidate(ctx, n.deb)
+		}
+	} else {
+		v, cerr = fetch.AptCandidate(ctx, n.deb)
+	}
+	var notes []string
+	if checked != "" {
+		notes = append(notes, checked)
+	}
+	if cerr == nil && v != "" {
+		notes = append(notes, "it serves "+v+" now")
+	}
+	note := ""
+	if len(notes) > 0 {
+		note = " (" + strings.Join(notes, "; ") + ")"
+	}
+	fix := "run `cocobuild lock -update` to move to the version it serves now"
+	if n.recipeVersion {
+		ver := "…"
+		if cerr == nil && v != "" {
+			ver = v
+		}
+		fix = fmt.Sprintf("pin a version it has (version = %q and the sha256 of that version's .deb)", ver)
+	}
+	return fmt.Errorf("input %q: Debian package %s=%s is no longer in %s%s: %w. To fix it, %s, or use file = \"…\" with a saved copy of the bytes", n.name, n.deb, n.version, where, note, err, fix)
 }

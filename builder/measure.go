@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -457,7 +458,11 @@ func (n *measureNode) Steps() []*recipes.Step {
 // measureStepFormat is the version of what the measure step itself writes
 // (measurements.json, entry names and params, event log file names). Bump it
 // when that changes; the models' own changes are their ModelVersions.
-const measureStepFormat = "4"
+//
+// 4: firmware.json (the firmware inspection), SEV coverage that depends on
+// it, and TDX entries' params.covers. 5: TDX ACPI tables read from QEMU
+// (acpi/), vcpus in TDX entry names, params.assumptions.
+const measureStepFormat = "5"
 
 // modelVersions are the versions of the measure packages a step depends on.
 type modelVersions struct{ SEV, TDX, OVMF, PE string }
@@ -495,6 +500,10 @@ func (n *measureNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	if err != nil {
 		return err
 	}
+	fwInfo, fwErr := ovmf.Inspect(fw)
+	if err := writeFirmwareRecord(sc.OutDir, fwInfo, fwErr); err != nil {
+		return err
+	}
 	common := map[string]any{"firmware_sha256": n.firmware.SHA256}
 	if n.kernel != nil {
 		common["kernel_sha256"], common["cmdline"] = n.kernel.SHA256, n.cmdline
@@ -504,9 +513,9 @@ func (n *measureNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	}
 	var entries []measuredEntry
 	if n.tee == "tdx" {
-		entries, err = n.measureTDX(ctx, sc, fw, kernel, initrd, common)
+		entries, err = n.measureTDX(ctx, sc, fw, kernel, initrd, common, fwInfo, fwErr)
 	} else {
-		entries, err = n.measureSEV(ctx, fw, kernel, initrd, common)
+		entries, err = n.measureSEV(ctx, fw, kernel, initrd, common, fwInfo, fwErr)
 	}
 	if err != nil {
 		return err
@@ -529,7 +538,7 @@ func with(common map[string]any, kv ...any) map[string]any {
 	return m
 }
 
-func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte, common map[string]any) ([]measuredEntry, error) {
+func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte, common map[string]any, fwInfo *ovmf.Info, fwErr error) ([]measuredEntry, error) {
 	mode, err := sev.ParseMode(n.tee)
 	if err != nil {
 		return nil, err
@@ -567,7 +576,14 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 							return nil, err
 						}
 						name := ""
-						params := with(common, "mode", n.tee, "variant", r.Variant, "covers", r.Covers)
+						covers, notes := r.Covers, r.Notes
+						if db != nil {
+							if why := directBootUnchecked(fwInfo, fwErr); why != "" {
+								covers.Kernel, covers.Initrd, covers.Cmdline = false, false, false
+								notes = append(slices.Clone(notes), why)
+							}
+						}
+						params := with(common, "mode", n.tee, "variant", r.Variant, "covers", covers)
 						if mode != sev.ModeSEV {
 							name = fmt.Sprintf("vcpus=%d,cpu=%s,vmm=%s,gf=%s", nv, cpu, vmm, gf)
 							params = with(params, "vcpus", nv, "vcpu_type", cpu, "vmm", vmm.String(), "guest_features", gf)
@@ -581,8 +597,8 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 								params["vcpu_sig"] = fmt.Sprintf("0x%x", r.VCPUSig)
 							}
 						}
-						if len(r.Notes) > 0 {
-							params["notes"] = r.Notes
+						if len(notes) > 0 {
+							params["notes"] = notes
 						}
 						out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: n.tee, Name: name, Params: params,
 							Values: map[string]any{"launch_measurement": hex.EncodeToString(r.Digest)}}})
@@ -594,11 +610,64 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 	return out, nil
 }
 
+// directBootUnchecked says why a SEV digest taken with a kernel, initrd and
+// cmdline does not cover them, or "" when the firmware checks them against
+// the SEV hashes table. Without that check the VMM measures a table that
+// nothing reads, and the guest runs whatever kernel it is given.
+func directBootUnchecked(info *ovmf.Info, err error) string {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("kernel, initrd and cmdline not covered: the firmware could not be inspected (%v), so nothing shows that it checks them against the SEV hashes table", err)
+	case !info.VerifiesDirectBoot:
+		return "kernel, initrd and cmdline not covered: the firmware does not check them against the SEV hashes table (" + info.DirectBootEvidence + "); use a firmware built from OvmfPkg/AmdSev (e.g. Debian's OVMF.amdsev.fd)"
+	}
+	return ""
+}
+
+// firmwareRecord is what the manifest's firmware artifact says the firmware
+// can vouch for (from ovmf.Inspect).
+type firmwareRecord struct {
+	Edk2Version        string       `json:"edk2_version,omitempty"`
+	SEVSections        []string     `json:"sev_sections,omitempty"`
+	HashesTable        *ovmf.Area   `json:"hashes_table,omitempty"`
+	VerifiesDirectBoot bool         `json:"verifies_direct_boot"`
+	DirectBootEvidence string       `json:"direct_boot_evidence,omitempty"`
+	TDX                bool         `json:"tdx_metadata"`
+	MeasuresRTMR       bool         `json:"measures_rtmr"`
+	RTMREvidence       string       `json:"rtmr_evidence,omitempty"`
+	SecureBoot         bool         `json:"secure_boot"`
+	Enrolled           []string     `json:"secure_boot_enrolled,omitempty"`
+	Vouches            ovmf.Vouches `json:"vouches"`
+	Error              string       `json:"error,omitempty"` // the image could not be inspected
+}
+
+const firmwareRecordFile = "firmware.json"
+
+func writeFirmwareRecord(dir string, info *ovmf.Info, err error) error {
+	var rec firmwareRecord
+	if err != nil {
+		rec.Error = err.Error()
+	} else {
+		rec = firmwareRecord{Edk2Version: info.Edk2Version, HashesTable: info.HashesTable,
+			VerifiesDirectBoot: info.VerifiesDirectBoot, DirectBootEvidence: info.DirectBootEvidence,
+			TDX: info.TDX != nil, MeasuresRTMR: info.MeasuresRTMR, RTMREvidence: info.RTMREvidence,
+			SecureBoot: info.SecureBoot.Enabled, Enrolled: info.SecureBoot.Enrolled, Vouches: info.Vouches}
+		for _, s := range info.SEVSections {
+			rec.SEVSections = append(rec.SEVSections, s.Type)
+		}
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, firmwareRecordFile), append(b, '\n'), 0o644)
+}
+
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, fw, kernel, initrd []byte, common map[string]any) ([]measuredEntry, error) {
+func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, fw, kernel, initrd []byte, common map[string]any, fwInfo *ovmf.Info, fwErr error) ([]measuredEntry, error) {
 	var assumptions []string
-	if lacks := rtmrGap(fw); lacks != "" {
+	if lacks := rtmrGap(fwInfo, fwErr); lacks != "" {
 		if !n.assumeRTMR {
 			return nil, fmt.Errorf("%s: measure %q: firmware %s %s, so a TD booted with it reports other RTMR values than the ones modelled here: "+
 				"use a TDVF build with TdTcg2Dxe (e.g. Debian's ovmf-generic 2026.08 OVMF.fd), or set assume_rtmr_measurement = true to model them anyway and record that assumption",
@@ -708,6 +777,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 							}
 						}
 						params := with(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
+						params["covers"] = tdxCoverage(rep, n.kernel != nil)
 						if nv > 0 {
 							params = with(params, "vcpus", nv, "virtio_disks", n.virtioDisks, "acpi_qemu", dumpQEMU.Full, "acpi_machine", machine,
 								"acpi_tables", fmt.Sprintf("acpi/vcpus=%d,memory=%s", nv, mem))
@@ -734,8 +804,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 
 // rtmrGap says what a TDX firmware lacks to measure a TD's boot into RTMRs
 // ("" when it has it).
-func rtmrGap(fw []byte) string {
-	info, err := ovmf.Inspect(fw)
+func rtmrGap(info *ovmf.Info, err error) string {
 	if err != nil {
 		return fmt.Sprintf("could not be inspected (%v)", err)
 	}
@@ -743,6 +812,16 @@ func rtmrGap(fw []byte) string {
 		return "has no CC measurement driver (TdTcg2Dxe: no RTMR measurements, no CCEL)"
 	}
 	return ""
+}
+
+// tdxCoverage is what a TDX entry's values commit to: the firmware through
+// MRTD; with direct boot, the kernel through RTMR1 and the cmdline and
+// initrd (or that there is none) through RTMR2, each only when that
+// register could be computed. Without a kernel no register vouches for
+// what the firmware boots.
+func tdxCoverage(rep tdx.Report, directBoot bool) recipes.Coverage {
+	return recipes.Coverage{Firmware: true, Kernel: directBoot && rep.RTMR1 != nil,
+		Initrd: directBoot && rep.RTMR2 != nil, Cmdline: directBoot && rep.RTMR2 != nil}
 }
 
 // Finish implements recipes.Node: the entries go into the manifest, the
@@ -761,10 +840,23 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 	if err := json.Unmarshal(b, &entries); err != nil {
 		return nil, fmt.Errorf("reading cached measurements: %w", err)
 	}
+	var fwRec firmwareRecord
+	if rf, err := res.File(firmwareRecordFile); err != nil {
+		return nil, err
+	} else if b, err := os.ReadFile(rf.Path); err != nil {
+		return nil, err
+	} else if err := json.Unmarshal(b, &fwRec); err != nil {
+		return nil, fmt.Errorf("reading the cached firmware inspection: %w", err)
+	}
 	out := &recipes.Output{
 		Value: cty.ObjectVal(map[string]cty.Value{"tee": cty.StringVal(n.tee), "count": cty.NumberIntVal(int64(len(entries)))}),
 		Artifacts: []recipes.OutputArtifact{{Name: "measure." + n.name, Kind: "measurements", Path: "measure/" + n.name + "/measurements.json", File: f,
 			Extra: map[string]any{"tee": n.tee, "entries": len(entries)}}},
+	}
+	// What the firmware can vouch for goes on its artifact, or on the
+	// measurements when the firmware is another block's output.
+	if !strings.HasPrefix(n.firmware.Origin, "input.") {
+		out.Artifacts[0].Extra["firmware"] = fwRec
 	}
 	// Firmware, kernel and initrd that come straight from inputs are not in
 	// the output directory otherwise; a launch needs them (cocobuild run
@@ -774,8 +866,12 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 		name string
 	}{{&n.firmware, "firmware"}, {n.kernel, "kernel"}, {n.initrd, "initrd"}} {
 		if f.a != nil && strings.HasPrefix(f.a.Origin, "input.") {
+			extra := map[string]any{"from": f.a.Origin}
+			if f.name == "firmware" {
+				extra["firmware"] = fwRec
+			}
 			out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: "measure." + n.name + "/" + f.name, Kind: f.name,
-				Path: "measure/" + n.name + "/" + f.name, File: *f.a, Extra: map[string]any{"from": f.a.Origin}})
+				Path: "measure/" + n.name + "/" + f.name, File: *f.a, Extra: extra})
 		}
 	}
 	for _, e := range entries {

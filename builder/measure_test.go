@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -142,6 +143,95 @@ func TestMeasureBlockMatchesSNPVectors(t *testing.T) {
 		}
 	}
 	t.Logf("%d SNP/SEV-ES/SEV vectors checked through recipe blocks", len(want))
+}
+
+// TestMeasureBlockMatchesAmdSevVectors builds a recipe with one measure
+// block per snp-amdsev.json vector (the full OVMF.amdsev.fd, kernel, initrd
+// and cmdline as file inputs) and checks OUT/manifest.json: each entry's
+// launch_measurement is sev-snp-measure's, and it covers kernel, initrd and
+// cmdline exactly when the vector boots a kernel directly.
+func TestMeasureBlockMatchesAmdSevVectors(t *testing.T) {
+	var doc struct {
+		Vectors []snpVector `json:"vectors"`
+	}
+	if err := json.Unmarshal(testenv.ReadVector(t, "snp-amdsev.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Vectors) < 5 {
+		t.Fatalf("snp-amdsev.json has %d vectors, want 5", len(doc.Vectors))
+	}
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	var blocks strings.Builder
+	type expect struct {
+		digest string
+		covers map[string]any
+	}
+	want := map[string]expect{}
+	for _, v := range doc.Vectors {
+		if v.Mode != "snp" || v.VCPUs == nil || v.VCPUType == nil || v.GuestFeatures == nil {
+			t.Fatalf("vector %s: want an snp vector with vcpus, vcpu_type and guest_features", v.ID)
+		}
+		name := blockName.ReplaceAllString(v.ID, "_")
+		fmt.Fprintf(&blocks, "measure %q {\n  tee            = \"snp\"\n  firmware       = %s\n  vcpus          = %d\n  vcpu_types     = [%q]\n  vmm            = %q\n  guest_features = %q\n",
+			name, ri.ref(t, v.Firmware), *v.VCPUs, *v.VCPUType, v.VMM, *v.GuestFeatures)
+		direct := v.Kernel != nil
+		if direct {
+			fmt.Fprintf(&blocks, "  kernel         = %s\n", ri.ref(t, *v.Kernel))
+			if v.Initrd != nil {
+				fmt.Fprintf(&blocks, "  initrd         = %s\n", ri.ref(t, *v.Initrd))
+			}
+			if v.Append != nil {
+				fmt.Fprintf(&blocks, "  cmdline        = %q\n", *v.Append)
+			}
+		}
+		blocks.WriteString("}\n\n")
+		want[name] = expect{v.Expected, map[string]any{"firmware": true, "kernel": direct, "initrd": direct, "cmdline": direct}}
+	}
+	dir := t.TempDir()
+	src := "recipe {\n  name = \"amdsev-vectors\"\n}\n\n" + ri.sb.String() + blocks.String()
+	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if _, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), out, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Measurements []struct {
+			Name   string         `json:"name"`
+			Params map[string]any `json:"params"`
+			Values map[string]any `json:"values"`
+		} `json:"measurements"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range m.Measurements {
+		block, _, _ := strings.Cut(e.Name, "/")
+		w, ok := want[block]
+		if !ok {
+			t.Errorf("manifest entry %s: no such vector", e.Name)
+			continue
+		}
+		if seen[block] {
+			t.Errorf("block %s gave more than one entry", block)
+		}
+		seen[block] = true
+		if got := e.Values["launch_measurement"]; got != w.digest {
+			t.Errorf("%s: launch_measurement = %v, want %s", e.Name, got, w.digest)
+		}
+		if diff := cmp.Diff(w.covers, e.Params["covers"]); diff != "" {
+			t.Errorf("%s: covers (-want +got):\n%s", e.Name, diff)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("manifest has entries for %d of the %d vectors", len(seen), len(want))
+	}
 }
 
 // TestMeasureBlockMatchesTDXVectors checks MRTD (both page orders) and the
@@ -368,5 +458,88 @@ func TestMeasureBlockSEVESFeatures(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantEntries, got); diff != "" {
 		t.Errorf("measurements (-want +got):\n%s", diff)
+	}
+}
+
+// TestMeasureBlockTDXCoverage checks params.covers of TDX entries built
+// from recipe blocks: the firmware alone without a kernel; the whole guest
+// with a kernel and initrd on a firmware whose RTMRs are computed.
+func TestMeasureBlockTDXCoverage(t *testing.T) {
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	fw := ri.ref(t, "inputs/debian-sid_OVMF.fd")
+	kernel, initrd := ri.ref(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64"), ri.ref(t, "inputs/initrd-a.cpio")
+	src := "recipe {\n  name = \"tdx-coverage\"\n}\n\n" + ri.sb.String() + fmt.Sprintf(`
+measure "fwonly" {
+  tee      = "tdx"
+  firmware = %s
+}
+
+measure "direct" {
+  tee      = "tdx"
+  firmware = %s
+  kernel   = %s
+  initrd   = %s
+  cmdline  = "console=ttyS0"
+}
+`, fw, fw, kernel, initrd)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read back as publish does: manifest.json's JSON.
+	b, err := os.ReadFile(filepath.Join(dir, "out", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Measurements []struct {
+			Name   string         `json:"name"`
+			Params map[string]any `json:"params"`
+		} `json:"measurements"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]recipes.Coverage{}
+	for _, e := range m.Measurements {
+		c, err := recipes.CoverageParam(e.Params)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
+		}
+		got[strings.SplitN(e.Name, "/", 2)[0]] = c
+	}
+	want := map[string]recipes.Coverage{
+		"fwonly": {Firmware: true},
+		"direct": {Firmware: true, Kernel: true, Initrd: true, Cmdline: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("covers (-want +got):\n%s", diff)
+	}
+	if len(res.Manifest.Measurements) != 2 {
+		t.Errorf("%d measurements, want 2", len(res.Manifest.Measurements))
+	}
+}
+
+func TestTDXCoverage(t *testing.T) {
+	d := tdx.Digest{}
+	cases := []struct {
+		name   string
+		rep    tdx.Report
+		direct bool
+		want   recipes.Coverage
+	}{
+		{"no direct boot", tdx.Report{RTMR1: &d, RTMR2: &d}, false, recipes.Coverage{Firmware: true}},
+		{"all registers", tdx.Report{RTMR1: &d, RTMR2: &d}, true, recipes.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}},
+		{"RTMR2 not computable", tdx.Report{RTMR1: &d}, true, recipes.Coverage{Firmware: true, Kernel: true}},
+		{"RTMR1 not computable", tdx.Report{RTMR2: &d}, true, recipes.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
+	}
+	for _, c := range cases {
+		if got := tdxCoverage(c.rep, c.direct); got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
 	}
 }

@@ -2,11 +2,13 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/recipes"
@@ -19,7 +21,8 @@ import (
 // manifest.json would hold it without the artifacts of post-build blocks, and
 // an empty directory. The artifacts it returns are files below dir: they are
 // copied into the output directory and listed in the manifest as the
-// block's. notes are messages for the user, such as warnings.
+// block's. notes are messages for the user, such as warnings. An error that
+// is (or wraps) hcl.Diagnostics is reported as a recipe error.
 //
 // Post-build work is not cached: it runs on every build, after the steps and
 // before the output directory is written, so it must be quick, idempotent
@@ -148,6 +151,12 @@ func (l *Loaded) postBuild(ctx context.Context, rep *Report, obs Observer) (note
 		arts, n, err := p.pb.PostBuild(ctx, enc, dir)
 		if err != nil {
 			obs.Event(Event{Step: step, State: StateFailed, Err: err})
+			// A block that says what in the recipe is wrong gets its
+			// diagnostics shown, with the snippet.
+			var diags hcl.Diagnostics
+			if errors.As(err, &diags) && diags.HasErrors() {
+				return nil, cleanup, &DiagError{Diags: diags, Files: l.Recipe.Files, Err: err}
+			}
 			return nil, cleanup, fmt.Errorf("%s: %w", addr, err)
 		}
 		obs.Event(Event{Step: step, State: StateDone})

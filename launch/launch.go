@@ -93,8 +93,12 @@ func usage(format string, args ...any) error { return &UsageError{fmt.Errorf(for
 
 // Select returns the manifest entry to launch: the one named name; without
 // a name, the first entry (of the TEE tee, when given) that boots a kernel
-// directly, or the first such entry at all when none does. An unknown name
-// is a UsageError listing the names.
+// directly, or the first such entry at all when none does. Without a TEE
+// (an emulated boot), a TDX entry that boots a kernel is taken before an
+// SEV one: SEV direct boot is measured through the firmware's SEV hashes
+// table, and firmware built for that (edk2's AmdSev, Debian's
+// OVMF.amdsev.fd) boots no kernel directly outside SEV. An unknown name is
+// a UsageError listing the names.
 func Select(m *builder.Manifest, name, tee string) (*recipes.Measurement, error) {
 	if len(m.Measurements) == 0 {
 		return nil, usage("the manifest has no measurements: add a measure block to the recipe")
@@ -107,7 +111,7 @@ func Select(m *builder.Manifest, name, tee string) (*recipes.Measurement, error)
 		}
 		return nil, usage("no measurement %q; the manifest has:\n  %s", name, strings.Join(Names(m), "\n  "))
 	}
-	var first *recipes.Measurement
+	var first, firstSEVDirect *recipes.Measurement
 	for i := range m.Measurements {
 		e := &m.Measurements[i]
 		if tee != "" && e.TEE != tee {
@@ -116,9 +120,19 @@ func Select(m *builder.Manifest, name, tee string) (*recipes.Measurement, error)
 		if first == nil {
 			first = e
 		}
-		if str(e.Params, "kernel_sha256") != "" {
-			return e, nil
+		if str(e.Params, "kernel_sha256") == "" {
+			continue
 		}
+		if tee == "" && e.TEE != "tdx" {
+			if firstSEVDirect == nil {
+				firstSEVDirect = e
+			}
+			continue
+		}
+		return e, nil
+	}
+	if firstSEVDirect != nil {
+		return firstSEVDirect, nil
 	}
 	if first == nil {
 		return nil, usage("the manifest has no %s measurement; it has:\n  %s", tee, strings.Join(Names(m), "\n  "))

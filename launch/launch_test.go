@@ -54,6 +54,20 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%q, %q): got %s, want %s", tc.name, tc.tee, e.Name, tc.want)
 		}
 	}
+	// An emulated boot takes a TDX entry before an SEV one that boots a
+	// kernel through the SEV hashes table; an SEV one when it is all there is.
+	direct := &builder.Manifest{Measurements: []recipes.Measurement{
+		entry("snp", "snp/a", true), entry("tdx", "tdx/a", false), entry("tdx", "tdx/b", true),
+	}}
+	snpOnly := &builder.Manifest{Measurements: []recipes.Measurement{entry("snp", "snp/a", false), entry("snp", "snp/b", true)}}
+	for _, tc := range []struct {
+		m         *builder.Manifest
+		tee, want string
+	}{{direct, "", "tdx/b"}, {direct, "snp", "snp/a"}, {snpOnly, "", "snp/b"}} {
+		if e, err := Select(tc.m, "", tc.tee); err != nil || e.Name != tc.want {
+			t.Errorf("Select(%v, \"\", %q): got %v, %v; want %s", Names(tc.m), tc.tee, e, err, tc.want)
+		}
+	}
 	if _, err := Select(&builder.Manifest{}, "", ""); err == nil || !strings.Contains(err.Error(), "add a measure block") {
 		t.Errorf("Select with no measurements: got %v, want an error saying to add a measure block", err)
 	}

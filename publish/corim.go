@@ -154,6 +154,7 @@ func referenceTriple(tee string, e Entry) (*comid.ReferenceValue, error) {
 			return nil, err
 		}
 		m.AddDigest(hashSHA384, d)
+		addCoverage(m, e.Coverage)
 		class := comid.NewClassOID(SNPClassOID)
 		if class == nil {
 			return nil, errors.New("SNP class OID rejected")
@@ -183,10 +184,86 @@ func referenceTriple(tee string, e Entry) (*comid.ReferenceValue, error) {
 		}
 		vendor, model := TDXVendor, TDXModel
 		m := &comid.Measurement{Val: comid.Mval{IntegrityRegisters: regs}}
+		addCoverage(m, e.Coverage)
 		return &comid.ReferenceValue{Environment: comid.Environment{Class: &comid.Class{Vendor: &vendor, Model: &model}},
 			Measurements: *comid.NewMeasurements().AddMeasurement(m)}, nil
 	}
 	return nil, fmt.Errorf("no CoRIM mapping for TEE %q", tee)
+}
+
+// CoRIMCoverageKey is the measurement-values-map extension key under which
+// a CoMID measurement of a partial-coverage entry says what it covers and
+// lacks: a map {"covers": [text], "lacks": [text]}. CoRIM lets
+// measurement-values-map grow by extension keys; parsers that do not know
+// one skip it or keep it aside (veraison/corim, which the tests run, drops
+// it; veraison/corim-rs, under Trustee's CoRIM extractor, collects unknown
+// keys into its flattened extensions map, and the extractor reads only the
+// fields it names), so the digests read as before and the note travels
+// with them. Negative keys are outside the range the CoRIM draft assigns.
+const CoRIMCoverageKey = -70001
+
+// coverageExt is the extension registered on a measurement's values.
+type coverageExt struct {
+	Coverage *coverageCBOR `cbor:"-70001,keyasint,omitempty" json:"cocobuild-coverage,omitempty"`
+}
+
+type coverageCBOR struct {
+	Covers []string `cbor:"covers" json:"covers"`
+	Lacks  []string `cbor:"lacks" json:"lacks"`
+}
+
+// addCoverage notes a partial coverage on a measurement.
+func addCoverage(m *comid.Measurement, c *Coverage) {
+	if !c.Partial() {
+		return
+	}
+	m.Val.RegisterExtensions(&coverageExt{Coverage: &coverageCBOR{Covers: c.Covers, Lacks: c.Lacks}})
+}
+
+// rawComid is the part of a CoMID that holds the coverage extension,
+// decoded on its own: veraison/corim drops extension keys it was not told
+// about before decoding.
+type rawComid struct {
+	Triples struct {
+		Reference []rawTriple `cbor:"0,keyasint"`
+	} `cbor:"4,keyasint"`
+}
+
+type rawTriple struct {
+	_            struct{} `cbor:",toarray"`
+	Environment  cbor.RawMessage
+	Measurements []struct {
+		Val map[int]cbor.RawMessage `cbor:"1,keyasint"`
+	}
+}
+
+// comidCoverage returns, for each reference triple of a CoMID, the
+// coverage noted on its measurements (nil where there is none).
+func comidCoverage(data []byte) ([]*Coverage, error) {
+	var c rawComid
+	if err := cbor.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("reading the coverage notes: %w", err)
+	}
+	var out []*Coverage
+	for i, t := range c.Triples.Reference {
+		var cov *Coverage
+		for _, m := range t.Measurements {
+			raw, ok := m.Val[CoRIMCoverageKey]
+			if !ok {
+				continue
+			}
+			var cc coverageCBOR
+			if err := cbor.Unmarshal(raw, &cc); err != nil {
+				return nil, fmt.Errorf("reference triple %d: coverage note: %w", i, err)
+			}
+			if cov != nil {
+				return nil, fmt.Errorf("reference triple %d: two coverage notes", i)
+			}
+			cov = &Coverage{Covers: cc.Covers, Lacks: cc.Lacks}
+		}
+		out = append(out, cov)
+	}
+	return out, nil
 }
 
 func hexValue(s string, n int) ([]byte, error) {
@@ -203,6 +280,9 @@ type CoRIMValues struct {
 	Profiles []string
 	Signer   string
 	Triples  []map[string]string
+	// Coverage is, for each triple, the coverage noted on it (see
+	// CoRIMCoverageKey), or nil.
+	Coverage []*Coverage
 	Validity corim.Validity
 }
 
@@ -248,6 +328,14 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 		if c.Triples.ReferenceValues == nil {
 			continue
 		}
+		covs, err := comidCoverage(t[len(corim.ComidTag):])
+		if err != nil {
+			return nil, fmt.Errorf("CoMID %d: %w", i, err)
+		}
+		if len(covs) != len(*c.Triples.ReferenceValues) {
+			return nil, fmt.Errorf("CoMID %d: %d reference triples, %d read for coverage notes", i, len(*c.Triples.ReferenceValues), len(covs))
+		}
+		out.Coverage = append(out.Coverage, covs...)
 		for _, rv := range *c.Triples.ReferenceValues {
 			vals := map[string]string{}
 			for _, m := range rv.Measurements {

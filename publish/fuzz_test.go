@@ -23,7 +23,8 @@ func fuzzSeeds(f *testing.F) {
 		if err != nil {
 			panic(err)
 		}
-		r, err := NewRelease(testManifest(), Options{Name: "fuzz", Version: "1.0.0", Expires: testExpires})
+		// Partial coverage, so that the CoRIM seeds carry the coverage notes.
+		r, err := NewRelease(partialManifest(), Options{Name: "fuzz", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 		if err != nil {
 			panic(err)
 		}

@@ -29,12 +29,19 @@ import (
 //	  to        = ["dir:out/feed", "oci://127.0.0.1:5000/coco/sample"]
 //	  namespace = "github.com/acme/guest"        # rvps:/// names; default: the block name
 //	  subject   = "oci://127.0.0.1:5000/coco/sample:disk" # the pushed disk image, for oci:// feeds
+//	  allow_partial_coverage = false             # the default: refuse values that leave out part of the guest
 //	}
 //
 // The passphrase of the key is read from $COSIGN_PASSWORD. key = "dev" uses
 // the development key (sign.DevSigner: public and the same everywhere, so
 // builds stay reproducible), written into the cache directory on first use;
 // every release signed with it says so, and the build notes warn about it.
+//
+// A measurement that does not cover the firmware, kernel and cmdline (and
+// the initrd when its measure block was given one) is refused with a
+// diagnostic at the block, unless allow_partial_coverage = true: then the
+// release says so and every document carries what each entry covers and
+// lacks.
 type Kind struct {
 	// CacheDir is the build cache; the development key lives below it.
 	CacheDir string
@@ -48,6 +55,7 @@ func (Kind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "version", Required: true}, {Name: "expires", Required: true}, {Name: "key", Required: true},
 		{Name: "formats"}, {Name: "to"}, {Name: "namespace"}, {Name: "subject"}, {Name: "description"},
+		{Name: "allow_partial_coverage"},
 	}}
 }
 
@@ -66,6 +74,9 @@ type node struct {
 	key     string
 	keyBase string // the recipe's directory: relative key paths start there
 	cfg     Config
+	// where refusals point: the block's header, or allow_partial_coverage
+	// when it is given (and false)
+	defRange hcl.Range
 }
 
 // Decode implements recipes.Kind.
@@ -74,7 +85,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	n := &node{kind: k, name: b.Name, keyBase: filepath.Dir(b.DefRange.Filename)}
+	n := &node{kind: k, name: b.Name, keyBase: filepath.Dir(b.DefRange.Filename), defRange: b.DefRange}
 	n.cfg.Name = b.Name
 	if err := checkName(b.Name); err != nil {
 		diags = append(diags, diag("Invalid publish name", err.Error(), b.LabelRange))
@@ -129,6 +140,10 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		}
 	}
 	str("subject", &n.cfg.Subject)
+	if a, ok := content.Attributes["allow_partial_coverage"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.cfg.AllowPartialCoverage)...)
+		n.defRange = a.Range
+	}
 	var desc string
 	str("description", &desc)
 	if diags.HasErrors() {
@@ -151,6 +166,15 @@ func (n *node) Finish(map[string]*recipes.Result) (*recipes.Output, error) {
 	return &recipes.Output{Value: cty.ObjectVal(map[string]cty.Value{
 		"name": cty.StringVal(n.name), "version": cty.StringVal(v),
 	})}, nil
+}
+
+// coverageDiag turns a refusal to sign partial coverage into a diagnostic
+// at the block (the builder reports it as a recipe error, with the
+// snippet).
+func (n *node) coverageDiag(pc *PartialCoverageError) hcl.Diagnostics {
+	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Reference values that do not vouch for the guest",
+		Detail:  fmt.Sprintf("publish %q refuses to sign them. %s\nMeasure the whole guest as each group says, or, to sign these values with what they cover and lack written into every document, set allow_partial_coverage = true in this block.", n.name, pc.Detail()),
+		Subject: n.defRange.Ptr(), Extra: pc}}
 }
 
 // signer loads the block's key.
@@ -188,6 +212,9 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 	cfg := n.cfg
 	cfg.DevelopmentKey = sign.IsDevKey(s.Public())
 	res, err := Publish(ctx, m, s, cfg)
+	if pc, ok := IsPartialCoverage(err); ok {
+		return nil, nil, n.coverageDiag(pc)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,12 +2,14 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -52,6 +54,7 @@ func TestPublishBlockDiagnostics(t *testing.T) {
 		{"bad namespace", `namespace = "/abs"`, `Invalid namespace`},
 		{"empty key", `key = ""`, `Missing key`},
 		{"typo", `expire = "x"`, `Unsupported argument`},
+		{"allow not a bool", `allow_partial_coverage = "sometimes"`, `r.hcl:6,28-39: Incorrect value type`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -165,5 +168,48 @@ publish "guest" {
 	eb, _ := jsonMarshal(empty)
 	if _, _, err := n.PostBuild(context.Background(), eb, t.TempDir()); err == nil || !strings.Contains(err.Error(), "add a measure block") {
 		t.Errorf("empty manifest: %v", err)
+	}
+}
+
+// TestPostBuildRefusesPartialCoverage: a manifest whose values leave out
+// part of the guest is refused with a diagnostic at the block, or at
+// allow_partial_coverage = false when the recipe says it; with true it is
+// signed.
+func TestPostBuildRefusesPartialCoverage(t *testing.T) {
+	mb, err := jsonMarshal(partialManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		attr, at string // at: where the diagnostic points; "" when signed
+	}{
+		{"", "r.hcl:2,1-16"},
+		{"allow_partial_coverage = false", "r.hcl:6,3-33"},
+		{"allow_partial_coverage = true", ""},
+	} {
+		n, msgs := loadPublish(t, "\npublish \"guest\" {\n  version = \"1.0.0\"\n  expires = \"2030-01-01T00:00:00Z\"\n  key     = \"dev\"\n  "+c.attr+"\n}\n")
+		if n == nil {
+			t.Fatalf("diagnostics: %q", msgs)
+		}
+		_, _, err := n.PostBuild(context.Background(), mb, t.TempDir())
+		if c.at == "" {
+			if err != nil {
+				t.Errorf("%q: %v, want the release signed", c.attr, err)
+			}
+			continue
+		}
+		var diags hcl.Diagnostics
+		if !errors.As(err, &diags) || len(diags) != 1 {
+			t.Fatalf("%q: got %v, want one diagnostic", c.attr, err)
+		}
+		d := diags[0]
+		if got := d.Subject.String(); !strings.HasSuffix(got, c.at) {
+			t.Errorf("%q: diagnostic at %s, want %s", c.attr, got, c.at)
+		}
+		for _, want := range []string{"snp/vcpus=1", "snp/vcpus=2", "tdx/memory=4G", "lacks kernel, cmdline", "lacks initrd, cmdline", "allow_partial_coverage = true"} {
+			if !strings.Contains(d.Detail, want) {
+				t.Errorf("%q: detail lacks %q:\n%s", c.attr, want, d.Detail)
+			}
+		}
 	}
 }

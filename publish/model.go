@@ -88,6 +88,10 @@ type Release struct {
 	Namespace string `json:"namespace"`
 	// DevelopmentKey says the release was signed with the development key.
 	DevelopmentKey bool `json:"development_key,omitempty"`
+	// PartialCoverage says the publisher allowed reference values that do not
+	// vouch for the whole guest (allow_partial_coverage): the entries whose
+	// Coverage lacks a part are accepted for guests that differ in it.
+	PartialCoverage bool `json:"partial_coverage,omitempty"`
 	// Subjects are the build's artifacts (the in-toto subjects).
 	Subjects []Subject `json:"subjects"`
 	// Inputs are the pinned inputs of the build.
@@ -116,11 +120,45 @@ type Entry struct {
 	Params map[string]any `json:"params"`
 	// DerivedFrom are the artifacts and inputs the values are computed from.
 	DerivedFrom []Derived `json:"derived_from"`
+	// Coverage is what the values commit to, from the measurement's
+	// params.covers; nil in releases made before cocobuild recorded it.
+	Coverage *Coverage `json:"coverage,omitempty"`
 	// Recipe, Version and Expires repeat the release's, so that an entry
 	// taken out of its release still says where it belongs.
 	Recipe  string    `json:"recipe_sha256"`
 	Version string    `json:"version"`
 	Expires time.Time `json:"expires"`
+}
+
+// Coverage is what an entry's values commit to: the parts of the guest
+// (firmware, kernel, initrd, cmdline) a TEE's report changes with, and the
+// parts a guest needs covered that they leave out. An entry with Lacks
+// vouches for any guest that differs only in those parts.
+type Coverage struct {
+	Covers []string `json:"covers"`
+	Lacks  []string `json:"lacks,omitempty"`
+}
+
+// Partial says the entry leaves out a part of the guest.
+func (c *Coverage) Partial() bool { return c != nil && len(c.Lacks) > 0 }
+
+// String is "firmware, kernel, initrd, cmdline" or, when partial,
+// "firmware only; lacks kernel, cmdline".
+func (c *Coverage) String() string {
+	if c == nil {
+		return "coverage not recorded"
+	}
+	covers := strings.Join(c.Covers, ", ")
+	if len(c.Covers) == 0 {
+		covers = "nothing"
+	}
+	if !c.Partial() {
+		return "covers " + covers
+	}
+	if len(c.Covers) == 1 {
+		covers += " only"
+	}
+	return "covers " + covers + "; lacks " + strings.Join(c.Lacks, ", ")
 }
 
 // Derived names an artifact or input by digest.
@@ -137,6 +175,10 @@ type Options struct {
 	Expires        time.Time
 	Namespace      string // default: Name
 	DevelopmentKey bool
+	// AllowPartialCoverage signs measurements that do not cover the whole
+	// guest (see Coverage) instead of refusing them with a
+	// *PartialCoverageError; the release then says so (PartialCoverage).
+	AllowPartialCoverage bool
 }
 
 // NewRelease builds the release of a manifest's measurements.
@@ -185,6 +227,7 @@ func NewRelease(m *Manifest, o Options) (*Release, error) {
 		return nil, errors.New("the manifest lists no artifacts: the statement would have no subjects")
 	}
 	seen := map[string]bool{}
+	var gaps []CoverageGap
 	for _, mm := range m.Measurements {
 		e := Entry{TEE: mm.TEE, Name: mm.Name, Values: map[string]string{}, Params: mm.Params, DerivedFrom: []Derived{},
 			Recipe: m.Recipe.SHA256, Version: v, Expires: expires}
@@ -220,7 +263,19 @@ func NewRelease(m *Manifest, o Options) (*Release, error) {
 			e.DerivedFrom = append(e.DerivedFrom, Derived{Param: k, Name: names[s], SHA256: s})
 		}
 		sort.Slice(e.DerivedFrom, func(i, j int) bool { return e.DerivedFrom[i].Param < e.DerivedFrom[j].Param })
+		cov, gap := entryCoverage(mm)
+		e.Coverage = cov
+		if gap != nil {
+			gaps = append(gaps, *gap)
+		}
 		r.Entries = append(r.Entries, e)
+	}
+	if len(gaps) > 0 {
+		if !o.AllowPartialCoverage {
+			sortGaps(gaps)
+			return nil, &PartialCoverageError{Gaps: gaps}
+		}
+		r.PartialCoverage = true
 	}
 	sort.SliceStable(r.Entries, func(i, j int) bool {
 		if r.Entries[i].TEE != r.Entries[j].TEE {
@@ -246,6 +301,9 @@ func (r *Release) Check() error {
 		return errors.New("release has no reference values")
 	}
 	for _, e := range r.Entries {
+		if e.Coverage.Partial() && !r.PartialCoverage {
+			return fmt.Errorf("reference value %s/%s %s, but the release does not say it allows partial coverage", e.TEE, e.Name, e.Coverage)
+		}
 		for k, v := range e.Values {
 			if !isHex(v, 0) {
 				return fmt.Errorf("reference value %s/%s %s = %q is not lowercase hex", e.TEE, e.Name, k, v)

@@ -36,10 +36,17 @@ func digest256(label string) string {
 	return hex.EncodeToString(d[:])
 }
 
+// covers is params.covers as the measure blocks write it.
+func covers(firmware, kernel, initrd, cmdline bool) map[string]any {
+	return map[string]any{"firmware": firmware, "kernel": kernel, "initrd": initrd, "cmdline": cmdline}
+}
+
 // testManifest is shaped like the manifest the measure blocks write: two SNP
-// entries (two vCPU counts), one SEV-ES entry, two TDX entries.
+// entries (two vCPU counts), one SEV-ES entry, two TDX entries, each
+// covering the whole guest (direct boot on a firmware that commits to it).
 func testManifest() *Manifest {
 	fw, kernel := digest256("firmware"), digest256("kernel")
+	full := func() map[string]any { return covers(true, true, true, true) }
 	return &Manifest{
 		Cocobuild: "0.1.0-test",
 		Recipe:    Recipe{Name: "sample", SHA256: digest256("recipe")},
@@ -50,15 +57,15 @@ func testManifest() *Manifest {
 			{Name: "measure.snp", Kind: "measurements", Path: "measure/snp/measurements.json", SHA256: digest256("m"), Size: 30},
 		},
 		Measurements: []ManifestMeasurement{
-			{TEE: "snp", Name: "snp/vcpus=1", Params: map[string]any{"vcpus": 1.0, "firmware_sha256": fw, "policy": "0x30000"},
+			{TEE: "snp", Name: "snp/vcpus=1", Params: map[string]any{"vcpus": 1.0, "firmware_sha256": fw, "kernel_sha256": kernel, "policy": "0x30000", "covers": full()},
 				Values: map[string]any{"launch_measurement": digest384("snp1")}},
-			{TEE: "snp", Name: "snp/vcpus=2", Params: map[string]any{"vcpus": 2.0, "firmware_sha256": fw, "policy": "0x30000"},
+			{TEE: "snp", Name: "snp/vcpus=2", Params: map[string]any{"vcpus": 2.0, "firmware_sha256": fw, "kernel_sha256": kernel, "policy": "0x30000", "covers": full()},
 				Values: map[string]any{"launch_measurement": digest384("snp2")}},
-			{TEE: "seves", Name: "seves/vcpus=1", Params: map[string]any{"vcpus": 1.0},
+			{TEE: "seves", Name: "seves/vcpus=1", Params: map[string]any{"vcpus": 1.0, "kernel_sha256": kernel, "covers": full()},
 				Values: map[string]any{"launch_measurement": digest384("seves1")}},
-			{TEE: "tdx", Name: "tdx/memory=2G", Params: map[string]any{"memory": "2G", "firmware_sha256": fw, "kernel_sha256": kernel},
+			{TEE: "tdx", Name: "tdx/memory=2G", Params: map[string]any{"memory": "2G", "firmware_sha256": fw, "kernel_sha256": kernel, "covers": full()},
 				Values: map[string]any{"mrtd": digest384("mrtd"), "rtmr0": digest384("r0a"), "rtmr1": digest384("r1"), "rtmr2": digest384("r2")}},
-			{TEE: "tdx", Name: "tdx/memory=4G", Params: map[string]any{"memory": "4G", "firmware_sha256": fw, "kernel_sha256": kernel},
+			{TEE: "tdx", Name: "tdx/memory=4G", Params: map[string]any{"memory": "4G", "firmware_sha256": fw, "kernel_sha256": kernel, "covers": full()},
 				Values: map[string]any{"mrtd": digest384("mrtd"), "rtmr0": digest384("r0b"), "rtmr1": digest384("r1"), "rtmr2": digest384("r2")}},
 		},
 	}

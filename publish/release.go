@@ -227,7 +227,7 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 		if err := checkCoRIM(r, tee, d.Data, pub); err != nil {
 			return nil, fmt.Errorf("%s: %w", d.Name, err)
 		}
-		v.Checked = append(v.Checked, fmt.Sprintf("%s: COSE signature and %s reference values match the statement", d.Name, tee))
+		v.Checked = append(v.Checked, fmt.Sprintf("%s: COSE signature, %s reference values and coverage notes match the statement", d.Name, tee))
 	}
 	return v, nil
 }
@@ -276,9 +276,15 @@ func checkCoRIM(r *Release, tee string, data []byte, pub *sign.PublicKey) error 
 		return fmt.Errorf("CoRIM profiles %q: want %q", cv.Profiles, SNPCoRIMProfile)
 	}
 	var want []map[string]string
+	var wantCov []*Coverage
 	for _, e := range r.Entries {
 		if e.TEE != tee {
 			continue
+		}
+		if e.Coverage.Partial() {
+			wantCov = append(wantCov, e.Coverage)
+		} else {
+			wantCov = append(wantCov, nil)
 		}
 		m := map[string]string{}
 		for k, v := range e.Values {
@@ -291,7 +297,22 @@ func checkCoRIM(r *Release, tee string, data []byte, pub *sign.PublicKey) error 
 	if !reflect.DeepEqual(cv.Triples, want) {
 		return fmt.Errorf("%w: CoRIM reference values %v, the statement says %v", ErrMismatch, cv.Triples, want)
 	}
+	if !reflect.DeepEqual(cv.Coverage, wantCov) {
+		return fmt.Errorf("%w: CoRIM coverage notes %s, the statement says %s", ErrMismatch, coverageList(cv.Coverage), coverageList(wantCov))
+	}
 	return nil
+}
+
+func coverageList(cs []*Coverage) string {
+	var s []string
+	for _, c := range cs {
+		if c == nil {
+			s = append(s, "none")
+		} else {
+			s = append(s, c.String())
+		}
+	}
+	return "[" + strings.Join(s, "; ") + "]"
 }
 
 // checkSubjects checks the subjects found below dir.
@@ -397,8 +418,8 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 		if err := CheckRelease(r, o); err != nil {
 			return nil, err
 		}
-		out := []string{fmt.Sprintf("in-toto statement of %s %s signed by %s: %d subjects, %d reference values, expires %s",
-			r.Name, r.Version, pub.ID(), len(r.Subjects), len(r.Entries), r.Expires.Format(time.RFC3339))}
+		out := []string{fmt.Sprintf("in-toto statement of %s %s signed by %s: %d subjects, %d reference values, expires %s; %s",
+			r.Name, r.Version, pub.ID(), len(r.Subjects), len(r.Entries), r.Expires.Format(time.RFC3339), r.CoverageSummary())}
 		if o.Artifacts != "" {
 			n, err := checkSubjects(r, o.Artifacts)
 			if err != nil {
@@ -418,7 +439,11 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 		if err != nil {
 			return nil, err
 		}
-		return []string{fmt.Sprintf("RVPS message signed by %s: %d reference-value names (the message carries no expiry: verify the statement for it)", pub.ID(), len(p))}, nil
+		out := []string{fmt.Sprintf("RVPS message signed by %s: %d reference-value names (the message carries no expiry: verify the statement for it)", pub.ID(), len(p))}
+		if pc, ok := p[RVPSPartialCoverageName].([]any); ok {
+			out = append(out, fmt.Sprintf("PARTIAL coverage (allowed by the publisher): %s lists %d reference values that do not vouch for the whole guest", RVPSPartialCoverageName, len(pc)))
+		}
+		return out, nil
 	default:
 		cv, err := VerifyCoRIM(data, pub)
 		if err != nil {

@@ -123,7 +123,28 @@ func RVPSPayload(r *Release) (map[string]any, error) {
 			out[k] = v
 		}
 	}
+	if r.PartialCoverage {
+		out[RVPSPartialCoverageName] = rvpsPartialCoverage(r)
+	}
 	return out, nil
+}
+
+// RVPSPartialCoverageName is the name under which the RVPS payload of a
+// release with partial coverage lists the entries that do not vouch for the
+// whole guest. The RVPS stores it as one more reference value (any JSON
+// value); no policy queries it, so it changes no verdict, but whoever
+// registers the message can see what the values accept.
+const RVPSPartialCoverageName = "cocobuild_partial_coverage"
+
+// rvpsPartialCoverage lists the partial entries: name, TEE, what they cover
+// and lack, and their values under the manifest's keys.
+func rvpsPartialCoverage(r *Release) []map[string]any {
+	out := []map[string]any{}
+	for _, e := range r.PartialEntries() {
+		out = append(out, map[string]any{"name": e.Name, "tee": e.TEE, "covers": e.Coverage.Covers,
+			"lacks": e.Coverage.Lacks, "values": e.Values})
+	}
+	return out
 }
 
 // policyParam reads an SNP guest policy given as a number or a hex string.

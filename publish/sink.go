@@ -70,6 +70,9 @@ func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Res
 	if r.DevelopmentKey {
 		res.Notes = append(res.Notes, sign.DevKeyWarning)
 	}
+	if r.PartialCoverage {
+		res.Notes = append(res.Notes, fmt.Sprintf("WARNING: signed with partial coverage (allowed): %s; every document says what each leaves out", r.CoverageSummary()))
+	}
 	for _, t := range cfg.To {
 		note, err := PublishDocuments(ctx, t, r, s.Public(), docs, cfg.Subject)
 		if err != nil {

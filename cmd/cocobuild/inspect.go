@@ -5,38 +5,52 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/initramfs"
 	"github.com/cocobuild/cocobuild/kernel"
+	"github.com/cocobuild/cocobuild/measure/ovmf"
 )
 
 // inspectReport is what `inspect --json` prints: the file's digest and,
-// depending on what it is, its cpio entries or its kernel setup header, PE
-// sections and Authenticode digests.
+// depending on what it is, its cpio entries, its kernel setup header, PE
+// sections and Authenticode digests, or what a firmware image holds and can
+// vouch for.
 type inspectReport struct {
-	File   string              `json:"file"`
-	SHA256 string              `json:"sha256"`
-	Size   int64               `json:"size"`
-	Type   string              `json:"type"` // "initramfs" or "bzimage"
-	Cpio   *initramfs.Listing  `json:"cpio,omitempty"`
-	Kernel *kernel.Description `json:"kernel,omitempty"`
+	File     string              `json:"file"`
+	SHA256   string              `json:"sha256"`
+	Size     int64               `json:"size"`
+	Type     string              `json:"type"` // "initramfs", "bzimage" or "firmware"
+	Cpio     *initramfs.Listing  `json:"cpio,omitempty"`
+	Kernel   *kernel.Description `json:"kernel,omitempty"`
+	Firmware *ovmf.Info          `json:"firmware,omitempty"`
 }
 
 func newInspectCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect FILE",
-		Short: "List an initramfs's entries (any compression) or a bzImage's setup header, PE sections and Authenticode digests",
+		Short: "List an initramfs's entries, a bzImage's setup header and Authenticode digests, or what a firmware image can vouch for",
 		Long: `inspect lists the entries of an initramfs — newc cpio archives, uncompressed or
 gzip/zstd/xz-compressed, several one after another as the kernel reads them — with
 mode, uid/gid, size, sha256 and name; or, for a bzImage, what its setup header says
 and, when it has an EFI stub, its PE sections and its Authenticode SHA-256 and
 SHA-384 digests: the values firmware measures when it loads the kernel as an EFI
-application (TDX RTMR1, TPM PCR4), as osslsigncode and sbverify compute them.`,
+application (TDX RTMR1, TPM PCR4), as osslsigncode and sbverify compute them.
+
+For an OVMF/edk2 firmware image (.fd) it walks the firmware volumes and their
+compressed files and says what launch measurements of it can vouch for: its SEV
+metadata sections (SNP_KERNEL_HASHES among them) and SEV hashes table, whether
+the code that checks a directly booted kernel, initrd and cmdline against that
+table is built in, its TDX metadata, whether it measures what it boots into
+RTMRs (TdTcg2Dxe, CCEL), the Secure Boot state and enrolled certificates of its
+variable store, the edk2 version it records, and its modules.`,
 		Example: `  cocobuild inspect out/sample/initramfs/agent/initramfs.cpio.zst
-  cocobuild inspect --json out/sample/kernel/guest/vmlinuz`,
+  cocobuild inspect --json out/sample/kernel/guest/vmlinuz
+  cocobuild inspect /usr/share/ovmf/OVMF.amdsev.fd`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErr(fmt.Errorf("inspect takes one FILE, got %d arguments", len(args)))
@@ -52,12 +66,12 @@ application (TDX RTMR1, TPM PCR4), as osslsigncode and sbverify compute them.`,
 			rep := inspectReport{File: args[0], SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))}
 			if d, kerr := kernel.Describe(b); kerr == nil {
 				rep.Type, rep.Kernel = "bzimage", d
-			} else {
-				l, cerr := initramfs.Inspect(b)
-				if cerr != nil {
-					return failErr(fmt.Errorf("%s: neither an initramfs (%v) nor a bzImage (%v)", args[0], cerr, kerr))
-				}
+			} else if l, cerr := initramfs.Inspect(b); cerr == nil {
 				rep.Type, rep.Cpio = "initramfs", l
+			} else if fw, ferr := ovmf.Inspect(b); ferr == nil {
+				rep.Type, rep.Firmware = "firmware", fw
+			} else {
+				return failErr(fmt.Errorf("%s: neither an initramfs (%v) nor a bzImage (%v) nor a firmware image (%v)", args[0], cerr, kerr, ferr))
 			}
 			if a.json {
 				return a.printJSON(rep)
@@ -72,10 +86,91 @@ application (TDX RTMR1, TPM PCR4), as osslsigncode and sbverify compute them.`,
 				if err := rep.Cpio.WriteText(a.stdout); err != nil {
 					return failErr(err)
 				}
+			case rep.Firmware != nil:
+				writeFirmwareText(a.stdout, rep.Firmware)
 			default:
 				return failErr(errors.New("nothing to show"))
 			}
 			return nil
 		},
+	}
+}
+
+// writeFirmwareText prints what inspect found in a firmware image.
+func writeFirmwareText(w io.Writer, fw *ovmf.Info) {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	p := func(k, f string, a ...any) { fmt.Fprintf(w, "%-19s %s\n", k, fmt.Sprintf(f, a...)) }
+	if fw.Edk2Version != "" {
+		p("edk2 version", "%s (%s)", fw.Edk2Version, fw.Edk2VersionSource)
+	} else {
+		p("edk2 version", "not recorded")
+	}
+	var vols []string
+	for _, v := range fw.Volumes {
+		where := "compressed"
+		if v.Offset >= 0 {
+			where = fmt.Sprintf("at %#x", v.Offset)
+		}
+		vols = append(vols, fmt.Sprintf("%s %s, %#x bytes, %d files", v.Format, where, v.Size, v.Files))
+	}
+	p("firmware volumes", "%d", len(vols))
+	for _, v := range vols {
+		fmt.Fprintf(w, "  %s\n", v)
+	}
+	if fw.SEVSections == nil {
+		p("SEV metadata", "none")
+	} else {
+		p("SEV metadata", "%d sections", len(fw.SEVSections))
+		for _, s := range fw.SEVSections {
+			fmt.Fprintf(w, "  %-18s GPA %#x, %#x bytes\n", s.Type, s.GPA, s.Size)
+		}
+	}
+	if fw.HashesTable == nil {
+		p("SEV hashes table", "none")
+	} else {
+		p("SEV hashes table", "GPA %#x, %#x bytes", fw.HashesTable.GPA, fw.HashesTable.Size)
+	}
+	p("checks direct boot", "%s: %s", yes(fw.VerifiesDirectBoot), fw.DirectBootEvidence)
+	if fw.TDX == nil {
+		p("TDX metadata", "none")
+	} else {
+		p("TDX metadata", "%d sections", len(fw.TDX.Sections))
+		for _, s := range fw.TDX.Sections {
+			fmt.Fprintf(w, "  %-18s GPA %#x, %#x bytes, raw %#x+%#x, attributes %#x\n", s.Type, s.GPA, s.MemorySize, s.DataOffset, s.RawDataSize, s.Attributes)
+		}
+	}
+	p("measures into RTMRs", "%s: %s", yes(fw.MeasuresRTMR), fw.RTMREvidence)
+	sb := fw.SecureBoot
+	state := "off"
+	if sb.Enabled {
+		state = "on"
+	}
+	enrolled := "nothing enrolled"
+	if len(sb.Enrolled) > 0 {
+		enrolled = strings.Join(sb.Enrolled, ", ") + " enrolled"
+	}
+	if sb.VariableStore {
+		p("Secure Boot", "%s, %s: %s", state, enrolled, sb.Evidence)
+	} else {
+		p("Secure Boot", "%s", sb.Evidence)
+	}
+	for _, c := range sb.Certificates {
+		fmt.Fprintf(w, "  %-4s %s\n", c.Variable, c.Subject)
+	}
+	for _, k := range []string{"PK", "KEK", "db", "dbx"} {
+		if n := sb.Hashes[k]; n > 0 {
+			fmt.Fprintf(w, "  %-4s %d SHA-256 hashes\n", k, n)
+		}
+	}
+	p("modules", "%d: %s", len(fw.Modules), strings.Join(fw.Modules, " "))
+	p("vouches for", "SNP direct boot %s, SEV/SEV-ES direct boot %s, TDX RTMRs %s",
+		yes(fw.Vouches.SNPDirectBoot), yes(fw.Vouches.SEVDirectBoot), yes(fw.Vouches.TDXRTMRs))
+	for _, n := range fw.Vouches.Notes {
+		fmt.Fprintf(w, "  %s\n", n)
 	}
 }

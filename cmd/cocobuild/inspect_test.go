@@ -213,3 +213,75 @@ func TestInspectSignedKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectFirmware: inspect reports what each firmware can vouch for, in
+// text and --json (the facts of ../shared/vectors/README.md).
+func TestInspectFirmware(t *testing.T) {
+	tests := []struct {
+		file                        string
+		snp, tdxRTMRs, verifies, sb bool
+		text                        []string
+	}{
+		{"debian-sid_OVMF.amdsev.fd", true, false, true, false, []string{
+			"edk2 version        2026.08+ds-2",
+			"  SNP_KERNEL_HASHES  GPA 0x810000, 0x1000 bytes",
+			"SEV hashes table    GPA 0x810c00, 0x400 bytes",
+			"checks direct boot  yes: QemuKernelLoaderFsDxe carries",
+			"measures into RTMRs no: no TdTcg2Dxe",
+			"vouches for         SNP direct boot yes, SEV/SEV-ES direct boot yes, TDX RTMRs no"}},
+		{"debian-sid_OVMF.fd", false, true, false, false, []string{
+			"SEV hashes table    GPA 0x810c00, 0x400 bytes",
+			"checks direct boot  no: QemuKernelLoaderFsDxe lacks",
+			"measures into RTMRs yes: module TdTcg2Dxe",
+			"Secure Boot         off, nothing enrolled"}},
+		{"debian-sid_OVMF.inteltdx.ms.fd", false, true, false, true, []string{
+			"Secure Boot         on, PK, KEK, db, dbx enrolled",
+			"  db   CN=Microsoft Corporation UEFI CA 2011,",
+			"  dbx  443 SHA-256 hashes"}},
+		{"debian12_OVMF.fd", false, false, false, false, []string{
+			"edk2 version        not recorded",
+			"SEV hashes table    none",
+			"measures into RTMRs no"}},
+		{"debian12_OVMF_CODE_4M.fd", false, false, false, false, []string{
+			"SEV metadata        none", "TDX metadata        none",
+			"Secure Boot         the image has no variable store"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			p := testenv.VectorFile(t, "inputs/"+tc.file)
+			code, stdout, stderr := runCLI(t, "inspect", "--json", p)
+			if code != 0 {
+				t.Fatalf("inspect --json: exit %d: %s", code, stderr)
+			}
+			var rep inspectReport
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Type != "firmware" || rep.Firmware == nil {
+				t.Fatalf("inspect --json: type %q, want firmware", rep.Type)
+			}
+			fw := rep.Firmware
+			got := fmt.Sprintf("snp %v tdx %v verifies %v secure boot %v", fw.Vouches.SNPDirectBoot, fw.Vouches.TDXRTMRs, fw.VerifiesDirectBoot, fw.SecureBoot.Enabled)
+			want := fmt.Sprintf("snp %v tdx %v verifies %v secure boot %v", tc.snp, tc.tdxRTMRs, tc.verifies, tc.sb)
+			if got != want {
+				t.Errorf("inspect --json: got %s, want %s", got, want)
+			}
+			code, stdout, stderr = runCLI(t, "inspect", p)
+			if code != 0 {
+				t.Fatalf("inspect: exit %d: %s", code, stderr)
+			}
+			if !strings.Contains(stdout, ": firmware, ") {
+				t.Errorf("inspect text does not say firmware:\n%s", stdout)
+			}
+			for _, w := range tc.text {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("inspect text lacks %q:\n%s", w, stdout)
+				}
+			}
+		})
+	}
+	code, _, stderr := runCLI(t, "inspect", testenv.VectorFile(t, "inputs/cca-fw.bin"))
+	if code != exitFailure || !strings.Contains(stderr, "nor a firmware image (not a UEFI firmware image") {
+		t.Errorf("inspect cca-fw.bin: exit %d, %q; want exit %d saying it is not a firmware image", code, stderr, exitFailure)
+	}
+}

@@ -83,38 +83,68 @@ func runSEV(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// TestMeasureSEVVectors runs each snp.json vector's sev-snp-measure command
-// through `cocobuild measure sev` in the vectors directory (the commands name
-// inputs/… and /dev/null) and compares stdout with what sev-snp-measure printed.
+// TestMeasureSEVVectors runs each vector's sev-snp-measure command through
+// `cocobuild measure sev` in the directory the vector's commands were run
+// in (snp.json's name inputs/… and /dev/null from the vectors directory;
+// snp-amdsev.json's ran in inputs/) and compares stdout with what
+// sev-snp-measure printed. With --json, the full AmdSev firmware's digests
+// cover kernel, initrd and cmdline whenever a kernel is given.
 func TestMeasureSEVVectors(t *testing.T) {
 	dir := testenv.Vectors(t)
-	var f struct {
-		Vectors []struct {
-			ID       string `json:"id"`
-			Command  string `json:"command"`
-			Expected string `json:"expected"`
-		} `json:"vectors"`
-	}
-	if err := json.Unmarshal(testenv.ReadVector(t, "snp.json"), &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Vectors) == 0 {
-		t.Fatal("snp.json has no vectors")
-	}
-	t.Chdir(dir)
-	for _, v := range f.Vectors {
-		t.Run(v.ID, func(t *testing.T) {
-			words := shellWords(t, v.Command)
-			if len(words) == 0 || words[0] != "sev-snp-measure" {
-				t.Fatalf("command %q does not start with sev-snp-measure", v.Command)
+	for _, file := range []struct{ name, dir string }{
+		{"snp.json", dir},
+		{"snp-amdsev.json", filepath.Join(dir, "inputs")},
+	} {
+		t.Run(file.name, func(t *testing.T) {
+			var f struct {
+				Vectors []struct {
+					ID       string  `json:"id"`
+					Command  string  `json:"command"`
+					Expected string  `json:"expected"`
+					Kernel   *string `json:"kernel"`
+				} `json:"vectors"`
 			}
-			args := append([]string{"measure", "sev"}, words[1:]...)
-			code, stdout, stderr := runSEV(t, args...)
-			if code != 0 {
-				t.Fatalf("cocobuild %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+			if err := json.Unmarshal(testenv.ReadVector(t, file.name), &f); err != nil {
+				t.Fatal(err)
 			}
-			if want := v.Expected + "\n"; stdout != want {
-				t.Errorf("cocobuild %s\nstdout %q\n  want %q", strings.Join(args, " "), stdout, want)
+			if len(f.Vectors) == 0 {
+				t.Fatalf("%s has no vectors", file.name)
+			}
+			t.Chdir(file.dir)
+			for _, v := range f.Vectors {
+				t.Run(v.ID, func(t *testing.T) {
+					words := shellWords(t, v.Command)
+					if len(words) == 0 || words[0] != "sev-snp-measure" {
+						t.Fatalf("command %q does not start with sev-snp-measure", v.Command)
+					}
+					args := append([]string{"measure", "sev"}, words[1:]...)
+					code, stdout, stderr := runSEV(t, args...)
+					if code != 0 {
+						t.Fatalf("cocobuild %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+					}
+					if want := v.Expected + "\n"; stdout != want {
+						t.Errorf("cocobuild %s\nstdout %q\n  want %q", strings.Join(args, " "), stdout, want)
+					}
+					if file.name != "snp-amdsev.json" {
+						return
+					}
+					code, stdout, stderr = runSEV(t, append([]string{"--json"}, args...)...)
+					if code != 0 {
+						t.Fatalf("cocobuild --json %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+					}
+					var got struct {
+						Measurement string       `json:"measurement"`
+						Covers      sev.Coverage `json:"covers"`
+					}
+					if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+						t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+					}
+					direct := v.Kernel != nil
+					want := sev.Coverage{Firmware: true, Kernel: direct, Initrd: direct, Cmdline: direct}
+					if got.Measurement != v.Expected || got.Covers != want {
+						t.Errorf("cocobuild --json %s: got %s covering %+v, want %s covering %+v", strings.Join(args, " "), got.Measurement, got.Covers, v.Expected, want)
+					}
+				})
 			}
 		})
 	}

@@ -38,7 +38,7 @@ func TestPlanSampleListsPublish(t *testing.T) {
 		}
 	}
 	// The sample's blocks, in recipe order.
-	wantBlocks := []string{"input.linux_source", "input.ovmf", "rootfs.root", "disk.guest", "kernel.guest",
+	wantBlocks := []string{"input.linux_source", "input.ovmf_amdsev", "input.ovmf_tdx", "rootfs.root", "disk.guest", "kernel.guest",
 		"initramfs.agent", "measure.snp", "measure.tdx", "publish.sample"}
 	if diff := cmp.Diff(wantBlocks, blocks); diff != "" {
 		t.Errorf("blocks in the plan (-want +got):\n%s", diff)

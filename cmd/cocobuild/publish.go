@@ -27,6 +27,11 @@ signature rvps.json.sig), an in-toto statement in a sigstore bundle
 The documents go into --out (default OUT/publish/NAME) with the public key, and are
 appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG].
 
+Every measurement must cover the firmware, kernel and cmdline (and the initrd when the
+guest has one), as its params.covers says; otherwise publish refuses (exit 1) unless
+--allow-partial-coverage, which writes what each value covers and lacks into every
+document.
+
 The key is a private key file or env://VAR (passphrase in $COSIGN_PASSWORD), or
 "dev" for the development key. A publish block in the recipe does the same at the end
 of every build.`,
@@ -81,6 +86,9 @@ of every build.`,
 			}
 			cfg.DevelopmentKey = sign.IsDevKey(s.Public())
 			res, err := publish.Publish(cmd.Context(), m, s, cfg)
+			if pc, ok := publish.IsPartialCoverage(err); ok {
+				return failErr(fmt.Errorf("%s: refusing to sign reference values that do not vouch for the guest: %s\nMeasure the whole guest as each group says, or pass --allow-partial-coverage to sign them with what they cover and lack written into every document", args[0], pc.Detail()))
+			}
 			if err != nil {
 				return failErr(err)
 			}
@@ -106,7 +114,8 @@ of every build.`,
 			}
 			if a.json {
 				return a.printJSON(map[string]any{"release": res.Release.Name, "version": res.Release.Version,
-					"development_key": res.Release.DevelopmentKey, "files": files, "notes": res.Notes, "verify": verify})
+					"development_key": res.Release.DevelopmentKey, "files": files, "notes": res.Notes, "verify": verify,
+					"coverage": coverageJSON(res.Release)})
 			}
 			for _, n := range res.Notes {
 				fmt.Fprintln(a.stderr, n)
@@ -133,6 +142,7 @@ of every build.`,
 	f.StringVar(&cfg.Namespace, "namespace", "", "prefix of the rvps:/// names (default: the release name)")
 	f.StringVarP(&out, "out", "o", "", "directory for the documents (default OUT/publish/NAME beside the manifest)")
 	f.StringVar(&cacheDir, "cache-dir", "", `the build cache holding the development key, for --key dev`)
+	f.BoolVar(&cfg.AllowPartialCoverage, "allow-partial-coverage", false, "sign measurements that leave out part of the guest (firmware, kernel, initrd, cmdline), saying so in every document")
 	return c
 }
 

@@ -40,9 +40,11 @@ func vectorValue(t *testing.T, file, id string) any {
 	return nil
 }
 
-// publishRecipe writes a recipe measuring Debian's OVMF for SNP and TDX and
-// publishing the result with the development key to a directory feed.
-func publishRecipe(t *testing.T, dir, feedDir, version string) string {
+// publishRecipe writes a recipe measuring Debian 12's OVMF for SNP and TDX
+// without a kernel, and publishing the result with the development key to a
+// directory feed. Those values vouch for the firmware alone, so the publish
+// block refuses them unless allowPartial sets allow_partial_coverage.
+func publishRecipe(t *testing.T, dir, feedDir, version string, allowPartial bool) string {
 	t.Helper()
 	ovmf, err := os.ReadFile(testenv.VectorFile(t, "inputs/debian12_OVMF.fd"))
 	if err != nil {
@@ -77,8 +79,8 @@ publish "pub" {
   key       = "dev"
   namespace = "example.org/coco"
   to        = ["dir:%s"]
-}
-`, version, feedDir)
+%s}
+`, version, feedDir, map[bool]string{true: "  allow_partial_coverage = true\n"}[allowPartial])
 	p := filepath.Join(dir, "pub.hcl")
 	if err := os.WriteFile(p, []byte(recipe), 0o644); err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ publish "pub" {
 func TestPublishBlockEndToEnd(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
 	out, feedDir := filepath.Join(dir, "out"), filepath.Join(dir, "feed")
-	recipe := publishRecipe(t, dir, feedDir, "1.0.0")
+	recipe := publishRecipe(t, dir, feedDir, "1.0.0", true)
 	code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe)
 	if code != 0 {
 		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
@@ -179,13 +181,13 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 	}
 
 	// Publishing an older version to the feed is a rollback.
-	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "0.9.0",
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "0.9.0", "--allow-partial-coverage",
 		"--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "old"))
 	if code != 1 || !strings.Contains(stderr, "not newer") {
 		t.Errorf("publishing 0.9.0 after 1.0.0: exit %d, want 1 and a rollback error\n%s%s", code, stdout, stderr)
 	}
 	// A newer version is appended, and the feed verifies with both.
-	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "1.1.0",
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "1.1.0", "--allow-partial-coverage",
 		"--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "new"))
 	if code != 0 {
 		t.Fatalf("publish 1.1.0: exit %d\n%s%s", code, stdout, stderr)
@@ -241,7 +243,7 @@ func TestKeygenPublishOCIVerify(t *testing.T) {
 	t.Setenv("TEST_SIGNING_KEY", string(priv))
 
 	// A manifest built without a publish block.
-	out, recipe := filepath.Join(dir, "out"), publishRecipe(t, dir, filepath.Join(dir, "unused"), "1.0.0")
+	out, recipe := filepath.Join(dir, "out"), publishRecipe(t, dir, filepath.Join(dir, "unused"), "1.0.0", false)
 	src, _ := os.ReadFile(recipe)
 	noPublish := string(src[:strings.Index(string(src), "publish ")])
 	if err := os.WriteFile(recipe, []byte(noPublish), 0o644); err != nil {
@@ -253,8 +255,17 @@ func TestKeygenPublishOCIVerify(t *testing.T) {
 	srv := httptest.NewServer(ggcr.New(ggcr.WithReferrersSupport(true), ggcr.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	ref := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/coco/pub:2.0.0"
+	// The measurements cover Debian 12's OVMF alone: refused, nothing pushed.
 	code, stdout, stderr := runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.0",
 		"--expires", "2099-01-01T00:00:00Z", "--key", "env://TEST_SIGNING_KEY", "--to", ref)
+	if code != 1 || !strings.Contains(stderr, "snp/vcpus=1,cpu=EPYC-v4,vmm=QEMU,gf=0x1") || !strings.Contains(stderr, "--allow-partial-coverage") {
+		t.Fatalf("publish of firmware-only values: exit %d, want 1 naming the entries and --allow-partial-coverage\n%s%s", code, stdout, stderr)
+	}
+	if code, _, _ := runCLI(t, "verify", "--key", filepath.Join(dir, "cosign.pub"), ref); code == 0 {
+		t.Fatal("a refused publish pushed a release")
+	}
+	code, stdout, stderr = runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.0",
+		"--expires", "2099-01-01T00:00:00Z", "--key", "env://TEST_SIGNING_KEY", "--to", ref, "--allow-partial-coverage")
 	if code != 0 {
 		t.Fatalf("publish: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -296,7 +307,7 @@ func TestKeygenPublishOCIVerify(t *testing.T) {
 func TestServeProcess(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
 	out, feedDir := filepath.Join(dir, "out"), filepath.Join(dir, "feed")
-	recipe := publishRecipe(t, dir, feedDir, "3.0.0")
+	recipe := publishRecipe(t, dir, feedDir, "3.0.0", true)
 	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe); code != 0 {
 		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
 	}

@@ -29,7 +29,9 @@ func newVerifyCmd(a *app) *cobra.Command {
   - one document: statement.sigstore.json, rvps.json (with --signature, default the
     .sig beside it) or a corim-*.cbor.
 It checks signatures, the payload type, the subjects (against --artifacts), expiry
-(at --at, default now) and rollback (--min-version: the oldest version to accept).
+(at --at, default now) and rollback (--min-version: the oldest version to accept),
+and shows what the reference values cover (firmware, kernel, initrd, cmdline): a
+release signed with allow_partial_coverage is listed entry by entry, with a warning.
 The exit code is 1 when anything does not verify.`,
 		Example: `  cocobuild verify --key out/sample/publish/sample/cosign.pub out/sample/publish/sample
   cocobuild verify --key cosign.pub --min-version 0.1.0 dir:out/feed
@@ -118,7 +120,8 @@ The exit code is 1 when anything does not verify.`,
 				var rels []map[string]any
 				for _, e := range rep.Releases {
 					rels = append(rels, map[string]any{"name": e.Name, "version": e.Version, "latest": e.Latest, "expired": e.Expired,
-						"development_key": e.Verified.Release.DevelopmentKey, "checked": e.Verified.Checked})
+						"development_key": e.Verified.Release.DevelopmentKey, "checked": e.Verified.Checked,
+						"coverage": coverageJSON(e.Verified.Release)})
 				}
 				return a.printJSON(map[string]any{"ok": true, "feed": target, "releases": rels})
 			}
@@ -130,7 +133,10 @@ The exit code is 1 when anything does not verify.`,
 				case e.Expired:
 					state = "older release, expired"
 				}
-				fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed\n", e.Name, e.Version, state, len(e.Verified.Checked))
+				fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed; %s\n", e.Name, e.Version, state, len(e.Verified.Checked), e.Verified.Release.CoverageSummary())
+				if e.Latest && e.Verified.Release.PartialCoverage {
+					fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest (see cocobuild verify of the release)\n", e.Name, e.Version)
+				}
 				if e.Latest && e.Verified.Release.DevelopmentKey {
 					fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", e.Name, e.Version)
 				}
@@ -152,16 +158,41 @@ func (a *app) printVerified(target string, r *publish.Release, checked []string)
 	if a.json {
 		out := map[string]any{"ok": true, "target": target, "checked": checked}
 		if r != nil {
-			out["release"] = map[string]any{"name": r.Name, "version": r.Version, "expires": r.Expires, "development_key": r.DevelopmentKey}
+			out["release"] = map[string]any{"name": r.Name, "version": r.Version, "expires": r.Expires, "development_key": r.DevelopmentKey,
+				"coverage": coverageJSON(r)}
 		}
 		return a.printJSON(out)
 	}
 	for _, c := range checked {
 		fmt.Fprintf(a.stdout, "ok  %s\n", c)
 	}
+	if r != nil {
+		fmt.Fprintf(a.stdout, "coverage: %s\n", r.CoverageSummary())
+		for _, e := range r.PartialEntries() {
+			fmt.Fprintf(a.stdout, "  %s: %s\n", e.Name, e.Coverage)
+		}
+		if r.PartialCoverage {
+			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest: a verifier that accepts them accepts any guest that differs in what they lack\n", r.Name, r.Version)
+		}
+	}
 	if r != nil && r.DevelopmentKey {
 		fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key: it proves nothing about who made it\n", r.Name, r.Version)
 	}
 	fmt.Fprintf(a.stdout, "verified %s\n", target)
 	return nil
+}
+
+// coverageJSON is the --json form of what a release's values cover: whether
+// the publisher allowed partial coverage, a summary, and each entry's
+// coverage.
+func coverageJSON(r *publish.Release) map[string]any {
+	entries := []map[string]any{}
+	for _, e := range r.Entries {
+		j := map[string]any{"tee": e.TEE, "name": e.Name, "recorded": e.Coverage != nil, "partial": e.Coverage.Partial()}
+		if e.Coverage != nil {
+			j["covers"], j["lacks"] = e.Coverage.Covers, append([]string{}, e.Coverage.Lacks...)
+		}
+		entries = append(entries, j)
+	}
+	return map[string]any{"partial": r.PartialCoverage, "summary": r.CoverageSummary(), "entries": entries}
 }

@@ -1,6 +1,9 @@
 // Package ovmf parses the parts of an OVMF (edk2) firmware image that launch
 // measurements depend on: its GUIDed footer table, which edk2 places just
-// below the reset vector, 32 bytes before the end of the image.
+// below the reset vector, 32 bytes before the end of the image; and, with
+// Inspect, what the image holds and so what its measurements can vouch
+// for: SEV and TDX metadata, the modules of its firmware volumes (walked
+// with fiano's pkg/uefi), its variable store and Secure Boot keys.
 package ovmf
 
 import (

@@ -58,11 +58,27 @@ input "linux_source" {
   sha256  = "e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703"
 }
 
-input "ovmf" {
-  deb     = "ovmf"
-  version = "2022.11-6+deb12u2"
-  extract = "usr/share/ovmf/OVMF.fd"
-  sha256  = "e73d3d1a8799f7f6fc16b73501d913edcdd86237556fbff30693e747e6dc262e"
+# OVMF for SEV-SNP: edk2's AmdSev build (Debian's ovmf-amdsev, in forky and
+# sid only). It has the SEV hashes table and checks the directly booted
+# kernel, initrd and cmdline against it, so the SNP launch digest covers
+# them. The sha256 pins are of the .deb packages.
+input "ovmf_amdsev" {
+  deb     = "ovmf-amdsev"
+  suite   = "forky"
+  version = "2026.08+ds-2"
+  extract = "usr/share/ovmf/OVMF.amdsev.fd"
+  sha256  = "92c9b6d15e4eeb371938c3f99080c1a8fc057dfd6bc0509d37f8b615e9edebfb"
+}
+
+# OVMF for TDX: Debian's generic build (ovmf-generic), with TDX support and
+# the CC measurement driver that measures the boot into RTMRs; Secure Boot
+# is not enforced, so it boots the unsigned kernel directly.
+input "ovmf_tdx" {
+  deb     = "ovmf-generic"
+  suite   = "forky"
+  version = "2026.08+ds-2"
+  extract = "usr/share/qemu/OVMF.fd"
+  sha256  = "05c1593998ba58700ff86c062bde306321af1f5a2943ea9ceef6c2332f3f3374"
 }
 
 # The root file system: read-only erofs under dm-verity. Its root hash goes
@@ -123,17 +139,17 @@ initramfs "agent" {
 # Launch measurements, computed from the bytes without booting. Every
 # combination of the listed parameters becomes an entry of manifest.json.
 measure "snp" {
-  firmware       = input.ovmf
+  firmware       = input.ovmf_amdsev
+  kernel         = kernel.guest # its image and cmdline (with the verity root hash)
+  initrd         = initramfs.agent
   vcpus          = [1, 2, 4]
   vcpu_types     = ["EPYC-Milan", "EPYC-Genoa"]
   vmm            = "QEMU"
   guest_features = "0x1"
-  # Debian's OVMF.fd has no SEV hashes table: direct-boot kernel, initrd and
-  # cmdline cannot be covered by the SNP measurement with this firmware.
 }
 
 measure "tdx" {
-  firmware = input.ovmf
+  firmware = input.ovmf_tdx
   kernel   = kernel.guest # its image and cmdline (with the verity root hash)
   initrd   = initramfs.agent
   memory   = ["2G", "4G"]

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cocobuild/cocobuild/internal/procgroup"
@@ -64,15 +65,21 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // ErrVersionGone reports a package version that the archive no longer serves.
 var ErrVersionGone = errors.New("version not in the package archive")
 
-// AptDownload runs `apt-get download PKG=VERSION` in dir and returns the
-// path of the .deb it wrote.
+// AptDownload runs `apt-get download PKG=VERSION` in dir with the host's
+// apt configuration and returns the path of the .deb it wrote.
 func AptDownload(ctx context.Context, pkg, version, dir string) (string, error) {
+	return aptDownload(ctx, nil, pkg, version, dir)
+}
+
+// aptDownload runs `apt-get OPTS download PKG=VERSION` in dir.
+func aptDownload(ctx context.Context, opts []string, pkg, version, dir string) (string, error) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", fmt.Errorf("apt-get not found: deb inputs need a Debian or Ubuntu host")
 	}
 	// apt-get starts its download methods as children: a process group,
 	// killed whole on cancellation.
-	cmd := procgroup.Command(ctx, "apt-get", "download", "-q", pkg+"="+version)
+	args := append(slices.Clone(opts), "download", "-q", pkg+"="+version)
+	cmd := procgroup.Command(ctx, "apt-get", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var out bytes.Buffer
@@ -92,9 +99,19 @@ func AptDownload(ctx context.Context, pkg, version, dir string) (string, error) 
 	return matches[0], nil
 }
 
-// AptCandidate returns the version apt would install for pkg now.
+// AptCandidate returns the version apt would install for pkg now, with the
+// host's apt configuration.
 func AptCandidate(ctx context.Context, pkg string) (string, error) {
-	cmd := exec.CommandContext(ctx, "apt-cache", "policy", pkg)
+	v, err := aptCandidate(ctx, nil, pkg)
+	if errors.Is(err, ErrVersionGone) {
+		return "", fmt.Errorf("%w (run apt-get update, or check the package name)", err)
+	}
+	return v, err
+}
+
+// aptCandidate runs `apt-cache OPTS policy PKG` and returns its candidate.
+func aptCandidate(ctx context.Context, opts []string, pkg string) (string, error) {
+	cmd := exec.CommandContext(ctx, "apt-cache", append(slices.Clone(opts), "policy", pkg)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	out, err := cmd.Output()
 	if err != nil {
@@ -110,7 +127,7 @@ func AptCandidate(ctx context.Context, pkg string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("%w: apt has no candidate for %s (run apt-get update, or check the package name)", ErrVersionGone, pkg)
+	return "", fmt.Errorf("%w: apt has no candidate for %s", ErrVersionGone, pkg)
 }
 
 func lastLine(s string) string {

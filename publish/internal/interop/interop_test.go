@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,18 +26,52 @@ import (
 // bundles), sigstore's signature package (what cosign verify-blob uses for a
 // detached signature) and veraison/corim.
 
-func fixture(t *testing.T, alg sign.Algorithm) (*publish.Release, *sign.Signer, map[string][]byte) {
+// fixtureCases are the key algorithms, each with full and with partial
+// coverage.
+var fixtureCases = []fixtureCase{{sign.ECDSAP256, false}, {sign.Ed25519, false}, {sign.ECDSAP256, true}, {sign.Ed25519, true}}
+
+type fixtureCase struct {
+	alg     sign.Algorithm
+	partial bool
+}
+
+func (c fixtureCase) name() string {
+	if c.partial {
+		return string(c.alg) + "/partial"
+	}
+	return string(c.alg)
+}
+
+// coverageKeyCBOR is publish.CoRIMCoverageKey as a CBOR negative integer
+// (major type 1, 4-byte argument -1-key).
+var coverageKeyCBOR = []byte{0x3a, 0x00, 0x01, 0x11, 0x70}
+
+func coverage(firmware, kernel, initrd, cmdline bool) map[string]any {
+	return map[string]any{"firmware": firmware, "kernel": kernel, "initrd": initrd, "cmdline": cmdline}
+}
+
+// fixture signs a release of one SNP and one TDX entry in every format;
+// partial makes both cover the firmware only (allowed).
+func fixture(t *testing.T, alg sign.Algorithm, partial bool) (*publish.Release, *sign.Signer, map[string][]byte) {
 	t.Helper()
 	m := &publish.Manifest{
 		Cocobuild: "test", Recipe: publish.Recipe{Name: "r", SHA256: hex.EncodeToString(bytes.Repeat([]byte{1}, 32))},
 		Artifacts: []publish.ManifestArtifact{{Name: "disk.guest", Kind: "disk", Path: "disk/guest.qcow2", SHA256: hex.EncodeToString(bytes.Repeat([]byte{2}, 32)), Size: 1}},
 		Measurements: []publish.ManifestMeasurement{
-			{TEE: "snp", Name: "snp/a", Values: map[string]any{"launch_measurement": hex.EncodeToString(bytes.Repeat([]byte{3}, 48))}},
-			{TEE: "tdx", Name: "tdx/a", Values: map[string]any{"mrtd": hex.EncodeToString(bytes.Repeat([]byte{4}, 48)),
-				"rtmr1": hex.EncodeToString(bytes.Repeat([]byte{5}, 48))}},
+			{TEE: "snp", Name: "snp/a", Params: map[string]any{"covers": coverage(true, true, true, true)},
+				Values: map[string]any{"launch_measurement": hex.EncodeToString(bytes.Repeat([]byte{3}, 48))}},
+			{TEE: "tdx", Name: "tdx/a", Params: map[string]any{"covers": coverage(true, true, true, true)},
+				Values: map[string]any{"mrtd": hex.EncodeToString(bytes.Repeat([]byte{4}, 48)), "rtmr1": hex.EncodeToString(bytes.Repeat([]byte{5}, 48))}},
 		},
 	}
-	r, err := publish.NewRelease(m, publish.Options{Name: "r", Version: "1.0.0", Expires: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if partial {
+		// As measured on a firmware that checks nothing it boots: firmware only.
+		for _, mm := range m.Measurements {
+			mm.Params["covers"] = coverage(true, false, false, false)
+		}
+	}
+	r, err := publish.NewRelease(m, publish.Options{Name: "r", Version: "1.0.0", Expires: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC),
+		AllowPartialCoverage: partial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +91,10 @@ func fixture(t *testing.T, alg sign.Algorithm) (*publish.Release, *sign.Signer, 
 }
 
 func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
-	for _, alg := range []sign.Algorithm{sign.ECDSAP256, sign.Ed25519} {
-		t.Run(string(alg), func(t *testing.T) {
-			r, s, files := fixture(t, alg)
+	for _, c := range fixtureCases {
+		alg, partial := c.alg, c.partial
+		t.Run(c.name(), func(t *testing.T) {
+			r, s, files := fixture(t, alg, partial)
 			var b bundle.Bundle
 			if err := b.UnmarshalJSON(files[publish.StatementFile]); err != nil {
 				t.Fatal(err)
@@ -86,6 +122,21 @@ func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
 			if got := res.Statement.GetPredicateType(); got != publish.PredicateType {
 				t.Errorf("predicate type %q, want %q", got, publish.PredicateType)
 			}
+			// The predicate sigstore-go hands a policy says what each value covers.
+			pred := res.Statement.GetPredicate().AsMap()
+			if got := pred["partial_coverage"] == true; got != partial {
+				t.Errorf("predicate partial_coverage = %v, want %v", pred["partial_coverage"], partial)
+			}
+			for _, e := range pred["reference_values"].([]any) {
+				cov, _ := e.(map[string]any)["coverage"].(map[string]any)
+				wantLacks := "<nil>"
+				if partial {
+					wantLacks = "[kernel cmdline]"
+				}
+				if got := fmt.Sprint(cov["lacks"]); got != wantLacks || fmt.Sprint(cov["covers"]) == "<nil>" {
+					t.Errorf("predicate entry coverage %v: lacks %s, want %s", cov, got, wantLacks)
+				}
+			}
 			// A digest that is no subject is refused.
 			other := bytes.Repeat([]byte{9}, 32)
 			if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", other), verify.WithKey())); err == nil {
@@ -106,9 +157,10 @@ func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
 }
 
 func TestRVPSSignatureVerifiesLikeCosignVerifyBlob(t *testing.T) {
-	for _, alg := range []sign.Algorithm{sign.ECDSAP256, sign.Ed25519} {
-		t.Run(string(alg), func(t *testing.T) {
-			_, _, files := fixture(t, alg)
+	for _, c := range fixtureCases {
+		alg, partial := c.alg, c.partial
+		t.Run(c.name(), func(t *testing.T) {
+			_, _, files := fixture(t, alg, partial)
 			// cosign verify-blob --key: the PEM public key, a base64 signature
 			// file, the blob; with signature.LoadVerifier(key, SHA256).
 			pub, err := sign.ParsePublicKey(files[publish.PublicKeyFile])
@@ -136,9 +188,10 @@ func TestRVPSSignatureVerifiesLikeCosignVerifyBlob(t *testing.T) {
 }
 
 func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
-	for _, alg := range []sign.Algorithm{sign.ECDSAP256, sign.Ed25519} {
-		t.Run(string(alg), func(t *testing.T) {
-			r, s, files := fixture(t, alg)
+	for _, c := range fixtureCases {
+		alg, partial := c.alg, c.partial
+		t.Run(c.name(), func(t *testing.T) {
+			r, s, files := fixture(t, alg, partial)
 			for _, tee := range []string{"snp", "tdx"} {
 				data := files[publish.CoRIMFile(tee)]
 				if !bytes.HasPrefix(data, []byte{0xd2}) {
@@ -164,6 +217,15 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 				var c comid.Comid
 				if err := c.FromCBOR(sc.UnsignedCorim.Tags[0][3:]); err != nil {
 					t.Fatal(err)
+				}
+				if err := c.Valid(); err != nil {
+					t.Errorf("%s: veraison finds the CoMID invalid: %v", tee, err)
+				}
+				// The coverage note is an extension key of the measurement
+				// values: there with partial coverage, and veraison reads
+				// the values around it as before (checked below).
+				if got := bytes.Contains(sc.UnsignedCorim.Tags[0], coverageKeyCBOR); got != partial {
+					t.Errorf("%s: coverage extension key %x in the CoMID: %v, want %v", tee, coverageKeyCBOR, got, partial)
 				}
 				rv := (*c.Triples.ReferenceValues)[0]
 				switch tee {
