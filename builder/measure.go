@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -689,10 +690,18 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 		if dumpQEMU, machine, err = qemuacpi.Probe(ctx, n.acpiQEMU); err != nil {
 			return nil, err
 		}
-		if !n.qemuSet {
+		if !n.qemuSet && !dumpQEMU.Less(qemuacpi.TDXMinVersion) {
 			qemuVersions = []string{fmt.Sprintf("%d.%d", dumpQEMU.Major, dumpQEMU.Minor)}
 		}
 		vcpus = n.vcpus
+	}
+	// Boot the helper only when an entry models the QEMU it runs.
+	useful := false
+	for _, qv := range qemuVersions {
+		q, _ := tdx.ParseQEMUVersion(qv)
+		useful = useful || (n.acpiQEMU != "" && q.Major == dumpQEMU.Major && q.Minor == dumpQEMU.Minor)
+	}
+	if useful {
 		tmp, err := os.MkdirTemp("", "cocobuild-acpi-")
 		if err != nil {
 			return nil, err
@@ -758,7 +767,13 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 							} else {
 								opts.ACPISource = fmt.Sprintf("the ACPI tables were read from QEMU %s, but this entry models QEMU %s: set acpi_qemu to a QEMU %s", dumpQEMU, qv, qv)
 							}
-						} else if n.acpiQEMU == "" {
+						} else if n.acpiQEMU != "" {
+							opts.ACPISource = fmt.Sprintf("acpi_qemu is QEMU %s, which cannot launch TDs (QEMU %d.%d or newer can), so its ACPI tables are no TD's; this entry models QEMU %s: set acpi_qemu to a QEMU %s (scripts/tdx-qemu fetches one)",
+								dumpQEMU, qemuacpi.TDXMinVersion.Major, qemuacpi.TDXMinVersion.Minor, qv, qv)
+							if !dumpQEMU.Less(qemuacpi.TDXMinVersion) {
+								opts.ACPISource = fmt.Sprintf("the ACPI tables were read from QEMU %s, but this entry models QEMU %s: set acpi_qemu to a QEMU %s", dumpQEMU, qv, qv)
+							}
+						} else {
 							opts.ACPISource = "the QEMU ACPI fw_cfg blobs (etc/table-loader, etc/acpi/rsdp, etc/acpi/tables) were not read: set acpi_qemu (and build the kernel with the fwcfg fragment) to read them"
 						}
 						r, err := tdx.Measure(fw, opts)
@@ -873,6 +888,19 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 			out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: "measure." + n.name + "/" + f.name, Kind: f.name,
 				Path: "measure/" + n.name + "/" + f.name, File: *f.a, Extra: extra})
 		}
+	}
+	// The ACPI blobs read from QEMU (TDX with acpi_qemu): what RTMR0
+	// covers, kept for audit and for replaying the event log.
+	for _, rf := range res.Files {
+		if !strings.HasPrefix(rf.Path, "acpi/") {
+			continue
+		}
+		a, err := res.File(rf.Path)
+		if err != nil {
+			return nil, err
+		}
+		out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: "measure." + n.name + "/" + rf.Path, Kind: "acpi-blob",
+			Path: "measure/" + n.name + "/" + rf.Path, File: a, Extra: map[string]any{"qemu_fw_cfg": "etc/" + map[string]string{"table-loader": "table-loader", "rsdp": "acpi/rsdp", "tables": "acpi/tables"}[path.Base(rf.Path)]}})
 	}
 	for _, e := range entries {
 		m := e.Measurement

@@ -229,10 +229,30 @@ func Dump(ctx context.Context, c Config) (*Result, error) {
 			return nil, fmt.Errorf("the ACPI helper guest found no fw_cfg file %s: QEMU %s does not serve it for this machine", name, c.QEMU)
 		}
 	}
-	if len(r.InstalledDSDT) < 36 || !bytes.Contains(r.Tables.Tables, r.InstalledDSDT) {
+	if !containsTable(r.Tables.Tables, r.InstalledDSDT) {
 		return nil, errors.New("the DSDT the firmware installed is not in QEMU's etc/acpi/tables: the blobs read are not the ones the firmware used")
 	}
 	return r, nil
+}
+
+// containsTable says whether the ACPI table t (as installed: its checksum
+// computed by the firmware's loader) is in blob, where QEMU leaves the
+// checksum byte (offset 9) for the loader's ADD_CHECKSUM command.
+func containsTable(blob, t []byte) bool {
+	if len(t) < 36 || string(t[:4]) == "\x00\x00\x00\x00" {
+		return false
+	}
+	for i := bytes.Index(blob, t[:9]); i >= 0; {
+		if i+len(t) <= len(blob) && bytes.Equal(blob[i+10:i+len(t)], t[10:]) {
+			return true
+		}
+		j := bytes.Index(blob[i+1:], t[:9])
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // parseConsole extracts the framed files from the helper's console output.
