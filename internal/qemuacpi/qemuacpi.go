@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -147,18 +146,6 @@ func (c *Config) Args(disks []string) []string {
 		args = append(args, "-drive", "file="+d+",format=raw,if=virtio,readonly=on")
 	}
 	return append(args, "-nic", "none", "-nographic", "-no-reboot")
-}
-
-// Describe is the helper's command line with its files named by role, as
-// the manifest records it.
-func (c *Config) Describe() string {
-	cp := *c
-	cp.Firmware, cp.Kernel, cp.Helper = "FIRMWARE", "KERNEL", "HELPER"
-	var disks []string
-	for i := 0; i < c.Disks; i++ {
-		disks = append(disks, fmt.Sprintf("DISK%d", i))
-	}
-	return strings.Join(cp.Args(disks), " ")
 }
 
 func memArg(b uint64) string {
@@ -372,16 +359,4 @@ func BuildHelper(ctx context.Context, dir, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, buf.Bytes(), 0o644)
-}
-
-// LookQEMU resolves the QEMU command to a path, for the error messages.
-func LookQEMU(qemu string) (string, error) {
-	if qemu == "" {
-		qemu = DefaultQEMU
-	}
-	p, err := exec.LookPath(qemu)
-	if err != nil {
-		return "", fmt.Errorf("QEMU %q: %w: install qemu-system-x86 or name a QEMU binary", qemu, err)
-	}
-	return p, nil
 }
