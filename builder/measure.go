@@ -676,6 +676,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 		}
 		assumptions = append(assumptions, fmt.Sprintf("firmware %s %s: RTMR values assume a TDVF that measures into RTMRs (assume_rtmr_measurement)", n.firmware.Origin, lacks))
 	}
+	sb := secureBootVariables(fwInfo)
 	qemuVersions := n.qemu
 	vcpus := []int{0} // not part of the measurement without ACPI tables
 	type acpiKey struct {
@@ -752,7 +753,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 							return nil, err
 						}
 						sep, _ := tdx.ParseSeparator(sp)
-						opts := tdx.Options{PageOrder: order, Memory: memBytes, QEMU: q, Separator: sep}
+						opts := tdx.Options{PageOrder: order, Memory: memBytes, QEMU: q, Separator: sep, SecureBoot: sb}
 						if n.kernel != nil {
 							opts.Kernel, opts.Cmdline = kernel, n.cmdline
 							if n.initrd != nil {
@@ -815,6 +816,34 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 		}
 	}
 	return out, nil
+}
+
+// secureBootVariables are the Secure Boot variables a TD booted with the
+// firmware measures into RTMR0, from the image's own variable store: nil
+// (all empty) when it enrolls no keys; otherwise PK, KEK, db and dbx as
+// stored, and SecureBoot as the variable driver sets it at boot (1 when a
+// PK is enrolled and SecureBootEnable does not turn it off).
+func secureBootVariables(info *ovmf.Info) *tdx.SecureBootVariables {
+	if info == nil || len(info.SecureBoot.Enrolled) == 0 {
+		return nil
+	}
+	sb := &tdx.SecureBootVariables{SecureBoot: []byte{0}}
+	if info.SecureBoot.Enabled {
+		sb.SecureBoot = []byte{1}
+	}
+	for _, v := range info.Variables {
+		switch {
+		case v.GUID == ovmf.GlobalVariableGUID && v.Name == "PK":
+			sb.PK = v.Data
+		case v.GUID == ovmf.GlobalVariableGUID && v.Name == "KEK":
+			sb.KEK = v.Data
+		case v.GUID == ovmf.ImageSecurityDatabaseGUID && v.Name == "db":
+			sb.DB = v.Data
+		case v.GUID == ovmf.ImageSecurityDatabaseGUID && v.Name == "dbx":
+			sb.DBX = v.Data
+		}
+	}
+	return sb
 }
 
 // rtmrGap says what a TDX firmware lacks to measure a TD's boot into RTMRs
