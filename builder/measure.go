@@ -38,7 +38,7 @@ func (MeasureKind) Type() string { return "measure" }
 var measureAttrs = map[string][]string{
 	"":    {"tee", "firmware", "kernel", "initrd", "cmdline", "description", "vcpus"},
 	"sev": {"vcpu_types", "vmm", "guest_features", "seves_features", "ec2_legacy_rdx", "policy"},
-	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators", "acpi_qemu", "virtio_disks", "assume_rtmr_measurement"},
+	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators", "acpi_qemu", "virtio_disks", "phys_bits", "assume_rtmr_measurement"},
 }
 
 // Schema implements recipes.Kind.
@@ -86,6 +86,7 @@ type measureNode struct {
 	// helper guest boots under it); "" leaves RTMR0 not computed.
 	acpiQEMU    string
 	virtioDisks int
+	physBits    int // the guest-physical address width the TD sees
 	// assumeRTMR models RTMRs for a firmware that does not measure into
 	// them (no CC measurement driver), recording the assumption.
 	assumeRTMR bool
@@ -279,6 +280,14 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 					Detail: "virtio_disks is the number of virtio block devices the TD is launched with (0-16).", Subject: a.Expr.Range().Ptr()})
 			}
 		}
+		n.physBits = qemuacpi.DefaultPhysBits
+		if a, ok := content.Attributes["phys_bits"]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Number, &n.physBits)...)
+			if n.physBits != 48 && n.physBits != 52 {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid phys_bits",
+					Detail: "phys_bits is the guest-physical address width a TD sees: 52 (GPAW 1, 5-level EPT) or 48. OVMF places the 64-bit PCI window by it, and QEMU describes that window in the DSDT.", Subject: a.Expr.Range().Ptr()})
+			}
+		}
 		if a, ok := content.Attributes["assume_rtmr_measurement"]; ok {
 			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.assumeRTMR)...)
 		}
@@ -414,6 +423,7 @@ type measureParams struct {
 	Separators    []string `json:"tdvf_separators,omitempty"`
 	ACPIQEMU      bool     `json:"acpi_qemu,omitempty"` // the probe holds its version
 	VirtioDisks   int      `json:"virtio_disks,omitempty"`
+	PhysBits      int      `json:"phys_bits,omitempty"`
 	AssumeRTMR    bool     `json:"assume_rtmr_measurement,omitempty"`
 }
 
@@ -432,6 +442,9 @@ func (n *measureNode) Steps() []*recipes.Step {
 	p := measureParams{TEE: n.tee, Cmdline: n.cmdline, VCPUs: n.vcpus, VCPUTypes: n.vcpuTypes, VMMs: n.vmms,
 		GuestFeatures: n.guestFeatures, SEVESFeatures: n.sevesFeatures, EC2LegacyRDX: n.ec2LegacyRDX, Memory: n.memory, QEMU: n.qemu,
 		PageOrders: n.pageOrders, Separators: n.separators, ACPIQEMU: n.acpiQEMU != "", VirtioDisks: n.virtioDisks, AssumeRTMR: n.assumeRTMR}
+	if n.acpiQEMU != "" {
+		p.PhysBits = n.physBits
+	}
 	if n.tee == "tdx" && n.acpiQEMU == "" {
 		p.VCPUs = nil // not part of a TDX measurement without ACPI tables
 	}
@@ -450,7 +463,7 @@ func (n *measureNode) Steps() []*recipes.Step {
 			if err != nil {
 				return "", fmt.Errorf("measure %q: acpi_qemu: %w", n.name, err)
 			}
-			return "qemu " + v.Full + " " + machine, nil
+			return "qemu " + v.Full + " " + machine + " " + qemuacpi.MachineOptions + " helper " + qemuacpi.HelperVersion, nil
 		}
 	}
 	return []*recipes.Step{st}
@@ -668,11 +681,14 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, fw, kernel, initrd []byte, common map[string]any, fwInfo *ovmf.Info, fwErr error) ([]measuredEntry, error) {
 	var assumptions []string
-	if lacks := rtmrGap(fwInfo, fwErr); lacks != "" {
+	lacks := rtmrGap(fwInfo, fwErr)
+	if lacks != "" {
 		if !n.assumeRTMR {
-			return nil, fmt.Errorf("%s: measure %q: firmware %s %s, so a TD booted with it reports other RTMR values than the ones modelled here: "+
-				"use a TDVF build with TdTcg2Dxe (e.g. Debian's ovmf-generic 2026.08 OVMF.fd), or set assume_rtmr_measurement = true to model them anyway and record that assumption",
-				n.fwRange, n.name, n.firmware.Origin, lacks)
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Firmware does not measure into RTMRs",
+				Detail: fmt.Sprintf("measure %q: firmware %s %s, so a TD booted with it reports other RTMR values than the ones modelled here. "+
+					"Use a TDVF build with TdTcg2Dxe (e.g. Debian's ovmf-generic 2026.08 OVMF.fd), or set assume_rtmr_measurement = true to model them anyway "+
+					"(the entries then record the assumption and cover the firmware only).", n.name, n.firmware.Origin, lacks),
+				Subject: n.fwRange.Ptr()}}
 		}
 		assumptions = append(assumptions, fmt.Sprintf("firmware %s %s: RTMR values assume a TDVF that measures into RTMRs (assume_rtmr_measurement)", n.firmware.Origin, lacks))
 	}
@@ -691,7 +707,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 		if dumpQEMU, machine, err = qemuacpi.Probe(ctx, n.acpiQEMU); err != nil {
 			return nil, err
 		}
-		if !n.qemuSet && !dumpQEMU.Less(qemuacpi.TDXMinVersion) {
+		if !n.qemuSet && !dumpQEMU.Less(qemuacpi.TDXMinVersion()) {
 			qemuVersions = []string{fmt.Sprintf("%d.%d", dumpQEMU.Major, dumpQEMU.Minor)}
 		}
 		vcpus = n.vcpus
@@ -720,7 +736,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 				memBytes, _ := tdx.ParseMemory(mem)
 				fmt.Fprintf(sc.Log, "ACPI tables: booting the helper guest with QEMU %s (%s), %d vCPUs, %s\n", dumpQEMU.Full, machine, nv, mem)
 				r, err := qemuacpi.Dump(ctx, qemuacpi.Config{QEMU: n.acpiQEMU, Firmware: n.firmware.Path, Kernel: n.kernel.Path,
-					VCPUs: nv, Memory: memBytes, Disks: n.virtioDisks, Helper: helper, WorkDir: tmp, Log: sc.Log})
+					VCPUs: nv, Memory: memBytes, Disks: n.virtioDisks, PhysBits: n.physBits, Helper: helper, WorkDir: tmp, Log: sc.Log})
 				if err != nil {
 					return nil, fmt.Errorf("measure %q: ACPI tables for %d vCPUs, %s: %w", n.name, nv, mem, err)
 				}
@@ -763,15 +779,15 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 						if t := tables[acpiKey{nv, mem}]; t != nil {
 							if q.Major == dumpQEMU.Major && q.Minor == dumpQEMU.Minor {
 								opts.ACPI = t
-								opts.ACPISource = fmt.Sprintf("generated by QEMU %s (%s, -machine %s, %d vCPUs, %s, %d virtio disks), read by booting the guest's kernel under TCG",
-									dumpQEMU.Full, machine, qemuacpi.MachineOptions, nv, mem, n.virtioDisks)
+								opts.ACPISource = fmt.Sprintf("generated by QEMU %s (%s, -machine %s, %d vCPUs, %s, %d virtio disks, %d-bit guest physical addresses), read by booting the guest's kernel under TCG",
+									dumpQEMU.Full, machine, qemuacpi.MachineOptions, nv, mem, n.virtioDisks, n.physBits)
 							} else {
 								opts.ACPISource = fmt.Sprintf("the ACPI tables were read from QEMU %s, but this entry models QEMU %s: set acpi_qemu to a QEMU %s", dumpQEMU, qv, qv)
 							}
 						} else if n.acpiQEMU != "" {
 							opts.ACPISource = fmt.Sprintf("acpi_qemu is QEMU %s, which cannot launch TDs (QEMU %d.%d or newer can), so its ACPI tables are no TD's; this entry models QEMU %s: set acpi_qemu to a QEMU %s (scripts/tdx-qemu fetches one)",
-								dumpQEMU, qemuacpi.TDXMinVersion.Major, qemuacpi.TDXMinVersion.Minor, qv, qv)
-							if !dumpQEMU.Less(qemuacpi.TDXMinVersion) {
+								dumpQEMU, qemuacpi.TDXMinVersion().Major, qemuacpi.TDXMinVersion().Minor, qv, qv)
+							if !dumpQEMU.Less(qemuacpi.TDXMinVersion()) {
 								opts.ACPISource = fmt.Sprintf("the ACPI tables were read from QEMU %s, but this entry models QEMU %s: set acpi_qemu to a QEMU %s", dumpQEMU, qv, qv)
 							}
 						} else {
@@ -793,9 +809,12 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 							}
 						}
 						params := with(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
-						params["covers"] = tdxCoverage(rep, n.kernel != nil)
+						params["covers"] = tdxCoverage(rep, n.kernel != nil, lacks == "")
 						if nv > 0 {
-							params = with(params, "vcpus", nv, "virtio_disks", n.virtioDisks, "acpi_qemu", dumpQEMU.Full, "acpi_machine", machine,
+							params = with(params, "vcpus", nv, "virtio_disks", n.virtioDisks)
+						}
+						if opts.ACPI != nil {
+							params = with(params, "acpi_qemu", dumpQEMU.Full, "acpi_machine", machine, "acpi_phys_bits", n.physBits,
 								"acpi_tables", fmt.Sprintf("acpi/vcpus=%d,memory=%s", nv, mem))
 						}
 						if len(rep.NotComputable) > 0 {
@@ -859,13 +878,17 @@ func rtmrGap(info *ovmf.Info, err error) string {
 }
 
 // tdxCoverage is what a TDX entry's values commit to: the firmware through
-// MRTD; with direct boot, the kernel through RTMR1 and the cmdline and
-// initrd (or that there is none) through RTMR2, each only when that
-// register could be computed. Without a kernel no register vouches for
-// what the firmware boots.
-func tdxCoverage(rep tdx.Report, directBoot bool) recipes.Coverage {
-	return recipes.Coverage{Firmware: true, Kernel: directBoot && rep.RTMR1 != nil,
-		Initrd: directBoot && rep.RTMR2 != nil, Cmdline: directBoot && rep.RTMR2 != nil}
+// MRTD (its code) and RTMR0 (its configuration: the variable store, Secure
+// Boot keys and QEMU's ACPI tables, which run in the guest); with direct
+// boot, the kernel through RTMR1 and the cmdline and initrd (or that there
+// is none) through RTMR2 — each only when that register could be computed
+// and the firmware measures into RTMRs at all (with
+// assume_rtmr_measurement it does not, and the RTMR values vouch for
+// nothing). Without a kernel no register vouches for what the firmware
+// boots.
+func tdxCoverage(rep tdx.Report, directBoot, measuresRTMR bool) recipes.Coverage {
+	return recipes.Coverage{Firmware: measuresRTMR && rep.RTMR0 != nil, Kernel: measuresRTMR && directBoot && rep.RTMR1 != nil,
+		Initrd: measuresRTMR && directBoot && rep.RTMR2 != nil, Cmdline: measuresRTMR && directBoot && rep.RTMR2 != nil}
 }
 
 // Finish implements recipes.Node: the entries go into the manifest, the

@@ -481,7 +481,16 @@ measure "direct" {
   initrd   = %s
   cmdline  = "console=ttyS0"
 }
-`, fw, fw, kernel, initrd)
+
+measure "assumed" {
+  tee                     = "tdx"
+  firmware                = %s
+  kernel                  = %s
+  initrd                  = %s
+  cmdline                 = "console=ttyS0"
+  assume_rtmr_measurement = true
+}
+`, fw, fw, kernel, initrd, ri.ref(t, "inputs/debian12_OVMF.fd"), kernel, initrd)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -512,33 +521,41 @@ measure "direct" {
 		}
 		got[strings.SplitN(e.Name, "/", 2)[0]] = c
 	}
+	// Without QEMU's ACPI tables RTMR0 is not computed: the firmware's
+	// configuration (variable store, ACPI tables) is not covered; with
+	// assume_rtmr_measurement nothing past MRTD is.
 	want := map[string]recipes.Coverage{
-		"fwonly": {Firmware: true},
-		"direct": {Firmware: true, Kernel: true, Initrd: true, Cmdline: true},
+		"fwonly":  {},
+		"direct":  {Kernel: true, Initrd: true, Cmdline: true},
+		"assumed": {},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("covers (-want +got):\n%s", diff)
 	}
-	if len(res.Manifest.Measurements) != 2 {
-		t.Errorf("%d measurements, want 2", len(res.Manifest.Measurements))
+	if len(res.Manifest.Measurements) != 3 {
+		t.Errorf("%d measurements, want 3", len(res.Manifest.Measurements))
 	}
 }
 
 func TestTDXCoverage(t *testing.T) {
 	d := tdx.Digest{}
+	all := recipes.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}
 	cases := []struct {
-		name   string
-		rep    tdx.Report
-		direct bool
-		want   recipes.Coverage
+		name     string
+		rep      tdx.Report
+		direct   bool
+		measures bool
+		want     recipes.Coverage
 	}{
-		{"no direct boot", tdx.Report{RTMR1: &d, RTMR2: &d}, false, recipes.Coverage{Firmware: true}},
-		{"all registers", tdx.Report{RTMR1: &d, RTMR2: &d}, true, recipes.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}},
-		{"RTMR2 not computable", tdx.Report{RTMR1: &d}, true, recipes.Coverage{Firmware: true, Kernel: true}},
-		{"RTMR1 not computable", tdx.Report{RTMR2: &d}, true, recipes.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
+		{"no direct boot", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, false, true, recipes.Coverage{Firmware: true}},
+		{"all registers", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, true, all},
+		{"RTMR0 not computable", tdx.Report{RTMR1: &d, RTMR2: &d}, true, true, recipes.Coverage{Kernel: true, Initrd: true, Cmdline: true}},
+		{"RTMR2 not computable", tdx.Report{RTMR0: &d, RTMR1: &d}, true, true, recipes.Coverage{Firmware: true, Kernel: true}},
+		{"RTMR1 not computable", tdx.Report{RTMR0: &d, RTMR2: &d}, true, true, recipes.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
+		{"firmware does not measure into RTMRs", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, false, recipes.Coverage{}},
 	}
 	for _, c := range cases {
-		if got := tdxCoverage(c.rep, c.direct); got != c.want {
+		if got := tdxCoverage(c.rep, c.direct, c.measures); got != c.want {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
 		}
 	}

@@ -52,7 +52,17 @@ const DefaultQEMU = "qemu-system-x86_64"
 const MachineOptions = "q35,smm=off,pic=off"
 
 // TDXMinVersion is the first QEMU release that launches TDs.
-var TDXMinVersion = Version{Major: 10, Minor: 1}
+func TDXMinVersion() Version { return Version{Major: 10, Minor: 1} }
+
+// DefaultPhysBits is the guest-physical address width the helper gives its
+// vCPUs unless told otherwise: what a TD with 5-level EPT (GPAW 1) sees.
+// OVMF places the 64-bit PCI window by it and QEMU describes that window in
+// the DSDT, so TCG's default (40 bits) gives other tables.
+const DefaultPhysBits = 52
+
+// HelperVersion names the helper guest and its command line; bump it when
+// either changes what the helper reads.
+const HelperVersion = "1"
 
 // Version is a QEMU release.
 type Version struct {
@@ -124,6 +134,9 @@ type Config struct {
 	Kernel   string // a kernel with CONFIG_FW_CFG_SYSFS, e.g. the guest's own
 	VCPUs    int
 	Memory   uint64 // bytes
+	// PhysBits is the vCPUs' guest-physical address width (default
+	// DefaultPhysBits).
+	PhysBits int
 	// Disks is the number of virtio block devices of the launch: PCI
 	// devices appear in the DSDT, so the helper attaches as many (empty).
 	Disks int
@@ -139,7 +152,11 @@ type Config struct {
 
 // Args is the QEMU command line of the helper boot, without the binary.
 func (c *Config) Args(disks []string) []string {
-	args := []string{"-accel", "tcg", "-machine", MachineOptions, "-cpu", "max",
+	pb := c.PhysBits
+	if pb == 0 {
+		pb = DefaultPhysBits
+	}
+	args := []string{"-accel", "tcg", "-machine", MachineOptions, "-cpu", fmt.Sprintf("max,phys-bits=%d", pb),
 		"-smp", strconv.Itoa(c.VCPUs), "-m", memArg(c.Memory), "-bios", c.Firmware,
 		"-kernel", c.Kernel, "-initrd", c.Helper, "-append", "console=ttyS0 quiet panic=-1"}
 	for _, d := range disks {
@@ -215,6 +232,9 @@ func Dump(ctx context.Context, c Config) (*Result, error) {
 		if len(b) == 0 {
 			return nil, fmt.Errorf("the ACPI helper guest found no fw_cfg file %s: QEMU %s does not serve it for this machine", name, c.QEMU)
 		}
+	}
+	if r.InstalledDSDT == nil {
+		return nil, errors.New("the helper guest found no installed DSDT (/sys/firmware/acpi/tables/DSDT): boot a kernel with ACPI (CONFIG_ACPI) and a firmware that installs QEMU's tables")
 	}
 	if !containsTable(r.Tables.Tables, r.InstalledDSDT) {
 		return nil, errors.New("the DSDT the firmware installed is not in QEMU's etc/acpi/tables: the blobs read are not the ones the firmware used")

@@ -131,3 +131,29 @@ func TestBuildHelper(t *testing.T) {
 		t.Errorf("/init is not a static ELF executable")
 	}
 }
+
+// TestContainsTable: an installed table is found in QEMU's blob whatever
+// its checksum byte (the loader computes it), and not when any other byte
+// differs.
+func TestContainsTable(t *testing.T) {
+	dsdt := append([]byte("DSDT\x2c\x00\x00\x00\x01\x00BOCHS BXPCDSDT\x01\x00\x00\x00BXPC\x01\x00\x00\x00"), []byte("\x10\x20\x30\x40\x50\x60\x70\x80")...)
+	blob := append(append(bytes.Repeat([]byte{0}, 100), dsdt...), bytes.Repeat([]byte{0}, 50)...)
+	installed := append([]byte(nil), dsdt...)
+	installed[9] = 0x5a // the loader's checksum
+	other := append([]byte(nil), installed...)
+	other[40] ^= 1
+	for _, tc := range []struct {
+		name string
+		t    []byte
+		want bool
+	}{
+		{"as installed (checksum set)", installed, true},
+		{"one AML byte differs", other, false},
+		{"nothing", nil, false},
+		{"truncated header", installed[:20], false},
+	} {
+		if got := containsTable(blob, tc.t); got != tc.want {
+			t.Errorf("%s: containsTable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -42,7 +42,7 @@ variable "feeds" {
 variable "acpi_qemu" {
   type        = string
   default     = "qemu-system-x86_64"
-  description = "The QEMU the TDs run on (10.1 or newer): its ACPI tables are measured into RTMR0 (make demo uses scripts/tdx-qemu)."
+  description = "The QEMU the TDs run on, release 11.1: its ACPI tables are measured into RTMR0 (make demo fetches it with scripts/tdx-qemu)."
 }
 
 variable "console" {
@@ -156,11 +156,13 @@ measure "tdx" {
   vcpus    = [1, 2]
   # RTMR0 covers QEMU's ACPI tables for each entry's vCPUs, memory and
   # devices (the guest disk): they are read by booting this kernel (its
-  # fwcfg fragment) under TCG with acpi_qemu, whose release the entries
-  # then model. A QEMU older than 10.1 cannot launch TDs: RTMR0 is then
-  # left out, and the entries say why.
-  acpi_qemu    = var.acpi_qemu
-  virtio_disks = 1
+  # fwcfg fragment) under TCG with acpi_qemu, which must be the QEMU
+  # release modelled here (make demo: Debian forky's 11.1.2, fetched by
+  # scripts/tdx-qemu). With another, RTMR0 is left out, the entries say
+  # why, and publish refuses values that do not cover the firmware.
+  acpi_qemu     = var.acpi_qemu
+  qemu_versions = ["11.1"]
+  virtio_disks  = 1
 }
 
 # Signed reference values: Trustee RVPS, in-toto (sigstore bundle), CoRIM.
