@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/internal/qemuacpi"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 	"github.com/cocobuild/cocobuild/measure/pe"
 	"github.com/cocobuild/cocobuild/measure/sev"
@@ -34,9 +36,9 @@ type MeasureKind struct{}
 func (MeasureKind) Type() string { return "measure" }
 
 var measureAttrs = map[string][]string{
-	"":    {"tee", "firmware", "kernel", "initrd", "cmdline", "description"},
-	"sev": {"vcpus", "vcpu_types", "vmm", "guest_features", "seves_features", "ec2_legacy_rdx", "policy"},
-	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators"},
+	"":    {"tee", "firmware", "kernel", "initrd", "cmdline", "description", "vcpus"},
+	"sev": {"vcpu_types", "vmm", "guest_features", "seves_features", "ec2_legacy_rdx", "policy"},
+	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators", "acpi_qemu", "virtio_disks", "phys_bits", "assume_rtmr_measurement"},
 }
 
 // Schema implements recipes.Kind.
@@ -79,6 +81,16 @@ type measureNode struct {
 	qemu       []string
 	pageOrders []string
 	separators []string
+	qemuSet    bool // qemu_versions was given
+	// acpiQEMU is the QEMU command whose ACPI tables RTMR0 covers (the
+	// helper guest boots under it); "" leaves RTMR0 not computed.
+	acpiQEMU    string
+	virtioDisks int
+	physBits    int // the guest-physical address width the TD sees
+	// assumeRTMR models RTMRs for a firmware that does not measure into
+	// them (no CC measurement driver), recording the assumption.
+	assumeRTMR bool
+	fwRange    hcl.Range // the firmware attribute, for located errors
 }
 
 // Decode implements recipes.Kind.
@@ -191,24 +203,24 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 		}
 		*dst = vals
 	}
-	switch family {
-	case "sev":
-		n.vcpus = []int{1}
-		if a, ok := content.Attributes["vcpus"]; ok {
-			vals, d := decodeStrings(a.Expr, ctx)
-			diags = append(diags, d...)
-			if vals != nil {
-				n.vcpus = nil
-				for _, v := range vals {
-					i, err := strconv.Atoi(v)
-					if err != nil || i < 1 || i > 512 {
-						diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid vcpus",
-							Detail: fmt.Sprintf("%q is not a vCPU count (1-512).", v), Subject: a.Expr.Range().Ptr()})
-					}
-					n.vcpus = append(n.vcpus, i)
+	n.vcpus = []int{1}
+	if a, ok := content.Attributes["vcpus"]; ok {
+		vals, d := decodeStrings(a.Expr, ctx)
+		diags = append(diags, d...)
+		if vals != nil {
+			n.vcpus = nil
+			for _, v := range vals {
+				i, err := strconv.Atoi(v)
+				if err != nil || i < 1 || i > 512 {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid vcpus",
+						Detail: fmt.Sprintf("%q is not a vCPU count (1-512).", v), Subject: a.Expr.Range().Ptr()})
 				}
+				n.vcpus = append(n.vcpus, i)
 			}
 		}
+	}
+	switch family {
+	case "sev":
 		strs("vcpu_types", &n.vcpuTypes, "EPYC-v4", checkVCPUType)
 		strs("vmm", &n.vmms, "QEMU", func(s string) error { _, err := sev.ParseVMM(s); return err })
 		strs("guest_features", &n.guestFeatures, "0x1", func(s string) error { _, err := parseUint(s); return err })
@@ -242,9 +254,43 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 		}
 	case "tdx":
 		strs("memory", &n.memory, "2G", func(s string) error { _, err := tdx.ParseMemory(s); return err })
+		_, n.qemuSet = content.Attributes["qemu_versions"]
 		strs("qemu_versions", &n.qemu, "10.2", func(s string) error { _, err := tdx.ParseQEMUVersion(s); return err })
 		strs("page_orders", &n.pageOrders, string(tdx.PageOrderSinglePass), func(s string) error { _, err := tdx.ParsePageOrder(s); return err })
 		strs("tdvf_separators", &n.separators, string(tdx.SeparatorCurrent), func(s string) error { _, err := tdx.ParseSeparator(s); return err })
+		n.fwRange = content.Attributes["firmware"].Expr.Range()
+		if a, ok := content.Attributes["acpi_qemu"]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &n.acpiQEMU)...)
+			if n.acpiQEMU == "" && !diags.HasErrors() {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid acpi_qemu",
+					Detail: "acpi_qemu names the QEMU binary (e.g. \"qemu-system-x86_64\") whose ACPI tables RTMR0 covers; leave it out to leave RTMR0 not computed.", Subject: a.Expr.Range().Ptr()})
+			}
+			if _, ok := content.Attributes["kernel"]; !ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "acpi_qemu without kernel",
+					Detail: "The ACPI tables are read by booting the block's kernel (built with the fwcfg fragment, CONFIG_FW_CFG_SYSFS) under QEMU: add kernel = kernel.NAME.", Subject: a.NameRange.Ptr()})
+			}
+		} else if a, ok := content.Attributes["vcpus"]; ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "vcpus without acpi_qemu",
+				Detail: "A TD's vCPU count enters its measurement only through QEMU's ACPI tables (RTMR0): add acpi_qemu = \"qemu-system-x86_64\" (or another QEMU) so that they are read, or leave vcpus out.", Subject: a.NameRange.Ptr()})
+		}
+		if a, ok := content.Attributes["virtio_disks"]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Number, &n.virtioDisks)...)
+			if n.virtioDisks < 0 || n.virtioDisks > 16 {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid virtio_disks",
+					Detail: "virtio_disks is the number of virtio block devices the TD is launched with (0-16).", Subject: a.Expr.Range().Ptr()})
+			}
+		}
+		n.physBits = qemuacpi.DefaultPhysBits
+		if a, ok := content.Attributes["phys_bits"]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Number, &n.physBits)...)
+			if n.physBits != 48 && n.physBits != 52 {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid phys_bits",
+					Detail: "phys_bits is the guest-physical address width a TD sees: 52 (GPAW 1, 5-level EPT) or 48. OVMF places the 64-bit PCI window by it, and QEMU describes that window in the DSDT.", Subject: a.Expr.Range().Ptr()})
+			}
+		}
+		if a, ok := content.Attributes["assume_rtmr_measurement"]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.assumeRTMR)...)
+		}
 	}
 	if a, ok := content.Attributes["description"]; ok {
 		var s string
@@ -375,6 +421,10 @@ type measureParams struct {
 	QEMU          []string `json:"qemu_versions,omitempty"`
 	PageOrders    []string `json:"page_orders,omitempty"`
 	Separators    []string `json:"tdvf_separators,omitempty"`
+	ACPIQEMU      bool     `json:"acpi_qemu,omitempty"` // the probe holds its version
+	VirtioDisks   int      `json:"virtio_disks,omitempty"`
+	PhysBits      int      `json:"phys_bits,omitempty"`
+	AssumeRTMR    bool     `json:"assume_rtmr_measurement,omitempty"`
 }
 
 // measuredEntry is one combination's result as the step stores it. Its
@@ -391,14 +441,32 @@ func (n *measureNode) Steps() []*recipes.Step {
 	inputs := []recipes.Artifact{n.firmware}
 	p := measureParams{TEE: n.tee, Cmdline: n.cmdline, VCPUs: n.vcpus, VCPUTypes: n.vcpuTypes, VMMs: n.vmms,
 		GuestFeatures: n.guestFeatures, SEVESFeatures: n.sevesFeatures, EC2LegacyRDX: n.ec2LegacyRDX, Memory: n.memory, QEMU: n.qemu,
-		PageOrders: n.pageOrders, Separators: n.separators}
+		PageOrders: n.pageOrders, Separators: n.separators, ACPIQEMU: n.acpiQEMU != "", VirtioDisks: n.virtioDisks, AssumeRTMR: n.assumeRTMR}
+	if n.acpiQEMU != "" {
+		p.PhysBits = n.physBits
+	}
+	if n.tee == "tdx" && n.acpiQEMU == "" {
+		p.VCPUs = nil // not part of a TDX measurement without ACPI tables
+	}
 	if n.kernel != nil {
 		inputs, p.Kernel = append(inputs, *n.kernel), true
 	}
 	if n.initrd != nil {
 		inputs, p.Initrd = append(inputs, *n.initrd), true
 	}
-	return []*recipes.Step{{ID: "measure", Kind: "measure/" + n.tee, Version: measureStepVersion(n.tee, currentModels), Params: p, Inputs: inputs, Run: n.run}}
+	st := &recipes.Step{ID: "measure", Kind: "measure/" + n.tee, Version: measureStepVersion(n.tee, currentModels), Params: p, Inputs: inputs, Run: n.run}
+	if n.acpiQEMU != "" {
+		// The tables are QEMU's output: its release and q35 machine type
+		// are part of the key.
+		st.Probe = func(ctx context.Context) (string, error) {
+			v, machine, err := qemuacpi.Probe(ctx, n.acpiQEMU)
+			if err != nil {
+				return "", fmt.Errorf("measure %q: acpi_qemu: %w", n.name, err)
+			}
+			return "qemu " + v.Full + " " + machine + " " + qemuacpi.MachineOptions + " helper " + qemuacpi.HelperVersion, nil
+		}
+	}
+	return []*recipes.Step{st}
 }
 
 // measureStepFormat is the version of what the measure step itself writes
@@ -406,8 +474,9 @@ func (n *measureNode) Steps() []*recipes.Step {
 // when that changes; the models' own changes are their ModelVersions.
 //
 // 4: firmware.json (the firmware inspection), SEV coverage that depends on
-// it, and TDX entries' params.covers.
-const measureStepFormat = "4"
+// it, and TDX entries' params.covers. 5: TDX ACPI tables read from QEMU
+// (acpi/), vcpus in TDX entry names, params.assumptions.
+const measureStepFormat = "5"
 
 // modelVersions are the versions of the measure packages a step depends on.
 type modelVersions struct{ SEV, TDX, OVMF, PE string }
@@ -458,7 +527,7 @@ func (n *measureNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	}
 	var entries []measuredEntry
 	if n.tee == "tdx" {
-		entries, err = n.measureTDX(ctx, sc, fw, kernel, initrd, common)
+		entries, err = n.measureTDX(ctx, sc, fw, kernel, initrd, common, fwInfo, fwErr)
 	} else {
 		entries, err = n.measureSEV(ctx, fw, kernel, initrd, common, fwInfo, fwErr)
 	}
@@ -610,49 +679,157 @@ func writeFirmwareRecord(dir string, info *ovmf.Info, err error) error {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, fw, kernel, initrd []byte, common map[string]any) ([]measuredEntry, error) {
+func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, fw, kernel, initrd []byte, common map[string]any, fwInfo *ovmf.Info, fwErr error) ([]measuredEntry, error) {
+	var assumptions []string
+	lacks := rtmrGap(fwInfo, fwErr)
+	if lacks != "" {
+		if !n.assumeRTMR {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Firmware does not measure into RTMRs",
+				Detail: fmt.Sprintf("measure %q: firmware %s %s, so a TD booted with it reports other RTMR values than the ones modelled here. "+
+					"Use a TDVF build with TdTcg2Dxe (e.g. Debian's ovmf-generic 2026.08 OVMF.fd), or set assume_rtmr_measurement = true to model them anyway "+
+					"(the entries then record the assumption and cover the firmware only).", n.name, n.firmware.Origin, lacks),
+				Subject: n.fwRange.Ptr()}}
+		}
+		assumptions = append(assumptions, fmt.Sprintf("firmware %s %s: RTMR values assume a TDVF that measures into RTMRs (assume_rtmr_measurement)", n.firmware.Origin, lacks))
+	}
+	sb := secureBootVariables(fwInfo)
+	qemuVersions := n.qemu
+	vcpus := []int{0} // not part of the measurement without ACPI tables
+	type acpiKey struct {
+		vcpus int
+		mem   string
+	}
+	tables := map[acpiKey]*tdx.ACPITables{}
+	var dumpQEMU qemuacpi.Version
+	var machine string
+	if n.acpiQEMU != "" {
+		var err error
+		if dumpQEMU, machine, err = qemuacpi.Probe(ctx, n.acpiQEMU); err != nil {
+			return nil, err
+		}
+		if !n.qemuSet && !dumpQEMU.Less(qemuacpi.TDXMinVersion()) {
+			qemuVersions = []string{fmt.Sprintf("%d.%d", dumpQEMU.Major, dumpQEMU.Minor)}
+		}
+		vcpus = n.vcpus
+	}
+	// Boot the helper only when an entry models the QEMU it runs.
+	useful := false
+	for _, qv := range qemuVersions {
+		q, _ := tdx.ParseQEMUVersion(qv)
+		useful = useful || (n.acpiQEMU != "" && q.Major == dumpQEMU.Major && q.Minor == dumpQEMU.Minor)
+	}
+	if useful {
+		tmp, err := os.MkdirTemp("", "cocobuild-acpi-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		helper := filepath.Join(tmp, "helper.cpio")
+		sc.Stage("build the ACPI helper guest", "")
+		if err := qemuacpi.BuildHelper(ctx, tmp, helper); err != nil {
+			return nil, err
+		}
+		done := 0
+		sc.Stage(fmt.Sprintf("read ACPI tables from QEMU %s", dumpQEMU), "helper boots")
+		for _, nv := range vcpus {
+			for _, mem := range n.memory {
+				memBytes, _ := tdx.ParseMemory(mem)
+				fmt.Fprintf(sc.Log, "ACPI tables: booting the helper guest with QEMU %s (%s), %d vCPUs, %s\n", dumpQEMU.Full, machine, nv, mem)
+				r, err := qemuacpi.Dump(ctx, qemuacpi.Config{QEMU: n.acpiQEMU, Firmware: n.firmware.Path, Kernel: n.kernel.Path,
+					VCPUs: nv, Memory: memBytes, Disks: n.virtioDisks, PhysBits: n.physBits, Helper: helper, WorkDir: tmp, Log: sc.Log})
+				if err != nil {
+					return nil, fmt.Errorf("measure %q: ACPI tables for %d vCPUs, %s: %w", n.name, nv, mem, err)
+				}
+				dir := filepath.Join(sc.OutDir, "acpi", fmt.Sprintf("vcpus=%d,memory=%s", nv, mem))
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return nil, err
+				}
+				for name, b := range map[string][]byte{"table-loader": r.Tables.TableLoader, "rsdp": r.Tables.RSDP, "tables": r.Tables.Tables} {
+					if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+						return nil, err
+					}
+				}
+				t := r.Tables
+				tables[acpiKey{nv, mem}] = &t
+				done++
+				sc.Progress(int64(done), int64(len(vcpus)*len(n.memory)))
+			}
+		}
+	}
 	var out []measuredEntry
-	for _, mem := range n.memory {
-		memBytes, _ := tdx.ParseMemory(mem)
-		for _, qv := range n.qemu {
-			q, _ := tdx.ParseQEMUVersion(qv)
-			for _, po := range n.pageOrders {
-				order, _ := tdx.ParsePageOrder(po)
-				for _, sp := range n.separators {
-					if err := ctx.Err(); err != nil {
-						return nil, err
-					}
-					sep, _ := tdx.ParseSeparator(sp)
-					opts := tdx.Options{PageOrder: order, Memory: memBytes, QEMU: q, Separator: sep}
-					if n.kernel != nil {
-						opts.Kernel, opts.Cmdline = kernel, n.cmdline
-						if n.initrd != nil {
-							opts.Initrd = initrd
+	for _, nv := range vcpus {
+		for _, mem := range n.memory {
+			memBytes, _ := tdx.ParseMemory(mem)
+			for _, qv := range qemuVersions {
+				q, _ := tdx.ParseQEMUVersion(qv)
+				for _, po := range n.pageOrders {
+					order, _ := tdx.ParsePageOrder(po)
+					for _, sp := range n.separators {
+						if err := ctx.Err(); err != nil {
+							return nil, err
 						}
-					}
-					r, err := tdx.Measure(fw, opts)
-					if err != nil {
-						return nil, err
-					}
-					rep := r.Report()
-					name := fmt.Sprintf("memory=%s,qemu=%s,order=%s,separator=%s", mem, qv, po, sp)
-					values := map[string]any{"mrtd": rep.MRTD.String()}
-					for i, d := range []*tdx.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
-						if d != nil {
-							values[fmt.Sprintf("rtmr%d", i)] = d.String()
+						sep, _ := tdx.ParseSeparator(sp)
+						opts := tdx.Options{PageOrder: order, Memory: memBytes, QEMU: q, Separator: sep, SecureBoot: sb}
+						if n.kernel != nil {
+							opts.Kernel, opts.Cmdline = kernel, n.cmdline
+							if n.initrd != nil {
+								opts.Initrd = initrd
+							}
 						}
+						if t := tables[acpiKey{nv, mem}]; t != nil {
+							if q.Major == dumpQEMU.Major && q.Minor == dumpQEMU.Minor {
+								opts.ACPI = t
+								opts.ACPISource = fmt.Sprintf("generated by QEMU %s (%s, -machine %s, %d vCPUs, %s, %d virtio disks, %d-bit guest physical addresses), read by booting the guest's kernel under TCG",
+									dumpQEMU.Full, machine, qemuacpi.MachineOptions, nv, mem, n.virtioDisks, n.physBits)
+							} else {
+								opts.ACPISource = fmt.Sprintf("the ACPI tables were read from QEMU %s, but this entry models QEMU %s: set acpi_qemu to a QEMU %s", dumpQEMU, qv, qv)
+							}
+						} else if n.acpiQEMU != "" {
+							opts.ACPISource = fmt.Sprintf("acpi_qemu is QEMU %s, which cannot launch TDs (QEMU %d.%d or newer can), so its ACPI tables are no TD's; this entry models QEMU %s: set acpi_qemu to a QEMU %s (scripts/tdx-qemu fetches one)",
+								dumpQEMU, qemuacpi.TDXMinVersion().Major, qemuacpi.TDXMinVersion().Minor, qv, qv)
+							if !dumpQEMU.Less(qemuacpi.TDXMinVersion()) {
+								opts.ACPISource = fmt.Sprintf("the ACPI tables were read from QEMU %s, but this entry models QEMU %s: set acpi_qemu to a QEMU %s", dumpQEMU, qv, qv)
+							}
+						} else {
+							opts.ACPISource = "the QEMU ACPI fw_cfg blobs (etc/table-loader, etc/acpi/rsdp, etc/acpi/tables) were not read: set acpi_qemu (and build the kernel with the fwcfg fragment) to read them"
+						}
+						r, err := tdx.Measure(fw, opts)
+						if err != nil {
+							return nil, err
+						}
+						rep := r.Report()
+						name := fmt.Sprintf("memory=%s,qemu=%s,order=%s,separator=%s", mem, qv, po, sp)
+						if nv > 0 {
+							name = fmt.Sprintf("vcpus=%d,", nv) + name
+						}
+						values := map[string]any{"mrtd": rep.MRTD.String()}
+						for i, d := range []*tdx.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
+							if d != nil {
+								values[fmt.Sprintf("rtmr%d", i)] = d.String()
+							}
+						}
+						params := with(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
+						params["covers"] = tdxCoverage(rep, n.kernel != nil, lacks == "")
+						if nv > 0 {
+							params = with(params, "vcpus", nv, "virtio_disks", n.virtioDisks)
+						}
+						if opts.ACPI != nil {
+							params = with(params, "acpi_qemu", dumpQEMU.Full, "acpi_machine", machine, "acpi_phys_bits", n.physBits,
+								"acpi_tables", fmt.Sprintf("acpi/vcpus=%d,memory=%s", nv, mem))
+						}
+						if len(rep.NotComputable) > 0 {
+							params["not_computable"] = rep.NotComputable
+						}
+						if len(assumptions) > 0 {
+							params["assumptions"] = assumptions
+						}
+						logName := fmt.Sprintf("%d-%s.ccel", len(out), unsafeName.ReplaceAllString(name, "_"))
+						if err := os.WriteFile(filepath.Join(sc.OutDir, logName), r.EventLog(), 0o644); err != nil {
+							return nil, err
+						}
+						out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: "tdx", Name: name, Params: params, Values: values},
+							EventLog: logName, Report: rep})
 					}
-					params := with(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
-					params["covers"] = tdxCoverage(rep, n.kernel != nil)
-					if len(rep.NotComputable) > 0 {
-						params["not_computable"] = rep.NotComputable
-					}
-					logName := fmt.Sprintf("%d-%s.ccel", len(out), unsafeName.ReplaceAllString(name, "_"))
-					if err := os.WriteFile(filepath.Join(sc.OutDir, logName), r.EventLog(), 0o644); err != nil {
-						return nil, err
-					}
-					out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: "tdx", Name: name, Params: params, Values: values},
-						EventLog: logName, Report: rep})
 				}
 			}
 		}
@@ -660,14 +837,58 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 	return out, nil
 }
 
+// secureBootVariables are the Secure Boot variables a TD booted with the
+// firmware measures into RTMR0, from the image's own variable store: nil
+// (all empty) when it enrolls no keys; otherwise PK, KEK, db and dbx as
+// stored, and SecureBoot as the variable driver sets it at boot (1 when a
+// PK is enrolled and SecureBootEnable does not turn it off).
+func secureBootVariables(info *ovmf.Info) *tdx.SecureBootVariables {
+	if info == nil || len(info.SecureBoot.Enrolled) == 0 {
+		return nil
+	}
+	sb := &tdx.SecureBootVariables{SecureBoot: []byte{0}}
+	if info.SecureBoot.Enabled {
+		sb.SecureBoot = []byte{1}
+	}
+	for _, v := range info.Variables {
+		switch {
+		case v.GUID == ovmf.GlobalVariableGUID && v.Name == "PK":
+			sb.PK = v.Data
+		case v.GUID == ovmf.GlobalVariableGUID && v.Name == "KEK":
+			sb.KEK = v.Data
+		case v.GUID == ovmf.ImageSecurityDatabaseGUID && v.Name == "db":
+			sb.DB = v.Data
+		case v.GUID == ovmf.ImageSecurityDatabaseGUID && v.Name == "dbx":
+			sb.DBX = v.Data
+		}
+	}
+	return sb
+}
+
+// rtmrGap says what a TDX firmware lacks to measure a TD's boot into RTMRs
+// ("" when it has it).
+func rtmrGap(info *ovmf.Info, err error) string {
+	if err != nil {
+		return fmt.Sprintf("could not be inspected (%v)", err)
+	}
+	if !info.MeasuresRTMR {
+		return "has no CC measurement driver (TdTcg2Dxe: no RTMR measurements, no CCEL)"
+	}
+	return ""
+}
+
 // tdxCoverage is what a TDX entry's values commit to: the firmware through
-// MRTD; with direct boot, the kernel through RTMR1 and the cmdline and
-// initrd (or that there is none) through RTMR2, each only when that
-// register could be computed. Without a kernel no register vouches for
-// what the firmware boots.
-func tdxCoverage(rep tdx.Report, directBoot bool) recipes.Coverage {
-	return recipes.Coverage{Firmware: true, Kernel: directBoot && rep.RTMR1 != nil,
-		Initrd: directBoot && rep.RTMR2 != nil, Cmdline: directBoot && rep.RTMR2 != nil}
+// MRTD (its code) and RTMR0 (its configuration: the variable store, Secure
+// Boot keys and QEMU's ACPI tables, which run in the guest); with direct
+// boot, the kernel through RTMR1 and the cmdline and initrd (or that there
+// is none) through RTMR2 — each only when that register could be computed
+// and the firmware measures into RTMRs at all (with
+// assume_rtmr_measurement it does not, and the RTMR values vouch for
+// nothing). Without a kernel no register vouches for what the firmware
+// boots.
+func tdxCoverage(rep tdx.Report, directBoot, measuresRTMR bool) recipes.Coverage {
+	return recipes.Coverage{Firmware: measuresRTMR && rep.RTMR0 != nil, Kernel: measuresRTMR && directBoot && rep.RTMR1 != nil,
+		Initrd: measuresRTMR && directBoot && rep.RTMR2 != nil, Cmdline: measuresRTMR && directBoot && rep.RTMR2 != nil}
 }
 
 // Finish implements recipes.Node: the entries go into the manifest, the
@@ -719,6 +940,19 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 			out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: "measure." + n.name + "/" + f.name, Kind: f.name,
 				Path: "measure/" + n.name + "/" + f.name, File: *f.a, Extra: extra})
 		}
+	}
+	// The ACPI blobs read from QEMU (TDX with acpi_qemu): what RTMR0
+	// covers, kept for audit and for replaying the event log.
+	for _, rf := range res.Files {
+		if !strings.HasPrefix(rf.Path, "acpi/") {
+			continue
+		}
+		a, err := res.File(rf.Path)
+		if err != nil {
+			return nil, err
+		}
+		out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: "measure." + n.name + "/" + rf.Path, Kind: "acpi-blob",
+			Path: "measure/" + n.name + "/" + rf.Path, File: a, Extra: map[string]any{"qemu_fw_cfg": "etc/" + map[string]string{"table-loader": "table-loader", "rsdp": "acpi/rsdp", "tables": "acpi/tables"}[path.Base(rf.Path)]}})
 	}
 	for _, e := range entries {
 		m := e.Measurement

@@ -264,12 +264,12 @@ func TestMeasureBlockMatchesTDXVectors(t *testing.T) {
 				order = "two-pass"
 			}
 			name := blockName.ReplaceAllString(v.ID, "_")
-			fmt.Fprintf(&blocks, "measure %q {\n  tee = \"tdx\"\n  firmware = %s\n  page_orders = [%q]\n}\n\n", name, fw, order)
+			fmt.Fprintf(&blocks, "measure %q {\n  tee = \"tdx\"\n  firmware = %s\n  assume_rtmr_measurement = true\n  page_orders = [%q]\n}\n\n", name, fw, order)
 			checks = append(checks, check{name + "/memory=2G,qemu=10.2,order=" + order + ",separator=current", "mrtd", v.Expected["mrtd"].(string)})
 		case strings.HasPrefix(v.ID, "direct-boot-"):
 			name := blockName.ReplaceAllString(v.ID, "_")
 			mem := fmt.Sprintf("%dM", int64(v.Params["guest_memory_bytes"].(float64))>>20)
-			fmt.Fprintf(&blocks, "measure %q {\n  tee = \"tdx\"\n  firmware = %s\n  kernel = %s\n  cmdline = %q\n", name, fw,
+			fmt.Fprintf(&blocks, "measure %q {\n  tee = \"tdx\"\n  firmware = %s\n  assume_rtmr_measurement = true\n  kernel = %s\n  cmdline = %q\n", name, fw,
 				ri.ref(t, v.Inputs[0].Path), v.Params["cmdline_as_passed_to_qemu_append"])
 			if len(v.Inputs) > 1 {
 				fmt.Fprintf(&blocks, "  initrd = %s\n", ri.ref(t, v.Inputs[1].Path))
@@ -312,6 +312,13 @@ func TestMeasureBlockMatchesTDXVectors(t *testing.T) {
 			t.Errorf("%s: %s = %v, want %s", c.name, c.reg, vals[c.reg], c.want)
 		}
 	}
+	// assume_rtmr_measurement is recorded in every entry.
+	for _, m := range res.Manifest.Measurements {
+		as, _ := m.Params["assumptions"].([]any)
+		if len(as) != 1 || !strings.Contains(fmt.Sprint(as[0]), "TdTcg2Dxe") || !strings.Contains(fmt.Sprint(as[0]), "assume_rtmr_measurement") {
+			t.Errorf("%s: params.assumptions = %v, want the firmware's missing TdTcg2Dxe and assume_rtmr_measurement", m.Name, m.Params["assumptions"])
+		}
+	}
 	// Each entry's event log is an artifact of the output.
 	for _, a := range res.Manifest.Artifacts {
 		if a.Kind == "eventlog" {
@@ -340,6 +347,9 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"seves policy without ES", "measure \"seves\" {\n firmware = " + fw + "\n policy = \"0x1\"\n}", "bit 2 (0x4, ES required) must be set"},
 		{"policy on tdx", "measure \"tdx\" {\n firmware = " + fw + "\n policy = \"0x30000\"\n}", "policy applies to snp, seves and sev"},
 		{"seves_features on snp", "measure \"snp\" {\n firmware = " + fw + "\n seves_features = \"0x20\"\n}", "applies to seves measurements, not snp"},
+		{"tdx on a firmware that does not measure into RTMRs", "measure \"tdx\" {\n firmware = " + fw + "\n}", "has no CC measurement driver (TdTcg2Dxe"},
+		{"vcpus without acpi_qemu", "measure \"tdx\" {\n firmware = " + fw + "\n vcpus = [1, 2]\n}", "vcpus without acpi_qemu"},
+		{"acpi_qemu without kernel", "measure \"tdx\" {\n firmware = " + fw + "\n acpi_qemu = \"qemu-system-x86_64\"\n}", "acpi_qemu without kernel"},
 		{"SNPActive in seves_features", "measure \"seves\" {\n firmware = " + fw + "\n seves_features = [\"0x20\", \"0x21\"]\n}", "seves_features[1]: \"0x21\" has SNPActive"},
 	}
 	for _, tc := range tests {
@@ -471,7 +481,16 @@ measure "direct" {
   initrd   = %s
   cmdline  = "console=ttyS0"
 }
-`, fw, fw, kernel, initrd)
+
+measure "assumed" {
+  tee                     = "tdx"
+  firmware                = %s
+  kernel                  = %s
+  initrd                  = %s
+  cmdline                 = "console=ttyS0"
+  assume_rtmr_measurement = true
+}
+`, fw, fw, kernel, initrd, ri.ref(t, "inputs/debian12_OVMF.fd"), kernel, initrd)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -502,33 +521,41 @@ measure "direct" {
 		}
 		got[strings.SplitN(e.Name, "/", 2)[0]] = c
 	}
+	// Without QEMU's ACPI tables RTMR0 is not computed: the firmware's
+	// configuration (variable store, ACPI tables) is not covered; with
+	// assume_rtmr_measurement nothing past MRTD is.
 	want := map[string]recipes.Coverage{
-		"fwonly": {Firmware: true},
-		"direct": {Firmware: true, Kernel: true, Initrd: true, Cmdline: true},
+		"fwonly":  {},
+		"direct":  {Kernel: true, Initrd: true, Cmdline: true},
+		"assumed": {},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("covers (-want +got):\n%s", diff)
 	}
-	if len(res.Manifest.Measurements) != 2 {
-		t.Errorf("%d measurements, want 2", len(res.Manifest.Measurements))
+	if len(res.Manifest.Measurements) != 3 {
+		t.Errorf("%d measurements, want 3", len(res.Manifest.Measurements))
 	}
 }
 
 func TestTDXCoverage(t *testing.T) {
 	d := tdx.Digest{}
+	all := recipes.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}
 	cases := []struct {
-		name   string
-		rep    tdx.Report
-		direct bool
-		want   recipes.Coverage
+		name     string
+		rep      tdx.Report
+		direct   bool
+		measures bool
+		want     recipes.Coverage
 	}{
-		{"no direct boot", tdx.Report{RTMR1: &d, RTMR2: &d}, false, recipes.Coverage{Firmware: true}},
-		{"all registers", tdx.Report{RTMR1: &d, RTMR2: &d}, true, recipes.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}},
-		{"RTMR2 not computable", tdx.Report{RTMR1: &d}, true, recipes.Coverage{Firmware: true, Kernel: true}},
-		{"RTMR1 not computable", tdx.Report{RTMR2: &d}, true, recipes.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
+		{"no direct boot", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, false, true, recipes.Coverage{Firmware: true}},
+		{"all registers", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, true, all},
+		{"RTMR0 not computable", tdx.Report{RTMR1: &d, RTMR2: &d}, true, true, recipes.Coverage{Kernel: true, Initrd: true, Cmdline: true}},
+		{"RTMR2 not computable", tdx.Report{RTMR0: &d, RTMR1: &d}, true, true, recipes.Coverage{Firmware: true, Kernel: true}},
+		{"RTMR1 not computable", tdx.Report{RTMR0: &d, RTMR2: &d}, true, true, recipes.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
+		{"firmware does not measure into RTMRs", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, false, recipes.Coverage{}},
 	}
 	for _, c := range cases {
-		if got := tdxCoverage(c.rep, c.direct); got != c.want {
+		if got := tdxCoverage(c.rep, c.direct, c.measures); got != c.want {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
 		}
 	}

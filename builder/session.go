@@ -43,9 +43,16 @@ func (e *DiagError) Error() string { return e.Diags.Error() }
 func (e *DiagError) Unwrap() error { return e.Err }
 
 // pinDiag turns a pin mismatch whose pin has a place (the recipe's sha256
-// attribute, or the lock file's) into a diagnostic there; other errors are
-// returned as they are.
+// attribute, or the lock file's) into a diagnostic there, and a step's
+// diagnostics into a recipe error; other errors are returned as they are.
 func (l *Loaded) pinDiag(err error) error {
+	// A step that says what in the recipe is wrong (hcl.Diagnostics, e.g.
+	// a measure block's firmware that cannot vouch for what it models)
+	// gets its diagnostics shown, with the snippet.
+	var diags hcl.Diagnostics
+	if errors.As(err, &diags) && diags.HasErrors() {
+		return &DiagError{Diags: diags, Files: l.Recipe.Files, Err: err}
+	}
 	var pm *PinMismatchError
 	if !errors.As(err, &pm) {
 		return err

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/gotool"
+
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/cocobuild/cocobuild/internal/procgroup"
@@ -48,7 +50,7 @@ func goEnv() []string {
 // command and the compilers it starts form a process group that is killed
 // when ctx is done.
 func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	goBin, err := lookGo()
+	goBin, err := gotool.Look()
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ type goListPackage struct {
 // directories and files of the local packages), so a rebuild with nothing
 // changed runs no go command.
 func goSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bool) (string, []string, error) {
-	goBin, err := lookGo()
+	goBin, err := gotool.Look()
 	if err != nil {
 		return "", nil, err
 	}

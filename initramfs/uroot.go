@@ -32,7 +32,7 @@ type urootRequest struct {
 	Shell    string
 	TempDir  string // mkuimage's work directory
 	Out      string // the newc archive mkuimage writes
-	GoBin    string // the go command, found as lookGo finds it
+	GoBin    string // the go command, found as gotool.Look finds it
 	GOROOT   string // its root, as `go env GOROOT` says
 }
 

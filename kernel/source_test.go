@@ -223,7 +223,7 @@ func TestSourceReproducible(t *testing.T) {
 	}
 	for _, opt := range []string{"CONFIG_DM_INIT=y", "CONFIG_DM_VERITY=y", "CONFIG_CRYPTO_SHA256_SSSE3=y", "CONFIG_INTEL_TDX_GUEST=y", "CONFIG_TDX_GUEST_DRIVER=y",
 		"CONFIG_AMD_MEM_ENCRYPT=y", "CONFIG_SEV_GUEST=y", "CONFIG_TSM_REPORTS=y", "CONFIG_EROFS_FS=y", "CONFIG_VIRTIO_VSOCKETS=y",
-		"CONFIG_LOCALVERSION=\"\"", "# CONFIG_MODULE_SIG is not set"} {
+		"CONFIG_LOCALVERSION=\"\"", "# CONFIG_MODULE_SIG is not set", "CONFIG_FW_CFG_SYSFS=y"} {
 		if !bytes.Contains(config, []byte("\n"+opt+"\n")) {
 			t.Errorf(".config lacks %s", opt)
 		}

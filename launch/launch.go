@@ -201,6 +201,9 @@ func NewPlan(out string, m *builder.Manifest, o Options) (*Plan, error) {
 		return nil, err
 	}
 	p.Files.Disks = disks(out, m)
+	if v := str(e.Params, "virtio_disks"); v != "" && v != strconv.Itoa(len(p.Files.Disks)) {
+		p.Notes = append(p.Notes, fmt.Sprintf("measurement %s read QEMU's ACPI tables (RTMR0) with %s virtio disks, this launch attaches %d: RTMR0 differs unless the device sets agree", e.Name, v, len(p.Files.Disks)))
+	}
 
 	// vCPUs and memory: the entry's when it models them.
 	p.VCPUs, p.Memory = DefaultVCPUs, DefaultMemory

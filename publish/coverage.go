@@ -98,6 +98,8 @@ func entryCoverage(mm ManifestMeasurement) (*Coverage, *CoverageGap) {
 		g.Why = fmt.Sprintf("%v: rebuild with this cocobuild, whose measure blocks record it", err)
 	case !hasKernel:
 		g.Why = "no kernel was measured: give the measure block kernel = kernel.NAME (and initrd), " + firmwareNeed(mm.TEE)
+	case mm.TEE == "tdx" && mm.Params["assumptions"] != nil:
+		g.Why = fmt.Sprintf("the RTMR values rest on an assumption (%v); ", mm.Params["assumptions"]) + firmwareNeed(mm.TEE)
 	case mm.TEE == "tdx":
 		why := "the RTMRs that would hold them cannot be computed"
 		if nc, ok := mm.Params["not_computable"].(map[string]any); ok && len(nc) > 0 {

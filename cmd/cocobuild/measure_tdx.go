@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/cocobuild/cocobuild/measure/ovmf"
+
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/measure/tdx"
@@ -119,6 +121,9 @@ func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
 	rep := res.Report()
 	if a.json {
 		return a.printJSON(rep)
+	}
+	if info, err := ovmf.Inspect(firmware); err == nil && !info.MeasuresRTMR {
+		fmt.Fprintf(a.stderr, "note: the firmware has no CC measurement driver (TdTcg2Dxe): a TD booted with it does not extend the RTMRs as modelled here; the RTMR values assume a TDVF that does\n")
 	}
 	fmt.Fprintf(a.stdout, "mrtd: %s\n", rep.MRTD)
 	for i, d := range []*tdx.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {

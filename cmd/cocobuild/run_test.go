@@ -502,7 +502,7 @@ func TestRunSample(t *testing.T) {
 	testenv.Tool(t, "apt-get", "apt")
 	testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	out := filepath.Join(t.TempDir(), "sample")
-	code, stdout, stderr := runCLI(t, "run", "--expect", "release ", "--timeout", "300s", "--cache-dir", testenv.SharedCache(t), "-o", out, sampleRecipe)
+	code, stdout, stderr := runCLI(t, "run", "--expect", "release ", "--timeout", "300s", "--cache-dir", testenv.SharedCache(t), "-o", out, "-var", "acpi_qemu="+testenv.TDXQEMU(t), sampleRecipe)
 	if code != 0 {
 		t.Fatalf("run: exit %d\nstderr:\n%s\nconsole:\n%s", code, stderr, stdout)
 	}

@@ -57,14 +57,16 @@ func importKernel(t testing.TB, reportJSON, cache string) {
 // boots.
 func TestSampleReproducible(t *testing.T) {
 	testenv.Tool(t, "apt-get", "apt")
+	qemu := testenv.TDXQEMU(t) // RTMR0: the ACPI tables of the QEMU TDs run on
 	cacheA, cacheB := testenv.SharedCache(t), t.TempDir()
 	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "nested", "b")
-	code, stdout, stderr := runCLI(t, "build", "--json", "--cache-dir", cacheA, "-o", outA, sampleRecipe)
+	code, stdout, stderr := runCLI(t, "build", "--json", "--cache-dir", cacheA, "-o", outA, "-var", "acpi_qemu="+qemu, sampleRecipe)
 	if code != 0 {
 		t.Fatalf("build a: exit %d\n%s", code, stderr)
 	}
+	checkSampleCoverage(t, outA)
 	importKernel(t, stdout, cacheB)
-	code, stdout, stderr = runCLI(t, "build", "--json", "--cache-dir", cacheB, "-o", outB, sampleRecipe)
+	code, stdout, stderr = runCLI(t, "build", "--json", "--cache-dir", cacheB, "-o", outB, "-var", "acpi_qemu="+qemu, sampleRecipe)
 	if code != 0 {
 		t.Fatalf("build b: exit %d\n%s", code, stderr)
 	}
@@ -82,7 +84,7 @@ func TestSampleReproducible(t *testing.T) {
 	if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, outB)); diff != "" {
 		t.Errorf("two builds differ (-a +b):\n%s", diff)
 	}
-	code, stdout, stderr = runCLI(t, "plan", "--json", "--cache-dir", cacheA, sampleRecipe)
+	code, stdout, stderr = runCLI(t, "plan", "--json", "--cache-dir", cacheA, "-var", "acpi_qemu="+qemu, sampleRecipe)
 	if code != 0 {
 		t.Fatalf("plan: exit %d\n%s", code, stderr)
 	}
@@ -98,7 +100,7 @@ func TestSampleReproducible(t *testing.T) {
 	if plan.ToRun != 0 || len(plan.Steps) == 0 {
 		t.Errorf("plan after a build: %d of %d steps to run, want 0", plan.ToRun, len(plan.Steps))
 	}
-	code, stdout, stderr = runCLI(t, "build", "--json", "--cache-dir", cacheA, "-o", outA, sampleRecipe)
+	code, stdout, stderr = runCLI(t, "build", "--json", "--cache-dir", cacheA, "-o", outA, "-var", "acpi_qemu="+qemu, sampleRecipe)
 	if code != 0 {
 		t.Fatalf("rebuild: exit %d\n%s", code, stderr)
 	}
@@ -186,13 +188,14 @@ func bootSample(t *testing.T, out string) {
 // every step is cached: load, plan, copy into the output, manifest.
 func BenchmarkNoopRebuild(b *testing.B) {
 	testenv.Tool(b, "apt-get", "apt")
+	qemu := testenv.TDXQEMU(b)
 	cache, out := testenv.SharedCache(b), filepath.Join(b.TempDir(), "out")
-	if code, _, stderr := runCLI(b, "build", "--cache-dir", cache, "-o", out, sampleRecipe); code != 0 {
+	if code, _, stderr := runCLI(b, "build", "--cache-dir", cache, "-o", out, "-var", "acpi_qemu="+qemu, sampleRecipe); code != 0 {
 		b.Fatalf("build: exit %d\n%s", code, stderr)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if code, _, stderr := runCLI(b, "build", "--json", "--cache-dir", cache, "-o", out, sampleRecipe); code != 0 {
+		if code, _, stderr := runCLI(b, "build", "--json", "--cache-dir", cache, "-o", out, "-var", "acpi_qemu="+qemu, sampleRecipe); code != 0 {
 			b.Fatalf("rebuild: exit %d\n%s", code, stderr)
 		}
 	}
@@ -202,7 +205,7 @@ func BenchmarkNoopRebuild(b *testing.B) {
 // in the shared test cache and the kernel's steps reused in build b.
 func TestSampleRepro(t *testing.T) {
 	testenv.Tool(t, "apt-get", "apt")
-	code, stdout, stderr := runCLI(t, "repro", "--cache-dir", testenv.SharedCache(t), "--reuse", sampleKernel, sampleRecipe)
+	code, stdout, stderr := runCLI(t, "repro", "--cache-dir", testenv.SharedCache(t), "--reuse", sampleKernel, "-var", "acpi_qemu="+testenv.TDXQEMU(t), sampleRecipe)
 	if code != 0 {
 		t.Fatalf("repro of the sample: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -210,4 +213,49 @@ func TestSampleRepro(t *testing.T) {
 		t.Errorf("repro output lacks the verdict:\n%s", stdout)
 	}
 	t.Log(stdout)
+}
+
+// checkSampleCoverage: every entry of the sample's manifest covers the
+// firmware, kernel, initrd and cmdline, and the TDX entries (vCPUs x
+// memory) each have their own RTMR0, from the ACPI tables QEMU generated
+// for them.
+func checkSampleCoverage(t *testing.T, out string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Measurements []struct {
+			TEE    string         `json:"tee"`
+			Name   string         `json:"name"`
+			Params map[string]any `json:"params"`
+			Values map[string]any `json:"values"`
+		} `json:"measurements"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	rtmr0 := map[any]string{}
+	for _, e := range m.Measurements {
+		want := map[string]any{"firmware": true, "kernel": true, "initrd": true, "cmdline": true}
+		if diff := cmp.Diff(want, e.Params["covers"]); diff != "" {
+			t.Errorf("%s: covers (-want +got):\n%s", e.Name, diff)
+		}
+		if e.TEE != "tdx" {
+			continue
+		}
+		r0, ok := e.Values["rtmr0"]
+		if !ok {
+			t.Errorf("%s: no rtmr0: %v", e.Name, e.Params["not_computable"])
+			continue
+		}
+		if prev, dup := rtmr0[r0]; dup {
+			t.Errorf("%s and %s have the same RTMR0", prev, e.Name)
+		}
+		rtmr0[r0] = e.Name
+	}
+	if len(rtmr0) != 4 {
+		t.Errorf("%d TDX entries with their own RTMR0, want 4 (vCPUs 1, 2 x memory 2G, 4G)", len(rtmr0))
+	}
 }

@@ -185,6 +185,11 @@ func (a *app) printVerified(target string, r *publish.Release, checked []string)
 		if r.PartialCoverage {
 			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest: a verifier that accepts them accepts any guest that differs in what they lack\n", r.Name, r.Version)
 		}
+		for _, e := range r.Entries {
+			for _, as := range assumptions(e) {
+				fmt.Fprintf(a.stdout, "assumption: %s: %s\n", e.Name, as)
+			}
+		}
 	}
 	if r != nil && r.DevelopmentKey {
 		fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key: it proves nothing about who made it\n", r.Name, r.Version)
@@ -203,7 +208,27 @@ func coverageJSON(r *publish.Release) map[string]any {
 		if e.Coverage != nil {
 			j["covers"], j["lacks"] = e.Coverage.Covers, append([]string{}, e.Coverage.Lacks...)
 		}
+		if as := assumptions(e); len(as) > 0 {
+			j["assumptions"] = as
+		}
 		entries = append(entries, j)
 	}
 	return map[string]any{"partial": r.PartialCoverage, "summary": r.CoverageSummary(), "entries": entries}
+}
+
+// assumptions are what an entry's values were computed assuming rather than
+// knowing (params.assumptions, e.g. a TDX firmware modelled as measuring
+// into RTMRs with assume_rtmr_measurement), as the signed statement says.
+func assumptions(e publish.Entry) []string {
+	if l, ok := e.Params["assumptions"].([]string); ok {
+		return l
+	}
+	list, _ := e.Params["assumptions"].([]any)
+	var out []string
+	for _, a := range list {
+		if s, ok := a.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

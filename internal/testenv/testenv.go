@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -130,4 +131,25 @@ func SharedCache(t testing.TB) string {
 		t.Fatalf("no cache directory for the shared test cache: %v (set %s)", err, SharedCacheEnv)
 	}
 	return filepath.Join(d, "cocobuild")
+}
+
+// TDXQEMU returns the QEMU that the sample's TDX measurements read ACPI
+// tables from (acpi_qemu): Debian forky's pinned QEMU, fetched once into
+// the shared cache by scripts/tdx-qemu as `make demo` does. It fails in CI
+// (skips elsewhere) when apt or the archive cannot provide it.
+func TDXQEMU(t testing.TB) string {
+	t.Helper()
+	Tool(t, "apt-get", "apt")
+	Tool(t, "dpkg-deb", "dpkg")
+	Tool(t, "flock", "util-linux")
+	script := filepath.Join(ModuleRoot(t), "scripts", "tdx-qemu")
+	out, err := exec.Command(script, filepath.Join(SharedCache(t), "tools", "qemu-forky")).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		missing(t, "scripts/tdx-qemu could not provide a QEMU that launches TDs: %v\n%s", err, stderr)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -18,7 +18,7 @@ kernel "guest" {
   source {
     tarball   = input.linux_source
     base      = "tinyconfig"
-    fragments = ["common", "tdx", "snp"]
+    fragments = ["common", "tdx", "snp", "fwcfg"]
   }
   cmdline = ["console=ttyS0", "panic=-1", "cocobuild.test=1"]
 }

@@ -71,8 +71,11 @@ type Options struct {
 	Cmdline string
 
 	// ACPI are QEMU's ACPI fw_cfg blobs. Without them RTMR0 is not
-	// computable; its other events are still returned.
-	ACPI *ACPITables
+	// computable; its other events are still returned. ACPISource says
+	// where they came from (recorded in Variant.ACPITables); without them,
+	// it says why they are missing (RTMR0's Reason).
+	ACPI       *ACPITables
+	ACPISource string
 	// SecureBoot are the Secure Boot variables; nil means all empty.
 	SecureBoot *SecureBootVariables
 	// BootOrder and Boot0000 are the boot variables' data; nil means
@@ -208,6 +211,9 @@ func Measure(firmware []byte, opts Options) (*Result, error) {
 		res.RTMR[0].Computable = true
 	} else {
 		res.RTMR[0].Reason = "the QEMU ACPI fw_cfg blobs (etc/table-loader, etc/acpi/rsdp, etc/acpi/tables) were not given; the other RTMR0 events are listed"
+		if o.ACPISource != "" {
+			res.RTMR[0].Reason = o.ACPISource + "; the other RTMR0 events are listed"
+		}
 	}
 	bootOrder, boot0000 := o.BootOrder, o.Boot0000
 	if bootOrder == nil {
@@ -370,6 +376,9 @@ func withDefaults(o Options) (Options, Variant, error) {
 	}
 	if o.ACPI != nil {
 		v.ACPITables = "given"
+		if o.ACPISource != "" {
+			v.ACPITables = "given: " + o.ACPISource
+		}
 	}
 	if o.Kernel != nil {
 		v.LinuxEFIStub = "linux >= 6.9 (measures LoadOptions and the initrd into RTMR2)"

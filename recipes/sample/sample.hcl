@@ -39,6 +39,12 @@ variable "feeds" {
   description = "Feeds to append the release to: dir:PATH or oci://REGISTRY/REPO:TAG (make demo uses dir:out/feed)."
 }
 
+variable "acpi_qemu" {
+  type        = string
+  default     = "qemu-system-x86_64"
+  description = "The QEMU the TDs run on, release 11.1: its ACPI tables are measured into RTMR0 (make demo fetches it with scripts/tdx-qemu)."
+}
+
 variable "console" {
   type    = string
   default = "ttyS0"
@@ -107,7 +113,7 @@ kernel "guest" {
   source {
     tarball   = input.linux_source
     base      = "tinyconfig"
-    fragments = ["common", "tdx", "snp"]
+    fragments = ["common", "tdx", "snp", "fwcfg"]
   }
   cmdline = concat(["console=${var.console}", "panic=-1"], rootfs.root.verity.cmdline)
 }
@@ -147,6 +153,16 @@ measure "tdx" {
   kernel   = kernel.guest # its image and cmdline (with the verity root hash)
   initrd   = initramfs.agent
   memory   = ["2G", "4G"]
+  vcpus    = [1, 2]
+  # RTMR0 covers QEMU's ACPI tables for each entry's vCPUs, memory and
+  # devices (the guest disk): they are read by booting this kernel (its
+  # fwcfg fragment) under TCG with acpi_qemu, which must be the QEMU
+  # release modelled here (make demo: Debian forky's 11.1.2, fetched by
+  # scripts/tdx-qemu). With another, RTMR0 is left out, the entries say
+  # why, and publish refuses values that do not cover the firmware.
+  acpi_qemu     = var.acpi_qemu
+  qemu_versions = ["11.1"]
+  virtio_disks  = 1
 }
 
 # Signed reference values: Trustee RVPS, in-toto (sigstore bundle), CoRIM.
