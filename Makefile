@@ -39,12 +39,13 @@ test: deps
 # The main job: build the sample recipe, print its measurements, publish
 # signed reference values (to OUT/publish and the feed out/feed), verify them.
 PUB = out/sample/publish/sample
-# TDX's RTMR0 covers the ACPI tables of the QEMU the TDs run on (10.1 or
-# newer): scripts/tdx-qemu names the host's, or fetches Debian forky's into
-# the cache when the host's is older.
+# TDX's RTMR0 covers the ACPI tables of the QEMU the TDs run on: the sample
+# models Debian forky's QEMU 11.1.2, which scripts/tdx-qemu fetches (pinned)
+# into the cache once.
 TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cocobuild/tools
 demo: demo-deps build
-	./$(BIN) build -var 'feeds=["dir:out/feed"]' -var "acpi_qemu=$$(scripts/tdx-qemu $(TOOLS)/qemu-forky)" recipes/sample
+	qemu=$$(scripts/tdx-qemu $(TOOLS)/qemu-forky) && \
+	./$(BIN) build -var 'feeds=["dir:out/feed"]' -var "acpi_qemu=$$qemu" recipes/sample
 	@echo
 	./$(BIN) verify --key $(PUB)/cosign.pub $(PUB)
 	./$(BIN) verify --key $(PUB)/cosign.pub dir:out/feed
