@@ -468,6 +468,7 @@ func TestMeasureBlockTDXCoverage(t *testing.T) {
 	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
 	fw := ri.ref(t, "inputs/debian-sid_OVMF.fd")
 	kernel, initrd := ri.ref(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64"), ri.ref(t, "inputs/initrd-a.cpio")
+	unmeasured := ri.ref(t, "inputs/debian12_OVMF.fd") // no TdTcg2Dxe
 	src := "recipe {\n  name = \"tdx-coverage\"\n}\n\n" + ri.sb.String() + fmt.Sprintf(`
 measure "fwonly" {
   tee      = "tdx"
@@ -490,7 +491,7 @@ measure "assumed" {
   cmdline                 = "console=ttyS0"
   assume_rtmr_measurement = true
 }
-`, fw, fw, kernel, initrd, ri.ref(t, "inputs/debian12_OVMF.fd"), kernel, initrd)
+`, fw, fw, kernel, initrd, unmeasured, kernel, initrd)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
