@@ -126,6 +126,8 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	if os.Getuid() == 0 {
 		if why := readableByOthers(absRecipe); why != "" {
 			uidPert.Note = "skipped: " + why
+		} else if why := varPathsReadableByOthers(opts.Args); why != "" {
+			uidPert.Note = "skipped: " + why
 		} else {
 			// The other user needs its own copy of the binary and a
 			// writable tree; it gets its own Go module cache too.
@@ -256,6 +258,35 @@ func readableByOthers(recipe string) string {
 			return ""
 		}
 	}
+}
+
+// varPathsReadableByOthers checks the files that -var values name (such as
+// acpi_qemu's QEMU): the other user of build b must reach them. It returns
+// why not, or "".
+func varPathsReadableByOthers(args []string) string {
+	for i, a := range args {
+		v, ok := strings.CutPrefix(a, "-var=")
+		if !ok {
+			v, ok = strings.CutPrefix(a, "--var=")
+		}
+		if !ok && (a == "-var" || a == "--var") && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if !ok {
+			continue
+		}
+		_, val, _ := strings.Cut(v, "=")
+		if !filepath.IsAbs(val) {
+			continue
+		}
+		if _, err := os.Stat(val); err != nil {
+			continue
+		}
+		if why := readableByOthers(val); why != "" {
+			return fmt.Sprintf("-var %s: %s", v, why)
+		}
+	}
+	return ""
 }
 
 func chownTree(root string, uid int) error {

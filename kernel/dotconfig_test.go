@@ -117,7 +117,7 @@ func FuzzParseConfig(f *testing.F) {
 // TestShippedFragments checks that every shipped fragment parses and that
 // the names resolve.
 func TestShippedFragments(t *testing.T) {
-	if diff := cmp.Diff([]string{"common", "snp", "tdx"}, ShippedFragments()); diff != "" {
+	if diff := cmp.Diff([]string{"common", "fwcfg", "snp", "tdx"}, ShippedFragments()); diff != "" {
 		t.Errorf("shipped fragments (-want +got):\n%s", diff)
 	}
 	for _, name := range ShippedFragments() {
@@ -134,7 +134,7 @@ func TestShippedFragments(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "../kind", "common.config", "nope"} {
-		if _, err := ShippedFragment(bad); err == nil || !strings.Contains(err.Error(), "common, snp, tdx") {
+		if _, err := ShippedFragment(bad); err == nil || !strings.Contains(err.Error(), "common, fwcfg, snp, tdx") {
 			t.Errorf("ShippedFragment(%q): error %v, want one listing the shipped fragments", bad, err)
 		}
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // shipped holds the configuration fragments in kernel/fragments: common
-// (the confidential-guest set), tdx and snp.
+// (the confidential-guest set), tdx, snp and fwcfg (QEMU's fw_cfg in sysfs,
+// through which the measure step reads ACPI tables).
 //
 //go:embed fragments/*.config
 var shipped embed.FS

@@ -61,7 +61,7 @@ func TestDecodeDiagnostics(t *testing.T) {
     base      = "tinyconfig"
     fragments = ["common", "tdxx"]
   }
-}`, []string{"Unknown fragment", `no shipped fragment "tdxx" (cocobuild ships common, snp, tdx)`}},
+}`, []string{"Unknown fragment", `no shipped fragment "tdxx" (cocobuild ships common, fwcfg, snp, tdx)`}},
 		{"duplicate fragment", `kernel "k" {
   source {
     tarball   = input.src

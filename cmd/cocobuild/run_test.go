@@ -509,7 +509,7 @@ func TestRunSample(t *testing.T) {
 	if !strings.Contains(stdout, "cocobuild-sample-agent: release cocobuild sample 0.1.0") {
 		t.Errorf("the console lacks the agent's release line:\n%s", stdout)
 	}
-	if !strings.Contains(stderr, "measurement tdx/memory=2G,") {
-		t.Errorf("the default entry is not the first that boots the kernel (tdx/memory=2G,…):\n%s", stderr)
+	if !strings.Contains(stderr, "measurement tdx/vcpus=1,memory=2G,") {
+		t.Errorf("the default entry is not the first that boots the kernel (tdx/vcpus=1,memory=2G,…):\n%s", stderr)
 	}
 }

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,16 +135,19 @@ func SharedCache(t testing.TB) string {
 }
 
 // TDXQEMU returns the QEMU that the sample's TDX measurements read ACPI
-// tables from (acpi_qemu): Debian forky's pinned QEMU, fetched once into
-// the shared cache by scripts/tdx-qemu as `make demo` does. It fails in CI
-// (skips elsewhere) when apt or the archive cannot provide it.
+// tables from (acpi_qemu): Debian forky's pinned QEMU, fetched once by
+// scripts/tdx-qemu as `make demo` does, into a directory below the system's
+// temporary directory that other users can read (repro's build b runs as
+// another user). It fails in CI (skips elsewhere) when apt or the archive
+// cannot provide it.
 func TDXQEMU(t testing.TB) string {
 	t.Helper()
 	Tool(t, "apt-get", "apt")
 	Tool(t, "dpkg-deb", "dpkg")
 	Tool(t, "flock", "util-linux")
 	script := filepath.Join(ModuleRoot(t), "scripts", "tdx-qemu")
-	out, err := exec.Command(script, filepath.Join(SharedCache(t), "tools", "qemu-forky")).Output()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("cocobuild-test-tools-%d", os.Getuid()), "qemu-forky")
+	out, err := exec.Command(script, dir).Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
