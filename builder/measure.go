@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -458,12 +459,23 @@ func (n *measureNode) Steps() []*recipes.Step {
 	if n.acpiQEMU != "" {
 		// The tables are QEMU's output: its release and q35 machine type
 		// are part of the key.
+		// Memoized by the binary's metadata: a rebuild with nothing
+		// changed runs no QEMU.
 		st.Probe = func(ctx context.Context) (string, error) {
-			v, machine, err := qemuacpi.Probe(ctx, n.acpiQEMU)
+			bin, err := exec.LookPath(n.acpiQEMU)
 			if err != nil {
-				return "", fmt.Errorf("measure %q: acpi_qemu: %w", n.name, err)
+				return "", fmt.Errorf("measure %q: acpi_qemu: %w: install QEMU or name a QEMU binary (scripts/tdx-qemu fetches the one the sample models)", n.name, err)
 			}
-			return "qemu " + v.Full + " " + machine + " " + qemuacpi.MachineOptions + " helper " + qemuacpi.HelperVersion, nil
+			if bin, err = filepath.Abs(bin); err != nil {
+				return "", err
+			}
+			return recipes.Memoize(ctx, "qemu-probe "+bin, func() (string, []string, error) {
+				v, machine, err := qemuacpi.Probe(ctx, bin)
+				if err != nil {
+					return "", nil, fmt.Errorf("measure %q: acpi_qemu: %w", n.name, err)
+				}
+				return "qemu " + v.Full + " " + machine + " " + qemuacpi.MachineOptions + " helper " + qemuacpi.HelperVersion, []string{bin}, nil
+			})
 		}
 	}
 	return []*recipes.Step{st}
