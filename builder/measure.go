@@ -699,7 +699,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Firmware does not measure into RTMRs",
 				Detail: fmt.Sprintf("measure %q: firmware %s %s, so a TD booted with it reports other RTMR values than the ones modelled here. "+
 					"Use a TDVF build with TdTcg2Dxe (e.g. Debian's ovmf-generic 2026.08 OVMF.fd), or set assume_rtmr_measurement = true to model them anyway "+
-					"(the entries then record the assumption and cover the firmware only).", n.name, n.firmware.Origin, lacks),
+					"(the entries then record the assumption and cover nothing past MRTD, so publishing them needs allow_partial_coverage).", n.name, n.firmware.Origin, lacks),
 				Subject: n.fwRange.Ptr()}}
 		}
 		assumptions = append(assumptions, fmt.Sprintf("firmware %s %s: RTMR values assume a TDVF that measures into RTMRs (assume_rtmr_measurement)", n.firmware.Origin, lacks))
