@@ -604,7 +604,7 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 						name := ""
 						covers, notes := r.Covers, r.Notes
 						if db != nil {
-							if why := directBootUnchecked(fwInfo, fwErr); why != "" {
+							if why := DirectBootUnchecked(fwInfo, fwErr); why != "" {
 								covers.Kernel, covers.Initrd, covers.Cmdline = false, false, false
 								notes = append(slices.Clone(notes), why)
 							}
@@ -636,11 +636,11 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 	return out, nil
 }
 
-// directBootUnchecked says why a SEV digest taken with a kernel, initrd and
+// DirectBootUnchecked says why a SEV digest taken with a kernel, initrd and
 // cmdline does not cover them, or "" when the firmware checks them against
 // the SEV hashes table. Without that check the VMM measures a table that
 // nothing reads, and the guest runs whatever kernel it is given.
-func directBootUnchecked(info *ovmf.Info, err error) string {
+func DirectBootUnchecked(info *ovmf.Info, err error) string {
 	switch {
 	case err != nil:
 		return fmt.Sprintf("kernel, initrd and cmdline not covered: the firmware could not be inspected (%v), so nothing shows that it checks them against the SEV hashes table", err)

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/measure/ovmf"
+
 	"github.com/google/go-sev-guest/abi"
 	"github.com/spf13/cobra"
 
@@ -191,6 +194,14 @@ func runMeasureSEV(a *app, cmd *cobra.Command, f *sevFlags) error {
 			return usageErr(err)
 		}
 		return failErr(err)
+	}
+	// The trap of a hashes table that nothing checks: the digest then
+	// covers no kernel, initrd or cmdline (the measure block says the same).
+	if p.DirectBoot != nil {
+		if why := builder.DirectBootUnchecked(ovmf.Inspect(p.Firmware)); why != "" {
+			r.Covers.Kernel, r.Covers.Initrd, r.Covers.Cmdline = false, false, false
+			r.Notes = append(r.Notes, why)
+		}
 	}
 	measurement := hex.EncodeToString(r.Digest)
 	if f.outputFormat == "base64" {
