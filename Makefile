@@ -47,10 +47,15 @@ demo: demo-deps build
 	qemu=$$(scripts/tdx-qemu $(TOOLS)/qemu-forky) && \
 	./$(BIN) build -var 'feeds=["dir:out/feed"]' -var "acpi_qemu=$$qemu" recipes/sample
 	@echo
-	./$(BIN) verify --key $(PUB)/cosign.pub $(PUB)
-	./$(BIN) verify --key $(PUB)/cosign.pub dir:out/feed
-	@echo
-	@echo "Verify the RVPS message with cosign:  cosign verify-blob --key $(PUB)/cosign.pub --signature $(PUB)/rvps.json.sig --insecure-ignore-tlog $(PUB)/rvps.json"
+	@echo "The sample is signed with the public DEVELOPMENT key on purpose (anyone can rebuild it"
+	@echo "byte for byte); it proves nothing, so verify accepts it only with --allow-dev-key, and"
+	@echo "with the key 'cocobuild keygen --dev' shows, never the cosign.pub inside the release."
+	devpub=$$(./$(BIN) keygen --dev 2>/dev/null | sed -n 's/^public key: *//p') && test -n "$$devpub" && \
+	./$(BIN) verify --allow-dev-key --key "$$devpub" $(PUB) && \
+	./$(BIN) verify --allow-dev-key --key "$$devpub" dir:out/feed && \
+	echo && \
+	echo "Verify the RVPS message with cosign:  cosign verify-blob --key $$devpub --signature $(PUB)/rvps.json.sig --insecure-ignore-tlog $(PUB)/rvps.json" && \
+	echo "  (a real release: --key with the publisher's public key obtained out of band, and no --allow-dev-key)"
 	@echo "Register it with Trustee:             rvps-tool register --path $(PUB)/rvps.json"
 	@echo "Serve the feed to verifiers:          ./$(BIN) serve out/feed --addr 127.0.0.1:8080"
 	@echo "Rebuild (nothing runs, all cached):   ./$(BIN) plan recipes/sample"

@@ -242,6 +242,17 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 		})
 	}
 	notes = append(notes, res.Notes...)
-	notes = append(notes, fmt.Sprintf("verify: cocobuild verify --key OUT/publish/%s/%s OUT/publish/%s", n.name, PublicKeyFile, n.name))
+	notes = append(notes, VerifyHint(s.Public(), "OUT/publish/"+n.name))
 	return arts, notes, nil
+}
+
+// VerifyHint says how to verify a release signed with pub: with the key
+// obtained out of band (never the cosign.pub shipped inside the release),
+// and for the development key with --allow-dev-key and the key that
+// "cocobuild keygen --dev" shows.
+func VerifyHint(pub *sign.PublicKey, release string) string {
+	if sign.IsDevKey(pub) {
+		return fmt.Sprintf("verify: cocobuild verify --allow-dev-key --key DEV_PUB %s (DEV_PUB: the development key's cosign.pub that \"cocobuild keygen --dev\" shows, key %s; --allow-dev-key because the public development key signed it, which proves nothing)", release, pub.ID())
+	}
+	return fmt.Sprintf("verify: cocobuild verify --key PUB %s (PUB: your copy of public key %s, obtained out of band: not the %s shipped inside the release)", release, pub.ID(), PublicKeyFile)
 }

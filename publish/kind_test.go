@@ -149,10 +149,14 @@ publish "guest" {
 		}
 	}
 	all := strings.Join(notes, "\n")
-	for _, want := range []string{"wrote the DEVELOPMENT signing key", sign.DevKeyWarning, "cocobuild verify --key OUT/publish/guest/cosign.pub"} {
+	for _, want := range []string{"wrote the DEVELOPMENT signing key", sign.DevKeyWarning, "cocobuild verify --allow-dev-key --key DEV_PUB OUT/publish/guest", "cocobuild keygen --dev"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("notes %q lack %q", notes, want)
 		}
+	}
+	// The hint never verifies with the key shipped inside the release.
+	if strings.Contains(all, "--key OUT/publish/guest/cosign.pub") {
+		t.Errorf("notes %q verify with the cosign.pub inside the release", notes)
 	}
 	// The second time the key files exist: no note about writing them.
 	_, notes, err = n.PostBuild(context.Background(), mb, t.TempDir())

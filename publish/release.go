@@ -158,6 +158,11 @@ type VerifyOptions struct {
 	// statement's, which must state the same reference values. Without it,
 	// an RVPS message verifies only with SkipExpiry.
 	Statement []byte
+	// AllowDevKey accepts documents signed with the development key. The
+	// key that verified a signature decides whether it is the development
+	// key, never the development_key field of the signed statement: anyone
+	// can sign with the development key and say anything in the statement.
+	AllowDevKey bool
 }
 
 // Verified is the outcome of a successful verification.
@@ -171,7 +176,31 @@ var (
 	ErrExpired  = errors.New("reference values expired")
 	ErrRollback = errors.New("release version rollback")
 	ErrMismatch = errors.New("documents disagree")
+	// ErrDevKey is returned (wrapped) when a signature verifies with the
+	// development key and VerifyOptions.AllowDevKey is not set.
+	ErrDevKey = errors.New("signed with the DEVELOPMENT key, which is public: anyone can sign anything with it")
 )
+
+// checkKey decides from the key that verified a signature, never from the
+// document, whether it is the development key: a development-key signature
+// is refused unless o.AllowDevKey (the statement's development_key field is
+// ignored for this). A statement r (nil for documents without one) that
+// claims the development key while another key verified it is refused as
+// inconsistent, since cocobuild sets the field from the signing key; on
+// success r.DevelopmentKey is set from the key, whatever the statement said.
+func checkKey(r *Release, pub *sign.PublicKey, o VerifyOptions) error {
+	dev := sign.IsDevKey(pub)
+	if dev && !o.AllowDevKey {
+		return fmt.Errorf("%w (key %s): it proves nothing about who made these reference values. Verify with the publisher's key obtained out of band (not the cosign.pub shipped with the release); to accept development-key documents anyway, e.g. the sample's, pass --allow-dev-key", ErrDevKey, pub.ID())
+	}
+	if r != nil {
+		if r.DevelopmentKey && !dev {
+			return fmt.Errorf("%w: the statement of %s %s says it is signed with the development key, but key %s verified it, which is not the development key %s", ErrMismatch, r.Name, r.Version, pub.ID(), sign.DevSigner().Public().ID())
+		}
+		r.DevelopmentKey = dev
+	}
+	return nil
+}
 
 // Verify checks the documents of one release against the public key: the
 // signed statement (required), and each RVPS message and CoRIM present:
@@ -193,6 +222,9 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 	}
 	r, err := VerifyStatement(ctx, st.Data, pub)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", StatementFile, err)
+	}
+	if err := checkKey(r, pub, o); err != nil {
 		return nil, fmt.Errorf("%s: %w", StatementFile, err)
 	}
 	v := &Verified{Release: r}
@@ -507,6 +539,9 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 		if err != nil {
 			return nil, err
 		}
+		if err := checkKey(r, pub, o); err != nil {
+			return nil, err
+		}
 		if err := CheckRelease(r, o); err != nil {
 			return nil, err
 		}
@@ -525,6 +560,9 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 			return nil, errors.New("an RVPS message needs its detached signature (--signature)")
 		}
 		if err := VerifyBlob(data, sig, pub); err != nil {
+			return nil, err
+		}
+		if err := checkKey(nil, pub, o); err != nil {
 			return nil, err
 		}
 		p, err := DecodeRVPS(data)
@@ -548,6 +586,9 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 			if err != nil {
 				return nil, fmt.Errorf("the statement of the RVPS message: %w", err)
 			}
+			if err := checkKey(r, pub, o); err != nil {
+				return nil, fmt.Errorf("the statement of the RVPS message: %w", err)
+			}
 			if err := CheckRelease(r, o); err != nil {
 				return nil, err
 			}
@@ -569,6 +610,9 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 	default:
 		cv, err := VerifyCoRIM(data, pub)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkKey(nil, pub, o); err != nil {
 			return nil, err
 		}
 		now := o.Now

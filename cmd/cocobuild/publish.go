@@ -40,7 +40,12 @@ document.
 
 The key is a private key file or env://VAR (passphrase in $COSIGN_PASSWORD), or
 "dev" for the development key. A publish block in the recipe does the same at the end
-of every build.`,
+of every build.
+
+Give verifiers the public key out of band (your site, their key store): the cosign.pub
+written beside the documents is a copy for you, and proves nothing to someone who
+reads it from the release itself. cocobuild verify rejects development-key documents
+unless --allow-dev-key.`,
 		Example: `  cocobuild publish out/sample/manifest.json --version 0.1.0 --expires 2027-12-31T00:00:00Z \
       --key env://COCOBUILD_SIGNING_KEY --to dir:out/feed
   cocobuild publish out/sample/manifest.json --version 0.1.1 --expires 2027-12-31T00:00:00Z \
@@ -116,8 +121,17 @@ of every build.`,
 				}
 				files = append(files, p)
 			}
-			pub := filepath.Join(out, publish.PublicKeyFile)
-			verify := []string{"cocobuild verify --key " + pub + " " + out}
+			// Verifiers use the key they obtained out of band, never the
+			// cosign.pub written beside the documents; the development key
+			// is accepted only with --allow-dev-key.
+			pub, allow := "PUB", ""
+			if sign.IsDevKey(s.Public()) {
+				pub, allow = "DEV_PUB", "--allow-dev-key "
+				if cacheDir != "" {
+					pub = filepath.Join(publish.DevKeyDir(cacheDir), sign.PublicKeyFile)
+				}
+			}
+			verify := []string{"cocobuild verify " + allow + "--key " + pub + " " + out}
 			if _, ok := docByName(res.Documents, publish.RVPSFile); ok {
 				verify = append(verify, fmt.Sprintf("cosign verify-blob --key %s --signature %s --insecure-ignore-tlog %s",
 					pub, filepath.Join(out, publish.RVPSSigFile), filepath.Join(out, publish.RVPSFile)))
@@ -134,7 +148,11 @@ of every build.`,
 			for _, f := range files {
 				fmt.Fprintf(a.stdout, "  %s\n", f)
 			}
-			fmt.Fprintln(a.stdout, "verify with:")
+			if sign.IsDevKey(s.Public()) {
+				fmt.Fprintf(a.stdout, "verify with (signed with the public DEVELOPMENT key %s, which proves nothing: accept it knowingly):\n", s.Public().ID())
+			} else {
+				fmt.Fprintf(a.stdout, "verify with (PUB: your copy of public key %s, obtained out of band, not the %s beside the release):\n", s.Public().ID(), publish.PublicKeyFile)
+			}
 			for _, v := range verify {
 				fmt.Fprintf(a.stdout, "  %s\n", v)
 			}

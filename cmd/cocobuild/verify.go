@@ -17,6 +17,7 @@ import (
 
 func newVerifyCmd(a *app) *cobra.Command {
 	var key, minVersion, at, artifacts, sigFile, statement string
+	var allowDevKey bool
 	c := &cobra.Command{
 		Use:   "verify --key PUB TARGET",
 		Short: "Verify signed reference values: a document, a release or a whole feed",
@@ -31,15 +32,30 @@ func newVerifyCmd(a *app) *cobra.Command {
     RVPS message states its version in its rvps:/// names but carries no expiry, so
     it is checked with the statement of its release (--statement, default the one
     beside it), which must state the same values.
+The key must be the publisher's public key, obtained out of band (from the
+publisher's site, your own key store, a pinned copy): never the cosign.pub shipped
+inside the release being checked, which anyone who altered the release could
+replace with their own.
+
+A signature that verifies with the DEVELOPMENT key (public, the same everywhere;
+what "cocobuild keygen --dev" shows and key = "dev" signs with) is rejected, exit 1,
+unless --allow-dev-key is given: anyone can sign with it. Which key verified the
+signature decides this, never the development_key field of a statement; a
+statement that claims the development key but verifies with another key is
+rejected as inconsistent.
+
 It checks signatures, the payload type, the subjects (against --artifacts), expiry
 (at --at, default now) and rollback (--min-version: the oldest version to accept),
 and shows what the reference values cover (firmware, kernel, initrd, cmdline): a
 release signed with allow_partial_coverage is listed entry by entry, with a warning.
 The exit code is 1 when anything does not verify.`,
-		Example: `  cocobuild verify --key out/sample/publish/sample/cosign.pub out/sample/publish/sample
-  cocobuild verify --key cosign.pub --min-version 0.1.0 dir:out/feed
-  cocobuild verify --key cosign.pub --artifacts out/sample out/sample/publish/sample/statement.sigstore.json
-  cocobuild verify --key cosign.pub http://127.0.0.1:8080/`,
+		Example: `  cocobuild verify --key keys/publisher.pub out/sample/publish/sample
+  cocobuild verify --key keys/publisher.pub --min-version 0.1.0 dir:out/feed
+  cocobuild verify --key keys/publisher.pub --artifacts out/sample out/sample/publish/sample/statement.sigstore.json
+  cocobuild verify --key keys/publisher.pub http://127.0.0.1:8080/
+  # the sample is signed with the development key on purpose: accept it knowingly
+  cocobuild keygen --dev   # shows the development key's cosign.pub, in the cache
+  cocobuild verify --allow-dev-key --key ~/.cache/cocobuild/dev-key/cosign.pub out/sample/publish/sample`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if key == "" {
@@ -49,10 +65,10 @@ The exit code is 1 when anything does not verify.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			if sign.IsDevKey(pub) {
-				fmt.Fprintln(a.stderr, "WARNING: verifying with the DEVELOPMENT key, which is public: what it signed proves nothing")
+			if sign.IsDevKey(pub) && allowDevKey {
+				fmt.Fprintln(a.stderr, "WARNING: --allow-dev-key: accepting the DEVELOPMENT key, which is public: what it signed proves nothing")
 			}
-			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts}
+			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts, AllowDevKey: allowDevKey}
 			if minVersion != "" {
 				if _, err := publish.CanonicalVersion(minVersion); err != nil {
 					return usageErr(fmt.Errorf("--min-version: %w", err))
@@ -156,11 +172,12 @@ The exit code is 1 when anything does not verify.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&key, "key", "", "public key (PEM file or env://VAR) to verify with (required)")
+	f.StringVar(&key, "key", "", "the publisher's public key (PEM file or env://VAR), obtained out of band, not the cosign.pub inside the release (required)")
 	f.StringVar(&minVersion, "min-version", "", "reject releases older than this version (rollback protection)")
 	f.StringVar(&at, "at", "", "check expiry at this RFC 3339 time instead of now")
 	f.StringVar(&artifacts, "artifacts", "", "build output directory whose files must match the statement's subjects")
 	f.StringVar(&sigFile, "signature", "", "detached signature of an RVPS message (default: TARGET.sig)")
+	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept documents signed with the public DEVELOPMENT key (rejected otherwise: it proves nothing)")
 	f.StringVar(&statement, "statement", "", "for an RVPS message: the signed statement of its release, which carries its expiry (default: the statement.sigstore.json beside it)")
 	return c
 }

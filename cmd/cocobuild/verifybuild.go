@@ -32,6 +32,9 @@ statement.sigstore.json. Exit 0 when everything matches, 1 otherwise.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			if sign.IsDevKey(pub) {
+				fmt.Fprintln(a.stderr, "WARNING: --key is the DEVELOPMENT key, which is public: a rebuild that matches shows the values come from this recipe, not who signed them")
+			}
 			l, err := a.load(&rf, args, false)
 			if err != nil {
 				return err
