@@ -129,7 +129,7 @@ func TestPublishRefusesPartialCoverage(t *testing.T) {
 		}
 	}
 	// verify, text and --json.
-	code, stdout, stderr = runCLI(t, "verify", "--key", pubKey, rel)
+	code, stdout, stderr = runCLI(t, "verify", "--allow-dev-key", "--key", pubKey, rel)
 	if code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -145,7 +145,7 @@ func TestPublishRefusesPartialCoverage(t *testing.T) {
 	if !strings.Contains(stderr, "do not vouch for the whole guest") {
 		t.Errorf("verify does not warn about partial coverage:\n%s", stderr)
 	}
-	code, stdout, _ = runCLI(t, "--json", "verify", "--key", pubKey, rel)
+	code, stdout, _ = runCLI(t, "--json", "verify", "--allow-dev-key", "--key", pubKey, rel)
 	var vj struct {
 		Release struct {
 			Coverage struct {
@@ -166,7 +166,7 @@ func TestPublishRefusesPartialCoverage(t *testing.T) {
 		fmt.Sprint(c.Entries[0].Covers, c.Entries[0].Lacks) != "[firmware] [kernel cmdline]" {
 		t.Errorf("verify --json coverage = %+v, want partial, 3 entries covering the firmware only", c)
 	}
-	code, stdout, stderr = runCLI(t, "verify", "--key", pubKey, "dir:"+feedDir)
+	code, stdout, stderr = runCLI(t, "verify", "--allow-dev-key", "--key", pubKey, "dir:"+feedDir)
 	if code != 0 || !strings.Contains(stdout, "PARTIAL coverage") {
 		t.Errorf("verify feed: exit %d, want 0 and PARTIAL coverage\n%s%s", code, stdout, stderr)
 	}
@@ -231,7 +231,7 @@ publish "full" {
 		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
 	}
 	rel := filepath.Join(out, "publish", "full")
-	code, stdout, stderr = runCLI(t, "verify", "--key", filepath.Join(rel, "cosign.pub"), rel)
+	code, stdout, stderr = runCLI(t, "verify", "--allow-dev-key", "--key", filepath.Join(rel, "cosign.pub"), rel)
 	if code != 0 || !strings.Contains(stdout, "coverage: all 1 reference values cover the firmware, kernel and cmdline") ||
 		strings.Contains(stdout+stderr, "PARTIAL") {
 		t.Errorf("verify: exit %d, want 0 and full coverage\n%s%s", code, stdout, stderr)

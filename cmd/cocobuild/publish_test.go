@@ -136,10 +136,70 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 		t.Errorf("no rvps:/// name in the payload: %v", keys(p))
 	}
 
-	pub := filepath.Join(rel, "cosign.pub")
+	// The build's hint verifies with the development key obtained out of
+	// band (keygen --dev), with --allow-dev-key, never the cosign.pub
+	// shipped inside the release.
+	if !strings.Contains(stderr, "cocobuild verify --allow-dev-key --key DEV_PUB "+rel) || strings.Contains(stdout+stderr, "--key "+filepath.Join(rel, "cosign.pub")) {
+		t.Errorf("the build's hint does not verify with the development key obtained out of band and --allow-dev-key:\n%s%s", stdout, stderr)
+	}
+	if code, _, _ := runCLI(t, "keygen", "--dev", "--cache-dir", cache); code != 0 {
+		t.Fatal("keygen --dev failed")
+	}
+	pub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
+	// Without --allow-dev-key, nothing signed with the development key
+	// verifies: the release, the feed, each document on its own.
+	for _, target := range []string{rel, "dir:" + feedDir, filepath.Join(rel, "statement.sigstore.json"),
+		filepath.Join(rel, "rvps.json"), filepath.Join(rel, "corim-snp.cbor"), filepath.Join(rel, "corim-tdx.cbor")} {
+		code, stdout, stderr := runCLI(t, "verify", "--key", pub, target)
+		if code != 1 || !strings.Contains(stderr, "--allow-dev-key") || !strings.Contains(stderr, "DEVELOPMENT") || strings.Contains(stdout, "verified") {
+			t.Errorf("verify %s signed with the development key, without --allow-dev-key: exit %d, want 1 naming --allow-dev-key\n%s%s", target, code, stdout, stderr)
+		}
+	}
 	verify := func(args ...string) (int, string) {
-		code, stdout, stderr := runCLI(t, append([]string{"verify", "--key", pub}, args...)...)
+		code, stdout, stderr := runCLI(t, append([]string{"verify", "--allow-dev-key", "--key", pub}, args...)...)
 		return code, stdout + stderr
+	}
+	// A release that says development_key=false but is signed with the
+	// development key: the key decides, so it is refused without
+	// --allow-dev-key and reported as a development-key release with it.
+	m, err := publish.ParseManifest(mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	liar, err := publish.NewRelease(m, publish.Options{Name: "pub", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC),
+		DevelopmentKey: false, AllowPartialCoverage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	liarDocs, err := publish.Sign(t.Context(), liar, sign.DevSigner(), publish.AllFormats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	liarDir := filepath.Join(dir, "liar")
+	if err := os.MkdirAll(liarDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range liarDocs {
+		if err := os.WriteFile(filepath.Join(liarDir, d.Name), d.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := os.ReadFile(filepath.Join(liarDir, "statement.sigstore.json")); strings.Contains(string(st), "development_key") {
+		t.Fatalf("the statement says development_key although it was made with false")
+	}
+	for _, target := range []string{liarDir, filepath.Join(liarDir, "statement.sigstore.json")} {
+		if code, stdout, stderr := runCLI(t, "verify", "--key", pub, target); code != 1 || !strings.Contains(stderr, "--allow-dev-key") {
+			t.Errorf("verify %s (development_key=false, signed with the development key): exit %d, want 1 naming --allow-dev-key\n%s%s", target, code, stdout, stderr)
+		}
+	}
+	code, stdout, stderr = runCLI(t, "--json", "verify", "--allow-dev-key", "--key", pub, liarDir)
+	var lj struct {
+		Release struct {
+			DevelopmentKey bool `json:"development_key"`
+		} `json:"release"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &lj); err != nil || code != 0 || !lj.Release.DevelopmentKey {
+		t.Errorf("verify --json --allow-dev-key of development_key=false signed with the development key: exit %d, development_key %v (%v), want 0 and true\n%s%s", code, lj.Release.DevelopmentKey, err, stdout, stderr)
 	}
 	if code, outp := verify("--artifacts", out, rel); code != 0 || !strings.Contains(outp, "DEVELOPMENT") {
 		t.Errorf("verify release: exit %d, want 0 and a development-key warning:\n%s", code, outp)
@@ -410,9 +470,14 @@ func TestServeProcess(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("healthz: %s", resp.Status)
 	}
-	pub := filepath.Join(out, "publish", "pub", "cosign.pub")
-	if code, so, se := runCLI(t, "verify", "--key", pub, url); code != 0 || !strings.Contains(so, "pub 3.0.0 (latest)") {
-		t.Errorf("verify %s: exit %d\n%s%s", url, code, so, se)
+	// The development key the build wrote into its cache, not the
+	// cosign.pub of the release; accepted only with --allow-dev-key.
+	pub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
+	if code, so, se := runCLI(t, "verify", "--key", pub, url); code != 1 || !strings.Contains(se, "--allow-dev-key") {
+		t.Errorf("verify %s signed with the development key, without --allow-dev-key: exit %d, want 1 naming --allow-dev-key\n%s%s", url, code, so, se)
+	}
+	if code, so, se := runCLI(t, "verify", "--allow-dev-key", "--key", pub, url); code != 0 || !strings.Contains(so, "pub 3.0.0 (latest)") {
+		t.Errorf("verify --allow-dev-key %s: exit %d\n%s%s", url, code, so, se)
 	}
 	// The re-executed test binary has no signal handling (the real main
 	// turns SIGTERM into a graceful shutdown, which feed's
