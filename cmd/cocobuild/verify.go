@@ -32,6 +32,7 @@ func newVerifyCmd(a *app) *cobra.Command {
     RVPS message states its version in its rvps:/// names but carries no expiry, so
     it is checked with the statement of its release (--statement, default the one
     beside it), which must state the same values.
+
 The key must be the publisher's public key, obtained out of band (from the
 publisher's site, your own key store, a pinned copy): never the cosign.pub shipped
 inside the release being checked, which anyone who altered the release could
