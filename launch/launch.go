@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/qemuacpi"
+
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/measure/sev"
@@ -21,8 +23,9 @@ import (
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
-// DefaultQEMU is the QEMU binary a plan runs unless told otherwise.
-const DefaultQEMU = "qemu-system-x86_64"
+// DefaultQEMU is the QEMU binary a plan runs unless told otherwise: the
+// one the measure step's ACPI helper uses by default too.
+const DefaultQEMU = qemuacpi.DefaultQEMU
 
 // Defaults for what an entry does not model: SNP measurements do not depend
 // on the memory size, TDX measurements not on the vCPU count.
