@@ -349,6 +349,7 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"seves_features on snp", "measure \"snp\" {\n firmware = " + fw + "\n seves_features = \"0x20\"\n}", "applies to seves measurements, not snp"},
 		{"tdx on a firmware that does not measure into RTMRs", "measure \"tdx\" {\n firmware = " + fw + "\n}", "has no CC measurement driver (TdTcg2Dxe"},
 		{"vcpus without acpi_qemu", "measure \"tdx\" {\n firmware = " + fw + "\n vcpus = [1, 2]\n}", "vcpus without acpi_qemu"},
+		{"acpi_qemu names no QEMU", "measure \"tdx\" {\n firmware = " + fw + "\n kernel = " + k + "\n acpi_qemu = \"/nonexistent/qemu-system-x86_64\"\n}", "acpi_qemu: exec: \"/nonexistent/qemu-system-x86_64\""},
 		{"acpi_qemu without kernel", "measure \"tdx\" {\n firmware = " + fw + "\n acpi_qemu = \"qemu-system-x86_64\"\n}", "acpi_qemu without kernel"},
 		{"SNPActive in seves_features", "measure \"seves\" {\n firmware = " + fw + "\n seves_features = [\"0x20\", \"0x21\"]\n}", "seves_features[1]: \"0x21\" has SNPActive"},
 	}
