@@ -251,7 +251,7 @@ func TestCoverageTamperIsCaught(t *testing.T) {
 	if _, err := Verify(ctx, mixed, s.Public(), verifyAt); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "coverage") {
 		t.Errorf("a CoRIM noting partial coverage beside a full statement: got %v, want a coverage mismatch", err)
 	}
-	mixed = replaceDoc(replaceDoc(cdocs, doc(pdocs, RVPSFile)), doc(pdocs, RVPSSigFile))
+	mixed = replaceDoc(replaceDoc(replaceDoc(cdocs, doc(pdocs, RVPSFile)), doc(pdocs, RVPSSigFile)), doc(pdocs, RVPSBundleFile))
 	if _, err := Verify(ctx, mixed, s.Public(), verifyAt); !errors.Is(err, ErrMismatch) {
 		t.Errorf("an RVPS message listing partial coverage beside a full statement: got %v, want a mismatch", err)
 	}

@@ -11,8 +11,11 @@
 //     default attestation policy does (snp_launch_measurement, mr_td,
 //     rtmr_1, ...) and as rvps:///NAMESPACE/TEE/NAME:VERSION, ready for
 //     `rvps-tool register --path` or the KBS reference-value endpoint; with
-//     rvps.json.sig, a detached signature that `cosign verify-blob --key …
-//     --signature … --insecure-ignore-tlog` accepts;
+//     rvps.json.sigstore.json, a sigstore bundle (message signature) that
+//     cosign v3's `cosign verify-blob --bundle … --key …
+//     --insecure-ignore-tlog rvps.json` accepts, and rvps.json.sig, the same
+//     signature detached (base64) for clients that take --signature
+//     (deprecated in cosign v3, still accepted);
 //   - statement.sigstore.json: an in-toto Statement v1 (the build's artifacts
 //     as subjects, the Release as predicate of type PredicateType) in a DSSE
 //     envelope inside a sigstore bundle v0.3 keyed by the public key hint,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,6 +148,52 @@ func SignBundle(ctx context.Context, payloadType string, payload []byte, s *sign
 		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: pe},
 	}
 	return canonicalProtoJSON(b)
+}
+
+// SignMessageBundle signs msg (a blob such as rvps.json) and wraps the
+// signature in a sigstore bundle (v0.3) of a message signature: the SHA-256
+// digest of msg and the signature Sign makes, keyed by the public key hint,
+// with no transparency-log entry. cosign v3 verifies it offline with
+// `cosign verify-blob --bundle BUNDLE --key PUB --insecure-ignore-tlog MSG`.
+func SignMessageBundle(msg []byte, s *sign.Signer) ([]byte, error) {
+	sig, err := s.Sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	d := sha256.Sum256(msg)
+	b := &protobundle.Bundle{
+		MediaType: BundleMediaType,
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: s.Public().Hint()}},
+		},
+		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: d[:]},
+			Signature:     sig,
+		}},
+	}
+	return canonicalProtoJSON(b)
+}
+
+// VerifyMessageBundle checks a bundle made by SignMessageBundle: a sigstore
+// bundle of a message signature whose digest is msg's SHA-256 and whose
+// signature verifies over msg with pub.
+func VerifyMessageBundle(msg, data []byte, pub *sign.PublicKey) error {
+	var b protobundle.Bundle
+	if err := protojson.Unmarshal(data, &b); err != nil {
+		return fmt.Errorf("sigstore bundle: %w", err)
+	}
+	if !strings.HasPrefix(b.GetMediaType(), "application/vnd.dev.sigstore.bundle") {
+		return fmt.Errorf("sigstore bundle media type %q is not a sigstore bundle", b.GetMediaType())
+	}
+	ms := b.GetMessageSignature()
+	if ms == nil {
+		return errors.New("sigstore bundle holds no message signature")
+	}
+	d := sha256.Sum256(msg)
+	if md := ms.GetMessageDigest(); md.GetAlgorithm() != protocommon.HashAlgorithm_SHA2_256 || !bytes.Equal(md.GetDigest(), d[:]) {
+		return fmt.Errorf("%w: the bundle's message digest is not the SHA-256 of the message", sign.ErrSignature)
+	}
+	return pub.Verify(msg, ms.GetSignature())
 }
 
 // canonicalProtoJSON encodes a message with protojson and re-encodes it with

@@ -136,8 +136,8 @@ publish "guest" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(arts) != 6 {
-		t.Errorf("%d artifacts, want 6", len(arts))
+	if len(arts) != 7 {
+		t.Errorf("%d artifacts, want 7", len(arts))
 	}
 	for _, a := range arts {
 		b, err := os.ReadFile(a.File.Path)

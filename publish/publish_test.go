@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			for _, d := range docs {
 				names = append(names, d.Name)
 			}
-			want := []string{"corim-snp.cbor", "corim-tdx.cbor", "cosign.pub", "rvps.json", "rvps.json.sig", "statement.sigstore.json"}
+			want := []string{"corim-snp.cbor", "corim-tdx.cbor", "cosign.pub", "rvps.json", "rvps.json.sig", "rvps.json.sigstore.json", "statement.sigstore.json"}
 			if diff := cmp.Diff(want, names); diff != "" {
 				t.Fatalf("documents (-want +got):\n%s", diff)
 			}
@@ -142,8 +143,8 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(r, v.Release); diff != "" {
 				t.Errorf("verified release differs from the signed one (-signed +verified):\n%s", diff)
 			}
-			if got := len(v.Checked); got != 6 { // statement, release, cosign.pub, rvps, 2 CoRIMs
-				t.Errorf("checked %d things, want 6: %q", got, v.Checked)
+			if got := len(v.Checked); got != 7 { // statement, release, cosign.pub, rvps bundle, rvps, 2 CoRIMs
+				t.Errorf("checked %d things, want 7: %q", got, v.Checked)
 			}
 		})
 	}
@@ -307,7 +308,11 @@ func TestVerifyRejects(t *testing.T) {
 		{"tampered statement", replaceDoc(docs, Document{Name: StatementFile, Data: tamperedStatement}), s.Public(), verifyAt, sign.ErrSignature, "DSSE"},
 		{"tampered RVPS message", replaceDoc(docs, tamper(t, doc(docs, RVPSFile), `"payload": "`, `"payload": "A`)), s.Public(), verifyAt, sign.ErrSignature, "rvps.json"},
 		{"RVPS signature of other values", replaceDoc(docs, doc(other2, RVPSFile)), s.Public(), verifyAt, sign.ErrSignature, "rvps.json"},
-		{"RVPS message and signature of other values", replaceDoc(replaceDoc(docs, doc(other2, RVPSFile)), doc(other2, RVPSSigFile)), s.Public(), verifyAt, ErrMismatch, "not the statement's"},
+		{"RVPS message and signatures of other values", replaceDoc(replaceDoc(replaceDoc(docs, doc(other2, RVPSFile)), doc(other2, RVPSSigFile)), doc(other2, RVPSBundleFile)), s.Public(), verifyAt, ErrMismatch, "not the statement's"},
+		{"RVPS bundle of other values", replaceDoc(docs, doc(other2, RVPSBundleFile)), s.Public(), verifyAt, sign.ErrSignature, "rvps.json.sigstore.json"},
+		{"RVPS bundle signed by another key", replaceDoc(docs, Document{Name: RVPSBundleFile, Data: mustMessageBundle(t, doc(docs, RVPSFile).Data, otherKey)}), s.Public(), verifyAt, sign.ErrSignature, "rvps.json.sigstore.json"},
+		{"RVPS bundle with a flipped signature byte", replaceDoc(docs, Document{Name: RVPSBundleFile, Data: flipSignature(t, doc(docs, RVPSBundleFile).Data)}), s.Public(), verifyAt, sign.ErrSignature, "rvps.json.sigstore.json"},
+		{"RVPS bundle without its message", dropDoc(docs, RVPSFile, RVPSSigFile), s.Public(), verifyAt, nil, "rvps.json.sigstore.json has no rvps.json"},
 		{"tampered CoRIM", replaceDoc(docs, tamperBytes(doc(docs, CoRIMFile("snp")), []byte(mustHex(digest384("snp1"))))), s.Public(), verifyAt, sign.ErrSignature, "corim-snp.cbor"},
 		{"CoRIM signed by another key", replaceDoc(docs, Document{Name: CoRIMFile("snp"), Data: foreign}), s.Public(), verifyAt, sign.ErrSignature, "corim-snp.cbor"},
 		{"wrong key", docs, otherKey.Public(), verifyAt, sign.ErrSignature, "statement"},
@@ -471,4 +476,45 @@ func TestNoPrivateKeyInDocuments(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dropDoc returns docs without the named documents.
+func dropDoc(docs []Document, names ...string) []Document {
+	var out []Document
+	for _, d := range docs {
+		if !slices.Contains(names, d.Name) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func mustMessageBundle(t *testing.T, msg []byte, s *sign.Signer) []byte {
+	t.Helper()
+	b, err := SignMessageBundle(msg, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// flipSignature flips a bit of the signature of a message-signature bundle.
+func flipSignature(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	ms := m["messageSignature"].(map[string]any)
+	sig, err := decodeB64(ms["signature"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[len(sig)/2] ^= 1
+	ms["signature"] = encodeB64(sig)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

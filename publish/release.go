@@ -32,10 +32,14 @@ var AllFormats = []string{FormatRVPS, FormatInToto, FormatCoRIM}
 
 // Document file names.
 const (
-	RVPSFile      = "rvps.json"
-	RVPSSigFile   = "rvps.json.sig"
-	StatementFile = "statement.sigstore.json"
-	PublicKeyFile = "cosign.pub"
+	RVPSFile    = "rvps.json"
+	RVPSSigFile = "rvps.json.sig"
+	// RVPSBundleFile is the sigstore bundle of rvps.json (a message
+	// signature), what cosign v3 verifies with verify-blob --bundle; the
+	// detached rvps.json.sig is kept for clients that take --signature.
+	RVPSBundleFile = "rvps.json.sigstore.json"
+	StatementFile  = "statement.sigstore.json"
+	PublicKeyFile  = "cosign.pub"
 )
 
 // CoRIMFile names the signed CoRIM of a TEE.
@@ -114,6 +118,11 @@ func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string) ([]
 				// cosign's detached signature format: base64 of the signature.
 				Document{Name: RVPSSigFile, Format: FormatRVPS, MediaType: MediaTypeSignature,
 					Data: []byte(base64.StdEncoding.EncodeToString(sig))})
+			b, err := SignMessageBundle(msg, s)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, Document{Name: RVPSBundleFile, Format: FormatRVPS, MediaType: MediaTypeBundle, Data: b})
 		case FormatInToto:
 			st, err := EncodeStatement(r)
 			if err != nil {
@@ -250,9 +259,11 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 		}
 		v.Checked = append(v.Checked, fmt.Sprintf("%s: the key verified with (it was not trusted for that: the key is the verifier's own)", PublicKeyFile))
 	}
-	if _, ok := byName[RVPSSigFile]; ok {
-		if _, ok := byName[RVPSFile]; !ok {
-			return nil, fmt.Errorf("%s has no %s: a signature of nothing the release holds", RVPSSigFile, RVPSFile)
+	for _, n := range []string{RVPSSigFile, RVPSBundleFile} {
+		if _, ok := byName[n]; ok {
+			if _, ok := byName[RVPSFile]; !ok {
+				return nil, fmt.Errorf("%s has no %s: a signature of nothing the release holds", n, RVPSFile)
+			}
 		}
 	}
 	if msg, ok := byName[RVPSFile]; ok {
@@ -262,6 +273,12 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 		}
 		if err := VerifyBlob(msg.Data, sig.Data, pub); err != nil {
 			return nil, fmt.Errorf("%s: %w", RVPSFile, err)
+		}
+		if b, ok := byName[RVPSBundleFile]; ok {
+			if err := VerifyMessageBundle(msg.Data, b.Data, pub); err != nil {
+				return nil, fmt.Errorf("%s: %w", RVPSBundleFile, err)
+			}
+			v.Checked = append(v.Checked, fmt.Sprintf("%s: sigstore bundle of %s signed by %s", RVPSBundleFile, RVPSFile, pub.ID()))
 		}
 		got, err := DecodeRVPS(msg.Data)
 		if err != nil {
@@ -293,7 +310,7 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 // format and media type.
 func knownDocuments() map[string][2]string {
 	known := map[string][2]string{
-		RVPSFile: {FormatRVPS, MediaTypeRVPS}, RVPSSigFile: {FormatRVPS, MediaTypeSignature},
+		RVPSFile: {FormatRVPS, MediaTypeRVPS}, RVPSSigFile: {FormatRVPS, MediaTypeSignature}, RVPSBundleFile: {FormatRVPS, MediaTypeBundle},
 		StatementFile: {FormatInToto, MediaTypeBundle}, PublicKeyFile: {FormatPublicKey, MediaTypePublicKey},
 	}
 	for _, tee := range CoRIMTEEs {
@@ -557,9 +574,13 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 		return out, nil
 	case FormatRVPS:
 		if sig == nil {
-			return nil, errors.New("an RVPS message needs its detached signature (--signature)")
+			return nil, errors.New("an RVPS message needs its detached signature or sigstore bundle (--signature)")
 		}
-		if err := VerifyBlob(data, sig, pub); err != nil {
+		verify := VerifyBlob
+		if t := bytes.TrimSpace(sig); len(t) > 0 && t[0] == '{' {
+			verify = func(msg, b []byte, pub *sign.PublicKey) error { return VerifyMessageBundle(msg, b, pub) }
+		}
+		if err := verify(data, sig, pub); err != nil {
 			return nil, err
 		}
 		if err := checkKey(nil, pub, o); err != nil {

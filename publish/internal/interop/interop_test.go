@@ -261,3 +261,51 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 		})
 	}
 }
+
+// TestRVPSBundleVerifiesWithSigstoreGo checks rvps.json.sigstore.json as
+// cosign v3's verify-blob --bundle does (sigstore-go, the artifact given,
+// a public key, no transparency log): it verifies, and a changed message or
+// another key does not.
+func TestRVPSBundleVerifiesWithSigstoreGo(t *testing.T) {
+	for _, c := range fixtureCases {
+		alg, partial := c.alg, c.partial
+		t.Run(c.name(), func(t *testing.T) {
+			_, s, files := fixture(t, alg, partial)
+			var b bundle.Bundle
+			if err := b.UnmarshalJSON(files[publish.RVPSBundleFile]); err != nil {
+				t.Fatalf("%s is not a sigstore bundle: %v", publish.RVPSBundleFile, err)
+			}
+			verifier := func(k *sign.PublicKey) *verify.Verifier {
+				sv, err := signature.LoadVerifier(k.Key, crypto.SHA256)
+				if err != nil {
+					t.Fatal(err)
+				}
+				trusted := root.NewTrustedPublicKeyMaterialFromMapping(map[string]*root.ExpiringKey{
+					s.Public().Hint(): root.NewExpiringKey(sv, time.Time{}, time.Time{}),
+				})
+				v, err := verify.NewVerifier(trusted, verify.WithNoObserverTimestamps())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			v := verifier(s.Public())
+			msg := files[publish.RVPSFile]
+			if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err != nil {
+				t.Fatalf("sigstore-go rejects %s: %v", publish.RVPSBundleFile, err)
+			}
+			bad := append([]byte(nil), msg...)
+			bad[len(bad)/2] ^= 1
+			if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(bad)), verify.WithKey())); err == nil {
+				t.Error("sigstore-go accepted the bundle for a changed rvps.json")
+			}
+			o, err := sign.Generate(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := verifier(o.Public()).Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err == nil {
+				t.Error("sigstore-go accepted the bundle with another key")
+			}
+		})
+	}
+}
