@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -249,10 +250,14 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 // VerifyHint says how to verify a release signed with pub: with the key
 // obtained out of band (never the cosign.pub shipped inside the release),
 // and for the development key with --allow-dev-key and the key that
-// "cocobuild keygen --dev" shows.
+// "cocobuild keygen --dev" shows; then the same with cosign v3
+// (CosignHints: --bundle, and --type with the statement's predicate type,
+// which cosign needs to find it).
 func VerifyHint(pub *sign.PublicKey, release string) string {
+	key, hint := "PUB", fmt.Sprintf("cocobuild verify --key PUB %s (PUB: your copy of public key %s, obtained out of band: not the %s shipped inside the release)", release, pub.ID(), PublicKeyFile)
 	if sign.IsDevKey(pub) {
-		return fmt.Sprintf("verify: cocobuild verify --allow-dev-key --key DEV_PUB %s (DEV_PUB: the development key's cosign.pub that \"cocobuild keygen --dev\" shows, key %s; --allow-dev-key because the public development key signed it, which proves nothing)", release, pub.ID())
+		key, hint = "DEV_PUB", fmt.Sprintf("cocobuild verify --allow-dev-key --key DEV_PUB %s (DEV_PUB: the development key's cosign.pub that \"cocobuild keygen --dev\" shows, key %s; --allow-dev-key because the public development key signed it, which proves nothing)", release, pub.ID())
 	}
-	return fmt.Sprintf("verify: cocobuild verify --key PUB %s (PUB: your copy of public key %s, obtained out of band: not the %s shipped inside the release)", release, pub.ID(), PublicKeyFile)
+	return fmt.Sprintf("verify: %s; with cosign v3: %s (OUT/DISK: a file of OUT the statement names, such as the disk image)",
+		hint, strings.Join(CosignHints(key, release, "OUT/DISK", nil, true), "; "))
 }

@@ -306,6 +306,12 @@ func (r *Release) Check() error {
 		return errors.New("release has no reference values")
 	}
 	for _, s := range r.Subjects {
+		if s.IsOCI() {
+			if err := checkOCISubject(s); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := checkSubjectName(s.Name); err != nil {
 			return err
 		}

@@ -42,6 +42,11 @@ const (
 	PublicKeyFile  = "cosign.pub"
 )
 
+// ArtifactKindReferenceValues is the manifest kind of the documents a
+// publish block wrote into OUT/publish/NAME: a build's output, but never a
+// subject of a later release of the same manifest.
+const ArtifactKindReferenceValues = "reference-values"
+
 // CoRIMFile names the signed CoRIM of a TEE.
 func CoRIMFile(tee string) string { return "corim-" + tee + ".cbor" }
 
@@ -463,6 +468,9 @@ func checkSubjects(r *Release, dir string) (int, error) {
 	defer root.Close()
 	n := 0
 	for _, s := range r.Subjects {
+		if s.IsOCI() {
+			continue // the pushed disk image's manifest, not a file
+		}
 		if err := checkSubjectName(s.Name); err != nil {
 			return n, err
 		}

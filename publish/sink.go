@@ -123,6 +123,9 @@ func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Res
 			return nil, err
 		}
 	}
+	if err := addOCISubjects(ctx, r, cfg); err != nil {
+		return nil, err
+	}
 	docs, err := Sign(ctx, r, s, formats)
 	if err != nil {
 		return nil, err
@@ -182,7 +185,13 @@ func PublishDocuments(ctx context.Context, target string, r *Release, pub *sign.
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("published %s %s to %s@%s", r.Name, r.Version, target, desc.Digest), nil
+		att := ""
+		if subject != "" {
+			if att, err = pushAttestation(ctx, o, r, docs, subject); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("published %s %s to %s@%s%s", r.Name, r.Version, target, desc.Digest, att), nil
 	}
 	return "", CheckTarget(target)
 }

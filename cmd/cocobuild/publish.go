@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,11 +24,21 @@ func newPublishCmd(a *app) *cobra.Command {
 		Use:   "publish MANIFEST",
 		Short: "Sign the measurements of a built manifest.json as reference values and publish them",
 		Long: `Publish reads OUT/manifest.json, makes a release of its measurements and signs it
-in every format: the Trustee RVPS message (rvps.json, with the cosign-style detached
-signature rvps.json.sig), an in-toto statement in a sigstore bundle
+in every format: the Trustee RVPS message (rvps.json, with its sigstore bundle
+rvps.json.sigstore.json for cosign v3's verify-blob --bundle and the detached signature
+rvps.json.sig for older clients), an in-toto statement in a sigstore bundle
 (statement.sigstore.json) and a signed CoRIM per TEE (corim-snp.cbor, corim-tdx.cbor).
 The documents go into --out (default OUT/publish/NAME) with the public key, and are
-appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG].
+appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG]. The documents of a
+release the recipe's publish block already made (publish/ in the manifest) are not
+signed again as subjects.
+
+With --subject, the disk image already pushed to the oci:// feed's repository: its
+manifest digest is resolved before signing and named among the statement's subjects
+(by REGISTRY/REPO@sha256:...), the release refers to it, and the statement bundle is
+also pushed as a cosign attestation referrer of it, so that
+  cosign verify-attestation --key PUB --type ` + publish.PredicateType + ` --insecure-ignore-tlog REGISTRY/REPO@DIGEST
+accepts it (cosign needs --type: the predicate type is not one it knows by name).
 
 It refuses (exit 2) an --expires already past by the wall clock, which is what
 verifiers check expiry against; it refuses (exit 1) subjects of the manifest that are
@@ -63,6 +75,9 @@ unless --allow-dev-key.`,
 			if cfg.Name == "" {
 				cfg.Name = m.Recipe.Name
 			}
+			// The documents of a release the recipe's publish block already
+			// made are not the build's artifacts: they are not signed again.
+			m.Artifacts = withoutReferenceValues(m.Artifacts)
 			if cfg.Version == "" || expires == "" || key == "" {
 				return usageErr(fmt.Errorf("--version, --expires and --key are required"))
 			}
@@ -132,10 +147,8 @@ unless --allow-dev-key.`,
 				}
 			}
 			verify := []string{"cocobuild verify " + allow + "--key " + pub + " " + out}
-			if _, ok := docByName(res.Documents, publish.RVPSFile); ok {
-				verify = append(verify, fmt.Sprintf("cosign verify-blob --key %s --signature %s --insecure-ignore-tlog %s",
-					pub, filepath.Join(out, publish.RVPSSigFile), filepath.Join(out, publish.RVPSFile)))
-			}
+			_, rvps := docByName(res.Documents, publish.RVPSFile)
+			verify = append(verify, publish.CosignHints(pub, out, subjectFile(res.Release, filepath.Dir(args[0])), res.Release, rvps)...)
 			if a.json {
 				return a.printJSON(map[string]any{"release": res.Release.Name, "version": res.Release.Version,
 					"development_key": res.Release.DevelopmentKey, "files": files, "notes": res.Notes, "verify": verify,
@@ -172,6 +185,40 @@ unless --allow-dev-key.`,
 	f.StringVar(&cacheDir, "cache-dir", "", `the build cache holding the development key, for --key dev`)
 	f.BoolVar(&cfg.AllowPartialCoverage, "allow-partial-coverage", false, "sign measurements that leave out part of the guest (firmware, kernel, initrd, cmdline), saying so in every document")
 	return c
+}
+
+// withoutReferenceValues drops the documents of an earlier release (kind
+// reference-values, below publish/) from a manifest's artifacts.
+func withoutReferenceValues(arts []publish.ManifestArtifact) []publish.ManifestArtifact {
+	var out []publish.ManifestArtifact
+	for _, a := range arts {
+		if a.Kind == publish.ArtifactKindReferenceValues || strings.HasPrefix(path.Clean(a.Path), "publish/") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// subjectFile is the file below dir of a subject of r for cosign
+// verify-blob-attestation: the disk image, or else the first file subject.
+func subjectFile(r *publish.Release, dir string) string {
+	name := ""
+	for _, s := range r.Subjects {
+		if s.IsOCI() {
+			continue
+		}
+		if name == "" || s.Kind == "disk" {
+			name = s.Name
+		}
+		if s.Kind == "disk" {
+			break
+		}
+	}
+	if name == "" {
+		return ""
+	}
+	return filepath.Join(dir, filepath.FromSlash(name))
 }
 
 func docByName(docs []publish.Document, name string) (publish.Document, bool) {
