@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/feed"
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+// runTool runs a client and returns its exit status and output.
+func runTool(t *testing.T, dir, bin string, args ...string) (bool, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	// No transparency log or TUF root is fetched: everything is offline.
+	cmd.Env = append(os.Environ(), "HOME="+dir, "TUF_ROOT="+filepath.Join(dir, ".sigstore"))
+	out, err := cmd.CombinedOutput()
+	return err == nil, string(out)
+}
+
+// flipped copies a file with one byte changed (at offset i from the end
+// when i < 0) into dir and returns the copy's path.
+func flipped(t *testing.T, src, dir string, i int) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i < 0 {
+		i += len(b)
+	}
+	b[i] ^= 1
+	p := filepath.Join(dir, "flipped-"+filepath.Base(src))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCosignOrasVerifyPublished publishes, with the CLI, a release of a
+// build whose publish block already made one, to Debian's docker-registry
+// with the disk image (pushed with oras) as subject, and checks it with the
+// real clients: every cosign command publish prints passes as printed,
+// cosign verify-attestation finds the statement on the disk's reference,
+// oras discovers and pulls it; a flipped byte in rvps.json, in a bundle, in
+// the statement or in the registry's copy, and another key, are rejected by
+// the same commands.
+func TestCosignOrasVerifyPublished(t *testing.T) {
+	cosign, oras := testenv.GoTool(t, "cosign"), testenv.GoTool(t, "oras")
+	addr := testenv.DockerRegistry(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "test passphrase")
+	if code, stdout, stderr := runCLI(t, "keygen", "--dir", dir); code != 0 {
+		t.Fatalf("keygen: exit %d\n%s%s", code, stdout, stderr)
+	}
+	other := filepath.Join(dir, "other")
+	if code, stdout, stderr := runCLI(t, "keygen", "--dir", other); code != 0 {
+		t.Fatalf("keygen: exit %d\n%s%s", code, stdout, stderr)
+	}
+	priv, err := os.ReadFile(filepath.Join(dir, "cosign.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_SIGNING_KEY", string(priv))
+	pub, otherPub := filepath.Join(dir, "cosign.pub"), filepath.Join(other, "cosign.pub")
+
+	// A build whose publish block signed a release into OUT/publish/pub:
+	// its manifest lists those documents.
+	out := filepath.Join(dir, "out")
+	recipe := publishRecipe(t, dir, filepath.Join(dir, "feed"), "1.0.0", true)
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe); code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The disk image, pushed with oras.
+	if err := os.WriteFile(filepath.Join(dir, "disk.qcow2"), []byte("not really a qcow2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := addr + "/coco/pub"
+	if ok, o := runTool(t, dir, oras, "push", "--plain-http", repo+":disk", "disk.qcow2:application/vnd.cocobuild.disk.v1"); !ok {
+		t.Fatalf("oras push: %s", o)
+	}
+	ok, diskDigest := runTool(t, dir, oras, "resolve", "--plain-http", repo+":disk")
+	diskDigest = strings.TrimSpace(diskDigest)
+	if !ok || !strings.HasPrefix(diskDigest, "sha256:") {
+		t.Fatalf("oras resolve: %s", diskDigest)
+	}
+	diskRef := repo + "@" + diskDigest
+
+	rel := filepath.Join(dir, "rel")
+	code, stdout, stderr := runCLI(t, "--json", "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.0",
+		"--expires", "2099-01-01T00:00:00Z", "--key", "env://TEST_SIGNING_KEY", "--to", "oci://"+repo+":2.0.0",
+		"--subject", "disk", "--allow-partial-coverage", "-o", rel)
+	if code != 0 {
+		t.Fatalf("publish: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var res struct{ Verify []string }
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("publish --json: %v\n%s", err, stdout)
+	}
+
+	// The statement names the build's artifacts and the disk's manifest,
+	// not the documents of the earlier release.
+	key, err := sign.LoadPublicKey(pub, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.ReadFile(filepath.Join(rel, publish.StatementFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := publish.VerifyStatement(context.Background(), st, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range r.Subjects {
+		names = append(names, s.Name)
+		if strings.HasPrefix(s.Name, "publish/") || s.Kind == publish.ArtifactKindReferenceValues {
+			t.Errorf("the statement names %s (%s), a document of the earlier release", s.Name, s.Kind)
+		}
+	}
+	if !slices.Contains(names, diskRef) {
+		t.Errorf("the statement's subjects %q do not name the disk's manifest %s", names, diskRef)
+	}
+
+	// Every cosign command publish prints passes, as printed.
+	var cosignCmds [][]string
+	for _, v := range res.Verify {
+		f := strings.Fields(v)
+		if f[0] != "cosign" {
+			continue
+		}
+		for i := range f {
+			if f[i] == "PUB" {
+				f[i] = pub
+			}
+		}
+		if slices.Contains(f, "--signature") {
+			t.Errorf("%q uses --signature, deprecated in cosign v3: want --bundle", v)
+		}
+		if (f[1] == "verify-attestation" || f[1] == "verify-blob-attestation") && !strings.Contains(v, "--type "+publish.PredicateType) {
+			t.Errorf("%q does not name --type %s", v, publish.PredicateType)
+		}
+		cosignCmds = append(cosignCmds, f[1:])
+	}
+	var subcommands []string
+	for _, c := range cosignCmds {
+		subcommands = append(subcommands, c[0])
+		if ok, o := runTool(t, dir, cosign, c...); !ok {
+			t.Errorf("cosign %s: rejected\n%s", strings.Join(c, " "), o)
+		}
+	}
+	if want := []string{"verify-blob", "verify-blob-attestation", "verify-attestation"}; !slices.Equal(subcommands, want) {
+		t.Fatalf("publish prints cosign %q, want %q", subcommands, want)
+	}
+	blob, blobAtt, att := cosignCmds[0], cosignCmds[1], cosignCmds[2]
+	// Older clients still take the detached signature (deprecated in v3).
+	rvps := filepath.Join(rel, publish.RVPSFile)
+	if ok, o := runTool(t, dir, cosign, "verify-blob", "--key", pub, "--signature", filepath.Join(rel, publish.RVPSSigFile), "--insecure-ignore-tlog", rvps); !ok {
+		t.Errorf("cosign verify-blob --signature rvps.json.sig: rejected\n%s", o)
+	}
+	// cosign finds the statement only with --type.
+	if ok, o := runTool(t, dir, cosign, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", diskRef); ok {
+		t.Errorf("cosign verify-attestation without --type passed: the hints need not name it?\n%s", o)
+	}
+
+	// Tampering: the same commands with one thing changed.
+	replace := func(c []string, old, new string) []string {
+		c = slices.Clone(c)
+		i := slices.Index(c, old)
+		if i < 0 {
+			t.Fatalf("%q has no %s", c, old)
+		}
+		c[i] = new
+		return c
+	}
+	tdir := t.TempDir()
+	artifact := blobAtt[len(blobAtt)-1]
+	stBundle := filepath.Join(rel, publish.StatementFile)
+	rvpsBundle := filepath.Join(rel, publish.RVPSBundleFile)
+	tampered := []struct {
+		name string
+		args []string
+	}{
+		{"rvps.json with a flipped byte", replace(blob, rvps, flipped(t, rvps, tdir, -3))},
+		{"rvps.json's bundle with a flipped signature byte", replace(blob, rvpsBundle, flipBundleSignature(t, rvpsBundle, tdir, "messageSignature"))},
+		{"rvps.json with another key", replace(blob, pub, otherPub)},
+		{"the statement's bundle with a flipped signature byte", replace(blobAtt, stBundle, flipBundleSignature(t, stBundle, tdir, "dsseEnvelope"))},
+		{"the statement's artifact with a flipped byte", replace(blobAtt, artifact, flipped(t, artifact, tdir, 0))},
+		{"the statement with another key", replace(blobAtt, pub, otherPub)},
+		{"the disk's attestation with another key", replace(att, pub, otherPub)},
+	}
+	// A registry's copy of the disk whose attestation has a flipped byte:
+	// the same disk manifest (oras cp) in another repository, referred to
+	// by the statement bundle with a signature byte flipped.
+	bad := addr + "/coco/tampered"
+	if ok, o := runTool(t, dir, oras, "cp", "--from-plain-http", "--to-plain-http", repo+":disk", bad+":disk"); !ok {
+		t.Fatalf("oras cp: %s", o)
+	}
+	badOCI, err := feed.OpenOCI("oci://" + bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badBundle, err := os.ReadFile(flipBundleSignature(t, stBundle, t.TempDir(), "dsseEnvelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := badOCI.PushAttestation(context.Background(), "disk", publish.StatementFile, badBundle, publish.PredicateType, r.Issued); err != nil {
+		t.Fatal(err)
+	}
+	tampered = append(tampered, struct {
+		name string
+		args []string
+	}{"the disk's attestation with a flipped signature byte in the registry", replace(att, diskRef, bad+"@"+diskDigest)})
+	for _, c := range tampered {
+		if ok, o := runTool(t, dir, cosign, c.args...); ok {
+			t.Errorf("%s: cosign %s passed\n%s", c.name, strings.Join(c.args, " "), o)
+		}
+	}
+
+	// oras discovers the attestation beside the release and pulls it.
+	ok, o := runTool(t, dir, oras, "discover", "--plain-http", "--format", "json", repo+":disk")
+	if !ok {
+		t.Fatalf("oras discover: %s", o)
+	}
+	var disc struct {
+		Referrers []struct {
+			Digest       string            `json:"digest"`
+			ArtifactType string            `json:"artifactType"`
+			Annotations  map[string]string `json:"annotations"`
+		} `json:"referrers"`
+	}
+	if err := json.Unmarshal([]byte(o), &disc); err != nil {
+		t.Fatalf("oras discover output: %v\n%s", err, o)
+	}
+	var types []string
+	attDigest := ""
+	for _, rf := range disc.Referrers {
+		types = append(types, rf.ArtifactType)
+		if rf.ArtifactType == feed.SigstoreBundleMediaType {
+			attDigest = rf.Digest
+			if got := rf.Annotations[feed.AnnotationBundlePredicateType]; got != publish.PredicateType {
+				t.Errorf("the attestation's %s is %q, want %q", feed.AnnotationBundlePredicateType, got, publish.PredicateType)
+			}
+		}
+	}
+	slices.Sort(types)
+	if want := []string{publish.ArtifactType, feed.SigstoreBundleMediaType}; !slices.Equal(types, want) {
+		t.Errorf("oras discover lists referrers of types %q, want %q", types, want)
+	}
+	if attDigest == "" {
+		t.Fatalf("oras discover finds no attestation of the disk:\n%s", o)
+	}
+	pulled := t.TempDir()
+	if ok, o := runTool(t, dir, oras, "pull", "--plain-http", "-o", pulled, repo+"@"+attDigest); !ok {
+		t.Fatalf("oras pull: %s", o)
+	}
+	got, err := os.ReadFile(filepath.Join(pulled, publish.StatementFile))
+	if err != nil || !bytes.Equal(got, st) {
+		t.Errorf("oras pull of the attestation: %v; the bundle is the statement published: %v", err, bytes.Equal(got, st))
+	}
+}
+
+// flipBundleSignature copies a sigstore bundle into dir with one bit of its
+// signature flipped (content: messageSignature or dsseEnvelope).
+func flipBundleSignature(t *testing.T, src, dir, content string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	c, ok := m[content].(map[string]any)
+	if !ok {
+		t.Fatalf("%s has no %s", src, content)
+	}
+	sig := &c
+	var field string
+	if content == "dsseEnvelope" {
+		s := c["signatures"].([]any)[0].(map[string]any)
+		sig, field = &s, "sig"
+	} else {
+		field = "signature"
+	}
+	// Flip a bit in the middle of the base64 text: another valid base64
+	// character, another signature.
+	v := []byte((*sig)[field].(string))
+	i := len(v) / 2
+	if v[i] == 'A' {
+		v[i] = 'B'
+	} else {
+		v[i] = 'A'
+	}
+	(*sig)[field] = string(v)
+	out, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, content+"-"+filepath.Base(src))
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
