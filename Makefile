@@ -5,7 +5,17 @@ FUZZTIME  ?= 30s
 VECTORS   ?= $(abspath ../shared/vectors)
 export COCOBUILD_VECTORS ?= $(VECTORS)
 
-.PHONY: build test demo lint fuzz bench clean deps demo-deps
+.PHONY: build test demo lint fuzz bench clean deps demo-deps tools
+
+# Tools kept between runs (the cocobuild tools cache).
+TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cocobuild/tools
+# cosign and oras, the clients the tests check published documents with,
+# built from the Go module proxy at pinned versions (internal/testenv's
+# GoTools pins the same) into a directory kept between runs. The tests find
+# them through $$COCOBUILD_TOOLS_BIN.
+TOOLS_BIN ?= $(TOOLS)/go-bin
+GO_TOOLS   = github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3 oras.land/oras/cmd/oras@v1.3.6
+export COCOBUILD_TOOLS_BIN ?= $(abspath $(TOOLS_BIN))
 
 # Debian packages: what building the sample needs, and what the tests use
 # (.ci/run installs the same list).
@@ -26,23 +36,39 @@ demo-deps:
 deps:
 	$(call install,$(TEST_PKGS))
 
+# Installs each of GO_TOOLS with `go install` unless TOOLS_BIN already holds
+# it at the pinned version (go version -m reads the module version a binary
+# was built from): building cosign takes minutes, once.
+tools:
+	@mkdir -p "$(COCOBUILD_TOOLS_BIN)"
+	@for t in $(GO_TOOLS); do \
+	  pkg=$${t%@*}; ver=$${t#*@}; mod=$${pkg%/cmd/*}; bin="$(COCOBUILD_TOOLS_BIN)/$${pkg##*/}"; \
+	  if $(GO) version -m "$$bin" 2>/dev/null | grep -qF "$$(printf '\tmod\t%s\t%s\t' "$$mod" "$$ver")"; then \
+	    echo "$$bin: $$mod $$ver"; \
+	  else \
+	    echo "go install $$t (into $(COCOBUILD_TOOLS_BIN))"; \
+	    GOBIN="$(COCOBUILD_TOOLS_BIN)" $(GO) install "$$t" || exit 1; \
+	  fi; \
+	done
+
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/cocobuild
 
 # The test command of the README (and of .ci/run). The timeout leaves room
 # for the one cold build of the sample's kernel on a fresh machine (10-20
 # minutes on 2 cores); the tests share it through the cocobuild cache.
-test: deps
+test: deps tools
 	$(GO) vet ./...
 	$(GO) test -timeout 50m ./...
 
 # The main job: build the sample recipe, print its measurements, publish
 # signed reference values (to OUT/publish and the feed out/feed), verify them.
 PUB = out/sample/publish/sample
+# The predicate type of the in-toto statement (publish.PredicateType).
+PREDICATE_TYPE = https://github.com/cocobuild/cocobuild/reference-values/v1
 # TDX's RTMR0 covers the ACPI tables of the QEMU the TDs run on: the sample
 # models Debian forky's QEMU 11.1.2, which scripts/tdx-qemu fetches (pinned)
 # into the cache once.
-TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cocobuild/tools
 demo: demo-deps build
 	qemu=$$(scripts/tdx-qemu $(TOOLS)/qemu-forky) && \
 	./$(BIN) build -var 'feeds=["dir:out/feed"]' -var "acpi_qemu=$$qemu" recipes/sample
@@ -54,7 +80,9 @@ demo: demo-deps build
 	./$(BIN) verify --allow-dev-key --key "$$devpub" $(PUB) && \
 	./$(BIN) verify --allow-dev-key --key "$$devpub" dir:out/feed && \
 	echo && \
-	echo "Verify the RVPS message with cosign:  cosign verify-blob --key $$devpub --signature $(PUB)/rvps.json.sig --insecure-ignore-tlog $(PUB)/rvps.json" && \
+	echo "Verify the RVPS message with cosign v3:  cosign verify-blob --key $$devpub --bundle $(PUB)/rvps.json.sigstore.json --insecure-ignore-tlog $(PUB)/rvps.json" && \
+	echo "Verify the statement with cosign v3:     cosign verify-blob-attestation --key $$devpub --type $(PREDICATE_TYPE) --bundle $(PUB)/statement.sigstore.json --insecure-ignore-tlog out/sample/disk/guest/disk.qcow2" && \
+	echo "  (--type: cosign finds only the predicate types it knows by name without it)" && \
 	echo "  (a real release: --key with the publisher's public key obtained out of band, and no --allow-dev-key)"
 	@echo "Register it with Trustee:             rvps-tool register --path $(PUB)/rvps.json"
 	@echo "Serve the feed to verifiers:          ./$(BIN) serve out/feed --addr 127.0.0.1:8080"
