@@ -318,3 +318,62 @@ func flipBundleSignature(t *testing.T, src, dir, content string) string {
 	}
 	return p
 }
+
+// TestPublishDoesNotSignEarlierRelease publishes, with the CLI, the manifest
+// of a build whose publish block already made a release: the documents of
+// that release (kind reference-values, below publish/) are not subjects of
+// the new statement, and the cosign commands printed use --bundle and
+// --type.
+func TestPublishDoesNotSignEarlierRelease(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	out := filepath.Join(dir, "out")
+	recipe := publishRecipe(t, dir, filepath.Join(dir, "feed"), "1.0.0", true)
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe); code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	mb, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mb), `"publish/pub/rvps.json"`) {
+		t.Fatalf("the manifest lists no document of the publish block's release:\n%s", mb)
+	}
+	rel := filepath.Join(dir, "rel")
+	code, stdout, stderr := runCLI(t, "--json", "publish", filepath.Join(out, "manifest.json"), "--version", "2.0.0", "--cache-dir", cache,
+		"--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--allow-partial-coverage", "-o", rel)
+	if code != 0 {
+		t.Fatalf("publish: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var res struct{ Verify []string }
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("publish --json: %v\n%s", err, stdout)
+	}
+	st, err := os.ReadFile(filepath.Join(rel, publish.StatementFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := publish.VerifyStatement(context.Background(), st, sign.DevSigner().Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range r.Subjects {
+		names = append(names, s.Name)
+	}
+	if len(names) == 0 || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "publish/") }) {
+		t.Errorf("the statement's subjects %q: want the build's artifacts, none of publish/", names)
+	}
+	var cosignCmds []string
+	for _, v := range res.Verify {
+		if strings.HasPrefix(v, "cosign ") {
+			cosignCmds = append(cosignCmds, v)
+		}
+	}
+	want := []string{
+		"cosign verify-blob --key " + filepath.Join(publish.DevKeyDir(cache), "cosign.pub") + " --bundle " + filepath.Join(rel, publish.RVPSBundleFile) + " --insecure-ignore-tlog " + filepath.Join(rel, publish.RVPSFile),
+		"cosign verify-blob-attestation --key " + filepath.Join(publish.DevKeyDir(cache), "cosign.pub") + " --type " + publish.PredicateType + " --bundle " + filepath.Join(rel, publish.StatementFile) + " --insecure-ignore-tlog " + filepath.Join(out, filepath.FromSlash(r.Subjects[0].Name)),
+	}
+	if !slices.Equal(cosignCmds, want) {
+		t.Errorf("publish prints\n%q\nwant\n%q", cosignCmds, want)
+	}
+}

@@ -1,0 +1,103 @@
+package publish
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+// TestVerifyHintNamesCosignType checks that the hint of every build names
+// the cosign v3 commands as cosign takes them: --bundle (not the deprecated
+// --signature) and, for the statement, --type with its predicate type,
+// without which cosign finds nothing.
+func TestVerifyHintNamesCosignType(t *testing.T) {
+	for _, pub := range []*sign.PublicKey{sign.DevSigner().Public(), testSigner(t, sign.ECDSAP256).Public()} {
+		h := VerifyHint(pub, "OUT/publish/sample")
+		for _, want := range []string{
+			"cosign verify-blob --key ",
+			"--bundle OUT/publish/sample/" + RVPSBundleFile + " --insecure-ignore-tlog OUT/publish/sample/" + RVPSFile,
+			"cosign verify-blob-attestation --key ",
+			"--type " + PredicateType + " --bundle OUT/publish/sample/" + StatementFile,
+		} {
+			if !strings.Contains(h, want) {
+				t.Errorf("hint %q does not say %q", h, want)
+			}
+		}
+		if strings.Contains(h, "--signature") {
+			t.Errorf("hint %q uses --signature, deprecated in cosign v3", h)
+		}
+	}
+}
+
+func TestCosignHintsOCI(t *testing.T) {
+	r := testRelease(t, "1.0.0")
+	disk := Subject{Name: "127.0.0.1:5000/coco/sample@sha256:" + strings.Repeat("ab", 32), Kind: SubjectKindOCI, SHA256: strings.Repeat("ab", 32), Size: 500}
+	r.Subjects = append(r.Subjects, disk)
+	got := CosignHints("PUB", "rel", "out/disk.qcow2", r, false)
+	want := []string{
+		"cosign verify-blob-attestation --key PUB --type " + PredicateType + " --bundle rel/" + StatementFile + " --insecure-ignore-tlog out/disk.qcow2",
+		"cosign verify-attestation --key PUB --type " + PredicateType + " --insecure-ignore-tlog " + disk.Name,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("CosignHints = %q, want %q", got, want)
+	}
+}
+
+// TestOCISubject checks that a statement may name the pushed disk image by
+// its reference by digest (and only so), and that verify --artifacts does
+// not look for it among the files.
+func TestOCISubject(t *testing.T) {
+	ctx := context.Background()
+	s := testSigner(t, sign.ECDSAP256)
+	hexd := strings.Repeat("cd", 32)
+	for _, c := range []struct {
+		name, ref, sha string
+		ok            bool
+	}{
+		{"by digest", "127.0.0.1:5000/coco/sample@sha256:" + hexd, hexd, true},
+		{"another digest", "127.0.0.1:5000/coco/sample@sha256:" + hexd, strings.Repeat("ef", 32), false},
+		{"by tag", "127.0.0.1:5000/coco/sample:disk", hexd, false},
+		{"oci:// prefix", "oci://127.0.0.1:5000/coco/sample@sha256:" + hexd, hexd, false},
+		{"a path", "../disk", hexd, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := testRelease(t, "1.0.0")
+			r.Subjects = append(r.Subjects, Subject{Name: c.ref, Kind: SubjectKindOCI, SHA256: c.sha})
+			docs, err := Sign(ctx, r, s, AllFormats)
+			if !c.ok {
+				if err == nil {
+					t.Fatalf("signed a statement naming %s with sha256 %s", c.ref, c.sha)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// verify --artifacts checks the files, not the disk's manifest.
+			out := t.TempDir()
+			for p, content := range map[string]string{"kernel/guest/vmlinuz": "kernel", "measure/snp/measurements.json": "m"} {
+				p = filepath.Join(out, filepath.FromSlash(p))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o := verifyAt
+			o.Artifacts = out
+			v, err := Verify(ctx, docs, s.Public(), o)
+			if err != nil {
+				t.Fatalf("verify --artifacts: %v", err)
+			}
+			if !slices.ContainsFunc(v.Checked, func(c string) bool { return strings.HasPrefix(c, "2 subjects match") }) {
+				t.Errorf("verify --artifacts says %q, want the 2 files checked", v.Checked)
+			}
+		})
+	}
+}
