@@ -57,7 +57,7 @@ func TestOCISubject(t *testing.T) {
 	hexd := strings.Repeat("cd", 32)
 	for _, c := range []struct {
 		name, ref, sha string
-		ok            bool
+		ok             bool
 	}{
 		{"by digest", "127.0.0.1:5000/coco/sample@sha256:" + hexd, hexd, true},
 		{"another digest", "127.0.0.1:5000/coco/sample@sha256:" + hexd, strings.Repeat("ef", 32), false},
