@@ -136,6 +136,12 @@ func TestCosignOrasVerifyPublished(t *testing.T) {
 		t.Errorf("the statement's subjects %q do not name the disk's manifest %s", names, diskRef)
 	}
 
+	// cosign finds the statement on the disk's reference, as an attestation
+	// of the disk's manifest digest.
+	if ok, o := runTool(t, dir, cosign, "verify-attestation", "--key", pub, "--type", publish.PredicateType, "--insecure-ignore-tlog", diskRef); !ok {
+		t.Errorf("cosign verify-attestation --type %s %s: rejected\n%s", publish.PredicateType, diskRef, o)
+	}
+
 	// Every cosign command publish prints passes, as printed.
 	var cosignCmds [][]string
 	for _, v := range res.Verify {
