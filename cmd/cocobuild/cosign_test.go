@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -381,5 +382,110 @@ func TestPublishDoesNotSignEarlierRelease(t *testing.T) {
 	}
 	if !slices.Equal(cosignCmds, want) {
 		t.Errorf("publish prints\n%q\nwant\n%q", cosignCmds, want)
+	}
+}
+
+// cosignCommands returns the cosign commands a hint names ("cosign
+// verify-..." up to ";" or " (") as argument lists, with the placeholders
+// replaced.
+func cosignCommands(hint string, repl *strings.Replacer) [][]string {
+	var out [][]string
+	for _, m := range regexp.MustCompile(`cosign (verify-[a-z-]+[^;(]*)`).FindAllStringSubmatch(hint, -1) {
+		out = append(out, strings.Fields(repl.Replace(m[1])))
+	}
+	return out
+}
+
+// TestSampleReleaseCosign builds the sample (from the shared cache) and
+// runs the cosign commands its build hint prints on its release, as printed
+// with the placeholders filled in; then publishes the sample's release to
+// Debian's docker-registry with its qcow2 disk (pushed with oras) as
+// subject, and checks the disk's attestation with cosign verify-attestation.
+// A flipped byte in rvps.json and another key are rejected.
+func TestSampleReleaseCosign(t *testing.T) {
+	cosign, oras := testenv.GoTool(t, "cosign"), testenv.GoTool(t, "oras")
+	testenv.Tool(t, "apt-get", "apt")
+	qemu := testenv.TDXQEMU(t)
+	cache := testenv.SharedCache(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := runCLI(t, "build", "--json", "--cache-dir", cache, "-o", out, "-var", "acpi_qemu="+qemu, sampleRecipe)
+	if code != 0 {
+		t.Fatalf("build: exit %d\n%s", code, stderr)
+	}
+	var res struct{ Notes []string }
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	hint := ""
+	for _, n := range res.Notes {
+		if strings.Contains(n, "verify: ") {
+			hint = n
+		}
+	}
+	if code, _, stderr := runCLI(t, "keygen", "--dev", "--cache-dir", cache); code != 0 {
+		t.Fatalf("keygen --dev: %s", stderr)
+	}
+	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
+	disk := filepath.Join(out, "disk", "guest", "disk.qcow2")
+	cmds := cosignCommands(hint, strings.NewReplacer("DEV_PUB", devPub, "OUT/DISK", disk, "OUT/", out+"/"))
+	var subcommands []string
+	for _, c := range cmds {
+		subcommands = append(subcommands, c[0])
+		if ok, o := runTool(t, dir, cosign, c...); !ok {
+			t.Errorf("cosign %s (from the build's hint): rejected\n%s", strings.Join(c, " "), o)
+		}
+	}
+	if want := []string{"verify-blob", "verify-blob-attestation"}; !slices.Equal(subcommands, want) {
+		t.Fatalf("the build's hint names cosign %q, want %q:\n%s", subcommands, want, hint)
+	}
+	rel := filepath.Join(out, "publish", "sample")
+	otherDir := filepath.Join(dir, "other")
+	t.Setenv("COSIGN_PASSWORD", "test passphrase")
+	if code, _, stderr := runCLI(t, "keygen", "--dir", otherDir); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	for _, c := range [][]string{
+		{"verify-blob", "--key", devPub, "--bundle", filepath.Join(rel, publish.RVPSBundleFile), "--insecure-ignore-tlog", flipped(t, filepath.Join(rel, publish.RVPSFile), dir, -3)},
+		{"verify-blob", "--key", filepath.Join(otherDir, "cosign.pub"), "--bundle", filepath.Join(rel, publish.RVPSBundleFile), "--insecure-ignore-tlog", filepath.Join(rel, publish.RVPSFile)},
+		{"verify-blob-attestation", "--key", devPub, "--type", publish.PredicateType, "--bundle", filepath.Join(rel, publish.StatementFile), "--insecure-ignore-tlog", flipped(t, disk, dir, 0)},
+	} {
+		if ok, o := runTool(t, dir, cosign, c...); ok {
+			t.Errorf("cosign %s passed\n%s", strings.Join(c, " "), o)
+		}
+	}
+
+	// The sample's release on an OCI feed, referring to its disk image.
+	repo := testenv.DockerRegistry(t) + "/coco/sample"
+	if ok, o := runTool(t, filepath.Dir(disk), oras, "push", "--plain-http", repo+":disk", "disk.qcow2:application/vnd.cocobuild.disk.v1"); !ok {
+		t.Fatalf("oras push: %s", o)
+	}
+	code, stdout, stderr = runCLI(t, "--json", "publish", filepath.Join(out, "manifest.json"), "--version", "0.2.0", "--cache-dir", cache,
+		"--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--to", "oci://"+repo, "--subject", "disk", "-o", filepath.Join(dir, "rel"))
+	if code != 0 {
+		t.Fatalf("publish: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var pub struct{ Verify []string }
+	if err := json.Unmarshal([]byte(stdout), &pub); err != nil {
+		t.Fatal(err)
+	}
+	att := 0
+	for _, v := range pub.Verify {
+		f := strings.Fields(v)
+		if len(f) < 2 || f[0] != "cosign" || f[1] != "verify-attestation" {
+			continue
+		}
+		att++
+		if ok, o := runTool(t, dir, cosign, f[1:]...); !ok {
+			t.Errorf("%s: rejected\n%s", v, o)
+		}
+		other := slices.Clone(f[1:])
+		other[slices.Index(other, "--key")+1] = filepath.Join(otherDir, "cosign.pub")
+		if ok, o := runTool(t, dir, cosign, other...); ok {
+			t.Errorf("cosign %s passed\n%s", strings.Join(other, " "), o)
+		}
+	}
+	if att != 1 {
+		t.Errorf("publish prints %d cosign verify-attestation commands, want 1: %q", att, pub.Verify)
 	}
 }
