@@ -4,18 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
@@ -130,52 +123,7 @@ func TestOCIInProcessRegistry(t *testing.T) {
 // TestOCIDockerRegistry runs Debian's docker-registry (distribution 2.8,
 // which has no referrers API: oras falls back to the referrers tag schema).
 func TestOCIDockerRegistry(t *testing.T) {
-	bin := testenv.Tool(t, "docker-registry", "docker-registry")
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr)
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry did not answer on %s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	addr := testenv.DockerRegistry(t)
 	o, disk := exerciseOCI(t, addr)
 	// Distribution 2.8 has no referrers API: the referrers are listed in an
 	// index under the tag schema's tag.
@@ -184,9 +132,6 @@ http:
 		t.Errorf("no referrers index at tag %s: %v", fallback, err)
 	} else if m.MediaType != ocispec.MediaTypeImageIndex {
 		t.Errorf("tag %s holds %s, want an image index", fallback, m.MediaType)
-	}
-	if t.Failed() {
-		t.Logf("docker-registry log:\n%s", logs.String())
 	}
 }
 

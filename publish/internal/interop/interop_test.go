@@ -90,6 +90,24 @@ func fixture(t *testing.T, alg sign.Algorithm, partial bool) (*publish.Release, 
 	return r, s, files
 }
 
+// keyVerifier is a sigstore-go verifier that trusts pub for bundles keyed
+// by hint, with no transparency log or timestamps: what cosign v3 does for
+// --key … --insecure-ignore-tlog.
+func keyVerifier(t *testing.T, hint string, pub *sign.PublicKey) *verify.Verifier {
+	t.Helper()
+	sv, err := signature.LoadVerifier(pub.Key, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.NewVerifier(root.NewTrustedPublicKeyMaterialFromMapping(map[string]*root.ExpiringKey{
+		hint: root.NewExpiringKey(sv, time.Time{}, time.Time{}),
+	}), verify.WithNoObserverTimestamps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
 	for _, c := range fixtureCases {
 		alg, partial := c.alg, c.partial
@@ -103,17 +121,7 @@ func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sv, err := signature.LoadVerifier(pub.Key, crypto.SHA256)
-			if err != nil {
-				t.Fatal(err)
-			}
-			trusted := root.NewTrustedPublicKeyMaterialFromMapping(map[string]*root.ExpiringKey{
-				s.Public().Hint(): root.NewExpiringKey(sv, time.Time{}, time.Time{}),
-			})
-			v, err := verify.NewVerifier(trusted, verify.WithNoObserverTimestamps())
-			if err != nil {
-				t.Fatal(err)
-			}
+			v := keyVerifier(t, s.Public().Hint(), pub)
 			digest, _ := hex.DecodeString(r.Subjects[0].SHA256)
 			res, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey()))
 			if err != nil {
@@ -144,12 +152,7 @@ func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
 			}
 			// Another key is refused.
 			o, _ := sign.Generate(alg)
-			ov, _ := signature.LoadVerifier(o.Public().Key, crypto.SHA256)
-			wrong := root.NewTrustedPublicKeyMaterialFromMapping(map[string]*root.ExpiringKey{
-				s.Public().Hint(): root.NewExpiringKey(ov, time.Time{}, time.Time{}),
-			})
-			wv, _ := verify.NewVerifier(wrong, verify.WithNoObserverTimestamps())
-			if _, err := wv.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey())); err == nil {
+			if _, err := keyVerifier(t, s.Public().Hint(), o.Public()).Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey())); err == nil {
 				t.Error("sigstore-go accepted the bundle with another key")
 			}
 		})
@@ -275,21 +278,7 @@ func TestRVPSBundleVerifiesWithSigstoreGo(t *testing.T) {
 			if err := b.UnmarshalJSON(files[publish.RVPSBundleFile]); err != nil {
 				t.Fatalf("%s is not a sigstore bundle: %v", publish.RVPSBundleFile, err)
 			}
-			verifier := func(k *sign.PublicKey) *verify.Verifier {
-				sv, err := signature.LoadVerifier(k.Key, crypto.SHA256)
-				if err != nil {
-					t.Fatal(err)
-				}
-				trusted := root.NewTrustedPublicKeyMaterialFromMapping(map[string]*root.ExpiringKey{
-					s.Public().Hint(): root.NewExpiringKey(sv, time.Time{}, time.Time{}),
-				})
-				v, err := verify.NewVerifier(trusted, verify.WithNoObserverTimestamps())
-				if err != nil {
-					t.Fatal(err)
-				}
-				return v
-			}
-			v := verifier(s.Public())
+			v := keyVerifier(t, s.Public().Hint(), s.Public())
 			msg := files[publish.RVPSFile]
 			if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err != nil {
 				t.Fatalf("sigstore-go rejects %s: %v", publish.RVPSBundleFile, err)
@@ -303,7 +292,7 @@ func TestRVPSBundleVerifiesWithSigstoreGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := verifier(o.Public()).Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err == nil {
+			if _, err := keyVerifier(t, s.Public().Hint(), o.Public()).Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err == nil {
 				t.Error("sigstore-go accepted the bundle with another key")
 			}
 		})

@@ -3,7 +3,6 @@ package interop_test
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -16,9 +15,7 @@ import (
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
-	"github.com/sigstore/sigstore/pkg/signature"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 
@@ -123,16 +120,7 @@ func TestOCIAttestationAsCosignReadsIt(t *testing.T) {
 	if err := bb.UnmarshalJSON(bundles[0]); err != nil {
 		t.Fatal(err)
 	}
-	sv, err := signature.LoadVerifier(s.Public().Key, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := verify.NewVerifier(root.NewTrustedPublicKeyMaterialFromMapping(map[string]*root.ExpiringKey{
-		s.Public().Hint(): root.NewExpiringKey(sv, time.Time{}, time.Time{}),
-	}), verify.WithNoObserverTimestamps())
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := keyVerifier(t, s.Public().Hint(), s.Public())
 	dd, _ := hex.DecodeString(disk.Digest.Encoded())
 	if _, err := v.Verify(&bb, verify.NewPolicy(verify.WithArtifactDigest("sha256", dd), verify.WithKey())); err != nil {
 		t.Errorf("sigstore-go rejects the statement for the disk's manifest digest: %v", err)
