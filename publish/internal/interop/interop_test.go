@@ -108,22 +108,30 @@ func keyVerifier(t *testing.T, hint string, pub *sign.PublicKey) *verify.Verifie
 	return v
 }
 
+// loadBundle reads the sigstore bundle of a release's documents as
+// sigstore-go does.
+func loadBundle(t *testing.T, files map[string][]byte, name string) *bundle.Bundle {
+	t.Helper()
+	var b bundle.Bundle
+	if err := b.UnmarshalJSON(files[name]); err != nil {
+		t.Fatalf("%s is not a sigstore bundle: %v", name, err)
+	}
+	return &b
+}
+
 func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
 	for _, c := range fixtureCases {
 		alg, partial := c.alg, c.partial
 		t.Run(c.name(), func(t *testing.T) {
 			r, s, files := fixture(t, alg, partial)
-			var b bundle.Bundle
-			if err := b.UnmarshalJSON(files[publish.StatementFile]); err != nil {
-				t.Fatal(err)
-			}
+			b := loadBundle(t, files, publish.StatementFile)
 			pub, err := sign.ParsePublicKey(files[publish.PublicKeyFile])
 			if err != nil {
 				t.Fatal(err)
 			}
 			v := keyVerifier(t, s.Public().Hint(), pub)
 			digest, _ := hex.DecodeString(r.Subjects[0].SHA256)
-			res, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey()))
+			res, err := v.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey()))
 			if err != nil {
 				t.Fatalf("sigstore-go rejects the bundle: %v", err)
 			}
@@ -147,23 +155,27 @@ func TestBundleVerifiesWithSigstoreGo(t *testing.T) {
 			}
 			// A digest that is no subject is refused.
 			other := bytes.Repeat([]byte{9}, 32)
-			if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", other), verify.WithKey())); err == nil {
+			if _, err := v.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", other), verify.WithKey())); err == nil {
 				t.Error("sigstore-go accepted an artifact digest that is not a subject")
 			}
 			// Another key is refused.
 			o, _ := sign.Generate(alg)
-			if _, err := keyVerifier(t, s.Public().Hint(), o.Public()).Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey())); err == nil {
+			if _, err := keyVerifier(t, s.Public().Hint(), o.Public()).Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey())); err == nil {
 				t.Error("sigstore-go accepted the bundle with another key")
 			}
 		})
 	}
 }
 
+// TestRVPSSignatureVerifiesLikeCosignVerifyBlob checks rvps.json.sig as
+// cosign verify-blob --signature does and rvps.json.sigstore.json as cosign
+// v3's verify-blob --bundle does: each verifies, and a changed message or
+// another key does not.
 func TestRVPSSignatureVerifiesLikeCosignVerifyBlob(t *testing.T) {
 	for _, c := range fixtureCases {
 		alg, partial := c.alg, c.partial
 		t.Run(c.name(), func(t *testing.T) {
-			_, _, files := fixture(t, alg, partial)
+			_, s, files := fixture(t, alg, partial)
 			// cosign verify-blob --key: the PEM public key, a base64 signature
 			// file, the blob; with signature.LoadVerifier(key, SHA256).
 			pub, err := sign.ParsePublicKey(files[publish.PublicKeyFile])
@@ -185,6 +197,27 @@ func TestRVPSSignatureVerifiesLikeCosignVerifyBlob(t *testing.T) {
 			bad[len(bad)-3] ^= 1
 			if err := v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(bad)); err == nil {
 				t.Error("a changed message verified")
+			}
+			// cosign v3's verify-blob --bundle: rvps.json.sigstore.json
+			// checked by sigstore-go with the artifact given, the public
+			// key, no transparency log.
+			b := loadBundle(t, files, publish.RVPSBundleFile)
+			kv := keyVerifier(t, s.Public().Hint(), s.Public())
+			msg := files[publish.RVPSFile]
+			if _, err := kv.Verify(b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err != nil {
+				t.Fatalf("sigstore-go rejects %s: %v", publish.RVPSBundleFile, err)
+			}
+			bad = append([]byte(nil), msg...)
+			bad[len(bad)/2] ^= 1
+			if _, err := kv.Verify(b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(bad)), verify.WithKey())); err == nil {
+				t.Error("sigstore-go accepted the bundle for a changed rvps.json")
+			}
+			o, err := sign.Generate(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := keyVerifier(t, s.Public().Hint(), o.Public()).Verify(b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err == nil {
+				t.Error("sigstore-go accepted the bundle with another key")
 			}
 		})
 	}
@@ -260,40 +293,6 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 						}
 					}
 				}
-			}
-		})
-	}
-}
-
-// TestRVPSBundleVerifiesWithSigstoreGo checks rvps.json.sigstore.json as
-// cosign v3's verify-blob --bundle does (sigstore-go, the artifact given,
-// a public key, no transparency log): it verifies, and a changed message or
-// another key does not.
-func TestRVPSBundleVerifiesWithSigstoreGo(t *testing.T) {
-	for _, c := range fixtureCases {
-		alg, partial := c.alg, c.partial
-		t.Run(c.name(), func(t *testing.T) {
-			_, s, files := fixture(t, alg, partial)
-			var b bundle.Bundle
-			if err := b.UnmarshalJSON(files[publish.RVPSBundleFile]); err != nil {
-				t.Fatalf("%s is not a sigstore bundle: %v", publish.RVPSBundleFile, err)
-			}
-			v := keyVerifier(t, s.Public().Hint(), s.Public())
-			msg := files[publish.RVPSFile]
-			if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err != nil {
-				t.Fatalf("sigstore-go rejects %s: %v", publish.RVPSBundleFile, err)
-			}
-			bad := append([]byte(nil), msg...)
-			bad[len(bad)/2] ^= 1
-			if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(bad)), verify.WithKey())); err == nil {
-				t.Error("sigstore-go accepted the bundle for a changed rvps.json")
-			}
-			o, err := sign.Generate(alg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := keyVerifier(t, s.Public().Hint(), o.Public()).Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(msg)), verify.WithKey())); err == nil {
-				t.Error("sigstore-go accepted the bundle with another key")
 			}
 		})
 	}
