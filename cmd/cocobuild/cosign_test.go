@@ -59,12 +59,20 @@ func flipped(t *testing.T, src, dir string, i int) string {
 // oras discovers and pulls it; a flipped byte in rvps.json, in a bundle, in
 // the statement or in the registry's copy, and another key, are rejected by
 // the same commands.
+//
+// Both key types cocobuild makes are checked: cosign takes either.
 func TestCosignOrasVerifyPublished(t *testing.T) {
+	for _, alg := range []sign.Algorithm{sign.ECDSAP256, sign.Ed25519} {
+		t.Run(string(alg), func(t *testing.T) { checkCosignOras(t, alg) })
+	}
+}
+
+func checkCosignOras(t *testing.T, alg sign.Algorithm) {
 	cosign, oras := testenv.GoTool(t, "cosign"), testenv.GoTool(t, "oras")
 	addr := testenv.DockerRegistry(t)
 	dir, cache := t.TempDir(), t.TempDir()
 	t.Setenv("COSIGN_PASSWORD", "test passphrase")
-	if code, stdout, stderr := runCLI(t, "keygen", "--dir", dir); code != 0 {
+	if code, stdout, stderr := runCLI(t, "keygen", "--dir", dir, "--algorithm", string(alg)); code != 0 {
 		t.Fatalf("keygen: exit %d\n%s%s", code, stdout, stderr)
 	}
 	other := filepath.Join(dir, "other")
@@ -178,6 +186,14 @@ func TestCosignOrasVerifyPublished(t *testing.T) {
 	rvps := filepath.Join(rel, publish.RVPSFile)
 	if ok, o := runTool(t, dir, cosign, "verify-blob", "--key", pub, "--signature", filepath.Join(rel, publish.RVPSSigFile), "--insecure-ignore-tlog", rvps); !ok {
 		t.Errorf("cosign verify-blob --signature rvps.json.sig: rejected\n%s", o)
+	}
+	// cocobuild verify takes the release from the feed and the documents,
+	// whose statement names the disk's manifest, with --artifacts too.
+	if code, stdout, stderr := runCLI(t, "verify", "--key", pub, "oci://"+repo+":2.0.0"); code != 0 {
+		t.Errorf("cocobuild verify oci://%s:2.0.0: exit %d\n%s%s", repo, code, stdout, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "verify", "--key", pub, "--artifacts", out, rel); code != 0 {
+		t.Errorf("cocobuild verify --artifacts %s %s: exit %d\n%s%s", out, rel, code, stdout, stderr)
 	}
 	// cosign finds the statement only with --type.
 	if ok, o := runTool(t, dir, cosign, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", diskRef); ok {
