@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,5 +100,26 @@ func TestOCISubject(t *testing.T) {
 				t.Errorf("verify --artifacts says %q, want the 2 files checked", v.Checked)
 			}
 		})
+	}
+}
+
+// TestVerifyOneRVPSBundle checks a lone rvps.json with its sigstore bundle
+// in place of the detached signature: it verifies, and not for another
+// message or key.
+func TestVerifyOneRVPSBundle(t *testing.T) {
+	ctx := context.Background()
+	s := testSigner(t, sign.Ed25519)
+	docs := signAll(t, testRelease(t, "1.0.0"), s)
+	msg, b := doc(docs, RVPSFile).Data, doc(docs, RVPSBundleFile).Data
+	o := VerifyOptions{SkipExpiry: true}
+	if _, err := VerifyOne(ctx, msg, b, s.Public(), o); err != nil {
+		t.Fatalf("rvps.json with its bundle: %v", err)
+	}
+	other := doc(signAll(t, testRelease(t, "2.0.0"), s), RVPSFile).Data
+	if _, err := VerifyOne(ctx, other, b, s.Public(), o); !errors.Is(err, sign.ErrSignature) {
+		t.Errorf("another rvps.json with the bundle: %v, want %v", err, sign.ErrSignature)
+	}
+	if _, err := VerifyOne(ctx, msg, b, testSigner(t, sign.Ed25519).Public(), o); !errors.Is(err, sign.ErrSignature) {
+		t.Errorf("the bundle with another key: %v, want %v", err, sign.ErrSignature)
 	}
 }

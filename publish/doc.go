@@ -19,7 +19,11 @@
 //   - statement.sigstore.json: an in-toto Statement v1 (the build's artifacts
 //     as subjects, the Release as predicate of type PredicateType) in a DSSE
 //     envelope inside a sigstore bundle v0.3 keyed by the public key hint,
-//     verifiable offline;
+//     verifiable offline (cosign: verify-blob-attestation --type
+//     PredicateType). Published to an oci:// feed with the pushed disk image
+//     as subject, the statement also names the disk's manifest digest (a
+//     subject of SubjectKindOCI) and is pushed as the disk's cosign
+//     attestation referrer, which `cosign verify-attestation --type` finds;
 //   - corim-snp.cbor, corim-tdx.cbor: signed CoRIMs (COSE_Sign1 over a
 //     tag-501 unsigned CoRIM): the SNP launch measurement as a reference
 //     triple per the AMD SEV-SNP CoRIM profile draft, TDX MRTD and RTMRs as
