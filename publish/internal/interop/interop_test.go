@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
-	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/corim/corim"
 	"github.com/veraison/corim/extensions"
