@@ -43,23 +43,7 @@ func TestRVPSTDXPolicyValues(t *testing.T) {
 				m.Measurements[i].Values["xfam"] = "e71a060000000000"
 			}
 			tc.change(m)
-			r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, err := EncodeRVPS(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := DecodeRVPS(msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]any{}
-			for k := range tc.want {
-				got[k] = p[k]
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, rvpsNames(t, m, tc.want)); diff != "" {
 				t.Errorf("RVPS payload (-want +got):\n%s", diff)
 			}
 		})
@@ -80,20 +64,32 @@ func TestRVPSSNPPolicyNames(t *testing.T) {
 	} {
 		m := testManifest()
 		m.Measurements[0].Params["policy"], m.Measurements[1].Params["policy"] = c.policy, c.policy
-		r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := RVPSPayload(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]any{}
-		for k := range c.want {
-			got[k] = p[k]
-		}
-		if diff := cmp.Diff(c.want, got); diff != "" {
+		if diff := cmp.Diff(c.want, rvpsNames(t, m, c.want)); diff != "" {
 			t.Errorf("policy %s (-want +got):\n%s", c.policy, diff)
 		}
 	}
+}
+
+// rvpsNames publishes the manifest's release as an RVPS message, reads it
+// back as the RVPS does and returns the payload's values of the names of
+// want (nil for a name it lacks).
+func rvpsNames(t *testing.T, m *Manifest, want map[string]any) map[string]any {
+	t.Helper()
+	r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := EncodeRVPS(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := DecodeRVPS(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for k := range want {
+		got[k] = p[k]
+	}
+	return got
 }
