@@ -393,8 +393,8 @@ func checkCoRIM(r *Release, tee string, data []byte, pub *sign.PublicKey) error 
 	if want := r.Name + "/" + tee + "/" + r.Version; cv.ID != want {
 		return fmt.Errorf("%w: CoRIM id %q, want %q", ErrMismatch, cv.ID, want)
 	}
-	if tee == "snp" && !reflect.DeepEqual(cv.Profiles, []string{SNPCoRIMProfile}) {
-		return fmt.Errorf("CoRIM profiles %q: want %q", cv.Profiles, SNPCoRIMProfile)
+	if want := CoRIMProfile(tee); cv.Profile != want {
+		return fmt.Errorf("CoRIM profile %q: want %q", cv.Profile, want)
 	}
 	var want []map[string]string
 	var wantCov []*Coverage
