@@ -283,14 +283,16 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 	// A tampered document in the feed is caught.
 	ix, _ := os.ReadFile(filepath.Join(feedDir, "index.json"))
 	var index struct {
-		Releases []struct {
-			Documents []struct{ Name, Digest string }
+		Signed struct {
+			Releases []struct {
+				Documents []struct{ Name, Digest string }
+			}
 		}
 	}
 	if err := json.Unmarshal(ix, &index); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range index.Releases[1].Documents {
+	for _, d := range index.Signed.Releases[1].Documents {
 		if d.Name == "rvps.json" {
 			p := filepath.Join(feedDir, "blobs", "sha256", strings.TrimPrefix(d.Digest, "sha256:"))
 			os.Chmod(p, 0o644)

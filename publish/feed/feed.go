@@ -227,7 +227,11 @@ func VerifyIndex(b []byte, pub *sign.PublicKey, now time.Time) (*Index, string, 
 		}
 	}
 	if !ok {
-		return nil, "", fmt.Errorf("%w with key %s: the index was altered after it was signed", ErrIndexSignature, pub.ID())
+		ids := make([]string, 0, len(sigs))
+		for _, s := range sigs {
+			ids = append(ids, s.KeyID)
+		}
+		return nil, "", fmt.Errorf("%w with key %s: the index was altered after it was signed, or signed by another key (its signatures name %s)", ErrIndexSignature, pub.ID(), strings.Join(ids, ", "))
 	}
 	if !now.Before(ix.Expires) {
 		return nil, "", fmt.Errorf("%w: index version %d expired at %s (now %s): the publisher has not re-signed it since, or the server replays an old one; ask the publisher to publish again, which re-signs it",
