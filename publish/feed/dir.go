@@ -101,22 +101,7 @@ func (d Dir) Append(ctx context.Context, rel Release, blobs map[string][]byte, s
 		return false, nil, err
 	}
 	defer unlock()
-	old, err := d.IndexBytes(ctx)
-	if errors.Is(err, ErrNoIndex) {
-		old, err = nil, nil
-	}
-	if err != nil {
-		return false, nil, err
-	}
-	prev, err := sg.previous("the feed "+d.Path, old, &rel)
-	if err != nil {
-		return false, nil, err
-	}
-	var releases []Release
-	if prev != nil {
-		releases = prev.Releases
-	}
-	add, err := checkAppend(&Index{Releases: releases}, &rel)
+	prev, releases, add, err := sg.previous(ctx, d, "the feed "+d.Path, &rel)
 	if err != nil {
 		return false, nil, err
 	}

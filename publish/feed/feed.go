@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -203,6 +204,14 @@ func pae(signed []byte) []byte {
 	return fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(IndexMediaType), IndexMediaType, len(signed), signed)
 }
 
+// signedBy reports whether one of sigs is pub's signature of signed.
+func signedBy(signed []byte, sigs []Signature, pub *sign.PublicKey) bool {
+	return slices.ContainsFunc(sigs, func(s Signature) bool {
+		raw, err := base64.StdEncoding.DecodeString(s.Sig)
+		return err == nil && s.KeyID == pub.ID() && pub.Verify(pae(signed), raw) == nil
+	})
+}
+
 // VerifyIndex decodes an index.json and checks that it is signed by pub
 // and not expired at now: the index is what the publisher signed last, or
 // an older index that has not expired yet (State tells those apart). It
@@ -215,18 +224,7 @@ func VerifyIndex(b []byte, pub *sign.PublicKey, now time.Time) (*Index, string, 
 	if ix.Key != pub.ID() {
 		return nil, "", fmt.Errorf("%w: the index is signed by key %s, not %s: a feed is verified with its publisher's key", ErrIndexSignature, ix.Key, pub.ID())
 	}
-	ok := false
-	for _, s := range sigs {
-		if s.KeyID != pub.ID() {
-			continue
-		}
-		raw, err := base64.StdEncoding.DecodeString(s.Sig)
-		if err == nil && pub.Verify(pae(signed), raw) == nil {
-			ok = true
-			break
-		}
-	}
-	if !ok {
+	if !signedBy(signed, sigs, pub) {
 		ids := make([]string, 0, len(sigs))
 		for _, s := range sigs {
 			ids = append(ids, s.KeyID)
@@ -304,28 +302,33 @@ func EncodeIndex(ix *Index, s *sign.Signer) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// previous reads the index an append builds on: nil for none, refused when
-// it is unsigned, signed by another key or altered. An expired index is
-// fine: the append re-signs it.
-func (sg Signing) previous(where string, b []byte, rel *Release) (*Index, error) {
-	if b == nil {
-		return nil, nil
+// previous reads the index an append of rel to rd builds on: nil for a
+// feed without one; refused when it is unsigned, signed by another key or
+// altered (an expired index is fine: the append re-signs it). It returns
+// its releases and whether rel is to be added (false: the identical
+// release is there), or the error of an append checkAppend refuses.
+func (sg Signing) previous(ctx context.Context, rd Reader, where string, rel *Release) (prev *Index, releases []Release, add bool, err error) {
+	b, err := rd.IndexBytes(ctx)
+	if errors.Is(err, ErrNoIndex) {
+		add, err = checkAppend(&Index{}, rel)
+		return nil, nil, add, err
+	}
+	if err != nil {
+		return nil, nil, false, err
 	}
 	ix, signed, sigs, err := decodeIndex(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
+		return nil, nil, false, fmt.Errorf("%s: %w", where, err)
+	}
+	if err := checkKey(where, ix.Key, rel); err != nil {
+		return nil, nil, false, err
 	}
 	pub := sg.Signer.Public()
-	if err := checkKey(where, ix.Key, rel); err != nil {
-		return nil, err
+	if !signedBy(signed, sigs, pub) {
+		return nil, nil, false, fmt.Errorf("%w: the index of %s does not verify with key %s, which the index names: it was altered; restore it from a copy or re-publish the feed", ErrIndexSignature, where, pub.ID())
 	}
-	for _, s := range sigs {
-		raw, err := base64.StdEncoding.DecodeString(s.Sig)
-		if err == nil && s.KeyID == pub.ID() && pub.Verify(pae(signed), raw) == nil {
-			return ix, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: the index of %s does not verify with key %s, which the index names: it was altered; restore it from a copy or re-publish the feed", ErrIndexSignature, where, pub.ID())
+	add, err = checkAppend(ix, rel)
+	return ix, ix.Releases, add, err
 }
 
 // Check checks the releases of an index: documents with valid digests and,

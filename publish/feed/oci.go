@@ -137,22 +137,7 @@ func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, ar
 		}
 		subj = &sd
 	}
-	old, err := o.IndexBytes(ctx)
-	if errors.Is(err, ErrNoIndex) {
-		old, err = nil, nil
-	}
-	if err != nil {
-		return none, nil, err
-	}
-	prev, err := sg.previous(o.Location(), old, &rel)
-	if err != nil {
-		return none, nil, err
-	}
-	var releases []Release
-	if prev != nil {
-		releases = prev.Releases
-	}
-	add, err := checkAppend(&Index{Releases: releases}, &rel)
+	prev, releases, add, err := sg.previous(ctx, o, o.Location(), &rel)
 	if err != nil {
 		return none, nil, err
 	}
