@@ -76,6 +76,9 @@ unless --allow-dev-key.`,
 			if cfg.Expires, err = time.Parse(time.RFC3339, expires); err != nil {
 				return usageErr(fmt.Errorf("--expires %q: want an RFC 3339 time such as 2027-12-31T00:00:00Z", expires))
 			}
+			if cfg.IndexTTL <= 0 {
+				return usageErr(fmt.Errorf("--index-ttl %s: want a positive duration such as 168h", cfg.IndexTTL))
+			}
 			if len(cfg.Formats) > 0 {
 				if err := publish.CheckFormats(cfg.Formats); err != nil {
 					return usageErr(err)

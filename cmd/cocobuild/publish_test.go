@@ -425,6 +425,8 @@ func TestKeygenPublishOCIVerify(t *testing.T) {
 		{"publish", filepath.Join(out, "manifest.json"), "--version", "2", "--expires", "2099-01-01T00:00:00Z", "--key", "dev"},
 		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "tomorrow", "--key", "dev"},
 		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--to", "s3://x"},
+		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--index-ttl", "-1h"},
+		{"verify", "--key", pub, "--name", "pub", filepath.Join(out, "publish", "pub", "corim-tdx.cbor")}, // a CoRIM names no release
 		{"serve", filepath.Join(dir, "nonexistent")},
 		{"keygen", "--algorithm", "rsa"},
 	} {

@@ -147,7 +147,7 @@ The exit code is 1 when anything does not verify.`,
 				} else if sig, err = os.ReadFile(sigFile); err != nil {
 					return usageErr(err)
 				}
-				if f, _ := publish.DetectFormat(data); name != "" && f != publish.FormatInToto && o.Statement == nil {
+				if f, _ := publish.DetectFormat(data); name != "" && (f == publish.FormatCoRIM || f == publish.FormatRVPS && o.Statement == nil) {
 					return usageErr(fmt.Errorf("--name: %s does not state its release's name: verify it with its statement (--statement) or verify the release directory", target))
 				}
 				checked, err := publish.VerifyOne(ctx, data, sig, pub, o)
