@@ -114,6 +114,19 @@ func exerciseOCI(t *testing.T, host string) (*OCI, ocispec.Descriptor) {
 	if _, _, err := o.Push(ctx, changed, b1, testArtifactType, "", testSigning()); !errors.Is(err, ErrImmutable) {
 		t.Errorf("pushing other documents as 1.1.0: %v, want ErrImmutable", err)
 	}
+	// The signed index at tag "index" lists both releases, re-signed at
+	// each successful push (1.0.0 twice, 1.1.0, 1.1.0 at latest).
+	b, err := o.IndexBytes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, _, err := VerifyIndex(b, testSigner().Public(), testNow)
+	if err != nil {
+		t.Fatalf("the index at tag %s: %v", IndexTag, err)
+	}
+	if diff := cmp.Diff([]Release{r1, r2}, ix.Releases); ix.Version != 4 || diff != "" {
+		t.Errorf("the index at tag %s: version %d, want 4; releases (-want +got):\n%s", IndexTag, ix.Version, diff)
+	}
 	// A subject in another repository is refused.
 	if _, _, err := o.Push(ctx, r2, b2, testArtifactType, host+"/other/repo:disk", testSigning()); err == nil || !strings.Contains(err.Error(), "another repository") {
 		t.Errorf("subject in another repository: %v", err)
