@@ -227,6 +227,12 @@ func TestVerifyOCIRejectsRollback(t *testing.T) {
 			t.Errorf("%s with the index tag moved back: got %v, want feed.ErrRolledBack naming both versions", ref, err)
 		}
 	}
+	// A verifier that saw nothing before still finds the tag of 1.1.0
+	// newer than the index.
+	fresh := FeedCheck{State: &feed.State{Dir: t.TempDir()}}
+	if _, err := VerifyOCI(ctx, repo+":1.1.0", s.Public(), verifyAt, fresh); !errors.Is(err, ErrRollback) || !strings.Contains(err.Error(), "index was rolled back") {
+		t.Errorf("the tag of 1.1.0 with the index of 1.0.0, to a fresh verifier: got %v, want ErrRollback saying the index was rolled back", err)
+	}
 }
 
 // TestVerifyName: --name binds the release series: a feed holding another

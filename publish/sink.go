@@ -370,6 +370,8 @@ func VerifyOCI(ctx context.Context, ref string, pub *sign.PublicKey, o VerifyOpt
 	switch {
 	case latest == nil:
 		return nil, fmt.Errorf("tag %s holds %s %s, which the signed index does not list", oc.Tag, tagged.Name, tagged.Version)
+	case CompareVersions(tagged.Version, latest.Version) > 0:
+		return nil, fmt.Errorf("%w: tag %s holds %s %s, newer than %s, the latest the signed index lists: the index was rolled back", ErrRollback, oc.Tag, tagged.Name, tagged.Version, latest.Version)
 	case latest.Version != tagged.Version:
 		return nil, fmt.Errorf("%w: tag %s holds %s %s, but the signed index lists %s as the latest: the tag was moved back, or name the latest release's tag", ErrRollback, oc.Tag, tagged.Name, tagged.Version, latest.Version)
 	case !slices.Equal(latest.Documents, tagged.Documents):
