@@ -163,6 +163,9 @@ type VerifyOptions struct {
 	// key, never the development_key field of the signed statement: anyone
 	// can sign with the development key and say anything in the statement.
 	AllowDevKey bool
+	// Name, when set, is the release series expected (verify --name): a
+	// release of another name is ErrOtherName.
+	Name string
 }
 
 // Verified is the outcome of a successful verification.
@@ -358,6 +361,9 @@ func CheckRelease(r *Release, o VerifyOptions) error {
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()
+	}
+	if o.Name != "" && r.Name != o.Name {
+		return fmt.Errorf("%w: release %s %s is not of the series %s", ErrOtherName, r.Name, r.Version, o.Name)
 	}
 	if !o.SkipExpiry && !now.Before(r.Expires) {
 		return fmt.Errorf("%w: release %s %s expired on %s", ErrExpired, r.Name, r.Version, r.Expires.Format(time.RFC3339))
