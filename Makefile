@@ -78,7 +78,7 @@ demo: demo-deps build
 	@echo "with the key 'cocobuild keygen --dev' shows, never the cosign.pub inside the release."
 	devpub=$$(./$(BIN) keygen --dev 2>/dev/null | sed -n 's/^public key: *//p') && test -n "$$devpub" && \
 	./$(BIN) verify --allow-dev-key --key "$$devpub" $(PUB) && \
-	./$(BIN) verify --allow-dev-key --key "$$devpub" dir:out/feed && \
+	./$(BIN) verify --allow-dev-key --key "$$devpub" --state out/verify-state --name sample dir:out/feed && \
 	echo && \
 	echo "Verify the RVPS message with cosign v3:  cosign verify-blob --key $$devpub --bundle $(PUB)/rvps.json.sigstore.json --insecure-ignore-tlog $(PUB)/rvps.json" && \
 	echo "Verify the statement with cosign v3:     cosign verify-blob-attestation --key $$devpub --type $(PREDICATE_TYPE) --bundle $(PUB)/statement.sigstore.json --insecure-ignore-tlog out/sample/disk/guest/disk.qcow2" && \

@@ -14,6 +14,7 @@ import (
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -29,9 +30,12 @@ rvps.json.sigstore.json for cosign v3's verify-blob --bundle and the detached si
 rvps.json.sig for older clients), an in-toto statement in a sigstore bundle
 (statement.sigstore.json) and a signed CoRIM per TEE (corim-snp.cbor, corim-tdx.cbor).
 The documents go into --out (default OUT/publish/NAME) with the public key, and are
-appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG]. The documents of a
-release the recipe's publish block already made (publish/ in the manifest) are not
-signed again as subjects.
+appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG]. Each feed's index
+(index.json; tag "index" of an oci:// repository) is re-signed with the same key, its
+version one higher, valid for --index-ttl: publish again (the same release will do)
+before it runs out, or verify reports the feed stale.
+The documents of a release the recipe's publish block already made (publish/ in the
+manifest) are not signed again as subjects.
 
 With --subject, the disk image already pushed to the oci:// feed's repository: its
 manifest digest is resolved before signing and named among the statement's subjects
@@ -86,6 +90,9 @@ unless --allow-dev-key.`,
 			}
 			if cfg.Expires, err = time.Parse(time.RFC3339, expires); err != nil {
 				return usageErr(fmt.Errorf("--expires %q: want an RFC 3339 time such as 2027-12-31T00:00:00Z", expires))
+			}
+			if cfg.IndexTTL <= 0 {
+				return usageErr(fmt.Errorf("--index-ttl %s: want a positive duration such as 168h", cfg.IndexTTL))
 			}
 			if len(cfg.Formats) > 0 {
 				if err := publish.CheckFormats(cfg.Formats); err != nil {
@@ -180,6 +187,7 @@ unless --allow-dev-key.`,
 	f.StringArrayVar(&cfg.Formats, "format", nil, "rvps, intoto, corim (repeatable; default all three)")
 	f.StringArrayVar(&cfg.To, "to", nil, "feed: dir:PATH or oci://REGISTRY/REPO[:TAG] (repeatable)")
 	f.StringVar(&cfg.Subject, "subject", "", "for oci:// feeds: the pushed disk image (tag, digest or full reference)")
+	f.DurationVar(&cfg.IndexTTL, "index-ttl", feed.DefaultIndexTTL, "how long the feeds' re-signed index stays valid; verify calls the feed stale after that")
 	f.StringVar(&cfg.Namespace, "namespace", "", "prefix of the rvps:/// names (default: the release name)")
 	f.StringVarP(&out, "out", "o", "", "directory for the documents (default OUT/publish/NAME beside the manifest)")
 	f.StringVar(&cacheDir, "cache-dir", "", `the build cache holding the development key, for --key dev`)
