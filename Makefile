@@ -83,7 +83,12 @@ demo: demo-deps build
 	echo "Verify the RVPS message with cosign v3:  cosign verify-blob --key $$devpub --bundle $(PUB)/rvps.json.sigstore.json --insecure-ignore-tlog $(PUB)/rvps.json" && \
 	echo "Verify the statement with cosign v3:     cosign verify-blob-attestation --key $$devpub --type $(PREDICATE_TYPE) --bundle $(PUB)/statement.sigstore.json --insecure-ignore-tlog out/sample/disk/guest/disk.qcow2" && \
 	echo "  (--type: cosign finds only the predicate types it knows by name without it)" && \
-	echo "  (a real release: --key with the publisher's public key obtained out of band, and no --allow-dev-key)"
+	echo "  (a real release: --key with the publisher's public key obtained out of band, and no --allow-dev-key)" && \
+	if [ -x "$(COCOBUILD_TOOLS_BIN)/cosign" ]; then \
+	  echo "Running them with $(COCOBUILD_TOOLS_BIN)/cosign (make tools):" && \
+	  "$(COCOBUILD_TOOLS_BIN)/cosign" verify-blob --key "$$devpub" --bundle $(PUB)/rvps.json.sigstore.json --insecure-ignore-tlog $(PUB)/rvps.json && \
+	  "$(COCOBUILD_TOOLS_BIN)/cosign" verify-blob-attestation --key "$$devpub" --type $(PREDICATE_TYPE) --bundle $(PUB)/statement.sigstore.json --insecure-ignore-tlog out/sample/disk/guest/disk.qcow2; \
+	fi
 	@echo "Register it with Trustee:             rvps-tool register --path $(PUB)/rvps.json"
 	@echo "Serve the feed to verifiers:          ./$(BIN) serve out/feed --addr 127.0.0.1:8080"
 	@echo "Rebuild (nothing runs, all cached):   ./$(BIN) plan recipes/sample"
