@@ -64,13 +64,24 @@ func TestOCIAttestationAsCosignReadsIt(t *testing.T) {
 		}
 		m.Measurements = append(m.Measurements, publish.ManifestMeasurement{TEE: e.TEE, Name: e.Name, Params: e.Params, Values: vals})
 	}
-	res, err := publish.Publish(ctx, m, s, publish.Config{
+	cfg := publish.Config{
 		Options: publish.Options{Name: "r", Version: "1.0.0", Expires: r.Expires},
 		To:      []string{"oci://" + repo + ":1.0.0"}, Subject: "disk",
 		Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-	})
+	}
+	res, err := publish.Publish(ctx, m, s, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A disk image not pushed yet: refused before anything is signed.
+	missing := cfg
+	missing.Subject, missing.Version = "nodisk", "1.0.1"
+	if _, err := publish.Publish(ctx, m, s, missing); err == nil || !strings.Contains(err.Error(), "push the disk image first") {
+		t.Errorf("publishing with a subject not in the registry: %v, want an error saying to push the disk image first", err)
+	}
+	// Publishing the identical release again pushes the same referrer.
+	if _, err := publish.Publish(ctx, m, s, cfg); err != nil {
+		t.Fatalf("publishing the same release again: %v", err)
 	}
 	want := publish.Subject{Name: repo + "@" + disk.Digest.String(), Kind: publish.SubjectKindOCI, SHA256: disk.Digest.Encoded(), Size: disk.Size}
 	if got := res.Release.Subjects[len(res.Release.Subjects)-1]; got != want {
