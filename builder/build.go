@@ -320,6 +320,13 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
 		return res, nil
 	}
+	// The step reads the files of the results it comes after and its
+	// inputs: check them against their records before it builds on them.
+	if err := verifyUsed(s, after); err != nil {
+		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCancelled, Reason: "not run: " + err.Error()})
+		rn.opts.Observer.Event(Event{Step: name, State: StateCancelled})
+		return nil, err
+	}
 	rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusRun, Reason: "no cached result for this key"})
 	select {
 	case rn.sem <- struct{}{}:
