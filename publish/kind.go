@@ -80,6 +80,14 @@ type node struct {
 	defRange hcl.Range
 	// where an expiry already past at publish time points
 	expiresRange hcl.Range
+	// signed is what PostBuild signed, for Deliver once OUT is written.
+	signed *signedRelease
+}
+
+// signedRelease is a release signed by PostBuild, not yet delivered.
+type signedRelease struct {
+	res *Result
+	pub *sign.PublicKey
 }
 
 // Decode implements recipes.Kind.
@@ -203,8 +211,10 @@ func (n *node) signer() (*sign.Signer, []string, error) {
 	return s, nil, err
 }
 
-// PostBuild implements builder.PostBuilder: it publishes the build's
-// manifest and returns the documents as the block's artifacts.
+// PostBuild implements builder.PostBuilder: it signs the release of the
+// build's manifest and returns the documents as the block's artifacts. It
+// appends nothing to the feeds: Deliver does, once the output directory
+// holding the documents is written.
 func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]recipes.OutputArtifact, []string, error) {
 	m, err := ParseManifest(manifest)
 	if err != nil {
@@ -216,7 +226,7 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 	}
 	cfg := n.cfg
 	cfg.DevelopmentKey = sign.IsDevKey(s.Public())
-	res, err := Publish(ctx, m, s, cfg)
+	res, err := SignRelease(ctx, m, s, cfg)
 	if pc, ok := IsPartialCoverage(err); ok {
 		return nil, nil, n.coverageDiag(pc)
 	}
@@ -243,7 +253,21 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 	}
 	notes = append(notes, res.Notes...)
 	notes = append(notes, VerifyHint(s.Public(), "OUT/publish/"+n.name))
+	n.signed = &signedRelease{res: res, pub: s.Public()}
 	return arts, notes, nil
+}
+
+// Deliver implements builder.Deliverer: it appends the release PostBuild
+// signed to the feeds in `to`. The builder calls it only once the output
+// directory is complete, so a build that fails to write it leaves the feeds
+// as they were.
+func (n *node) Deliver(ctx context.Context) ([]string, error) {
+	if n.signed == nil {
+		return nil, errors.New("nothing signed to deliver (Deliver before PostBuild: a bug)")
+	}
+	sr := n.signed
+	n.signed = nil
+	return Deliver(ctx, sr.res, sr.pub, n.cfg)
 }
 
 // VerifyHint says how to verify a release signed with pub: with the key
