@@ -150,3 +150,17 @@ func (c *Cache) Evict(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// removeBlob removes the download with digest sha from the cache: renamed
+// away first, so that no other process reads it half-removed.
+func (c *Cache) removeBlob(sha string) error {
+	work, err := c.TempDir("evict-blob")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if err := os.Rename(c.BlobPath(sha), filepath.Join(work, "blob")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

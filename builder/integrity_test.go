@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -347,5 +349,71 @@ func TestBuildWithoutPublishing(t *testing.T) {
 	}
 	if len(res.Manifest.Measurements) == 0 {
 		t.Errorf("no measurements in the manifest")
+	}
+}
+
+// TestTamperedDownloadIsFetchedAgain: a download kept in the cache whose
+// bytes are no longer its pin's is not used when the input step runs
+// again: it is removed and fetched again.
+func TestTamperedDownloadIsFetchedAgain(t *testing.T) {
+	payload := testenv.FakeBzImage("6.1.0-blob", 64*1024)
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Write(payload)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	src := fmt.Sprintf(`
+recipe {
+  name = "blob"
+}
+
+input "k" {
+  url    = %q
+  sha256 = %q
+}
+
+kernel "guest" {
+  image   = input.k
+  cmdline = ["console=ttyS0"]
+}
+`, srv.URL+"/vmlinuz", sha(payload))
+	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cache := t.TempDir()
+	l := load(t, dir, cache, LoadOptions{})
+	first, err := l.Build(ctx, filepath.Join(t.TempDir(), "out"), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The download is tampered with, and the input step's entry is gone
+	// (as after an eviction): the step runs again from the kept download.
+	blob := l.Env.Cache.BlobPath(sha(payload))
+	os.Chmod(blob, 0o644)
+	if err := os.WriteFile(blob, flipByte(payload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range first.Report.Steps {
+		if s.Block == "input.k" {
+			if err := l.Env.Cache.Evict(ctx, s.Key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := load(t, dir, cache, LoadOptions{}).Build(ctx, out, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if hits != 2 {
+		t.Errorf("%d downloads, want 2: the tampered download was not fetched again", hits)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, "kernel", "guest", "vmlinuz")); err != nil || sha(got) != sha(payload) {
+		t.Errorf("OUT's kernel has sha256 %s (%v), want the pinned %s", sha(got), err, sha(payload))
+	}
+	if got, err := os.ReadFile(blob); err != nil || sha(got) != sha(payload) {
+		t.Errorf("the kept download has sha256 %s (%v), want the pinned %s", sha(got), err, sha(payload))
 	}
 }
