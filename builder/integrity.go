@@ -129,26 +129,27 @@ func (c *Cache) EntryOf(path string) (string, bool) {
 }
 
 // Evict removes the cache entry of key, so that the next build runs its
-// step again. The entry is renamed away first, under the step's lock, so
-// that no other process sees it half-removed, then removed.
-func (c *Cache) Evict(ctx context.Context, key string) error {
+// step again, and says whether there was one. The entry is renamed away
+// first, under the step's lock, so that no other process sees it
+// half-removed, then removed.
+func (c *Cache) Evict(ctx context.Context, key string) (bool, error) {
 	unlock, err := c.LockStep(ctx, key, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
 	work, err := c.TempDir("evict-" + key[:min(12, len(key))])
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer os.RemoveAll(work)
 	if err := os.Rename(c.stepDir(key), filepath.Join(work, "entry")); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil // evicted already (by another process)
+			return false, nil // none, or evicted already (by another process)
 		}
-		return fmt.Errorf("evicting step %.12s from the cache: %w", key, err)
+		return false, fmt.Errorf("evicting step %.12s from the cache: %w", key, err)
 	}
-	return nil
+	return true, nil
 }
 
 // removeBlob removes the download with digest sha from the cache: renamed

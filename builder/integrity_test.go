@@ -130,10 +130,14 @@ func TestTamperedCacheIsRebuilt(t *testing.T) {
 		name, block, step, file string
 		memory                  string // of the second build
 		tamper                  func([]byte) []byte
+		// the end of the warning: the steps evicted with it, which were
+		// built from it (their cached results may hold the damage)
+		done string
 	}{
-		{"kernel copied into OUT", "kernel.guest", "image", "vmlinuz", "2G", flipByte},
-		{"kernel read by a step that runs", "kernel.guest", "image", "vmlinuz", "4G", flipByte},
-		{"measurements.json", "measure.tdx", "measure", "measurements.json", "2G", flipDigest},
+		{"kernel copied into OUT", "kernel.guest", "image", "vmlinuz", "2G", flipByte,
+			"and those of the steps built from it (measure.tdx:measure), and rebuilt them"},
+		{"kernel read by a step that runs", "kernel.guest", "image", "vmlinuz", "4G", flipByte, "and rebuilt the step"},
+		{"measurements.json", "measure.tdx", "measure", "measurements.json", "2G", flipDigest, "and rebuilt the step"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -159,12 +163,12 @@ func TestTamperedCacheIsRebuilt(t *testing.T) {
 			want := fmt.Sprintf("WARNING: step %s:%s: cached file %s is not what its cache record states", c.block, c.step, c.file)
 			var warned []string
 			for _, n := range res.Notes {
-				if strings.HasPrefix(n, want) && strings.HasSuffix(n, "rebuilt the step") && !strings.Contains(n, "\n") {
+				if strings.HasPrefix(n, want) && strings.HasSuffix(n, c.done) && !strings.Contains(n, "\n") {
 					warned = append(warned, n)
 				}
 			}
 			if len(warned) != 1 {
-				t.Errorf("notes %q: want one line %q… naming the file and that the step was rebuilt", res.Notes, want)
+				t.Errorf("notes %q: want one line %q…%q", res.Notes, want, c.done)
 			}
 			if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, b) {
 				t.Errorf("the cache entry of %s:%s holds %d other bytes after the build (%v), want the rebuilt file", c.block, c.step, len(got), err)
@@ -398,7 +402,7 @@ kernel "guest" {
 	}
 	for _, s := range first.Report.Steps {
 		if s.Block == "input.k" {
-			if err := l.Env.Cache.Evict(ctx, s.Key); err != nil {
+			if _, err := l.Env.Cache.Evict(ctx, s.Key); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -415,5 +419,62 @@ kernel "guest" {
 	}
 	if got, err := os.ReadFile(blob); err != nil || sha(got) != sha(payload) {
 		t.Errorf("the kept download has sha256 %s (%v), want the pinned %s", sha(got), err, sha(payload))
+	}
+}
+
+// TestResultBuiltFromTamperedFileIsEvicted: a cached result whose record
+// agrees with its bytes, but that was built from a file since found
+// corrupt (its key names the file's recorded digest, not the bytes it
+// read), is evicted with that file's entry and built again.
+func TestResultBuiltFromTamperedFileIsEvicted(t *testing.T) {
+	ctx := context.Background()
+	dir := signedRecipe(t, "", "", "")
+	cache := t.TempDir()
+	first, err := loadVars(t, dir, cache, nil).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loadVars(t, dir, cache, nil)
+	kernel := stepFile(t, l.Env.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
+	b, err := os.ReadFile(kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kernel, flipByte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The measurements as a step that read the tampered kernel would have
+	// recorded them: other values, and a record that states their digest.
+	mj := stepFile(t, l.Env.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
+	mb, err := os.ReadFile(mj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisoned := flipDigest(mb)
+	if err := os.WriteFile(mj, poisoned, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rj := filepath.Join(filepath.Dir(filepath.Dir(mj)), "result.json")
+	rb, err := os.ReadFile(rj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rj, bytes.Replace(rb, []byte(sha(mb)), []byte(sha(poisoned)), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := l.Build(ctx, out, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "steps built from it (measure.tdx:measure)") {
+		t.Errorf("notes %q do not say measure.tdx:measure was evicted with the kernel", res.Notes)
+	}
+	ref := filepath.Join(t.TempDir(), "out")
+	if _, err := loadVars(t, dir, t.TempDir(), nil).Build(ctx, ref, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmpTrees(t, ref, out); diff != "" {
+		t.Errorf("OUT differs from a build from a fresh cache:\n%s", diff)
 	}
 }

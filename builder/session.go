@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -178,35 +179,60 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 	}
 }
 
-// evict removes the cache entry that holds the corrupt file of ce and
-// returns the warning that says so.
+// evict removes the cache entry that holds the corrupt file of ce, and
+// those of the steps built from it (whose cached results may have been
+// made from the corrupt bytes: their keys name the recorded digest, not
+// the bytes they read), and returns the warning that says so.
 func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (string, error) {
 	c := l.Env.Cache
 	key, ok := c.EntryOf(ce.Path)
 	if !ok {
 		return "", fmt.Errorf("%w: it is no step's file in the cache %s, so it cannot be rebuilt: restore or remove it", ce, c.Dir)
 	}
-	step := fmt.Sprintf("with key %.12s", key)
-	if rep != nil {
-		for _, s := range rep.Steps {
-			if s.Key == key {
-				step = s.Block + ":" + s.Step
+	name := func(k string) string {
+		if rep != nil {
+			for _, s := range rep.Steps {
+				if s.Key == k {
+					return s.Block + ":" + s.Step
+				}
 			}
 		}
+		return fmt.Sprintf("with key %.12s", k)
 	}
 	file, err := filepath.Rel(filepath.Join(c.stepDir(key), "files"), ce.Path)
 	if err != nil {
 		file = ce.Path
 	}
-	if err := c.Evict(ctx, key); err != nil {
+	if _, err := c.Evict(ctx, key); err != nil {
 		return "", err
+	}
+	var dependents []string // those that had an entry
+	if rep != nil {
+		for _, k := range rep.builtFrom(key) {
+			removed, err := c.Evict(ctx, k)
+			if err != nil {
+				return "", err
+			}
+			if removed {
+				dependents = append(dependents, k)
+			}
+		}
 	}
 	got := "missing"
 	if ce.Got != "" {
 		got = "sha256 " + ce.Got
 	}
-	return fmt.Sprintf("WARNING: step %s: cached file %s is not what its cache record states (%s, recorded sha256 %s): evicted the cache entry %.12s and rebuilt the step",
-		step, filepath.ToSlash(file), got, ce.Want, key), nil
+	done := "evicted the cache entry " + key[:min(12, len(key))] + " and rebuilt the step"
+	if len(dependents) > 0 {
+		names := make([]string, len(dependents))
+		for i, k := range dependents {
+			names[i] = name(k)
+		}
+		sort.Strings(names)
+		done = fmt.Sprintf("evicted the cache entry %.12s and those of the steps built from it (%s), and rebuilt them", key, strings.Join(names, ", "))
+	}
+	return fmt.Sprintf("WARNING: step %s: cached file %s is not what its cache record states (%s, recorded sha256 %s): %s",
+		name(key), filepath.ToSlash(file), got, ce.Want, done), nil
 }
 
 // buildOnce runs the steps, assembles the output beside absOut (checking
