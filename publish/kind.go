@@ -21,6 +21,10 @@ import (
 // Kind implements the `publish "NAME" { … }` block: once the build is done,
 // the measurements of its manifest become a signed release of reference
 // values, written into OUT/publish/NAME/ and appended to the feeds in `to`.
+// Signing (PostBuild) and appending (Deliver) are two phases: the builder
+// delivers only once OUT, documents included, is complete, and a build
+// without publishing (cocobuild build --no-publish, repro, verify-build)
+// runs neither, so it needs no key.
 //
 //	publish "sample" {
 //	  version   = var.release                    # semantic version; feeds only take newer ones
