@@ -52,7 +52,7 @@ demo: demo-deps build
 	@echo "with the key 'cocobuild keygen --dev' shows, never the cosign.pub inside the release."
 	devpub=$$(./$(BIN) keygen --dev 2>/dev/null | sed -n 's/^public key: *//p') && test -n "$$devpub" && \
 	./$(BIN) verify --allow-dev-key --key "$$devpub" $(PUB) && \
-	./$(BIN) verify --allow-dev-key --key "$$devpub" dir:out/feed && \
+	./$(BIN) verify --allow-dev-key --key "$$devpub" --state out/verify-state --name sample dir:out/feed && \
 	echo && \
 	echo "Verify the RVPS message with cosign:  cosign verify-blob --key $$devpub --signature $(PUB)/rvps.json.sig --insecure-ignore-tlog $(PUB)/rvps.json" && \
 	echo "  (a real release: --key with the publisher's public key obtained out of band, and no --allow-dev-key)"

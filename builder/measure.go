@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,7 +40,7 @@ func (MeasureKind) Type() string { return "measure" }
 var measureAttrs = map[string][]string{
 	"":    {"tee", "firmware", "kernel", "initrd", "cmdline", "description", "vcpus"},
 	"sev": {"vcpu_types", "vmm", "guest_features", "seves_features", "ec2_legacy_rdx", "policy"},
-	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators", "acpi_qemu", "virtio_disks", "phys_bits", "assume_rtmr_measurement"},
+	"tdx": {"memory", "qemu_versions", "page_orders", "tdvf_separators", "acpi_qemu", "virtio_disks", "phys_bits", "assume_rtmr_measurement", "xfam"},
 }
 
 // Schema implements recipes.Kind.
@@ -91,7 +92,11 @@ type measureNode struct {
 	// assumeRTMR models RTMRs for a firmware that does not measure into
 	// them (no CC measurement driver), recording the assumption.
 	assumeRTMR bool
-	fwRange    hcl.Range // the firmware attribute, for located errors
+	// xfam is the XFAM the TD is launched with, as the TD quote reports it
+	// (8 bytes little-endian, lowercase hex); "" when not declared. It
+	// enters no measurement.
+	xfam    string
+	fwRange hcl.Range // the firmware attribute, for located errors
 }
 
 // Decode implements recipes.Kind.
@@ -292,6 +297,16 @@ func (k MeasureKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Nod
 		if a, ok := content.Attributes["assume_rtmr_measurement"]; ok {
 			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.assumeRTMR)...)
 		}
+		if a, ok := content.Attributes["xfam"]; ok {
+			var s string
+			if d := recipes.DecodeExpr(a.Expr, ctx, cty.String, &s); d.HasErrors() {
+				diags = append(diags, d...)
+			} else if x, err := checkXFAM(s); err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid xfam", Detail: err.Error() + ".", Subject: a.Expr.Range().Ptr()})
+			} else {
+				n.xfam = x
+			}
+		}
 	}
 	if a, ok := content.Attributes["description"]; ok {
 		var s string
@@ -373,6 +388,20 @@ func decodeStrings(expr hcl.Expression, ctx *hcl.EvalContext) ([]string, hcl.Dia
 	}
 	return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incorrect value type",
 		Detail: fmt.Sprintf("Expected a value or a list of values, not %s.", v.Type().FriendlyName()), Subject: expr.Range().Ptr()})
+}
+
+// checkXFAM parses a TD's XFAM (a hex number such as 0x61ae7) and returns
+// it as the TD quote reports it: 8 bytes little-endian, lowercase hex.
+func checkXFAM(s string) (string, error) {
+	t := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "0x")
+	v, err := strconv.ParseUint(t, 16, 64)
+	if err != nil || t == "" {
+		return "", fmt.Errorf("xfam %q is not a 64-bit hex number: give the XFAM the TD is launched with, e.g. \"0x61ae7\"", s)
+	}
+	if v&3 != 3 {
+		return "", fmt.Errorf("xfam %s: a TD's XFAM enables x87 and SSE (bits 0 and 1), e.g. 0x61ae7", s)
+	}
+	return hex.EncodeToString(binary.LittleEndian.AppendUint64(nil, v)), nil
 }
 
 // defaultPolicy is QEMU's default guest policy of each SEV mode: what a
@@ -487,8 +516,9 @@ func (n *measureNode) Steps() []*recipes.Step {
 //
 // 4: firmware.json (the firmware inspection), SEV coverage that depends on
 // it, and TDX entries' params.covers. 5: TDX ACPI tables read from QEMU
-// (acpi/), vcpus in TDX entry names, params.assumptions.
-const measureStepFormat = "5"
+// (acpi/), vcpus in TDX entry names, params.assumptions. 6: TDX values
+// tdvfkernel and tdvfkernelparams.
+const measureStepFormat = "6"
 
 // modelVersions are the versions of the measure packages a step depends on.
 type modelVersions struct{ SEV, TDX, OVMF, PE string }
@@ -820,6 +850,14 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 								values[fmt.Sprintf("rtmr%d", i)] = d.String()
 							}
 						}
+						// The digests of the kernel and LoadOptions events,
+						// which verifiers match in the event log one by one.
+						if k, lo := r.DirectBootDigests(); k != nil && rep.RTMR1 != nil {
+							values["tdvfkernel"] = k.String()
+							if lo != nil && rep.RTMR2 != nil {
+								values["tdvfkernelparams"] = lo.String()
+							}
+						}
 						params := with(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
 						params["covers"] = tdxCoverage(rep, n.kernel != nil, lacks == "")
 						if nv > 0 {
@@ -972,6 +1010,9 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 		m := e.Measurement
 		if n.policy != "" {
 			m.Params = with(m.Params, "policy", n.policy)
+		}
+		if n.xfam != "" {
+			m.Values = with(m.Values, "xfam", n.xfam)
 		}
 		if m.Name == "" {
 			m.Name = n.name

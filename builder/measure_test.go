@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -351,6 +352,8 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"vcpus without acpi_qemu", "measure \"tdx\" {\n firmware = " + fw + "\n vcpus = [1, 2]\n}", "vcpus without acpi_qemu"},
 		{"acpi_qemu names no QEMU", "measure \"tdx\" {\n firmware = " + fw + "\n kernel = " + k + "\n acpi_qemu = \"/nonexistent/qemu-system-x86_64\"\n}", "acpi_qemu: exec: \"/nonexistent/qemu-system-x86_64\""},
 		{"acpi_qemu without kernel", "measure \"tdx\" {\n firmware = " + fw + "\n acpi_qemu = \"qemu-system-x86_64\"\n}", "acpi_qemu without kernel"},
+		{"xfam on snp", "measure \"snp\" {\n firmware = " + fw + "\n xfam = \"0x61ae7\"\n}", "xfam applies to tdx"},
+		{"xfam not hex", "measure \"tdx\" {\n firmware = " + fw + "\n assume_rtmr_measurement = true\n xfam = \"avx\"\n}", "xfam \"avx\" is not a 64-bit hex number"},
 		{"SNPActive in seves_features", "measure \"seves\" {\n firmware = " + fw + "\n seves_features = [\"0x20\", \"0x21\"]\n}", "seves_features[1]: \"0x21\" has SNPActive"},
 	}
 	for _, tc := range tests {
@@ -559,6 +562,77 @@ func TestTDXCoverage(t *testing.T) {
 	for _, c := range cases {
 		if got := tdxCoverage(c.rep, c.direct, c.measures); got != c.want {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestMeasureBlockTDXPolicyValues checks the values Trustee's default
+// policy matches beyond the registers: tdvfkernel (the kernel event's
+// digest, the kernel's Authenticode SHA-384 as the golden vector has it,
+// QEMU-patched before 10.2), tdvfkernelparams (SHA-384 of LoadOptions) and
+// the declared xfam as the quote reports it.
+func TestMeasureBlockTDXPolicyValues(t *testing.T) {
+	var doc struct {
+		Vectors []struct {
+			ID       string         `json:"id"`
+			Expected map[string]any `json:"expected"`
+		} `json:"vectors"`
+	}
+	if err := json.Unmarshal(testenv.ReadVector(t, "tdx.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var exp map[string]any
+	for _, v := range doc.Vectors {
+		if v.ID == "direct-boot-c1-noinitrd" {
+			exp = v.Expected
+		}
+	}
+	if exp == nil {
+		t.Fatal("no vector direct-boot-c1-noinitrd")
+	}
+	ri := &recipeInputs{vectors: testenv.Vectors(t), names: map[string]string{}}
+	fw := ri.ref(t, "inputs/debian12_OVMF.fd")
+	k := ri.ref(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64")
+	dir := t.TempDir()
+	src := "recipe {\n  name = \"tdx-policy\"\n}\n\n" + ri.sb.String() +
+		"measure \"tdx\" {\n  firmware = " + fw + "\n  kernel = " + k + "\n  cmdline = \"console=ttyS0\"\n  assume_rtmr_measurement = true\n" +
+		"  qemu_versions = [\"10.2\", \"9.2\"]\n  xfam = \"0x61AE7\"\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := sha512.Sum384([]byte("c\x00o\x00n\x00s\x00o\x00l\x00e\x00=\x00t\x00t\x00y\x00S\x000\x00\x00\x00"))
+	want := map[string]map[string]any{
+		"tdx/memory=2G,qemu=10.2,order=single-pass,separator=current": {"tdvfkernel": exp["kernel_authenticode_sha384_unpatched"],
+			"tdvfkernelparams": hex.EncodeToString(lo[:]), "xfam": "e71a060000000000"},
+		"tdx/memory=2G,qemu=9.2,order=single-pass,separator=current": {"tdvfkernel": exp["kernel_authenticode_sha384_qemu_patched"],
+			"tdvfkernelparams": hex.EncodeToString(lo[:]), "xfam": "e71a060000000000"},
+	}
+	got := map[string]map[string]any{}
+	for _, m := range res.Manifest.Measurements {
+		got[m.Name] = map[string]any{"tdvfkernel": m.Values["tdvfkernel"], "tdvfkernelparams": m.Values["tdvfkernelparams"], "xfam": m.Values["xfam"]}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("TDX policy values (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckXFAM(t *testing.T) {
+	for _, c := range []struct{ in, want, err string }{
+		{"0x61ae7", "e71a060000000000", ""},
+		{"0X3", "0300000000000000", ""},
+		{"2e7", "e702000000000000", ""},
+		{"0x61ae4", "", "bits 0 and 1"},
+		{"lots", "", "not a 64-bit hex number"},
+		{"0x", "", "not a 64-bit hex number"},
+		{"0x1ffffffffffffffff", "", "not a 64-bit hex number"},
+	} {
+		got, err := checkXFAM(c.in)
+		if got != c.want || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("checkXFAM(%q) = %q, %v; want %q, error containing %q", c.in, got, err, c.want, c.err)
 		}
 	}
 }

@@ -1,18 +1,17 @@
 package publish
 
 import (
-	"bytes"
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"sort"
 
 	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/corim/corim"
+	"github.com/veraison/corim/extensions"
 	"github.com/veraison/eat"
 	cose "github.com/veraison/go-cose"
 	"github.com/veraison/swid"
@@ -20,27 +19,48 @@ import (
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
-// CoRIM identifiers. The SNP CoMID follows the AMD SEV-SNP CoRIM profile
-// draft (draft-deeglaze-amd-sev-snp-corim-profile): environment class-id
-// 1.3.6.1.4.1.3704.3.1 (attestation by chip), the MEASUREMENT field as mkey
-// 641 with a SHA-384 digest. TDX has no settled profile: its CoMID holds
-// MRTD and RTMR0-3 as integrity registers named "mrtd", "rtmr0", ...
+// CoRIM identifiers. Each CoRIM names one profile (key 3: a single
+// tagged URI or OID, never an array), in the encoding of veraison/corim:
+//
+//   - SNP follows Veraison's SEV-SNP scheme (services scheme/sevsnp), which
+//     registers the profile tag:amd.com,2024:snp-corim-profile and wants a
+//     reference environment whose class-id is the OID 1.3.6.1.4.1.3704.3.1
+//     and whose instance is the launch measurement as bytes (the scheme
+//     looks reference values up by it), with measurements under uint mkeys:
+//     MEASUREMENT is mkey 641 with a SHA-384 digest.
+//   - TDX follows the Intel profile (OID 2.16.840.1.113741.1.16.1, which
+//     veraison/corim registers in profiles/tdx): MRTD is the tee.mrtee
+//     measurement extension (key -83, a set of digests), and RTMR0-3, for
+//     which the profile has no code point, are the base CoRIM integrity
+//     registers named "rtmr0" … "rtmr3". The environment is the class
+//     vendor "Intel Corporation", model "TDX".
 const (
-	SNPCoRIMProfile  = "tag:amd.com,2025:snp-corim-profile"
+	SNPCoRIMProfile  = "tag:amd.com,2024:snp-corim-profile"
+	TDXCoRIMProfile  = "2.16.840.1.113741.1.16.1"
 	SNPClassOID      = "1.3.6.1.4.1.3704.3.1"
 	SNPMeasurementMk = 641
 	TDXVendor        = "Intel Corporation"
 	TDXModel         = "TDX"
-	CoRIMMediaType   = "application/rim+cbor"
-	hashSHA384       = 7 // IANA named-information sha-384
+	// TDXMrTeeKey is the Intel profile's tee.mrtee measurement-values-map
+	// key, under which the TDX CoMID holds MRTD.
+	TDXMrTeeKey    = -83
+	CoRIMMediaType = "application/rim+cbor"
+	hashSHA384     = 7 // IANA named-information sha-384
 )
-
-// corimTag is the CBOR tag 501 of an unsigned CoRIM (tagged-unsigned-corim-map),
-// which veraison/corim's ToCBOR does not write.
-var corimTag = []byte{0xd9, 0x01, 0xf5}
 
 // CoRIMTEEs are the TEEs that get a CoRIM.
 var CoRIMTEEs = []string{"snp", "tdx"}
+
+// CoRIMProfile returns the profile a TEE's CoRIM names.
+func CoRIMProfile(tee string) string {
+	switch tee {
+	case "snp":
+		return SNPCoRIMProfile
+	case "tdx":
+		return TDXCoRIMProfile
+	}
+	return ""
+}
 
 // coseSigner signs COSE_Sign1 messages deterministically with a sign.Signer.
 type coseSigner struct{ s *sign.Signer }
@@ -69,10 +89,20 @@ func (c coseSigner) Sign(_ io.Reader, content []byte) ([]byte, error) {
 	return out, nil
 }
 
-// EncodeCoRIM returns the signed CoRIM (COSE_Sign1, tag 18, whose payload is
-// the tag-501 unsigned CoRIM) of the release's entries for one TEE, or nil
-// when the release has none.
-func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
+// UnsignedCoRIM returns the unsigned CoRIM of the release's entries for
+// one TEE: the tagged-unsigned-corim-map (CBOR tag 501) that EncodeCoRIM
+// signs, or nil when the release has none. It holds no signature and no
+// key, so a rebuild can compare it with a release's.
+func UnsignedCoRIM(r *Release, tee string) ([]byte, error) {
+	u, err := unsignedCoRIM(r, tee)
+	if err != nil || u == nil {
+		return nil, err
+	}
+	return u.ToCBOR()
+}
+
+// unsignedCoRIM builds the unsigned CoRIM of one TEE, or nil.
+func unsignedCoRIM(r *Release, tee string) (*corim.UnsignedCorim, error) {
 	var entries []Entry
 	for _, e := range r.Entries {
 		if e.TEE == tee {
@@ -81,6 +111,10 @@ func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
 	}
 	if len(entries) == 0 {
 		return nil, nil
+	}
+	profile := CoRIMProfile(tee)
+	if profile == "" {
+		return nil, fmt.Errorf("no CoRIM profile for TEE %q", tee)
 	}
 	c := comid.NewComid().SetTagIdentity(r.Name+"/"+tee+"/"+r.Version, 0)
 	if c == nil {
@@ -94,7 +128,7 @@ func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reference value %s/%s: %w", e.TEE, e.Name, err)
 		}
-		if c = c.AddReferenceValue(*rv); c == nil {
+		if c = c.AddReferenceValue(rv); c == nil {
 			return nil, fmt.Errorf("reference value %s/%s rejected by the CoMID", e.TEE, e.Name)
 		}
 	}
@@ -102,9 +136,9 @@ func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
 		return nil, fmt.Errorf("CoMID: %w", err)
 	}
 	notBefore := r.Issued
-	u := corim.NewUnsignedCorim().SetID(r.Name + "/" + tee + "/" + r.Version).AddComid(*c)
-	if u != nil && tee == "snp" {
-		u = u.AddProfile(SNPCoRIMProfile)
+	u := corim.NewUnsignedCorim().SetID(r.Name + "/" + tee + "/" + r.Version).AddComid(c)
+	if u != nil {
+		u = u.SetProfile(profile)
 	}
 	if u != nil {
 		u = u.SetRimValidity(r.Expires, &notBefore)
@@ -115,10 +149,18 @@ func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
 	if err := u.Valid(); err != nil {
 		return nil, fmt.Errorf("unsigned CoRIM: %w", err)
 	}
-	payload, err := u.ToCBOR()
-	if err != nil {
+	return u, nil
+}
+
+// EncodeCoRIM returns the signed CoRIM (COSE_Sign1, tag 18, whose payload is
+// the tag-501 unsigned CoRIM of UnsignedCoRIM) of the release's entries for
+// one TEE, or nil when the release has none.
+func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
+	u, err := unsignedCoRIM(r, tee)
+	if err != nil || u == nil {
 		return nil, err
 	}
+	notBefore := r.Issued
 	meta := corim.NewMeta().SetSigner(r.Namespace, nil)
 	if meta != nil {
 		meta = meta.SetValidity(r.Expires, &notBefore)
@@ -126,23 +168,15 @@ func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
 	if meta == nil {
 		return nil, errors.New("CoRIM meta rejected")
 	}
-	metaCBOR, err := meta.ToCBOR()
+	sc := corim.SignedCorim{UnsignedCorim: *u, Meta: *meta}
+	b, err := sc.Sign(coseSigner{s})
 	if err != nil {
-		return nil, err
-	}
-	cs := coseSigner{s}
-	msg := cose.NewSign1Message()
-	msg.Payload = append(append([]byte{}, corimTag...), payload...)
-	msg.Headers.Protected.SetAlgorithm(cs.Algorithm())
-	msg.Headers.Protected[cose.HeaderLabelContentType] = corim.ContentType
-	msg.Headers.Protected[corim.HeaderLabelCorimMeta] = metaCBOR
-	if err := msg.Sign(nil, nil, cs); err != nil {
 		return nil, fmt.Errorf("signing the CoRIM: %w", err)
 	}
-	return msg.MarshalCBOR()
+	return b, nil
 }
 
-func referenceTriple(tee string, e Entry) (*comid.ReferenceValue, error) {
+func referenceTriple(tee string, e Entry) (*comid.ValueTriple, error) {
 	switch tee {
 	case "snp":
 		d, err := hexValue(e.Values["launch_measurement"], 48)
@@ -154,39 +188,48 @@ func referenceTriple(tee string, e Entry) (*comid.ReferenceValue, error) {
 			return nil, err
 		}
 		m.AddDigest(hashSHA384, d)
-		addCoverage(m, e.Coverage)
+		if err := m.Val.RegisterExtensions(extensions.NewMap().Add(comid.ExtMval, &mvalExt{Coverage: coverageNote(e.Coverage)})); err != nil {
+			return nil, err
+		}
 		class := comid.NewClassOID(SNPClassOID)
 		if class == nil {
 			return nil, errors.New("SNP class OID rejected")
 		}
-		return &comid.ReferenceValue{Environment: comid.Environment{Class: class},
-			Measurements: *comid.NewMeasurements().AddMeasurement(m)}, nil
+		inst, err := comid.NewBytesInstance(d)
+		if err != nil {
+			return nil, err
+		}
+		return &comid.ValueTriple{Environment: comid.Environment{Class: class, Instance: inst},
+			Measurements: *comid.NewMeasurements().Add(m)}, nil
 	case "tdx":
-		regs := comid.NewIntegrityRegisters()
-		var keys []string
-		for k := range e.Values {
-			if k == "mrtd" || len(k) == 5 && k[:4] == "rtmr" && k[4] >= '0' && k[4] <= '3' {
-				keys = append(keys, k)
+		mrtd, err := hexValue(e.Values["mrtd"], 48)
+		if err != nil {
+			return nil, fmt.Errorf("mrtd: %w", err)
+		}
+		ext := &mvalExt{MrTee: comid.NewDigests().AddDigest(hashSHA384, mrtd), Coverage: coverageNote(e.Coverage)}
+		m := &comid.Measurement{}
+		for i := range 4 {
+			k := fmt.Sprintf("rtmr%d", i)
+			if _, ok := e.Values[k]; !ok {
+				continue
 			}
-		}
-		sort.Strings(keys)
-		if len(keys) == 0 || keys[0] != "mrtd" {
-			return nil, errors.New("no mrtd value")
-		}
-		for _, k := range keys {
 			d, err := hexValue(e.Values[k], 48)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			if err := regs.AddDigest(k, *comid.NewHashEntry(hashSHA384, d)); err != nil {
+			if m.Val.IntegrityRegisters == nil {
+				m.Val.IntegrityRegisters = comid.NewIntegrityRegisters()
+			}
+			if err := m.Val.IntegrityRegisters.AddDigest(k, *comid.NewHashEntry(hashSHA384, d)); err != nil {
 				return nil, err
 			}
 		}
+		if err := m.Val.RegisterExtensions(extensions.NewMap().Add(comid.ExtMval, ext)); err != nil {
+			return nil, err
+		}
 		vendor, model := TDXVendor, TDXModel
-		m := &comid.Measurement{Val: comid.Mval{IntegrityRegisters: regs}}
-		addCoverage(m, e.Coverage)
-		return &comid.ReferenceValue{Environment: comid.Environment{Class: &comid.Class{Vendor: &vendor, Model: &model}},
-			Measurements: *comid.NewMeasurements().AddMeasurement(m)}, nil
+		return &comid.ValueTriple{Environment: comid.Environment{Class: &comid.Class{Vendor: &vendor, Model: &model}},
+			Measurements: *comid.NewMeasurements().Add(m)}, nil
 	}
 	return nil, fmt.Errorf("no CoRIM mapping for TEE %q", tee)
 }
@@ -202,9 +245,11 @@ func referenceTriple(tee string, e Entry) (*comid.ReferenceValue, error) {
 // with them. Negative keys are outside the range the CoRIM draft assigns.
 const CoRIMCoverageKey = -70001
 
-// coverageExt is the extension registered on a measurement's values.
-type coverageExt struct {
-	Coverage *coverageCBOR `cbor:"-70001,keyasint,omitempty" json:"cocobuild-coverage,omitempty"`
+// mvalExt are the measurement-values-map extensions cocobuild writes: the
+// Intel profile's tee.mrtee (TDX) and the coverage note.
+type mvalExt struct {
+	MrTee    *comid.Digests `cbor:"-83,keyasint,omitempty" json:"mrtee,omitempty"`
+	Coverage *coverageCBOR  `cbor:"-70001,keyasint,omitempty" json:"cocobuild-coverage,omitempty"`
 }
 
 type coverageCBOR struct {
@@ -212,17 +257,17 @@ type coverageCBOR struct {
 	Lacks  []string `cbor:"lacks" json:"lacks"`
 }
 
-// addCoverage notes a partial coverage on a measurement.
-func addCoverage(m *comid.Measurement, c *Coverage) {
+// coverageNote is the coverage note of a partial coverage, else nil.
+func coverageNote(c *Coverage) *coverageCBOR {
 	if !c.Partial() {
-		return
+		return nil
 	}
-	m.Val.RegisterExtensions(&coverageExt{Coverage: &coverageCBOR{Covers: c.Covers, Lacks: c.Lacks}})
+	return &coverageCBOR{Covers: c.Covers, Lacks: c.Lacks}
 }
 
-// rawComid is the part of a CoMID that holds the coverage extension,
-// decoded on its own: veraison/corim drops extension keys it was not told
-// about before decoding.
+// rawComid is the part of a CoMID that holds the extension keys, decoded on
+// its own: veraison/corim drops extension keys it was not told about
+// before decoding.
 type rawComid struct {
 	Triples struct {
 		Reference []rawTriple `cbor:"0,keyasint"`
@@ -237,33 +282,44 @@ type rawTriple struct {
 	}
 }
 
-// comidCoverage returns, for each reference triple of a CoMID, the
-// coverage noted on its measurements (nil where there is none).
-func comidCoverage(data []byte) ([]*Coverage, error) {
+// rawExtensions are, for each reference triple of a CoMID, the coverage
+// noted on its measurements (nil where there is none) and the tee.mrtee
+// digests (nil where there are none).
+func rawExtensions(data []byte) ([]*Coverage, []*swid.HashEntry, error) {
 	var c rawComid
 	if err := cbor.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("reading the coverage notes: %w", err)
+		return nil, nil, fmt.Errorf("reading the measurement extensions: %w", err)
 	}
-	var out []*Coverage
+	var covs []*Coverage
+	var mrtee []*swid.HashEntry
 	for i, t := range c.Triples.Reference {
 		var cov *Coverage
+		var mr *swid.HashEntry
 		for _, m := range t.Measurements {
+			if raw, ok := m.Val[TDXMrTeeKey]; ok {
+				var ds []swid.HashEntry
+				if err := cbor.Unmarshal(raw, &ds); err != nil || len(ds) != 1 || mr != nil {
+					return nil, nil, fmt.Errorf("reference triple %d: tee.mrtee is not one digest", i)
+				}
+				mr = &ds[0]
+			}
 			raw, ok := m.Val[CoRIMCoverageKey]
 			if !ok {
 				continue
 			}
 			var cc coverageCBOR
 			if err := cbor.Unmarshal(raw, &cc); err != nil {
-				return nil, fmt.Errorf("reference triple %d: coverage note: %w", i, err)
+				return nil, nil, fmt.Errorf("reference triple %d: coverage note: %w", i, err)
 			}
 			if cov != nil {
-				return nil, fmt.Errorf("reference triple %d: two coverage notes", i)
+				return nil, nil, fmt.Errorf("reference triple %d: two coverage notes", i)
 			}
 			cov = &Coverage{Covers: cc.Covers, Lacks: cc.Lacks}
 		}
-		out = append(out, cov)
+		covs = append(covs, cov)
+		mrtee = append(mrtee, mr)
 	}
-	return out, nil
+	return covs, mrtee, nil
 }
 
 func hexValue(s string, n int) ([]byte, error) {
@@ -276,10 +332,11 @@ func hexValue(s string, n int) ([]byte, error) {
 // CoRIMValues are the reference values a CoRIM holds: for each reference
 // triple, the values by manifest key (launch_measurement, mrtd, rtmr0, ...).
 type CoRIMValues struct {
-	ID       string
-	Profiles []string
-	Signer   string
-	Triples  []map[string]string
+	ID string
+	// Profile is the CoRIM's profile (a URI or an OID).
+	Profile string
+	Signer  string
+	Triples []map[string]string
 	// Coverage is, for each triple, the coverage noted on it (see
 	// CoRIMCoverageKey), or nil.
 	Coverage []*Coverage
@@ -289,37 +346,27 @@ type CoRIMValues struct {
 // VerifyCoRIM checks a signed CoRIM with veraison/corim against the public
 // key and decodes its reference values.
 func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
-	var sc corim.SignedCorim
+	sc := corim.NewSignedCorim()
 	if err := sc.FromCOSE(data); err != nil {
 		return nil, fmt.Errorf("signed CoRIM: %w", err)
 	}
 	if err := sc.Verify(pub.Key); err != nil {
 		return nil, fmt.Errorf("signed CoRIM: %w: %w", sign.ErrSignature, err)
 	}
-	// veraison/corim accepts the payload with or without tag 501; the
-	// CoRIM specification wants it.
-	var msg cose.Sign1Message
-	if err := msg.UnmarshalCBOR(data); err != nil {
-		return nil, err
+	u := sc.UnsignedCorim
+	out := &CoRIMValues{ID: u.GetID(), Signer: sc.Meta.Signer.Name}
+	if u.RimValidity != nil {
+		out.Validity = *u.RimValidity
 	}
-	if !bytes.HasPrefix(msg.Payload, corimTag) {
-		return nil, errors.New("signed CoRIM: the payload is not a tagged-unsigned-corim-map (CBOR tag 501)")
+	if u.Profile != nil {
+		out.Profile = profileString(*u.Profile)
 	}
-	out := &CoRIMValues{ID: sc.UnsignedCorim.GetID(), Signer: sc.Meta.Signer.Name}
-	if sc.UnsignedCorim.RimValidity != nil {
-		out.Validity = *sc.UnsignedCorim.RimValidity
-	}
-	if sc.UnsignedCorim.Profiles != nil {
-		for _, p := range *sc.UnsignedCorim.Profiles {
-			out.Profiles = append(out.Profiles, profileString(p))
+	for i, t := range u.Tags {
+		if t.Number != corim.ComidTag {
+			return nil, fmt.Errorf("CoRIM tag %d is not a CoMID (tag %d, want %d)", i, t.Number, corim.ComidTag)
 		}
-	}
-	for i, t := range sc.UnsignedCorim.Tags {
-		if !bytes.HasPrefix(t, corim.ComidTag) {
-			return nil, fmt.Errorf("CoRIM tag %d is not a CoMID", i)
-		}
-		var c comid.Comid
-		if err := c.FromCBOR(t[len(corim.ComidTag):]); err != nil {
+		c := comid.NewComid()
+		if err := c.FromCBOR(t.Content); err != nil {
 			return nil, fmt.Errorf("CoMID %d: %w", i, err)
 		}
 		if err := c.Valid(); err != nil {
@@ -328,18 +375,22 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 		if c.Triples.ReferenceValues == nil {
 			continue
 		}
-		covs, err := comidCoverage(t[len(corim.ComidTag):])
+		covs, mrtee, err := rawExtensions(t.Content)
 		if err != nil {
 			return nil, fmt.Errorf("CoMID %d: %w", i, err)
 		}
-		if len(covs) != len(*c.Triples.ReferenceValues) {
-			return nil, fmt.Errorf("CoMID %d: %d reference triples, %d read for coverage notes", i, len(*c.Triples.ReferenceValues), len(covs))
+		rvs := c.Triples.ReferenceValues.Values
+		if len(covs) != len(rvs) {
+			return nil, fmt.Errorf("CoMID %d: %d reference triples, %d read for their extensions", i, len(rvs), len(covs))
 		}
 		out.Coverage = append(out.Coverage, covs...)
-		for _, rv := range *c.Triples.ReferenceValues {
+		for j, rv := range rvs {
 			vals := map[string]string{}
-			for _, m := range rv.Measurements {
+			for _, m := range rv.Measurements.Values {
 				if m.Val.Digests != nil {
+					if m.Key == nil {
+						return nil, fmt.Errorf("CoMID %d: digests under no measurement key", i)
+					}
 					k, err := m.Key.GetKeyUint()
 					if err != nil || k != SNPMeasurementMk {
 						return nil, fmt.Errorf("CoMID %d: digests under an unexpected measurement key", i)
@@ -360,6 +411,12 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 						vals[k] = v
 					}
 				}
+			}
+			if mrtee[j] != nil {
+				if mrtee[j].HashAlgID != hashSHA384 {
+					return nil, fmt.Errorf("CoMID %d: tee.mrtee algorithm %d, want sha-384", i, mrtee[j].HashAlgID)
+				}
+				vals["mrtd"] = hex.EncodeToString(mrtee[j].HashValue)
 			}
 			out.Triples = append(out.Triples, vals)
 		}

@@ -14,47 +14,53 @@ import (
 // release, each standalone document and a dir feed holding it.
 type devKeyCase struct {
 	name   string
-	verify func(t *testing.T, docs []Document, pub *sign.PublicKey, o VerifyOptions) (devKey bool, err error)
+	verify func(t *testing.T, docs []Document, s *sign.Signer, o VerifyOptions) (devKey bool, err error)
 }
 
 func devKeyPaths() []devKeyCase {
 	ctx := context.Background()
 	return []devKeyCase{
-		{"release", func(t *testing.T, docs []Document, pub *sign.PublicKey, o VerifyOptions) (bool, error) {
+		{"release", func(t *testing.T, docs []Document, s *sign.Signer, o VerifyOptions) (bool, error) {
+			pub := s.Public()
 			v, err := Verify(ctx, docs, pub, o)
 			if err != nil {
 				return false, err
 			}
 			return v.Release.DevelopmentKey, nil
 		}},
-		{"statement alone", func(t *testing.T, docs []Document, pub *sign.PublicKey, o VerifyOptions) (bool, error) {
+		{"statement alone", func(t *testing.T, docs []Document, s *sign.Signer, o VerifyOptions) (bool, error) {
+			pub := s.Public()
 			_, err := VerifyOne(ctx, doc(docs, StatementFile).Data, nil, pub, o)
 			return sign.IsDevKey(pub), err
 		}},
-		{"RVPS message with its statement", func(t *testing.T, docs []Document, pub *sign.PublicKey, o VerifyOptions) (bool, error) {
+		{"RVPS message with its statement", func(t *testing.T, docs []Document, s *sign.Signer, o VerifyOptions) (bool, error) {
+			pub := s.Public()
 			o.Statement = doc(docs, StatementFile).Data
 			_, err := VerifyOne(ctx, doc(docs, RVPSFile).Data, doc(docs, RVPSSigFile).Data, pub, o)
 			return sign.IsDevKey(pub), err
 		}},
-		{"RVPS message without expiry", func(t *testing.T, docs []Document, pub *sign.PublicKey, o VerifyOptions) (bool, error) {
+		{"RVPS message without expiry", func(t *testing.T, docs []Document, s *sign.Signer, o VerifyOptions) (bool, error) {
+			pub := s.Public()
 			o.SkipExpiry = true
 			_, err := VerifyOne(ctx, doc(docs, RVPSFile).Data, doc(docs, RVPSSigFile).Data, pub, o)
 			return sign.IsDevKey(pub), err
 		}},
-		{"CoRIM", func(t *testing.T, docs []Document, pub *sign.PublicKey, o VerifyOptions) (bool, error) {
+		{"CoRIM", func(t *testing.T, docs []Document, s *sign.Signer, o VerifyOptions) (bool, error) {
+			pub := s.Public()
 			_, err := VerifyOne(ctx, doc(docs, CoRIMFile("snp")).Data, nil, pub, o)
 			return sign.IsDevKey(pub), err
 		}},
-		{"dir feed", func(t *testing.T, docs []Document, pub *sign.PublicKey, o VerifyOptions) (bool, error) {
+		{"dir feed", func(t *testing.T, docs []Document, s *sign.Signer, o VerifyOptions) (bool, error) {
+			pub := s.Public()
 			dir := t.TempDir()
 			r, err := VerifyStatement(ctx, doc(docs, StatementFile).Data, pub)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := PublishDocuments(ctx, "dir:"+dir, r, pub, docs, ""); err != nil {
+			if _, err := PublishDocuments(ctx, "dir:"+dir, r, s, docs, FeedOptions{Now: o.Now}); err != nil {
 				t.Fatal(err)
 			}
-			rep, err := VerifyFeed(ctx, feed.Dir{Path: dir}, pub, o)
+			rep, err := VerifyFeed(ctx, feed.Dir{Path: dir}, pub, o, FeedCheck{})
 			if err != nil {
 				return false, err
 			}
@@ -78,13 +84,13 @@ func TestVerifyRefusesTheDevelopmentKey(t *testing.T) {
 		docs := signAll(t, r, dev)
 		for _, p := range devKeyPaths() {
 			t.Run(p.name, func(t *testing.T) {
-				_, err := p.verify(t, docs, dev.Public(), verifyAt)
+				_, err := p.verify(t, docs, dev, verifyAt)
 				if !errors.Is(err, ErrDevKey) || !strings.Contains(err.Error(), "--allow-dev-key") {
 					t.Errorf("development_key=%v, signed with the development key, no AllowDevKey: got %v, want ErrDevKey naming --allow-dev-key", claim, err)
 				}
 				o := verifyAt
 				o.AllowDevKey = true
-				got, err := p.verify(t, docs, dev.Public(), o)
+				got, err := p.verify(t, docs, dev, o)
 				if err != nil {
 					t.Fatalf("development_key=%v with AllowDevKey: got %v, want it verified", claim, err)
 				}
@@ -112,7 +118,7 @@ func TestVerifyChecksTheDevelopmentKeyClaim(t *testing.T) {
 			for _, allow := range []bool{false, true} {
 				o := verifyAt
 				o.AllowDevKey = allow
-				got, err := p.verify(t, docs, s.Public(), o)
+				got, err := p.verify(t, docs, s, o)
 				switch {
 				case claim && withClaim:
 					if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "development key") || !strings.Contains(err.Error(), s.Public().ID()) {

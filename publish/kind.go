@@ -88,10 +88,11 @@ type node struct {
 	signed *signedRelease
 }
 
-// signedRelease is a release signed by PostBuild, not yet delivered.
+// signedRelease is a release signed by PostBuild, not yet delivered, with
+// the key that signed it (which re-signs the feeds' indexes).
 type signedRelease struct {
 	res *Result
-	pub *sign.PublicKey
+	s   *sign.Signer
 }
 
 // Decode implements recipes.Kind.
@@ -257,7 +258,7 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 	}
 	notes = append(notes, res.Notes...)
 	notes = append(notes, VerifyHint(s.Public(), "OUT/publish/"+n.name))
-	n.signed = &signedRelease{res: res, pub: s.Public()}
+	n.signed = &signedRelease{res: res, s: s}
 	return arts, notes, nil
 }
 
@@ -271,7 +272,7 @@ func (n *node) Deliver(ctx context.Context) ([]string, error) {
 	}
 	sr := n.signed
 	n.signed = nil
-	return Deliver(ctx, sr.res, sr.pub, n.cfg)
+	return Deliver(ctx, sr.res, sr.s, n.cfg)
 }
 
 // VerifyHint says how to verify a release signed with pub: with the key

@@ -162,7 +162,7 @@ func TestPublishRefusesFeedOfAnotherKey(t *testing.T) {
 		}
 	}
 	rd, _ := feed.Open(target)
-	rep, err := VerifyFeed(ctx, rd, a.Public(), verifyAt)
+	rep, err := VerifyFeed(ctx, rd, a.Public(), verifyAt, FeedCheck{})
 	if err != nil || len(rep.Releases) != 1 {
 		t.Errorf("the feed after the refusal: got %v, want its one release verified", err)
 	}

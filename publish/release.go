@@ -163,6 +163,9 @@ type VerifyOptions struct {
 	// key, never the development_key field of the signed statement: anyone
 	// can sign with the development key and say anything in the statement.
 	AllowDevKey bool
+	// Name, when set, is the release series expected (verify --name): a
+	// release of another name is ErrOtherName.
+	Name string
 }
 
 // Verified is the outcome of a successful verification.
@@ -359,6 +362,9 @@ func CheckRelease(r *Release, o VerifyOptions) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
+	if o.Name != "" && r.Name != o.Name {
+		return fmt.Errorf("%w: release %s %s is not of the series %s", ErrOtherName, r.Name, r.Version, o.Name)
+	}
 	if !o.SkipExpiry && !now.Before(r.Expires) {
 		return fmt.Errorf("%w: release %s %s expired on %s", ErrExpired, r.Name, r.Version, r.Expires.Format(time.RFC3339))
 	}
@@ -393,8 +399,8 @@ func checkCoRIM(r *Release, tee string, data []byte, pub *sign.PublicKey) error 
 	if want := r.Name + "/" + tee + "/" + r.Version; cv.ID != want {
 		return fmt.Errorf("%w: CoRIM id %q, want %q", ErrMismatch, cv.ID, want)
 	}
-	if tee == "snp" && !reflect.DeepEqual(cv.Profiles, []string{SNPCoRIMProfile}) {
-		return fmt.Errorf("CoRIM profiles %q: want %q", cv.Profiles, SNPCoRIMProfile)
+	if want := CoRIMProfile(tee); cv.Profile != want {
+		return fmt.Errorf("CoRIM profile %q: want %q", cv.Profile, want)
 	}
 	var want []map[string]string
 	var wantCov []*Coverage

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,7 +57,9 @@ func RVPSURI(namespace, tee, key, version string) string {
 
 // snpPolicyScalars are the SNP guest-policy fields the default policy
 // compares with == (so they are scalars), derived from an entry's "policy"
-// parameter when the manifest has one.
+// parameter when the manifest has one. Trustee's SNP verifier reports them
+// as policy_abi_major/minor (numbers) and policy_smt_allowed,
+// policy_single_socket (booleans).
 func snpPolicyScalars(p uint64) map[string]any {
 	return map[string]any{
 		"snp_guest_abi_minor": float64(p & 0xff),
@@ -64,6 +67,44 @@ func snpPolicyScalars(p uint64) map[string]any {
 		"snp_smt_allowed":     p&(1<<16) != 0,
 		"snp_single_socket":   p&(1<<20) != 0,
 	}
+}
+
+// scalarNames are, per TEE, the reference values the default policy
+// compares with == rather than `in`: a list never equals the evidence, so
+// each is published as one value, and only when every entry of the TEE
+// agrees on it (otherwise it is left out, and the policy's check of it
+// fails as it would for a value the release does not vouch for).
+var scalarNames = map[string][]string{
+	"snp": {"snp_guest_abi_minor", "snp_guest_abi_major", "snp_smt_allowed", "snp_single_socket"},
+	// tdx_uefi_event_tdvfkernel_ok / _tdvfkernelparams_ok: the SHA-384
+	// digest of the kernel's EV_EFI_BOOT_SERVICES_APPLICATION event and
+	// of the EV_EVENT_TAG "LOADED_IMAGE::LoadOptions", lowercase hex as
+	// Trustee's event-log claims carry them.
+	"tdx": {"tdvfkernel", "tdvfkernelparams"},
+}
+
+// entryScalars returns the scalar reference values of an entry (see
+// scalarNames); a name missing from the map is one the entry has no value
+// for.
+func entryScalars(e Entry) (map[string]any, error) {
+	out := map[string]any{}
+	switch e.TEE {
+	case "snp":
+		p, ok, err := policyParam(e.Params["policy"])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = snpPolicyScalars(p)
+		}
+	case "tdx":
+		for _, k := range scalarNames["tdx"] {
+			if v, ok := e.Values[k]; ok {
+				out[k] = v
+			}
+		}
+	}
+	return out, nil
 }
 
 // RVPSPayload returns the reference values of a release as the RVPS payload:
@@ -82,21 +123,16 @@ func RVPSPayload(r *Release) (map[string]any, error) {
 	conflict := map[string]bool{}
 	for _, e := range r.Entries {
 		for k, v := range e.Values {
-			add(RVPSName(e.TEE, k), v)
+			if !slices.Contains(scalarNames[e.TEE], k) {
+				add(RVPSName(e.TEE, k), v)
+			}
 			add(RVPSURI(r.Namespace, e.TEE, k, r.Version), v)
 		}
-		if e.TEE != "snp" {
-			continue
-		}
-		p, ok, err := policyParam(e.Params["policy"])
+		sc, err := entryScalars(e)
 		if err != nil {
 			return nil, fmt.Errorf("reference value %s/%s: %w", e.TEE, e.Name, err)
 		}
-		sc := map[string]any{}
-		if ok {
-			sc = snpPolicyScalars(p)
-		}
-		for _, k := range []string{"snp_guest_abi_minor", "snp_guest_abi_major", "snp_smt_allowed", "snp_single_socket"} {
+		for _, k := range scalarNames[e.TEE] {
 			v, have := sc[k]
 			prev, seen := scalars[k]
 			switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,8 +31,12 @@ type Config struct {
 	// Now is the time an expiry already past is refused against (the zero
 	// time: the wall clock). It is not the recipe epoch: expiry is about
 	// when verifiers accept the release, and they check it against their
-	// own clock.
+	// own clock. It is also when the feeds' re-signed indexes start.
 	Now time.Time
+	// IndexTTL is how long the feeds' indexes, re-signed by this publish,
+	// stay valid (0: feed.DefaultIndexTTL, 7 days). A feed not published to
+	// again within it expires: verify then reports it stale.
+	IndexTTL time.Duration
 }
 
 // ErrExpiresPast is the error of publishing a release whose expiry has
@@ -106,7 +111,7 @@ func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Res
 	if err != nil {
 		return nil, err
 	}
-	notes, err := Deliver(ctx, res, s.Public(), cfg)
+	notes, err := Deliver(ctx, res, s, cfg)
 	res.Notes = append(res.Notes, notes...)
 	if err != nil {
 		return nil, err
@@ -154,13 +159,13 @@ func SignRelease(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (
 	return res, nil
 }
 
-// Deliver is the second phase of Publish: it appends a signed release
-// (signed with the key of pub) to each sink of cfg.To and says, one note a
-// sink, what it did.
-func Deliver(ctx context.Context, res *Result, pub *sign.PublicKey, cfg Config) ([]string, error) {
+// Deliver is the second phase of Publish: it appends a release signed
+// with s to each sink of cfg.To (re-signing each feed's index with s) and
+// says, one note a sink, what it did.
+func Deliver(ctx context.Context, res *Result, s *sign.Signer, cfg Config) ([]string, error) {
 	var notes []string
 	for _, t := range cfg.To {
-		note, err := PublishDocuments(ctx, t, res.Release, pub, res.Documents, cfg.Subject)
+		note, err := PublishDocuments(ctx, t, res.Release, s, res.Documents, FeedOptions{Subject: cfg.Subject, IndexTTL: cfg.IndexTTL, Now: cfg.Now})
 		if err != nil {
 			return notes, fmt.Errorf("publishing to %s: %w", t, err)
 		}
@@ -184,37 +189,75 @@ func FeedRelease(r *Release, pub *sign.PublicKey, docs []Document) (feed.Release
 	return fr, blobs
 }
 
-// PublishDocuments appends signed documents to one sink and says what it did.
-func PublishDocuments(ctx context.Context, target string, r *Release, pub *sign.PublicKey, docs []Document, subject string) (string, error) {
-	fr, blobs := FeedRelease(r, pub, docs)
+// FeedOptions say how PublishDocuments appends to a feed.
+type FeedOptions struct {
+	// Subject is the OCI reference of the pushed disk image that oci://
+	// releases refer to ("" for none).
+	Subject string
+	// IndexTTL is how long the re-signed index stays valid (0:
+	// feed.DefaultIndexTTL).
+	IndexTTL time.Duration
+	// Now is when the index's validity starts (the zero time: the wall
+	// clock).
+	Now time.Time
+}
+
+// PublishDocuments appends signed documents to one sink, re-signs the
+// feed's index with s (the key that signed the documents) and says what it
+// did.
+func PublishDocuments(ctx context.Context, target string, r *Release, s *sign.Signer, docs []Document, fo FeedOptions) (string, error) {
+	fr, blobs := FeedRelease(r, s.Public(), docs)
+	sg := feed.Signing{Signer: s, TTL: fo.IndexTTL, Now: fo.Now}
 	switch {
 	case strings.HasPrefix(target, "dir:"):
 		d := feed.Dir{Path: strings.TrimPrefix(target, "dir:")}
-		added, err := d.Append(ctx, fr, blobs)
+		added, ix, err := d.Append(ctx, fr, blobs, sg)
 		if err != nil {
 			return "", err
 		}
 		if !added {
-			return fmt.Sprintf("%s %s is already in %s", r.Name, r.Version, target), nil
+			return fmt.Sprintf("%s %s is already in %s; index re-signed as version %d, expires %s", r.Name, r.Version, target, ix.Version, ix.Expires.Format(time.RFC3339)), nil
 		}
-		return fmt.Sprintf("published %s %s to %s", r.Name, r.Version, target), nil
+		return fmt.Sprintf("published %s %s to %s (index version %d, expires %s)", r.Name, r.Version, target, ix.Version, ix.Expires.Format(time.RFC3339)), nil
 	case strings.HasPrefix(target, feed.OCIPrefix):
 		o, err := feed.OpenOCI(target)
 		if err != nil {
 			return "", err
 		}
-		desc, err := o.Push(ctx, fr, blobs, ArtifactType, subject)
+		desc, ix, err := o.Push(ctx, fr, blobs, ArtifactType, fo.Subject, sg)
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("published %s %s to %s@%s", r.Name, r.Version, target, desc.Digest), nil
+		return fmt.Sprintf("published %s %s to %s@%s (index version %d at tag %s, expires %s)", r.Name, r.Version, target, desc.Digest, ix.Version, feed.IndexTag, ix.Expires.Format(time.RFC3339)), nil
 	}
 	return "", CheckTarget(target)
 }
 
+// ErrOtherName is the error of a release or feed of another release
+// series than the one expected (verify --name).
+var ErrOtherName = errors.New("another release series")
+
+// FeedCheck is what VerifyFeed checks beyond the releases.
+type FeedCheck struct {
+	// State, when set, remembers the highest index and release versions
+	// seen of each feed and key, and refuses anything older.
+	State *feed.State
+	// Name, when set, binds the release series: the feed must hold
+	// releases of that name and no other.
+	Name string
+}
+
 // FeedReport is the outcome of verifying a feed.
 type FeedReport struct {
-	Releases []FeedEntry
+	Location     string // the feed, as State remembers it
+	IndexVersion int64
+	IndexExpires time.Time
+	Releases     []FeedEntry
+	// Tag, for an oci:// reference with a tag, names the release the tag
+	// holds, which is the latest of its name.
+	Tag string
+
+	index *feed.Index // the verified index
 }
 
 // FeedEntry is one verified release of a feed.
@@ -225,20 +268,44 @@ type FeedEntry struct {
 	Verified      *Verified
 }
 
-// VerifyFeed verifies every release of a feed: the index (versions of each
-// name only grow), each release's documents and signatures, and that the
-// index record says what the signed statement says. The newest release of
-// each name must not be expired and must not be older than MinVersion;
-// older releases may have expired.
-func VerifyFeed(ctx context.Context, rd feed.Reader, pub *sign.PublicKey, o VerifyOptions) (*FeedReport, error) {
-	ix, err := rd.Index(ctx)
+// VerifyFeed verifies a feed: its index (signed by pub, not expired at
+// o.Now, versions of each name only grow, not older than fc.State
+// remembers), then every release it lists: each release's documents and
+// signatures, and that the index record says what the signed statement
+// says. The newest release of each name must not be expired and must not
+// be older than MinVersion; older releases may have expired. With
+// fc.Name, the feed must hold that release series alone.
+func VerifyFeed(ctx context.Context, rd feed.Reader, pub *sign.PublicKey, o VerifyOptions, fc FeedCheck) (*FeedReport, error) {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	b, err := rd.IndexBytes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, digest, err := feed.VerifyIndex(b, pub, now)
 	if err != nil {
 		return nil, err
 	}
 	if len(ix.Releases) == 0 {
 		return nil, errors.New("the feed holds no releases")
 	}
-	rep := &FeedReport{}
+	if fc.Name != "" {
+		var other []string
+		for _, r := range ix.Releases {
+			if r.Name != fc.Name && !slices.Contains(other, r.Name) {
+				other = append(other, r.Name)
+			}
+		}
+		switch {
+		case len(other) > 0:
+			return nil, fmt.Errorf("%w: the feed holds releases of %s, not only %s", ErrOtherName, strings.Join(other, ", "), fc.Name)
+		case ix.Latest(fc.Name) == nil:
+			return nil, fmt.Errorf("%w: the feed holds no release of %s", ErrOtherName, fc.Name)
+		}
+	}
+	rep := &FeedReport{Location: rd.Location(), IndexVersion: ix.Version, IndexExpires: ix.Expires, index: ix}
 	for _, fr := range ix.Releases {
 		latest := ix.Latest(fr.Name).Version == fr.Version
 		docs, err := fetchDocuments(ctx, rd, fr)
@@ -258,12 +325,13 @@ func VerifyFeed(ctx context.Context, rd feed.Reader, pub *sign.PublicKey, o Veri
 		if err := matchRecord(fr, v.Release, pub); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", fr.Name, fr.Version, err)
 		}
-		now := o.Now
-		if now.IsZero() {
-			now = time.Now()
-		}
 		rep.Releases = append(rep.Releases, FeedEntry{Name: fr.Name, Version: fr.Version, Latest: latest,
 			Expired: !now.Before(v.Release.Expires), Verified: v})
+	}
+	if fc.State != nil {
+		if err := fc.State.Remember(rd.Location(), pub.ID(), ix, digest); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }
@@ -302,27 +370,45 @@ func matchRecord(fr feed.Release, r *Release, pub *sign.PublicKey) error {
 	return nil
 }
 
-// VerifyOCI pulls the release at an oci:// reference and verifies it, and
-// that the manifest's annotations say what the statement says.
-func VerifyOCI(ctx context.Context, ref string, pub *sign.PublicKey, o VerifyOptions) (*Verified, error) {
+// VerifyOCI verifies the feed of an oci://REGISTRY/REPO[:TAG] reference as
+// VerifyFeed does, through its signed index (tag feed.IndexTag), and, when
+// the reference names a tag, that the release at the tag is the latest of
+// its name in the index, with the documents the index lists: a tag moved
+// back to an older release is a rollback.
+func VerifyOCI(ctx context.Context, ref string, pub *sign.PublicKey, o VerifyOptions, fc FeedCheck) (*FeedReport, error) {
 	oc, err := feed.OpenOCI(ref)
 	if err != nil {
 		return nil, err
 	}
-	fr, blobs, err := oc.Pull(ctx, "")
+	rep, err := VerifyFeed(ctx, oc, pub, o, fc)
 	if err != nil {
 		return nil, err
 	}
-	var docs []Document
-	for _, d := range fr.Documents {
-		docs = append(docs, Document{Name: d.Name, Format: d.Format, MediaType: d.MediaType, Data: blobs[d.Digest]})
+	if oc.Tag == "" {
+		return rep, nil
 	}
-	v, err := Verify(ctx, docs, pub, o)
+	tagged, err := oc.Tagged(ctx, oc.Tag)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tag %s: %w", oc.Tag, err)
 	}
-	if err := matchRecord(*fr, v.Release, pub); err != nil {
-		return nil, err
+	latest := rep.index.Latest(tagged.Name)
+	switch {
+	case latest == nil:
+		return nil, fmt.Errorf("tag %s holds %s %s, which the signed index does not list", oc.Tag, tagged.Name, tagged.Version)
+	case CompareVersions(tagged.Version, latest.Version) > 0:
+		return nil, fmt.Errorf("%w: tag %s holds %s %s, newer than %s, the latest the signed index lists: the index was rolled back", ErrRollback, oc.Tag, tagged.Name, tagged.Version, latest.Version)
+	case latest.Version != tagged.Version:
+		return nil, fmt.Errorf("%w: tag %s holds %s %s, but the signed index lists %s as the latest: the tag was moved back, or name the latest release's tag", ErrRollback, oc.Tag, tagged.Name, tagged.Version, latest.Version)
+	case !slices.Equal(latest.Documents, tagged.Documents):
+		return nil, fmt.Errorf("%w: tag %s holds %s %s with other documents than the signed index lists", ErrMismatch, oc.Tag, tagged.Name, tagged.Version)
 	}
-	return v, nil
+	for _, e := range rep.Releases {
+		if e.Name == tagged.Name && e.Version == tagged.Version {
+			if err := matchRecord(*tagged, e.Verified.Release, pub); err != nil {
+				return nil, fmt.Errorf("tag %s: %w", oc.Tag, err)
+			}
+		}
+	}
+	rep.Tag = tagged.Name + " " + tagged.Version
+	return rep, nil
 }

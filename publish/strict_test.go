@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,7 +62,9 @@ func TestVerifyChecksEveryDocument(t *testing.T) {
 }
 
 // TestVerifyFeedChecksEveryEntry: a feed index that lists a second
-// rvps.json (a tampered blob, first) for a release does not verify.
+// rvps.json (a tampered blob, first) for a release does not verify, even
+// signed with the publisher's key (an index altered without it does not
+// verify at all).
 func TestVerifyFeedChecksEveryEntry(t *testing.T) {
 	ctx := context.Background()
 	s := testSigner(t, sign.ECDSAP256)
@@ -69,10 +72,10 @@ func TestVerifyFeedChecksEveryEntry(t *testing.T) {
 	docs := signAll(t, r, s)
 	dir := filepath.Join(t.TempDir(), "feed")
 	d := feed.Dir{Path: dir}
-	if _, err := PublishDocuments(ctx, "dir:"+dir, r, s.Public(), docs, ""); err != nil {
+	if _, err := PublishDocuments(ctx, "dir:"+dir, r, s, docs, FeedOptions{Now: verifyAt.Now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyFeed(ctx, d, s.Public(), verifyAt); err != nil {
+	if _, err := VerifyFeed(ctx, d, s.Public(), verifyAt, FeedCheck{}); err != nil {
 		t.Fatalf("the published feed: got %v, want it verified", err)
 	}
 	// Add a tampered rvps.json before the sound one, as an attacker who
@@ -88,21 +91,49 @@ func TestVerifyFeedChecksEveryEntry(t *testing.T) {
 	}
 	rel := &ix.Releases[0]
 	rel.Documents = append([]feed.Document{{Name: RVPSFile, Format: FormatRVPS, MediaType: MediaTypeRVPS, Digest: dg, Size: int64(len(bad.Data))}}, rel.Documents...)
-	writeIndex(t, dir, ix)
-	_, err = VerifyFeed(ctx, d, s.Public(), verifyAt)
+	writeIndex(t, dir, ix, nil)
+	if _, err := VerifyFeed(ctx, d, s.Public(), verifyAt, FeedCheck{}); !errors.Is(err, feed.ErrIndexSignature) {
+		t.Errorf("feed with an entry added to its index: got %v, want feed.ErrIndexSignature", err)
+	}
+	writeIndex(t, dir, ix, s)
+	_, err = VerifyFeed(ctx, d, s.Public(), verifyAt, FeedCheck{})
 	if err == nil || !strings.Contains(err.Error(), "rvps.json twice") {
 		t.Errorf("feed with two rvps.json entries: got %v, want an error naming rvps.json twice", err)
 	}
 }
 
-// writeIndex writes a feed's index.json as the feed package does.
-func writeIndex(t *testing.T, dir string, ix *feed.Index) {
+// writeIndex writes a feed's index.json: signed by s as the feed package
+// signs it, or with the signature of the index it replaces (nil s), as an
+// attacker without the key would.
+func writeIndex(t *testing.T, dir string, ix *feed.Index, s *sign.Signer) {
 	t.Helper()
-	b, err := json.MarshalIndent(ix, "", "  ")
+	p := filepath.Join(dir, feed.IndexFile)
+	if s == nil {
+		old, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env feed.SignedIndex
+		if err := json.Unmarshal(old, &env); err != nil {
+			t.Fatal(err)
+		}
+		if env.Signed, err = json.Marshal(ix); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.MarshalIndent(env, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := feed.EncodeIndex(ix, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, feed.IndexFile), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

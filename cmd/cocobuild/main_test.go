@@ -18,7 +18,15 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	// verify remembers the feeds it has seen: not in the user's state.
+	state, err := os.MkdirTemp("", "cocobuild-test-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(stateEnv, state)
+	code := m.Run()
+	os.RemoveAll(state)
+	os.Exit(code)
 }
 
 // runCLI runs the CLI in-process and returns its exit code and output.

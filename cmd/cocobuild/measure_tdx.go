@@ -119,11 +119,19 @@ func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
 		}
 	}
 	rep := res.Report()
-	if a.json {
-		return a.printJSON(rep)
-	}
+	var notes []string
 	if info, err := ovmf.Inspect(firmware); err == nil && !info.MeasuresRTMR {
-		fmt.Fprintf(a.stderr, "note: the firmware has no CC measurement driver (TdTcg2Dxe): a TD booted with it does not extend the RTMRs as modelled here; the RTMR values assume a TDVF that does\n")
+		notes = append(notes, noTdTcg2DxeNote)
+	}
+	if a.json {
+		// The notes go into the document, so that --json loses nothing.
+		return a.printJSON(struct {
+			tdx.Report
+			Notes []string `json:"notes,omitempty"`
+		}{rep, notes})
+	}
+	for _, n := range notes {
+		fmt.Fprintf(a.stderr, "note: %s\n", n)
 	}
 	fmt.Fprintf(a.stdout, "mrtd: %s\n", rep.MRTD)
 	for i, d := range []*tdx.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
@@ -136,3 +144,7 @@ func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
 	}
 	return nil
 }
+
+// noTdTcg2DxeNote is what measure tdx says of a firmware without the CC
+// measurement driver.
+const noTdTcg2DxeNote = "the firmware has no CC measurement driver (TdTcg2Dxe): a TD booted with it does not extend the RTMRs as modelled here; the RTMR values assume a TDVF that does"

@@ -328,3 +328,44 @@ func TestMeasureTDXErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMeasureTDXNotesInJSON: what measure tdx notes on stderr about the
+// firmware (no TdTcg2Dxe) is in the --json document too, and only there.
+func TestMeasureTDXNotesInJSON(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		note bool // the firmware lacks TdTcg2Dxe (TestInspectFirmware checks that against UEFIExtract)
+	}{
+		{"debian-sid_OVMF.amdsev.fd", true},
+		{"debian-sid_OVMF.fd", false},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			fw := testenv.VectorFile(t, "inputs/"+tc.file)
+			code, out, errOut := runTDX(t, "--firmware", fw, "--json")
+			if code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+			}
+			if errOut != "" {
+				t.Errorf("--json wrote to stderr: %q", errOut)
+			}
+			var j struct {
+				MRTD  string   `json:"mrtd"`
+				Notes []string `json:"notes"`
+			}
+			if err := json.Unmarshal([]byte(out), &j); err != nil {
+				t.Fatal(err)
+			}
+			if j.MRTD == "" {
+				t.Errorf("--json has no mrtd: the report's fields must stay at the top level")
+			}
+			gotJSON := len(j.Notes) == 1 && strings.Contains(j.Notes[0], "TdTcg2Dxe")
+			if gotJSON != tc.note {
+				t.Errorf("--json notes = %q, want the TdTcg2Dxe note: %v", j.Notes, tc.note)
+			}
+			_, _, textErr := runTDX(t, "--firmware", fw)
+			if got := strings.Contains(textErr, "TdTcg2Dxe"); got != tc.note {
+				t.Errorf("text stderr has the TdTcg2Dxe note: %v, want %v:\n%s", got, tc.note, textErr)
+			}
+		})
+	}
+}

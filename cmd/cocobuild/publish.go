@@ -12,6 +12,7 @@ import (
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -26,7 +27,10 @@ in every format: the Trustee RVPS message (rvps.json, with the cosign-style deta
 signature rvps.json.sig), an in-toto statement in a sigstore bundle
 (statement.sigstore.json) and a signed CoRIM per TEE (corim-snp.cbor, corim-tdx.cbor).
 The documents go into --out (default OUT/publish/NAME) with the public key, and are
-appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG].
+appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG]. Each feed's index
+(index.json; tag "index" of an oci:// repository) is re-signed with the same key, its
+version one higher, valid for --index-ttl: publish again (the same release will do)
+before it runs out, or verify reports the feed stale.
 
 It refuses (exit 2) an --expires already past by the wall clock, which is what
 verifiers check expiry against; it refuses (exit 1) subjects of the manifest that are
@@ -71,6 +75,9 @@ unless --allow-dev-key.`,
 			}
 			if cfg.Expires, err = time.Parse(time.RFC3339, expires); err != nil {
 				return usageErr(fmt.Errorf("--expires %q: want an RFC 3339 time such as 2027-12-31T00:00:00Z", expires))
+			}
+			if cfg.IndexTTL <= 0 {
+				return usageErr(fmt.Errorf("--index-ttl %s: want a positive duration such as 168h", cfg.IndexTTL))
 			}
 			if len(cfg.Formats) > 0 {
 				if err := publish.CheckFormats(cfg.Formats); err != nil {
@@ -167,6 +174,7 @@ unless --allow-dev-key.`,
 	f.StringArrayVar(&cfg.Formats, "format", nil, "rvps, intoto, corim (repeatable; default all three)")
 	f.StringArrayVar(&cfg.To, "to", nil, "feed: dir:PATH or oci://REGISTRY/REPO[:TAG] (repeatable)")
 	f.StringVar(&cfg.Subject, "subject", "", "for oci:// feeds: the pushed disk image (tag, digest or full reference)")
+	f.DurationVar(&cfg.IndexTTL, "index-ttl", feed.DefaultIndexTTL, "how long the feeds' re-signed index stays valid; verify calls the feed stale after that")
 	f.StringVar(&cfg.Namespace, "namespace", "", "prefix of the rvps:/// names (default: the release name)")
 	f.StringVarP(&out, "out", "o", "", "directory for the documents (default OUT/publish/NAME beside the manifest)")
 	f.StringVar(&cacheDir, "cache-dir", "", `the build cache holding the development key, for --key dev`)

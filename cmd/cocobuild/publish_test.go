@@ -283,14 +283,16 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 	// A tampered document in the feed is caught.
 	ix, _ := os.ReadFile(filepath.Join(feedDir, "index.json"))
 	var index struct {
-		Releases []struct {
-			Documents []struct{ Name, Digest string }
+		Signed struct {
+			Releases []struct {
+				Documents []struct{ Name, Digest string }
+			}
 		}
 	}
 	if err := json.Unmarshal(ix, &index); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range index.Releases[1].Documents {
+	for _, d := range index.Signed.Releases[1].Documents {
 		if d.Name == "rvps.json" {
 			p := filepath.Join(feedDir, "blobs", "sha256", strings.TrimPrefix(d.Digest, "sha256:"))
 			os.Chmod(p, 0o644)
@@ -423,6 +425,8 @@ func TestKeygenPublishOCIVerify(t *testing.T) {
 		{"publish", filepath.Join(out, "manifest.json"), "--version", "2", "--expires", "2099-01-01T00:00:00Z", "--key", "dev"},
 		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "tomorrow", "--key", "dev"},
 		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--to", "s3://x"},
+		{"publish", filepath.Join(out, "manifest.json"), "--version", "2.0.1", "--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--index-ttl", "-1h"},
+		{"verify", "--key", pub, "--name", "pub", filepath.Join(out, "publish", "pub", "corim-tdx.cbor")}, // a CoRIM names no release
 		{"serve", filepath.Join(dir, "nonexistent")},
 		{"keygen", "--algorithm", "rsa"},
 	} {
@@ -478,6 +482,41 @@ func TestServeProcess(t *testing.T) {
 	}
 	if code, so, se := runCLI(t, "verify", "--allow-dev-key", "--key", pub, url); code != 0 || !strings.Contains(so, "pub 3.0.0 (latest)") {
 		t.Errorf("verify --allow-dev-key %s: exit %d\n%s%s", url, code, so, se)
+	}
+	// The served index is signed, versioned and expires: verify remembers
+	// what it saw (--state), binds the series (--name), and rejects a
+	// stale index and a server that goes back to an older one.
+	state := t.TempDir()
+	v1, err := os.ReadFile(filepath.Join(feedDir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe = publishRecipe(t, dir, feedDir, "3.1.0", true)
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", filepath.Join(dir, "out2"), recipe); code != 0 {
+		t.Fatalf("build 3.1.0: exit %d\n%s%s", code, stdout, stderr)
+	}
+	verify := func(args ...string) (int, string) {
+		code, so, se := runCLI(t, append([]string{"verify", "--allow-dev-key", "--key", pub, "--state", state}, append(args, url)...)...)
+		return code, so + se
+	}
+	if code, outp := verify("--name", "pub"); code != 0 || !strings.Contains(outp, "index version 2") || !strings.Contains(outp, "pub 3.1.0 (latest)") {
+		t.Errorf("verify --name pub of the feed at index version 2: exit %d\n%s", code, outp)
+	}
+	if b, err := os.ReadFile(filepath.Join(state, "feeds.json")); err != nil || !strings.Contains(string(b), strings.TrimSuffix(url, "/")) || !strings.Contains(string(b), `"index_version": 2`) {
+		t.Errorf("the state remembers no index version 2 of %s (%v):\n%s", url, err, b)
+	}
+	if code, outp := verify("--name", "other"); code != 1 || !strings.Contains(outp, "not only other") {
+		t.Errorf("verify --name other of the feed of pub: exit %d, want 1\n%s", code, outp)
+	}
+	stale := time.Now().Add(8 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if code, outp := verify("--at", stale); code != 1 || !strings.Contains(outp, "frozen or stale") {
+		t.Errorf("verify --at %s, after the index expired: exit %d, want 1 saying the feed is frozen or stale\n%s", stale, code, outp)
+	}
+	if err := os.WriteFile(filepath.Join(feedDir, "index.json"), v1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, outp := verify(); code != 1 || !strings.Contains(outp, "rollback") || !strings.Contains(outp, "index version 1, older than version 2") {
+		t.Errorf("verify after the server went back to index version 1: exit %d, want 1 and a rollback naming both versions\n%s", code, outp)
 	}
 	// The re-executed test binary has no signal handling (the real main
 	// turns SIGTERM into a graceful shutdown, which feed's

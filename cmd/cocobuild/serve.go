@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,7 +18,7 @@ func newServeCmd(a *app) *cobra.Command {
 		Use:   "serve FEED",
 		Short: "Serve a directory feed of reference values over read-only HTTP",
 		Long: `Serve makes a directory feed (dir:PATH, as publish writes it) readable over HTTP:
-GET /index.json (the releases), GET /blobs/sha256/HEX (the signed documents, immutable),
+GET /index.json (the releases, in the index the publisher signed), GET /blobs/sha256/HEX (the signed documents, immutable),
 GET /healthz. Responses carry strong ETags and honour If-None-Match and Range; nothing
 can be written. Files are opened confined to the feed directory: a symbolic link that
 leads out of it is not followed, and responses show no host path or file-system error.
@@ -31,7 +32,7 @@ Releases appended while it runs are served at once. It stops on Ctrl-C or SIGTER
 				return usageErr(fmt.Errorf("feed %s is not a directory (publish to dir:%s first)", dir, dir))
 			}
 			d := feed.Dir{Path: dir}
-			if _, err := d.Index(cmd.Context()); err != nil {
+			if _, err := d.Index(cmd.Context()); err != nil && !errors.Is(err, feed.ErrNoIndex) {
 				return failErr(err)
 			}
 			l, err := net.Listen("tcp", addr)

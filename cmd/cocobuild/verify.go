@@ -16,7 +16,7 @@ import (
 )
 
 func newVerifyCmd(a *app) *cobra.Command {
-	var key, minVersion, at, artifacts, sigFile, statement string
+	var key, minVersion, at, artifacts, sigFile, statement, stateDir, name string
 	var allowDevKey bool
 	c := &cobra.Command{
 		Use:   "verify --key PUB TARGET",
@@ -25,8 +25,15 @@ func newVerifyCmd(a *app) *cobra.Command {
   - a release directory (OUT/publish/NAME): the statement, and every RVPS message and
     CoRIM beside it, which must state the same values;
   - a feed: dir:PATH (or a directory holding index.json), an http(s):// URL served by
-    cocobuild serve, or oci://REGISTRY/REPO:TAG; every release is verified, versions
-    must only grow, and the newest of each name must not have expired;
+    cocobuild serve, or oci://REGISTRY/REPO[:TAG]. Its index must be signed with the
+    key and not expired (an expired index means the feed is frozen or stale: its
+    publisher re-signs it each time they publish, and it lasts 7 days by default);
+    every release it lists is verified, versions must only grow, and the newest of
+    each name must not have expired. With a TAG, the release at the tag must be the
+    latest of its name in the index. Verify remembers, per feed and key, the highest
+    index version and release versions it has seen (in --state, default
+    $XDG_STATE_HOME/cocobuild or ~/.local/state/cocobuild) and rejects a feed that
+    shows older ones (a rollback: a server hiding newer releases);
   - one document: statement.sigstore.json, rvps.json (with --signature, default the
     .sig beside it) or a corim-*.cbor. --min-version and expiry apply to each: an
     RVPS message states its version in its rvps:/// names but carries no expiry, so
@@ -46,14 +53,16 @@ statement that claims the development key but verifies with another key is
 rejected as inconsistent.
 
 It checks signatures, the payload type, the subjects (against --artifacts), expiry
-(at --at, default now) and rollback (--min-version: the oldest version to accept),
+(at --at, default now) and rollback (--min-version: the oldest version to accept;
+--name: the release series to accept, a feed of other releases is rejected),
 and shows what the reference values cover (firmware, kernel, initrd, cmdline): a
 release signed with allow_partial_coverage is listed entry by entry, with a warning.
 The exit code is 1 when anything does not verify.`,
 		Example: `  cocobuild verify --key keys/publisher.pub out/sample/publish/sample
   cocobuild verify --key keys/publisher.pub --min-version 0.1.0 dir:out/feed
   cocobuild verify --key keys/publisher.pub --artifacts out/sample out/sample/publish/sample/statement.sigstore.json
-  cocobuild verify --key keys/publisher.pub http://127.0.0.1:8080/
+  cocobuild verify --key keys/publisher.pub --name sample http://127.0.0.1:8080/
+  cocobuild verify --key keys/publisher.pub --name sample oci://registry.example/coco/sample
   # the sample is signed with the development key on purpose: accept it knowingly
   cocobuild keygen --dev   # shows the development key's cosign.pub, in the cache
   cocobuild verify --allow-dev-key --key ~/.cache/cocobuild/dev-key/cosign.pub out/sample/publish/sample`,
@@ -69,7 +78,7 @@ The exit code is 1 when anything does not verify.`,
 			if sign.IsDevKey(pub) && allowDevKey {
 				fmt.Fprintln(a.stderr, "WARNING: --allow-dev-key: accepting the DEVELOPMENT key, which is public: what it signed proves nothing")
 			}
-			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts, AllowDevKey: allowDevKey}
+			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts, AllowDevKey: allowDevKey, Name: name}
 			if minVersion != "" {
 				if _, err := publish.CanonicalVersion(minVersion); err != nil {
 					return usageErr(fmt.Errorf("--min-version: %w", err))
@@ -80,16 +89,21 @@ The exit code is 1 when anything does not verify.`,
 					return usageErr(fmt.Errorf("--at %q: want an RFC 3339 time", at))
 				}
 			}
+			dir, err := verifyStateDir(stateDir)
+			if err != nil {
+				return usageErr(err)
+			}
+			fc := publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}
 			ctx := cmd.Context()
 			target := args[0]
 			var rd feed.Reader
 			switch {
 			case strings.HasPrefix(target, feed.OCIPrefix):
-				v, err := publish.VerifyOCI(ctx, target, pub, o)
+				rep, err := publish.VerifyOCI(ctx, target, pub, o, fc)
 				if err != nil {
 					return failErr(err)
 				}
-				return a.printVerified(target, v.Release, v.Checked)
+				return a.printFeed(target, rep, pub, fc.State)
 			case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
 				if rd, err = feed.Open(target); err != nil {
 					return usageErr(err)
@@ -133,43 +147,20 @@ The exit code is 1 when anything does not verify.`,
 				} else if sig, err = os.ReadFile(sigFile); err != nil {
 					return usageErr(err)
 				}
+				if f, _ := publish.DetectFormat(data); name != "" && (f == publish.FormatCoRIM || f == publish.FormatRVPS && o.Statement == nil) {
+					return usageErr(fmt.Errorf("--name: %s does not state its release's name: verify it with its statement (--statement) or verify the release directory", target))
+				}
 				checked, err := publish.VerifyOne(ctx, data, sig, pub, o)
 				if err != nil {
 					return failErr(err)
 				}
 				return a.printVerified(target, nil, checked)
 			}
-			rep, err := publish.VerifyFeed(ctx, rd, pub, o)
+			rep, err := publish.VerifyFeed(ctx, rd, pub, o, fc)
 			if err != nil {
 				return failErr(err)
 			}
-			if a.json {
-				var rels []map[string]any
-				for _, e := range rep.Releases {
-					rels = append(rels, map[string]any{"name": e.Name, "version": e.Version, "latest": e.Latest, "expired": e.Expired,
-						"development_key": e.Verified.Release.DevelopmentKey, "checked": e.Verified.Checked,
-						"coverage": coverageJSON(e.Verified.Release)})
-				}
-				return a.printJSON(map[string]any{"ok": true, "feed": target, "releases": rels})
-			}
-			for _, e := range rep.Releases {
-				state := "older release"
-				switch {
-				case e.Latest:
-					state = "latest"
-				case e.Expired:
-					state = "older release, expired"
-				}
-				fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed; %s\n", e.Name, e.Version, state, len(e.Verified.Checked), e.Verified.Release.CoverageSummary())
-				if e.Latest && e.Verified.Release.PartialCoverage {
-					fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest (see cocobuild verify of the release)\n", e.Name, e.Version)
-				}
-				if e.Latest && e.Verified.Release.DevelopmentKey {
-					fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", e.Name, e.Version)
-				}
-			}
-			fmt.Fprintf(a.stdout, "feed %s: %d release(s) verified with %s\n", target, len(rep.Releases), pub.ID())
-			return nil
+			return a.printFeed(target, rep, pub, fc.State)
 		},
 	}
 	f := c.Flags()
@@ -179,8 +170,74 @@ The exit code is 1 when anything does not verify.`,
 	f.StringVar(&artifacts, "artifacts", "", "build output directory whose files must match the statement's subjects")
 	f.StringVar(&sigFile, "signature", "", "detached signature of an RVPS message (default: TARGET.sig)")
 	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept documents signed with the public DEVELOPMENT key (rejected otherwise: it proves nothing)")
+	f.StringVar(&stateDir, "state", "", "directory where verify remembers the versions of the feeds it has seen (default $"+stateEnv+", else $XDG_STATE_HOME/cocobuild, else ~/.local/state/cocobuild)")
+	f.StringVar(&name, "name", "", "the release series to accept: a release, or a feed holding releases, of another name is rejected")
 	f.StringVar(&statement, "statement", "", "for an RVPS message: the signed statement of its release, which carries its expiry (default: the statement.sigstore.json beside it)")
 	return c
+}
+
+// stateEnv names the directory verify remembers feeds in, when --state
+// does not.
+const stateEnv = "COCOBUILD_STATE_DIR"
+
+// verifyStateDir is where verify remembers the feeds it has seen: flag,
+// else $COCOBUILD_STATE_DIR, else $XDG_STATE_HOME/cocobuild, else
+// ~/.local/state/cocobuild.
+func verifyStateDir(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if d := os.Getenv(stateEnv); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "cocobuild"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no state directory to remember feeds in: set --state or $%s (%w)", stateEnv, err)
+	}
+	return filepath.Join(home, ".local", "state", "cocobuild"), nil
+}
+
+// printFeed reports a verified feed.
+func (a *app) printFeed(target string, rep *publish.FeedReport, pub *sign.PublicKey, st *feed.State) error {
+	if a.json {
+		var rels []map[string]any
+		for _, e := range rep.Releases {
+			rels = append(rels, map[string]any{"name": e.Name, "version": e.Version, "latest": e.Latest, "expired": e.Expired,
+				"development_key": e.Verified.Release.DevelopmentKey, "checked": e.Verified.Checked,
+				"coverage": coverageJSON(e.Verified.Release)})
+		}
+		out := map[string]any{"ok": true, "feed": target, "location": rep.Location, "index_version": rep.IndexVersion,
+			"index_expires": rep.IndexExpires, "state": filepath.Join(st.Dir, feed.StateFile), "releases": rels}
+		if rep.Tag != "" {
+			out["tag"] = rep.Tag
+		}
+		return a.printJSON(out)
+	}
+	for _, e := range rep.Releases {
+		state := "older release"
+		switch {
+		case e.Latest:
+			state = "latest"
+		case e.Expired:
+			state = "older release, expired"
+		}
+		fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed; %s\n", e.Name, e.Version, state, len(e.Verified.Checked), e.Verified.Release.CoverageSummary())
+		if e.Latest && e.Verified.Release.PartialCoverage {
+			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest (see cocobuild verify of the release)\n", e.Name, e.Version)
+		}
+		if e.Latest && e.Verified.Release.DevelopmentKey {
+			fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", e.Name, e.Version)
+		}
+	}
+	if rep.Tag != "" {
+		fmt.Fprintf(a.stdout, "ok  the tag holds %s, the latest of its name\n", rep.Tag)
+	}
+	fmt.Fprintf(a.stdout, "ok  index version %d signed by %s, expires %s; not older than seen before (%s)\n", rep.IndexVersion, pub.ID(), rep.IndexExpires.Format(time.RFC3339), filepath.Join(st.Dir, feed.StateFile))
+	fmt.Fprintf(a.stdout, "feed %s: %d release(s) verified with %s\n", target, len(rep.Releases), pub.ID())
+	return nil
 }
 
 func (a *app) printVerified(target string, r *publish.Release, checked []string) error {

@@ -26,7 +26,7 @@ func TestHandlerConfined(t *testing.T) {
 	}
 	d := Dir{Path: filepath.Join(base, "feed")}
 	r, blobs := testRelease("sample", "1.0.0")
-	if _, err := d.Append(ctx, r, blobs); err != nil {
+	if _, _, err := d.Append(ctx, r, blobs, testSigning()); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := checkDigest(r.Documents[0].Digest)

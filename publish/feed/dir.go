@@ -28,12 +28,28 @@ func (d Dir) blobPath(hexDigest string) string {
 	return filepath.Join(d.Path, "blobs", "sha256", hexDigest)
 }
 
-// Index implements Reader.
-func (d Dir) Index(ctx context.Context) (*Index, error) {
+// IndexBytes implements Reader.
+func (d Dir) IndexBytes(ctx context.Context) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(d.Path, IndexFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return &Index{Schema: Schema, Releases: []Release{}}, nil
+		return nil, fmt.Errorf("%w: %s has no %s (publish to dir:%s first)", ErrNoIndex, d.Path, IndexFile, d.Path)
 	}
+	return b, err
+}
+
+// Location implements Reader: "dir:" and the absolute path.
+func (d Dir) Location() string {
+	p, err := filepath.Abs(d.Path)
+	if err != nil {
+		p = filepath.Clean(d.Path)
+	}
+	return "dir:" + p
+}
+
+// Index returns the index, its form checked but not its signature (see
+// VerifyIndex), or ErrNoIndex (wrapped).
+func (d Dir) Index(ctx context.Context) (*Index, error) {
+	b, err := d.IndexBytes(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -56,61 +72,63 @@ func (d Dir) Blob(ctx context.Context, digest string) ([]byte, error) {
 	return b, nil
 }
 
-// Append adds a release with the bytes of its documents (by digest). It
-// returns false without error when the identical release is already in the
-// feed, ErrImmutable when the version is there with other documents, and
-// ErrRollback when the version is not newer than the latest of its name.
-func (d Dir) Append(ctx context.Context, rel Release, blobs map[string][]byte) (added bool, err error) {
+// Append adds a release with the bytes of its documents (by digest) and
+// re-signs the index: version + 1, expiring sg.TTL after sg.Now. It returns
+// false when the identical release is already in the feed (the index is
+// re-signed all the same: publishing again is how a publisher keeps a
+// feed fresh), ErrImmutable when the version is there with other
+// documents, ErrRollback when the version is not newer than the latest of
+// its name, ErrOtherKey when the feed is signed by another key and
+// ErrUnsigned when it is in the unsigned format of earlier versions.
+func (d Dir) Append(ctx context.Context, rel Release, blobs map[string][]byte, sg Signing) (added bool, ix *Index, err error) {
+	if err := sg.checkSigner(&rel); err != nil {
+		return false, nil, err
+	}
 	for _, doc := range rel.Documents {
 		b, ok := blobs[doc.Digest]
 		if !ok {
-			return false, fmt.Errorf("document %s: no bytes for %s", doc.Name, doc.Digest)
+			return false, nil, fmt.Errorf("document %s: no bytes for %s", doc.Name, doc.Digest)
 		}
 		if Digest(b) != doc.Digest || int64(len(b)) != doc.Size {
-			return false, fmt.Errorf("document %s: bytes do not match %s (%d bytes)", doc.Name, doc.Digest, doc.Size)
+			return false, nil, fmt.Errorf("document %s: bytes do not match %s (%d bytes)", doc.Name, doc.Digest, doc.Size)
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(d.Path, "blobs", "sha256"), 0o755); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	unlock, err := lockDir(d.Path)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	defer unlock()
-	ix, err := d.Index(ctx)
+	prev, releases, add, err := sg.previous(ctx, d, "the feed "+d.Path, &rel)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
-	add, err := checkAppend(ix, &rel)
-	if err != nil || !add {
-		return false, err
-	}
-	for _, doc := range rel.Documents {
-		if err := ctx.Err(); err != nil {
-			return false, err
+	if add {
+		for _, doc := range rel.Documents {
+			if err := ctx.Err(); err != nil {
+				return false, nil, err
+			}
+			h, _ := checkDigest(doc.Digest)
+			p := d.blobPath(h)
+			if existing, err := os.ReadFile(p); err == nil && Digest(existing) == doc.Digest {
+				continue
+			}
+			if err := atomicfile.WriteFile(p, blobs[doc.Digest], 0o644); err != nil {
+				return false, nil, err
+			}
 		}
-		h, _ := checkDigest(doc.Digest)
-		p := d.blobPath(h)
-		if existing, err := os.ReadFile(p); err == nil && Digest(existing) == doc.Digest {
-			continue
-		}
-		if err := atomicfile.WriteFile(p, blobs[doc.Digest], 0o644); err != nil {
-			return false, err
-		}
+		releases = append(releases, rel)
 	}
-	ix.Releases = append(ix.Releases, rel)
-	if err := ix.Check(); err != nil {
-		return false, err
-	}
-	b, err := encodeIndex(ix)
+	ix, b, err := sg.next(prev, releases)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(d.Path, IndexFile), b, 0o644); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return true, nil
+	return add, ix, nil
 }
 
 // lockDir takes an exclusive lock on PATH/.lock, serialising appends by

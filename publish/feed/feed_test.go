@@ -1,7 +1,10 @@
 package feed
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,14 +19,31 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/publish/sign"
 )
+
+// testNow is the time the feed tests sign indexes at.
+var testNow = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// testSigner is the publisher key of the feed tests: a fixed Ed25519 key.
+func testSigner() *sign.Signer {
+	s, err := sign.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// testSigning re-signs indexes with testSigner at testNow.
+func testSigning() Signing { return Signing{Signer: testSigner(), Now: testNow} }
 
 // testRelease makes a release of two documents whose bytes depend on the
 // version, so that releases differ.
 func testRelease(name, version string) (Release, map[string][]byte) {
 	blobs := map[string][]byte{}
 	rel := Release{Name: name, Version: version, Issued: time.Unix(0, 0).UTC(), Expires: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
-		Recipe: strings.Repeat("a", 64), Key: "sha256:" + strings.Repeat("b", 64)}
+		Recipe: strings.Repeat("a", 64), Key: testSigner().Public().ID()}
 	for _, n := range []string{"rvps.json", "statement.sigstore.json"} {
 		b := []byte(fmt.Sprintf(`{"doc":%q,"version":%q}`, n, version))
 		d := Digest(b)
@@ -45,18 +65,19 @@ func TestDirAppend(t *testing.T) {
 		blobs   map[string][]byte
 		added   bool
 		err     error
-		release int // releases in the index afterwards
+		release int   // releases in the index afterwards
+		version int64 // the index's version afterwards: each append re-signs it
 	}{
-		{"first", r1, b1, true, nil, 1},
-		{"same again", r1, b1, false, nil, 1},
-		{"newer", r2, b2, true, nil, 2},
-		{"rollback", r1, b1, false, nil, 2}, // identical to the published 1.0.0: a no-op, not a rollback
-		{"older, new content", func() Release { r, _ := testRelease("sample", "1.0.5"); return r }(), func() map[string][]byte { _, b := testRelease("sample", "1.0.5"); return b }(), false, ErrRollback, 2},
-		{"same version, other content", func() Release { r := r2; r.Documents = r1.Documents; return r }(), b1, false, ErrImmutable, 2},
-		{"another name", other, ob, true, nil, 3},
+		{"first", r1, b1, true, nil, 1, 1},
+		{"same again", r1, b1, false, nil, 1, 2},
+		{"newer", r2, b2, true, nil, 2, 3},
+		{"rollback", r1, b1, false, nil, 2, 4}, // identical to the published 1.0.0: a no-op, not a rollback
+		{"older, new content", func() Release { r, _ := testRelease("sample", "1.0.5"); return r }(), func() map[string][]byte { _, b := testRelease("sample", "1.0.5"); return b }(), false, ErrRollback, 2, 4},
+		{"same version, other content", func() Release { r := r2; r.Documents = r1.Documents; return r }(), b1, false, ErrImmutable, 2, 4},
+		{"another name", other, ob, true, nil, 3, 5},
 	}
 	for _, s := range steps {
-		added, err := d.Append(ctx, s.rel, s.blobs)
+		added, _, err := d.Append(ctx, s.rel, s.blobs, testSigning())
 		if s.err != nil {
 			if !errors.Is(err, s.err) {
 				t.Errorf("%s: error %v, want %v", s.name, err, s.err)
@@ -71,8 +92,8 @@ func TestDirAppend(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if len(ix.Releases) != s.release {
-			t.Errorf("%s: %d releases, want %d", s.name, len(ix.Releases), s.release)
+		if len(ix.Releases) != s.release || ix.Version != s.version {
+			t.Errorf("%s: %d releases, index version %d, want %d, %d", s.name, len(ix.Releases), ix.Version, s.release, s.version)
 		}
 	}
 	ix, _ := d.Index(ctx)
@@ -87,7 +108,7 @@ func TestDirAppend(t *testing.T) {
 	}
 	// A missing blob byte slice is refused before anything is written.
 	r3, _ := testRelease("sample", "2.0.0")
-	if _, err := d.Append(ctx, r3, map[string][]byte{}); err == nil {
+	if _, _, err := d.Append(ctx, r3, map[string][]byte{}, testSigning()); err == nil {
 		t.Error("append without the documents' bytes succeeded")
 	}
 	// A corrupted blob is detected on read.
@@ -109,7 +130,7 @@ func TestDirAppendConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r, b := testRelease("n", fmt.Sprintf("1.%d.0", i))
-			d.Append(ctx, r, b) // some fail as rollbacks: the order is a race
+			d.Append(ctx, r, b, testSigning()) // some fail as rollbacks: the order is a race
 		}()
 	}
 	wg.Wait()
@@ -123,6 +144,9 @@ func TestDirAppendConcurrent(t *testing.T) {
 	if err := ix.Check(); err != nil {
 		t.Errorf("index after concurrent appends: %v", err)
 	}
+	if ix.Version != int64(len(ix.Releases)) {
+		t.Errorf("index version %d with %d releases: want one version per append (a refused append re-signs nothing)", ix.Version, len(ix.Releases))
+	}
 	for _, r := range ix.Releases {
 		for _, doc := range r.Documents {
 			if _, err := d.Blob(ctx, doc.Digest); err != nil {
@@ -132,24 +156,46 @@ func TestDirAppendConcurrent(t *testing.T) {
 	}
 }
 
+// rawIndex encodes an index as index.json with a signature that verifies
+// nothing, skipping the checks EncodeIndex makes: what an attacker or a
+// broken publisher could write.
+func rawIndex(t *testing.T, ix Index) []byte {
+	t.Helper()
+	signed, err := json.Marshal(ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(SignedIndex{Signed: signed, Signatures: []Signature{{KeyID: ix.Key, Sig: "AAAA"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestParseIndexRejects(t *testing.T) {
 	r1, _ := testRelease("a", "1.0.0")
 	r2, _ := testRelease("a", "2.0.0")
 	bad := r1
 	bad.Documents = []Document{{Name: "../x", Digest: r1.Documents[0].Digest}}
+	ok := func(rs ...Release) Index {
+		return Index{Type: IndexType, Schema: Schema, Version: 1, Expires: testNow.Add(time.Hour), Key: testSigner().Public().ID(), Releases: rs}
+	}
 	cases := []struct {
 		name string
-		ix   Index
+		b    []byte
 		text string
 	}{
-		{"rollback", Index{Schema: Schema, Releases: []Release{r2, r1}}, "not newer"},
-		{"same version twice", Index{Schema: Schema, Releases: []Release{r1, r1}}, "not newer"},
-		{"path in a name", Index{Schema: Schema, Releases: []Release{bad}}, "document named"},
-		{"schema", Index{Schema: "x", Releases: []Release{r1}}, "schema"},
+		{"rollback", rawIndex(t, ok(r2, r1)), "not newer"},
+		{"same version twice", rawIndex(t, ok(r1, r1)), "not newer"},
+		{"path in a name", rawIndex(t, ok(bad)), "document named"},
+		{"schema", rawIndex(t, func() Index { ix := ok(r1); ix.Schema = "x"; return ix }()), "schema"},
+		{"no version", rawIndex(t, func() Index { ix := ok(r1); ix.Version = 0; return ix }()), "version from 1"},
+		{"no expiry", rawIndex(t, func() Index { ix := ok(r1); ix.Expires = time.Time{}; return ix }()), "an expiry"},
+		{"unsigned, the earlier format", []byte(`{"schema":"` + LegacySchema + `","releases":[]}`), "re-publish"},
+		{"no signed part", []byte(`{"releases":[]}`), "no signed part"},
 	}
 	for _, c := range cases {
-		b, _ := encodeIndex(&c.ix)
-		if _, err := ParseIndex(b); err == nil || !strings.Contains(err.Error(), c.text) {
+		if _, err := ParseIndex(c.b); err == nil || !strings.Contains(err.Error(), c.text) {
 			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.text)
 		}
 	}
@@ -174,12 +220,12 @@ func TestHandler(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
-	// An empty feed serves an empty index.
-	if resp, body := get("GET", "/index.json", nil); resp.StatusCode != 200 || !strings.Contains(body, Schema) {
-		t.Errorf("empty feed index: %s %q", resp.Status, body)
+	// An empty feed has no index yet: nothing signed it.
+	if resp, body := get("GET", "/index.json", nil); resp.StatusCode != 404 {
+		t.Errorf("empty feed index: %s %q, want 404", resp.Status, body)
 	}
 	r, blobs := testRelease("sample", "1.0.0")
-	if _, err := d.Append(ctx, r, blobs); err != nil {
+	if _, _, err := d.Append(ctx, r, blobs, testSigning()); err != nil {
 		t.Fatal(err)
 	}
 	resp, body := get("GET", "/index.json", nil)
@@ -224,7 +270,11 @@ func TestHandler(t *testing.T) {
 	// The HTTP reader reads the same feed as the directory.
 	u, _ := url.Parse(srv.URL)
 	hr := HTTP{Base: u}
-	ix, err := hr.Index(ctx)
+	b, err := hr.IndexBytes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, _, err := VerifyIndex(b, testSigner().Public(), testNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,12 @@ import (
 func FuzzParseIndex(f *testing.F) {
 	r1, _ := testRelease("a", "1.0.0")
 	r2, _ := testRelease("a", "1.1.0")
-	seed, err := encodeIndex(&Index{Schema: Schema, Releases: []Release{r1, r2}})
+	seed, err := EncodeIndex(&Index{Type: IndexType, Schema: Schema, Version: 3, Expires: testNow, Key: r1.Key, Releases: []Release{r1, r2}}, testSigner())
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(seed)
-	f.Add([]byte(`{"schema":"` + Schema + `","releases":[]}`))
+	f.Add([]byte(`{"signed":{"_type":"` + IndexType + `","schema":"` + Schema + `","version":1,"expires":"2030-01-01T00:00:00Z","key":"k","releases":[]},"signatures":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ix, err := ParseIndex(b)
 		if err != nil {

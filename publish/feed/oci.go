@@ -31,6 +31,8 @@ const (
 	AnnotationRecipe  = "dev.cocobuild.release.recipe-sha256"
 	AnnotationKey     = "dev.cocobuild.release.key"
 	AnnotationFormat  = "dev.cocobuild.document.format"
+	// AnnotationIndexVersion is on the manifest of a feed index.
+	AnnotationIndexVersion = "dev.cocobuild.feed.index.version"
 )
 
 // OCI is a repository of an OCI registry that holds releases, one OCI 1.1
@@ -44,6 +46,11 @@ type OCI struct {
 
 // OCIPrefix starts an OCI feed reference: oci://REGISTRY/REPO[:TAG].
 const OCIPrefix = "oci://"
+
+// IndexTag is the tag of the feed's signed index in an OCI repository: an
+// artifact (artifactType IndexMediaType) of one layer, index.json, that
+// each push re-signs and re-tags.
+const IndexTag = "index"
 
 // OpenOCI parses oci://REGISTRY/REPO[:TAG]. Registries on a loopback
 // address are spoken to over plain HTTP, others over HTTPS; credentials come
@@ -60,6 +67,9 @@ func OpenOCI(ref string) (*OCI, error) {
 			return nil, fmt.Errorf("OCI reference %q: publish to a tag, not a digest", ref)
 		}
 		tag = pr.Reference
+	}
+	if tag == IndexTag {
+		return nil, fmt.Errorf("OCI reference %q: tag %s holds the feed's signed index, not a release: name the repository alone (oci://%s/%s) or a release tag", ref, IndexTag, pr.Registry, pr.Repository)
 	}
 	pr.Reference = ""
 	repo, err := remote.NewRepository(pr.String())
@@ -97,17 +107,23 @@ func (o *OCI) tag(rel *Release) string {
 
 // Push publishes a release: the documents as layers, an empty config, the
 // manifest with artifactType and, when subject is set, the subject (a tag
-// or digest in the same repository, or a full reference to it). Pushing the
-// identical release again does nothing; a tag that holds another version of
-// the release is refused when that version is newer (ErrRollback) or the
-// same with other documents (ErrImmutable).
-func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, artifactType, subject string) (ocispec.Descriptor, error) {
+// or digest in the same repository, or a full reference to it); then it
+// re-signs the feed's index (tag IndexTag) with the release added, version
+// + 1. Pushing the identical release again only re-signs the index; a tag
+// that holds another version of the release is refused when that version
+// is newer (ErrRollback) or the same with other documents (ErrImmutable),
+// and so is a release not newer than the latest of its name in the index.
+func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, artifactType, subject string, sg Signing) (ocispec.Descriptor, *Index, error) {
+	none := ocispec.Descriptor{}
+	if err := sg.checkSigner(&rel); err != nil {
+		return none, nil, err
+	}
 	tag := o.tag(&rel)
 	var layers []ocispec.Descriptor
 	for _, d := range rel.Documents {
 		b, ok := blobs[d.Digest]
 		if !ok || Digest(b) != d.Digest {
-			return ocispec.Descriptor{}, fmt.Errorf("document %s: no bytes for %s", d.Name, d.Digest)
+			return none, nil, fmt.Errorf("document %s: no bytes for %s", d.Name, d.Digest)
 		}
 		desc := ocispec.Descriptor{MediaType: d.MediaType, Digest: digest.Digest(d.Digest), Size: int64(len(b)),
 			Annotations: map[string]string{ocispec.AnnotationTitle: d.Name, AnnotationFormat: d.Format}}
@@ -117,29 +133,30 @@ func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, ar
 	if subject != "" {
 		sd, err := o.resolveSubject(ctx, subject)
 		if err != nil {
-			return ocispec.Descriptor{}, err
+			return none, nil, err
 		}
 		subj = &sd
 	}
+	prev, releases, add, err := sg.previous(ctx, o, o.Location(), &rel)
+	if err != nil {
+		return none, nil, err
+	}
 	if prev, err := o.fetchRelease(ctx, tag); err == nil {
 		if err := checkKey("tag "+tag, prev.Key, &rel); err != nil {
-			return ocispec.Descriptor{}, err
+			return none, nil, err
 		}
-		if prev.Name == rel.Name && prev.Version == rel.Version {
-			if sameDocuments(prev, &rel) {
-				return o.Repo.Resolve(ctx, tag)
-			}
-			return ocispec.Descriptor{}, fmt.Errorf("%w: %s %s is at tag %s with other documents; releases are immutable, publish a new version", ErrImmutable, rel.Name, rel.Version, tag)
+		if prev.Name == rel.Name && prev.Version == rel.Version && !sameDocuments(prev, &rel) {
+			return none, nil, fmt.Errorf("%w: %s %s is at tag %s with other documents; releases are immutable, publish a new version", ErrImmutable, rel.Name, rel.Version, tag)
 		}
 		if prev.Name == rel.Name && semver.Compare("v"+rel.Version, "v"+prev.Version) < 0 {
-			return ocispec.Descriptor{}, fmt.Errorf("%w: tag %s holds %s %s, newer than %s", ErrRollback, tag, prev.Name, prev.Version, rel.Version)
+			return none, nil, fmt.Errorf("%w: tag %s holds %s %s, newer than %s", ErrRollback, tag, prev.Name, prev.Version, rel.Version)
 		}
 	} else if !errors.Is(err, errdef.ErrNotFound) {
-		return ocispec.Descriptor{}, fmt.Errorf("reading tag %s: %w", tag, err)
+		return none, nil, fmt.Errorf("reading tag %s: %w", tag, err)
 	}
 	for i, l := range layers {
 		if err := pushIfMissing(ctx, o.Repo, l, blobs[rel.Documents[i].Digest]); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("pushing %s: %w", rel.Documents[i].Name, err)
+			return none, nil, fmt.Errorf("pushing %s: %w", rel.Documents[i].Name, err)
 		}
 	}
 	opts := oras.PackManifestOptions{
@@ -158,12 +175,96 @@ func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, ar
 	opts.Subject = subj
 	desc, err := oras.PackManifest(ctx, o.Repo, oras.PackManifestVersion1_1, artifactType, opts)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("pushing the manifest: %w", err)
+		return none, nil, fmt.Errorf("pushing the manifest: %w", err)
+	}
+	if add {
+		releases = append(releases, rel)
+	}
+	ix, err := o.pushIndex(ctx, sg, prev, releases)
+	if err != nil {
+		return none, nil, err
 	}
 	if err := o.Repo.Tag(ctx, desc, tag); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("tagging %s: %w", tag, err)
+		return none, nil, fmt.Errorf("tagging %s: %w", tag, err)
 	}
-	return desc, nil
+	return desc, ix, nil
+}
+
+// pushIndex signs the index that follows prev and tags it IndexTag.
+func (o *OCI) pushIndex(ctx context.Context, sg Signing, prev *Index, releases []Release) (*Index, error) {
+	ix, b, err := sg.next(prev, releases)
+	if err != nil {
+		return nil, err
+	}
+	layer := ocispec.Descriptor{MediaType: IndexMediaType, Digest: digest.Digest(Digest(b)), Size: int64(len(b)),
+		Annotations: map[string]string{ocispec.AnnotationTitle: IndexFile}}
+	if err := pushIfMissing(ctx, o.Repo, layer, b); err != nil {
+		return nil, fmt.Errorf("pushing the feed index: %w", err)
+	}
+	desc, err := oras.PackManifest(ctx, o.Repo, oras.PackManifestVersion1_1, IndexMediaType, oras.PackManifestOptions{
+		Layers: []ocispec.Descriptor{layer},
+		ManifestAnnotations: map[string]string{
+			ocispec.AnnotationCreated: ix.Expires.Add(-sg.ttl()).Format(time.RFC3339),
+			AnnotationIndexVersion:    fmt.Sprint(ix.Version),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pushing the feed index manifest: %w", err)
+	}
+	if err := o.Repo.Tag(ctx, desc, IndexTag); err != nil {
+		return nil, fmt.Errorf("tagging the feed index %s: %w", IndexTag, err)
+	}
+	return ix, nil
+}
+
+// IndexBytes implements Reader: the layer of the artifact at IndexTag.
+func (o *OCI) IndexBytes(ctx context.Context) ([]byte, error) {
+	desc, m, err := o.fetchManifest(ctx, IndexTag)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s has no tag %s (publish to it with this cocobuild)", ErrNoIndex, o.Location(), IndexTag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading tag %s: %w", IndexTag, err)
+	}
+	if m.ArtifactType != IndexMediaType || len(m.Layers) != 1 || m.Layers[0].MediaType != IndexMediaType {
+		return nil, fmt.Errorf("tag %s (%s) is not a cocobuild feed index: want artifactType %s and one layer of it", IndexTag, desc.Digest, IndexMediaType)
+	}
+	return o.fetchLimited(ctx, m.Layers[0])
+}
+
+// Blob implements Reader: a blob of the repository by digest.
+func (o *OCI) Blob(ctx context.Context, dg string) ([]byte, error) {
+	if _, err := checkDigest(dg); err != nil {
+		return nil, err
+	}
+	desc, err := o.Repo.Blobs().Resolve(ctx, dg)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", dg, err)
+	}
+	return o.fetchLimited(ctx, desc)
+}
+
+// Location implements Reader: oci://REGISTRY/REPO, without the tag.
+func (o *OCI) Location() string {
+	return OCIPrefix + o.Repo.Reference.Registry + "/" + o.Repo.Reference.Repository
+}
+
+// fetchLimited fetches a blob of at most MaxBlobSize bytes, checked
+// against its descriptor's size and digest.
+func (o *OCI) fetchLimited(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
+	if d.Size > MaxBlobSize {
+		return nil, fmt.Errorf("blob %s is larger than %d bytes", d.Digest, MaxBlobSize)
+	}
+	b, err := content.FetchAll(ctx, o.Repo.Blobs(), d)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", d.Digest, err)
+	}
+	return b, nil
+}
+
+// Tagged reads the release record of the manifest at a tag (or digest).
+func (o *OCI) Tagged(ctx context.Context, ref string) (*Release, error) {
+	return o.fetchRelease(ctx, ref)
 }
 
 func pushIfMissing(ctx context.Context, repo *remote.Repository, d ocispec.Descriptor, b []byte) error {

@@ -61,17 +61,17 @@ func exerciseOCI(t *testing.T, host string) (*OCI, ocispec.Descriptor) {
 	}
 	disk := pushDisk(t, o, "disk")
 	r1, b1 := testRelease("sample", "1.0.0")
-	d1, err := o.Push(ctx, r1, b1, testArtifactType, "disk")
+	d1, _, err := o.Push(ctx, r1, b1, testArtifactType, "disk", testSigning())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Pushing the same release again changes nothing.
-	again, err := o.Push(ctx, r1, b1, testArtifactType, "disk")
+	again, _, err := o.Push(ctx, r1, b1, testArtifactType, "disk", testSigning())
 	if err != nil || again.Digest != d1.Digest {
 		t.Errorf("second push: %v, %v (want the same manifest %s)", again.Digest, err, d1.Digest)
 	}
 	r2, b2 := testRelease("sample", "1.1.0")
-	if _, err := o.Push(ctx, r2, b2, testArtifactType, "oci://"+host+"/coco/sample@"+disk.Digest.String()); err != nil {
+	if _, _, err := o.Push(ctx, r2, b2, testArtifactType, "oci://"+host+"/coco/sample@"+disk.Digest.String(), testSigning()); err != nil {
 		t.Fatal(err)
 	}
 	refs, err := o.Referrers(ctx, "disk", testArtifactType)
@@ -103,19 +103,32 @@ func exerciseOCI(t *testing.T, host string) (*OCI, ocispec.Descriptor) {
 	}
 	// A moving tag refuses to go back, and a version's content is fixed.
 	latest := &OCI{Repo: o.Repo, Tag: "latest"}
-	if _, err := latest.Push(ctx, r2, b2, testArtifactType, ""); err != nil {
+	if _, _, err := latest.Push(ctx, r2, b2, testArtifactType, "", testSigning()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := latest.Push(ctx, r1, b1, testArtifactType, ""); !errors.Is(err, ErrRollback) {
+	if _, _, err := latest.Push(ctx, r1, b1, testArtifactType, "", testSigning()); !errors.Is(err, ErrRollback) {
 		t.Errorf("pushing 1.0.0 over latest=1.1.0: %v, want ErrRollback", err)
 	}
 	changed := r2
 	changed.Documents = r1.Documents
-	if _, err := o.Push(ctx, changed, b1, testArtifactType, ""); !errors.Is(err, ErrImmutable) {
+	if _, _, err := o.Push(ctx, changed, b1, testArtifactType, "", testSigning()); !errors.Is(err, ErrImmutable) {
 		t.Errorf("pushing other documents as 1.1.0: %v, want ErrImmutable", err)
 	}
+	// The signed index at tag "index" lists both releases, re-signed at
+	// each successful push (1.0.0 twice, 1.1.0, 1.1.0 at latest).
+	b, err := o.IndexBytes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, _, err := VerifyIndex(b, testSigner().Public(), testNow)
+	if err != nil {
+		t.Fatalf("the index at tag %s: %v", IndexTag, err)
+	}
+	if diff := cmp.Diff([]Release{r1, r2}, ix.Releases); ix.Version != 4 || diff != "" {
+		t.Errorf("the index at tag %s: version %d, want 4; releases (-want +got):\n%s", IndexTag, ix.Version, diff)
+	}
 	// A subject in another repository is refused.
-	if _, err := o.Push(ctx, r2, b2, testArtifactType, host+"/other/repo:disk"); err == nil || !strings.Contains(err.Error(), "another repository") {
+	if _, _, err := o.Push(ctx, r2, b2, testArtifactType, host+"/other/repo:disk", testSigning()); err == nil || !strings.Contains(err.Error(), "another repository") {
 		t.Errorf("subject in another repository: %v", err)
 	}
 	return o, disk

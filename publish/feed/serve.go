@@ -18,7 +18,7 @@ import (
 
 // Handler serves a directory feed read-only over HTTP:
 //
-//	GET /index.json                 the index (also at /), revalidated each time
+//	GET /index.json                 the signed index (also at /), revalidated each time
 //	GET /blobs/sha256/HEX           a document, immutable
 //	GET /healthz                    200 "ok" while the feed's index is readable and valid
 //
@@ -52,7 +52,8 @@ func Handler(d Dir) http.Handler {
 		}
 		b, err := d.readConfined(IndexFile)
 		if errors.Is(err, os.ErrNotExist) {
-			b, err = encodeIndex(&Index{Schema: Schema})
+			http.Error(w, "no release published yet", http.StatusNotFound)
+			return
 		}
 		if err != nil {
 			http.Error(w, "reading the index failed", http.StatusInternalServerError)
@@ -201,13 +202,16 @@ func (h HTTP) get(ctx context.Context, p string) ([]byte, error) {
 	return b, nil
 }
 
-// Index implements Reader.
-func (h HTTP) Index(ctx context.Context) (*Index, error) {
-	b, err := h.get(ctx, IndexFile)
-	if err != nil {
-		return nil, err
-	}
-	return ParseIndex(b)
+// IndexBytes implements Reader.
+func (h HTTP) IndexBytes(ctx context.Context) ([]byte, error) {
+	return h.get(ctx, IndexFile)
+}
+
+// Location implements Reader: the base URL, without a final slash.
+func (h HTTP) Location() string {
+	u := *h.Base
+	u.RawQuery, u.Fragment = "", ""
+	return strings.TrimSuffix(u.String(), "/")
 }
 
 // Blob implements Reader.

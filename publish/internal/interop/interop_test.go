@@ -7,15 +7,21 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/corim/corim"
+	"github.com/veraison/corim/extensions"
+	"github.com/veraison/corim/profiles/tdx"
+	"github.com/veraison/eat"
+	cose "github.com/veraison/go-cose"
 
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -187,6 +193,57 @@ func TestRVPSSignatureVerifiesLikeCosignVerifyBlob(t *testing.T) {
 	}
 }
 
+// snpSchemeRules are the reference-value rules Veraison's SEV-SNP scheme
+// (services scheme/sevsnp, corim.go) registers with veraison/corim for the
+// profile tag:amd.com,2024:snp-corim-profile: a class whose class-id is an
+// OID, an instance of type bytes (the scheme looks reference values up by
+// the launch measurement as a bytes instance) and measurements under uint
+// mkeys. The scheme module is not a dependency of cocobuild, so its rules
+// are registered here, through the same extension point.
+type snpSchemeRules struct{}
+
+func (*snpSchemeRules) ValidTriples(t *comid.Triples) error {
+	if t.ReferenceValues == nil {
+		return nil
+	}
+	for i, rv := range t.ReferenceValues.Values {
+		env := rv.Environment
+		switch {
+		case env.Class == nil || env.Class.ClassID == nil:
+			return fmt.Errorf("reference value %d: missing class ID", i)
+		case env.Class.ClassID.Type() != comid.OIDType:
+			return fmt.Errorf("reference value %d: class ID: expected OID, got %s", i, env.Class.ClassID.Type())
+		case env.Instance == nil:
+			return fmt.Errorf("reference value %d: missing instance", i)
+		case env.Instance.Type() != comid.BytesType:
+			return fmt.Errorf("reference value %d: instance: expected bytes, got %s", i, env.Instance.Type())
+		}
+		for j, m := range rv.Measurements.Values {
+			if m.Key == nil || m.Key.Type() != comid.UintType {
+				return fmt.Errorf("reference value %d measurement %d: mkey must be a uint", i, j)
+			}
+		}
+	}
+	return nil
+}
+
+func init() {
+	p, err := eat.NewProfile(publish.SNPCoRIMProfile)
+	if err != nil {
+		panic(err)
+	}
+	if err := corim.RegisterProfile(p, extensions.NewMap().Add(comid.ExtTriples, &snpSchemeRules{})); err != nil {
+		panic(err)
+	}
+}
+
+// rawCoRIM is the unsigned CoRIM as plain CBOR: the profile (key 3) and
+// the tags (key 1), to check their encoding byte for byte.
+type rawCoRIM struct {
+	Tags    []cbor.RawMessage `cbor:"1,keyasint"`
+	Profile cbor.RawMessage   `cbor:"3,keyasint"`
+}
+
 func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 	for _, c := range fixtureCases {
 		alg, partial := c.alg, c.partial
@@ -197,9 +254,12 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 				if !bytes.HasPrefix(data, []byte{0xd2}) {
 					t.Errorf("%s: not a tag-18 COSE_Sign1 (starts %x)", tee, data[:2])
 				}
-				var sc corim.SignedCorim
-				if err := sc.FromCOSE(data); err != nil {
-					t.Fatalf("%s: %v", tee, err)
+				// veraison/corim's own entry point: decode with the
+				// profile's extensions registered, then validate the
+				// CoRIM and every CoMID (the profile's rules included).
+				sc, err := corim.UnmarshalAndValidateSignedCorimFromCBOR(data)
+				if err != nil {
+					t.Fatalf("%s: veraison/corim rejects the CoRIM: %v", tee, err)
 				}
 				if err := sc.Verify(s.Public().Key); err != nil {
 					t.Fatalf("%s: %v", tee, err)
@@ -208,56 +268,125 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 				if err := sc.Verify(o.Public().Key); err == nil {
 					t.Errorf("%s: verified with another key", tee)
 				}
-				if got := sc.UnsignedCorim.RimValidity.NotAfter; !got.Equal(r.Expires) {
+				u := sc.UnsignedCorim
+				if got := u.RimValidity.NotAfter; !got.Equal(r.Expires) {
 					t.Errorf("%s: not-after %s, want %s", tee, got, r.Expires)
 				}
-				if len(sc.UnsignedCorim.Tags) != 1 {
-					t.Fatalf("%s: %d tags, want 1 CoMID", tee, len(sc.UnsignedCorim.Tags))
+				if u.Profile == nil {
+					t.Fatalf("%s: no profile", tee)
 				}
-				var c comid.Comid
-				if err := c.FromCBOR(sc.UnsignedCorim.Tags[0][3:]); err != nil {
+				if got, _ := u.Profile.Get(); got != publish.CoRIMProfile(tee) {
+					t.Errorf("%s: profile %s, want %s", tee, got, publish.CoRIMProfile(tee))
+				}
+				// The encoding on the wire: one profile, as this
+				// veraison/corim writes and reads it (a text string for a
+				// URI, the OID's bytes for an OID; never an array), and
+				// each tag a CoMID as tag 506 wrapping a byte string.
+				payload, err := publish.UnsignedCoRIM(r, tee)
+				if err != nil {
 					t.Fatal(err)
 				}
-				if err := c.Valid(); err != nil {
-					t.Errorf("%s: veraison finds the CoMID invalid: %v", tee, err)
+				var raw rawCoRIM
+				if err := cbor.Unmarshal(payload[3:], &raw); err != nil {
+					t.Fatal(err)
+				}
+				wantMajor := map[string]byte{"snp": 3, "tdx": 2}[tee] // text string, byte string
+				if len(raw.Profile) == 0 || raw.Profile[0]>>5 != wantMajor {
+					t.Errorf("%s: profile %x is not one CBOR item of major type %d", tee, []byte(raw.Profile), wantMajor)
+				}
+				if len(raw.Tags) != 1 {
+					t.Fatalf("%s: %d tags, want 1 CoMID", tee, len(raw.Tags))
+				}
+				var ct cbor.RawTag
+				var content []byte
+				if err := cbor.Unmarshal(raw.Tags[0], &ct); err != nil || ct.Number != 506 || cbor.Unmarshal(ct.Content, &content) != nil {
+					t.Errorf("%s: tag %x is not a tag-506 byte string (%v)", tee, []byte(raw.Tags[0])[:4], err)
+				}
+				cm, err := corim.UnmarshalComidFromCBOR(u.Tags[0].Content, u.Profile)
+				if err != nil {
+					t.Fatal(err)
 				}
 				// The coverage note is an extension key of the measurement
-				// values: there with partial coverage, and veraison reads
-				// the values around it as before (checked below).
-				if got := bytes.Contains(sc.UnsignedCorim.Tags[0], coverageKeyCBOR); got != partial {
+				// values: there with partial coverage only.
+				if got := bytes.Contains(u.Tags[0].Content, coverageKeyCBOR); got != partial {
 					t.Errorf("%s: coverage extension key %x in the CoMID: %v, want %v", tee, coverageKeyCBOR, got, partial)
 				}
-				rv := (*c.Triples.ReferenceValues)[0]
+				rv := cm.Triples.ReferenceValues.Values[0]
 				switch tee {
 				case "snp":
+					e := r.Entries[0]
 					if got := rv.Environment.Class.ClassID.String(); got != publish.SNPClassOID {
 						t.Errorf("snp class-id %s, want %s", got, publish.SNPClassOID)
 					}
-					k, err := rv.Measurements[0].Key.GetKeyUint()
+					if got := hex.EncodeToString(rv.Environment.Instance.Bytes()); got != e.Values["launch_measurement"] {
+						t.Errorf("snp instance %s, want the launch measurement %s", got, e.Values["launch_measurement"])
+					}
+					m := rv.Measurements.Values[0]
+					k, err := m.Key.GetKeyUint()
 					if err != nil || k != 641 {
 						t.Errorf("snp mkey %d (%v), want 641 (MEASUREMENT)", k, err)
 					}
-					d := (*rv.Measurements[0].Val.Digests)[0]
-					if d.HashAlgID != 7 || hex.EncodeToString(d.HashValue) != r.Entries[0].Values["launch_measurement"] {
+					d := (*m.Val.Digests)[0]
+					if d.HashAlgID != 7 || hex.EncodeToString(d.HashValue) != e.Values["launch_measurement"] {
 						t.Errorf("snp digest %d:%x, want sha-384 of the launch measurement", d.HashAlgID, d.HashValue)
 					}
-					if p := (*sc.UnsignedCorim.Profiles)[0]; p.IsURI() {
-						if s, _ := p.Get(); s != publish.SNPCoRIMProfile {
-							t.Errorf("profile %s, want %s", s, publish.SNPCoRIMProfile)
-						}
-					}
 				case "tdx":
-					j, err := rv.Measurements[0].Val.IntegrityRegisters.MarshalJSON()
+					e := r.Entries[1]
+					ext, ok := rv.Measurements.Values[0].Val.GetExtensions().(*tdx.MValExtensions)
+					if !ok || ext.TeeMrTee == nil {
+						t.Fatalf("tdx: no tee.mrtee read by the Intel profile's extensions (%T)", rv.Measurements.Values[0].Val.GetExtensions())
+					}
+					j, err := ext.TeeMrTee.MarshalJSON()
 					if err != nil {
 						t.Fatal(err)
 					}
-					for _, reg := range []string{`"mrtd"`, `"rtmr1"`} {
-						if !bytes.Contains(j, []byte(reg)) {
-							t.Errorf("tdx integrity registers %s lack %s", j, reg)
-						}
+					mrtd, _ := hex.DecodeString(e.Values["mrtd"])
+					if want := base64.RawURLEncoding.EncodeToString(mrtd); !bytes.Contains(j, []byte(want)) {
+						t.Errorf("tdx tee.mrtee %s lacks the MRTD %s", j, want)
+					}
+					rj, err := rv.Measurements.Values[0].Val.IntegrityRegisters.MarshalJSON()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Contains(rj, []byte(`"rtmr1"`)) {
+						t.Errorf("tdx integrity registers %s lack rtmr1", rj)
 					}
 				}
 			}
 		})
+	}
+}
+
+func TestUnsignedCoRIMIsTheSignedPayload(t *testing.T) {
+	r, _, files := fixture(t, sign.Ed25519, false)
+	for _, tee := range []string{"snp", "tdx"} {
+		u, err := publish.UnsignedCoRIM(r, tee)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := corim.UnmarshalAndValidateUnsignedCorimFromCBOR(u); err != nil {
+			t.Errorf("%s: veraison/corim rejects the unsigned CoRIM: %v", tee, err)
+		}
+		var msg cose.Sign1Message
+		if err := msg.UnmarshalCBOR(files[publish.CoRIMFile(tee)]); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(msg.Payload, u) {
+			t.Errorf("%s: the unsigned CoRIM is not the signed CoRIM's payload", tee)
+		}
+	}
+}
+
+// TestSNPSchemeRulesRefuseWhatVeraisonRefuses checks that the rules the
+// tests register can fail: an environment without an instance, as
+// cocobuild wrote it before, is refused.
+func TestSNPSchemeRulesRefuseWhatVeraisonRefuses(t *testing.T) {
+	m := comid.MustNewUintMeasurement(uint64(641))
+	m.AddDigest(7, bytes.Repeat([]byte{3}, 48))
+	tr := comid.Triples{ReferenceValues: comid.NewValueTriples().Add(&comid.ValueTriple{
+		Environment:  comid.Environment{Class: comid.NewClassOID(publish.SNPClassOID)},
+		Measurements: *comid.NewMeasurements().Add(m)})}
+	if err := (&snpSchemeRules{}).ValidTriples(&tr); err == nil || !strings.Contains(err.Error(), "missing instance") {
+		t.Errorf("got %v, want a missing instance error", err)
 	}
 }
