@@ -13,53 +13,31 @@ import (
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
-// keyRecipe writes, into a directory every user can read (repro's second
-// build may run as another uid), a recipe that measures a kernel for TDX
-// and publishes with the key in the environment variable keyVar, to the
-// feeds of the variable feeds (none by default).
+// keyRecipe is repro's test recipe (a file input and a kernel, in a
+// directory every user can read) that also publishes SNP values of its
+// firmware with the key in the environment variable keyVar, to the feeds
+// of the variable feeds (none by default).
 func keyRecipe(t *testing.T, keyVar string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
+	fw := testenv.VectorFile(t, "inputs/debian12_OVMF.fd")
+	fwBytes, err := os.ReadFile(fw)
+	if err != nil {
+		t.Fatal(err)
 	}
-	fw := testenv.ReadVector(t, "inputs/debian12_OVMF.fd")
-	k := testenv.ReadVector(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64")
-	for name, b := range map[string][]byte{"ovmf.fd": fw, "vmlinuz": k} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src := fmt.Sprintf(`
-recipe {
-  name = "np"
-}
-
+	return reproRecipe(t, fmt.Sprintf(`
 variable "feeds" {
   type    = list(string)
   default = []
 }
 
 input "fw" {
-  file   = "ovmf.fd"
+  file   = %q
   sha256 = %q
 }
 
-input "k" {
-  file   = "vmlinuz"
-  sha256 = %q
-}
-
-kernel "guest" {
-  image   = input.k
-  cmdline = ["console=ttyS0"]
-}
-
-measure "tdx" {
+# The firmware alone: SNP on Debian 12's OVMF vouches for nothing else.
+measure "snp" {
   firmware = input.fw
-  kernel   = kernel.guest
-  # Debian 12's OVMF does not measure into RTMRs.
-  assume_rtmr_measurement = true
 }
 
 publish "np" {
@@ -69,11 +47,7 @@ publish "np" {
   to      = var.feeds
   allow_partial_coverage = true
 }
-`, hexSHA(fw), hexSHA(k), keyVar)
-	if err := os.WriteFile(filepath.Join(dir, "np.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+`, fw, hexSHA(fwBytes), keyVar))
 }
 
 // TestNoPrivateKeyToCheck: a release is built and signed with a key from
@@ -160,7 +134,7 @@ func TestNoPrivateKeyToCheck(t *testing.T) {
 	for _, want := range []string{
 		"statement.sigstore.json: the statement payload equals the rebuild's, byte for byte",
 		"rvps.json: the RVPS message equals the rebuild's, byte for byte",
-		"corim-tdx.cbor: the unsigned CoRIM (its CoMIDs) equals the rebuild's, byte for byte",
+		"corim-snp.cbor: the unsigned CoRIM (its CoMIDs) equals the rebuild's, byte for byte",
 		"np 1.0.0 comes from this recipe",
 	} {
 		if !strings.Contains(stdout, want) {
