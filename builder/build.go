@@ -63,6 +63,9 @@ type StepReport struct {
 type Report struct {
 	Steps   []StepReport               `json:"steps"`
 	Outputs map[string]*recipes.Output `json:"-"`
+	// reads holds, by step key, the keys of the cache entries whose files
+	// the step reads (its inputs' and the results' it comes after).
+	reads map[string][]string
 }
 
 // Ran counts the steps that ran (or, in a plan, would run).
@@ -87,6 +90,7 @@ type runner struct {
 	mu      sync.Mutex
 	outputs map[string]*recipes.Output // finished blocks
 	report  []StepReport
+	reads   map[string][]string // see Report.reads
 }
 
 // Run plans and (unless DryRun) builds every block of the recipe. When the
@@ -99,7 +103,7 @@ func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) 
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}
 	}
-	rn := &runner{opts: opts, recipe: r, sem: make(chan struct{}, opts.Jobs), outputs: map[string]*recipes.Output{}}
+	rn := &runner{opts: opts, recipe: r, sem: make(chan struct{}, opts.Jobs), outputs: map[string]*recipes.Output{}, reads: map[string][]string{}}
 	ctx = recipes.WithProbeMemo(ctx, opts.Cache.ProbeMemo())
 	g, gctx := errgroup.WithContext(ctx)
 	done := map[string]chan struct{}{}
@@ -127,7 +131,7 @@ func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) 
 		}
 		return false
 	})
-	rep := &Report{Steps: rn.report, Outputs: rn.outputs}
+	rep := &Report{Steps: rn.report, Outputs: rn.outputs, reads: rn.reads}
 	if err != nil {
 		if ctx.Err() != nil {
 			return rep, fmt.Errorf("build interrupted (%v): every running step was stopped, nothing half-written was kept", context.Cause(ctx))
@@ -301,6 +305,7 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 	if err != nil {
 		return nil, err
 	}
+	rn.recordReads(key, s, after)
 	if res, ok := rn.opts.Cache.Lookup(key); ok {
 		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCached, Reason: "result in cache"})
 		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
@@ -319,6 +324,13 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCached, Reason: "built meanwhile by another cocobuild sharing the cache"})
 		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
 		return res, nil
+	}
+	// The step reads the files of the results it comes after and its
+	// inputs: check them against their records before it builds on them.
+	if err := verifyUsed(s, after); err != nil {
+		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCancelled, Reason: "not run: " + err.Error()})
+		rn.opts.Observer.Event(Event{Step: name, State: StateCancelled})
+		return nil, err
 	}
 	rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusRun, Reason: "no cached result for this key"})
 	select {
@@ -392,6 +404,51 @@ func (rn *runner) execute(ctx context.Context, name, key string, s *recipes.Step
 	}
 	ok = true
 	return res, nil
+}
+
+// recordReads notes the cache entries whose files the step of key reads.
+func (rn *runner) recordReads(key string, s *recipes.Step, after map[string]*recipes.Result) {
+	var keys []string
+	for _, id := range s.After {
+		if r := after[id]; r != nil && r.Key != "" {
+			keys = append(keys, r.Key)
+		}
+	}
+	for _, in := range s.Inputs {
+		if k, ok := rn.opts.Cache.EntryOf(in.Path); ok {
+			keys = append(keys, k)
+		}
+	}
+	rn.mu.Lock()
+	rn.reads[key] = keys
+	rn.mu.Unlock()
+}
+
+// builtFrom returns the keys of the steps of the report that read the
+// entry of key, directly or through other steps, sorted.
+func (r *Report) builtFrom(key string) []string {
+	seen := map[string]bool{key: true}
+	for changed := true; changed; {
+		changed = false
+		for k, reads := range r.reads {
+			if seen[k] {
+				continue
+			}
+			for _, rk := range reads {
+				if seen[rk] {
+					seen[k], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	delete(seen, key)
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // firstLine is s up to its first line break.

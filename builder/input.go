@@ -414,8 +414,22 @@ func (n *inputNode) probe(ctx context.Context) (string, error) {
 func (n *inputNode) fetchBlob(ctx context.Context, progress func(done, total int64)) (string, int64, error) {
 	c := n.env.Cache
 	if n.pin != "" {
-		if st, err := os.Stat(c.BlobPath(n.pin)); err == nil {
-			return c.BlobPath(n.pin), st.Size(), nil
+		// A download kept in the cache is used only if its bytes are
+		// still the pin's (it is hashed once, when the input step runs);
+		// otherwise it is removed and fetched again.
+		blob := c.BlobPath(n.pin)
+		if st, err := os.Stat(blob); err == nil {
+			err := verifyFile(blob, n.pin)
+			if err == nil {
+				return blob, st.Size(), nil
+			}
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				return "", 0, err
+			}
+			if err := c.removeBlob(n.pin); err != nil {
+				return "", 0, fmt.Errorf("input %q: %w; removing it: %w", n.name, ce, err)
+			}
 		}
 	}
 	tmp, err := c.TempDir("fetch")

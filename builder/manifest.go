@@ -2,6 +2,7 @@ package builder
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -137,25 +138,53 @@ func ReadManifest(path string) (*Manifest, error) {
 // WriteOutput assembles the output directory: the artifacts of every block
 // and manifest.json. It builds the new tree beside out and swaps it in, so
 // out is never half-written; files of an earlier build that this build does
-// not make are gone afterwards.
+// not make are gone afterwards. Every file copied is hashed as it is copied
+// and must have the digest the manifest states (a *CorruptError
+// otherwise).
 func WriteOutput(out string, m *Manifest, rep *Report) error {
-	parent := filepath.Dir(filepath.Clean(out))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", parent, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
+	st, err := newOutputStage(out)
 	if err != nil {
 		return err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	defer st.abort()
+	if err := st.addArtifacts(m, rep); err != nil {
 		return err
 	}
+	return st.commit(m)
+}
+
+// outputStage is a new output directory being assembled beside out; commit
+// swaps it in.
+type outputStage struct {
+	out, tmp string
+	written  map[string]bool // artifact paths copied in
+	done     bool
+}
+
+// newOutputStage makes the directory the new output is assembled in, in
+// out's parent (so that commit is a rename).
+func newOutputStage(out string) (*outputStage, error) {
+	out = filepath.Clean(out)
+	parent := filepath.Dir(out)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return &outputStage{out: out, tmp: tmp, written: map[string]bool{}}, nil
+}
+
+// addArtifacts copies into the stage every artifact of m not copied yet,
+// from the files the blocks' outputs in rep name, hashing each as it is
+// copied: bytes other than the digest m states are a *CorruptError, and
+// nothing of them stays in the stage.
+func (st *outputStage) addArtifacts(m *Manifest, rep *Report) error {
 	srcs := map[string]string{}
 	for _, o := range rep.Outputs {
 		for _, a := range o.Artifacts {
@@ -163,39 +192,64 @@ func WriteOutput(out string, m *Manifest, rep *Report) error {
 		}
 	}
 	for _, a := range m.Artifacts {
-		dst := filepath.Join(tmp, filepath.FromSlash(a.Path))
-		if err := mkdirAll(tmp, filepath.Dir(dst)); err != nil {
+		if st.written[a.Path] {
+			continue
+		}
+		dst := filepath.Join(st.tmp, filepath.FromSlash(a.Path))
+		if err := mkdirAll(st.tmp, filepath.Dir(dst)); err != nil {
 			return err
 		}
-		if err := copyFile(srcs[a.Path], dst, 0o644); err != nil {
+		if err := copyVerified(srcs[a.Path], dst, 0o644, a.SHA256); err != nil {
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				return fmt.Errorf("%s (artifact %s): %w", a.Path, a.Name, err)
+			}
 			return fmt.Errorf("writing %s: %w", a.Path, err)
 		}
+		st.written[a.Path] = true
 	}
+	return nil
+}
+
+// commit writes manifest.json and swaps the stage in as out; an earlier
+// output directory is moved aside first and removed afterwards. An out
+// that exists and is not a directory is refused, not replaced.
+func (st *outputStage) commit(m *Manifest) error {
 	b, err := m.Encode()
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(tmp, "manifest.json"), b, 0o644); err != nil {
+	if err := writeFile(filepath.Join(st.tmp, "manifest.json"), b, 0o644); err != nil {
 		return err
 	}
 	old := ""
-	if _, err := os.Stat(out); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(out, old); err != nil {
-			return fmt.Errorf("moving the previous %s aside: %w", out, err)
+	if fi, err := os.Stat(st.out); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s exists and is not a directory: remove it or build into another output directory (-o)", st.out)
+		}
+		old = st.tmp + ".old"
+		if err := os.Rename(st.out, old); err != nil {
+			return fmt.Errorf("moving the previous %s aside: %w", st.out, err)
 		}
 	}
-	if err := os.Rename(tmp, out); err != nil {
+	if err := os.Rename(st.tmp, st.out); err != nil {
 		if old != "" {
-			os.Rename(old, out)
+			os.Rename(old, st.out)
 		}
-		return fmt.Errorf("moving the new output into %s: %w", out, err)
+		return fmt.Errorf("moving the new output into %s: %w", st.out, err)
 	}
-	ok = true
+	st.done = true
 	if old != "" {
 		os.RemoveAll(old)
 	}
 	return nil
+}
+
+// abort removes the stage unless it was committed.
+func (st *outputStage) abort() {
+	if !st.done {
+		os.RemoveAll(st.tmp)
+	}
 }
 
 // copyFile copies src to dst (a new file) with mode perm.

@@ -949,7 +949,9 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(f.Path)
+	// The measurements are read from the cache: their bytes must be what
+	// the step's record states, or tampered values would be signed.
+	b, err := readVerified(f)
 	if err != nil {
 		return nil, err
 	}
@@ -960,7 +962,7 @@ func (n *measureNode) Finish(results map[string]*recipes.Result) (*recipes.Outpu
 	var fwRec firmwareRecord
 	if rf, err := res.File(firmwareRecordFile); err != nil {
 		return nil, err
-	} else if b, err := os.ReadFile(rf.Path); err != nil {
+	} else if b, err := readVerified(rf); err != nil {
 		return nil, err
 	} else if err := json.Unmarshal(b, &fwRec); err != nil {
 		return nil, fmt.Errorf("reading the cached firmware inspection: %w", err)

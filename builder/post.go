@@ -31,10 +31,24 @@ type PostBuilder interface {
 	PostBuild(ctx context.Context, manifest []byte, dir string) (artifacts []recipes.OutputArtifact, notes []string, err error)
 }
 
+// Deliverer is an optional interface of a PostBuilder whose work has a
+// part that leaves the build, such as appending a signed release to feeds.
+// Build calls Deliver, in recipe order, only once the output directory
+// holding what PostBuild made is complete and in place: a build that fails
+// before (writing OUT included) delivers nothing. It is called at most once,
+// after a successful PostBuild of the same node. notes are as PostBuild's.
+type Deliverer interface {
+	Deliver(ctx context.Context) (notes []string, err error)
+}
+
 // StatusAlways marks a step that runs on every build, cached or not: the
 // post-build work of a PostBuilder block (publishing), which plans and
 // build reports list as BLOCK:post-build.
 const StatusAlways StepStatus = "always"
+
+// StatusSkipped marks post-build work that a build without publishing
+// (Loaded.SkipPostBuild, cocobuild build --no-publish) does not run.
+const StatusSkipped StepStatus = "skipped"
 
 // PostBuildStep is the step name under which plans and build reports list a
 // PostBuilder block's post-build work.
@@ -45,6 +59,16 @@ func postBuildReport(b *recipes.Block) StepReport {
 	return StepReport{Block: b.Addr(), Step: PostBuildStep, Kind: b.Type, Status: StatusAlways,
 		Reason: "works on the whole build once every step is done; not cached, it runs on every build"}
 }
+
+// postBuildSkippedReport is the plan and build report line of a post-build
+// step that a build without publishing does not run.
+func postBuildSkippedReport(b *recipes.Block) StepReport {
+	return StepReport{Block: b.Addr(), Step: PostBuildStep, Kind: b.Type, Status: StatusSkipped,
+		Reason: "not run: building without publishing, nothing is signed or delivered"}
+}
+
+// Skipped counts the post-build steps a build without publishing skips.
+func (r *Report) Skipped() int { return r.count(StatusSkipped) }
 
 // Cached counts the steps whose result came (or, in a plan, would come)
 // from the cache.
@@ -89,7 +113,11 @@ func (l *Loaded) addPostBuildReports(rep *Report, posts []postBuildBlock) {
 		return
 	}
 	for _, p := range posts {
-		rep.Steps = append(rep.Steps, postBuildReport(p.block))
+		if l.SkipPostBuild {
+			rep.Steps = append(rep.Steps, postBuildSkippedReport(p.block))
+		} else {
+			rep.Steps = append(rep.Steps, postBuildReport(p.block))
+		}
 	}
 	sort.SliceStable(rep.Steps, func(i, j int) bool {
 		return blockIndex(l.Recipe, rep.Steps[i].Block) < blockIndex(l.Recipe, rep.Steps[j].Block)
@@ -107,57 +135,62 @@ func (l *Loaded) planPostBuild(rep *Report) error {
 	return nil
 }
 
-// postBuild runs the PostBuilder nodes of a finished build, adds the
-// artifacts they make to their blocks' outputs in rep and lists their
-// post-build steps in rep. cleanup removes the files once the output
-// directory is written.
-func (l *Loaded) postBuild(ctx context.Context, rep *Report, obs Observer) (notes []string, cleanup func(), err error) {
+// delivery is the deliver part of a post-build step, run once OUT is in
+// place.
+type delivery struct {
+	addr string
+	d    Deliverer
+}
+
+// postBuild runs the PostBuilder nodes of a finished build with manifest
+// (the encoded manifest without post-build artifacts), adds the artifacts
+// they make to their blocks' outputs in rep and lists their post-build
+// steps in rep. It returns the deliveries to run once the output directory
+// is written; cleanup removes the files once it is. Without publishing
+// (SkipPostBuild) it only lists the steps as skipped.
+func (l *Loaded) postBuild(ctx context.Context, rep *Report, manifest []byte, obs Observer) (notes []string, deliveries []delivery, cleanup func(), err error) {
 	cleanup = func() {}
 	if obs == nil {
 		obs = nopObserver{}
 	}
 	posts, err := l.postBuilders(rep.Outputs)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, nil, cleanup, err
 	}
 	if len(posts) == 0 {
-		return nil, cleanup, nil
+		return nil, nil, cleanup, nil
 	}
-	m, err := NewManifest(l.Recipe, rep)
-	if err != nil {
-		return nil, cleanup, err
-	}
-	enc, err := m.Encode()
-	if err != nil {
-		return nil, cleanup, err
+	if l.SkipPostBuild {
+		l.addPostBuildReports(rep, posts)
+		return nil, nil, cleanup, nil
 	}
 	tmp, err := l.Env.Cache.TempDir("post")
 	if err != nil {
-		return nil, cleanup, err
+		return nil, nil, cleanup, err
 	}
 	cleanup = func() { os.RemoveAll(tmp) }
 	for i, p := range posts {
 		addr := p.block.Addr()
 		out, ok := rep.Outputs[addr]
 		if !ok {
-			return nil, cleanup, fmt.Errorf("%s was not built", addr)
+			return nil, nil, cleanup, fmt.Errorf("%s was not built", addr)
 		}
 		dir := filepath.Join(tmp, fmt.Sprint(i))
 		if err := os.Mkdir(dir, 0o755); err != nil {
-			return nil, cleanup, err
+			return nil, nil, cleanup, err
 		}
 		step := addr + ":" + PostBuildStep
 		obs.Event(Event{Step: step, State: StateRunning})
-		arts, n, err := p.pb.PostBuild(ctx, enc, dir)
+		arts, n, err := p.pb.PostBuild(ctx, manifest, dir)
 		if err != nil {
 			obs.Event(Event{Step: step, State: StateFailed, Err: err})
 			// A block that says what in the recipe is wrong gets its
 			// diagnostics shown, with the snippet.
 			var diags hcl.Diagnostics
 			if errors.As(err, &diags) && diags.HasErrors() {
-				return nil, cleanup, &DiagError{Diags: diags, Files: l.Recipe.Files, Err: err}
+				return nil, nil, cleanup, &DiagError{Diags: diags, Files: l.Recipe.Files, Err: err}
 			}
-			return nil, cleanup, fmt.Errorf("%s: %w", addr, err)
+			return nil, nil, cleanup, fmt.Errorf("%s: %w", addr, err)
 		}
 		obs.Event(Event{Step: step, State: StateDone})
 		l.addPostBuildReports(rep, posts[i:i+1])
@@ -168,6 +201,24 @@ func (l *Loaded) postBuild(ctx context.Context, rep *Report, obs Observer) (note
 		for _, s := range n {
 			notes = append(notes, addr+": "+s)
 		}
+		if d, ok := p.pb.(Deliverer); ok {
+			deliveries = append(deliveries, delivery{addr: addr, d: d})
+		}
 	}
-	return notes, cleanup, nil
+	return notes, deliveries, cleanup, nil
+}
+
+// deliver runs the deliveries of a build whose output directory is in
+// place, in recipe order.
+func deliver(ctx context.Context, ds []delivery) (notes []string, err error) {
+	for _, d := range ds {
+		n, err := d.d.Deliver(ctx)
+		for _, s := range n {
+			notes = append(notes, d.addr+": "+s)
+		}
+		if err != nil {
+			return notes, fmt.Errorf("%s: %w", d.addr, err)
+		}
+	}
+	return notes, nil
 }

@@ -67,7 +67,9 @@ const otherUID = 65534
 // Repro builds the recipe twice, the second time with every perturbation
 // that could leak into an output changed — build path, working directory,
 // TZ, locale, umask, HOME, TMPDIR, GOMAXPROCS, a cold cache and, as root,
-// another uid — and compares the two output trees.
+// another uid — and compares the two output trees. Both builds run without
+// publishing (build --no-publish): they sign nothing, need no private key
+// and append to none of the recipe's feeds.
 func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
@@ -146,7 +148,10 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	rep.Perturbations = append(rep.Perturbations, uidPert)
 
 	args := func(cache, out string) []string {
-		return append(append([]string{"build", "--json", "--cache-dir", cache, "-o", out}, opts.Args...), absRecipe)
+		// Without publishing: nothing is signed (no private key is needed)
+		// and the recipe's feeds are never touched; the outputs compared
+		// are the build's, which the signed documents only restate.
+		return append(append([]string{"build", "--no-publish", "--json", "--cache-dir", cache, "-o", out}, opts.Args...), absRecipe)
 	}
 	fmt.Fprintf(opts.Log, "== build a (warm cache %s)\n", cacheA)
 	start := time.Now()

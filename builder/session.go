@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -27,6 +29,11 @@ type LoadOptions struct {
 type Loaded struct {
 	Recipe *recipes.Recipe
 	Env    *Env
+	// SkipPostBuild builds without publishing (cocobuild build
+	// --no-publish): the post-build work of PostBuilder blocks is not run,
+	// so nothing is signed or delivered and no key is needed; plans and
+	// reports list it as skipped.
+	SkipPostBuild bool
 }
 
 // DiagError carries recipe diagnostics (exit code 2) with the sources to
@@ -123,27 +130,26 @@ type BuildResult struct {
 // DefaultOutDir is out/<recipe name>.
 func DefaultOutDir(r *recipes.Recipe) string { return filepath.Join("out", r.Name) }
 
+// maxEvictions bounds how many corrupt cache entries one build evicts and
+// rebuilds before it gives up.
+const maxEvictions = 16
+
 // Build runs every step that is not cached and writes the output directory.
 // When a step fails, the result holds only the report, with the step that
 // failed and the steps stopped because of it.
+//
+// The bytes of cached results are checked where they are used: when a step
+// that runs reads them, when a block reads them to finish (measurements)
+// and as they are copied into the output directory. A cached file whose
+// bytes are not what its record states evicts its entry; the build warns
+// (a note naming the step and the file) and runs again, rebuilding that
+// step, so that no tampered byte is copied or signed.
+//
+// Publishing is in two phases: post-build work (signing) runs once the
+// artifacts are assembled beside OUT, on the manifest whose digests the
+// copies were just checked against; deliveries (feed appends) run only once
+// OUT is complete and in place.
 func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observer) (*BuildResult, error) {
-	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, Jobs: jobs, Observer: obs})
-	if err != nil {
-		var re *RecipeError
-		if asRecipeError(err, &re) {
-			return nil, &DiagError{Diags: re.Diags, Files: l.Recipe.Files}
-		}
-		return &BuildResult{Report: rep}, l.pinDiag(err) // the report says which step failed
-	}
-	notes, cleanup, err := l.postBuild(ctx, rep, obs)
-	defer cleanup()
-	if err != nil {
-		return nil, err
-	}
-	m, err := NewManifest(l.Recipe, rep)
-	if err != nil {
-		return nil, err
-	}
 	if outDir == "" {
 		outDir = DefaultOutDir(l.Recipe)
 	}
@@ -152,10 +158,136 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteOutput(absOut, m, rep); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", outDir, err)
+	var warnings []string
+	for evicted := 0; ; evicted++ {
+		res, rep, err := l.buildOnce(ctx, outDir, absOut, jobs, obs)
+		var ce *CorruptError
+		if err == nil || !errors.As(err, &ce) || evicted == maxEvictions {
+			if res != nil {
+				res.Notes = append(warnings, res.Notes...)
+			}
+			if err != nil && len(warnings) > 0 {
+				err = fmt.Errorf("%w\n(%s)", err, strings.Join(warnings, "\n"))
+			}
+			return res, err
+		}
+		w, err := l.evict(ctx, rep, ce)
+		if err != nil {
+			return res, err
+		}
+		warnings = append(warnings, w)
 	}
-	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir, Notes: notes}, nil
+}
+
+// evict removes the cache entry that holds the corrupt file of ce, and
+// those of the steps built from it (whose cached results may have been
+// made from the corrupt bytes: their keys name the recorded digest, not
+// the bytes they read), and returns the warning that says so.
+func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (string, error) {
+	c := l.Env.Cache
+	key, ok := c.EntryOf(ce.Path)
+	if !ok {
+		return "", fmt.Errorf("%w: it is no step's file in the cache %s, so it cannot be rebuilt: restore or remove it", ce, c.Dir)
+	}
+	name := func(k string) string {
+		if rep != nil {
+			for _, s := range rep.Steps {
+				if s.Key == k {
+					return s.Block + ":" + s.Step
+				}
+			}
+		}
+		return fmt.Sprintf("with key %.12s", k)
+	}
+	file, err := filepath.Rel(filepath.Join(c.stepDir(key), "files"), ce.Path)
+	if err != nil {
+		file = ce.Path
+	}
+	if _, err := c.Evict(ctx, key); err != nil {
+		return "", err
+	}
+	var dependents []string // those that had an entry
+	if rep != nil {
+		for _, k := range rep.builtFrom(key) {
+			removed, err := c.Evict(ctx, k)
+			if err != nil {
+				return "", err
+			}
+			if removed {
+				dependents = append(dependents, k)
+			}
+		}
+	}
+	got := "missing"
+	if ce.Got != "" {
+		got = "sha256 " + ce.Got
+	}
+	done := "evicted the cache entry " + key[:min(12, len(key))] + " and rebuilt the step"
+	if len(dependents) > 0 {
+		names := make([]string, len(dependents))
+		for i, k := range dependents {
+			names[i] = name(k)
+		}
+		sort.Strings(names)
+		done = fmt.Sprintf("evicted the cache entry %.12s and those of the steps built from it (%s), and rebuilt them", key, strings.Join(names, ", "))
+	}
+	return fmt.Sprintf("WARNING: step %s: cached file %s is not what its cache record states (%s, recorded sha256 %s): %s",
+		name(key), filepath.ToSlash(file), got, ce.Want, done), nil
+}
+
+// buildOnce runs the steps, assembles the output beside absOut (checking
+// every copied byte), signs (post-build work), swaps the output in and then
+// delivers. It returns the report whatever happens.
+func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int, obs Observer) (*BuildResult, *Report, error) {
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, Jobs: jobs, Observer: obs})
+	if err != nil {
+		var re *RecipeError
+		if asRecipeError(err, &re) {
+			return nil, rep, &DiagError{Diags: re.Diags, Files: l.Recipe.Files}
+		}
+		return &BuildResult{Report: rep}, rep, l.pinDiag(err) // the report says which step failed
+	}
+	built, err := NewManifest(l.Recipe, rep)
+	if err != nil {
+		return nil, rep, err
+	}
+	st, err := newOutputStage(absOut)
+	if err != nil {
+		return nil, rep, fmt.Errorf("writing %s: %w", outDir, err)
+	}
+	defer st.abort()
+	// The artifacts are copied, hashed as they are, before anything is
+	// signed: what post-build work signs is the manifest whose digests the
+	// bytes going into OUT were just checked against.
+	if err := st.addArtifacts(built, rep); err != nil {
+		return nil, rep, fmt.Errorf("writing %s: %w", outDir, err)
+	}
+	enc, err := built.Encode()
+	if err != nil {
+		return nil, rep, err
+	}
+	notes, deliveries, cleanup, err := l.postBuild(ctx, rep, enc, obs)
+	defer cleanup()
+	if err != nil {
+		return nil, rep, err
+	}
+	m, err := NewManifest(l.Recipe, rep)
+	if err != nil {
+		return nil, rep, err
+	}
+	if err := st.addArtifacts(m, rep); err != nil {
+		return nil, rep, fmt.Errorf("writing %s: %w", outDir, err)
+	}
+	if err := st.commit(m); err != nil {
+		return nil, rep, fmt.Errorf("writing %s: %w", outDir, err)
+	}
+	// OUT is complete: only now does anything leave the build.
+	dn, err := deliver(ctx, deliveries)
+	notes = append(notes, dn...)
+	if err != nil {
+		return nil, rep, fmt.Errorf("%s is written, but delivering it failed: %w", outDir, err)
+	}
+	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir, Notes: notes}, rep, nil
 }
 
 // Plan reports, without running anything, which steps are cached and which

@@ -1,11 +1,14 @@
 package builder
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -22,18 +25,24 @@ type VerifyBuildReport struct {
 // OK says the rebuild matches the release.
 func (r *VerifyBuildReport) OK() bool { return len(r.Mismatches) == 0 }
 
-// VerifyBuild rebuilds the recipe into outDir and checks it against a
-// published release (a release directory such as OUT/publish/NAME, or its
-// statement.sigstore.json): the signatures with pub, every subject against
-// the rebuilt files, and every reference value against the rebuilt
-// manifest's measurements. It is the check that published values really come
-// from this recipe.
+// VerifyBuild rebuilds the recipe into outDir, without publishing, and
+// checks it against a published release (a release directory such as
+// OUT/publish/NAME, or its statement.sigstore.json): the signatures with
+// pub, every subject against the rebuilt files, every reference value
+// against the rebuilt manifest's measurements, and the unsigned contents
+// of every document (the statement payload, the RVPS message, the CoRIMs'
+// CoMIDs) against those of the release the rebuild makes with the
+// published release's settings. It is the check that published values
+// really come from this recipe. It signs nothing, needs no private key and
+// touches none of the recipe's feeds.
 func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *sign.PublicKey, jobs int, obs Observer) (*VerifyBuildReport, error) {
 	docs, err := releaseDocuments(against)
 	if err != nil {
 		return nil, err
 	}
-	res, err := l.Build(ctx, outDir, jobs, obs)
+	nl := *l
+	nl.SkipPostBuild = true
+	res, err := nl.Build(ctx, outDir, jobs, obs)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding: %w", err)
 	}
@@ -83,7 +92,99 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 	if len(rep.Mismatches) == 0 {
 		rep.Checked = append(rep.Checked, fmt.Sprintf("%d reference values equal the rebuilt measurements", len(published.Entries)))
 	}
+	if v != nil { // every signature verified: compare what they sign
+		checked, mismatches, err := compareUnsigned(ctx, docs, pub, published, rebuilt)
+		if err != nil {
+			return nil, err
+		}
+		rep.Checked = append(rep.Checked, checked...)
+		rep.Mismatches = append(rep.Mismatches, mismatches...)
+	}
 	return rep, nil
+}
+
+// compareUnsigned compares the unsigned contents of a release's documents,
+// whose signatures are verified, with those of the rebuilt release: the
+// statement payload, the RVPS message and the unsigned CoRIM (its CoMIDs)
+// of each TEE.
+func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.PublicKey, published, rebuilt *publish.Release) (checked, mismatches []string, err error) {
+	st, _ := docByName(docs, publish.StatementFile)
+	got, err := publish.VerifyBundle(ctx, st.Data, pub, publish.PayloadType)
+	if err != nil {
+		return nil, nil, err
+	}
+	want, err := publish.EncodeStatement(rebuilt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if bytes.Equal(got, want) {
+		checked = append(checked, fmt.Sprintf("%s: the statement payload equals the rebuild's, byte for byte", publish.StatementFile))
+	} else {
+		mismatches = append(mismatches, fmt.Sprintf("%s: the statement payload differs from the rebuild's (in %s)", publish.StatementFile, strings.Join(releaseFieldsDiffer(published, rebuilt), ", ")))
+	}
+	if d, ok := docByName(docs, publish.RVPSFile); ok {
+		want, err := publish.EncodeRVPS(rebuilt)
+		if err != nil {
+			return nil, nil, err
+		}
+		if bytes.Equal(d.Data, want) {
+			checked = append(checked, fmt.Sprintf("%s: the RVPS message equals the rebuild's, byte for byte", publish.RVPSFile))
+		} else {
+			mismatches = append(mismatches, fmt.Sprintf("%s: the RVPS message differs from the rebuild's", publish.RVPSFile))
+		}
+	}
+	for _, tee := range publish.CoRIMTEEs {
+		d, ok := docByName(docs, publish.CoRIMFile(tee))
+		if !ok {
+			continue
+		}
+		got, err := publish.CoRIMPayload(d.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", d.Name, err)
+		}
+		want, err := publish.UnsignedCoRIM(rebuilt, tee)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the rebuild's CoRIM for %s: %w", tee, err)
+		}
+		switch {
+		case want == nil:
+			mismatches = append(mismatches, fmt.Sprintf("%s: published, but the rebuild has no %s reference values", d.Name, tee))
+		case bytes.Equal(got, want):
+			checked = append(checked, fmt.Sprintf("%s: the unsigned CoRIM (its CoMIDs) equals the rebuild's, byte for byte", d.Name))
+		default:
+			mismatches = append(mismatches, fmt.Sprintf("%s: the unsigned CoRIM (its CoMIDs) differs from the rebuild's", d.Name))
+		}
+	}
+	return checked, mismatches, nil
+}
+
+// releaseFieldsDiffer names the fields of the statement's predicate in
+// which two releases differ.
+func releaseFieldsDiffer(a, b *publish.Release) []string {
+	fields := func(r *publish.Release) map[string]json.RawMessage {
+		var m map[string]json.RawMessage
+		if j, err := json.Marshal(r); err == nil {
+			json.Unmarshal(j, &m)
+		}
+		return m
+	}
+	fa, fb := fields(a), fields(b)
+	var out []string
+	for k, va := range fa {
+		if !bytes.Equal(va, fb[k]) {
+			out = append(out, k)
+		}
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		out = []string{"its encoding"}
+	}
+	return out
 }
 
 func compareEntries(published, rebuilt []publish.Entry) []string {

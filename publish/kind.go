@@ -22,6 +22,10 @@ import (
 // Kind implements the `publish "NAME" { … }` block: once the build is done,
 // the measurements of its manifest become a signed release of reference
 // values, written into OUT/publish/NAME/ and appended to the feeds in `to`.
+// Signing (PostBuild) and appending (Deliver) are two phases: the builder
+// delivers only once OUT, documents included, is complete, and a build
+// without publishing (cocobuild build --no-publish, repro, verify-build)
+// runs neither, so it needs no key.
 //
 //	publish "sample" {
 //	  version   = var.release                    # semantic version; feeds only take newer ones
@@ -81,6 +85,15 @@ type node struct {
 	defRange hcl.Range
 	// where an expiry already past at publish time points
 	expiresRange hcl.Range
+	// signed is what PostBuild signed, for Deliver once OUT is written.
+	signed *signedRelease
+}
+
+// signedRelease is a release signed by PostBuild, not yet delivered, with
+// the key that signed it (which re-signs the feeds' indexes).
+type signedRelease struct {
+	res *Result
+	s   *sign.Signer
 }
 
 // Decode implements recipes.Kind.
@@ -204,8 +217,10 @@ func (n *node) signer() (*sign.Signer, []string, error) {
 	return s, nil, err
 }
 
-// PostBuild implements builder.PostBuilder: it publishes the build's
-// manifest and returns the documents as the block's artifacts.
+// PostBuild implements builder.PostBuilder: it signs the release of the
+// build's manifest and returns the documents as the block's artifacts. It
+// appends nothing to the feeds: Deliver does, once the output directory
+// holding the documents is written.
 func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]recipes.OutputArtifact, []string, error) {
 	m, err := ParseManifest(manifest)
 	if err != nil {
@@ -217,7 +232,7 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 	}
 	cfg := n.cfg
 	cfg.DevelopmentKey = sign.IsDevKey(s.Public())
-	res, err := Publish(ctx, m, s, cfg)
+	res, err := SignRelease(ctx, m, s, cfg)
 	if pc, ok := IsPartialCoverage(err); ok {
 		return nil, nil, n.coverageDiag(pc)
 	}
@@ -244,7 +259,21 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 	}
 	notes = append(notes, res.Notes...)
 	notes = append(notes, VerifyHint(s.Public(), "OUT/publish/"+n.name))
+	n.signed = &signedRelease{res: res, s: s}
 	return arts, notes, nil
+}
+
+// Deliver implements builder.Deliverer: it appends the release PostBuild
+// signed to the feeds in `to`. The builder calls it only once the output
+// directory is complete, so a build that fails to write it leaves the feeds
+// as they were.
+func (n *node) Deliver(ctx context.Context) ([]string, error) {
+	if n.signed == nil {
+		return nil, errors.New("nothing signed to deliver (Deliver before PostBuild: a bug)")
+	}
+	sr := n.signed
+	n.signed = nil
+	return Deliver(ctx, sr.res, sr.s, n.cfg)
 }
 
 // VerifyHint says how to verify a release signed with pub: with the key

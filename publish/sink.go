@@ -104,9 +104,26 @@ func CheckTarget(t string) error {
 }
 
 // Publish builds the release of a manifest, signs it in every format and
-// appends it to each sink. A sink that already holds the identical release
-// is left as it is.
+// appends it to each sink (SignRelease, then Deliver). A sink that already
+// holds the identical release is left as it is.
 func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Result, error) {
+	res, err := SignRelease(ctx, m, s, cfg)
+	if err != nil {
+		return nil, err
+	}
+	notes, err := Deliver(ctx, res, s, cfg)
+	res.Notes = append(res.Notes, notes...)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// SignRelease is the first phase of Publish: it builds the release of a
+// manifest and signs it in every format, touching no sink (their syntax is
+// checked, so that a wrong target fails before anything is signed). The
+// build signs before its output directory is in place and delivers after.
+func SignRelease(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Result, error) {
 	formats := cfg.Formats
 	if len(formats) == 0 {
 		formats = AllFormats
@@ -142,14 +159,22 @@ func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Res
 	if r.PartialCoverage {
 		res.Notes = append(res.Notes, fmt.Sprintf("WARNING: signed with partial coverage (allowed): %s; every document says what each leaves out", r.CoverageSummary()))
 	}
-	for _, t := range cfg.To {
-		note, err := PublishDocuments(ctx, t, r, s, docs, FeedOptions{Subject: cfg.Subject, IndexTTL: cfg.IndexTTL, Now: cfg.Now})
-		if err != nil {
-			return nil, fmt.Errorf("publishing to %s: %w", t, err)
-		}
-		res.Notes = append(res.Notes, note)
-	}
 	return res, nil
+}
+
+// Deliver is the second phase of Publish: it appends a release signed
+// with s to each sink of cfg.To (re-signing each feed's index with s) and
+// says, one note a sink, what it did.
+func Deliver(ctx context.Context, res *Result, s *sign.Signer, cfg Config) ([]string, error) {
+	var notes []string
+	for _, t := range cfg.To {
+		note, err := PublishDocuments(ctx, t, res.Release, s, res.Documents, FeedOptions{Subject: cfg.Subject, IndexTTL: cfg.IndexTTL, Now: cfg.Now})
+		if err != nil {
+			return notes, fmt.Errorf("publishing to %s: %w", t, err)
+		}
+		notes = append(notes, note)
+	}
+	return notes, nil
 }
 
 // FeedRelease is the feed record of a signed release.

@@ -15,20 +15,32 @@ func newBuildCmd(a *app) *cobra.Command {
 	var rf recipeFlags
 	var out string
 	var jobs int
+	var noPublish bool
 	c := &cobra.Command{
 		Use:   "build [RECIPE]",
 		Short: "Build a recipe into its output directory, with manifest.json",
 		Long: `Build runs every step of the recipe that is not in the cache and writes the
 output directory (default out/<recipe name>) with its artifacts and manifest.json.
-RECIPE is a .hcl file or a directory of them (default: the current directory).`,
+RECIPE is a .hcl file or a directory of them (default: the current directory).
+
+Every cached file is hashed as it is copied into the output directory (and where a
+step or a measurement reads it) and compared with its cache record: a file that
+differs evicts its cache entry, and the build warns and rebuilds that step, so that
+no tampered byte is copied or signed.
+
+Publish blocks sign their release once the output is assembled, and append it to
+their feeds only once the output directory is complete. With --no-publish nothing is
+signed or appended (no signing key is needed): the output has no publish/ files.`,
 		Example: `  cocobuild build recipes/sample
-  cocobuild build -o /tmp/out -var release=1.2.0 recipes/sample/sample.hcl`,
+  cocobuild build -o /tmp/out -var release=1.2.0 recipes/sample/sample.hcl
+  cocobuild build --no-publish recipes/sample`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := a.load(&rf, args, false)
 			if err != nil {
 				return err
 			}
+			l.SkipPostBuild = noPublish
 			prog := newProgress(a)
 			res, err := l.Build(cmd.Context(), out, jobs, prog)
 			prog.Close()
@@ -70,6 +82,7 @@ RECIPE is a .hcl file or a directory of them (default: the current directory).`,
 	rf.register(c)
 	c.Flags().StringVarP(&out, "out", "o", "", "output directory (default out/<recipe name>)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
+	c.Flags().BoolVar(&noPublish, "no-publish", false, "build without publishing: sign nothing, append to no feed (no signing key needed)")
 	return c
 }
 
@@ -101,23 +114,26 @@ func sortedKeys(m map[string]any) []string {
 
 func newPlanCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var noPublish bool
 	c := &cobra.Command{
 		Use:   "plan [RECIPE]",
 		Short: "Show the build graph: each step, cached or to run, and why",
 		Example: `  cocobuild plan recipes/sample
-  cocobuild plan --json recipes/sample | jq '.steps[] | select(.status=="run")'`,
+  cocobuild plan --json recipes/sample | jq '.steps[] | select(.status=="run")'
+  cocobuild plan --no-publish recipes/sample`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := a.load(&rf, args, false)
 			if err != nil {
 				return err
 			}
+			l.SkipPostBuild = noPublish
 			rep, err := l.Plan(cmd.Context())
 			if err != nil {
 				return a.recipeError(err)
 			}
 			if a.json {
-				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran(), "cached": rep.Cached(), "always": rep.Always()})
+				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran(), "cached": rep.Cached(), "always": rep.Always(), "skipped": rep.Skipped()})
 			}
 			for _, s := range rep.Steps {
 				key := s.Key
@@ -134,11 +150,15 @@ func newPlanCmd(a *app) *cobra.Command {
 			if n := rep.Always(); n > 0 {
 				fmt.Fprintf(a.stdout, ", %d run on every build (post-build)", n)
 			}
+			if n := rep.Skipped(); n > 0 {
+				fmt.Fprintf(a.stdout, ", %d post-build skipped (--no-publish)", n)
+			}
 			fmt.Fprintln(a.stdout)
 			return nil
 		},
 	}
 	rf.register(c)
+	c.Flags().BoolVar(&noPublish, "no-publish", false, "plan a build without publishing: the post-build steps are skipped")
 	return c
 }
 

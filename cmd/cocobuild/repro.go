@@ -26,6 +26,10 @@ TMPDIR and GOMAXPROCS, and, when run as root, as another uid. It then compares e
 artifact and every measurement. Exit 0: identical. Exit 1: the report names each
 differing artifact and, inside it, the first differing members.
 
+Neither build publishes (they run build --no-publish): they sign nothing, need no
+private key and append to none of the recipe's feeds, and the outputs compared hold
+no publish/ files. To check a published release against a rebuild, use verify-build.
+
 --reuse BLOCK lets the second build take that block's steps from the first build's
 cache instead of building them again (the report says so): for a slow block whose
 reproducibility is checked by other means, e.g. a kernel compared with its published

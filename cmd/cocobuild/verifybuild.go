@@ -19,9 +19,15 @@ func newVerifyBuildCmd(a *app) *cobra.Command {
 		Short: "Rebuild a recipe and check that a published release comes from it",
 		Long: `Verify-build rebuilds the recipe and checks a published release against the
 rebuild: the signatures (with --key), every subject's digest against the rebuilt
-files, and every reference value against the rebuilt measurements. RELEASE is a
-release directory (OUT/publish/NAME, as a feed or a build wrote it) or its
-statement.sigstore.json. Exit 0 when everything matches, 1 otherwise.`,
+files, every reference value against the rebuilt measurements, and the unsigned
+contents of every document (the statement payload, the RVPS message, the CoRIMs'
+CoMIDs) against the release the rebuild makes with the published release's name,
+version and expiry. RELEASE is a release directory (OUT/publish/NAME, as a feed or
+a build wrote it) or its statement.sigstore.json. Exit 0 when everything matches,
+1 otherwise.
+
+The rebuild does not publish: it signs nothing, needs no private key (the recipe's
+key may be unset) and appends to none of the recipe's feeds.`,
 		Example: `  cocobuild verify-build recipes/sample --against published/sample --key cosign.pub`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
