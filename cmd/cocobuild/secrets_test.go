@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,54 +25,41 @@ import (
 // gets the rest of the environment (PATH, HOME, GOCACHE, the user's own
 // variables).
 func TestBuildChildrenGetNoSecrets(t *testing.T) {
-	real := map[string]string{
-		"go":         testenv.Tool(t, "go", "golang-go"),
-		"mkfs.erofs": testenv.Tool(t, "mkfs.erofs", "erofs-utils"),
-		"qemu-img":   testenv.Tool(t, "qemu-img", "qemu-utils"),
+	goBin := testenv.Tool(t, "go", "golang-go")
+	testenv.Tool(t, "mkfs.erofs", "erofs-utils")
+	testenv.Tool(t, "qemu-img", "qemu-utils")
+	gocache, err := exec.Command(goBin, "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env GOCACHE: %v", err)
 	}
-	envBin := testenv.Tool(t, "env", "coreutils")
-	dir := t.TempDir()
-	wrap, seen := filepath.Join(dir, "wrap"), filepath.Join(dir, "seen")
-	for _, d := range []string{wrap, seen} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, bin := range real {
-		// $$ keeps the runs of one tool apart.
-		script := fmt.Sprintf("#!/bin/sh\n%s > %s/%s.$$\nexec %s \"$@\"\n", envBin, seen, name, bin)
-		if err := os.WriteFile(filepath.Join(wrap, name), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	t.Setenv("GOCACHE", strings.TrimSpace(string(gocache))) // shared with go test: the agent builds fast
+	tools := []string{"go", "mkfs.erofs", "qemu-img"}
+	runs := testenv.EnvSpy(t, tools...)
 
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	keyPEM := func() string {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	secrets := map[string]string{
 		"COSIGN_PASSWORD":       "passphrase-marker-7f3a",
-		"COCOBUILD_SIGNING_KEY": keyPEM,
+		"COCOBUILD_SIGNING_KEY": keyPEM(),
 		"TEST_RECIPE_KEY":       "recipe-key-marker-51c2", // env:// in the recipe; not a PEM: only its name gives it away
 		"TEST_CLI_KEY":          "cli-key-marker-9d04",    // env:// in a -var of the command line
-		"TEST_UNNAMED_KEY":      keyPEM,                   // named nowhere: caught as a PEM private key
+		"TEST_UNNAMED_KEY":      keyPEM(),                 // named nowhere: caught as a PEM private key
 	}
 	for name, v := range secrets {
 		t.Setenv(name, v)
 	}
 	t.Setenv("TEST_KEEP", "keep-marker-20e8")
-	gocache, err := exec.Command(real["go"], "env", "GOCACHE").Output()
-	if err != nil {
-		t.Fatalf("go env GOCACHE: %v", err)
-	}
-	t.Setenv("GOCACHE", strings.TrimSpace(string(gocache))) // shared with go test: the agent builds fast
-	t.Setenv("PATH", wrap+string(os.PathListSeparator)+os.Getenv("PATH"))
 
+	dir := t.TempDir()
 	mod := filepath.Join(dir, "agent")
 	if err := os.MkdirAll(mod, 0o755); err != nil {
 		t.Fatal(err)
@@ -144,40 +130,34 @@ disk "guest" {
 		t.Fatalf("build: exit code %d, want 0\n%s", code, stderr)
 	}
 
-	reported := map[string]bool{} // one message per tool and variable, however many runs
-	errorf := func(key, format string, args ...any) {
-		if !reported[key] {
-			reported[key] = true
-			t.Errorf(format, args...)
-		}
-	}
-	for name := range real {
-		files, _ := filepath.Glob(filepath.Join(seen, name+".*"))
-		if len(files) == 0 {
-			t.Errorf("%s: the build never ran it, want at least one run (the test proves nothing without)", name)
+	for _, tool := range tools {
+		envs := runs(tool)
+		if len(envs) == 0 {
+			t.Errorf("%s: the build never ran it, want at least one run (the test proves nothing without)", tool)
 			continue
 		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			env := string(b)
-			for secret, v := range secrets {
-				if strings.Contains(env, "\n"+secret+"=") || strings.HasPrefix(env, secret+"=") {
-					errorf(name+" "+secret, "%s got %s, want it left out", name, secret)
-				}
-				if first, _, _ := strings.Cut(v, "\n"); strings.Contains(env, first) {
-					errorf(name+" value "+secret, "%s got the value of %s (%q), want it left out", name, secret, first)
+		leaked := map[string]bool{} // one message per tool and variable, however many runs
+		for _, env := range envs {
+			for k, v := range env {
+				for secret, sv := range secrets {
+					if (k == secret || strings.Contains(v, strings.TrimSpace(sv))) && !leaked[secret] {
+						leaked[secret] = true
+						t.Errorf("%s got %s (as %s), want it left out", tool, secret, k)
+					}
 				}
 			}
-			if name != "go" {
-				continue // mkfs.erofs and qemu-img run with a fixed environment
-			}
-			for _, want := range []string{"TEST_KEEP=keep-marker-20e8", "PATH=" + wrap, "HOME=", "GOCACHE=", "GOOS=linux"} {
-				if !strings.Contains(env, "\n"+want) && !strings.HasPrefix(env, want) {
-					errorf(name+" keep "+want, "go's environment has no %s, want it kept:\n%s", want, env)
+		}
+		if tool != "go" {
+			continue // mkfs.erofs and qemu-img run with a fixed environment
+		}
+		for _, env := range envs {
+			for k, want := range map[string]string{"TEST_KEEP": "keep-marker-20e8", "GOCACHE": strings.TrimSpace(string(gocache)), "HOME": os.Getenv("HOME"), "GOOS": "linux"} {
+				if env[k] != want {
+					t.Errorf("go got %s=%q, want %q", k, env[k], want)
 				}
+			}
+			if !strings.HasPrefix(env["PATH"], os.Getenv("PATH")) {
+				t.Errorf("go got PATH=%q, want the caller's %q", env["PATH"], os.Getenv("PATH"))
 			}
 		}
 	}
