@@ -2,44 +2,20 @@ package childenv_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
-// pemOf returns a fresh P-256 key as a PEM block of the given type, and its
-// public key as a PUBLIC KEY PEM.
-func pemOf(t *testing.T, typ string) (priv, pub string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
-}
-
 func TestFilter(t *testing.T) {
-	pkcs8, pub := pemOf(t, "PRIVATE KEY")
-	ec, _ := pemOf(t, "EC PRIVATE KEY")
-	sigstore, _ := pemOf(t, "ENCRYPTED SIGSTORE PRIVATE KEY")
+	pkcs8, pub := testenv.KeyPEMs(t, "PRIVATE KEY")
+	ec, _ := testenv.KeyPEMs(t, "EC PRIVATE KEY")
+	sigstore, _ := testenv.KeyPEMs(t, "ENCRYPTED SIGSTORE PRIVATE KEY")
 	for _, tc := range []struct {
 		name  string
 		env   []string
@@ -68,7 +44,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestEnviron(t *testing.T) {
-	pkcs8, _ := pemOf(t, "PRIVATE KEY")
+	pkcs8, _ := testenv.KeyPEMs(t, "PRIVATE KEY")
 	t.Setenv("COSIGN_PASSWORD", "pw")
 	t.Setenv("CHILDENV_TEST_RECIPE", "r")
 	t.Setenv("CHILDENV_TEST_CLI", "c")

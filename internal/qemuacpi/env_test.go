@@ -13,9 +13,7 @@ import (
 func TestProbeEnv(t *testing.T) {
 	testenv.Tool(t, DefaultQEMU, "qemu-system-x86")
 	runs := testenv.EnvSpy(t, DefaultQEMU)
-	t.Setenv("COSIGN_PASSWORD", "pw-marker")
-	t.Setenv("QEMUACPI_TEST_KEY", "named-marker")
-	t.Setenv("QEMUACPI_TEST_PEM", "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----\n")
+	secrets := testenv.SetSecrets(t, "QEMUACPI_TEST_KEY")
 	t.Setenv("QEMUACPI_TEST_KEEP", "keep-marker")
 	ctx := childenv.WithSecrets(t.Context(), "QEMUACPI_TEST_KEY")
 	if _, _, err := Probe(ctx, DefaultQEMU); err != nil {
@@ -23,16 +21,8 @@ func TestProbeEnv(t *testing.T) {
 	}
 	envs := runs(DefaultQEMU)
 	if len(envs) != 2 {
-		t.Fatalf("QEMU ran %d times, want 2 (--version, -machine help)", len(envs))
+		t.Errorf("QEMU ran %d times, want 2 (--version, -machine help)", len(envs))
 	}
-	for _, env := range envs {
-		for _, k := range []string{"COSIGN_PASSWORD", "QEMUACPI_TEST_KEY", "QEMUACPI_TEST_PEM"} {
-			if v, ok := env[k]; ok {
-				t.Errorf("QEMU got %s=%q, want it left out", k, v)
-			}
-		}
-		if env["QEMUACPI_TEST_KEEP"] != "keep-marker" {
-			t.Errorf("QEMU got QEMUACPI_TEST_KEEP=%q, want keep-marker", env["QEMUACPI_TEST_KEEP"])
-		}
-	}
+	testenv.CheckNoSecrets(t, DefaultQEMU, envs, secrets)
+	testenv.CheckKept(t, DefaultQEMU, envs, map[string]string{"QEMUACPI_TEST_KEEP": "keep-marker"})
 }

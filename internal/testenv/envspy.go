@@ -1,6 +1,11 @@
 package testenv
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,5 +59,82 @@ func EnvSpy(t testing.TB, tools ...string) func(tool string) []map[string]string
 			runs = append(runs, env)
 		}
 		return runs
+	}
+}
+
+// KeyPEMs returns a fresh P-256 private key as a PEM block of type privType
+// (e.g. "PRIVATE KEY", "EC PRIVATE KEY") and its public key as a PUBLIC KEY
+// PEM.
+func KeyPEMs(t testing.TB, privType string) (priv, pub string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: privType, Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+}
+
+// SetSecrets sets (with t.Setenv) what no child process of cocobuild may
+// see: COSIGN_PASSWORD, COCOBUILD_SIGNING_KEY and TESTENV_UNNAMED_KEY
+// holding fresh PEM private keys (the last named by no env:// reference),
+// and each of named, holding a marker that is no PEM (only its name gives
+// it away). It returns them, name to value.
+func SetSecrets(t testing.TB, named ...string) map[string]string {
+	t.Helper()
+	signing, _ := KeyPEMs(t, "PRIVATE KEY")
+	unnamed, _ := KeyPEMs(t, "EC PRIVATE KEY")
+	secrets := map[string]string{
+		"COSIGN_PASSWORD":       "passphrase-marker-7f3a",
+		"COCOBUILD_SIGNING_KEY": signing,
+		"TESTENV_UNNAMED_KEY":   unnamed,
+	}
+	for _, n := range named {
+		secrets[n] = "marker-of-" + n
+	}
+	for k, v := range secrets {
+		t.Setenv(k, v)
+	}
+	return secrets
+}
+
+// CheckNoSecrets reports each secret (as SetSecrets set them) that any of
+// the environments of a tool's runs holds, by name or by value, once.
+func CheckNoSecrets(t testing.TB, tool string, envs []map[string]string, secrets map[string]string) {
+	t.Helper()
+	if len(envs) == 0 {
+		t.Errorf("%s never ran, want at least one run (the check proves nothing without)", tool)
+	}
+	leaked := map[string]bool{}
+	for _, env := range envs {
+		for k, v := range env {
+			for name, sv := range secrets {
+				if (k == name || strings.Contains(v, strings.TrimSpace(sv))) && !leaked[name] {
+					leaked[name] = true
+					t.Errorf("%s got %s (as %s), want it left out", tool, name, k)
+				}
+			}
+		}
+	}
+}
+
+// CheckKept reports each variable of want that a run of a tool did not get
+// with the wanted value.
+func CheckKept(t testing.TB, tool string, envs []map[string]string, want map[string]string) {
+	t.Helper()
+	for i, env := range envs {
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("%s (run %d of %d) got %s=%q, want %q", tool, i+1, len(envs), k, env[k], v)
+			}
+		}
 	}
 }
