@@ -4,7 +4,6 @@
 package testenv
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,8 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/cocobuild/cocobuild/internal/childenv"
 )
 
 // VectorsEnv names the environment variable that points at the golden
@@ -150,9 +147,7 @@ func TDXQEMU(t testing.TB) string {
 	Tool(t, "flock", "util-linux")
 	script := filepath.Join(ModuleRoot(t), "scripts", "tdx-qemu")
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("cocobuild-test-tools-%d", os.Getuid()), "qemu-forky")
-	cmd := exec.Command(script, dir)
-	cmd.Env = childenv.Environ(context.Background())
-	out, err := cmd.Output()
+	out, err := exec.Command(script, dir).Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
