@@ -18,6 +18,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -105,6 +106,8 @@ func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) 
 	}
 	rn := &runner{opts: opts, recipe: r, sem: make(chan struct{}, opts.Jobs), outputs: map[string]*recipes.Output{}, reads: map[string][]string{}}
 	ctx = recipes.WithProbeMemo(ctx, opts.Cache.ProbeMemo())
+	// No process a step starts gets a secret the recipe names (env:// keys).
+	ctx = childenv.WithSecrets(ctx, r.SecretEnv()...)
 	g, gctx := errgroup.WithContext(ctx)
 	done := map[string]chan struct{}{}
 	for _, b := range r.Blocks {

@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cocobuild/cocobuild/builder/diff"
+	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // ReproOptions configure Repro.
@@ -78,6 +81,9 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	if err != nil {
 		return nil, err
 	}
+	// The two builds need no key (they only compare what they build): they
+	// get none of the secrets the recipe or its arguments name.
+	ctx = childenv.WithSecrets(ctx, reproSecrets(absRecipe, opts.Args)...)
 	work := opts.WorkDir
 	if work == "" {
 		work, err = os.MkdirTemp("", "cocobuild-repro-")
@@ -119,7 +125,7 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	p("TMPDIR", os.Getenv("TMPDIR"), filepath.Join(b, "tmp"))
 	p("GOMAXPROCS", os.Getenv("GOMAXPROCS"), "1")
 
-	envB := append(os.Environ(), opts.Env...)
+	envB := append(childenv.Environ(ctx), opts.Env...)
 	envB = append(envB, "TZ=Pacific/Chatham", "LANG=fr_FR.UTF-8", "LC_ALL=fr_FR.UTF-8", "HOME="+filepath.Join(b, "home"),
 		"TMPDIR="+filepath.Join(b, "tmp"), "GOMAXPROCS=1", "GOCACHE="+filepath.Join(b, "home", "gocache"))
 	exeB := opts.Exe
@@ -155,7 +161,7 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	}
 	fmt.Fprintf(opts.Log, "== build a (warm cache %s)\n", cacheA)
 	start := time.Now()
-	envA := append(os.Environ(), opts.Env...)
+	envA := append(childenv.Environ(ctx), opts.Env...)
 	var reportA bytes.Buffer
 	if err := runBuild(ctx, opts.Exe, args(cacheA, rep.OutA), cwd, envA, "", nil, io.MultiWriter(opts.Log, &reportA)); err != nil {
 		return rep, fmt.Errorf("build a: %w", err)
@@ -177,6 +183,25 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 	rep.Seconds[1] = time.Since(start).Seconds()
 	rep.Diff, err = diff.Trees(rep.OutA, rep.OutB)
 	return rep, err
+}
+
+// reproSecrets returns the variables that env:// references name in the
+// recipe's files, its -var-file files and the arguments.
+func reproSecrets(recipe string, args []string) []string {
+	var varFiles []string
+	for i, a := range args {
+		a = "-" + strings.TrimLeft(a, "-")
+		if a == "-var-file" && i+1 < len(args) {
+			varFiles = append(varFiles, args[i+1])
+		} else if f, ok := strings.CutPrefix(a, "-var-file="); ok {
+			varFiles = append(varFiles, f)
+		}
+	}
+	texts := slices.Clone(args)
+	for _, src := range recipes.ReadSources(recipe, varFiles) {
+		texts = append(texts, string(src))
+	}
+	return childenv.RefNames(texts...)
 }
 
 // reuseSteps copies the cache entries of the steps of the named blocks,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -308,6 +309,7 @@ func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
 // the recipe move to the version apt serves now, and every pin is recomputed.
 func (l *Loaded) UpdateLock(ctx context.Context, update bool) (*Lock, error) {
 	lock := &Lock{Path: l.Env.Lock.Path, Pins: map[string]Pin{}}
+	ctx = childenv.WithSecrets(ctx, l.Recipe.SecretEnv()...) // apt-get gets no env:// key variable
 	ctxEval := l.Recipe.EvalContext(nil)
 	for _, b := range l.Recipe.Blocks {
 		if b.Type != "input" {

@@ -379,7 +379,9 @@ func QemuImgVersion(ctx context.Context) (string, error) {
 	}
 	// Remembered while the binary is unchanged: a no-op rebuild runs no tool.
 	return recipes.Memoize(ctx, "tool-version "+bin+" --version", func() (string, []string, error) {
-		out, err := exec.CommandContext(ctx, bin, "--version").Output()
+		cmd := exec.CommandContext(ctx, bin, "--version")
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"} // nothing of the caller's: no secrets
+		out, err := cmd.Output()
 		if err != nil {
 			return "", nil, fmt.Errorf("qemu-img --version: %w", err)
 		}

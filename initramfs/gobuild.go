@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/internal/gotool"
 
 	"github.com/u-root/u-root/pkg/cpio"
@@ -32,10 +33,11 @@ const (
 // goEnv is the environment of every go command run for the guest: a
 // static binary for the guest, modules on (so GODEBUG defaults follow the
 // module's go line), no VCS stamping (it would tie the binary to a commit
-// rather than to its sources).
-func goEnv() []string {
+// rather than to its sources). It starts from childenv.Environ: no signing
+// secrets reach the go command.
+func goEnv(ctx context.Context) []string {
 	env := []string{}
-	for _, kv := range os.Environ() {
+	for _, kv := range childenv.Environ(ctx) {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
 		case "GOOS", "GOARCH", "CGO_ENABLED", "GO111MODULE", "GOFLAGS":
@@ -56,7 +58,7 @@ func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	}
 	cmd := procgroup.Command(ctx, goBin, args...)
 	cmd.Dir = dir
-	cmd.Env = goEnv()
+	cmd.Env = goEnv(ctx)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -110,7 +112,7 @@ func goSourceDigest(ctx context.Context, dir string, pkgs []string, withGoMod bo
 		return "", nil, err
 	}
 	var goVars []string
-	for _, kv := range goEnv() {
+	for _, kv := range goEnv(ctx) {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "GO") || strings.HasPrefix(k, "CGO_") || k == "PATH" || k == "HOME" || k == "XDG_CONFIG_HOME" {
 			goVars = append(goVars, kv)
 		}

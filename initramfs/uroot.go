@@ -89,7 +89,7 @@ func mkuimage(ctx context.Context, req urootRequest, log io.Writer) error {
 		return err
 	}
 	cmd := procgroup.Command(ctx, exe)
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Env = append(cmd.Env, helperEnv+"=1") // procgroup.Command: childenv.Environ(ctx)
 	cmd.Stdin = bytes.NewReader(body)
 	var errb bytes.Buffer
 	cmd.Stdout = log

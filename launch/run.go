@@ -85,7 +85,7 @@ func Run(ctx context.Context, p *Plan, o RunOptions) (*Result, error) {
 	}
 	// QEMU and anything it starts form a process group, killed whole.
 	cmd := procgroup.Command(runCtx, p.Argv[0], p.Argv[1:]...)
-	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.Env = append(cmd.Env, o.Env...) // procgroup.Command: childenv.Environ(runCtx)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -55,6 +56,7 @@ func run(clients int, duration time.Duration, bin string, releases int) error {
 	if bin == "" {
 		bin = filepath.Join(tmp, "cocobuild")
 		cmd := exec.Command("go", "build", "-o", bin, "./cmd/cocobuild")
+		cmd.Env = childenv.Environ(context.Background())
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("building cocobuild (run from the module root): %w", err)
@@ -68,6 +70,7 @@ func run(clients int, duration time.Duration, bin string, releases int) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", feedDir, "--addr", "127.0.0.1:0")
+	srv.Env = childenv.Environ(ctx)
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/cocobuild/cocobuild/internal/childenv"
 )
 
 func main() {
@@ -44,6 +46,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // runApp executes the CLI for a prepared app.
 func runApp(ctx context.Context, a *app, args []string) int {
 	stdin, stdout, stderr := a.stdin, a.stdout, a.stderr
+	// No process cocobuild starts gets a variable that an env:// key
+	// reference of the command line names (--key, -var …), nor
+	// COSIGN_PASSWORD; the builder adds the recipe's references.
+	ctx = childenv.WithSecrets(ctx, childenv.RefNames(args...)...)
 	root := newRootCmd(a)
 	root.SetArgs(goStyleFlags(root, args))
 	root.SetIn(stdin)

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/cocobuild/cocobuild/internal/childenv"
 )
 
 // WaitDelay bounds how long Wait waits, after the group was killed, for
@@ -19,8 +21,11 @@ const WaitDelay = 5 * time.Second
 // command leads a new process group; when ctx is done, every process of the
 // group gets SIGKILL. The leader also gets SIGKILL when the thread that
 // started it dies, so a cocobuild that is killed leaves no leader behind.
+// Its environment is childenv.Environ(ctx): no secrets; callers that add
+// variables append them to cmd.Env.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = childenv.Environ(ctx)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		// The leader's pid is the group's id; the negative pid names the group.

@@ -356,7 +356,7 @@ func BuildHelper(ctx context.Context, dir, dst string) error {
 	bin := filepath.Join(dir, "init")
 	cmd := procgroup.Command(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=", "GOTOOLCHAIN=local", "GOWORK=off")
+	cmd.Env = append(cmd.Env, "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=", "GOTOOLCHAIN=local", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the ACPI helper guest: %w\n%s", err, out)
 	}

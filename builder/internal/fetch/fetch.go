@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/internal/procgroup"
 )
 
@@ -81,7 +81,7 @@ func aptDownload(ctx context.Context, opts []string, pkg, version, dir string) (
 	args := append(slices.Clone(opts), "download", "-q", pkg+"="+version)
 	cmd := procgroup.Command(ctx, "apt-get", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(cmd.Env, "LC_ALL=C") // procgroup.Command: childenv.Environ(ctx)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -112,7 +112,7 @@ func AptCandidate(ctx context.Context, pkg string) (string, error) {
 // aptCandidate runs `apt-cache OPTS policy PKG` and returns its candidate.
 func aptCandidate(ctx context.Context, opts []string, pkg string) (string, error) {
 	cmd := exec.CommandContext(ctx, "apt-cache", append(slices.Clone(opts), "policy", pkg)...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(childenv.Environ(ctx), "LC_ALL=C")
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("apt-cache policy %s: %w", pkg, err)

@@ -113,7 +113,7 @@ func (a *SuiteApt) update(ctx context.Context) error {
 		return err
 	}
 	cmd := procgroup.Command(ctx, "apt-get", append(a.opts, "update", "-q")...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(cmd.Env, "LC_ALL=C") // procgroup.Command: childenv.Environ(ctx)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
