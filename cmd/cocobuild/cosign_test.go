@@ -195,6 +195,16 @@ func checkCosignOras(t *testing.T, alg sign.Algorithm) {
 	if code, stdout, stderr := runCLI(t, "verify", "--key", pub, "--artifacts", out, rel); code != 0 {
 		t.Errorf("cocobuild verify --artifacts %s %s: exit %d\n%s%s", out, rel, code, stdout, stderr)
 	}
+	// verify-build, with no private key, rebuilds and compares the
+	// unsigned statement, whose disk subject a rebuild cannot know: it is
+	// taken as published, and said so.
+	t.Setenv("TEST_SIGNING_KEY", "")
+	code, stdout, stderr = runCLI(t, "verify-build", "--cache-dir", cache, "--against", rel, "--key", pub, "-o", filepath.Join(dir, "rebuilt"), recipe)
+	if code != 0 {
+		t.Errorf("verify-build --against %s: exit %d\n%s%s", rel, code, stdout, stderr)
+	} else if !strings.Contains(stdout, "the statement payload equals the rebuild's") || !strings.Contains(stdout, diskRef+": the pushed disk's OCI manifest, taken as published") {
+		t.Errorf("verify-build does not say it compared the statement with the disk subject taken as published:\n%s", stdout)
+	}
 	// cosign finds the statement only with --type.
 	if ok, o := runTool(t, dir, cosign, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", diskRef); ok {
 		t.Errorf("cosign verify-attestation without --type passed: the hints need not name it?\n%s", o)
