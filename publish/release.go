@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -496,10 +497,24 @@ func checkSubjects(r *Release, dir string) (int, error) {
 	return n, nil
 }
 
+// ErrNotRegular is the error of a release directory where a document's
+// name is not a regular file (a symbolic link, a directory, ...).
+var ErrNotRegular = errors.New("a document of the release is not a regular file")
+
 // ReadDocuments reads the documents of a release from a directory (such as
-// OUT/publish/NAME), recognising them by name.
+// OUT/publish/NAME), recognising them by name; other files are ignored. The
+// directory is read through an os.Root, and a document's name that is not
+// a regular file (a symbolic link, even to a file inside the directory, a
+// directory, a device) is ErrNotRegular: skipping it would verify the
+// release without a document that a consumer such as Trustee's RVPS reads
+// through the link.
 func ReadDocuments(dir string) ([]Document, error) {
 	known := knownDocuments()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -507,12 +522,12 @@ func ReadDocuments(dir string) ([]Document, error) {
 	var docs []Document
 	for _, e := range ents {
 		k, ok := known[e.Name()]
-		if !ok || !e.Type().IsRegular() {
+		if !ok {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		b, err := readRegular(root, e.Name())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, e.Name()), err)
 		}
 		docs = append(docs, Document{Name: e.Name(), Format: k[0], MediaType: k[1], Data: b})
 	}
@@ -520,6 +535,49 @@ func ReadDocuments(dir string) ([]Document, error) {
 		return nil, fmt.Errorf("%s holds no published documents (%s, %s, ...)", dir, StatementFile, RVPSFile)
 	}
 	return docs, nil
+}
+
+// readRegular reads a file of root that must be a regular file, not a
+// symbolic link: it is checked with Lstat before it is opened and, once
+// open, must still be that file.
+func readRegular(root *os.Root, name string) ([]byte, error) {
+	fi, err := root.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w (it is a %s): a release holds its documents as files, and a link could show a verifier other bytes than the ones checked here; replace it with the published file, or fetch the release again", ErrNotRegular, fileKind(fi.Mode()))
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ofi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(fi, ofi) {
+		return nil, fmt.Errorf("%w: it was replaced while being read; verify again", ErrNotRegular)
+	}
+	return io.ReadAll(f)
+}
+
+// fileKind names the type of a file mode that is not a regular file.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // jsonEqual compares two decoded JSON values.

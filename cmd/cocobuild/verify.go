@@ -89,16 +89,24 @@ The exit code is 1 when anything does not verify.`,
 					return usageErr(fmt.Errorf("--at %q: want an RFC 3339 time", at))
 				}
 			}
-			dir, err := verifyStateDir(stateDir)
-			if err != nil {
-				return usageErr(err)
+			// The state directory is for feeds only: a release directory or
+			// a document verifies without one (and without $HOME).
+			feedCheck := func() (publish.FeedCheck, error) {
+				dir, err := verifyStateDir(stateDir)
+				if err != nil {
+					return publish.FeedCheck{}, usageErr(err)
+				}
+				return publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}, nil
 			}
-			fc := publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}
 			ctx := cmd.Context()
 			target := args[0]
 			var rd feed.Reader
 			switch {
 			case strings.HasPrefix(target, feed.OCIPrefix):
+				fc, err := feedCheck()
+				if err != nil {
+					return err
+				}
 				rep, err := publish.VerifyOCI(ctx, target, pub, o, fc)
 				if err != nil {
 					return failErr(err)
@@ -119,6 +127,9 @@ The exit code is 1 when anything does not verify.`,
 						break
 					}
 					docs, err := publish.ReadDocuments(target)
+					if errors.Is(err, publish.ErrNotRegular) {
+						return failErr(err) // the release, not the command line, is wrong
+					}
 					if err != nil {
 						return usageErr(err)
 					}
@@ -156,6 +167,10 @@ The exit code is 1 when anything does not verify.`,
 				}
 				return a.printVerified(target, nil, checked)
 			}
+			fc, err := feedCheck()
+			if err != nil {
+				return err
+			}
 			rep, err := publish.VerifyFeed(ctx, rd, pub, o, fc)
 			if err != nil {
 				return failErr(err)
@@ -170,7 +185,7 @@ The exit code is 1 when anything does not verify.`,
 	f.StringVar(&artifacts, "artifacts", "", "build output directory whose files must match the statement's subjects")
 	f.StringVar(&sigFile, "signature", "", "detached signature of an RVPS message (default: TARGET.sig)")
 	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept documents signed with the public DEVELOPMENT key (rejected otherwise: it proves nothing)")
-	f.StringVar(&stateDir, "state", "", "directory where verify remembers the versions of the feeds it has seen (default $"+stateEnv+", else $XDG_STATE_HOME/cocobuild, else ~/.local/state/cocobuild)")
+	f.StringVar(&stateDir, "state", "", "directory where verify remembers the versions of the feeds it has seen, for feed targets only (default $"+stateEnv+", else $XDG_STATE_HOME/cocobuild, else ~/.local/state/cocobuild)")
 	f.StringVar(&name, "name", "", "the release series to accept: a release, or a feed holding releases, of another name is rejected")
 	f.StringVar(&statement, "statement", "", "for an RVPS message: the signed statement of its release, which carries its expiry (default: the statement.sigstore.json beside it)")
 	return c
