@@ -15,6 +15,7 @@ import (
 	"time"
 
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
+	"oras.land/oras-go/v2"
 
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -215,8 +216,37 @@ func TestVerifyOCIRejectsRollback(t *testing.T) {
 			t.Errorf("%s: index version %d, %d releases, want 2, 2", ref, rep.IndexVersion, len(rep.Releases))
 		}
 	}
-	if _, err := VerifyOCI(ctx, repo+":1.0.0", s.Public(), verifyAt, remember); !errors.Is(err, ErrRollback) || !strings.Contains(err.Error(), "1.1.0") {
-		t.Errorf("the tag of an older release: got %v, want ErrRollback naming 1.1.0", err)
+	// The version tag of an older release was not moved back: it is not
+	// the latest, which the error says without alleging a rollback.
+	if _, err := VerifyOCI(ctx, repo+":1.0.0", s.Public(), verifyAt, remember); !errors.Is(err, ErrNotLatest) || errors.Is(err, ErrRollback) ||
+		!strings.Contains(err.Error(), "1.0.0 is not the latest (1.1.0): verify "+repo+" without a tag") || strings.Contains(err.Error(), "moved back") {
+		t.Errorf("the version tag of an older release: got %v, want ErrNotLatest saying 1.0.0 is not the latest (1.1.0), to verify %s without a tag, and no rollback", err, repo)
+	}
+	// Another tag moved back from 1.1.0 to 1.0.0 is a rollback.
+	d100, err := oc.Repo.Resolve(ctx, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.Repo.Tag(ctx, d100, "stable"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyOCI(ctx, repo+":stable", s.Public(), verifyAt, remember); !errors.Is(err, ErrRollback) || !strings.Contains(err.Error(), "tag stable holds sample 1.0.0, but the signed index lists 1.1.0 as the latest: the tag was moved back") {
+		t.Errorf("the tag stable moved back to 1.0.0: got %v, want ErrRollback saying the tag was moved back", err)
+	}
+	// A release the index does not list (0.9.0, published to another
+	// repository and copied here): the error says what to do.
+	otherRepo := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/coco/other"
+	publishVersions(t, s, otherRepo, "0.9.0")
+	other, err := feed.OpenOCI(otherRepo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oras.Copy(ctx, other.Repo, "0.9.0", oc.Repo, "0.9.0", oras.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = VerifyOCI(ctx, repo+":0.9.0", s.Public(), verifyAt, remember)
+	if !errors.Is(err, ErrNotListed) || !strings.Contains(err.Error(), "verify "+repo+" without a tag") || !strings.Contains(err.Error(), "publish sample 0.9.0 again") {
+		t.Errorf("a tag holding a release the index does not list: got %v, want ErrNotListed saying to verify %s without a tag or publish again", err, repo)
 	}
 	if err := oc.Repo.Tag(ctx, old, feed.IndexTag); err != nil {
 		t.Fatal(err)

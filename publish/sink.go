@@ -105,7 +105,8 @@ func CheckTarget(t string) error {
 
 // Publish builds the release of a manifest, signs it in every format and
 // appends it to each sink (SignRelease, then Deliver). A sink that already
-// holds the identical release is left as it is.
+// holds the identical release keeps it as it is, and its index is re-signed
+// (version + 1, a new expiry), as every publish to it does.
 func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Result, error) {
 	res, err := SignRelease(ctx, m, s, cfg)
 	if err != nil {
@@ -379,11 +380,22 @@ func matchRecord(fr feed.Release, r *Release, pub *sign.PublicKey) error {
 	return nil
 }
 
+// Errors of VerifyOCI for a tag, wrapped with detail.
+var (
+	// ErrNotLatest: the tag is the version tag of a release that a newer
+	// one of its name followed.
+	ErrNotLatest = errors.New("the tagged release is not the latest")
+	// ErrNotListed: the tag holds a release the signed index does not list.
+	ErrNotListed = errors.New("the tagged release is not in the signed index")
+)
+
 // VerifyOCI verifies the feed of an oci://REGISTRY/REPO[:TAG] reference as
 // VerifyFeed does, through its signed index (tag feed.IndexTag), and, when
 // the reference names a tag, that the release at the tag is the latest of
-// its name in the index, with the documents the index lists: a tag moved
-// back to an older release is a rollback.
+// its name in the index, with the documents the index lists: another tag
+// (such as "stable") moved back to an older release is a rollback; the
+// version tag of an older release is ErrNotLatest, a release the index
+// does not list ErrNotListed.
 func VerifyOCI(ctx context.Context, ref string, pub *sign.PublicKey, o VerifyOptions, fc FeedCheck) (*FeedReport, error) {
 	oc, err := feed.OpenOCI(ref)
 	if err != nil {
@@ -400,16 +412,22 @@ func VerifyOCI(ctx context.Context, ref string, pub *sign.PublicKey, o VerifyOpt
 	if err != nil {
 		return nil, fmt.Errorf("tag %s: %w", oc.Tag, err)
 	}
-	latest := rep.index.Latest(tagged.Name)
+	latest, listed := rep.index.Latest(tagged.Name), rep.index.Find(tagged.Name, tagged.Version)
 	switch {
-	case latest == nil:
-		return nil, fmt.Errorf("tag %s holds %s %s, which the signed index does not list", oc.Tag, tagged.Name, tagged.Version)
-	case CompareVersions(tagged.Version, latest.Version) > 0:
+	case latest != nil && CompareVersions(tagged.Version, latest.Version) > 0:
 		return nil, fmt.Errorf("%w: tag %s holds %s %s, newer than %s, the latest the signed index lists: the index was rolled back", ErrRollback, oc.Tag, tagged.Name, tagged.Version, latest.Version)
+	case listed == nil:
+		return nil, fmt.Errorf("%w: tag %s holds %s %s, which the signed index does not list: it was not published to this feed with cocobuild publish, or the index was rolled back. Do not use it: verify %s without a tag to see the releases the publisher signed, and ask the publisher to publish %s %s again if it should be one of them",
+			ErrNotListed, oc.Tag, tagged.Name, tagged.Version, oc.Location(), tagged.Name, tagged.Version)
+	case !slices.Equal(listed.Documents, tagged.Documents):
+		return nil, fmt.Errorf("%w: tag %s holds %s %s with other documents than the signed index lists", ErrMismatch, oc.Tag, tagged.Name, tagged.Version)
+	case latest.Version != tagged.Version && oc.Tag == tagged.Version:
+		// The release's own version tag: it was not moved, a newer
+		// release followed it.
+		return nil, fmt.Errorf("%w: %s %s is not the latest (%s): verify %s without a tag to check every release, or name the tag %s",
+			ErrNotLatest, tagged.Name, tagged.Version, latest.Version, oc.Location(), latest.Version)
 	case latest.Version != tagged.Version:
 		return nil, fmt.Errorf("%w: tag %s holds %s %s, but the signed index lists %s as the latest: the tag was moved back, or name the latest release's tag", ErrRollback, oc.Tag, tagged.Name, tagged.Version, latest.Version)
-	case !slices.Equal(latest.Documents, tagged.Documents):
-		return nil, fmt.Errorf("%w: tag %s holds %s %s with other documents than the signed index lists", ErrMismatch, oc.Tag, tagged.Name, tagged.Version)
 	}
 	for _, e := range rep.Releases {
 		if e.Name == tagged.Name && e.Version == tagged.Version {
