@@ -25,8 +25,12 @@ import (
 // is (or wraps) hcl.Diagnostics is reported as a recipe error.
 //
 // Post-build work is not cached: it runs on every build, after the steps and
-// before the output directory is written, so it must be quick, idempotent
-// and, like a step, reproducible. Plans and validation do not call it.
+// before the output directory is written, so it must be idempotent and,
+// given what it reads, reproducible like a step. It may read from outside
+// the build, and so take time and fail on the network (publish resolves the
+// pushed disk image's digest in the registry of an oci:// feed), but it
+// changes nothing outside dir: what leaves the build belongs in Deliver.
+// Plans and validation do not call it.
 type PostBuilder interface {
 	PostBuild(ctx context.Context, manifest []byte, dir string) (artifacts []recipes.OutputArtifact, notes []string, err error)
 }

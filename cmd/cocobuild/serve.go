@@ -18,13 +18,26 @@ func newServeCmd(a *app) *cobra.Command {
 		Use:   "serve FEED",
 		Short: "Serve a directory feed of reference values over read-only HTTP",
 		Long: `Serve makes a directory feed (dir:PATH, as publish writes it) readable over HTTP:
-GET /index.json (the releases, in the index the publisher signed), GET /blobs/sha256/HEX (the signed documents, immutable),
-GET /healthz. Responses carry strong ETags and honour If-None-Match and Range; nothing
-can be written. Files are opened confined to the feed directory: a symbolic link that
-leads out of it is not followed, and responses show no host path or file-system error.
-Releases appended while it runs are served at once. It stops on Ctrl-C or SIGTERM.`,
+GET /index.json (the releases, in the index the publisher signed), GET /blobs/sha256/HEX
+(the signed documents, immutable), GET /healthz. Responses carry strong ETags and honour
+If-None-Match and Range; nothing can be written. Files are opened confined to the feed
+directory: a symbolic link that leads out of it is not followed, and responses show no
+host path or file-system error. Releases appended while it runs are served at once. It
+stops on Ctrl-C or SIGTERM.
+
+Serve holds no key and signs nothing: it serves the index as the publisher last signed
+it. That index expires (7 days after a publish by default: cocobuild publish
+--index-ttl) unless the publisher publishes again, which re-signs it (the same release
+will do); once it has expired, verify rejects the feed as stale. /healthz answers 200 "ok" while the
+index exists, parses and has not expired, and 503 otherwise (no index yet, an index
+that does not parse, an expired index); it does not check the signature, which
+verifiers do with their copy of the publisher's key.`,
 		Example: `  cocobuild serve out/feed --addr 127.0.0.1:8080
-  cocobuild verify --key cosign.pub http://127.0.0.1:8080/`,
+  curl -fsS http://127.0.0.1:8080/healthz
+  # verify with your copy of the publisher's public key, obtained out of band
+  cocobuild verify --key keys/publisher.pub http://127.0.0.1:8080/
+  # a feed signed with the development key (the sample's) verifies only knowingly
+  cocobuild verify --allow-dev-key --key ~/.cache/cocobuild/dev-key/cosign.pub http://127.0.0.1:8080/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := strings.TrimPrefix(args[0], "dir:")

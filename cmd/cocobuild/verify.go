@@ -183,7 +183,7 @@ The exit code is 1 when anything does not verify.`,
 	f.StringVar(&minVersion, "min-version", "", "reject releases older than this version (rollback protection)")
 	f.StringVar(&at, "at", "", "check expiry at this RFC 3339 time instead of now")
 	f.StringVar(&artifacts, "artifacts", "", "build output directory whose files must match the statement's subjects")
-	f.StringVar(&sigFile, "signature", "", "detached signature of an RVPS message (default: TARGET.sig)")
+	f.StringVar(&sigFile, "signature", "", "signature of an RVPS message: its detached signature (rvps.json.sig) or its sigstore bundle (rvps.json.sigstore.json) (default: TARGET.sig)")
 	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept documents signed with the public DEVELOPMENT key (rejected otherwise: it proves nothing)")
 	f.StringVar(&stateDir, "state", "", "directory where verify remembers the versions of the feeds it has seen, for feed targets only (default $"+stateEnv+", else $XDG_STATE_HOME/cocobuild, else ~/.local/state/cocobuild)")
 	f.StringVar(&name, "name", "", "the release series to accept: a release, or a feed holding releases, of another name is rejected")

@@ -28,8 +28,10 @@ a build wrote it) or its statement.sigstore.json. Exit 0 when everything matches
 
 The rebuild does not publish: it signs nothing, needs no private key (the recipe's
 key may be unset) and appends to none of the recipe's feeds.`,
-		Example: `  cocobuild verify-build recipes/sample --against published/sample --key cosign.pub`,
-		Args:    cobra.MaximumNArgs(1),
+		Example: `  # --key: your copy of the publisher's public key, obtained out of band,
+  # never the cosign.pub shipped inside the release
+  cocobuild verify-build recipes/sample --against published/sample --key keys/publisher.pub`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if against == "" || key == "" {
 				return usageErr(errors.New("--against (the published release) and --key (its public key) are required"))
@@ -78,7 +80,7 @@ key may be unset) and appends to none of the recipe's feeds.`,
 	}
 	rf.register(c)
 	c.Flags().StringVar(&against, "against", "", "the published release: a release directory or its statement.sigstore.json")
-	c.Flags().StringVar(&key, "key", "", "the public key the release is signed with (cosign.pub)")
+	c.Flags().StringVar(&key, "key", "", "your copy of the publisher's public key (PEM file or env://VAR), obtained out of band, not the cosign.pub inside the release")
 	c.Flags().StringVarP(&out, "out", "o", "", "where to rebuild (default: a temporary directory)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
 	return c

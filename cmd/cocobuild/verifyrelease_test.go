@@ -103,3 +103,32 @@ func TestVerifyReleaseNeedsNoStateDir(t *testing.T) {
 		t.Errorf("verify of a feed without $HOME or --state: exit %d, want %d naming --state\n%s%s", code, exitUsage, so, se)
 	}
 }
+
+// TestHelpKeyOutOfBand: the help of the commands that take the publisher's
+// key never shows the cosign.pub shipped with a release as the key, says to
+// bring one's own copy, and serve's says its index expires unless
+// re-published and what /healthz checks.
+func TestHelpKeyOutOfBand(t *testing.T) {
+	cases := []struct {
+		cmd  string
+		want []string
+	}{
+		{"verify", []string{"out of band", "sigstore bundle"}},
+		{"verify-build", []string{"your copy of the publisher's public key", "out of band"}},
+		{"serve", []string{"out of band", "--allow-dev-key", "expires", "publishes again", "/healthz answers 200", "has not expired"}},
+	}
+	for _, c := range cases {
+		code, so, se := runCLI(t, c.cmd, "--help")
+		if code != 0 {
+			t.Fatalf("%s --help: exit %d\n%s", c.cmd, code, se)
+		}
+		if strings.Contains(so, "--key cosign.pub") {
+			t.Errorf("%s --help: got an example with --key cosign.pub, want the publisher's key obtained out of band", c.cmd)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(so, w) {
+				t.Errorf("%s --help: got no %q in\n%s", c.cmd, w, so)
+			}
+		}
+	}
+}

@@ -3,8 +3,13 @@
 // releases, updated atomically), its read-only HTTP server and client, and
 // OCI registries (an OCI 1.1 artifact per release, through oras-go).
 //
-// A feed knows releases only as named, versioned sets of documents; what
-// the documents say and who signed them is checked by package publish.
+// The feed's index (index.json, or the artifact at tag IndexTag of an OCI
+// feed) is signed with the publisher's key, which signs the releases too:
+// this package signs it on each append and verifies it (VerifyIndex: the
+// signature, its expiry; State: that it is not older than one seen
+// before). Within the index, a feed knows releases only as named,
+// versioned sets of documents by digest; what the documents say and who
+// signed them is checked by package publish.
 package feed
 
 import (

@@ -20,7 +20,14 @@ import (
 //
 //	GET /index.json                 the signed index (also at /), revalidated each time
 //	GET /blobs/sha256/HEX           a document, immutable
-//	GET /healthz                    200 "ok" while the feed's index is readable and valid
+//	GET /healthz                    200 "ok" while the feed's index is readable, well formed and not expired
+//
+// /healthz answers 503 when the feed has no index yet (nothing published),
+// when its index cannot be read or does not parse, and when the index has
+// expired (its publisher has not published, which re-signs it, within its
+// lifetime: verifiers reject the feed as stale). It checks the index
+// against the wall clock but not its signature: the server holds no key,
+// and verifiers check the signature themselves.
 //
 // Responses carry a strong ETag (the sha256 of the body) and honour
 // If-None-Match and Range; only GET and HEAD are allowed. Files are opened
@@ -32,13 +39,20 @@ func Handler(d Dir) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		b, err := d.readConfined(IndexFile)
+		if errors.Is(err, os.ErrNotExist) {
+			http.Error(w, "no feed index: nothing is published to this feed yet", http.StatusServiceUnavailable)
+			return
+		}
+		var ix *Index
 		if err == nil {
-			_, err = ParseIndex(b)
-		} else if errors.Is(err, os.ErrNotExist) {
-			err = nil // an empty feed
+			ix, err = ParseIndex(b)
 		}
 		if err != nil {
 			http.Error(w, "feed index unreadable or invalid", http.StatusServiceUnavailable)
+			return
+		}
+		if !time.Now().Before(ix.Expires) {
+			http.Error(w, fmt.Sprintf("feed index version %d expired at %s: verifiers reject the feed as stale until its publisher publishes again, which re-signs it", ix.Version, ix.Expires.UTC().Format(time.RFC3339)), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -1,0 +1,63 @@
+package feed
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHealthz: /healthz is ok only while the feed has an index that parses
+// and has not expired (no key needed); before, an empty feed and an
+// expired index were both "ok".
+func TestHealthz(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	cases := []struct {
+		name   string
+		setup  func(t *testing.T, d Dir)
+		status int
+		body   string
+	}{
+		{"empty feed", func(t *testing.T, d Dir) {}, http.StatusServiceUnavailable, "nothing is published"},
+		{"index valid for 7 days", func(t *testing.T, d Dir) {
+			r, blobs := testRelease("sample", "1.0.0")
+			if _, _, err := d.Append(ctx, r, blobs, Signing{Signer: testSigner(), Now: now}); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusOK, "ok\n"},
+		{"index expired an hour ago", func(t *testing.T, d Dir) {
+			r, blobs := testRelease("sample", "1.0.0")
+			if _, _, err := d.Append(ctx, r, blobs, Signing{Signer: testSigner(), Now: now.Add(-2 * time.Hour), TTL: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusServiceUnavailable, "feed index version 1 expired at " + now.Add(-time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)},
+		{"index does not parse", func(t *testing.T, d Dir) {
+			if err := os.WriteFile(filepath.Join(d.Path, IndexFile), []byte(`{"signed":{}}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusServiceUnavailable, "unreadable or invalid"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := Dir{Path: t.TempDir()}
+			c.setup(t, d)
+			srv := httptest.NewServer(Handler(d))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status || !strings.Contains(string(b), c.body) {
+				t.Errorf("GET /healthz: got %d %q, want %d with %q", resp.StatusCode, b, c.status, c.body)
+			}
+		})
+	}
+}
