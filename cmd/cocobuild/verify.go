@@ -69,7 +69,7 @@ The exit code is 1 when anything does not verify.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if key == "" {
-				return usageErr(errors.New("--key is required: the public key (cosign.pub) to verify with"))
+				return usageErr(errors.New("--key is required: your copy of the publisher's public key, obtained out of band (not the cosign.pub inside the release)"))
 			}
 			pub, err := sign.LoadPublicKey(key, "")
 			if err != nil {

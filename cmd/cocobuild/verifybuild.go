@@ -34,7 +34,7 @@ key may be unset) and appends to none of the recipe's feeds.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if against == "" || key == "" {
-				return usageErr(errors.New("--against (the published release) and --key (its public key) are required"))
+				return usageErr(errors.New("--against (the published release) and --key (your copy of the publisher's public key, obtained out of band) are required"))
 			}
 			pub, err := sign.LoadPublicKey(key, "")
 			if err != nil {
