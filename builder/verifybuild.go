@@ -61,7 +61,7 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 	if v != nil {
 		published = v.Release
 		rep.Checked = append(rep.Checked, v.Checked...)
-	} else if st, ok := docByName(docs, publish.StatementFile); ok {
+	} else if st, ok := publish.DocumentByName(docs, publish.StatementFile); ok {
 		if r, err := publish.VerifyStatement(ctx, st.Data, pub); err == nil {
 			published = r
 		}
@@ -118,7 +118,7 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 // statement payload, the RVPS message and the unsigned CoRIM (its CoMIDs)
 // of each TEE.
 func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.PublicKey, published, rebuilt *publish.Release) (checked, mismatches []string, err error) {
-	st, _ := docByName(docs, publish.StatementFile)
+	st, _ := publish.DocumentByName(docs, publish.StatementFile)
 	got, err := publish.VerifyBundle(ctx, st.Data, pub, publish.PayloadType)
 	if err != nil {
 		return nil, nil, err
@@ -132,7 +132,7 @@ func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.Pub
 	} else {
 		mismatches = append(mismatches, fmt.Sprintf("%s: the statement payload differs from the rebuild's (in %s)", publish.StatementFile, strings.Join(releaseFieldsDiffer(published, rebuilt), ", ")))
 	}
-	if d, ok := docByName(docs, publish.RVPSFile); ok {
+	if d, ok := publish.DocumentByName(docs, publish.RVPSFile); ok {
 		want, err := publish.EncodeRVPS(rebuilt)
 		if err != nil {
 			return nil, nil, err
@@ -144,7 +144,7 @@ func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.Pub
 		}
 	}
 	for _, tee := range publish.CoRIMTEEs {
-		d, ok := docByName(docs, publish.CoRIMFile(tee))
+		d, ok := publish.DocumentByName(docs, publish.CoRIMFile(tee))
 		if !ok {
 			continue
 		}
@@ -247,13 +247,4 @@ func releaseDocuments(against string) ([]publish.Document, error) {
 		return nil, err
 	}
 	return []publish.Document{{Name: publish.StatementFile, Data: b}}, nil
-}
-
-func docByName(docs []publish.Document, name string) (publish.Document, bool) {
-	for _, d := range docs {
-		if d.Name == name {
-			return d, true
-		}
-	}
-	return publish.Document{}, false
 }

@@ -250,7 +250,7 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 		}
 		sum := sha256.Sum256(d.Data)
 		arts = append(arts, recipes.OutputArtifact{
-			Name: "publish." + n.name + "/" + d.Name, Kind: "reference-values",
+			Name: "publish." + n.name + "/" + d.Name, Kind: ArtifactKindReferenceValues,
 			Path: path.Join("publish", n.name, d.Name),
 			File: recipes.Artifact{Origin: "publish." + n.name, Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(d.Data))},
 			Extra: map[string]any{"format": d.Format, "media_type": d.MediaType, "release": res.Release.Name, "version": res.Release.Version,
@@ -258,7 +258,8 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 		})
 	}
 	notes = append(notes, res.Notes...)
-	notes = append(notes, VerifyHint(s.Public(), "OUT/publish/"+n.name))
+	_, rvps := DocumentByName(res.Documents, RVPSFile)
+	notes = append(notes, VerifyHint(s.Public(), "OUT", "OUT/publish/"+n.name, res.Release, rvps))
 	n.signed = &signedRelease{res: res, s: s}
 	return arts, notes, nil
 }
@@ -276,17 +277,23 @@ func (n *node) Deliver(ctx context.Context) ([]string, error) {
 	return Deliver(ctx, sr.res, sr.s, n.cfg)
 }
 
-// VerifyHint says how to verify a release signed with pub: with the key
+// VerifyHint says how to verify the release r signed with pub, its
+// documents in the directory release of the build output out: with the key
 // obtained out of band (never the cosign.pub shipped inside the release),
 // and for the development key with --allow-dev-key and the key that
 // "cocobuild keygen --dev" shows; then the same with cosign v3
 // (CosignHints: --bundle, and --type with the statement's predicate type,
-// which cosign needs to find it).
-func VerifyHint(pub *sign.PublicKey, release string) string {
+// which cosign needs to find it), against the disk image of out (or
+// another file subject), for rvps.json only when the documents hold it
+// (rvps), and against each pushed disk image r names.
+func VerifyHint(pub *sign.PublicKey, out, release string, r *Release, rvps bool) string {
 	key, hint := "PUB", fmt.Sprintf("cocobuild verify --key PUB %s (PUB: your copy of public key %s, obtained out of band: not the %s shipped inside the release)", release, pub.ID(), PublicKeyFile)
 	if sign.IsDevKey(pub) {
 		key, hint = "DEV_PUB", fmt.Sprintf("cocobuild verify --allow-dev-key --key DEV_PUB %s (DEV_PUB: the development key's cosign.pub that \"cocobuild keygen --dev\" shows, key %s; --allow-dev-key because the public development key signed it, which proves nothing)", release, pub.ID())
 	}
-	return fmt.Sprintf("verify: %s; with cosign v3: %s (OUT/DISK: a file of OUT the statement names, such as the disk image)",
-		hint, strings.Join(CosignHints(key, release, "OUT/DISK", nil, true), "; "))
+	cosign := CosignHints(key, release, SubjectFile(r, out), r, rvps)
+	if len(cosign) == 0 {
+		return "verify: " + hint
+	}
+	return fmt.Sprintf("verify: %s; with cosign v3: %s", hint, strings.Join(cosign, "; "))
 }
