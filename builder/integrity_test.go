@@ -551,3 +551,36 @@ func TestPlanOnCorruptCacheSaysBuild(t *testing.T) {
 		t.Fatalf("plan on a corrupt cache: error %v, want a *CorruptError saying to run cocobuild build", err)
 	}
 }
+
+// TestVerifyBuildKeepsNotes: a rebuild that meets a corrupt cache entry
+// evicts and rebuilds it, and verify-build's report carries the warning.
+func TestVerifyBuildKeepsNotes(t *testing.T) {
+	ctx := context.Background()
+	dir := signedRecipe(t, "", "", "")
+	cache := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	first, err := loadVars(t, dir, cache, nil).Build(ctx, out, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loadVars(t, dir, cache, nil)
+	p := stepFile(t, l.Env.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, flipByte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.VerifyBuild(ctx, filepath.Join(out, "publish", "t"), filepath.Join(t.TempDir(), "rebuilt"), sign.DevSigner().Public(), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("verify-build mismatches: %q", rep.Mismatches)
+	}
+	want := "WARNING: step kernel.guest:image: cached file vmlinuz is not what its cache record states"
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), want) {
+		t.Errorf("report notes %q: want %q", rep.Notes, want)
+	}
+}

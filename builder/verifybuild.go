@@ -20,6 +20,9 @@ type VerifyBuildReport struct {
 	OutDir     string   `json:"out"`
 	Checked    []string `json:"checked"`
 	Mismatches []string `json:"mismatches"`
+	// Notes are the rebuild's notes, such as the warning that a corrupt
+	// cache entry was evicted and rebuilt.
+	Notes []string `json:"notes"`
 }
 
 // OK says the rebuild matches the release.
@@ -46,7 +49,7 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding: %w", err)
 	}
-	rep := &VerifyBuildReport{OutDir: res.OutDir, Mismatches: []string{}}
+	rep := &VerifyBuildReport{OutDir: res.OutDir, Mismatches: []string{}, Notes: append([]string{}, res.Notes...)}
 	// Signatures, expiry and the subjects' digests against the rebuilt files.
 	// Whether pub is to be trusted is cocobuild verify's question (it refuses
 	// the development key without --allow-dev-key); here a development-key

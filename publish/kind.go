@@ -35,8 +35,13 @@ import (
 //	  to        = ["dir:out/feed", "oci://127.0.0.1:5000/coco/sample"]
 //	  namespace = "github.com/acme/guest"        # rvps:/// names; default: the block name
 //	  subject   = "oci://127.0.0.1:5000/coco/sample:disk" # the pushed disk image, for oci:// feeds
+//	  index_ttl = "168h"                         # the default: the feeds' re-signed index is valid 7 days
 //	  allow_partial_coverage = false             # the default: refuse values that leave out part of the guest
 //	}
+//
+// index_ttl (a Go duration) is how long each feed's index, re-signed by
+// every build, stays valid: build again before it runs out, or verifiers
+// call the feed stale.
 //
 // The passphrase of the key is read from $COSIGN_PASSWORD. key = "dev" uses
 // the development key (sign.DevSigner: public and the same everywhere, so
@@ -61,7 +66,7 @@ func (Kind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "version", Required: true}, {Name: "expires", Required: true}, {Name: "key", Required: true},
 		{Name: "formats"}, {Name: "to"}, {Name: "namespace"}, {Name: "subject"}, {Name: "description"},
-		{Name: "allow_partial_coverage"},
+		{Name: "allow_partial_coverage"}, {Name: "index_ttl"},
 	}}
 }
 
@@ -159,6 +164,15 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		}
 	}
 	str("subject", &n.cfg.Subject)
+	var ttl string
+	before := len(diags)
+	if rng, ok := str("index_ttl", &ttl); ok && len(diags) == before {
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d <= 0 {
+			diags = append(diags, diag("Invalid index_ttl", fmt.Sprintf("index_ttl %q is not a positive Go duration such as \"168h\" (7 days, the default).", ttl), rng))
+		}
+		n.cfg.IndexTTL = d
+	}
 	if a, ok := content.Attributes["allow_partial_coverage"]; ok {
 		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.cfg.AllowPartialCoverage)...)
 		n.defRange = a.Range
