@@ -31,7 +31,10 @@ The documents go into --out (default OUT/publish/NAME) with the public key, and 
 appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG]. Each feed's index
 (index.json; tag "index" of an oci:// repository) is re-signed with the same key, its
 version one higher, valid for --index-ttl: publish again (the same release will do)
-before it runs out, or verify reports the feed stale.
+before it runs out, or verify reports the feed stale. The documents are written
+into --out before any feed is touched: when a feed fails, they are in place and
+publishing again is safe (a feed that holds the identical release does not append
+it twice).
 The documents of a release the recipe's publish block already made (publish/ in the
 manifest) are not signed again as subjects.
 
