@@ -478,3 +478,109 @@ func TestResultBuiltFromTamperedFileIsEvicted(t *testing.T) {
 		t.Errorf("OUT differs from a build from a fresh cache:\n%s", diff)
 	}
 }
+
+// TestDeliveryFailureSaysRunAgain: when a feed fails after OUT is written,
+// the error says to run the build again (nothing rebuilds, no release is
+// appended twice), the result keeps the notes of the feeds delivered to,
+// and the build run again succeeds.
+func TestDeliveryFailureSaysRunAgain(t *testing.T) {
+	ctx := context.Background()
+	good := filepath.Join(t.TempDir(), "feed")
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(bad, []byte("not a directory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := signedRecipe(t, good, "", "")
+	p := filepath.Join(dir, "r.hcl")
+	src, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := fmt.Sprintf("to = [%q]", "dir:"+good)
+	two := fmt.Sprintf("to = [%q, %q]", "dir:"+good, "dir:"+bad)
+	if !bytes.Contains(src, []byte(one)) {
+		t.Fatalf("recipe has no %s", one)
+	}
+	if err := os.WriteFile(p, bytes.Replace(src, []byte(one), []byte(two), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	res, err := loadVars(t, dir, cache, nil).Build(ctx, out, 2, nil)
+	if err == nil || !strings.Contains(err.Error(), "Run the build again: nothing rebuilds") {
+		t.Fatalf("build with a failing feed: error %v, want one saying to run the build again", err)
+	}
+	if res == nil || !strings.Contains(strings.Join(res.Notes, "\n"), "published t 1.0.0 to dir:"+good) {
+		t.Errorf("result %+v: want the notes of the feed delivered to (dir:%s)", res, good)
+	}
+	verifyOut(t, out)
+	if err := os.Remove(bad); err != nil {
+		t.Fatal(err)
+	}
+	res, err = loadVars(t, dir, cache, nil).Build(ctx, out, 2, nil)
+	if err != nil {
+		t.Fatalf("running the build again: %v", err)
+	}
+	if got := res.Report.Ran(); got != 0 {
+		t.Errorf("running the build again ran %d step(s), want 0 (nothing rebuilds)", got)
+	}
+}
+
+// TestPlanOnCorruptCacheSaysBuild: plan only looks, so a corrupt cached
+// file it meets is an error that says to run cocobuild build (which evicts
+// and rebuilds).
+func TestPlanOnCorruptCacheSaysBuild(t *testing.T) {
+	ctx := context.Background()
+	dir := signedRecipe(t, "", "", "")
+	cache := t.TempDir()
+	first, err := loadVars(t, dir, cache, nil).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loadVars(t, dir, cache, nil)
+	p := stepFile(t, l.Env.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, flipDigest(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Plan(ctx)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "Run cocobuild build: it evicts") {
+		t.Fatalf("plan on a corrupt cache: error %v, want a *CorruptError saying to run cocobuild build", err)
+	}
+}
+
+// TestVerifyBuildKeepsNotes: a rebuild that meets a corrupt cache entry
+// evicts and rebuilds it, and verify-build's report carries the warning.
+func TestVerifyBuildKeepsNotes(t *testing.T) {
+	ctx := context.Background()
+	dir := signedRecipe(t, "", "", "")
+	cache := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	first, err := loadVars(t, dir, cache, nil).Build(ctx, out, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loadVars(t, dir, cache, nil)
+	p := stepFile(t, l.Env.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, flipByte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.VerifyBuild(ctx, filepath.Join(out, "publish", "t"), filepath.Join(t.TempDir(), "rebuilt"), sign.DevSigner().Public(), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("verify-build mismatches: %q", rep.Mismatches)
+	}
+	want := "WARNING: step kernel.guest:image: cached file vmlinuz is not what its cache record states"
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), want) {
+		t.Errorf("report notes %q: want %q", rep.Notes, want)
+	}
+}

@@ -135,26 +135,9 @@ func ReadManifest(path string) (*Manifest, error) {
 	return &m, nil
 }
 
-// WriteOutput assembles the output directory: the artifacts of every block
-// and manifest.json. It builds the new tree beside out and swaps it in, so
-// out is never half-written; files of an earlier build that this build does
-// not make are gone afterwards. Every file copied is hashed as it is copied
-// and must have the digest the manifest states (a *CorruptError
-// otherwise).
-func WriteOutput(out string, m *Manifest, rep *Report) error {
-	st, err := newOutputStage(out)
-	if err != nil {
-		return err
-	}
-	defer st.abort()
-	if err := st.addArtifacts(m, rep); err != nil {
-		return err
-	}
-	return st.commit(m)
-}
-
-// outputStage is a new output directory being assembled beside out; commit
-// swaps it in.
+// outputStage is a new output directory being assembled beside out (so out
+// is never half-written; files of an earlier build that this build does not
+// make are gone afterwards); commit swaps it in.
 type outputStage struct {
 	out, tmp string
 	written  map[string]bool // artifact paths copied in

@@ -137,7 +137,8 @@ const maxEvictions = 16
 
 // Build runs every step that is not cached and writes the output directory.
 // When a step fails, the result holds only the report, with the step that
-// failed and the steps stopped because of it.
+// failed and the steps stopped because of it. When a delivery fails, OUT is
+// written: the result holds it, with the notes of the deliveries done.
 //
 // The bytes of cached results are checked where they are used: when a step
 // that runs reads them, when a block reads them to finish (measurements)
@@ -286,7 +287,9 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 	dn, err := deliver(ctx, deliveries)
 	notes = append(notes, dn...)
 	if err != nil {
-		return nil, rep, fmt.Errorf("%s is written, but delivering it failed: %w", outDir, err)
+		// The result keeps the notes of the feeds already delivered to.
+		return &BuildResult{Report: rep, Manifest: m, OutDir: outDir, Notes: notes}, rep,
+			fmt.Errorf("%s is written, but delivering it failed: %w\nRun the build again: nothing rebuilds, and a feed that already holds the identical release does not append it twice", outDir, err)
 	}
 	return &BuildResult{Report: rep, Manifest: m, OutDir: outDir, Notes: notes}, rep, nil
 }
@@ -296,6 +299,10 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
 	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
 	if err != nil {
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("%w\nRun cocobuild build: it evicts the corrupt cache entry and rebuilds what was made from it (plan only looks)", err)
+		}
 		return nil, l.pinDiag(err)
 	}
 	if err := l.planPostBuild(rep); err != nil {

@@ -20,6 +20,9 @@ type VerifyBuildReport struct {
 	OutDir     string   `json:"out"`
 	Checked    []string `json:"checked"`
 	Mismatches []string `json:"mismatches"`
+	// Notes are the rebuild's notes, such as the warning that a corrupt
+	// cache entry was evicted and rebuilt.
+	Notes []string `json:"notes"`
 }
 
 // OK says the rebuild matches the release.
@@ -46,7 +49,7 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding: %w", err)
 	}
-	rep := &VerifyBuildReport{OutDir: res.OutDir, Mismatches: []string{}}
+	rep := &VerifyBuildReport{OutDir: res.OutDir, Mismatches: []string{}, Notes: append([]string{}, res.Notes...)}
 	// Signatures, expiry and the subjects' digests against the rebuilt files.
 	// Whether pub is to be trusted is cocobuild verify's question (it refuses
 	// the development key without --allow-dev-key); here a development-key
@@ -61,7 +64,7 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 	if v != nil {
 		published = v.Release
 		rep.Checked = append(rep.Checked, v.Checked...)
-	} else if st, ok := docByName(docs, publish.StatementFile); ok {
+	} else if st, ok := publish.DocumentByName(docs, publish.StatementFile); ok {
 		if r, err := publish.VerifyStatement(ctx, st.Data, pub); err == nil {
 			published = r
 		}
@@ -118,7 +121,7 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 // statement payload, the RVPS message and the unsigned CoRIM (its CoMIDs)
 // of each TEE.
 func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.PublicKey, published, rebuilt *publish.Release) (checked, mismatches []string, err error) {
-	st, _ := docByName(docs, publish.StatementFile)
+	st, _ := publish.DocumentByName(docs, publish.StatementFile)
 	got, err := publish.VerifyBundle(ctx, st.Data, pub, publish.PayloadType)
 	if err != nil {
 		return nil, nil, err
@@ -132,7 +135,7 @@ func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.Pub
 	} else {
 		mismatches = append(mismatches, fmt.Sprintf("%s: the statement payload differs from the rebuild's (in %s)", publish.StatementFile, strings.Join(releaseFieldsDiffer(published, rebuilt), ", ")))
 	}
-	if d, ok := docByName(docs, publish.RVPSFile); ok {
+	if d, ok := publish.DocumentByName(docs, publish.RVPSFile); ok {
 		want, err := publish.EncodeRVPS(rebuilt)
 		if err != nil {
 			return nil, nil, err
@@ -144,7 +147,7 @@ func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.Pub
 		}
 	}
 	for _, tee := range publish.CoRIMTEEs {
-		d, ok := docByName(docs, publish.CoRIMFile(tee))
+		d, ok := publish.DocumentByName(docs, publish.CoRIMFile(tee))
 		if !ok {
 			continue
 		}
@@ -247,13 +250,4 @@ func releaseDocuments(against string) ([]publish.Document, error) {
 		return nil, err
 	}
 	return []publish.Document{{Name: publish.StatementFile, Data: b}}, nil
-}
-
-func docByName(docs []publish.Document, name string) (publish.Document, bool) {
-	for _, d := range docs {
-		if d.Name == name {
-			return d, true
-		}
-	}
-	return publish.Document{}, false
 }

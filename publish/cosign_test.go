@@ -18,7 +18,7 @@ import (
 // without which cosign finds nothing.
 func TestVerifyHintNamesCosignType(t *testing.T) {
 	for _, pub := range []*sign.PublicKey{sign.DevSigner().Public(), testSigner(t, sign.ECDSAP256).Public()} {
-		h := VerifyHint(pub, "OUT/publish/sample")
+		h := VerifyHint(pub, "OUT", "OUT/publish/sample", testRelease(t, "1.0.0"), true)
 		for _, want := range []string{
 			"cosign verify-blob --key ",
 			"--bundle OUT/publish/sample/" + RVPSBundleFile + " --insecure-ignore-tlog OUT/publish/sample/" + RVPSFile,
@@ -32,6 +32,45 @@ func TestVerifyHintNamesCosignType(t *testing.T) {
 		if strings.Contains(h, "--signature") {
 			t.Errorf("hint %q uses --signature, deprecated in cosign v3", h)
 		}
+	}
+}
+
+// TestVerifyHintFollowsRelease: the build's hint names rvps.json only
+// when the release has it, the real file of the disk image (else the first
+// file subject), and the pushed disk image when the release names one.
+func TestVerifyHintFollowsRelease(t *testing.T) {
+	pub := testSigner(t, sign.ECDSAP256).Public()
+	withDisk := testRelease(t, "1.0.0")
+	withDisk.Subjects = append(withDisk.Subjects, Subject{Name: "disk/guest/disk.qcow2", Kind: "disk", SHA256: strings.Repeat("ef", 32), Size: 100})
+	pushed := testRelease(t, "1.0.0")
+	pushed.Subjects = append(pushed.Subjects, Subject{Name: "127.0.0.1:5000/coco/sample@sha256:" + strings.Repeat("ab", 32), Kind: SubjectKindOCI, SHA256: strings.Repeat("ab", 32), Size: 500})
+	rel := "OUT/publish/s"
+	att := "cosign verify-blob-attestation --key PUB --type " + PredicateType + " --bundle " + rel + "/" + StatementFile + " --insecure-ignore-tlog "
+	blob := "cosign verify-blob --key PUB --bundle " + rel + "/" + RVPSBundleFile + " --insecure-ignore-tlog " + rel + "/" + RVPSFile
+	for _, c := range []struct {
+		name      string
+		r         *Release
+		rvps      bool
+		want, not []string
+	}{
+		{"disk subject, every format", withDisk, true, []string{blob, att + "OUT/disk/guest/disk.qcow2"}, []string{"DISK", "verify-attestation "}},
+		{"no rvps format", withDisk, false, []string{att + "OUT/disk/guest/disk.qcow2"}, []string{RVPSBundleFile, RVPSFile}},
+		{"no disk: the first file subject", testRelease(t, "1.0.0"), true, []string{att + "OUT/kernel/guest/vmlinuz"}, []string{"DISK"}},
+		{"pushed disk image", pushed, true, []string{"cosign verify-attestation --key PUB --type " + PredicateType + " --insecure-ignore-tlog " + pushed.Subjects[len(pushed.Subjects)-1].Name}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := VerifyHint(pub, "OUT", rel, c.r, c.rvps)
+			for _, w := range c.want {
+				if !strings.Contains(h, w) {
+					t.Errorf("hint %q: got no %q, want it", h, w)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(h, n) {
+					t.Errorf("hint %q: got %q, want none", h, n)
+				}
+			}
+		})
 	}
 }
 

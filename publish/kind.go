@@ -35,8 +35,13 @@ import (
 //	  to        = ["dir:out/feed", "oci://127.0.0.1:5000/coco/sample"]
 //	  namespace = "github.com/acme/guest"        # rvps:/// names; default: the block name
 //	  subject   = "oci://127.0.0.1:5000/coco/sample:disk" # the pushed disk image, for oci:// feeds
+//	  index_ttl = "168h"                         # the default: the feeds' re-signed index is valid 7 days
 //	  allow_partial_coverage = false             # the default: refuse values that leave out part of the guest
 //	}
+//
+// index_ttl (a Go duration) is how long each feed's index, re-signed by
+// every build, stays valid: build again before it runs out, or verifiers
+// call the feed stale.
 //
 // The passphrase of the key is read from $COSIGN_PASSWORD. key = "dev" uses
 // the development key (sign.DevSigner: public and the same everywhere, so
@@ -61,7 +66,7 @@ func (Kind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "version", Required: true}, {Name: "expires", Required: true}, {Name: "key", Required: true},
 		{Name: "formats"}, {Name: "to"}, {Name: "namespace"}, {Name: "subject"}, {Name: "description"},
-		{Name: "allow_partial_coverage"},
+		{Name: "allow_partial_coverage"}, {Name: "index_ttl"},
 	}}
 }
 
@@ -159,6 +164,15 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		}
 	}
 	str("subject", &n.cfg.Subject)
+	var ttl string
+	before := len(diags)
+	if rng, ok := str("index_ttl", &ttl); ok && len(diags) == before {
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d <= 0 {
+			diags = append(diags, diag("Invalid index_ttl", fmt.Sprintf("index_ttl %q is not a positive Go duration such as \"168h\" (7 days, the default).", ttl), rng))
+		}
+		n.cfg.IndexTTL = d
+	}
 	if a, ok := content.Attributes["allow_partial_coverage"]; ok {
 		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.Bool, &n.cfg.AllowPartialCoverage)...)
 		n.defRange = a.Range
@@ -250,7 +264,7 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 		}
 		sum := sha256.Sum256(d.Data)
 		arts = append(arts, recipes.OutputArtifact{
-			Name: "publish." + n.name + "/" + d.Name, Kind: "reference-values",
+			Name: "publish." + n.name + "/" + d.Name, Kind: ArtifactKindReferenceValues,
 			Path: path.Join("publish", n.name, d.Name),
 			File: recipes.Artifact{Origin: "publish." + n.name, Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(d.Data))},
 			Extra: map[string]any{"format": d.Format, "media_type": d.MediaType, "release": res.Release.Name, "version": res.Release.Version,
@@ -258,7 +272,8 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 		})
 	}
 	notes = append(notes, res.Notes...)
-	notes = append(notes, VerifyHint(s.Public(), "OUT/publish/"+n.name))
+	_, rvps := DocumentByName(res.Documents, RVPSFile)
+	notes = append(notes, VerifyHint(s.Public(), "OUT", "OUT/publish/"+n.name, res.Release, rvps))
 	n.signed = &signedRelease{res: res, s: s}
 	return arts, notes, nil
 }
@@ -276,17 +291,23 @@ func (n *node) Deliver(ctx context.Context) ([]string, error) {
 	return Deliver(ctx, sr.res, sr.s, n.cfg)
 }
 
-// VerifyHint says how to verify a release signed with pub: with the key
+// VerifyHint says how to verify the release r signed with pub, its
+// documents in the directory release of the build output out: with the key
 // obtained out of band (never the cosign.pub shipped inside the release),
 // and for the development key with --allow-dev-key and the key that
 // "cocobuild keygen --dev" shows; then the same with cosign v3
 // (CosignHints: --bundle, and --type with the statement's predicate type,
-// which cosign needs to find it).
-func VerifyHint(pub *sign.PublicKey, release string) string {
+// which cosign needs to find it), against the disk image of out (or
+// another file subject), for rvps.json only when the documents hold it
+// (rvps), and against each pushed disk image r names.
+func VerifyHint(pub *sign.PublicKey, out, release string, r *Release, rvps bool) string {
 	key, hint := "PUB", fmt.Sprintf("cocobuild verify --key PUB %s (PUB: your copy of public key %s, obtained out of band: not the %s shipped inside the release)", release, pub.ID(), PublicKeyFile)
 	if sign.IsDevKey(pub) {
 		key, hint = "DEV_PUB", fmt.Sprintf("cocobuild verify --allow-dev-key --key DEV_PUB %s (DEV_PUB: the development key's cosign.pub that \"cocobuild keygen --dev\" shows, key %s; --allow-dev-key because the public development key signed it, which proves nothing)", release, pub.ID())
 	}
-	return fmt.Sprintf("verify: %s; with cosign v3: %s (OUT/DISK: a file of OUT the statement names, such as the disk image)",
-		hint, strings.Join(CosignHints(key, release, "OUT/DISK", nil, true), "; "))
+	cosign := CosignHints(key, release, SubjectFile(r, out), r, rvps)
+	if len(cosign) == 0 {
+		return "verify: " + hint
+	}
+	return fmt.Sprintf("verify: %s; with cosign v3: %s", hint, strings.Join(cosign, "; "))
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/hcl/v2"
@@ -55,6 +56,8 @@ func TestPublishBlockDiagnostics(t *testing.T) {
 		{"empty key", `key = ""`, `Missing key`},
 		{"typo", `expire = "x"`, `Unsupported argument`},
 		{"allow not a bool", `allow_partial_coverage = "sometimes"`, `r.hcl:6,28-39: Incorrect value type`},
+		{"index_ttl not a duration", `index_ttl = "a week"`, `r.hcl:6,15-23: Invalid index_ttl`},
+		{"index_ttl not positive", `index_ttl = "-1h"`, `Invalid index_ttl: index_ttl "-1h" is not a positive Go duration`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,13 +97,14 @@ publish "guest" {
   to        = ["dir:out/feed", "oci://127.0.0.1:5000/coco/guest"]
   namespace = "github.com/acme/guest"
   subject   = "disk"
+  index_ttl = "720h"
 }
 `)
 	if n == nil {
 		t.Fatalf("diagnostics: %q", msgs)
 	}
 	want := Config{Options: Options{Name: "guest", Version: "v2.1.0", Expires: testExpires, Namespace: "github.com/acme/guest"},
-		Formats: []string{"intoto", "corim"}, To: []string{"dir:out/feed", "oci://127.0.0.1:5000/coco/guest"}, Subject: "disk"}
+		Formats: []string{"intoto", "corim"}, To: []string{"dir:out/feed", "oci://127.0.0.1:5000/coco/guest"}, Subject: "disk", IndexTTL: 720 * time.Hour}
 	if diff := cmp.Diff(want, n.cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}

@@ -183,7 +183,9 @@ type Options struct {
 	AllowPartialCoverage bool
 }
 
-// NewRelease builds the release of a manifest's measurements.
+// NewRelease builds the release of a manifest's measurements. Its
+// subjects are the manifest's artifacts but the documents of an earlier
+// release (IsReferenceValues).
 func NewRelease(m *Manifest, o Options) (*Release, error) {
 	if err := checkName(o.Name); err != nil {
 		return nil, err
@@ -217,6 +219,11 @@ func NewRelease(m *Manifest, o Options) (*Release, error) {
 		names[in.SHA256] = "input." + in.Name
 	}
 	for _, a := range m.Artifacts {
+		if IsReferenceValues(a) {
+			// The documents of a release the recipe's publish block already
+			// made are not the build's artifacts: never signed again.
+			continue
+		}
 		if err := checkSubjectName(a.Path); err != nil {
 			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
 		}
@@ -396,4 +403,44 @@ func isHex(s string, n int) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// IsReferenceValues says whether a manifest artifact is a document of a
+// release a publish block made (kind ArtifactKindReferenceValues, or below
+// publish/ in the output directory): a build's output, never a subject.
+func IsReferenceValues(a ManifestArtifact) bool {
+	return a.Kind == ArtifactKindReferenceValues || strings.HasPrefix(path.Clean(a.Path), "publish/")
+}
+
+// DocumentByName finds the document of docs named name (rvps.json,
+// statement.sigstore.json, ...).
+func DocumentByName(docs []Document, name string) (Document, bool) {
+	for _, d := range docs {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Document{}, false
+}
+
+// SubjectFile is the file below dir of a subject of r for cosign
+// verify-blob-attestation: the disk image, or else the first file subject
+// ("" when r has none).
+func SubjectFile(r *Release, dir string) string {
+	name := ""
+	for _, s := range r.Subjects {
+		if s.IsOCI() {
+			continue
+		}
+		if name == "" || s.Kind == "disk" {
+			name = s.Name
+		}
+		if s.Kind == "disk" {
+			break
+		}
+	}
+	if name == "" {
+		return ""
+	}
+	return filepath.Join(dir, filepath.FromSlash(name))
 }

@@ -518,3 +518,26 @@ func flipSignature(t *testing.T, b []byte) []byte {
 	}
 	return out
 }
+
+// TestNewReleaseLeavesOutEarlierDocuments: the documents of a release a
+// publish block already made (kind reference-values, or below publish/)
+// are never subjects of a release of the same manifest.
+func TestNewReleaseLeavesOutEarlierDocuments(t *testing.T) {
+	for _, a := range []ManifestArtifact{
+		{Name: "publish.sample/rvps.json", Kind: ArtifactKindReferenceValues, Path: "publish/sample/rvps.json", SHA256: digest256("rvps"), Size: 40},
+		{Name: "publish.sample/cosign.pub", Kind: "file", Path: "publish/sample/cosign.pub", SHA256: digest256("pub"), Size: 50},
+		{Name: "odd", Kind: ArtifactKindReferenceValues, Path: "elsewhere/statement.sigstore.json", SHA256: digest256("st"), Size: 60},
+	} {
+		t.Run(a.Path, func(t *testing.T) {
+			m := testManifest()
+			m.Artifacts = append(m.Artifacts, a)
+			r, err := NewRelease(m, Options{Name: "sample", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(testRelease(t, "1.0.0").Subjects, r.Subjects); diff != "" {
+				t.Errorf("subjects (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -46,9 +46,14 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 			prog.Close()
 			var de *builder.DiagError
 			if err != nil && res != nil && a.json && !errors.As(err, &de) {
-				return a.buildFailedJSON(res.Report, err)
+				return a.buildFailedJSON(res.Report, res.Notes, err)
 			}
 			if err != nil {
+				if res != nil { // e.g. the feeds delivered to before one failed
+					for _, n := range res.Notes {
+						fmt.Fprintln(a.stderr, n)
+					}
+				}
 				return a.recipeError(err)
 			}
 			mpath := filepath.Join(res.OutDir, "manifest.json")
@@ -87,8 +92,9 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 }
 
 // buildFailedJSON prints the --json result of a failed build: the error,
-// the step that failed and every step's status.
-func (a *app) buildFailedJSON(rep *builder.Report, err error) error {
+// the step that failed, every step's status and the notes of the build
+// (such as the feeds delivered to before one failed).
+func (a *app) buildFailedJSON(rep *builder.Report, notes []string, err error) error {
 	var steps []builder.StepReport
 	failed := []string{}
 	if rep != nil {
@@ -99,7 +105,7 @@ func (a *app) buildFailedJSON(rep *builder.Report, err error) error {
 			}
 		}
 	}
-	a.printJSON(map[string]any{"ok": false, "error": err.Error(), "failed": failed, "steps": steps})
+	a.printJSON(map[string]any{"ok": false, "error": err.Error(), "failed": failed, "steps": steps, "notes": append([]string{}, notes...)})
 	return failErr(err)
 }
 

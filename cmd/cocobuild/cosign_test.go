@@ -454,7 +454,7 @@ func TestSampleReleaseCosign(t *testing.T) {
 	}
 	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
 	disk := filepath.Join(out, "disk", "guest", "disk.qcow2")
-	cmds := cosignCommands(hint, strings.NewReplacer("DEV_PUB", devPub, "OUT/DISK", disk, "OUT/", out+"/"))
+	cmds := cosignCommands(hint, strings.NewReplacer("DEV_PUB", devPub, "OUT/", out+"/"))
 	var subcommands []string
 	for _, c := range cmds {
 		subcommands = append(subcommands, c[0])

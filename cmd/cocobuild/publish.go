@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,7 +31,10 @@ The documents go into --out (default OUT/publish/NAME) with the public key, and 
 appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG]. Each feed's index
 (index.json; tag "index" of an oci:// repository) is re-signed with the same key, its
 version one higher, valid for --index-ttl: publish again (the same release will do)
-before it runs out, or verify reports the feed stale.
+before it runs out, or verify reports the feed stale. The documents are written
+into --out before any feed is touched: when a feed fails, they are in place and
+publishing again is safe (a feed that holds the identical release does not append
+it twice).
 The documents of a release the recipe's publish block already made (publish/ in the
 manifest) are not signed again as subjects.
 
@@ -79,9 +80,6 @@ unless --allow-dev-key.`,
 			if cfg.Name == "" {
 				cfg.Name = m.Recipe.Name
 			}
-			// The documents of a release the recipe's publish block already
-			// made are not the build's artifacts: they are not signed again.
-			m.Artifacts = withoutReferenceValues(m.Artifacts)
 			if cfg.Version == "" || expires == "" || key == "" {
 				return usageErr(fmt.Errorf("--version, --expires and --key are required"))
 			}
@@ -119,7 +117,9 @@ unless --allow-dev-key.`,
 			}
 			cfg.DevelopmentKey = sign.IsDevKey(s.Public())
 			cfg.Out = filepath.Dir(args[0])
-			res, err := publish.Publish(cmd.Context(), m, s, cfg)
+			// Sign, write the documents, and only then append to the feeds:
+			// a failing --out leaves every feed as it was.
+			res, err := publish.SignRelease(cmd.Context(), m, s, cfg)
 			if errors.Is(err, publish.ErrExpiresPast) {
 				return usageErr(fmt.Errorf("--expires: %w", err))
 			}
@@ -132,16 +132,17 @@ unless --allow-dev-key.`,
 			if out == "" {
 				out = filepath.Join(filepath.Dir(args[0]), "publish", res.Release.Name)
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return failErr(err)
+			files, err := writeDocuments(out, res.Documents)
+			if err != nil {
+				return failErr(fmt.Errorf("writing the documents into %s (no feed was touched): %w", out, err))
 			}
-			var files []string
-			for _, d := range res.Documents {
-				p := filepath.Join(out, d.Name)
-				if err := atomicfile.WriteFile(p, d.Data, 0o644); err != nil {
-					return failErr(err)
+			delivered, err := publish.Deliver(cmd.Context(), res, s, cfg)
+			res.Notes = append(res.Notes, delivered...)
+			if err != nil {
+				for _, n := range res.Notes {
+					fmt.Fprintln(a.stderr, n)
 				}
-				files = append(files, p)
+				return failErr(fmt.Errorf("%w\nThe documents are written into %s; re-running this publish is safe: a feed that holds the identical release does not append it twice", err, out))
 			}
 			// Verifiers use the key they obtained out of band, never the
 			// cosign.pub written beside the documents; the development key
@@ -154,8 +155,8 @@ unless --allow-dev-key.`,
 				}
 			}
 			verify := []string{"cocobuild verify " + allow + "--key " + pub + " " + out}
-			_, rvps := docByName(res.Documents, publish.RVPSFile)
-			verify = append(verify, publish.CosignHints(pub, out, subjectFile(res.Release, filepath.Dir(args[0])), res.Release, rvps)...)
+			_, rvps := publish.DocumentByName(res.Documents, publish.RVPSFile)
+			verify = append(verify, publish.CosignHints(pub, out, publish.SubjectFile(res.Release, filepath.Dir(args[0])), res.Release, rvps)...)
 			if a.json {
 				return a.printJSON(map[string]any{"release": res.Release.Name, "version": res.Release.Version,
 					"development_key": res.Release.DevelopmentKey, "files": files, "notes": res.Notes, "verify": verify,
@@ -195,45 +196,19 @@ unless --allow-dev-key.`,
 	return c
 }
 
-// withoutReferenceValues drops the documents of an earlier release (kind
-// reference-values, below publish/) from a manifest's artifacts.
-func withoutReferenceValues(arts []publish.ManifestArtifact) []publish.ManifestArtifact {
-	var out []publish.ManifestArtifact
-	for _, a := range arts {
-		if a.Kind == publish.ArtifactKindReferenceValues || strings.HasPrefix(path.Clean(a.Path), "publish/") {
-			continue
-		}
-		out = append(out, a)
+// writeDocuments writes each document into dir (created if need be), each
+// file replaced atomically, and returns their paths.
+func writeDocuments(dir string, docs []publish.Document) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
-	return out
-}
-
-// subjectFile is the file below dir of a subject of r for cosign
-// verify-blob-attestation: the disk image, or else the first file subject.
-func subjectFile(r *publish.Release, dir string) string {
-	name := ""
-	for _, s := range r.Subjects {
-		if s.IsOCI() {
-			continue
-		}
-		if name == "" || s.Kind == "disk" {
-			name = s.Name
-		}
-		if s.Kind == "disk" {
-			break
-		}
-	}
-	if name == "" {
-		return ""
-	}
-	return filepath.Join(dir, filepath.FromSlash(name))
-}
-
-func docByName(docs []publish.Document, name string) (publish.Document, bool) {
+	var files []string
 	for _, d := range docs {
-		if d.Name == name {
-			return d, true
+		p := filepath.Join(dir, d.Name)
+		if err := atomicfile.WriteFile(p, d.Data, 0o644); err != nil {
+			return nil, err
 		}
+		files = append(files, p)
 	}
-	return publish.Document{}, false
+	return files, nil
 }

@@ -555,3 +555,48 @@ func TestPublishBlockRefusesPastExpiry(t *testing.T) {
 		t.Errorf("the feed was written (%v)", err)
 	}
 }
+
+// TestPublishWritesDocumentsBeforeFeeds: publish writes --out before it
+// appends to any feed, so that a failing --out leaves the feeds as they
+// were; a feed that fails after says the documents are written and that
+// re-running is safe, and re-running publishes the same release.
+func TestPublishWritesDocumentsBeforeFeeds(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	out, recipe := filepath.Join(dir, "out"), publishRecipe(t, dir, filepath.Join(dir, "unused"), "1.0.0", false)
+	src, _ := os.ReadFile(recipe)
+	if err := os.WriteFile(recipe, src[:strings.Index(string(src), "publish ")], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", cache, "-o", out, recipe); code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
+	}
+	publishTo := func(docs, feed string) (int, string, string) {
+		return runCLI(t, "publish", filepath.Join(out, "manifest.json"), "--version", "1.0.0", "--expires", "2099-01-01T00:00:00Z",
+			"--key", "dev", "--cache-dir", cache, "--allow-partial-coverage", "-o", docs, "--to", "dir:"+feed)
+	}
+	feed := filepath.Join(dir, "feed")
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, []byte("not a directory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := publishTo(filepath.Join(notDir, "docs"), feed)
+	if code != 1 || !strings.Contains(stderr, "no feed was touched") {
+		t.Errorf("publish with an --out that cannot be written: exit %d, want 1 saying no feed was touched\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(feed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the feed was written although --out failed: %v", err)
+	}
+	docs := filepath.Join(dir, "docs")
+	code, stdout, stderr = publishTo(docs, notDir)
+	if code != 1 || !strings.Contains(stderr, "documents are written into "+docs) || !strings.Contains(stderr, "re-running this publish is safe") {
+		t.Errorf("publish to a feed that fails: exit %d, want 1 saying the documents are written and re-running is safe\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(docs, publish.StatementFile)); err != nil {
+		t.Errorf("the documents were not written before the feed failed: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if code, stdout, stderr := publishTo(docs, feed); code != 0 {
+			t.Fatalf("re-running publish (%d): exit %d\n%s%s", i, code, stdout, stderr)
+		}
+	}
+}

@@ -62,6 +62,9 @@ key may be unset) and appends to none of the recipe's feeds.`,
 			if a.json {
 				a.printJSON(map[string]any{"ok": rep.OK(), "report": rep})
 			} else {
+				for _, n := range rep.Notes { // e.g. a corrupt cache entry evicted and rebuilt
+					fmt.Fprintln(a.stderr, n)
+				}
 				for _, c := range rep.Checked {
 					fmt.Fprintf(a.stdout, "ok  %s\n", c)
 				}

@@ -47,6 +47,11 @@ type OCI struct {
 // OCIPrefix starts an OCI feed reference: oci://REGISTRY/REPO[:TAG].
 const OCIPrefix = "oci://"
 
+// ErrRaced says that another publisher tagged the feed's index while this
+// one did: the index that stands may not list this release. Re-run the
+// publish; publish to a feed from one place at a time.
+var ErrRaced = errors.New("the feed index was replaced by another publisher")
+
 // IndexTag is the tag of the feed's signed index in an OCI repository: an
 // artifact (artifactType IndexMediaType) of one layer, index.json, that
 // each push re-signs and re-tags.
@@ -113,6 +118,12 @@ func (o *OCI) tag(rel *Release) string {
 // that holds another version of the release is refused when that version
 // is newer (ErrRollback) or the same with other documents (ErrImmutable),
 // and so is a release not newer than the latest of its name in the index.
+//
+// A registry offers no lock, so one publisher at a time per feed: the index
+// is read, then the next one tagged. Push reads the tag back after tagging
+// and fails with ErrRaced when another publisher's index replaced it
+// (leaving the release's tag unset); publishing the release again adds it
+// to the index that stands.
 func (o *OCI) Push(ctx context.Context, rel Release, blobs map[string][]byte, artifactType, subject string, sg Signing) (ocispec.Descriptor, *Index, error) {
 	none := ocispec.Descriptor{}
 	if err := sg.checkSigner(&rel); err != nil {
@@ -213,6 +224,18 @@ func (o *OCI) pushIndex(ctx context.Context, sg Signing, prev *Index, releases [
 	}
 	if err := o.Repo.Tag(ctx, desc, IndexTag); err != nil {
 		return nil, fmt.Errorf("tagging the feed index %s: %w", IndexTag, err)
+	}
+	// A registry has no lock: another publisher that read the same previous
+	// index may have tagged its own version N+1 between our read and our
+	// tag, or just after it. Whichever tag lands last wins, and the other
+	// release drops out of the index; check that ours is the one that stands.
+	now, err := o.Repo.Resolve(ctx, IndexTag)
+	if err != nil {
+		return nil, fmt.Errorf("reading back the feed index %s just tagged: %w", IndexTag, err)
+	}
+	if now.Digest != desc.Digest {
+		return nil, fmt.Errorf("%w: tag %s of %s holds %s, not the index version %d just pushed (%s): another publisher raced this one; publish one at a time per feed, and re-run this publish (the identical release is not appended twice)",
+			ErrRaced, IndexTag, o.Location(), now.Digest, ix.Version, desc.Digest)
 	}
 	return ix, nil
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -175,5 +178,86 @@ func TestOpenOCI(t *testing.T) {
 		if o.Tag != c.tag || o.Repo.PlainHTTP != c.plainHTTP {
 			t.Errorf("%s: tag %q plainHTTP %v, want %q %v", c.ref, o.Tag, o.Repo.PlainHTTP, c.tag, c.plainHTTP)
 		}
+	}
+}
+
+// racingRegistry is an in-process registry where, while race is set,
+// another publisher tags its own index (the first index ever tagged, saved
+// from its PUT) right after each tag of the feed index: the interleaving of
+// two publishers that read the same previous index.
+type racingRegistry struct {
+	reg   http.Handler
+	mu    sync.Mutex
+	race  bool
+	first []byte // the body of the first PUT of the index tag
+	ctype string
+}
+
+func (rr *racingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/manifests/"+IndexTag) {
+		rr.reg.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rr.reg.ServeHTTP(w, r)
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if rr.first == nil {
+		rr.first, rr.ctype = body, r.Header.Get("Content-Type")
+		return
+	}
+	if rr.race {
+		other := httptest.NewRequest(http.MethodPut, r.URL.Path, bytes.NewReader(rr.first))
+		other.Header.Set("Content-Type", rr.ctype)
+		rec := httptest.NewRecorder()
+		rr.reg.ServeHTTP(rec, other)
+		if rec.Code != http.StatusCreated {
+			panic(fmt.Sprintf("the racing publisher's tag failed: %d %s", rec.Code, rec.Body))
+		}
+	}
+}
+
+// TestOCIIndexRace: when another publisher's index replaces ours right
+// after we tag it, Push says so (ErrRaced) instead of reporting a release
+// the standing index does not list; re-running it adds the release.
+func TestOCIIndexRace(t *testing.T) {
+	ctx := context.Background()
+	rr := &racingRegistry{reg: ggcr.New(ggcr.WithReferrersSupport(true), ggcr.Logger(log.New(io.Discard, "", 0)))}
+	srv := httptest.NewServer(rr)
+	defer srv.Close()
+	o, err := OpenOCI("oci://" + strings.TrimPrefix(srv.URL, "http://") + "/coco/sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, b1 := testRelease("sample", "1.0.0")
+	if _, _, err := o.Push(ctx, r1, b1, testArtifactType, "", testSigning()); err != nil {
+		t.Fatal(err)
+	}
+	r2, b2 := testRelease("sample", "1.1.0")
+	rr.mu.Lock()
+	rr.race = true
+	rr.mu.Unlock()
+	_, _, err = o.Push(ctx, r2, b2, testArtifactType, "", testSigning())
+	if !errors.Is(err, ErrRaced) || !strings.Contains(err.Error(), "re-run") {
+		t.Fatalf("push while another publisher tags the index: error %v, want ErrRaced saying to re-run", err)
+	}
+	rr.mu.Lock()
+	rr.race = false
+	rr.mu.Unlock()
+	_, ix, err := o.Push(ctx, r2, b2, testArtifactType, "", testSigning())
+	if err != nil {
+		t.Fatalf("re-running the push: %v", err)
+	}
+	var got []string
+	for _, r := range ix.Releases {
+		got = append(got, r.Version)
+	}
+	if want := []string{"1.0.0", "1.1.0"}; !cmp.Equal(got, want) {
+		t.Errorf("index after the re-run lists %v, want %v", got, want)
 	}
 }
