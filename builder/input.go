@@ -21,6 +21,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder/internal/fetch"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/fsinfo"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -229,23 +230,9 @@ func checkInputFile(file, rel string, rng *hcl.Range) *hcl.Diagnostic {
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read input file", Detail: err.Error() + ".", Subject: rng}
 	case !st.Mode().IsRegular():
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Input is not a file",
-			Detail: fmt.Sprintf("%s is a %s; an input file is one regular file (a directory goes into a rootfs with from { dir = \"…\" }).", file, fileKind(st.Mode())), Subject: rng}
+			Detail: fmt.Sprintf("%s is a %s; an input file is one regular file (a directory goes into a rootfs with from { dir = \"…\" }).", file, fsinfo.Kind(st.Mode())), Subject: rng}
 	}
 	return nil
-}
-
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m&os.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	case m&os.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }
 
 // applyLock fills the version and pin from the lock file and checks drift.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,7 +24,7 @@ import (
 // development key to the feed dir:FEED (feed "" for none). The TDX memory
 // size is a variable, so that the measure step can be made to run again
 // while the kernel step stays cached. key replaces the development key.
-func signedRecipe(t *testing.T, feed, key string, extra string) string {
+func signedRecipe(t testing.TB, feed, key string, extra string) string {
 	t.Helper()
 	fw := testenv.ReadVector(t, "inputs/debian12_OVMF.fd")
 	k := testenv.ReadVector(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64")
@@ -148,13 +149,7 @@ func TestTamperedCacheIsRebuilt(t *testing.T) {
 			}
 			l := loadVars(t, dir, cache, map[string]string{"memory": c.memory})
 			p := stepFile(t, l.Env.Cache, first.Report, c.block, c.step, c.file)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, c.tamper(b), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			b := tamper(t, p, c.tamper)
 			out := filepath.Join(t.TempDir(), "out")
 			res, err := l.Build(ctx, out, 2, nil)
 			if err != nil {
@@ -184,6 +179,20 @@ func TestTamperedCacheIsRebuilt(t *testing.T) {
 			verifyOut(t, out)
 		})
 	}
+}
+
+// tamper rewrites the file at p with f of its bytes and returns the bytes
+// it held.
+func tamper(t *testing.T, p string, f func([]byte) []byte) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, f(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // flipByte changes one byte in the middle of a file.
@@ -436,13 +445,7 @@ func TestResultBuiltFromTamperedFileIsEvicted(t *testing.T) {
 	}
 	l := loadVars(t, dir, cache, nil)
 	kernel := stepFile(t, l.Env.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
-	b, err := os.ReadFile(kernel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kernel, flipByte(b), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tamper(t, kernel, flipByte)
 	// The measurements as a step that read the tampered kernel would have
 	// recorded them: other values, and a record that states their digest.
 	mj := stepFile(t, l.Env.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
@@ -538,13 +541,7 @@ func TestPlanOnCorruptCacheSaysBuild(t *testing.T) {
 	}
 	l := loadVars(t, dir, cache, nil)
 	p := stepFile(t, l.Env.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, flipDigest(b), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tamper(t, p, flipDigest)
 	_, err = l.Plan(ctx)
 	var ce *CorruptError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "Run cocobuild build: it evicts") {
@@ -565,13 +562,7 @@ func TestVerifyBuildKeepsNotes(t *testing.T) {
 	}
 	l := loadVars(t, dir, cache, nil)
 	p := stepFile(t, l.Env.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, flipByte(b), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tamper(t, p, flipByte)
 	rep, err := l.VerifyBuild(ctx, filepath.Join(out, "publish", "t"), filepath.Join(t.TempDir(), "rebuilt"), sign.DevSigner().Public(), 2, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -582,5 +573,38 @@ func TestVerifyBuildKeepsNotes(t *testing.T) {
 	want := "WARNING: step kernel.guest:image: cached file vmlinuz is not what its cache record states"
 	if !strings.Contains(strings.Join(rep.Notes, "\n"), want) {
 		t.Errorf("report notes %q: want %q", rep.Notes, want)
+	}
+}
+
+// BenchmarkNoOpBuild is a rebuild in which every step is cached: what it
+// costs is checking the cached files while they are copied into OUT, and
+// signing the release again. Compare with
+// `go test ./builder -bench NoOpBuild` at a revision before the checks.
+func BenchmarkNoOpBuild(b *testing.B) {
+	ctx := context.Background()
+	dir := signedRecipe(b, "", "", "")
+	cache := b.TempDir()
+	out := filepath.Join(b.TempDir(), "out")
+	if _, err := load(b, dir, cache, LoadOptions{}).Build(ctx, out, 2, nil); err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
+	b.SetBytes(size)
+	for b.Loop() {
+		res, err := load(b, dir, cache, LoadOptions{}).Build(ctx, out, 2, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Report.Ran() != 0 {
+			b.Fatalf("%d steps ran: the rebuild is not a no-op", res.Report.Ran())
+		}
 	}
 }

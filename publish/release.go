@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/fsinfo"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -546,7 +547,7 @@ func readRegular(root *os.Root, name string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w (it is a %s): a release holds its documents as files, and a link could show a verifier other bytes than the ones checked here; replace it with the published file, or fetch the release again", ErrNotRegular, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("%w (it is a %s): a release holds its documents as files, and a link could show a verifier other bytes than the ones checked here; replace it with the published file, or fetch the release again", ErrNotRegular, fsinfo.Kind(fi.Mode()))
 	}
 	f, err := root.Open(name)
 	if err != nil {
@@ -561,23 +562,6 @@ func readRegular(root *os.Root, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: it was replaced while being read; verify again", ErrNotRegular)
 	}
 	return io.ReadAll(f)
-}
-
-// fileKind names the type of a file mode that is not a regular file.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeSymlink != 0:
-		return "symbolic link"
-	case m.IsDir():
-		return "directory"
-	case m&os.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	case m&os.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }
 
 // jsonEqual compares two decoded JSON values.
