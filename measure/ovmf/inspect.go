@@ -113,13 +113,13 @@ func Inspect(fw []byte) (*Info, error) {
 	if err != nil && !errors.Is(err, ErrNoFooterTable) {
 		return nil, err
 	}
-	if info.SEVSections, err = parseSEVMetadata(fw, ft); err != nil {
+	if info.SEVSections, err = inspectSEVMetadata(fw, ft); err != nil {
 		return nil, err
 	}
-	if info.HashesTable, err = parseHashesTable(ft); err != nil {
+	if info.HashesTable, err = inspectHashesTable(ft); err != nil {
 		return nil, err
 	}
-	if info.TDX, err = parseTDXMetadata(fw, ft); err != nil {
+	if info.TDX, err = inspectTDXMetadata(fw, ft); err != nil {
 		return nil, err
 	}
 	w, err := walkImage(fw)

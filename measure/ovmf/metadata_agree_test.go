@@ -9,10 +9,11 @@ import (
 	"github.com/cocobuild/cocobuild/measure/tdx"
 )
 
-// TestMetadataAgreesWithModels: Inspect reads the SEV and TDX metadata with
-// its own parser (measure/ovmf cannot import the TEE packages, which import
-// it); for every firmware of the vectors it must read the same sections,
-// GPAs, sizes and types as the parsers the measurements use.
+// TestMetadataAgreesWithModels: Inspect and the TEE models read the SEV and
+// TDX metadata with the one reader of this package (ReadSEVMetadata,
+// ReadTDXMetadata) and each name and check the sections their own way; for
+// every firmware of the vectors they must report the same sections, GPAs,
+// sizes and types.
 func TestMetadataAgreesWithModels(t *testing.T) {
 	for _, f := range []string{"debian12_OVMF.fd", "debian12_OVMF_CODE.fd", "debian12_OVMF_CODE_4M.fd",
 		"debian-sid_OVMF.amdsev.fd", "debian-sid_OVMF.inteltdx.ms.fd", "debian-sid_OVMF.fd"} {

@@ -1,7 +1,6 @@
 package sev
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -74,14 +73,6 @@ var (
 	ErrNoResetBlock = errors.New("firmware has no SEV-ES reset block (OVMF footer GUID 00f771de-1a7e-4fcb-890e-68c77e2fb44e): it is not an SEV-ES capable OVMF build")
 	// ErrNoHashTable: the image has no SEV hashes table entry (footer GUID 7255371f-…).
 	ErrNoHashTable = errors.New("firmware has no SEV hashes table (OVMF footer GUID 7255371f-3a3b-4b04-927b-1da6efa8d454): it cannot measure a directly booted kernel; use an OVMF built from OvmfPkg/AmdSev/AmdSevX64.dsc")
-)
-
-// metadataSignature opens the SEV metadata.
-const metadataSignature = "ASEV"
-
-const (
-	metadataHeaderSize = 16 // signature, size, version, number of sections
-	sectionDescSize    = 12 // GPA, size, type
 )
 
 // Firmware is what an SEV launch measurement needs to know about an OVMF image.
@@ -179,42 +170,16 @@ func ParseHashTableArea(image []byte) (Area, error) {
 }
 
 func parseMetadata(image []byte, ft *ovmf.FooterTable) ([]Section, error) {
-	off, ok := ft.Uint32(ovmf.SEVMetadataGUID, 0)
-	if !ok {
-		if _, present := ft.Entry(ovmf.SEVMetadataGUID); present {
-			return nil, errors.New("firmware: SEV metadata footer entry is shorter than 4 bytes: the image is corrupt")
-		}
+	descs, present, err := ovmf.ReadSEVMetadata(image, ft)
+	if err != nil {
+		return nil, fmt.Errorf("firmware: %w", err)
+	}
+	if !present {
 		return nil, ErrNoMetadata
 	}
-	if uint64(off) > uint64(len(image)) || off < metadataHeaderSize {
-		return nil, fmt.Errorf("firmware: SEV metadata offset %#x from the end is outside the %d-byte image: the image is corrupt or truncated", off, len(image))
-	}
-	start := len(image) - int(off)
-	hdr := image[start:]
-	if string(hdr[0:4]) != metadataSignature {
-		return nil, fmt.Errorf("firmware: SEV metadata at offset %#x has signature %q, want \"ASEV\": the image is corrupt", start, hdr[0:4])
-	}
-	size := binary.LittleEndian.Uint32(hdr[4:8])
-	version := binary.LittleEndian.Uint32(hdr[8:12])
-	n := binary.LittleEndian.Uint32(hdr[12:16])
-	if version != 1 {
-		return nil, fmt.Errorf("firmware: SEV metadata version %d is not supported (want 1)", version)
-	}
-	if size < metadataHeaderSize || uint64(size) > uint64(len(hdr)) {
-		return nil, fmt.Errorf("firmware: SEV metadata size %d is outside %d..%d: the image is corrupt", size, metadataHeaderSize, len(hdr))
-	}
-	items := hdr[metadataHeaderSize:size]
-	if uint64(n)*sectionDescSize > uint64(len(items)) {
-		return nil, fmt.Errorf("firmware: SEV metadata declares %d sections but has room for %d: the image is corrupt", n, len(items)/sectionDescSize)
-	}
-	sections := make([]Section, 0, n)
-	for i := 0; i < int(n); i++ {
-		d := items[i*sectionDescSize:]
-		s := Section{
-			GPA:  binary.LittleEndian.Uint32(d[0:4]),
-			Size: binary.LittleEndian.Uint32(d[4:8]),
-			Type: SectionType(binary.LittleEndian.Uint32(d[8:12])),
-		}
+	sections := make([]Section, 0, len(descs))
+	for i, d := range descs {
+		s := Section{GPA: d.GPA, Size: d.Size, Type: SectionType(d.Type)}
 		if !s.Type.known() {
 			return nil, fmt.Errorf("firmware: SEV metadata section %d (GPA %#x) has unknown type %#x: this firmware is newer than cocobuild's model", i, s.GPA, uint32(s.Type))
 		}
@@ -241,14 +206,14 @@ func parseResetBlock(ft *ovmf.FooterTable) (uint32, error) {
 }
 
 func parseHashTableArea(ft *ovmf.FooterTable) (Area, error) {
-	d, ok := ft.Entry(ovmf.SEVHashTableRVGUID)
-	if !ok {
+	a, present, err := ovmf.ReadHashesTableArea(ft)
+	switch {
+	case err != nil:
+		return Area{}, fmt.Errorf("firmware: %w", err)
+	case !present:
 		return Area{}, ErrNoHashTable
 	}
-	if len(d) < 8 {
-		return Area{}, fmt.Errorf("firmware: SEV hashes table footer entry is %d bytes, want 8 (GPA, size): the image is corrupt", len(d))
-	}
-	return Area{GPA: binary.LittleEndian.Uint32(d[0:4]), Size: binary.LittleEndian.Uint32(d[4:8])}, nil
+	return Area{GPA: a.GPA, Size: a.Size}, nil
 }
 
 // HasSection reports whether the firmware declares a section of type t.
@@ -259,10 +224,4 @@ func (fw *Firmware) HasSection(t SectionType) bool {
 		}
 	}
 	return false
-}
-
-// SupportsHashTable reports whether the firmware reserves a SEV hashes table,
-// which SEV and SEV-ES need to measure a directly booted kernel.
-func (fw *Firmware) SupportsHashTable() bool {
-	return fw.HasHashTable && fw.HashTable.GPA != 0
 }

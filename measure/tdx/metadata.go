@@ -1,7 +1,6 @@
 package tdx
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -82,9 +81,6 @@ type Metadata struct {
 const PageSize = 4096
 
 const (
-	tdvfSignature  = 0x46564454 // "TDVF" little-endian
-	descriptorSize = 16
-	sectionSize    = 32
 	// maxSections bounds the metadata: a real TDVF has fewer than a dozen.
 	maxSections = 1024
 	// maxSectionMemory bounds the memory all sections declare, so that a
@@ -108,50 +104,22 @@ func ParseMetadata(firmware []byte) (*Metadata, error) {
 		}
 		return nil, fmt.Errorf("reading the TDVF metadata location: %w", err)
 	}
-	fromEnd, ok := ft.Uint32(ovmf.TDXMetadataGUID, 0)
-	if !ok {
+	desc, present, err := ovmf.ReadTDXMetadata(firmware, ft)
+	switch {
+	case err != nil:
+		return nil, err
+	case !present:
 		return nil, ErrNoTDVFMetadata
 	}
-	off := int64(len(firmware)) - int64(fromEnd)
-	if off < 0 || off+descriptorSize > int64(len(firmware)) {
-		return nil, fmt.Errorf("TDVF metadata offset 0x%x from the end lies outside the %d-byte image: corrupt firmware", fromEnd, len(firmware))
-	}
-	return parseDescriptor(firmware, int(off))
-}
-
-func parseDescriptor(fw []byte, off int) (*Metadata, error) {
-	d := fw[off:]
-	if sig := binary.LittleEndian.Uint32(d); sig != tdvfSignature {
-		return nil, fmt.Errorf("TDVF metadata at 0x%x has signature %q, want \"TDVF\": corrupt firmware", off, d[:4])
-	}
-	length := binary.LittleEndian.Uint32(d[4:])
-	version := binary.LittleEndian.Uint32(d[8:])
-	n := binary.LittleEndian.Uint32(d[12:])
-	if version != 1 {
-		return nil, fmt.Errorf("TDVF metadata version %d is not supported (only version 1 is defined)", version)
-	}
-	if n < 2 || n > maxSections {
+	if n := len(desc.Sections); n < 2 {
 		return nil, fmt.Errorf("TDVF metadata declares %d sections, want 2..%d", n, maxSections)
 	}
-	if want := uint64(descriptorSize) + uint64(n)*sectionSize; uint64(length) != want {
-		return nil, fmt.Errorf("TDVF metadata length %d does not match its %d sections (want %d): corrupt firmware", length, n, want)
-	}
-	if int64(off)+int64(length) > int64(len(fw)) {
-		return nil, fmt.Errorf("TDVF metadata (%d bytes at 0x%x) runs past the end of the %d-byte image", length, off, len(fw))
-	}
-	md := &Metadata{Offset: off, Version: version, Sections: make([]Section, n)}
+	md := &Metadata{Offset: desc.Offset, Version: desc.Version, Sections: make([]Section, len(desc.Sections))}
 	var total uint64
-	for i := range md.Sections {
-		e := d[descriptorSize+sectionSize*i:]
-		s := Section{
-			DataOffset:     binary.LittleEndian.Uint32(e[0:]),
-			RawDataSize:    binary.LittleEndian.Uint32(e[4:]),
-			MemoryAddress:  binary.LittleEndian.Uint64(e[8:]),
-			MemoryDataSize: binary.LittleEndian.Uint64(e[16:]),
-			Type:           SectionType(binary.LittleEndian.Uint32(e[24:])),
-			Attributes:     SectionAttributes(binary.LittleEndian.Uint32(e[28:])),
-		}
-		if err := s.check(len(fw)); err != nil {
+	for i, d := range desc.Sections {
+		s := Section{DataOffset: d.DataOffset, RawDataSize: d.RawDataSize, MemoryAddress: d.MemoryAddress,
+			MemoryDataSize: d.MemoryDataSize, Type: SectionType(d.Type), Attributes: SectionAttributes(d.Attributes)}
+		if err := s.check(len(firmware)); err != nil {
 			return nil, fmt.Errorf("TDVF metadata section %d (%v): %w", i, s.Type, err)
 		}
 		if total += s.MemoryDataSize; total > maxSectionMemory || s.MemoryDataSize > maxSectionMemory {

@@ -10,6 +10,10 @@ import (
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
+// The TDVF metadata wire sizes (TDVF design guide): the descriptor, then a
+// section after another.
+const descriptorSize, sectionSize = 16, 32
+
 func TestParseMetadataErrors(t *testing.T) {
 	testenv.Vectors(t)
 	seed := metadataSeeds()[1]
