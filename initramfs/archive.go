@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
@@ -223,55 +224,16 @@ type Listing struct {
 // maxUncompressed bounds what Inspect decompresses into memory.
 const maxUncompressed = 1 << 30
 
-// compressionOf recognises a compressed stream by its magic number.
+// compressionOf recognises a newc archive ("none") or a compressed
+// stream by its magic number; "" is neither.
 func compressionOf(b []byte) string {
-	switch {
-	case bytes.HasPrefix(b, []byte("070701")) || bytes.HasPrefix(b, []byte("070702")):
+	if bytes.HasPrefix(b, []byte("070701")) || bytes.HasPrefix(b, []byte("070702")) {
 		return "none"
-	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
-		return "gzip"
-	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return "zstd"
-	case bytes.HasPrefix(b, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return "xz"
+	}
+	if f := decompress.Sniff(b); f != decompress.None {
+		return string(f)
 	}
 	return ""
-}
-
-// decompress reads all of a compressed stream, bounded by limit.
-func decompress(r io.Reader, c string, limit int64) ([]byte, error) {
-	var zr io.Reader
-	switch c {
-	case "gzip":
-		g, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		zr = g
-	case "zstd":
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		defer d.Close()
-		zr = d
-	case "xz":
-		x, err := xz.NewReader(bufio.NewReader(r))
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		zr = x
-	default:
-		return nil, fmt.Errorf("unknown compression %q", c)
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: more than %d bytes uncompressed", c, limit)
-	}
-	return b, nil
 }
 
 // Inspect lists the entries of an initramfs: uncompressed newc archives
@@ -305,7 +267,7 @@ func inspect(b []byte, limit int64) (*Listing, error) {
 			l.Segments = append(l.Segments, c)
 			b = b[n:]
 		default:
-			raw, err := decompress(bytes.NewReader(b), c, limit)
+			raw, _, err := decompress.ReadAll(bytes.NewReader(b), limit)
 			if err != nil {
 				return nil, err
 			}

@@ -9,12 +9,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 // Difference is one thing that differs between A and B.
@@ -189,6 +192,7 @@ func Files(name string, a, b []byte) []Difference {
 	if bytes.Equal(a, b) {
 		return nil
 	}
+	var tooLarge error // why members were not compared, when it is size
 	for _, f := range formats {
 		if !f.match(name, a) || !f.match(name, b) {
 			continue
@@ -196,6 +200,11 @@ func Files(name string, a, b []byte) []Difference {
 		ma, errA := f.members(a)
 		mb, errB := f.members(b)
 		if errA != nil || errB != nil {
+			for _, err := range []error{errA, errB} {
+				if errors.Is(err, decompress.ErrTooLarge) {
+					tooLarge = err
+				}
+			}
 			break // fall back to bytes
 		}
 		ds := compareMembers(name, f.name, ma, mb)
@@ -212,6 +221,9 @@ func Files(name string, a, b []byte) []Difference {
 	d := Difference{Artifact: name, Format: "bytes", What: "content", A: digest(a), B: digest(b)}
 	if len(a) != len(b) {
 		d.What = fmt.Sprintf("content and size (%d vs %d bytes)", len(a), len(b))
+	}
+	if tooLarge != nil {
+		d.What += fmt.Sprintf("; not compared member by member: %v", tooLarge)
 	}
 	if i := firstDiff(a, b); i >= 0 {
 		d.What += fmt.Sprintf("; first differing byte at offset %d", i)
