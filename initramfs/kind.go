@@ -108,10 +108,6 @@ type node struct {
 // urootPrefix expands short u-root command names ("core/ls").
 const urootPrefix = "github.com/u-root/u-root/cmds/"
 
-func diag(summary, detail string, r hcl.Range) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()}
-}
-
 // Decode implements recipes.Kind.
 func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
 	content, diags := b.Body.Content(k.Schema())
@@ -132,7 +128,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 			ok = ok || c == n.spec.Compression
 		}
 		if !ok {
-			diags = append(diags, diag("Unknown compression", fmt.Sprintf("compression is one of %s, not %q.", strings.Join(Compressions, ", "), n.spec.Compression),
+			diags = append(diags, recipes.Diag("Unknown compression", fmt.Sprintf("compression is one of %s, not %q.", strings.Join(Compressions, ", "), n.spec.Compression),
 				content.Attributes["compression"].Expr.Range()))
 		}
 	}
@@ -153,7 +149,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		switch blk.Type {
 		case "uroot", "agent", "modules":
 			if prev, dup := seenBlock[blk.Type]; dup {
-				diags = append(diags, diag("Duplicate "+blk.Type+" block", fmt.Sprintf("An initramfs has at most one %s block; the first is at %s.", blk.Type, prev.DefRange), blk.DefRange))
+				diags = append(diags, recipes.Diag("Duplicate "+blk.Type+" block", fmt.Sprintf("An initramfs has at most one %s block; the first is at %s.", blk.Type, prev.DefRange), blk.DefRange))
 				continue
 			}
 			seenBlock[blk.Type] = blk
@@ -176,18 +172,18 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		if dir, ok := findGoModule(recipeDir); ok {
 			n.goModule = dir
 		} else {
-			diags = append(diags, diag("No Go module", "The uroot commands and agent packages are built in a Go module: put the recipe inside one (a directory with go.mod above it) or give go_module = \"DIR\" (absolute, or relative to the recipe's directory).", b.DefRange))
+			diags = append(diags, recipes.Diag("No Go module", "The uroot commands and agent packages are built in a Go module: put the recipe inside one (a directory with go.mod above it) or give go_module = \"DIR\" (absolute, or relative to the recipe's directory).", b.DefRange))
 		}
 	} else if needGo {
 		if _, err := os.Stat(filepath.Join(n.goModule, "go.mod")); err != nil {
-			diags = append(diags, diag("Not a Go module", notModule(n.goModule, relModule, recipeDir), goModRange))
+			diags = append(diags, recipes.Diag("Not a Go module", notModule(n.goModule, relModule, recipeDir), goModRange))
 		}
 	}
 	if len(n.spec.AgentArgs) > 0 && !n.spec.Uroot {
-		diags = append(diags, diag("Agent args without u-root", "u-root's init passes the agent its args (etc/uinit.flags): add a uroot block with core/init, or leave args out.", seenBlock["agent"].DefRange))
+		diags = append(diags, recipes.Diag("Agent args without u-root", "u-root's init passes the agent its args (etc/uinit.flags): add a uroot block with core/init, or leave args out.", seenBlock["agent"].DefRange))
 	}
 	if n.spec.AgentPath == "" && !n.spec.Uroot && len(n.spec.Entries) == 0 {
-		diags = append(diags, diag("Empty initramfs", "Give a uroot block, an agent block, or files.", b.DefRange))
+		diags = append(diags, recipes.Diag("Empty initramfs", "Give a uroot block, an agent block, or files.", b.DefRange))
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -237,7 +233,7 @@ func (n *node) decodeUroot(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 		}
 		base := path.Base(full)
 		if cmd == "" || seen[base] {
-			diags = append(diags, diag("Invalid u-root command", fmt.Sprintf("%q: each command is a u-root command such as \"core/ls\" or a Go import path, and their last elements differ.", cmd),
+			diags = append(diags, recipes.Diag("Invalid u-root command", fmt.Sprintf("%q: each command is a u-root command such as \"core/ls\" or a Go import path, and their last elements differ.", cmd),
 				c.Attributes["commands"].Expr.Range()))
 			continue
 		}
@@ -246,7 +242,7 @@ func (n *node) decodeUroot(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 	}
 	sort.Strings(n.commands)
 	if len(n.commands) == 0 && !diags.HasErrors() {
-		diags = append(diags, diag("No u-root commands", "List at least core/init.", c.Attributes["commands"].Expr.Range()))
+		diags = append(diags, recipes.Diag("No u-root commands", "List at least core/init.", c.Attributes["commands"].Expr.Range()))
 	}
 	n.initCmd, n.shell = "", ""
 	if seen["init"] {
@@ -262,7 +258,7 @@ func (n *node) decodeUroot(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 		if attr, ok := c.Attributes[a.name]; ok {
 			diags = append(diags, recipes.DecodeExpr(attr.Expr, ctx, cty.String, a.dst)...)
 			if *a.dst != "" && !strings.Contains(*a.dst, "/") && !seen[*a.dst] {
-				diags = append(diags, diag("Unknown "+a.name+" command", fmt.Sprintf("%s %q is not among the commands (or give an absolute path).", a.name, *a.dst), attr.Expr.Range()))
+				diags = append(diags, recipes.Diag("Unknown "+a.name+" command", fmt.Sprintf("%s %q is not among the commands (or give an absolute path).", a.name, *a.dst), attr.Expr.Range()))
 			}
 		}
 	}
@@ -278,12 +274,12 @@ func (n *node) decodeAgent(blk *hcl.Block, ctx *hcl.EvalContext) (hcl.Diagnostic
 	_, hasPkg := c.Attributes["package"]
 	fileAttr, hasFile := c.Attributes["file"]
 	if hasPkg == hasFile {
-		return append(diags, diag("Agent needs one source", "Give package (a Go package built for the guest) or file (a prebuilt binary, e.g. input.NAME), not both.", blk.DefRange)), false
+		return append(diags, recipes.Diag("Agent needs one source", "Give package (a Go package built for the guest) or file (a prebuilt binary, e.g. input.NAME), not both.", blk.DefRange)), false
 	}
 	var p string
 	diags = append(diags, recipes.DecodeExpr(c.Attributes["path"].Expr, ctx, cty.String, &p)...)
 	if name, err := cleanName(p); err != nil {
-		diags = append(diags, diag("Invalid agent path", err.Error(), c.Attributes["path"].Expr.Range()))
+		diags = append(diags, recipes.Diag("Invalid agent path", err.Error(), c.Attributes["path"].Expr.Range()))
 	} else {
 		n.spec.AgentPath = name
 	}
@@ -293,7 +289,7 @@ func (n *node) decodeAgent(blk *hcl.Block, ctx *hcl.EvalContext) (hcl.Diagnostic
 	if hasPkg {
 		diags = append(diags, recipes.DecodeExpr(c.Attributes["package"].Expr, ctx, cty.String, &n.agentPkg)...)
 		if n.agentPkg == "" {
-			diags = append(diags, diag("Empty agent package", "package is a Go package path, e.g. \"./cmd/sample-agent\".", c.Attributes["package"].Expr.Range()))
+			diags = append(diags, recipes.Diag("Empty agent package", "package is a Go package path, e.g. \"./cmd/sample-agent\".", c.Attributes["package"].Expr.Range()))
 		}
 		return diags, true
 	}
@@ -314,7 +310,7 @@ func (n *node) decodeModules(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnosti
 	diags = append(diags, recipes.DecodeExpr(c.Attributes["load"].Expr, ctx, cty.List(cty.String), &n.spec.Modules)...)
 	for _, m := range n.spec.Modules {
 		if m == "" || strings.ContainsAny(m, "/ \t") {
-			diags = append(diags, diag("Invalid module name", fmt.Sprintf("%q: give module names such as \"virtio_blk\" or \"dm-verity\".", m), c.Attributes["load"].Expr.Range()))
+			diags = append(diags, recipes.Diag("Invalid module name", fmt.Sprintf("%q: give module names such as \"virtio_blk\" or \"dm-verity\".", m), c.Attributes["load"].Expr.Range()))
 		}
 	}
 	n.spec.ModuleInput = len(n.inputs)
@@ -335,7 +331,7 @@ func parseMode(attrs hcl.Attributes, ctx *hcl.EvalContext, def uint32) (uint32, 
 	}
 	m, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || m > 0o7777 {
-		return def, append(diags, diag("Invalid mode", fmt.Sprintf("mode is an octal string such as \"0644\" or \"0755\", not %q.", s), a.Expr.Range()))
+		return def, append(diags, recipes.Diag("Invalid mode", fmt.Sprintf("mode is an octal string such as \"0644\" or \"0755\", not %q.", s), a.Expr.Range()))
 	}
 	return uint32(m), diags
 }
@@ -344,7 +340,7 @@ func (n *node) decodeEntry(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 	var diags hcl.Diagnostics
 	name, err := cleanName(blk.Labels[0])
 	if err != nil {
-		return hcl.Diagnostics{diag("Invalid path", err.Error()+"; give an absolute path inside the initramfs such as \"/etc/hostname\".", blk.LabelRanges[0])}
+		return hcl.Diagnostics{recipes.Diag("Invalid path", err.Error()+"; give an absolute path inside the initramfs such as \"/etc/hostname\".", blk.LabelRanges[0])}
 	}
 	e := specEntry{Path: name, Type: blk.Type, Input: -1}
 	switch blk.Type {
@@ -356,7 +352,7 @@ func (n *node) decodeEntry(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 		_, hasContent := c.Attributes["content"]
 		src, hasSource := c.Attributes["source"]
 		if hasContent == hasSource {
-			return append(d, diag("File needs one source", "Give content (text) or source (a file made by another block, e.g. input.NAME).", blk.DefRange))
+			return append(d, recipes.Diag("File needs one source", "Give content (text) or source (a file made by another block, e.g. input.NAME).", blk.DefRange))
 		}
 		if hasContent {
 			d = append(d, recipes.DecodeExpr(c.Attributes["content"].Expr, ctx, cty.String, &e.Content)...)
@@ -384,7 +380,7 @@ func (n *node) decodeEntry(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 		}
 		d = append(d, recipes.DecodeExpr(c.Attributes["target"].Expr, ctx, cty.String, &e.Target)...)
 		if e.Target == "" && !d.HasErrors() {
-			d = append(d, diag("Empty symlink target", "target is the path the link points to.", c.Attributes["target"].Expr.Range()))
+			d = append(d, recipes.Diag("Empty symlink target", "target is the path the link points to.", c.Attributes["target"].Expr.Range()))
 		}
 		e.Mode = 0o777
 		diags = d
@@ -396,14 +392,14 @@ func (n *node) decodeEntry(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 		var typ string
 		d = append(d, recipes.DecodeExpr(c.Attributes["type"].Expr, ctx, cty.String, &typ)...)
 		if typ != "char" && typ != "block" && !d.HasErrors() {
-			d = append(d, diag("Invalid device type", fmt.Sprintf("type is \"char\" or \"block\", not %q.", typ), c.Attributes["type"].Expr.Range()))
+			d = append(d, recipes.Diag("Invalid device type", fmt.Sprintf("type is \"char\" or \"block\", not %q.", typ), c.Attributes["type"].Expr.Range()))
 		}
 		e.Type = typ
 		var major, minor int64
 		d = append(d, recipes.DecodeExpr(c.Attributes["major"].Expr, ctx, cty.Number, &major)...)
 		d = append(d, recipes.DecodeExpr(c.Attributes["minor"].Expr, ctx, cty.Number, &minor)...)
 		if major < 0 || minor < 0 || major > 0xfff || minor > 0xfffff {
-			d = append(d, diag("Invalid device number", fmt.Sprintf("major %d, minor %d: Linux has majors 0-4095 and minors 0-1048575.", major, minor), blk.DefRange))
+			d = append(d, recipes.Diag("Invalid device number", fmt.Sprintf("major %d, minor %d: Linux has majors 0-4095 and minors 0-1048575.", major, minor), blk.DefRange))
 		}
 		e.Major, e.Minor = uint64(major), uint64(minor)
 		var dm hcl.Diagnostics
@@ -412,7 +408,7 @@ func (n *node) decodeEntry(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics
 	}
 	for _, prev := range n.spec.Entries {
 		if prev.Path == name {
-			diags = append(diags, diag("Duplicate path", fmt.Sprintf("/%s is given twice in this initramfs.", name), blk.LabelRanges[0]))
+			diags = append(diags, recipes.Diag("Duplicate path", fmt.Sprintf("/%s is given twice in this initramfs.", name), blk.LabelRanges[0]))
 		}
 	}
 	n.spec.Entries = append(n.spec.Entries, e)

@@ -60,10 +60,6 @@ type sourceNode struct {
 	probeErr  error
 }
 
-func diagErr(summary, detail string, r hcl.Range) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()}
-}
-
 // decodeSource decodes the source block.
 func decodeSource(name, cmdline string, blk *hcl.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
 	c, diags := blk.Body.Content(sourceSchema)
@@ -86,7 +82,7 @@ func decodeSource(name, cmdline string, blk *hcl.Block, ctx *hcl.EvalContext) (r
 		var s string
 		diags = append(diags, recipes.DecodeExpr(baseExpr, ctx, cty.String, &s)...)
 		if !slices.Contains(baseTargets, s) {
-			diags = append(diags, diagErr("Unknown base configuration",
+			diags = append(diags, recipes.Diag("Unknown base configuration",
 				fmt.Sprintf("base is one of %s, or a configuration file (an artifact such as input.NAME), not %q.", strings.Join(baseTargets, ", "), s), baseExpr.Range()))
 		}
 		n.params.Base = s
@@ -114,11 +110,11 @@ func (n *sourceNode) decodeFragments(expr hcl.Expression, ctx *hcl.EvalContext) 
 		return diags
 	}
 	if !val.Type().IsListType() && !val.Type().IsTupleType() {
-		return append(diags, diagErr("Invalid fragments",
+		return append(diags, recipes.Diag("Invalid fragments",
 			fmt.Sprintf("fragments is a list of shipped fragment names (%s) and configuration files (input.NAME), not %s.", strings.Join(ShippedFragments(), ", "), val.Type().FriendlyName()), expr.Range()))
 	}
 	if val.IsNull() {
-		return append(diags, diagErr("Invalid fragments", "fragments is null.", expr.Range()))
+		return append(diags, recipes.Diag("Invalid fragments", "fragments is null.", expr.Range()))
 	}
 	seen := map[string]bool{}
 	for it := val.ElementIterator(); it.Next(); {
@@ -130,11 +126,11 @@ func (n *sourceNode) decodeFragments(expr hcl.Expression, ctx *hcl.EvalContext) 
 			name := v.AsString()
 			data, err := ShippedFragment(name)
 			if err != nil {
-				diags = append(diags, diagErr("Unknown fragment", err.Error()+"; give a file as an input for other fragments.", expr.Range()))
+				diags = append(diags, recipes.Diag("Unknown fragment", err.Error()+"; give a file as an input for other fragments.", expr.Range()))
 				continue
 			}
 			if seen[name] {
-				diags = append(diags, diagErr("Duplicate fragment", fmt.Sprintf("fragment %q is listed twice.", name), expr.Range()))
+				diags = append(diags, recipes.Diag("Duplicate fragment", fmt.Sprintf("fragment %q is listed twice.", name), expr.Range()))
 				continue
 			}
 			seen[name] = true

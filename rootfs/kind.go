@@ -193,10 +193,6 @@ type node struct {
 	inputs []recipes.Artifact
 }
 
-func diag(summary, detail string, r hcl.Range) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()}
-}
-
 // parseMode reads a mode written as an octal string ("0644", "4755").
 func parseMode(s string) (uint32, error) {
 	m, err := strconv.ParseUint(s, 8, 32)
@@ -236,7 +232,7 @@ func (d *decoder) id(attrs hcl.Attributes, name string, dst *int) bool {
 		return false
 	}
 	if v < 0 || v > 0xfffffffe {
-		d.diags = append(d.diags, diag("Invalid "+name, fmt.Sprintf("%s %d is not between 0 and 4294967294.", name, v), attrs[name].Expr.Range()))
+		d.diags = append(d.diags, recipes.Diag("Invalid "+name, fmt.Sprintf("%s %d is not between 0 and 4294967294.", name, v), attrs[name].Expr.Range()))
 	}
 	*dst = int(v)
 	return true
@@ -252,7 +248,7 @@ func (d *decoder) mode(attrs hcl.Attributes, name string, dst *uint32) bool {
 	}
 	m, err := parseMode(s)
 	if err != nil {
-		d.diags = append(d.diags, diag("Invalid "+name, err.Error()+" Write modes as strings: HCL reads 0644 as the decimal number 644.", attrs[name].Expr.Range()))
+		d.diags = append(d.diags, recipes.Diag("Invalid "+name, err.Error()+" Write modes as strings: HCL reads 0644 as the decimal number 644.", attrs[name].Expr.Range()))
 		return false
 	}
 	*dst = m
@@ -269,11 +265,11 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	n := &node{name: b.Name, dir: filepath.Dir(b.DefRange.Filename), arch: "x86-64", image: imageSpec{Filesystem: EROFS}}
 	attrs := content.Attributes
 	if d.str(attrs, "filesystem", &n.image.Filesystem) && !isOneOf(n.image.Filesystem, FileSystems) {
-		d.diags = append(d.diags, diag("Invalid filesystem", fmt.Sprintf("filesystem %q is not one of %s.", n.image.Filesystem, strings.Join(FileSystems, ", ")), attrs["filesystem"].Expr.Range()))
+		d.diags = append(d.diags, recipes.Diag("Invalid filesystem", fmt.Sprintf("filesystem %q is not one of %s.", n.image.Filesystem, strings.Join(FileSystems, ", ")), attrs["filesystem"].Expr.Range()))
 	}
 	if d.str(attrs, "compression", &n.image.Compression) {
 		if err := checkCompression(n.image.Filesystem, n.image.Compression); err != nil {
-			d.diags = append(d.diags, diag("Invalid compression", err.Error(), attrs["compression"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid compression", err.Error(), attrs["compression"].Expr.Range()))
 		}
 	}
 	var size string
@@ -281,21 +277,21 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		sz, err := units.ParseSize(size)
 		switch {
 		case err != nil:
-			d.diags = append(d.diags, diag("Invalid size", err.Error(), attrs["size"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid size", err.Error(), attrs["size"].Expr.Range()))
 		case n.image.Filesystem != Ext4:
-			d.diags = append(d.diags, diag("Unexpected size", "size sets the size of an ext4 image; erofs and squashfs images are as large as their content.", attrs["size"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Unexpected size", "size sets the size of an ext4 image; erofs and squashfs images are as large as their content.", attrs["size"].Expr.Range()))
 		case sz%4096 != 0 || sz < units.MiB:
-			d.diags = append(d.diags, diag("Invalid size", fmt.Sprintf("size %s is not a multiple of 4KiB of at least 1MiB.", size), attrs["size"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid size", fmt.Sprintf("size %s is not a multiple of 4KiB of at least 1MiB.", size), attrs["size"].Expr.Range()))
 		}
 		n.image.Size = sz
 	}
 	d.str(attrs, "label", &n.image.Label)
 	if len(n.image.Label) > 16 {
-		d.diags = append(d.diags, diag("Invalid label", "an ext4 label has at most 16 bytes.", attrs["label"].Expr.Range()))
+		d.diags = append(d.diags, recipes.Diag("Invalid label", "an ext4 label has at most 16 bytes.", attrs["label"].Expr.Range()))
 	}
 	if d.str(attrs, "architecture", &n.arch) {
 		if _, ok := partitionTypes[n.arch]; !ok && n.arch != "" {
-			d.diags = append(d.diags, diag("Invalid architecture", fmt.Sprintf("architecture %q is not x86-64 or arm64 (it chooses the partition types).", n.arch), attrs["architecture"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid architecture", fmt.Sprintf("architecture %q is not x86-64 or arm64 (it chooses the partition types).", n.arch), attrs["architecture"].Expr.Range()))
 		}
 	}
 	if a, ok := attrs["exclude"]; ok {
@@ -303,7 +299,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		d.diags = append(d.diags, recipes.DecodeExpr(a.Expr, ctx, cty.List(cty.String), &ex)...)
 		for _, e := range ex {
 			if _, err := ParsePattern(e); err != nil {
-				d.diags = append(d.diags, diag("Invalid exclude pattern", err.Error(), a.Expr.Range()))
+				d.diags = append(d.diags, recipes.Diag("Invalid exclude pattern", err.Error(), a.Expr.Range()))
 			}
 		}
 		n.tree.Exclude = ex
@@ -324,11 +320,11 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		}
 	}
 	if len(n.tree.Sources) == 0 && len(n.tree.Items) == 0 {
-		d.diags = append(d.diags, diag("Empty rootfs", "Give the content: from { dir = \"…\" } (or tar, oci_layout, image), or file/dir/symlink blocks.", b.DefRange))
+		d.diags = append(d.diags, recipes.Diag("Empty rootfs", "Give the content: from { dir = \"…\" } (or tar, oci_layout, image), or file/dir/symlink blocks.", b.DefRange))
 	}
 	for i, vb := range verityBlocks {
 		if i > 0 {
-			d.diags = append(d.diags, diag("Duplicate verity block", "A rootfs has at most one verity block.", vb.DefRange))
+			d.diags = append(d.diags, recipes.Diag("Duplicate verity block", "A rootfs has at most one verity block.", vb.DefRange))
 			continue
 		}
 		n.decodeVerity(d, vb)
@@ -392,12 +388,12 @@ func (n *node) decodeFrom(d *decoder, blk *hcl.Block) {
 		if len(kinds) > 1 {
 			detail = fmt.Sprintf("This from block has %s; give exactly one source (use several from blocks to layer them).", strings.Join(kinds, " and "))
 		}
-		d.diags = append(d.diags, diag("from needs exactly one source", detail, blk.DefRange))
+		d.diags = append(d.diags, recipes.Diag("from needs exactly one source", detail, blk.DefRange))
 		return
 	}
 	if d.str(c.Attributes, "at", &s.At) {
 		if !strings.HasPrefix(s.At, "/") || path.Clean(s.At) != s.At {
-			d.diags = append(d.diags, diag("Invalid at", fmt.Sprintf("at %q is the clean absolute directory the source is unpacked into, such as \"/opt/app\".", s.At), c.Attributes["at"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid at", fmt.Sprintf("at %q is the clean absolute directory the source is unpacked into, such as \"/opt/app\".", s.At), c.Attributes["at"].Expr.Range()))
 		}
 		if s.At == "/" {
 			s.At = ""
@@ -425,11 +421,11 @@ func (n *node) decodeFrom(d *decoder, blk *hcl.Block) {
 	}
 	if d.str(c.Attributes, "image", &s.Image) && s.Image != "" {
 		if _, err := ParsePinnedRef(s.Image); err != nil {
-			d.diags = append(d.diags, diag("Image not pinned", err.Error(), c.Attributes["image"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Image not pinned", err.Error(), c.Attributes["image"].Expr.Range()))
 		}
 	}
 	if d.str(c.Attributes, "ref", &s.Ref) && s.OCILayout == "" {
-		d.diags = append(d.diags, diag("Unexpected ref", "ref names an image in an oci_layout (its org.opencontainers.image.ref.name).", c.Attributes["ref"].Expr.Range()))
+		d.diags = append(d.diags, recipes.Diag("Unexpected ref", "ref names an image in an oci_layout (its org.opencontainers.image.ref.name).", c.Attributes["ref"].Expr.Range()))
 	}
 	// What is on this machine is checked now, so that validate reports it.
 	if s.Dir != "" {
@@ -446,7 +442,7 @@ func (n *node) decodeFrom(d *decoder, blk *hcl.Block) {
 	}
 	if d.str(c.Attributes, "platform", &s.Platform) {
 		if s.OCILayout == "" && s.Image == "" {
-			d.diags = append(d.diags, diag("Unexpected platform", "platform chooses an image of an oci_layout or image.", c.Attributes["platform"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Unexpected platform", "platform chooses an image of an oci_layout or image.", c.Attributes["platform"].Expr.Range()))
 		}
 	} else if s.OCILayout != "" || s.Image != "" {
 		s.Platform = DefaultPlatform
@@ -464,11 +460,11 @@ func checkSourceDir(attr, rel, abs, recipeDir string, rng hcl.Range) *hcl.Diagno
 	st, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return diag("Directory not found", fmt.Sprintf("%s: %s does not exist%s.", attr, abs, where), rng)
+		return recipes.Diag("Directory not found", fmt.Sprintf("%s: %s does not exist%s.", attr, abs, where), rng)
 	case err != nil:
-		return diag("Cannot read directory", fmt.Sprintf("%s: %v.", attr, err), rng)
+		return recipes.Diag("Cannot read directory", fmt.Sprintf("%s: %v.", attr, err), rng)
 	case !st.IsDir():
-		return diag("Not a directory", fmt.Sprintf("%s: %s is not a directory%s.", attr, abs, where), rng)
+		return recipes.Diag("Not a directory", fmt.Sprintf("%s: %s is not a directory%s.", attr, abs, where), rng)
 	}
 	return nil
 }
@@ -478,7 +474,7 @@ func checkSourceDir(attr, rel, abs, recipeDir string, rng hcl.Range) *hcl.Diagno
 func checkLayout(rel, abs, ref string, attrs hcl.Attributes) *hcl.Diagnostic {
 	names, err := layoutRefNames(abs)
 	if err != nil {
-		return diag("Not an OCI image layout", fmt.Sprintf("oci_layout %q: %v.", rel, err), attrs["oci_layout"].Expr.Range())
+		return recipes.Diag("Not an OCI image layout", fmt.Sprintf("oci_layout %q: %v.", rel, err), attrs["oci_layout"].Expr.Range())
 	}
 	if ref == "" {
 		return nil
@@ -492,7 +488,7 @@ func checkLayout(rel, abs, ref string, attrs hcl.Attributes) *hcl.Diagnostic {
 	if len(names) > 0 {
 		has = strings.Join(names, ", ")
 	}
-	return diag("No such image in the layout", fmt.Sprintf("oci_layout %q has no image named %q (it has %s).", rel, ref, has), attrs["ref"].Expr.Range())
+	return recipes.Diag("No such image in the layout", fmt.Sprintf("oci_layout %q has no image named %q (it has %s).", rel, ref, has), attrs["ref"].Expr.Range())
 }
 
 func (n *node) decodeItem(d *decoder, blk *hcl.Block) {
@@ -505,7 +501,7 @@ func (n *node) decodeItem(d *decoder, blk *hcl.Block) {
 	p := blk.Labels[0]
 	it := item{Path: p, Type: blk.Type, Input: -1}
 	if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" && blk.Type != "dir" {
-		d.diags = append(d.diags, diag("Invalid path", fmt.Sprintf("%q must be a clean absolute path such as \"/etc/hostname\".", p), blk.LabelRanges[0]))
+		d.diags = append(d.diags, recipes.Diag("Invalid path", fmt.Sprintf("%q must be a clean absolute path such as \"/etc/hostname\".", p), blk.LabelRanges[0]))
 		return
 	}
 	switch blk.Type {
@@ -514,7 +510,7 @@ func (n *node) decodeItem(d *decoder, blk *hcl.Block) {
 		_, hasContent := c.Attributes["content"]
 		_, hasSource := c.Attributes["source"]
 		if hasContent == hasSource {
-			d.diags = append(d.diags, diag("file needs content or source", "Give exactly one of content (a string) or source (a file made by another block, such as input.NAME).", blk.DefRange))
+			d.diags = append(d.diags, recipes.Diag("file needs content or source", "Give exactly one of content (a string) or source (a file made by another block, such as input.NAME).", blk.DefRange))
 			return
 		}
 		d.str(c.Attributes, "content", &it.Content)
@@ -531,7 +527,7 @@ func (n *node) decodeItem(d *decoder, blk *hcl.Block) {
 	case "symlink":
 		d.str(c.Attributes, "target", &it.Target)
 		if err := checkSymlink("symlink block", p, strings.TrimPrefix(p, "/"), it.Target); err != nil && it.Target != "" {
-			d.diags = append(d.diags, diag("Invalid symlink", err.Error(), c.Attributes["target"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid symlink", err.Error(), c.Attributes["target"].Expr.Range()))
 		}
 	case "device":
 		it.Mode = 0o600
@@ -541,13 +537,13 @@ func (n *node) decodeItem(d *decoder, blk *hcl.Block) {
 		case "char", "block", "fifo":
 			it.Type = typ
 		default:
-			d.diags = append(d.diags, diag("Invalid device type", fmt.Sprintf("type %q is not char, block or fifo.", typ), c.Attributes["type"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid device type", fmt.Sprintf("type %q is not char, block or fifo.", typ), c.Attributes["type"].Expr.Range()))
 		}
 		var major, minor int64
 		d.num(c.Attributes, "major", &major)
 		d.num(c.Attributes, "minor", &minor)
 		if major < 0 || major > 0xfff || minor < 0 || minor > 0xfffff {
-			d.diags = append(d.diags, diag("Invalid device number", fmt.Sprintf("%d:%d is outside 0-4095:0-1048575.", major, minor), blk.DefRange))
+			d.diags = append(d.diags, recipes.Diag("Invalid device number", fmt.Sprintf("%d:%d is outside 0-4095:0-1048575.", major, minor), blk.DefRange))
 		}
 		it.Major, it.Minor = uint32(major), uint32(minor)
 	}
@@ -565,10 +561,10 @@ func (n *node) decodeOverride(d *decoder, blk *hcl.Block) {
 	}
 	o := override{Pattern: blk.Labels[0], rng: blk.DefRange}
 	if _, err := ParsePattern(o.Pattern); err != nil {
-		d.diags = append(d.diags, diag("Invalid override pattern", err.Error(), blk.LabelRanges[0]))
+		d.diags = append(d.diags, recipes.Diag("Invalid override pattern", err.Error(), blk.LabelRanges[0]))
 	}
 	if len(c.Attributes) == 0 {
-		d.diags = append(d.diags, diag("Empty override", "Give uid, gid, mode, file_mode or dir_mode.", blk.DefRange))
+		d.diags = append(d.diags, recipes.Diag("Empty override", "Give uid, gid, mode, file_mode or dir_mode.", blk.DefRange))
 	}
 	var uid, gid int
 	var mode, fmode, dmode uint32
@@ -601,7 +597,7 @@ func (n *node) decodeVerity(d *decoder, blk *hcl.Block) {
 	at := c.Attributes
 	if d.str(at, "salt", &v.Salt) {
 		if _, err := hex.DecodeString(v.Salt); err != nil || len(v.Salt) > 512 {
-			d.diags = append(d.diags, diag("Invalid salt", "salt is up to 256 bytes in hexadecimal (\"\" for none); leave it out for a salt derived from the content.", at["salt"].Expr.Range()))
+			d.diags = append(d.diags, recipes.Diag("Invalid salt", "salt is up to 256 bytes in hexadecimal (\"\" for none); leave it out for a salt derived from the content.", at["salt"].Expr.Range()))
 		}
 	}
 	d.str(at, "hash_algorithm", &v.Algorithm)
@@ -609,15 +605,15 @@ func (n *node) decodeVerity(d *decoder, blk *hcl.Block) {
 	d.num(at, "data_block_size", &dbs)
 	d.num(at, "hash_block_size", &hbs)
 	if dbs < 0 || dbs > 1<<20 || hbs < 0 || hbs > 1<<20 {
-		d.diags = append(d.diags, diag("Invalid block size", "verity block sizes are powers of two from 512 to 4096 (data) or 524288 (hash).", blk.DefRange))
+		d.diags = append(d.diags, recipes.Diag("Invalid block size", "verity block sizes are powers of two from 512 to 4096 (data) or 524288 (hash).", blk.DefRange))
 		return
 	}
 	v.DataBlockSize, v.HashBlockSize = uint32(dbs), uint32(hbs)
 	if err := (verity.Params{Algorithm: v.Algorithm, DataBlockSize: v.DataBlockSize, HashBlockSize: v.HashBlockSize}).Check(); err != nil {
-		d.diags = append(d.diags, diag("Invalid verity parameters", err.Error(), blk.DefRange))
+		d.diags = append(d.diags, recipes.Diag("Invalid verity parameters", err.Error(), blk.DefRange))
 	}
 	if d.str(at, "layout", &v.Layout) && v.Layout != verity.LayoutSeparate && v.Layout != verity.LayoutAppended {
-		d.diags = append(d.diags, diag("Invalid layout", fmt.Sprintf("layout %q is not \"separate\" (the tree in its own artifact) or \"appended\" (after the image).", v.Layout), at["layout"].Expr.Range()))
+		d.diags = append(d.diags, recipes.Diag("Invalid layout", fmt.Sprintf("layout %q is not \"separate\" (the tree in its own artifact) or \"appended\" (after the image).", v.Layout), at["layout"].Expr.Range()))
 	}
 	if a, ok := at["superblock"]; ok {
 		d.diags = append(d.diags, recipes.DecodeExpr(a.Expr, d.ctx, cty.Bool, &v.Superblock)...)
