@@ -40,6 +40,8 @@ type entry struct {
 	data   []byte // content of a regular file, target of a symbolic link
 	rmajor uint64 // device numbers of a device node
 	rminor uint64
+	uid    uint64 // owner, 0:0 unless the recipe's entry says
+	gid    uint64
 	origin string // what put it there, for error messages
 }
 
@@ -86,8 +88,9 @@ func (t *tree) add(e *entry, replace bool) error {
 }
 
 // records returns the archive's records sorted by name, with every parent
-// directory present (mode 0755 unless given), owned by 0:0, mtimes set to
-// epoch and inode numbers in order.
+// directory present (mode 0755 unless given), owned by 0:0 unless the
+// recipe's entry says otherwise, mtimes set to epoch and inode numbers in
+// order.
 func (t *tree) records(epoch int64) ([]cpio.Record, error) {
 	for name := range t.entries {
 		for d := path.Dir(name); d != "."; d = path.Dir(d) {
@@ -108,7 +111,7 @@ func (t *tree) records(epoch int64) ([]cpio.Record, error) {
 	recs := make([]cpio.Record, 0, len(names))
 	for i, n := range names {
 		e := t.entries[n]
-		info := cpio.Info{Ino: uint64(i + 1), Mode: e.mode, NLink: 1, MTime: uint64(epoch), Name: n,
+		info := cpio.Info{Ino: uint64(i + 1), Mode: e.mode, UID: e.uid, GID: e.gid, NLink: 1, MTime: uint64(epoch), Name: n,
 			Rmajor: e.rmajor, Rminor: e.rminor}
 		if e.mode&typeMask == typeDir {
 			info.NLink = 2

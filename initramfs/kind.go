@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -18,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/recipes/entries"
 )
 
 // Kind implements the `initramfs "NAME" { … }` block; see docs/recipes.md.
@@ -36,27 +36,15 @@ var (
 	modulesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "from", Required: true}, {Name: "load", Required: true},
 	}}
-	fileSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "content"}, {Name: "source"}, {Name: "mode"},
-	}}
-	dirSchema     = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "mode"}}}
-	symlinkSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "target", Required: true}}}
-	deviceSchema  = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "type", Required: true}, {Name: "major", Required: true}, {Name: "minor", Required: true}, {Name: "mode"},
-	}}
 )
 
 // Schema implements recipes.Kind.
 func (Kind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "compression"}, {Name: "go_module"}, {Name: "description"}},
-		Blocks: []hcl.BlockHeaderSchema{
+		Blocks: append([]hcl.BlockHeaderSchema{
 			{Type: "uroot"}, {Type: "agent"}, {Type: "modules"},
-			{Type: "file", LabelNames: []string{"path"}},
-			{Type: "dir", LabelNames: []string{"path"}},
-			{Type: "symlink", LabelNames: []string{"path"}},
-			{Type: "device", LabelNames: []string{"path"}},
-		},
+		}, entries.Blocks()...),
 	}
 }
 
@@ -84,9 +72,11 @@ type spec struct {
 }
 
 type specEntry struct {
-	Path    string `json:"path"`
-	Type    string `json:"type"` // file, dir, symlink, char, block
+	Path    string `json:"path"` // without the leading slash
+	Type    string `json:"type"` // file, dir, symlink, char, block, fifo
 	Mode    uint32 `json:"mode"`
+	UID     int    `json:"uid,omitempty"`
+	GID     int    `json:"gid,omitempty"`
 	Content string `json:"content,omitempty"`
 	Input   int    `json:"input"` // index into Inputs for a file from an artifact, else -1
 	Target  string `json:"target,omitempty"`
@@ -144,6 +134,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		}
 	}
 	seenBlock := map[string]*hcl.Block{}
+	var items entries.List
 	needGo := false
 	for _, blk := range content.Blocks {
 		switch blk.Type {
@@ -165,7 +156,11 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		case "modules":
 			diags = append(diags, n.decodeModules(blk, ctx)...)
 		default:
-			diags = append(diags, n.decodeEntry(blk, ctx)...)
+			had := len(items.Entries)
+			diags = append(diags, items.Decode(blk, ctx)...)
+			if len(items.Entries) > had {
+				n.addEntry(items.Entries[had])
+			}
 		}
 	}
 	if needGo && n.goModule == "" {
@@ -318,101 +313,18 @@ func (n *node) decodeModules(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnosti
 	return diags
 }
 
-// parseMode reads an octal permission string such as "0644".
-func parseMode(attrs hcl.Attributes, ctx *hcl.EvalContext, def uint32) (uint32, hcl.Diagnostics) {
-	a, ok := attrs["mode"]
-	if !ok {
-		return def, nil
+// addEntry turns a decoded entry block into an entry of the pack step.
+func (n *node) addEntry(e entries.Entry) {
+	se := specEntry{Path: strings.TrimPrefix(e.Path, "/"), Type: e.Type, Mode: e.Mode, UID: e.UID, GID: e.GID,
+		Content: e.Content, Input: -1, Target: e.Target, Major: uint64(e.Major), Minor: uint64(e.Minor)}
+	if e.Type == entries.Symlink {
+		se.Mode = 0o777 // as a symlink reads
 	}
-	var s string
-	diags := recipes.DecodeExpr(a.Expr, ctx, cty.String, &s)
-	if diags.HasErrors() {
-		return def, diags
+	if e.Source != nil {
+		se.Input = len(n.inputs)
+		n.inputs = append(n.inputs, *e.Source)
 	}
-	m, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || m > 0o7777 {
-		return def, append(diags, recipes.Diag("Invalid mode", fmt.Sprintf("mode is an octal string such as \"0644\" or \"0755\", not %q.", s), a.Expr.Range()))
-	}
-	return uint32(m), diags
-}
-
-func (n *node) decodeEntry(blk *hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	name, err := cleanName(blk.Labels[0])
-	if err != nil {
-		return hcl.Diagnostics{recipes.Diag("Invalid path", err.Error()+"; give an absolute path inside the initramfs such as \"/etc/hostname\".", blk.LabelRanges[0])}
-	}
-	e := specEntry{Path: name, Type: blk.Type, Input: -1}
-	switch blk.Type {
-	case "file":
-		c, d := blk.Body.Content(fileSchema)
-		if d.HasErrors() {
-			return d
-		}
-		_, hasContent := c.Attributes["content"]
-		src, hasSource := c.Attributes["source"]
-		if hasContent == hasSource {
-			return append(d, recipes.Diag("File needs one source", "Give content (text) or source (a file made by another block, e.g. input.NAME).", blk.DefRange))
-		}
-		if hasContent {
-			d = append(d, recipes.DecodeExpr(c.Attributes["content"].Expr, ctx, cty.String, &e.Content)...)
-		} else {
-			a, _, dd := recipes.DecodeArtifact(src.Expr, ctx)
-			d = append(d, dd...)
-			e.Input = len(n.inputs)
-			n.inputs = append(n.inputs, a)
-		}
-		var dm hcl.Diagnostics
-		e.Mode, dm = parseMode(c.Attributes, ctx, 0o644)
-		diags = append(d, dm...)
-	case "dir":
-		c, d := blk.Body.Content(dirSchema)
-		if d.HasErrors() {
-			return d
-		}
-		var dm hcl.Diagnostics
-		e.Mode, dm = parseMode(c.Attributes, ctx, 0o755)
-		diags = append(d, dm...)
-	case "symlink":
-		c, d := blk.Body.Content(symlinkSchema)
-		if d.HasErrors() {
-			return d
-		}
-		d = append(d, recipes.DecodeExpr(c.Attributes["target"].Expr, ctx, cty.String, &e.Target)...)
-		if e.Target == "" && !d.HasErrors() {
-			d = append(d, recipes.Diag("Empty symlink target", "target is the path the link points to.", c.Attributes["target"].Expr.Range()))
-		}
-		e.Mode = 0o777
-		diags = d
-	case "device":
-		c, d := blk.Body.Content(deviceSchema)
-		if d.HasErrors() {
-			return d
-		}
-		var typ string
-		d = append(d, recipes.DecodeExpr(c.Attributes["type"].Expr, ctx, cty.String, &typ)...)
-		if typ != "char" && typ != "block" && !d.HasErrors() {
-			d = append(d, recipes.Diag("Invalid device type", fmt.Sprintf("type is \"char\" or \"block\", not %q.", typ), c.Attributes["type"].Expr.Range()))
-		}
-		e.Type = typ
-		var major, minor int64
-		d = append(d, recipes.DecodeExpr(c.Attributes["major"].Expr, ctx, cty.Number, &major)...)
-		d = append(d, recipes.DecodeExpr(c.Attributes["minor"].Expr, ctx, cty.Number, &minor)...)
-		if major < 0 || minor < 0 || major > 0xfff || minor > 0xfffff {
-			d = append(d, recipes.Diag("Invalid device number", fmt.Sprintf("major %d, minor %d: Linux has majors 0-4095 and minors 0-1048575.", major, minor), blk.DefRange))
-		}
-		e.Major, e.Minor = uint64(major), uint64(minor)
-		var dm hcl.Diagnostics
-		e.Mode, dm = parseMode(c.Attributes, ctx, 0o600)
-		diags = append(d, dm...)
-	}
-	for _, prev := range n.spec.Entries {
-		if prev.Path == name {
-			diags = append(diags, recipes.Diag("Duplicate path", fmt.Sprintf("/%s is given twice in this initramfs.", name), blk.LabelRanges[0]))
-		}
-	}
-	n.spec.Entries = append(n.spec.Entries, e)
-	return diags
+	n.spec.Entries = append(n.spec.Entries, se)
 }
 
 // Steps implements recipes.Node: the u-root busybox and the agent are
@@ -578,10 +490,11 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 			te.mode = typeDir | uint64(e.Mode)
 		case "symlink":
 			te.mode, te.data = typeLink|0o777, []byte(e.Target)
-		case "char", "block":
-			te.mode = map[string]uint64{"char": typeChr, "block": typeBlk}[e.Type] | uint64(e.Mode)
+		case "char", "block", "fifo":
+			te.mode = map[string]uint64{"char": typeChr, "block": typeBlk, "fifo": typeFIFO}[e.Type] | uint64(e.Mode)
 			te.rmajor, te.rminor = e.Major, e.Minor
 		}
+		te.uid, te.gid = uint64(e.UID), uint64(e.GID)
 		// The recipe's entries may replace the base ones (console, /tmp…).
 		old, exists := t.entries[te.name]
 		if exists && old.origin != "the base layout" && !(old.mode&typeMask == typeDir && te.mode&typeMask == typeDir) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/disk/units"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/recipes/entries"
 	"github.com/cocobuild/cocobuild/rootfs/verity"
 )
 
@@ -31,19 +32,6 @@ var (
 	fromSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "dir"}, {Name: "tar"}, {Name: "oci_layout"}, {Name: "image"},
 		{Name: "ref"}, {Name: "platform"}, {Name: "at"},
-	}}
-	fileSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "content"}, {Name: "source"}, {Name: "mode"}, {Name: "uid"}, {Name: "gid"},
-	}}
-	dirSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "mode"}, {Name: "uid"}, {Name: "gid"},
-	}}
-	symlinkSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "target", Required: true}, {Name: "uid"}, {Name: "gid"},
-	}}
-	deviceSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "type", Required: true}, {Name: "major", Required: true}, {Name: "minor", Required: true},
-		{Name: "mode"}, {Name: "uid"}, {Name: "gid"},
 	}}
 	overrideSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "uid"}, {Name: "gid"}, {Name: "mode"}, {Name: "file_mode"}, {Name: "dir_mode"},
@@ -61,15 +49,11 @@ func (Kind) Schema() *hcl.BodySchema {
 			{Name: "filesystem"}, {Name: "compression"}, {Name: "size"}, {Name: "label"},
 			{Name: "architecture"}, {Name: "exclude"}, {Name: "description"},
 		},
-		Blocks: []hcl.BlockHeaderSchema{
+		Blocks: append([]hcl.BlockHeaderSchema{
 			{Type: "from"},
-			{Type: "file", LabelNames: []string{"path"}},
-			{Type: "dir", LabelNames: []string{"path"}},
-			{Type: "symlink", LabelNames: []string{"path"}},
-			{Type: "device", LabelNames: []string{"path"}},
 			{Type: "override", LabelNames: []string{"pattern"}},
 			{Type: "verity"},
-		},
+		}, entries.Blocks()...),
 	}
 }
 
@@ -193,15 +177,6 @@ type node struct {
 	inputs []recipes.Artifact
 }
 
-// parseMode reads a mode written as an octal string ("0644", "4755").
-func parseMode(s string) (uint32, error) {
-	m, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || m > 0o7777 || s == "" {
-		return 0, fmt.Errorf("mode %q is not an octal mode such as \"0644\" or \"4755\"", s)
-	}
-	return uint32(m), nil
-}
-
 // decoder collects diagnostics while reading attributes.
 type decoder struct {
 	ctx   *hcl.EvalContext
@@ -227,32 +202,15 @@ func (d *decoder) num(attrs hcl.Attributes, name string, dst *int64) bool {
 }
 
 func (d *decoder) id(attrs hcl.Attributes, name string, dst *int) bool {
-	var v int64
-	if !d.num(attrs, name, &v) {
-		return false
-	}
-	if v < 0 || v > 0xfffffffe {
-		d.diags = append(d.diags, recipes.Diag("Invalid "+name, fmt.Sprintf("%s %d is not between 0 and 4294967294.", name, v), attrs[name].Expr.Range()))
-	}
-	*dst = int(v)
-	return true
+	ok, diags := entries.DecodeID(attrs, name, d.ctx, dst)
+	d.diags = append(d.diags, diags...)
+	return ok
 }
 
 func (d *decoder) mode(attrs hcl.Attributes, name string, dst *uint32) bool {
-	var s string
-	if !d.str(attrs, name, &s) {
-		return false
-	}
-	if s == "" && !d.diags.HasErrors() {
-		return false // unknown yet
-	}
-	m, err := parseMode(s)
-	if err != nil {
-		d.diags = append(d.diags, recipes.Diag("Invalid "+name, err.Error()+" Write modes as strings: HCL reads 0644 as the decimal number 644.", attrs[name].Expr.Range()))
-		return false
-	}
-	*dst = m
-	return true
+	ok, diags := entries.DecodeMode(attrs, name, d.ctx, dst)
+	d.diags = append(d.diags, diags...)
+	return ok
 }
 
 // Decode implements recipes.Kind.
@@ -307,12 +265,17 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	d.str(attrs, "description", new(string))
 
 	var verityBlocks []*hcl.Block
+	var items entries.List
 	for _, blk := range content.Blocks {
 		switch blk.Type {
 		case "from":
 			n.decodeFrom(d, blk)
 		case "file", "dir", "symlink", "device":
-			n.decodeItem(d, blk)
+			had := len(items.Entries)
+			d.diags = append(d.diags, items.Decode(blk, ctx)...)
+			if len(items.Entries) > had {
+				n.addItem(items.Entries[had])
+			}
 		case "override":
 			n.decodeOverride(d, blk)
 		case "verity":
@@ -491,65 +454,14 @@ func checkLayout(rel, abs, ref string, attrs hcl.Attributes) *hcl.Diagnostic {
 	return recipes.Diag("No such image in the layout", fmt.Sprintf("oci_layout %q has no image named %q (it has %s).", rel, ref, has), attrs["ref"].Expr.Range())
 }
 
-func (n *node) decodeItem(d *decoder, blk *hcl.Block) {
-	schema := map[string]*hcl.BodySchema{"file": fileSchema, "dir": dirSchema, "symlink": symlinkSchema, "device": deviceSchema}[blk.Type]
-	c, diags := blk.Body.Content(schema)
-	d.diags = append(d.diags, diags...)
-	if diags.HasErrors() {
-		return
+// addItem turns a decoded entry block into an item of the tree step.
+func (n *node) addItem(e entries.Entry) {
+	it := item{Path: e.Path, Type: e.Type, Content: e.Content, Input: -1, Mode: e.Mode, UID: e.UID, GID: e.GID,
+		Target: e.Target, Major: e.Major, Minor: e.Minor}
+	if e.Source != nil {
+		it.Input = len(n.inputs)
+		n.inputs = append(n.inputs, *e.Source)
 	}
-	p := blk.Labels[0]
-	it := item{Path: p, Type: blk.Type, Input: -1}
-	if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" && blk.Type != "dir" {
-		d.diags = append(d.diags, recipes.Diag("Invalid path", fmt.Sprintf("%q must be a clean absolute path such as \"/etc/hostname\".", p), blk.LabelRanges[0]))
-		return
-	}
-	switch blk.Type {
-	case "file":
-		it.Mode = 0o644
-		_, hasContent := c.Attributes["content"]
-		_, hasSource := c.Attributes["source"]
-		if hasContent == hasSource {
-			d.diags = append(d.diags, recipes.Diag("file needs content or source", "Give exactly one of content (a string) or source (a file made by another block, such as input.NAME).", blk.DefRange))
-			return
-		}
-		d.str(c.Attributes, "content", &it.Content)
-		if hasSource {
-			art, known, dd := recipes.DecodeArtifact(c.Attributes["source"].Expr, d.ctx)
-			d.diags = append(d.diags, dd...)
-			if known {
-				it.Input = len(n.inputs)
-				n.inputs = append(n.inputs, art)
-			}
-		}
-	case "dir":
-		it.Mode = 0o755
-	case "symlink":
-		d.str(c.Attributes, "target", &it.Target)
-		if err := checkSymlink("symlink block", p, strings.TrimPrefix(p, "/"), it.Target); err != nil && it.Target != "" {
-			d.diags = append(d.diags, recipes.Diag("Invalid symlink", err.Error(), c.Attributes["target"].Expr.Range()))
-		}
-	case "device":
-		it.Mode = 0o600
-		var typ string
-		d.str(c.Attributes, "type", &typ)
-		switch typ {
-		case "char", "block", "fifo":
-			it.Type = typ
-		default:
-			d.diags = append(d.diags, recipes.Diag("Invalid device type", fmt.Sprintf("type %q is not char, block or fifo.", typ), c.Attributes["type"].Expr.Range()))
-		}
-		var major, minor int64
-		d.num(c.Attributes, "major", &major)
-		d.num(c.Attributes, "minor", &minor)
-		if major < 0 || major > 0xfff || minor < 0 || minor > 0xfffff {
-			d.diags = append(d.diags, recipes.Diag("Invalid device number", fmt.Sprintf("%d:%d is outside 0-4095:0-1048575.", major, minor), blk.DefRange))
-		}
-		it.Major, it.Minor = uint32(major), uint32(minor)
-	}
-	d.mode(c.Attributes, "mode", &it.Mode)
-	d.id(c.Attributes, "uid", &it.UID)
-	d.id(c.Attributes, "gid", &it.GID)
 	n.tree.Items = append(n.tree.Items, it)
 }
 
