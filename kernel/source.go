@@ -19,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/filecopy"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -222,7 +223,7 @@ func (n *sourceNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	if err != nil {
 		return fmt.Errorf("kernel.%s: %w", n.name, err)
 	}
-	if err := copyTo(res.BzImage, filepath.Join(sc.OutDir, "vmlinuz")); err != nil {
+	if _, err := filecopy.Copy(res.BzImage, filepath.Join(sc.OutDir, "vmlinuz"), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(sc.OutDir, "config"), res.Config, 0o644); err != nil {
@@ -257,18 +258,6 @@ func (n *sourceNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	sc.Meta["version"] = info.Version
 	sc.Meta["boot_protocol"] = info.ProtocolString()
 	return nil
-}
-
-func copyTo(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
 }
 
 // Finish implements recipes.Node.

@@ -17,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty/gocty"
 
 	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/filecopy"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/recipes/entries"
 	"github.com/cocobuild/cocobuild/rootfs/verity"
@@ -747,7 +748,7 @@ func (n *node) runVerity(ctx context.Context, sc *recipes.StepContext) error {
 	var r *verity.Result
 	if v.Layout == verity.LayoutAppended {
 		out := filepath.Join(sc.OutDir, n.imageName())
-		if err := copyFile(img.Path, out); err != nil {
+		if _, err := filecopy.Copy(img.Path, out, 0o644); err != nil {
 			return err
 		}
 		r, err = verity.Append(ctx, out, p)
@@ -759,23 +760,6 @@ func (n *node) runVerity(ctx context.Context, sc *recipes.StepContext) error {
 	}
 	sc.Meta["verity"] = r
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := out.ReadFrom(in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // metaResult reads the verity result back from a step's metadata (which
