@@ -208,23 +208,12 @@ func (n *node) coverageDiag(pc *PartialCoverageError) hcl.Diagnostics {
 
 // signer loads the block's key.
 func (n *node) signer() (*sign.Signer, []string, error) {
-	if n.key == sign.DevKeyRef {
+	return sign.Choose(n.key, n.keyBase, func() (string, error) {
 		if n.kind.CacheDir == "" {
-			return nil, nil, fmt.Errorf(`key = "dev" needs a cache directory`)
+			return "", fmt.Errorf(`key = "dev" needs a cache directory`)
 		}
-		dir := DevKeyDir(n.kind.CacheDir)
-		s, created, err := sign.DevKey(dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		var notes []string
-		if created {
-			notes = append(notes, "wrote the DEVELOPMENT signing key (public, the same everywhere) into "+dir)
-		}
-		return s, notes, nil
-	}
-	s, err := sign.LoadSigner(n.key, n.keyBase, sign.PasswordFromEnv())
-	return s, nil, err
+		return DevKeyDir(n.kind.CacheDir), nil
+	})
 }
 
 // PostBuild implements builder.PostBuilder: it signs the release of the
