@@ -31,7 +31,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/uuid"
 
-	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 

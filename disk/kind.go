@@ -14,9 +14,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/derive"
+	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
-	"github.com/cocobuild/cocobuild/rootfs/verity"
 )
 
 // Kind implements the `disk "NAME" { … }` block; see docs/recipes.md.
@@ -347,11 +347,11 @@ func (n *node) deriveGUIDs() {
 		for _, f := range p.Files {
 			what += " " + f.Path + "=" + f.SHA256
 		}
-		p.UUID = verity.DeriveUUID(fmt.Sprintf("disk %s partition %s", n.name, p.Name), what).String()
+		p.UUID = derive.UUID(fmt.Sprintf("disk %s partition %s", n.name, p.Name), what).String()
 	}
 	b, _ := json.Marshal(n.spec)
 	sum := sha256.Sum256(b)
-	n.spec.GUID = verity.DeriveUUID("disk "+n.name, hex.EncodeToString(sum[:])).String()
+	n.spec.GUID = derive.UUID("disk "+n.name, hex.EncodeToString(sum[:])).String()
 }
 
 // planSpec turns the parameters into a Spec; files are the inputs' paths

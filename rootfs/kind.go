@@ -16,8 +16,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/gocty"
 
-	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/derive"
 	"github.com/cocobuild/cocobuild/internal/filecopy"
+	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/recipes/entries"
 	"github.com/cocobuild/cocobuild/rootfs/verity"
@@ -714,7 +715,7 @@ func (n *node) runImage(ctx context.Context, sc *recipes.StepContext) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	id := verity.DeriveUUID("rootfs "+n.image.Filesystem, tarArt.SHA256)
+	id := derive.UUID("rootfs "+n.image.Filesystem, tarArt.SHA256)
 	info, err := BuildImage(ctx, tarArt.Path, filepath.Join(sc.OutDir, n.imageName()), work, ImageOptions{
 		Type: n.image.Filesystem, UUID: id, Epoch: sc.Epoch, Label: n.image.Label,
 		Compression: n.image.Compression, Size: n.image.Size, Chown: os.Geteuid() == 0, Log: sc.Log,
@@ -743,7 +744,7 @@ func (n *node) runVerity(ctx context.Context, sc *recipes.StepContext) error {
 		p.Salt, _ = hex.DecodeString(v.Salt)
 	}
 	if v.Superblock {
-		p.UUID = verity.DeriveUUID("verity superblock", img.SHA256)
+		p.UUID = derive.UUID("verity superblock", img.SHA256)
 	}
 	var r *verity.Result
 	if v.Layout == verity.LayoutAppended {
@@ -802,7 +803,7 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 		extra["mkfs"] = v
 	}
 	data := img
-	partUUID := verity.DeriveUUID("partition", img.SHA256).String()
+	partUUID := derive.UUID("partition", img.SHA256).String()
 	verityVal := cty.NullVal(verityType)
 	var arts []recipes.OutputArtifact
 	if n.verity != nil {

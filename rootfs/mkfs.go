@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
