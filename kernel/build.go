@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/procgroup"
+	"github.com/cocobuild/cocobuild/kernel/internal/kconfig"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -432,7 +433,7 @@ func (k *kbuild) configure(ctx context.Context, base string, baseFile []byte, fr
 		var ue *UnsatisfiedError
 		if errors.As(err, &ue) {
 			k.stage("explaining %d unsatisfied fragment options from the Kconfig files", len(ue.Options))
-			idx, perr := parseKconfig(os.DirFS(k.src), "Kconfig", map[string]string{"SRCARCH": "x86", "ARCH": Arch})
+			idx, perr := kconfig.Parse(os.DirFS(k.src), "Kconfig", map[string]string{"SRCARCH": "x86", "ARCH": Arch})
 			if perr != nil {
 				fmt.Fprintf(k.log, "reading the Kconfig files: %v\n", perr)
 				return nil, err
