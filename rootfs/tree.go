@@ -321,19 +321,6 @@ func (t *Tree) Whiteout(source, name string) error {
 	return nil
 }
 
-// Opaque empties directory name, as an OCI opaque whiteout does for the
-// layers below.
-func (t *Tree) Opaque(source, name string) error {
-	p, err := CleanName(source, name)
-	if err != nil {
-		return err
-	}
-	if e, ok := t.entries[p]; ok && e.Type == TypeDir {
-		t.removeChildren(p)
-	}
-	return nil
-}
-
 // Entries returns every entry sorted by path (so a directory comes before
 // what it holds).
 func (t *Tree) Entries() []*Entry {

@@ -260,9 +260,3 @@ func (fw *Firmware) HasSection(t SectionType) bool {
 	}
 	return false
 }
-
-// SupportsHashTable reports whether the firmware reserves a SEV hashes table,
-// which SEV and SEV-ES need to measure a directly booted kernel.
-func (fw *Firmware) SupportsHashTable() bool {
-	return fw.HasHashTable && fw.HashTable.GPA != 0
-}
