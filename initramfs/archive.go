@@ -15,10 +15,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 // File types of entries, as in the newc mode field.

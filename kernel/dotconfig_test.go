@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocobuild/cocobuild/kernel/internal/kconfig"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/kernel/internal/kconfig"
 )
 
 func TestParseConfig(t *testing.T) {

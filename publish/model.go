@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cocobuild/cocobuild/internal/names"
 	"golang.org/x/mod/semver"
+
+	"github.com/cocobuild/cocobuild/internal/names"
 )
 
 // Manifest is what publish reads of OUT/manifest.json, the contract between

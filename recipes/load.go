@@ -9,12 +9,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cocobuild/cocobuild/internal/names"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/cocobuild/cocobuild/internal/names"
 )
 
 // LockFileName is the file, beside the recipe, that holds resolved pins.

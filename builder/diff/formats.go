@@ -15,8 +15,9 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 func hash(b []byte) string {

@@ -22,9 +22,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cocobuild/cocobuild/internal/filehash"
 	dmverity "github.com/containerd/go-dmverity/pkg/verity"
 	"github.com/google/uuid"
+
+	"github.com/cocobuild/cocobuild/internal/filehash"
 )
 
 // Defaults of Params.
