@@ -15,19 +15,21 @@ import (
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
-func gz(t testing.TB, b []byte) []byte {
+// compress compresses b with a Go writer for f (gzip, zstd or xz).
+func compress(t testing.TB, f Format, b []byte) []byte {
 	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	w.Write(b)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
+	var w io.WriteCloser
+	var err error
+	switch f {
+	case Gzip:
+		w = gzip.NewWriter(&buf)
+	case Zstd:
+		w, err = zstd.NewWriter(&buf)
+	case XZ:
+		w, err = xz.NewWriter(&buf)
+	default:
+		t.Fatalf("no Go writer for %s", f)
 	}
-	return buf.Bytes()
-}
-
-func zst(t testing.TB, b []byte) []byte {
-	var buf bytes.Buffer
-	w, err := zstd.NewWriter(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,18 +40,9 @@ func zst(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func xzc(t testing.TB, b []byte) []byte {
-	var buf bytes.Buffer
-	w, err := xz.NewWriter(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(b)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func gz(t testing.TB, b []byte) []byte  { return compress(t, Gzip, b) }
+func zst(t testing.TB, b []byte) []byte { return compress(t, Zstd, b) }
+func xzc(t testing.TB, b []byte) []byte { return compress(t, XZ, b) }
 
 // bz2 compresses with the bzip2 tool (Go has no bzip2 writer).
 func bz2(t testing.TB, b []byte) []byte {
