@@ -242,7 +242,7 @@ func compressionOf(b []byte) string {
 
 // Inspect lists the entries of an initramfs: uncompressed newc archives
 // (possibly several, one after another) optionally followed by one
-// gzip-, zstd- or xz-compressed part holding more archives, the way the
+// gzip-, zstd-, xz- or bzip2-compressed part holding more archives, the way the
 // kernel unpacks them.
 func Inspect(b []byte) (*Listing, error) { return inspect(b, maxUncompressed) }
 

@@ -187,8 +187,12 @@ func listTree(root string) (map[string]fs.FileInfo, error) {
 }
 
 // Files compares the contents of one artifact, member by member when its
-// format is known.
-func Files(name string, a, b []byte) []Difference {
+// format is known. An artifact that decompresses to more than 4 GiB is
+// compared as bytes, and the difference says so.
+func Files(name string, a, b []byte) []Difference { return files(name, a, b, maxDecompressed) }
+
+// files is Files with a bound on what it decompresses of each artifact.
+func files(name string, a, b []byte, limit int64) []Difference {
 	if bytes.Equal(a, b) {
 		return nil
 	}
@@ -197,8 +201,8 @@ func Files(name string, a, b []byte) []Difference {
 		if !f.match(name, a) || !f.match(name, b) {
 			continue
 		}
-		ma, errA := f.members(a)
-		mb, errB := f.members(b)
+		ma, errA := f.members(a, limit)
+		mb, errB := f.members(b, limit)
 		if errA != nil || errB != nil {
 			for _, err := range []error{errA, errB} {
 				if errors.Is(err, decompress.ErrTooLarge) {
@@ -265,7 +269,7 @@ func digest(b []byte) string {
 type format struct {
 	name    string
 	match   func(name string, b []byte) bool
-	members func(b []byte) ([]Member, error)
+	members func(b []byte, limit int64) ([]Member, error) // limit: what may be decompressed
 }
 
 var formats = []format{cpioFormat, tarFormat, gptFormat, jsonFormat}

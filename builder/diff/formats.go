@@ -32,8 +32,8 @@ const maxDecompressed = 4 << 30
 
 // decompressAll undoes gzip, zstd, xz or bzip2, and returns b itself
 // otherwise.
-func decompressAll(b []byte) ([]byte, error) {
-	d, _, err := decompress.ReadAll(bytes.NewReader(b), maxDecompressed)
+func decompressAll(b []byte, limit int64) ([]byte, error) {
+	d, _, err := decompress.ReadAll(bytes.NewReader(b), limit)
 	return d, err
 }
 
@@ -62,8 +62,8 @@ var cpioFormat = format{
 		d, err := decompressHead(b)
 		return err == nil && bytes.HasPrefix(d, []byte("070701"))
 	},
-	members: func(b []byte) ([]Member, error) {
-		d, err := decompressAll(b)
+	members: func(b []byte, limit int64) ([]Member, error) {
+		d, err := decompressAll(b, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -109,8 +109,8 @@ var tarFormat = format{
 		d, err := decompressHead(b)
 		return err == nil && len(d) >= 263 && string(d[257:262]) == "ustar" || strings.HasSuffix(name, ".tar") && err == nil
 	},
-	members: func(b []byte) ([]Member, error) {
-		d, err := decompressAll(b)
+	members: func(b []byte, limit int64) ([]Member, error) {
+		d, err := decompressAll(b, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +158,7 @@ var gptFormat = format{
 	match: func(_ string, b []byte) bool {
 		return len(b) >= 1024 && string(b[512:520]) == "EFI PART"
 	},
-	members: func(b []byte) ([]Member, error) {
+	members: func(b []byte, limit int64) ([]Member, error) {
 		const sector = 512
 		h := b[sector : 2*sector]
 		entriesLBA := binary.LittleEndian.Uint64(h[72:])
@@ -213,7 +213,7 @@ var jsonFormat = format{
 	match: func(name string, b []byte) bool {
 		return strings.HasSuffix(name, ".json") && json.Valid(b)
 	},
-	members: func(b []byte) ([]Member, error) {
+	members: func(b []byte, limit int64) ([]Member, error) {
 		var v any
 		if err := json.Unmarshal(b, &v); err != nil {
 			return nil, err
