@@ -180,8 +180,8 @@ func (r *Recipe) decodeRecipeBlock(blocks []*hcl.Block) hcl.Diagnostics {
 		if a, ok := content.Attributes["name"]; ok {
 			var name string
 			diags = append(diags, DecodeExpr(a.Expr, ctx, cty.String, &name)...)
-			if err := names.Check(name); name != "" && err != nil {
-				diags = append(diags, Diag("Invalid recipe name", err.Error()+" (it names the output directory).", a.Expr.Range()))
+			if name != "" && names.Check(name) != nil {
+				diags = append(diags, Diag("Invalid recipe name", "A recipe name may hold letters, digits, '-', '_' and '.'; it names the output directory.", a.Expr.Range()))
 			} else if name != "" {
 				r.Name = name
 			}
