@@ -112,18 +112,7 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f, diags := hclparse.NewParser().ParseHCL([]byte(tc.src), "t.hcl")
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			c, diags := f.Body.Content(&hcl.BodySchema{Blocks: Blocks()})
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			var l List
-			for _, b := range c.Blocks {
-				diags = append(diags, l.Decode(b, nil)...)
-			}
+			_, diags := decode(t, tc.src)
 			if !strings.Contains(diags.Error(), tc.want) {
 				t.Errorf("got diagnostics %q, want one containing %q", diags.Error(), tc.want)
 			}
