@@ -31,7 +31,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/uuid"
 
-	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -39,9 +39,6 @@ import (
 const (
 	SectorSize = 512
 	Alignment  = units.MiB // partitions start and end on 1 MiB boundaries
-	// gptSectors is what a GPT takes at each end after the MBR: the header
-	// and a 128-entry array (33 sectors), the backup at the end.
-	gptSectors = 33
 	// MinESPSize is the smallest FAT32 with the 65525 clusters FAT32 must
 	// have (go-diskfs uses 512-byte clusters up to 260 MiB).
 	MinESPSize = 33 * units.MiB

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocobuild/cocobuild/disk/units"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/units"
 )
 
 func shaHex(b []byte) string {

@@ -14,9 +14,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/derive"
+	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
-	"github.com/cocobuild/cocobuild/rootfs/verity"
 )
 
 // Kind implements the `disk "NAME" { … }` block; see docs/recipes.md.
@@ -90,10 +90,6 @@ type node struct {
 	known   bool // every artifact is built (false while validating)
 }
 
-func diag(summary, detail string, r hcl.Range) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()}
-}
-
 // Decode implements recipes.Kind.
 func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
 	content, diags := b.Body.Content(k.Schema())
@@ -117,7 +113,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 				if err == nil {
 					err = fmt.Errorf("size %s is not a multiple of 1MiB", s)
 				}
-				diags = append(diags, diag("Invalid size", err.Error(), a.Expr.Range()))
+				diags = append(diags, recipes.Diag("Invalid size", err.Error(), a.Expr.Range()))
 			}
 			n.spec.Size = sz
 		}
@@ -134,7 +130,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		}
 	}
 	if len(content.Blocks) == 0 {
-		diags = append(diags, diag("Disk without partitions", "Give at least one partition \"NAME\" { … } block.", b.DefRange))
+		diags = append(diags, recipes.Diag("Disk without partitions", "Give at least one partition \"NAME\" { … } block.", b.DefRange))
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -144,7 +140,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		// Check the layout now, so that a disk that cannot be made is a
 		// recipe error with a place, before anything is built.
 		if _, err := Plan(n.planSpec(nil)); err != nil {
-			return nil, append(diags, diag("Invalid disk layout", err.Error()+".", b.DefRange))
+			return nil, append(diags, recipes.Diag("Invalid disk layout", err.Error()+".", b.DefRange))
 		}
 	}
 	return n, diags
@@ -166,12 +162,12 @@ func decodeFormats(expr hcl.Expression, ctx *hcl.EvalContext) ([]string, hcl.Dia
 	seen := map[string]bool{}
 	for _, f := range fs {
 		if f != "raw" && f != "qcow2" || seen[f] {
-			return nil, append(diags, diag("Invalid format", fmt.Sprintf("format is \"raw\", \"qcow2\" or a list of both, each once; not %q.", f), expr.Range()))
+			return nil, append(diags, recipes.Diag("Invalid format", fmt.Sprintf("format is \"raw\", \"qcow2\" or a list of both, each once; not %q.", f), expr.Range()))
 		}
 		seen[f] = true
 	}
 	if len(fs) == 0 {
-		return nil, append(diags, diag("Invalid format", "give at least one format.", expr.Range()))
+		return nil, append(diags, recipes.Diag("Invalid format", "give at least one format.", expr.Range()))
 	}
 	return fs, diags
 }
@@ -218,7 +214,7 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 	_, hasContent := at["content"]
 	_, hasFiles := at["files"]
 	if hasContent && hasFiles {
-		diags = append(diags, diag("Partition with content and files", "A partition holds either content (an image) or files (a FAT32 file system), not both.", blk.DefRange))
+		diags = append(diags, recipes.Diag("Partition with content and files", "A partition holds either content (an image) or files (a FAT32 file system), not both.", blk.DefRange))
 	}
 	if hasContent {
 		expr := at["content"].Expr
@@ -226,7 +222,7 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			if val.Type().IsObjectType() && val.IsKnown() && val.IsNull() {
-				diags = append(diags, diag("Null content", "This value is null: is its block missing a part (such as a verity block for rootfs.NAME.verity)?", expr.Range()))
+				diags = append(diags, recipes.Diag("Null content", "This value is null: is its block missing a part (such as a verity block for rootfs.NAME.verity)?", expr.Range()))
 			} else {
 				art, known, dd := recipes.DecodeArtifact(expr, ctx)
 				diags = append(diags, dd...)
@@ -250,13 +246,13 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 			case !val.IsWhollyKnown():
 				n.known = false
 			case !val.Type().IsObjectType() && !val.Type().IsMapType() || val.IsNull():
-				diags = append(diags, diag("Invalid files", "files is a map from absolute paths in the FAT32 file system to artifacts, such as { \"/EFI/BOOT/BOOTX64.EFI\" = kernel.guest.image }.", expr.Range()))
+				diags = append(diags, recipes.Diag("Invalid files", "files is a map from absolute paths in the FAT32 file system to artifacts, such as { \"/EFI/BOOT/BOOTX64.EFI\" = kernel.guest.image }.", expr.Range()))
 			default:
 				for it := val.ElementIterator(); it.Next(); {
 					k, v := it.Element()
 					fp := k.AsString()
 					if !strings.HasPrefix(fp, "/") || path.Clean(fp) != fp || fp == "/" {
-						diags = append(diags, diag("Invalid file path", fmt.Sprintf("%q is not a clean absolute path such as \"/EFI/BOOT/BOOTX64.EFI\".", fp), expr.Range()))
+						diags = append(diags, recipes.Diag("Invalid file path", fmt.Sprintf("%q is not a clean absolute path such as \"/EFI/BOOT/BOOTX64.EFI\".", fp), expr.Range()))
 						continue
 					}
 					if v.Type().IsObjectType() && v.Type().HasAttribute("artifact") {
@@ -265,7 +261,7 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 						v = v.GetAttr("image")
 					}
 					if v.Type() != recipes.ArtifactType || v.IsNull() {
-						diags = append(diags, diag("Not an artifact", fmt.Sprintf("files[%q] is %s, not a file made by another block.", fp, v.Type().FriendlyName()), expr.Range()))
+						diags = append(diags, recipes.Diag("Not an artifact", fmt.Sprintf("files[%q] is %s, not a file made by another block.", fp, v.Type().FriendlyName()), expr.Range()))
 						continue
 					}
 					a := *v.EncapsulatedValue().(*recipes.Artifact)
@@ -277,7 +273,7 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 	}
 	if !hasContent && !hasFiles {
 		if _, ok := at["size"]; !ok {
-			diags = append(diags, diag("Empty partition", "Give content, files or at least a size.", blk.DefRange))
+			diags = append(diags, recipes.Diag("Empty partition", "Give content, files or at least a size.", blk.DefRange))
 		}
 	}
 	var typ string
@@ -297,7 +293,7 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 			if a, ok := at["type"]; ok {
 				r = a.Expr.Range()
 			}
-			diags = append(diags, diag("Invalid partition type", err.Error()+".", r))
+			diags = append(diags, recipes.Diag("Invalid partition type", err.Error()+".", r))
 		}
 		p.Type = g
 	}
@@ -308,13 +304,13 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 			err = fmt.Errorf("size %s is not a multiple of 1MiB", size)
 		}
 		if err != nil {
-			diags = append(diags, diag("Invalid size", err.Error(), at["size"].Expr.Range()))
+			diags = append(diags, recipes.Diag("Invalid size", err.Error(), at["size"].Expr.Range()))
 		}
 		p.Size = sz
 	}
 	if str("uuid", &p.UUID) && p.UUID != "" {
 		if u, err := parseGUID(p.UUID); err != nil {
-			diags = append(diags, diag("Invalid uuid", err.Error(), at["uuid"].Expr.Range()))
+			diags = append(diags, recipes.Diag("Invalid uuid", err.Error(), at["uuid"].Expr.Range()))
 		} else {
 			p.UUID = u
 		}
@@ -323,9 +319,9 @@ func (n *node) decodePartition(blk *hcl.Block, ctx *hcl.EvalContext) (*partSpec,
 	}
 	if str("label", &p.Label) {
 		if !hasFiles {
-			diags = append(diags, diag("Unexpected label", "label is the volume label of a FAT32 partition (one with files).", at["label"].Expr.Range()))
+			diags = append(diags, recipes.Diag("Unexpected label", "label is the volume label of a FAT32 partition (one with files).", at["label"].Expr.Range()))
 		} else if len(p.Label) > 11 {
-			diags = append(diags, diag("Invalid label", "a FAT volume label has at most 11 characters.", at["label"].Expr.Range()))
+			diags = append(diags, recipes.Diag("Invalid label", "a FAT volume label has at most 11 characters.", at["label"].Expr.Range()))
 		}
 	}
 	return p, diags
@@ -351,11 +347,11 @@ func (n *node) deriveGUIDs() {
 		for _, f := range p.Files {
 			what += " " + f.Path + "=" + f.SHA256
 		}
-		p.UUID = verity.DeriveUUID(fmt.Sprintf("disk %s partition %s", n.name, p.Name), what).String()
+		p.UUID = derive.UUID(fmt.Sprintf("disk %s partition %s", n.name, p.Name), what).String()
 	}
 	b, _ := json.Marshal(n.spec)
 	sum := sha256.Sum256(b)
-	n.spec.GUID = verity.DeriveUUID("disk "+n.name, hex.EncodeToString(sum[:])).String()
+	n.spec.GUID = derive.UUID("disk "+n.name, hex.EncodeToString(sum[:])).String()
 }
 
 // planSpec turns the parameters into a Spec; files are the inputs' paths

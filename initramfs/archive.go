@@ -18,6 +18,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 // File types of entries, as in the newc mode field.
@@ -39,6 +41,8 @@ type entry struct {
 	data   []byte // content of a regular file, target of a symbolic link
 	rmajor uint64 // device numbers of a device node
 	rminor uint64
+	uid    uint64 // owner, 0:0 unless the recipe's entry says
+	gid    uint64
 	origin string // what put it there, for error messages
 }
 
@@ -85,8 +89,9 @@ func (t *tree) add(e *entry, replace bool) error {
 }
 
 // records returns the archive's records sorted by name, with every parent
-// directory present (mode 0755 unless given), owned by 0:0, mtimes set to
-// epoch and inode numbers in order.
+// directory present (mode 0755 unless given), owned by 0:0 unless the
+// recipe's entry says otherwise, mtimes set to epoch and inode numbers in
+// order.
 func (t *tree) records(epoch int64) ([]cpio.Record, error) {
 	for name := range t.entries {
 		for d := path.Dir(name); d != "."; d = path.Dir(d) {
@@ -107,7 +112,7 @@ func (t *tree) records(epoch int64) ([]cpio.Record, error) {
 	recs := make([]cpio.Record, 0, len(names))
 	for i, n := range names {
 		e := t.entries[n]
-		info := cpio.Info{Ino: uint64(i + 1), Mode: e.mode, NLink: 1, MTime: uint64(epoch), Name: n,
+		info := cpio.Info{Ino: uint64(i + 1), Mode: e.mode, UID: e.uid, GID: e.gid, NLink: 1, MTime: uint64(epoch), Name: n,
 			Rmajor: e.rmajor, Rminor: e.rminor}
 		if e.mode&typeMask == typeDir {
 			info.NLink = 2
@@ -223,60 +228,21 @@ type Listing struct {
 // maxUncompressed bounds what Inspect decompresses into memory.
 const maxUncompressed = 1 << 30
 
-// compressionOf recognises a compressed stream by its magic number.
+// compressionOf recognises a newc archive ("none") or a compressed
+// stream by its magic number; "" is neither.
 func compressionOf(b []byte) string {
-	switch {
-	case bytes.HasPrefix(b, []byte("070701")) || bytes.HasPrefix(b, []byte("070702")):
+	if bytes.HasPrefix(b, []byte("070701")) || bytes.HasPrefix(b, []byte("070702")) {
 		return "none"
-	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
-		return "gzip"
-	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return "zstd"
-	case bytes.HasPrefix(b, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return "xz"
+	}
+	if f := decompress.Sniff(b); f != decompress.None {
+		return string(f)
 	}
 	return ""
 }
 
-// decompress reads all of a compressed stream, bounded by limit.
-func decompress(r io.Reader, c string, limit int64) ([]byte, error) {
-	var zr io.Reader
-	switch c {
-	case "gzip":
-		g, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		zr = g
-	case "zstd":
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		defer d.Close()
-		zr = d
-	case "xz":
-		x, err := xz.NewReader(bufio.NewReader(r))
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		zr = x
-	default:
-		return nil, fmt.Errorf("unknown compression %q", c)
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: more than %d bytes uncompressed", c, limit)
-	}
-	return b, nil
-}
-
 // Inspect lists the entries of an initramfs: uncompressed newc archives
 // (possibly several, one after another) optionally followed by one
-// gzip-, zstd- or xz-compressed part holding more archives, the way the
+// gzip-, zstd-, xz- or bzip2-compressed part holding more archives, the way the
 // kernel unpacks them.
 func Inspect(b []byte) (*Listing, error) { return inspect(b, maxUncompressed) }
 
@@ -305,7 +271,7 @@ func inspect(b []byte, limit int64) (*Listing, error) {
 			l.Segments = append(l.Segments, c)
 			b = b[n:]
 		default:
-			raw, err := decompress(bytes.NewReader(b), c, limit)
+			raw, _, err := decompress.ReadAll(bytes.NewReader(b), limit)
 			if err != nil {
 				return nil, err
 			}

@@ -58,34 +58,34 @@ initramfs "a" {
 }`, "Invalid agent path"},
 		{"duplicate path", `initramfs "a" {
   file "/etc/x" { content = "a" }
-  dir "etc/x/" {}
+  dir "/etc/x" {}
 }`, "/etc/x is given twice"},
 		{"escaping path", `initramfs "a" {
   file "/../x" { content = "a" }
-}`, "contains .."},
+}`, "not a clean absolute path"},
 		{"mode", `initramfs "a" {
   file "/x" {
     content = "a"
     mode    = "0999"
   }
-}`, "octal string"},
+}`, "not an octal mode"},
 		{"device", `initramfs "a" {
   device "/dev/x" {
     type  = "pipe"
     major = 1
     minor = 2
   }
-}`, `type is "char" or "block"`},
+}`, `type "pipe" is not char, block or fifo`},
 		{"device numbers", `initramfs "a" {
   device "/dev/x" {
     type  = "char"
     major = 5000
     minor = 2
   }
-}`, "majors 0-4095"},
+}`, "outside 0-4095:0-1048575"},
 		{"file sources", `initramfs "a" {
   file "/x" {}
-}`, "File needs one source"},
+}`, "File needs content or source"},
 		{"no go module", `initramfs "a" {
   uroot { commands = ["core/init"] }
 }`, "No Go module"},
@@ -164,6 +164,16 @@ initramfs "a" {
     mode  = "0644"
   }
   dir "/tmp" { mode = "0700" }
+  device "/run/fifo" {
+    type  = "fifo"
+    major = 0
+    minor = 0
+  }
+  file "/etc/owned" {
+    content = "x"
+    uid     = 1000
+    gid     = 100
+  }
   compression = "xz"
 }`)
 	if diags != "" {
@@ -185,15 +195,21 @@ initramfs "a" {
 	var got []short
 	for _, e := range listing.Entries {
 		got = append(got, short{e.Name, e.Type, e.Mode, e.Link})
-		if e.MTime != 1700000000 || e.UID != 0 {
-			t.Errorf("%s: mtime %d uid %d, want the epoch and 0", e.Name, e.MTime, e.UID)
+		wantUID, wantGID := uint64(0), uint64(0)
+		if e.Name == "etc/owned" {
+			wantUID, wantGID = 1000, 100
+		}
+		if e.MTime != 1700000000 || e.UID != wantUID || e.GID != wantGID {
+			t.Errorf("%s: mtime %d owner %d:%d, want the epoch and %d:%d", e.Name, e.MTime, e.UID, e.GID, wantUID, wantGID)
 		}
 	}
 	want := []short{
 		{"dev", "dir", "0755", ""}, {"dev/console", "char", "0600", ""}, {"dev/kmsg", "char", "0644", ""}, {"dev/null", "char", "0666", ""},
 		{"etc", "dir", "0755", ""}, {"etc/hostname", "file", "0644", ""}, {"etc/mtab", "symlink", "0777", "/proc/self/mounts"},
+		{"etc/owned", "file", "0644", ""},
 		{"init", "symlink", "0777", "/sbin/agent"},
-		{"proc", "dir", "0755", ""}, {"run", "dir", "0755", ""}, {"sbin", "dir", "0755", ""}, {"sbin/agent", "file", "0755", ""},
+		{"proc", "dir", "0755", ""}, {"run", "dir", "0755", ""}, {"run/fifo", "fifo", "0600", ""},
+		{"sbin", "dir", "0755", ""}, {"sbin/agent", "file", "0755", ""},
 		{"sys", "dir", "0755", ""}, {"tmp", "dir", "0700", ""},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

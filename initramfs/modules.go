@@ -2,9 +2,7 @@ package initramfs
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -13,8 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 // maxModuleTree bounds what readModuleTree holds in memory.
@@ -137,33 +134,25 @@ func uncompressModule(p string, b []byte) ([]byte, error) {
 }
 
 func uncompress(p string, b []byte) ([]byte, error) {
-	var r io.Reader
+	var f decompress.Format
 	switch {
 	case strings.HasSuffix(p, ".ko"):
 		return b, nil
 	case strings.HasSuffix(p, ".ko.gz"):
-		g, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		r = g
+		f = decompress.Gzip
 	case strings.HasSuffix(p, ".ko.xz"):
-		x, err := xz.NewReader(bufio.NewReader(bytes.NewReader(b)))
-		if err != nil {
-			return nil, err
-		}
-		r = x
+		f = decompress.XZ
 	case strings.HasSuffix(p, ".ko.zst"):
-		d, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		r = d
+		f = decompress.Zstd
 	default:
 		return nil, fmt.Errorf("%s is not a kernel module", p)
 	}
-	return io.ReadAll(io.LimitReader(r, maxModuleTree))
+	r, err := decompress.NewReader(bytes.NewReader(b), f, maxModuleTree)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
 // resolved is the outcome of resolving module names against a tree.

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/cocobuild/cocobuild/kernel/internal/kconfig"
 )
 
 // maxConfigLines bounds what parseConfig reads.
@@ -49,7 +51,7 @@ func parseConfig(text []byte) ([]configEntry, error) {
 			return nil, fmt.Errorf("line %d: CONFIG_%s has no value", i+1, m[1])
 		}
 		if v[0] == '"' {
-			if _, rest, ok := unquote(v); !ok || rest != "" || len(v) < 2 || v[len(v)-1] != '"' {
+			if _, rest, ok := kconfig.Unquote(v); !ok || rest != "" || len(v) < 2 || v[len(v)-1] != '"' {
 				return nil, fmt.Errorf("line %d: CONFIG_%s: unterminated string %s", i+1, m[1], v)
 			}
 		}
@@ -60,8 +62,8 @@ func parseConfig(text []byte) ([]configEntry, error) {
 
 // values turns entries into a map, later entries winning; "n" entries
 // are left out (as unset).
-func values(entries []configEntry) configValues {
-	cfg := configValues{}
+func values(entries []configEntry) kconfig.Values {
+	cfg := kconfig.Values{}
 	for _, e := range entries {
 		if e.Value == "n" {
 			delete(cfg, e.Sym)
@@ -152,7 +154,7 @@ func (e *UnsatisfiedError) Error() string {
 // checkResolved compares what the fragments ask for with the resolved
 // configuration and explains every difference with idx (nil: no
 // explanation beyond the values).
-func checkResolved(frags []Fragment, resolved []byte, idx *kconfigIndex) error {
+func checkResolved(frags []Fragment, resolved []byte, idx *kconfig.Index) error {
 	reqs, err := requests(frags)
 	if err != nil {
 		return err
@@ -162,7 +164,7 @@ func checkResolved(frags []Fragment, resolved []byte, idx *kconfigIndex) error {
 		return fmt.Errorf("the resolved .config: %w", err)
 	}
 	cfg := values(entries)
-	requested := configValues{}
+	requested := kconfig.Values{}
 	for s, r := range reqs {
 		requested[s] = r.Value
 	}
@@ -179,7 +181,7 @@ func checkResolved(frags []Fragment, resolved []byte, idx *kconfigIndex) error {
 		}
 		u := Unsatisfied{Option: "CONFIG_" + r.Sym, Requested: r.Value, Resolved: got, Fragment: r.Fragment, Line: r.Line}
 		if idx != nil {
-			u.Reasons = idx.explain(r.Sym, r.Value, cfg, requested)
+			u.Reasons = idx.Explain(r.Sym, r.Value, cfg, requested)
 		}
 		bad = append(bad, u)
 	}

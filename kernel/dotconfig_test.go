@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/kernel/internal/kconfig"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -18,7 +20,7 @@ func TestParseConfig(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("entries (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(configValues{"A": "y", "S": `"a b"`, "N": "0x10"}, values(got)); diff != "" {
+	if diff := cmp.Diff(kconfig.Values{"A": "y", "S": `"a b"`, "N": "0x10"}, values(got)); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
 	for _, bad := range []string{"CONFIG_A", "CONFIG_A=", "A=y", "CONFIG_S=\"open", "CONFIG_S=\"a\" b", "CONFIG-A=y"} {

@@ -83,11 +83,11 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	imageAttr, hasImage := content.Attributes["image"]
 	switch {
 	case len(content.Blocks) > 1:
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate source block",
-			Detail: fmt.Sprintf("A kernel has one source block; the first is at %s.", content.Blocks[0].DefRange), Subject: content.Blocks[1].DefRange.Ptr()})
+		return nil, append(diags, recipes.Diag("Duplicate source block",
+			fmt.Sprintf("A kernel has one source block; the first is at %s.", content.Blocks[0].DefRange), content.Blocks[1].DefRange))
 	case hasImage && len(content.Blocks) == 1:
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Both image and source",
-			Detail: "A kernel is either a prebuilt image (image = …) or built from source (a source block), not both.", Subject: imageAttr.NameRange.Ptr()})
+		return nil, append(diags, recipes.Diag("Both image and source",
+			"A kernel is either a prebuilt image (image = …) or built from source (a source block), not both.", imageAttr.NameRange))
 	case len(content.Blocks) == 1:
 		if diags.HasErrors() {
 			return nil, diags
@@ -96,9 +96,8 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		return node, append(diags, d...)
 	case !hasImage:
 		// Worded and placed as HCL reports a missing required argument.
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument",
-			Detail:  `The argument "image" is required, but no definition was found. Give image = … (a prebuilt bzImage, e.g. input.NAME), or a source { tarball, base, fragments } block to build the kernel.`,
-			Subject: b.Body.MissingItemRange().Ptr()})
+		return nil, append(diags, recipes.Diag("Missing required argument",
+			`The argument "image" is required, but no definition was found. Give image = … (a prebuilt bzImage, e.g. input.NAME), or a source { tarball, base, fragments } block to build the kernel.`, b.Body.MissingItemRange()))
 	}
 	img, _, d := recipes.DecodeArtifact(imageAttr.Expr, ctx)
 	diags = append(diags, d...)
@@ -121,17 +120,15 @@ func decodeCmdline(expr hcl.Expression, ctx *hcl.EvalContext) (string, hcl.Diagn
 		return s, recipes.DecodeExpr(expr, ctx, cty.String, &s)
 	}
 	if !val.Type().IsListType() && !val.Type().IsTupleType() {
-		return "", append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid cmdline",
-			Detail:  fmt.Sprintf("cmdline is a list of kernel arguments or one string, not %s.", val.Type().FriendlyName()),
-			Subject: expr.Range().Ptr()})
+		return "", append(diags, recipes.Diag("Invalid cmdline",
+			fmt.Sprintf("cmdline is a list of kernel arguments or one string, not %s.", val.Type().FriendlyName()), expr.Range()))
 	}
 	var args []string
 	diags = append(diags, recipes.DecodeExpr(expr, ctx, cty.List(cty.String), &args)...)
 	for _, a := range args {
 		if a == "" || strings.ContainsAny(a, " \t\n") && !strings.Contains(a, "\"") {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid kernel argument",
-				Detail:  fmt.Sprintf("%q: each list element is one argument, without spaces (quote a value with spaces as key=\"a b\").", a),
-				Subject: expr.Range().Ptr()})
+			diags = append(diags, recipes.Diag("Invalid kernel argument",
+				fmt.Sprintf("%q: each list element is one argument, without spaces (quote a value with spaces as key=\"a b\").", a), expr.Range()))
 		}
 	}
 	return strings.Join(args, " "), diags

@@ -19,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/filecopy"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -60,10 +61,6 @@ type sourceNode struct {
 	probeErr  error
 }
 
-func diagErr(summary, detail string, r hcl.Range) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()}
-}
-
 // decodeSource decodes the source block.
 func decodeSource(name, cmdline string, blk *hcl.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
 	c, diags := blk.Body.Content(sourceSchema)
@@ -86,7 +83,7 @@ func decodeSource(name, cmdline string, blk *hcl.Block, ctx *hcl.EvalContext) (r
 		var s string
 		diags = append(diags, recipes.DecodeExpr(baseExpr, ctx, cty.String, &s)...)
 		if !slices.Contains(baseTargets, s) {
-			diags = append(diags, diagErr("Unknown base configuration",
+			diags = append(diags, recipes.Diag("Unknown base configuration",
 				fmt.Sprintf("base is one of %s, or a configuration file (an artifact such as input.NAME), not %q.", strings.Join(baseTargets, ", "), s), baseExpr.Range()))
 		}
 		n.params.Base = s
@@ -114,11 +111,11 @@ func (n *sourceNode) decodeFragments(expr hcl.Expression, ctx *hcl.EvalContext) 
 		return diags
 	}
 	if !val.Type().IsListType() && !val.Type().IsTupleType() {
-		return append(diags, diagErr("Invalid fragments",
+		return append(diags, recipes.Diag("Invalid fragments",
 			fmt.Sprintf("fragments is a list of shipped fragment names (%s) and configuration files (input.NAME), not %s.", strings.Join(ShippedFragments(), ", "), val.Type().FriendlyName()), expr.Range()))
 	}
 	if val.IsNull() {
-		return append(diags, diagErr("Invalid fragments", "fragments is null.", expr.Range()))
+		return append(diags, recipes.Diag("Invalid fragments", "fragments is null.", expr.Range()))
 	}
 	seen := map[string]bool{}
 	for it := val.ElementIterator(); it.Next(); {
@@ -130,11 +127,11 @@ func (n *sourceNode) decodeFragments(expr hcl.Expression, ctx *hcl.EvalContext) 
 			name := v.AsString()
 			data, err := ShippedFragment(name)
 			if err != nil {
-				diags = append(diags, diagErr("Unknown fragment", err.Error()+"; give a file as an input for other fragments.", expr.Range()))
+				diags = append(diags, recipes.Diag("Unknown fragment", err.Error()+"; give a file as an input for other fragments.", expr.Range()))
 				continue
 			}
 			if seen[name] {
-				diags = append(diags, diagErr("Duplicate fragment", fmt.Sprintf("fragment %q is listed twice.", name), expr.Range()))
+				diags = append(diags, recipes.Diag("Duplicate fragment", fmt.Sprintf("fragment %q is listed twice.", name), expr.Range()))
 				continue
 			}
 			seen[name] = true
@@ -226,7 +223,7 @@ func (n *sourceNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	if err != nil {
 		return fmt.Errorf("kernel.%s: %w", n.name, err)
 	}
-	if err := copyTo(res.BzImage, filepath.Join(sc.OutDir, "vmlinuz")); err != nil {
+	if _, err := filecopy.Copy(res.BzImage, filepath.Join(sc.OutDir, "vmlinuz"), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(sc.OutDir, "config"), res.Config, 0o644); err != nil {
@@ -261,18 +258,6 @@ func (n *sourceNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	sc.Meta["version"] = info.Version
 	sc.Meta["boot_protocol"] = info.ProtocolString()
 	return nil
-}
-
-func copyTo(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
 }
 
 // Finish implements recipes.Node.

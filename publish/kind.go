@@ -110,7 +110,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	n := &node{kind: k, name: b.Name, keyBase: filepath.Dir(b.DefRange.Filename), defRange: b.DefRange}
 	n.cfg.Name = b.Name
 	if err := checkName(b.Name); err != nil {
-		diags = append(diags, diag("Invalid publish name", err.Error(), b.LabelRange))
+		diags = append(diags, recipes.Diag("Invalid publish name", err.Error(), b.LabelRange))
 	}
 	str := func(name string, target *string) (hcl.Range, bool) {
 		a, ok := content.Attributes[name]
@@ -130,7 +130,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	}
 	if rng, _ := str("version", &n.cfg.Version); n.cfg.Version != "" {
 		if _, err := CanonicalVersion(n.cfg.Version); err != nil {
-			diags = append(diags, diag("Invalid version", err.Error(), rng))
+			diags = append(diags, recipes.Diag("Invalid version", err.Error(), rng))
 		}
 	}
 	var expires string
@@ -139,28 +139,28 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	if expires != "" {
 		t, err := time.Parse(time.RFC3339, expires)
 		if err != nil {
-			diags = append(diags, diag("Invalid expiry", fmt.Sprintf("expires %q is not an RFC 3339 time such as 2027-12-31T00:00:00Z.", expires), rng))
+			diags = append(diags, recipes.Diag("Invalid expiry", fmt.Sprintf("expires %q is not an RFC 3339 time such as 2027-12-31T00:00:00Z.", expires), rng))
 		}
 		n.cfg.Expires = t
 	}
 	if rng, ok := str("key", &n.key); ok && n.key == "" {
-		diags = append(diags, diag("Missing key", `key is a private key file, "env://VAR" or "dev" (the development key).`, rng))
+		diags = append(diags, recipes.Diag("Missing key", `key is a private key file, "env://VAR" or "dev" (the development key).`, rng))
 	}
 	if rng, ok := list("formats", &n.cfg.Formats); ok && n.cfg.Formats != nil {
 		if err := CheckFormats(n.cfg.Formats); err != nil {
-			diags = append(diags, diag("Invalid formats", err.Error(), rng))
+			diags = append(diags, recipes.Diag("Invalid formats", err.Error(), rng))
 		}
 	}
 	if rng, _ := list("to", &n.cfg.To); n.cfg.To != nil {
 		for _, t := range n.cfg.To {
 			if err := CheckTarget(t); err != nil {
-				diags = append(diags, diag("Invalid feed", err.Error(), rng))
+				diags = append(diags, recipes.Diag("Invalid feed", err.Error(), rng))
 			}
 		}
 	}
 	if rng, _ := str("namespace", &n.cfg.Namespace); n.cfg.Namespace != "" {
 		if err := checkNamespace(n.cfg.Namespace); err != nil {
-			diags = append(diags, diag("Invalid namespace", err.Error(), rng))
+			diags = append(diags, recipes.Diag("Invalid namespace", err.Error(), rng))
 		}
 	}
 	str("subject", &n.cfg.Subject)
@@ -169,7 +169,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	if rng, ok := str("index_ttl", &ttl); ok && len(diags) == before {
 		d, err := time.ParseDuration(ttl)
 		if err != nil || d <= 0 {
-			diags = append(diags, diag("Invalid index_ttl", fmt.Sprintf("index_ttl %q is not a positive Go duration such as \"168h\" (7 days, the default).", ttl), rng))
+			diags = append(diags, recipes.Diag("Invalid index_ttl", fmt.Sprintf("index_ttl %q is not a positive Go duration such as \"168h\" (7 days, the default).", ttl), rng))
 		}
 		n.cfg.IndexTTL = d
 	}
@@ -183,10 +183,6 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		return nil, diags
 	}
 	return n, diags
-}
-
-func diag(summary, detail string, rng hcl.Range) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}
 }
 
 // Steps implements recipes.Node: publishing has no cached step; it works
@@ -212,23 +208,12 @@ func (n *node) coverageDiag(pc *PartialCoverageError) hcl.Diagnostics {
 
 // signer loads the block's key.
 func (n *node) signer() (*sign.Signer, []string, error) {
-	if n.key == sign.DevKeyRef {
+	return sign.Choose(n.key, n.keyBase, func() (string, error) {
 		if n.kind.CacheDir == "" {
-			return nil, nil, fmt.Errorf(`key = "dev" needs a cache directory`)
+			return "", fmt.Errorf(`key = "dev" needs a cache directory`)
 		}
-		dir := DevKeyDir(n.kind.CacheDir)
-		s, created, err := sign.DevKey(dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		var notes []string
-		if created {
-			notes = append(notes, "wrote the DEVELOPMENT signing key (public, the same everywhere) into "+dir)
-		}
-		return s, notes, nil
-	}
-	s, err := sign.LoadSigner(n.key, n.keyBase, sign.PasswordFromEnv())
-	return s, nil, err
+		return DevKeyDir(n.kind.CacheDir), nil
+	})
 }
 
 // PostBuild implements builder.PostBuilder: it signs the release of the
@@ -251,7 +236,7 @@ func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]re
 		return nil, nil, n.coverageDiag(pc)
 	}
 	if errors.Is(err, ErrExpiresPast) {
-		return nil, nil, hcl.Diagnostics{diag("Release already expired", fmt.Sprintf("publish %q refuses to sign it: %s.", n.name, err), n.expiresRange)}
+		return nil, nil, hcl.Diagnostics{recipes.Diag("Release already expired", fmt.Sprintf("publish %q refuses to sign it: %s.", n.name, err), n.expiresRange)}
 	}
 	if err != nil {
 		return nil, nil, err

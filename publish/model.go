@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/cocobuild/cocobuild/internal/names"
 )
 
 // Manifest is what publish reads of OUT/manifest.json, the contract between
@@ -368,26 +370,18 @@ func CompareVersions(a, b string) int {
 	return semver.Compare("v"+strings.TrimPrefix(a, "v"), "v"+strings.TrimPrefix(b, "v"))
 }
 
+// checkName checks a release name (names.Check).
 func checkName(n string) error {
-	if n == "" {
-		return errors.New("a release needs a name")
-	}
-	for _, c := range n {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("release name %q: use letters, digits, '-', '_' and '.'", n)
-		}
+	if err := names.Check(n); err != nil {
+		return fmt.Errorf("release name: %w", err)
 	}
 	return nil
 }
 
+// checkNamespace checks a release namespace (names.CheckPath).
 func checkNamespace(ns string) error {
-	if ns == "" || strings.HasPrefix(ns, "/") || strings.HasSuffix(ns, "/") || strings.Contains(ns, "//") {
-		return fmt.Errorf("namespace %q: use slash-separated segments such as github.com/acme/guest", ns)
-	}
-	for _, c := range ns {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./", c)) {
-			return fmt.Errorf("namespace %q: use letters, digits, '-', '_', '.' and '/'", ns)
-		}
+	if err := names.CheckPath(ns); err != nil {
+		return fmt.Errorf("namespace: %w", err)
 	}
 	return nil
 }

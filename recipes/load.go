@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/cocobuild/cocobuild/internal/names"
 )
 
 // LockFileName is the file, beside the recipe, that holds resolved pins.
@@ -178,9 +180,8 @@ func (r *Recipe) decodeRecipeBlock(blocks []*hcl.Block) hcl.Diagnostics {
 		if a, ok := content.Attributes["name"]; ok {
 			var name string
 			diags = append(diags, DecodeExpr(a.Expr, ctx, cty.String, &name)...)
-			if name != "" && !validName(name) {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid recipe name",
-					Detail: "A recipe name may hold letters, digits, '-', '_' and '.'; it names the output directory.", Subject: a.Expr.Range().Ptr()})
+			if name != "" && names.Check(name) != nil {
+				diags = append(diags, Diag("Invalid recipe name", "A recipe name may hold letters, digits, '-', '_' and '.'; it names the output directory.", a.Expr.Range()))
 			} else if name != "" {
 				r.Name = name
 			}
@@ -198,18 +199,6 @@ func (r *Recipe) decodeRecipeBlock(blocks []*hcl.Block) hcl.Diagnostics {
 	return diags
 }
 
-func validName(s string) bool {
-	if s == "" || s == "." || s == ".." {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // collectBlocks records the blocks of registered kinds, their references,
 // and orders them so that every block follows those it refers to.
 func (r *Recipe) collectBlocks(hblocks []*hcl.Block) hcl.Diagnostics {
@@ -218,9 +207,9 @@ func (r *Recipe) collectBlocks(hblocks []*hcl.Block) hcl.Diagnostics {
 	for _, hb := range hblocks {
 		k, _ := r.reg.Kind(hb.Type)
 		b := &Block{Kind: k, Type: hb.Type, Name: hb.Labels[0], Body: hb.Body, DefRange: hb.DefRange, LabelRange: hb.LabelRanges[0]}
-		if !validName(b.Name) || strings.Contains(b.Name, ".") {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid block name",
-				Detail: fmt.Sprintf("%s %q: a block name may hold letters, digits, '-' and '_'.", b.Type, b.Name), Subject: b.LabelRange.Ptr()})
+		// A name without '.', which separates the parts of an address.
+		if names.Check(b.Name) != nil || strings.Contains(b.Name, ".") {
+			diags = append(diags, Diag("Invalid block name", fmt.Sprintf("%s %q: a block name may hold letters, digits, '-' and '_'.", b.Type, b.Name), b.LabelRange))
 			continue
 		}
 		if prev, dup := byAddr[b.Addr()]; dup {

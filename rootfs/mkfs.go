@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cocobuild/cocobuild/disk/units"
+	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -289,16 +289,23 @@ func tarRoot(tarPath string) (rootAttrs, int, error) {
 	}
 }
 
+// stageIn unpacks the tree into work/staging, for the mkfs tools that
+// read a directory.
+func stageIn(work, tarPath string, chown bool) (string, *stageInfo, error) {
+	staging := filepath.Join(work, "staging")
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		return "", nil, err
+	}
+	st, err := stage(tarPath, staging, chown)
+	return staging, st, err
+}
+
 func buildErofs(ctx context.Context, tarPath, out, work string, opt ImageOptions) (*ImageInfo, error) {
 	bin, err := toolMkfsErofs.path()
 	if err != nil {
 		return nil, err
 	}
-	staging := filepath.Join(work, "staging")
-	if err := os.Mkdir(staging, 0o700); err != nil {
-		return nil, err
-	}
-	st, err := stage(tarPath, staging, opt.Chown)
+	staging, st, err := stageIn(work, tarPath, opt.Chown)
 	if err != nil {
 		return nil, err
 	}
@@ -352,11 +359,7 @@ func buildExt4(ctx context.Context, tarPath, out, work string, opt ImageOptions)
 	if err != nil {
 		return nil, err
 	}
-	staging := filepath.Join(work, "staging")
-	if err := os.Mkdir(staging, 0o700); err != nil {
-		return nil, err
-	}
-	st, err := stage(tarPath, staging, opt.Chown)
+	staging, st, err := stageIn(work, tarPath, opt.Chown)
 	if err != nil {
 		return nil, err
 	}

@@ -2,18 +2,13 @@ package rootfs
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 // OCI whiteout names (image-spec layer.md).
@@ -30,40 +25,9 @@ type tarOptions struct {
 	oci bool
 }
 
-// Decompress returns a reader of the uncompressed bytes of r, recognising
-// gzip, zstd, xz and bzip2 by their magic numbers; anything else is
-// returned as it is.
-func Decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	magic, err := br.Peek(6)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		zr.Multistream(true)
-		return zr, nil
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		return zr.IOReadCloser(), nil
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
-		zr, err := xz.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		return io.NopCloser(zr), nil
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return io.NopCloser(bzip2.NewReader(br)), nil
-	}
-	return io.NopCloser(br), nil
-}
+// maxTarSize bounds what one tar source or image layer holds once
+// decompressed: a stream that holds more fails rather than fill the disk.
+const maxTarSize = 64 << 30
 
 // AddTar reads a tar archive (compressed or not) into the tree below at
 // ("" for the root). Every entry is checked: names and hard links must stay
@@ -79,7 +43,7 @@ func (t *Tree) AddLayer(source string, r io.Reader) error {
 }
 
 func (t *Tree) addTar(source string, r io.Reader, opts tarOptions) error {
-	zr, err := Decompress(r)
+	zr, _, err := decompress.Open(r, maxTarSize)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cocobuild/cocobuild/recipes/entries"
 )
 
 // Type is the kind of a file-system entry.
@@ -139,11 +141,7 @@ func checkSymlink(source, name, p, target string) error {
 	if strings.IndexByte(target, 0) >= 0 {
 		return fmt.Errorf("%s: symlink %q has a NUL byte in its target", source, name)
 	}
-	if path.IsAbs(target) {
-		return nil
-	}
-	j := path.Join(path.Dir("/" + p)[1:], target)
-	if j == ".." || strings.HasPrefix(j, "../") {
+	if entries.ResolvesOutside(p, target) {
 		return &EscapeError{Source: source, Entry: name, Detail: fmt.Sprintf("is a symlink to %q, which resolves outside the root", target)}
 	}
 	return nil
@@ -320,19 +318,6 @@ func (t *Tree) Whiteout(source, name string) error {
 		return fmt.Errorf("%s: whiteout %q would remove the root", source, name)
 	}
 	t.remove(p)
-	return nil
-}
-
-// Opaque empties directory name, as an OCI opaque whiteout does for the
-// layers below.
-func (t *Tree) Opaque(source, name string) error {
-	p, err := CleanName(source, name)
-	if err != nil {
-		return err
-	}
-	if e, ok := t.entries[p]; ok && e.Type == TypeDir {
-		t.removeChildren(p)
-	}
 	return nil
 }
 

@@ -9,12 +9,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 // Difference is one thing that differs between A and B.
@@ -184,18 +187,28 @@ func listTree(root string) (map[string]fs.FileInfo, error) {
 }
 
 // Files compares the contents of one artifact, member by member when its
-// format is known.
-func Files(name string, a, b []byte) []Difference {
+// format is known. An artifact that decompresses to more than 4 GiB is
+// compared as bytes, and the difference says so.
+func Files(name string, a, b []byte) []Difference { return files(name, a, b, maxDecompressed) }
+
+// files is Files with a bound on what it decompresses of each artifact.
+func files(name string, a, b []byte, limit int64) []Difference {
 	if bytes.Equal(a, b) {
 		return nil
 	}
+	var tooLarge error // why members were not compared, when it is size
 	for _, f := range formats {
 		if !f.match(name, a) || !f.match(name, b) {
 			continue
 		}
-		ma, errA := f.members(a)
-		mb, errB := f.members(b)
+		ma, errA := f.members(a, limit)
+		mb, errB := f.members(b, limit)
 		if errA != nil || errB != nil {
+			for _, err := range []error{errA, errB} {
+				if errors.Is(err, decompress.ErrTooLarge) {
+					tooLarge = err
+				}
+			}
 			break // fall back to bytes
 		}
 		ds := compareMembers(name, f.name, ma, mb)
@@ -212,6 +225,9 @@ func Files(name string, a, b []byte) []Difference {
 	d := Difference{Artifact: name, Format: "bytes", What: "content", A: digest(a), B: digest(b)}
 	if len(a) != len(b) {
 		d.What = fmt.Sprintf("content and size (%d vs %d bytes)", len(a), len(b))
+	}
+	if tooLarge != nil {
+		d.What += fmt.Sprintf("; not compared member by member: %v", tooLarge)
 	}
 	if i := firstDiff(a, b); i >= 0 {
 		d.What += fmt.Sprintf("; first differing byte at offset %d", i)
@@ -253,7 +269,7 @@ func digest(b []byte) string {
 type format struct {
 	name    string
 	match   func(name string, b []byte) bool
-	members func(b []byte) ([]Member, error)
+	members func(b []byte, limit int64) ([]Member, error) // limit: what may be decompressed
 }
 
 var formats = []format{cpioFormat, tarFormat, gptFormat, jsonFormat}

@@ -147,7 +147,7 @@ func FuzzGPT(f *testing.F) {
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if gptFormat.match("d", b) {
-			gptFormat.members(b)
+			gptFormat.members(b, 1<<20)
 		}
 	})
 }
@@ -157,5 +157,22 @@ func TestLongValuesAreAbbreviated(t *testing.T) {
 	got := Files("rvps.json", long("a"), long("b"))
 	if len(got) != 1 || len(got[0].A) > 120 || len(got[0].B) > 120 || !strings.Contains(got[0].A, "502 bytes") {
 		t.Errorf("long JSON values not abbreviated: %+v", got)
+	}
+}
+
+// TestTooLargeIsSaid: a compressed artifact that holds more than the limit
+// is compared as bytes, and the difference says why, instead of comparing
+// members cut short at the limit.
+func TestTooLargeIsSaid(t *testing.T) {
+	base := []entry{{"big", 0o100644, strings.Repeat("x", 4096)}}
+	changed := []entry{{"big", 0o100644, strings.Repeat("y", 4096)}}
+	a, b := gz(t, makeCPIO(t, base)), gz(t, makeCPIO(t, changed))
+	got := files("initrd.cpio.gz", a, b, 1024)
+	if len(got) != 1 || got[0].Format != "bytes" || !strings.Contains(got[0].What, "not compared member by member: gzip stream holds more than 1024 bytes") {
+		t.Errorf("with a 1 KiB limit: got %+v, want one bytes difference saying the gzip stream holds more than 1024 bytes", got)
+	}
+	got = files("initrd.cpio.gz", a, b, 1<<20)
+	if len(got) != 1 || got[0].Format != "cpio" || !strings.Contains(got[0].Member, "big") {
+		t.Errorf("with a 1 MiB limit: got %+v, want the cpio member big", got)
 	}
 }

@@ -3,7 +3,6 @@ package diff
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -16,9 +15,9 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
-	"github.com/ulikunitz/xz"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 func hash(b []byte) string {
@@ -26,45 +25,45 @@ func hash(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// decompress undoes gzip, zstd or xz, and returns b itself otherwise.
-func decompress(b []byte) ([]byte, string, error) {
-	var r io.Reader
-	var name string
-	switch {
-	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, "", err
-		}
-		r, name = zr, "gzip"
-	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, "", err
-		}
-		defer zr.Close()
-		r, name = zr, "zstd"
-	case bytes.HasPrefix(b, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		zr, err := xz.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, "", err
-		}
-		r, name = zr, "xz"
-	default:
-		return b, "", nil
+// maxDecompressed bounds what diff decompresses of one artifact into
+// memory; an artifact that holds more is compared as bytes, and the
+// difference says why.
+const maxDecompressed = 4 << 30
+
+// decompressAll undoes gzip, zstd, xz or bzip2, and returns b itself
+// otherwise.
+func decompressAll(b []byte, limit int64) ([]byte, error) {
+	d, _, err := decompress.ReadAll(bytes.NewReader(b), limit)
+	return d, err
+}
+
+// headLen is how much of an artifact's uncompressed start match looks at
+// (a tar header block).
+const headLen = 512
+
+// decompressHead decompresses just enough of b to see its magic.
+func decompressHead(b []byte) ([]byte, error) {
+	r, _, err := decompress.Open(bytes.NewReader(b), maxDecompressed)
+	if err != nil {
+		return nil, err
 	}
-	out, err := io.ReadAll(io.LimitReader(r, 4<<30))
-	return out, name, err
+	defer r.Close()
+	head := make([]byte, headLen)
+	n, err := io.ReadFull(r, head)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil
+	}
+	return head[:n], err
 }
 
 var cpioFormat = format{
 	name: "cpio",
 	match: func(_ string, b []byte) bool {
-		d, _, err := decompressHead(b)
+		d, err := decompressHead(b)
 		return err == nil && bytes.HasPrefix(d, []byte("070701"))
 	},
-	members: func(b []byte) ([]Member, error) {
-		d, _, err := decompress(b)
+	members: func(b []byte, limit int64) ([]Member, error) {
+		d, err := decompressAll(b, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -104,26 +103,14 @@ var cpioFormat = format{
 	},
 }
 
-// decompressHead decompresses just enough of b to see its magic.
-func decompressHead(b []byte) ([]byte, string, error) {
-	if len(b) > 1<<16 && (bytes.HasPrefix(b, []byte{0x1f, 0x8b}) || bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}) || bytes.HasPrefix(b, []byte{0xfd, '7', 'z', 'X', 'Z', 0})) {
-		d, name, err := decompress(b)
-		if len(d) > 16 {
-			return d[:16], name, nil
-		}
-		return d, name, err
-	}
-	return decompress(b)
-}
-
 var tarFormat = format{
 	name: "tar",
 	match: func(name string, b []byte) bool {
-		d, _, err := decompressHead(b)
+		d, err := decompressHead(b)
 		return err == nil && len(d) >= 263 && string(d[257:262]) == "ustar" || strings.HasSuffix(name, ".tar") && err == nil
 	},
-	members: func(b []byte) ([]Member, error) {
-		d, _, err := decompress(b)
+	members: func(b []byte, limit int64) ([]Member, error) {
+		d, err := decompressAll(b, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +158,7 @@ var gptFormat = format{
 	match: func(_ string, b []byte) bool {
 		return len(b) >= 1024 && string(b[512:520]) == "EFI PART"
 	},
-	members: func(b []byte) ([]Member, error) {
+	members: func(b []byte, limit int64) ([]Member, error) {
 		const sector = 512
 		h := b[sector : 2*sector]
 		entriesLBA := binary.LittleEndian.Uint64(h[72:])
@@ -226,7 +213,7 @@ var jsonFormat = format{
 	match: func(name string, b []byte) bool {
 		return strings.HasSuffix(name, ".json") && json.Valid(b)
 	},
-	members: func(b []byte) ([]Member, error) {
+	members: func(b []byte, limit int64) ([]Member, error) {
 		var v any
 		if err := json.Unmarshal(b, &v); err != nil {
 			return nil, err

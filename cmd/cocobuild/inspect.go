@@ -35,7 +35,7 @@ func newInspectCmd(a *app) *cobra.Command {
 		Use:   "inspect FILE",
 		Short: "List an initramfs's entries, a bzImage's setup header and Authenticode digests, or what a firmware image can vouch for",
 		Long: `inspect lists the entries of an initramfs — newc cpio archives, uncompressed or
-gzip/zstd/xz-compressed, several one after another as the kernel reads them — with
+gzip/zstd/xz/bzip2-compressed, several one after another as the kernel reads them — with
 mode, uid/gid, size, sha256 and name; or, for a bzImage, what its setup header says
 and, when it has an EFI stub, its PE sections and its Authenticode SHA-256 and
 SHA-384 digests: the values firmware measures when it loads the kernel as an EFI

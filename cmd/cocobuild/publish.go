@@ -102,18 +102,20 @@ unless --allow-dev-key.`,
 					return usageErr(err)
 				}
 			}
-			var s *sign.Signer
-			if key == sign.DevKeyRef {
-				if cacheDir == "" {
-					if cacheDir, err = builder.DefaultCacheDir(); err != nil {
-						return failErr(err)
-					}
+			s, notes, err := sign.Choose(key, "", func() (string, error) {
+				if cacheDir != "" {
+					return publish.DevKeyDir(cacheDir), nil
 				}
-				if s, _, err = sign.DevKey(publish.DevKeyDir(cacheDir)); err != nil {
-					return failErr(err)
-				}
-			} else if s, err = sign.LoadSigner(key, "", sign.PasswordFromEnv()); err != nil {
-				return usageErr(err)
+				dir, err := builder.DefaultCacheDir()
+				return publish.DevKeyDir(dir), err
+			})
+			if err != nil && key != sign.DevKeyRef {
+				return usageErr(err) // the key given is not one
+			} else if err != nil {
+				return failErr(err)
+			}
+			for _, n := range notes {
+				fmt.Fprintln(a.stderr, n)
 			}
 			cfg.DevelopmentKey = sign.IsDevKey(s.Public())
 			cfg.Out = filepath.Dir(args[0])

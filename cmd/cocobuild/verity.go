@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/cocobuild/cocobuild/internal/derive"
 	"github.com/cocobuild/cocobuild/rootfs/verity"
 )
 
@@ -67,7 +68,7 @@ appended to DATA (which must be a whole number of blocks).`,
 				p.Salt = b
 			}
 			if !noSuperblock {
-				u := verity.DeriveUUID("verity superblock", digest)
+				u := derive.UUID("verity superblock", digest)
 				if uuidStr != "" {
 					var err error
 					if u, err = uuid.Parse(uuidStr); err != nil {

@@ -72,3 +72,27 @@ func DevKey(dir string) (s *Signer, created bool, err error) {
 	}
 	return s, true, nil
 }
+
+// Choose returns the signer a key reference selects, the one choice for
+// every caller: DevKeyRef the development key (kept in the directory
+// devDir returns, with a note when it is written there now); otherwise a
+// private key file (relative to base) or env://VAR, decrypted with the
+// passphrase in $COSIGN_PASSWORD.
+func Choose(ref, base string, devDir func() (string, error)) (s *Signer, notes []string, err error) {
+	if ref != DevKeyRef {
+		s, err := LoadSigner(ref, base, PasswordFromEnv())
+		return s, nil, err
+	}
+	dir, err := devDir()
+	if err != nil {
+		return nil, nil, fmt.Errorf("key %q: %w", DevKeyRef, err)
+	}
+	s, created, err := DevKey(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if created {
+		notes = append(notes, "wrote the DEVELOPMENT signing key (public, the same everywhere) into "+dir)
+	}
+	return s, notes, nil
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cocobuild/cocobuild/internal/derive"
 )
 
 // BenchmarkFormat64MiB times a separate hash tree with a superblock (bench/verity.sh
@@ -15,7 +17,7 @@ func BenchmarkFormat64MiB(b *testing.B) {
 	dir := b.TempDir()
 	data := filepath.Join(dir, "data")
 	writeData(b, data, 16384, 1)
-	p := Params{Superblock: true, Salt: DeriveSalt("x"), UUID: DeriveUUID("b", "x")}
+	p := Params{Superblock: true, Salt: DeriveSalt("x"), UUID: derive.UUID("b", "x")}
 	b.SetBytes(64 << 20)
 	for b.Loop() {
 		if _, err := Format(context.Background(), data, filepath.Join(dir, "hash"), p); err != nil {

@@ -22,9 +22,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cocobuild/cocobuild/internal/filehash"
 	dmverity "github.com/containerd/go-dmverity/pkg/verity"
 	"github.com/google/uuid"
+
+	"github.com/cocobuild/cocobuild/internal/filehash"
 )
 
 // Defaults of Params.
@@ -38,10 +39,6 @@ const (
 	LayoutSeparate = "separate" // the hash tree in its own file (hash device)
 	LayoutAppended = "appended" // the hash tree after the data, in the same file
 )
-
-// namespace is the UUID namespace of every identifier cocobuild derives
-// from content (name-based, SHA-1, RFC 9562 version 5).
-var namespace = uuid.MustParse("5b0c0c0b-7b1d-4b8e-9c0d-636f636f6275")
 
 // Params are the choices of a dm-verity format.
 type Params struct {
@@ -128,12 +125,6 @@ func DeriveSalt(dataSHA256 string) []byte {
 	return s[:]
 }
 
-// DeriveUUID returns a name-based UUID for the given purpose and content
-// digest: the same inputs always give the same UUID.
-func DeriveUUID(purpose, digest string) uuid.UUID {
-	return uuid.NewSHA1(namespace, []byte(purpose+"\x00"+digest))
-}
-
 // FileSHA256 hashes a file (lowercase hex).
 func FileSHA256(path string) (string, error) {
 	sum, _, err := filehash.SHA256(path)
@@ -184,7 +175,7 @@ func format(ctx context.Context, dataPath, hashPath string, p Params, appended b
 		return nil, err
 	}
 	if p.Superblock && p.UUID == ([16]byte{}) {
-		return nil, errors.New("a verity superblock needs a UUID: give one (DeriveUUID derives it from content)")
+		return nil, errors.New("a verity superblock needs a UUID: give one (internal/derive derives it from content)")
 	}
 	if appended && size%int64(p.HashBlockSize) != 0 {
 		return nil, fmt.Errorf("%s is %d bytes, not a multiple of the hash block size %d: the appended tree must start on a hash block", dataPath, size, p.HashBlockSize)

@@ -20,6 +20,7 @@ import (
 	dmverity "github.com/containerd/go-dmverity/pkg/verity"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/internal/derive"
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
@@ -99,7 +100,7 @@ func TestMatchesVeritysetup(t *testing.T) {
 			writeData(t, data, tc.blocks, uint64(i))
 			p := tc.p
 			if p.Superblock {
-				p.UUID = DeriveUUID("test", tc.name)
+				p.UUID = derive.UUID("test", tc.name)
 			}
 			matchVeritysetup(t, data, p, tc.appended)
 		})
@@ -152,7 +153,7 @@ func TestMatchesVeritysetupMatrix(t *testing.T) {
 						b := make([]byte, blocks*uint64(dbs))
 						rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(b)
 						if p.Superblock {
-							p.UUID = DeriveUUID("matrix", name)
+							p.UUID = derive.UUID("matrix", name)
 						}
 						path := filepath.Join(t.TempDir(), "data")
 						if err := os.WriteFile(path, b, 0o644); err != nil {
@@ -332,7 +333,7 @@ func TestVerifyRejectsFlippedByte(t *testing.T) {
 	dir := t.TempDir()
 	data, hash := filepath.Join(dir, "data"), filepath.Join(dir, "hash")
 	b := writeData(t, data, 64, 7)
-	r, err := Format(ctx, data, hash, Params{Superblock: true, Salt: DeriveSalt(sha(b)), UUID: DeriveUUID("t", sha(b))})
+	r, err := Format(ctx, data, hash, Params{Superblock: true, Salt: DeriveSalt(sha(b)), UUID: derive.UUID("t", sha(b))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,19 +442,13 @@ func TestDerived(t *testing.T) {
 	if !bytes.Equal(DeriveSalt("a"), DeriveSalt("a")) {
 		t.Error("DeriveSalt is not deterministic")
 	}
-	if DeriveUUID("p", "a") == DeriveUUID("q", "a") {
-		t.Error("DeriveUUID ignores the purpose")
-	}
-	if got := DeriveUUID("p", "a").Version(); got != 5 {
-		t.Errorf("DeriveUUID version %d, want 5", got)
-	}
 }
 
 func FuzzReadSuperblock(f *testing.F) {
 	dir := f.TempDir()
 	data, hash := filepath.Join(dir, "d"), filepath.Join(dir, "h")
 	writeData(f, data, 3, 1)
-	if _, err := Format(context.Background(), data, hash, Params{Superblock: true, Salt: []byte{1, 2, 3}, UUID: DeriveUUID("f", "f")}); err != nil {
+	if _, err := Format(context.Background(), data, hash, Params{Superblock: true, Salt: []byte{1, 2, 3}, UUID: derive.UUID("f", "f")}); err != nil {
 		f.Fatal(err)
 	}
 	sb, _ := os.ReadFile(hash)

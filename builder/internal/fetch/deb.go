@@ -3,7 +3,6 @@ package fetch
 import (
 	"archive/tar"
 	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/cocobuild/cocobuild/internal/decompress"
 )
 
 // DebFile returns the content of the regular file at member (e.g.
@@ -69,6 +67,9 @@ func DebFile(deb io.ReaderAt, size int64, member string) ([]byte, error) {
 	return nil, fmt.Errorf("%s: too many symbolic links", member)
 }
 
+// maxDebData bounds a .deb's data.tar once decompressed.
+const maxDebData = 16 << 30
+
 // debData finds data.tar.* in the ar archive and returns its decompressed stream.
 func debData(deb io.ReaderAt, size int64) (io.Reader, error) {
 	r := io.NewSectionReader(deb, 0, size)
@@ -90,22 +91,11 @@ func debData(deb io.ReaderAt, size int64) (io.Reader, error) {
 		}
 		body := io.NewSectionReader(deb, off+60, n)
 		if strings.HasPrefix(name, "data.tar") {
-			switch path.Ext(name) {
-			case ".xz":
-				return xz.NewReader(bufio.NewReader(body))
-			case ".zst":
-				d, err := zstd.NewReader(body)
-				if err != nil {
-					return nil, err
-				}
-				return d.IOReadCloser(), nil
-			case ".gz":
-				return gzip.NewReader(body)
-			case ".tar":
-				return body, nil
-			default:
+			f, ok := map[string]decompress.Format{".xz": decompress.XZ, ".zst": decompress.Zstd, ".gz": decompress.Gzip, ".tar": decompress.None}[path.Ext(name)]
+			if !ok {
 				return nil, fmt.Errorf("unsupported .deb data compression %s", name)
 			}
+			return decompress.NewReader(body, f, maxDebData)
 		}
 		skip := n + n%2
 		if _, err := br.Discard(int(skip)); err != nil {

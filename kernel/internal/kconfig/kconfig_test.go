@@ -1,4 +1,4 @@
-package kernel
+package kconfig
 
 import (
 	"strings"
@@ -59,7 +59,7 @@ config VIRTIO_PCI
 }
 
 func TestParseKconfig(t *testing.T) {
-	idx, err := parseKconfig(kconfigTree, "Kconfig", map[string]string{"SRCARCH": "x86"})
+	idx, err := Parse(kconfigTree, "Kconfig", map[string]string{"SRCARCH": "x86"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestParseKconfigErrors(t *testing.T) {
 		{"loop", fstest.MapFS{"Kconfig": {Data: []byte(`source "Kconfig"`)}}, "nested more than"},
 	}
 	for _, tc := range tests {
-		_, err := parseKconfig(tc.fs, "Kconfig", nil)
+		_, err := Parse(tc.fs, "Kconfig", nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
@@ -122,7 +122,7 @@ func TestParseKconfigErrors(t *testing.T) {
 }
 
 func TestExpr(t *testing.T) {
-	cfg := configValues{"A": "y", "B": "m", "S": `"abc"`, "N": "42"}
+	cfg := Values{"A": "y", "B": "m", "S": `"abc"`, "N": "42"}
 	tests := []struct {
 		expr  string
 		val   int
@@ -168,27 +168,27 @@ func TestExpr(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	idx, err := parseKconfig(kconfigTree, "Kconfig", map[string]string{"SRCARCH": "x86"})
+	idx, err := Parse(kconfigTree, "Kconfig", map[string]string{"SRCARCH": "x86"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolved := configValues{"X86_64": "y", "HYPERVISOR_GUEST": "y", "EFI_STUB": "y", "VIRTIO": "m", "BLOCK": "y", "TDX": "y", "HIDDEN": "y"}
+	resolved := Values{"X86_64": "y", "HYPERVISOR_GUEST": "y", "EFI_STUB": "y", "VIRTIO": "m", "BLOCK": "y", "TDX": "y", "HIDDEN": "y"}
 	tests := []struct {
 		sym, want string
-		requested configValues
+		requested Values
 		reasons   []string
 	}{
-		{"TDX", "y", configValues{"TDX": "y"}, nil}, // deps hold: Kconfig resolved it otherwise
+		{"TDX", "y", Values{"TDX": "y"}, nil}, // deps hold: Kconfig resolved it otherwise
 		{"EFI_STUB", "n", nil, nil},
-		{"VIRTIO_BLK", "y", configValues{"VIRTIO_BLK": "y"}, []string{
+		{"VIRTIO_BLK", "y", Values{"VIRTIO_BLK": "y"}, []string{
 			"drivers/Kconfig:7: depends on VIRTIO — lacks VIRTIO=m, which no fragment sets (it has no prompt; select it with one of VIRTIO_PCI) (a dependency is a module, so this option can be m at most)"}},
-		{"FUTEX", "n", configValues{"FUTEX": "n"}, []string{"Kconfig:7: its prompt is shown only if EXPERT, so its default applies"}},
-		{"HIDDEN", "n", configValues{"HIDDEN": "n"}, []string{"arch/x86/Kconfig:10: selected by TDX (=y)", "drivers/Kconfig:12: selected by VIRTIO (=m)"}},
-		{"HIDDEN", "y", configValues{"HIDDEN": "y"}, []string{"Kconfig:12: HIDDEN has no prompt: only a select (or its default) sets it; selected by TDX=y, VIRTIO=m"}},
+		{"FUTEX", "n", Values{"FUTEX": "n"}, []string{"Kconfig:7: its prompt is shown only if EXPERT, so its default applies"}},
+		{"HIDDEN", "n", Values{"HIDDEN": "n"}, []string{"arch/x86/Kconfig:10: selected by TDX (=y)", "drivers/Kconfig:12: selected by VIRTIO (=m)"}},
+		{"HIDDEN", "y", Values{"HIDDEN": "y"}, []string{"Kconfig:12: HIDDEN has no prompt: only a select (or its default) sets it; selected by TDX=y, VIRTIO=m"}},
 		{"NOPE", "y", nil, []string{"no Kconfig file of this source tree defines NOPE: it is misspelt, or this kernel version does not have it"}},
 	}
 	for _, tc := range tests {
-		got := idx.explain(tc.sym, tc.want, resolved, tc.requested)
+		got := idx.Explain(tc.sym, tc.want, resolved, tc.requested)
 		if tc.reasons == nil {
 			if len(got) != 1 || !strings.Contains(got[0], "resolved it otherwise") && !strings.Contains(got[0], "default applies") {
 				t.Errorf("%s=%s: %q", tc.sym, tc.want, got)
@@ -200,8 +200,8 @@ func TestExplain(t *testing.T) {
 		}
 	}
 	// No EFI_STUB: TDX lacks it, and the fragments do not set it.
-	noStub := configValues{"X86_64": "y", "HYPERVISOR_GUEST": "y"}
-	got := idx.explain("TDX", "y", noStub, configValues{"TDX": "y", "HYPERVISOR_GUEST": "y"})
+	noStub := Values{"X86_64": "y", "HYPERVISOR_GUEST": "y"}
+	got := idx.Explain("TDX", "y", noStub, Values{"TDX": "y", "HYPERVISOR_GUEST": "y"})
 	want := []string{"arch/x86/Kconfig:8: depends on X86_64 && EFI_STUB — lacks EFI_STUB is not set, which no fragment sets"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("TDX without EFI_STUB (-want +got):\n%s", diff)
@@ -215,14 +215,14 @@ func FuzzParseKconfig(f *testing.F) {
 	f.Add([]byte("if A\nmenu \"x\"\n\tdepends on B\nconfig C\n\tbool \"c\" if D\n\thelp\n\t  text\nendmenu\nendif\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"Kconfig": {Data: data}, "sub/Kconfig": {Data: data}}
-		idx, err := parseKconfig(fsys, "Kconfig", map[string]string{"SRCARCH": "x86"})
+		idx, err := Parse(fsys, "Kconfig", map[string]string{"SRCARCH": "x86"})
 		if err != nil {
 			return
 		}
-		cfg := configValues{"A": "y", "B": "m"}
+		cfg := Values{"A": "y", "B": "m"}
 		for name := range idx.syms {
-			idx.explain(name, "y", cfg, cfg)
-			idx.explain(name, "n", cfg, cfg)
+			idx.Explain(name, "y", cfg, cfg)
+			idx.Explain(name, "n", cfg, cfg)
 		}
 	})
 }
@@ -236,7 +236,7 @@ func FuzzParseExpr(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cfg := configValues{"A": "y", "B": "m", "S": `"x"`}
+		cfg := Values{"A": "y", "B": "m", "S": `"x"`}
 		v := e.eval(cfg)
 		if v < 0 || v > 2 {
 			t.Fatalf("%q evaluates to %d", s, v)

@@ -1,0 +1,193 @@
+// Package decompress is cocobuild's one decompression reader: it recognises
+// gzip, zstd, xz and bzip2 streams by their magic numbers and bounds what
+// comes out of them. Every caller gives its own limit; a stream that holds
+// more fails with ErrTooLarge instead of being cut short.
+package decompress
+
+import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// Format names a compression format.
+type Format string
+
+// The formats Sniff recognises. None is a stream that is not compressed
+// (or compressed in a format this package does not read).
+const (
+	None  Format = "none"
+	Gzip  Format = "gzip"
+	Zstd  Format = "zstd"
+	XZ    Format = "xz"
+	Bzip2 Format = "bzip2"
+)
+
+// Formats lists the compressed formats, in the order Sniff tries them.
+var Formats = []Format{Gzip, Zstd, XZ, Bzip2}
+
+// magics are the leading bytes of each format.
+var magics = map[Format][]byte{
+	Gzip:  {0x1f, 0x8b},
+	Zstd:  {0x28, 0xb5, 0x2f, 0xfd},
+	XZ:    {0xfd, '7', 'z', 'X', 'Z', 0x00},
+	Bzip2: []byte("BZh"),
+}
+
+// MagicLen is how many leading bytes Sniff needs to tell every format.
+const MagicLen = 6
+
+// ErrTooLarge is what a reader from Open or NewReader returns (wrapped in
+// a *TooLargeError) when the stream holds more than its limit.
+var ErrTooLarge = errors.New("decompressed stream is larger than its limit")
+
+// TooLargeError says which stream went over which limit.
+type TooLargeError struct {
+	Format Format
+	Limit  int64
+}
+
+func (e *TooLargeError) Error() string {
+	what := "uncompressed stream"
+	if e.Format != None {
+		what = string(e.Format) + " stream"
+	}
+	return fmt.Sprintf("%s holds more than %d bytes (the limit for this use)", what, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+// Sniff tells the format of a stream from its first bytes (MagicLen of
+// them tell every format; fewer may say None).
+func Sniff(head []byte) Format {
+	for _, f := range Formats {
+		if bytes.HasPrefix(head, magics[f]) {
+			return f
+		}
+	}
+	return None
+}
+
+// Open sniffs r's format and returns a reader of its uncompressed bytes
+// (r's own bytes when it is not compressed) that fails with ErrTooLarge
+// once more than limit bytes would come out.
+func Open(r io.Reader, limit int64) (io.ReadCloser, Format, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(MagicLen)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, None, err
+	}
+	f := Sniff(head)
+	rc, err := NewReader(br, f, limit)
+	return rc, f, err
+}
+
+// NewReader returns a reader of the uncompressed bytes of r, which is in
+// format f (known from elsewhere, such as a file name), bounded by limit.
+func NewReader(r io.Reader, f Format, limit int64) (io.ReadCloser, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("decompress: negative limit %d", limit)
+	}
+	var zr io.Reader
+	closer := func() {}
+	switch f {
+	case None:
+		zr = r
+	case Gzip:
+		g, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		zr = g
+	case Zstd:
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxMemory(limit)))
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		zr, closer = d, d.Close
+	case XZ:
+		x, err := xz.NewReader(bufio.NewReader(r))
+		if err != nil {
+			return nil, fmt.Errorf("xz: %w", err)
+		}
+		zr = x
+	case Bzip2:
+		zr = bzip2.NewReader(r)
+	default:
+		return nil, fmt.Errorf("decompress: unknown format %q", f)
+	}
+	return &reader{r: zr, close: closer, format: f, limit: limit, left: limit}, nil
+}
+
+// maxMemory bounds what the zstd decoder allocates: a frame that declares
+// more content than the limit fails at once (zstd needs at least 1 KiB).
+func maxMemory(limit int64) uint64 {
+	return uint64(max(limit, 1<<10))
+}
+
+// ReadAll reads all of r's uncompressed bytes (sniffing its format),
+// bounded by limit.
+func ReadAll(r io.Reader, limit int64) ([]byte, Format, error) {
+	rc, f, err := Open(r, limit)
+	if err != nil {
+		return nil, f, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, f, err
+	}
+	return b, f, nil
+}
+
+// reader counts what comes out and fails past the limit.
+type reader struct {
+	r      io.Reader
+	close  func()
+	format Format
+	limit  int64
+	left   int64 // bytes that may still come out; -1 once over
+	err    error
+}
+
+func (z *reader) Read(p []byte) (int, error) {
+	if z.err != nil {
+		return 0, z.err
+	}
+	// Ask for one byte more than may come out, to tell "exactly the
+	// limit" from "more".
+	if int64(len(p)) > z.left+1 {
+		p = p[:z.left+1]
+	}
+	n, err := z.r.Read(p)
+	if int64(n) > z.left {
+		n = int(z.left)
+		z.left = 0
+		z.err = &TooLargeError{Format: z.format, Limit: z.limit}
+		return n, z.err
+	}
+	z.left -= int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			err = fmt.Errorf("%w: %v", &TooLargeError{Format: z.format, Limit: z.limit}, err)
+		} else if z.format != None {
+			err = fmt.Errorf("%s: %w", z.format, err)
+		}
+		z.err = err
+	}
+	return n, err
+}
+
+// Close releases the decoder (it does not close the underlying reader).
+func (z *reader) Close() error {
+	z.close()
+	return nil
+}
