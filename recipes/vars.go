@@ -245,6 +245,7 @@ func (r *Recipe) readVarFile(path string, vars map[string]*variable, given map[s
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read variables file", Detail: err.Error()}}
 	}
 	r.Files[path] = src
+	r.sources.addBytes(SourceVarFile, sourcePath(r.Dir, path), src)
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
 	if diags.HasErrors() {
 		return diags
