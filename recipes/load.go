@@ -33,7 +33,8 @@ type Recipe struct {
 	locals     map[string]cty.Value
 	funcs      map[string]function.Function
 	reg        *Registry
-	sources    *sourceSet // what decided the build; see Sources
+	sources    *sourceSet      // what decided the build; see Sources
+	notInputs  map[string]bool // variables declared build_input = false
 }
 
 // Block is one block of a registered kind.
@@ -65,7 +66,7 @@ func Load(path string, reg *Registry, opts LoadOptions) (*Recipe, hcl.Diagnostic
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read recipe", Detail: err.Error()}}
 	}
 	r := &Recipe{Name: name, Dir: dir, Files: map[string][]byte{}, reg: reg,
-		vars: map[string]cty.Value{}, locals: map[string]cty.Value{}, sources: &sourceSet{}}
+		vars: map[string]cty.Value{}, locals: map[string]cty.Value{}, sources: &sourceSet{}, notInputs: map[string]bool{}}
 	r.funcs = functions(dir, r.sources)
 	parser := hclparse.NewParser()
 	var diags hcl.Diagnostics

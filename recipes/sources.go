@@ -26,12 +26,16 @@ const (
 // recipe's directory, or a variable named by its name, with the sha256 of
 // its content. A variable's digest is that of its value and type as cty
 // JSON ({"value":…,"type":…}); values never appear in clear, so a secret
-// given as a variable stays out of the manifest.
+// given as a variable stays out of the manifest. A variable declared
+// build_input = false (where to deliver, which key signs, where a tool is
+// on this host) is listed without a digest: its value is left out.
 type Source struct {
 	Kind   string `json:"kind"`
 	Path   string `json:"path,omitempty"` // files: relative to the recipe's directory
 	Name   string `json:"name,omitempty"` // variables
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256,omitempty"`
+	// NotBuildInput marks a variable declared build_input = false.
+	NotBuildInput bool `json:"not_build_input,omitempty"`
 }
 
 // sourceSet collects the sources of a recipe as it is loaded and
@@ -89,7 +93,8 @@ func (s *sourceSet) list() []Source {
 func (r *Recipe) Sources() []Source { return r.sources.list() }
 
 // Digest is the recipe digest: the sha256 of the sorted list of Sources,
-// each as "kind\x00path-or-name\x00sha256\n". It depends on nothing of the
+// each as "kind\x00path-or-name\x00sha256\n" (sha256 "-" for a variable
+// that is not a build input). It depends on nothing of the
 // host: the same recipe, files and variables in another directory give the
 // same digest.
 func (r *Recipe) Digest() string {
@@ -99,14 +104,23 @@ func (r *Recipe) Digest() string {
 		if s.Kind == SourceVar {
 			id = s.Name
 		}
-		fmt.Fprintf(h, "%s\x00%s\x00%s\n", s.Kind, id, s.SHA256)
+		sum := s.SHA256
+		if s.NotBuildInput {
+			sum = "-"
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00%s\n", s.Kind, id, sum)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// recordVariables records the digest of every resolved variable.
+// recordVariables records the digest of every resolved variable, and the
+// names of those that are not build inputs.
 func (r *Recipe) recordVariables() error {
 	for n, v := range r.vars {
+		if r.notInputs[n] {
+			r.sources.add(Source{Kind: SourceVar, Name: n, NotBuildInput: true})
+			continue
+		}
 		b, err := ctyjson.Marshal(v, cty.DynamicPseudoType)
 		if err != nil {
 			return fmt.Errorf("variable %q: %w", n, err)

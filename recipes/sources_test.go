@@ -27,6 +27,11 @@ variable "key" {
 variable "console" {
   default = "ttyS0"
 }
+variable "feeds" {
+  type        = list(string)
+  default     = []
+  build_input = false
+}
 locals {
   cmdline = templatefile("t.tpl", { console = var.console })
   motd    = file("data/motd.txt")
@@ -89,6 +94,7 @@ func TestRecipeSourcesListed(t *testing.T) {
 		{Kind: SourceRecipe, Path: "more.hcl", SHA256: sum(f["more.hcl"])},
 		{Kind: SourceRecipe, Path: "r.hcl", SHA256: sum(f["r.hcl"])},
 		{Kind: SourceVar, Name: "console", SHA256: varSum("hvc0")},
+		{Kind: SourceVar, Name: "feeds", NotBuildInput: true},
 		{Kind: SourceVar, Name: "key", SHA256: varSum("env://SECRET_KEY")},
 		{Kind: SourceVar, Name: "release", SHA256: varSum("7")},
 		{Kind: SourceVarFile, Path: "prod.vars", SHA256: sum(f["prod.vars"])},
@@ -126,6 +132,7 @@ func TestRecipeDigestCoversEverySource(t *testing.T) {
 		}},
 		{"-var value", func(_, v map[string]string) { v["release"] = "8" }},
 		{"-var given as the default", func(_, v map[string]string) { v["key"] = "env://SECRET_KEY" }},
+		{"-var of a variable that is not a build input", func(_, v map[string]string) { v["feeds"] = `["dir:out/feed"]` }},
 		{"var file content", func(f, _ map[string]string) { f["prod.vars"] = `console = "hvc1"` }},
 		{"var file comment", func(f, _ map[string]string) { f["prod.vars"] += "\n# note\n" }},
 		{"lock file content", func(f, _ map[string]string) { f["cocobuild.lock.hcl"] = "# lock 2\n" }},
@@ -139,7 +146,8 @@ func TestRecipeDigestCoversEverySource(t *testing.T) {
 		got := loadFixture(t, files, vars).Digest()
 		// "-var given as the default" gives the value the default gives:
 		// the digest covers values as resolved, not where they came from.
-		if tc.name == "-var given as the default" {
+		// A variable declared build_input = false is left out.
+		if tc.name == "-var given as the default" || tc.name == "-var of a variable that is not a build input" {
 			if got != base {
 				t.Errorf("%s: digest changed (%s, want %s)", tc.name, got, base)
 			}
