@@ -29,7 +29,10 @@ type Manifest struct {
 // ManifestRecipe identifies the recipe of a build.
 type ManifestRecipe struct {
 	Name   string `json:"name"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256"` // recipes.Recipe.Digest: the digest of Sources
+	// Sources are what decided the build (recipe files, var files, the
+	// lock file, files read by functions, variables), sorted.
+	Sources []recipes.Source `json:"sources"`
 }
 
 // ManifestArtifact is one file of the output directory; Extra holds the
@@ -75,7 +78,7 @@ func (a *ManifestArtifact) UnmarshalJSON(b []byte) error {
 func NewManifest(r *recipes.Recipe, rep *Report) (*Manifest, error) {
 	m := &Manifest{
 		Cocobuild:    version.Version,
-		Recipe:       ManifestRecipe{Name: r.Name, SHA256: r.SHA256},
+		Recipe:       ManifestRecipe{Name: r.Name, SHA256: r.Digest(), Sources: r.Sources()},
 		Epoch:        r.Epoch,
 		Inputs:       []recipes.InputEntry{},
 		Artifacts:    []ManifestArtifact{},

@@ -104,7 +104,7 @@ func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := l.Recipe.SHA256 + " " + sha([]byte("input bytes\n")) + "\n"; string(b) != want {
+	if want := l.Recipe.Digest() + " " + sha([]byte("input bytes\n")) + "\n"; string(b) != want {
 		t.Errorf("post-build saw %q, want %q", b, want)
 	}
 	m, err := ReadManifest(filepath.Join(out, "manifest.json"))

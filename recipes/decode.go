@@ -13,6 +13,11 @@ import (
 // DecodeExpr evaluates expr, converts it to typ and stores it in target (a
 // pointer for gocty). Unknown values leave target unchanged without error, so
 // that blocks can be checked before the blocks they refer to are built.
+//
+// Block kinds decode attribute by attribute with it rather than through an
+// hcldec spec: hcldec would give a cty object that still needs gocty, the
+// ranges of the attributes for the kinds' own checks (hcldec.SourceRange
+// per attribute), and its own wording for type errors, for no less code.
 func DecodeExpr(expr hcl.Expression, ctx *hcl.EvalContext, typ cty.Type, target any) hcl.Diagnostics {
 	val, diags := expr.Value(ctx)
 	if diags.HasErrors() {

@@ -13,6 +13,14 @@ import (
 // WriteDiagnostics prints diagnostics as "file:line:col: severity: summary:
 // detail", each followed by the offending source line and a caret marker.
 // files maps file names to their sources (Recipe.Files).
+//
+// This is not hcl.NewDiagnosticTextWriter's layout, on purpose: that writer
+// prints "Error: summary", then "on FILE line N, in BLOCK:" without the
+// column, the lines without a caret (it marks the range only with ANSI
+// colour), then the detail; editors and the tests read the one-line
+// file:line:col form. It also prints the values of the variables in the
+// diagnostic's expression, which may hold what a recipe keeps out of its
+// outputs.
 func WriteDiagnostics(w io.Writer, files map[string][]byte, diags hcl.Diagnostics) error {
 	for _, d := range diags {
 		if _, err := io.WriteString(w, FormatDiagnostic(files, d)); err != nil {

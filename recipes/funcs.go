@@ -4,10 +4,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/hashicorp/go-cty-funcs/crypto"
+	"github.com/hashicorp/go-cty-funcs/encoding"
+	"github.com/hashicorp/go-cty-funcs/filesystem"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -16,10 +21,14 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
-// Functions returns the functions available in recipes: the HCL standard
-// library and the file functions Terraform users expect. Relative paths
-// resolve against dir, the recipe's directory.
-func Functions(dir string) map[string]function.Function {
+// functions returns the functions available in recipes: the HCL standard
+// library and the file functions Terraform users expect. The file
+// functions read only files inside dir, the recipe's directory (relative
+// paths resolve there), and record every file they read in rec.
+func functions(dir string, rec *sourceSet) map[string]function.Function {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // the library functions get absolute paths: no "~" expansion
+	}
 	fs := map[string]function.Function{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc,
 		"log": stdlib.LogFunc, "max": stdlib.MaxFunc, "min": stdlib.MinFunc, "pow": stdlib.PowFunc,
@@ -44,8 +53,9 @@ func Functions(dir string) map[string]function.Function {
 		"tobool": stdlib.MakeToFunc(cty.Bool), "tolist": stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
 		"toset": stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)), "tomap": stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
 		"try": tryfunc.TryFunc, "can": tryfunc.CanFunc,
-		"sha256":       stringHashFunc(func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }),
-		"base64encode": stringHashFunc(func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }),
+		"sha256": crypto.Sha256Func, "base64encode": encoding.Base64EncodeFunc,
+		// Not encoding.Base64DecodeFunc: it logs what it decoded and
+		// repeats its input in errors, and the input may be a secret.
 		"base64decode": function.New(&function.Spec{
 			Params: []function.Parameter{{Name: "str", Type: cty.String}},
 			Type:   function.StaticReturnType(cty.String),
@@ -58,38 +68,28 @@ func Functions(dir string) map[string]function.Function {
 			},
 		}),
 	}
-	readFile := func(p string) ([]byte, error) {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		return os.ReadFile(p)
-	}
-	fileFunc := func(conv func([]byte) string) function.Function {
-		return function.New(&function.Spec{
-			Params: []function.Parameter{{Name: "path", Type: cty.String}},
-			Type:   function.StaticReturnType(cty.String),
-			Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-				b, err := readFile(args[0].AsString())
-				if err != nil {
-					return cty.NilVal, fmt.Errorf("reading %s (relative to the recipe directory): %w", args[0].AsString(), err)
-				}
-				return cty.StringVal(conv(b)), nil
-			},
-		})
-	}
-	fs["file"] = fileFunc(func(b []byte) string { return string(b) })
-	fs["filebase64"] = fileFunc(func(b []byte) string { return base64.StdEncoding.EncodeToString(b) })
-	fs["filesha256"] = fileFunc(func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) })
+	fr := &fileReader{dir: dir, rec: rec}
+	fs["file"] = fr.wrap(filesystem.MakeFileFunc(dir, false))
+	fs["filebase64"] = fr.wrap(filesystem.MakeFileFunc(dir, true))
+	fs["filesha256"] = function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			b, err := fr.read(args[0].AsString())
+			if err != nil {
+				return cty.NilVal, err
+			}
+			s := sha256.Sum256(b)
+			return cty.StringVal(hex.EncodeToString(s[:])), nil
+		},
+	})
+	// Not filesystem.MakeFileExistsFunc: it fails on a directory where
+	// recipes expect false.
 	fs["fileexists"] = function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:   function.StaticReturnType(cty.Bool),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			p := args[0].AsString()
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(dir, p)
-			}
-			st, err := os.Stat(p)
-			return cty.BoolVal(err == nil && st.Mode().IsRegular()), nil
+			return fr.exists(args[0].AsString())
 		},
 	})
 	fs["templatefile"] = function.New(&function.Spec{
@@ -97,9 +97,9 @@ func Functions(dir string) map[string]function.Function {
 		Type:   function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			p := args[0].AsString()
-			src, err := readFile(p)
+			src, err := fr.read(p)
 			if err != nil {
-				return cty.NilVal, fmt.Errorf("reading template %s (relative to the recipe directory): %w", p, err)
+				return cty.NilVal, err
 			}
 			tmpl, diags := hclsyntax.ParseTemplate(src, p, hcl.InitialPos)
 			if diags.HasErrors() {
@@ -124,12 +124,92 @@ func Functions(dir string) map[string]function.Function {
 	return fs
 }
 
-func stringHashFunc(f func([]byte) string) function.Function {
+// fileReader reads the files that recipe functions name: only inside the
+// recipe's directory (through an os.Root, so no symbolic link leads out),
+// recording each file read.
+type fileReader struct {
+	dir string
+	rec *sourceSet
+}
+
+// clean checks that p is a local path (relative, without a way out) and
+// returns it slash-separated and cleaned.
+func (fr *fileReader) clean(p string) (string, error) {
+	if !filepath.IsLocal(p) {
+		return "", fmt.Errorf("%q is not inside the recipe directory: file functions read only files there, named relative to it", p)
+	}
+	return filepath.ToSlash(filepath.Clean(p)), nil
+}
+
+// read returns the content of the file at p (relative to the recipe's
+// directory) and records it.
+func (fr *fileReader) read(p string) ([]byte, error) {
+	rel, err := fr.clean(p)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(fr.dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the recipe directory: %w", err)
+	}
+	defer root.Close()
+	b, err := root.ReadFile(filepath.FromSlash(rel))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s (relative to the recipe directory): %w", p, err)
+	}
+	fr.rec.addBytes(SourceFile, rel, b)
+	return b, nil
+}
+
+// exists says whether p names a regular file in the recipe's directory; it
+// records the file when it does.
+func (fr *fileReader) exists(p string) (cty.Value, error) {
+	rel, err := fr.clean(p)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	root, err := os.OpenRoot(fr.dir)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("opening the recipe directory: %w", err)
+	}
+	defer root.Close()
+	st, err := root.Stat(filepath.FromSlash(rel))
+	if err != nil || !st.Mode().IsRegular() {
+		return cty.False, nil
+	}
+	if _, err := fr.read(p); err != nil {
+		return cty.NilVal, err
+	}
+	return cty.True, nil
+}
+
+// wrap confines and records a library file function whose first parameter
+// is a path: the file is read (and recorded) here first, so a path outside
+// the recipe's directory never reaches lib, which then reads it by its
+// absolute path (so that lib never expands a leading "~").
+func (fr *fileReader) wrap(lib function.Function) function.Function {
 	return function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "str", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
+		Description: lib.Description(),
+		Params:      lib.Params(),
+		VarParam:    lib.VarParam(),
+		Type: func(args []cty.Value) (cty.Type, error) {
+			return lib.ReturnTypeForValues(args)
+		},
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			return cty.StringVal(f([]byte(args[0].AsString()))), nil
+			rel, err := fr.clean(args[0].AsString())
+			if err != nil {
+				return cty.NilVal, err
+			}
+			if _, err := fr.read(rel); err != nil {
+				return cty.NilVal, err
+			}
+			abs := filepath.Join(fr.dir, filepath.FromSlash(rel))
+			v, err := lib.Call(append([]cty.Value{cty.StringVal(abs)}, args[1:]...))
+			if err != nil {
+				// Say it as the recipe does, not with the host path.
+				return cty.NilVal, errors.New(strings.ReplaceAll(err.Error(), abs, rel))
+			}
+			return v, nil
 		},
 	})
 }

@@ -1,9 +1,9 @@
 package recipes
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,10 +23,9 @@ const LockFileName = "cocobuild.lock.hcl"
 
 // Recipe is a loaded recipe: its files, variables, locals and blocks.
 type Recipe struct {
-	Name   string // from the recipe block, else the directory or file name
-	Dir    string // the directory of the recipe files (relative paths resolve here)
-	Epoch  int64  // SOURCE_DATE_EPOCH for every output
-	SHA256 string // digest of the recipe files (names and contents, sorted)
+	Name  string // from the recipe block, else the directory or file name
+	Dir   string // the directory of the recipe files (relative paths resolve here)
+	Epoch int64  // SOURCE_DATE_EPOCH for every output
 
 	Files  map[string][]byte // file name → source, for diagnostics
 	Blocks []*Block          // in dependency order: a block comes after those it refers to
@@ -36,6 +35,8 @@ type Recipe struct {
 	locals     map[string]cty.Value
 	funcs      map[string]function.Function
 	reg        *Registry
+	sources    *sourceSet      // what decided the build; see Sources
+	notInputs  map[string]bool // variables declared build_input = false
 }
 
 // Block is one block of a registered kind.
@@ -67,12 +68,11 @@ func Load(path string, reg *Registry, opts LoadOptions) (*Recipe, hcl.Diagnostic
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read recipe", Detail: err.Error()}}
 	}
 	r := &Recipe{Name: name, Dir: dir, Files: map[string][]byte{}, reg: reg,
-		vars: map[string]cty.Value{}, locals: map[string]cty.Value{}}
-	r.funcs = Functions(dir)
+		vars: map[string]cty.Value{}, locals: map[string]cty.Value{}, sources: &sourceSet{}, notInputs: map[string]bool{}}
+	r.funcs = functions(dir, r.sources)
 	parser := hclparse.NewParser()
 	var diags hcl.Diagnostics
 	var bodies []*hclsyntax.Body
-	h := sha256.New()
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
@@ -80,8 +80,7 @@ func Load(path string, reg *Registry, opts LoadOptions) (*Recipe, hcl.Diagnostic
 			continue
 		}
 		r.Files[f] = src
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(src))
-		h.Write(src)
+		r.sources.addBytes(SourceRecipe, filepath.Base(f), src)
 		file, d := parser.ParseHCL(src, f)
 		diags = append(diags, d...)
 		if file != nil {
@@ -90,7 +89,7 @@ func Load(path string, reg *Registry, opts LoadOptions) (*Recipe, hcl.Diagnostic
 			}
 		}
 	}
-	r.SHA256 = hex.EncodeToString(h.Sum(nil))
+	diags = append(diags, r.recordLock()...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -123,12 +122,30 @@ func Load(path string, reg *Registry, opts LoadOptions) (*Recipe, hcl.Diagnostic
 	d := r.decodeVariables(varBlocks, opts)
 	r.varsFailed = d.HasErrors()
 	diags = append(diags, d...)
+	if !r.varsFailed {
+		if err := r.recordVariables(); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot digest variable", Detail: err.Error()})
+		}
+	}
 	diags = append(diags, r.decodeLocals(localBlocks)...)
 	diags = append(diags, r.collectBlocks(kindBlocks)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return r, diags
+}
+
+// recordLock records the lock file beside the recipe, when there is one.
+func (r *Recipe) recordLock() hcl.Diagnostics {
+	src, err := os.ReadFile(filepath.Join(r.Dir, LockFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read lock file", Detail: err.Error()}}
+	}
+	r.sources.addBytes(SourceLock, LockFileName, src)
+	return nil
 }
 
 // recipeFiles lists the recipe's .hcl files (sorted) and its directory and default name.

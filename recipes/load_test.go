@@ -182,20 +182,6 @@ note "b" {
 	}
 }
 
-func TestRecipeDigestCoversNamesAndContent(t *testing.T) {
-	a := writeFiles(t, map[string]string{"a.hcl": `note "x" { text = "1" }`})
-	b := writeFiles(t, map[string]string{"a.hcl": `note "x" { text = "2" }`})
-	c := writeFiles(t, map[string]string{"b.hcl": `note "x" { text = "1" }`})
-	a2 := writeFiles(t, map[string]string{"a.hcl": `note "x" { text = "1" }`})
-	da, db, dc, da2 := mustLoad(t, a, LoadOptions{}).SHA256, mustLoad(t, b, LoadOptions{}).SHA256, mustLoad(t, c, LoadOptions{}).SHA256, mustLoad(t, a2, LoadOptions{}).SHA256
-	if da != da2 {
-		t.Error("the same recipe in two directories has two digests")
-	}
-	if da == db || da == dc {
-		t.Error("the recipe digest ignores a file's content or name")
-	}
-}
-
 func TestFormatDiagnosticTabs(t *testing.T) {
 	src := []byte("a {\n\tb = 1\n}\n")
 	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "S", Detail: "D",

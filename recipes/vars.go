@@ -14,7 +14,7 @@ import (
 )
 
 var variableSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "type"}, {Name: "default"}, {Name: "description"}},
+	Attributes: []hcl.AttributeSchema{{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "build_input"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "validation"}},
 }
 
@@ -79,6 +79,13 @@ func (r *Recipe) decodeVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 		if a, ok := content.Attributes["description"]; ok {
 			var s string
 			diags = append(diags, DecodeExpr(a.Expr, nil, cty.String, &s)...)
+		}
+		if a, ok := content.Attributes["build_input"]; ok {
+			in := true
+			diags = append(diags, DecodeExpr(a.Expr, nil, cty.Bool, &in)...)
+			if !in {
+				r.notInputs[name] = true
+			}
 		}
 		v.validations = content.Blocks
 		vars[name] = v
@@ -245,6 +252,7 @@ func (r *Recipe) readVarFile(path string, vars map[string]*variable, given map[s
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read variables file", Detail: err.Error()}}
 	}
 	r.Files[path] = src
+	r.sources.addBytes(SourceVarFile, sourcePath(r.Dir, path), src)
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
 	if diags.HasErrors() {
 		return diags

@@ -25,24 +25,28 @@ variable "expires" {
   type        = string
   default     = "2027-12-31T00:00:00Z"
   description = "Until when verifiers may accept the published reference values."
+  build_input = false # publishing only: verify-build takes it from the release
 }
 
 variable "signing_key" {
   type        = string
   default     = "dev"
   description = "Signing key: a key file, env://VAR, or dev (the public development key; never for production)."
+  build_input = false # who signs, not what is built
 }
 
 variable "feeds" {
   type        = list(string)
   default     = []
   description = "Feeds to append the release to: dir:PATH or oci://REGISTRY/REPO:TAG (make demo uses dir:out/feed)."
+  build_input = false # where the release goes, not what is built
 }
 
 variable "acpi_qemu" {
   type        = string
   default     = "qemu-system-x86_64"
   description = "The QEMU the TDs run on, release 11.1: its ACPI tables are measured into RTMR0 (make demo fetches it with scripts/tdx-qemu)."
+  build_input = false # a path on this host; each entry records the QEMU release it read
 }
 
 variable "console" {
