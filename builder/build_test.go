@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -114,16 +115,16 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 		t.Errorf("second cold build differs (-a +b):\n%s", diff)
 	}
 
-	m, err := ReadManifest(filepath.Join(outA, "manifest.json"))
+	m, err := manifest.Read(filepath.Join(outA, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ManifestArtifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel)),
+	want := []manifest.Artifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel)),
 		Extra: map[string]any{"cmdline": "console=ttyS0", "release": "6.1.0-test", "boot_protocol": "2.15"}}}
 	if diff := cmp.Diff(want, m.Artifacts); diff != "" {
 		t.Errorf("manifest artifacts (-want +got):\n%s", diff)
 	}
-	if got, want := m.Inputs, []recipes.InputEntry{{Name: "k", Source: "file:vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel))}}; !cmp.Equal(got, want) {
+	if got, want := m.Inputs, []manifest.Input{{Name: "k", Source: "file:vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel))}}; !cmp.Equal(got, want) {
 		t.Errorf("manifest inputs = %+v, want %+v", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 // TestMeasureSNPCoverageFollowsFirmware: an SNP entry taken with a kernel
@@ -72,7 +73,7 @@ func TestMeasureSNPCoverageFollowsFirmware(t *testing.T) {
 			if !found {
 				t.Fatalf("no measurement of block %s", tc.block)
 			}
-			var art *ManifestArtifact
+			var art *manifest.Artifact
 			for i, a := range res.Manifest.Artifacts {
 				if a.Name == "measure."+tc.block+"/firmware" {
 					art = &res.Manifest.Artifacts[i]

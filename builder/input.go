@@ -22,6 +22,7 @@ import (
 	"github.com/cocobuild/cocobuild/builder/internal/fetch"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/internal/fsinfo"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -557,7 +558,7 @@ func (n *inputNode) Finish(results map[string]*recipes.Result) (*recipes.Output,
 			"size":     cty.NumberIntVal(a.Size),
 			"source":   cty.StringVal(n.source()),
 		}),
-		Inputs: []recipes.InputEntry{{Name: n.name, Source: n.source(), SHA256: fetchedSHA, Size: int64(fetchedSize)}},
+		Inputs: []manifest.Input{{Name: n.name, Source: n.source(), SHA256: fetchedSHA, Size: int64(fetchedSize)}},
 	}, nil
 }
 

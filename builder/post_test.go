@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -40,13 +40,9 @@ func (n *postNode) Finish(map[string]*recipes.Result) (*recipes.Output, error) {
 	return &recipes.Output{Value: cty.StringVal(n.name)}, nil
 }
 
-func (n *postNode) PostBuild(ctx context.Context, manifest []byte, dir string) ([]recipes.OutputArtifact, []string, error) {
+func (n *postNode) PostBuild(ctx context.Context, m *manifest.Manifest, dir string) ([]recipes.OutputArtifact, []string, error) {
 	if n.fail {
 		return nil, nil, errors.New("post-build failed on purpose")
-	}
-	var m Manifest
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		return nil, nil, err
 	}
 	b := []byte(m.Recipe.SHA256 + " " + m.Inputs[0].SHA256 + "\n")
 	p := filepath.Join(dir, "summary.txt")
@@ -107,7 +103,7 @@ func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
 	if want := l.Recipe.SHA256 + " " + sha([]byte("input bytes\n")) + "\n"; string(b) != want {
 		t.Errorf("post-build saw %q, want %q", b, want)
 	}
-	m, err := ReadManifest(filepath.Join(out, "manifest.json"))
+	m, err := manifest.Read(filepath.Join(out, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -123,7 +124,7 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 // BuildResult is what Build made.
 type BuildResult struct {
 	Report   *Report
-	Manifest *Manifest
+	Manifest *manifest.Manifest
 	OutDir   string
 	Notes    []string // messages of post-build blocks (see PostBuilder), e.g. warnings
 }
@@ -264,11 +265,7 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 	if err := st.addArtifacts(built, rep); err != nil {
 		return nil, rep, fmt.Errorf("writing %s: %w", outDir, err)
 	}
-	enc, err := built.Encode()
-	if err != nil {
-		return nil, rep, err
-	}
-	notes, deliveries, cleanup, err := l.postBuild(ctx, rep, enc, obs)
+	notes, deliveries, cleanup, err := l.postBuild(ctx, rep, built, obs)
 	defer cleanup()
 	if err != nil {
 		return nil, rep, err

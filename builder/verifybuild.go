@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -77,7 +78,7 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 	if err != nil {
 		return nil, err
 	}
-	m, err := publish.ParseManifest(mb)
+	m, err := manifest.Parse(mb)
 	if err != nil {
 		return nil, err
 	}

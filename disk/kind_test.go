@@ -15,6 +15,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -121,7 +122,7 @@ func TestDiskRecipe(t *testing.T) {
 	if _, err := build(t, dir, t.TempDir(), outB); err != nil {
 		t.Fatal(err)
 	}
-	arts := map[string]builder.ManifestArtifact{}
+	arts := map[string]manifest.Artifact{}
 	for _, a := range res.Manifest.Artifacts {
 		arts[a.Name] = a
 		x, _ := os.ReadFile(filepath.Join(outA, a.Path))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -133,7 +134,7 @@ func TestRecipeBuild(t *testing.T) {
 		t.Errorf("manifests differ:\n%s", diff)
 	}
 
-	arts := map[string]builder.ManifestArtifact{}
+	arts := map[string]manifest.Artifact{}
 	for _, a := range resA.Manifest.Artifacts {
 		arts[a.Name] = a
 	}
