@@ -548,9 +548,6 @@ func (n *inputNode) Finish(results map[string]*recipes.Result) (*recipes.Output,
 	a.Origin = "input." + n.name
 	fetchedSHA, _ := res.Meta["fetched_sha256"].(string)
 	fetchedSize, _ := res.Meta["fetched_size"].(float64)
-	if s, ok := res.Meta["fetched_size"].(int64); ok {
-		fetchedSize = float64(s)
-	}
 	return &recipes.Output{
 		Value: cty.ObjectVal(map[string]cty.Value{
 			"artifact": recipes.ArtifactVal(a),
