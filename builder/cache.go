@@ -285,3 +285,25 @@ func copyTree(src, dst string) error {
 		}
 	})
 }
+
+// ImportBlocks copies into c, from another cache, the entries of the steps
+// (as a build's report lists them) of the named blocks (TYPE.NAME), so
+// that a build with c takes those blocks as cached.
+func ImportBlocks(c, from *Cache, steps []StepReport, blocks []string) error {
+	for _, blk := range blocks {
+		found := false
+		for _, s := range steps {
+			if s.Block != blk || s.Key == "" { // post-build work has no cache entry
+				continue
+			}
+			found = true
+			if err := c.Import(from, s.Key); err != nil {
+				return fmt.Errorf("--reuse %s: %w", blk, err)
+			}
+		}
+		if !found {
+			return fmt.Errorf("--reuse %s: the recipe has no block %s with steps (give blocks as TYPE.NAME, e.g. kernel.guest)", blk, blk)
+		}
+	}
+	return nil
+}

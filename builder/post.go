@@ -169,7 +169,7 @@ func (l *Loaded) postBuild(ctx context.Context, rep *Report, m *manifest.Manifes
 		l.addPostBuildReports(rep, posts)
 		return nil, nil, cleanup, nil
 	}
-	tmp, err := l.Env.Cache.TempDir("post")
+	tmp, err := l.Cache.TempDir("post")
 	if err != nil {
 		return nil, nil, cleanup, err
 	}

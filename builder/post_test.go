@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -78,12 +79,15 @@ post "p" {}
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &Env{Cache: cache, Lock: &Lock{Pins: map[string]Pin{}}}
-	r, diags := recipes.Load(filepath.Join(dir, "r.hcl"), NewRegistry(env, postKind{fail: fail}), recipes.LoadOptions{})
+	kinds, err := testKinds(cache, dir, input.Options{}, postKind{fail: fail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, diags := recipes.Load(filepath.Join(dir, "r.hcl"), recipes.NewRegistry(kinds...), recipes.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	return &Loaded{Recipe: r, Env: env}, dir
+	return &Loaded{Recipe: r, Cache: cache}, dir
 }
 
 func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
@@ -117,7 +121,7 @@ func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
 		t.Errorf("manifest artifacts %+v lack post.p", m.Artifacts)
 	}
 	// The temporary files are gone once the output is written.
-	tmps, _ := filepath.Glob(filepath.Join(l.Env.Cache.Dir, "tmp", "*post*"))
+	tmps, _ := filepath.Glob(filepath.Join(l.Cache.Dir, "tmp", "*post*"))
 	if len(tmps) != 0 {
 		t.Errorf("post-build left %v behind", tmps)
 	}
@@ -206,7 +210,7 @@ func TestImportBlocksSkipsPostBuild(t *testing.T) {
 		{"post.p", "--reuse post.p: the recipe has no block post.p with steps"},
 	}
 	for _, tc := range tests {
-		err := ImportBlocks(to, l.Env.Cache, res.Report.Steps, []string{tc.block})
+		err := ImportBlocks(to, l.Cache, res.Report.Steps, []string{tc.block})
 		got := ""
 		if err != nil {
 			got = err.Error()

@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -52,7 +54,7 @@ input "k" {
 }
 
 func load(dir, cache string) (*builder.Loaded, error) {
-	l, err := builder.Load(dir, builder.LoadOptions{CacheDir: cache})
+	l, err := builder.Load(dir, testkinds.LoadOptions(cache, input.Options{}))
 	var de *builder.DiagError
 	if errors.As(err, &de) {
 		var sb strings.Builder

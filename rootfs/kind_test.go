@@ -15,7 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -65,7 +67,7 @@ func must(t testing.TB, err error) {
 
 func build(t testing.TB, dir, cache, out string) (*builder.BuildResult, error) {
 	t.Helper()
-	l, err := builder.Load(dir, builder.LoadOptions{CacheDir: cache})
+	l, err := builder.Load(dir, testkinds.LoadOptions(cache, input.Options{}))
 	if err != nil {
 		var de *builder.DiagError
 		if errors.As(err, &de) {

@@ -1,4 +1,4 @@
-package builder
+package input
 
 import (
 	"bufio"
@@ -19,31 +19,72 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cocobuild/cocobuild/builder/internal/fetch"
+	"github.com/cocobuild/cocobuild/input/internal/fetch"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/internal/fsinfo"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
-// Env is what the builder's own block kinds need from the invocation.
-type Env struct {
-	Cache         *Cache
-	Lock          *Lock // pins from cocobuild.lock.hcl; may be empty
-	AllowUnpinned bool  // build inputs without a sha256 (never for releases)
-	Locked        bool  // refuse any difference between recipe and lock
-	Resolving     bool  // `cocobuild lock`: versions and pins are being resolved
+// Cache is the part of the build cache (builder.Cache) the input kind
+// keeps its downloads in: blobs named by their sha256, and temporary
+// directories on the same file system.
+type Cache interface {
+	// BlobPath is where the download with digest sha is kept.
+	BlobPath(sha string) string
+	// RemoveBlob removes the download with digest sha (one whose bytes are
+	// not their name's).
+	RemoveBlob(sha string) error
+	// TempDir makes a new temporary directory in the cache.
+	TempDir(prefix string) (string, error)
+}
+
+// Options are the settings of an invocation that decide how inputs are
+// pinned and fetched.
+type Options struct {
+	AllowUnpinned bool // build inputs without a sha256 (never for releases)
+	Locked        bool // refuse any difference between recipe and lock
+	Resolving     bool // `cocobuild lock`: versions and pins are being resolved
 	HTTP          *http.Client
 }
 
-// InputKind implements `input "NAME" { … }`: one pinned source of bytes.
-type InputKind struct{ Env *Env }
+// config is what the input kind needs from the invocation.
+type config struct {
+	Options
+	cache  Cache
+	aptDir string // the state of the private apt configurations of suites
+	lock   *Lock  // pins from cocobuild.lock.hcl; may be empty
+}
+
+// Kind implements `input "NAME" { … }`: one pinned source of bytes. Make
+// it with New; the zero Kind decodes and validates blocks but cannot fetch.
+type Kind struct{ cfg *config }
+
+// New returns the input kind of a build whose cache is cache (in the
+// directory cacheDir) and whose recipe is in recipeDir: it reads the
+// recipe's lock file (LockPath), whose problems are hcl.Diagnostics.
+func New(cache Cache, cacheDir, recipeDir string, o Options) (Kind, error) {
+	lock, diags := ReadLock(LockPath(recipeDir))
+	if diags.HasErrors() {
+		return Kind{}, diags
+	}
+	return Kind{cfg: &config{Options: o, cache: cache, aptDir: filepath.Join(cacheDir, "apt"), lock: lock}}, nil
+}
+
+// Lock is the lock file the kind takes pins from (nil for the zero Kind).
+func (k Kind) Lock() *Lock {
+	if k.cfg == nil {
+		return nil
+	}
+	return k.cfg.lock
+}
 
 // Type implements recipes.Kind.
-func (InputKind) Type() string { return "input" }
+func (Kind) Type() string { return "input" }
 
 // Schema implements recipes.Kind.
-func (InputKind) Schema() *hcl.BodySchema {
+func (Kind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "file"}, {Name: "url"}, {Name: "deb"}, {Name: "suite"}, {Name: "version"}, {Name: "extract"}, {Name: "extract_dir"},
 		{Name: "sha256"}, {Name: "description"},
@@ -59,13 +100,13 @@ var inputOutputType = cty.Object(map[string]cty.Type{
 })
 
 // OutputType implements recipes.Kind.
-func (InputKind) OutputType() cty.Type { return inputOutputType }
+func (Kind) OutputType() cty.Type { return inputOutputType }
 
 var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // inputNode is a decoded input block.
 type inputNode struct {
-	env     *Env
+	env     *config
 	name    string
 	file    string // absolute path, for file inputs
 	relFile string // as written, for the source string
@@ -112,12 +153,12 @@ func (n *inputNode) debRef() string {
 }
 
 // Decode implements recipes.Kind.
-func (k InputKind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
 	content, diags := b.Body.Content(k.Schema())
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	n := &inputNode{env: k.Env, name: b.Name, rng: b.DefRange}
+	n := &inputNode{env: k.cfg, name: b.Name, rng: b.DefRange}
 	str := func(name string, dst *string) {
 		if a, ok := content.Attributes[name]; ok {
 			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, dst)...)
@@ -240,8 +281,8 @@ func checkInputFile(file, rel string, rng *hcl.Range) *hcl.Diagnostic {
 func (n *inputNode) applyLock(content *hcl.BodyContent) hcl.Diagnostics {
 	var lp Pin
 	var inLock bool
-	if n.env != nil && n.env.Lock != nil {
-		lp, inLock = n.env.Lock.Pins[n.name]
+	if n.env != nil && n.env.lock != nil {
+		lp, inLock = n.env.lock.Pins[n.name]
 	}
 	if n.deb != "" && n.version == "" && inLock {
 		if v, ok := strings.CutPrefix(lp.Source, "deb:"+n.debRef()+"="); ok {
@@ -253,7 +294,7 @@ func (n *inputNode) applyLock(content *hcl.BodyContent) hcl.Diagnostics {
 	case inLock && lp.Source == n.source():
 		if n.pin == "" {
 			n.pin, n.lockPin = lp.SHA256, true
-			if r, ok := n.env.Lock.ranges[n.name]; ok {
+			if r, ok := n.env.lock.ranges[n.name]; ok {
 				n.pinRng = &r
 			}
 		} else if n.pin != lp.SHA256 && locked {
@@ -331,7 +372,11 @@ func (n *inputNode) params() map[string]string {
 }
 
 func (n *inputNode) mismatch(got string) error {
-	return &PinMismatchError{Input: n.name, Source: n.source(), Want: n.pin, Got: got, Subject: n.pinRng, InLock: n.lockPin}
+	e := &PinMismatchError{Input: n.name, Source: n.source(), Want: n.pin, Got: got, Subject: n.pinRng, InLock: n.lockPin}
+	if n.env != nil && n.env.lock != nil && n.env.lock.src != nil {
+		e.lockPath, e.lockSrc = n.env.lock.Path, n.env.lock.src
+	}
+	return e
 }
 
 // PinMismatchError reports bytes whose digest is not the pinned one.
@@ -341,6 +386,9 @@ type PinMismatchError struct {
 	// or in the lock file when InLock.
 	Subject *hcl.Range
 	InLock  bool
+
+	lockPath string // the lock file and its bytes, to show the pin in it
+	lockSrc  []byte
 }
 
 func (e *PinMismatchError) Error() string {
@@ -352,6 +400,15 @@ func (e *PinMismatchError) Error() string {
 		return msg + fmt.Sprintf("edit the sha256 at %s:%d:%d", e.Subject.Filename, e.Subject.Start.Line, e.Subject.Start.Column)
 	}
 	return msg + "update the pin"
+}
+
+// DiagnosticFiles are the sources Diagnostic points into beyond the
+// recipe's: the lock file, when it was read.
+func (e *PinMismatchError) DiagnosticFiles() map[string][]byte {
+	if e.lockSrc == nil {
+		return nil
+	}
+	return map[string][]byte{e.lockPath: e.lockSrc}
 }
 
 // Diagnostic shows the mismatch at the sha256 attribute that holds the pin;
@@ -379,7 +436,7 @@ func (n *inputNode) probe(ctx context.Context) (string, error) {
 			return "", err
 		}
 		sum, err := recipes.Memoize(ctx, "file-sha256 "+abs, func() (string, []string, error) {
-			sum, _, err := fileSHA256(abs)
+			sum, _, err := filehash.SHA256(abs)
 			return sum, []string{abs}, err
 		})
 		if err != nil {
@@ -400,23 +457,27 @@ func (n *inputNode) probe(ctx context.Context) (string, error) {
 // fetchBlob brings the source's bytes into the blob cache, verified, and
 // returns the blob's path and its digest.
 func (n *inputNode) fetchBlob(ctx context.Context, progress func(done, total int64)) (string, int64, error) {
-	c := n.env.Cache
+	if n.env == nil || n.env.cache == nil {
+		return "", 0, fmt.Errorf("input %q: no cache to fetch into (make the input kind with input.New)", n.name)
+	}
+	c := n.env.cache
 	if n.pin != "" {
 		// A download kept in the cache is used only if its bytes are
 		// still the pin's (it is hashed once, when the input step runs);
 		// otherwise it is removed and fetched again.
 		blob := c.BlobPath(n.pin)
 		if st, err := os.Stat(blob); err == nil {
-			err := verifyFile(blob, n.pin)
-			if err == nil {
-				return blob, st.Size(), nil
-			}
-			var ce *CorruptError
-			if !errors.As(err, &ce) {
+			// Hashed once, when the input step runs: a blob whose bytes
+			// are not its name's is removed and fetched again.
+			got, _, err := filehash.SHA256(blob)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return "", 0, err
 			}
-			if err := c.removeBlob(n.pin); err != nil {
-				return "", 0, fmt.Errorf("input %q: %w; removing it: %w", n.name, ce, err)
+			if err == nil && got == n.pin {
+				return blob, st.Size(), nil
+			}
+			if err := c.RemoveBlob(n.pin); err != nil {
+				return "", 0, fmt.Errorf("input %q: the download kept in the cache, %s, has sha256 %s, not its pin's; removing it: %w", n.name, blob, got, err)
 			}
 		}
 	}
@@ -452,7 +513,7 @@ func (n *inputNode) fetchBlob(ctx context.Context, progress func(done, total int
 		if err != nil {
 			return "", 0, fmt.Errorf("input %q: %w", n.name, err)
 		}
-		got, _, err = fileSHA256(deb)
+		got, _, err = filehash.SHA256(deb)
 		if err != nil {
 			return "", 0, err
 		}
@@ -496,7 +557,7 @@ func (n *inputNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	}
 	sc.Meta["fetched_sha256"], sc.Meta["fetched_size"] = filepath.Base(blob), size
 	if n.extract == "" && n.extractDir == "" {
-		return copyFile(blob, dst, 0o644)
+		return copyFile(blob, dst)
 	}
 	f, err := os.Open(blob)
 	if err != nil {
@@ -585,7 +646,7 @@ func ResolvePin(ctx context.Context, node recipes.Node, update bool) (string, Pi
 		n.pin = ""
 	}
 	if n.file != "" {
-		sum, _, err := fileSHA256(n.file)
+		sum, _, err := filehash.SHA256(n.file)
 		if err != nil {
 			return n.name, Pin{}, fmt.Errorf("input %q: %w", n.name, err)
 		}
@@ -604,7 +665,7 @@ func ResolvePin(ctx context.Context, node recipes.Node, update bool) (string, Pi
 // suiteApt is the private apt configuration of the input's suite, with
 // its state in the cache.
 func (n *inputNode) suiteApt() (*fetch.SuiteApt, error) {
-	a, err := fetch.OpenSuite(os.DirFS("/"), filepath.Join(n.env.Cache.Dir, "apt"), n.suite)
+	a, err := fetch.OpenSuite(os.DirFS("/"), n.env.aptDir, n.suite)
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %w", n.name, err)
 	}
@@ -671,4 +732,13 @@ func (n *inputNode) versionGone(ctx context.Context, err error) error {
 		fix = fmt.Sprintf("pin a version it has (version = %q and the sha256 of that version's .deb)", ver)
 	}
 	return fmt.Errorf("input %q: Debian package %s=%s is no longer in %s%s: %w. To fix it, %s, or use file = \"…\" with a saved copy of the bytes", n.name, n.deb, n.version, where, note, err, fix)
+}
+
+// copyFile copies src to dst (a new file) with mode 0644 whatever the
+// umask: the mode is part of the step's result.
+func copyFile(src, dst string) error {
+	if _, _, err := copyHashed(src, dst); err != nil {
+		return err
+	}
+	return os.Chmod(dst, 0o644)
 }

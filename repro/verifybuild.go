@@ -1,4 +1,4 @@
-package builder
+package repro
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -29,7 +30,7 @@ type VerifyBuildReport struct {
 // OK says the rebuild matches the release.
 func (r *VerifyBuildReport) OK() bool { return len(r.Mismatches) == 0 }
 
-// VerifyBuild rebuilds the recipe into outDir, without publishing, and
+// VerifyBuild rebuilds the recipe of l into outDir, without publishing, and
 // checks it against a published release (a release directory such as
 // OUT/publish/NAME, or its statement.sigstore.json): the signatures with
 // pub, every subject against the rebuilt files, every reference value
@@ -39,7 +40,7 @@ func (r *VerifyBuildReport) OK() bool { return len(r.Mismatches) == 0 }
 // published release's settings. It is the check that published values
 // really come from this recipe. It signs nothing, needs no private key and
 // touches none of the recipe's feeds.
-func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *sign.PublicKey, jobs int, obs Observer) (*VerifyBuildReport, error) {
+func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string, pub *sign.PublicKey, jobs int, obs builder.Observer) (*VerifyBuildReport, error) {
 	docs, err := releaseDocuments(against)
 	if err != nil {
 		return nil, err
