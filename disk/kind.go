@@ -439,15 +439,17 @@ func (n *node) runRaw(ctx context.Context, sc *recipes.StepContext) error {
 func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
 	addr := "disk." + n.name
 	// Meta is as result.json holds it, whether the step ran or not.
-	parts, _ := results["raw"].Meta["partitions"].([]any)
+	raw, _ := results["raw"].Meta["partitions"].([]any)
 	sizeF, _ := results["raw"].Meta["size"].(float64)
 	size := int64(sizeF)
+	var parts []map[string]any
 	var pvals []cty.Value
-	for _, pv := range parts {
+	for _, pv := range raw {
 		p, ok := pv.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("%s: the raw image's result lists a partition that is not an object (%v): remove its cache entry and build again", addr, pv)
 		}
+		parts = append(parts, p)
 		num := func(k string) cty.Value { f, _ := p[k].(float64); return cty.NumberIntVal(int64(f)) }
 		pvals = append(pvals, cty.ObjectVal(map[string]cty.Value{
 			"name": cty.StringVal(p["name"].(string)), "type": cty.StringVal(p["type"].(string)), "uuid": cty.StringVal(p["uuid"].(string)),
