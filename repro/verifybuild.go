@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/cocobuild/cocobuild/builder"
-	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -75,14 +73,8 @@ func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string,
 		return rep, nil
 	}
 	rep.Release = published.Name + " " + published.Version
-	mb, err := os.ReadFile(filepath.Join(res.OutDir, "manifest.json"))
-	if err != nil {
-		return nil, err
-	}
-	m, err := manifest.Parse(mb)
-	if err != nil {
-		return nil, err
-	}
+	// The rebuilt manifest, as OUT/manifest.json holds it.
+	m := res.Manifest
 	// Nothing is signed here: partial coverage is compared, not refused.
 	rebuilt, err := publish.NewRelease(m, publish.Options{Name: published.Name, Version: published.Version,
 		Expires: published.Expires, Namespace: published.Namespace, DevelopmentKey: published.DevelopmentKey,
