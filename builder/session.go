@@ -96,6 +96,9 @@ func (l *Loaded) Diagnose(err error) error {
 // opens the cache and checks every block. Recipe problems come back as a
 // *DiagError holding all of them.
 func Load(path string, opts LoadOptions) (*Loaded, error) {
+	if opts.Kinds == nil {
+		return nil, errors.New("loading a recipe with no block kinds (LoadOptions.Kinds is nil): compose them as cmd/cocobuild/registry.go does")
+	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {
 		d, err := DefaultCacheDir()
@@ -112,16 +115,13 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		dir = filepath.Dir(path) // recipes.Load says whether the file is a recipe
 	}
-	var kinds []recipes.Kind
-	if opts.Kinds != nil {
-		kinds, err = opts.Kinds(cache, dir)
-		var diags hcl.Diagnostics
-		if errors.As(err, &diags) && diags.HasErrors() {
-			return nil, &DiagError{Diags: diags, Err: err}
-		}
-		if err != nil {
-			return nil, err
-		}
+	kinds, err := opts.Kinds(cache, dir)
+	var diags hcl.Diagnostics
+	if errors.As(err, &diags) && diags.HasErrors() {
+		return nil, &DiagError{Diags: diags, Err: err}
+	}
+	if err != nil {
+		return nil, err
 	}
 	r, diags := recipes.Load(path, recipes.NewRegistry(kinds...), opts.LoadOptions)
 	if diags.HasErrors() {
