@@ -92,8 +92,8 @@ func (l *Loaded) Diagnose(err error) error {
 	return &DiagError{Diags: hcl.Diagnostics{d}, Files: files, Err: err}
 }
 
-// Load reads the recipe at path (a file or directory) with its lock file,
-// opens the cache and checks every block. Recipe problems come back as a
+// Load opens the cache, makes the block kinds (opts.Kinds), reads the
+// recipe at path (a file or directory) and checks every block. Recipe problems come back as a
 // *DiagError holding all of them.
 func Load(path string, opts LoadOptions) (*Loaded, error) {
 	if opts.Kinds == nil {
