@@ -88,7 +88,7 @@ func TestMeasureTDXReadsACPITablesFromQEMU(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(acpiRecipe(qemu, qv, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, testenv.SharedCache(t), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, testenv.SharedCache(t), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

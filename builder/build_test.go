@@ -15,8 +15,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/disk"
+	"github.com/cocobuild/cocobuild/initramfs"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/kernel"
+	"github.com/cocobuild/cocobuild/manifest"
+	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/rootfs"
 )
 
 func sha(b []byte) string {
@@ -52,10 +59,38 @@ kernel "guest" {
 	return kernel
 }
 
-func load(t testing.TB, dir, cache string, opts LoadOptions) *Loaded {
+// testOptions are the settings of a test's Load: the recipe's options,
+// the input kind's and the kinds beyond testKinds'.
+type testOptions struct {
+	recipes.LoadOptions
+	Resolving, Locked bool
+	ExtraKinds        []recipes.Kind
+}
+
+// testKinds are the block kinds the tests' recipes use (the command line
+// composes cocobuild's in cmd/cocobuild/registry.go).
+func testKinds(c *Cache, recipeDir string, o input.Options, extra ...recipes.Kind) ([]recipes.Kind, error) {
+	in, err := input.New(c, c.Dir, recipeDir, o)
+	if err != nil {
+		return nil, err
+	}
+	return append([]recipes.Kind{in, kernel.Kind{}, initramfs.Kind{}, rootfs.Kind{}, disk.Kind{}, MeasureKind{},
+		publish.Kind{CacheDir: c.Dir}}, extra...), nil
+}
+
+// testLoadOptions loads with the cache in cache and testKinds.
+func testLoadOptions(cache string) LoadOptions {
+	return LoadOptions{CacheDir: cache, Kinds: func(c *Cache, recipeDir string) ([]recipes.Kind, error) {
+		return testKinds(c, recipeDir, input.Options{})
+	}}
+}
+
+func load(t testing.TB, dir, cache string, opts testOptions) *Loaded {
 	t.Helper()
-	opts.CacheDir = cache
-	l, err := Load(dir, opts)
+	l, err := Load(dir, LoadOptions{LoadOptions: opts.LoadOptions, CacheDir: cache,
+		Kinds: func(c *Cache, recipeDir string) ([]recipes.Kind, error) {
+			return testKinds(c, recipeDir, input.Options{Resolving: opts.Resolving, Locked: opts.Locked}, opts.ExtraKinds...)
+		}})
 	if err != nil {
 		var de *DiagError
 		if errors.As(err, &de) {
@@ -75,7 +110,7 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	ctx := context.Background()
 
-	first, err := load(t, dir, cacheA, LoadOptions{}).Build(ctx, outA, 2, nil)
+	first, err := load(t, dir, cacheA, testOptions{}).Build(ctx, outA, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +120,14 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	digestA := testenv.TreeDigest(t, outA)
 
 	// Warm rebuild into the same directory: nothing runs, same tree.
-	plan, err := load(t, dir, cacheA, LoadOptions{}).Plan(ctx)
+	plan, err := load(t, dir, cacheA, testOptions{}).Plan(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := plan.Ran(); got != 0 {
 		t.Errorf("plan after a build: %d steps to run, want 0: %+v", got, plan.Steps)
 	}
-	second, err := load(t, dir, cacheA, LoadOptions{}).Build(ctx, outA, 2, nil)
+	second, err := load(t, dir, cacheA, testOptions{}).Build(ctx, outA, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +140,7 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 
 	// Cold build elsewhere, other cache, other umask: same tree.
 	old := setUmask(0o077)
-	_, err = load(t, dir, cacheB, LoadOptions{}).Build(ctx, outB, 1, nil)
+	_, err = load(t, dir, cacheB, testOptions{}).Build(ctx, outB, 1, nil)
 	setUmask(old)
 	if err != nil {
 		t.Fatal(err)
@@ -114,16 +149,16 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 		t.Errorf("second cold build differs (-a +b):\n%s", diff)
 	}
 
-	m, err := ReadManifest(filepath.Join(outA, "manifest.json"))
+	m, err := manifest.Read(filepath.Join(outA, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ManifestArtifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel)),
+	want := []manifest.Artifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel)),
 		Extra: map[string]any{"cmdline": "console=ttyS0", "release": "6.1.0-test", "boot_protocol": "2.15"}}}
 	if diff := cmp.Diff(want, m.Artifacts); diff != "" {
 		t.Errorf("manifest artifacts (-want +got):\n%s", diff)
 	}
-	if got, want := m.Inputs, []recipes.InputEntry{{Name: "k", Source: "file:vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel))}}; !cmp.Equal(got, want) {
+	if got, want := m.Inputs, []manifest.Input{{Name: "k", Source: "file:vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel))}}; !cmp.Equal(got, want) {
 		t.Errorf("manifest inputs = %+v, want %+v", got, want)
 	}
 }
@@ -133,7 +168,7 @@ func TestChangedFileIsRebuilt(t *testing.T) {
 	writeRecipe(t, dir, "")
 	cache := t.TempDir()
 	ctx := context.Background()
-	if _, err := load(t, dir, cache, LoadOptions{}).Build(ctx, filepath.Join(dir, "out"), 2, nil); err != nil {
+	if _, err := load(t, dir, cache, testOptions{}).Build(ctx, filepath.Join(dir, "out"), 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Same name, other bytes, pin unchanged: the probe must catch it.
@@ -141,104 +176,13 @@ func TestChangedFileIsRebuilt(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), other, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := load(t, dir, cache, LoadOptions{}).Build(ctx, filepath.Join(dir, "out"), 2, nil)
-	var pm *PinMismatchError
+	_, err := load(t, dir, cache, testOptions{}).Build(ctx, filepath.Join(dir, "out"), 2, nil)
+	var pm *input.PinMismatchError
 	if !errors.As(err, &pm) {
 		t.Fatalf("build after the file changed: error %v, want a pin mismatch", err)
 	}
 	if pm.Input != "k" || pm.Got != sha(other) {
 		t.Errorf("mismatch error %+v: want input k, got %s", pm, sha(other))
-	}
-}
-
-func TestPinMismatchWritesNothing(t *testing.T) {
-	payload := []byte(strings.Repeat("firmware", 1000))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(payload) }))
-	defer srv.Close()
-	dir := t.TempDir()
-	wrong := strings.Repeat("ab", 32)
-	writeRecipe(t, dir, fmt.Sprintf(`
-input "fw" {
-  url    = %q
-  sha256 = %q
-}
-`, srv.URL+"/OVMF.fd", wrong))
-	cache, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
-	_, err := load(t, dir, cache, LoadOptions{}).Build(context.Background(), out, 1, nil)
-	if err == nil {
-		t.Fatal("build with a wrong pin succeeded")
-	}
-	for _, want := range []string{`input "fw"`, "expected " + wrong, "got " + sha(payload)} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not contain %q", err, want)
-		}
-	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		t.Errorf("output directory exists after a failed build: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(cache, "blobs", "sha256", sha(payload))); !os.IsNotExist(err) {
-		t.Error("the mismatching download was kept in the cache")
-	}
-	tmps, _ := os.ReadDir(filepath.Join(cache, "tmp"))
-	if len(tmps) != 0 {
-		t.Errorf("cache tmp holds %d entries after the failure, want 0", len(tmps))
-	}
-}
-
-func TestURLInputAndLock(t *testing.T) {
-	payload := []byte(strings.Repeat("initrd", 5000))
-	hits := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits++
-		w.Write(payload)
-	}))
-	defer srv.Close()
-	dir := t.TempDir()
-	writeRecipe(t, dir, fmt.Sprintf(`
-input "initrd" {
-  url = %q
-}
-`, srv.URL+"/initrd.img"))
-	cache := t.TempDir()
-	ctx := context.Background()
-
-	if _, err := Load(dir, LoadOptions{CacheDir: cache}); err == nil || !strings.Contains(err.Error(), "not pinned") {
-		t.Fatalf("loading an unpinned recipe: error %v, want 'not pinned'", err)
-	}
-	l := load(t, dir, cache, LoadOptions{Resolving: true})
-	lock, err := l.UpdateLock(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := lock.Pins["initrd"], (Pin{Source: "url:" + srv.URL + "/initrd.img", SHA256: sha(payload)}); got != want {
-		t.Errorf("lock pin = %+v, want %+v", got, want)
-	}
-	res, err := load(t, dir, cache, LoadOptions{Locked: true}).Build(ctx, filepath.Join(dir, "out"), 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hits != 1 {
-		t.Errorf("server hit %d times, want 1 (the lock's download is cached by digest)", hits)
-	}
-	var found bool
-	for _, in := range res.Manifest.Inputs {
-		if in.Name == "initrd" && in.SHA256 == sha(payload) && in.Size == int64(len(payload)) {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("manifest inputs %+v lack initrd with its pin", res.Manifest.Inputs)
-	}
-
-	// Drift: the recipe now names another URL; --locked refuses it.
-	writeRecipe(t, dir, fmt.Sprintf(`
-input "initrd" {
-  url = %q
-}
-`, srv.URL+"/other.img"))
-	_, err = Load(dir, LoadOptions{CacheDir: cache, Locked: true})
-	if err == nil || !strings.Contains(err.Error(), "Recipe and lock disagree") {
-		t.Errorf("--locked with drift: error %v, want 'Recipe and lock disagree'", err)
 	}
 }
 
@@ -255,7 +199,7 @@ input "fw" {
 }
 `, srv.URL+"/x", strings.Repeat("00", 32)))
 	cache := t.TempDir()
-	_, err := load(t, dir, cache, LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	_, err := load(t, dir, cache, testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("error %v, want the HTTP 404", err)
 	}

@@ -91,22 +91,37 @@ func (c *Cache) stepDir(key string) string { return filepath.Join(c.Dir, "steps"
 
 // Lookup returns the cached result for key.
 func (c *Cache) Lookup(key string) (*recipes.Result, bool) {
-	dir := c.stepDir(key)
-	b, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	b, err := os.ReadFile(filepath.Join(c.stepDir(key), "result.json"))
 	if err != nil {
 		return nil, false
 	}
-	var r recipes.Result
-	if err := json.Unmarshal(b, &r); err != nil || r.Key != key {
+	r, err := c.decodeResult(key, b)
+	if err != nil {
 		return nil, false
 	}
-	r.Dir = filepath.Join(dir, "files")
-	return &r, true
+	return r, true
+}
+
+// decodeResult reads the result.json of the entry for key. Store and
+// Lookup both return what it gives, so that a step's metadata has the same
+// Go types (JSON numbers as float64, objects as map[string]any) whether the
+// step ran or its result came from the cache.
+func (c *Cache) decodeResult(key string, b []byte) (*recipes.Result, error) {
+	var r recipes.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	if r.Key != key {
+		return nil, fmt.Errorf("result.json is the result of %s, not of %s", r.Key, key)
+	}
+	r.Dir = filepath.Join(c.stepDir(key), "files")
+	return &r, nil
 }
 
 // Store hashes the files below work/files, writes result.json and renames
 // work to the entry for key. When another process stored the same key
-// first, its entry is kept and work is removed.
+// first, its entry is kept and work is removed. The result is what Lookup
+// of key returns: result.json as read back.
 func (c *Cache) Store(key, work string, meta map[string]any) (*recipes.Result, error) {
 	files, err := hashTree(filepath.Join(work, "files"))
 	if err != nil {
@@ -127,8 +142,7 @@ func (c *Cache) Store(key, work string, meta map[string]any) (*recipes.Result, e
 		}
 		return nil, fmt.Errorf("storing step result: %w", err)
 	}
-	r.Dir = filepath.Join(c.stepDir(key), "files")
-	return r, nil
+	return c.decodeResult(key, b)
 }
 
 // hashTree lists the regular files below root, sorted, with their digests.
@@ -270,4 +284,26 @@ func copyTree(src, dst string) error {
 			return fmt.Errorf("%s: not a regular file or directory", p)
 		}
 	})
+}
+
+// ImportBlocks copies into c, from another cache, the entries of the steps
+// (as a build's report lists them) of the named blocks (TYPE.NAME), so
+// that a build with c takes those blocks as cached.
+func ImportBlocks(c, from *Cache, steps []StepReport, blocks []string) error {
+	for _, blk := range blocks {
+		found := false
+		for _, s := range steps {
+			if s.Block != blk || s.Key == "" { // post-build work has no cache entry
+				continue
+			}
+			found = true
+			if err := c.Import(from, s.Key); err != nil {
+				return fmt.Errorf("--reuse %s: %w", blk, err)
+			}
+		}
+		if !found {
+			return fmt.Errorf("--reuse %s: the recipe has no block %s with steps (give blocks as TYPE.NAME, e.g. kernel.guest)", blk, blk)
+		}
+	}
+	return nil
 }

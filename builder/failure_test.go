@@ -65,7 +65,7 @@ input "broken" {
 }
 `, srv.URL+"/slow", strings.Repeat("11", 32), srv.URL+"/broken", strings.Repeat("22", 32)))
 	obs := &stepEvents{states: map[string][]State{}, errs: map[string]error{}}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 4, obs)
+	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 4, obs)
 	if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "input.broken") {
 		t.Fatalf("error %v, want the 404 of input.broken", err)
 	}

@@ -152,9 +152,9 @@ func (c *Cache) Evict(ctx context.Context, key string) (bool, error) {
 	return true, nil
 }
 
-// removeBlob removes the download with digest sha from the cache: renamed
+// RemoveBlob removes the download with digest sha from the cache: renamed
 // away first, so that no other process reads it half-removed.
-func (c *Cache) removeBlob(sha string) error {
+func (c *Cache) RemoveBlob(sha string) error {
 	work, err := c.TempDir("evict-blob")
 	if err != nil {
 		return err

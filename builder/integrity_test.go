@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,7 +99,7 @@ func stepFile(t *testing.T, c *Cache, rep *Report, block, step, file string) str
 
 func loadVars(t *testing.T, dir, cache string, vars map[string]string, kinds ...recipes.Kind) *Loaded {
 	t.Helper()
-	return load(t, dir, cache, LoadOptions{LoadOptions: recipes.LoadOptions{Vars: vars}, ExtraKinds: kinds})
+	return load(t, dir, cache, testOptions{LoadOptions: recipes.LoadOptions{Vars: vars}, ExtraKinds: kinds})
 }
 
 // verifyOut verifies the release a build signed into out against the
@@ -148,7 +146,7 @@ func TestTamperedCacheIsRebuilt(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := loadVars(t, dir, cache, map[string]string{"memory": c.memory})
-			p := stepFile(t, l.Env.Cache, first.Report, c.block, c.step, c.file)
+			p := stepFile(t, l.Cache, first.Report, c.block, c.step, c.file)
 			b := tamper(t, p, c.tamper)
 			out := filepath.Join(t.TempDir(), "out")
 			res, err := l.Build(ctx, out, 2, nil)
@@ -365,72 +363,6 @@ func TestBuildWithoutPublishing(t *testing.T) {
 	}
 }
 
-// TestTamperedDownloadIsFetchedAgain: a download kept in the cache whose
-// bytes are no longer its pin's is not used when the input step runs
-// again: it is removed and fetched again.
-func TestTamperedDownloadIsFetchedAgain(t *testing.T) {
-	payload := testenv.FakeBzImage("6.1.0-blob", 64*1024)
-	hits := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits++
-		w.Write(payload)
-	}))
-	defer srv.Close()
-	dir := t.TempDir()
-	src := fmt.Sprintf(`
-recipe {
-  name = "blob"
-}
-
-input "k" {
-  url    = %q
-  sha256 = %q
-}
-
-kernel "guest" {
-  image   = input.k
-  cmdline = ["console=ttyS0"]
-}
-`, srv.URL+"/vmlinuz", sha(payload))
-	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	cache := t.TempDir()
-	l := load(t, dir, cache, LoadOptions{})
-	first, err := l.Build(ctx, filepath.Join(t.TempDir(), "out"), 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The download is tampered with, and the input step's entry is gone
-	// (as after an eviction): the step runs again from the kept download.
-	blob := l.Env.Cache.BlobPath(sha(payload))
-	os.Chmod(blob, 0o644)
-	if err := os.WriteFile(blob, flipByte(payload), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range first.Report.Steps {
-		if s.Block == "input.k" {
-			if _, err := l.Env.Cache.Evict(ctx, s.Key); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	out := filepath.Join(t.TempDir(), "out")
-	if _, err := load(t, dir, cache, LoadOptions{}).Build(ctx, out, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	if hits != 2 {
-		t.Errorf("%d downloads, want 2: the tampered download was not fetched again", hits)
-	}
-	if got, err := os.ReadFile(filepath.Join(out, "kernel", "guest", "vmlinuz")); err != nil || sha(got) != sha(payload) {
-		t.Errorf("OUT's kernel has sha256 %s (%v), want the pinned %s", sha(got), err, sha(payload))
-	}
-	if got, err := os.ReadFile(blob); err != nil || sha(got) != sha(payload) {
-		t.Errorf("the kept download has sha256 %s (%v), want the pinned %s", sha(got), err, sha(payload))
-	}
-}
-
 // TestResultBuiltFromTamperedFileIsEvicted: a cached result whose record
 // agrees with its bytes, but that was built from a file since found
 // corrupt (its key names the file's recorded digest, not the bytes it
@@ -444,11 +376,11 @@ func TestResultBuiltFromTamperedFileIsEvicted(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := loadVars(t, dir, cache, nil)
-	kernel := stepFile(t, l.Env.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
+	kernel := stepFile(t, l.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
 	tamper(t, kernel, flipByte)
 	// The measurements as a step that read the tampered kernel would have
 	// recorded them: other values, and a record that states their digest.
-	mj := stepFile(t, l.Env.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
+	mj := stepFile(t, l.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
 	mb, err := os.ReadFile(mj)
 	if err != nil {
 		t.Fatal(err)
@@ -540,39 +472,12 @@ func TestPlanOnCorruptCacheSaysBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := loadVars(t, dir, cache, nil)
-	p := stepFile(t, l.Env.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
+	p := stepFile(t, l.Cache, first.Report, "measure.tdx", "measure", "measurements.json")
 	tamper(t, p, flipDigest)
 	_, err = l.Plan(ctx)
 	var ce *CorruptError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "Run cocobuild build: it evicts") {
 		t.Fatalf("plan on a corrupt cache: error %v, want a *CorruptError saying to run cocobuild build", err)
-	}
-}
-
-// TestVerifyBuildKeepsNotes: a rebuild that meets a corrupt cache entry
-// evicts and rebuilds it, and verify-build's report carries the warning.
-func TestVerifyBuildKeepsNotes(t *testing.T) {
-	ctx := context.Background()
-	dir := signedRecipe(t, "", "", "")
-	cache := t.TempDir()
-	out := filepath.Join(t.TempDir(), "out")
-	first, err := loadVars(t, dir, cache, nil).Build(ctx, out, 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := loadVars(t, dir, cache, nil)
-	p := stepFile(t, l.Env.Cache, first.Report, "kernel.guest", "image", "vmlinuz")
-	tamper(t, p, flipByte)
-	rep, err := l.VerifyBuild(ctx, filepath.Join(out, "publish", "t"), filepath.Join(t.TempDir(), "rebuilt"), sign.DevSigner().Public(), 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Errorf("verify-build mismatches: %q", rep.Mismatches)
-	}
-	want := "WARNING: step kernel.guest:image: cached file vmlinuz is not what its cache record states"
-	if !strings.Contains(strings.Join(rep.Notes, "\n"), want) {
-		t.Errorf("report notes %q: want %q", rep.Notes, want)
 	}
 }
 
@@ -585,7 +490,7 @@ func BenchmarkNoOpBuild(b *testing.B) {
 	dir := signedRecipe(b, "", "", "")
 	cache := b.TempDir()
 	out := filepath.Join(b.TempDir(), "out")
-	if _, err := load(b, dir, cache, LoadOptions{}).Build(ctx, out, 2, nil); err != nil {
+	if _, err := load(b, dir, cache, testOptions{}).Build(ctx, out, 2, nil); err != nil {
 		b.Fatal(err)
 	}
 	var size int64
@@ -599,7 +504,7 @@ func BenchmarkNoOpBuild(b *testing.B) {
 	})
 	b.SetBytes(size)
 	for b.Loop() {
-		res, err := load(b, dir, cache, LoadOptions{}).Build(ctx, out, 2, nil)
+		res, err := load(b, dir, cache, testOptions{}).Build(ctx, out, 2, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -72,7 +72,7 @@ func TestSharedCacheRunsStepOnce(t *testing.T) {
 	obs := [2]*events{{}, {}}
 	reports := [2]*BuildResult{}
 	for i := range 2 {
-		l := load(t, dir, cache, LoadOptions{ExtraKinds: []recipes.Kind{slowKind{&runs}}})
+		l := load(t, dir, cache, testOptions{ExtraKinds: []recipes.Kind{slowKind{&runs}}})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -133,7 +133,7 @@ func TestImport(t *testing.T) {
 	dir := t.TempDir()
 	writeRecipe(t, dir, "")
 	cacheA, cacheB := t.TempDir(), t.TempDir()
-	res, err := load(t, dir, cacheA, LoadOptions{}).Build(t.Context(), filepath.Join(t.TempDir(), "out"), 2, nil)
+	res, err := load(t, dir, cacheA, testOptions{}).Build(t.Context(), filepath.Join(t.TempDir(), "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestImport(t *testing.T) {
 			t.Fatalf("after Import, %s: found %v", s.Key, ok)
 		}
 	}
-	res, err = load(t, dir, cacheB, LoadOptions{}).Build(t.Context(), filepath.Join(t.TempDir(), "out"), 2, nil)
+	res, err = load(t, dir, cacheB, testOptions{}).Build(t.Context(), filepath.Join(t.TempDir(), "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,77 +11,19 @@ import (
 	"strings"
 
 	"github.com/cocobuild/cocobuild/internal/version"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
-// Manifest is OUT/manifest.json: what a build made, from what, and the
-// measurements computed from it. Its keys only grow.
-type Manifest struct {
-	Cocobuild    string                `json:"cocobuild"`
-	Recipe       ManifestRecipe        `json:"recipe"`
-	Epoch        int64                 `json:"epoch"`
-	Inputs       []recipes.InputEntry  `json:"inputs"`
-	Artifacts    []ManifestArtifact    `json:"artifacts"`
-	Measurements []recipes.Measurement `json:"measurements"`
-}
-
-// ManifestRecipe identifies the recipe of a build.
-type ManifestRecipe struct {
-	Name   string `json:"name"`
-	SHA256 string `json:"sha256"` // recipes.Recipe.Digest: the digest of Sources
-	// Sources are what decided the build (recipe files, var files, the
-	// lock file, files read by functions, variables), sorted.
-	Sources []recipes.Source `json:"sources"`
-}
-
-// ManifestArtifact is one file of the output directory; Extra holds the
-// fields specific to its kind, written beside the common ones.
-type ManifestArtifact struct {
-	Name   string
-	Kind   string
-	Path   string
-	SHA256 string
-	Size   int64
-	Extra  map[string]any
-}
-
-// MarshalJSON writes the common and kind-specific fields as one object.
-func (a ManifestArtifact) MarshalJSON() ([]byte, error) {
-	m := map[string]any{}
-	for k, v := range a.Extra {
-		m[k] = v
-	}
-	m["name"], m["kind"], m["path"], m["sha256"], m["size"] = a.Name, a.Kind, a.Path, a.SHA256, a.Size
-	return json.Marshal(m)
-}
-
-// UnmarshalJSON reads what MarshalJSON writes.
-func (a *ManifestArtifact) UnmarshalJSON(b []byte) error {
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	str := func(k string) string { s, _ := m[k].(string); delete(m, k); return s }
-	a.Name, a.Kind, a.Path, a.SHA256 = str("name"), str("kind"), str("path"), str("sha256")
-	if f, ok := m["size"].(float64); ok {
-		a.Size = int64(f)
-	}
-	delete(m, "size")
-	if len(m) > 0 {
-		a.Extra = m
-	}
-	return nil
-}
-
 // NewManifest collects the manifest of a finished build.
-func NewManifest(r *recipes.Recipe, rep *Report) (*Manifest, error) {
-	m := &Manifest{
+func NewManifest(r *recipes.Recipe, rep *Report) (*manifest.Manifest, error) {
+	m := &manifest.Manifest{
 		Cocobuild:    version.Version,
-		Recipe:       ManifestRecipe{Name: r.Name, SHA256: r.Digest(), Sources: r.Sources()},
+		Recipe:       manifest.Recipe{Name: r.Name, SHA256: r.Digest(), Sources: r.Sources()},
 		Epoch:        r.Epoch,
-		Inputs:       []recipes.InputEntry{},
-		Artifacts:    []ManifestArtifact{},
-		Measurements: []recipes.Measurement{},
+		Inputs:       []manifest.Input{},
+		Artifacts:    []manifest.Artifact{},
+		Measurements: []manifest.Measurement{},
 	}
 	paths := map[string]string{}
 	for _, b := range r.Blocks {
@@ -101,7 +42,7 @@ func NewManifest(r *recipes.Recipe, rep *Report) (*Manifest, error) {
 				return nil, fmt.Errorf("%s and %s both write %s", prev, a.Name, p)
 			}
 			paths[p] = a.Name
-			m.Artifacts = append(m.Artifacts, ManifestArtifact{Name: a.Name, Kind: a.Kind, Path: p,
+			m.Artifacts = append(m.Artifacts, manifest.Artifact{Name: a.Name, Kind: a.Kind, Path: p,
 				SHA256: a.File.SHA256, Size: a.File.Size, Extra: a.Extra})
 		}
 	}
@@ -114,28 +55,6 @@ func NewManifest(r *recipes.Recipe, rep *Report) (*Manifest, error) {
 		return m.Measurements[i].Name < m.Measurements[j].Name
 	})
 	return m, nil
-}
-
-// Encode returns the manifest as indented JSON with a final newline.
-func (m *Manifest) Encode() ([]byte, error) {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
-
-// ReadManifest reads OUT/manifest.json.
-func ReadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &m, nil
 }
 
 // outputStage is a new output directory being assembled beside out (so out
@@ -170,7 +89,7 @@ func newOutputStage(out string) (*outputStage, error) {
 // from the files the blocks' outputs in rep name, hashing each as it is
 // copied: bytes other than the digest m states are a *CorruptError, and
 // nothing of them stays in the stage.
-func (st *outputStage) addArtifacts(m *Manifest, rep *Report) error {
+func (st *outputStage) addArtifacts(m *manifest.Manifest, rep *Report) error {
 	srcs := map[string]string{}
 	for _, o := range rep.Outputs {
 		for _, a := range o.Artifacts {
@@ -200,7 +119,7 @@ func (st *outputStage) addArtifacts(m *Manifest, rep *Report) error {
 // commit writes manifest.json and swaps the stage in as out; an earlier
 // output directory is moved aside first and removed afterwards. An out
 // that exists and is not a directory is refused, not replaced.
-func (st *outputStage) commit(m *Manifest) error {
+func (st *outputStage) commit(m *manifest.Manifest) error {
 	b, err := m.Encode()
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/qemuacpi"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 	"github.com/cocobuild/cocobuild/measure/pe"
 	"github.com/cocobuild/cocobuild/measure/sev"
@@ -461,7 +462,7 @@ type measureParams struct {
 // Name is the combination only: the block name is added by Finish, so that
 // two blocks with the same parameters share one cached result.
 type measuredEntry struct {
-	recipes.Measurement
+	manifest.Measurement
 	EventLog string `json:"eventlog,omitempty"` // file name of the CC event log (TDX)
 	Report   any    `json:"report,omitempty"`   // the full model output
 }
@@ -656,7 +657,7 @@ func (n *measureNode) measureSEV(ctx context.Context, fw, kernel, initrd []byte,
 						if len(notes) > 0 {
 							params["notes"] = notes
 						}
-						out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: n.tee, Name: name, Params: params,
+						out = append(out, measuredEntry{Measurement: manifest.Measurement{TEE: n.tee, Name: name, Params: params,
 							Values: map[string]any{"launch_measurement": hex.EncodeToString(r.Digest)}}})
 					}
 				}
@@ -877,7 +878,7 @@ func (n *measureNode) measureTDX(ctx context.Context, sc *recipes.StepContext, f
 						if err := os.WriteFile(filepath.Join(sc.OutDir, logName), r.EventLog(), 0o644); err != nil {
 							return nil, err
 						}
-						out = append(out, measuredEntry{Measurement: recipes.Measurement{TEE: "tdx", Name: name, Params: params, Values: values},
+						out = append(out, measuredEntry{Measurement: manifest.Measurement{TEE: "tdx", Name: name, Params: params, Values: values},
 							EventLog: logName, Report: rep})
 					}
 				}
@@ -936,8 +937,8 @@ func rtmrGap(info *ovmf.Info, err error) string {
 // assume_rtmr_measurement it does not, and the RTMR values vouch for
 // nothing). Without a kernel no register vouches for what the firmware
 // boots.
-func tdxCoverage(rep tdx.Report, directBoot, measuresRTMR bool) recipes.Coverage {
-	return recipes.Coverage{Firmware: measuresRTMR && rep.RTMR0 != nil, Kernel: measuresRTMR && directBoot && rep.RTMR1 != nil,
+func tdxCoverage(rep tdx.Report, directBoot, measuresRTMR bool) manifest.Coverage {
+	return manifest.Coverage{Firmware: measuresRTMR && rep.RTMR0 != nil, Kernel: measuresRTMR && directBoot && rep.RTMR1 != nil,
 		Initrd: measuresRTMR && directBoot && rep.RTMR2 != nil, Cmdline: measuresRTMR && directBoot && rep.RTMR2 != nil}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -126,7 +127,7 @@ func TestMeasureBlockMatchesSNPVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestMeasureBlockMatchesAmdSevVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if _, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), out, 2, nil); err != nil {
+	if _, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), out, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
@@ -295,7 +296,7 @@ func TestMeasureBlockMatchesTDXVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +364,7 @@ func TestMeasureBlockErrors(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			l, err := Load(dir, LoadOptions{CacheDir: t.TempDir()})
+			l, err := Load(dir, testLoadOptions(t.TempDir()))
 			if err == nil {
 				_, err = l.Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 			}
@@ -447,7 +448,7 @@ func TestMeasureBlockSEVESFeatures(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +501,7 @@ measure "assumed" {
 	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,9 +519,9 @@ measure "assumed" {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]recipes.Coverage{}
+	got := map[string]manifest.Coverage{}
 	for _, e := range m.Measurements {
-		c, err := recipes.CoverageParam(e.Params)
+		c, err := manifest.CoverageParam(e.Params)
 		if err != nil {
 			t.Fatalf("%s: %v", e.Name, err)
 		}
@@ -529,7 +530,7 @@ measure "assumed" {
 	// Without QEMU's ACPI tables RTMR0 is not computed: the firmware's
 	// configuration (variable store, ACPI tables) is not covered; with
 	// assume_rtmr_measurement nothing past MRTD is.
-	want := map[string]recipes.Coverage{
+	want := map[string]manifest.Coverage{
 		"fwonly":  {},
 		"direct":  {Kernel: true, Initrd: true, Cmdline: true},
 		"assumed": {},
@@ -544,20 +545,20 @@ measure "assumed" {
 
 func TestTDXCoverage(t *testing.T) {
 	d := tdx.Digest{}
-	all := recipes.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}
+	all := manifest.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}
 	cases := []struct {
 		name     string
 		rep      tdx.Report
 		direct   bool
 		measures bool
-		want     recipes.Coverage
+		want     manifest.Coverage
 	}{
-		{"no direct boot", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, false, true, recipes.Coverage{Firmware: true}},
+		{"no direct boot", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, false, true, manifest.Coverage{Firmware: true}},
 		{"all registers", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, true, all},
-		{"RTMR0 not computable", tdx.Report{RTMR1: &d, RTMR2: &d}, true, true, recipes.Coverage{Kernel: true, Initrd: true, Cmdline: true}},
-		{"RTMR2 not computable", tdx.Report{RTMR0: &d, RTMR1: &d}, true, true, recipes.Coverage{Firmware: true, Kernel: true}},
-		{"RTMR1 not computable", tdx.Report{RTMR0: &d, RTMR2: &d}, true, true, recipes.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
-		{"firmware does not measure into RTMRs", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, false, recipes.Coverage{}},
+		{"RTMR0 not computable", tdx.Report{RTMR1: &d, RTMR2: &d}, true, true, manifest.Coverage{Kernel: true, Initrd: true, Cmdline: true}},
+		{"RTMR2 not computable", tdx.Report{RTMR0: &d, RTMR1: &d}, true, true, manifest.Coverage{Firmware: true, Kernel: true}},
+		{"RTMR1 not computable", tdx.Report{RTMR0: &d, RTMR2: &d}, true, true, manifest.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
+		{"firmware does not measure into RTMRs", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, false, manifest.Coverage{}},
 	}
 	for _, c := range cases {
 		if got := tdxCoverage(c.rep, c.direct, c.measures); got != c.want {
@@ -600,7 +601,7 @@ func TestMeasureBlockTDXPolicyValues(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,15 +11,16 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // PostBuilder is an optional interface of a recipes.Node, for blocks that
 // work on the whole build rather than on the files of the blocks they refer
 // to, such as publishing its measurements. Once every block is built, Build
-// calls PostBuild on each such node, in recipe order, with the manifest as
-// manifest.json would hold it without the artifacts of post-build blocks, and
-// an empty directory. The artifacts it returns are files below dir: they are
+// calls PostBuild on each such node, in recipe order, with the manifest of
+// the build without the artifacts of post-build blocks (which it must not
+// change), and an empty directory. The artifacts it returns are files below dir: they are
 // copied into the output directory and listed in the manifest as the
 // block's. notes are messages for the user, such as warnings. An error that
 // is (or wraps) hcl.Diagnostics is reported as a recipe error.
@@ -32,7 +33,7 @@ import (
 // changes nothing outside dir: what leaves the build belongs in Deliver.
 // Plans and validation do not call it.
 type PostBuilder interface {
-	PostBuild(ctx context.Context, manifest []byte, dir string) (artifacts []recipes.OutputArtifact, notes []string, err error)
+	PostBuild(ctx context.Context, m *manifest.Manifest, dir string) (artifacts []recipes.OutputArtifact, notes []string, err error)
 }
 
 // Deliverer is an optional interface of a PostBuilder whose work has a
@@ -146,13 +147,13 @@ type delivery struct {
 	d    Deliverer
 }
 
-// postBuild runs the PostBuilder nodes of a finished build with manifest
-// (the encoded manifest without post-build artifacts), adds the artifacts
+// postBuild runs the PostBuilder nodes of a finished build with m (the
+// manifest without post-build artifacts), adds the artifacts
 // they make to their blocks' outputs in rep and lists their post-build
 // steps in rep. It returns the deliveries to run once the output directory
 // is written; cleanup removes the files once it is. Without publishing
 // (SkipPostBuild) it only lists the steps as skipped.
-func (l *Loaded) postBuild(ctx context.Context, rep *Report, manifest []byte, obs Observer) (notes []string, deliveries []delivery, cleanup func(), err error) {
+func (l *Loaded) postBuild(ctx context.Context, rep *Report, m *manifest.Manifest, obs Observer) (notes []string, deliveries []delivery, cleanup func(), err error) {
 	cleanup = func() {}
 	if obs == nil {
 		obs = nopObserver{}
@@ -168,7 +169,7 @@ func (l *Loaded) postBuild(ctx context.Context, rep *Report, manifest []byte, ob
 		l.addPostBuildReports(rep, posts)
 		return nil, nil, cleanup, nil
 	}
-	tmp, err := l.Env.Cache.TempDir("post")
+	tmp, err := l.Cache.TempDir("post")
 	if err != nil {
 		return nil, nil, cleanup, err
 	}
@@ -185,7 +186,7 @@ func (l *Loaded) postBuild(ctx context.Context, rep *Report, manifest []byte, ob
 		}
 		step := addr + ":" + PostBuildStep
 		obs.Event(Event{Step: step, State: StateRunning})
-		arts, n, err := p.pb.PostBuild(ctx, manifest, dir)
+		arts, n, err := p.pb.PostBuild(ctx, m, dir)
 		if err != nil {
 			obs.Event(Event{Step: step, State: StateFailed, Err: err})
 			// A block that says what in the recipe is wrong gets its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -40,13 +41,9 @@ func (n *postNode) Finish(map[string]*recipes.Result) (*recipes.Output, error) {
 	return &recipes.Output{Value: cty.StringVal(n.name)}, nil
 }
 
-func (n *postNode) PostBuild(ctx context.Context, manifest []byte, dir string) ([]recipes.OutputArtifact, []string, error) {
+func (n *postNode) PostBuild(ctx context.Context, m *manifest.Manifest, dir string) ([]recipes.OutputArtifact, []string, error) {
 	if n.fail {
 		return nil, nil, errors.New("post-build failed on purpose")
-	}
-	var m Manifest
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		return nil, nil, err
 	}
 	b := []byte(m.Recipe.SHA256 + " " + m.Inputs[0].SHA256 + "\n")
 	p := filepath.Join(dir, "summary.txt")
@@ -82,12 +79,15 @@ post "p" {}
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &Env{Cache: cache, Lock: &Lock{Pins: map[string]Pin{}}}
-	r, diags := recipes.Load(filepath.Join(dir, "r.hcl"), NewRegistry(env, postKind{fail: fail}), recipes.LoadOptions{})
+	kinds, err := testKinds(cache, dir, input.Options{}, postKind{fail: fail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, diags := recipes.Load(filepath.Join(dir, "r.hcl"), recipes.NewRegistry(kinds...), recipes.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	return &Loaded{Recipe: r, Env: env}, dir
+	return &Loaded{Recipe: r, Cache: cache}, dir
 }
 
 func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
@@ -107,7 +107,7 @@ func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
 	if want := l.Recipe.Digest() + " " + sha([]byte("input bytes\n")) + "\n"; string(b) != want {
 		t.Errorf("post-build saw %q, want %q", b, want)
 	}
-	m, err := ReadManifest(filepath.Join(out, "manifest.json"))
+	m, err := manifest.Read(filepath.Join(out, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
 		t.Errorf("manifest artifacts %+v lack post.p", m.Artifacts)
 	}
 	// The temporary files are gone once the output is written.
-	tmps, _ := filepath.Glob(filepath.Join(l.Env.Cache.Dir, "tmp", "*post*"))
+	tmps, _ := filepath.Glob(filepath.Join(l.Cache.Dir, "tmp", "*post*"))
 	if len(tmps) != 0 {
 		t.Errorf("post-build left %v behind", tmps)
 	}
@@ -210,7 +210,7 @@ func TestImportBlocksSkipsPostBuild(t *testing.T) {
 		{"post.p", "--reuse post.p: the recipe has no block post.p with steps"},
 	}
 	for _, tc := range tests {
-		err := ImportBlocks(to, l.Env.Cache, res.Report.Steps, []string{tc.block})
+		err := ImportBlocks(to, l.Cache, res.Report.Steps, []string{tc.block})
 		got := ""
 		if err != nil {
 			got = err.Error()

@@ -11,25 +11,26 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // LoadOptions are the settings for Load.
 type LoadOptions struct {
 	recipes.LoadOptions
-	CacheDir      string // "" for DefaultCacheDir
-	AllowUnpinned bool
-	Locked        bool
-	Resolving     bool // for `cocobuild lock`: unpinned inputs are what it resolves
-	// ExtraKinds are block kinds beyond NewRegistry's (tests use this).
-	ExtraKinds []recipes.Kind
+	CacheDir string // "" for DefaultCacheDir
+	// Kinds makes the block kinds the recipe may use, given the opened
+	// cache and the recipe's directory (where a kind finds the files it
+	// keeps beside the recipe, such as the input kind's lock file). The
+	// command line composes them (cmd/cocobuild/registry.go). An error
+	// that is hcl.Diagnostics is reported as a recipe error.
+	Kinds func(c *Cache, recipeDir string) ([]recipes.Kind, error)
 }
 
-// Loaded is a recipe ready to plan or build, with its environment.
+// Loaded is a recipe ready to plan or build, with its cache.
 type Loaded struct {
 	Recipe *recipes.Recipe
-	Env    *Env
+	Cache  *Cache
 	// SkipPostBuild builds without publishing (cocobuild build
 	// --no-publish): the post-build work of PostBuilder blocks is not run,
 	// so nothing is signed or delivered and no key is needed; plans and
@@ -50,10 +51,22 @@ func (e *DiagError) Error() string { return e.Diags.Error() }
 // Unwrap returns the error the diagnostics stand for.
 func (e *DiagError) Unwrap() error { return e.Err }
 
-// pinDiag turns a pin mismatch whose pin has a place (the recipe's sha256
-// attribute, or the lock file's) into a diagnostic there, and a step's
-// diagnostics into a recipe error; other errors are returned as they are.
-func (l *Loaded) pinDiag(err error) error {
+// DiagnosticError is an error of a step that knows where in the recipe, or
+// in a file beside it, its cause is written (input.PinMismatchError: the
+// sha256 pin that the bytes do not match).
+type DiagnosticError interface {
+	error
+	// Diagnostic is the error at its place; nil when the place is unknown.
+	Diagnostic() *hcl.Diagnostic
+	// DiagnosticFiles are the sources, beyond the recipe's files, that
+	// the diagnostic points into (name → bytes); may be nil.
+	DiagnosticFiles() map[string][]byte
+}
+
+// Diagnose turns an error that says where in the recipe it comes from
+// (hcl.Diagnostics, or a DiagnosticError with a place) into a *DiagError
+// showing it there; other errors are returned as they are.
+func (l *Loaded) Diagnose(err error) error {
 	// A step that says what in the recipe is wrong (hcl.Diagnostics, e.g.
 	// a measure block's firmware that cannot vouch for what it models)
 	// gets its diagnostics shown, with the snippet.
@@ -61,11 +74,11 @@ func (l *Loaded) pinDiag(err error) error {
 	if errors.As(err, &diags) && diags.HasErrors() {
 		return &DiagError{Diags: diags, Files: l.Recipe.Files, Err: err}
 	}
-	var pm *PinMismatchError
-	if !errors.As(err, &pm) {
+	var de DiagnosticError
+	if !errors.As(err, &de) {
 		return err
 	}
-	d := pm.Diagnostic()
+	d := de.Diagnostic()
 	if d == nil {
 		return err
 	}
@@ -73,16 +86,19 @@ func (l *Loaded) pinDiag(err error) error {
 	for k, v := range l.Recipe.Files {
 		files[k] = v
 	}
-	if lk := l.Env.Lock; lk != nil && lk.src != nil {
-		files[lk.Path] = lk.src
+	for k, v := range de.DiagnosticFiles() {
+		files[k] = v
 	}
 	return &DiagError{Diags: hcl.Diagnostics{d}, Files: files, Err: err}
 }
 
-// Load reads the recipe at path (a file or directory) with its lock file,
-// opens the cache and checks every block. Recipe problems come back as a
+// Load opens the cache, makes the block kinds (opts.Kinds), reads the
+// recipe at path (a file or directory) and checks every block. Recipe problems come back as a
 // *DiagError holding all of them.
 func Load(path string, opts LoadOptions) (*Loaded, error) {
+	if opts.Kinds == nil {
+		return nil, errors.New("loading a recipe with no block kinds (LoadOptions.Kinds is nil): compose them as cmd/cocobuild/registry.go does")
+	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {
 		d, err := DefaultCacheDir()
@@ -99,12 +115,15 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		dir = filepath.Dir(path) // recipes.Load says whether the file is a recipe
 	}
-	lock, diags := ReadLock(LockPath(dir))
-	if diags.HasErrors() {
-		return nil, &DiagError{Diags: diags}
+	kinds, err := opts.Kinds(cache, dir)
+	var diags hcl.Diagnostics
+	if errors.As(err, &diags) && diags.HasErrors() {
+		return nil, &DiagError{Diags: diags, Err: err}
 	}
-	env := &Env{Cache: cache, Lock: lock, AllowUnpinned: opts.AllowUnpinned, Locked: opts.Locked, Resolving: opts.Resolving}
-	r, diags := recipes.Load(path, NewRegistry(env, opts.ExtraKinds...), opts.LoadOptions)
+	if err != nil {
+		return nil, err
+	}
+	r, diags := recipes.Load(path, recipes.NewRegistry(kinds...), opts.LoadOptions)
 	if diags.HasErrors() {
 		files := map[string][]byte{}
 		if r != nil {
@@ -117,13 +136,13 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 	if d := r.Validate(); d.HasErrors() {
 		return nil, &DiagError{Diags: d, Files: r.Files}
 	}
-	return &Loaded{Recipe: r, Env: env}, nil
+	return &Loaded{Recipe: r, Cache: cache}, nil
 }
 
 // BuildResult is what Build made.
 type BuildResult struct {
 	Report   *Report
-	Manifest *Manifest
+	Manifest *manifest.Manifest
 	OutDir   string
 	Notes    []string // messages of post-build blocks (see PostBuilder), e.g. warnings
 }
@@ -186,7 +205,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 // made from the corrupt bytes: their keys name the recorded digest, not
 // the bytes they read), and returns the warning that says so.
 func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (string, error) {
-	c := l.Env.Cache
+	c := l.Cache
 	key, ok := c.EntryOf(ce.Path)
 	if !ok {
 		return "", fmt.Errorf("%w: it is no step's file in the cache %s, so it cannot be rebuilt: restore or remove it", ce, c.Dir)
@@ -241,13 +260,13 @@ func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (stri
 // every copied byte), signs (post-build work), swaps the output in and then
 // delivers. It returns the report whatever happens.
 func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int, obs Observer) (*BuildResult, *Report, error) {
-	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, Jobs: jobs, Observer: obs})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, Jobs: jobs, Observer: obs})
 	if err != nil {
 		var re *RecipeError
 		if asRecipeError(err, &re) {
 			return nil, rep, &DiagError{Diags: re.Diags, Files: l.Recipe.Files}
 		}
-		return &BuildResult{Report: rep}, rep, l.pinDiag(err) // the report says which step failed
+		return &BuildResult{Report: rep}, rep, l.Diagnose(err) // the report says which step failed
 	}
 	built, err := NewManifest(l.Recipe, rep)
 	if err != nil {
@@ -264,11 +283,7 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 	if err := st.addArtifacts(built, rep); err != nil {
 		return nil, rep, fmt.Errorf("writing %s: %w", outDir, err)
 	}
-	enc, err := built.Encode()
-	if err != nil {
-		return nil, rep, err
-	}
-	notes, deliveries, cleanup, err := l.postBuild(ctx, rep, enc, obs)
+	notes, deliveries, cleanup, err := l.postBuild(ctx, rep, built, obs)
 	defer cleanup()
 	if err != nil {
 		return nil, rep, err
@@ -297,43 +312,16 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 // Plan reports, without running anything, which steps are cached and which
 // would run, and the post-build steps (publishing) that every build runs.
 func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
-	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Env.Cache, DryRun: true})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, DryRun: true})
 	if err != nil {
 		var ce *CorruptError
 		if errors.As(err, &ce) {
 			return nil, fmt.Errorf("%w\nRun cocobuild build: it evicts the corrupt cache entry and rebuilds what was made from it (plan only looks)", err)
 		}
-		return nil, l.pinDiag(err)
+		return nil, l.Diagnose(err)
 	}
 	if err := l.planPostBuild(rep); err != nil {
 		return nil, err
 	}
 	return rep, nil
-}
-
-// UpdateLock resolves every input of the recipe (fetching what it must) and
-// writes the lock file. With update, Debian packages without a version in
-// the recipe move to the version apt serves now, and every pin is recomputed.
-func (l *Loaded) UpdateLock(ctx context.Context, update bool) (*Lock, error) {
-	lock := &Lock{Path: l.Env.Lock.Path, Pins: map[string]Pin{}}
-	ctx = childenv.WithSecrets(ctx, l.Recipe.SecretEnv()...) // apt-get gets no env:// key variable
-	ctxEval := l.Recipe.EvalContext(nil)
-	for _, b := range l.Recipe.Blocks {
-		if b.Type != "input" {
-			continue
-		}
-		node, diags := b.Kind.Decode(b, ctxEval)
-		if diags.HasErrors() {
-			return nil, &DiagError{Diags: diags, Files: l.Recipe.Files}
-		}
-		name, pin, err := ResolvePin(ctx, node, update)
-		if err != nil {
-			return nil, l.pinDiag(err)
-		}
-		lock.Pins[name] = pin
-	}
-	if err := lock.Write(); err != nil {
-		return nil, err
-	}
-	return lock, nil
 }

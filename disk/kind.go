@@ -434,16 +434,18 @@ func (n *node) runRaw(ctx context.Context, sc *recipes.StepContext) error {
 // Finish implements recipes.Node.
 func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
 	addr := "disk." + n.name
+	// Meta is as result.json holds it, whether the step ran or not.
+	raw, _ := results["raw"].Meta["partitions"].([]any)
+	sizeF, _ := results["raw"].Meta["size"].(float64)
+	size := int64(sizeF)
 	var parts []map[string]any
-	b, _ := json.Marshal(results["raw"].Meta["partitions"])
-	if err := json.Unmarshal(b, &parts); err != nil {
-		return nil, err
-	}
-	var size int64
-	b, _ = json.Marshal(results["raw"].Meta["size"])
-	json.Unmarshal(b, &size)
 	var pvals []cty.Value
-	for _, p := range parts {
+	for _, pv := range raw {
+		p, ok := pv.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: the raw image's result lists a partition that is not an object (%v): remove its cache entry and build again", addr, pv)
+		}
+		parts = append(parts, p)
 		num := func(k string) cty.Value { f, _ := p[k].(float64); return cty.NumberIntVal(int64(f)) }
 		pvals = append(pvals, cty.ObjectVal(map[string]cty.Value{
 			"name": cty.StringVal(p["name"].(string)), "type": cty.StringVal(p["type"].(string)), "uuid": cty.StringVal(p["uuid"].(string)),

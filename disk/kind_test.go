@@ -14,7 +14,10 @@ import (
 	"testing"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -51,7 +54,7 @@ input "k" {
 }
 
 func load(dir, cache string) (*builder.Loaded, error) {
-	l, err := builder.Load(dir, builder.LoadOptions{CacheDir: cache})
+	l, err := builder.Load(dir, testkinds.LoadOptions(cache, input.Options{}))
 	var de *builder.DiagError
 	if errors.As(err, &de) {
 		var sb strings.Builder
@@ -121,7 +124,7 @@ func TestDiskRecipe(t *testing.T) {
 	if _, err := build(t, dir, t.TempDir(), outB); err != nil {
 		t.Fatal(err)
 	}
-	arts := map[string]builder.ManifestArtifact{}
+	arts := map[string]manifest.Artifact{}
 	for _, a := range res.Manifest.Artifacts {
 		arts[a.Name] = a
 		x, _ := os.ReadFile(filepath.Join(outA, a.Path))

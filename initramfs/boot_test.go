@@ -19,7 +19,9 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/initramfs"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 )
 
 const (
@@ -84,7 +86,7 @@ func build(t testing.TB, dir, cache string) (image string, ran int) {
 	if err := os.WriteFile(rp, []byte(recipe(moduleRoot(t))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := builder.Load(rp, builder.LoadOptions{CacheDir: cache})
+	l, err := builder.Load(rp, testkinds.LoadOptions(cache, input.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

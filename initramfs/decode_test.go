@@ -12,6 +12,8 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/initramfs"
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 )
 
 // load loads a recipe made of body and returns the diagnostics as text.
@@ -21,7 +23,7 @@ func load(t *testing.T, dir, body string) (*builder.Loaded, string) {
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := builder.Load(p, builder.LoadOptions{CacheDir: filepath.Join(dir, "cache"), AllowUnpinned: true})
+	l, err := builder.Load(p, testkinds.LoadOptions(filepath.Join(dir, "cache"), input.Options{AllowUnpinned: true}))
 	var de *builder.DiagError
 	if errors.As(err, &de) {
 		return nil, de.Diags.Error()

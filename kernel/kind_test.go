@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 )
 
 const sourceInput = `
@@ -107,7 +109,7 @@ func TestDecodeDiagnostics(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := builder.Load(filepath.Join(dir, "r.hcl"), builder.LoadOptions{CacheDir: t.TempDir(), AllowUnpinned: true})
+			_, err := builder.Load(filepath.Join(dir, "r.hcl"), testkinds.LoadOptions(t.TempDir(), input.Options{AllowUnpinned: true}))
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("valid block: %v", err)

@@ -19,7 +19,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 	"github.com/cocobuild/cocobuild/kernel"
 )
 
@@ -74,7 +76,7 @@ func buildCtx(t *testing.T) context.Context {
 // build builds recipe (a file of testdata) into out with the cache at cache.
 func build(t *testing.T, recipe, cache, out string, unpinned bool) (*builder.BuildResult, error) {
 	t.Helper()
-	l, err := builder.Load(filepath.Join("testdata", recipe), builder.LoadOptions{CacheDir: cache, AllowUnpinned: unpinned})
+	l, err := builder.Load(filepath.Join("testdata", recipe), testkinds.LoadOptions(cache, input.Options{AllowUnpinned: unpinned}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,12 +15,11 @@ import (
 	"strings"
 
 	"github.com/cocobuild/cocobuild/internal/qemuacpi"
+	"github.com/cocobuild/cocobuild/manifest"
 
-	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/measure/sev"
 	"github.com/cocobuild/cocobuild/measure/tdx"
-	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // DefaultQEMU is the QEMU binary a plan runs unless told otherwise: the
@@ -67,14 +66,14 @@ type Options struct {
 
 // Plan is one launch: the argv and where each of its parts comes from.
 type Plan struct {
-	Measurement recipes.Measurement `json:"measurement"`
-	TEE         string              `json:"tee"`   // snp, tdx, or "" (emulated)
-	Accel       string              `json:"accel"` // kvm or tcg
-	Argv        []string            `json:"argv"`
-	Files       Files               `json:"files"`
-	VCPUs       int                 `json:"vcpus"`
-	Memory      string              `json:"memory"`
-	Notes       []string            `json:"notes"`
+	Measurement manifest.Measurement `json:"measurement"`
+	TEE         string               `json:"tee"`   // snp, tdx, or "" (emulated)
+	Accel       string               `json:"accel"` // kvm or tcg
+	Argv        []string             `json:"argv"`
+	Files       Files                `json:"files"`
+	VCPUs       int                  `json:"vcpus"`
+	Memory      string               `json:"memory"`
+	Notes       []string             `json:"notes"`
 }
 
 // Files are the paths a plan boots, inside the output directory.
@@ -102,7 +101,7 @@ func usage(format string, args ...any) error { return &UsageError{fmt.Errorf(for
 // table, and firmware built for that (edk2's AmdSev, Debian's
 // OVMF.amdsev.fd) boots no kernel directly outside SEV. An unknown name is
 // a UsageError listing the names.
-func Select(m *builder.Manifest, name, tee string) (*recipes.Measurement, error) {
+func Select(m *manifest.Manifest, name, tee string) (*manifest.Measurement, error) {
 	if len(m.Measurements) == 0 {
 		return nil, usage("the manifest has no measurements: add a measure block to the recipe")
 	}
@@ -114,7 +113,7 @@ func Select(m *builder.Manifest, name, tee string) (*recipes.Measurement, error)
 		}
 		return nil, usage("no measurement %q; the manifest has:\n  %s", name, strings.Join(Names(m), "\n  "))
 	}
-	var first, firstSEVDirect *recipes.Measurement
+	var first, firstSEVDirect *manifest.Measurement
 	for i := range m.Measurements {
 		e := &m.Measurements[i]
 		if tee != "" && e.TEE != tee {
@@ -144,7 +143,7 @@ func Select(m *builder.Manifest, name, tee string) (*recipes.Measurement, error)
 }
 
 // Names lists the manifest's measurement names in order.
-func Names(m *builder.Manifest) []string {
+func Names(m *manifest.Manifest) []string {
 	var out []string
 	for _, e := range m.Measurements {
 		out = append(out, e.Name)
@@ -166,7 +165,7 @@ func str(p map[string]any, k string) string {
 }
 
 // NewPlan builds the launch of one measurement entry of the build in out.
-func NewPlan(out string, m *builder.Manifest, o Options) (*Plan, error) {
+func NewPlan(out string, m *manifest.Manifest, o Options) (*Plan, error) {
 	switch o.TEE {
 	case "", "snp", "tdx":
 	default:
@@ -299,7 +298,7 @@ func teeTitle(tee string) string {
 // docs/system/i386/amd-memory-encryption.rst): the sev-snp-guest object
 // with the entry's policy and, when it measured a kernel, kernel-hashes=on;
 // the modelled vCPU type and count.
-func snpArgs(e *recipes.Measurement, mem string, p *Plan) ([]string, []string, error) {
+func snpArgs(e *manifest.Measurement, mem string, p *Plan) ([]string, []string, error) {
 	var notes []string
 	if vmm := str(e.Params, "vmm"); !strings.EqualFold(vmm, "QEMU") {
 		return nil, nil, usage("measurement %s models the %s VMM's vCPU state, not QEMU's: there is no QEMU command line that gives this digest", e.Name, vmm)
@@ -339,7 +338,7 @@ func snpArgs(e *recipes.Measurement, mem string, p *Plan) ([]string, []string, e
 
 // tdxArgs is the TDX hardware command line (QEMU's docs/system/i386/tdx.rst):
 // the tdx-guest object, split irqchip, -bios, and the modelled memory size.
-func tdxArgs(e *recipes.Measurement, mem string, p *Plan) ([]string, []string, error) {
+func tdxArgs(e *manifest.Measurement, mem string, p *Plan) ([]string, []string, error) {
 	notes := []string{}
 	if q := str(e.Params, "qemu_version"); q != "" {
 		notes = append(notes, fmt.Sprintf("RTMR1 was modelled for QEMU %s (qemu_version); run it with that QEMU", q))
@@ -379,8 +378,8 @@ func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 // findArtifact returns the path in out of the artifact with the given
 // sha256 (one whose name starts with prefer when there are several),
 // checking that the file still holds those bytes.
-func findArtifact(out string, m *builder.Manifest, sum, what, prefer string) (string, error) {
-	arts := append([]builder.ManifestArtifact(nil), m.Artifacts...)
+func findArtifact(out string, m *manifest.Manifest, sum, what, prefer string) (string, error) {
+	arts := append([]manifest.Artifact(nil), m.Artifacts...)
 	sort.SliceStable(arts, func(i, j int) bool {
 		return strings.HasPrefix(arts[i].Name, prefer) && !strings.HasPrefix(arts[j].Name, prefer)
 	})
@@ -403,8 +402,8 @@ func findArtifact(out string, m *builder.Manifest, sum, what, prefer string) (st
 
 // disks returns the build's disk images, one per disk block (raw preferred
 // over qcow2), in the order of their names: the first is /dev/vda.
-func disks(out string, m *builder.Manifest) []string {
-	byBlock := map[string]builder.ManifestArtifact{}
+func disks(out string, m *manifest.Manifest) []string {
+	byBlock := map[string]manifest.Artifact{}
 	for _, a := range m.Artifacts {
 		if a.Kind != "disk" {
 			continue

@@ -6,22 +6,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocobuild/cocobuild/builder"
-	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
-func entry(tee, name string, kernel bool) recipes.Measurement {
+func entry(tee, name string, kernel bool) manifest.Measurement {
 	p := map[string]any{"firmware_sha256": "ff"}
 	if kernel {
 		p["kernel_sha256"] = "aa"
 	}
-	return recipes.Measurement{TEE: tee, Name: name, Params: p}
+	return manifest.Measurement{TEE: tee, Name: name, Params: p}
 }
 
 // TestSelect checks which entry a launch takes: the named one, else the
 // first (of the TEE) that boots a kernel, else the first (of the TEE).
 func TestSelect(t *testing.T) {
-	m := &builder.Manifest{Measurements: []recipes.Measurement{
+	m := &manifest.Manifest{Measurements: []manifest.Measurement{
 		entry("snp", "snp/a", false), entry("snp", "snp/b", false),
 		entry("tdx", "tdx/a", true), entry("tdx", "tdx/b", true),
 	}}
@@ -56,19 +55,19 @@ func TestSelect(t *testing.T) {
 	}
 	// An emulated boot takes a TDX entry before an SEV one that boots a
 	// kernel through the SEV hashes table; an SEV one when it is all there is.
-	direct := &builder.Manifest{Measurements: []recipes.Measurement{
+	direct := &manifest.Manifest{Measurements: []manifest.Measurement{
 		entry("snp", "snp/a", true), entry("tdx", "tdx/a", false), entry("tdx", "tdx/b", true),
 	}}
-	snpOnly := &builder.Manifest{Measurements: []recipes.Measurement{entry("snp", "snp/a", false), entry("snp", "snp/b", true)}}
+	snpOnly := &manifest.Manifest{Measurements: []manifest.Measurement{entry("snp", "snp/a", false), entry("snp", "snp/b", true)}}
 	for _, tc := range []struct {
-		m         *builder.Manifest
+		m         *manifest.Manifest
 		tee, want string
 	}{{direct, "", "tdx/b"}, {direct, "snp", "snp/a"}, {snpOnly, "", "snp/b"}} {
 		if e, err := Select(tc.m, "", tc.tee); err != nil || e.Name != tc.want {
 			t.Errorf("Select(%v, \"\", %q): got %v, %v; want %s", Names(tc.m), tc.tee, e, err, tc.want)
 		}
 	}
-	if _, err := Select(&builder.Manifest{}, "", ""); err == nil || !strings.Contains(err.Error(), "add a measure block") {
+	if _, err := Select(&manifest.Manifest{}, "", ""); err == nil || !strings.Contains(err.Error(), "add a measure block") {
 		t.Errorf("Select with no measurements: got %v, want an error saying to add a measure block", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 // CoverageGap is a measurement that does not vouch for the whole guest.
@@ -74,15 +74,15 @@ func IsPartialCoverage(err error) (*PartialCoverageError, bool) {
 // entryCoverage reads what a measurement covers from its params (covers;
 // initrd_sha256 says the guest has an initrd) and, when it lacks a part,
 // the gap.
-func entryCoverage(mm ManifestMeasurement) (*Coverage, *CoverageGap) {
+func entryCoverage(mm manifest.Measurement) (*Coverage, *CoverageGap) {
 	hasInitrd := false
 	if s, ok := mm.Params["initrd_sha256"].(string); ok && s != "" {
 		hasInitrd = true
 	}
-	rc, err := recipes.CoverageParam(mm.Params)
+	rc, err := manifest.CoverageParam(mm.Params)
 	if err != nil {
 		// Unknown coverage vouches for nothing it cannot name.
-		rc = recipes.Coverage{}
+		rc = manifest.Coverage{}
 	}
 	c := &Coverage{Covers: rc.Covered(), Lacks: rc.Lacks(hasInitrd)}
 	if c.Covers == nil {
@@ -174,7 +174,7 @@ func (r *Release) CoverageSummary() string {
 	switch {
 	case partial > 0:
 		var ls []string
-		for _, p := range []string{recipes.PartFirmware, recipes.PartKernel, recipes.PartInitrd, recipes.PartCmdline} {
+		for _, p := range []string{manifest.PartFirmware, manifest.PartKernel, manifest.PartInitrd, manifest.PartCmdline} {
 			if lacks[p] {
 				ls = append(ls, p)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -15,7 +16,7 @@ import (
 // commit to what it boots: the SNP entries without a kernel (as on Debian
 // 12's OVMF, which has no SEV hashes table), cover the firmware only; the
 // 4G TDX entry has an initrd but RTMR2 could not be computed.
-func partialManifest() *Manifest {
+func partialManifest() *manifest.Manifest {
 	m := testManifest()
 	for i := range m.Measurements[:2] {
 		delete(m.Measurements[i].Params, "kernel_sha256")
@@ -32,38 +33,38 @@ func partialManifest() *Manifest {
 func TestPartialCoverageIsRefused(t *testing.T) {
 	cases := []struct {
 		name   string
-		change func(m *Manifest)
+		change func(m *manifest.Manifest)
 		want   []CoverageGap // TEE, Name, Covers, Lacks; Why checked for a phrase
 		why    []string
 	}{
-		{"full coverage", func(*Manifest) {}, nil, nil},
-		{"no initrd needs no initrd coverage", func(m *Manifest) {
+		{"full coverage", func(*manifest.Manifest) {}, nil, nil},
+		{"no initrd needs no initrd coverage", func(m *manifest.Manifest) {
 			m.Measurements[3].Params["covers"] = covers(true, true, false, true)
 		}, nil, nil},
-		{"initrd given but not covered", func(m *Manifest) {
+		{"initrd given but not covered", func(m *manifest.Manifest) {
 			m.Measurements[3].Params["initrd_sha256"] = digest256("initrd")
 			m.Measurements[3].Params["covers"] = covers(true, true, false, true)
 		}, []CoverageGap{{TEE: "tdx", Name: "tdx/memory=2G", Covers: []string{"firmware", "kernel", "cmdline"}, Lacks: []string{"initrd"}}},
 			[]string{"cannot be computed"}},
-		{"SNP without a kernel", func(m *Manifest) {
+		{"SNP without a kernel", func(m *manifest.Manifest) {
 			delete(m.Measurements[1].Params, "kernel_sha256")
 			m.Measurements[1].Params["covers"] = covers(true, false, false, false)
 		}, []CoverageGap{{TEE: "snp", Name: "snp/vcpus=2", Covers: []string{"firmware"}, Lacks: []string{"kernel", "cmdline"}}},
 			[]string{"no kernel was measured", "kernel = kernel.NAME", "OVMF.amdsev.fd"}},
-		{"SEV firmware that does not check the blobs", func(m *Manifest) {
+		{"SEV firmware that does not check the blobs", func(m *manifest.Manifest) {
 			m.Measurements[0].Params["covers"] = covers(true, false, false, false)
 		}, []CoverageGap{{TEE: "snp", Name: "snp/vcpus=1", Covers: []string{"firmware"}, Lacks: []string{"kernel", "cmdline"}}},
 			[]string{"the firmware does not make the launch digest commit to them"}},
-		{"TDX register not computable", func(m *Manifest) {
+		{"TDX register not computable", func(m *manifest.Manifest) {
 			m.Measurements[4].Params["covers"] = covers(true, false, true, true)
 			m.Measurements[4].Params["not_computable"] = map[string]any{"rtmr1": "no CC measurement driver"}
 		}, []CoverageGap{{TEE: "tdx", Name: "tdx/memory=4G", Covers: []string{"firmware", "initrd", "cmdline"}, Lacks: []string{"kernel"}}},
 			[]string{"rtmr1: no CC measurement driver", "RTMRs"}},
-		{"coverage not recorded", func(m *Manifest) {
+		{"coverage not recorded", func(m *manifest.Manifest) {
 			delete(m.Measurements[2].Params, "covers")
 		}, []CoverageGap{{TEE: "seves", Name: "seves/vcpus=1", Covers: []string{}, Lacks: []string{"firmware", "kernel", "cmdline"}}},
 			[]string{"does not say what it covers", "rebuild"}},
-		{"coverage incomplete", func(m *Manifest) {
+		{"coverage incomplete", func(m *manifest.Manifest) {
 			m.Measurements[2].Params["covers"] = map[string]any{"firmware": true, "kernel": true, "cmdline": true}
 		}, []CoverageGap{{TEE: "seves", Name: "seves/vcpus=1", Covers: []string{}, Lacks: []string{"firmware", "kernel", "cmdline"}}},
 			[]string{"does not say whether it covers the initrd"}},

@@ -29,11 +29,7 @@ publish "guest" {
 	if _, err := n.Deliver(ctx); err == nil {
 		t.Errorf("Deliver before PostBuild: no error")
 	}
-	mb, err := jsonMarshal(testManifest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := n.PostBuild(ctx, mb, t.TempDir()); err != nil {
+	if _, _, err := n.PostBuild(ctx, testManifest(), t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(feed); !errors.Is(err, os.ErrNotExist) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -83,7 +84,7 @@ func FuzzManifestRelease(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte(`{"cocobuild":"x","recipe":{"sha256":"x"},"measurements":[{"tee":"snp","name":"a","values":{"launch_measurement":"0X"}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := ParseManifest(b)
+		m, err := manifest.Parse(b)
 		if err != nil {
 			return
 		}

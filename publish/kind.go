@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -220,11 +221,7 @@ func (n *node) signer() (*sign.Signer, []string, error) {
 // build's manifest and returns the documents as the block's artifacts. It
 // appends nothing to the feeds: Deliver does, once the output directory
 // holding the documents is written.
-func (n *node) PostBuild(ctx context.Context, manifest []byte, dir string) ([]recipes.OutputArtifact, []string, error) {
-	m, err := ParseManifest(manifest)
-	if err != nil {
-		return nil, nil, err
-	}
+func (n *node) PostBuild(ctx context.Context, m *manifest.Manifest, dir string) ([]recipes.OutputArtifact, []string, error) {
 	s, notes, err := n.signer()
 	if err != nil {
 		return nil, nil, err

@@ -131,10 +131,7 @@ publish "guest" {
 	if n == nil {
 		t.Fatalf("diagnostics: %q", msgs)
 	}
-	mb, err := jsonMarshal(testManifest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	mb := testManifest()
 	dir := t.TempDir()
 	arts, notes, err := n.PostBuild(context.Background(), mb, dir)
 	if err != nil {
@@ -173,8 +170,7 @@ publish "guest" {
 	// A manifest without measurements has nothing to publish.
 	empty := testManifest()
 	empty.Measurements = nil
-	eb, _ := jsonMarshal(empty)
-	if _, _, err := n.PostBuild(context.Background(), eb, t.TempDir()); err == nil || !strings.Contains(err.Error(), "add a measure block") {
+	if _, _, err := n.PostBuild(context.Background(), empty, t.TempDir()); err == nil || !strings.Contains(err.Error(), "add a measure block") {
 		t.Errorf("empty manifest: %v", err)
 	}
 }
@@ -184,10 +180,7 @@ publish "guest" {
 // allow_partial_coverage = false when the recipe says it; with true it is
 // signed.
 func TestPostBuildRefusesPartialCoverage(t *testing.T) {
-	mb, err := jsonMarshal(partialManifest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	mb := partialManifest()
 	for _, c := range []struct {
 		attr, at string // at: where the diagnostic points; "" when signed
 	}{

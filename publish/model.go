@@ -2,7 +2,6 @@ package publish
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -14,63 +13,8 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/cocobuild/cocobuild/internal/names"
+	"github.com/cocobuild/cocobuild/manifest"
 )
-
-// Manifest is what publish reads of OUT/manifest.json, the contract between
-// building and publishing (builder.Manifest writes it). Unknown keys are
-// ignored, so the manifest may grow.
-type Manifest struct {
-	Cocobuild    string                `json:"cocobuild"`
-	Recipe       Recipe                `json:"recipe"`
-	Epoch        int64                 `json:"epoch"`
-	Inputs       []Input               `json:"inputs"`
-	Artifacts    []ManifestArtifact    `json:"artifacts"`
-	Measurements []ManifestMeasurement `json:"measurements"`
-}
-
-// Recipe identifies the recipe a build came from.
-type Recipe struct {
-	Name   string `json:"name"`
-	SHA256 string `json:"sha256"`
-}
-
-// Input is a pinned input of the build.
-type Input struct {
-	Name   string `json:"name"`
-	Source string `json:"source"`
-	SHA256 string `json:"sha256"`
-	Size   int64  `json:"size"`
-}
-
-// ManifestArtifact is a file of the build output.
-type ManifestArtifact struct {
-	Name   string `json:"name"`
-	Kind   string `json:"kind"`
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
-	Size   int64  `json:"size"`
-}
-
-// ManifestMeasurement is a launch measurement of the manifest: the values a
-// TEE reports for the parameters they hold for.
-type ManifestMeasurement struct {
-	TEE    string         `json:"tee"`
-	Name   string         `json:"name"`
-	Params map[string]any `json:"params"`
-	Values map[string]any `json:"values"`
-}
-
-// ParseManifest decodes manifest.json.
-func ParseManifest(b []byte) (*Manifest, error) {
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("reading the manifest: %w", err)
-	}
-	if m.Recipe.SHA256 == "" || m.Cocobuild == "" {
-		return nil, errors.New("reading the manifest: not a cocobuild manifest.json (no recipe digest or cocobuild version)")
-	}
-	return &m, nil
-}
 
 // Release is the reference-value model: what a release of a recipe's
 // reference values states, signed in every format. It is the predicate of
@@ -81,7 +25,7 @@ type Release struct {
 	// Version is the release's semantic version; a feed only takes newer ones.
 	Version string `json:"version"`
 	// Recipe is the recipe the build came from, with its digest.
-	Recipe Recipe `json:"recipe"`
+	Recipe manifest.Recipe `json:"recipe"`
 	// Cocobuild is the version of cocobuild that built it.
 	Cocobuild string `json:"cocobuild"`
 	// Issued is the recipe epoch (SOURCE_DATE_EPOCH), not the wall clock.
@@ -99,7 +43,7 @@ type Release struct {
 	// Subjects are the build's artifacts (the in-toto subjects).
 	Subjects []Subject `json:"subjects"`
 	// Inputs are the pinned inputs of the build.
-	Inputs []Input `json:"inputs"`
+	Inputs []manifest.Input `json:"inputs"`
 	// Entries are the reference values, one per measurement of the manifest.
 	Entries []Entry `json:"reference_values"`
 }
@@ -188,7 +132,7 @@ type Options struct {
 // NewRelease builds the release of a manifest's measurements. Its
 // subjects are the manifest's artifacts but the documents of an earlier
 // release (IsReferenceValues).
-func NewRelease(m *Manifest, o Options) (*Release, error) {
+func NewRelease(m *manifest.Manifest, o Options) (*Release, error) {
 	if err := checkName(o.Name); err != nil {
 		return nil, err
 	}
@@ -215,7 +159,7 @@ func NewRelease(m *Manifest, o Options) (*Release, error) {
 		return nil, err
 	}
 	r := &Release{Name: o.Name, Version: v, Recipe: m.Recipe, Cocobuild: m.Cocobuild, Issued: issued, Expires: expires,
-		Namespace: ns, DevelopmentKey: o.DevelopmentKey, Subjects: []Subject{}, Inputs: append([]Input{}, m.Inputs...), Entries: []Entry{}}
+		Namespace: ns, DevelopmentKey: o.DevelopmentKey, Subjects: []Subject{}, Inputs: append([]manifest.Input{}, m.Inputs...), Entries: []Entry{}}
 	names := map[string]string{} // digest -> artifact or input name
 	for _, in := range m.Inputs {
 		names[in.SHA256] = "input." + in.Name
@@ -402,7 +346,7 @@ func isHex(s string, n int) bool {
 // IsReferenceValues says whether a manifest artifact is a document of a
 // release a publish block made (kind ArtifactKindReferenceValues, or below
 // publish/ in the output directory): a build's output, never a subject.
-func IsReferenceValues(a ManifestArtifact) bool {
+func IsReferenceValues(a manifest.Artifact) bool {
 	return a.Kind == ArtifactKindReferenceValues || strings.HasPrefix(path.Clean(a.Path), "publish/")
 }
 

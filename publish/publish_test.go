@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -45,19 +46,19 @@ func covers(firmware, kernel, initrd, cmdline bool) map[string]any {
 // testManifest is shaped like the manifest the measure blocks write: two SNP
 // entries (two vCPU counts), one SEV-ES entry, two TDX entries, each
 // covering the whole guest (direct boot on a firmware that commits to it).
-func testManifest() *Manifest {
+func testManifest() *manifest.Manifest {
 	fw, kernel := digest256("firmware"), digest256("kernel")
 	full := func() map[string]any { return covers(true, true, true, true) }
-	return &Manifest{
+	return &manifest.Manifest{
 		Cocobuild: "0.1.0-test",
-		Recipe:    Recipe{Name: "sample", SHA256: digest256("recipe")},
+		Recipe:    manifest.Recipe{Name: "sample", SHA256: digest256("recipe")},
 		Epoch:     1700000000,
-		Inputs:    []Input{{Name: "ovmf", Source: "deb:ovmf=1", SHA256: fw, Size: 10}},
-		Artifacts: []ManifestArtifact{
+		Inputs:    []manifest.Input{{Name: "ovmf", Source: "deb:ovmf=1", SHA256: fw, Size: 10}},
+		Artifacts: []manifest.Artifact{
 			{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: kernel, Size: 20},
 			{Name: "measure.snp", Kind: "measurements", Path: "measure/snp/measurements.json", SHA256: digest256("m"), Size: 30},
 		},
-		Measurements: []ManifestMeasurement{
+		Measurements: []manifest.Measurement{
 			{TEE: "snp", Name: "snp/vcpus=1", Params: map[string]any{"vcpus": 1.0, "firmware_sha256": fw, "kernel_sha256": kernel, "policy": "0x30000", "covers": full()},
 				Values: map[string]any{"launch_measurement": digest384("snp1")}},
 			{TEE: "snp", Name: "snp/vcpus=2", Params: map[string]any{"vcpus": 2.0, "firmware_sha256": fw, "kernel_sha256": kernel, "policy": "0x30000", "covers": full()},
@@ -364,17 +365,17 @@ func tamperBytes(d Document, b []byte) Document {
 func TestNewReleaseErrors(t *testing.T) {
 	cases := []struct {
 		name string
-		edit func(*Manifest, *Options)
+		edit func(*manifest.Manifest, *Options)
 		text string
 	}{
-		{"bad version", func(_ *Manifest, o *Options) { o.Version = "1.2" }, "not a semantic version"},
-		{"no expiry", func(_ *Manifest, o *Options) { o.Expires = time.Time{} }, "no expiry"},
-		{"expiry before epoch", func(_ *Manifest, o *Options) { o.Expires = time.Unix(1600000000, 0) }, "is not after the recipe epoch"},
-		{"no measurements", func(m *Manifest, _ *Options) { m.Measurements = nil }, "add a measure block"},
-		{"bad name", func(_ *Manifest, o *Options) { o.Name = "a b" }, "release name"},
-		{"bad namespace", func(_ *Manifest, o *Options) { o.Namespace = "/x" }, "namespace"},
-		{"non-hex value", func(m *Manifest, _ *Options) { m.Measurements[0].Values["launch_measurement"] = "xyz" }, "is not hex"},
-		{"duplicate", func(m *Manifest, _ *Options) { m.Measurements[1].Name = m.Measurements[0].Name }, "appears twice"},
+		{"bad version", func(_ *manifest.Manifest, o *Options) { o.Version = "1.2" }, "not a semantic version"},
+		{"no expiry", func(_ *manifest.Manifest, o *Options) { o.Expires = time.Time{} }, "no expiry"},
+		{"expiry before epoch", func(_ *manifest.Manifest, o *Options) { o.Expires = time.Unix(1600000000, 0) }, "is not after the recipe epoch"},
+		{"no measurements", func(m *manifest.Manifest, _ *Options) { m.Measurements = nil }, "add a measure block"},
+		{"bad name", func(_ *manifest.Manifest, o *Options) { o.Name = "a b" }, "release name"},
+		{"bad namespace", func(_ *manifest.Manifest, o *Options) { o.Namespace = "/x" }, "namespace"},
+		{"non-hex value", func(m *manifest.Manifest, _ *Options) { m.Measurements[0].Values["launch_measurement"] = "xyz" }, "is not hex"},
+		{"duplicate", func(m *manifest.Manifest, _ *Options) { m.Measurements[1].Name = m.Measurements[0].Name }, "appears twice"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -523,7 +524,7 @@ func flipSignature(t *testing.T, b []byte) []byte {
 // publish block already made (kind reference-values, or below publish/)
 // are never subjects of a release of the same manifest.
 func TestNewReleaseLeavesOutEarlierDocuments(t *testing.T) {
-	for _, a := range []ManifestArtifact{
+	for _, a := range []manifest.Artifact{
 		{Name: "publish.sample/rvps.json", Kind: ArtifactKindReferenceValues, Path: "publish/sample/rvps.json", SHA256: digest256("rvps"), Size: 40},
 		{Name: "publish.sample/cosign.pub", Kind: "file", Path: "publish/sample/cosign.pub", SHA256: digest256("pub"), Size: 50},
 		{Name: "odd", Kind: ArtifactKindReferenceValues, Path: "elsewhere/statement.sigstore.json", SHA256: digest256("st"), Size: 60},

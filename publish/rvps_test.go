@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 // TestRVPSTDXPolicyValues checks the reference values of Trustee's default
@@ -16,20 +18,20 @@ func TestRVPSTDXPolicyValues(t *testing.T) {
 	kernel, params := digest384("kernel-event"), digest384("loadoptions-event")
 	tests := []struct {
 		name   string
-		change func(m *Manifest)
+		change func(m *manifest.Manifest)
 		want   map[string]any // the names checked; nil: must be absent
 	}{
-		{"all agree", func(m *Manifest) {},
+		{"all agree", func(m *manifest.Manifest) {},
 			map[string]any{"tdvfkernel": kernel, "tdvfkernelparams": params, "xfam": []any{"e71a060000000000"},
 				"tdx_tdvfkernel": nil, "tdx_tdvfkernelparams": nil,
 				"rvps:///example.org/coco/tdx/tdvfkernel:1.0.0": []any{kernel}}},
-		{"command lines differ", func(m *Manifest) { m.Measurements[4].Values["tdvfkernelparams"] = digest384("other") },
+		{"command lines differ", func(m *manifest.Manifest) { m.Measurements[4].Values["tdvfkernelparams"] = digest384("other") },
 			map[string]any{"tdvfkernel": kernel, "tdvfkernelparams": nil}},
-		{"one entry has no kernel event", func(m *Manifest) {
+		{"one entry has no kernel event", func(m *manifest.Manifest) {
 			delete(m.Measurements[4].Values, "tdvfkernel")
 			delete(m.Measurements[4].Values, "tdvfkernelparams")
 		}, map[string]any{"tdvfkernel": nil, "tdvfkernelparams": nil}},
-		{"xfam not declared", func(m *Manifest) {
+		{"xfam not declared", func(m *manifest.Manifest) {
 			delete(m.Measurements[3].Values, "xfam")
 			delete(m.Measurements[4].Values, "xfam")
 		}, map[string]any{"xfam": nil, "tdvfkernel": kernel}},
@@ -73,7 +75,7 @@ func TestRVPSSNPPolicyNames(t *testing.T) {
 // rvpsNames publishes the manifest's release as an RVPS message, reads it
 // back as the RVPS does and returns the payload's values of the names of
 // want (nil for a name it lacks).
-func rvpsNames(t *testing.T, m *Manifest, want map[string]any) map[string]any {
+func rvpsNames(t *testing.T, m *manifest.Manifest, want map[string]any) map[string]any {
 	t.Helper()
 	r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -107,7 +108,7 @@ func CheckTarget(t string) error {
 // appends it to each sink (SignRelease, then Deliver). A sink that already
 // holds the identical release keeps it as it is, and its index is re-signed
 // (version + 1, a new expiry), as every publish to it does.
-func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Result, error) {
+func Publish(ctx context.Context, m *manifest.Manifest, s *sign.Signer, cfg Config) (*Result, error) {
 	res, err := SignRelease(ctx, m, s, cfg)
 	if err != nil {
 		return nil, err
@@ -124,7 +125,7 @@ func Publish(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Res
 // manifest and signs it in every format, touching no sink (their syntax is
 // checked, so that a wrong target fails before anything is signed). The
 // build signs before its output directory is in place and delivers after.
-func SignRelease(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (*Result, error) {
+func SignRelease(ctx context.Context, m *manifest.Manifest, s *sign.Signer, cfg Config) (*Result, error) {
 	formats := cfg.Formats
 	if len(formats) == 0 {
 		formats = AllFormats

@@ -29,8 +29,6 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
 func sha256Hex(b []byte) string {
 	d := sha256.Sum256(b)
 	return hex.EncodeToString(d[:])

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 // Kind is a block type of the recipe language, implemented outside this
@@ -130,9 +132,9 @@ type Output struct {
 	// Artifacts are copied into the build output and listed in the manifest.
 	Artifacts []OutputArtifact
 	// Inputs are listed in the manifest's "inputs".
-	Inputs []InputEntry
+	Inputs []manifest.Input
 	// Measurements are listed in the manifest's "measurements".
-	Measurements []Measurement
+	Measurements []manifest.Measurement
 }
 
 // OutputArtifact is an artifact exported into the output directory.
@@ -142,22 +144,6 @@ type OutputArtifact struct {
 	Path  string         // relative to the output directory, slash-separated
 	File  Artifact       // the bytes
 	Extra map[string]any // kind-specific manifest fields
-}
-
-// InputEntry describes a pinned input in the manifest.
-type InputEntry struct {
-	Name   string `json:"name"`
-	Source string `json:"source"`
-	SHA256 string `json:"sha256"`
-	Size   int64  `json:"size"`
-}
-
-// Measurement is a launch measurement entry of the manifest.
-type Measurement struct {
-	TEE    string         `json:"tee"`
-	Name   string         `json:"name"`
-	Params map[string]any `json:"params"`
-	Values map[string]any `json:"values"`
 }
 
 // Registry holds the block kinds a recipe may use.

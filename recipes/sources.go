@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -21,49 +22,32 @@ const (
 	SourceVar     = "var"      // a variable's value as resolved
 )
 
-// Source is one thing that decided a build, as the manifest lists it under
-// "recipe": a file named by its slash-separated path relative to the
-// recipe's directory, or a variable named by its name, with the sha256 of
-// its content. A variable's digest is that of its value and type as cty
-// JSON ({"value":…,"type":…}); values never appear in clear, so a secret
-// given as a variable stays out of the manifest. A variable declared
-// build_input = false (where to deliver, which key signs, where a tool is
-// on this host) is listed without a digest: its value is left out.
-type Source struct {
-	Kind   string `json:"kind"`
-	Path   string `json:"path,omitempty"` // files: relative to the recipe's directory
-	Name   string `json:"name,omitempty"` // variables
-	SHA256 string `json:"sha256,omitempty"`
-	// NotBuildInput marks a variable declared build_input = false.
-	NotBuildInput bool `json:"not_build_input,omitempty"`
-}
-
 // sourceSet collects the sources of a recipe as it is loaded and
 // evaluated. Functions that read files record into it while blocks are
 // decoded, possibly from several goroutines.
 type sourceSet struct {
 	mu  sync.Mutex
-	set map[Source]bool
+	set map[manifest.Source]bool
 }
 
-func (s *sourceSet) add(src Source) {
+func (s *sourceSet) add(src manifest.Source) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.set == nil {
-		s.set = map[Source]bool{}
+		s.set = map[manifest.Source]bool{}
 	}
 	s.set[src] = true
 }
 
 func (s *sourceSet) addBytes(kind, path string, b []byte) {
 	sum := sha256.Sum256(b)
-	s.add(Source{Kind: kind, Path: path, SHA256: hex.EncodeToString(sum[:])})
+	s.add(manifest.Source{Kind: kind, Path: path, SHA256: hex.EncodeToString(sum[:])})
 }
 
 // list returns the sources sorted by kind, path, name and digest.
-func (s *sourceSet) list() []Source {
+func (s *sourceSet) list() []manifest.Source {
 	s.mu.Lock()
-	out := make([]Source, 0, len(s.set))
+	out := make([]manifest.Source, 0, len(s.set))
 	for src := range s.set {
 		out = append(out, src)
 	}
@@ -90,7 +74,7 @@ func (s *sourceSet) list() []Source {
 // are decoded, so the list is complete once every block has been decoded
 // (after Validate for paths the recipe names directly, after a build for
 // all).
-func (r *Recipe) Sources() []Source { return r.sources.list() }
+func (r *Recipe) Sources() []manifest.Source { return r.sources.list() }
 
 // Digest is the recipe digest: the sha256 of the sorted list of Sources,
 // each as "kind\x00path-or-name\x00sha256\n" (sha256 "-" for a variable
@@ -118,7 +102,7 @@ func (r *Recipe) Digest() string {
 func (r *Recipe) recordVariables() error {
 	for n, v := range r.vars {
 		if r.notInputs[n] {
-			r.sources.add(Source{Kind: SourceVar, Name: n, NotBuildInput: true})
+			r.sources.add(manifest.Source{Kind: SourceVar, Name: n, NotBuildInput: true})
 			continue
 		}
 		b, err := ctyjson.Marshal(v, cty.DynamicPseudoType)
@@ -126,7 +110,7 @@ func (r *Recipe) recordVariables() error {
 			return fmt.Errorf("variable %q: %w", n, err)
 		}
 		sum := sha256.Sum256(b)
-		r.sources.add(Source{Kind: SourceVar, Name: n, SHA256: hex.EncodeToString(sum[:])})
+		r.sources.add(manifest.Source{Kind: SourceVar, Name: n, SHA256: hex.EncodeToString(sum[:])})
 	}
 	return nil
 }

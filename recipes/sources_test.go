@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -86,7 +87,7 @@ func TestRecipeSourcesListed(t *testing.T) {
 	got := r.Sources()
 	f := digestFixture()
 	varSum := func(v string) string { return sum(`{"value":"` + v + `","type":"string"}`) }
-	want := []Source{
+	want := []manifest.Source{
 		{Kind: SourceFile, Path: "blk.txt", SHA256: sum(f["blk.txt"])},
 		{Kind: SourceFile, Path: "data/motd.txt", SHA256: sum(f["data/motd.txt"])},
 		{Kind: SourceFile, Path: "t.tpl", SHA256: sum(f["t.tpl"])},
@@ -167,7 +168,7 @@ func TestVarFileOutsideRecipeDir(t *testing.T) {
 		dir := writeFiles(t, map[string]string{"r.hcl": `variable "v" { default = "1" }`})
 		elsewhere := writeFiles(t, map[string]string{"my.vars": `v = "2"`})
 		r := mustLoad(t, dir, LoadOptions{VarFiles: []string{filepath.Join(elsewhere, "my.vars")}})
-		want := Source{Kind: SourceVarFile, Path: "my.vars", SHA256: sum(`v = "2"`)}
+		want := manifest.Source{Kind: SourceVarFile, Path: "my.vars", SHA256: sum(`v = "2"`)}
 		found := false
 		for _, s := range r.Sources() {
 			found = found || s == want

@@ -43,9 +43,6 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 	tarArt.Origin = addr
 	fsUUID, _ := imgRes.Meta["uuid"].(string)
 	entries, _ := imgRes.Meta["entries"].(float64)
-	if e, ok := imgRes.Meta["entries"].(int); ok {
-		entries = float64(e)
-	}
 	types := partitionTypes[n.arch]
 	dir := "rootfs/" + n.name + "/"
 	extra := map[string]any{"filesystem": n.image.Filesystem, "uuid": fsUUID, "entries": int64(entries), "tree_sha256": tarArt.SHA256}

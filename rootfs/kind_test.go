@@ -15,7 +15,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -64,7 +67,7 @@ func must(t testing.TB, err error) {
 
 func build(t testing.TB, dir, cache, out string) (*builder.BuildResult, error) {
 	t.Helper()
-	l, err := builder.Load(dir, builder.LoadOptions{CacheDir: cache})
+	l, err := builder.Load(dir, testkinds.LoadOptions(cache, input.Options{}))
 	if err != nil {
 		var de *builder.DiagError
 		if errors.As(err, &de) {
@@ -133,7 +136,7 @@ func TestRecipeBuild(t *testing.T) {
 		t.Errorf("manifests differ:\n%s", diff)
 	}
 
-	arts := map[string]builder.ManifestArtifact{}
+	arts := map[string]manifest.Artifact{}
 	for _, a := range resA.Manifest.Artifacts {
 		arts[a.Name] = a
 	}

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -207,10 +208,10 @@ func makeFeed(dir string, n int) ([]string, error) {
 	}
 	ctx := context.Background()
 	for i := range n {
-		m := &publish.Manifest{
-			Cocobuild: "bench", Recipe: publish.Recipe{Name: "bench", SHA256: hexOf("recipe", 32)}, Epoch: 1700000000,
-			Artifacts: []publish.ManifestArtifact{{Name: "disk.guest", Kind: "disk", Path: "disk/guest.qcow2", SHA256: hexOf(fmt.Sprint("disk", i), 32), Size: 1}},
-			Measurements: []publish.ManifestMeasurement{
+		m := &manifest.Manifest{
+			Cocobuild: "bench", Recipe: manifest.Recipe{Name: "bench", SHA256: hexOf("recipe", 32)}, Epoch: 1700000000,
+			Artifacts: []manifest.Artifact{{Name: "disk.guest", Kind: "disk", Path: "disk/guest.qcow2", SHA256: hexOf(fmt.Sprint("disk", i), 32), Size: 1}},
+			Measurements: []manifest.Measurement{
 				{TEE: "snp", Name: "snp", Values: map[string]any{"launch_measurement": hexOf(fmt.Sprint("snp", i), 48)}},
 				{TEE: "tdx", Name: "tdx", Values: map[string]any{"mrtd": hexOf(fmt.Sprint("mrtd", i), 48), "rtmr1": hexOf(fmt.Sprint("r1", i), 48)}},
 			},

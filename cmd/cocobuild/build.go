@@ -7,8 +7,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cocobuild/cocobuild/builder"
 	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 )
 
 func newBuildCmd(a *app) *cobra.Command {
@@ -211,9 +213,9 @@ move to the version the archive serves now and every pin is recomputed.`,
 			if err != nil {
 				return err
 			}
-			lock, err := l.UpdateLock(cmd.Context(), update)
+			lock, err := input.UpdateLock(cmd.Context(), l.Recipe, update)
 			if err != nil {
-				return a.recipeError(err)
+				return a.recipeError(l.Diagnose(err))
 			}
 			if a.json {
 				return a.printJSON(map[string]any{"lock": lock.Path, "pins": lock.Pins})

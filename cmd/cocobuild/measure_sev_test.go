@@ -12,9 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/measure/sev"
-	"github.com/google/go-cmp/cmp"
 )
 
 // shellWords splits a command line the way a POSIX shell would for the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -73,7 +74,7 @@ unless --allow-dev-key.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			m, err := publish.ParseManifest(b)
+			m, err := manifest.Parse(b)
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}

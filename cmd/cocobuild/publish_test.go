@@ -21,6 +21,7 @@ import (
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -162,7 +163,7 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 	// A release that says development_key=false but is signed with the
 	// development key: the key decides, so it is refused without
 	// --allow-dev-key and reported as a development-key release with it.
-	m, err := publish.ParseManifest(mb)
+	m, err := manifest.Parse(mb)
 	if err != nil {
 		t.Fatal(err)
 	}

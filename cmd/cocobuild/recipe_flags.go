@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -44,12 +45,10 @@ func (a *app) load(f *recipeFlags, args []string, resolving bool) (*builder.Load
 		vars[name] = val
 	}
 	l, err := builder.Load(path, builder.LoadOptions{
-		LoadOptions:   recipes.LoadOptions{Vars: vars, VarFiles: f.varFiles},
-		CacheDir:      f.cacheDir,
-		AllowUnpinned: f.allowUnpinned || resolving,
-		Locked:        f.locked,
-		Resolving:     resolving,
-		ExtraKinds:    a.extraKinds,
+		LoadOptions: recipes.LoadOptions{Vars: vars, VarFiles: f.varFiles},
+		CacheDir:    f.cacheDir,
+		Kinds: kinds(input.Options{AllowUnpinned: f.allowUnpinned || resolving, Locked: f.locked, Resolving: resolving},
+			a.extraKinds),
 	})
 	if err != nil {
 		return nil, a.recipeError(err)

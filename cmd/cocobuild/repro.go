@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cocobuild/cocobuild/builder"
-	"github.com/cocobuild/cocobuild/builder/diff"
+	"github.com/cocobuild/cocobuild/repro"
+	"github.com/cocobuild/cocobuild/repro/diff"
 )
 
 func newReproCmd(a *app) *cobra.Command {
@@ -63,7 +63,7 @@ digest by verify-build.`,
 			}
 			// The two builds' own output is shown only when one fails.
 			var log bytes.Buffer
-			rep, err := builder.Repro(cmd.Context(), recipe, builder.ReproOptions{
+			rep, err := repro.Run(cmd.Context(), recipe, repro.Options{
 				Exe: exe, Args: extra, Reuse: reuse, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
 			})
 			if err != nil {
@@ -73,7 +73,7 @@ digest by verify-build.`,
 			if a.json {
 				a.printJSON(map[string]any{"reproducible": rep.Reproducible(), "report": rep})
 			} else {
-				builder.FormatRepro(a.stdout, rep)
+				repro.Format(a.stdout, rep)
 			}
 			if !rep.Reproducible() {
 				return &exitError{code: exitFailure, err: fmt.Errorf("%s is not reproducible", recipe), printed: a.json}

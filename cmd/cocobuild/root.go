@@ -14,7 +14,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	json           bool
-	// extraKinds are block kinds beyond the builder's (tests register
+	// extraKinds are block kinds beyond registry.go's (tests register
 	// deliberately broken ones); childEnv is added to the environment of
 	// cocobuild processes this one starts (repro).
 	extraKinds []recipes.Kind

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/launch"
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -142,7 +142,7 @@ it with exit 1. QEMU arguments after -- are appended.`,
 
 // runTarget returns the build directory and manifest to launch: OUT as it
 // is, or the output of building RECIPE.
-func (a *app) runTarget(cmd *cobra.Command, rf *recipeFlags, pos []string, out string, jobs int) (string, *builder.Manifest, error) {
+func (a *app) runTarget(cmd *cobra.Command, rf *recipeFlags, pos []string, out string, jobs int) (string, *manifest.Manifest, error) {
 	target := "."
 	if len(pos) == 1 {
 		target = pos[0]
@@ -153,7 +153,7 @@ func (a *app) runTarget(cmd *cobra.Command, rf *recipeFlags, pos []string, out s
 			if out != "" {
 				return "", nil, usageErr(fmt.Errorf("-o applies to a RECIPE; %s is a build output", target))
 			}
-			m, err := builder.ReadManifest(mpath)
+			m, err := manifest.Read(mpath)
 			if err != nil {
 				return "", nil, failErr(err)
 			}

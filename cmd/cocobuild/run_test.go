@@ -20,11 +20,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/launch"
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/measure/tdx"
-	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // launchCmdline has a quote, a comma and spaces, which the printed command
@@ -36,7 +35,7 @@ const launchCmdline = `console=ttyS0 panic=-1 cocobuild.note="a b",c`
 // kernel), Debian's cloud kernel through a kernel block, a tiny initrd
 // straight from an input, and sid's generic OVMF for TDX (it direct-boots
 // under TCG). It returns the output directory and its manifest.
-func buildLaunchRecipe(t *testing.T) (string, *builder.Manifest) {
+func buildLaunchRecipe(t *testing.T) (string, *manifest.Manifest) {
 	t.Helper()
 	vec := testenv.Vectors(t)
 	dir := t.TempDir()
@@ -83,7 +82,7 @@ measure "tdx" {
 	if code, _, stderr := runCLI(t, "build", "--cache-dir", filepath.Join(dir, "cache"), "-o", out, dir); code != 0 {
 		t.Fatalf("build: exit %d\n%s", code, stderr)
 	}
-	m, err := builder.ReadManifest(filepath.Join(out, "manifest.json"))
+	m, err := manifest.Read(filepath.Join(out, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +151,7 @@ func fileSHA(t *testing.T, p string) string {
 	return hexSHA(b)
 }
 
-func param(e recipes.Measurement, k string) string {
+func param(e manifest.Measurement, k string) string {
 	switch v := e.Params[k].(type) {
 	case string:
 		return v

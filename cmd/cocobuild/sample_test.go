@@ -16,6 +16,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 const sampleRecipe = "../../recipes/sample"
@@ -131,7 +132,7 @@ func TestSampleReproducible(t *testing.T) {
 // release. With one byte of the root partition flipped, the mount must fail.
 func bootSample(t *testing.T, out string) {
 	testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
-	m, err := builder.ReadManifest(filepath.Join(out, "manifest.json"))
+	m, err := manifest.Read(filepath.Join(out, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/repro"
 )
 
 func newVerifyBuildCmd(a *app) *cobra.Command {
@@ -54,7 +55,7 @@ key may be unset) and appends to none of the recipe's feeds.`,
 				defer os.RemoveAll(out)
 			}
 			prog := newProgress(a)
-			rep, err := l.VerifyBuild(cmd.Context(), against, out, pub, jobs, prog)
+			rep, err := repro.VerifyBuild(cmd.Context(), l, against, out, pub, jobs, prog)
 			prog.Close()
 			if err != nil {
 				return a.recipeError(err)

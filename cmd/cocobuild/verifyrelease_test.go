@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -18,12 +19,12 @@ import (
 func signedRelease(t *testing.T, dir, version string) (rel, pub string) {
 	t.Helper()
 	h := func(s string) string { d := sha256.Sum256([]byte(s)); return hex.EncodeToString(d[:]) }
-	m := &publish.Manifest{
+	m := &manifest.Manifest{
 		Cocobuild: "0.1.0-test",
-		Recipe:    publish.Recipe{Name: "sample", SHA256: h("recipe")},
+		Recipe:    manifest.Recipe{Name: "sample", SHA256: h("recipe")},
 		Epoch:     1700000000,
-		Artifacts: []publish.ManifestArtifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: h("kernel"), Size: 20}},
-		Measurements: []publish.ManifestMeasurement{{TEE: "snp", Name: "snp/vcpus=1",
+		Artifacts: []manifest.Artifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: h("kernel"), Size: 20}},
+		Measurements: []manifest.Measurement{{TEE: "snp", Name: "snp/vcpus=1",
 			Params: map[string]any{"vcpus": 1.0, "firmware_sha256": h("fw"), "kernel_sha256": h("kernel"),
 				"covers": map[string]any{"firmware": true, "kernel": true, "initrd": true, "cmdline": true}},
 			Values: map[string]any{"launch_measurement": strings.Repeat("ab", 48)}}},

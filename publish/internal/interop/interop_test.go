@@ -23,6 +23,7 @@ import (
 	"github.com/veraison/eat"
 	cose "github.com/veraison/go-cose"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -60,10 +61,10 @@ func coverage(firmware, kernel, initrd, cmdline bool) map[string]any {
 // partial makes both cover the firmware only (allowed).
 func fixture(t *testing.T, alg sign.Algorithm, partial bool) (*publish.Release, *sign.Signer, map[string][]byte) {
 	t.Helper()
-	m := &publish.Manifest{
-		Cocobuild: "test", Recipe: publish.Recipe{Name: "r", SHA256: hex.EncodeToString(bytes.Repeat([]byte{1}, 32))},
-		Artifacts: []publish.ManifestArtifact{{Name: "disk.guest", Kind: "disk", Path: "disk/guest.qcow2", SHA256: hex.EncodeToString(bytes.Repeat([]byte{2}, 32)), Size: 1}},
-		Measurements: []publish.ManifestMeasurement{
+	m := &manifest.Manifest{
+		Cocobuild: "test", Recipe: manifest.Recipe{Name: "r", SHA256: hex.EncodeToString(bytes.Repeat([]byte{1}, 32))},
+		Artifacts: []manifest.Artifact{{Name: "disk.guest", Kind: "disk", Path: "disk/guest.qcow2", SHA256: hex.EncodeToString(bytes.Repeat([]byte{2}, 32)), Size: 1}},
+		Measurements: []manifest.Measurement{
 			{TEE: "snp", Name: "snp/a", Params: map[string]any{"covers": coverage(true, true, true, true)},
 				Values: map[string]any{"launch_measurement": hex.EncodeToString(bytes.Repeat([]byte{3}, 48))}},
 			{TEE: "tdx", Name: "tdx/a", Params: map[string]any{"covers": coverage(true, true, true, true)},

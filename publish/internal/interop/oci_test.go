@@ -19,6 +19,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -55,14 +56,14 @@ func TestOCIAttestationAsCosignReadsIt(t *testing.T) {
 	}
 
 	r, s, _ := fixture(t, sign.ECDSAP256, false)
-	m := &publish.Manifest{Cocobuild: r.Cocobuild, Recipe: r.Recipe, Epoch: r.Issued.Unix(),
-		Artifacts: []publish.ManifestArtifact{{Name: "disk.guest", Kind: "disk", Path: r.Subjects[0].Name, SHA256: r.Subjects[0].SHA256, Size: 1}}}
+	m := &manifest.Manifest{Cocobuild: r.Cocobuild, Recipe: r.Recipe, Epoch: r.Issued.Unix(),
+		Artifacts: []manifest.Artifact{{Name: "disk.guest", Kind: "disk", Path: r.Subjects[0].Name, SHA256: r.Subjects[0].SHA256, Size: 1}}}
 	for _, e := range r.Entries {
 		vals := map[string]any{}
 		for k, v := range e.Values {
 			vals[k] = v
 		}
-		m.Measurements = append(m.Measurements, publish.ManifestMeasurement{TEE: e.TEE, Name: e.Name, Params: e.Params, Values: vals})
+		m.Measurements = append(m.Measurements, manifest.Measurement{TEE: e.TEE, Name: e.Name, Params: e.Params, Values: vals})
 	}
 	cfg := publish.Config{
 		Options: publish.Options{Name: "r", Version: "1.0.0", Expires: r.Expires},

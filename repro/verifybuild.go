@@ -1,4 +1,4 @@
-package builder
+package repro
 
 import (
 	"bytes"
@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -28,7 +28,7 @@ type VerifyBuildReport struct {
 // OK says the rebuild matches the release.
 func (r *VerifyBuildReport) OK() bool { return len(r.Mismatches) == 0 }
 
-// VerifyBuild rebuilds the recipe into outDir, without publishing, and
+// VerifyBuild rebuilds the recipe of l into outDir, without publishing, and
 // checks it against a published release (a release directory such as
 // OUT/publish/NAME, or its statement.sigstore.json): the signatures with
 // pub, every subject against the rebuilt files, every reference value
@@ -38,7 +38,7 @@ func (r *VerifyBuildReport) OK() bool { return len(r.Mismatches) == 0 }
 // published release's settings. It is the check that published values
 // really come from this recipe. It signs nothing, needs no private key and
 // touches none of the recipe's feeds.
-func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *sign.PublicKey, jobs int, obs Observer) (*VerifyBuildReport, error) {
+func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string, pub *sign.PublicKey, jobs int, obs builder.Observer) (*VerifyBuildReport, error) {
 	docs, err := releaseDocuments(against)
 	if err != nil {
 		return nil, err
@@ -73,14 +73,8 @@ func (l *Loaded) VerifyBuild(ctx context.Context, against, outDir string, pub *s
 		return rep, nil
 	}
 	rep.Release = published.Name + " " + published.Version
-	mb, err := os.ReadFile(filepath.Join(res.OutDir, "manifest.json"))
-	if err != nil {
-		return nil, err
-	}
-	m, err := publish.ParseManifest(mb)
-	if err != nil {
-		return nil, err
-	}
+	// The rebuilt manifest, as OUT/manifest.json holds it.
+	m := res.Manifest
 	// Nothing is signed here: partial coverage is compared, not refused.
 	rebuilt, err := publish.NewRelease(m, publish.Options{Name: published.Name, Version: published.Version,
 		Expires: published.Expires, Namespace: published.Namespace, DevelopmentKey: published.DevelopmentKey,

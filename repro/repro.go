@@ -1,4 +1,4 @@
-package builder
+package repro
 
 import (
 	"bytes"
@@ -14,13 +14,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cocobuild/cocobuild/builder/diff"
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/repro/diff"
 )
 
-// ReproOptions configure Repro.
-type ReproOptions struct {
+// Options configure Repro.
+type Options struct {
 	// Exe is the cocobuild binary that runs the two builds.
 	Exe string
 	// Args are extra arguments for both builds (-var, -var-file, --locked…).
@@ -51,8 +53,8 @@ type Perturbation struct {
 	Note    string `json:"note,omitempty"`
 }
 
-// ReproReport is what Repro found.
-type ReproReport struct {
+// Report is what Repro found.
+type Report struct {
 	Recipe        string         `json:"recipe"`
 	Perturbations []Perturbation `json:"perturbations"`
 	OutA          string         `json:"out_a"`
@@ -62,18 +64,18 @@ type ReproReport struct {
 }
 
 // Reproducible says the two builds gave identical trees.
-func (r *ReproReport) Reproducible() bool { return r.Diff != nil && r.Diff.Identical() }
+func (r *Report) Reproducible() bool { return r.Diff != nil && r.Diff.Identical() }
 
 // otherUID is the uid the second build runs as when cocobuild runs as root.
 const otherUID = 65534
 
-// Repro builds the recipe twice, the second time with every perturbation
+// Run builds the recipe twice, the second time with every perturbation
 // that could leak into an output changed — build path, working directory,
 // TZ, locale, umask, HOME, TMPDIR, GOMAXPROCS, a cold cache and, as root,
 // another uid — and compares the two output trees. Both builds run without
 // publishing (build --no-publish): they sign nothing, need no private key
 // and append to none of the recipe's feeds.
-func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport, error) {
+func Run(ctx context.Context, recipe string, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
@@ -100,10 +102,10 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 			return nil, err
 		}
 	}
-	rep := &ReproReport{Recipe: recipe, OutA: filepath.Join(a, "out"), OutB: filepath.Join(b, "out")}
+	rep := &Report{Recipe: recipe, OutA: filepath.Join(a, "out"), OutB: filepath.Join(b, "out")}
 	cacheA := opts.CacheDir
 	if cacheA == "" {
-		if cacheA, err = DefaultCacheDir(); err != nil {
+		if cacheA, err = builder.DefaultCacheDir(); err != nil {
 			return nil, err
 		}
 	}
@@ -140,7 +142,7 @@ func Repro(ctx context.Context, recipe string, opts ReproOptions) (*ReproReport,
 			// The other user needs its own copy of the binary and a
 			// writable tree; it gets its own Go module cache too.
 			exeB = filepath.Join(work, "b", "cocobuild")
-			if err := copyFile(opts.Exe, exeB, 0o755); err != nil {
+			if err := copyExe(opts.Exe, exeB); err != nil {
 				return nil, err
 			}
 			os.Chmod(work, 0o755)
@@ -211,42 +213,20 @@ func reuseSteps(report []byte, blocks []string, cacheA, cacheB string) error {
 		return nil
 	}
 	var res struct {
-		Steps []StepReport `json:"steps"`
+		Steps []builder.StepReport `json:"steps"`
 	}
 	if err := json.Unmarshal(report, &res); err != nil {
 		return fmt.Errorf("reading build a's report: %w", err)
 	}
-	from, err := OpenCache(cacheA)
+	from, err := builder.OpenCache(cacheA)
 	if err != nil {
 		return err
 	}
-	to, err := OpenCache(cacheB)
+	to, err := builder.OpenCache(cacheB)
 	if err != nil {
 		return err
 	}
-	return ImportBlocks(to, from, res.Steps, blocks)
-}
-
-// ImportBlocks copies into c, from another cache, the entries of the steps
-// (as a build's report lists them) of the named blocks (TYPE.NAME), so
-// that a build with c takes those blocks as cached.
-func ImportBlocks(c, from *Cache, steps []StepReport, blocks []string) error {
-	for _, blk := range blocks {
-		found := false
-		for _, s := range steps {
-			if s.Block != blk || s.Key == "" { // post-build work has no cache entry
-				continue
-			}
-			found = true
-			if err := c.Import(from, s.Key); err != nil {
-				return fmt.Errorf("--reuse %s: %w", blk, err)
-			}
-		}
-		if !found {
-			return fmt.Errorf("--reuse %s: the recipe has no block %s with steps (give blocks as TYPE.NAME, e.g. kernel.guest)", blk, blk)
-		}
-	}
-	return nil
+	return builder.ImportBlocks(to, from, res.Steps, blocks)
 }
 
 // runBuild runs exe with args; umask, when set, is applied through the shell.
@@ -328,8 +308,8 @@ func chownTree(root string, uid int) error {
 	})
 }
 
-// FormatRepro renders a report for people.
-func FormatRepro(w io.Writer, r *ReproReport) {
+// Format renders a report for people.
+func Format(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "perturbations of build b:\n")
 	for _, p := range r.Perturbations {
 		mark := "+"
@@ -361,4 +341,17 @@ func orDash(s string) string {
 		return "(unset)"
 	}
 	return s
+}
+
+// copyExe copies the executable src to dst with mode 0755.
+func copyExe(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.Write(dst, 0o755, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 }

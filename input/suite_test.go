@@ -1,4 +1,4 @@
-package builder
+package input_test
 
 import (
 	"context"
@@ -9,8 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocobuild/cocobuild/builder/internal/fetch"
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/input/internal/fetch"
+	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 )
 
 // TestDebSuiteInput locks and builds an input from forky, a suite the
@@ -28,7 +32,7 @@ input "fw" {
   extract = "usr/share/ovmf/OVMF.amdsev.fd"
 }
 `)
-	lock, err := load(t, dir, cache, LoadOptions{Resolving: true}).UpdateLock(ctx, false)
+	lock, err := updateLock(ctx, t, dir, cache, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +44,7 @@ input "fw" {
 	if _, err := os.Stat(filepath.Join(cache, "apt")); err != nil {
 		t.Errorf("the suite's apt state is not in the cache: %v", err)
 	}
-	res, err := load(t, dir, cache, LoadOptions{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
+	res, err := load(t, dir, cache, input.Options{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +63,7 @@ input "fw" {
 		t.Logf("forky serves ovmf-amdsev %s now, not the vectors' version: %v", ver, err)
 		return
 	}
-	want, _, err := fileSHA256(savedDeb)
+	want, _, err := filehash.SHA256(savedDeb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +100,7 @@ input "fw" {
   sha256  = %q
 }
 `, strings.Repeat("0", 64)))
-	_, err := load(t, dir, cache, LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	_, err := load(t, dir, cache, input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 	if err == nil {
 		t.Fatal("build with a version forky does not have succeeded")
 	}
@@ -125,8 +129,8 @@ func TestDebSuiteDecode(t *testing.T) {
 	} {
 		dir := t.TempDir()
 		writeRecipe(t, dir, tt.block)
-		_, err := Load(dir, LoadOptions{CacheDir: t.TempDir()})
-		var de *DiagError
+		_, err := builder.Load(dir, testkinds.LoadOptions(t.TempDir(), input.Options{}))
+		var de *builder.DiagError
 		if !errors.As(err, &de) || !strings.Contains(de.Diags.Error(), tt.want) {
 			t.Errorf("loading\n%s\ngot error %v, want diagnostic %q", tt.block, err, tt.want)
 		}

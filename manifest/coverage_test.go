@@ -1,4 +1,4 @@
-package recipes
+package manifest
 
 import (
 	"strings"

@@ -1,4 +1,4 @@
-package builder
+package input_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -31,11 +33,11 @@ func lineCol(t *testing.T, file, needle string) (int, int) {
 	return 0, 0
 }
 
-// onePinDiag checks that err is a DiagError with one diagnostic at the
+// onePinDiag checks that err is a builder.DiagError with one diagnostic at the
 // given place whose detail holds every want.
 func onePinDiag(t *testing.T, err error, file string, line, col int, want ...string) {
 	t.Helper()
-	var de *DiagError
+	var de *builder.DiagError
 	if !errors.As(err, &de) {
 		t.Fatalf("error %v (%T), want diagnostics", err, err)
 	}
@@ -54,7 +56,7 @@ func onePinDiag(t *testing.T, err error, file string, line, col int, want ...str
 	if _, ok := de.Files[file]; !ok {
 		t.Errorf("the diagnostic's file %s is not among the sources to show it against", file)
 	}
-	var pm *PinMismatchError
+	var pm *input.PinMismatchError
 	if !errors.As(err, &pm) {
 		t.Errorf("the pin mismatch is not in the error chain")
 	}
@@ -80,20 +82,20 @@ input "fw" {
 	cache := t.TempDir()
 	ctx := context.Background()
 
-	_, err := load(t, dir, cache, LoadOptions{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
+	_, err := load(t, dir, cache, input.Options{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
 	onePinDiag(t, err, r, line, col, "expected "+wrong, "got "+sha(payload), "edit this sha256 in the recipe")
 
 	for _, update := range []bool{false, true} {
-		_, err := load(t, dir, cache, LoadOptions{Resolving: true}).UpdateLock(ctx, update)
+		_, err := updateLock(ctx, t, dir, cache, update)
 		onePinDiag(t, err, r, line, col, "expected "+wrong, "got "+sha(payload))
-		if _, serr := os.Stat(LockPath(dir)); !os.IsNotExist(serr) {
-			t.Fatalf("lock (update %v) wrote %s despite the recipe's pin: %v", update, LockPath(dir), serr)
+		if _, serr := os.Stat(input.LockPath(dir)); !os.IsNotExist(serr) {
+			t.Fatalf("lock (update %v) wrote %s despite the recipe's pin: %v", update, input.LockPath(dir), serr)
 		}
 	}
 
 	// With the right pin in the recipe and another in the lock, lock
 	// -update records the recipe's.
-	if err := os.WriteFile(LockPath(dir), []byte(fmt.Sprintf("input \"fw\" {\n  source = %q\n  sha256 = %q\n}\n", "url:"+srv.URL+"/OVMF.fd", wrong)), 0o644); err != nil {
+	if err := os.WriteFile(input.LockPath(dir), []byte(fmt.Sprintf("input \"fw\" {\n  source = %q\n  sha256 = %q\n}\n", "url:"+srv.URL+"/OVMF.fd", wrong)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	writeRecipe(t, dir, fmt.Sprintf(`
@@ -102,7 +104,7 @@ input "fw" {
   sha256 = %q
 }
 `, srv.URL+"/OVMF.fd", sha(payload)))
-	lock, err := load(t, dir, cache, LoadOptions{Resolving: true}).UpdateLock(ctx, true)
+	lock, err := updateLock(ctx, t, dir, cache, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,15 +122,15 @@ func TestWrongLockPinPointsAtIt(t *testing.T) {
 	dir := t.TempDir()
 	writeRecipe(t, dir, fmt.Sprintf("input \"initrd\" {\n  url = %q\n}\n", srv.URL+"/initrd"))
 	wrong := strings.Repeat("cd", 32)
-	lf := LockPath(dir)
+	lf := input.LockPath(dir)
 	if err := os.WriteFile(lf, []byte(fmt.Sprintf("input \"initrd\" {\n  source = %q\n  sha256 = %q\n}\n", "url:"+srv.URL+"/initrd", wrong)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	line, col := lineCol(t, lf, `"`+wrong+`"`)
-	_, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	_, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 	onePinDiag(t, err, lf, line, col, "expected "+wrong, "got "+sha(payload), "cocobuild lock -update")
 	var sb strings.Builder
-	var de *DiagError
+	var de *builder.DiagError
 	errors.As(err, &de)
 	recipes.WriteDiagnostics(&sb, de.Files, de.Diags)
 	if want := fmt.Sprintf("%s:%d:%d: error: Input does not match its sha256 pin", lf, line, col); !strings.HasPrefix(sb.String(), want) || !strings.Contains(sb.String(), wrong+`"`+"\n") {

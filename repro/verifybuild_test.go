@@ -1,4 +1,4 @@
-package builder
+package repro
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -16,12 +17,12 @@ import (
 func unsignedRelease(t *testing.T, cocobuild, mrtd string) *publish.Release {
 	t.Helper()
 	d := func(c string, n int) string { return strings.Repeat(c, n) }
-	m := &publish.Manifest{
+	m := &manifest.Manifest{
 		Cocobuild: cocobuild,
-		Recipe:    publish.Recipe{Name: "r", SHA256: d("1", 64)},
+		Recipe:    manifest.Recipe{Name: "r", SHA256: d("1", 64)},
 		Epoch:     1700000000,
-		Artifacts: []publish.ManifestArtifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: d("2", 64), Size: 3}},
-		Measurements: []publish.ManifestMeasurement{
+		Artifacts: []manifest.Artifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: d("2", 64), Size: 3}},
+		Measurements: []manifest.Measurement{
 			{TEE: "snp", Name: "snp", Params: map[string]any{}, Values: map[string]any{"launch_measurement": d("a", 96)}},
 			{TEE: "tdx", Name: "tdx", Params: map[string]any{}, Values: map[string]any{"mrtd": mrtd, "rtmr0": d("c", 96)}},
 		},

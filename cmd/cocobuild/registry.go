@@ -1,0 +1,34 @@
+package main
+
+import (
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/disk"
+	"github.com/cocobuild/cocobuild/initramfs"
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/kernel"
+	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/rootfs"
+)
+
+// kinds returns, for builder.LoadOptions.Kinds, the block kinds of
+// cocobuild: the only list of them. The input kind reads the recipe's lock
+// file and fetches into the cache with the settings in; extra are more
+// kinds (tests register theirs).
+func kinds(in input.Options, extra []recipes.Kind) func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
+	return func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
+		inputKind, err := input.New(c, c.Dir, recipeDir, in)
+		if err != nil {
+			return nil, err
+		}
+		return append([]recipes.Kind{
+			inputKind,
+			kernel.Kind{},
+			initramfs.Kind{},
+			rootfs.Kind{},
+			disk.Kind{},
+			builder.MeasureKind{},
+			publish.Kind{CacheDir: c.Dir},
+		}, extra...), nil
+	}
+}
