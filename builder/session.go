@@ -13,6 +13,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // LoadOptions are the settings for Load.
@@ -24,12 +25,15 @@ type LoadOptions struct {
 	Resolving     bool // for `cocobuild lock`: unpinned inputs are what it resolves
 	// ExtraKinds are block kinds beyond NewRegistry's (tests use this).
 	ExtraKinds []recipes.Kind
+	// TEEs are the TEEs that measure blocks and publishing know.
+	TEEs tee.Set
 }
 
 // Loaded is a recipe ready to plan or build, with its environment.
 type Loaded struct {
 	Recipe *recipes.Recipe
 	Env    *Env
+	TEEs   tee.Set // those the recipe was loaded with
 	// SkipPostBuild builds without publishing (cocobuild build
 	// --no-publish): the post-build work of PostBuilder blocks is not run,
 	// so nothing is signed or delivered and no key is needed; plans and
@@ -104,7 +108,7 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 		return nil, &DiagError{Diags: diags}
 	}
 	env := &Env{Cache: cache, Lock: lock, AllowUnpinned: opts.AllowUnpinned, Locked: opts.Locked, Resolving: opts.Resolving}
-	r, diags := recipes.Load(path, NewRegistry(env, opts.ExtraKinds...), opts.LoadOptions)
+	r, diags := recipes.Load(path, NewRegistry(env, opts.TEEs, opts.ExtraKinds...), opts.LoadOptions)
 	if diags.HasErrors() {
 		files := map[string][]byte{}
 		if r != nil {
@@ -117,7 +121,7 @@ func Load(path string, opts LoadOptions) (*Loaded, error) {
 	if d := r.Validate(); d.HasErrors() {
 		return nil, &DiagError{Diags: d, Files: r.Files}
 	}
-	return &Loaded{Recipe: r, Env: env}, nil
+	return &Loaded{Recipe: r, Env: env, TEEs: opts.TEEs}, nil
 }
 
 // BuildResult is what Build made.

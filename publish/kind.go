@@ -17,6 +17,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // Kind implements the `publish "NAME" { … }` block: once the build is done,
@@ -56,6 +57,8 @@ import (
 type Kind struct {
 	// CacheDir is the build cache; the development key lives below it.
 	CacheDir string
+	// TEEs are the TEEs whose measurements it publishes.
+	TEEs tee.Set
 }
 
 // Type implements recipes.Kind.
@@ -109,6 +112,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	}
 	n := &node{kind: k, name: b.Name, keyBase: filepath.Dir(b.DefRange.Filename), defRange: b.DefRange}
 	n.cfg.Name = b.Name
+	n.cfg.TEEs = k.TEEs
 	if err := checkName(b.Name); err != nil {
 		diags = append(diags, diag("Invalid publish name", err.Error(), b.LabelRange))
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // Manifest is what publish reads of OUT/manifest.json, the contract between
@@ -181,6 +183,10 @@ type Options struct {
 	// guest (see Coverage) instead of refusing them with a
 	// *PartialCoverageError; the release then says so (PartialCoverage).
 	AllowPartialCoverage bool
+	// TEEs are the TEEs the measurements may be of: they say what an
+	// entry that does not cover the whole guest lacks, and the documents
+	// hold their names and CoRIMs.
+	TEEs tee.Set
 }
 
 // NewRelease builds the release of a manifest's measurements. Its
@@ -275,7 +281,7 @@ func NewRelease(m *Manifest, o Options) (*Release, error) {
 			e.DerivedFrom = append(e.DerivedFrom, Derived{Param: k, Name: names[s], SHA256: s})
 		}
 		sort.Slice(e.DerivedFrom, func(i, j int) bool { return e.DerivedFrom[i].Param < e.DerivedFrom[j].Param })
-		cov, gap := entryCoverage(mm)
+		cov, gap := entryCoverage(mm, o.TEEs)
 		e.Coverage = cov
 		if gap != nil {
 			gaps = append(gaps, *gap)

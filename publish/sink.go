@@ -149,7 +149,7 @@ func SignRelease(ctx context.Context, m *Manifest, s *sign.Signer, cfg Config) (
 	if err := addOCISubjects(ctx, r, cfg); err != nil {
 		return nil, err
 	}
-	docs, err := Sign(ctx, r, s, formats)
+	docs, err := Sign(ctx, r, s, formats, cfg.TEEs)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,7 @@ func (a *app) load(f *recipeFlags, args []string, resolving bool) (*builder.Load
 		Locked:        f.locked,
 		Resolving:     resolving,
 		ExtraKinds:    a.extraKinds,
+		TEEs:          a.tees,
 	})
 	if err != nil {
 		return nil, a.recipeError(err)
