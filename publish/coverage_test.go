@@ -72,7 +72,7 @@ func TestPartialCoverageIsRefused(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := testManifest()
 			c.change(m)
-			r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires})
+			r, err := NewRelease(m, Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires})
 			pc, refused := IsPartialCoverage(err)
 			if c.want == nil {
 				if err != nil {
@@ -105,7 +105,7 @@ func TestPartialCoverageIsRefused(t *testing.T) {
 				}
 			}
 			// Allowed, the release says so and keeps what each entry lacks.
-			r, err = NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+			r, err = NewRelease(m, Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestPartialCoverageIsRefused(t *testing.T) {
 func TestPartialCoverageInEveryDocument(t *testing.T) {
 	ctx := context.Background()
 	s := testSigner(t, sign.ECDSAP256)
-	r, err := NewRelease(partialManifest(), Options{Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+	r, err := NewRelease(partialManifest(), Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestPartialCoverageInEveryDocument(t *testing.T) {
 func TestCoverageTamperIsCaught(t *testing.T) {
 	ctx := context.Background()
 	s := testSigner(t, sign.ECDSAP256)
-	partial, err := NewRelease(partialManifest(), Options{Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+	partial, err := NewRelease(partialManifest(), Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 	if err != nil {
 		t.Fatal(err)
 	}

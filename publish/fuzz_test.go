@@ -24,11 +24,11 @@ func fuzzSeeds(f *testing.F) {
 			panic(err)
 		}
 		// Partial coverage, so that the CoRIM seeds carry the coverage notes.
-		r, err := NewRelease(partialManifest(), Options{Name: "fuzz", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+		r, err := NewRelease(partialManifest(), Options{TEEs: testTEEs, Name: "fuzz", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 		if err != nil {
 			panic(err)
 		}
-		docs, err := Sign(context.Background(), r, s, AllFormats)
+		docs, err := Sign(context.Background(), r, s, AllFormats, testTEEs)
 		if err != nil {
 			panic(err)
 		}
@@ -87,7 +87,7 @@ func FuzzManifestRelease(f *testing.F) {
 		if err != nil {
 			return
 		}
-		r, err := NewRelease(m, Options{Name: "f", Version: "1.0.0", Expires: testExpires})
+		r, err := NewRelease(m, Options{TEEs: testTEEs, Name: "f", Version: "1.0.0", Expires: testExpires})
 		if err != nil {
 			return
 		}
@@ -96,7 +96,7 @@ func FuzzManifestRelease(f *testing.F) {
 		if err := r.Check(); err != nil {
 			t.Fatalf("NewRelease made a release Check rejects: %v", err)
 		}
-		if _, err := EncodeRVPS(r); err != nil {
+		if _, err := EncodeRVPS(r, testTEEs); err != nil {
 			t.Fatalf("RVPS: %v", err)
 		}
 		st, err := EncodeStatement(r)
