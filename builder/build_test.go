@@ -55,6 +55,9 @@ kernel "guest" {
 func load(t testing.TB, dir, cache string, opts LoadOptions) *Loaded {
 	t.Helper()
 	opts.CacheDir = cache
+	if opts.TEEs.Names() == nil {
+		opts.TEEs = testTEEs
+	}
 	l, err := Load(dir, opts)
 	if err != nil {
 		var de *DiagError
@@ -202,7 +205,7 @@ input "initrd" {
 	cache := t.TempDir()
 	ctx := context.Background()
 
-	if _, err := Load(dir, LoadOptions{CacheDir: cache}); err == nil || !strings.Contains(err.Error(), "not pinned") {
+	if _, err := Load(dir, LoadOptions{TEEs: testTEEs, CacheDir: cache}); err == nil || !strings.Contains(err.Error(), "not pinned") {
 		t.Fatalf("loading an unpinned recipe: error %v, want 'not pinned'", err)
 	}
 	l := load(t, dir, cache, LoadOptions{Resolving: true})
@@ -236,7 +239,7 @@ input "initrd" {
   url = %q
 }
 `, srv.URL+"/other.img"))
-	_, err = Load(dir, LoadOptions{CacheDir: cache, Locked: true})
+	_, err = Load(dir, LoadOptions{TEEs: testTEEs, CacheDir: cache, Locked: true})
 	if err == nil || !strings.Contains(err.Error(), "Recipe and lock disagree") {
 		t.Errorf("--locked with drift: error %v, want 'Recipe and lock disagree'", err)
 	}

@@ -83,7 +83,7 @@ post "p" {}
 		t.Fatal(err)
 	}
 	env := &Env{Cache: cache, Lock: &Lock{Pins: map[string]Pin{}}}
-	r, diags := recipes.Load(filepath.Join(dir, "r.hcl"), NewRegistry(env, postKind{fail: fail}), recipes.LoadOptions{})
+	r, diags := recipes.Load(filepath.Join(dir, "r.hcl"), NewRegistry(env, testTEEs, postKind{fail: fail}), recipes.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

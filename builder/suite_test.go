@@ -125,7 +125,7 @@ func TestDebSuiteDecode(t *testing.T) {
 	} {
 		dir := t.TempDir()
 		writeRecipe(t, dir, tt.block)
-		_, err := Load(dir, LoadOptions{CacheDir: t.TempDir()})
+		_, err := Load(dir, LoadOptions{TEEs: testTEEs, CacheDir: t.TempDir()})
 		var de *DiagError
 		if !errors.As(err, &de) || !strings.Contains(de.Diags.Error(), tt.want) {
 			t.Errorf("loading\n%s\ngot error %v, want diagnostic %q", tt.block, err, tt.want)

@@ -61,7 +61,7 @@ measure "snp" {
 			if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(dir, LoadOptions{CacheDir: t.TempDir()})
+			_, err := Load(dir, LoadOptions{TEEs: testTEEs, CacheDir: t.TempDir()})
 			var de *DiagError
 			if !errors.As(err, &de) {
 				t.Fatalf("Load: %v, want recipe diagnostics", err)
