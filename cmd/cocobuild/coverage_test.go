@@ -80,7 +80,7 @@ func TestPublishRefusesPartialCoverage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := publish.ReadDocuments(rel)
+	docs, err := publish.ReadDocuments(rel, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
