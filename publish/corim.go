@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 
 	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/veraison/corim/comid"
@@ -26,11 +27,6 @@ import (
 const (
 	CoRIMMediaType = "application/rim+cbor"
 	hashSHA384     = tee.HashSHA384
-	// snpMeasurementMk and mrTeeKey are where VerifyCoRIM reads digests
-	// from: the uint mkey of a launch measurement (Veraison's SEV-SNP
-	// scheme) and the Intel profile's tee.mrtee extension key.
-	snpMeasurementMk = 641
-	mrTeeKey         = -83
 )
 
 // CoRIMProfile returns the profile a TEE's CoRIM names, "" for none.
@@ -194,25 +190,28 @@ type rawTriple struct {
 }
 
 // rawExtensions are, for each reference triple of a CoMID, the coverage
-// noted on its measurements (nil where there is none) and the tee.mrtee
-// digests (nil where there are none).
-func rawExtensions(data []byte) ([]*Coverage, []*swid.HashEntry, error) {
+// noted on its measurements (nil where there is none) and the other
+// extension keys of their measurement-values-maps (the TEE's, such as the
+// Intel profile's tee.mrtee), each of which may appear once in a triple.
+func rawExtensions(data []byte) ([]*Coverage, []map[int]cbor.RawMessage, error) {
 	var c rawComid
 	if err := cbor.Unmarshal(data, &c); err != nil {
 		return nil, nil, fmt.Errorf("reading the measurement extensions: %w", err)
 	}
 	var covs []*Coverage
-	var mrtee []*swid.HashEntry
+	var exts []map[int]cbor.RawMessage
 	for i, t := range c.Triples.Reference {
 		var cov *Coverage
-		var mr *swid.HashEntry
+		ext := map[int]cbor.RawMessage{}
 		for _, m := range t.Measurements {
-			if raw, ok := m.Val[mrTeeKey]; ok {
-				var ds []swid.HashEntry
-				if err := cbor.Unmarshal(raw, &ds); err != nil || len(ds) != 1 || mr != nil {
-					return nil, nil, fmt.Errorf("reference triple %d: tee.mrtee is not one digest", i)
+			for k, raw := range m.Val {
+				if k >= 0 || k == CoRIMCoverageKey {
+					continue // the base CoRIM's keys, which veraison/corim reads
 				}
-				mr = &ds[0]
+				if _, dup := ext[k]; dup {
+					return nil, nil, fmt.Errorf("reference triple %d: extension key %d twice", i, k)
+				}
+				ext[k] = raw
 			}
 			raw, ok := m.Val[CoRIMCoverageKey]
 			if !ok {
@@ -228,9 +227,9 @@ func rawExtensions(data []byte) ([]*Coverage, []*swid.HashEntry, error) {
 			cov = &Coverage{Covers: cc.Covers, Lacks: cc.Lacks}
 		}
 		covs = append(covs, cov)
-		mrtee = append(mrtee, mr)
+		exts = append(exts, ext)
 	}
-	return covs, mrtee, nil
+	return covs, exts, nil
 }
 
 // CoRIMValues are the reference values a CoRIM holds: for each reference
@@ -248,8 +247,9 @@ type CoRIMValues struct {
 }
 
 // VerifyCoRIM checks a signed CoRIM with veraison/corim against the public
-// key and decodes its reference values.
-func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
+// key and decodes its reference values, as the TEE of its profile reads
+// them.
+func VerifyCoRIM(data []byte, pub *sign.PublicKey, tees tee.Set) (*CoRIMValues, error) {
 	sc := corim.NewSignedCorim()
 	if err := sc.FromCOSE(data); err != nil {
 		return nil, fmt.Errorf("signed CoRIM: %w", err)
@@ -265,6 +265,17 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 	if u.Profile != nil {
 		out.Profile = profileString(*u.Profile)
 	}
+	var reg tee.TEE
+	var name string
+	for _, n := range tees.CoRIMNames() {
+		if t, _ := tees.Lookup(n); t.CoRIMProfile(n) == out.Profile {
+			reg, name = t, n
+			break
+		}
+	}
+	if reg == nil {
+		return nil, fmt.Errorf("CoRIM profile %q is that of no TEE cocobuild publishes for (%s)", out.Profile, strings.Join(tees.CoRIMNames(), ", "))
+	}
 	for i, t := range u.Tags {
 		if t.Number != corim.ComidTag {
 			return nil, fmt.Errorf("CoRIM tag %d is not a CoMID (tag %d, want %d)", i, t.Number, corim.ComidTag)
@@ -279,7 +290,7 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 		if c.Triples.ReferenceValues == nil {
 			continue
 		}
-		covs, mrtee, err := rawExtensions(t.Content)
+		covs, exts, err := rawExtensions(t.Content)
 		if err != nil {
 			return nil, fmt.Errorf("CoMID %d: %w", i, err)
 		}
@@ -290,21 +301,17 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 		out.Coverage = append(out.Coverage, covs...)
 		for j, rv := range rvs {
 			vals := map[string]string{}
+			rd := tee.CoRIMReading{Digests: map[uint64][]swid.HashEntry{}, Extensions: exts[j]}
 			for _, m := range rv.Measurements.Values {
 				if m.Val.Digests != nil {
 					if m.Key == nil {
 						return nil, fmt.Errorf("CoMID %d: digests under no measurement key", i)
 					}
 					k, err := m.Key.GetKeyUint()
-					if err != nil || k != snpMeasurementMk {
+					if err != nil {
 						return nil, fmt.Errorf("CoMID %d: digests under an unexpected measurement key", i)
 					}
-					for _, d := range *m.Val.Digests {
-						if d.HashAlgID != hashSHA384 {
-							return nil, fmt.Errorf("CoMID %d: digest algorithm %d, want sha-384", i, d.HashAlgID)
-						}
-						vals["launch_measurement"] = hex.EncodeToString(d.HashValue)
-					}
+					rd.Digests[k] = append(rd.Digests[k], *m.Val.Digests...)
 				}
 				if m.Val.IntegrityRegisters != nil {
 					regs, err := registers(m.Val.IntegrityRegisters)
@@ -316,11 +323,12 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 					}
 				}
 			}
-			if mrtee[j] != nil {
-				if mrtee[j].HashAlgID != hashSHA384 {
-					return nil, fmt.Errorf("CoMID %d: tee.mrtee algorithm %d, want sha-384", i, mrtee[j].HashAlgID)
-				}
-				vals["mrtd"] = hex.EncodeToString(mrtee[j].HashValue)
+			tv, err := reg.CoRIMValues(name, rd)
+			if err != nil {
+				return nil, fmt.Errorf("CoMID %d: %w", i, err)
+			}
+			for k, v := range tv {
+				vals[k] = v
 			}
 			out.Triples = append(out.Triples, vals)
 		}

@@ -185,7 +185,7 @@ func TestPartialCoverageInEveryDocument(t *testing.T) {
 		"snp": {"covers firmware only; lacks kernel, cmdline", "covers firmware only; lacks kernel, cmdline"},
 		"tdx": {"none", "covers firmware, kernel; lacks initrd, cmdline"},
 	} {
-		cv, err := VerifyCoRIM(doc(docs, CoRIMFile(tee)).Data, s.Public())
+		cv, err := VerifyCoRIM(doc(docs, CoRIMFile(tee)).Data, s.Public(), testTEEs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ func TestPartialCoverageInEveryDocument(t *testing.T) {
 	if _, ok := fp[RVPSPartialCoverageName]; ok {
 		t.Errorf("a full-coverage RVPS payload has %s", RVPSPartialCoverageName)
 	}
-	fc, err := VerifyCoRIM(doc(full, CoRIMFile("snp")).Data, s.Public())
+	fc, err := VerifyCoRIM(doc(full, CoRIMFile("snp")).Data, s.Public(), testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func FuzzVerifyCoRIM(f *testing.F) {
 	f.Add(doc(fuzzDocs, CoRIMFile("tdx")).Data)
 	f.Add([]byte{0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := VerifyCoRIM(b, fuzzSigner.Public())
+		v, err := VerifyCoRIM(b, fuzzSigner.Public(), testTEEs)
 		if err == nil && v == nil {
 			t.Fatal("no error and no values")
 		}

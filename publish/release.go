@@ -417,7 +417,7 @@ func VerifyBlob(blob, sigText []byte, pub *sign.PublicKey) error {
 }
 
 func checkCoRIM(r *Release, tees tee.Set, name string, data []byte, pub *sign.PublicKey) error {
-	cv, err := VerifyCoRIM(data, pub)
+	cv, err := VerifyCoRIM(data, pub, tees)
 	if err != nil {
 		return err
 	}
@@ -690,7 +690,7 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 		}
 		return out, nil
 	default:
-		cv, err := VerifyCoRIM(data, pub)
+		cv, err := VerifyCoRIM(data, pub, o.TEEs)
 		if err != nil {
 			return nil, err
 		}

@@ -18,9 +18,11 @@ import (
 	"slices"
 	"strings"
 
+	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 	"github.com/veraison/corim/comid"
+	"github.com/veraison/swid"
 
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -55,6 +57,9 @@ type TEE interface {
 	CoRIMTriple(name string, values map[string]string, note *CoverageNote) (*comid.ValueTriple, error)
 	// CoRIMKey says whether a value key is one the CoRIM holds.
 	CoRIMKey(name, key string) bool
+	// CoRIMValues reads back the values of a reference triple of its
+	// CoRIM (the integrity registers are read by the caller).
+	CoRIMValues(name string, r CoRIMReading) (map[string]string, error)
 
 	// Uncovered says why an entry that measured a kernel does not cover
 	// the whole guest, from its params; FirmwareNeed says what firmware
@@ -130,6 +135,15 @@ func (s Set) CoRIMNames() []string {
 type CoverageNote struct {
 	Covers []string `cbor:"covers" json:"covers"`
 	Lacks  []string `cbor:"lacks" json:"lacks"`
+}
+
+// CoRIMReading is what a reference triple of a CoRIM holds beyond its
+// integrity registers: the digests of its measurements by uint mkey, and
+// the extension keys of their measurement-values-maps (raw CBOR; the
+// coverage note is read by the caller), which veraison/corim drops.
+type CoRIMReading struct {
+	Digests    map[uint64][]swid.HashEntry
+	Extensions map[int]cbor.RawMessage
 }
 
 // CoRIMCoverageKey is the measurement-values-map extension key of the

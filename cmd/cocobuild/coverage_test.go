@@ -115,7 +115,7 @@ func TestPublishRefusesPartialCoverage(t *testing.T) {
 	}
 	// The CoRIMs.
 	for tee, n := range map[string]int{"snp": 2, "tdx": 1} {
-		cv, err := publish.VerifyCoRIM(byName[publish.CoRIMFile(tee)], pub)
+		cv, err := publish.VerifyCoRIM(byName[publish.CoRIMFile(tee)], pub, testTEEs)
 		if err != nil {
 			t.Fatal(err)
 		}

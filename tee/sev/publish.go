@@ -1,6 +1,7 @@
 package sev
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -90,6 +91,24 @@ func (TEE) CoRIMProfile(name string) string {
 
 // CoRIMKey implements tee.TEE.
 func (TEE) CoRIMKey(name, key string) bool { return name == "snp" && key == "launch_measurement" }
+
+// CoRIMValues implements tee.TEE: the launch measurement is the SHA-384
+// digest under mkey 641.
+func (TEE) CoRIMValues(_ string, r tee.CoRIMReading) (map[string]string, error) {
+	out := map[string]string{}
+	for k, ds := range r.Digests {
+		if k != MeasurementMk {
+			return nil, errors.New("digests under an unexpected measurement key")
+		}
+		for _, d := range ds {
+			if d.HashAlgID != tee.HashSHA384 {
+				return nil, fmt.Errorf("digest algorithm %d, want sha-384", d.HashAlgID)
+			}
+			out["launch_measurement"] = hex.EncodeToString(d.HashValue)
+		}
+	}
+	return out, nil
+}
 
 // mvalExt is the measurement-values-map extension of an SNP measurement:
 // the coverage note.

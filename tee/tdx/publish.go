@@ -1,12 +1,16 @@
 package tdx
 
 import (
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/corim/extensions"
+	"github.com/veraison/swid"
 
 	"github.com/cocobuild/cocobuild/tee"
 )
@@ -95,6 +99,26 @@ func (TEE) CoRIMTriple(_ string, values map[string]string, note *tee.CoverageNot
 	vendor, model := Vendor, Model
 	return &comid.ValueTriple{Environment: comid.Environment{Class: &comid.Class{Vendor: &vendor, Model: &model}},
 		Measurements: *comid.NewMeasurements().Add(m)}, nil
+}
+
+// CoRIMValues implements tee.TEE: MRTD is the one SHA-384 digest of the
+// tee.mrtee extension; the RTMRs are integrity registers.
+func (TEE) CoRIMValues(_ string, r tee.CoRIMReading) (map[string]string, error) {
+	if len(r.Digests) > 0 {
+		return nil, errors.New("digests under an unexpected measurement key")
+	}
+	out := map[string]string{}
+	if raw, ok := r.Extensions[MrTeeKey]; ok {
+		var ds []swid.HashEntry
+		if err := cbor.Unmarshal(raw, &ds); err != nil || len(ds) != 1 {
+			return nil, errors.New("tee.mrtee is not one digest")
+		}
+		if ds[0].HashAlgID != tee.HashSHA384 {
+			return nil, fmt.Errorf("tee.mrtee algorithm %d, want sha-384", ds[0].HashAlgID)
+		}
+		out["mrtd"] = hex.EncodeToString(ds[0].HashValue)
+	}
+	return out, nil
 }
 
 // Uncovered implements tee.TEE: an entry's RTMR values rest on an
