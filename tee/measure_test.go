@@ -1,4 +1,4 @@
-package builder
+package tee_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/cocobuild/cocobuild/builder"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -125,7 +126,7 @@ func TestMeasureBlockMatchesSNPVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), builder.LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestMeasureBlockMatchesAmdSevVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if _, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), out, 2, nil); err != nil {
+	if _, err := load(t, dir, t.TempDir(), builder.LoadOptions{}).Build(context.Background(), out, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
@@ -294,7 +295,7 @@ func TestMeasureBlockMatchesTDXVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), builder.LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func TestMeasureBlockErrors(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			l, err := Load(dir, LoadOptions{TEEs: testTEEs, CacheDir: t.TempDir()})
+			l, err := builder.Load(dir, builder.LoadOptions{TEEs: testTEEs, CacheDir: t.TempDir()})
 			if err == nil {
 				_, err = l.Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 			}
@@ -391,7 +392,7 @@ func TestMeasureBlockSEVESFeatures(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	res, err := load(t, dir, t.TempDir(), builder.LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +445,7 @@ measure "assumed" {
 	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), builder.LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +521,7 @@ func TestMeasureBlockTDXPolicyValues(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), builder.LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package builder
+package tee_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/cocobuild/cocobuild/builder"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,7 @@ func TestMeasureTDXReadsACPITablesFromQEMU(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(acpiRecipe(qemu, qv, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, testenv.SharedCache(t), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, testenv.SharedCache(t), builder.LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,9 @@
-package builder
+package tee_test
 
 import (
 	"errors"
 	"fmt"
+	"github.com/cocobuild/cocobuild/builder"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,8 +62,8 @@ measure "snp" {
 			if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(dir, LoadOptions{TEEs: testTEEs, CacheDir: t.TempDir()})
-			var de *DiagError
+			_, err := builder.Load(dir, builder.LoadOptions{TEEs: testTEEs, CacheDir: t.TempDir()})
+			var de *builder.DiagError
 			if !errors.As(err, &de) {
 				t.Fatalf("Load: %v, want recipe diagnostics", err)
 			}

@@ -1,9 +1,10 @@
-package builder
+package tee_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cocobuild/cocobuild/builder"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func TestMeasureSNPCoverageFollowsFirmware(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), builder.LoadOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestMeasureSNPCoverageFollowsFirmware(t *testing.T) {
 			if !found {
 				t.Fatalf("no measurement of block %s", tc.block)
 			}
-			var art *ManifestArtifact
+			var art *builder.ManifestArtifact
 			for i, a := range res.Manifest.Artifacts {
 				if a.Name == "measure."+tc.block+"/firmware" {
 					art = &res.Manifest.Artifacts[i]
