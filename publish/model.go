@@ -193,6 +193,9 @@ type Options struct {
 // subjects are the manifest's artifacts but the documents of an earlier
 // release (IsReferenceValues).
 func NewRelease(m *Manifest, o Options) (*Release, error) {
+	if err := checkTEEs(o.TEEs); err != nil {
+		return nil, err
+	}
 	if err := checkName(o.Name); err != nil {
 		return nil, err
 	}
@@ -400,6 +403,15 @@ func checkNamespace(ns string) error {
 
 // isHex reports whether s is lowercase hex of n bytes (any even length when
 // n is 0).
+// checkTEEs refuses an empty set of TEEs: a caller that forgot them would
+// get documents without their TEEs' names and CoRIMs.
+func checkTEEs(tees tee.Set) error {
+	if len(tees.Names()) == 0 {
+		return errors.New("publish: no TEEs given (the tee.Set that cmd/cocobuild registers): the documents would not name the values")
+	}
+	return nil
+}
+
 func isHex(s string, n int) bool {
 	if s == "" || len(s)%2 != 0 || n > 0 && len(s) != 2*n {
 		return false

@@ -106,6 +106,9 @@ func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string, tee
 	if err := CheckFormats(formats); err != nil {
 		return nil, err
 	}
+	if err := checkTEEs(tees); err != nil {
+		return nil, err
+	}
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
@@ -235,6 +238,9 @@ func checkKey(r *Release, pub *sign.PublicKey, o VerifyOptions) error {
 // detached signature without its message are errors, so that no document
 // of a release goes unchecked.
 func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyOptions) (*Verified, error) {
+	if err := checkTEEs(o.TEEs); err != nil {
+		return nil, err
+	}
 	byName, err := documentsByName(docs, o.TEEs)
 	if err != nil {
 		return nil, err
@@ -515,6 +521,9 @@ var ErrNotRegular = errors.New("a document of the release is not a regular file"
 // release without a document that a consumer such as Trustee's RVPS reads
 // through the link.
 func ReadDocuments(dir string, tees tee.Set) ([]Document, error) {
+	if err := checkTEEs(tees); err != nil {
+		return nil, err
+	}
 	known := knownDocuments(tees)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -607,6 +616,9 @@ func DetectFormat(data []byte) (string, error) {
 // with its detached signature sig, or a signed CoRIM (signature, validity).
 // It returns what it checked.
 func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o VerifyOptions) ([]string, error) {
+	if err := checkTEEs(o.TEEs); err != nil {
+		return nil, err
+	}
 	f, err := DetectFormat(data)
 	if err != nil {
 		return nil, err
