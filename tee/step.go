@@ -2,6 +2,7 @@ package tee
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -177,6 +178,9 @@ type FinishOptions struct {
 // entries go into the manifest, the full reports and event logs into
 // OUT/measure/NAME/.
 func (b *Block) Finish(results map[string]*recipes.Result, o FinishOptions) (*recipes.Output, error) {
+	if b.ReadVerified == nil {
+		return nil, errors.New("tee: MeasureKind.ReadVerified is not set: the measurements cannot be read from the cache")
+	}
 	res := results[StepID]
 	f, err := res.File("measurements.json")
 	if err != nil {
