@@ -24,6 +24,7 @@ import (
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/rootfs"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 func sha(b []byte) string {
@@ -74,8 +75,8 @@ func testKinds(c *Cache, recipeDir string, o input.Options, extra ...recipes.Kin
 	if err != nil {
 		return nil, err
 	}
-	return append([]recipes.Kind{in, kernel.Kind{}, initramfs.Kind{}, rootfs.Kind{}, disk.Kind{}, MeasureKind{},
-		publish.Kind{CacheDir: c.Dir}}, extra...), nil
+	return append([]recipes.Kind{in, kernel.Kind{}, initramfs.Kind{}, rootfs.Kind{}, disk.Kind{},
+		tee.MeasureKind{TEEs: testTEEs, ReadVerified: ReadVerified}, publish.Kind{CacheDir: c.Dir, TEEs: testTEEs}}, extra...), nil
 }
 
 // testLoadOptions loads with the cache in cache and testKinds.

@@ -57,9 +57,9 @@ func hashingCopy(w io.Writer, src, want string) error {
 // record states.
 func verifyFile(path, want string) error { return hashingCopy(io.Discard, path, want) }
 
-// readVerified reads a cached file whose digest is recorded, checking the
+// ReadVerified reads a cached file whose digest is recorded, checking the
 // bytes it returns against the record.
-func readVerified(a recipes.Artifact) ([]byte, error) {
+func ReadVerified(a recipes.Artifact) ([]byte, error) {
 	var b bytes.Buffer
 	if err := hashingCopy(&b, a.Path, a.SHA256); err != nil {
 		return nil, err

@@ -106,11 +106,11 @@ func loadVars(t *testing.T, dir, cache string, vars map[string]string, kinds ...
 // files of out, with the development key.
 func verifyOut(t *testing.T, out string) *publish.Verified {
 	t.Helper()
-	docs, err := publish.ReadDocuments(filepath.Join(out, "publish", "t"))
+	docs, err := publish.ReadDocuments(filepath.Join(out, "publish", "t"), testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := publish.Verify(context.Background(), docs, sign.DevSigner().Public(), publish.VerifyOptions{Artifacts: out, AllowDevKey: true})
+	v, err := publish.Verify(context.Background(), docs, sign.DevSigner().Public(), publish.VerifyOptions{TEEs: testTEEs, Artifacts: out, AllowDevKey: true})
 	if err != nil {
 		t.Fatalf("the release signed into %s does not verify against its files: %v", out, err)
 	}

@@ -7,59 +7,35 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 
 	cbor "github.com/fxamacker/cbor/v2"
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/corim/corim"
-	"github.com/veraison/corim/extensions"
 	"github.com/veraison/eat"
 	cose "github.com/veraison/go-cose"
 	"github.com/veraison/swid"
 
 	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // CoRIM identifiers. Each CoRIM names one profile (key 3: a single
-// tagged URI or OID, never an array), in the encoding of veraison/corim:
-//
-//   - SNP follows Veraison's SEV-SNP scheme (services scheme/sevsnp), which
-//     registers the profile tag:amd.com,2024:snp-corim-profile and wants a
-//     reference environment whose class-id is the OID 1.3.6.1.4.1.3704.3.1
-//     and whose instance is the launch measurement as bytes (the scheme
-//     looks reference values up by it), with measurements under uint mkeys:
-//     MEASUREMENT is mkey 641 with a SHA-384 digest.
-//   - TDX follows the Intel profile (OID 2.16.840.1.113741.1.16.1, which
-//     veraison/corim registers in profiles/tdx): MRTD is the tee.mrtee
-//     measurement extension (key -83, a set of digests), and RTMR0-3, for
-//     which the profile has no code point, are the base CoRIM integrity
-//     registers named "rtmr0" … "rtmr3". The environment is the class
-//     vendor "Intel Corporation", model "TDX".
+// tagged URI or OID, never an array), in the encoding of veraison/corim;
+// the TEE's registration gives it and the reference triples (see
+// tee.TEE.CoRIMProfile, CoRIMTriple).
 const (
-	SNPCoRIMProfile  = "tag:amd.com,2024:snp-corim-profile"
-	TDXCoRIMProfile  = "2.16.840.1.113741.1.16.1"
-	SNPClassOID      = "1.3.6.1.4.1.3704.3.1"
-	SNPMeasurementMk = 641
-	TDXVendor        = "Intel Corporation"
-	TDXModel         = "TDX"
-	// TDXMrTeeKey is the Intel profile's tee.mrtee measurement-values-map
-	// key, under which the TDX CoMID holds MRTD.
-	TDXMrTeeKey    = -83
 	CoRIMMediaType = "application/rim+cbor"
-	hashSHA384     = 7 // IANA named-information sha-384
+	hashSHA384     = tee.HashSHA384
 )
 
-// CoRIMTEEs are the TEEs that get a CoRIM.
-var CoRIMTEEs = []string{"snp", "tdx"}
-
-// CoRIMProfile returns the profile a TEE's CoRIM names.
-func CoRIMProfile(tee string) string {
-	switch tee {
-	case "snp":
-		return SNPCoRIMProfile
-	case "tdx":
-		return TDXCoRIMProfile
+// CoRIMProfile returns the profile a TEE's CoRIM names, "" for none.
+func CoRIMProfile(tees tee.Set, name string) string {
+	t, ok := tees.Lookup(name)
+	if !ok {
+		return ""
 	}
-	return ""
+	return t.CoRIMProfile(name)
 }
 
 // coseSigner signs COSE_Sign1 messages deterministically with a sign.Signer.
@@ -93,8 +69,8 @@ func (c coseSigner) Sign(_ io.Reader, content []byte) ([]byte, error) {
 // one TEE: the tagged-unsigned-corim-map (CBOR tag 501) that EncodeCoRIM
 // signs, or nil when the release has none. It holds no signature and no
 // key, so a rebuild can compare it with a release's.
-func UnsignedCoRIM(r *Release, tee string) ([]byte, error) {
-	u, err := unsignedCoRIM(r, tee)
+func UnsignedCoRIM(r *Release, tees tee.Set, name string) ([]byte, error) {
+	u, err := unsignedCoRIM(r, tees, name)
 	if err != nil || u == nil {
 		return nil, err
 	}
@@ -102,21 +78,22 @@ func UnsignedCoRIM(r *Release, tee string) ([]byte, error) {
 }
 
 // unsignedCoRIM builds the unsigned CoRIM of one TEE, or nil.
-func unsignedCoRIM(r *Release, tee string) (*corim.UnsignedCorim, error) {
+func unsignedCoRIM(r *Release, tees tee.Set, name string) (*corim.UnsignedCorim, error) {
 	var entries []Entry
 	for _, e := range r.Entries {
-		if e.TEE == tee {
+		if e.TEE == name {
 			entries = append(entries, e)
 		}
 	}
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	profile := CoRIMProfile(tee)
+	t, _ := tees.Lookup(name)
+	profile := CoRIMProfile(tees, name)
 	if profile == "" {
-		return nil, fmt.Errorf("no CoRIM profile for TEE %q", tee)
+		return nil, fmt.Errorf("no CoRIM profile for TEE %q", name)
 	}
-	c := comid.NewComid().SetTagIdentity(r.Name+"/"+tee+"/"+r.Version, 0)
+	c := comid.NewComid().SetTagIdentity(r.Name+"/"+name+"/"+r.Version, 0)
 	if c == nil {
 		return nil, errors.New("CoMID tag identity rejected")
 	}
@@ -124,7 +101,7 @@ func unsignedCoRIM(r *Release, tee string) (*corim.UnsignedCorim, error) {
 		return nil, errors.New("CoMID entity rejected")
 	}
 	for _, e := range entries {
-		rv, err := referenceTriple(tee, e)
+		rv, err := t.CoRIMTriple(name, e.Values, coverageNote(e.Coverage))
 		if err != nil {
 			return nil, fmt.Errorf("reference value %s/%s: %w", e.TEE, e.Name, err)
 		}
@@ -136,7 +113,7 @@ func unsignedCoRIM(r *Release, tee string) (*corim.UnsignedCorim, error) {
 		return nil, fmt.Errorf("CoMID: %w", err)
 	}
 	notBefore := r.Issued
-	u := corim.NewUnsignedCorim().SetID(r.Name + "/" + tee + "/" + r.Version).AddComid(c)
+	u := corim.NewUnsignedCorim().SetID(r.Name + "/" + name + "/" + r.Version).AddComid(c)
 	if u != nil {
 		u = u.SetProfile(profile)
 	}
@@ -155,8 +132,8 @@ func unsignedCoRIM(r *Release, tee string) (*corim.UnsignedCorim, error) {
 // EncodeCoRIM returns the signed CoRIM (COSE_Sign1, tag 18, whose payload is
 // the tag-501 unsigned CoRIM of UnsignedCoRIM) of the release's entries for
 // one TEE, or nil when the release has none.
-func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
-	u, err := unsignedCoRIM(r, tee)
+func EncodeCoRIM(r *Release, tees tee.Set, name string, s *sign.Signer) ([]byte, error) {
+	u, err := unsignedCoRIM(r, tees, name)
 	if err != nil || u == nil {
 		return nil, err
 	}
@@ -176,64 +153,6 @@ func EncodeCoRIM(r *Release, tee string, s *sign.Signer) ([]byte, error) {
 	return b, nil
 }
 
-func referenceTriple(tee string, e Entry) (*comid.ValueTriple, error) {
-	switch tee {
-	case "snp":
-		d, err := hexValue(e.Values["launch_measurement"], 48)
-		if err != nil {
-			return nil, fmt.Errorf("launch_measurement: %w", err)
-		}
-		m, err := comid.NewUintMeasurement(uint64(SNPMeasurementMk))
-		if err != nil {
-			return nil, err
-		}
-		m.AddDigest(hashSHA384, d)
-		if err := m.Val.RegisterExtensions(extensions.NewMap().Add(comid.ExtMval, &mvalExt{Coverage: coverageNote(e.Coverage)})); err != nil {
-			return nil, err
-		}
-		class := comid.NewClassOID(SNPClassOID)
-		if class == nil {
-			return nil, errors.New("SNP class OID rejected")
-		}
-		inst, err := comid.NewBytesInstance(d)
-		if err != nil {
-			return nil, err
-		}
-		return &comid.ValueTriple{Environment: comid.Environment{Class: class, Instance: inst},
-			Measurements: *comid.NewMeasurements().Add(m)}, nil
-	case "tdx":
-		mrtd, err := hexValue(e.Values["mrtd"], 48)
-		if err != nil {
-			return nil, fmt.Errorf("mrtd: %w", err)
-		}
-		ext := &mvalExt{MrTee: comid.NewDigests().AddDigest(hashSHA384, mrtd), Coverage: coverageNote(e.Coverage)}
-		m := &comid.Measurement{}
-		for i := range 4 {
-			k := fmt.Sprintf("rtmr%d", i)
-			if _, ok := e.Values[k]; !ok {
-				continue
-			}
-			d, err := hexValue(e.Values[k], 48)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			if m.Val.IntegrityRegisters == nil {
-				m.Val.IntegrityRegisters = comid.NewIntegrityRegisters()
-			}
-			if err := m.Val.IntegrityRegisters.AddDigest(k, *comid.NewHashEntry(hashSHA384, d)); err != nil {
-				return nil, err
-			}
-		}
-		if err := m.Val.RegisterExtensions(extensions.NewMap().Add(comid.ExtMval, ext)); err != nil {
-			return nil, err
-		}
-		vendor, model := TDXVendor, TDXModel
-		return &comid.ValueTriple{Environment: comid.Environment{Class: &comid.Class{Vendor: &vendor, Model: &model}},
-			Measurements: *comid.NewMeasurements().Add(m)}, nil
-	}
-	return nil, fmt.Errorf("no CoRIM mapping for TEE %q", tee)
-}
-
 // CoRIMCoverageKey is the measurement-values-map extension key under which
 // a CoMID measurement of a partial-coverage entry says what it covers and
 // lacks: a map {"covers": [text], "lacks": [text]}. CoRIM lets
@@ -243,26 +162,14 @@ func referenceTriple(tee string, e Entry) (*comid.ValueTriple, error) {
 // keys into its flattened extensions map, and the extractor reads only the
 // fields it names), so the digests read as before and the note travels
 // with them. Negative keys are outside the range the CoRIM draft assigns.
-const CoRIMCoverageKey = -70001
-
-// mvalExt are the measurement-values-map extensions cocobuild writes: the
-// Intel profile's tee.mrtee (TDX) and the coverage note.
-type mvalExt struct {
-	MrTee    *comid.Digests `cbor:"-83,keyasint,omitempty" json:"mrtee,omitempty"`
-	Coverage *coverageCBOR  `cbor:"-70001,keyasint,omitempty" json:"cocobuild-coverage,omitempty"`
-}
-
-type coverageCBOR struct {
-	Covers []string `cbor:"covers" json:"covers"`
-	Lacks  []string `cbor:"lacks" json:"lacks"`
-}
+const CoRIMCoverageKey = tee.CoRIMCoverageKey
 
 // coverageNote is the coverage note of a partial coverage, else nil.
-func coverageNote(c *Coverage) *coverageCBOR {
+func coverageNote(c *Coverage) *tee.CoverageNote {
 	if !c.Partial() {
 		return nil
 	}
-	return &coverageCBOR{Covers: c.Covers, Lacks: c.Lacks}
+	return &tee.CoverageNote{Covers: c.Covers, Lacks: c.Lacks}
 }
 
 // rawComid is the part of a CoMID that holds the extension keys, decoded on
@@ -283,31 +190,34 @@ type rawTriple struct {
 }
 
 // rawExtensions are, for each reference triple of a CoMID, the coverage
-// noted on its measurements (nil where there is none) and the tee.mrtee
-// digests (nil where there are none).
-func rawExtensions(data []byte) ([]*Coverage, []*swid.HashEntry, error) {
+// noted on its measurements (nil where there is none) and the other
+// extension keys of their measurement-values-maps (the TEE's, such as the
+// Intel profile's tee.mrtee), each of which may appear once in a triple.
+func rawExtensions(data []byte) ([]*Coverage, []map[int]cbor.RawMessage, error) {
 	var c rawComid
 	if err := cbor.Unmarshal(data, &c); err != nil {
 		return nil, nil, fmt.Errorf("reading the measurement extensions: %w", err)
 	}
 	var covs []*Coverage
-	var mrtee []*swid.HashEntry
+	var exts []map[int]cbor.RawMessage
 	for i, t := range c.Triples.Reference {
 		var cov *Coverage
-		var mr *swid.HashEntry
+		ext := map[int]cbor.RawMessage{}
 		for _, m := range t.Measurements {
-			if raw, ok := m.Val[TDXMrTeeKey]; ok {
-				var ds []swid.HashEntry
-				if err := cbor.Unmarshal(raw, &ds); err != nil || len(ds) != 1 || mr != nil {
-					return nil, nil, fmt.Errorf("reference triple %d: tee.mrtee is not one digest", i)
+			for k, raw := range m.Val {
+				if k >= 0 || k == CoRIMCoverageKey {
+					continue // the base CoRIM's keys, which veraison/corim reads
 				}
-				mr = &ds[0]
+				if _, dup := ext[k]; dup {
+					return nil, nil, fmt.Errorf("reference triple %d: extension key %d twice", i, k)
+				}
+				ext[k] = raw
 			}
 			raw, ok := m.Val[CoRIMCoverageKey]
 			if !ok {
 				continue
 			}
-			var cc coverageCBOR
+			var cc tee.CoverageNote
 			if err := cbor.Unmarshal(raw, &cc); err != nil {
 				return nil, nil, fmt.Errorf("reference triple %d: coverage note: %w", i, err)
 			}
@@ -317,16 +227,9 @@ func rawExtensions(data []byte) ([]*Coverage, []*swid.HashEntry, error) {
 			cov = &Coverage{Covers: cc.Covers, Lacks: cc.Lacks}
 		}
 		covs = append(covs, cov)
-		mrtee = append(mrtee, mr)
+		exts = append(exts, ext)
 	}
-	return covs, mrtee, nil
-}
-
-func hexValue(s string, n int) ([]byte, error) {
-	if !isHex(s, n) {
-		return nil, fmt.Errorf("%q is not %d bytes of lowercase hex", s, n)
-	}
-	return hex.DecodeString(s)
+	return covs, exts, nil
 }
 
 // CoRIMValues are the reference values a CoRIM holds: for each reference
@@ -344,8 +247,9 @@ type CoRIMValues struct {
 }
 
 // VerifyCoRIM checks a signed CoRIM with veraison/corim against the public
-// key and decodes its reference values.
-func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
+// key and decodes its reference values, as the TEE of its profile reads
+// them.
+func VerifyCoRIM(data []byte, pub *sign.PublicKey, tees tee.Set) (*CoRIMValues, error) {
 	sc := corim.NewSignedCorim()
 	if err := sc.FromCOSE(data); err != nil {
 		return nil, fmt.Errorf("signed CoRIM: %w", err)
@@ -361,6 +265,17 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 	if u.Profile != nil {
 		out.Profile = profileString(*u.Profile)
 	}
+	var reg tee.TEE
+	var name string
+	for _, n := range tees.CoRIMNames() {
+		if t, _ := tees.Lookup(n); t.CoRIMProfile(n) == out.Profile {
+			reg, name = t, n
+			break
+		}
+	}
+	if reg == nil {
+		return nil, fmt.Errorf("CoRIM profile %q is that of no TEE cocobuild publishes for (%s)", out.Profile, strings.Join(tees.CoRIMNames(), ", "))
+	}
 	for i, t := range u.Tags {
 		if t.Number != corim.ComidTag {
 			return nil, fmt.Errorf("CoRIM tag %d is not a CoMID (tag %d, want %d)", i, t.Number, corim.ComidTag)
@@ -375,7 +290,7 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 		if c.Triples.ReferenceValues == nil {
 			continue
 		}
-		covs, mrtee, err := rawExtensions(t.Content)
+		covs, exts, err := rawExtensions(t.Content)
 		if err != nil {
 			return nil, fmt.Errorf("CoMID %d: %w", i, err)
 		}
@@ -386,21 +301,17 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 		out.Coverage = append(out.Coverage, covs...)
 		for j, rv := range rvs {
 			vals := map[string]string{}
+			rd := tee.CoRIMReading{Digests: map[uint64][]swid.HashEntry{}, Extensions: exts[j]}
 			for _, m := range rv.Measurements.Values {
 				if m.Val.Digests != nil {
 					if m.Key == nil {
 						return nil, fmt.Errorf("CoMID %d: digests under no measurement key", i)
 					}
 					k, err := m.Key.GetKeyUint()
-					if err != nil || k != SNPMeasurementMk {
+					if err != nil {
 						return nil, fmt.Errorf("CoMID %d: digests under an unexpected measurement key", i)
 					}
-					for _, d := range *m.Val.Digests {
-						if d.HashAlgID != hashSHA384 {
-							return nil, fmt.Errorf("CoMID %d: digest algorithm %d, want sha-384", i, d.HashAlgID)
-						}
-						vals["launch_measurement"] = hex.EncodeToString(d.HashValue)
-					}
+					rd.Digests[k] = append(rd.Digests[k], *m.Val.Digests...)
 				}
 				if m.Val.IntegrityRegisters != nil {
 					regs, err := registers(m.Val.IntegrityRegisters)
@@ -412,11 +323,12 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey) (*CoRIMValues, error) {
 					}
 				}
 			}
-			if mrtee[j] != nil {
-				if mrtee[j].HashAlgID != hashSHA384 {
-					return nil, fmt.Errorf("CoMID %d: tee.mrtee algorithm %d, want sha-384", i, mrtee[j].HashAlgID)
-				}
-				vals["mrtd"] = hex.EncodeToString(mrtee[j].HashValue)
+			tv, err := reg.CoRIMValues(name, rd)
+			if err != nil {
+				return nil, fmt.Errorf("CoMID %d: %w", i, err)
+			}
+			for k, v := range tv {
+				vals[k] = v
 			}
 			out.Triples = append(out.Triples, vals)
 		}

@@ -108,7 +108,7 @@ func TestOCISubject(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := testRelease(t, "1.0.0")
 			r.Subjects = append(r.Subjects, Subject{Name: c.ref, Kind: SubjectKindOCI, SHA256: c.sha})
-			docs, err := Sign(ctx, r, s, AllFormats)
+			docs, err := Sign(ctx, r, s, AllFormats, testTEEs)
 			if !c.ok {
 				if err == nil {
 					t.Fatalf("signed a statement naming %s with sha256 %s", c.ref, c.sha)
@@ -150,7 +150,7 @@ func TestVerifyOneRVPSBundle(t *testing.T) {
 	s := testSigner(t, sign.Ed25519)
 	docs := signAll(t, testRelease(t, "1.0.0"), s)
 	msg, b := doc(docs, RVPSFile).Data, doc(docs, RVPSBundleFile).Data
-	o := VerifyOptions{SkipExpiry: true}
+	o := VerifyOptions{TEEs: testTEEs, SkipExpiry: true}
 	if _, err := VerifyOne(ctx, msg, b, s.Public(), o); err != nil {
 		t.Fatalf("rvps.json with its bundle: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cocobuild/cocobuild/manifest"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // CoverageGap is a measurement that does not vouch for the whole guest.
@@ -74,7 +75,7 @@ func IsPartialCoverage(err error) (*PartialCoverageError, bool) {
 // entryCoverage reads what a measurement covers from its params (covers;
 // initrd_sha256 says the guest has an initrd) and, when it lacks a part,
 // the gap.
-func entryCoverage(mm manifest.Measurement) (*Coverage, *CoverageGap) {
+func entryCoverage(mm manifest.Measurement, tees tee.Set) (*Coverage, *CoverageGap) {
 	hasInitrd := false
 	if s, ok := mm.Params["initrd_sha256"].(string); ok && s != "" {
 		hasInitrd = true
@@ -93,44 +94,24 @@ func entryCoverage(mm manifest.Measurement) (*Coverage, *CoverageGap) {
 	}
 	g := &CoverageGap{TEE: mm.TEE, Name: mm.Name, Covers: c.Covers, Lacks: c.Lacks}
 	_, hasKernel := mm.Params["kernel_sha256"]
+	t, known := tees.Lookup(mm.TEE)
+	firmwareNeed := func() string {
+		if !known {
+			return fmt.Sprintf("with a firmware that covers them (cocobuild has no TEE %q)", mm.TEE)
+		}
+		return t.FirmwareNeed(mm.TEE)
+	}
 	switch {
 	case err != nil:
 		g.Why = fmt.Sprintf("%v: rebuild with this cocobuild, whose measure blocks record it", err)
 	case !hasKernel:
-		g.Why = "no kernel was measured: give the measure block kernel = kernel.NAME (and initrd), " + firmwareNeed(mm.TEE)
-	case mm.TEE == "tdx" && mm.Params["assumptions"] != nil:
-		g.Why = fmt.Sprintf("the RTMR values rest on an assumption (%v); ", mm.Params["assumptions"]) + firmwareNeed(mm.TEE)
-	case mm.TEE == "tdx":
-		why := "the RTMRs that would hold them cannot be computed"
-		if nc, ok := mm.Params["not_computable"].(map[string]any); ok && len(nc) > 0 {
-			var rs []string
-			for _, k := range sortedMapKeys(nc) {
-				rs = append(rs, fmt.Sprintf("%s: %v", k, nc[k]))
-			}
-			why += " (" + strings.Join(rs, "; ") + ")"
-		}
-		g.Why = why + "; " + firmwareNeed(mm.TEE)
+		g.Why = "no kernel was measured: give the measure block kernel = kernel.NAME (and initrd), " + firmwareNeed()
+	case !known:
+		g.Why = "the firmware does not make the measurement commit to them; " + firmwareNeed()
 	default:
-		g.Why = "the firmware does not make the launch digest commit to them; " + firmwareNeed(mm.TEE)
+		g.Why = t.Uncovered(mm.TEE, mm.Params) + "; " + firmwareNeed()
 	}
 	return c, g
-}
-
-// firmwareNeed says what firmware covers the guest on a TEE.
-func firmwareNeed(tee string) string {
-	if tee == "tdx" {
-		return "with a TDVF that measures the boot into RTMRs (CC measurement)"
-	}
-	return "with a firmware that checks the direct-boot kernel, initrd and cmdline against its SEV hashes table (the OvmfPkg/AmdSev build, such as Debian's OVMF.amdsev.fd)"
-}
-
-func sortedMapKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func sortGaps(gs []CoverageGap) {

@@ -73,7 +73,7 @@ func TestPartialCoverageIsRefused(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := testManifest()
 			c.change(m)
-			r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires})
+			r, err := NewRelease(m, Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires})
 			pc, refused := IsPartialCoverage(err)
 			if c.want == nil {
 				if err != nil {
@@ -106,7 +106,7 @@ func TestPartialCoverageIsRefused(t *testing.T) {
 				}
 			}
 			// Allowed, the release says so and keeps what each entry lacks.
-			r, err = NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+			r, err = NewRelease(m, Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ func TestPartialCoverageIsRefused(t *testing.T) {
 func TestPartialCoverageInEveryDocument(t *testing.T) {
 	ctx := context.Background()
 	s := testSigner(t, sign.ECDSAP256)
-	r, err := NewRelease(partialManifest(), Options{Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+	r, err := NewRelease(partialManifest(), Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestPartialCoverageInEveryDocument(t *testing.T) {
 		"snp": {"covers firmware only; lacks kernel, cmdline", "covers firmware only; lacks kernel, cmdline"},
 		"tdx": {"none", "covers firmware, kernel; lacks initrd, cmdline"},
 	} {
-		cv, err := VerifyCoRIM(doc(docs, CoRIMFile(tee)).Data, s.Public())
+		cv, err := VerifyCoRIM(doc(docs, CoRIMFile(tee)).Data, s.Public(), testTEEs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestPartialCoverageInEveryDocument(t *testing.T) {
 	if _, ok := fp[RVPSPartialCoverageName]; ok {
 		t.Errorf("a full-coverage RVPS payload has %s", RVPSPartialCoverageName)
 	}
-	fc, err := VerifyCoRIM(doc(full, CoRIMFile("snp")).Data, s.Public())
+	fc, err := VerifyCoRIM(doc(full, CoRIMFile("snp")).Data, s.Public(), testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestPartialCoverageInEveryDocument(t *testing.T) {
 func TestCoverageTamperIsCaught(t *testing.T) {
 	ctx := context.Background()
 	s := testSigner(t, sign.ECDSAP256)
-	partial, err := NewRelease(partialManifest(), Options{Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+	partial, err := NewRelease(partialManifest(), Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 	if err != nil {
 		t.Fatal(err)
 	}

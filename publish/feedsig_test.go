@@ -116,7 +116,7 @@ func TestVerifyFeedRejectsRollbackAndFreeze(t *testing.T) {
 		{"the older signed index", v1, verifyAt, feed.ErrRolledBack, []string{"index version 1", "version 2 seen before"}},
 		{"a release removed, re-signed by another key", sealed(t, &removed, other), verifyAt, feed.ErrIndexSignature, []string{other.Public().ID()}},
 		{"a release removed, re-signed by the key", sealed(t, &removed, s), verifyAt, feed.ErrRolledBack, []string{"1.0.0", "1.1.0 seen before"}},
-		{"the current index, expired", v2, VerifyOptions{Now: ix.Expires.Add(time.Second)}, feed.ErrIndexExpired, []string{"frozen or stale", ix.Expires.Format(time.RFC3339)}},
+		{"the current index, expired", v2, VerifyOptions{TEEs: testTEEs, Now: ix.Expires.Add(time.Second)}, feed.ErrIndexExpired, []string{"frozen or stale", ix.Expires.Format(time.RFC3339)}},
 		{"the unsigned format", []byte(`{"schema":"` + feed.LegacySchema + `","releases":[]}`), verifyAt, feed.ErrUnsigned, []string{"re-publish"}},
 	}
 	for _, c := range cases {

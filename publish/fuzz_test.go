@@ -25,11 +25,11 @@ func fuzzSeeds(f *testing.F) {
 			panic(err)
 		}
 		// Partial coverage, so that the CoRIM seeds carry the coverage notes.
-		r, err := NewRelease(partialManifest(), Options{Name: "fuzz", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
+		r, err := NewRelease(partialManifest(), Options{TEEs: testTEEs, Name: "fuzz", Version: "1.0.0", Expires: testExpires, AllowPartialCoverage: true})
 		if err != nil {
 			panic(err)
 		}
-		docs, err := Sign(context.Background(), r, s, AllFormats)
+		docs, err := Sign(context.Background(), r, s, AllFormats, testTEEs)
 		if err != nil {
 			panic(err)
 		}
@@ -55,7 +55,7 @@ func FuzzVerifyCoRIM(f *testing.F) {
 	f.Add(doc(fuzzDocs, CoRIMFile("tdx")).Data)
 	f.Add([]byte{0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := VerifyCoRIM(b, fuzzSigner.Public())
+		v, err := VerifyCoRIM(b, fuzzSigner.Public(), testTEEs)
 		if err == nil && v == nil {
 			t.Fatal("no error and no values")
 		}
@@ -88,7 +88,7 @@ func FuzzManifestRelease(f *testing.F) {
 		if err != nil {
 			return
 		}
-		r, err := NewRelease(m, Options{Name: "f", Version: "1.0.0", Expires: testExpires})
+		r, err := NewRelease(m, Options{TEEs: testTEEs, Name: "f", Version: "1.0.0", Expires: testExpires})
 		if err != nil {
 			return
 		}
@@ -97,7 +97,7 @@ func FuzzManifestRelease(f *testing.F) {
 		if err := r.Check(); err != nil {
 			t.Fatalf("NewRelease made a release Check rejects: %v", err)
 		}
-		if _, err := EncodeRVPS(r); err != nil {
+		if _, err := EncodeRVPS(r, testTEEs); err != nil {
 			t.Fatalf("RVPS: %v", err)
 		}
 		st, err := EncodeStatement(r)

@@ -18,6 +18,7 @@ import (
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // Kind implements the `publish "NAME" { … }` block: once the build is done,
@@ -57,6 +58,8 @@ import (
 type Kind struct {
 	// CacheDir is the build cache; the development key lives below it.
 	CacheDir string
+	// TEEs are the TEEs whose measurements it publishes.
+	TEEs tee.Set
 }
 
 // Type implements recipes.Kind.
@@ -110,6 +113,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	}
 	n := &node{kind: k, name: b.Name, keyBase: filepath.Dir(b.DefRange.Filename), defRange: b.DefRange}
 	n.cfg.Name = b.Name
+	n.cfg.TEEs = k.TEEs
 	if err := checkName(b.Name); err != nil {
 		diags = append(diags, recipes.Diag("Invalid publish name", err.Error(), b.LabelRange))
 	}

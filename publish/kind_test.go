@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // loadPublish loads a recipe holding one publish block and decodes it.
@@ -24,7 +26,7 @@ func loadPublish(t *testing.T, body string) (*node, []string) {
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k := Kind{CacheDir: filepath.Join(dir, "cache")}
+	k := Kind{CacheDir: filepath.Join(dir, "cache"), TEEs: testTEEs}
 	r, diags := recipes.Load(p, recipes.NewRegistry(k), recipes.LoadOptions{})
 	if !diags.HasErrors() {
 		diags = r.Validate()
@@ -105,7 +107,11 @@ publish "guest" {
 	}
 	want := Config{Options: Options{Name: "guest", Version: "v2.1.0", Expires: testExpires, Namespace: "github.com/acme/guest"},
 		Formats: []string{"intoto", "corim"}, To: []string{"dir:out/feed", "oci://127.0.0.1:5000/coco/guest"}, Subject: "disk", IndexTTL: 720 * time.Hour}
-	if diff := cmp.Diff(want, n.cfg); diff != "" {
+	if got := n.cfg.TEEs.Names(); !slices.Equal(got, testTEEs.Names()) {
+		t.Errorf("config TEEs %q, want the Kind's %q", got, testTEEs.Names())
+	}
+	n.cfg.TEEs = tee.Set{}
+	if diff := cmp.Diff(want, n.cfg, cmp.AllowUnexported(tee.Set{})); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
 	if n.key != "keys/cosign.key" || !filepath.IsAbs(n.keyBase) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/names"
 	"github.com/cocobuild/cocobuild/manifest"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // Release is the reference-value model: what a release of a recipe's
@@ -127,12 +128,19 @@ type Options struct {
 	// guest (see Coverage) instead of refusing them with a
 	// *PartialCoverageError; the release then says so (PartialCoverage).
 	AllowPartialCoverage bool
+	// TEEs are the TEEs the measurements may be of: they say what an
+	// entry that does not cover the whole guest lacks, and the documents
+	// hold their names and CoRIMs.
+	TEEs tee.Set
 }
 
 // NewRelease builds the release of a manifest's measurements. Its
 // subjects are the manifest's artifacts but the documents of an earlier
 // release (IsReferenceValues).
 func NewRelease(m *manifest.Manifest, o Options) (*Release, error) {
+	if err := checkTEEs(o.TEEs); err != nil {
+		return nil, err
+	}
 	if err := checkName(o.Name); err != nil {
 		return nil, err
 	}
@@ -221,7 +229,7 @@ func NewRelease(m *manifest.Manifest, o Options) (*Release, error) {
 			e.DerivedFrom = append(e.DerivedFrom, Derived{Param: k, Name: names[s], SHA256: s})
 		}
 		sort.Slice(e.DerivedFrom, func(i, j int) bool { return e.DerivedFrom[i].Param < e.DerivedFrom[j].Param })
-		cov, gap := entryCoverage(mm)
+		cov, gap := entryCoverage(mm, o.TEEs)
 		e.Coverage = cov
 		if gap != nil {
 			gaps = append(gaps, *gap)
@@ -332,6 +340,15 @@ func checkNamespace(ns string) error {
 
 // isHex reports whether s is lowercase hex of n bytes (any even length when
 // n is 0).
+// checkTEEs refuses an empty set of TEEs: a caller that forgot them would
+// get documents without their TEEs' names and CoRIMs.
+func checkTEEs(tees tee.Set) error {
+	if len(tees.Names()) == 0 {
+		return errors.New("publish: no TEEs given (the tee.Set that cmd/cocobuild registers): the documents would not name the values")
+	}
+	return nil
+}
+
 func isHex(s string, n int) bool {
 	if s == "" || len(s)%2 != 0 || n > 0 && len(s) != 2*n {
 		return false

@@ -77,7 +77,7 @@ var testExpires = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func testRelease(t testing.TB, version string) *Release {
 	t.Helper()
-	r, err := NewRelease(testManifest(), Options{Name: "sample", Version: version, Expires: testExpires, Namespace: "example.org/coco"})
+	r, err := NewRelease(testManifest(), Options{TEEs: testTEEs, Name: "sample", Version: version, Expires: testExpires, Namespace: "example.org/coco"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func testSigner(t testing.TB, alg sign.Algorithm) *sign.Signer {
 
 func signAll(t testing.TB, r *Release, s *sign.Signer) []Document {
 	t.Helper()
-	docs, err := Sign(context.Background(), r, s, AllFormats)
+	docs, err := Sign(context.Background(), r, s, AllFormats, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func replaceDoc(docs []Document, d Document) []Document {
 	return out
 }
 
-var verifyAt = VerifyOptions{Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
+var verifyAt = VerifyOptions{TEEs: testTEEs, Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 
 func TestSignVerifyRoundTrip(t *testing.T) {
 	for _, alg := range []sign.Algorithm{sign.ECDSAP256, sign.Ed25519} {
@@ -167,7 +167,7 @@ func TestSignIsDeterministic(t *testing.T) {
 func TestRVPSPayloadHasManifestNamesAndValues(t *testing.T) {
 	m := testManifest()
 	r := testRelease(t, "0.3.1")
-	msg, err := EncodeRVPS(r)
+	msg, err := EncodeRVPS(r, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,11 +234,11 @@ func sortAny(l []any) {
 func TestRVPSConflictingScalarsAreLeftOut(t *testing.T) {
 	m := testManifest()
 	m.Measurements[1].Params["policy"] = "0x30100" // ABI major 1 on one entry only
-	r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires})
+	r, err := NewRelease(m, Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := RVPSPayload(r)
+	p, err := RVPSPayload(r, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestVerifyRejects(t *testing.T) {
 	}
 	// A CoRIM signed by another key.
 	otherKey := testSigner(t, sign.ECDSAP256)
-	foreign, err := EncodeCoRIM(r, "snp", otherKey)
+	foreign, err := EncodeCoRIM(r, testTEEs, "snp", otherKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,9 +318,9 @@ func TestVerifyRejects(t *testing.T) {
 		{"CoRIM signed by another key", replaceDoc(docs, Document{Name: CoRIMFile("snp"), Data: foreign}), s.Public(), verifyAt, sign.ErrSignature, "corim-snp.cbor"},
 		{"wrong key", docs, otherKey.Public(), verifyAt, sign.ErrSignature, "statement"},
 		{"wrong payload type", replaceDoc(docs, Document{Name: StatementFile, Data: other}), s.Public(), verifyAt, ErrPayloadType, "application/vnd.example+json"},
-		{"expired", docs, s.Public(), VerifyOptions{Now: testExpires.Add(time.Second)}, ErrExpired, "expired on 2030-01-01"},
-		{"expired at the instant", docs, s.Public(), VerifyOptions{Now: testExpires}, ErrExpired, "expired"},
-		{"rollback", docs, s.Public(), VerifyOptions{Now: verifyAt.Now, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
+		{"expired", docs, s.Public(), VerifyOptions{TEEs: testTEEs, Now: testExpires.Add(time.Second)}, ErrExpired, "expired on 2030-01-01"},
+		{"expired at the instant", docs, s.Public(), VerifyOptions{TEEs: testTEEs, Now: testExpires}, ErrExpired, "expired"},
+		{"rollback", docs, s.Public(), VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
 		{"no statement", docs[:3], s.Public(), verifyAt, nil, "statement.sigstore.json"},
 	}
 	for _, c := range cases {
@@ -338,7 +338,7 @@ func TestVerifyRejects(t *testing.T) {
 		})
 	}
 	// The same documents verify at the minimum version itself.
-	if _, err := Verify(ctx, docs, s.Public(), VerifyOptions{Now: verifyAt.Now, MinVersion: "2.0.0"}); err != nil {
+	if _, err := Verify(ctx, docs, s.Public(), VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, MinVersion: "2.0.0"}); err != nil {
 		t.Errorf("MinVersion equal to the release: %v", err)
 	}
 }
@@ -380,7 +380,7 @@ func TestNewReleaseErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := testManifest()
-			o := Options{Name: "sample", Version: "1.0.0", Expires: testExpires}
+			o := Options{TEEs: testTEEs, Name: "sample", Version: "1.0.0", Expires: testExpires}
 			c.edit(m, &o)
 			_, err := NewRelease(m, o)
 			if err == nil || !strings.Contains(err.Error(), c.text) {
@@ -532,7 +532,7 @@ func TestNewReleaseLeavesOutEarlierDocuments(t *testing.T) {
 		t.Run(a.Path, func(t *testing.T) {
 			m := testManifest()
 			m.Artifacts = append(m.Artifacts, a)
-			r, err := NewRelease(m, Options{Name: "sample", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
+			r, err := NewRelease(m, Options{TEEs: testTEEs, Name: "sample", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -50,7 +50,7 @@ func TestReadDocumentsRefusesLinks(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(good, "README"), []byte("notes"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadDocuments(good)
+	got, err := ReadDocuments(good, testTEEs)
 	if err != nil {
 		t.Fatalf("ReadDocuments of a release: %v", err)
 	}
@@ -91,7 +91,7 @@ func TestReadDocumentsRefusesLinks(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := writeRelease(t, docs)
 			c.modify(t, dir)
-			got, err := ReadDocuments(dir)
+			got, err := ReadDocuments(dir, testTEEs)
 			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), c.doc) || !strings.Contains(err.Error(), c.kind) {
 				t.Errorf("got %d documents, error %v; want ErrNotRegular naming %s, a %s", len(got), err, c.doc, c.kind)
 			}

@@ -17,7 +17,7 @@ import (
 )
 
 func testConfig(version string, expires time.Time) Config {
-	return Config{Options: Options{Name: "sample", Version: version, Expires: expires, Namespace: "example.org/coco"}}
+	return Config{Options: Options{TEEs: testTEEs, Name: "sample", Version: version, Expires: expires, Namespace: "example.org/coco"}}
 }
 
 // TestPublishRefusesPastExpiry: an expiry at or before the wall clock (not
@@ -127,13 +127,13 @@ func TestPublishRefusesSubjectsOutside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = VerifyOne(ctx, b, nil, s.Public(), VerifyOptions{Now: verifyAt.Now, Artifacts: out})
+	_, err = VerifyOne(ctx, b, nil, s.Public(), VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, Artifacts: out})
 	if !errors.Is(err, ErrSubjectOutside) {
 		t.Errorf("verify --artifacts of a statement naming ../hostname: got %v, want ErrSubjectOutside", err)
 	}
 	// and a sound statement whose subject is a link out of --artifacts
 	good := signAll(t, testRelease(t, "1.0.0"), s)
-	_, err = VerifyOne(ctx, doc(good, StatementFile).Data, nil, s.Public(), VerifyOptions{Now: verifyAt.Now, Artifacts: out})
+	_, err = VerifyOne(ctx, doc(good, StatementFile).Data, nil, s.Public(), VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, Artifacts: out})
 	if !errors.Is(err, ErrSubjectOutside) {
 		t.Errorf("verify --artifacts with a subject linked out: got %v, want ErrSubjectOutside", err)
 	}
@@ -184,7 +184,7 @@ func TestVerifyOneStandaloneChecksExpiryAndVersion(t *testing.T) {
 	otherDocs := signAll(t, other, s)
 	msg, sig, st := doc(docs, RVPSFile).Data, doc(docs, RVPSSigFile).Data, doc(docs, StatementFile).Data
 	corim := doc(docs, CoRIMFile("snp")).Data
-	expired := VerifyOptions{Now: testExpires}
+	expired := VerifyOptions{TEEs: testTEEs, Now: testExpires}
 	cases := []struct {
 		name      string
 		data, sig []byte
@@ -192,13 +192,13 @@ func TestVerifyOneStandaloneChecksExpiryAndVersion(t *testing.T) {
 		want      error // nil: verifies
 		text      string
 	}{
-		{"RVPS with its statement", msg, sig, VerifyOptions{Now: verifyAt.Now, Statement: st, MinVersion: "2.0.0"}, nil, ""},
-		{"RVPS older than --min-version", msg, sig, VerifyOptions{Now: verifyAt.Now, Statement: st, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
-		{"RVPS without a statement", msg, sig, VerifyOptions{Now: verifyAt.Now}, nil, "carries no expiry"},
-		{"RVPS whose statement expired", msg, sig, VerifyOptions{Now: expired.Now, Statement: st}, ErrExpired, "expired"},
-		{"RVPS with another release's statement", msg, sig, VerifyOptions{Now: verifyAt.Now, Statement: doc(otherDocs, StatementFile).Data}, ErrMismatch, "not the reference values"},
-		{"CoRIM", corim, nil, VerifyOptions{Now: verifyAt.Now, MinVersion: "2.0.0"}, nil, ""},
-		{"CoRIM older than --min-version", corim, nil, VerifyOptions{Now: verifyAt.Now, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
+		{"RVPS with its statement", msg, sig, VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, Statement: st, MinVersion: "2.0.0"}, nil, ""},
+		{"RVPS older than --min-version", msg, sig, VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, Statement: st, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
+		{"RVPS without a statement", msg, sig, VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now}, nil, "carries no expiry"},
+		{"RVPS whose statement expired", msg, sig, VerifyOptions{TEEs: testTEEs, Now: expired.Now, Statement: st}, ErrExpired, "expired"},
+		{"RVPS with another release's statement", msg, sig, VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, Statement: doc(otherDocs, StatementFile).Data}, ErrMismatch, "not the reference values"},
+		{"CoRIM", corim, nil, VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, MinVersion: "2.0.0"}, nil, ""},
+		{"CoRIM older than --min-version", corim, nil, VerifyOptions{TEEs: testTEEs, Now: verifyAt.Now, MinVersion: "2.0.1"}, ErrRollback, "older than 2.0.1"},
 		{"CoRIM expired", corim, nil, expired, ErrExpired, "valid until"},
 	}
 	for _, c := range cases {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/fsinfo"
 	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // Formats.
@@ -101,8 +102,11 @@ func CheckFormats(fs []string) error {
 // Sign produces the documents of a release in the given formats, signed
 // with s, plus the public key. Every document is deterministic: the same
 // release and key give the same bytes.
-func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string) ([]Document, error) {
+func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string, tees tee.Set) ([]Document, error) {
 	if err := CheckFormats(formats); err != nil {
+		return nil, err
+	}
+	if err := checkTEEs(tees); err != nil {
 		return nil, err
 	}
 	if err := r.Check(); err != nil {
@@ -112,7 +116,7 @@ func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string) ([]
 	for _, f := range formats {
 		switch f {
 		case FormatRVPS:
-			msg, err := EncodeRVPS(r)
+			msg, err := EncodeRVPS(r, tees)
 			if err != nil {
 				return nil, err
 			}
@@ -141,13 +145,13 @@ func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string) ([]
 			}
 			docs = append(docs, Document{Name: StatementFile, Format: FormatInToto, MediaType: MediaTypeBundle, Data: b})
 		case FormatCoRIM:
-			for _, tee := range CoRIMTEEs {
-				b, err := EncodeCoRIM(r, tee, s)
+			for _, name := range tees.CoRIMNames() {
+				b, err := EncodeCoRIM(r, tees, name, s)
 				if err != nil {
-					return nil, fmt.Errorf("CoRIM for %s: %w", tee, err)
+					return nil, fmt.Errorf("CoRIM for %s: %w", name, err)
 				}
 				if b != nil {
-					docs = append(docs, Document{Name: CoRIMFile(tee), Format: FormatCoRIM, MediaType: MediaTypeCoRIM, Data: b})
+					docs = append(docs, Document{Name: CoRIMFile(name), Format: FormatCoRIM, MediaType: MediaTypeCoRIM, Data: b})
 				}
 			}
 		}
@@ -182,6 +186,9 @@ type VerifyOptions struct {
 	// Name, when set, is the release series expected (verify --name): a
 	// release of another name is ErrOtherName.
 	Name string
+	// TEEs are the TEEs whose documents (RVPS names, CoRIMs) a release
+	// may hold.
+	TEEs tee.Set
 }
 
 // Verified is the outcome of a successful verification.
@@ -231,7 +238,10 @@ func checkKey(r *Release, pub *sign.PublicKey, o VerifyOptions) error {
 // detached signature without its message are errors, so that no document
 // of a release goes unchecked.
 func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyOptions) (*Verified, error) {
-	byName, err := documentsByName(docs)
+	if err := checkTEEs(o.TEEs); err != nil {
+		return nil, err
+	}
+	byName, err := documentsByName(docs, o.TEEs)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +304,7 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", RVPSFile, err)
 		}
-		want, err := RVPSPayload(r)
+		want, err := RVPSPayload(r, o.TEEs)
 		if err != nil {
 			return nil, err
 		}
@@ -303,28 +313,28 @@ func Verify(ctx context.Context, docs []Document, pub *sign.PublicKey, o VerifyO
 		}
 		v.Checked = append(v.Checked, fmt.Sprintf("%s: signature and %d reference-value names match the statement", RVPSFile, len(got)))
 	}
-	for _, tee := range CoRIMTEEs {
-		d, ok := byName[CoRIMFile(tee)]
+	for _, name := range o.TEEs.CoRIMNames() {
+		d, ok := byName[CoRIMFile(name)]
 		if !ok {
 			continue
 		}
-		if err := checkCoRIM(r, tee, d.Data, pub); err != nil {
+		if err := checkCoRIM(r, o.TEEs, name, d.Data, pub); err != nil {
 			return nil, fmt.Errorf("%s: %w", d.Name, err)
 		}
-		v.Checked = append(v.Checked, fmt.Sprintf("%s: COSE signature, %s reference values and coverage notes match the statement", d.Name, tee))
+		v.Checked = append(v.Checked, fmt.Sprintf("%s: COSE signature, %s reference values and coverage notes match the statement", d.Name, name))
 	}
 	return v, nil
 }
 
 // knownDocuments are the documents a release may hold, by name: their
 // format and media type.
-func knownDocuments() map[string][2]string {
+func knownDocuments(tees tee.Set) map[string][2]string {
 	known := map[string][2]string{
 		RVPSFile: {FormatRVPS, MediaTypeRVPS}, RVPSSigFile: {FormatRVPS, MediaTypeSignature}, RVPSBundleFile: {FormatRVPS, MediaTypeBundle},
 		StatementFile: {FormatInToto, MediaTypeBundle}, PublicKeyFile: {FormatPublicKey, MediaTypePublicKey},
 	}
-	for _, tee := range CoRIMTEEs {
-		known[CoRIMFile(tee)] = [2]string{FormatCoRIM, MediaTypeCoRIM}
+	for _, name := range tees.CoRIMNames() {
+		known[CoRIMFile(name)] = [2]string{FormatCoRIM, MediaTypeCoRIM}
 	}
 	return known
 }
@@ -332,8 +342,8 @@ func knownDocuments() map[string][2]string {
 // documentsByName indexes the documents of a release, refusing unknown and
 // duplicate names and a format or media type other than the name's (an
 // empty one is not stated, and passes).
-func documentsByName(docs []Document) (map[string]Document, error) {
-	known := knownDocuments()
+func documentsByName(docs []Document, tees tee.Set) (map[string]Document, error) {
+	known := knownDocuments(tees)
 	byName := map[string]Document{}
 	for _, d := range docs {
 		k, ok := known[d.Name]
@@ -412,24 +422,25 @@ func VerifyBlob(blob, sigText []byte, pub *sign.PublicKey) error {
 	return pub.Verify(blob, sig)
 }
 
-func checkCoRIM(r *Release, tee string, data []byte, pub *sign.PublicKey) error {
-	cv, err := VerifyCoRIM(data, pub)
+func checkCoRIM(r *Release, tees tee.Set, name string, data []byte, pub *sign.PublicKey) error {
+	cv, err := VerifyCoRIM(data, pub, tees)
 	if err != nil {
 		return err
 	}
 	if !cv.Validity.NotAfter.Equal(r.Expires) {
 		return fmt.Errorf("%w: CoRIM valid until %s, the statement says %s", ErrMismatch, cv.Validity.NotAfter, r.Expires)
 	}
-	if want := r.Name + "/" + tee + "/" + r.Version; cv.ID != want {
+	if want := r.Name + "/" + name + "/" + r.Version; cv.ID != want {
 		return fmt.Errorf("%w: CoRIM id %q, want %q", ErrMismatch, cv.ID, want)
 	}
-	if want := CoRIMProfile(tee); cv.Profile != want {
+	t, _ := tees.Lookup(name)
+	if want := CoRIMProfile(tees, name); cv.Profile != want {
 		return fmt.Errorf("CoRIM profile %q: want %q", cv.Profile, want)
 	}
 	var want []map[string]string
 	var wantCov []*Coverage
 	for _, e := range r.Entries {
-		if e.TEE != tee {
+		if e.TEE != name {
 			continue
 		}
 		if e.Coverage.Partial() {
@@ -439,7 +450,7 @@ func checkCoRIM(r *Release, tee string, data []byte, pub *sign.PublicKey) error 
 		}
 		m := map[string]string{}
 		for k, v := range e.Values {
-			if tee == "snp" && k == "launch_measurement" || tee == "tdx" && (k == "mrtd" || strings.HasPrefix(k, "rtmr")) {
+			if t.CoRIMKey(name, k) {
 				m[k] = v
 			}
 		}
@@ -509,8 +520,11 @@ var ErrNotRegular = errors.New("a document of the release is not a regular file"
 // directory, a device) is ErrNotRegular: skipping it would verify the
 // release without a document that a consumer such as Trustee's RVPS reads
 // through the link.
-func ReadDocuments(dir string) ([]Document, error) {
-	known := knownDocuments()
+func ReadDocuments(dir string, tees tee.Set) ([]Document, error) {
+	if err := checkTEEs(tees); err != nil {
+		return nil, err
+	}
+	known := knownDocuments(tees)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -602,6 +616,9 @@ func DetectFormat(data []byte) (string, error) {
 // with its detached signature sig, or a signed CoRIM (signature, validity).
 // It returns what it checked.
 func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o VerifyOptions) ([]string, error) {
+	if err := checkTEEs(o.TEEs); err != nil {
+		return nil, err
+	}
 	f, err := DetectFormat(data)
 	if err != nil {
 		return nil, err
@@ -669,7 +686,7 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 			if err := CheckRelease(r, o); err != nil {
 				return nil, err
 			}
-			want, err := RVPSPayload(r)
+			want, err := RVPSPayload(r, o.TEEs)
 			if err != nil {
 				return nil, err
 			}
@@ -685,7 +702,7 @@ func VerifyOne(ctx context.Context, data, sig []byte, pub *sign.PublicKey, o Ver
 		}
 		return out, nil
 	default:
-		cv, err := VerifyCoRIM(data, pub)
+		cv, err := VerifyCoRIM(data, pub, o.TEEs)
 		if err != nil {
 			return nil, err
 		}

@@ -8,8 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // The Trustee RVPS message: what `rvps-tool register --path` reads and the
@@ -28,90 +29,37 @@ type RVPSMessage struct {
 	Payload string `json:"payload"` // base64 of the JSON payload
 }
 
-// policyName maps a manifest value key of a TEE to the reference-value name
-// of Trustee's default attestation policy (see attestation-service
-// ear_default_policy_cpu.rego). The policy tests these names with `in`, so
-// each holds a list of every value the release accepts.
-var policyName = map[string]map[string]string{
-	"snp": {"launch_measurement": "snp_launch_measurement"},
-	"tdx": {"mrtd": "mr_td", "rtmr0": "rtmr_0", "rtmr1": "rtmr_1", "rtmr2": "rtmr_2", "rtmr3": "rtmr_3", "xfam": "xfam"},
-}
-
 // RVPSName returns the reference-value name of a value of a TEE: the
-// default policy's name where it has one (snp_launch_measurement, mr_td,
-// rtmr_1, ...), otherwise TEE_KEY (e.g. seves_launch_measurement).
-func RVPSName(tee, key string) string {
-	if n, ok := policyName[tee][key]; ok {
-		return n
+// attestation policy's name where the TEE has one (snp_launch_measurement,
+// mr_td, rtmr_1, ...), otherwise TEE_KEY (e.g. seves_launch_measurement).
+func RVPSName(tees tee.Set, name, key string) string {
+	if t, ok := tees.Lookup(name); ok {
+		if n := t.RVPSName(name, key); n != "" {
+			return n
+		}
 	}
-	return tee + "_" + key
+	return name + "_" + key
 }
 
 // RVPSURI returns the rvps:///NAMESPACE/TEE/NAME:VERSION name of a value,
 // following Trustee's reference-value URI convention; NAME is the policy
 // name without the TEE prefix (snp/launch_measurement, tdx/mr_td).
-func RVPSURI(namespace, tee, key, version string) string {
-	n := strings.TrimPrefix(RVPSName(tee, key), tee+"_")
-	return "rvps:///" + namespace + "/" + tee + "/" + n + ":" + version
-}
-
-// snpPolicyScalars are the SNP guest-policy fields the default policy
-// compares with == (so they are scalars), derived from an entry's "policy"
-// parameter when the manifest has one. Trustee's SNP verifier reports them
-// as policy_abi_major/minor (numbers) and policy_smt_allowed,
-// policy_single_socket (booleans).
-func snpPolicyScalars(p uint64) map[string]any {
-	return map[string]any{
-		"snp_guest_abi_minor": float64(p & 0xff),
-		"snp_guest_abi_major": float64((p >> 8) & 0xff),
-		"snp_smt_allowed":     p&(1<<16) != 0,
-		"snp_single_socket":   p&(1<<20) != 0,
-	}
-}
-
-// scalarNames are, per TEE, the reference values the default policy
-// compares with == rather than `in`: a list never equals the evidence, so
-// each is published as one value, and only when every entry of the TEE
-// agrees on it (otherwise it is left out, and the policy's check of it
-// fails as it would for a value the release does not vouch for).
-var scalarNames = map[string][]string{
-	"snp": {"snp_guest_abi_minor", "snp_guest_abi_major", "snp_smt_allowed", "snp_single_socket"},
-	// tdx_uefi_event_tdvfkernel_ok / _tdvfkernelparams_ok: the SHA-384
-	// digest of the kernel's EV_EFI_BOOT_SERVICES_APPLICATION event and
-	// of the EV_EVENT_TAG "LOADED_IMAGE::LoadOptions", lowercase hex as
-	// Trustee's event-log claims carry them.
-	"tdx": {"tdvfkernel", "tdvfkernelparams"},
-}
-
-// entryScalars returns the scalar reference values of an entry (see
-// scalarNames); a name missing from the map is one the entry has no value
-// for.
-func entryScalars(e Entry) (map[string]any, error) {
-	out := map[string]any{}
-	switch e.TEE {
-	case "snp":
-		p, ok, err := policyParam(e.Params["policy"])
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = snpPolicyScalars(p)
-		}
-	case "tdx":
-		for _, k := range scalarNames["tdx"] {
-			if v, ok := e.Values[k]; ok {
-				out[k] = v
-			}
-		}
-	}
-	return out, nil
+func RVPSURI(tees tee.Set, namespace, name, key, version string) string {
+	n := strings.TrimPrefix(RVPSName(tees, name, key), name+"_")
+	return "rvps:///" + namespace + "/" + name + "/" + n + ":" + version
 }
 
 // RVPSPayload returns the reference values of a release as the RVPS payload:
 // every value under its policy name (a sorted list of lowercase hex) and
 // again under its rvps:/// URI. Scalars the policy compares with == are set
 // only when every entry of the TEE agrees on them.
-func RVPSPayload(r *Release) (map[string]any, error) {
+//
+// Scalars are, per TEE, the reference values the policy compares with ==
+// rather than `in`: a list never equals the evidence, so each is published
+// as one value, and only when every entry of the TEE agrees on it
+// (otherwise it is left out, and the policy's check of it fails as it would
+// for a value the release does not vouch for).
+func RVPSPayload(r *Release, tees tee.Set) (map[string]any, error) {
 	lists := map[string]map[string]bool{}
 	add := func(name, v string) {
 		if lists[name] == nil {
@@ -122,17 +70,23 @@ func RVPSPayload(r *Release) (map[string]any, error) {
 	scalars := map[string]any{}
 	conflict := map[string]bool{}
 	for _, e := range r.Entries {
-		for k, v := range e.Values {
-			if !slices.Contains(scalarNames[e.TEE], k) {
-				add(RVPSName(e.TEE, k), v)
+		// A TEE no registration answers to has no scalars, and its
+		// values take the names TEE_KEY.
+		var names []string
+		sc := map[string]any{}
+		if t, ok := tees.Lookup(e.TEE); ok {
+			var err error
+			if names, sc, err = t.RVPSScalars(e.TEE, e.Values, e.Params); err != nil {
+				return nil, fmt.Errorf("reference value %s/%s: %w", e.TEE, e.Name, err)
 			}
-			add(RVPSURI(r.Namespace, e.TEE, k, r.Version), v)
 		}
-		sc, err := entryScalars(e)
-		if err != nil {
-			return nil, fmt.Errorf("reference value %s/%s: %w", e.TEE, e.Name, err)
+		for k, v := range e.Values {
+			if !slices.Contains(names, k) {
+				add(RVPSName(tees, e.TEE, k), v)
+			}
+			add(RVPSURI(tees, r.Namespace, e.TEE, k, r.Version), v)
 		}
-		for _, k := range scalarNames[e.TEE] {
+		for _, k := range names {
 			v, have := sc[k]
 			prev, seen := scalars[k]
 			switch {
@@ -183,30 +137,10 @@ func rvpsPartialCoverage(r *Release) []map[string]any {
 	return out
 }
 
-// policyParam reads an SNP guest policy given as a number or a hex string.
-func policyParam(v any) (uint64, bool, error) {
-	switch p := v.(type) {
-	case nil:
-		return 0, false, nil
-	case float64:
-		if p < 0 || p != float64(uint64(p)) {
-			return 0, false, fmt.Errorf("policy %v is not a 64-bit unsigned integer", p)
-		}
-		return uint64(p), true, nil
-	case string:
-		n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(p), "0x"), 16, 64)
-		if err != nil {
-			return 0, false, fmt.Errorf("policy %q is not a hex number", p)
-		}
-		return n, true, nil
-	}
-	return 0, false, fmt.Errorf("policy %v is neither a number nor a hex string", v)
-}
-
 // EncodeRVPS returns the RVPS message of a release, deterministic JSON
 // with a final newline.
-func EncodeRVPS(r *Release) ([]byte, error) {
-	p, err := RVPSPayload(r)
+func EncodeRVPS(r *Release, tees tee.Set) ([]byte, error) {
+	p, err := RVPSPayload(r, tees)
 	if err != nil {
 		return nil, err
 	}

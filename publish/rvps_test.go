@@ -77,11 +77,11 @@ func TestRVPSSNPPolicyNames(t *testing.T) {
 // want (nil for a name it lacks).
 func rvpsNames(t *testing.T, m *manifest.Manifest, want map[string]any) map[string]any {
 	t.Helper()
-	r, err := NewRelease(m, Options{Name: "s", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
+	r, err := NewRelease(m, Options{TEEs: testTEEs, Name: "s", Version: "1.0.0", Expires: testExpires, Namespace: "example.org/coco"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := EncodeRVPS(r)
+	msg, err := EncodeRVPS(r, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func SignRelease(ctx context.Context, m *manifest.Manifest, s *sign.Signer, cfg 
 	if err := addOCISubjects(ctx, r, cfg); err != nil {
 		return nil, err
 	}
-	docs, err := Sign(ctx, r, s, formats)
+	docs, err := Sign(ctx, r, s, formats, cfg.TEEs)
 	if err != nil {
 		return nil, err
 	}

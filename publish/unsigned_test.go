@@ -11,13 +11,13 @@ import (
 // signs, whatever the key, and nil for a TEE the release has no entry of.
 func TestUnsignedCoRIM(t *testing.T) {
 	r := testRelease(t, "1.0.0")
-	for _, tee := range CoRIMTEEs {
-		got, err := UnsignedCoRIM(r, tee)
+	for _, tee := range testTEEs.CoRIMNames() {
+		got, err := UnsignedCoRIM(r, testTEEs, tee)
 		if err != nil {
 			t.Fatalf("%s: %v", tee, err)
 		}
 		for _, alg := range []sign.Algorithm{sign.ECDSAP256, sign.Ed25519} {
-			signed, err := EncodeCoRIM(r, tee, testSigner(t, alg))
+			signed, err := EncodeCoRIM(r, testTEEs, tee, testSigner(t, alg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +37,7 @@ func TestUnsignedCoRIM(t *testing.T) {
 			snpOnly.Entries = append(snpOnly.Entries, e)
 		}
 	}
-	if got, err := UnsignedCoRIM(&snpOnly, "tdx"); got != nil || err != nil {
+	if got, err := UnsignedCoRIM(&snpOnly, testTEEs, "tdx"); got != nil || err != nil {
 		t.Errorf("UnsignedCoRIM of a release without TDX entries = %d bytes, %v; want nil, nil", len(got), err)
 	}
 	if _, err := CoRIMPayload([]byte("not CBOR")); err == nil {

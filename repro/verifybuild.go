@@ -12,6 +12,7 @@ import (
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // VerifyBuildReport says whether a rebuild gives what a release published.
@@ -38,8 +39,8 @@ func (r *VerifyBuildReport) OK() bool { return len(r.Mismatches) == 0 }
 // published release's settings. It is the check that published values
 // really come from this recipe. It signs nothing, needs no private key and
 // touches none of the recipe's feeds.
-func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string, pub *sign.PublicKey, jobs int, obs builder.Observer) (*VerifyBuildReport, error) {
-	docs, err := releaseDocuments(against)
+func VerifyBuild(ctx context.Context, l *builder.Loaded, tees tee.Set, against, outDir string, pub *sign.PublicKey, jobs int, obs builder.Observer) (*VerifyBuildReport, error) {
+	docs, err := releaseDocuments(against, tees)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string,
 	// Whether pub is to be trusted is cocobuild verify's question (it refuses
 	// the development key without --allow-dev-key); here a development-key
 	// release is compared like any other, and the CLI says which key it is.
-	v, err := publish.Verify(ctx, docs, pub, publish.VerifyOptions{Artifacts: res.OutDir, SkipExpiry: true, AllowDevKey: true})
+	v, err := publish.Verify(ctx, docs, pub, publish.VerifyOptions{Artifacts: res.OutDir, SkipExpiry: true, AllowDevKey: true, TEEs: tees})
 	if err != nil {
 		rep.Mismatches = append(rep.Mismatches, err.Error())
 		// Without a verified statement, still say which values differ.
@@ -78,7 +79,7 @@ func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string,
 	// Nothing is signed here: partial coverage is compared, not refused.
 	rebuilt, err := publish.NewRelease(m, publish.Options{Name: published.Name, Version: published.Version,
 		Expires: published.Expires, Namespace: published.Namespace, DevelopmentKey: published.DevelopmentKey,
-		AllowPartialCoverage: true})
+		AllowPartialCoverage: true, TEEs: tees})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string,
 		rep.Checked = append(rep.Checked, fmt.Sprintf("%d reference values equal the rebuilt measurements", len(published.Entries)))
 	}
 	if v != nil { // every signature verified: compare what they sign
-		checked, mismatches, err := compareUnsigned(ctx, docs, pub, published, rebuilt)
+		checked, mismatches, err := compareUnsigned(ctx, docs, pub, published, rebuilt, tees)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +115,7 @@ func VerifyBuild(ctx context.Context, l *builder.Loaded, against, outDir string,
 // whose signatures are verified, with those of the rebuilt release: the
 // statement payload, the RVPS message and the unsigned CoRIM (its CoMIDs)
 // of each TEE.
-func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.PublicKey, published, rebuilt *publish.Release) (checked, mismatches []string, err error) {
+func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.PublicKey, published, rebuilt *publish.Release, tees tee.Set) (checked, mismatches []string, err error) {
 	st, _ := publish.DocumentByName(docs, publish.StatementFile)
 	got, err := publish.VerifyBundle(ctx, st.Data, pub, publish.PayloadType)
 	if err != nil {
@@ -130,7 +131,7 @@ func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.Pub
 		mismatches = append(mismatches, fmt.Sprintf("%s: the statement payload differs from the rebuild's (in %s)", publish.StatementFile, strings.Join(releaseFieldsDiffer(published, rebuilt), ", ")))
 	}
 	if d, ok := publish.DocumentByName(docs, publish.RVPSFile); ok {
-		want, err := publish.EncodeRVPS(rebuilt)
+		want, err := publish.EncodeRVPS(rebuilt, tees)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -140,8 +141,8 @@ func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.Pub
 			mismatches = append(mismatches, fmt.Sprintf("%s: the RVPS message differs from the rebuild's", publish.RVPSFile))
 		}
 	}
-	for _, tee := range publish.CoRIMTEEs {
-		d, ok := publish.DocumentByName(docs, publish.CoRIMFile(tee))
+	for _, name := range tees.CoRIMNames() {
+		d, ok := publish.DocumentByName(docs, publish.CoRIMFile(name))
 		if !ok {
 			continue
 		}
@@ -149,13 +150,13 @@ func compareUnsigned(ctx context.Context, docs []publish.Document, pub *sign.Pub
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", d.Name, err)
 		}
-		want, err := publish.UnsignedCoRIM(rebuilt, tee)
+		want, err := publish.UnsignedCoRIM(rebuilt, tees, name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("the rebuild's CoRIM for %s: %w", tee, err)
+			return nil, nil, fmt.Errorf("the rebuild's CoRIM for %s: %w", name, err)
 		}
 		switch {
 		case want == nil:
-			mismatches = append(mismatches, fmt.Sprintf("%s: published, but the rebuild has no %s reference values", d.Name, tee))
+			mismatches = append(mismatches, fmt.Sprintf("%s: published, but the rebuild has no %s reference values", d.Name, name))
 		case bytes.Equal(got, want):
 			checked = append(checked, fmt.Sprintf("%s: the unsigned CoRIM (its CoMIDs) equals the rebuild's, byte for byte", d.Name))
 		default:
@@ -231,13 +232,13 @@ func compareEntries(published, rebuilt []publish.Entry) []string {
 	return out
 }
 
-func releaseDocuments(against string) ([]publish.Document, error) {
+func releaseDocuments(against string, tees tee.Set) ([]publish.Document, error) {
 	st, err := os.Stat(against)
 	if err != nil {
 		return nil, fmt.Errorf("%w: give a release directory (OUT/publish/NAME) or its %s", err, publish.StatementFile)
 	}
 	if st.IsDir() {
-		return publish.ReadDocuments(against)
+		return publish.ReadDocuments(against, tees)
 	}
 	b, err := os.ReadFile(against)
 	if err != nil {

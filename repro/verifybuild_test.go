@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -27,7 +28,7 @@ func unsignedRelease(t *testing.T, cocobuild, mrtd string) *publish.Release {
 			{TEE: "tdx", Name: "tdx", Params: map[string]any{}, Values: map[string]any{"mrtd": mrtd, "rtmr0": d("c", 96)}},
 		},
 	}
-	r, err := publish.NewRelease(m, publish.Options{Name: "r", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), AllowPartialCoverage: true})
+	r, err := publish.NewRelease(m, publish.Options{TEEs: testkinds.TEEs(), Name: "r", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), AllowPartialCoverage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestCompareUnsigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	published := unsignedRelease(t, "1.0.0", strings.Repeat("b", 96))
-	docs, err := publish.Sign(ctx, published, s, publish.AllFormats)
+	docs, err := publish.Sign(ctx, published, s, publish.AllFormats, testkinds.TEEs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestCompareUnsigned(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			checked, mismatches, err := compareUnsigned(ctx, docs, s.Public(), published, c.rebuilt)
+			checked, mismatches, err := compareUnsigned(ctx, docs, s.Public(), published, c.rebuilt, testkinds.TEEs())
 			if err != nil {
 				t.Fatal(err)
 			}

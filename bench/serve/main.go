@@ -34,6 +34,9 @@ import (
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/tee"
+	"github.com/cocobuild/cocobuild/tee/sev"
+	"github.com/cocobuild/cocobuild/tee/tdx"
 )
 
 func main() {
@@ -216,7 +219,8 @@ func makeFeed(dir string, n int) ([]string, error) {
 				{TEE: "tdx", Name: "tdx", Values: map[string]any{"mrtd": hexOf(fmt.Sprint("mrtd", i), 48), "rtmr1": hexOf(fmt.Sprint("r1", i), 48)}},
 			},
 		}
-		cfg := publish.Config{Options: publish.Options{Name: "bench", Version: fmt.Sprintf("1.%d.0", i), Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)},
+		cfg := publish.Config{Options: publish.Options{Name: "bench", Version: fmt.Sprintf("1.%d.0", i), Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC),
+			TEEs: tee.NewSet(sev.TEE{}, tdx.TEE{})},
 			To: []string{"dir:" + dir}}
 		if _, err := publish.Publish(ctx, m, s, cfg); err != nil {
 			return nil, err

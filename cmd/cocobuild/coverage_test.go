@@ -80,7 +80,7 @@ func TestPublishRefusesPartialCoverage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := publish.ReadDocuments(rel)
+	docs, err := publish.ReadDocuments(rel, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestPublishRefusesPartialCoverage(t *testing.T) {
 	}
 	// The CoRIMs.
 	for tee, n := range map[string]int{"snp": 2, "tdx": 1} {
-		cv, err := publish.VerifyCoRIM(byName[publish.CoRIMFile(tee)], pub)
+		cv, err := publish.VerifyCoRIM(byName[publish.CoRIMFile(tee)], pub, testTEEs)
 		if err != nil {
 			t.Fatal(err)
 		}

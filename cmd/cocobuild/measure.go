@@ -1,15 +1,26 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+)
 
 func newMeasureCmd(a *app) *cobra.Command {
-	c := &cobra.Command{
-		Use:   "measure",
-		Short: "Compute launch measurements from firmware, kernel and parameters, without booting",
-		Example: `  cocobuild measure sev --mode snp --ovmf OVMF.fd --vcpus 4 --vcpu-type EPYC-Milan
-  cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --append "console=ttyS0"`,
-		Args: cobra.NoArgs,
+	subs := measureSubcommands(a)
+	// The example is each TEE's first.
+	var examples []string
+	for _, s := range subs {
+		if first, _, _ := strings.Cut(s.Example, "\n"); first != "" {
+			examples = append(examples, first)
+		}
 	}
-	c.AddCommand(measureSubcommands(a)...)
+	c := &cobra.Command{
+		Use:     "measure",
+		Short:   "Compute launch measurements from firmware, kernel and parameters, without booting",
+		Example: strings.Join(examples, "\n"),
+		Args:    cobra.NoArgs,
+	}
+	c.AddCommand(subs...)
 	return c
 }

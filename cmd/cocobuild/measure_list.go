@@ -1,11 +1,19 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
 
-// measureSubcommands lists the `cocobuild measure` subcommands, one per TEE.
+	"github.com/cocobuild/cocobuild/tee"
+)
+
+// measureSubcommands lists the `cocobuild measure` subcommands, one per
+// registered TEE.
 func measureSubcommands(a *app) []*cobra.Command {
-	return []*cobra.Command{
-		newMeasureSEVCmd(a),
-		newMeasureTDXCmd(a),
+	cli := &tee.CLI{Stdout: a.stdout, Stderr: a.stderr, JSON: func() bool { return a.json }, PrintJSON: a.printJSON,
+		Usage: usageErr, Failure: failErr}
+	var cmds []*cobra.Command
+	for _, t := range a.tees.All() {
+		cmds = append(cmds, t.Command(cli))
 	}
+	return cmds
 }

@@ -78,6 +78,7 @@ unless --allow-dev-key.`,
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
+			cfg.TEEs = a.tees
 			if cfg.Name == "" {
 				cfg.Name = m.Recipe.Name
 			}

@@ -167,12 +167,12 @@ func TestPublishBlockEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	liar, err := publish.NewRelease(m, publish.Options{Name: "pub", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC),
+	liar, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "pub", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC),
 		DevelopmentKey: false, AllowPartialCoverage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	liarDocs, err := publish.Sign(t.Context(), liar, sign.DevSigner(), publish.AllFormats)
+	liarDocs, err := publish.Sign(t.Context(), liar, sign.DevSigner(), publish.AllFormats, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,26 @@ import (
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/rootfs"
+	"github.com/cocobuild/cocobuild/tee"
+	"github.com/cocobuild/cocobuild/tee/sev"
+	"github.com/cocobuild/cocobuild/tee/tdx"
 )
+
+// newTEEs returns the TEEs cocobuild measures and publishes for: the one
+// list of them. Adding a TEE is adding its registration here.
+func newTEEs() tee.Set {
+	return tee.NewSet(
+		sev.TEE{},
+		tdx.TEE{},
+	)
+}
 
 // kinds returns, for builder.LoadOptions.Kinds, the block kinds of
 // cocobuild: the only list of them. The input kind reads the recipe's lock
-// file and fetches into the cache with the settings in; extra are more
-// kinds (tests register theirs).
-func kinds(in input.Options, extra []recipes.Kind) func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
+// file and fetches into the cache with the settings in; measure and
+// publish blocks know the TEEs of tees; extra are more kinds (tests
+// register theirs).
+func kinds(in input.Options, tees tee.Set, extra []recipes.Kind) func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
 	return func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
 		inputKind, err := input.New(c, c.Dir, recipeDir, in)
 		if err != nil {
@@ -27,8 +40,8 @@ func kinds(in input.Options, extra []recipes.Kind) func(c *builder.Cache, recipe
 			initramfs.Kind{},
 			rootfs.Kind{},
 			disk.Kind{},
-			builder.MeasureKind{},
-			publish.Kind{CacheDir: c.Dir},
+			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified},
+			publish.Kind{CacheDir: c.Dir, TEEs: tees},
 		}, extra...), nil
 	}
 }

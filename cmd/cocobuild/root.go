@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // app holds what every command shares: the standard streams and global flags.
@@ -22,6 +23,8 @@ type app struct {
 	// jsonPrinted says the command printed its JSON result (in --json
 	// mode, a command that fails without one gets {"ok": false, "error"}).
 	jsonPrinted bool
+	// tees are the registered TEEs (newTEEs), set by newRootCmd.
+	tees tee.Set
 }
 
 // printJSON writes v as indented JSON to stdout.
@@ -34,6 +37,7 @@ func (a *app) printJSON(v any) error {
 }
 
 func newRootCmd(a *app) *cobra.Command {
+	a.tees = newTEEs()
 	root := &cobra.Command{
 		Use:   "cocobuild",
 		Short: "Reproducible confidential-guest images, their launch measurements and signed reference values",

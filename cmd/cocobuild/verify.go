@@ -78,7 +78,7 @@ The exit code is 1 when anything does not verify.`,
 			if sign.IsDevKey(pub) && allowDevKey {
 				fmt.Fprintln(a.stderr, "WARNING: --allow-dev-key: accepting the DEVELOPMENT key, which is public: what it signed proves nothing")
 			}
-			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts, AllowDevKey: allowDevKey, Name: name}
+			o := publish.VerifyOptions{MinVersion: minVersion, Artifacts: artifacts, AllowDevKey: allowDevKey, Name: name, TEEs: a.tees}
 			if minVersion != "" {
 				if _, err := publish.CanonicalVersion(minVersion); err != nil {
 					return usageErr(fmt.Errorf("--min-version: %w", err))
@@ -126,7 +126,7 @@ The exit code is 1 when anything does not verify.`,
 						rd = feed.Dir{Path: target}
 						break
 					}
-					docs, err := publish.ReadDocuments(target)
+					docs, err := publish.ReadDocuments(target, a.tees)
 					if errors.Is(err, publish.ErrNotRegular) {
 						return failErr(err) // the release, not the command line, is wrong
 					}

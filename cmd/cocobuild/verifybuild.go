@@ -55,7 +55,7 @@ key may be unset) and appends to none of the recipe's feeds.`,
 				defer os.RemoveAll(out)
 			}
 			prog := newProgress(a)
-			rep, err := repro.VerifyBuild(cmd.Context(), l, against, out, pub, jobs, prog)
+			rep, err := repro.VerifyBuild(cmd.Context(), l, a.tees, against, out, pub, jobs, prog)
 			prog.Close()
 			if err != nil {
 				return a.recipeError(err)

@@ -29,7 +29,7 @@ func signedRelease(t *testing.T, dir, version string) (rel, pub string) {
 				"covers": map[string]any{"firmware": true, "kernel": true, "initrd": true, "cmdline": true}},
 			Values: map[string]any{"launch_measurement": strings.Repeat("ab", 48)}}},
 	}
-	r, err := publish.NewRelease(m, publish.Options{Name: "sample", Version: version, Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)})
+	r, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "sample", Version: version, Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func signedRelease(t *testing.T, dir, version string) (rel, pub string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := publish.Sign(t.Context(), r, s, publish.AllFormats)
+	docs, err := publish.Sign(t.Context(), r, s, publish.AllFormats, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}

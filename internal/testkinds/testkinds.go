@@ -1,6 +1,7 @@
 // Package testkinds loads recipes in the tests of the block kinds (and of
-// repro and input) with every block kind, composed as the command line
-// composes them (cmd/cocobuild/registry.go), which tests cannot import.
+// tee, repro and input) with every block kind and TEE, composed as the
+// command line composes them (cmd/cocobuild/registry.go), which tests
+// cannot import.
 package testkinds
 
 import (
@@ -12,17 +13,26 @@ import (
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/rootfs"
+	"github.com/cocobuild/cocobuild/tee"
+	"github.com/cocobuild/cocobuild/tee/sev"
+	"github.com/cocobuild/cocobuild/tee/tdx"
 )
 
+// TEEs returns the TEEs cocobuild registers.
+func TEEs() tee.Set { return tee.NewSet(sev.TEE{}, tdx.TEE{}) }
+
 // LoadOptions are builder.LoadOptions with the cache in cache (""
-// for the default) and every block kind, the input kind with o.
-func LoadOptions(cache string, o input.Options) builder.LoadOptions {
+// for the default), every block kind and TEE, the input kind with o, and
+// the kinds of extra.
+func LoadOptions(cache string, o input.Options, extra ...recipes.Kind) builder.LoadOptions {
+	tees := TEEs()
 	return builder.LoadOptions{CacheDir: cache, Kinds: func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
 		in, err := input.New(c, c.Dir, recipeDir, o)
 		if err != nil {
 			return nil, err
 		}
-		return []recipes.Kind{in, kernel.Kind{}, initramfs.Kind{}, rootfs.Kind{}, disk.Kind{}, builder.MeasureKind{},
-			publish.Kind{CacheDir: c.Dir}}, nil
+		return append([]recipes.Kind{in, kernel.Kind{}, initramfs.Kind{}, rootfs.Kind{}, disk.Kind{},
+			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified},
+			publish.Kind{CacheDir: c.Dir, TEEs: tees}}, extra...), nil
 	}}
 }

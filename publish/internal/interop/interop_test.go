@@ -26,6 +26,9 @@ import (
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/tee"
+	teesev "github.com/cocobuild/cocobuild/tee/sev"
+	teetdx "github.com/cocobuild/cocobuild/tee/tdx"
 )
 
 // These tests check the formats with the consumers' own libraries, not with
@@ -77,7 +80,7 @@ func fixture(t *testing.T, alg sign.Algorithm, partial bool) (*publish.Release, 
 			mm.Params["covers"] = coverage(true, false, false, false)
 		}
 	}
-	r, err := publish.NewRelease(m, publish.Options{Name: "r", Version: "1.0.0", Expires: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC),
+	r, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "r", Version: "1.0.0", Expires: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC),
 		AllowPartialCoverage: partial})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func fixture(t *testing.T, alg sign.Algorithm, partial bool) (*publish.Release, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := publish.Sign(context.Background(), r, s, publish.AllFormats)
+	docs, err := publish.Sign(context.Background(), r, s, publish.AllFormats, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +268,7 @@ func (*snpSchemeRules) ValidTriples(t *comid.Triples) error {
 }
 
 func init() {
-	p, err := eat.NewProfile(publish.SNPCoRIMProfile)
+	p, err := eat.NewProfile(teesev.CoRIMProfile)
 	if err != nil {
 		panic(err)
 	}
@@ -312,14 +315,14 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 				if u.Profile == nil {
 					t.Fatalf("%s: no profile", tee)
 				}
-				if got, _ := u.Profile.Get(); got != publish.CoRIMProfile(tee) {
-					t.Errorf("%s: profile %s, want %s", tee, got, publish.CoRIMProfile(tee))
+				if got, _ := u.Profile.Get(); got != publish.CoRIMProfile(testTEEs, tee) {
+					t.Errorf("%s: profile %s, want %s", tee, got, publish.CoRIMProfile(testTEEs, tee))
 				}
 				// The encoding on the wire: one profile, as this
 				// veraison/corim writes and reads it (a text string for a
 				// URI, the OID's bytes for an OID; never an array), and
 				// each tag a CoMID as tag 506 wrapping a byte string.
-				payload, err := publish.UnsignedCoRIM(r, tee)
+				payload, err := publish.UnsignedCoRIM(r, testTEEs, tee)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -352,8 +355,8 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 				switch tee {
 				case "snp":
 					e := r.Entries[0]
-					if got := rv.Environment.Class.ClassID.String(); got != publish.SNPClassOID {
-						t.Errorf("snp class-id %s, want %s", got, publish.SNPClassOID)
+					if got := rv.Environment.Class.ClassID.String(); got != teesev.ClassOID {
+						t.Errorf("snp class-id %s, want %s", got, teesev.ClassOID)
 					}
 					if got := hex.EncodeToString(rv.Environment.Instance.Bytes()); got != e.Values["launch_measurement"] {
 						t.Errorf("snp instance %s, want the launch measurement %s", got, e.Values["launch_measurement"])
@@ -397,7 +400,7 @@ func TestCoRIMDecodesAndVerifiesWithVeraison(t *testing.T) {
 func TestUnsignedCoRIMIsTheSignedPayload(t *testing.T) {
 	r, _, files := fixture(t, sign.Ed25519, false)
 	for _, tee := range []string{"snp", "tdx"} {
-		u, err := publish.UnsignedCoRIM(r, tee)
+		u, err := publish.UnsignedCoRIM(r, testTEEs, tee)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,9 +424,12 @@ func TestSNPSchemeRulesRefuseWhatVeraisonRefuses(t *testing.T) {
 	m := comid.MustNewUintMeasurement(uint64(641))
 	m.AddDigest(7, bytes.Repeat([]byte{3}, 48))
 	tr := comid.Triples{ReferenceValues: comid.NewValueTriples().Add(&comid.ValueTriple{
-		Environment:  comid.Environment{Class: comid.NewClassOID(publish.SNPClassOID)},
+		Environment:  comid.Environment{Class: comid.NewClassOID(teesev.ClassOID)},
 		Measurements: *comid.NewMeasurements().Add(m)})}
 	if err := (&snpSchemeRules{}).ValidTriples(&tr); err == nil || !strings.Contains(err.Error(), "missing instance") {
 		t.Errorf("got %v, want a missing instance error", err)
 	}
 }
+
+// testTEEs are the TEEs cocobuild registers (cmd/cocobuild/registry.go).
+var testTEEs = tee.NewSet(teesev.TEE{}, teetdx.TEE{})

@@ -66,7 +66,7 @@ func TestOCIAttestationAsCosignReadsIt(t *testing.T) {
 		m.Measurements = append(m.Measurements, manifest.Measurement{TEE: e.TEE, Name: e.Name, Params: e.Params, Values: vals})
 	}
 	cfg := publish.Config{
-		Options: publish.Options{Name: "r", Version: "1.0.0", Expires: r.Expires},
+		Options: publish.Options{TEEs: testTEEs, Name: "r", Version: "1.0.0", Expires: r.Expires},
 		To:      []string{"oci://" + repo + ":1.0.0"}, Subject: "disk",
 		Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}

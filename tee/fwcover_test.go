@@ -1,4 +1,4 @@
-package builder
+package tee_test
 
 import (
 	"context"
@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/manifest"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
 // TestMeasureSNPCoverageFollowsFirmware: an SNP entry taken with a kernel
@@ -41,7 +43,7 @@ func TestMeasureSNPCoverageFollowsFirmware(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

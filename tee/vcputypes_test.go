@@ -1,4 +1,4 @@
-package builder
+package tee_test
 
 import (
 	"errors"
@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -61,8 +65,8 @@ measure "snp" {
 			if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(dir, testLoadOptions(t.TempDir()))
-			var de *DiagError
+			_, err := builder.Load(dir, testkinds.LoadOptions(t.TempDir(), input.Options{}))
+			var de *builder.DiagError
 			if !errors.As(err, &de) {
 				t.Fatalf("Load: %v, want recipe diagnostics", err)
 			}

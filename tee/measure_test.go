@@ -1,4 +1,4 @@
-package builder
+package tee_test
 
 import (
 	"context"
@@ -13,12 +13,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/manifest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
-	"github.com/cocobuild/cocobuild/manifest"
-	"github.com/cocobuild/cocobuild/measure/tdx"
-	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 )
 
 type snpVector struct {
@@ -127,7 +129,7 @@ func TestMeasureBlockMatchesSNPVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +197,7 @@ func TestMeasureBlockMatchesAmdSevVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if _, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), out, 2, nil); err != nil {
+	if _, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), out, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
@@ -296,7 +298,7 @@ func TestMeasureBlockMatchesTDXVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,67 +366,12 @@ func TestMeasureBlockErrors(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			l, err := Load(dir, testLoadOptions(t.TempDir()))
+			l, err := builder.Load(dir, testkinds.LoadOptions(t.TempDir(), input.Options{}))
 			if err == nil {
 				_, err = l.Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
-			}
-		})
-	}
-}
-
-func TestMeasureStepKeyFollowsModelVersions(t *testing.T) {
-	bump := map[string]func(*modelVersions){
-		"sev":  func(m *modelVersions) { m.SEV += "+1" },
-		"tdx":  func(m *modelVersions) { m.TDX += "+1" },
-		"ovmf": func(m *modelVersions) { m.OVMF += "+1" },
-		"pe":   func(m *modelVersions) { m.PE += "+1" },
-	}
-	for _, c := range []struct {
-		tee     string
-		changes []string // the models whose bump must change the key
-		keeps   []string // the models the TEE does not use
-	}{
-		{"snp", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
-		{"seves", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
-		{"sev", []string{"sev", "ovmf"}, []string{"tdx", "pe"}},
-		{"tdx", []string{"tdx", "ovmf", "pe"}, []string{"sev"}},
-	} {
-		t.Run(c.tee, func(t *testing.T) {
-			n := &measureNode{name: c.tee, tee: c.tee, firmware: recipes.Artifact{SHA256: "aa"}}
-			steps := n.Steps()
-			if len(steps) != 1 {
-				t.Fatalf("got %d steps, want 1", len(steps))
-			}
-			if got, want := steps[0].Version, measureStepVersion(c.tee, currentModels); got != want {
-				t.Errorf("step version = %q, want %q (from the packages' ModelVersion)", got, want)
-			}
-			base, err := StepKey(steps[0], 0, nil, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			keyWith := func(model string) string {
-				m := currentModels
-				bump[model](&m)
-				s := *steps[0]
-				s.Version = measureStepVersion(c.tee, m)
-				k, err := StepKey(&s, 0, nil, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return k
-			}
-			for _, model := range c.changes {
-				if got := keyWith(model); got == base {
-					t.Errorf("bumping the %s model version: got the same key %s, want a new one", model, got)
-				}
-			}
-			for _, model := range c.keeps {
-				if got := keyWith(model); got != base {
-					t.Errorf("bumping the %s model version: got key %s, want %s unchanged (%s does not use it)", model, got, base, c.tee)
-				}
 			}
 		})
 	}
@@ -448,7 +395,7 @@ func TestMeasureBlockSEVESFeatures(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	res, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +448,7 @@ measure "assumed" {
 	if err := os.WriteFile(filepath.Join(dir, "c.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,30 +490,6 @@ measure "assumed" {
 	}
 }
 
-func TestTDXCoverage(t *testing.T) {
-	d := tdx.Digest{}
-	all := manifest.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true}
-	cases := []struct {
-		name     string
-		rep      tdx.Report
-		direct   bool
-		measures bool
-		want     manifest.Coverage
-	}{
-		{"no direct boot", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, false, true, manifest.Coverage{Firmware: true}},
-		{"all registers", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, true, all},
-		{"RTMR0 not computable", tdx.Report{RTMR1: &d, RTMR2: &d}, true, true, manifest.Coverage{Kernel: true, Initrd: true, Cmdline: true}},
-		{"RTMR2 not computable", tdx.Report{RTMR0: &d, RTMR1: &d}, true, true, manifest.Coverage{Firmware: true, Kernel: true}},
-		{"RTMR1 not computable", tdx.Report{RTMR0: &d, RTMR2: &d}, true, true, manifest.Coverage{Firmware: true, Initrd: true, Cmdline: true}},
-		{"firmware does not measure into RTMRs", tdx.Report{RTMR0: &d, RTMR1: &d, RTMR2: &d}, true, false, manifest.Coverage{}},
-	}
-	for _, c := range cases {
-		if got := tdxCoverage(c.rep, c.direct, c.measures); got != c.want {
-			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
-		}
-	}
-}
-
 // TestMeasureBlockTDXPolicyValues checks the values Trustee's default
 // policy matches beyond the registers: tdvfkernel (the kernel event's
 // digest, the kernel's Authenticode SHA-384 as the golden vector has it,
@@ -601,7 +524,7 @@ func TestMeasureBlockTDXPolicyValues(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, t.TempDir(), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,22 +541,5 @@ func TestMeasureBlockTDXPolicyValues(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("TDX policy values (-want +got):\n%s", diff)
-	}
-}
-
-func TestCheckXFAM(t *testing.T) {
-	for _, c := range []struct{ in, want, err string }{
-		{"0x61ae7", "e71a060000000000", ""},
-		{"0X3", "0300000000000000", ""},
-		{"2e7", "e702000000000000", ""},
-		{"0x61ae4", "", "bits 0 and 1"},
-		{"lots", "", "not a 64-bit hex number"},
-		{"0x", "", "not a 64-bit hex number"},
-		{"0x1ffffffffffffffff", "", "not a 64-bit hex number"},
-	} {
-		got, err := checkXFAM(c.in)
-		if got != c.want || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
-			t.Errorf("checkXFAM(%q) = %q, %v; want %q, error containing %q", c.in, got, err, c.want, c.err)
-		}
 	}
 }

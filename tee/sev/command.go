@@ -1,4 +1,4 @@
-package main
+package sev
 
 import (
 	"crypto/ecdsa"
@@ -11,13 +11,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cocobuild/cocobuild/builder"
-	"github.com/cocobuild/cocobuild/measure/ovmf"
-
 	"github.com/google/go-sev-guest/abi"
 	"github.com/spf13/cobra"
 
-	"github.com/cocobuild/cocobuild/measure/sev"
+	"github.com/cocobuild/cocobuild/measure/ovmf"
+	model "github.com/cocobuild/cocobuild/measure/sev"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // sevFlags are the flags of `cocobuild measure sev`, named as sev-snp-measure names them.
@@ -32,7 +31,8 @@ type sevFlags struct {
 	vmsaGPA                          string
 }
 
-func newMeasureSEVCmd(a *app) *cobra.Command {
+// Command implements tee.TEE: `cocobuild measure sev`.
+func (TEE) Command(cli *tee.CLI) *cobra.Command {
 	var f sevFlags
 	c := &cobra.Command{
 		Use:   "sev --mode snp|seves|sev|snp:ovmf-hash --ovmf FILE [flags]",
@@ -54,18 +54,18 @@ hashes table. Notes about what the digest does not cover go to stderr.`,
   cocobuild measure sev --mode seves --ovmf OVMF.fd --vcpus 2 --vcpu-type EPYC-v4 --seves-features 0x20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runMeasureSEV(a, cmd, &f)
+			return runMeasureSEV(cli, cmd, &f)
 		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.mode, "mode", "", "guest mode: sev, seves, snp or snp:ovmf-hash (required)")
 	fl.IntVar(&f.vcpus, "vcpus", 0, "number of guest vCPUs (seves, snp)")
-	fl.StringVar(&f.vcpuType, "vcpu-type", "", "guest vCPU model ("+strings.Join(sev.CPUTypes(), ", ")+")")
+	fl.StringVar(&f.vcpuType, "vcpu-type", "", "guest vCPU model ("+strings.Join(model.CPUTypes(), ", ")+")")
 	fl.StringVar(&f.vcpuSig, "vcpu-sig", "", "guest vCPU signature (CPUID 1 EAX), e.g. 0xa00f11")
 	fl.IntVar(&f.family, "vcpu-family", 0, "guest vCPU family (with --vcpu-model and --vcpu-stepping)")
 	fl.IntVar(&f.model, "vcpu-model", 0, "guest vCPU model number")
 	fl.IntVar(&f.stepping, "vcpu-stepping", 0, "guest vCPU stepping")
-	fl.StringVar(&f.vmmType, "vmm-type", "QEMU", "VMM whose VMSA to model: "+strings.Join(sev.VMMNames(), ", ")+" (any case)")
+	fl.StringVar(&f.vmmType, "vmm-type", "QEMU", "VMM whose VMSA to model: "+strings.Join(model.VMMNames(), ", ")+" (any case)")
 	fl.StringVar(&f.ovmf, "ovmf", "", "OVMF firmware file (required)")
 	fl.StringVar(&f.kernel, "kernel", "", "kernel file for measured direct boot")
 	fl.StringVar(&f.initrd, "initrd", "", "initrd file (with --kernel)")
@@ -78,127 +78,127 @@ hashes table. Notes about what the digest does not cover go to stderr.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print \"Calculated <MODE> guest measurement: <digest>\"")
 	fl.BoolVar(&f.ec2LegacyVMSA, "ec2-legacy-vmsa", false, "model EC2 VMSAs as sev-snp-measure < 0.0.13 and sev-snp-measure-go do (RDX 0, not 0x600)")
 	fl.StringVar(&f.vmsaGPA, "vmsa-gpa", "", "GPA of SNP VMSA pages (default 0xFFFFFFFFF000, KVM's)")
-	c.AddCommand(newMeasureSEVIDBlockCmd(a))
+	c.AddCommand(newMeasureSEVIDBlockCmd(cli))
 	return c
 }
 
 // sevModeNames are the names sev-snp-measure's --verbose prints.
-var sevModeNames = map[sev.Mode]string{sev.ModeSEV: "SEV", sev.ModeSEVES: "SEV_ES", sev.ModeSNP: "SEV_SNP"}
+var sevModeNames = map[model.Mode]string{model.ModeSEV: "SEV", model.ModeSEVES: "SEV_ES", model.ModeSNP: "SEV_SNP"}
 
-func parseUintFlag(name, s string, bits int) (uint64, error) {
+func parseUintFlag(cli *tee.CLI, name, s string, bits int) (uint64, error) {
 	v, err := strconv.ParseUint(s, 0, bits)
 	if err != nil {
-		return 0, usageErr(fmt.Errorf("--%s %q: want a number (decimal or 0x hex) of at most %d bits", name, s, bits))
+		return 0, cli.Usage(fmt.Errorf("--%s %q: want a number (decimal or 0x hex) of at most %d bits", name, s, bits))
 	}
 	return v, nil
 }
 
-func readInputFile(flag, path string) ([]byte, error) {
+func readInputFile(cli *tee.CLI, flag, path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usageErr(fmt.Errorf("--%s: %w", flag, err))
+		return nil, cli.Usage(fmt.Errorf("--%s: %w", flag, err))
 	}
 	return b, nil
 }
 
-func runMeasureSEV(a *app, cmd *cobra.Command, f *sevFlags) error {
+func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	changed := cmd.Flags().Changed
 	if f.mode == "" {
-		return usageErr(errors.New("--mode is required: sev, seves, snp or snp:ovmf-hash"))
+		return cli.Usage(errors.New("--mode is required: sev, seves, snp or snp:ovmf-hash"))
 	}
 	if f.ovmf == "" {
-		return usageErr(errors.New("--ovmf is required: the OVMF firmware file"))
+		return cli.Usage(errors.New("--ovmf is required: the OVMF firmware file"))
 	}
 	if f.outputFormat != "hex" && f.outputFormat != "base64" {
-		return usageErr(fmt.Errorf("--output-format %q: want hex or base64", f.outputFormat))
+		return cli.Usage(fmt.Errorf("--output-format %q: want hex or base64", f.outputFormat))
 	}
-	fw, err := readInputFile("ovmf", f.ovmf)
+	fw, err := readInputFile(cli, "ovmf", f.ovmf)
 	if err != nil {
 		return err
 	}
 	if f.mode == "snp:ovmf-hash" {
-		h, err := sev.SNPFirmwareHash(fw)
+		h, err := model.SNPFirmwareHash(fw)
 		if err != nil {
-			return failErr(err)
+			return cli.Failure(err)
 		}
-		if a.json {
-			return a.printJSON(map[string]any{"mode": f.mode, "snp_ovmf_hash": hex.EncodeToString(h),
+		if cli.JSON() {
+			return cli.PrintJSON(map[string]any{"mode": f.mode, "snp_ovmf_hash": hex.EncodeToString(h),
 				"firmware": fileInfo(f.ovmf, fw)})
 		}
 		// sev-snp-measure prints this in hex whatever --output-format says.
-		fmt.Fprintln(a.stdout, hex.EncodeToString(h))
+		fmt.Fprintln(cli.Stdout, hex.EncodeToString(h))
 		return nil
 	}
 	if strings.EqualFold(f.mode, "snp:svsm") {
-		return usageErr(errors.New("--mode snp:svsm (Coconut-SVSM) is not modelled by cocobuild: use sev-snp-measure for it"))
+		return cli.Usage(errors.New("--mode snp:svsm (Coconut-SVSM) is not modelled by cocobuild: use sev-snp-measure for it"))
 	}
-	mode, err := sev.ParseMode(f.mode)
+	mode, err := model.ParseMode(f.mode)
 	if err != nil {
-		return usageErr(fmt.Errorf("--mode: %w (or snp:ovmf-hash)", err))
+		return cli.Usage(fmt.Errorf("--mode: %w (or snp:ovmf-hash)", err))
 	}
 	if changed("initrd") && f.kernel == "" {
-		return usageErr(errors.New("--kernel required when using --initrd"))
+		return cli.Usage(errors.New("--kernel required when using --initrd"))
 	}
 	if f.appendLine != "" && f.kernel == "" {
-		return usageErr(errors.New("--kernel required when using --append"))
+		return cli.Usage(errors.New("--kernel required when using --append"))
 	}
-	if mode != sev.ModeSEV && !changed("vcpus") {
-		return usageErr(fmt.Errorf("missing --vcpus N in guest mode '%s'", f.mode))
+	if mode != model.ModeSEV && !changed("vcpus") {
+		return cli.Usage(fmt.Errorf("missing --vcpus N in guest mode '%s'", f.mode))
 	}
-	vmm, err := sev.ParseVMM(f.vmmType)
+	vmm, err := model.ParseVMM(f.vmmType)
 	if err != nil {
-		return usageErr(fmt.Errorf("--vmm-type: %w", err))
+		return cli.Usage(fmt.Errorf("--vmm-type: %w", err))
 	}
-	gf, err := parseUintFlag("guest-features", f.guestFeatures, 64)
-	if err != nil {
-		return err
-	}
-	sf, err := parseUintFlag("seves-features", f.sevesFeatures, 64)
+	gf, err := parseUintFlag(cli, "guest-features", f.guestFeatures, 64)
 	if err != nil {
 		return err
 	}
-	p := sev.Params{Mode: mode, Firmware: fw, VCPUs: f.vcpus, VMM: vmm, GuestFeatures: gf, SEVESFeatures: sf,
+	sf, err := parseUintFlag(cli, "seves-features", f.sevesFeatures, 64)
+	if err != nil {
+		return err
+	}
+	p := model.Params{Mode: mode, Firmware: fw, VCPUs: f.vcpus, VMM: vmm, GuestFeatures: gf, SEVESFeatures: sf,
 		DumpVMSA: f.dumpVMSA, EC2LegacyRDX: f.ec2LegacyVMSA}
-	if mode != sev.ModeSEV {
-		if err := setVCPU(&p, f, changed); err != nil {
+	if mode != model.ModeSEV {
+		if err := setVCPU(cli, &p, f, changed); err != nil {
 			return err
 		}
 	}
 	if f.vmsaGPA != "" {
-		if p.VMSAGPA, err = parseUintFlag("vmsa-gpa", f.vmsaGPA, 64); err != nil {
+		if p.VMSAGPA, err = parseUintFlag(cli, "vmsa-gpa", f.vmsaGPA, 64); err != nil {
 			return err
 		}
 	}
 	if f.snpOVMFHash != "" {
 		if p.SNPFirmwareHash, err = hex.DecodeString(f.snpOVMFHash); err != nil {
-			return usageErr(fmt.Errorf("--snp-ovmf-hash: %w (want the hex that --mode snp:ovmf-hash prints)", err))
+			return cli.Usage(fmt.Errorf("--snp-ovmf-hash: %w (want the hex that --mode snp:ovmf-hash prints)", err))
 		}
 	}
 	var kernel, initrd []byte
 	if f.kernel != "" {
-		if kernel, err = readInputFile("kernel", f.kernel); err != nil {
+		if kernel, err = readInputFile(cli, "kernel", f.kernel); err != nil {
 			return err
 		}
 		if f.initrd != "" {
-			if initrd, err = readInputFile("initrd", f.initrd); err != nil {
+			if initrd, err = readInputFile(cli, "initrd", f.initrd); err != nil {
 				return err
 			}
 		}
-		p.DirectBoot = &sev.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: f.appendLine}
+		p.DirectBoot = &model.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: f.appendLine}
 	}
 
-	r, err := sev.Measure(p)
+	r, err := model.Measure(p)
 	if err != nil {
-		var pe *sev.ParamError
+		var pe *model.ParamError
 		if errors.As(err, &pe) {
-			return usageErr(err)
+			return cli.Usage(err)
 		}
-		return failErr(err)
+		return cli.Failure(err)
 	}
 	// The trap of a hashes table that nothing checks: the digest then
 	// covers no kernel, initrd or cmdline (the measure block says the same).
 	if p.DirectBoot != nil {
-		if why := builder.DirectBootUnchecked(ovmf.Inspect(p.Firmware)); why != "" {
+		if why := DirectBootUnchecked(ovmf.Inspect(p.Firmware)); why != "" {
 			r.Covers.Kernel, r.Covers.Initrd, r.Covers.Cmdline = false, false, false
 			r.Notes = append(r.Notes, why)
 		}
@@ -211,27 +211,27 @@ func runMeasureSEV(a *app, cmd *cobra.Command, f *sevFlags) error {
 	for i, v := range r.VMSAs {
 		name := fmt.Sprintf("vmsa%d.bin", i)
 		if err := os.WriteFile(name, v, 0o644); err != nil {
-			return failErr(fmt.Errorf("--dump-vmsa: %w", err))
+			return cli.Failure(fmt.Errorf("--dump-vmsa: %w", err))
 		}
 		vmsaFiles = append(vmsaFiles, name)
 	}
-	if a.json {
-		return a.printJSON(sevJSON(f, p, r, measurement, kernel, initrd, vmsaFiles))
+	if cli.JSON() {
+		return cli.PrintJSON(sevJSON(f, p, r, measurement, kernel, initrd, vmsaFiles))
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintln(a.stderr, "note:", n)
+		fmt.Fprintln(cli.Stderr, "note:", n)
 	}
 	if f.verbose {
-		fmt.Fprintf(a.stdout, "Calculated %s guest measurement: %s\n", sevModeNames[mode], measurement)
+		fmt.Fprintf(cli.Stdout, "Calculated %s guest measurement: %s\n", sevModeNames[mode], measurement)
 	} else {
-		fmt.Fprintln(a.stdout, measurement)
+		fmt.Fprintln(cli.Stdout, measurement)
 	}
 	return nil
 }
 
-// setVCPU passes the vCPU flags on; sev.Params applies sev-snp-measure's
+// setVCPU passes the vCPU flags on; model.Params applies sev-snp-measure's
 // precedence (family/model/stepping, then signature, then type).
-func setVCPU(p *sev.Params, f *sevFlags, changed func(string) bool) error {
+func setVCPU(cli *tee.CLI, p *model.Params, f *sevFlags, changed func(string) bool) error {
 	fms := []string{"vcpu-family", "vcpu-model", "vcpu-stepping"}
 	n := 0
 	for _, name := range fms {
@@ -241,12 +241,12 @@ func setVCPU(p *sev.Params, f *sevFlags, changed func(string) bool) error {
 	}
 	switch {
 	case n == 3:
-		p.VCPUFMS = &sev.FMS{Family: f.family, Model: f.model, Stepping: f.stepping}
+		p.VCPUFMS = &model.FMS{Family: f.family, Model: f.model, Stepping: f.stepping}
 	case n > 0:
-		return usageErr(errors.New("--vcpu-family, --vcpu-model and --vcpu-stepping go together: give all three"))
+		return cli.Usage(errors.New("--vcpu-family, --vcpu-model and --vcpu-stepping go together: give all three"))
 	}
 	if f.vcpuSig != "" {
-		s, err := parseUintFlag("vcpu-sig", f.vcpuSig, 32)
+		s, err := parseUintFlag(cli, "vcpu-sig", f.vcpuSig, 32)
 		if err != nil {
 			return err
 		}
@@ -254,8 +254,8 @@ func setVCPU(p *sev.Params, f *sevFlags, changed func(string) bool) error {
 		p.VCPUSig = &sig
 	}
 	if f.vcpuType != "" {
-		if _, err := sev.CPUSignature(f.vcpuType); err != nil {
-			return usageErr(fmt.Errorf("--vcpu-type: %w; or give --vcpu-sig, or --vcpu-family, --vcpu-model and --vcpu-stepping", err))
+		if _, err := model.CPUSignature(f.vcpuType); err != nil {
+			return cli.Usage(fmt.Errorf("--vcpu-type: %w; or give --vcpu-sig, or --vcpu-family, --vcpu-model and --vcpu-stepping", err))
 		}
 		p.VCPUType = f.vcpuType
 	}
@@ -274,7 +274,7 @@ func fileInfo(path string, b []byte) *fileJSON {
 }
 
 // sevJSON is the --json output: the digest, the parameters and the model.
-func sevJSON(f *sevFlags, p sev.Params, r *sev.Result, measurement string, kernel, initrd []byte, vmsaFiles []string) map[string]any {
+func sevJSON(f *sevFlags, p model.Params, r *model.Result, measurement string, kernel, initrd []byte, vmsaFiles []string) map[string]any {
 	out := map[string]any{
 		"mode":          r.Mode.String(),
 		"measurement":   measurement,
@@ -285,7 +285,7 @@ func sevJSON(f *sevFlags, p sev.Params, r *sev.Result, measurement string, kerne
 		"covers":        r.Covers,
 		"notes":         append([]string{}, r.Notes...),
 	}
-	if r.Mode != sev.ModeSEV {
+	if r.Mode != model.ModeSEV {
 		out["vcpus"] = p.VCPUs
 		out["vmm_type"] = p.VMM.String()
 		if p.VCPUType != "" && p.VCPUFMS == nil && p.VCPUSig == nil {
@@ -295,10 +295,10 @@ func sevJSON(f *sevFlags, p sev.Params, r *sev.Result, measurement string, kerne
 			out["vcpu_sig"] = fmt.Sprintf("%#x", r.VCPUSig)
 		}
 	}
-	if r.Mode == sev.ModeSEVES {
+	if r.Mode == model.ModeSEVES {
 		out["seves_features"] = fmt.Sprintf("%#x", p.SEVESFeatures)
 	}
-	if r.Mode == sev.ModeSNP {
+	if r.Mode == model.ModeSNP {
 		out["guest_features"] = fmt.Sprintf("%#x", p.GuestFeatures)
 		if p.SNPFirmwareHash != nil {
 			out["snp_ovmf_hash"] = hex.EncodeToString(p.SNPFirmwareHash)
@@ -322,7 +322,7 @@ func sevJSON(f *sevFlags, p sev.Params, r *sev.Result, measurement string, kerne
 	return out
 }
 
-func newMeasureSEVIDBlockCmd(a *app) *cobra.Command {
+func newMeasureSEVIDBlockCmd(cli *tee.CLI) *cobra.Command {
 	var measurement, idKey, authorKey, policy, familyID, imageID string
 	var svn uint32
 	c := &cobra.Command{
@@ -338,19 +338,19 @@ sev-snp-guest object takes, and the key digests attestation reports carry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if measurement == "" || idKey == "" {
-				return usageErr(errors.New("--measurement and --idkey are required"))
+				return cli.Usage(errors.New("--measurement and --idkey are required"))
 			}
 			ld, err := decodeDigest(measurement)
 			if err != nil {
-				return usageErr(fmt.Errorf("--measurement: %w", err))
+				return cli.Usage(fmt.Errorf("--measurement: %w", err))
 			}
-			pol, err := parseUintFlag("policy", policy, 64)
+			pol, err := parseUintFlag(cli, "policy", policy, 64)
 			if err != nil {
 				return err
 			}
-			p := sev.IDBlockParams{LaunchDigest: ld, GuestSVN: svn}
+			p := model.IDBlockParams{LaunchDigest: ld, GuestSVN: svn}
 			if p.Policy, err = abi.ParseSnpPolicy(pol); err != nil {
-				return usageErr(fmt.Errorf("--policy %s: %w", policy, err))
+				return cli.Usage(fmt.Errorf("--policy %s: %w", policy, err))
 			}
 			for _, id := range []struct {
 				flag, val string
@@ -361,24 +361,24 @@ sev-snp-guest object takes, and the key digests attestation reports carry.`,
 				}
 				b, err := hex.DecodeString(id.val)
 				if err != nil || len(b) != 16 {
-					return usageErr(fmt.Errorf("--%s %q: want 16 bytes in hex (32 digits)", id.flag, id.val))
+					return cli.Usage(fmt.Errorf("--%s %q: want 16 bytes in hex (32 digits)", id.flag, id.val))
 				}
 				copy(id.dst[:], b)
 			}
-			if p.IDKey, err = readKey("idkey", idKey); err != nil {
+			if p.IDKey, err = readKey(cli, "idkey", idKey); err != nil {
 				return err
 			}
 			if authorKey != "" {
-				if p.AuthorKey, err = readKey("authorkey", authorKey); err != nil {
+				if p.AuthorKey, err = readKey(cli, "authorkey", authorKey); err != nil {
 					return err
 				}
 			}
-			blk, err := sev.NewIDBlock(p)
+			blk, err := model.NewIDBlock(p)
 			if err != nil {
-				return failErr(err)
+				return cli.Failure(err)
 			}
 			enc := base64.StdEncoding.EncodeToString
-			if a.json {
+			if cli.JSON() {
 				out := map[string]any{"id_block": enc(blk.Block), "id_auth": enc(blk.Auth),
 					"id_key_digest": hex.EncodeToString(blk.IDKeyDigest), "measurement": hex.EncodeToString(ld),
 					"policy": fmt.Sprintf("%#x", pol), "guest_svn": svn, "family_id": hex.EncodeToString(p.FamilyID[:]),
@@ -386,14 +386,14 @@ sev-snp-guest object takes, and the key digests attestation reports carry.`,
 				if blk.AuthorKeyDigest != nil {
 					out["author_key_digest"] = hex.EncodeToString(blk.AuthorKeyDigest)
 				}
-				return a.printJSON(out)
+				return cli.PrintJSON(out)
 			}
-			fmt.Fprintf(a.stdout, "id-block=%s,id-auth=%s\n", enc(blk.Block), enc(blk.Auth))
-			fmt.Fprintf(a.stdout, "id_key_hash: %s\n", enc(blk.IDKeyDigest))
+			fmt.Fprintf(cli.Stdout, "id-block=%s,id-auth=%s\n", enc(blk.Block), enc(blk.Auth))
+			fmt.Fprintf(cli.Stdout, "id_key_hash: %s\n", enc(blk.IDKeyDigest))
 			if blk.AuthorKeyDigest != nil {
-				fmt.Fprintf(a.stdout, "author_key: %s\n", enc(blk.AuthorKeyDigest))
+				fmt.Fprintf(cli.Stdout, "author_key: %s\n", enc(blk.AuthorKeyDigest))
 			} else {
-				fmt.Fprintln(a.stderr, "note: no author key: launch with author-key-enabled=off")
+				fmt.Fprintln(cli.Stderr, "note: no author key: launch with author-key-enabled=off")
 			}
 			return nil
 		},
@@ -402,7 +402,7 @@ sev-snp-guest object takes, and the key digests attestation reports carry.`,
 	fl.StringVar(&measurement, "measurement", "", "expected SNP launch digest, base64 (as snp-create-id-block takes it) or hex")
 	fl.StringVar(&idKey, "idkey", "", "ID private key, ECDSA P-384 PEM (required)")
 	fl.StringVar(&authorKey, "authorkey", "", "author private key, ECDSA P-384 PEM (optional)")
-	fl.StringVar(&policy, "policy", fmt.Sprintf("%#x", sev.DefaultIDPolicy), "guest policy the launch must use")
+	fl.StringVar(&policy, "policy", fmt.Sprintf("%#x", model.DefaultIDPolicy), "guest policy the launch must use")
 	fl.StringVar(&familyID, "family-id", "", "family ID, 16 bytes in hex (default zeros)")
 	fl.StringVar(&imageID, "image-id", "", "image ID, 16 bytes in hex (default zeros)")
 	fl.Uint32Var(&svn, "guest-svn", 0, "guest security version number")
@@ -413,7 +413,7 @@ sev-snp-guest object takes, and the key digests attestation reports carry.`,
 func decodeDigest(s string) ([]byte, error) {
 	var b []byte
 	var err error
-	if len(s) == 2*sev.DigestSize {
+	if len(s) == 2*model.DigestSize {
 		b, err = hex.DecodeString(s)
 	} else {
 		b, err = base64.StdEncoding.DecodeString(s)
@@ -421,20 +421,20 @@ func decodeDigest(s string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("want a 48-byte SNP digest in base64 or hex: %w", err)
 	}
-	if len(b) != sev.DigestSize {
+	if len(b) != model.DigestSize {
 		return nil, fmt.Errorf("digest is %d bytes, want 48 (an SNP measurement)", len(b))
 	}
 	return b, nil
 }
 
-func readKey(flag, path string) (*ecdsa.PrivateKey, error) {
-	b, err := readInputFile(flag, path)
+func readKey(cli *tee.CLI, flag, path string) (*ecdsa.PrivateKey, error) {
+	b, err := readInputFile(cli, flag, path)
 	if err != nil {
 		return nil, err
 	}
-	k, err := sev.ParseIDKeyPEM(b)
+	k, err := model.ParseIDKeyPEM(b)
 	if err != nil {
-		return nil, usageErr(fmt.Errorf("--%s %s: %w", flag, path, err))
+		return nil, cli.Usage(fmt.Errorf("--%s %s: %w", flag, path, err))
 	}
 	return k, nil
 }

@@ -1,4 +1,4 @@
-package builder
+package tee_test
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-eventlog/register"
 	"github.com/google/go-eventlog/tcg"
 
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/qemuacpi"
 	"github.com/cocobuild/cocobuild/internal/testenv"
-	"github.com/cocobuild/cocobuild/measure/ovmf"
 )
 
 // acpiRecipe measures TDX on Debian's 2026.08 OVMF.fd (a TDVF that measures
@@ -88,7 +88,7 @@ func TestMeasureTDXReadsACPITablesFromQEMU(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(acpiRecipe(qemu, qv, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := load(t, dir, testenv.SharedCache(t), testOptions{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
+	res, err := load(t, dir, testenv.SharedCache(t), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,39 +217,4 @@ func nextIndex(b []byte, i int, s string) int {
 		return -1
 	}
 	return i + 1 + j
-}
-
-// TestSecureBootVariablesFromFirmware: a TD booted with Debian's
-// OVMF.inteltdx.ms.fd measures the PK, KEK, db and dbx its variable store
-// enrolls (and SecureBoot = 1); the generic OVMF.fd enrolls none.
-func TestSecureBootVariablesFromFirmware(t *testing.T) {
-	for _, tc := range []struct {
-		file string
-		want bool
-	}{{"inputs/debian-sid_OVMF.inteltdx.ms.fd", true}, {"inputs/debian-sid_OVMF.fd", false}, {"inputs/debian12_OVMF.fd", false}} {
-		info, err := ovmf.Inspect(testenv.ReadVector(t, tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sb := secureBootVariables(info)
-		if !tc.want {
-			if sb != nil {
-				t.Errorf("%s: Secure Boot variables %+v, want none (no keys enrolled)", tc.file, sb)
-			}
-			continue
-		}
-		if sb == nil {
-			t.Fatalf("%s: no Secure Boot variables, want PK, KEK, db, dbx", tc.file)
-		}
-		if !bytes.Equal(sb.SecureBoot, []byte{1}) {
-			t.Errorf("%s: SecureBoot = %x, want 01", tc.file, sb.SecureBoot)
-		}
-		// Each database is an EFI_SIGNATURE_LIST: its SignatureListSize
-		// (bytes 16-19) fits in the data.
-		for name, d := range map[string][]byte{"PK": sb.PK, "KEK": sb.KEK, "db": sb.DB, "dbx": sb.DBX} {
-			if len(d) < 28 || int(binary.LittleEndian.Uint32(d[16:])) > len(d) {
-				t.Errorf("%s: %s is %d bytes, not an EFI_SIGNATURE_LIST", tc.file, name, len(d))
-			}
-		}
-	}
 }

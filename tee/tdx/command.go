@@ -1,4 +1,4 @@
-package main
+package tdx
 
 import (
 	"errors"
@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/cocobuild/cocobuild/measure/ovmf"
-
 	"github.com/spf13/cobra"
 
-	"github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/cocobuild/cocobuild/measure/ovmf"
+	model "github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // measureTDXFlags are the flags of `cocobuild measure tdx`.
@@ -21,7 +21,8 @@ type measureTDXFlags struct {
 	separator, acpiDir, eventLog      string
 }
 
-func newMeasureTDXCmd(a *app) *cobra.Command {
+// Command implements tee.TEE: `cocobuild measure tdx`.
+func (TEE) Command(cli *tee.CLI) *cobra.Command {
 	var f measureTDXFlags
 	c := &cobra.Command{
 		Use:   "tdx",
@@ -41,81 +42,81 @@ e.g. from /sys/firmware/qemu_fw_cfg/by_name/etc/.../raw in a guest of the same c
   cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --acpi-dir acpi/ --eventlog ccel.bin --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runMeasureTDX(a, cmd, f)
+			return runMeasureTDX(cli, cmd, f)
 		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.firmware, "firmware", "", "TDVF/OVMF firmware image (required)")
-	fl.StringVar(&f.pageOrder, "page-order", string(tdx.PageOrderSinglePass), "MRTD page order: single-pass (upstream KVM, GCE) or two-pass (QEMU 8.2.2 TDX builds)")
+	fl.StringVar(&f.pageOrder, "page-order", string(model.PageOrderSinglePass), "MRTD page order: single-pass (upstream KVM, GCE) or two-pass (QEMU 8.2.2 TDX builds)")
 	fl.StringVar(&f.kernel, "kernel", "", "kernel for QEMU direct boot (-kernel): a bzImage with an EFI stub")
 	fl.StringVar(&f.initrd, "initrd", "", "initrd for direct boot (-initrd)")
 	fl.StringVar(&f.cmdline, "append", "", "kernel command line (-append)")
 	fl.StringVar(&f.memory, "memory", "2G", "guest memory as QEMU -m takes it, e.g. 2G, 1536M or 2048 (MiB)")
-	fl.StringVar(&f.qemuVersion, "qemu-version", tdx.DefaultQEMUVersion.String(), "QEMU release; before 10.2 QEMU patches the kernel's setup header, which changes RTMR1")
-	fl.StringVar(&f.separator, "tdvf-separator", string(tdx.SeparatorCurrent), "TDVF separator placement: current (RTMR1) or legacy (RTMR0, edk2 up to 202408.01)")
+	fl.StringVar(&f.qemuVersion, "qemu-version", model.DefaultQEMUVersion.String(), "QEMU release; before 10.2 QEMU patches the kernel's setup header, which changes RTMR1")
+	fl.StringVar(&f.separator, "tdvf-separator", string(model.SeparatorCurrent), "TDVF separator placement: current (RTMR1) or legacy (RTMR0, edk2 up to 202408.01)")
 	fl.StringVar(&f.acpiDir, "acpi-dir", "", "directory with QEMU's ACPI fw_cfg blobs table-loader, rsdp and tables (needed for RTMR0)")
 	fl.StringVar(&f.eventLog, "eventlog", "", "write the expected CC event log (CCEL, TCG2 crypto-agile, SHA-384) to this file")
 	return c
 }
 
-func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
-	var opts tdx.Options
+func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
+	var opts model.Options
 	var err error
 	if f.firmware == "" {
-		return usageErr(errors.New("--firmware is required: give the TDVF/OVMF image the TD boots"))
+		return cli.Usage(errors.New("--firmware is required: give the TDVF/OVMF image the TD boots"))
 	}
 	if f.kernel == "" && (f.initrd != "" || cmd.Flags().Changed("append")) {
-		return usageErr(errors.New("--initrd and --append describe QEMU direct boot and need --kernel"))
+		return cli.Usage(errors.New("--initrd and --append describe QEMU direct boot and need --kernel"))
 	}
-	if opts.PageOrder, err = tdx.ParsePageOrder(f.pageOrder); err != nil {
-		return usageErr(fmt.Errorf("--page-order: %w", err))
+	if opts.PageOrder, err = model.ParsePageOrder(f.pageOrder); err != nil {
+		return cli.Usage(fmt.Errorf("--page-order: %w", err))
 	}
-	if opts.Memory, err = tdx.ParseMemory(f.memory); err != nil {
-		return usageErr(fmt.Errorf("--memory: %w", err))
+	if opts.Memory, err = model.ParseMemory(f.memory); err != nil {
+		return cli.Usage(fmt.Errorf("--memory: %w", err))
 	}
-	if opts.QEMU, err = tdx.ParseQEMUVersion(f.qemuVersion); err != nil {
-		return usageErr(fmt.Errorf("--qemu-version: %w", err))
+	if opts.QEMU, err = model.ParseQEMUVersion(f.qemuVersion); err != nil {
+		return cli.Usage(fmt.Errorf("--qemu-version: %w", err))
 	}
-	if opts.Separator, err = tdx.ParseSeparator(f.separator); err != nil {
-		return usageErr(fmt.Errorf("--tdvf-separator: %w", err))
+	if opts.Separator, err = model.ParseSeparator(f.separator); err != nil {
+		return cli.Usage(fmt.Errorf("--tdvf-separator: %w", err))
 	}
 	firmware, err := os.ReadFile(f.firmware)
 	if err != nil {
-		return usageErr(fmt.Errorf("--firmware: %w", err))
+		return cli.Usage(fmt.Errorf("--firmware: %w", err))
 	}
 	if f.kernel != "" {
 		if opts.Kernel, err = os.ReadFile(f.kernel); err != nil {
-			return usageErr(fmt.Errorf("--kernel: %w", err))
+			return cli.Usage(fmt.Errorf("--kernel: %w", err))
 		}
 		opts.Cmdline = f.cmdline
 	}
 	if f.initrd != "" {
 		if opts.Initrd, err = os.ReadFile(f.initrd); err != nil {
-			return usageErr(fmt.Errorf("--initrd: %w", err))
+			return cli.Usage(fmt.Errorf("--initrd: %w", err))
 		}
 		if opts.Initrd == nil {
 			opts.Initrd = []byte{} // an empty file is still an initrd
 		}
 	}
 	if f.acpiDir != "" {
-		opts.ACPI = &tdx.ACPITables{}
+		opts.ACPI = &model.ACPITables{}
 		for _, b := range []struct {
 			name string
 			dst  *[]byte
 		}{{"table-loader", &opts.ACPI.TableLoader}, {"rsdp", &opts.ACPI.RSDP}, {"tables", &opts.ACPI.Tables}} {
 			if *b.dst, err = os.ReadFile(filepath.Join(f.acpiDir, b.name)); err != nil {
-				return usageErr(fmt.Errorf("--acpi-dir: %w (the directory needs table-loader, rsdp and tables)", err))
+				return cli.Usage(fmt.Errorf("--acpi-dir: %w (the directory needs table-loader, rsdp and tables)", err))
 			}
 		}
 	}
 
-	res, err := tdx.Measure(firmware, opts)
+	res, err := model.Measure(firmware, opts)
 	if err != nil {
-		return failErr(err)
+		return cli.Failure(err)
 	}
 	if f.eventLog != "" {
 		if err := os.WriteFile(f.eventLog, res.EventLog(), 0o644); err != nil {
-			return failErr(fmt.Errorf("--eventlog: %w", err))
+			return cli.Failure(fmt.Errorf("--eventlog: %w", err))
 		}
 	}
 	rep := res.Report()
@@ -123,24 +124,24 @@ func runMeasureTDX(a *app, cmd *cobra.Command, f measureTDXFlags) error {
 	if info, err := ovmf.Inspect(firmware); err == nil && !info.MeasuresRTMR {
 		notes = append(notes, noTdTcg2DxeNote)
 	}
-	if a.json {
+	if cli.JSON() {
 		// The notes go into the document, so that --json loses nothing.
-		return a.printJSON(struct {
-			tdx.Report
+		return cli.PrintJSON(struct {
+			model.Report
 			Notes []string `json:"notes,omitempty"`
 		}{rep, notes})
 	}
 	for _, n := range notes {
-		fmt.Fprintf(a.stderr, "note: %s\n", n)
+		fmt.Fprintf(cli.Stderr, "note: %s\n", n)
 	}
-	fmt.Fprintf(a.stdout, "mrtd: %s\n", rep.MRTD)
-	for i, d := range []*tdx.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
+	fmt.Fprintf(cli.Stdout, "mrtd: %s\n", rep.MRTD)
+	for i, d := range []*model.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
 		name := "rtmr" + strconv.Itoa(i)
 		if d == nil {
-			fmt.Fprintf(a.stderr, "note: %s not computable: %s\n", name, rep.NotComputable[name])
+			fmt.Fprintf(cli.Stderr, "note: %s not computable: %s\n", name, rep.NotComputable[name])
 			continue
 		}
-		fmt.Fprintf(a.stdout, "%s: %s\n", name, d)
+		fmt.Fprintf(cli.Stdout, "%s: %s\n", name, d)
 	}
 	return nil
 }

@@ -1,0 +1,4 @@
+package main
+
+// testTEEs are the TEEs the command registers.
+var testTEEs = newTEEs()
