@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/filecopy"
 	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -279,7 +280,8 @@ func copyTree(src, dst string) error {
 		case d.IsDir():
 			return os.Mkdir(target, info.Mode().Perm()|0o700)
 		case info.Mode().IsRegular():
-			return copyFile(p, target, info.Mode().Perm())
+			_, err := filecopy.Copy(p, target, info.Mode().Perm())
+			return err
 		default:
 			return fmt.Errorf("%s: not a regular file or directory", p)
 		}

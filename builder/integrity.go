@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/filecopy"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -71,21 +73,18 @@ func ReadVerified(a recipes.Artifact) ([]byte, error) {
 // bytes as they are copied: when they are not want, dst is removed and the
 // error is a *CorruptError.
 func copyVerified(src, dst string, perm os.FileMode, want string) error {
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
+	c, err := filecopy.Copy(src, dst, perm)
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe) && pe.Path == src && errors.Is(err, fs.ErrNotExist):
+		return &CorruptError{Path: src, Want: want}
+	case err != nil:
 		return err
-	}
-	err = hashingCopy(out, src, want)
-	if err == nil {
-		err = out.Chmod(perm) // umask must not leak into outputs
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	case c.SHA256 != want:
 		os.Remove(dst)
+		return &CorruptError{Path: src, Want: want, Got: c.SHA256}
 	}
-	return err
+	return nil
 }
 
 // verifyUsed checks, before a step runs, the cached files it reads: every

@@ -3,7 +3,6 @@ package builder
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -155,28 +154,6 @@ func (st *outputStage) abort() {
 	if !st.done {
 		os.RemoveAll(st.tmp)
 	}
-}
-
-// copyFile copies src to dst (a new file) with mode perm.
-func copyFile(src, dst string, perm os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Chmod(perm); err != nil { // umask must not leak into outputs
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // mkdirAll creates dir and its parents below root with mode 0755 whatever

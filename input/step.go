@@ -18,6 +18,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/input/internal/fetch"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/filecopy"
 	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -182,14 +183,14 @@ func (n *inputNode) fetchBlob(ctx context.Context, progress func(done, total int
 func (n *inputNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	dst := filepath.Join(sc.OutDir, n.outName())
 	if n.file != "" {
-		sum, size, err := copyHashed(n.file, dst)
+		c, err := filecopy.Copy(n.file, dst, 0o644)
 		if err != nil {
 			return fmt.Errorf("input %q: %w", n.name, err)
 		}
-		if n.pin != "" && sum != n.pin {
-			return n.mismatch(sum) // the file changed since the probe
+		if n.pin != "" && c.SHA256 != n.pin {
+			return n.mismatch(c.SHA256) // the file changed since the probe
 		}
-		sc.Meta["fetched_sha256"], sc.Meta["fetched_size"] = sum, size
+		sc.Meta["fetched_sha256"], sc.Meta["fetched_size"] = c.SHA256, c.Size
 		return nil
 	}
 	blob, size, err := n.fetchBlob(ctx, sc.Progress)
@@ -198,7 +199,8 @@ func (n *inputNode) run(ctx context.Context, sc *recipes.StepContext) error {
 	}
 	sc.Meta["fetched_sha256"], sc.Meta["fetched_size"] = filepath.Base(blob), size
 	if n.extract == "" && n.extractDir == "" {
-		return copyFile(blob, dst)
+		_, err := filecopy.Copy(blob, dst, 0o644)
+		return err
 	}
 	f, err := os.Open(blob)
 	if err != nil {
@@ -219,34 +221,6 @@ func (n *inputNode) run(ctx context.Context, sc *recipes.StepContext) error {
 		return fmt.Errorf("input %q: %s=%s: %w", n.name, n.deb, n.version, err)
 	}
 	return os.WriteFile(dst, data, 0o644)
-}
-
-// copyHashed copies src to dst and returns the digest of what it copied.
-func copyHashed(src, dst string) (string, int64, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", 0, err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", 0, err
-	}
-	h := sha256.New()
-	size, err := io.Copy(io.MultiWriter(out, h), in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return hex.EncodeToString(h.Sum(nil)), size, err
-}
-
-// copyFile copies src to dst (a new file) with mode 0644 whatever the
-// umask: the mode is part of the step's result.
-func copyFile(src, dst string) error {
-	if _, _, err := copyHashed(src, dst); err != nil {
-		return err
-	}
-	return os.Chmod(dst, 0o644)
 }
 
 // Finish implements recipes.Node.
