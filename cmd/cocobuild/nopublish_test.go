@@ -26,8 +26,9 @@ func keyRecipe(t *testing.T, keyVar string) string {
 	}
 	return reproRecipe(t, fmt.Sprintf(`
 variable "feeds" {
-  type    = list(string)
-  default = []
+  type        = list(string)
+  default     = []
+  build_input = false # where to deliver does not decide the build
 }
 
 input "fw" {
