@@ -8,9 +8,10 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 // The kinds of Source.

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 // digestFixture is a recipe that uses every kind of source: recipe files,

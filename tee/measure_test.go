@@ -13,14 +13,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocobuild/cocobuild/builder"
-	"github.com/cocobuild/cocobuild/input"
-	"github.com/cocobuild/cocobuild/manifest"
-
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
+	"github.com/cocobuild/cocobuild/manifest"
 )
 
 type snpVector struct {

@@ -8,12 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
-
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/cocobuild/cocobuild/measure/sev"
 )
 
