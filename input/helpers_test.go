@@ -4,18 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
-	"github.com/cocobuild/cocobuild/recipes"
 )
 
 func sha(b []byte) string {
@@ -53,17 +50,7 @@ kernel "guest" {
 
 func load(t testing.TB, dir, cache string, o input.Options) *builder.Loaded {
 	t.Helper()
-	l, err := builder.Load(dir, testkinds.LoadOptions(cache, o))
-	if err != nil {
-		var de *builder.DiagError
-		if errors.As(err, &de) {
-			var sb strings.Builder
-			recipes.WriteDiagnostics(&sb, de.Files, de.Diags)
-			t.Fatalf("loading recipe:\n%s", sb.String())
-		}
-		t.Fatal(err)
-	}
-	return l
+	return testkinds.Load(t, dir, cache, o)
 }
 
 // updateLock is `cocobuild lock` (-update with update) on the recipe in

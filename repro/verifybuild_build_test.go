@@ -2,7 +2,6 @@ package repro
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
 	"github.com/cocobuild/cocobuild/publish/sign"
-	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // signedRecipe writes a recipe whose prebuilt kernel is measured for TDX
@@ -79,17 +77,7 @@ publish "t" {
 // load loads the recipe in dir.
 func load(t testing.TB, dir, cache string) *builder.Loaded {
 	t.Helper()
-	l, err := builder.Load(dir, testkinds.LoadOptions(cache, input.Options{}))
-	if err != nil {
-		var de *builder.DiagError
-		if errors.As(err, &de) {
-			var sb strings.Builder
-			recipes.WriteDiagnostics(&sb, de.Files, de.Diags)
-			t.Fatalf("loading recipe:\n%s", sb.String())
-		}
-		t.Fatal(err)
-	}
-	return l
+	return testkinds.Load(t, dir, cache, input.Options{})
 }
 
 // TestVerifyBuildKeepsNotes: a rebuild that meets a corrupt cache entry

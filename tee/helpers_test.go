@@ -3,14 +3,11 @@ package tee_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"strings"
 	"testing"
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
-	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // testTEEs are the TEEs cocobuild registers (cmd/cocobuild/registry.go).
@@ -25,15 +22,5 @@ func sha(b []byte) string {
 // cache; recipe diagnostics fail the test, shown against their sources.
 func load(t testing.TB, dir, cache string, opts input.Options) *builder.Loaded {
 	t.Helper()
-	l, err := builder.Load(dir, testkinds.LoadOptions(cache, opts))
-	if err != nil {
-		var de *builder.DiagError
-		if errors.As(err, &de) {
-			var sb strings.Builder
-			recipes.WriteDiagnostics(&sb, de.Files, de.Diags)
-			t.Fatalf("loading recipe:\n%s", sb.String())
-		}
-		t.Fatal(err)
-	}
-	return l
+	return testkinds.Load(t, dir, cache, opts)
 }

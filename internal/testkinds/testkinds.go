@@ -5,6 +5,10 @@
 package testkinds
 
 import (
+	"errors"
+	"strings"
+	"testing"
+
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/disk"
 	"github.com/cocobuild/cocobuild/initramfs"
@@ -35,4 +39,22 @@ func LoadOptions(cache string, o input.Options, extra ...recipes.Kind) builder.L
 			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified},
 			publish.Kind{CacheDir: c.Dir, TEEs: tees}}, extra...), nil
 	}}
+}
+
+// Load loads the recipe in dir with every block kind and TEE, the cache in
+// cache and the input kind with o; a recipe error fails the test, shown
+// against its sources.
+func Load(t testing.TB, dir, cache string, o input.Options) *builder.Loaded {
+	t.Helper()
+	l, err := builder.Load(dir, LoadOptions(cache, o))
+	if err != nil {
+		var de *builder.DiagError
+		if errors.As(err, &de) {
+			var sb strings.Builder
+			recipes.WriteDiagnostics(&sb, de.Files, de.Diags)
+			t.Fatalf("loading recipe:\n%s", sb.String())
+		}
+		t.Fatal(err)
+	}
+	return l
 }
