@@ -24,6 +24,7 @@ import (
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/swid"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -78,6 +79,8 @@ type CLI struct {
 	JSON func() bool
 	// PrintJSON writes the command's JSON result.
 	PrintJSON func(v any) error
+	// Limits bound what the command reads from its input files (--limit).
+	Limits *limits.Values
 	// Usage marks a command-line problem (exit 2); Failure a failed
 	// measurement (exit 1).
 	Usage, Failure func(error) error

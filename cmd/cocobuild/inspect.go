@@ -31,7 +31,7 @@ type inspectReport struct {
 }
 
 func newInspectCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "List an initramfs's entries, a bzImage's setup header and Authenticode digests, or what a firmware image can vouch for",
 		Long: `inspect lists the entries of an initramfs — newc cpio archives, uncompressed or
@@ -94,6 +94,8 @@ variable store, the edk2 version it records, and its modules.`,
 			return nil
 		},
 	}
+	a.addLimitFlag(c, false)
+	return c
 }
 
 // writeFirmwareText prints what inspect found in a firmware image.

@@ -22,5 +22,6 @@ func newMeasureCmd(a *app) *cobra.Command {
 		Args:    cobra.NoArgs,
 	}
 	c.AddCommand(subs...)
+	a.addLimitFlag(c, true)
 	return c
 }

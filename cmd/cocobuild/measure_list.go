@@ -9,7 +9,7 @@ import (
 // measureSubcommands lists the `cocobuild measure` subcommands, one per
 // registered TEE.
 func measureSubcommands(a *app) []*cobra.Command {
-	cli := &tee.CLI{Stdout: a.stdout, Stderr: a.stderr, JSON: func() bool { return a.json }, PrintJSON: a.printJSON,
+	cli := &tee.CLI{Stdout: a.stdout, Stderr: a.stderr, JSON: func() bool { return a.json }, PrintJSON: a.printJSON, Limits: &a.limits,
 		Usage: usageErr, Failure: failErr}
 	var cmds []*cobra.Command
 	for _, t := range a.tees.All() {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/tee"
 )
@@ -25,6 +26,19 @@ type app struct {
 	jsonPrinted bool
 	// tees are the registered TEEs (newTEEs), set by newRootCmd.
 	tees tee.Set
+	// limits bound what commands read from inputs they did not make
+	// (--limit).
+	limits limits.Values
+}
+
+// addLimitFlag gives c (and, persistent, its subcommands) the --limit
+// flag, for commands that read inputs they did not make.
+func (a *app) addLimitFlag(c *cobra.Command, persistent bool) {
+	fs := c.Flags()
+	if persistent {
+		fs = c.PersistentFlags()
+	}
+	fs.Var(&a.limits, "limit", "raise a bound on untrusted input (repeatable); the limits and their defaults:\n"+limits.Help())
 }
 
 // printJSON writes v as indented JSON to stdout.
