@@ -69,7 +69,7 @@ type testOptions struct {
 }
 
 // testKinds are the block kinds the tests' recipes use (the command line
-// composes cocobuild's in cmd/cocobuild/registry.go).
+// composes cocobuild's in internal/registry).
 func testKinds(c *Cache, recipeDir string, o input.Options, extra ...recipes.Kind) ([]recipes.Kind, error) {
 	in, err := input.New(c, c.Dir, recipeDir, o)
 	if err != nil {

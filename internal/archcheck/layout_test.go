@@ -151,3 +151,20 @@ func TestNoTEENamesOutsideRegistrations(t *testing.T) {
 		}
 	}
 }
+
+// TestOneListOfTEEs: the TEE registrations (tee/NAME) are imported by
+// internal/tees, whose All is the one list of them, and by nothing else
+// but their own subpackages; so adding a TEE cannot miss a second list.
+func TestOneListOfTEEs(t *testing.T) {
+	for dir, files := range pkgFiles(t) {
+		for _, imp := range imports(files) {
+			if !within(imp, "tee") || imp == "tee" || strings.Count(imp, "/") != 1 {
+				continue
+			}
+			if dir == "internal/tees" || within(dir, imp) {
+				continue
+			}
+			t.Errorf("%s imports the TEE registration %s: use internal/tees.All, the one list of TEEs", dir, imp)
+		}
+	}
+}
