@@ -11,6 +11,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
@@ -70,7 +71,12 @@ unless --allow-dev-key.`,
       --key cosign.key --to oci://127.0.0.1:5000/coco/sample --subject disk`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := os.ReadFile(args[0])
+			// The manifest may come from another build: it is read only when
+			// it is a regular file within the document limit.
+			b, err := a.limits.ReadFile(args[0], limits.Document)
+			if errors.Is(err, limits.ErrExceeded) {
+				return failErr(err)
+			}
 			if err != nil {
 				return usageErr(err)
 			}
@@ -79,6 +85,7 @@ unless --allow-dev-key.`,
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			cfg.TEEs = a.tees
+			cfg.Limits = &a.limits
 			if cfg.Name == "" {
 				cfg.Name = m.Recipe.Name
 			}
@@ -197,6 +204,7 @@ unless --allow-dev-key.`,
 	f.StringVarP(&out, "out", "o", "", "directory for the documents (default OUT/publish/NAME beside the manifest)")
 	f.StringVar(&cacheDir, "cache-dir", "", `the build cache holding the development key, for --key dev`)
 	f.BoolVar(&cfg.AllowPartialCoverage, "allow-partial-coverage", false, "sign measurements that leave out part of the guest (firmware, kernel, initrd, cmdline), saying so in every document")
+	a.addLimitFlag(c, false)
 	return c
 }
 
