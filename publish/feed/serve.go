@@ -13,6 +13,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -103,14 +104,15 @@ func Handler(d Dir) http.Handler {
 }
 
 // openConfined opens a regular file of the feed through an os.Root, so
-// that no symbolic link leads out of the feed directory.
+// that no symbolic link leads out of the feed directory. It opens
+// non-blocking, so that a named pipe in the feed is refused, not waited on.
 func (d Dir) openConfined(name string) (*os.File, error) {
 	root, err := os.OpenRoot(d.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
