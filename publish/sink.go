@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -70,7 +71,9 @@ func checkSubjectFiles(r *Release, out string) error {
 	}
 	defer root.Close()
 	for _, s := range r.Subjects {
-		f, err := root.Open(filepath.FromSlash(s.Name))
+		// Non-blocking: a named pipe in the output is refused below, not
+		// waited on.
+		f, err := root.OpenFile(filepath.FromSlash(s.Name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("%w: subject %s: %w; publish signs only files of the build output %s", ErrSubjectOutside, s.Name, err, out)
 		}

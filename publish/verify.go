@@ -362,7 +362,7 @@ func checkSubjects(r *Release, dir string) (int, error) {
 		if err := checkSubjectName(s.Name); err != nil {
 			return n, err
 		}
-		got, err := hashSubject(root, s.Name)
+		got, size, err := hashSubject(root, s.Name, s.Size)
 		if errors.Is(err, os.ErrNotExist) {
 			return n, fmt.Errorf("subject %s is not in %s", s.Name, dir)
 		}
@@ -373,6 +373,9 @@ func checkSubjects(r *Release, dir string) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("%w: subject %s: %w", ErrSubjectOutside, s.Name, err)
 		}
+		if got == "" {
+			return n, fmt.Errorf("%w: %s has %d bytes, the statement says %d", ErrMismatch, s.Name, size, s.Size)
+		}
 		if got != s.SHA256 {
 			return n, fmt.Errorf("%w: %s has sha256 %s, the statement says %s", ErrMismatch, s.Name, got, s.SHA256)
 		}
@@ -382,26 +385,32 @@ func checkSubjects(r *Release, dir string) (int, error) {
 }
 
 // hashSubject returns the hex sha256 of a regular file of root, read as a
-// stream. It is opened non-blocking, so that a named pipe is refused
-// (*limits.NotRegularError) rather than waited on.
-func hashSubject(root *os.Root, name string) (string, error) {
+// stream, and its size. It is opened non-blocking, so that a named pipe is
+// refused (*limits.NotRegularError) rather than waited on. When want (the
+// size the statement gives, 0: not given) is not the file's size, it
+// returns no digest and reads nothing: a file of another size cannot
+// match, however large it is.
+func hashSubject(root *os.Root, name string, want int64) (string, int64, error) {
 	f, err := root.OpenFile(filepath.FromSlash(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return "", &limits.NotRegularError{Path: name, Mode: fi.Mode()}
+		return "", 0, &limits.NotRegularError{Path: name, Mode: fi.Mode()}
+	}
+	if want > 0 && fi.Size() != want {
+		return "", fi.Size(), nil
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), fi.Size(), nil
 }
 
 // jsonEqual compares two decoded JSON values.
