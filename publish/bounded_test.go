@@ -142,7 +142,6 @@ func TestVerifyArtifactsStreamed(t *testing.T) {
 		t.Errorf("a 1 TiB subject: refused after %v, want at once", d)
 	}
 
-
 	for _, c := range []struct {
 		name, want string
 		make       func() error
