@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
@@ -34,7 +37,10 @@ func sparse(t *testing.T, path string, size int64) {
 // returns its exit code, output, wall time and peak RSS in MB.
 func runProcess(t *testing.T, args ...string) (code int, out string, wall time.Duration, rssMB int64) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	// Killed after 10 s: what reads /dev/zero whole never ends by itself.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "COCOBUILD_TEST_MAIN=1")
 	start := time.Now()
 	b, err := cmd.CombinedOutput()
@@ -368,5 +374,64 @@ func TestPublishReadsWithinLimits(t *testing.T) {
 	}
 	if fi, err := os.Stat(index); err != nil || fi.Size() != 258_000_000 {
 		t.Errorf("the refused feed's index changed: %v, %v", fi.Size(), err)
+	}
+}
+
+// TestVerifyBuildReadsWithinLimits: verify-build refuses, before it
+// builds anything, a published release whose statement is a 1 GiB sparse
+// file (exit 1, under 2 s and 100 MB, naming the limit and the flag), and
+// one that is a link to /dev/zero or a named pipe (exit 1, at once).
+func TestVerifyBuildReadsWithinLimits(t *testing.T) {
+	dir := t.TempDir()
+	fw := testenv.VectorFile(t, "inputs/debian12_OVMF.fd")
+	fwBytes, err := os.ReadFile(fw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe := filepath.Join(dir, "vb.hcl")
+	src := fmt.Sprintf("input \"fw\" {\n  file   = %q\n  sha256 = %q\n}\n\nmeasure \"snp\" {\n  firmware = input.fw\n}\n", fw, hexSHA(fwBytes))
+	if err := os.WriteFile(recipe, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, pub := signedRelease(t, dir, "1.0.0")
+	big := filepath.Join(dir, "big.sigstore.json")
+	sparse(t, big, units.GiB)
+	zero := filepath.Join(dir, "zero.sigstore.json")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	fifoRel, _ := signedRelease(t, filepath.Join(dir, "fifo"), "1.0.0")
+	st := filepath.Join(fifoRel, publish.StatementFile)
+	if err := os.Remove(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(st, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sparse(t, filepath.Join(rel, publish.RVPSFile), units.GiB)
+	out := filepath.Join(dir, "rebuilt")
+	for _, c := range []struct {
+		name, against, want string
+	}{
+		{"a 1 GiB statement", big, big + ": 1GiB is over the document limit of 64MiB"},
+		{"a release with a 1 GiB rvps.json", rel, "rvps.json: 1GiB is over the document limit of 64MiB"},
+		{"a statement linked to /dev/zero", zero, zero + " is a device, not a regular file"},
+		{"a release whose statement is a named pipe", fifoRel, "statement.sigstore.json: a document of the release is not a regular file (it is a named pipe)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, so, wall, rss := runProcess(t, "verify-build", "--cache-dir", filepath.Join(dir, "cache"), "-o", out, "--against", c.against, "--key", pub, recipe)
+			if code != exitFailure || !strings.Contains(so, c.want) {
+				t.Errorf("exit %d, want 1 with %q\n%s", code, c.want, so)
+			}
+			if strings.Contains(c.want, "limit") && !strings.Contains(so, "--limit document=") {
+				t.Errorf("the error does not name --limit document=:\n%s", so)
+			}
+			if wall > 2*time.Second || rss > 100 {
+				t.Errorf("took %v and %d MB, want under 2 s and 100 MB", wall, rss)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("verify-build of a refused release built into %s (%v), want nothing built", out, err)
+			}
+		})
 	}
 }
