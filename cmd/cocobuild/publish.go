@@ -57,6 +57,11 @@ guest has one), as its params.covers says; otherwise publish refuses (exit 1) un
 --allow-partial-coverage, which writes what each value covers and lacks into every
 document.
 
+MANIFEST, and the index and blobs of each feed appended to, are read within the
+document limit (64MiB; --limit document=SIZE raises it) and only from regular files:
+a MANIFEST that is a named pipe or device is refused (exit 2), a larger one or a feed
+whose index is larger fails (exit 1) before anything is read.
+
 The key is a private key file or env://VAR (passphrase in $COSIGN_PASSWORD), or
 "dev" for the development key. A publish block in the recipe does the same at the end
 of every build.

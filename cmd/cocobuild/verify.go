@@ -60,7 +60,17 @@ It checks signatures, the payload type, the subjects (against --artifacts), expi
 --name: the release series to accept, a feed of other releases is rejected),
 and shows what the reference values cover (firmware, kernel, initrd, cmdline): a
 release signed with allow_partial_coverage is listed entry by entry, with a warning.
-The exit code is 1 when anything does not verify.`,
+The exit code is 1 when anything does not verify.
+
+Releases and feeds come from others: every document (statement, RVPS message,
+signature, CoRIM, feed index, blob) is read within the document limit (64MiB;
+--limit document=SIZE raises it), refused from its stated size before it is read
+(a file's size, an HTTP Content-Length, an OCI descriptor), and only from a regular
+file: a named pipe or device where a document is expected fails at once (exit 1;
+exit 2 when it is TARGET, --statement or --signature). --artifacts hashes each
+subject as a stream and refuses one that is not a regular file. Text output shows
+what the documents say (names, versions, notes) escaped, so that it cannot drive
+the terminal; --json keeps it exact.`,
 		Example: `  cocobuild verify --key keys/publisher.pub out/sample/publish/sample
   cocobuild verify --key keys/publisher.pub --min-version 0.1.0 dir:out/feed
   cocobuild verify --key keys/publisher.pub --artifacts out/sample out/sample/publish/sample/statement.sigstore.json

@@ -30,7 +30,11 @@ a build wrote it) or its statement.sigstore.json. Exit 0 when everything matches
 1 otherwise.
 
 The rebuild does not publish: it signs nothing, needs no private key (the recipe's
-key may be unset) and appends to none of the recipe's feeds.`,
+key may be unset) and appends to none of the recipe's feeds.
+
+The published release is read before anything is built, each document within the
+document limit (64MiB; --limit document=SIZE raises it) and only from a regular file:
+a larger document, a named pipe or a device fails at once (exit 1).`,
 		Example: `  # --key: your copy of the publisher's public key, obtained out of band,
   # never the cosign.pub shipped inside the release
   cocobuild verify-build recipes/sample --against published/sample --key keys/publisher.pub`,
