@@ -230,12 +230,13 @@ func (a *app) readDocument(path string, given bool) ([]byte, error) {
 
 // verifyFailed is failErr for what verify reports: the error's text
 // quotes the names, versions and subjects of the documents it read, which
-// anyone could have written, so text output shows it escaped
-// (termsafe.Escape); --json keeps it exact, and errors.Is and errors.As
-// see the error itself.
+// anyone could have written, so stderr shows it escaped
+// (termsafe.Escape); the --json result keeps it exact, and errors.Is and
+// errors.As see the error itself.
 func (a *app) verifyFailed(err error) error {
-	if a.json {
-		return failErr(err)
+	if a.json { // exact in the JSON result, escaped on stderr
+		fmt.Fprintln(a.stderr, "error:", termsafe.Escape(err.Error()))
+		return &exitError{code: exitFailure, err: err, printed: true}
 	}
 	return failErr(escapedError{err})
 }

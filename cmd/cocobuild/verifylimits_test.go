@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/manifest"
@@ -33,15 +35,52 @@ func sparse(t *testing.T, path string, size int64) {
 	}
 }
 
-// runProcess runs cocobuild (the test binary, as TestMain makes it) and
-// returns its exit code, output, wall time and peak RSS in MB.
+// rssRunnerEnv makes the test binary, from its init (before TestMain,
+// while it is small), run cocobuild as a child and report the child's peak
+// RSS. The child of a large process cannot be measured directly: Linux
+// starts it sharing its parent's memory (vfork) and carries the parent's
+// high-water mark over its exec into the child's ru_maxrss.
+const rssRunnerEnv = "COCOBUILD_TEST_RSS_RUNNER"
+
+// rssMarker precedes the child's peak RSS (KiB) in the runner's output.
+const rssMarker = "\ncocobuild-test-maxrss-kib: "
+
+func init() {
+	if os.Getenv(rssRunnerEnv) != "1" {
+		return
+	}
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, rssRunnerEnv+"=") {
+			env = append(env, e)
+		}
+	}
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(env, "COCOBUILD_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s%d\n", rssMarker, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	os.Exit(cmd.ProcessState.ExitCode())
+}
+
+// runProcess runs cocobuild (the test binary, as TestMain makes it) in a
+// process of its own and returns its exit code, output, wall time and peak
+// RSS in MB (through the runner of rssRunnerEnv, so that the figure is
+// cocobuild's, not this test process's).
 func runProcess(t *testing.T, args ...string) (code int, out string, wall time.Duration, rssMB int64) {
 	t.Helper()
 	// Killed after 10 s: what reads /dev/zero whole never ends by itself.
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "COCOBUILD_TEST_MAIN=1")
+	cmd.Env = append(os.Environ(), rssRunnerEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the runner and cocobuild
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
 	b, err := cmd.CombinedOutput()
 	wall = time.Since(start)
@@ -50,8 +89,15 @@ func runProcess(t *testing.T, args ...string) (code int, out string, wall time.D
 			t.Fatalf("running %v: %v", args, err)
 		}
 	}
-	rssMB = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
-	return cmd.ProcessState.ExitCode(), string(b), wall, rssMB
+	out, kib, ok := strings.Cut(string(b), rssMarker)
+	if !ok {
+		t.Fatalf("%v: exit %d without the peak RSS (killed after 10 s?)\n%s", args, cmd.ProcessState.ExitCode(), b)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(kib), 10, 64)
+	if err != nil {
+		t.Fatalf("%v: peak RSS %q: %v", args, kib, err)
+	}
+	return cmd.ProcessState.ExitCode(), out, wall, n / 1024
 }
 
 // signedFeed publishes a signed release into a new directory feed and
@@ -139,6 +185,7 @@ func TestVerifyHugeDocumentsProcess(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, out, wall, rss := runProcess(t, c.args...)
+			t.Logf("exit %d in %v, peak RSS %d MB", code, wall, rss)
 			if code != exitFailure || !strings.Contains(out, c.want) || !strings.Contains(out, "--limit document=") {
 				t.Errorf("exit %d, want 1 with %q and --limit document=\n%s", code, c.want, out)
 			}
@@ -320,11 +367,51 @@ func TestVerifyEscapesDocumentStrings(t *testing.T) {
 	if e := got.Release.Coverage.Entries; len(e) != 1 || e[0].Name != "snp/\x1b[2Jvcpus=1" || len(e[0].Assumptions) != 1 || e[0].Assumptions[0] != "\x1b]0;pwned\x07 firmware measures nothing else" {
 		t.Errorf("verify --json entries %q, want the name and assumption exact", e)
 	}
-	// An error that quotes the release is escaped too: --name of another
-	// series fails naming the release.
-	code, _, se = runCLI(t, "verify", "--key", pub, "--min-version", "2.0.0", rel)
-	if code != exitFailure || strings.ContainsAny(se, "\x1b\x07") || !strings.Contains(se, "rollback") {
-		t.Errorf("verify --min-version 2.0.0: exit %d, want 1 with an escaped error\n%q", code, se)
+}
+
+// TestVerifyEscapesFeedErrors: an error that quotes what a feed says (here
+// an index that names its release "evil ESC[2J") reaches stderr escaped,
+// and the --json result exact.
+func TestVerifyEscapesFeedErrors(t *testing.T) {
+	dir := t.TempDir()
+	m := limitsManifest(t, filepath.Join(dir, "build"))
+	r, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "sample", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.Generate(sign.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := publish.Sign(t.Context(), r, s, publish.AllFormats, testTEEs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, blobs := publish.FeedRelease(r, s.Public(), docs)
+	fr.Name = "evil\x1b[2J"
+	feedDir := filepath.Join(dir, "feed")
+	if _, _, err := (feed.Dir{Path: feedDir}).Append(t.Context(), fr, blobs, feed.Signing{Signer: s}); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "feed.pub")
+	if err := os.WriteFile(pub, s.Public().PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "the index says evil\x1b[2J 1.0.0, the statement sample 1.0.0"
+	code, so, se := runCLI(t, "verify", "--state", filepath.Join(dir, "state"), "--key", pub, "dir:"+feedDir)
+	if code != exitFailure || strings.ContainsAny(so+se, "\x1b") || !strings.Contains(se, termsafe.Escape(want)) {
+		t.Errorf("verify of the feed: exit %d, want 1 with %q escaped, no raw ESC\n%q", code, want, so+se)
+	}
+	code, so, se = runCLI(t, "--json", "verify", "--state", filepath.Join(dir, "state"), "--key", pub, "dir:"+feedDir)
+	var got struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(so), &got); err != nil {
+		t.Fatalf("verify --json: %v\n%s", err, so)
+	}
+	if code != exitFailure || got.OK || !strings.Contains(got.Error, want) || strings.ContainsAny(se, "\x1b") || !strings.Contains(se, termsafe.Escape(want)) {
+		t.Errorf("verify --json of the feed: exit %d, error %q; want 1, the error exact in JSON and escaped on stderr\n%q", code, got.Error, se)
 	}
 }
 
@@ -420,6 +507,7 @@ func TestVerifyBuildReadsWithinLimits(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, so, wall, rss := runProcess(t, "verify-build", "--cache-dir", filepath.Join(dir, "cache"), "-o", out, "--against", c.against, "--key", pub, recipe)
+			t.Logf("exit %d in %v, peak RSS %d MB", code, wall, rss)
 			if code != exitFailure || !strings.Contains(so, c.want) {
 				t.Errorf("exit %d, want 1 with %q\n%s", code, c.want, so)
 			}
