@@ -238,14 +238,14 @@ func (a *app) verifyFailed(err error) error {
 		fmt.Fprintln(a.stderr, "error:", termsafe.Escape(err.Error()))
 		return &exitError{code: exitFailure, err: err, printed: true}
 	}
-	return failErr(escapedError{err})
+	return failErr(escapedDocError{err})
 }
 
-// escapedError shows an error with termsafe.Escape.
-type escapedError struct{ err error }
+// escapedDocError shows an error with termsafe.Escape.
+type escapedDocError struct{ err error }
 
-func (e escapedError) Error() string { return termsafe.Escape(e.err.Error()) }
-func (e escapedError) Unwrap() error { return e.err }
+func (e escapedDocError) Error() string { return termsafe.Escape(e.err.Error()) }
+func (e escapedDocError) Unwrap() error { return e.err }
 
 // stateEnv names the directory verify remembers feeds in, when --state
 // does not.
@@ -295,19 +295,19 @@ func (a *app) printFeed(target string, rep *publish.FeedReport, pub *sign.Public
 		case e.Expired:
 			state = "older release, expired"
 		}
-		fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed; %s\n", esc(e.Name), esc(e.Version), state, len(e.Verified.Checked), esc(e.Verified.Release.CoverageSummary()))
+		fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed; %s\n", escDoc(e.Name), escDoc(e.Version), state, len(e.Verified.Checked), escDoc(e.Verified.Release.CoverageSummary()))
 		if e.Latest && e.Verified.Release.PartialCoverage {
-			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest (see cocobuild verify of the release)\n", esc(e.Name), esc(e.Version))
+			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest (see cocobuild verify of the release)\n", escDoc(e.Name), escDoc(e.Version))
 		}
 		if e.Latest && e.Verified.Release.DevelopmentKey {
-			fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", esc(e.Name), esc(e.Version))
+			fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", escDoc(e.Name), escDoc(e.Version))
 		}
 	}
 	if rep.Tag != "" {
-		fmt.Fprintf(a.stdout, "ok  the tag holds %s, the latest of its name\n", esc(rep.Tag))
+		fmt.Fprintf(a.stdout, "ok  the tag holds %s, the latest of its name\n", escDoc(rep.Tag))
 	}
-	fmt.Fprintf(a.stdout, "ok  index version %d signed by %s, expires %s; not older than seen before (%s)\n", rep.IndexVersion, pub.ID(), rep.IndexExpires.Format(time.RFC3339), esc(filepath.Join(st.Dir, feed.StateFile)))
-	fmt.Fprintf(a.stdout, "feed %s: %d release(s) verified with %s\n", esc(target), len(rep.Releases), pub.ID())
+	fmt.Fprintf(a.stdout, "ok  index version %d signed by %s, expires %s; not older than seen before (%s)\n", rep.IndexVersion, pub.ID(), rep.IndexExpires.Format(time.RFC3339), escDoc(filepath.Join(st.Dir, feed.StateFile)))
+	fmt.Fprintf(a.stdout, "feed %s: %d release(s) verified with %s\n", escDoc(target), len(rep.Releases), pub.ID())
 	return nil
 }
 
@@ -321,33 +321,33 @@ func (a *app) printVerified(target string, r *publish.Release, checked []string)
 		return a.printJSON(out)
 	}
 	for _, c := range checked {
-		fmt.Fprintf(a.stdout, "ok  %s\n", esc(c))
+		fmt.Fprintf(a.stdout, "ok  %s\n", escDoc(c))
 	}
 	if r != nil {
-		fmt.Fprintf(a.stdout, "coverage: %s\n", esc(r.CoverageSummary()))
+		fmt.Fprintf(a.stdout, "coverage: %s\n", escDoc(r.CoverageSummary()))
 		for _, e := range r.PartialEntries() {
-			fmt.Fprintf(a.stdout, "  %s: %s\n", esc(e.Name), esc(e.Coverage.String()))
+			fmt.Fprintf(a.stdout, "  %s: %s\n", escDoc(e.Name), escDoc(e.Coverage.String()))
 		}
 		if r.PartialCoverage {
-			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest: a verifier that accepts them accepts any guest that differs in what they lack\n", esc(r.Name), esc(r.Version))
+			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest: a verifier that accepts them accepts any guest that differs in what they lack\n", escDoc(r.Name), escDoc(r.Version))
 		}
 		for _, e := range r.Entries {
 			for _, as := range assumptions(e) {
-				fmt.Fprintf(a.stdout, "assumption: %s: %s\n", esc(e.Name), esc(as))
+				fmt.Fprintf(a.stdout, "assumption: %s: %s\n", escDoc(e.Name), escDoc(as))
 			}
 		}
 	}
 	if r != nil && r.DevelopmentKey {
-		fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key: it proves nothing about who made it\n", esc(r.Name), esc(r.Version))
+		fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key: it proves nothing about who made it\n", escDoc(r.Name), escDoc(r.Version))
 	}
-	fmt.Fprintf(a.stdout, "verified %s\n", esc(target))
+	fmt.Fprintf(a.stdout, "verified %s\n", escDoc(target))
 	return nil
 }
 
-// esc escapes a string of a verified document (a name, a version, a
+// escDoc escapes a string of a verified document (a name, a version, a
 // coverage note: whoever signed it wrote it) for text output; --json
 // prints such strings exact.
-func esc(s string) string { return termsafe.Escape(s) }
+func escDoc(s string) string { return termsafe.Escape(s) }
 
 // coverageJSON is the --json form of what a release's values cover: whether
 // the publisher allowed partial coverage, a summary, and each entry's

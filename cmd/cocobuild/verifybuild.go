@@ -63,7 +63,7 @@ a larger document, a named pipe or a device fails at once (exit 1).`,
 			prog := newProgress(a)
 			rep, err := repro.VerifyBuild(cmd.Context(), l, a.tees, against, &a.limits, out, pub, jobs, prog)
 			prog.Close()
-			if errors.Is(err, limits.ErrExceeded) || errors.Is(err, publish.ErrNotRegular) || isNotRegular(err) {
+			if errors.Is(err, limits.ErrExceeded) || errors.Is(err, publish.ErrNotRegular) || isNotRegularFile(err) {
 				return a.verifyFailed(err) // the published release is wrong
 			}
 			if err != nil {
@@ -75,20 +75,20 @@ a larger document, a named pipe or a device fails at once (exit 1).`,
 				// What the published release says (names, versions, errors
 				// that quote them) is escaped; --json keeps it exact.
 				for _, n := range rep.Notes { // e.g. a corrupt cache entry evicted and rebuilt
-					fmt.Fprintln(a.stderr, esc(n))
+					fmt.Fprintln(a.stderr, escDoc(n))
 				}
 				for _, c := range rep.Checked {
-					fmt.Fprintf(a.stdout, "ok  %s\n", esc(c))
+					fmt.Fprintf(a.stdout, "ok  %s\n", escDoc(c))
 				}
 				for _, m := range rep.Mismatches {
-					fmt.Fprintf(a.stdout, "MISMATCH  %s\n", esc(m))
+					fmt.Fprintf(a.stdout, "MISMATCH  %s\n", escDoc(m))
 				}
 			}
 			if !rep.OK() {
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s does not come from this recipe as it builds now", esc(against)), printed: a.json}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s does not come from this recipe as it builds now", escDoc(against)), printed: a.json}
 			}
 			if !a.json {
-				fmt.Fprintf(a.stdout, "%s comes from this recipe: the rebuild matches it\n", esc(rep.Release))
+				fmt.Fprintf(a.stdout, "%s comes from this recipe: the rebuild matches it\n", escDoc(rep.Release))
 			}
 			return nil
 		},
@@ -102,9 +102,9 @@ a larger document, a named pipe or a device fails at once (exit 1).`,
 	return c
 }
 
-// isNotRegular says err is limits' refusal of a path that is not a regular
+// isNotRegularFile says err is limits' refusal of a path that is not a regular
 // file (a named pipe, a device).
-func isNotRegular(err error) bool {
+func isNotRegularFile(err error) bool {
 	var nr *limits.NotRegularError
 	return errors.As(err, &nr)
 }

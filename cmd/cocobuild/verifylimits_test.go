@@ -24,8 +24,8 @@ import (
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
-// sparse makes path a sparse file of size bytes.
-func sparse(t *testing.T, path string, size int64) {
+// sparseDoc makes path a sparse file of size bytes.
+func sparseDoc(t *testing.T, path string, size int64) {
 	t.Helper()
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -35,23 +35,23 @@ func sparse(t *testing.T, path string, size int64) {
 	}
 }
 
-// rssRunnerEnv makes the test binary, from its init (before TestMain,
+// docsRSSRunnerEnv makes the test binary, from its init (before TestMain,
 // while it is small), run cocobuild as a child and report the child's peak
 // RSS. The child of a large process cannot be measured directly: Linux
 // starts it sharing its parent's memory (vfork) and carries the parent's
 // high-water mark over its exec into the child's ru_maxrss.
-const rssRunnerEnv = "COCOBUILD_TEST_RSS_RUNNER"
+const docsRSSRunnerEnv = "COCOBUILD_TEST_RSS_RUNNER"
 
-// rssMarker precedes the child's peak RSS (KiB) in the runner's output.
-const rssMarker = "\ncocobuild-test-maxrss-kib: "
+// docsRSSMarker precedes the child's peak RSS (KiB) in the runner's output.
+const docsRSSMarker = "\ncocobuild-test-maxrss-kib: "
 
 func init() {
-	if os.Getenv(rssRunnerEnv) != "1" {
+	if os.Getenv(docsRSSRunnerEnv) != "1" {
 		return
 	}
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, rssRunnerEnv+"=") {
+		if !strings.HasPrefix(e, docsRSSRunnerEnv+"=") {
 			env = append(env, e)
 		}
 	}
@@ -64,21 +64,21 @@ func init() {
 			os.Exit(3)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "%s%d\n", rssMarker, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	fmt.Fprintf(os.Stderr, "%s%d\n", docsRSSMarker, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
 	os.Exit(cmd.ProcessState.ExitCode())
 }
 
-// runProcess runs cocobuild (the test binary, as TestMain makes it) in a
+// runMeasuredProcess runs cocobuild (the test binary, as TestMain makes it) in a
 // process of its own and returns its exit code, output, wall time and peak
-// RSS in MB (through the runner of rssRunnerEnv, so that the figure is
+// RSS in MB (through the runner of docsRSSRunnerEnv, so that the figure is
 // cocobuild's, not this test process's).
-func runProcess(t *testing.T, args ...string) (code int, out string, wall time.Duration, rssMB int64) {
+func runMeasuredProcess(t *testing.T, args ...string) (code int, out string, wall time.Duration, rssMB int64) {
 	t.Helper()
 	// Killed after 10 s: what reads /dev/zero whole never ends by itself.
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), rssRunnerEnv+"=1")
+	cmd.Env = append(os.Environ(), docsRSSRunnerEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the runner and cocobuild
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
@@ -89,7 +89,7 @@ func runProcess(t *testing.T, args ...string) (code int, out string, wall time.D
 			t.Fatalf("running %v: %v", args, err)
 		}
 	}
-	out, kib, ok := strings.Cut(string(b), rssMarker)
+	out, kib, ok := strings.Cut(string(b), docsRSSMarker)
 	if !ok {
 		t.Fatalf("%v: exit %d without the peak RSS (killed after 10 s?)\n%s", args, cmd.ProcessState.ExitCode(), b)
 	}
@@ -100,15 +100,15 @@ func runProcess(t *testing.T, args ...string) (code int, out string, wall time.D
 	return cmd.ProcessState.ExitCode(), out, wall, n / 1024
 }
 
-// signedFeed publishes a signed release into a new directory feed and
+// signedDocFeed publishes a signed release into a new directory feed and
 // returns the feed and the verifier's copy of the key.
-func signedFeed(t *testing.T, dir string) (feedDir, pub string) {
+func signedDocFeed(t *testing.T, dir string) (feedDir, pub string) {
 	t.Helper()
 	s, err := sign.Generate(sign.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := limitsManifest(t, filepath.Join(dir, "build"))
+	m := docsManifest(t, filepath.Join(dir, "build"))
 	r, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "sample", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
@@ -128,9 +128,9 @@ func signedFeed(t *testing.T, dir string) (feedDir, pub string) {
 	return feedDir, pub
 }
 
-// limitsManifest writes a build output (one kernel file) and its
+// docsManifest writes a build output (one kernel file) and its
 // manifest.json into out, as a build would, and returns the manifest.
-func limitsManifest(t *testing.T, out string) *manifest.Manifest {
+func docsManifest(t *testing.T, out string) *manifest.Manifest {
 	t.Helper()
 	kernel := []byte("a kernel")
 	d := sha256.Sum256(kernel)
@@ -170,9 +170,9 @@ func limitsManifest(t *testing.T, out string) *manifest.Manifest {
 func TestVerifyHugeDocumentsProcess(t *testing.T) {
 	dir := t.TempDir()
 	rel, pub := signedRelease(t, dir, "1.0.0")
-	sparse(t, filepath.Join(rel, publish.RVPSFile), units.GiB)
-	feedDir, feedPub := signedFeed(t, filepath.Join(dir, "f"))
-	sparse(t, filepath.Join(feedDir, feed.IndexFile), 258_000_000)
+	sparseDoc(t, filepath.Join(rel, publish.RVPSFile), units.GiB)
+	feedDir, feedPub := signedDocFeed(t, filepath.Join(dir, "f"))
+	sparseDoc(t, filepath.Join(feedDir, feed.IndexFile), 258_000_000)
 	state := filepath.Join(dir, "state")
 	for _, c := range []struct {
 		name string
@@ -184,7 +184,7 @@ func TestVerifyHugeDocumentsProcess(t *testing.T) {
 		{"a feed with a 258 MB index", []string{"verify", "--state", state, "--key", feedPub, "dir:" + feedDir}, "index.json: 258000000 is over the document limit of 64MiB"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, out, wall, rss := runProcess(t, c.args...)
+			code, out, wall, rss := runMeasuredProcess(t, c.args...)
 			t.Logf("exit %d in %v, peak RSS %d MB", code, wall, rss)
 			if code != exitFailure || !strings.Contains(out, c.want) || !strings.Contains(out, "--limit document=") {
 				t.Errorf("exit %d, want 1 with %q and --limit document=\n%s", code, c.want, out)
@@ -219,9 +219,9 @@ func TestVerifyLimitFlag(t *testing.T) {
 	}
 }
 
-// runCLIWithin runs the CLI in-process and fails the test if it does not
+// runCLIDeadline runs the CLI in-process and fails the test if it does not
 // return within 2 s (a named pipe opened for reading would block forever).
-func runCLIWithin(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runCLIDeadline(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	type result struct {
 		code   int
@@ -284,7 +284,7 @@ func TestVerifyPipesAndDevices(t *testing.T) {
 		{"the target is /dev/zero", []string{"verify", "--key", pub, "/dev/zero"}, exitUsage, "/dev/zero is a device, not a regular file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, so, se := runCLIWithin(t, c.args...)
+			code, so, se := runCLIDeadline(t, c.args...)
 			if code != c.code || !strings.Contains(se, c.want) || strings.Contains(so, "verified") {
 				t.Errorf("exit %d, want %d with %q\n%s%s", code, c.code, c.want, so, se)
 			}
@@ -292,12 +292,12 @@ func TestVerifyPipesAndDevices(t *testing.T) {
 	}
 }
 
-// escRelease signs a release whose entry name, coverage and assumption
+// escapingRelease signs a release whose entry name, coverage and assumption
 // hold terminal escapes (ESC[2J clears the screen, ESC]0;…BEL sets the
 // window title), as a hostile or careless signer could write them.
-func escRelease(t *testing.T, dir string) (rel, pub string) {
+func escapingRelease(t *testing.T, dir string) (rel, pub string) {
 	t.Helper()
-	m := limitsManifest(t, filepath.Join(dir, "build"))
+	m := docsManifest(t, filepath.Join(dir, "build"))
 	m.Measurements[0].Params["covers"] = map[string]any{"firmware": true, "kernel": false, "initrd": false, "cmdline": false}
 	r, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "sample", Version: "1.0.0",
 		Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), AllowPartialCoverage: true})
@@ -334,7 +334,7 @@ func escRelease(t *testing.T, dir string) (rel, pub string) {
 // assumption) reaches verify's text output escaped, never as raw terminal
 // control sequences; --json keeps it exact.
 func TestVerifyEscapesDocumentStrings(t *testing.T) {
-	rel, pub := escRelease(t, t.TempDir())
+	rel, pub := escapingRelease(t, t.TempDir())
 	code, so, se := runCLI(t, "verify", "--key", pub, rel)
 	if code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", code, so, se)
@@ -374,7 +374,7 @@ func TestVerifyEscapesDocumentStrings(t *testing.T) {
 // and the --json result exact.
 func TestVerifyEscapesFeedErrors(t *testing.T) {
 	dir := t.TempDir()
-	m := limitsManifest(t, filepath.Join(dir, "build"))
+	m := docsManifest(t, filepath.Join(dir, "build"))
 	r, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "sample", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +421,7 @@ func TestVerifyEscapesFeedErrors(t *testing.T) {
 func TestPublishReadsWithinLimits(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
 	out := filepath.Join(dir, "build")
-	limitsManifest(t, out)
+	docsManifest(t, out)
 	fifo := filepath.Join(dir, "manifest.fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
@@ -430,10 +430,10 @@ func TestPublishReadsWithinLimits(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(big), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sparse(t, big, units.GiB)
-	feedDir, _ := signedFeed(t, filepath.Join(dir, "f"))
+	sparseDoc(t, big, units.GiB)
+	feedDir, _ := signedDocFeed(t, filepath.Join(dir, "f"))
 	index := filepath.Join(feedDir, feed.IndexFile)
-	sparse(t, index, 258_000_000)
+	sparseDoc(t, index, 258_000_000)
 	publishArgs := func(manifest string, more ...string) []string {
 		return append([]string{"publish", manifest, "--version", "1.0.0", "--expires", "2099-01-01T00:00:00Z", "--key", "dev", "--cache-dir", cache,
 			"-o", filepath.Join(dir, "docs")}, more...)
@@ -450,7 +450,7 @@ func TestPublishReadsWithinLimits(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
-			code, so, se := runCLIWithin(t, c.args...)
+			code, so, se := runCLIDeadline(t, c.args...)
 			if code != c.code || !strings.Contains(se, c.want) {
 				t.Errorf("exit %d, want %d with %q\n%s%s", code, c.code, c.want, so, se)
 			}
@@ -482,7 +482,7 @@ func TestVerifyBuildReadsWithinLimits(t *testing.T) {
 	}
 	rel, pub := signedRelease(t, dir, "1.0.0")
 	big := filepath.Join(dir, "big.sigstore.json")
-	sparse(t, big, units.GiB)
+	sparseDoc(t, big, units.GiB)
 	zero := filepath.Join(dir, "zero.sigstore.json")
 	if err := os.Symlink("/dev/zero", zero); err != nil {
 		t.Fatal(err)
@@ -495,7 +495,7 @@ func TestVerifyBuildReadsWithinLimits(t *testing.T) {
 	if err := syscall.Mkfifo(st, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sparse(t, filepath.Join(rel, publish.RVPSFile), units.GiB)
+	sparseDoc(t, filepath.Join(rel, publish.RVPSFile), units.GiB)
 	out := filepath.Join(dir, "rebuilt")
 	for _, c := range []struct {
 		name, against, want string
@@ -506,7 +506,7 @@ func TestVerifyBuildReadsWithinLimits(t *testing.T) {
 		{"a release whose statement is a named pipe", fifoRel, "statement.sigstore.json: a document of the release is not a regular file (it is a named pipe)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, so, wall, rss := runProcess(t, "verify-build", "--cache-dir", filepath.Join(dir, "cache"), "-o", out, "--against", c.against, "--key", pub, recipe)
+			code, so, wall, rss := runMeasuredProcess(t, "verify-build", "--cache-dir", filepath.Join(dir, "cache"), "-o", out, "--against", c.against, "--key", pub, recipe)
 			t.Logf("exit %d in %v, peak RSS %d MB", code, wall, rss)
 			if code != exitFailure || !strings.Contains(so, c.want) {
 				t.Errorf("exit %d, want 1 with %q\n%s", code, c.want, so)
