@@ -400,3 +400,30 @@ func TestMeasureEscapesUntrustedText(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureSEVIgnoredFlagsNoted: flags a mode does not use, which
+// sev-snp-measure ignores without a word, are named in a note (stderr, and
+// --json's notes); the digest is that without them.
+func TestMeasureSEVIgnoredFlagsNoted(t *testing.T) {
+	fw := testenv.VectorFile(t, "inputs/debian12_OVMF.fd")
+	for _, tc := range []struct {
+		mode  string
+		extra []string
+		want  string
+	}{
+		{"sev", []string{"--vcpus", "4", "--vmm-type", "ec2"}, "SEV measures no VMSAs: --vcpus, --vmm-type ignored"},
+		{"snp:ovmf-hash", []string{"--vcpus", "4", "--vcpu-type", "EPYC-v4"}, "snp:ovmf-hash hashes the firmware pages alone: --vcpus, --vcpu-type ignored"},
+	} {
+		base := []string{"measure", "sev", "--mode", tc.mode, "--ovmf", fw}
+		_, plain, _ := runCLI(t, base...)
+		code, stdout, stderr := runCLI(t, append(base, tc.extra...)...)
+		if code != 0 || stdout != plain || !strings.Contains(stderr, "note: "+tc.want) {
+			t.Errorf("%s %v: exit %d, stdout %q (without them %q), stderr %q; want the same digest and a note %q", tc.mode, tc.extra, code, stdout, plain, stderr, tc.want)
+		}
+		code, stdout, _ = runCLI(t, append([]string{"--json"}, append(base, tc.extra...)...)...)
+		var out struct{ Notes []string }
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != 0 || !strings.Contains(strings.Join(out.Notes, "\n"), tc.want) {
+			t.Errorf("--json %s %v: exit %d, notes %q (%v); want %q", tc.mode, tc.extra, code, out.Notes, err, tc.want)
+		}
+	}
+}

@@ -94,6 +94,21 @@ Notes about what the digest does not cover go to stderr.`,
 	return c
 }
 
+// ignoredFlags are notes for the flags of names that were given but do
+// not apply (why), which sev-snp-measure ignores without a word.
+func ignoredFlags(changed func(string) bool, why string, names ...string) []string {
+	var given []string
+	for _, n := range names {
+		if changed(n) {
+			given = append(given, "--"+n)
+		}
+	}
+	if len(given) == 0 {
+		return []string{}
+	}
+	return []string{fmt.Sprintf("%s: %s ignored, as sev-snp-measure ignores them", why, strings.Join(given, ", "))}
+}
+
 // notFirmware is the error for an --ovmf that is no firmware image.
 func notFirmware(path string, err error) error {
 	return tee.Escaped(fmt.Errorf("--ovmf %s: %w: if these bytes are what the guest boots, measure them anyway with --allow-unknown-firmware", path, err))
@@ -145,9 +160,15 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 		if err != nil {
 			return cli.Failure(tee.Escaped(err))
 		}
+		notes := ignoredFlags(changed, "snp:ovmf-hash hashes the firmware pages alone", "vcpus", "vcpu-type", "vcpu-sig",
+			"vcpu-family", "vcpu-model", "vcpu-stepping", "vmm-type", "kernel", "initrd", "append", "guest-features",
+			"seves-features", "snp-ovmf-hash", "dump-vmsa", "ec2-legacy-vmsa", "vmsa-gpa")
 		if cli.JSON() {
 			return cli.PrintJSON(map[string]any{"mode": f.mode, "snp_ovmf_hash": hex.EncodeToString(h),
-				"firmware": fileInfo(f.ovmf, fw)})
+				"firmware": fileInfo(f.ovmf, fw), "notes": notes})
+		}
+		for _, n := range notes {
+			fmt.Fprintln(cli.Stderr, "note:", n)
 		}
 		// sev-snp-measure prints this in hex whatever --output-format says.
 		fmt.Fprintln(cli.Stdout, hex.EncodeToString(h))
@@ -213,6 +234,11 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 		p.DirectBoot = &model.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: f.appendLine}
 	}
 
+	var ignored []string
+	if mode == model.ModeSEV {
+		ignored = ignoredFlags(changed, "SEV measures no VMSAs", "vcpus", "vcpu-type", "vcpu-sig",
+			"vcpu-family", "vcpu-model", "vcpu-stepping", "vmm-type", "guest-features", "ec2-legacy-vmsa")
+	}
 	r, err := model.Measure(p)
 	if err != nil {
 		var pe *model.ParamError
@@ -224,6 +250,7 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 		}
 		return cli.Failure(tee.Escaped(err))
 	}
+	r.Notes = append(r.Notes, ignored...)
 	// The trap of a hashes table that nothing checks: the digest then
 	// covers no kernel, initrd or cmdline (the measure block says the same).
 	if p.DirectBoot != nil {
