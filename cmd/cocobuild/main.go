@@ -171,7 +171,18 @@ func onceFlags(root *cobra.Command) {
 				if repeatable(f.Value) {
 					return
 				}
-				f.Value = &onceValue{Value: f.Value, name: f.Name}
+				if f.Value.Type() == "duration" && f.DefValue == "0s" {
+					// pflag's help tells a zero default by the value's
+					// type, which the wrapper hides: "0" is the same
+					// duration and keeps "(default 0s)" out of --help.
+					f.DefValue = "0"
+				}
+				once := &onceValue{Value: f.Value, name: f.Name}
+				if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+					f.Value = onceSwitch{once}
+				} else {
+					f.Value = once
+				}
 			})
 		}
 		for _, sub := range c.Commands() {
@@ -226,8 +237,8 @@ func (e *repeatedFlagError) Error() string {
 	return fmt.Sprintf("--%s given twice (%s, then %s): give it once", e.name, termsafe.Escape(e.first), termsafe.Escape(e.second))
 }
 
-// IsBoolFlag keeps a wrapped switch a switch for pflag.
-func (v *onceValue) IsBoolFlag() bool {
-	b, ok := v.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
-}
+// onceSwitch is a onceValue of a switch: pflag's help tells a switch by
+// its IsBoolFlag method.
+type onceSwitch struct{ *onceValue }
+
+func (onceSwitch) IsBoolFlag() bool { return true }

@@ -384,6 +384,12 @@ func TestMeasureRepeatedFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want success", args, code, stderr)
 		}
 	}
+	// Wrapping the flags leaves --help as it was: zero defaults unshown.
+	for _, c := range []string{"run", "build", "verity"} {
+		if _, stdout, _ := runCLI(t, c, "--help"); strings.Contains(stdout, "(default 0") || strings.Contains(stdout, "(default false)") {
+			t.Errorf("%s --help shows a zero default:\n%s", c, stdout)
+		}
+	}
 	code, _, stderr := runCLI(t, "validate", "-var", "a=1", "-var", "b=2", filepath.Join(t.TempDir(), "none"))
 	if strings.Contains(stderr, "given twice") || code == 0 {
 		t.Errorf("validate -var a=1 -var b=2: exit %d, stderr %q; want -var repeatable (and the missing recipe reported)", code, stderr)
