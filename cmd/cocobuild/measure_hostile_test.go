@@ -505,3 +505,37 @@ func TestMeasureSEVIgnoredFlagsNoted(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureSEVJSONReportsWhatWasUsed: --json names the vCPU type and
+// signature only when the VMSAs carry them (QEMU), and the VMSA GPA and
+// guest features the digest used.
+func TestMeasureSEVJSONReportsWhatWasUsed(t *testing.T) {
+	fw := testenv.VectorFile(t, "inputs/debian12_OVMF.fd")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want map[string]any // a value, or nil for a key that must be absent
+	}{
+		{"QEMU, type", []string{"--vcpu-type", "EPYC-Milan"}, map[string]any{"vcpu_type": "EPYC-Milan", "vcpu_sig": "0xa00f11", "vmm_type": "QEMU", "vmsa_gpa": "0xfffffffff000", "guest_features": "0x1"}},
+		{"QEMU, sig", []string{"--vcpu-sig", "0xa00f11"}, map[string]any{"vcpu_type": nil, "vcpu_sig": "0xa00f11"}},
+		{"ec2 ignores the type", []string{"--vcpu-type", "EPYC-Milan", "--vmm-type", "ec2"}, map[string]any{"vcpu_type": nil, "vcpu_sig": nil, "vmm_type": "ec2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, append([]string{"--json", "measure", "sev", "--mode", "snp", "--ovmf", fw, "--vcpus", "2"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range tc.want {
+				if v, ok := got[k]; want == nil && ok {
+					t.Errorf("%s = %v, want no %s (the model did not use one)", k, v, k)
+				} else if want != nil && v != want {
+					t.Errorf("%s = %v, want %v", k, v, want)
+				}
+			}
+		})
+	}
+}
