@@ -94,6 +94,9 @@ func (b *Block) ReadInputs(dir string) (*Read, error) {
 	var lim limits.Values
 	read := func(a *recipes.Artifact, l limits.Limit) ([]byte, error) {
 		data, err := lim.ReadFile(a.Path, l)
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, fmt.Errorf("%s of measure block %q (%s): %w (a build measures within the default limits: measure a larger input with cocobuild measure and its --limit)", l.Name, b.Name, a.Origin, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s of measure block %q (%s): %w", l.Name, b.Name, a.Origin, err)
 		}
