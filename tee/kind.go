@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -23,6 +24,9 @@ type MeasureKind struct {
 	// bytes against the digest the result records (the engine's check, so
 	// that a corrupt entry is evicted and rebuilt).
 	ReadVerified func(recipes.Artifact) ([]byte, error)
+	// Limits bound the firmware, kernel and initrd a step reads (nil: the
+	// defaults; the build's --limit).
+	Limits *limits.Values
 }
 
 // CommonAttributes are the measure block attributes of every TEE.
@@ -72,6 +76,8 @@ type Block struct {
 	Ctx   *hcl.EvalContext
 	// ReadVerified reads a cached step result file (MeasureKind.ReadVerified).
 	ReadVerified func(recipes.Artifact) ([]byte, error)
+	// Limits bound what ReadInputs reads (MeasureKind.Limits).
+	Limits *limits.Values
 }
 
 // orList joins names as "a, b or c" (and with " and " when and is set).
@@ -92,7 +98,7 @@ func (k MeasureKind) Decode(rb *recipes.Block, ctx *hcl.EvalContext) (recipes.No
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	b := &Block{Name: rb.Name, TEE: rb.Name, Attrs: content.Attributes, Ctx: ctx, ReadVerified: k.ReadVerified}
+	b := &Block{Name: rb.Name, TEE: rb.Name, Attrs: content.Attributes, Ctx: ctx, ReadVerified: k.ReadVerified, Limits: k.Limits}
 	if a, ok := content.Attributes["tee"]; ok {
 		diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &b.TEE)...)
 	}

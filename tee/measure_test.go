@@ -362,7 +362,7 @@ func TestMeasureBlockErrors(t *testing.T) {
 	fmt.Fprintf(&ri.sb, "input \"big\" {\n  file   = %q\n  sha256 = %q\n}\n\n", big, hex.EncodeToString(bigSum.Sum(nil)))
 	tests := []struct{ name, block, want string }{
 		{"sev on one byte", "measure \"sev\" {\n firmware = input.onebyte\n}", "sev mode: the firmware is not a UEFI firmware image"},
-		{"firmware over the limit", "measure \"sev\" {\n firmware = input.big\n}", "65540KiB is over the firmware limit of 64MiB (size of a firmware image (OVMF .fd)): if the input is trusted, raise it with --limit firmware=65MiB (a build measures within the default limits: measure a larger input with cocobuild measure and its --limit)"},
+		{"firmware over the limit", "measure \"sev\" {\n firmware = input.big\n}", "65540KiB is over the firmware limit of 64MiB (size of a firmware image (OVMF .fd)): if the input is trusted, raise it with --limit firmware=65MiB"},
 		{"unknown tee", "measure \"x\" {\n firmware = " + fw + "\n}", "Unknown TEE"},
 		{"tdx attr on snp", "measure \"snp\" {\n firmware = " + fw + "\n memory = \"2G\"\n}", "memory applies to tdx"},
 		{"bad cpu", "measure \"snp\" {\n firmware = " + fw + "\n vcpu_types = [\"EPYC-Zen9\"]\n}", "EPYC-Milan"},

@@ -86,17 +86,12 @@ type Read struct {
 
 // ReadInputs reads the block's artifacts, inspects the firmware and writes
 // the inspection (firmware.json) into dir. Each artifact is read once,
-// within the default limits (limits.Firmware, limits.Kernel,
-// limits.Initrd): the build has no --limit flag, and its artifacts are
-// regular files of the cache or of the recipe's inputs.
+// within b.Limits (limits.Firmware, limits.Kernel, limits.Initrd: the
+// build's --limit).
 func (b *Block) ReadInputs(dir string) (*Read, error) {
 	r := &Read{}
-	var lim limits.Values
 	read := func(a *recipes.Artifact, l limits.Limit) ([]byte, error) {
-		data, err := lim.ReadFile(a.Path, l)
-		if errors.Is(err, limits.ErrExceeded) {
-			return nil, fmt.Errorf("%s of measure block %q (%s): %w (a build measures within the default limits: measure a larger input with cocobuild measure and its --limit)", l.Name, b.Name, a.Origin, err)
-		}
+		data, err := b.Limits.ReadFile(a.Path, l)
 		if err != nil {
 			return nil, fmt.Errorf("%s of measure block %q (%s): %w", l.Name, b.Name, a.Origin, err)
 		}

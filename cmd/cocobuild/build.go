@@ -87,6 +87,7 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 		},
 	}
 	rf.register(c)
+	a.addLimitFlag(c, false)
 	c.Flags().StringVarP(&out, "out", "o", "", "output directory (default out/<recipe name>)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
 	c.Flags().BoolVar(&noPublish, "no-publish", false, "build without publishing: sign nothing, append to no feed (no signing key needed)")

@@ -49,7 +49,7 @@ func (a *app) load(f *recipeFlags, args []string, resolving bool) (*builder.Load
 		LoadOptions: recipes.LoadOptions{Vars: vars, VarFiles: f.varFiles},
 		CacheDir:    f.cacheDir,
 		Kinds: registry.Kinds(input.Options{AllowUnpinned: f.allowUnpinned || resolving, Locked: f.locked, Resolving: resolving},
-			a.tees, a.extraKinds...),
+			a.tees, &a.limits, a.extraKinds...),
 	})
 	if err != nil {
 		return nil, a.recipeError(err)

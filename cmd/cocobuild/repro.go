@@ -82,6 +82,7 @@ digest by verify-build.`,
 		},
 	}
 	rf.register(c)
+	a.addLimitFlag(c, false)
 	c.Flags().BoolVar(&keep, "keep", false, "keep both build directories for inspection")
 	c.Flags().StringVar(&work, "work-dir", "", "where to put the two builds (default: a new temporary directory)")
 	c.Flags().StringArrayVar(&reuse, "reuse", nil, "a block (TYPE.NAME) whose steps the second build copies from the first build's cache; repeatable")

@@ -128,6 +128,7 @@ it with exit 1. QEMU arguments after -- are appended.`,
 		},
 	}
 	rf.register(c)
+	a.addLimitFlag(c, false)
 	c.Flags().StringVar(&o.Measurement, "measurement", "", "the manifest entry to boot (default: the first that boots a kernel directly)")
 	c.Flags().StringVar(&o.TEE, "tee", "", strings.Join(launch.LaunchNames(a.tees), " or ")+": the command line for that hardware (with --print, print it)")
 	c.Flags().BoolVar(&printOnly, "print", false, "print the command line (with --tee) instead of running it")

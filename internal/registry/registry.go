@@ -8,6 +8,7 @@ import (
 	"github.com/cocobuild/cocobuild/disk"
 	"github.com/cocobuild/cocobuild/initramfs"
 	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/kernel"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -18,9 +19,10 @@ import (
 // Kinds returns, for builder.LoadOptions.Kinds, the block kinds of
 // cocobuild. The input kind reads the recipe's lock file and fetches into
 // the cache with the settings in; measure and publish blocks know the TEEs
-// of tees (internal/tees.All); extra are more kinds (tests register
+// of tees (internal/tees.All), and measure steps read their inputs within
+// lim (nil: the default limits); extra are more kinds (tests register
 // theirs).
-func Kinds(in input.Options, tees tee.Set, extra ...recipes.Kind) func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
+func Kinds(in input.Options, tees tee.Set, lim *limits.Values, extra ...recipes.Kind) func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
 	return func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
 		inputKind, err := input.New(c, c.Dir, recipeDir, in)
 		if err != nil {
@@ -32,7 +34,7 @@ func Kinds(in input.Options, tees tee.Set, extra ...recipes.Kind) func(c *builde
 			initramfs.Kind{},
 			rootfs.Kind{},
 			disk.Kind{},
-			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified},
+			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified, Limits: lim},
 			publish.Kind{CacheDir: c.Dir, TEEs: tees},
 		}, extra...), nil
 	}

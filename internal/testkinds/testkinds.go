@@ -23,7 +23,7 @@ func TEEs() tee.Set { return tees.All() }
 // for the default), every block kind and TEE, the input kind with o, and
 // the kinds of extra.
 func LoadOptions(cache string, o input.Options, extra ...recipes.Kind) builder.LoadOptions {
-	return builder.LoadOptions{CacheDir: cache, Kinds: registry.Kinds(o, tees.All(), extra...)}
+	return builder.LoadOptions{CacheDir: cache, Kinds: registry.Kinds(o, tees.All(), nil, extra...)}
 }
 
 // Load loads the recipe in dir with every block kind and TEE, the cache in
