@@ -65,8 +65,12 @@ func runApp(ctx context.Context, a *app, args []string) int {
 	}
 	code, msg := exitUsage, err.Error() // errors of cobra itself (unknown command, bad arguments)
 	var rf *repeatedFlagError
-	if errors.As(err, &rf) {
+	var rl *limits.RepeatedError
+	switch {
+	case errors.As(err, &rf):
 		err = usageErr(rf)
+	case errors.As(err, &rl):
+		err = usageErr(rl)
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

@@ -157,10 +157,20 @@ func (v *Values) Set(s string) error {
 		v.set = map[string]int64{}
 	}
 	if old, dup := v.set[l.Name]; dup {
-		return fmt.Errorf("--limit %s given twice (%s, then %s): give it once", l.Name, l.Format(old), l.Format(n))
+		return &RepeatedError{Limit: l, First: old, Second: n}
 	}
 	v.set[l.Name] = n
 	return nil
+}
+
+// RepeatedError is one limit given twice on a command line.
+type RepeatedError struct {
+	Limit         Limit
+	First, Second int64
+}
+
+func (e *RepeatedError) Error() string {
+	return fmt.Sprintf("--limit %s given twice (%s, then %s): give it once", e.Limit.Name, e.Limit.Format(e.First), e.Limit.Format(e.Second))
 }
 
 // String lists the limits set, for pflag.
