@@ -2,8 +2,13 @@ package tee
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrUnreadable marks (wrapped) a Check error caused by evidence or an
+// event log that does not parse, as opposed to a failed comparison.
+var ErrUnreadable = errors.New("unreadable input")
 
 // Checker is the optional part of a TEE that `cocobuild check` uses to
 // compare attestation evidence with published reference values and to
@@ -32,6 +37,11 @@ type CheckInput struct {
 	Entries []CheckEntry
 	// EventLog is the evidence's event log (a TDX CCEL), or nil.
 	EventLog []byte
+	// Cmdline is the kernel command line the guest reports
+	// (/proc/cmdline), when known: event logs and launch digests hold only
+	// its digest, so it is tried where the published one does not explain
+	// the evidence, to show the two side by side.
+	Cmdline *string
 	// Signature, when not nil, asks for the evidence's signature to be
 	// checked.
 	Signature *SignatureCheck
