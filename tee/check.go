@@ -3,6 +3,8 @@ package tee
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -109,4 +111,25 @@ type Field struct {
 	// Want are the published values (empty when not published).
 	Want   []string `json:"want,omitempty"`
 	Status string   `json:"status,omitempty"`
+}
+
+// WordDiff lists the words only one of two command lines has: +word for
+// those only in b, -word for those only in a.
+func WordDiff(a, b string) string {
+	aw, bw := strings.Fields(a), strings.Fields(b)
+	var d []string
+	for _, w := range bw {
+		if !slices.Contains(aw, w) {
+			d = append(d, "+"+w)
+		}
+	}
+	for _, w := range aw {
+		if !slices.Contains(bw, w) {
+			d = append(d, "-"+w)
+		}
+	}
+	if len(d) == 0 {
+		return "the same words in another order or spacing"
+	}
+	return strings.Join(d, " ")
 }

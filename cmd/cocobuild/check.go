@@ -22,7 +22,7 @@ import (
 )
 
 func newCheckCmd(a *app) *cobra.Command {
-	var evidence, eventLog, key, artifacts, stateDir, name, at string
+	var evidence, eventLog, key, artifacts, stateDir, name, at, cmdline string
 	var certs []string
 	var allowDevKey, verifyEvidence, online bool
 	c := &cobra.Command{
@@ -36,6 +36,7 @@ boot.
 writes, or a report followed by its certificate table) or an Intel TDX quote (v4, or v5
 where go-tdx-guest parses it); which one is found from its bytes. --eventlog is a TDX
 CCEL event log (/sys/firmware/acpi/tables/data/CCEL), replayed against the quote's RTMRs.
+--cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest.
 
 TARGET is
   - a release directory (OUT/publish/NAME) or a feed (dir:PATH, http(s)://, oci://),
@@ -56,7 +57,7 @@ Exit codes: 0 the evidence matches a published entry; 1 it does not (the reasons
 printed), or a signature or the reference values do not verify; 2 unreadable input.`,
 		Example: `  cocobuild check --evidence report.bin out/sample/manifest.json
   cocobuild check --evidence report.bin --key publisher.pub out/sample/publish/sample
-  cocobuild check --evidence quote.dat --eventlog CCEL --key publisher.pub --artifacts out/sample dir:out/feed
+  cocobuild check --evidence quote.dat --eventlog CCEL --cmdline "$(cat cmdline.txt)" --key publisher.pub --artifacts out/sample dir:out/feed
   cocobuild check --evidence report.bin --verify-evidence --cert vcek.der --key publisher.pub --json out/sample/publish/sample`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -88,6 +89,9 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 				return usageErr(fmt.Errorf("--evidence %s (%d bytes) is no attestation evidence cocobuild knows: want %s", evidence, len(raw), evidenceKinds()))
 			}
 			in := tee.CheckInput{}
+			if cmd.Flags().Changed("cmdline") {
+				in.Cmdline = &cmdline
+			}
 			if eventLog != "" {
 				if in.EventLog, err = a.limits.ReadFile(eventLog, limits.File); err != nil {
 					return usageErr(fmt.Errorf("--eventlog: %w", err))
@@ -123,6 +127,9 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 				return failErr(fmt.Errorf("%s holds no reference values for %s evidence (%s): it was not measured for this TEE", args[0], ev.TEE(), ev.Describe()))
 			}
 			res, err := checker.Check(ctx, ev, in)
+			if errors.Is(err, tee.ErrUnreadable) {
+				return usageErr(err)
+			}
 			if err != nil {
 				return failErr(err)
 			}
@@ -138,6 +145,7 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 	f := c.Flags()
 	f.StringVar(&evidence, "evidence", "", "the attestation evidence: an SNP report or a TDX quote (required)")
 	f.StringVar(&eventLog, "eventlog", "", "the TDX CCEL event log of the evidence")
+	f.StringVar(&cmdline, "cmdline", "", "the kernel command line the guest reports (/proc/cmdline): evidence holds only its digest, so check tries it to show both command lines")
 	f.StringVar(&key, "key", "", "the publisher's public key (PEM file or env://VAR), obtained out of band; required for a release or feed")
 	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept reference values signed with the public DEVELOPMENT key")
 	f.StringVar(&artifacts, "artifacts", "", "the build output of the release (for the firmware and expected event logs that explain a mismatch)")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,10 +14,14 @@ import (
 
 	"github.com/google/go-sev-guest/abi"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
+	tdxabi "github.com/google/go-tdx-guest/abi"
+	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
+	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/manifest"
 	sevmodel "github.com/cocobuild/cocobuild/measure/sev"
+	tdxmodel "github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
@@ -175,5 +181,116 @@ func TestCheckSNPCLI(t *testing.T) {
 	}
 	if code != 1 || res.OK || res.Result.Match || !res.Result.Explained || len(res.Result.Fields) != 1 || res.Result.Fields[0].Status != "differs" {
 		t.Errorf("--json of a 3-vCPU report: exit %d, %+v; want exit 1, an explained mismatch of the measurement", code, res)
+	}
+}
+
+// tdxLaunch is what a TD with the vectors' TDVF, kernel and initrd ran.
+func tdxLaunch(t *testing.T, fw []byte, cmdline string) *tdxmodel.Result {
+	t.Helper()
+	loader := make([]byte, 2*128)
+	for i, name := range []string{"etc/acpi/tables", "etc/acpi/rsdp"} {
+		binary.LittleEndian.PutUint32(loader[i*128:], 1)
+		copy(loader[i*128+4:], name)
+	}
+	r, err := tdxmodel.Measure(fw, tdxmodel.Options{Kernel: testenv.ReadVector(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64"),
+		Initrd: testenv.ReadVector(t, "inputs/initrd-a.cpio"), Cmdline: cmdline, QEMU: tdxmodel.QEMUVersion{Major: 11, Minor: 1},
+		ACPI: &tdxmodel.ACPITables{TableLoader: loader, RSDP: []byte("RSD PTR test"), Tables: bytes.Repeat([]byte("DSDT"), 64)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tdQuote is go-tdx-guest's real v4 quote with r's MRTD and RTMRs.
+func tdQuote(t *testing.T, r *tdxmodel.Result) []byte {
+	t.Helper()
+	q, err := tdxabi.QuoteToProto(tdxtestdata.RawQuote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q4 := q.(*tdxpb.QuoteV4)
+	q4.TdQuoteBody.MrTd = append([]byte(nil), r.MRTD[:]...)
+	q4.TdQuoteBody.Rtmrs = nil
+	for _, reg := range r.RTMR {
+		q4.TdQuoteBody.Rtmrs = append(q4.TdQuoteBody.Rtmrs, append([]byte(nil), reg.Value[:]...))
+	}
+	raw, err := tdxabi.QuoteToAbiBytes(q4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestCheckTDXCLI: a build whose manifest.json holds a TDX entry and its
+// expected event log beside it; a TD booted with an edited command line
+// is explained from its quote and CCEL (exit 1), with both command lines
+// given --cmdline; the published launch passes; a log that does not parse
+// is exit 2.
+func TestCheckTDXCLI(t *testing.T) {
+	out := t.TempDir()
+	fw := testenv.ReadVector(t, "inputs/debian-sid_OVMF.fd")
+	cmdline := "console=ttyS0 root=/dev/vda1 ro"
+	pub := tdxLaunch(t, fw, cmdline)
+	rep := pub.Report()
+	files := map[string][]byte{"measure/tdx/firmware": fw, "measure/tdx/0.ccel": pub.EventLog()}
+	m := &manifest.Manifest{Cocobuild: "0.1.0-test", Recipe: manifest.Recipe{Name: "sample", SHA256: hexSHA([]byte("recipe"))}, Epoch: 1700000000}
+	for p, b := range files {
+		if err := os.MkdirAll(filepath.Join(out, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, p), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m.Artifacts = append(m.Artifacts, manifest.Artifact{Name: p, Kind: "eventlog", Path: p, SHA256: hexSHA(b), Size: int64(len(b))})
+	}
+	m.Measurements = []manifest.Measurement{{TEE: "tdx", Name: "tdx/vcpus=1,memory=2G",
+		Params: map[string]any{"firmware_sha256": hexSHA(fw), "cmdline": cmdline, "initrd_sha256": hexSHA(testenv.ReadVector(t, "inputs/initrd-a.cpio")),
+			"memory": "2G", "page_order": "single-pass", "tdvf_separator": "current", "eventlog": "measure/tdx/0.ccel"},
+		Values: map[string]any{"mrtd": rep.MRTD.String(), "rtmr0": rep.RTMR0.String(), "rtmr1": rep.RTMR1.String(), "rtmr2": rep.RTMR2.String(), "rtmr3": rep.RTMR3.String()}}}
+	enc, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := filepath.Join(out, "manifest.json")
+	if err := os.WriteFile(man, enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	edited := tdxLaunch(t, fw, cmdline+" debug")
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	okQuote, okLog := write("ok.quote", tdQuote(t, pub)), write("ok.ccel", pub.EventLog())
+	edQuote, edLog := write("edited.quote", tdQuote(t, edited)), write("edited.ccel", edited.EventLog())
+	garbage := write("garbage.ccel", []byte("not an event log"))
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"published", []string{"--evidence", okQuote, "--eventlog", okLog, man}, 0, []string{"MATCH: the evidence matches tdx/vcpus=1,memory=2G", "rtmr_2"}},
+		{"edited cmdline", []string{"--evidence", edQuote, "--eventlog", edLog, man}, 1, []string{"rtmr_2", "DIFFERS", "RTMR2 event 1: the kernel command line differs", "--cmdline"}},
+		{"edited cmdline given", []string{"--evidence", edQuote, "--eventlog", edLog, "--cmdline", cmdline + " debug", man}, 1,
+			[]string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + cmdline + ` debug", the release with "` + cmdline + `" (+debug)`}},
+		{"edited without log", []string{"--evidence", edQuote, man}, 1, []string{"RTMR2 differs from tdx/vcpus=1,memory=2G's; it covers the kernel command line"}},
+		{"log of another TD", []string{"--evidence", okQuote, "--eventlog", edLog, man}, 1, []string{"does not replay to the quote's RTMR2"}},
+		{"log does not parse", []string{"--evidence", edQuote, "--eventlog", garbage, man}, 2, []string{"the event log does not parse"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(so+se, w) {
+					t.Errorf("output has no %q:\n%s%s", w, so, se)
+				}
+			}
+		})
 	}
 }

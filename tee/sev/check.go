@@ -223,7 +223,7 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 		}
 	}
 	res.Fields = []tee.Field{{Name: fields[0].Name, Got: got, Want: all, Status: tee.FieldDiffers}}
-	reasons, explained, err := explainMeasurement(ctx, e.Report.GetMeasurement(), in.Entries)
+	reasons, explained, err := explainMeasurement(ctx, e.Report.GetMeasurement(), in.Entries, in.Cmdline)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ type launch struct {
 
 // explainMeasurement searches the neighbourhood of the published entries
 // for the launch measurement and says what differs.
-func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEntry) ([]string, bool, error) {
+func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEntry, cmdline *string) ([]string, bool, error) {
 	type fwSet struct {
 		sha     string
 		entries []tee.CheckEntry
@@ -322,7 +322,23 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		if err != nil {
 			return nil, false, err
 		}
+		// The guest's own command line, when given, with each published
+		// kernel and initrd: the digest holds only its hash.
+		alt := make([]string, len(boots))
+		if cmdline != nil {
+			for i, b := range slices.Clone(boots) {
+				t := *b.Table
+				t.Cmdline = sha256.Sum256(append([]byte(*cmdline), 0))
+				if t == *b.Table {
+					continue
+				}
+				boots = append(boots, &model.DirectBoot{Table: &t})
+				bootNames = append(bootNames, bootNames[i]+" with the given command line")
+				alt = append(alt, *cmdline)
+			}
+		}
 		nb := model.DefaultNeighbourhood(append(boots, nil))
+		alt = append(alt, "")
 		for _, g := range gfs {
 			if !slices.Contains(nb.GuestFeatures, g) {
 				nb.GuestFeatures = append(nb.GuestFeatures, g)
@@ -334,7 +350,12 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		}
 		searched = true
 		for _, f := range found {
-			reasons = append(reasons, explainFound(f, pub, append(bootNames, ""), fw.sha))
+			r := explainFound(f, pub, append(bootNames, ""), fw.sha, alt[f.Boot] != "")
+			if c := alt[f.Boot]; c != "" {
+				pubCmd := str(fw.entries[0].Params["cmdline"])
+				r = fmt.Sprintf("the VM booted with the command line %q; the release's is %q (%s); %s", c, pubCmd, tee.WordDiff(pubCmd, c), r)
+			}
+			reasons = append(reasons, r)
 		}
 	}
 	if len(reasons) > 0 {
@@ -415,7 +436,7 @@ func hashTable(kernel, initrd, cmdline string) (*model.HashTable, string, error)
 
 // explainFound says how a launch the search found differs from the
 // published ones.
-func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string) string {
+func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string, givenCmdline bool) string {
 	got := launch{vcpus: f.VCPUs, vmm: f.VMM.String(), gf: f.GuestFeatures, boot: bootNames[f.Boot]}
 	var diffs []string
 	var vcpus []int
@@ -451,7 +472,7 @@ func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string)
 	if !slices.Contains(gfs, got.gf) {
 		diffs = append(diffs, fmt.Sprintf("its guest features (SEV_FEATURES) are %#x%s; the release covers %s", got.gf, featureNote(got.gf), hexList(gfs)))
 	}
-	if !slices.Contains(boots, got.boot) {
+	if !slices.Contains(boots, got.boot) && !givenCmdline {
 		if got.boot == "" {
 			diffs = append(diffs, "it was launched without measured direct boot (no -kernel/-initrd/-append in the SEV hashes table, e.g. kernel-hashes=off); the release covers a direct boot of "+andList(boots))
 		} else {
@@ -465,6 +486,9 @@ func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string)
 	what += fmt.Sprintf(", guest features %#x", got.gf)
 	if got.boot == "" {
 		what += ", no direct boot"
+	}
+	if len(diffs) == 0 && givenCmdline {
+		return fmt.Sprintf("the measurement is that of the published firmware %s with %s", short(fwSHA), what)
 	}
 	if len(diffs) == 0 {
 		return fmt.Sprintf("the measurement is that of the published firmware %s with %s: each parameter is one the release covers, but not this combination of them", short(fwSHA), what)

@@ -114,13 +114,13 @@ func measureSNP(t *testing.T, fw []byte, p model.Params) []byte {
 	return r.Digest
 }
 
-func check(t *testing.T, raw []byte, entries []tee.CheckEntry) *tee.CheckResult {
+func check(t *testing.T, raw []byte, entries []tee.CheckEntry, cmdline *string) *tee.CheckResult {
 	t.Helper()
 	ev, ok, err := TEE{}.ParseEvidence(raw)
 	if err != nil || !ok {
 		t.Fatalf("ParseEvidence: ok %v, err %v; want an SNP report", ok, err)
 	}
-	res, err := TEE{}.Check(context.Background(), ev, tee.CheckInput{Entries: entries})
+	res, err := TEE{}.Check(context.Background(), ev, tee.CheckInput{Entries: entries, Cmdline: cmdline})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +142,7 @@ func TestCheckSNP(t *testing.T) {
 		p         model.Params
 		fw        []byte
 		policy    uint64
+		cmdline   string // the guest's, given to check
 		match     string
 		explained bool
 		reasons   []string // each must appear in one reason
@@ -161,6 +162,8 @@ func TestCheckSNP(t *testing.T) {
 			reasons: []string{"it was launched without measured direct boot"}},
 		{name: "cmdline", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline + " debug"}},
 			reasons: []string{"must differ from the published ones", `published cmdline: "` + in.cmdline + `"`, "published kernel sha256: " + sha(in.kernel), "published initrd sha256: " + sha(in.initrd), "published firmware sha256: " + sha(in.fw)}},
+		{name: "cmdline given", cmdline: in.cmdline + " debug", p: model.Params{VCPUs: 4, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline + " debug"}}, explained: true,
+			reasons: []string{`the VM booted with the command line "` + in.cmdline + ` debug"; the release's is "` + in.cmdline + `" (+debug); the measurement is that of the published firmware`}},
 		{name: "kernel", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: append([]byte{1}, in.kernel...), Initrd: in.initrd, Cmdline: in.cmdline}},
 			reasons: []string{"the firmware, kernel, initrd or cmdline must differ"}},
 		{name: "initrd", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Cmdline: in.cmdline}},
@@ -179,7 +182,11 @@ func TestCheckSNP(t *testing.T) {
 			if pol == 0 {
 				pol = 0x30000
 			}
-			res := check(t, report(t, measureSNP(t, fw, c.p), pol, nil), entries)
+			var cmdline *string
+			if c.cmdline != "" {
+				cmdline = &c.cmdline
+			}
+			res := check(t, report(t, measureSNP(t, fw, c.p), pol, nil), entries, cmdline)
 			if got, want := res.Match, c.match != ""; got != want {
 				t.Fatalf("match = %v, want %v; reasons %q", got, want, res.Reasons)
 			}
@@ -217,7 +224,7 @@ func TestCheckSNPFirmwareNotAtHand(t *testing.T) {
 			return nil, errors.New("the release was checked without its build output")
 		}
 	}
-	res := check(t, report(t, measureSNP(t, in.fw, model.Params{VCPUs: 3, VCPUType: "EPYC-Milan", GuestFeatures: 1}), 0x30000, nil), entries)
+	res := check(t, report(t, measureSNP(t, in.fw, model.Params{VCPUs: 3, VCPUType: "EPYC-Milan", GuestFeatures: 1}), 0x30000, nil), entries, nil)
 	if res.Match || res.Explained {
 		t.Fatalf("match %v, explained %v: want neither", res.Match, res.Explained)
 	}

@@ -533,30 +533,10 @@ func (x *explainer) cmdlineDifference(got, want string) string {
 	c := strings.TrimSpace(*x.cmdline)
 	for _, lo := range []string{c, strings.TrimSuffix(c, " initrd=initrd"), model.LoadOptions(c, true)} {
 		if d := model.LoadOptionsDigest(lo); d.String() == got {
-			return fmt.Sprintf("the kernel command line differs: the TD booted with %q, the release with %q (%s)", strings.TrimSuffix(lo, " initrd=initrd"), pub, wordDiff(pub, strings.TrimSuffix(lo, " initrd=initrd")))
+			return fmt.Sprintf("the kernel command line differs: the TD booted with %q, the release with %q (%s)", strings.TrimSuffix(lo, " initrd=initrd"), pub, tee.WordDiff(pub, strings.TrimSuffix(lo, " initrd=initrd")))
 		}
 	}
 	return s + fmt.Sprintf("; the --cmdline given, %q, does not hash to it either", c)
-}
-
-// wordDiff lists the words only one of two command lines has.
-func wordDiff(pub, td string) string {
-	pw, tw := strings.Fields(pub), strings.Fields(td)
-	var d []string
-	for _, w := range tw {
-		if !slices.Contains(pw, w) {
-			d = append(d, "+"+w)
-		}
-	}
-	for _, w := range pw {
-		if !slices.Contains(tw, w) {
-			d = append(d, "-"+w)
-		}
-	}
-	if len(d) == 0 {
-		return "the same words in another order or spacing"
-	}
-	return strings.Join(d, " ")
 }
 
 func launchOf(p map[string]any) string {
