@@ -113,7 +113,12 @@ func compare(fields []tee.Field, e tee.CheckEntry) ([]tee.Field, int) {
 	differ := 0
 	for _, f := range fields {
 		c := tee.Field{Name: f.Name, Got: f.Got, Status: tee.FieldNotPublished}
-		if w := published(e, f.Name); w != "" {
+		if f.Name == "td_attributes" && published(e, f.Name) == "" && debugTD(f.Got) {
+			// Whatever a release publishes, a debuggable TD is none of its
+			// guests: the host can read and change its memory.
+			c.Want, c.Status = []string{"DEBUG (bit 0) clear"}, tee.FieldDiffers
+			differ++
+		} else if w := published(e, f.Name); w != "" {
 			c.Want, c.Status = []string{w}, tee.FieldMatch
 			if w != f.Got {
 				c.Status = tee.FieldDiffers
@@ -123,6 +128,12 @@ func compare(fields []tee.Field, e tee.CheckEntry) ([]tee.Field, int) {
 		out = append(out, c)
 	}
 	return out, differ
+}
+
+// debugTD says whether TD attributes (hex, little-endian) have DEBUG set.
+func debugTD(attrs string) bool {
+	b, err := hex.DecodeString(attrs)
+	return err == nil && len(b) > 0 && b[0]&1 != 0
 }
 
 // Check implements tee.Checker.
@@ -188,7 +199,11 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 		}
 	}
 	for _, f := range bestFields[5:] {
-		if f.Status == tee.FieldDiffers {
+		switch {
+		case f.Status != tee.FieldDiffers:
+		case f.Name == "td_attributes" && debugTD(f.Got):
+			x.add(true, "the TD attributes %s have DEBUG (bit 0) set: the host can read and change the TD's memory, so its measurements vouch for nothing", f.Got)
+		default:
 			x.add(true, "%s is %s, the release publishes %s", f.Name, f.Got, strings.Join(f.Want, ", "))
 		}
 	}

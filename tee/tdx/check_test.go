@@ -93,6 +93,10 @@ func tdxEntries(t *testing.T, in tdxInputs) []tee.CheckEntry {
 // quote is go-tdx-guest's real v4 quote with its body's MRTD and RTMRs
 // replaced by those of r (its signature then no longer verifies).
 func quote(t *testing.T, mrtd model.Digest, rtmrs [4]model.Register) []byte {
+	return quoteWith(t, mrtd, rtmrs, nil)
+}
+
+func quoteWith(t *testing.T, mrtd model.Digest, rtmrs [4]model.Register, edit func(*pb.TDQuoteBody)) []byte {
 	t.Helper()
 	q, err := abi.QuoteToProto(testdata.RawQuote)
 	if err != nil {
@@ -103,6 +107,9 @@ func quote(t *testing.T, mrtd model.Digest, rtmrs [4]model.Register) []byte {
 	q4.TdQuoteBody.Rtmrs = nil
 	for _, r := range rtmrs {
 		q4.TdQuoteBody.Rtmrs = append(q4.TdQuoteBody.Rtmrs, append([]byte(nil), r.Value[:]...))
+	}
+	if edit != nil {
+		edit(q4.TdQuoteBody)
 	}
 	raw, err := abi.QuoteToAbiBytes(q4)
 	if err != nil {
@@ -294,4 +301,16 @@ func FuzzParseLog(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckTDXDebug: a debuggable TD (TD attributes bit 0) matches no
+// entry, whatever its registers.
+func TestCheckTDXDebug(t *testing.T) {
+	in := loadTDXInputs(t)
+	r := launch(t, in, nil)
+	raw := quoteWith(t, r.MRTD, r.RTMR, func(b *pb.TDQuoteBody) { b.TdAttributes = append([]byte{1}, b.TdAttributes[1:]...) })
+	res := checkTDX(t, raw, ccel(r), nil, tdxEntries(t, in))
+	if res.Match || !res.Explained || !strings.Contains(strings.Join(res.Reasons, "\n"), "DEBUG (bit 0) set") {
+		t.Errorf("a debuggable TD: match %v, explained %v, reasons %q; want a mismatch naming DEBUG", res.Match, res.Explained, res.Reasons)
+	}
 }
