@@ -62,11 +62,22 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 		}
 		return &Evidence{Report: r, Raw: b}, true, nil
 	}
-	a, err := abi.ReportCertsToProto(b)
+	a, err := reportCertsToProto(b)
 	if err != nil {
 		return nil, true, fmt.Errorf("SEV-SNP attestation report of %d bytes (a report is %d; more is a report followed by its certificate table): %w", len(b), abi.ReportSize, err)
 	}
 	return &Evidence{Report: a.GetReport(), Raw: b[:abi.ReportSize], Certs: a.GetCertificateChain()}, true, nil
+}
+
+// reportCertsToProto is go-sev-guest's parser of a report and its
+// certificate table, whose panics on a malformed table become errors.
+func reportCertsToProto(b []byte) (a *spb.Attestation, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a, err = nil, fmt.Errorf("malformed certificate table (go-sev-guest: %v)", r)
+		}
+	}()
+	return abi.ReportCertsToProto(b)
 }
 
 // The evidence fields beyond the RVPS scalars of the policy, by the param

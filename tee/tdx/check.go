@@ -54,7 +54,7 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 	if v == 5 {
 		return nil, true, errors.New("TDX quote version 5: the go-tdx-guest release cocobuild uses parses version 4 quotes only; get a version 4 quote (e.g. from the QGS of a TDX 1.5 host)")
 	}
-	q, err := abi.QuoteToProto(b)
+	q, err := quoteToProto(b)
 	if err != nil {
 		return nil, true, fmt.Errorf("TDX quote: %w", err)
 	}
@@ -63,6 +63,18 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 		return nil, true, fmt.Errorf("TDX quote: go-tdx-guest returned a %T", q)
 	}
 	return &Evidence{Quote: q4, Raw: b}, true, nil
+}
+
+// quoteToProto is go-tdx-guest's parser, whose panics on malformed
+// certification data (v0.3.1 slices past the end with a length the quote
+// states) become errors.
+func quoteToProto(b []byte) (q any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			q, err = nil, fmt.Errorf("malformed quote (go-tdx-guest: %v)", r)
+		}
+	}()
+	return abi.QuoteToProto(b)
 }
 
 // quoteFields are the quote body's fields by reference-value name
