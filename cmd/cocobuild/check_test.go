@@ -341,3 +341,44 @@ func TestCheckVerifyEvidence(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckFeed: check against a dir: feed verifies the feed first, as
+// verify does (the development key only with --allow-dev-key), and takes
+// the firmware from the build output given with --artifacts.
+func TestCheckFeed(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	dir := t.TempDir()
+	cache, feedDir := filepath.Join(dir, "cache"), filepath.Join(dir, "feed")
+	if code, so, se := runCLI(t, "publish", filepath.Join(b.out, "manifest.json"), "--version", "1.0.0", "--expires", "2099-01-01T00:00:00Z",
+		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel")); code != 0 {
+		t.Fatalf("publish: exit %d\n%s%s", code, so, se)
+	}
+	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
+	three := b.report(t, b.measure(t, 3, "EPYC-Genoa", b.cmdline))
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, "dir:" + feedDir}, 1,
+			[]string{"release sample 1.0.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+		{"feed without --allow-dev-key", []string{"--key", devPub, "--evidence", three, "dir:" + feedDir}, 1, []string{"DEVELOPMENT key"}},
+		{"feed with another key", []string{"--key", b.pub, "--evidence", three, "dir:" + feedDir}, 1, []string{"the feed does not verify"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(so+se, w) {
+					t.Errorf("output has no %q:\n%s%s", w, so, se)
+				}
+			}
+			if c.name != "feed" && strings.Contains(so, "MISMATCH") {
+				t.Errorf("compared with reference values that did not verify:\n%s", so)
+			}
+		})
+	}
+}
