@@ -7,12 +7,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
+	tdxtest "github.com/google/go-tdx-guest/testing"
 	"github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
@@ -312,5 +314,46 @@ func TestCheckTDXDebug(t *testing.T) {
 	res := checkTDX(t, raw, ccel(r), nil, tdxEntries(t, in))
 	if res.Match || !res.Explained || !strings.Contains(strings.Join(res.Reasons, "\n"), "DEBUG (bit 0) set") {
 		t.Errorf("a debuggable TD: match %v, explained %v, reasons %q; want a mismatch naming DEBUG", res.Match, res.Explained, res.Reasons)
+	}
+}
+
+// TestCheckTDXCollateralOffline: with Intel's collateral as files (the TCB
+// info, QE identity and their signing chain, the PCK and root CRLs that
+// go-tdx-guest ships beside its real quote), verify checks the TCB status
+// offline: go-tdx-guest's sample TCB info has newer SVNs than its sample
+// quote (its own tests say so), so the quote that verifies without
+// collateral is refused with it; collateral past its validity is expired;
+// half the collateral is refused.
+func TestCheckTDXCollateralOffline(t *testing.T) {
+	ev, _, err := TEE{}.ParseEvidence(testdata.RawQuote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := url.QueryUnescape(tdxtest.TcbInfoHeader["Tcb-Info-Issuer-Chain"][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"tcbinfo.json": testdata.TcbInfoBody, "qeidentity.json": testdata.QeIdentityBody,
+		"tcb-signing.pem": []byte(chain), "pck.crl": testdata.PckCrlBody, "root.crl": testdata.RootCrlBody}
+	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+	if _, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Now: at}); err != nil {
+		t.Fatalf("without collateral: %v", err)
+	}
+	notes, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Files: files, Now: at})
+	if err == nil || !strings.Contains(err.Error(), "no matching TCB level found") {
+		t.Errorf("with the sample collateral: %v, want the TCB status refused (no matching TCB level)", err)
+	}
+	all := strings.Join(notes, "\n")
+	for _, w := range []string{"tcbinfo.json: TCB info", "qeidentity.json: QE identity", "root.crl: root CA CRL", `pck.crl: PCK CRL of "Intel SGX PCK Platform CA"`, "tcb-signing.pem: the chain that signs"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("notes %q: want %q", notes, w)
+		}
+	}
+	if _, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Files: files, Now: at.AddDate(5, 0, 0)}); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("collateral checked five years later: %v, want it expired", err)
+	}
+	delete(files, "qeidentity.json")
+	if _, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Files: files, Now: at}); err == nil || !strings.Contains(err.Error(), "QE identity") {
+		t.Errorf("collateral without the QE identity: %v, want an error naming it", err)
 	}
 }
