@@ -542,9 +542,48 @@ func (x *explainer) difference(want, got logEvent) string {
 	case model.EvPlatformConfigFlags:
 		return fmt.Sprintf("%s differ: QEMU generates them for the machine type, the vCPU count and the memory size; %s was measured with %s — the TD ran with another vCPU count, memory size or QEMU", x.describe(want), x.closest.Name, launchOf(p))
 	case model.EvEFIHandoffTables2:
-		return fmt.Sprintf("the TD HOB differs: the TD's memory size is not %s's (%s)", x.closest.Name, str(p["memory"]))
+		return x.memoryDifference(got.digest)
 	}
 	return fmt.Sprintf("%s differs: SHA-384 %s in the TD's log, %s expected", x.describe(want), gd, wd)
+}
+
+// memoryDifference explains a TD HOB event that differs: it holds the
+// memory map QEMU hands the TD, so the memory size is searched for.
+func (x *explainer) memoryDifference(got []byte) string {
+	p := x.closest.Params
+	var mems []string
+	for _, e := range x.entries {
+		if m := str(e.Params["memory"]); m != "" && !slices.Contains(mems, m) {
+			mems = append(mems, m)
+		}
+	}
+	s := fmt.Sprintf("the TD HOB (the memory map QEMU hands the TD) differs: the TD's memory size is not %s's (%s); the release covers memory %s", x.closest.Name, str(p["memory"]), strings.Join(mems, ", "))
+	sha := str(p["firmware_sha256"])
+	fw, err := x.closest.Artifact(sha)
+	if err != nil {
+		return s + fmt.Sprintf("; the published firmware is not at hand to search the memory size (%v)", err)
+	}
+	md, err := model.ParseMetadata(fw)
+	if err != nil {
+		return s
+	}
+	if m, ok := model.SearchMemory(md, model.Digest(got)); ok {
+		return fmt.Sprintf("the TD ran with %s of memory (its TD HOB is that of %d bytes); %s is for %s, and the release covers memory %s", memString(m), m, x.closest.Name, str(p["memory"]), strings.Join(mems, ", "))
+	}
+	return s + "; no memory size from 128M to 4T gives its TD HOB (another QEMU, or another memory layout)"
+}
+
+// memString writes a memory size as QEMU's -m takes it.
+func memString(m uint64) string {
+	for _, u := range []struct {
+		shift uint
+		unit  string
+	}{{40, "T"}, {30, "G"}, {20, "M"}} {
+		if m%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", m>>u.shift, u.unit)
+		}
+	}
+	return strconv.FormatUint(m, 10)
 }
 
 // cmdlineDifference explains a LoadOptions event that differs, with both

@@ -178,6 +178,8 @@ func TestCheckTDX(t *testing.T) {
 			reasons: []string{"RTMR2 event 2: the initrd differs: the TD's has SHA-384", "the published initrd (sha256 " + sha(in.initrd) + ")"}},
 		{name: "vcpus", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), log: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), explained: true,
 			reasons: []string{"QEMU's ACPI tables (EV_PLATFORM_CONFIG_FLAGS \"ACPI DATA\") differ: QEMU generates them for the machine type, the vCPU count and the memory size", "the TD ran with another vCPU count, memory size or QEMU"}},
+		{name: "memory", r: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), log: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), explained: true,
+			reasons: []string{"RTMR0 event 1: the TD ran with 4G of memory (its TD HOB is that of 4294967296 bytes); tdx/vcpus=1,memory=2G is for 2G, and the release covers memory 2G"}},
 		{name: "vcpus without log", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }),
 			reasons: []string{"RTMR0 differs from tdx/vcpus=1,memory=2G's; it covers the firmware's configuration", "--eventlog"}},
 		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true,
