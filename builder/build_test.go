@@ -2,8 +2,6 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,39 +25,6 @@ import (
 	"github.com/cocobuild/cocobuild/tee"
 )
 
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-// writeRecipe writes a recipe directory with a fake kernel as a file input.
-func writeRecipe(t testing.TB, dir, extra string) (kernel []byte) {
-	t.Helper()
-	kernel = testenv.FakeBzImage("6.1.0-test", 256*1024)
-	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), kernel, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	recipe := fmt.Sprintf(`
-recipe {
-  name = "t"
-}
-
-input "k" {
-  file   = "vmlinuz"
-  sha256 = %q
-}
-
-kernel "guest" {
-  image   = input.k
-  cmdline = ["console=ttyS0"]
-}
-%s`, sha(kernel), extra)
-	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(recipe), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return kernel
-}
-
 // testOptions are the settings of a test's Load: the recipe's options,
 // the input kind's and the kinds beyond testKinds'.
 type testOptions struct {
@@ -69,7 +34,7 @@ type testOptions struct {
 }
 
 // testKinds are the block kinds the tests' recipes use (the command line
-// composes cocobuild's in cmd/cocobuild/registry.go).
+// composes cocobuild's in internal/registry).
 func testKinds(c *Cache, recipeDir string, o input.Options, extra ...recipes.Kind) ([]recipes.Kind, error) {
 	in, err := input.New(c, c.Dir, recipeDir, o)
 	if err != nil {
@@ -106,7 +71,7 @@ func load(t testing.TB, dir, cache string, opts testOptions) *Loaded {
 
 func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	dir := t.TempDir()
-	kernel := writeRecipe(t, dir, "")
+	kernel := testenv.WriteKernelRecipe(t, dir, "")
 	cacheA, cacheB := t.TempDir(), t.TempDir()
 	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	ctx := context.Background()
@@ -154,19 +119,19 @@ func TestBuildTwiceIdenticalAndCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []manifest.Artifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel)),
+	want := []manifest.Artifact{{Name: "kernel.guest", Kind: "kernel", Path: "kernel/guest/vmlinuz", SHA256: testenv.SHA256Hex(kernel), Size: int64(len(kernel)),
 		Extra: map[string]any{"cmdline": "console=ttyS0", "release": "6.1.0-test", "boot_protocol": "2.15"}}}
 	if diff := cmp.Diff(want, m.Artifacts); diff != "" {
 		t.Errorf("manifest artifacts (-want +got):\n%s", diff)
 	}
-	if got, want := m.Inputs, []manifest.Input{{Name: "k", Source: "file:vmlinuz", SHA256: sha(kernel), Size: int64(len(kernel))}}; !cmp.Equal(got, want) {
+	if got, want := m.Inputs, []manifest.Input{{Name: "k", Source: "file:vmlinuz", SHA256: testenv.SHA256Hex(kernel), Size: int64(len(kernel))}}; !cmp.Equal(got, want) {
 		t.Errorf("manifest inputs = %+v, want %+v", got, want)
 	}
 }
 
 func TestChangedFileIsRebuilt(t *testing.T) {
 	dir := t.TempDir()
-	writeRecipe(t, dir, "")
+	testenv.WriteKernelRecipe(t, dir, "")
 	cache := t.TempDir()
 	ctx := context.Background()
 	if _, err := load(t, dir, cache, testOptions{}).Build(ctx, filepath.Join(dir, "out"), 2, nil); err != nil {
@@ -182,8 +147,8 @@ func TestChangedFileIsRebuilt(t *testing.T) {
 	if !errors.As(err, &pm) {
 		t.Fatalf("build after the file changed: error %v, want a pin mismatch", err)
 	}
-	if pm.Input != "k" || pm.Got != sha(other) {
-		t.Errorf("mismatch error %+v: want input k, got %s", pm, sha(other))
+	if pm.Input != "k" || pm.Got != testenv.SHA256Hex(other) {
+		t.Errorf("mismatch error %+v: want input k, got %s", pm, testenv.SHA256Hex(other))
 	}
 }
 
@@ -193,7 +158,7 @@ func TestFailureCancelsAndKeepsNothing(t *testing.T) {
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "fw" {
   url    = %q
   sha256 = %q

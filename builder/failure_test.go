@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -53,7 +54,7 @@ func TestFailedAndCancelledSteps(t *testing.T) {
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "slow" {
   url    = %q
   sha256 = %q

@@ -78,7 +78,7 @@ publish "t" {
   %s
   allow_partial_coverage = true
 }
-%s`, sha(fw), sha(k), key, to, extra)
+%s`, testenv.SHA256Hex(fw), testenv.SHA256Hex(k), key, to, extra)
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestResultBuiltFromTamperedFileIsEvicted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(rj, bytes.Replace(rb, []byte(sha(mb)), []byte(sha(poisoned)), 1), 0o644); err != nil {
+	if err := os.WriteFile(rj, bytes.Replace(rb, []byte(testenv.SHA256Hex(mb)), []byte(testenv.SHA256Hex(poisoned)), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out")

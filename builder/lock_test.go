@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -66,7 +67,7 @@ func (e *events) Event(ev Event) {
 // step runs once; the other build waits, says so, and takes the result.
 func TestSharedCacheRunsStepOnce(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
-	writeRecipe(t, dir, "slow \"x\" {}\n")
+	testenv.WriteKernelRecipe(t, dir, "slow \"x\" {}\n")
 	var runs atomic.Int32
 	var wg sync.WaitGroup
 	obs := [2]*events{{}, {}}
@@ -131,7 +132,7 @@ func TestLockStepCancel(t *testing.T) {
 // has it, with the same files.
 func TestImport(t *testing.T) {
 	dir := t.TempDir()
-	writeRecipe(t, dir, "")
+	testenv.WriteKernelRecipe(t, dir, "")
 	cacheA, cacheB := t.TempDir(), t.TempDir()
 	res, err := load(t, dir, cacheA, testOptions{}).Build(t.Context(), filepath.Join(t.TempDir(), "out"), 2, nil)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/recipes"
 )
@@ -68,7 +69,7 @@ func loadWithPost(t *testing.T, fail bool) (*Loaded, string) {
 }
 input "a" {
   file   = "a.txt"
-  sha256 = "` + sha(data) + `"
+  sha256 = "` + testenv.SHA256Hex(data) + `"
 }
 post "p" {}
 `
@@ -104,7 +105,7 @@ func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := l.Recipe.Digest() + " " + sha([]byte("input bytes\n")) + "\n"; string(b) != want {
+	if want := l.Recipe.Digest() + " " + testenv.SHA256Hex([]byte("input bytes\n")) + "\n"; string(b) != want {
 		t.Errorf("post-build saw %q, want %q", b, want)
 	}
 	m, err := manifest.Read(filepath.Join(out, "manifest.json"))
@@ -113,7 +114,7 @@ func TestPostBuilderAddsArtifactsAndNotes(t *testing.T) {
 	}
 	found := false
 	for _, a := range m.Artifacts {
-		if a.Name == "post.p" && a.Path == "post/p.txt" && a.SHA256 == sha(b) && a.Extra["x"] == 1.0 {
+		if a.Name == "post.p" && a.Path == "post/p.txt" && a.SHA256 == testenv.SHA256Hex(b) && a.Extra["x"] == 1.0 {
 			found = true
 		}
 	}

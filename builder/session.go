@@ -22,7 +22,7 @@ type LoadOptions struct {
 	// Kinds makes the block kinds the recipe may use, given the opened
 	// cache and the recipe's directory (where a kind finds the files it
 	// keeps beside the recipe, such as the input kind's lock file). The
-	// command line composes them (cmd/cocobuild/registry.go). An error
+	// command line composes them (internal/registry). An error
 	// that is hcl.Diagnostics is reported as a recipe error.
 	Kinds func(c *Cache, recipeDir string) ([]recipes.Kind, error)
 }
@@ -97,7 +97,7 @@ func (l *Loaded) Diagnose(err error) error {
 // *DiagError holding all of them.
 func Load(path string, opts LoadOptions) (*Loaded, error) {
 	if opts.Kinds == nil {
-		return nil, errors.New("loading a recipe with no block kinds (LoadOptions.Kinds is nil): compose them as cmd/cocobuild/registry.go does")
+		return nil, errors.New("loading a recipe with no block kinds (LoadOptions.Kinds is nil): compose them as internal/registry does")
 	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {

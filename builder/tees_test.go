@@ -1,10 +1,6 @@
 package builder
 
-import (
-	"github.com/cocobuild/cocobuild/tee"
-	"github.com/cocobuild/cocobuild/tee/sev"
-	"github.com/cocobuild/cocobuild/tee/tdx"
-)
+import "github.com/cocobuild/cocobuild/internal/tees"
 
-// testTEEs are the TEEs cocobuild registers (cmd/cocobuild/registry.go).
-var testTEEs = tee.NewSet(sev.TEE{}, tdx.TEE{})
+// testTEEs are the TEEs cocobuild registers.
+var testTEEs = tees.All()

@@ -71,7 +71,9 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 	s := n.spec
 	t := newTree()
 	for _, e := range baseEntries() {
-		t.add(e, false)
+		if err := t.add(e, false); err != nil {
+			return err
+		}
 	}
 	if s.Uroot {
 		res := sc.After["busybox"]
@@ -122,7 +124,9 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 			if !s.Uroot {
 				return fmt.Errorf("agent args are passed by u-root's init (etc/uinit.flags): add a uroot block with core/init, or leave args out")
 			}
-			t.add(&entry{name: "etc/uinit.flags", mode: typeReg | 0o444, data: []byte(fileflag.ArgvToFile(s.AgentArgs)), origin: "the agent args"}, false)
+			if err := t.add(&entry{name: "etc/uinit.flags", mode: typeReg | 0o444, data: []byte(fileflag.ArgvToFile(s.AgentArgs)), origin: "the agent args"}, false); err != nil {
+				return err
+			}
 		}
 	}
 	if s.ModuleInput >= 0 {
@@ -146,9 +150,15 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 					return err
 				}
 			}
-			t.add(&entry{name: dir + "modules.dep", mode: typeReg | 0o644, data: res.DepFile, origin: "the modules"}, false)
 			conf := "# Loaded in this order by u-root's init (or systemd-modules-load), dependencies from modules.dep.\n" + strings.Join(res.Load, "\n") + "\n"
-			t.add(&entry{name: "lib/modules-load.d/cocobuild.conf", mode: typeReg | 0o644, data: []byte(conf), origin: "the modules"}, false)
+			for _, e := range []*entry{
+				{name: dir + "modules.dep", mode: typeReg | 0o644, data: res.DepFile, origin: "the modules"},
+				{name: "lib/modules-load.d/cocobuild.conf", mode: typeReg | 0o644, data: []byte(conf), origin: "the modules"},
+			} {
+				if err := t.add(e, false); err != nil {
+					return err
+				}
+			}
 		}
 		// Stored as it reads back from the cache, so that cold and warm
 		// builds write the same manifest.

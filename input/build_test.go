@@ -22,18 +22,18 @@ func TestPinMismatchWritesNothing(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	wrong := strings.Repeat("ab", 32)
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "fw" {
   url    = %q
   sha256 = %q
 }
 `, srv.URL+"/OVMF.fd", wrong))
 	cache, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
-	_, err := load(t, dir, cache, input.Options{}).Build(context.Background(), out, 1, nil)
+	_, err := testkinds.Load(t, dir, cache, input.Options{}).Build(context.Background(), out, 1, nil)
 	if err == nil {
 		t.Fatal("build with a wrong pin succeeded")
 	}
-	for _, want := range []string{`input "fw"`, "expected " + wrong, "got " + sha(payload)} {
+	for _, want := range []string{`input "fw"`, "expected " + wrong, "got " + testenv.SHA256Hex(payload)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -41,7 +41,7 @@ input "fw" {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("output directory exists after a failed build: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(cache, "blobs", "sha256", sha(payload))); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(cache, "blobs", "sha256", testenv.SHA256Hex(payload))); !os.IsNotExist(err) {
 		t.Error("the mismatching download was kept in the cache")
 	}
 	tmps, _ := os.ReadDir(filepath.Join(cache, "tmp"))
@@ -59,7 +59,7 @@ func TestURLInputAndLock(t *testing.T) {
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "initrd" {
   url = %q
 }
@@ -74,10 +74,10 @@ input "initrd" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := lock.Pins["initrd"], (input.Pin{Source: "url:" + srv.URL + "/initrd.img", SHA256: sha(payload)}); got != want {
+	if got, want := lock.Pins["initrd"], (input.Pin{Source: "url:" + srv.URL + "/initrd.img", SHA256: testenv.SHA256Hex(payload)}); got != want {
 		t.Errorf("lock pin = %+v, want %+v", got, want)
 	}
-	res, err := load(t, dir, cache, input.Options{Locked: true}).Build(ctx, filepath.Join(dir, "out"), 2, nil)
+	res, err := testkinds.Load(t, dir, cache, input.Options{Locked: true}).Build(ctx, filepath.Join(dir, "out"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ input "initrd" {
 	}
 	var found bool
 	for _, in := range res.Manifest.Inputs {
-		if in.Name == "initrd" && in.SHA256 == sha(payload) && in.Size == int64(len(payload)) {
+		if in.Name == "initrd" && in.SHA256 == testenv.SHA256Hex(payload) && in.Size == int64(len(payload)) {
 			found = true
 		}
 	}
@@ -95,7 +95,7 @@ input "initrd" {
 	}
 
 	// Drift: the recipe now names another URL; --locked refuses it.
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "initrd" {
   url = %q
 }
@@ -132,20 +132,20 @@ kernel "guest" {
   image   = input.k
   cmdline = ["console=ttyS0"]
 }
-`, srv.URL+"/vmlinuz", sha(payload))
+`, srv.URL+"/vmlinuz", testenv.SHA256Hex(payload))
 	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	cache := t.TempDir()
-	l := load(t, dir, cache, input.Options{})
+	l := testkinds.Load(t, dir, cache, input.Options{})
 	first, err := l.Build(ctx, filepath.Join(t.TempDir(), "out"), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The download is tampered with, and the input step's entry is gone
 	// (as after an eviction): the step runs again from the kept download.
-	blob := l.Cache.BlobPath(sha(payload))
+	blob := l.Cache.BlobPath(testenv.SHA256Hex(payload))
 	os.Chmod(blob, 0o644)
 	if err := os.WriteFile(blob, flipByte(payload), 0o644); err != nil {
 		t.Fatal(err)
@@ -158,16 +158,16 @@ kernel "guest" {
 		}
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	if _, err := load(t, dir, cache, input.Options{}).Build(ctx, out, 1, nil); err != nil {
+	if _, err := testkinds.Load(t, dir, cache, input.Options{}).Build(ctx, out, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if hits != 2 {
 		t.Errorf("%d downloads, want 2: the tampered download was not fetched again", hits)
 	}
-	if got, err := os.ReadFile(filepath.Join(out, "kernel", "guest", "vmlinuz")); err != nil || sha(got) != sha(payload) {
-		t.Errorf("OUT's kernel has sha256 %s (%v), want the pinned %s", sha(got), err, sha(payload))
+	if got, err := os.ReadFile(filepath.Join(out, "kernel", "guest", "vmlinuz")); err != nil || testenv.SHA256Hex(got) != testenv.SHA256Hex(payload) {
+		t.Errorf("OUT's kernel has sha256 %s (%v), want the pinned %s", testenv.SHA256Hex(got), err, testenv.SHA256Hex(payload))
 	}
-	if got, err := os.ReadFile(blob); err != nil || sha(got) != sha(payload) {
-		t.Errorf("the kept download has sha256 %s (%v), want the pinned %s", sha(got), err, sha(payload))
+	if got, err := os.ReadFile(blob); err != nil || testenv.SHA256Hex(got) != testenv.SHA256Hex(payload) {
+		t.Errorf("the kept download has sha256 %s (%v), want the pinned %s", testenv.SHA256Hex(got), err, testenv.SHA256Hex(payload))
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -71,7 +73,7 @@ func TestWrongRecipePinPointsAtIt(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	wrong := strings.Repeat("ab", 32)
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "fw" {
   url    = %q
   sha256 = %q
@@ -82,12 +84,12 @@ input "fw" {
 	cache := t.TempDir()
 	ctx := context.Background()
 
-	_, err := load(t, dir, cache, input.Options{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
-	onePinDiag(t, err, r, line, col, "expected "+wrong, "got "+sha(payload), "edit this sha256 in the recipe")
+	_, err := testkinds.Load(t, dir, cache, input.Options{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
+	onePinDiag(t, err, r, line, col, "expected "+wrong, "got "+testenv.SHA256Hex(payload), "edit this sha256 in the recipe")
 
 	for _, update := range []bool{false, true} {
 		_, err := updateLock(ctx, t, dir, cache, update)
-		onePinDiag(t, err, r, line, col, "expected "+wrong, "got "+sha(payload))
+		onePinDiag(t, err, r, line, col, "expected "+wrong, "got "+testenv.SHA256Hex(payload))
 		if _, serr := os.Stat(input.LockPath(dir)); !os.IsNotExist(serr) {
 			t.Fatalf("lock (update %v) wrote %s despite the recipe's pin: %v", update, input.LockPath(dir), serr)
 		}
@@ -98,18 +100,18 @@ input "fw" {
 	if err := os.WriteFile(input.LockPath(dir), []byte(fmt.Sprintf("input \"fw\" {\n  source = %q\n  sha256 = %q\n}\n", "url:"+srv.URL+"/OVMF.fd", wrong)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "fw" {
   url    = %q
   sha256 = %q
 }
-`, srv.URL+"/OVMF.fd", sha(payload)))
+`, srv.URL+"/OVMF.fd", testenv.SHA256Hex(payload)))
 	lock, err := updateLock(ctx, t, dir, cache, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := lock.Pins["fw"].SHA256; got != sha(payload) {
-		t.Errorf("lock -update recorded %s for fw, want the recipe's pin %s", got, sha(payload))
+	if got := lock.Pins["fw"].SHA256; got != testenv.SHA256Hex(payload) {
+		t.Errorf("lock -update recorded %s for fw, want the recipe's pin %s", got, testenv.SHA256Hex(payload))
 	}
 }
 
@@ -120,15 +122,15 @@ func TestWrongLockPinPointsAtIt(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(payload) }))
 	defer srv.Close()
 	dir := t.TempDir()
-	writeRecipe(t, dir, fmt.Sprintf("input \"initrd\" {\n  url = %q\n}\n", srv.URL+"/initrd"))
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf("input \"initrd\" {\n  url = %q\n}\n", srv.URL+"/initrd"))
 	wrong := strings.Repeat("cd", 32)
 	lf := input.LockPath(dir)
 	if err := os.WriteFile(lf, []byte(fmt.Sprintf("input \"initrd\" {\n  source = %q\n  sha256 = %q\n}\n", "url:"+srv.URL+"/initrd", wrong)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	line, col := lineCol(t, lf, `"`+wrong+`"`)
-	_, err := load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
-	onePinDiag(t, err, lf, line, col, "expected "+wrong, "got "+sha(payload), "cocobuild lock -update")
+	_, err := testkinds.Load(t, dir, t.TempDir(), input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	onePinDiag(t, err, lf, line, col, "expected "+wrong, "got "+testenv.SHA256Hex(payload), "cocobuild lock -update")
 	var sb strings.Builder
 	var de *builder.DiagError
 	errors.As(err, &de)

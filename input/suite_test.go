@@ -25,7 +25,7 @@ func TestDebSuiteInput(t *testing.T) {
 	testenv.Tool(t, "apt-get", "apt")
 	dir, cache := t.TempDir(), t.TempDir()
 	ctx := context.Background()
-	writeRecipe(t, dir, `
+	testenv.WriteKernelRecipe(t, dir, `
 input "fw" {
   deb     = "ovmf-amdsev"
   suite   = "forky"
@@ -44,7 +44,7 @@ input "fw" {
 	if _, err := os.Stat(filepath.Join(cache, "apt")); err != nil {
 		t.Errorf("the suite's apt state is not in the cache: %v", err)
 	}
-	res, err := load(t, dir, cache, input.Options{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
+	res, err := testkinds.Load(t, dir, cache, input.Options{}).Build(ctx, filepath.Join(dir, "out"), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ input "fw" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := sha(fw), sha(testenv.ReadVector(t, "inputs/debian-sid_OVMF.amdsev.fd")); got != want {
+	if got, want := testenv.SHA256Hex(fw), testenv.SHA256Hex(testenv.ReadVector(t, "inputs/debian-sid_OVMF.amdsev.fd")); got != want {
 		t.Errorf("OVMF.amdsev.fd of ovmf-amdsev %s: got sha256 %s, want the vectors' copy's %s", ver, got, want)
 	}
 }
@@ -91,7 +91,7 @@ input "fw" {
 func TestDebSuiteVersionGone(t *testing.T) {
 	testenv.Tool(t, "apt-get", "apt")
 	dir, cache := t.TempDir(), t.TempDir()
-	writeRecipe(t, dir, fmt.Sprintf(`
+	testenv.WriteKernelRecipe(t, dir, fmt.Sprintf(`
 input "fw" {
   deb     = "ovmf-amdsev"
   suite   = "forky"
@@ -100,7 +100,7 @@ input "fw" {
   sha256  = %q
 }
 `, strings.Repeat("0", 64)))
-	_, err := load(t, dir, cache, input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
+	_, err := testkinds.Load(t, dir, cache, input.Options{}).Build(context.Background(), filepath.Join(dir, "out"), 1, nil)
 	if err == nil {
 		t.Fatal("build with a version forky does not have succeeded")
 	}
@@ -128,7 +128,7 @@ func TestDebSuiteDecode(t *testing.T) {
 }`, "Invalid suite"},
 	} {
 		dir := t.TempDir()
-		writeRecipe(t, dir, tt.block)
+		testenv.WriteKernelRecipe(t, dir, tt.block)
 		_, err := builder.Load(dir, testkinds.LoadOptions(t.TempDir(), input.Options{}))
 		var de *builder.DiagError
 		if !errors.As(err, &de) || !strings.Contains(de.Diags.Error(), tt.want) {

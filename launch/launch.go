@@ -8,18 +8,18 @@
 package launch
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/internal/qemuacpi"
 	"github.com/cocobuild/cocobuild/manifest"
-
-	"github.com/cocobuild/cocobuild/internal/filehash"
-	"github.com/cocobuild/cocobuild/measure/sev"
 	"github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/cocobuild/cocobuild/tee"
 )
 
 // DefaultQEMU is the QEMU binary a plan runs unless told otherwise: the
@@ -33,23 +33,18 @@ const (
 	DefaultVCPUs  = 1
 )
 
-// SNP constants of the AMD EPYC generations that run SEV-SNP (Milan,
-// Genoa, Turin): the C-bit position and the physical address bits it takes.
-const (
-	snpCBitPos          = 51
-	snpReducedPhysBits  = 1
-	snpFeatureActive    = 0x1  // SEV_FEATURES bit 0, SNPActive: every SNP guest
-	snpFeatureDebugSwap = 0x20 // bit 5, DebugSwap: chosen by the host's KVM, not by QEMU
-)
-
 // Options say how to launch.
 type Options struct {
 	// Measurement names the manifest entry ("tdx/memory=2G,…"); empty takes
 	// the default (Select).
 	Measurement string
 	// TEE is "" for an emulated boot (no confidential guest object), or
-	// "snp" or "tdx" for the command line of real hardware.
+	// one of the LaunchNames of a registered TEE (snp, tdx) for the command
+	// line of real hardware.
 	TEE string
+	// TEEs are the registered TEEs; their tee.Launcher builds the hardware
+	// command lines.
+	TEEs tee.Set
 	// KVM selects -accel kvm for an emulated boot (TCG otherwise); the TEE
 	// command lines always use KVM.
 	KVM bool
@@ -67,7 +62,7 @@ type Options struct {
 // Plan is one launch: the argv and where each of its parts comes from.
 type Plan struct {
 	Measurement manifest.Measurement `json:"measurement"`
-	TEE         string               `json:"tee"`   // snp, tdx, or "" (emulated)
+	TEE         string               `json:"tee"`   // Options.TEE: "" (emulated) or a launch name
 	Accel       string               `json:"accel"` // kvm or tcg
 	Argv        []string             `json:"argv"`
 	Files       Files                `json:"files"`
@@ -94,14 +89,13 @@ func (e *UsageError) Unwrap() error { return e.Err }
 func usage(format string, args ...any) error { return &UsageError{fmt.Errorf(format, args...)} }
 
 // Select returns the manifest entry to launch: the one named name; without
-// a name, the first entry (of the TEE tee, when given) that boots a kernel
-// directly, or the first such entry at all when none does. Without a TEE
-// (an emulated boot), a TDX entry that boots a kernel is taken before an
-// SEV one: SEV direct boot is measured through the firmware's SEV hashes
-// table, and firmware built for that (edk2's AmdSev, Debian's
-// OVMF.amdsev.fd) boots no kernel directly outside SEV. An unknown name is
-// a UsageError listing the names.
-func Select(m *manifest.Manifest, name, tee string) (*manifest.Measurement, error) {
+// a name, the first entry (of the TEE name teeName, when given) that boots a
+// kernel directly, or the first such entry at all when none does. Without a
+// TEE (an emulated boot), an entry whose firmware boots a kernel directly
+// outside the TEE too (tee.Launcher's EmulatedDirectBoot; SEV's
+// hashes-table firmware does not) is taken before others. An unknown name
+// is a UsageError listing the names.
+func Select(m *manifest.Manifest, name, teeName string, tees tee.Set) (*manifest.Measurement, error) {
 	if len(m.Measurements) == 0 {
 		return nil, usage("the manifest has no measurements: add a measure block to the recipe")
 	}
@@ -113,10 +107,10 @@ func Select(m *manifest.Manifest, name, tee string) (*manifest.Measurement, erro
 		}
 		return nil, usage("no measurement %q; the manifest has:\n  %s", name, strings.Join(Names(m), "\n  "))
 	}
-	var first, firstSEVDirect *manifest.Measurement
+	var first, firstDirect *manifest.Measurement
 	for i := range m.Measurements {
 		e := &m.Measurements[i]
-		if tee != "" && e.TEE != tee {
+		if teeName != "" && e.TEE != teeName {
 			continue
 		}
 		if first == nil {
@@ -125,21 +119,66 @@ func Select(m *manifest.Manifest, name, tee string) (*manifest.Measurement, erro
 		if str(e.Params, "kernel_sha256") == "" {
 			continue
 		}
-		if tee == "" && e.TEE != "tdx" {
-			if firstSEVDirect == nil {
-				firstSEVDirect = e
+		if teeName == "" && !emulatedDirectBoot(tees, e.TEE) {
+			if firstDirect == nil {
+				firstDirect = e
 			}
 			continue
 		}
 		return e, nil
 	}
-	if firstSEVDirect != nil {
-		return firstSEVDirect, nil
+	if firstDirect != nil {
+		return firstDirect, nil
 	}
 	if first == nil {
-		return nil, usage("the manifest has no %s measurement; it has:\n  %s", tee, strings.Join(Names(m), "\n  "))
+		return nil, usage("the manifest has no %s measurement; it has:\n  %s", teeName, strings.Join(Names(m), "\n  "))
 	}
 	return first, nil
+}
+
+// emulatedDirectBoot says whether the entries of a TEE name that boot a
+// kernel directly do so in an emulated boot.
+func emulatedDirectBoot(tees tee.Set, name string) bool {
+	t, ok := tees.Lookup(name)
+	if !ok {
+		return false
+	}
+	l, ok := t.(tee.Launcher)
+	return ok && l.EmulatedDirectBoot(name)
+}
+
+// launcher returns the Launcher whose LaunchNames has name.
+func launcher(tees tee.Set, name string) (tee.Launcher, []string) {
+	var names []string
+	var found tee.Launcher
+	for _, t := range tees.All() {
+		if l, ok := t.(tee.Launcher); ok {
+			for _, n := range l.LaunchNames() {
+				names = append(names, n)
+				if n == name {
+					found = l
+				}
+			}
+		}
+	}
+	return found, names
+}
+
+// LaunchNames are the values Options.TEE takes besides "": the launch
+// names of the registered TEEs.
+func LaunchNames(tees tee.Set) []string {
+	_, names := launcher(tees, "")
+	return names
+}
+
+// title is a TEE name for people (SEV-SNP), or the name itself.
+func title(tees tee.Set, name string) string {
+	if t, ok := tees.Lookup(name); ok {
+		if l, ok := t.(tee.Launcher); ok && l.Title(name) != "" {
+			return l.Title(name)
+		}
+	}
+	return name
 }
 
 // Names lists the manifest's measurement names in order.
@@ -152,26 +191,18 @@ func Names(m *manifest.Manifest) []string {
 }
 
 // str returns a string parameter ("" when absent); numbers are formatted.
-func str(p map[string]any, k string) string {
-	switch v := p[k].(type) {
-	case string:
-		return v
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	case int:
-		return strconv.Itoa(v)
-	}
-	return ""
-}
+func str(p map[string]any, k string) string { return tee.Param(p, k) }
 
 // NewPlan builds the launch of one measurement entry of the build in out.
 func NewPlan(out string, m *manifest.Manifest, o Options) (*Plan, error) {
-	switch o.TEE {
-	case "", "snp", "tdx":
-	default:
-		return nil, usage("--tee %q: want snp or tdx (or none for an emulated boot)", o.TEE)
+	var hw tee.Launcher
+	if o.TEE != "" {
+		var names []string
+		if hw, names = launcher(o.TEEs, o.TEE); hw == nil {
+			return nil, usage("--tee %q: want %s (or none for an emulated boot)", o.TEE, strings.Join(names, " or "))
+		}
 	}
-	e, err := Select(m, o.Measurement, o.TEE)
+	e, err := Select(m, o.Measurement, o.TEE, o.TEEs)
 	if err != nil {
 		return nil, err
 	}
@@ -246,27 +277,23 @@ func NewPlan(out string, m *manifest.Manifest, o Options) (*Plan, error) {
 		qemu = DefaultQEMU
 	}
 	argv := []string{qemu}
-	switch o.TEE {
-	case "snp":
-		tail, notes, err := snpArgs(e, mem, p)
+	if hw != nil {
+		tail, notes, err := hw.LaunchArgs(e, tee.Launch{Firmware: p.Files.Firmware, Kernel: p.Files.Kernel != "", VCPUs: p.VCPUs, Memory: mem})
+		if errors.Is(err, tee.ErrNoLaunch) {
+			return nil, &UsageError{err}
+		}
 		if err != nil {
 			return nil, err
 		}
 		argv, p.Notes = append(argv, tail...), append(p.Notes, notes...)
-	case "tdx":
-		tail, notes, err := tdxArgs(e, mem, p)
-		if err != nil {
-			return nil, err
-		}
-		argv, p.Notes = append(argv, tail...), append(p.Notes, notes...)
-	default:
+	} else {
 		cpu := "max"
 		if p.Accel == "kvm" {
 			cpu = "host"
 		}
 		argv = append(argv, "-accel", p.Accel, "-machine", "q35", "-cpu", cpu, "-smp", strconv.Itoa(p.VCPUs), "-m", mem,
 			"-bios", p.Files.Firmware)
-		p.Notes = append(p.Notes, fmt.Sprintf("emulated boot under %s: the same firmware, kernel, initrd, cmdline, vCPUs and memory, but the %s TEE itself is not emulated (no confidential guest object, no measurement taken)", strings.ToUpper(p.Accel), teeTitle(e.TEE)))
+		p.Notes = append(p.Notes, fmt.Sprintf("emulated boot under %s: the same firmware, kernel, initrd, cmdline, vCPUs and memory, but the %s TEE itself is not emulated (no confidential guest object, no measurement taken)", strings.ToUpper(p.Accel), title(o.TEEs, e.TEE)))
 	}
 	if p.Files.Kernel != "" {
 		argv = append(argv, "-kernel", p.Files.Kernel)
@@ -288,68 +315,6 @@ func NewPlan(out string, m *manifest.Manifest, o Options) (*Plan, error) {
 	argv = append(argv, "-nic", "none", "-nographic", "-no-reboot")
 	p.Argv = append(argv, o.Extra...)
 	return p, nil
-}
-
-func teeTitle(tee string) string {
-	return map[string]string{"snp": "SEV-SNP", "seves": "SEV-ES", "sev": "SEV", "tdx": "TDX"}[tee]
-}
-
-// snpArgs is the SEV-SNP hardware command line (QEMU's
-// docs/system/i386/amd-memory-encryption.rst): the sev-snp-guest object
-// with the entry's policy and, when it measured a kernel, kernel-hashes=on;
-// the modelled vCPU type and count.
-func snpArgs(e *manifest.Measurement, mem string, p *Plan) ([]string, []string, error) {
-	var notes []string
-	if vmm := str(e.Params, "vmm"); !strings.EqualFold(vmm, "QEMU") {
-		return nil, nil, usage("measurement %s models the %s VMM's vCPU state, not QEMU's: there is no QEMU command line that gives this digest", e.Name, vmm)
-	}
-	cpu := str(e.Params, "vcpu_type")
-	if _, err := sev.CPUSignature(cpu); err != nil {
-		return nil, nil, fmt.Errorf("measurement %s: %w", e.Name, err)
-	}
-	policy := str(e.Params, "policy")
-	if policy == "" {
-		return nil, nil, fmt.Errorf("measurement %s records no SNP policy: rebuild it with this cocobuild (the measure block's policy, default 0x30000)", e.Name)
-	}
-	gf, err := strconv.ParseUint(str(e.Params, "guest_features"), 0, 64)
-	if err != nil {
-		return nil, nil, fmt.Errorf("measurement %s: guest_features %q: %w", e.Name, str(e.Params, "guest_features"), err)
-	}
-	if gf&snpFeatureActive == 0 {
-		return nil, nil, usage("measurement %s: guest features %#x lack SNPActive (bit 0): not an SNP launch", e.Name, gf)
-	}
-	if rest := gf &^ (snpFeatureActive | snpFeatureDebugSwap); rest != 0 {
-		return nil, nil, usage("measurement %s: guest features %#x: bits %#x cannot be chosen on QEMU's command line, so no QEMU launch gives this digest", e.Name, gf, rest)
-	}
-	if gf&snpFeatureDebugSwap != 0 {
-		notes = append(notes, "guest features 0x21: DebugSwap (bit 5) is enabled by the host's KVM (kvm_amd debug_swap), not by QEMU: the digest matches only on a host that sets it")
-	} else {
-		notes = append(notes, "guest features 0x1 (SNPActive only): a host KVM that adds DebugSwap (kvm_amd debug_swap=1) gives another digest")
-	}
-	obj := fmt.Sprintf("sev-snp-guest,id=sev0,cbitpos=%d,reduced-phys-bits=%d,policy=%s", snpCBitPos, snpReducedPhysBits, policy)
-	if p.Files.Kernel != "" {
-		obj += ",kernel-hashes=on"
-	}
-	return []string{"-accel", "kvm", "-machine", "q35,confidential-guest-support=sev0,memory-backend=ram1",
-		"-object", "memory-backend-memfd,id=ram1,size=" + mem + ",share=true,prealloc=false",
-		"-object", obj,
-		"-cpu", cpu, "-smp", strconv.Itoa(p.VCPUs), "-m", mem, "-bios", p.Files.Firmware}, notes, nil
-}
-
-// tdxArgs is the TDX hardware command line (QEMU's docs/system/i386/tdx.rst):
-// the tdx-guest object, split irqchip, -bios, and the modelled memory size.
-func tdxArgs(e *manifest.Measurement, mem string, p *Plan) ([]string, []string, error) {
-	notes := []string{}
-	if q := str(e.Params, "qemu_version"); q != "" {
-		notes = append(notes, fmt.Sprintf("RTMR1 was modelled for QEMU %s (qemu_version); run it with that QEMU", q))
-	}
-	if po := str(e.Params, "page_order"); po != "" {
-		notes = append(notes, fmt.Sprintf("MRTD was modelled with the %s page order (page_order) of the host's KVM", po))
-	}
-	return []string{"-accel", "kvm", "-machine", "q35,kernel-irqchip=split,confidential-guest-support=tdx0,memory-backend=ram1",
-		"-object", "memory-backend-ram,id=ram1,size=" + mem,
-		"-object", "tdx-guest,id=tdx0",
-		"-cpu", "host", "-smp", strconv.Itoa(p.VCPUs), "-m", mem, "-bios", p.Files.Firmware}, notes, nil
 }
 
 // qemuMemory writes a size as QEMU's -m takes it, in the largest unit that

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cocobuild/cocobuild/internal/tees"
 	"github.com/cocobuild/cocobuild/manifest"
 )
 
@@ -37,7 +38,7 @@ func TestSelect(t *testing.T) {
 		{"nope", "", "", "no measurement \"nope\"; the manifest has:\n  snp/a\n  snp/b\n  tdx/a\n  tdx/b"},
 		{"", "seves", "", "the manifest has no seves measurement"},
 	} {
-		e, err := Select(m, tc.name, tc.tee)
+		e, err := Select(m, tc.name, tc.tee, tees.All())
 		if tc.err != "" {
 			var ue *UsageError
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.As(err, &ue) {
@@ -63,11 +64,11 @@ func TestSelect(t *testing.T) {
 		m         *manifest.Manifest
 		tee, want string
 	}{{direct, "", "tdx/b"}, {direct, "snp", "snp/a"}, {snpOnly, "", "snp/b"}} {
-		if e, err := Select(tc.m, "", tc.tee); err != nil || e.Name != tc.want {
+		if e, err := Select(tc.m, "", tc.tee, tees.All()); err != nil || e.Name != tc.want {
 			t.Errorf("Select(%v, \"\", %q): got %v, %v; want %s", Names(tc.m), tc.tee, e, err, tc.want)
 		}
 	}
-	if _, err := Select(&manifest.Manifest{}, "", ""); err == nil || !strings.Contains(err.Error(), "add a measure block") {
+	if _, err := Select(&manifest.Manifest{}, "", "", tees.All()); err == nil || !strings.Contains(err.Error(), "add a measure block") {
 		t.Errorf("Select with no measurements: got %v, want an error saying to add a measure block", err)
 	}
 }

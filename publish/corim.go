@@ -88,9 +88,9 @@ func unsignedCoRIM(r *Release, tees tee.Set, name string) (*corim.UnsignedCorim,
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	t, _ := tees.Lookup(name)
+	t, ok := tees.Lookup(name)
 	profile := CoRIMProfile(tees, name)
-	if profile == "" {
+	if !ok || profile == "" {
 		return nil, fmt.Errorf("no CoRIM profile for TEE %q", name)
 	}
 	c := comid.NewComid().SetTagIdentity(r.Name+"/"+name+"/"+r.Version, 0)
@@ -268,7 +268,7 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey, tees tee.Set) (*CoRIMValues, 
 	var reg tee.TEE
 	var name string
 	for _, n := range tees.CoRIMNames() {
-		if t, _ := tees.Lookup(n); t.CoRIMProfile(n) == out.Profile {
+		if t, ok := tees.Lookup(n); ok && t.CoRIMProfile(n) == out.Profile {
 			reg, name = t, n
 			break
 		}

@@ -107,6 +107,10 @@ func TestOCISubject(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := testRelease(t, "1.0.0")
+			files := map[string]string{"kernel/guest/vmlinuz": "kernel", "measure/snp/measurements.json": "m"}
+			for i := range r.Subjects { // the sizes a build would state for these files
+				r.Subjects[i].Size = int64(len(files[r.Subjects[i].Name]))
+			}
 			r.Subjects = append(r.Subjects, Subject{Name: c.ref, Kind: SubjectKindOCI, SHA256: c.sha})
 			docs, err := Sign(ctx, r, s, AllFormats, testTEEs)
 			if !c.ok {
@@ -120,7 +124,7 @@ func TestOCISubject(t *testing.T) {
 			}
 			// verify --artifacts checks the files, not the disk's manifest.
 			out := t.TempDir()
-			for p, content := range map[string]string{"kernel/guest/vmlinuz": "kernel", "measure/snp/measurements.json": "m"} {
+			for p, content := range files {
 				p = filepath.Join(out, filepath.FromSlash(p))
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 					t.Fatal(err)

@@ -195,6 +195,9 @@ func NewRelease(m *manifest.Manifest, o Options) (*Release, error) {
 	seen := map[string]bool{}
 	var gaps []CoverageGap
 	for _, mm := range m.Measurements {
+		if _, ok := o.TEEs.Lookup(mm.TEE); !ok {
+			return nil, fmt.Errorf("measurement %s is for TEE %q, which this cocobuild does not know (it knows %s): publish it with a cocobuild that does", mm.Name, mm.TEE, strings.Join(o.TEEs.Names(), ", "))
+		}
 		e := Entry{TEE: mm.TEE, Name: mm.Name, Values: map[string]string{}, Params: mm.Params, DerivedFrom: []Derived{},
 			Recipe: m.Recipe.SHA256, Version: v, Expires: expires}
 		if e.Params == nil {

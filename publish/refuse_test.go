@@ -161,7 +161,7 @@ func TestPublishRefusesFeedOfAnotherKey(t *testing.T) {
 			t.Errorf("error %q does not name key %s", err, id)
 		}
 	}
-	rd, _ := feed.Open(target)
+	rd, _ := feed.Open(target, nil)
 	rep, err := VerifyFeed(ctx, rd, a.Public(), verifyAt, FeedCheck{})
 	if err != nil || len(rep.Releases) != 1 {
 		t.Errorf("the feed after the refusal: got %v, want its one release verified", err)

@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/cocobuild/cocobuild/internal/fsinfo"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/tee"
 )
@@ -164,13 +166,22 @@ func Sign(ctx context.Context, r *Release, s *sign.Signer, formats []string, tee
 var ErrNotRegular = errors.New("a document of the release is not a regular file")
 
 // ReadDocuments reads the documents of a release from a directory (such as
-// OUT/publish/NAME), recognising them by name; other files are ignored. The
-// directory is read through an os.Root, and a document's name that is not
-// a regular file (a symbolic link, even to a file inside the directory, a
-// directory, a device) is ErrNotRegular: skipping it would verify the
-// release without a document that a consumer such as Trustee's RVPS reads
-// through the link.
+// OUT/publish/NAME) within the default limits: ReadDocumentsWithin with
+// nil limits.
 func ReadDocuments(dir string, tees tee.Set) ([]Document, error) {
+	return ReadDocumentsWithin(dir, tees, nil)
+}
+
+// ReadDocumentsWithin reads the documents of a release from a directory
+// (such as OUT/publish/NAME), recognising them by name; other files are
+// ignored. The directory is read through an os.Root, and a document's name
+// that is not a regular file (a symbolic link, even to a file inside the
+// directory, a directory, a named pipe, a device) is ErrNotRegular:
+// skipping it would verify the release without a document that a consumer
+// such as Trustee's RVPS reads through the link. A document over the
+// document limit of lim (limits.Document, nil: the default) is a
+// *limits.Error, refused before it is read.
+func ReadDocumentsWithin(dir string, tees tee.Set, lim *limits.Values) ([]Document, error) {
 	if err := checkTEEs(tees); err != nil {
 		return nil, err
 	}
@@ -190,9 +201,14 @@ func ReadDocuments(dir string, tees tee.Set) ([]Document, error) {
 		if !ok {
 			continue
 		}
-		b, err := readRegular(root, e.Name())
+		p := filepath.Join(dir, e.Name())
+		b, err := readRegular(root, e.Name(), p, lim)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, e.Name()), err)
+			var le *limits.Error
+			if errors.As(err, &le) {
+				return nil, err // it names the path
+			}
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		docs = append(docs, Document{Name: e.Name(), Format: k[0], MediaType: k[1], Data: b})
 	}
@@ -203,9 +219,12 @@ func ReadDocuments(dir string, tees tee.Set) ([]Document, error) {
 }
 
 // readRegular reads a file of root that must be a regular file, not a
-// symbolic link: it is checked with Lstat before it is opened and, once
-// open, must still be that file.
-func readRegular(root *os.Root, name string) ([]byte, error) {
+// symbolic link, of at most the document limit: it is checked with Lstat
+// before it is opened (non-blocking, so that a named pipe put in its place
+// meanwhile cannot block) and, once open, must still be that file; its
+// size is checked before it is read, and it is read into one buffer of
+// that size. path names it in a *limits.Error.
+func readRegular(root *os.Root, name, path string, lim *limits.Values) ([]byte, error) {
 	fi, err := root.Lstat(name)
 	if err != nil {
 		return nil, err
@@ -213,7 +232,7 @@ func readRegular(root *os.Root, name string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w (it is a %s): a release holds its documents as files, and a link could show a verifier other bytes than the ones checked here; replace it with the published file, or fetch the release again", ErrNotRegular, fsinfo.Kind(fi.Mode()))
 	}
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -222,10 +241,21 @@ func readRegular(root *os.Root, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !os.SameFile(fi, ofi) {
+	if !os.SameFile(fi, ofi) || !ofi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: it was replaced while being read; verify again", ErrNotRegular)
 	}
-	return io.ReadAll(f)
+	if err := lim.Check(path, limits.Document, ofi.Size()); err != nil {
+		return nil, err
+	}
+	b := make([]byte, ofi.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("shorter than its size %d: it changed while it was read; verify again (%w)", ofi.Size(), err)
+	}
+	var one [1]byte
+	if n, _ := f.Read(one[:]); n > 0 {
+		return nil, fmt.Errorf("longer than its size %d: it changed while it was read; verify again", ofi.Size())
+	}
+	return b, nil
 }
 
 // DetectFormat tells a document's format from its content: a sigstore

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -38,6 +40,9 @@ type Config struct {
 	// stay valid (0: feed.DefaultIndexTTL, 7 days). A feed not published to
 	// again within it expires: verify then reports it stale.
 	IndexTTL time.Duration
+	// Limits bound what is read of a feed's existing index and blobs
+	// (limits.Document, --limit document=SIZE); nil holds the defaults.
+	Limits *limits.Values
 }
 
 // ErrExpiresPast is the error of publishing a release whose expiry has
@@ -66,7 +71,9 @@ func checkSubjectFiles(r *Release, out string) error {
 	}
 	defer root.Close()
 	for _, s := range r.Subjects {
-		f, err := root.Open(filepath.FromSlash(s.Name))
+		// Non-blocking: a named pipe in the output is refused below, not
+		// waited on.
+		f, err := root.OpenFile(filepath.FromSlash(s.Name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("%w: subject %s: %w; publish signs only files of the build output %s", ErrSubjectOutside, s.Name, err, out)
 		}
@@ -170,7 +177,7 @@ func SignRelease(ctx context.Context, m *manifest.Manifest, s *sign.Signer, cfg 
 func Deliver(ctx context.Context, res *Result, s *sign.Signer, cfg Config) ([]string, error) {
 	var notes []string
 	for _, t := range cfg.To {
-		note, err := PublishDocuments(ctx, t, res.Release, s, res.Documents, FeedOptions{Subject: cfg.Subject, IndexTTL: cfg.IndexTTL, Now: cfg.Now})
+		note, err := PublishDocuments(ctx, t, res.Release, s, res.Documents, FeedOptions{Subject: cfg.Subject, IndexTTL: cfg.IndexTTL, Now: cfg.Now, Limits: cfg.Limits})
 		if err != nil {
 			return notes, fmt.Errorf("publishing to %s: %w", t, err)
 		}
@@ -205,6 +212,9 @@ type FeedOptions struct {
 	// Now is when the index's validity starts (the zero time: the wall
 	// clock).
 	Now time.Time
+	// Limits bound what is read of the feed as it stands (its index, the
+	// blobs it holds); nil holds the defaults.
+	Limits *limits.Values
 }
 
 // PublishDocuments appends signed documents to one sink, re-signs the
@@ -215,7 +225,7 @@ func PublishDocuments(ctx context.Context, target string, r *Release, s *sign.Si
 	sg := feed.Signing{Signer: s, TTL: fo.IndexTTL, Now: fo.Now}
 	switch {
 	case strings.HasPrefix(target, "dir:"):
-		d := feed.Dir{Path: strings.TrimPrefix(target, "dir:")}
+		d := feed.Dir{Path: strings.TrimPrefix(target, "dir:"), Limits: fo.Limits}
 		added, ix, err := d.Append(ctx, fr, blobs, sg)
 		if err != nil {
 			return "", err
@@ -229,6 +239,7 @@ func PublishDocuments(ctx context.Context, target string, r *Release, s *sign.Si
 		if err != nil {
 			return "", err
 		}
+		o.Limits = fo.Limits
 		desc, ix, err := o.Push(ctx, fr, blobs, ArtifactType, fo.Subject, sg)
 		if err != nil {
 			return "", err
@@ -402,6 +413,7 @@ func VerifyOCI(ctx context.Context, ref string, pub *sign.PublicKey, o VerifyOpt
 	if err != nil {
 		return nil, err
 	}
+	oc.Limits = o.Limits
 	rep, err := VerifyFeed(ctx, oc, pub, o, fc)
 	if err != nil {
 		return nil, err

@@ -4,14 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cocobuild/cocobuild/internal/tees"
 	"github.com/cocobuild/cocobuild/publish/sign"
-	"github.com/cocobuild/cocobuild/tee"
-	"github.com/cocobuild/cocobuild/tee/sev"
-	"github.com/cocobuild/cocobuild/tee/tdx"
 )
 
-// testTEEs are the TEEs cocobuild registers (cmd/cocobuild/registry.go).
-var testTEEs = tee.NewSet(sev.TEE{}, tdx.TEE{})
+// testTEEs are the TEEs cocobuild registers.
+var testTEEs = tees.All()
 
 // TestNoTEEsIsRefused: a caller that gives no TEEs gets an error, not
 // documents without the TEEs' names and CoRIMs.

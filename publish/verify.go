@@ -8,13 +8,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/fsinfo"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/tee"
 )
@@ -47,6 +51,10 @@ type VerifyOptions struct {
 	// TEEs are the TEEs whose documents (RVPS names, CoRIMs) a release
 	// may hold.
 	TEEs tee.Set
+	// Limits bound what is read of a feed (limits.Document for its index
+	// and documents, --limit document=SIZE); nil holds the defaults.
+	// Artifacts are hashed as streams, whatever their size.
+	Limits *limits.Values
 }
 
 // Verified is the outcome of a successful verification.
@@ -336,7 +344,10 @@ func coverageList(cs []*Coverage) string {
 }
 
 // checkSubjects checks the subjects found below dir, read through an
-// os.Root of it: no subject path or symbolic link leads out of dir.
+// os.Root of it: no subject path or symbolic link leads out of dir. Each
+// subject is hashed as a stream (a disk image is not read into memory),
+// and one that is not a regular file (a named pipe, a device) is refused
+// before anything is read from it.
 func checkSubjects(r *Release, dir string) (int, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -351,20 +362,55 @@ func checkSubjects(r *Release, dir string) (int, error) {
 		if err := checkSubjectName(s.Name); err != nil {
 			return n, err
 		}
-		b, err := root.ReadFile(filepath.FromSlash(s.Name))
+		got, size, err := hashSubject(root, s.Name, s.Size)
 		if errors.Is(err, os.ErrNotExist) {
 			return n, fmt.Errorf("subject %s is not in %s", s.Name, dir)
+		}
+		var nr *limits.NotRegularError
+		if errors.As(err, &nr) {
+			return n, fmt.Errorf("subject %s in %s is a %s, not a regular file: a build writes its artifacts as files; give the build output as it was built (--artifacts)", s.Name, dir, fsinfo.Kind(nr.Mode))
 		}
 		if err != nil {
 			return n, fmt.Errorf("%w: subject %s: %w", ErrSubjectOutside, s.Name, err)
 		}
-		d := sha256.Sum256(b)
-		if got := hex.EncodeToString(d[:]); got != s.SHA256 {
+		if got == "" {
+			return n, fmt.Errorf("%w: %s has %d bytes, the statement says %d", ErrMismatch, s.Name, size, s.Size)
+		}
+		if got != s.SHA256 {
 			return n, fmt.Errorf("%w: %s has sha256 %s, the statement says %s", ErrMismatch, s.Name, got, s.SHA256)
 		}
 		n++
 	}
 	return n, nil
+}
+
+// hashSubject returns the hex sha256 of a regular file of root, read as a
+// stream, and its size. It is opened non-blocking, so that a named pipe is
+// refused (*limits.NotRegularError) rather than waited on. When want (the
+// size the statement gives, 0: not given) is not the file's size, it
+// returns no digest and reads nothing: a file of another size cannot
+// match, however large it is.
+func hashSubject(root *os.Root, name string, want int64) (string, int64, error) {
+	f, err := root.OpenFile(filepath.FromSlash(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", 0, &limits.NotRegularError{Path: name, Mode: fi.Mode()}
+	}
+	if want > 0 && fi.Size() != want {
+		return "", fi.Size(), nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), fi.Size(), nil
 }
 
 // jsonEqual compares two decoded JSON values.

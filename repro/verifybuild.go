@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cocobuild/cocobuild/builder"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/tee"
@@ -39,8 +40,12 @@ func (r *VerifyBuildReport) OK() bool { return len(r.Mismatches) == 0 }
 // published release's settings. It is the check that published values
 // really come from this recipe. It signs nothing, needs no private key and
 // touches none of the recipe's feeds.
-func VerifyBuild(ctx context.Context, l *builder.Loaded, tees tee.Set, against, outDir string, pub *sign.PublicKey, jobs int, obs builder.Observer) (*VerifyBuildReport, error) {
-	docs, err := releaseDocuments(against, tees)
+//
+// The published release is read before anything is built, within lim
+// (limits.Document for each document, nil: the defaults): a document over
+// the limit, a named pipe or a device fails at once.
+func VerifyBuild(ctx context.Context, l *builder.Loaded, tees tee.Set, against string, lim *limits.Values, outDir string, pub *sign.PublicKey, jobs int, obs builder.Observer) (*VerifyBuildReport, error) {
+	docs, err := releaseDocuments(against, tees, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -232,15 +237,18 @@ func compareEntries(published, rebuilt []publish.Entry) []string {
 	return out
 }
 
-func releaseDocuments(against string, tees tee.Set) ([]publish.Document, error) {
+// releaseDocuments reads the published release: a release directory, or
+// its statement alone, each document within the document limit of lim and
+// only when it is a regular file.
+func releaseDocuments(against string, tees tee.Set, lim *limits.Values) ([]publish.Document, error) {
 	st, err := os.Stat(against)
 	if err != nil {
 		return nil, fmt.Errorf("%w: give a release directory (OUT/publish/NAME) or its %s", err, publish.StatementFile)
 	}
 	if st.IsDir() {
-		return publish.ReadDocuments(against, tees)
+		return publish.ReadDocumentsWithin(against, tees, lim)
 	}
-	b, err := os.ReadFile(against)
+	b, err := lim.ReadFile(against, limits.Document)
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func TestVerifyBuildKeepsNotes(t *testing.T) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := VerifyBuild(ctx, l, testkinds.TEEs(), filepath.Join(out, "publish", "t"), filepath.Join(t.TempDir(), "rebuilt"), sign.DevSigner().Public(), 2, nil)
+	rep, err := VerifyBuild(ctx, l, testkinds.TEEs(), filepath.Join(out, "publish", "t"), nil, filepath.Join(t.TempDir(), "rebuilt"), sign.DevSigner().Public(), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/cocobuild/cocobuild/internal/testkinds"
 )
 
-// testTEEs are the TEEs cocobuild registers (cmd/cocobuild/registry.go).
+// testTEEs are the TEEs cocobuild registers.
 var testTEEs = testkinds.TEEs()
 
 func sha(b []byte) string {

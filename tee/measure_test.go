@@ -2,11 +2,13 @@ package tee_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -338,7 +340,29 @@ func TestMeasureBlockErrors(t *testing.T) {
 	fw := ri.ref(t, "inputs/debian12_OVMF.fd")
 	k := ri.ref(t, "inputs/tiny-kernel.bin")
 	nometa := ri.ref(t, "inputs/debian12_OVMF_CODE_4M.fd")
+	// Inputs that are no firmware: one random byte, and a sparse file over
+	// the firmware limit (64MiB) that the step refuses before reading it.
+	own := t.TempDir()
+	oneByte := filepath.Join(own, "one-byte.fd")
+	if err := os.WriteFile(oneByte, []byte{0x5a}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(own, "big.fd")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 64<<20+4096); err != nil {
+		t.Fatal(err)
+	}
+	bigSum := sha256.New()
+	if _, err := io.Copy(bigSum, io.LimitReader(zeros{}, 64<<20+4096)); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&ri.sb, "input \"onebyte\" {\n  file   = %q\n  sha256 = %q\n}\n\n", oneByte, sha([]byte{0x5a}))
+	fmt.Fprintf(&ri.sb, "input \"big\" {\n  file   = %q\n  sha256 = %q\n}\n\n", big, hex.EncodeToString(bigSum.Sum(nil)))
 	tests := []struct{ name, block, want string }{
+		{"sev on one byte", "measure \"sev\" {\n firmware = input.onebyte\n}", "sev mode: the firmware is not a UEFI firmware image"},
+		{"firmware over the limit", "measure \"sev\" {\n firmware = input.big\n}", "65540KiB is over the firmware limit of 64MiB (size of a firmware image (OVMF .fd)): if the input is trusted, raise it with --limit firmware=65MiB (a build measures within the default limits: measure a larger input with cocobuild measure and its --limit)"},
 		{"unknown tee", "measure \"x\" {\n firmware = " + fw + "\n}", "Unknown TEE"},
 		{"tdx attr on snp", "measure \"snp\" {\n firmware = " + fw + "\n memory = \"2G\"\n}", "memory applies to tdx"},
 		{"bad cpu", "measure \"snp\" {\n firmware = " + fw + "\n vcpu_types = [\"EPYC-Zen9\"]\n}", "EPYC-Milan"},
@@ -541,4 +565,12 @@ func TestMeasureBlockTDXPolicyValues(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("TDX policy values (-want +got):\n%s", diff)
 	}
+}
+
+// zeros reads as endless zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

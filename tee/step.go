@@ -10,6 +10,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -84,20 +85,34 @@ type Read struct {
 }
 
 // ReadInputs reads the block's artifacts, inspects the firmware and writes
-// the inspection (firmware.json) into dir.
+// the inspection (firmware.json) into dir. Each artifact is read once,
+// within the default limits (limits.Firmware, limits.Kernel,
+// limits.Initrd): the build has no --limit flag, and its artifacts are
+// regular files of the cache or of the recipe's inputs.
 func (b *Block) ReadInputs(dir string) (*Read, error) {
 	r := &Read{}
+	var lim limits.Values
+	read := func(a *recipes.Artifact, l limits.Limit) ([]byte, error) {
+		data, err := lim.ReadFile(a.Path, l)
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, fmt.Errorf("%s of measure block %q (%s): %w (a build measures within the default limits: measure a larger input with cocobuild measure and its --limit)", l.Name, b.Name, a.Origin, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s of measure block %q (%s): %w", l.Name, b.Name, a.Origin, err)
+		}
+		return data, nil
+	}
 	var err error
-	if r.Firmware, err = os.ReadFile(b.Firmware.Path); err != nil {
+	if r.Firmware, err = read(&b.Firmware, limits.Firmware); err != nil {
 		return nil, err
 	}
 	if b.Kernel != nil {
-		if r.Kernel, err = os.ReadFile(b.Kernel.Path); err != nil {
+		if r.Kernel, err = read(b.Kernel, limits.Kernel); err != nil {
 			return nil, err
 		}
 	}
 	if b.Initrd != nil {
-		if r.Initrd, err = os.ReadFile(b.Initrd.Path); err != nil {
+		if r.Initrd, err = read(b.Initrd, limits.Initrd); err != nil {
 			return nil, err
 		}
 	}

@@ -8,7 +8,7 @@
 // subcommand. cmd/cocobuild builds the one Set of them and passes it down;
 // builder, publish and cmd iterate it and name no TEE. Adding a TEE is a
 // folder tee/NAME (with its pure model under measure/NAME) and a line in
-// cmd/cocobuild/registry.go.
+// internal/tees.
 package tee
 
 import (

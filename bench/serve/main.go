@@ -30,13 +30,11 @@ import (
 	"time"
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/internal/tees"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
-	"github.com/cocobuild/cocobuild/tee"
-	"github.com/cocobuild/cocobuild/tee/sev"
-	"github.com/cocobuild/cocobuild/tee/tdx"
 )
 
 func main() {
@@ -220,7 +218,7 @@ func makeFeed(dir string, n int) ([]string, error) {
 			},
 		}
 		cfg := publish.Config{Options: publish.Options{Name: "bench", Version: fmt.Sprintf("1.%d.0", i), Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC),
-			TEEs: tee.NewSet(sev.TEE{}, tdx.TEE{})},
+			TEEs: tees.All()},
 			To: []string{"dir:" + dir}}
 		if _, err := publish.Publish(ctx, m, s, cfg); err != nil {
 			return nil, err

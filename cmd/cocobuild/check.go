@@ -194,7 +194,7 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	o := publish.VerifyOptions{AllowDevKey: allowDevKey, Name: name, TEEs: a.tees}
+	o := publish.VerifyOptions{AllowDevKey: allowDevKey, Name: name, TEEs: a.tees, Limits: &a.limits}
 	var rels []*publish.Release
 	var what []string
 	feedCheck := func() (publish.FeedCheck, error) {
@@ -213,10 +213,10 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 			return nil, err
 		}
 		if rep, err = publish.VerifyOCI(ctx, target, pub, o, fc); err != nil {
-			return nil, failErr(err)
+			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
 		}
 	case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
-		if rd, err = feed.Open(target); err != nil {
+		if rd, err = feed.Open(target, &a.limits); err != nil {
 			return nil, usageErr(err)
 		}
 	default:
@@ -227,20 +227,20 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 		if !fi.IsDir() {
 			return nil, usageErr(fmt.Errorf("%s: want a release directory, a feed or a build's manifest.json", target))
 		}
-		if _, err := os.Stat(filepath.Join(target, feed.IndexFile)); err == nil {
-			rd = feed.Dir{Path: target}
+		if _, err := os.Lstat(filepath.Join(target, feed.IndexFile)); err == nil {
+			rd = feed.Dir{Path: target, Limits: &a.limits}
 			break
 		}
-		docs, err := publish.ReadDocuments(target, a.tees)
-		if errors.Is(err, publish.ErrNotRegular) {
-			return nil, failErr(err)
+		docs, err := publish.ReadDocumentsWithin(target, a.tees, &a.limits)
+		if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
+			return nil, a.verifyFailed(err) // the release, not the command line, is wrong
 		}
 		if err != nil {
 			return nil, usageErr(err)
 		}
 		v, err := publish.Verify(ctx, docs, pub, o)
 		if err != nil {
-			return nil, failErr(fmt.Errorf("the reference values do not verify: %w", err))
+			return nil, a.verifyFailed(fmt.Errorf("the reference values do not verify: %w", err))
 		}
 		rels = append(rels, v.Release)
 		what = append(what, v.Checked...)
@@ -258,7 +258,7 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 			return nil, err
 		}
 		if rep, err = publish.VerifyFeed(ctx, rd, pub, o, fc); err != nil {
-			return nil, failErr(fmt.Errorf("the feed does not verify: %w", err))
+			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
 		}
 	}
 	if rep != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 )
 
 func main() {
@@ -51,6 +54,7 @@ func runApp(ctx context.Context, a *app, args []string) int {
 	// COSIGN_PASSWORD; the builder adds the recipe's references.
 	ctx = childenv.WithSecrets(ctx, childenv.RefNames(args...)...)
 	root := newRootCmd(a)
+	onceFlags(root)
 	root.SetArgs(goStyleFlags(root, args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -60,6 +64,10 @@ func runApp(ctx context.Context, a *app, args []string) int {
 		return 0
 	}
 	code, msg := exitUsage, err.Error() // errors of cobra itself (unknown command, bad arguments)
+	var rf *repeatedFlagError
+	if errors.As(err, &rf) {
+		err = usageErr(rf)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code, msg = ee.code, ""
@@ -143,3 +151,94 @@ func goStyleFlags(root *cobra.Command, args []string) []string {
 	}
 	return out
 }
+
+// onceFlags makes every flag of the command tree that takes one value
+// refuse a second one, naming both ("--mode given twice (snp, then sev):
+// give it once"), where pflag would let the last one win. Flags that
+// collect values stay repeatable: slices, arrays, maps (stringToString),
+// counts and --limit (which refuses a repeated NAME itself). A switch
+// (bool) may be repeated, but not contradicted (--x --x=false).
+func onceFlags(root *cobra.Command) {
+	seen := map[*pflag.Flag]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.PersistentFlags(), c.Flags()} {
+			fs.VisitAll(func(f *pflag.Flag) {
+				if seen[f] {
+					return
+				}
+				seen[f] = true
+				if repeatable(f.Value) {
+					return
+				}
+				if f.Value.Type() == "duration" && f.DefValue == "0s" {
+					// pflag's help tells a zero default by the value's
+					// type, which the wrapper hides: "0" is the same
+					// duration and keeps "(default 0s)" out of --help.
+					f.DefValue = "0"
+				}
+				once := &onceValue{Value: f.Value, name: f.Name}
+				if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+					f.Value = onceSwitch{once}
+				} else {
+					f.Value = once
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// repeatable says whether a flag value collects its repetitions.
+func repeatable(v pflag.Value) bool {
+	if _, ok := v.(pflag.SliceValue); ok {
+		return true
+	}
+	if _, ok := v.(*limits.Values); ok {
+		return true
+	}
+	t := v.Type()
+	return strings.HasSuffix(t, "Slice") || strings.HasSuffix(t, "Array") || strings.HasPrefix(t, "stringTo") || t == "count"
+}
+
+// onceValue is a flag value that may be set once.
+type onceValue struct {
+	pflag.Value
+	name  string
+	set   bool
+	first string
+}
+
+func (v *onceValue) Set(s string) error {
+	if !v.set {
+		if err := v.Value.Set(s); err != nil {
+			return err
+		}
+		v.set, v.first = true, s
+		return nil
+	}
+	if v.Value.Type() == "bool" {
+		if b, err := strconv.ParseBool(s); err == nil && strconv.FormatBool(b) == v.Value.String() {
+			return nil // the same switch again
+		}
+	}
+	return &repeatedFlagError{name: v.name, first: v.first, second: s}
+}
+
+// repeatedFlagError is a flag that takes one value given twice. runApp
+// prints it without pflag's "invalid argument" preamble: the value is not
+// wrong, the repetition is.
+type repeatedFlagError struct{ name, first, second string }
+
+func (e *repeatedFlagError) Error() string {
+	return fmt.Sprintf("--%s given twice (%s, then %s): give it once", e.name, termsafe.Escape(e.first), termsafe.Escape(e.second))
+}
+
+// onceSwitch is a onceValue of a switch: pflag's help tells a switch by
+// its IsBoolFlag method.
+type onceSwitch struct{ *onceValue }
+
+func (onceSwitch) IsBoolFlag() bool { return true }

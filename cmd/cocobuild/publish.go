@@ -11,6 +11,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
@@ -56,6 +57,11 @@ guest has one), as its params.covers says; otherwise publish refuses (exit 1) un
 --allow-partial-coverage, which writes what each value covers and lacks into every
 document.
 
+MANIFEST, and the index and blobs of each feed appended to, are read within the
+document limit (64MiB; --limit document=SIZE raises it) and only from regular files:
+a MANIFEST that is a named pipe or device is refused (exit 2), a larger one or a feed
+whose index is larger fails (exit 1) before anything is read.
+
 The key is a private key file or env://VAR (passphrase in $COSIGN_PASSWORD), or
 "dev" for the development key. A publish block in the recipe does the same at the end
 of every build.
@@ -70,7 +76,12 @@ unless --allow-dev-key.`,
       --key cosign.key --to oci://127.0.0.1:5000/coco/sample --subject disk`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := os.ReadFile(args[0])
+			// The manifest may come from another build: it is read only when
+			// it is a regular file within the document limit.
+			b, err := a.limits.ReadFile(args[0], limits.Document)
+			if errors.Is(err, limits.ErrExceeded) {
+				return failErr(err)
+			}
 			if err != nil {
 				return usageErr(err)
 			}
@@ -79,6 +90,7 @@ unless --allow-dev-key.`,
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			cfg.TEEs = a.tees
+			cfg.Limits = &a.limits
 			if cfg.Name == "" {
 				cfg.Name = m.Recipe.Name
 			}
@@ -197,6 +209,7 @@ unless --allow-dev-key.`,
 	f.StringVarP(&out, "out", "o", "", "directory for the documents (default OUT/publish/NAME beside the manifest)")
 	f.StringVar(&cacheDir, "cache-dir", "", `the build cache holding the development key, for --key dev`)
 	f.BoolVar(&cfg.AllowPartialCoverage, "allow-partial-coverage", false, "sign measurements that leave out part of the guest (firmware, kernel, initrd, cmdline), saying so in every document")
+	a.addLimitFlag(c, false)
 	return c
 }
 

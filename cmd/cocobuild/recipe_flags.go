@@ -9,6 +9,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/registry"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -47,8 +48,8 @@ func (a *app) load(f *recipeFlags, args []string, resolving bool) (*builder.Load
 	l, err := builder.Load(path, builder.LoadOptions{
 		LoadOptions: recipes.LoadOptions{Vars: vars, VarFiles: f.varFiles},
 		CacheDir:    f.cacheDir,
-		Kinds: kinds(input.Options{AllowUnpinned: f.allowUnpinned || resolving, Locked: f.locked, Resolving: resolving},
-			a.tees, a.extraKinds),
+		Kinds: registry.Kinds(input.Options{AllowUnpinned: f.allowUnpinned || resolving, Locked: f.locked, Resolving: resolving},
+			a.tees, a.extraKinds...),
 	})
 	if err != nil {
 		return nil, a.recipeError(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/tees"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/tee"
 )
@@ -16,7 +17,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	json           bool
-	// extraKinds are block kinds beyond registry.go's (tests register
+	// extraKinds are block kinds beyond internal/registry's (tests register
 	// deliberately broken ones); childEnv is added to the environment of
 	// cocobuild processes this one starts (repro).
 	extraKinds []recipes.Kind
@@ -51,7 +52,7 @@ func (a *app) printJSON(v any) error {
 }
 
 func newRootCmd(a *app) *cobra.Command {
-	a.tees = newTEEs()
+	a.tees = tees.All()
 	root := &cobra.Command{
 		Use:   "cocobuild",
 		Short: "Reproducible confidential-guest images, their launch measurements and signed reference values",

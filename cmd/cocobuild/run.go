@@ -66,7 +66,7 @@ it with exit 1. QEMU arguments after -- are appended.`,
 				}
 			}
 			if printOnly && o.TEE == "" {
-				return usageErr(errors.New("--print needs --tee snp or --tee tdx: it prints the command line for that hardware"))
+				return usageErr(fmt.Errorf("--print needs --tee %s: it prints the command line for that hardware", strings.Join(launch.LaunchNames(a.tees), " or --tee ")))
 			}
 			if timeout < 0 {
 				return usageErr(errors.New("--timeout must not be negative"))
@@ -77,6 +77,7 @@ it with exit 1. QEMU arguments after -- are appended.`,
 			}
 			o.Extra = extra
 			o.KVM = o.TEE != "" || launch.KVMAvailable()
+			o.TEEs = a.tees
 			plan, err := launch.NewPlan(dir, m, o)
 			if err != nil {
 				var ue *launch.UsageError
@@ -128,7 +129,7 @@ it with exit 1. QEMU arguments after -- are appended.`,
 	}
 	rf.register(c)
 	c.Flags().StringVar(&o.Measurement, "measurement", "", "the manifest entry to boot (default: the first that boots a kernel directly)")
-	c.Flags().StringVar(&o.TEE, "tee", "", "snp or tdx: the command line for that hardware (with --print, print it)")
+	c.Flags().StringVar(&o.TEE, "tee", "", strings.Join(launch.LaunchNames(a.tees), " or ")+": the command line for that hardware (with --print, print it)")
 	c.Flags().BoolVar(&printOnly, "print", false, "print the command line (with --tee) instead of running it")
 	c.Flags().StringVar(&expect, "expect", "", "succeed (exit 0) as soon as a console line matches this regular expression")
 	c.Flags().DurationVar(&timeout, "timeout", 0, "kill QEMU and fail (exit 1) after this long, e.g. 300s (default: none)")

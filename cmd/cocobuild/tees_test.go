@@ -1,4 +1,6 @@
 package main
 
+import "github.com/cocobuild/cocobuild/internal/tees"
+
 // testTEEs are the TEEs the command registers.
-var testTEEs = newTEEs()
+var testTEEs = tees.All()

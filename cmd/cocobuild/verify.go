@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
@@ -57,7 +60,17 @@ It checks signatures, the payload type, the subjects (against --artifacts), expi
 --name: the release series to accept, a feed of other releases is rejected),
 and shows what the reference values cover (firmware, kernel, initrd, cmdline): a
 release signed with allow_partial_coverage is listed entry by entry, with a warning.
-The exit code is 1 when anything does not verify.`,
+The exit code is 1 when anything does not verify.
+
+Releases and feeds come from others: every document (statement, RVPS message,
+signature, CoRIM, feed index, blob) is read within the document limit (64MiB;
+--limit document=SIZE raises it), refused from its stated size before it is read
+(a file's size, an HTTP Content-Length, an OCI descriptor), and only from a regular
+file: a named pipe or device where a document is expected fails at once (exit 1;
+exit 2 when it is TARGET, --statement or --signature). --artifacts hashes each
+subject as a stream and refuses one that is not a regular file. Text output shows
+what the documents say (names, versions, notes) escaped, so that it cannot drive
+the terminal; --json keeps it exact.`,
 		Example: `  cocobuild verify --key keys/publisher.pub out/sample/publish/sample
   cocobuild verify --key keys/publisher.pub --min-version 0.1.0 dir:out/feed
   cocobuild verify --key keys/publisher.pub --artifacts out/sample out/sample/publish/sample/statement.sigstore.json
@@ -98,6 +111,7 @@ The exit code is 1 when anything does not verify.`,
 				}
 				return publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}, nil
 			}
+			o.Limits = &a.limits
 			ctx := cmd.Context()
 			target := args[0]
 			var rd feed.Reader
@@ -109,11 +123,11 @@ The exit code is 1 when anything does not verify.`,
 				}
 				rep, err := publish.VerifyOCI(ctx, target, pub, o, fc)
 				if err != nil {
-					return failErr(err)
+					return a.verifyFailed(err)
 				}
 				return a.printFeed(target, rep, pub, fc.State)
 			case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
-				if rd, err = feed.Open(target); err != nil {
+				if rd, err = feed.Open(target, &a.limits); err != nil {
 					return usageErr(err)
 				}
 			default:
@@ -122,48 +136,50 @@ The exit code is 1 when anything does not verify.`,
 					return usageErr(err)
 				}
 				if fi.IsDir() {
-					if _, err := os.Stat(filepath.Join(target, feed.IndexFile)); err == nil {
-						rd = feed.Dir{Path: target}
+					if _, err := os.Lstat(filepath.Join(target, feed.IndexFile)); err == nil {
+						rd = feed.Dir{Path: target, Limits: &a.limits}
 						break
 					}
-					docs, err := publish.ReadDocuments(target, a.tees)
-					if errors.Is(err, publish.ErrNotRegular) {
-						return failErr(err) // the release, not the command line, is wrong
+					docs, err := publish.ReadDocumentsWithin(target, a.tees, &a.limits)
+					if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
+						return a.verifyFailed(err) // the release, not the command line, is wrong
 					}
 					if err != nil {
 						return usageErr(err)
 					}
 					v, err := publish.Verify(ctx, docs, pub, o)
 					if err != nil {
-						return failErr(err)
+						return a.verifyFailed(err)
 					}
 					return a.printVerified(target, v.Release, v.Checked)
 				}
-				data, err := os.ReadFile(target)
+				data, err := a.readDocument(target, true)
 				if err != nil {
-					return usageErr(err)
+					return err
 				}
 				if statement != "" {
-					if o.Statement, err = os.ReadFile(statement); err != nil {
-						return usageErr(err)
+					if o.Statement, err = a.readDocument(statement, true); err != nil {
+						return err
 					}
-				} else if b, err := os.ReadFile(filepath.Join(filepath.Dir(target), publish.StatementFile)); err == nil && filepath.Base(target) != publish.StatementFile {
-					o.Statement = b
+				} else if filepath.Base(target) != publish.StatementFile {
+					if o.Statement, err = a.readDocument(filepath.Join(filepath.Dir(target), publish.StatementFile), false); err != nil {
+						return err
+					}
 				}
 				var sig []byte
 				if sigFile == "" {
-					if b, err := os.ReadFile(target + ".sig"); err == nil {
-						sig = b
+					if sig, err = a.readDocument(target+".sig", false); err != nil {
+						return err
 					}
-				} else if sig, err = os.ReadFile(sigFile); err != nil {
-					return usageErr(err)
+				} else if sig, err = a.readDocument(sigFile, true); err != nil {
+					return err
 				}
 				if f, _ := publish.DetectFormat(data); name != "" && (f == publish.FormatCoRIM || f == publish.FormatRVPS && o.Statement == nil) {
 					return usageErr(fmt.Errorf("--name: %s does not state its release's name: verify it with its statement (--statement) or verify the release directory", target))
 				}
 				checked, err := publish.VerifyOne(ctx, data, sig, pub, o)
 				if err != nil {
-					return failErr(err)
+					return a.verifyFailed(err)
 				}
 				return a.printVerified(target, nil, checked)
 			}
@@ -173,11 +189,12 @@ The exit code is 1 when anything does not verify.`,
 			}
 			rep, err := publish.VerifyFeed(ctx, rd, pub, o, fc)
 			if err != nil {
-				return failErr(err)
+				return a.verifyFailed(err)
 			}
 			return a.printFeed(target, rep, pub, fc.State)
 		},
 	}
+	a.addLimitFlag(c, false)
 	f := c.Flags()
 	f.StringVar(&key, "key", "", "the publisher's public key (PEM file or env://VAR), obtained out of band, not the cosign.pub inside the release (required)")
 	f.StringVar(&minVersion, "min-version", "", "reject releases older than this version (rollback protection)")
@@ -190,6 +207,45 @@ The exit code is 1 when anything does not verify.`,
 	f.StringVar(&statement, "statement", "", "for an RVPS message: the signed statement of its release, which carries its expiry (default: the statement.sigstore.json beside it)")
 	return c
 }
+
+// readDocument reads a document verify was given (given: TARGET,
+// --statement, --signature) or looks for beside TARGET (its statement, its
+// .sig), within the document limit, and only when it is a regular file. A
+// document found beside that does not exist is nil, no error. A document
+// over the limit fails the verification (exit 1); one given that is not a
+// regular file (a named pipe, a device) is a command-line error (exit 2),
+// one found beside a failure (exit 1), like a release's.
+func (a *app) readDocument(path string, given bool) ([]byte, error) {
+	b, err := a.limits.ReadFile(path, limits.Document)
+	switch {
+	case err == nil:
+		return b, nil
+	case !given && errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case errors.Is(err, limits.ErrExceeded) || !given:
+		return nil, a.verifyFailed(err)
+	}
+	return nil, usageErr(err)
+}
+
+// verifyFailed is failErr for what verify reports: the error's text
+// quotes the names, versions and subjects of the documents it read, which
+// anyone could have written, so stderr shows it escaped
+// (termsafe.Escape); the --json result keeps it exact, and errors.Is and
+// errors.As see the error itself.
+func (a *app) verifyFailed(err error) error {
+	if a.json { // exact in the JSON result, escaped on stderr
+		fmt.Fprintln(a.stderr, "error:", termsafe.Escape(err.Error()))
+		return &exitError{code: exitFailure, err: err, printed: true}
+	}
+	return failErr(escapedDocError{err})
+}
+
+// escapedDocError shows an error with termsafe.Escape.
+type escapedDocError struct{ err error }
+
+func (e escapedDocError) Error() string { return termsafe.Escape(e.err.Error()) }
+func (e escapedDocError) Unwrap() error { return e.err }
 
 // stateEnv names the directory verify remembers feeds in, when --state
 // does not.
@@ -239,19 +295,19 @@ func (a *app) printFeed(target string, rep *publish.FeedReport, pub *sign.Public
 		case e.Expired:
 			state = "older release, expired"
 		}
-		fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed; %s\n", e.Name, e.Version, state, len(e.Verified.Checked), e.Verified.Release.CoverageSummary())
+		fmt.Fprintf(a.stdout, "ok  %s %s (%s): %d checks passed; %s\n", escDoc(e.Name), escDoc(e.Version), state, len(e.Verified.Checked), escDoc(e.Verified.Release.CoverageSummary()))
 		if e.Latest && e.Verified.Release.PartialCoverage {
-			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest (see cocobuild verify of the release)\n", e.Name, e.Version)
+			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest (see cocobuild verify of the release)\n", escDoc(e.Name), escDoc(e.Version))
 		}
 		if e.Latest && e.Verified.Release.DevelopmentKey {
-			fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", e.Name, e.Version)
+			fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key\n", escDoc(e.Name), escDoc(e.Version))
 		}
 	}
 	if rep.Tag != "" {
-		fmt.Fprintf(a.stdout, "ok  the tag holds %s, the latest of its name\n", rep.Tag)
+		fmt.Fprintf(a.stdout, "ok  the tag holds %s, the latest of its name\n", escDoc(rep.Tag))
 	}
-	fmt.Fprintf(a.stdout, "ok  index version %d signed by %s, expires %s; not older than seen before (%s)\n", rep.IndexVersion, pub.ID(), rep.IndexExpires.Format(time.RFC3339), filepath.Join(st.Dir, feed.StateFile))
-	fmt.Fprintf(a.stdout, "feed %s: %d release(s) verified with %s\n", target, len(rep.Releases), pub.ID())
+	fmt.Fprintf(a.stdout, "ok  index version %d signed by %s, expires %s; not older than seen before (%s)\n", rep.IndexVersion, pub.ID(), rep.IndexExpires.Format(time.RFC3339), escDoc(filepath.Join(st.Dir, feed.StateFile)))
+	fmt.Fprintf(a.stdout, "feed %s: %d release(s) verified with %s\n", escDoc(target), len(rep.Releases), pub.ID())
 	return nil
 }
 
@@ -265,28 +321,33 @@ func (a *app) printVerified(target string, r *publish.Release, checked []string)
 		return a.printJSON(out)
 	}
 	for _, c := range checked {
-		fmt.Fprintf(a.stdout, "ok  %s\n", c)
+		fmt.Fprintf(a.stdout, "ok  %s\n", escDoc(c))
 	}
 	if r != nil {
-		fmt.Fprintf(a.stdout, "coverage: %s\n", r.CoverageSummary())
+		fmt.Fprintf(a.stdout, "coverage: %s\n", escDoc(r.CoverageSummary()))
 		for _, e := range r.PartialEntries() {
-			fmt.Fprintf(a.stdout, "  %s: %s\n", e.Name, e.Coverage)
+			fmt.Fprintf(a.stdout, "  %s: %s\n", escDoc(e.Name), escDoc(e.Coverage.String()))
 		}
 		if r.PartialCoverage {
-			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest: a verifier that accepts them accepts any guest that differs in what they lack\n", r.Name, r.Version)
+			fmt.Fprintf(a.stderr, "WARNING: %s %s holds reference values that do not vouch for the whole guest: a verifier that accepts them accepts any guest that differs in what they lack\n", escDoc(r.Name), escDoc(r.Version))
 		}
 		for _, e := range r.Entries {
 			for _, as := range assumptions(e) {
-				fmt.Fprintf(a.stdout, "assumption: %s: %s\n", e.Name, as)
+				fmt.Fprintf(a.stdout, "assumption: %s: %s\n", escDoc(e.Name), escDoc(as))
 			}
 		}
 	}
 	if r != nil && r.DevelopmentKey {
-		fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key: it proves nothing about who made it\n", r.Name, r.Version)
+		fmt.Fprintf(a.stderr, "WARNING: %s %s is signed with a DEVELOPMENT key: it proves nothing about who made it\n", escDoc(r.Name), escDoc(r.Version))
 	}
-	fmt.Fprintf(a.stdout, "verified %s\n", target)
+	fmt.Fprintf(a.stdout, "verified %s\n", escDoc(target))
 	return nil
 }
+
+// escDoc escapes a string of a verified document (a name, a version, a
+// coverage note: whoever signed it wrote it) for text output; --json
+// prints such strings exact.
+func escDoc(s string) string { return termsafe.Escape(s) }
 
 // coverageJSON is the --json form of what a release's values cover: whether
 // the publisher allowed partial coverage, a summary, and each entry's

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
 	"github.com/cocobuild/cocobuild/repro"
 )
@@ -28,7 +30,11 @@ a build wrote it) or its statement.sigstore.json. Exit 0 when everything matches
 1 otherwise.
 
 The rebuild does not publish: it signs nothing, needs no private key (the recipe's
-key may be unset) and appends to none of the recipe's feeds.`,
+key may be unset) and appends to none of the recipe's feeds.
+
+The published release is read before anything is built, each document within the
+document limit (64MiB; --limit document=SIZE raises it) and only from a regular file:
+a larger document, a named pipe or a device fails at once (exit 1).`,
 		Example: `  # --key: your copy of the publisher's public key, obtained out of band,
   # never the cosign.pub shipped inside the release
   cocobuild verify-build recipes/sample --against published/sample --key keys/publisher.pub`,
@@ -55,29 +61,34 @@ key may be unset) and appends to none of the recipe's feeds.`,
 				defer os.RemoveAll(out)
 			}
 			prog := newProgress(a)
-			rep, err := repro.VerifyBuild(cmd.Context(), l, a.tees, against, out, pub, jobs, prog)
+			rep, err := repro.VerifyBuild(cmd.Context(), l, a.tees, against, &a.limits, out, pub, jobs, prog)
 			prog.Close()
+			if errors.Is(err, limits.ErrExceeded) || errors.Is(err, publish.ErrNotRegular) || isNotRegularFile(err) {
+				return a.verifyFailed(err) // the published release is wrong
+			}
 			if err != nil {
 				return a.recipeError(err)
 			}
 			if a.json {
 				a.printJSON(map[string]any{"ok": rep.OK(), "report": rep})
 			} else {
+				// What the published release says (names, versions, errors
+				// that quote them) is escaped; --json keeps it exact.
 				for _, n := range rep.Notes { // e.g. a corrupt cache entry evicted and rebuilt
-					fmt.Fprintln(a.stderr, n)
+					fmt.Fprintln(a.stderr, escDoc(n))
 				}
 				for _, c := range rep.Checked {
-					fmt.Fprintf(a.stdout, "ok  %s\n", c)
+					fmt.Fprintf(a.stdout, "ok  %s\n", escDoc(c))
 				}
 				for _, m := range rep.Mismatches {
-					fmt.Fprintf(a.stdout, "MISMATCH  %s\n", m)
+					fmt.Fprintf(a.stdout, "MISMATCH  %s\n", escDoc(m))
 				}
 			}
 			if !rep.OK() {
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s does not come from this recipe as it builds now", against), printed: a.json}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s does not come from this recipe as it builds now", escDoc(against)), printed: a.json}
 			}
 			if !a.json {
-				fmt.Fprintf(a.stdout, "%s comes from this recipe: the rebuild matches it\n", rep.Release)
+				fmt.Fprintf(a.stdout, "%s comes from this recipe: the rebuild matches it\n", escDoc(rep.Release))
 			}
 			return nil
 		},
@@ -87,5 +98,13 @@ key may be unset) and appends to none of the recipe's feeds.`,
 	c.Flags().StringVar(&key, "key", "", "your copy of the publisher's public key (PEM file or env://VAR), obtained out of band, not the cosign.pub inside the release")
 	c.Flags().StringVarP(&out, "out", "o", "", "where to rebuild (default: a temporary directory)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
+	a.addLimitFlag(c, false)
 	return c
+}
+
+// isNotRegularFile says err is limits' refusal of a path that is not a regular
+// file (a named pipe, a device).
+func isNotRegularFile(err error) bool {
+	var nr *limits.NotRegularError
+	return errors.As(err, &nr)
 }

@@ -128,12 +128,12 @@ func TestImportDirection(t *testing.T) {
 // teeNames are the TEE names the registrations answer to.
 var teeNames = []string{"snp", "seves", "sev", "tdx"}
 
-// TestNoTEENamesOutsideRegistrations: builder, publish and cmd iterate the
+// TestNoTEENamesOutsideRegistrations: builder, publish, repro, launch and cmd iterate the
 // registered TEEs; a string literal naming one is a switch that adding a
 // TEE would have to find.
 func TestNoTEENamesOutsideRegistrations(t *testing.T) {
 	for dir, files := range pkgFiles(t) {
-		if !within(dir, "builder") && !within(dir, "publish") && !within(dir, "cmd/cocobuild") && !within(dir, "repro") {
+		if !within(dir, "builder") && !within(dir, "publish") && !within(dir, "cmd/cocobuild") && !within(dir, "repro") && !within(dir, "launch") {
 			continue
 		}
 		for _, f := range files {
@@ -148,6 +148,23 @@ func TestNoTEENamesOutsideRegistrations(t *testing.T) {
 				}
 				return true
 			})
+		}
+	}
+}
+
+// TestOneListOfTEEs: the TEE registrations (tee/NAME) are imported by
+// internal/tees, whose All is the one list of them, and by nothing else
+// but their own subpackages; so adding a TEE cannot miss a second list.
+func TestOneListOfTEEs(t *testing.T) {
+	for dir, files := range pkgFiles(t) {
+		for _, imp := range imports(files) {
+			if !within(imp, "tee") || imp == "tee" || strings.Count(imp, "/") != 1 {
+				continue
+			}
+			if dir == "internal/tees" || within(dir, imp) {
+				continue
+			}
+			t.Errorf("%s imports the TEE registration %s: use internal/tees.All, the one list of TEEs", dir, imp)
 		}
 	}
 }

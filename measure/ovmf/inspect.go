@@ -127,7 +127,7 @@ func Inspect(fw []byte) (*Info, error) {
 		return nil, err
 	}
 	if ft == nil && len(w.volumes) == 0 {
-		return nil, errNotFirmware
+		return nil, ErrNotFirmware
 	}
 	haveStore := false
 	for _, v := range w.volumes {

@@ -2,7 +2,6 @@ package ovmf
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -238,7 +237,3 @@ func inspectTDXMetadata(image []byte, ft *FooterTable) (*TDXMetadata, error) {
 	}
 	return out, nil
 }
-
-// errNotFirmware reports an image with neither a footer table nor a
-// firmware volume.
-var errNotFirmware = errors.New("not a UEFI firmware image: no OVMF footer table at its end and no firmware volume (\"_FVH\") in it; give an OVMF/edk2 .fd file")

@@ -92,13 +92,16 @@ type Firmware struct {
 	// HasHashTable. A GPA of 0 means the build reserves none.
 	HashTable    Area
 	HasHashTable bool
+	// Recognized says the image is a firmware image the model knows: it has
+	// an OVMF footer table or a firmware volume (ovmf.Recognize).
+	Recognized bool
 }
 
 // ParseFirmware parses the OVMF footer table of image and the structures it
 // points to. An image without a footer table parses to a Firmware with
-// nothing in it (SEV without direct boot needs nothing more); a corrupt
-// footer table or SEV metadata is an error. It never panics. Image is kept,
-// not copied.
+// nothing in it (SEV without direct boot needs nothing more), Recognized
+// when it has a firmware volume; a corrupt footer table or SEV metadata is
+// an error. It never panics. Image is kept, not copied.
 func ParseFirmware(image []byte) (*Firmware, error) {
 	if len(image) == 0 {
 		return nil, errors.New("firmware image is empty: give the OVMF file")
@@ -109,11 +112,13 @@ func ParseFirmware(image []byte) (*Firmware, error) {
 	fw := &Firmware{Image: image, GPA: fourGiB - uint64(len(image))}
 	ft, err := ovmf.ParseFooterTable(image)
 	if errors.Is(err, ovmf.ErrNoFooterTable) {
+		fw.Recognized = ovmf.Recognize(image) == nil
 		return fw, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("firmware: %w", err)
 	}
+	fw.Recognized = true
 	fw.Sections, err = parseMetadata(image, ft)
 	switch {
 	case err == nil:

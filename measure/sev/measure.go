@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+
+	"github.com/cocobuild/cocobuild/measure/ovmf"
 )
 
 // Mode is the SEV generation whose launch digest is computed.
@@ -107,9 +109,17 @@ type Params struct {
 	// sev-snp-measure-go do (RDX 0 instead of 0x600). Other VMMs ignore it
 	// (with a note), so that it can be set for a whole matrix.
 	EC2LegacyRDX bool
-	// VMSAGPA is the GPA SNP VMSA pages are measured at; 0 means
-	// DefaultVMSAGPA (gce-tcb-verifier uses 0xFFFFFFFFFF000 for some products).
-	VMSAGPA uint64
+	// VMSAGPA is the GPA SNP VMSA pages are measured at; nil means
+	// DefaultVMSAGPA, KVM's (gce-tcb-verifier uses 0xFFFFFFFFFF000 for some
+	// products). Any page-aligned GPA, 0 included, is taken as given: the
+	// VMM chooses it, the guest never maps it.
+	VMSAGPA *uint64
+	// AnyFirmware measures a Firmware that is not an image the model
+	// recognizes (ovmf.Recognize: no OVMF footer table and no firmware
+	// volume), which is otherwise an error wrapping ovmf.ErrNotFirmware.
+	// Only SEV mode can measure such bytes: SEV-ES and SNP need structures
+	// of the footer table.
+	AnyFirmware bool
 	// DumpVMSA asks for the VMSA pages in Result.VMSAs.
 	DumpVMSA bool
 
@@ -138,6 +148,8 @@ type Result struct {
 	// the model does not use one (SEV, EC2, GCE).
 	VCPUSig    uint32
 	HasVCPUSig bool
+	// VMSAGPA is the GPA the VMSA pages were measured at (SNP only).
+	VMSAGPA uint64
 	// Variant describes the model used: VMM, VMSA details and page order.
 	Variant string
 	// Covers says what the digest commits to.
@@ -205,7 +217,10 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 	if p.Mode != ModeSEVES && p.SEVESFeatures != 0 {
 		return nil, st, paramErr("SEV-ES features %#x only apply in seves mode, not %s: SNP VMSAs take the guest features", p.SEVESFeatures, p.Mode)
 	}
-	if p.Mode != ModeSNP && p.VMSAGPA != 0 {
+	if !fw.Recognized && !p.AnyFirmware {
+		return nil, st, fmt.Errorf("%s mode: the firmware is %w", p.Mode, ovmf.ErrNotFirmware)
+	}
+	if p.Mode != ModeSNP && p.VMSAGPA != nil {
 		return nil, st, paramErr("the VMSA GPA only matters in snp mode, not %s: leave it unset", p.Mode)
 	}
 	if p.Mode == ModeSEV {
@@ -408,13 +423,14 @@ func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) 
 	if p.GuestFeatures&1 == 0 {
 		return st, paramErr("guest features %#x lack SNPActive (0x1), which every SNP VMSA must have: add 0x1", p.GuestFeatures)
 	}
-	vmsaGPA := p.VMSAGPA
-	if vmsaGPA == 0 {
-		vmsaGPA = DefaultVMSAGPA
+	vmsaGPA := uint64(DefaultVMSAGPA)
+	if p.VMSAGPA != nil {
+		vmsaGPA = *p.VMSAGPA
 	}
 	if vmsaGPA%PageSize != 0 {
 		return st, paramErr("VMSA GPA %#x is not page aligned", vmsaGPA)
 	}
+	r.VMSAGPA = vmsaGPA
 	var hashesPage []byte
 	if r.HashTable != nil {
 		var err error

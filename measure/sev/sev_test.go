@@ -42,7 +42,11 @@ func TestMeasureErrors(t *testing.T) {
 		}(), nil, []string{"no SNP_KERNEL_HASHES section"}},
 		{"seves kernel, hashes GPA 0", Params{Mode: ModeSEVES, Firmware: debian, VCPUs: 1, VCPUType: "EPYC-v4", DirectBoot: kernel}, nil, []string{"GPA 0"}},
 		{"sev kernel, hashes GPA 0", Params{Mode: ModeSEV, Firmware: debian, DirectBoot: kernel}, nil, []string{"GPA 0"}},
-		{"sev kernel, no footer table", Params{Mode: ModeSEV, Firmware: make([]byte, PageSize), DirectBoot: kernel}, ErrNoHashTable, nil},
+		{"sev kernel, no footer table", Params{Mode: ModeSEV, Firmware: make([]byte, PageSize), DirectBoot: kernel, AnyFirmware: true}, ErrNoHashTable, nil},
+		{"sev, one random byte", Params{Mode: ModeSEV, Firmware: []byte{0x5a}}, ovmf.ErrNotFirmware, []string{"sev mode", "not a UEFI firmware image"}},
+		{"sev, a kernel as firmware", Params{Mode: ModeSEV, Firmware: testenv.ReadVector(t, "inputs/tiny-kernel.bin")}, ovmf.ErrNotFirmware, nil},
+		{"seves, a page of zeros", Params{Mode: ModeSEVES, Firmware: make([]byte, PageSize), VCPUs: 1, VCPUType: "EPYC-v4", AnyFirmware: true}, ErrNoResetBlock, nil},
+		{"snp, a page of zeros", snp(make([]byte, PageSize)), ovmf.ErrNotFirmware, []string{"snp mode"}},
 		{"unknown CPU type", func() Params { p := snp(debian); p.VCPUType = "EPYC-Foo"; return p }(), nil, []string{"EPYC-Foo", "EPYC-Milan", "EPYC-Turin"}},
 		{"QEMU without CPU", func() Params { p := snp(debian); p.VCPUType = ""; return p }(), nil, []string{"vCPU type", "EPYC-Genoa"}},
 		{"FMS out of range", func() Params { p := snp(debian); p.VCPUFMS = &FMS{25, 256, 0}; return p }(), nil, []string{"model 256"}},
@@ -57,14 +61,15 @@ func TestMeasureErrors(t *testing.T) {
 			return p
 		}(), nil, []string{"NUL"}},
 		{"unknown VMM", func() Params { p := snp(debian); p.VMM = 9; return p }(), nil, []string{"unknown VMM"}},
-		{"unaligned VMSA GPA", func() Params { p := snp(debian); p.VMSAGPA = 0x1234; return p }(), nil, []string{"page aligned"}},
+		{"unaligned VMSA GPA", func() Params { p := snp(debian); gpa := uint64(0x1234); p.VMSAGPA = &gpa; return p }(), nil, []string{"page aligned"}},
 		{"SNP firmware not whole pages", snp(append(make([]byte, 100), amdsev...)), nil, []string{"whole 4 KiB pages"}},
 	}
 	// Errors about the firmware (or its fit with the kernel); all others are ParamErrors.
 	firmwareErrors := map[string]bool{
 		"empty firmware": true, "snp without metadata": true, "snp kernel, hashes GPA 0": true,
 		"snp kernel, x64 OVMF": true, "snp kernel, no SNP_KERNEL_HASHES": true, "seves kernel, hashes GPA 0": true,
-		"sev kernel, hashes GPA 0": true, "sev kernel, no footer table": true, "SNP firmware not whole pages": true,
+		"sev kernel, hashes GPA 0": true, "sev kernel, no footer table": true, "sev, one random byte": true,
+		"sev, a kernel as firmware": true, "seves, a page of zeros": true, "snp, a page of zeros": true, "SNP firmware not whole pages": true,
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -350,5 +355,62 @@ func TestUnknownCPUType(t *testing.T) {
 		if strings.Contains(msg, "signature") || strings.Contains(msg, "family") {
 			t.Errorf("CPUSignature(%q): %q offers what only some callers take", tc.name, msg)
 		}
+	}
+}
+
+// TestAnyFirmware: bytes that are no firmware image are measured in SEV
+// mode only when asked, and then as what they are (SHA-256 of the bytes).
+func TestAnyFirmware(t *testing.T) {
+	one := []byte{0x5a}
+	if _, err := Measure(Params{Mode: ModeSEV, Firmware: one}); !errors.Is(err, ovmf.ErrNotFirmware) {
+		t.Fatalf("Measure(one byte) error = %v, want ErrNotFirmware", err)
+	}
+	r, err := Measure(Params{Mode: ModeSEV, Firmware: one, AnyFirmware: true})
+	if err != nil {
+		t.Fatalf("Measure(one byte, AnyFirmware): %v", err)
+	}
+	sum := sha256.Sum256(one)
+	if got, want := hex.EncodeToString(r.Digest), hex.EncodeToString(sum[:]); got != want {
+		t.Errorf("digest = %s, want %s (SHA-256 of the byte)", got, want)
+	}
+	// A recognized firmware measures the same with and without the flag.
+	debian := testenv.ReadVector(t, "inputs/debian12_OVMF.fd")
+	a, errA := Measure(Params{Mode: ModeSEV, Firmware: debian})
+	b, errB := Measure(Params{Mode: ModeSEV, Firmware: debian, AnyFirmware: true})
+	if errA != nil || errB != nil || !bytes.Equal(a.Digest, b.Digest) {
+		t.Errorf("debian12 OVMF: %x (%v) without AnyFirmware, %x (%v) with it, want equal digests", a.Digest, errA, b.Digest, errB)
+	}
+}
+
+// TestVMSAGPAZero: a VMSA GPA of 0 is used as given, not taken for the
+// default, and the variant names the GPA used.
+func TestVMSAGPAZero(t *testing.T) {
+	debian := testenv.ReadVector(t, "inputs/debian12_OVMF.fd")
+	measureAt := func(gpa *uint64) *Result {
+		t.Helper()
+		r, err := Measure(Params{Mode: ModeSNP, Firmware: debian, VCPUs: 1, VCPUType: "EPYC-v4", GuestFeatures: 1, VMSAGPA: gpa})
+		if err != nil {
+			t.Fatalf("Measure(VMSA GPA %v): %v", gpa, err)
+		}
+		return r
+	}
+	zero, def := uint64(0), uint64(DefaultVMSAGPA)
+	atZero, atNil, atDefault := measureAt(&zero), measureAt(nil), measureAt(&def)
+	if bytes.Equal(atZero.Digest, atNil.Digest) {
+		t.Errorf("VMSA GPA 0 gives the default GPA's digest %x, want another", atZero.Digest)
+	}
+	if !bytes.Equal(atNil.Digest, atDefault.Digest) {
+		t.Errorf("no VMSA GPA gives %x, %#x gives %x, want equal", atNil.Digest, def, atDefault.Digest)
+	}
+	for _, tc := range []struct {
+		r    *Result
+		want string
+	}{{atZero, "VMSA GPA 0x0"}, {atNil, "VMSA GPA 0xfffffffff000"}} {
+		if !strings.Contains(tc.r.Variant, tc.want) {
+			t.Errorf("variant %q does not say %q", tc.r.Variant, tc.want)
+		}
+	}
+	if atZero.VMSAGPA != 0 || atNil.VMSAGPA != DefaultVMSAGPA {
+		t.Errorf("Result.VMSAGPA = %#x and %#x, want 0 and %#x", atZero.VMSAGPA, atNil.VMSAGPA, uint64(DefaultVMSAGPA))
 	}
 }

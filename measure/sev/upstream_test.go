@@ -177,6 +177,7 @@ func TestGCETCBVerifierUpstream(t *testing.T) {
 		return nil
 	}
 	debian := testenv.ReadVector(t, "inputs/debian12_OVMF.fd")
+	gceVMSAGPA := uint64(0xFFFFFFFFFF000) // gce-tcb-verifier's for these products
 	tests := []struct {
 		name string
 		got  func(t *testing.T) []byte
@@ -204,11 +205,11 @@ func TestGCETCBVerifierUpstream(t *testing.T) {
 		}},
 		{"(computed here) gce-tcb-verifier LaunchDigest product=GENOA", func(t *testing.T) []byte {
 			return measureDigest(t, Params{Mode: ModeSNP, VMM: VMMGCE, VCPUs: 1, GuestFeatures: 1,
-				VMSAGPA: 0xFFFFFFFFFF000, Firmware: debian})
+				VMSAGPA: &gceVMSAGPA, Firmware: debian})
 		}},
 		{"(computed here) same, 4 vCPUs", func(t *testing.T) []byte {
 			return measureDigest(t, Params{Mode: ModeSNP, VMM: VMMGCE, VCPUs: 4, GuestFeatures: 1,
-				VMSAGPA: 0xFFFFFFFFFF000, Firmware: debian})
+				VMSAGPA: &gceVMSAGPA, Firmware: debian})
 		}},
 	}
 	if len(tests) != len(want) {

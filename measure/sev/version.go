@@ -5,4 +5,7 @@ package sev
 // hashes table, a Result field, a note or the Variant text. Caches of computed
 // measurements (the builder's measure step) are keyed by it, so a model fix
 // recomputes every measurement instead of serving the old value.
-const ModelVersion = "2"
+//
+// 3: an image that is not a firmware (ovmf.Recognize) is an error unless
+// Params.AnyFirmware; Params.VMSAGPA is a pointer, so that GPA 0 is used.
+const ModelVersion = "3"

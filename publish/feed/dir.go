@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 // Dir is a feed in a directory:
@@ -19,7 +20,15 @@ import (
 // Appending writes the blobs first and then renames a new index.json into
 // place, under an exclusive lock, so readers (and `cocobuild serve`) see the
 // old or the new index, never a release whose blobs are missing.
-type Dir struct{ Path string }
+//
+// Its index and blobs are read within the document limit of Limits (nil:
+// the defaults), and only when they are regular files.
+type Dir struct {
+	Path string
+	// Limits bound what is read from the feed (--limit document=SIZE);
+	// nil holds the defaults.
+	Limits *limits.Values
+}
 
 // IndexFile is the name of the index in a directory feed.
 const IndexFile = "index.json"
@@ -30,7 +39,7 @@ func (d Dir) blobPath(hexDigest string) string {
 
 // IndexBytes implements Reader.
 func (d Dir) IndexBytes(ctx context.Context) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(d.Path, IndexFile))
+	b, err := d.Limits.ReadFile(filepath.Join(d.Path, IndexFile), limits.Document)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s has no %s (publish to dir:%s first)", ErrNoIndex, d.Path, IndexFile, d.Path)
 	}
@@ -62,7 +71,7 @@ func (d Dir) Blob(ctx context.Context, digest string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(d.blobPath(h))
+	b, err := d.Limits.ReadFile(d.blobPath(h), limits.Document)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +121,7 @@ func (d Dir) Append(ctx context.Context, rel Release, blobs map[string][]byte, s
 			}
 			h, _ := checkDigest(doc.Digest)
 			p := d.blobPath(h)
-			if existing, err := os.ReadFile(p); err == nil && Digest(existing) == doc.Digest {
+			if existing, err := d.Limits.ReadFile(p, limits.Document); err == nil && Digest(existing) == doc.Digest {
 				continue
 			}
 			if err := atomicfile.WriteFile(p, blobs[doc.Digest], 0o644); err != nil {

@@ -326,7 +326,7 @@ func TestOpen(t *testing.T) {
 		{"oci://r/x:1", nil, true},
 	}
 	for _, c := range cases {
-		got, err := Open(c.ref)
+		got, err := Open(c.ref, nil)
 		if (err != nil) != c.err {
 			t.Errorf("Open(%q): error %v", c.ref, err)
 			continue

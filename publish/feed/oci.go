@@ -21,6 +21,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 // Annotations of a release manifest.
@@ -39,9 +41,15 @@ const (
 // artifact manifest (with artifactType) per release, tagged. A release
 // whose subject is given (the pushed disk image) is found from it through
 // the referrers API, or the referrers tag schema on registries without one.
+//
+// Blobs (the index, a release's documents) are read within the document
+// limit of Limits (limits.Document, --limit document=SIZE): a descriptor
+// that states a larger size is refused before anything is fetched.
 type OCI struct {
 	Repo *remote.Repository
 	Tag  string // "" for the release version
+	// Limits bound what is fetched for one blob; nil holds the defaults.
+	Limits *limits.Values
 }
 
 // OCIPrefix starts an OCI feed reference: oci://REGISTRY/REPO[:TAG].
@@ -272,17 +280,28 @@ func (o *OCI) Location() string {
 	return OCIPrefix + o.Repo.Reference.Registry + "/" + o.Repo.Reference.Repository
 }
 
-// fetchLimited fetches a blob of at most MaxBlobSize bytes, checked
-// against its descriptor's size and digest.
+// fetchLimited fetches a blob within the document limit, checked against
+// its descriptor's size and digest: a descriptor over the limit is refused
+// before the blob is fetched.
 func (o *OCI) fetchLimited(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
-	if d.Size > MaxBlobSize {
-		return nil, fmt.Errorf("blob %s is larger than %d bytes", d.Digest, MaxBlobSize)
+	if err := o.checkSize(d); err != nil {
+		return nil, err
 	}
 	b, err := content.FetchAll(ctx, o.Repo.Blobs(), d)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", d.Digest, err)
 	}
 	return b, nil
+}
+
+// checkSize refuses a descriptor whose size is over the document limit
+// (or negative), before anything is fetched: content.FetchAll reads
+// exactly the stated size into one buffer.
+func (o *OCI) checkSize(d ocispec.Descriptor) error {
+	if d.Size < 0 {
+		return fmt.Errorf("blob %s of %s: negative size %d in its descriptor", d.Digest, o.Location(), d.Size)
+	}
+	return o.Limits.Check(fmt.Sprintf("blob %s of %s", d.Digest, o.Location()), limits.Document, d.Size)
 }
 
 // Tagged reads the release record of the manifest at a tag (or digest).
@@ -333,6 +352,9 @@ func (o *OCI) fetchManifest(ctx context.Context, ref string) (ocispec.Descriptor
 		return desc, nil, err
 	}
 	defer rc.Close()
+	if err := o.checkSize(desc); err != nil { // oras bounds it too (MaxMetadataBytes)
+		return desc, nil, err
+	}
 	b, err := content.ReadAll(rc, desc)
 	if err != nil {
 		return desc, nil, err
@@ -398,8 +420,8 @@ func (o *OCI) Pull(ctx context.Context, ref string) (*Release, map[string][]byte
 	}
 	blobs := map[string][]byte{}
 	for _, l := range m.Layers {
-		if l.Size > MaxBlobSize {
-			return nil, nil, fmt.Errorf("layer %s is larger than %d bytes", l.Digest, MaxBlobSize)
+		if err := o.checkSize(l); err != nil {
+			return nil, nil, err
 		}
 		b, err := content.FetchAll(ctx, o.Repo, l) // checks size and digest
 		if err != nil {

@@ -13,7 +13,10 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 // Handler serves a directory feed read-only over HTTP:
@@ -101,14 +104,15 @@ func Handler(d Dir) http.Handler {
 }
 
 // openConfined opens a regular file of the feed through an os.Root, so
-// that no symbolic link leads out of the feed directory.
+// that no symbolic link leads out of the feed directory. It opens
+// non-blocking, so that a named pipe in the feed is refused, not waited on.
 func (d Dir) openConfined(name string) (*os.File, error) {
 	root, err := os.OpenRoot(d.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -183,9 +187,15 @@ func Serve(ctx context.Context, l net.Listener, d Dir) error {
 type HTTP struct {
 	Base   *url.URL
 	Client *http.Client // nil: a client with a 60 s timeout
+	// Limits bound what is read for one blob or index (limits.Document,
+	// --limit document=SIZE): a Content-Length over it is refused before
+	// the body is read, and a body that runs past it is cut off with a
+	// *limits.Error. nil holds the defaults.
+	Limits *limits.Values
 }
 
-// MaxBlobSize bounds what a client reads for one blob or index.
+// MaxBlobSize bounds what the server (Handler) reads of an index: the
+// default of limits.Document, which bounds what the feed readers read.
 const MaxBlobSize = 64 << 20
 
 func (h HTTP) get(ctx context.Context, p string) ([]byte, error) {
@@ -206,14 +216,7 @@ func (h HTTP) get(ctx context.Context, p string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBlobSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
-	}
-	if len(b) > MaxBlobSize {
-		return nil, fmt.Errorf("GET %s: larger than %d bytes", u, MaxBlobSize)
-	}
-	return b, nil
+	return readBounded(h.Limits, "GET "+u.String(), resp.ContentLength, resp.Body)
 }
 
 // IndexBytes implements Reader.
@@ -245,19 +248,20 @@ func (h HTTP) Blob(ctx context.Context, digest string) ([]byte, error) {
 }
 
 // Open returns the reader of a feed reference: dir:PATH or a directory path,
-// or an http:// or https:// URL of a served feed.
-func Open(ref string) (Reader, error) {
+// or an http:// or https:// URL of a served feed. It reads every document
+// within the limits of lim (nil: the defaults).
+func Open(ref string, lim *limits.Values) (Reader, error) {
 	switch {
 	case strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://"):
 		u, err := url.Parse(ref)
 		if err != nil {
 			return nil, err
 		}
-		return HTTP{Base: u}, nil
+		return HTTP{Base: u, Limits: lim}, nil
 	case strings.HasPrefix(ref, "dir:"):
-		return Dir{Path: strings.TrimPrefix(ref, "dir:")}, nil
+		return Dir{Path: strings.TrimPrefix(ref, "dir:"), Limits: lim}, nil
 	case strings.Contains(ref, "://"):
 		return nil, fmt.Errorf("feed %q: use dir:PATH, a directory, or an http(s):// URL (oci:// feeds are read with their tag)", ref)
 	}
-	return Dir{Path: ref}, nil
+	return Dir{Path: ref, Limits: lim}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 // StateFile is the name of a verifier's memory of feeds in its state
@@ -44,7 +45,9 @@ type stateDoc struct {
 func (s State) path() string { return filepath.Join(s.Dir, StateFile) }
 
 func (s State) load() (*stateDoc, error) {
-	b, err := os.ReadFile(s.path())
+	// The verifier's own file, read like a document all the same: a pipe
+	// or device put there is refused rather than waited on.
+	b, err := (*limits.Values)(nil).ReadFile(s.path(), limits.Document)
 	if errors.Is(err, os.ErrNotExist) {
 		return &stateDoc{Schema: StateSchema}, nil
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-sev-guest/abi"
 	"github.com/spf13/cobra"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 	model "github.com/cocobuild/cocobuild/measure/sev"
 	"github.com/cocobuild/cocobuild/tee"
@@ -28,6 +30,7 @@ type sevFlags struct {
 	sevesFeatures                    string
 	snpOVMFHash                      string
 	dumpVMSA, verbose, ec2LegacyVMSA bool
+	anyFirmware                      bool
 	vmsaGPA                          string
 }
 
@@ -44,7 +47,15 @@ command can replace it in scripts; --json adds the parameters and the model used
 
 Where sev-snp-measure would measure something that cannot launch, this command fails:
 snp on a firmware without SEV metadata, or a kernel given to a firmware without a SEV
-hashes table. Notes about what the digest does not cover go to stderr.`,
+hashes table. It also fails where sev-snp-measure picks one of several answers without a
+word: --vcpu-type, --vcpu-sig and --vcpu-family/--vcpu-model/--vcpu-stepping are
+alternatives (give one), and --ovmf must be a firmware image (an OVMF footer table or a
+UEFI firmware volume) unless --allow-unknown-firmware says to measure its bytes anyway
+(sev mode and snp:ovmf-hash; seves and snp need the firmware's SEV structures).
+
+Input files are read once and must be regular files within the limits in force
+(--limit, e.g. firmware 64MiB, kernel 512MiB); /dev/null reads as an empty file.
+Notes about what the digest does not cover go to stderr.`,
 		Example: `  cocobuild measure sev --mode snp --ovmf OVMF.fd --vcpus 4 --vcpu-type EPYC-Milan
   cocobuild measure sev --mode snp --ovmf OVMF.fd --vcpus 2 --vmm-type ec2
   cocobuild measure sev --mode snp --ovmf OVMF-AmdSev.fd --vcpus 1 --vcpu-sig 0xa10f10 \
@@ -77,9 +88,30 @@ hashes table. Notes about what the digest does not cover go to stderr.`,
 	fl.BoolVar(&f.dumpVMSA, "dump-vmsa", false, "write the measured VMSAs to vmsa<N>.bin in the current directory (seves, snp)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print \"Calculated <MODE> guest measurement: <digest>\"")
 	fl.BoolVar(&f.ec2LegacyVMSA, "ec2-legacy-vmsa", false, "model EC2 VMSAs as sev-snp-measure < 0.0.13 and sev-snp-measure-go do (RDX 0, not 0x600)")
-	fl.StringVar(&f.vmsaGPA, "vmsa-gpa", "", "GPA of SNP VMSA pages (default 0xFFFFFFFFF000, KVM's)")
+	fl.StringVar(&f.vmsaGPA, "vmsa-gpa", "", "GPA of SNP VMSA pages, any page-aligned value, 0 included (default 0xFFFFFFFFF000, KVM's)")
+	fl.BoolVar(&f.anyFirmware, "allow-unknown-firmware", false, "measure --ovmf even when it is no firmware image cocobuild recognizes (no OVMF footer table, no firmware volume): sev mode and snp:ovmf-hash then hash whatever bytes it holds")
 	c.AddCommand(newMeasureSEVIDBlockCmd(cli))
 	return c
+}
+
+// ignoredFlags are notes for the flags of names that were given but do
+// not apply (why), which sev-snp-measure ignores without a word.
+func ignoredFlags(changed func(string) bool, why string, names ...string) []string {
+	var given []string
+	for _, n := range names {
+		if changed(n) {
+			given = append(given, "--"+n)
+		}
+	}
+	if len(given) == 0 {
+		return []string{}
+	}
+	return []string{fmt.Sprintf("%s: %s ignored, as sev-snp-measure ignores them", why, strings.Join(given, ", "))}
+}
+
+// notFirmware is the error for an --ovmf that is no firmware image.
+func notFirmware(path string, err error) error {
+	return tee.Escaped(fmt.Errorf("--ovmf %s: %w: if these bytes are what the guest boots, measure them anyway with --allow-unknown-firmware", path, err))
 }
 
 // sevModeNames are the names sev-snp-measure's --verbose prints.
@@ -93,10 +125,12 @@ func parseUintFlag(cli *tee.CLI, name, s string, bits int) (uint64, error) {
 	return v, nil
 }
 
-func readInputFile(cli *tee.CLI, flag, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// readInputFile reads the file of a flag within the limit l in force
+// (--limit): a pipe, a device or an oversized file is a usage error at once.
+func readInputFile(cli *tee.CLI, flag, path string, l limits.Limit) ([]byte, error) {
+	b, err := tee.ReadInput(cli.Limits, flag, path, l)
 	if err != nil {
-		return nil, cli.Usage(fmt.Errorf("--%s: %w", flag, err))
+		return nil, cli.Usage(err)
 	}
 	return b, nil
 }
@@ -112,18 +146,29 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	if f.outputFormat != "hex" && f.outputFormat != "base64" {
 		return cli.Usage(fmt.Errorf("--output-format %q: want hex or base64", f.outputFormat))
 	}
-	fw, err := readInputFile(cli, "ovmf", f.ovmf)
+	fw, err := readInputFile(cli, "ovmf", f.ovmf, limits.Firmware)
 	if err != nil {
 		return err
 	}
 	if f.mode == "snp:ovmf-hash" {
+		if !f.anyFirmware {
+			if err := ovmf.Recognize(fw); err != nil {
+				return cli.Failure(notFirmware(f.ovmf, err))
+			}
+		}
 		h, err := model.SNPFirmwareHash(fw)
 		if err != nil {
-			return cli.Failure(err)
+			return cli.Failure(tee.Escaped(err))
 		}
+		notes := ignoredFlags(changed, "snp:ovmf-hash hashes the firmware pages alone", "vcpus", "vcpu-type", "vcpu-sig",
+			"vcpu-family", "vcpu-model", "vcpu-stepping", "vmm-type", "kernel", "initrd", "append", "guest-features",
+			"seves-features", "snp-ovmf-hash", "dump-vmsa", "ec2-legacy-vmsa", "vmsa-gpa")
 		if cli.JSON() {
 			return cli.PrintJSON(map[string]any{"mode": f.mode, "snp_ovmf_hash": hex.EncodeToString(h),
-				"firmware": fileInfo(f.ovmf, fw)})
+				"firmware": fileInfo(f.ovmf, fw), "notes": notes})
+		}
+		for _, n := range notes {
+			fmt.Fprintln(cli.Stderr, "note:", n)
 		}
 		// sev-snp-measure prints this in hex whatever --output-format says.
 		fmt.Fprintln(cli.Stdout, hex.EncodeToString(h))
@@ -158,16 +203,18 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 		return err
 	}
 	p := model.Params{Mode: mode, Firmware: fw, VCPUs: f.vcpus, VMM: vmm, GuestFeatures: gf, SEVESFeatures: sf,
-		DumpVMSA: f.dumpVMSA, EC2LegacyRDX: f.ec2LegacyVMSA}
+		DumpVMSA: f.dumpVMSA, EC2LegacyRDX: f.ec2LegacyVMSA, AnyFirmware: f.anyFirmware}
 	if mode != model.ModeSEV {
 		if err := setVCPU(cli, &p, f, changed); err != nil {
 			return err
 		}
 	}
-	if f.vmsaGPA != "" {
-		if p.VMSAGPA, err = parseUintFlag(cli, "vmsa-gpa", f.vmsaGPA, 64); err != nil {
+	if changed("vmsa-gpa") {
+		gpa, err := parseUintFlag(cli, "vmsa-gpa", f.vmsaGPA, 64)
+		if err != nil {
 			return err
 		}
+		p.VMSAGPA = &gpa
 	}
 	if f.snpOVMFHash != "" {
 		if p.SNPFirmwareHash, err = hex.DecodeString(f.snpOVMFHash); err != nil {
@@ -176,25 +223,34 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	}
 	var kernel, initrd []byte
 	if f.kernel != "" {
-		if kernel, err = readInputFile(cli, "kernel", f.kernel); err != nil {
+		if kernel, err = readInputFile(cli, "kernel", f.kernel, limits.Kernel); err != nil {
 			return err
 		}
 		if f.initrd != "" {
-			if initrd, err = readInputFile(cli, "initrd", f.initrd); err != nil {
+			if initrd, err = readInputFile(cli, "initrd", f.initrd, limits.Initrd); err != nil {
 				return err
 			}
 		}
 		p.DirectBoot = &model.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: f.appendLine}
 	}
 
+	var ignored []string
+	if mode == model.ModeSEV {
+		ignored = ignoredFlags(changed, "SEV measures no VMSAs", "vcpus", "vcpu-type", "vcpu-sig",
+			"vcpu-family", "vcpu-model", "vcpu-stepping", "vmm-type", "guest-features", "ec2-legacy-vmsa")
+	}
 	r, err := model.Measure(p)
 	if err != nil {
 		var pe *model.ParamError
 		if errors.As(err, &pe) {
 			return cli.Usage(err)
 		}
-		return cli.Failure(err)
+		if errors.Is(err, ovmf.ErrNotFirmware) {
+			return cli.Failure(notFirmware(f.ovmf, err))
+		}
+		return cli.Failure(tee.Escaped(err))
 	}
+	r.Notes = append(r.Notes, ignored...)
 	// The trap of a hashes table that nothing checks: the digest then
 	// covers no kernel, initrd or cmdline (the measure block says the same).
 	if p.DirectBoot != nil {
@@ -219,7 +275,7 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 		return cli.PrintJSON(sevJSON(f, p, r, measurement, kernel, initrd, vmsaFiles))
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintln(cli.Stderr, "note:", n)
+		fmt.Fprintln(cli.Stderr, "note:", termsafe.Escape(n))
 	}
 	if f.verbose {
 		fmt.Fprintf(cli.Stdout, "Calculated %s guest measurement: %s\n", sevModeNames[mode], measurement)
@@ -229,8 +285,11 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	return nil
 }
 
-// setVCPU passes the vCPU flags on; model.Params applies sev-snp-measure's
-// precedence (family/model/stepping, then signature, then type).
+// setVCPU passes the vCPU flags on. --vcpu-type, --vcpu-sig and
+// --vcpu-family/--vcpu-model/--vcpu-stepping are three ways to say one
+// thing: more than one is a usage error naming them, even when they agree
+// (sev-snp-measure silently takes family/model/stepping, then the
+// signature, then the type).
 func setVCPU(cli *tee.CLI, p *model.Params, f *sevFlags, changed func(string) bool) error {
 	fms := []string{"vcpu-family", "vcpu-model", "vcpu-stepping"}
 	n := 0
@@ -239,13 +298,26 @@ func setVCPU(cli *tee.CLI, p *model.Params, f *sevFlags, changed func(string) bo
 			n++
 		}
 	}
+	var given []string
+	if changed("vcpu-type") {
+		given = append(given, fmt.Sprintf("--vcpu-type %s", termsafe.Escape(f.vcpuType)))
+	}
+	if changed("vcpu-sig") {
+		given = append(given, fmt.Sprintf("--vcpu-sig %s", termsafe.Escape(f.vcpuSig)))
+	}
+	if n > 0 {
+		given = append(given, "--vcpu-family/--vcpu-model/--vcpu-stepping")
+	}
+	if len(given) > 1 {
+		return cli.Usage(fmt.Errorf("%s conflict: they are alternative ways to give the vCPU signature; give one", strings.Join(given, " and ")))
+	}
 	switch {
 	case n == 3:
 		p.VCPUFMS = &model.FMS{Family: f.family, Model: f.model, Stepping: f.stepping}
 	case n > 0:
 		return cli.Usage(errors.New("--vcpu-family, --vcpu-model and --vcpu-stepping go together: give all three"))
 	}
-	if f.vcpuSig != "" {
+	if changed("vcpu-sig") {
 		s, err := parseUintFlag(cli, "vcpu-sig", f.vcpuSig, 32)
 		if err != nil {
 			return err
@@ -253,7 +325,7 @@ func setVCPU(cli *tee.CLI, p *model.Params, f *sevFlags, changed func(string) bo
 		sig := uint32(s)
 		p.VCPUSig = &sig
 	}
-	if f.vcpuType != "" {
+	if changed("vcpu-type") {
 		if _, err := model.CPUSignature(f.vcpuType); err != nil {
 			return cli.Usage(fmt.Errorf("--vcpu-type: %w; or give --vcpu-sig, or --vcpu-family, --vcpu-model and --vcpu-stepping", err))
 		}
@@ -288,7 +360,7 @@ func sevJSON(f *sevFlags, p model.Params, r *model.Result, measurement string, k
 	if r.Mode != model.ModeSEV {
 		out["vcpus"] = p.VCPUs
 		out["vmm_type"] = p.VMM.String()
-		if p.VCPUType != "" && p.VCPUFMS == nil && p.VCPUSig == nil {
+		if p.VCPUType != "" && r.HasVCPUSig {
 			out["vcpu_type"] = p.VCPUType // the signature came from it
 		}
 		if r.HasVCPUSig {
@@ -300,6 +372,7 @@ func sevJSON(f *sevFlags, p model.Params, r *model.Result, measurement string, k
 	}
 	if r.Mode == model.ModeSNP {
 		out["guest_features"] = fmt.Sprintf("%#x", p.GuestFeatures)
+		out["vmsa_gpa"] = fmt.Sprintf("%#x", r.VMSAGPA)
 		if p.SNPFirmwareHash != nil {
 			out["snp_ovmf_hash"] = hex.EncodeToString(p.SNPFirmwareHash)
 		}
@@ -428,13 +501,13 @@ func decodeDigest(s string) ([]byte, error) {
 }
 
 func readKey(cli *tee.CLI, flag, path string) (*ecdsa.PrivateKey, error) {
-	b, err := readInputFile(cli, flag, path)
+	b, err := readInputFile(cli, flag, path, limits.Document)
 	if err != nil {
 		return nil, err
 	}
 	k, err := model.ParseIDKeyPEM(b)
 	if err != nil {
-		return nil, cli.Usage(fmt.Errorf("--%s %s: %w", flag, path, err))
+		return nil, cli.Usage(fmt.Errorf("--%s %s: %w", flag, termsafe.Escape(path), err))
 	}
 	return k, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 	model "github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/tee"
@@ -35,7 +37,11 @@ RTMR1 and RTMR2 for direct kernel boot (--kernel, --initrd, --append); RTMR3 is 
 A register that cannot be computed from what was given (RTMR0 without --acpi-dir, RTMR1/2
 without --kernel) is left out and the reason printed. --acpi-dir names a directory with the
 files table-loader, rsdp and tables (QEMU's etc/table-loader, etc/acpi/rsdp, etc/acpi/tables,
-e.g. from /sys/firmware/qemu_fw_cfg/by_name/etc/.../raw in a guest of the same configuration).`,
+e.g. from /sys/firmware/qemu_fw_cfg/by_name/etc/.../raw in a guest of the same configuration).
+
+The firmware must carry TDX (TDVF) metadata. Input files are read once and must be regular
+files within the limits in force (--limit, e.g. firmware 64MiB, kernel 512MiB, ACPI tables
+4GiB); /dev/null reads as an empty file.`,
 		Example: `  cocobuild measure tdx --firmware OVMF.fd
   cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --initrd initrd.img --append "console=ttyS0" --memory 4G
   cocobuild measure tdx --firmware OVMF.fd --page-order two-pass --qemu-version 8.2.2 --tdvf-separator legacy --kernel vmlinuz
@@ -80,22 +86,22 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 	if opts.Separator, err = model.ParseSeparator(f.separator); err != nil {
 		return cli.Usage(fmt.Errorf("--tdvf-separator: %w", err))
 	}
-	firmware, err := os.ReadFile(f.firmware)
+	// Every input file is read once, within the limits in force (--limit):
+	// a pipe, a device or an oversized file is refused before reading.
+	firmware, err := tee.ReadInput(cli.Limits, "firmware", f.firmware, limits.Firmware)
 	if err != nil {
-		return cli.Usage(fmt.Errorf("--firmware: %w", err))
+		return cli.Usage(err)
 	}
 	if f.kernel != "" {
-		if opts.Kernel, err = os.ReadFile(f.kernel); err != nil {
-			return cli.Usage(fmt.Errorf("--kernel: %w", err))
+		if opts.Kernel, err = tee.ReadInput(cli.Limits, "kernel", f.kernel, limits.Kernel); err != nil {
+			return cli.Usage(err)
 		}
 		opts.Cmdline = f.cmdline
 	}
 	if f.initrd != "" {
-		if opts.Initrd, err = os.ReadFile(f.initrd); err != nil {
-			return cli.Usage(fmt.Errorf("--initrd: %w", err))
-		}
-		if opts.Initrd == nil {
-			opts.Initrd = []byte{} // an empty file is still an initrd
+		// An empty file (or /dev/null) is still an initrd: non-nil.
+		if opts.Initrd, err = tee.ReadInput(cli.Limits, "initrd", f.initrd, limits.Initrd); err != nil {
+			return cli.Usage(err)
 		}
 	}
 	if f.acpiDir != "" {
@@ -104,15 +110,15 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 			name string
 			dst  *[]byte
 		}{{"table-loader", &opts.ACPI.TableLoader}, {"rsdp", &opts.ACPI.RSDP}, {"tables", &opts.ACPI.Tables}} {
-			if *b.dst, err = os.ReadFile(filepath.Join(f.acpiDir, b.name)); err != nil {
-				return cli.Usage(fmt.Errorf("--acpi-dir: %w (the directory needs table-loader, rsdp and tables)", err))
+			if *b.dst, err = tee.ReadInput(cli.Limits, "acpi-dir", filepath.Join(f.acpiDir, b.name), limits.File); err != nil {
+				return cli.Usage(fmt.Errorf("%w (the directory needs table-loader, rsdp and tables)", err))
 			}
 		}
 	}
 
 	res, err := model.Measure(firmware, opts)
 	if err != nil {
-		return cli.Failure(err)
+		return cli.Failure(tee.Escaped(err))
 	}
 	if f.eventLog != "" {
 		if err := os.WriteFile(f.eventLog, res.EventLog(), 0o644); err != nil {
@@ -132,13 +138,13 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 		}{rep, notes})
 	}
 	for _, n := range notes {
-		fmt.Fprintf(cli.Stderr, "note: %s\n", n)
+		fmt.Fprintf(cli.Stderr, "note: %s\n", termsafe.Escape(n))
 	}
 	fmt.Fprintf(cli.Stdout, "mrtd: %s\n", rep.MRTD)
 	for i, d := range []*model.Digest{rep.RTMR0, rep.RTMR1, rep.RTMR2, rep.RTMR3} {
 		name := "rtmr" + strconv.Itoa(i)
 		if d == nil {
-			fmt.Fprintf(cli.Stderr, "note: %s not computable: %s\n", name, rep.NotComputable[name])
+			fmt.Fprintf(cli.Stderr, "note: %s not computable: %s\n", name, termsafe.Escape(rep.NotComputable[name]))
 			continue
 		}
 		fmt.Fprintf(cli.Stdout, "%s: %s\n", name, d)

@@ -23,12 +23,11 @@ import (
 	"github.com/veraison/eat"
 	cose "github.com/veraison/go-cose"
 
+	"github.com/cocobuild/cocobuild/internal/tees"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/publish/sign"
-	"github.com/cocobuild/cocobuild/tee"
 	teesev "github.com/cocobuild/cocobuild/tee/sev"
-	teetdx "github.com/cocobuild/cocobuild/tee/tdx"
 )
 
 // These tests check the formats with the consumers' own libraries, not with
@@ -431,5 +430,5 @@ func TestSNPSchemeRulesRefuseWhatVeraisonRefuses(t *testing.T) {
 	}
 }
 
-// testTEEs are the TEEs cocobuild registers (cmd/cocobuild/registry.go).
-var testTEEs = tee.NewSet(teesev.TEE{}, teetdx.TEE{})
+// testTEEs are the TEEs cocobuild registers.
+var testTEEs = tees.All()

@@ -1,4 +1,7 @@
-package main
+// Package registry composes cocobuild's block kinds: the one list of them,
+// used by the command line and by the tests that load recipes as it does
+// (internal/testkinds).
+package registry
 
 import (
 	"github.com/cocobuild/cocobuild/builder"
@@ -10,25 +13,14 @@ import (
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/rootfs"
 	"github.com/cocobuild/cocobuild/tee"
-	"github.com/cocobuild/cocobuild/tee/sev"
-	"github.com/cocobuild/cocobuild/tee/tdx"
 )
 
-// newTEEs returns the TEEs cocobuild measures and publishes for: the one
-// list of them. Adding a TEE is adding its registration here.
-func newTEEs() tee.Set {
-	return tee.NewSet(
-		sev.TEE{},
-		tdx.TEE{},
-	)
-}
-
-// kinds returns, for builder.LoadOptions.Kinds, the block kinds of
-// cocobuild: the only list of them. The input kind reads the recipe's lock
-// file and fetches into the cache with the settings in; measure and
-// publish blocks know the TEEs of tees; extra are more kinds (tests
-// register theirs).
-func kinds(in input.Options, tees tee.Set, extra []recipes.Kind) func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
+// Kinds returns, for builder.LoadOptions.Kinds, the block kinds of
+// cocobuild. The input kind reads the recipe's lock file and fetches into
+// the cache with the settings in; measure and publish blocks know the TEEs
+// of tees (internal/tees.All); extra are more kinds (tests register
+// theirs).
+func Kinds(in input.Options, tees tee.Set, extra ...recipes.Kind) func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
 	return func(c *builder.Cache, recipeDir string) ([]recipes.Kind, error) {
 		inputKind, err := input.New(c, c.Dir, recipeDir, in)
 		if err != nil {

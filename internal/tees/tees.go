@@ -1,0 +1,20 @@
+// Package tees is the one list of the TEEs cocobuild measures and
+// publishes for. Adding a TEE is its folder tee/NAME (with its pure model
+// under measure/NAME) and a line here. It imports only the registrations,
+// so that every package's tests can use the list (publish and builder
+// among them) without an import cycle.
+package tees
+
+import (
+	"github.com/cocobuild/cocobuild/tee"
+	"github.com/cocobuild/cocobuild/tee/sev"
+	"github.com/cocobuild/cocobuild/tee/tdx"
+)
+
+// All returns the registered TEEs, in the order commands list them.
+func All() tee.Set {
+	return tee.NewSet(
+		sev.TEE{},
+		tdx.TEE{},
+	)
+}
