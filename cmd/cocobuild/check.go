@@ -33,8 +33,9 @@ when it matches none, says why: which launch parameter differs, or which event o
 boot.
 
 --evidence is an AMD SEV-SNP attestation report (the raw 1184 bytes snpguest report
-writes, or a report followed by its certificate table) or an Intel TDX quote (v4, or v5
-where go-tdx-guest parses it); which one is found from its bytes. --eventlog is a TDX
+writes, or a report followed by its certificate table) or an Intel TDX quote (version 4;
+the go-tdx-guest release used does not parse version 5, and check says so); which one is
+found from its bytes. --eventlog is a TDX
 CCEL event log (/sys/firmware/acpi/tables/data/CCEL), replayed against the quote's RTMRs.
 --cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest.
 
