@@ -67,6 +67,10 @@ type DirectBoot struct {
 	Kernel  []byte
 	Initrd  []byte // nil or empty: no initrd (hashed as empty)
 	Cmdline string // "" is hashed as a lone NUL, the same as no -append
+	// Table, when set, is the hashes table to measure in place of the one
+	// of Kernel, Initrd and Cmdline (which are then ignored): a launch
+	// known by the digests of its blobs rather than their bytes.
+	Table *HashTable
 }
 
 // Params are the inputs of a launch measurement.
@@ -118,6 +122,11 @@ type Params struct {
 	AnyFirmware bool
 	// DumpVMSA asks for the VMSA pages in Result.VMSAs.
 	DumpVMSA bool
+
+	// eachVCPU, when set, is called in SNP mode after the VMSA page of
+	// every vCPU with the launch digest of a guest of that many vCPUs
+	// (SearchVCPUs).
+	eachVCPU func(vcpus int, digest []byte)
 }
 
 // Coverage says what a launch digest commits to.
@@ -188,11 +197,16 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 	}
 	r := &Result{Mode: p.Mode, Covers: Coverage{Firmware: true}}
 	if p.DirectBoot != nil {
-		t, err := NewHashTable(p.DirectBoot.Kernel, p.DirectBoot.Initrd, p.DirectBoot.Cmdline)
-		if err != nil {
-			return nil, st, &ParamError{Err: err}
+		if p.DirectBoot.Table != nil {
+			t := *p.DirectBoot.Table
+			r.HashTable = &t
+		} else {
+			t, err := NewHashTable(p.DirectBoot.Kernel, p.DirectBoot.Initrd, p.DirectBoot.Cmdline)
+			if err != nil {
+				return nil, st, &ParamError{Err: err}
+			}
+			r.HashTable = &t
 		}
-		r.HashTable = &t
 		r.Covers.Kernel, r.Covers.Initrd, r.Covers.Cmdline = true, true, true
 	} else {
 		r.Notes = append(r.Notes, "no direct boot: the digest covers no kernel, initrd or command line (the firmware must measure what it boots, or nothing vouches for it)")
@@ -489,14 +503,17 @@ func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) 
 
 	vmsas := makeVMSAs(p, fw, p.GuestFeatures, r.VCPUSig)
 	var prev []byte
-	for _, v := range vmsas {
+	for i, v := range vmsas {
 		if prev != nil && &v[0] == &prev[0] {
 			c.skipped += PageSize
 			c.extend(pageTypeVMSA, vmsaGPA, &c.sum)
-			continue
+		} else {
+			c.vmsaPage(vmsaGPA, v)
+			prev = v
 		}
-		c.vmsaPage(vmsaGPA, v)
-		prev = v
+		if p.eachVCPU != nil {
+			p.eachVCPU(i+1, c.info[:DigestSize])
+		}
 	}
 	if p.DumpVMSA {
 		r.VMSAs = vmsas

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
+	"github.com/cocobuild/cocobuild/manifest"
+	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/feed"
+	"github.com/cocobuild/cocobuild/publish/sign"
+	"github.com/cocobuild/cocobuild/tee"
+)
+
+func newCheckCmd(a *app) *cobra.Command {
+	var evidence, eventLog, key, artifacts, stateDir, name, at, cmdline string
+	var certs []string
+	var allowDevKey, verifyEvidence, online bool
+	c := &cobra.Command{
+		Use:   "check --evidence FILE [--eventlog FILE] --key PUB TARGET",
+		Short: "Check attestation evidence against published reference values, and explain a mismatch",
+		Long: `Check compares a TEE's attestation evidence with the reference values of TARGET and,
+when it matches none, says why: which launch parameter differs, or which event of the
+boot.
+
+--evidence is an AMD SEV-SNP attestation report (the raw 1184 bytes snpguest report
+writes, or a report followed by its certificate table) or an Intel TDX quote (version 4;
+the go-tdx-guest release used does not parse version 5, and check says so); which one is
+found from its bytes. --eventlog is a TDX
+CCEL event log (/sys/firmware/acpi/tables/data/CCEL), replayed against the quote's RTMRs.
+--cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest.
+
+TARGET is
+  - a release directory (OUT/publish/NAME) or a feed (dir:PATH, http(s)://, oci://),
+    verified first with --key exactly as "cocobuild verify" does;
+  - a build's manifest.json, whose artifacts lie beside it (no key needed: it is your
+    own build).
+Explaining a mismatch needs the bytes the values were computed from (the firmware, the
+expected event logs): a build's manifest.json has them beside it; for a release give the
+build output with --artifacts DIR (found by itself when the release lies in OUT/publish/NAME
+and OUT holds its manifest.json). Without them check says what differs but cannot search.
+
+With --verify-evidence the evidence's own signature is checked too, offline, with the
+certificates given with --cert (SNP: the VCEK or VLEK, DER or PEM; the ASK/ARK chain is
+built in or given; TDX: the PCK chain is in the quote, collateral files are given with
+--cert); --online allows fetching what is missing from AMD's or Intel's services.
+
+Exit codes: 0 the evidence matches a published entry; 1 it does not (the reasons are
+printed), or a signature or the reference values do not verify; 2 unreadable input.`,
+		Example: `  cocobuild check --evidence report.bin out/sample/manifest.json
+  cocobuild check --evidence report.bin --key publisher.pub out/sample/publish/sample
+  cocobuild check --evidence quote.dat --eventlog CCEL --cmdline "$(cat cmdline.txt)" --key publisher.pub --artifacts out/sample dir:out/feed
+  cocobuild check --evidence report.bin --verify-evidence --cert vcek.der --key publisher.pub --json out/sample/publish/sample`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if evidence == "" {
+				return usageErr(errors.New("--evidence is required: the attestation report or quote to check"))
+			}
+			raw, err := a.limits.ReadFile(evidence, limits.File)
+			if err != nil {
+				return usageErr(fmt.Errorf("--evidence: %w", err))
+			}
+			var ev tee.Evidence
+			var checker tee.Checker
+			for _, t := range a.tees.All() {
+				ch, ok := t.(tee.Checker)
+				if !ok {
+					continue
+				}
+				e, ok, err := ch.ParseEvidence(raw)
+				if err != nil {
+					return usageErr(fmt.Errorf("--evidence %s: %w", evidence, err))
+				}
+				if ok {
+					ev, checker = e, ch
+					break
+				}
+			}
+			if ev == nil {
+				return usageErr(fmt.Errorf("--evidence %s (%d bytes) is no attestation evidence cocobuild knows: want %s", evidence, len(raw), evidenceKinds()))
+			}
+			in := tee.CheckInput{}
+			if cmd.Flags().Changed("cmdline") {
+				in.Cmdline = &cmdline
+			}
+			if eventLog != "" {
+				if in.EventLog, err = a.limits.ReadFile(eventLog, limits.File); err != nil {
+					return usageErr(fmt.Errorf("--eventlog: %w", err))
+				}
+			}
+			if verifyEvidence {
+				in.Signature = &tee.SignatureCheck{Files: map[string][]byte{}, Online: online}
+				if at != "" {
+					if in.Signature.Now, err = time.Parse(time.RFC3339, at); err != nil {
+						return usageErr(fmt.Errorf("--at %q: want an RFC 3339 time", at))
+					}
+				}
+				for _, f := range certs {
+					b, err := a.limits.ReadFile(f, limits.Document)
+					if err != nil {
+						return usageErr(fmt.Errorf("--cert: %w", err))
+					}
+					in.Signature.Files[f] = b
+				}
+			} else if len(certs) > 0 || online {
+				return usageErr(errors.New("--cert and --online are for --verify-evidence"))
+			}
+			src, err := a.checkTarget(cmd, args[0], key, artifacts, stateDir, name, allowDevKey)
+			if err != nil {
+				return err
+			}
+			for _, e := range src.entries {
+				if e.tee == ev.TEE() {
+					in.Entries = append(in.Entries, e.CheckEntry)
+				}
+			}
+			if len(in.Entries) == 0 {
+				return failErr(fmt.Errorf("%s holds no reference values for %s evidence (%s): it was not measured for this TEE", args[0], ev.TEE(), ev.Describe()))
+			}
+			res, err := checker.Check(ctx, ev, in)
+			if errors.Is(err, tee.ErrUnreadable) {
+				return usageErr(err)
+			}
+			if err != nil {
+				return failErr(err)
+			}
+			if err := a.printCheck(args[0], src, ev, res); err != nil {
+				return err
+			}
+			if !res.Match {
+				return &exitError{code: exitFailure, err: fmt.Errorf("the evidence matches no entry of %s", args[0])}
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&evidence, "evidence", "", "the attestation evidence: an SNP report or a TDX quote (required)")
+	f.StringVar(&eventLog, "eventlog", "", "the TDX CCEL event log of the evidence")
+	f.StringVar(&cmdline, "cmdline", "", "the kernel command line the guest reports (/proc/cmdline): evidence holds only its digest, so check tries it to show both command lines")
+	f.StringVar(&key, "key", "", "the publisher's public key (PEM file or env://VAR), obtained out of band; required for a release or feed")
+	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept reference values signed with the public DEVELOPMENT key")
+	f.StringVar(&artifacts, "artifacts", "", "the build output of the release (for the firmware and expected event logs that explain a mismatch)")
+	f.StringVar(&stateDir, "state", "", "for feeds: where verify remembers the versions seen (as cocobuild verify --state)")
+	f.StringVar(&name, "name", "", "the release series to accept")
+	f.BoolVar(&verifyEvidence, "verify-evidence", false, "check the evidence's signature too (offline, with --cert files)")
+	f.StringArrayVar(&certs, "cert", nil, "a certificate or collateral file for --verify-evidence (repeatable)")
+	f.BoolVar(&online, "online", false, "with --verify-evidence: fetch missing certificates and collateral from the vendor's service")
+	f.StringVar(&at, "at", "", "with --verify-evidence: check certificates at this RFC 3339 time instead of now")
+	a.addLimitFlag(c, false)
+	return c
+}
+
+// evidenceKinds says what --evidence takes.
+func evidenceKinds() string {
+	return "an AMD SEV-SNP attestation report (1184 bytes, e.g. from snpguest report) or an Intel TDX quote (version 4 or 5)"
+}
+
+// checkEntry is a published entry with the TEE it is for.
+type checkEntry struct {
+	tee.CheckEntry
+	tee string
+}
+
+// checkSource is what check compares with: the entries and where they
+// came from.
+type checkSource struct {
+	entries []checkEntry
+	// what says what was loaded and verified, one line each.
+	what []string
+}
+
+// checkTarget loads and verifies TARGET.
+func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, name string, allowDevKey bool) (*checkSource, error) {
+	ctx := cmd.Context()
+	if fi, err := os.Stat(target); err == nil && !fi.IsDir() && filepath.Base(target) == "manifest.json" {
+		if key != "" {
+			fmt.Fprintln(a.stderr, "note: --key is not used for a build's manifest.json, which is not signed")
+		}
+		return a.manifestSource(target)
+	}
+	if key == "" {
+		return nil, usageErr(errors.New("--key is required for a release or feed: your copy of the publisher's public key, obtained out of band (a build's manifest.json needs none)"))
+	}
+	pub, err := sign.LoadPublicKey(key, "")
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	o := publish.VerifyOptions{AllowDevKey: allowDevKey, Name: name, TEEs: a.tees, Limits: &a.limits}
+	var rels []*publish.Release
+	var what []string
+	feedCheck := func() (publish.FeedCheck, error) {
+		dir, err := verifyStateDir(stateDir)
+		if err != nil {
+			return publish.FeedCheck{}, usageErr(err)
+		}
+		return publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}, nil
+	}
+	var rd feed.Reader
+	var rep *publish.FeedReport
+	switch {
+	case strings.HasPrefix(target, feed.OCIPrefix):
+		fc, err := feedCheck()
+		if err != nil {
+			return nil, err
+		}
+		if rep, err = publish.VerifyOCI(ctx, target, pub, o, fc); err != nil {
+			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
+		}
+	case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
+		if rd, err = feed.Open(target, &a.limits); err != nil {
+			return nil, usageErr(err)
+		}
+	default:
+		fi, err := os.Stat(target)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		if !fi.IsDir() {
+			return nil, usageErr(fmt.Errorf("%s: want a release directory, a feed or a build's manifest.json", target))
+		}
+		if _, err := os.Lstat(filepath.Join(target, feed.IndexFile)); err == nil {
+			rd = feed.Dir{Path: target, Limits: &a.limits}
+			break
+		}
+		docs, err := publish.ReadDocumentsWithin(target, a.tees, &a.limits)
+		if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
+			return nil, a.verifyFailed(err) // the release, not the command line, is wrong
+		}
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		v, err := publish.Verify(ctx, docs, pub, o)
+		if err != nil {
+			return nil, a.verifyFailed(fmt.Errorf("the reference values do not verify: %w", err))
+		}
+		rels = append(rels, v.Release)
+		what = append(what, v.Checked...)
+		if artifacts == "" {
+			// OUT/publish/NAME lies in the build output OUT.
+			out := filepath.Dir(filepath.Dir(filepath.Clean(target)))
+			if _, err := os.Stat(filepath.Join(out, "manifest.json")); err == nil {
+				artifacts = out
+			}
+		}
+	}
+	if rd != nil {
+		fc, err := feedCheck()
+		if err != nil {
+			return nil, err
+		}
+		if rep, err = publish.VerifyFeed(ctx, rd, pub, o, fc); err != nil {
+			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
+		}
+	}
+	if rep != nil {
+		for _, e := range rep.Releases {
+			if e.Latest {
+				rels = append(rels, e.Verified.Release)
+				what = append(what, fmt.Sprintf("feed %s: release %s %s, the latest of its name, verified", target, e.Name, e.Version))
+			}
+		}
+	}
+	if sign.IsDevKey(pub) {
+		fmt.Fprintln(a.stderr, "WARNING: the reference values are signed with the DEVELOPMENT key, which is public: a match proves nothing about who made them")
+	}
+	src := &checkSource{what: what}
+	for _, r := range rels {
+		subjects := map[string]publish.Subject{}
+		for _, s := range r.Subjects {
+			subjects[s.SHA256] = s
+		}
+		byPath := map[string]publish.Subject{}
+		for _, s := range r.Subjects {
+			byPath[s.Name] = s
+		}
+		art := a.artifactReader(artifacts, "the release was given without its build output: give it with --artifacts DIR")
+		for _, e := range r.Entries {
+			src.entries = append(src.entries, checkEntry{tee: e.TEE, CheckEntry: tee.CheckEntry{
+				Name: e.Name, Values: e.Values, Params: e.Params,
+				Artifact: func(sha string) ([]byte, error) {
+					s, ok := subjects[sha]
+					if !ok {
+						return nil, fmt.Errorf("no subject of release %s %s has sha256 %s", r.Name, r.Version, sha)
+					}
+					return art(s.Name, sha)
+				},
+				File: func(path string) ([]byte, error) {
+					s, ok := byPath[path]
+					if !ok {
+						return nil, fmt.Errorf("release %s %s has no subject %s", r.Name, r.Version, path)
+					}
+					return art(s.Name, s.SHA256)
+				},
+			}})
+		}
+	}
+	if artifacts != "" {
+		src.what = append(src.what, "build output "+artifacts+" (each file read is checked against the digest the release states)")
+	}
+	return src, nil
+}
+
+// artifactReader reads a file of the build output dir by its slash path and
+// checks its sha256; without dir it says why it cannot.
+func (a *app) artifactReader(dir, without string) func(path, sha string) ([]byte, error) {
+	return func(path, sha string) ([]byte, error) {
+		if dir == "" {
+			return nil, errors.New(without)
+		}
+		if !filepath.IsLocal(filepath.FromSlash(path)) {
+			return nil, fmt.Errorf("%s leads out of the build output", path)
+		}
+		b, err := a.limits.ReadFile(filepath.Join(dir, filepath.FromSlash(path)), limits.Firmware)
+		if err != nil {
+			return nil, err
+		}
+		d := sha256.Sum256(b)
+		if got := hex.EncodeToString(d[:]); got != sha {
+			return nil, fmt.Errorf("%s has sha256 %s, not %s that the reference values state: the build output is not that of this release", path, got, sha)
+		}
+		return b, nil
+	}
+}
+
+// manifestSource reads a build's manifest.json and its artifacts.
+func (a *app) manifestSource(path string) (*checkSource, error) {
+	b, err := a.limits.ReadFile(path, limits.Document)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	m, err := manifest.Parse(b)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("%s: %w", path, err))
+	}
+	dir := filepath.Dir(path)
+	art := a.artifactReader(dir, "")
+	bySHA, byPath := map[string]manifest.Artifact{}, map[string]manifest.Artifact{}
+	for _, x := range m.Artifacts {
+		bySHA[x.SHA256], byPath[x.Path] = x, x
+	}
+	src := &checkSource{what: []string{fmt.Sprintf("build manifest %s: recipe %s (sha256 %s), %d measurements, artifacts beside it", path, m.Recipe.Name, m.Recipe.SHA256, len(m.Measurements))}}
+	for _, me := range m.Measurements {
+		values := map[string]string{}
+		for k, v := range me.Values {
+			if s, ok := v.(string); ok {
+				values[k] = s
+			}
+		}
+		src.entries = append(src.entries, checkEntry{tee: me.TEE, CheckEntry: tee.CheckEntry{
+			Name: me.Name, Values: values, Params: me.Params,
+			Artifact: func(sha string) ([]byte, error) {
+				x, ok := bySHA[sha]
+				if !ok {
+					return nil, fmt.Errorf("no artifact of %s has sha256 %s", path, sha)
+				}
+				return art(x.Path, sha)
+			},
+			File: func(p string) ([]byte, error) {
+				x, ok := byPath[p]
+				if !ok {
+					return nil, fmt.Errorf("%s has no artifact %s", path, p)
+				}
+				return art(x.Path, x.SHA256)
+			},
+		}})
+	}
+	return src, nil
+}
+
+// printCheck prints the result of a check.
+func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *tee.CheckResult) error {
+	if a.json {
+		return a.printJSON(map[string]any{"ok": res.Match, "target": target, "evidence": ev.Describe(), "tee": ev.TEE(),
+			"reference_values": src.what, "result": res})
+	}
+	w := a.stdout
+	for _, s := range src.what {
+		fmt.Fprintf(w, "ok  %s\n", termsafe.Escape(s))
+	}
+	fmt.Fprintf(w, "evidence: %s\n", ev.Describe())
+	for _, s := range res.Signature {
+		fmt.Fprintf(w, "signature: %s\n", termsafe.Escape(s))
+	}
+	for _, f := range res.Fields {
+		switch f.Status {
+		case tee.FieldMatch:
+			fmt.Fprintf(w, "  %-24s %s  match\n", f.Name, f.Got)
+		case tee.FieldDiffers:
+			fmt.Fprintf(w, "  %-24s %s  DIFFERS: published %s\n", f.Name, f.Got, termsafe.Escape(strings.Join(f.Want, ", ")))
+		default:
+			fmt.Fprintf(w, "  %-24s %s  (not published)\n", f.Name, f.Got)
+		}
+	}
+	if res.Match {
+		fmt.Fprintf(w, "MATCH: the evidence matches %s\n", termsafe.Escape(res.Entry))
+		for _, r := range res.Reasons {
+			fmt.Fprintf(w, "note: %s\n", termsafe.Escape(r))
+		}
+		return nil
+	}
+	if res.Entry != "" {
+		fmt.Fprintf(w, "MISMATCH against %s:\n", termsafe.Escape(res.Entry))
+	} else {
+		fmt.Fprintln(w, "MISMATCH: the evidence matches no published entry")
+	}
+	for _, r := range res.Reasons {
+		fmt.Fprintf(w, "  - %s\n", termsafe.Escape(r))
+	}
+	if !res.Explained {
+		fmt.Fprintln(w, "  (not explained by the parameters cocobuild can vary)")
+	}
+	return nil
+}

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-sev-guest/abi"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+	sevtestdata "github.com/google/go-sev-guest/verify/testdata"
+	tdxabi "github.com/google/go-tdx-guest/abi"
+	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
+	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/manifest"
+	sevmodel "github.com/cocobuild/cocobuild/measure/sev"
+	tdxmodel "github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/sign"
+)
+
+// snpCheckBuild is a build output OUT whose manifest.json holds SNP
+// measurements of Debian's OVMF.amdsev.fd with a tiny kernel and initrd
+// for 1, 2 and 4 vCPUs of EPYC-Genoa, the firmware beside it as the
+// measure step leaves it, and its release, signed with a new key, in
+// OUT/publish/sample.
+type snpCheckBuild struct {
+	out, release, pub  string
+	fw, kernel, initrd []byte
+	cmdline            string
+}
+
+func newSNPCheckBuild(t *testing.T) *snpCheckBuild {
+	t.Helper()
+	b := &snpCheckBuild{out: t.TempDir(), fw: testenv.ReadVector(t, "inputs/debian-sid_OVMF.amdsev.fd"),
+		kernel: testenv.ReadVector(t, "inputs/tiny-kernel.bin"), initrd: testenv.ReadVector(t, "inputs/tiny-initrd.cpio"),
+		cmdline: "console=ttyS0 panic=-1"}
+	fwPath := "measure/snp/firmware"
+	if err := os.MkdirAll(filepath.Join(b.out, "measure", "snp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.out, filepath.FromSlash(fwPath)), b.fw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &manifest.Manifest{Cocobuild: "0.1.0-test", Recipe: manifest.Recipe{Name: "sample", SHA256: hexSHA([]byte("recipe"))}, Epoch: 1700000000,
+		Artifacts: []manifest.Artifact{{Name: "measure.snp/firmware", Kind: "firmware", Path: fwPath, SHA256: hexSHA(b.fw), Size: int64(len(b.fw))}}}
+	for _, n := range []int{1, 2, 4} {
+		m.Measurements = append(m.Measurements, manifest.Measurement{TEE: "snp", Name: fmt.Sprintf("snp/vcpus=%d,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1", n),
+			Params: map[string]any{"vcpus": float64(n), "vcpu_type": "EPYC-Genoa", "vmm": "QEMU", "guest_features": "0x1", "policy": "0x30000", "mode": "snp",
+				"firmware_sha256": hexSHA(b.fw), "kernel_sha256": hexSHA(b.kernel), "initrd_sha256": hexSHA(b.initrd), "cmdline": b.cmdline,
+				"covers": map[string]any{"firmware": true, "kernel": true, "initrd": true, "cmdline": true}},
+			Values: map[string]any{"launch_measurement": hex.EncodeToString(b.measure(t, n, "EPYC-Genoa", b.cmdline))}})
+	}
+	enc, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.out, "manifest.json"), enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := publish.NewRelease(m, publish.Options{TEEs: testTEEs, Name: "sample", Version: "1.0.0", Expires: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.Generate(sign.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := publish.Sign(t.Context(), r, s, publish.AllFormats, testTEEs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.release = filepath.Join(b.out, "publish", "sample")
+	if err := os.MkdirAll(b.release, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if err := os.WriteFile(filepath.Join(b.release, d.Name), d.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.pub = filepath.Join(b.out, "publisher.pub")
+	if err := os.WriteFile(b.pub, s.Public().PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (b *snpCheckBuild) measure(t *testing.T, vcpus int, cpu, cmdline string) []byte {
+	t.Helper()
+	r, err := sevmodel.Measure(sevmodel.Params{Mode: sevmodel.ModeSNP, Firmware: b.fw, VCPUs: vcpus, VCPUType: cpu, GuestFeatures: 1,
+		DirectBoot: &sevmodel.DirectBoot{Kernel: b.kernel, Initrd: b.initrd, Cmdline: cmdline}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Digest
+}
+
+// report writes an unsigned SNP report with this measurement, built with
+// go-sev-guest's abi, and returns its path.
+func (b *snpCheckBuild) report(t *testing.T, measurement []byte) string {
+	t.Helper()
+	r := &spb.Report{Version: 2, Policy: 0x30000, FamilyId: make([]byte, 16), ImageId: make([]byte, 16), SignatureAlgo: 1,
+		ReportData: make([]byte, 64), Measurement: measurement, HostData: make([]byte, 32), IdKeyDigest: make([]byte, 48),
+		AuthorKeyDigest: make([]byte, 48), ReportId: make([]byte, 32), ReportIdMa: make([]byte, 32), ChipId: make([]byte, 64), Signature: make([]byte, 512)}
+	raw, err := abi.ReportToAbiBytes(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "report.bin")
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCheckSNPCLI: check against a build's manifest.json and against its
+// verified release: a report of a published launch passes (exit 0), one of
+// 3 vCPUs fails (exit 1) saying so, a release without its build output
+// says what to give, and what is not evidence is exit 2.
+func TestCheckSNPCLI(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	ok := b.report(t, b.measure(t, 2, "EPYC-Genoa", b.cmdline))
+	three := b.report(t, b.measure(t, 3, "EPYC-Genoa", b.cmdline))
+	edited := b.report(t, b.measure(t, 1, "EPYC-Genoa", b.cmdline+" debug"))
+	manifestPath := filepath.Join(b.out, "manifest.json")
+	copied := filepath.Join(t.TempDir(), "sample")
+	if err := os.CopyFS(copied, os.DirFS(b.release)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"manifest match", []string{"--evidence", ok, manifestPath}, 0, []string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1", "snp_launch_measurement", "snp_policy"}},
+		{"manifest 3 vcpus", []string{"--evidence", three, manifestPath}, 1, []string{"this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+		{"release match", []string{"--evidence", ok, "--key", b.pub, b.release}, 0, []string{"statement.sigstore.json: in-toto statement signed by", "MATCH"}},
+		{"release 3 vcpus", []string{"--evidence", three, "--key", b.pub, b.release}, 1, []string{"this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+		{"release cmdline", []string{"--evidence", edited, "--key", b.pub, b.release}, 1, []string{"the firmware, kernel, initrd or cmdline must differ", `published cmdline: "console=ttyS0 panic=-1"`, "not explained"}},
+		{"release without build output", []string{"--evidence", three, "--key", b.pub, copied}, 1, []string{"could not search", "--artifacts DIR"}},
+		{"release with --artifacts", []string{"--evidence", three, "--key", b.pub, "--artifacts", b.out, copied}, 1, []string{"this VM ran with 3 vCPUs"}},
+		{"release without key", []string{"--evidence", ok, b.release}, 2, []string{"--key is required"}},
+		{"not evidence", []string{"--evidence", manifestPath, manifestPath}, 2, []string{"is no attestation evidence"}},
+		{"no evidence file", []string{"--evidence", filepath.Join(b.out, "nothing"), manifestPath}, 2, []string{"--evidence"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(so+se, w) {
+					t.Errorf("output has no %q:\n%s%s", w, so, se)
+				}
+			}
+		})
+	}
+	code, so, se := runCLI(t, "check", "--json", "--evidence", three, manifestPath)
+	var res struct {
+		OK     bool `json:"ok"`
+		Result struct {
+			Match     bool     `json:"match"`
+			Explained bool     `json:"explained"`
+			Reasons   []string `json:"reasons"`
+			Fields    []struct {
+				Name, Status string
+			} `json:"fields"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(so), &res); err != nil {
+		t.Fatalf("--json: %v\n%s%s", err, so, se)
+	}
+	if code != 1 || res.OK || res.Result.Match || !res.Result.Explained || len(res.Result.Fields) != 1 || res.Result.Fields[0].Status != "differs" {
+		t.Errorf("--json of a 3-vCPU report: exit %d, %+v; want exit 1, an explained mismatch of the measurement", code, res)
+	}
+}
+
+// tdxLaunch is what a TD with the vectors' TDVF, kernel and initrd ran.
+func tdxLaunch(t *testing.T, fw []byte, cmdline string) *tdxmodel.Result {
+	t.Helper()
+	loader := make([]byte, 2*128)
+	for i, name := range []string{"etc/acpi/tables", "etc/acpi/rsdp"} {
+		binary.LittleEndian.PutUint32(loader[i*128:], 1)
+		copy(loader[i*128+4:], name)
+	}
+	r, err := tdxmodel.Measure(fw, tdxmodel.Options{Kernel: testenv.ReadVector(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64"),
+		Initrd: testenv.ReadVector(t, "inputs/initrd-a.cpio"), Cmdline: cmdline, QEMU: tdxmodel.QEMUVersion{Major: 11, Minor: 1},
+		ACPI: &tdxmodel.ACPITables{TableLoader: loader, RSDP: []byte("RSD PTR test"), Tables: bytes.Repeat([]byte("DSDT"), 64)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tdQuote is go-tdx-guest's real v4 quote with r's MRTD and RTMRs.
+func tdQuote(t *testing.T, r *tdxmodel.Result) []byte {
+	t.Helper()
+	q, err := tdxabi.QuoteToProto(tdxtestdata.RawQuote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q4 := q.(*tdxpb.QuoteV4)
+	q4.TdQuoteBody.MrTd = append([]byte(nil), r.MRTD[:]...)
+	q4.TdQuoteBody.Rtmrs = nil
+	for _, reg := range r.RTMR {
+		q4.TdQuoteBody.Rtmrs = append(q4.TdQuoteBody.Rtmrs, append([]byte(nil), reg.Value[:]...))
+	}
+	raw, err := tdxabi.QuoteToAbiBytes(q4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestCheckTDXCLI: a build whose manifest.json holds a TDX entry and its
+// expected event log beside it; a TD booted with an edited command line
+// is explained from its quote and CCEL (exit 1), with both command lines
+// given --cmdline; the published launch passes; a log that does not parse
+// is exit 2.
+func TestCheckTDXCLI(t *testing.T) {
+	out := t.TempDir()
+	fw := testenv.ReadVector(t, "inputs/debian-sid_OVMF.fd")
+	cmdline := "console=ttyS0 root=/dev/vda1 ro"
+	pub := tdxLaunch(t, fw, cmdline)
+	rep := pub.Report()
+	files := map[string][]byte{"measure/tdx/firmware": fw, "measure/tdx/0.ccel": pub.EventLog()}
+	m := &manifest.Manifest{Cocobuild: "0.1.0-test", Recipe: manifest.Recipe{Name: "sample", SHA256: hexSHA([]byte("recipe"))}, Epoch: 1700000000}
+	for p, b := range files {
+		if err := os.MkdirAll(filepath.Join(out, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, p), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m.Artifacts = append(m.Artifacts, manifest.Artifact{Name: p, Kind: "eventlog", Path: p, SHA256: hexSHA(b), Size: int64(len(b))})
+	}
+	m.Measurements = []manifest.Measurement{{TEE: "tdx", Name: "tdx/vcpus=1,memory=2G",
+		Params: map[string]any{"firmware_sha256": hexSHA(fw), "cmdline": cmdline, "initrd_sha256": hexSHA(testenv.ReadVector(t, "inputs/initrd-a.cpio")),
+			"memory": "2G", "page_order": "single-pass", "tdvf_separator": "current", "eventlog": "measure/tdx/0.ccel"},
+		Values: map[string]any{"mrtd": rep.MRTD.String(), "rtmr0": rep.RTMR0.String(), "rtmr1": rep.RTMR1.String(), "rtmr2": rep.RTMR2.String(), "rtmr3": rep.RTMR3.String()}}}
+	enc, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := filepath.Join(out, "manifest.json")
+	if err := os.WriteFile(man, enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	edited := tdxLaunch(t, fw, cmdline+" debug")
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	okQuote, okLog := write("ok.quote", tdQuote(t, pub)), write("ok.ccel", pub.EventLog())
+	edQuote, edLog := write("edited.quote", tdQuote(t, edited)), write("edited.ccel", edited.EventLog())
+	garbage := write("garbage.ccel", []byte("not an event log"))
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"published", []string{"--evidence", okQuote, "--eventlog", okLog, man}, 0, []string{"MATCH: the evidence matches tdx/vcpus=1,memory=2G", "rtmr_2"}},
+		{"edited cmdline", []string{"--evidence", edQuote, "--eventlog", edLog, man}, 1, []string{"rtmr_2", "DIFFERS", "RTMR2 event 1: the kernel command line differs", "--cmdline"}},
+		{"edited cmdline given", []string{"--evidence", edQuote, "--eventlog", edLog, "--cmdline", cmdline + " debug", man}, 1,
+			[]string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + cmdline + ` debug", the release with "` + cmdline + `" (+debug)`}},
+		{"edited without log", []string{"--evidence", edQuote, man}, 1, []string{"RTMR2 differs from tdx/vcpus=1,memory=2G's; it covers the kernel command line"}},
+		{"log of another TD", []string{"--evidence", okQuote, "--eventlog", edLog, man}, 1, []string{"does not replay to the quote's RTMR2"}},
+		{"log does not parse", []string{"--evidence", edQuote, "--eventlog", garbage, man}, 2, []string{"the event log does not parse"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(so+se, w) {
+					t.Errorf("output has no %q:\n%s%s", w, so, se)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckVerifyEvidence: --verify-evidence checks the signature of the
+// real hardware evidence go-sev-guest and go-tdx-guest ship, offline, with
+// the VCEK given as a file (SNP) or the PCK chain in the quote (TDX), before
+// the comparison; a report with one bit changed fails its signature.
+func TestCheckVerifyEvidence(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	report, vcek := write("report.bin", sevtestdata.AttestationBytes), write("vcek.der", sevtestdata.VcekBytes)
+	bad := append([]byte(nil), sevtestdata.AttestationBytes...)
+	bad[0x90] ^= 1
+	badReport := write("bad.bin", bad)
+	man := filepath.Join(b.out, "manifest.json")
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"snp signature", []string{"--evidence", report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
+			[]string{"vcek.der: VCEK certificate \"SEV-VCEK\"", "signature: the report's signature verifies with the VCEK", "MISMATCH"}},
+		{"snp changed report", []string{"--evidence", badReport, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
+			[]string{"the report's signature does not verify"}},
+		{"snp no vcek offline", []string{"--evidence", report, "--verify-evidence", man}, 1, []string{"no VCEK or VLEK certificate", "--online"}},
+		{"cert without verify", []string{"--evidence", report, "--cert", vcek, man}, 2, []string{"--cert and --online are for --verify-evidence"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(so+se, w) {
+					t.Errorf("output has no %q:\n%s%s", w, so, se)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckFeed: check against a dir: feed verifies the feed first, as
+// verify does (the development key only with --allow-dev-key), and takes
+// the firmware from the build output given with --artifacts.
+func TestCheckFeed(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	dir := t.TempDir()
+	cache, feedDir := filepath.Join(dir, "cache"), filepath.Join(dir, "feed")
+	if code, so, se := runCLI(t, "publish", filepath.Join(b.out, "manifest.json"), "--version", "1.0.0", "--expires", "2099-01-01T00:00:00Z",
+		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel")); code != 0 {
+		t.Fatalf("publish: exit %d\n%s%s", code, so, se)
+	}
+	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
+	three := b.report(t, b.measure(t, 3, "EPYC-Genoa", b.cmdline))
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, "dir:" + feedDir}, 1,
+			[]string{"release sample 1.0.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+		{"feed without --allow-dev-key", []string{"--key", devPub, "--evidence", three, "dir:" + feedDir}, 1, []string{"DEVELOPMENT key"}},
+		{"feed with another key", []string{"--key", b.pub, "--evidence", three, "dir:" + feedDir}, 1, []string{"the feed does not verify"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(so+se, w) {
+					t.Errorf("output has no %q:\n%s%s", w, so, se)
+				}
+			}
+			if c.name != "feed" && strings.Contains(so, "MISMATCH") {
+				t.Errorf("compared with reference values that did not verify:\n%s", so)
+			}
+		})
+	}
+}

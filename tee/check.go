@@ -1,0 +1,135 @@
+package tee
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrUnreadable marks (wrapped) a Check error caused by evidence or an
+// event log that does not parse, as opposed to a failed comparison.
+var ErrUnreadable = errors.New("unreadable input")
+
+// Checker is the optional part of a TEE that `cocobuild check` uses to
+// compare attestation evidence with published reference values and to
+// explain a mismatch.
+type Checker interface {
+	// ParseEvidence says whether b is this TEE's evidence (an SNP report,
+	// a TDX quote), judged from its bytes, and parses it. ok with an error
+	// is evidence of this TEE that does not parse.
+	ParseEvidence(b []byte) (ev Evidence, ok bool, err error)
+	// Check compares parsed evidence with the published entries of the
+	// TEE named by ev.TEE() and explains a mismatch.
+	Check(ctx context.Context, ev Evidence, in CheckInput) (*CheckResult, error)
+}
+
+// Evidence is parsed attestation evidence.
+type Evidence interface {
+	// TEE is the TEE name of the entries it is compared with (snp, tdx).
+	TEE() string
+	// Describe says what it is, e.g. "SEV-SNP attestation report version 3".
+	Describe() string
+}
+
+// CheckInput is what Check compares evidence with.
+type CheckInput struct {
+	// Entries are the published entries of the evidence's TEE.
+	Entries []CheckEntry
+	// EventLog is the evidence's event log (a TDX CCEL), or nil.
+	EventLog []byte
+	// Cmdline is the kernel command line the guest reports
+	// (/proc/cmdline), when known: event logs and launch digests hold only
+	// its digest, so it is tried where the published one does not explain
+	// the evidence, to show the two side by side.
+	Cmdline *string
+	// Signature, when not nil, asks for the evidence's signature to be
+	// checked.
+	Signature *SignatureCheck
+}
+
+// SignatureCheck are the certificates and collateral that the evidence's
+// signature is checked with, offline unless Online.
+type SignatureCheck struct {
+	// Files are certificate and collateral files by the name given on
+	// the command line (PEM or DER; which each is is found from its bytes).
+	Files map[string][]byte
+	// Online allows fetching missing certificates and collateral.
+	Online bool
+	// Now is the time certificates are checked at (zero: the wall clock).
+	Now time.Time
+}
+
+// CheckEntry is one published entry: its values and parameters, and the
+// build artifacts it was derived from, when they are at hand.
+type CheckEntry struct {
+	Name   string
+	Values map[string]string
+	Params map[string]any
+	// Artifact returns the bytes of the build artifact with this sha256,
+	// verified, or an error that says why it is not at hand (a release
+	// checked without its build output).
+	Artifact func(sha256 string) ([]byte, error)
+	// File returns the bytes of a file of the build output by its
+	// slash-separated path (params such as eventlog name one), verified
+	// against the digest the release or manifest states.
+	File func(path string) ([]byte, error)
+}
+
+// CheckResult is the outcome of Check.
+type CheckResult struct {
+	// Match says the evidence matches Entry in every published field.
+	Match bool `json:"match"`
+	// Entry is the matching entry, or the closest one, or "".
+	Entry string `json:"entry,omitempty"`
+	// Evidence are the evidence's fields by name.
+	Evidence []Field `json:"evidence"`
+	// Fields are the comparisons with Entry.
+	Fields []Field `json:"fields,omitempty"`
+	// Reasons explain a mismatch (or notes on a match), one finding each,
+	// most telling first.
+	Reasons []string `json:"reasons,omitempty"`
+	// Explained says a reason names what differs.
+	Explained bool `json:"explained"`
+	// Signature says what the signature check found, when asked.
+	Signature []string `json:"signature,omitempty"`
+}
+
+// Field statuses.
+const (
+	FieldMatch        = "match"
+	FieldDiffers      = "differs"
+	FieldNotPublished = "not published"
+)
+
+// Field is one field of the evidence, and its comparison.
+type Field struct {
+	// Name is the reference-value name (RVPS) of the field.
+	Name string `json:"name"`
+	Got  string `json:"got"`
+	// Want are the published values (empty when not published).
+	Want   []string `json:"want,omitempty"`
+	Status string   `json:"status,omitempty"`
+}
+
+// WordDiff lists the words only one of two command lines has: +word for
+// those only in b, -word for those only in a.
+func WordDiff(a, b string) string {
+	aw, bw := strings.Fields(a), strings.Fields(b)
+	var d []string
+	for _, w := range bw {
+		if !slices.Contains(aw, w) {
+			d = append(d, "+"+w)
+		}
+	}
+	for _, w := range aw {
+		if !slices.Contains(bw, w) {
+			d = append(d, "-"+w)
+		}
+	}
+	if len(d) == 0 {
+		return "the same words in another order or spacing"
+	}
+	return strings.Join(d, " ")
+}

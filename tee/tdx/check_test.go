@@ -1,0 +1,361 @@
+package tdx
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-tdx-guest/abi"
+	pb "github.com/google/go-tdx-guest/proto/tdx"
+	tdxtest "github.com/google/go-tdx-guest/testing"
+	"github.com/google/go-tdx-guest/testing/testdata"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+	model "github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/cocobuild/cocobuild/tee"
+)
+
+// acpiTables are ACPI blobs shaped like QEMU's (a table-loader that
+// allocates etc/acpi/tables, then etc/acpi/rsdp); fill stands for what
+// differs between vCPU counts.
+func acpiTables(fill string) *model.ACPITables {
+	loader := make([]byte, 2*128)
+	for i, name := range []string{"etc/acpi/tables", "etc/acpi/rsdp"} {
+		binary.LittleEndian.PutUint32(loader[i*128:], 1) // ALLOCATE
+		copy(loader[i*128+4:], name)
+	}
+	return &model.ACPITables{TableLoader: loader, RSDP: []byte("RSD PTR " + fill), Tables: bytes.Repeat([]byte("DSDT"+fill), 64)}
+}
+
+type tdxInputs struct {
+	fw, kernel, initrd []byte
+	cmdline            string
+}
+
+func loadTDXInputs(t *testing.T) tdxInputs {
+	t.Helper()
+	return tdxInputs{fw: testenv.ReadVector(t, "inputs/debian-sid_OVMF.fd"), kernel: testenv.ReadVector(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64"),
+		initrd: testenv.ReadVector(t, "inputs/initrd-a.cpio"), cmdline: "console=ttyS0 root=/dev/vda1 ro"}
+}
+
+func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// launch is what a TD ran: the model's result for it.
+func launch(t *testing.T, in tdxInputs, edit func(*model.Options)) *model.Result {
+	t.Helper()
+	o := model.Options{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline, ACPI: acpiTables("vcpus=1"), QEMU: model.QEMUVersion{Major: 11, Minor: 1}}
+	if edit != nil {
+		edit(&o)
+	}
+	r, err := model.Measure(in.fw, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tdxEntries are two published entries (1 and 2 vCPUs, told apart by their
+// ACPI tables), with their expected event logs.
+func tdxEntries(t *testing.T, in tdxInputs) []tee.CheckEntry {
+	t.Helper()
+	var out []tee.CheckEntry
+	for _, v := range []string{"1", "2"} {
+		r := launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=" + v) })
+		rep := r.Report()
+		values := map[string]string{"mrtd": rep.MRTD.String(), "rtmr0": rep.RTMR0.String(), "rtmr1": rep.RTMR1.String(), "rtmr2": rep.RTMR2.String(), "rtmr3": rep.RTMR3.String()}
+		logPath := "measure/tdx/vcpus" + v + ".ccel"
+		log := r.EventLog()
+		fw := in.fw
+		out = append(out, tee.CheckEntry{Name: "tdx/vcpus=" + v + ",memory=2G", Values: values,
+			Params: map[string]any{"firmware_sha256": sha(in.fw), "kernel_sha256": sha(in.kernel), "initrd_sha256": sha(in.initrd), "cmdline": in.cmdline,
+				"vcpus": float64(len(v)), "memory": "2G", "qemu_version": "11.1", "page_order": "single-pass", "tdvf_separator": "current", "eventlog": logPath},
+			Artifact: func(s string) ([]byte, error) {
+				if s == sha(fw) {
+					return fw, nil
+				}
+				return nil, errors.New("not in the build output")
+			},
+			File: func(p string) ([]byte, error) {
+				if p == logPath {
+					return log, nil
+				}
+				return nil, errors.New("no such file")
+			}})
+	}
+	return out
+}
+
+// quote is go-tdx-guest's real v4 quote with its body's MRTD and RTMRs
+// replaced by those of r (its signature then no longer verifies).
+func quote(t *testing.T, mrtd model.Digest, rtmrs [4]model.Register) []byte {
+	return quoteWith(t, mrtd, rtmrs, nil)
+}
+
+func quoteWith(t *testing.T, mrtd model.Digest, rtmrs [4]model.Register, edit func(*pb.TDQuoteBody)) []byte {
+	t.Helper()
+	q, err := abi.QuoteToProto(testdata.RawQuote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q4 := q.(*pb.QuoteV4)
+	q4.TdQuoteBody.MrTd = append([]byte(nil), mrtd[:]...)
+	q4.TdQuoteBody.Rtmrs = nil
+	for _, r := range rtmrs {
+		q4.TdQuoteBody.Rtmrs = append(q4.TdQuoteBody.Rtmrs, append([]byte(nil), r.Value[:]...))
+	}
+	if edit != nil {
+		edit(q4.TdQuoteBody)
+	}
+	raw, err := abi.QuoteToAbiBytes(q4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// ccel is a model's event log as a TD reads it from the CCEL table: padded
+// with 0xff.
+func ccel(r *model.Result) []byte {
+	return append(r.EventLog(), bytes.Repeat([]byte{0xff}, 256)...)
+}
+
+func checkTDX(t *testing.T, raw, log []byte, cmdline *string, entries []tee.CheckEntry) *tee.CheckResult {
+	t.Helper()
+	ev, ok, err := TEE{}.ParseEvidence(raw)
+	if err != nil || !ok {
+		t.Fatalf("ParseEvidence: ok %v, err %v; want a TDX quote", ok, err)
+	}
+	res, err := TEE{}.Check(context.Background(), ev, tee.CheckInput{Entries: entries, EventLog: log, Cmdline: cmdline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestCheckTDX: a quote and CCEL of a published launch match; each kind of
+// difference is named: the page order and the firmware from MRTD, the
+// command line (with both texts when the TD's is given), the kernel, the
+// initrd, the ACPI tables (vCPUs) and the separator placement event by
+// event, and a log that does not replay to the quote is refused as
+// evidence.
+func TestCheckTDX(t *testing.T) {
+	in := loadTDXInputs(t)
+	entries := tdxEntries(t, in)
+	published := launch(t, in, nil)
+	edited := in.cmdline + " debug"
+	kernel := append([]byte(nil), in.kernel...)
+	kernel[len(kernel)/2] ^= 1
+	twoPass := launch(t, in, func(o *model.Options) { o.PageOrder = model.PageOrderTwoPass })
+	otherFW := launch(t, tdxInputs{fw: testenv.ReadVector(t, "inputs/debian-sid_OVMF.inteltdx.ms.fd"), kernel: in.kernel, initrd: in.initrd, cmdline: in.cmdline}, nil)
+	for _, c := range []struct {
+		name      string
+		r         *model.Result
+		log       *model.Result // nil: no event log
+		cmdline   *string
+		match     string
+		explained bool
+		reasons   []string
+		absent    []string // no reason may have these
+	}{
+		{name: "published", r: published, log: published, match: "tdx/vcpus=1,memory=2G"},
+		{name: "published without log", r: published, match: "tdx/vcpus=1,memory=2G"},
+		{name: "page order", r: twoPass, explained: true, reasons: []string{"MRTD is that of the published firmware " + sha(in.fw)[:16] + "… added in the two-pass page order", "the release covers single-pass"}},
+		{name: "firmware", r: otherFW, explained: true, reasons: []string{"neither page order of the published firmware " + sha(in.fw), "the TD ran another firmware"}},
+		{name: "cmdline", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
+			reasons: []string{`RTMR2 event 1: the kernel command line differs: the release's is "` + in.cmdline + `"`, "give the TD's /proc/cmdline with --cmdline"}},
+		{name: "cmdline given", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &edited, explained: true,
+			reasons: []string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + edited + `", the release with "` + in.cmdline + `" (+debug)`}},
+		{name: "kernel", r: launch(t, in, func(o *model.Options) { o.Kernel = kernel }), log: launch(t, in, func(o *model.Options) { o.Kernel = kernel }), explained: true,
+			reasons: []string{"RTMR1 event 1: the kernel differs: its Authenticode SHA-384 is", "for the published kernel (sha256 " + sha(in.kernel) + ")"}},
+		{name: "initrd", r: launch(t, in, func(o *model.Options) { o.Initrd = testenv.ReadVector(t, "inputs/initrd-b.bin") }), log: launch(t, in, func(o *model.Options) { o.Initrd = testenv.ReadVector(t, "inputs/initrd-b.bin") }), explained: true,
+			reasons: []string{"RTMR2 event 2: the initrd differs: the TD's has SHA-384", "the published initrd (sha256 " + sha(in.initrd) + ")"}},
+		{name: "vcpus", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), log: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), explained: true,
+			reasons: []string{"QEMU's ACPI tables (EV_PLATFORM_CONFIG_FLAGS \"ACPI DATA\") differ: QEMU generates them for the machine type, the vCPU count and the memory size", "the TD ran with another vCPU count, memory size or QEMU"}},
+		{name: "memory", r: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), log: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), explained: true,
+			reasons: []string{"RTMR0 event 1: the TD ran with 4G of memory (its TD HOB is that of 4294967296 bytes); tdx/vcpus=1,memory=2G is for 2G, and the release covers memory 2G"}},
+		{name: "vcpus without log", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }),
+			reasons: []string{"RTMR0 differs from tdx/vcpus=1,memory=2G's; it covers the firmware's configuration", "--eventlog"}},
+		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true,
+			reasons: []string{"the TD's firmware logs the ReadyToBoot separator in RTMR0 (legacy TDVF", "the release expects it in RTMR1"}},
+		{name: "log does not replay", r: published, log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
+			reasons: []string{"the event log does not replay to the quote's RTMR2", "cannot explain anything"}},
+		{name: "log of another TD", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: published, explained: true,
+			reasons: []string{"the event log does not replay to the quote's RTMR2"}, absent: []string{"--eventlog"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var log []byte
+			if c.log != nil {
+				log = ccel(c.log)
+			}
+			res := checkTDX(t, quote(t, c.r.MRTD, c.r.RTMR), log, c.cmdline, entries)
+			if got, want := res.Match, c.match != ""; got != want {
+				t.Fatalf("match = %v, want %v; reasons %q", got, want, res.Reasons)
+			}
+			if c.match != "" && res.Entry != c.match {
+				t.Errorf("matched %q, want %q", res.Entry, c.match)
+			}
+			if res.Explained != c.explained {
+				t.Errorf("explained = %v, want %v; reasons %q", res.Explained, c.explained, res.Reasons)
+			}
+			all := strings.Join(res.Reasons, "\n")
+			for _, r := range c.reasons {
+				if !strings.Contains(all, r) {
+					t.Errorf("reasons %q: want one with %q", res.Reasons, r)
+				}
+			}
+			for _, r := range c.absent {
+				if strings.Contains(all, r) {
+					t.Errorf("reasons %q: want none with %q", res.Reasons, r)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckTDXRealQuote: go-tdx-guest's real v4 quote (Sapphire Rapids)
+// parses, and verifies offline (PCK chain in the quote, Intel's root built
+// in) at a time its certificates were valid; with a changed MRTD it fails.
+func TestCheckTDXRealQuote(t *testing.T) {
+	ev, ok, err := TEE{}.ParseEvidence(testdata.RawQuote)
+	if err != nil || !ok {
+		t.Fatalf("ParseEvidence: ok %v, err %v", ok, err)
+	}
+	e := ev.(*Evidence)
+	f := quoteFields(e.Quote)
+	if f[0].Name != "mr_td" || f[0].Got != hex.EncodeToString(testdata.RawQuote[48+0x88:48+0x88+48]) {
+		t.Errorf("mr_td field %+v: want the quote body's bytes at 0x88", f[0])
+	}
+	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+	notes, err := checkSignature(e, &tee.SignatureCheck{Now: at})
+	if err != nil {
+		t.Fatalf("the real quote does not verify offline: %v", err)
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "offline") {
+		t.Errorf("notes %q: want the offline check named", notes)
+	}
+	bad := append([]byte(nil), testdata.RawQuote...)
+	bad[48+0x88] ^= 1
+	evBad, _, err := TEE{}.ParseEvidence(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkSignature(evBad.(*Evidence), &tee.SignatureCheck{Now: at}); err == nil {
+		t.Error("a quote with a changed MRTD verified; want a signature error")
+	}
+}
+
+// TestParseEvidenceTDX: what is and is not a TDX quote.
+func TestParseEvidenceTDX(t *testing.T) {
+	v5 := append([]byte(nil), testdata.RawQuote...)
+	v5[0] = 5
+	for _, c := range []struct {
+		name   string
+		b      []byte
+		ok     bool
+		hasErr bool
+	}{
+		{"real quote", testdata.RawQuote, true, false},
+		{"v5", v5, true, true},
+		{"truncated", testdata.RawQuote[:600], true, true},
+		{"snp report", append([]byte{2, 0, 0, 0}, make([]byte, 1180)...), false, false},
+		{"sgx quote", append([]byte{3, 0, 2, 0, 0, 0, 0, 0}, make([]byte, 1000)...), false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, ok, err := TEE{}.ParseEvidence(c.b)
+			if ok != c.ok || (err != nil) != c.hasErr {
+				t.Errorf("ParseEvidence: ok %v, err %v; want ok %v, error %v", ok, err, c.ok, c.hasErr)
+			}
+		})
+	}
+}
+
+// FuzzParseEvidence: no input makes the quote parser panic, and a parsed
+// quote re-encodes.
+func FuzzParseEvidence(f *testing.F) {
+	f.Add(testdata.RawQuote)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, ok, err := TEE{}.ParseEvidence(b)
+		if !ok || err != nil {
+			return
+		}
+		if _, err := abi.QuoteToAbiBytes(ev.(*Evidence).Quote); err != nil {
+			t.Fatalf("a parsed quote does not re-encode: %v", err)
+		}
+	})
+}
+
+// FuzzParseLog: no event log makes the CCEL reader panic.
+func FuzzParseLog(f *testing.F) {
+	f.Add(model.EventLog([]model.Event{{RTMR: 2, Type: model.EvEventTag, Data: []byte("x")}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		evs, _, err := parseLog(b)
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			if e.rtmr < 0 || e.rtmr > 3 || len(e.digest) != 48 {
+				t.Fatalf("parsed event %+v: want RTMR 0-3 and a SHA-384 digest", e)
+			}
+		}
+	})
+}
+
+// TestCheckTDXDebug: a debuggable TD (TD attributes bit 0) matches no
+// entry, whatever its registers.
+func TestCheckTDXDebug(t *testing.T) {
+	in := loadTDXInputs(t)
+	r := launch(t, in, nil)
+	raw := quoteWith(t, r.MRTD, r.RTMR, func(b *pb.TDQuoteBody) { b.TdAttributes = append([]byte{1}, b.TdAttributes[1:]...) })
+	res := checkTDX(t, raw, ccel(r), nil, tdxEntries(t, in))
+	if res.Match || !res.Explained || !strings.Contains(strings.Join(res.Reasons, "\n"), "DEBUG (bit 0) set") {
+		t.Errorf("a debuggable TD: match %v, explained %v, reasons %q; want a mismatch naming DEBUG", res.Match, res.Explained, res.Reasons)
+	}
+}
+
+// TestCheckTDXCollateralOffline: with Intel's collateral as files (the TCB
+// info, QE identity and their signing chain, the PCK and root CRLs that
+// go-tdx-guest ships beside its real quote), verify checks the TCB status
+// offline: go-tdx-guest's sample TCB info has newer SVNs than its sample
+// quote (its own tests say so), so the quote that verifies without
+// collateral is refused with it; collateral past its validity is expired;
+// half the collateral is refused.
+func TestCheckTDXCollateralOffline(t *testing.T) {
+	ev, _, err := TEE{}.ParseEvidence(testdata.RawQuote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := url.QueryUnescape(tdxtest.TcbInfoHeader["Tcb-Info-Issuer-Chain"][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"tcbinfo.json": testdata.TcbInfoBody, "qeidentity.json": testdata.QeIdentityBody,
+		"tcb-signing.pem": []byte(chain), "pck.crl": testdata.PckCrlBody, "root.crl": testdata.RootCrlBody}
+	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+	if _, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Now: at}); err != nil {
+		t.Fatalf("without collateral: %v", err)
+	}
+	notes, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Files: files, Now: at})
+	if err == nil || !strings.Contains(err.Error(), "no matching TCB level found") {
+		t.Errorf("with the sample collateral: %v, want the TCB status refused (no matching TCB level)", err)
+	}
+	all := strings.Join(notes, "\n")
+	for _, w := range []string{"tcbinfo.json: TCB info", "qeidentity.json: QE identity", "root.crl: root CA CRL", `pck.crl: PCK CRL of "Intel SGX PCK Platform CA"`, "tcb-signing.pem: the chain that signs"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("notes %q: want %q", notes, w)
+		}
+	}
+	if _, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Files: files, Now: at.AddDate(5, 0, 0)}); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("collateral checked five years later: %v, want it expired", err)
+	}
+	delete(files, "qeidentity.json")
+	if _, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Files: files, Now: at}); err == nil || !strings.Contains(err.Error(), "QE identity") {
+		t.Errorf("collateral without the QE identity: %v, want an error naming it", err)
+	}
+}
