@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"os"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/internal/derive"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/rootfs/verity"
 )
 
@@ -126,9 +126,16 @@ func newVerityVerifyCmd(a *app) *cobra.Command {
   cocobuild verity verify rootfs.img rootfs.img 3b1f… --hash-offset 10485760`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[1])
+			// Both are regular files within the file limit, checked
+			// before a byte is read: a pipe or device never ends.
+			d, _, err := a.limits.Open(args[0], limits.File)
 			if err != nil {
-				return failErr(err)
+				return usageErr(fmt.Errorf("DATA: %w", err))
+			}
+			d.Close()
+			f, _, err := a.limits.Open(args[1], limits.File)
+			if err != nil {
+				return usageErr(fmt.Errorf("HASH: %w", err))
 			}
 			r, err := verity.ReadSuperblock(f, hashOffset)
 			f.Close()
@@ -151,5 +158,6 @@ func newVerityVerifyCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().Uint64Var(&hashOffset, "hash-offset", 0, "byte offset of the superblock in HASH")
+	a.addLimitFlag(c, false)
 	return c
 }

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
@@ -69,6 +71,39 @@ func TestVerityCLI(t *testing.T) {
 	} {
 		if code, _, _ := runCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestVerityVerifyRefusesSpecialFiles: a pipe or a device as DATA or HASH
+// is refused at once (exit 2), before a byte is read.
+func TestVerityVerifyRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := strings.Repeat("0", 64)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fifo data", []string{fifo, plain, root}, "DATA: " + fifo + " is a named pipe"},
+		{"fifo hash", []string{plain, fifo, root}, "HASH: " + fifo + " is a named pipe"},
+		{"device hash", []string{plain, "/dev/zero", root}, "HASH: /dev/zero is a device"},
+	} {
+		start := time.Now()
+		code, _, stderr := runCLI(t, append([]string{"verity", "verify"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", tc.name, code, stderr, exitUsage, tc.want)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s: took %v; want a refusal at once", tc.name, d)
 		}
 	}
 }
