@@ -57,12 +57,14 @@ var (
 		"entries of one archive (cpio, tar) or directory tree"}
 	NameLen = Limit{"name", 4096, Bytes,
 		"length of one entry name or link target in an archive"}
+	Evidence = Limit{"evidence", 16 * units.MiB, Bytes,
+		"size of attestation evidence or an event log (an SNP report with its certificates, a TDX quote, a CCEL log)"}
 	Document = Limit{"document", 64 * units.MiB, Bytes,
 		"size of a JSON, CBOR or signature document (a release's rvps.json, statement, bundle, CoRIM, a feed index)"}
 )
 
 // All lists every limit, in the order --help and the docs show them.
-var All = []Limit{Firmware, Kernel, Initrd, File, Decompressed, Expansion, Entries, NameLen, Document}
+var All = []Limit{Firmware, Kernel, Initrd, File, Decompressed, Expansion, Entries, NameLen, Evidence, Document}
 
 // Format writes v in the limit's unit: sizes as 64MiB when exact.
 func (l Limit) Format(v int64) string {
