@@ -1,0 +1,100 @@
+package decompress_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
+	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
+	"github.com/cocobuild/cocobuild/internal/limits"
+)
+
+const gib = 1 << 30
+
+// TestOpenLimitedBombs: a GiB of zeros in a stream of some KiB fails on
+// its expansion ratio once it passed 16 MiB, at once, with an error that
+// names the stream and the flag; with the ratio raised, the byte limit
+// stops it.
+func TestOpenLimitedBombs(t *testing.T) {
+	for _, f := range []decompress.Format{decompress.Gzip, decompress.Zstd, decompress.XZ} {
+		bomb := decompresstest.Bomb(t, f, nil, gib, nil)
+		cases := []struct {
+			name   string
+			v      *limits.Values
+			limit  limits.Limit
+			flag   string
+			maxOut int64
+		}{
+			{"defaults", nil, limits.Expansion, "--limit expansion=", 17 << 20},
+			{"ratio raised", (*limits.Values)(nil).With(limits.Expansion, 1<<40).With(limits.Decompressed, 64<<20),
+				limits.Decompressed, "--limit decompressed=128MiB", 64 << 20},
+		}
+		for _, c := range cases {
+			t.Run(string(f)+"/"+c.name, func(t *testing.T) {
+				start := time.Now()
+				rc, got, err := decompress.OpenLimited(bytes.NewReader(bomb), "bomb.cpio", c.v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rc.Close()
+				n, err := io.Copy(io.Discard, rc)
+				if took := time.Since(start); took > 2*time.Second {
+					t.Errorf("took %v, want < 2s", took)
+				}
+				if got != f {
+					t.Errorf("format %s, want %s", got, f)
+				}
+				var le *limits.Error
+				if !errors.As(err, &le) || le.Limit.Name != c.limit.Name || !errors.Is(err, limits.ErrExceeded) {
+					t.Fatalf("read %d bytes, error %v; want a *limits.Error for %s", n, err, c.limit.Name)
+				}
+				for _, want := range []string{string(f) + " stream of bomb.cpio", c.flag} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q lacks %q", err, want)
+					}
+				}
+				if n > c.maxOut {
+					t.Errorf("%d bytes came out before the error, want at most %d", n, c.maxOut)
+				}
+			})
+		}
+	}
+}
+
+// TestOpenLimitedRealData: data that compresses as real archives do
+// passes the expansion check past 16 MiB, and what is not compressed is
+// not bounded by the decompressed limit.
+func TestOpenLimitedRealData(t *testing.T) {
+	r := rand.New(rand.NewChaCha8([32]byte{1}))
+	plain := make([]byte, 17<<20)
+	for i := range plain {
+		// Bytes from a small alphabet: compresses a few times, like text.
+		plain[i] = "abcdefgh"[r.IntN(8)]
+	}
+	for _, f := range []decompress.Format{decompress.Gzip, decompress.Zstd, decompress.None} {
+		t.Run(string(f), func(t *testing.T) {
+			in := plain
+			if f != decompress.None {
+				in = decompresstest.Compress(t, f, plain)
+			}
+			v := (*limits.Values)(nil).With(limits.Decompressed, 17<<20)
+			if f == decompress.None {
+				v = v.With(limits.Decompressed, 1<<20)
+			}
+			rc, _, err := decompress.OpenLimited(bytes.NewReader(in), "real", v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			got, err := io.ReadAll(rc)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Errorf("got %d bytes, error %v; want the %d bytes back", len(got), err, len(plain))
+			}
+		})
+	}
+}
