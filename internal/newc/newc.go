@@ -170,7 +170,10 @@ func (r *Reader) next() (*Header, error) {
 func (r *Reader) header() (*Header, error) {
 	start := r.off
 	var raw [HeaderLen]byte
-	if _, err := io.ReadFull(r.br, raw[:]); err != nil {
+	if n, err := io.ReadFull(r.br, raw[:]); err != nil {
+		if n == 0 && err == io.EOF {
+			return nil, fmt.Errorf("%s: archive ends at offset %d without a %s record (truncated)", r.what, r.off, Trailer)
+		}
 		return nil, r.truncated(err)
 	}
 	r.off += HeaderLen
