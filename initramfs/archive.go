@@ -329,6 +329,7 @@ func skipZeros(br *bufio.Reader) error {
 // listArchives appends the entries of nr's archives to l, hashing each
 // file's content as it streams by.
 func listArchives(nr *newc.Reader, l *Listing) error {
+	buf := make([]byte, 32<<10) // one copy buffer for every entry
 	for {
 		h, err := nr.Next()
 		if err == io.EOF {
@@ -342,7 +343,7 @@ func listArchives(nr *newc.Reader, l *Listing) error {
 		case typeReg:
 			e.Type = "file"
 			sum := sha256.New()
-			if _, err := io.Copy(sum, nr); err != nil {
+			if _, err := io.CopyBuffer(sum, nr, buf); err != nil {
 				return err
 			}
 			e.SHA256 = hex.EncodeToString(sum.Sum(nil))
