@@ -98,3 +98,31 @@ func TestOpenLimitedRealData(t *testing.T) {
 		})
 	}
 }
+
+// FuzzOpenLimited: any bytes, with small limits: what comes out stays
+// within the decompressed limit, and a bomb stops on a *limits.Error.
+func FuzzOpenLimited(f *testing.F) {
+	plain := []byte(strings.Repeat("fuzz", 64))
+	for _, c := range []decompress.Format{decompress.Gzip, decompress.Zstd, decompress.XZ} {
+		f.Add(decompresstest.Compress(f, c, plain))
+		f.Add(decompresstest.Bomb(f, c, nil, 8<<20, nil))
+		f.Add(decompresstest.Compress(f, c, plain)[:12]) // truncated
+	}
+	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, plain))) // zstd inside gzip
+	f.Add([]byte("BZh91AY&SY"))
+	v := (*limits.Values)(nil).With(limits.Decompressed, 1<<20)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rc, fm, err := decompress.OpenLimited(bytes.NewReader(b), "fuzz", v)
+		if err != nil {
+			return
+		}
+		defer rc.Close()
+		n, err := io.Copy(io.Discard, rc)
+		if fm != decompress.None && n > 1<<20 {
+			t.Fatalf("%s: %d bytes out with a limit of 1 MiB (error %v)", fm, n, err)
+		}
+		if fm == decompress.None && (n != int64(len(b)) || err != nil) {
+			t.Fatalf("plain bytes: %d of %d out, error %v", n, len(b), err)
+		}
+	})
+}

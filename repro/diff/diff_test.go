@@ -22,7 +22,10 @@ type entry struct {
 	data string
 }
 
-func makeCPIO(t *testing.T, entries []entry) []byte {
+func makeCPIO(t *testing.T, entries []entry) []byte { return makeCPIOF(t, entries) }
+
+// makeCPIOF writes entries as a newc archive with u-root's writer.
+func makeCPIOF(t testing.TB, entries []entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := cpio.Newc.Writer(&buf)
