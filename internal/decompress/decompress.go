@@ -259,7 +259,9 @@ func (z *reader) Read(p []byte) (int, error) {
 		return n, e
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+			// A frame that declares more content, or a larger window,
+			// than the limit.
 			err = fmt.Errorf("%w: %v", z.tooLarge(), err)
 		} else if z.format != None {
 			err = fmt.Errorf("%s: %w", z.format, err)

@@ -126,3 +126,21 @@ func FuzzOpenLimited(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenLimitedDeclaredSize: a zstd frame that declares more content (a
+// larger window) than the decompressed limit fails on that limit before
+// it is decoded.
+func TestOpenLimitedDeclaredSize(t *testing.T) {
+	frame := decompresstest.Compress(t, decompress.Zstd, make([]byte, 4<<20))
+	v := (*limits.Values)(nil).With(limits.Decompressed, 1<<20)
+	rc, _, err := decompress.OpenLimited(bytes.NewReader(frame), "one.zst", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, rc)
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Limit.Name != "decompressed" || !strings.Contains(err.Error(), "zstd stream of one.zst") {
+		t.Errorf("read %d bytes, error %v; want the decompressed limit for the zstd stream of one.zst", n, err)
+	}
+}
