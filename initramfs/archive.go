@@ -293,6 +293,9 @@ func InspectReader(r io.Reader, what string, v *limits.Values) (*Listing, error)
 	zbr := bufio.NewReaderSize(zr, 64<<10)
 	nr := newc.NewReader(zbr, fmt.Sprintf("%s stream of %s", f, what), v, limits.Decompressed)
 	if err := listArchives(nr, l); err != nil {
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, err // it names the stream
+		}
 		return nil, fmt.Errorf("inside the %s part: %w", c, err)
 	}
 	if rest, _ := zbr.Peek(decompress.MagicLen); len(rest) > 0 {

@@ -121,13 +121,40 @@ func OpenLimited(r io.Reader, what string, v *limits.Values) (io.ReadCloser, For
 		return io.NopCloser(br), f, nil
 	}
 	limit := v.Get(limits.Decompressed)
-	rc, err := NewReader(br, f, limit)
+	var rc io.ReadCloser
+	if f == XZ {
+		rc, err = newLimitedXZ(br, what, limit)
+	} else {
+		rc, err = NewReader(br, f, limit)
+	}
 	if err != nil {
 		return nil, f, fmt.Errorf("%s: %w", what, err)
 	}
 	z := rc.(*reader)
 	z.lim, z.what, z.in, z.ratio = v, fmt.Sprintf("%s stream of %s", f, what), in, v.Get(limits.Expansion)
 	return z, f, nil
+}
+
+// MaxXZDict is the largest xz dictionary OpenLimited reads: xz -9 uses
+// 64 MiB. A block's dictionary is allocated before anything is decoded,
+// so a file of some hundred bytes could otherwise take GBs.
+const MaxXZDict = 64 << 20
+
+// newLimitedXZ is NewReader for xz with the dictionary bounded by
+// MaxXZDict and by the decompressed limit (a dictionary larger than all
+// the output may be is of no use).
+func newLimitedXZ(r io.Reader, what string, limit int64) (io.ReadCloser, error) {
+	maxDict := min(limit, MaxXZDict)
+	x, err := newXZReader(r, maxDict, func(dict int64) error {
+		if dict > limit {
+			return &limits.Error{What: fmt.Sprintf("xz stream of %s: dictionary", what), Limit: limits.Decompressed, Max: limit, Got: dict}
+		}
+		return fmt.Errorf("xz stream of %s: a dictionary of %d MiB, over the %d MiB that xz -9 uses: recompress it with xz -9 or less", what, dict>>20, MaxXZDict>>20)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	return &reader{r: x, close: func() {}, format: XZ, limit: limit, left: limit}, nil
 }
 
 // counter counts the bytes read from a compressed stream.

@@ -110,6 +110,7 @@ func FuzzOpenLimited(f *testing.F) {
 	}
 	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, plain))) // zstd inside gzip
 	f.Add([]byte("BZh91AY&SY"))
+	f.Add(bytes.Repeat(withDict(f, decompresstest.Compress(f, decompress.XZ, plain), 36), 4)) // 1 GiB dictionaries
 	v := (*limits.Values)(nil).With(limits.Decompressed, 1<<20)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rc, fm, err := decompress.OpenLimited(bytes.NewReader(b), "fuzz", v)
