@@ -48,7 +48,14 @@ metadata sections (SNP_KERNEL_HASHES among them) and SEV hashes table, whether
 the code that checks a directly booted kernel, initrd and cmdline against that
 table is built in, its TDX metadata, whether it measures what it boots into
 RTMRs (TdTcg2Dxe, CCEL), the Secure Boot state and enrolled certificates of its
-variable store, the edk2 version it records, and its modules.`,
+variable store, the edk2 version it records, and its modules.
+
+FILE is opened once and must be a regular file (a pipe or device is refused at once).
+An initramfs is read as a stream: each entry's header is checked before it is read,
+and --limit bounds what it may hold (decompressed bytes, expansion ratio, entries,
+name length); going over one is an error naming the --limit NAME=VALUE that raises
+it. Names and strings from FILE are escaped in the text output; --json keeps them
+exact.`,
 		Example: `  cocobuild inspect out/sample/initramfs/agent/initramfs.cpio.zst
   cocobuild inspect --json out/sample/kernel/guest/vmlinuz
   cocobuild inspect /usr/share/ovmf/OVMF.amdsev.fd`,
