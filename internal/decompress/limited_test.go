@@ -113,7 +113,8 @@ func FuzzOpenLimited(f *testing.F) {
 	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, plain))) // zstd inside gzip
 	f.Add([]byte("BZh91AY&SY"))
 	f.Add(bytes.Repeat(withDict(f, decompresstest.Compress(f, decompress.XZ, plain), 36), 4)) // 1 GiB dictionaries
-	var small bytes.Buffer                                                                    // xz with a 4 KiB dictionary, within the fuzz limit
+	// xz with a 4 KiB dictionary, within the fuzz limit.
+	var small bytes.Buffer
 	w, err := xz.WriterConfig{DictCap: 4 << 10, CheckSum: xz.CRC32}.NewWriter(&small)
 	if err != nil {
 		f.Fatal(err)

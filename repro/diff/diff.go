@@ -365,9 +365,10 @@ type byteComparison struct {
 
 // compareBytes reads a and b side by side once, hashing both and finding
 // the first byte where they differ.
-func compareBytes(a, b io.Reader) (byteComparison, error) {
+func compareBytes(a, b *io.SectionReader) (byteComparison, error) {
 	ha, hb := sha256.New(), sha256.New()
-	bufA, bufB := make([]byte, 256<<10), make([]byte, 256<<10)
+	n := min(256<<10, max(a.Size(), b.Size())+1) // small files, small buffers
+	bufA, bufB := make([]byte, n), make([]byte, n)
 	res := byteComparison{first: -1}
 	var off int64
 	for {
