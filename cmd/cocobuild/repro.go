@@ -65,6 +65,7 @@ digest by verify-build.`,
 			var log bytes.Buffer
 			rep, err := repro.Run(cmd.Context(), recipe, repro.Options{
 				Exe: exe, Args: extra, Reuse: reuse, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
+				Limits: &a.limits,
 			})
 			if err != nil {
 				a.stderr.Write(log.Bytes())
@@ -85,6 +86,7 @@ digest by verify-build.`,
 	c.Flags().BoolVar(&keep, "keep", false, "keep both build directories for inspection")
 	c.Flags().StringVar(&work, "work-dir", "", "where to put the two builds (default: a new temporary directory)")
 	c.Flags().StringArrayVar(&reuse, "reuse", nil, "a block (TYPE.NAME) whose steps the second build copies from the first build's cache; repeatable")
+	a.addLimitFlag(c, false) // bounds the comparison of the two outputs
 	return c
 }
 
