@@ -20,6 +20,9 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/cocobuild/cocobuild/internal/decompress"
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/newc"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 )
 
 // File types of entries, as in the newc mode field.
@@ -225,13 +228,10 @@ type Listing struct {
 	Entries  []Entry  `json:"entries"`
 }
 
-// maxUncompressed bounds what Inspect decompresses into memory.
-const maxUncompressed = 1 << 30
-
 // compressionOf recognises a newc archive ("none") or a compressed
 // stream by its magic number; "" is neither.
 func compressionOf(b []byte) string {
-	if bytes.HasPrefix(b, []byte("070701")) || bytes.HasPrefix(b, []byte("070702")) {
+	if bytes.HasPrefix(b, []byte(newc.Magic)) || bytes.HasPrefix(b, []byte(newc.MagicCRC)) {
 		return "none"
 	}
 	if f := decompress.Sniff(b); f != decompress.None {
@@ -240,121 +240,134 @@ func compressionOf(b []byte) string {
 	return ""
 }
 
-// Inspect lists the entries of an initramfs: uncompressed newc archives
-// (possibly several, one after another) optionally followed by one
-// gzip-, zstd-, xz- or bzip2-compressed part holding more archives, the way the
-// kernel unpacks them.
-func Inspect(b []byte) (*Listing, error) { return inspect(b, maxUncompressed) }
+// Inspect lists the entries of an initramfs held in memory, with the
+// default limits (see InspectReader).
+func Inspect(b []byte) (*Listing, error) { return InspectReader(bytes.NewReader(b), "initramfs", nil) }
 
-// inspect is Inspect with a bound on the uncompressed size.
-func inspect(b []byte, limit int64) (*Listing, error) {
+// InspectReader lists the entries of an initramfs read from r (named what
+// in errors): uncompressed newc archives (possibly several, one after
+// another) optionally followed by one gzip-, zstd-, xz- or
+// bzip2-compressed part holding more archives, the way the kernel unpacks
+// them. It reads r once, as a stream, and holds no entry's content: files
+// are hashed as they are read. The limits in force in v (nil: the
+// defaults) bound it: each header's name and size are checked before they
+// are read (limits.NameLen, limits.Initrd, limits.Decompressed), the
+// number of entries (limits.Entries) and what the compressed part expands
+// to (limits.Decompressed, limits.Expansion); going over one is a
+// *limits.Error that names the flag that raises it.
+func InspectReader(r io.Reader, what string, v *limits.Values) (*Listing, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
 	l := &Listing{Entries: []Entry{}}
-	for len(b) > 0 {
-		// Archives are padded with zeros to 4-byte (or larger) boundaries.
-		skip := 0
-		for skip < len(b) && b[skip] == 0 {
-			skip++
+	if err := skipZeros(br); err != nil {
+		return nil, err
+	}
+	head, err := br.Peek(decompress.MagicLen)
+	if len(head) == 0 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
 		}
-		b = b[skip:]
-		if len(b) == 0 {
-			break
+		return nil, errors.New("empty file")
+	}
+	if compressionOf(head) == "none" {
+		nr := newc.NewReader(br, what, v, limits.Initrd)
+		if err := listArchives(nr, l); err != nil {
+			return nil, err
 		}
-		c := compressionOf(b)
-		switch c {
-		case "":
-			return nil, fmt.Errorf("not a cpio archive or a compressed one (starts with % x)", b[:min(len(b), 6)])
-		case "none":
-			n, err := listArchive(b, l)
-			if err != nil {
-				return nil, err
-			}
-			l.Segments = append(l.Segments, c)
-			b = b[n:]
-		default:
-			raw, _, err := decompress.ReadAll(bytes.NewReader(b), limit)
-			if err != nil {
-				return nil, err
-			}
-			for len(raw) > 0 {
-				skip := 0
-				for skip < len(raw) && raw[skip] == 0 {
-					skip++
-				}
-				raw = raw[skip:]
-				if len(raw) == 0 {
-					break
-				}
-				n, err := listArchive(raw, l)
-				if err != nil {
-					return nil, fmt.Errorf("inside the %s part: %w", c, err)
-				}
-				l.Segments = append(l.Segments, c)
-				raw = raw[n:]
-			}
-			b = nil
+		for range nr.Archives() {
+			l.Segments = append(l.Segments, "none")
+		}
+		head, _ = br.Peek(decompress.MagicLen)
+		if len(head) == 0 {
+			return l, nil
 		}
 	}
-	if len(l.Segments) == 0 {
-		return nil, errors.New("empty file")
+	c := compressionOf(head)
+	if c == "" || c == "none" {
+		return nil, fmt.Errorf("not a cpio archive or a compressed one (starts with % x)", head)
+	}
+	zr, f, err := decompress.OpenLimited(br, what, v)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	zbr := bufio.NewReaderSize(zr, 64<<10)
+	nr := newc.NewReader(zbr, fmt.Sprintf("%s stream of %s", f, what), v, limits.Decompressed)
+	if err := listArchives(nr, l); err != nil {
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, err // it names the stream
+		}
+		return nil, fmt.Errorf("inside the %s part: %w", c, err)
+	}
+	if rest, _ := zbr.Peek(decompress.MagicLen); len(rest) > 0 {
+		return nil, fmt.Errorf("inside the %s part: what follows the archives at offset %d is not a cpio archive (starts with % x)", c, nr.Offset(), rest)
+	}
+	for range nr.Archives() {
+		l.Segments = append(l.Segments, c)
 	}
 	return l, nil
 }
 
-// listArchive reads one newc archive up to its trailer from the start of b,
-// appends its entries to l and returns the bytes it used.
-func listArchive(b []byte, l *Listing) (int, error) {
-	if bytes.HasPrefix(b, []byte("070702")) {
-		return 0, errors.New("cpio format 070702 (newc with checksums) is not supported")
-	}
-	rr := cpio.Newc.Reader(bytes.NewReader(b))
-	pos := 0
+// skipZeros skips zero padding at the start of br.
+func skipZeros(br *bufio.Reader) error {
 	for {
-		// The reader allocates the name before reading it: check that
-		// the name is inside the archive first.
-		if len(b)-pos >= 110 {
-			var nameSize uint64
-			if _, err := fmt.Sscanf(string(b[pos+94:pos+102]), "%08x", &nameSize); err == nil && nameSize > uint64(len(b)-pos-110) {
-				return 0, fmt.Errorf("record at offset %d: name of %d bytes, past the end of the archive", pos, nameSize)
+		b, err := br.Peek(1)
+		if len(b) == 0 {
+			if errors.Is(err, io.EOF) {
+				return nil
 			}
+			return err
 		}
-		r, err := rr.ReadRecord()
+		buf, _ := br.Peek(br.Buffered())
+		n := 0
+		for n < len(buf) && buf[n] == 0 {
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		br.Discard(n)
+	}
+}
+
+// listArchives appends the entries of nr's archives to l, hashing each
+// file's content as it streams by.
+func listArchives(nr *newc.Reader, l *Listing) error {
+	buf := make([]byte, 32<<10) // one copy buffer for every entry
+	for {
+		h, err := nr.Next()
 		if err == io.EOF {
-			// The reader stops at the trailer without returning it.
-			const trailerLen = 110 + len(cpio.Trailer) + 1
-			if len(b)-pos >= trailerLen && string(b[pos+110:pos+trailerLen]) == cpio.Trailer+"\x00" {
-				return min(len(b), pos+(trailerLen+3)&^3), nil
-			}
-			return 0, errors.New("archive ends without a TRAILER!!! record")
+			return nil
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if r.FilePos < 0 || uint64(len(b))-uint64(r.FilePos) < r.FileSize || r.FilePos > int64(len(b)) {
-			return 0, fmt.Errorf("%s: %d bytes of content, past the end of the archive", r.Name, r.FileSize)
-		}
-		end := int(r.FilePos) + int(r.FileSize)
-		pos = (end + 3) &^ 3
-		content := b[r.FilePos:end]
-		e := Entry{Name: r.Name, Mode: fmt.Sprintf("%04o", r.Mode&0o7777), UID: r.UID, GID: r.GID, Size: r.FileSize, MTime: r.MTime}
-		switch r.Mode & typeMask {
+		e := Entry{Name: h.Name, Mode: fmt.Sprintf("%04o", h.Mode&0o7777), UID: h.UID, GID: h.GID, Size: uint64(h.Size), MTime: h.MTime}
+		switch h.Mode & typeMask {
 		case typeReg:
 			e.Type = "file"
-			sum := sha256.Sum256(content)
-			e.SHA256 = hex.EncodeToString(sum[:])
+			sum := sha256.New()
+			if _, err := io.CopyBuffer(sum, nr, buf); err != nil {
+				return err
+			}
+			e.SHA256 = hex.EncodeToString(sum.Sum(nil))
 		case typeDir:
 			e.Type = "dir"
 		case typeLink:
 			e.Type = "symlink"
-			e.Link = string(content)
+			target, err := io.ReadAll(nr) // its size is checked against the name limit
+			if err != nil {
+				return err
+			}
+			e.Link = string(target)
 		case typeChr, typeBlk:
-			e.Type = map[uint64]string{typeChr: "char", typeBlk: "block"}[r.Mode&typeMask]
-			e.Major, e.Minor = r.Rmajor, r.Rminor
+			e.Type = map[uint64]string{typeChr: "char", typeBlk: "block"}[h.Mode&typeMask]
+			e.Major, e.Minor = h.Rmajor, h.Rminor
 		case typeFIFO:
 			e.Type = "fifo"
 		case typeSock:
 			e.Type = "socket"
 		default:
-			return 0, fmt.Errorf("%s: unknown file type in mode %#o", r.Name, r.Mode)
+			return fmt.Errorf("%s: unknown file type in mode %#o", h.Name, h.Mode)
 		}
 		l.Entries = append(l.Entries, e)
 	}
@@ -394,6 +407,9 @@ func (e Entry) modeString() string {
 
 // WriteText prints a listing as one line per entry: mode, uid/gid, size,
 // sha256 (or - ), name (with -> target for links, major,minor for devices).
+// Names and link targets come from the archive: they are escaped with
+// termsafe.Escape, so that an entry cannot drive the terminal (JSON keeps
+// them exact).
 func (l *Listing) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "# %d entries; archives: %s\n", len(l.Entries), strings.Join(l.Segments, ", "))
@@ -402,10 +418,10 @@ func (l *Listing) WriteText(w io.Writer) error {
 		if sum == "" {
 			sum = "-"
 		}
-		name := e.Name
+		name := termsafe.Escape(e.Name)
 		switch e.Type {
 		case "symlink":
-			name += " -> " + e.Link
+			name += " -> " + termsafe.Escape(e.Link)
 		case "char", "block":
 			name += fmt.Sprintf(" (%d,%d)", e.Major, e.Minor)
 		}

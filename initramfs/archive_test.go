@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
+	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 func sha(b string) string {
@@ -212,6 +219,64 @@ func TestInspectErrors(t *testing.T) {
 	}
 }
 
+// rawHeader is a newc header as a hostile input may have it: any size and
+// name size, followed by name.
+func rawHeader(mode, size, nameSize uint64, name string) []byte {
+	s := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", 1, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, nameSize, 0)
+	return append([]byte(s), name...)
+}
+
+// TestInspectHostile: bombs and hostile headers fail at once with an
+// error that names the limit and the flag that raises it.
+func TestInspectHostile(t *testing.T) {
+	cpioHead := rawHeader(typeReg|0o644, 1<<30, 8, "big.img\x00\x00\x00")
+	cases := []struct {
+		name, limit, want string
+		b                 []byte
+	}{
+		{"namesize 0xffffffff", "name", "--limit name=", rawHeader(typeReg|0o644, 0, 0xffffffff, "x\x00")},
+		{"zstd zeros", "expansion", "zstd stream of initramfs", decompresstest.Bomb(t, decompress.Zstd, nil, 1<<30, nil)},
+		{"gzip zeros", "expansion", "gzip stream of initramfs", decompresstest.Bomb(t, decompress.Gzip, nil, 1<<30, nil)},
+		{"xz zeros", "expansion", "xz stream of initramfs", decompresstest.Bomb(t, decompress.XZ, nil, 1<<30, nil)},
+		{"zstd cpio of a GiB file", "expansion", "--limit expansion=", decompresstest.Bomb(t, decompress.Zstd, cpioHead, 1<<30, nil)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Inspect(c.b)
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("took %v, want < 2s", took)
+			}
+			var le *limits.Error
+			if !errors.As(err, &le) || le.Limit.Name != c.limit || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v; want a *limits.Error for %s containing %q", err, c.limit, c.want)
+			}
+		})
+	}
+}
+
+// TestWriteTextEscapes: entry names and link targets that would set the
+// terminal's title or clear it are printed escaped.
+func TestWriteTextEscapes(t *testing.T) {
+	l := &Listing{Segments: []string{"none"}, Entries: []Entry{
+		{Name: "a\x1b]0;pwned\a", Type: "file", Mode: "0644"},
+		{Name: "l", Type: "symlink", Mode: "0777", Link: "\x1b[2J"},
+	}}
+	var buf bytes.Buffer
+	if err := l.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.ContainsAny(out, "\x1b\a") {
+		t.Errorf("WriteText printed raw ESC or BEL:\n%q", out)
+	}
+	for _, want := range []string{`a\x1b]0;pwned\x07`, `l -> \x1b[2J`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("WriteText output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestWriteText(t *testing.T) {
 	l := &Listing{Segments: []string{"zstd"}, Entries: sampleEntries(0)}
 	var buf bytes.Buffer
@@ -244,10 +309,23 @@ func FuzzInspect(f *testing.F) {
 		f.Add(z.Bytes())
 	}
 	f.Add([]byte("070701"))
+	// Hostile shapes: a name size of 4 GiB, a file size of 4 GiB, a bomb
+	// of zeros, zstd inside gzip, a truncated stream.
+	f.Add(rawHeader(typeReg|0o644, 0, 0xffffffff, "x\x00"))
+	f.Add(rawHeader(typeReg|0o644, 0xffffffff, 2, "x\x00\x00\x00"))
+	f.Add(decompresstest.Bomb(f, decompress.Zstd, rawHeader(typeReg|0o644, 64<<20, 2, "x\x00\x00\x00"), 64<<20, nil))
+	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, raw.Bytes())))
+	f.Add(raw.Bytes()[:raw.Len()/2])
+	// Small limits keep each run fast: coverage instrumentation slows
+	// decompression many times over.
+	v := (*limits.Values)(nil).With(limits.Decompressed, 64<<10).With(limits.Entries, 1000)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := inspect(b, 1<<20) // decompression bombs stop at 1 MiB
+		l, err := InspectReader(bytes.NewReader(b), "fuzz", v) // decompression bombs stop at 64 KiB
 		if err == nil && len(l.Segments) == 0 {
 			t.Error("Inspect succeeded without a segment")
+		}
+		if err == nil && len(l.Entries) > 1000 {
+			t.Errorf("%d entries passed the limit of 1000", len(l.Entries))
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 	"github.com/cocobuild/cocobuild/measure/pe"
 )
 
@@ -89,11 +90,13 @@ func Describe(b []byte) (*Description, error) {
 }
 
 // WriteText prints the description for people, under a line naming the
-// file that the caller writes.
+// file that the caller writes. Strings taken from the image (release,
+// version, section names, a PE error) are escaped with termsafe.Escape, so
+// that a hostile image cannot drive the terminal; JSON keeps them exact.
 func (d *Description) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "  release        %s\n", d.Release)
-	fmt.Fprintf(&b, "  version        %s\n", d.Version)
+	fmt.Fprintf(&b, "  release        %s\n", termsafe.Escape(d.Release))
+	fmt.Fprintf(&b, "  version        %s\n", termsafe.Escape(d.Version))
 	fmt.Fprintf(&b, "  boot protocol  %s\n", d.BootProtocol)
 	fmt.Fprintf(&b, "  setup sectors  %d\n", d.SetupSects)
 	fmt.Fprintf(&b, "  xloadflags     %#x %s\n", d.XLoadFlags, strings.Join(d.XLoadFlagNames, " "))
@@ -106,7 +109,7 @@ func (d *Description) WriteText(w io.Writer) error {
 	if len(d.Sections) > 0 {
 		b.WriteString("PE sections\n  name      vaddr      vsize      raw offset raw size   flags\n")
 		for _, s := range d.Sections {
-			fmt.Fprintf(&b, "  %-8s  %#08x  %#08x  %#08x  %#08x  %#08x\n", s.Name, s.VirtualAddress, s.VirtualSize, s.PointerToRawData, s.SizeOfRawData, s.Characteristics)
+			fmt.Fprintf(&b, "  %-8s  %#08x  %#08x  %#08x  %#08x  %#08x\n", termsafe.Escape(s.Name), s.VirtualAddress, s.VirtualSize, s.PointerToRawData, s.SizeOfRawData, s.Characteristics)
 		}
 	}
 	if d.Authenticode != nil {
@@ -120,7 +123,7 @@ func (d *Description) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "Authenticode digests (%s)\n  sha256  %s\n  sha384  %s\n", signed, d.Authenticode["sha256"], d.Authenticode["sha384"])
 	}
 	if d.AuthenticodeErr != "" {
-		fmt.Fprintf(&b, "PE: %s\n", d.AuthenticodeErr)
+		fmt.Fprintf(&b, "PE: %s\n", termsafe.Escape(d.AuthenticodeErr))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"encoding/json"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -93,4 +94,35 @@ func FuzzDescribe(f *testing.F) {
 		}
 		d.WriteText(&bytes.Buffer{})
 	})
+}
+
+// TestWriteTextEscapes: a version string that would set the terminal's
+// title and clear the screen is printed escaped; JSON keeps it exact.
+func TestWriteTextEscapes(t *testing.T) {
+	hostile := "6.1\x1b]0;pwned\a\x1b[2J"
+	d, err := Describe(testenv.FakeBzImage(hostile, 0x2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := d.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(text.String(), "\x1b\a") {
+		t.Errorf("text output holds raw ESC or BEL:\n%q", text.String())
+	}
+	if want := `6.1\x1b]0;pwned\x07\x1b[2J`; !strings.Contains(text.String(), want) {
+		t.Errorf("text output lacks the escaped release %q:\n%s", want, text.String())
+	}
+	j, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Description
+	if err := json.Unmarshal(j, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(back.Version, hostile) {
+		t.Errorf("JSON version %q, want it to start with the exact %q", back.Version, hostile)
+	}
 }

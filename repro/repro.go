@@ -17,6 +17,7 @@ import (
 	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/internal/childenv"
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/repro/diff"
 )
@@ -42,6 +43,8 @@ type Options struct {
 	Reuse []string
 	// Log receives the builds' output.
 	Log io.Writer
+	// Limits bound the comparison of the two outputs (nil: the defaults).
+	Limits *limits.Values
 }
 
 // Perturbation is one way the second build's surroundings differ.
@@ -183,7 +186,7 @@ func Run(ctx context.Context, recipe string, opts Options) (*Report, error) {
 		return rep, fmt.Errorf("build b (perturbed): %w", err)
 	}
 	rep.Seconds[1] = time.Since(start).Seconds()
-	rep.Diff, err = diff.Trees(rep.OutA, rep.OutB)
+	rep.Diff, err = diff.Comparer{Limits: opts.Limits}.Trees(rep.OutA, rep.OutB)
 	return rep, err
 }
 

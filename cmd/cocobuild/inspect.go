@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/initramfs"
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 	"github.com/cocobuild/cocobuild/kernel"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 )
@@ -47,7 +48,14 @@ metadata sections (SNP_KERNEL_HASHES among them) and SEV hashes table, whether
 the code that checks a directly booted kernel, initrd and cmdline against that
 table is built in, its TDX metadata, whether it measures what it boots into
 RTMRs (TdTcg2Dxe, CCEL), the Secure Boot state and enrolled certificates of its
-variable store, the edk2 version it records, and its modules.`,
+variable store, the edk2 version it records, and its modules.
+
+FILE is opened once and must be a regular file (a pipe or device is refused at once).
+An initramfs is read as a stream: each entry's header is checked before it is read,
+and --limit bounds what it may hold (decompressed bytes, expansion ratio, entries,
+name length); going over one is an error naming the --limit NAME=VALUE that raises
+it. Names and strings from FILE are escaped in the text output; --json keeps them
+exact.`,
 		Example: `  cocobuild inspect out/sample/initramfs/agent/initramfs.cpio.zst
   cocobuild inspect --json out/sample/kernel/guest/vmlinuz
   cocobuild inspect /usr/share/ovmf/OVMF.amdsev.fd`,
@@ -58,25 +66,14 @@ variable store, the edk2 version it records, and its modules.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := os.ReadFile(args[0])
+			rep, err := a.inspectFile(args[0])
 			if err != nil {
 				return failErr(err)
-			}
-			sum := sha256.Sum256(b)
-			rep := inspectReport{File: args[0], SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))}
-			if d, kerr := kernel.Describe(b); kerr == nil {
-				rep.Type, rep.Kernel = "bzimage", d
-			} else if l, cerr := initramfs.Inspect(b); cerr == nil {
-				rep.Type, rep.Cpio = "initramfs", l
-			} else if fw, ferr := ovmf.Inspect(b); ferr == nil {
-				rep.Type, rep.Firmware = "firmware", fw
-			} else {
-				return failErr(fmt.Errorf("%s: neither an initramfs (%v) nor a bzImage (%v) nor a firmware image (%v)", args[0], cerr, kerr, ferr))
 			}
 			if a.json {
 				return a.printJSON(rep)
 			}
-			fmt.Fprintf(a.stdout, "%s: %s, %d bytes, sha256 %s\n", rep.File, rep.Type, rep.Size, rep.SHA256)
+			fmt.Fprintf(a.stdout, "%s: %s, %d bytes, sha256 %s\n", termsafe.Escape(rep.File), rep.Type, rep.Size, rep.SHA256)
 			switch {
 			case rep.Kernel != nil:
 				if err := rep.Kernel.WriteText(a.stdout); err != nil {
@@ -96,6 +93,74 @@ variable store, the edk2 version it records, and its modules.`,
 	}
 	a.addLimitFlag(c, false)
 	return c
+}
+
+// inspectFile opens path once (a regular file within the largest of the
+// kernel, initrd and firmware limits: FIFOs and devices are refused
+// without blocking) and tells what it is: a bzImage (read whole, within
+// the kernel limit), an initramfs (read as a stream: the limits on
+// entries, names and decompression apply) or a firmware image (read
+// whole, within the firmware limit).
+func (a *app) inspectFile(path string) (*inspectReport, error) {
+	largest := limits.Initrd
+	for _, l := range []limits.Limit{limits.Kernel, limits.Firmware} {
+		if a.limits.Get(l) > a.limits.Get(largest) {
+			largest = l
+		}
+	}
+	f, size, err := a.limits.Open(path, largest)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sum := sha256.New()
+	if n, err := io.Copy(sum, io.NewSectionReader(f, 0, size)); err != nil || n != size {
+		return nil, fmt.Errorf("%s: read %d of %d bytes: %v", path, n, size, err)
+	}
+	rep := &inspectReport{File: path, SHA256: hex.EncodeToString(sum.Sum(nil)), Size: size}
+	whole := func(l limits.Limit) ([]byte, error) {
+		if err := a.limits.Check(path, l, size); err != nil {
+			return nil, err
+		}
+		b := make([]byte, size)
+		if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return b, nil
+	}
+	head := make([]byte, 0x210)
+	n, _ := f.ReadAt(head, 0)
+	kerr := errors.New("no Linux setup header (HdrS at 0x202)")
+	if n == len(head) && string(head[0x202:0x206]) == "HdrS" {
+		b, err := whole(limits.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		d, err := kernel.Describe(b)
+		if err == nil {
+			rep.Type, rep.Kernel = "bzimage", d
+			return rep, nil
+		}
+		kerr = err
+	}
+	l, cerr := initramfs.InspectReader(io.NewSectionReader(f, 0, size), path, &a.limits)
+	if cerr == nil {
+		rep.Type, rep.Cpio = "initramfs", l
+		return rep, nil
+	}
+	if errors.Is(cerr, limits.ErrExceeded) {
+		return nil, cerr
+	}
+	b, err := whole(limits.Firmware)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not an initramfs (%v) nor a bzImage (%v), and %w", path, cerr, kerr, err)
+	}
+	fw, ferr := ovmf.Inspect(b)
+	if ferr != nil {
+		return nil, fmt.Errorf("%s: neither an initramfs (%v) nor a bzImage (%v) nor a firmware image (%v)", path, cerr, kerr, ferr)
+	}
+	rep.Type, rep.Firmware = "firmware", fw
+	return rep, nil
 }
 
 // writeFirmwareText prints what inspect found in a firmware image.

@@ -4,9 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -120,67 +118,6 @@ func TestMeasureHostileInputs(t *testing.T) {
 	}
 }
 
-// rssLauncherEnv makes the test binary a launcher (see init): it runs
-// itself as cocobuild and reports the child's exit code, wall time and
-// peak RSS. A child of the test process itself would report the test
-// process's peak instead of its own, when that is higher: Go starts
-// children with vfork, and Linux counts the memory a child shares before
-// exec in its ru_maxrss. The launcher is a fresh, small process.
-const rssLauncherEnv = "COCOBUILD_TEST_RSS_LAUNCHER"
-
-// rssReport is what the launcher prints on stdout.
-type rssReport struct {
-	Exit      int     `json:"exit"`
-	Seconds   float64 `json:"seconds"`
-	MaxRSSKiB int64   `json:"max_rss_kib"`
-}
-
-func init() {
-	if os.Getenv(rssLauncherEnv) != "1" {
-		return
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, rssLauncherEnv+"=") {
-			env = append(env, kv)
-		}
-	}
-	cmd := exec.Command(os.Args[0], os.Args[1:]...)
-	cmd.Env = append(env, "COCOBUILD_TEST_MAIN=1")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	start := time.Now()
-	err := cmd.Run()
-	rep := rssReport{Exit: -1, Seconds: time.Since(start).Seconds()}
-	if cmd.ProcessState != nil {
-		rep.Exit = cmd.ProcessState.ExitCode()
-		rep.MaxRSSKiB = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
-	} else {
-		fmt.Fprintln(os.Stderr, "launcher:", err)
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
-		os.Exit(3)
-	}
-	os.Exit(0)
-}
-
-// runMeasured runs cocobuild args as a process (through the launcher) and
-// returns its exit code, wall time, peak RSS and stderr.
-func runMeasured(t *testing.T, args ...string) (rssReport, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), rssLauncherEnv+"=1")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("launcher: %v, stderr %q", err, stderr.String())
-	}
-	var rep rssReport
-	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
-		t.Fatalf("launcher output %q: %v", stdout.String(), err)
-	}
-	return rep, stderr.String()
-}
-
 // TestMeasureHugeFirmwareProcess runs cocobuild as a process on an 8 GiB
 // sparse firmware, which crashed Go's allocator before, a 2 GiB one, which
 // took 20 s and 2 GB to be rejected, and /dev/zero: each fails within 2 s
@@ -203,16 +140,16 @@ func TestMeasureHugeFirmwareProcess(t *testing.T) {
 		{"measure", "sev", "--mode", "sev", "--ovmf", in["zero"]},
 	} {
 		t.Run(filepath.Base(args[len(args)-1])+"_"+args[1], func(t *testing.T) {
-			rep, stderr := runMeasured(t, args...)
-			t.Logf("cocobuild %s: exit %d, %.3fs, peak RSS %d KiB: %s", strings.Join(args, " "), rep.Exit, rep.Seconds, rep.MaxRSSKiB, strings.TrimSpace(stderr))
-			if rep.Exit != exitUsage {
-				t.Errorf("exit %d, want %d", rep.Exit, exitUsage)
+			rep := runMeasured(t, args...)
+			stderr := rep.stderr
+			if rep.code != exitUsage {
+				t.Errorf("exit %d, want %d", rep.code, exitUsage)
 			}
-			if rep.Seconds > 2 {
-				t.Errorf("took %.1fs, want under 2s", rep.Seconds)
+			if rep.wall > 2*time.Second {
+				t.Errorf("took %v, want under 2s", rep.wall)
 			}
-			if rep.MaxRSSKiB > 100<<10 {
-				t.Errorf("peak RSS %d KiB, want under 100 MB", rep.MaxRSSKiB)
+			if rep.maxRSSKiB > 100<<10 {
+				t.Errorf("peak RSS %d KiB, want under 100 MB", rep.maxRSSKiB)
 			}
 			if !strings.Contains(stderr, "--ovmf") && !strings.Contains(stderr, "--firmware") {
 				t.Errorf("stderr %q does not name the flag", stderr)
@@ -229,10 +166,9 @@ func TestMeasureHugeFirmwareProcess(t *testing.T) {
 	if err := os.WriteFile(read, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, stderr := runMeasured(t, "measure", "sev", "--mode", "sev", "--allow-unknown-firmware", "--ovmf", read)
-	t.Logf("a 48 MiB firmware, measured: exit %d, %.3fs, peak RSS %d KiB", rep.Exit, rep.Seconds, rep.MaxRSSKiB)
-	if rep.Exit != 0 || rep.MaxRSSKiB < 48<<10 {
-		t.Errorf("a 48 MiB firmware: exit %d, peak RSS %d KiB (stderr %q); want exit 0 and at least 48 MiB: the RSS measurement does not see what the process reads", rep.Exit, rep.MaxRSSKiB, stderr)
+	rep := runMeasured(t, "measure", "sev", "--mode", "sev", "--allow-unknown-firmware", "--ovmf", read)
+	if rep.code != 0 || rep.maxRSSKiB < 48<<10 {
+		t.Errorf("a 48 MiB firmware: exit %d, peak RSS %d KiB (stderr %q); want exit 0 and at least 48 MiB: the RSS measurement does not see what the process reads", rep.code, rep.maxRSSKiB, rep.stderr)
 	}
 }
 

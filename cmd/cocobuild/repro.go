@@ -65,6 +65,7 @@ digest by verify-build.`,
 			var log bytes.Buffer
 			rep, err := repro.Run(cmd.Context(), recipe, repro.Options{
 				Exe: exe, Args: extra, Reuse: reuse, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
+				Limits: &a.limits,
 			})
 			if err != nil {
 				a.stderr.Write(log.Bytes())
@@ -82,27 +83,35 @@ digest by verify-build.`,
 		},
 	}
 	rf.register(c)
-	a.addLimitFlag(c, false)
 	c.Flags().BoolVar(&keep, "keep", false, "keep both build directories for inspection")
 	c.Flags().StringVar(&work, "work-dir", "", "where to put the two builds (default: a new temporary directory)")
 	c.Flags().StringArrayVar(&reuse, "reuse", nil, "a block (TYPE.NAME) whose steps the second build copies from the first build's cache; repeatable")
+	a.addLimitFlag(c, false) // bounds the comparison of the two outputs
 	return c
 }
 
 func newDiffCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "diff A B",
 		Short: "Explain how two build directories or two artifacts differ",
 		Long: `Diff compares two output directories file by file, or two files. Inside files it
 understands — cpio archives (also gzip/zstd/xz compressed), tar archives, GPT disk
 images, JSON documents such as manifest.json — it names the differing members: the
 entry, partition or field, and what differs (content, mode, owner, size, order).
-Exit 0 when identical, 1 when they differ.`,
+
+Inputs may come from anyone: symbolic links below a directory are compared by their
+targets and never followed, pipes, sockets and devices by type, mode and device
+numbers and never opened, and a file given as A or B must be a regular file.
+Files and archives are read as streams, within the limits of --limit (file size,
+decompressed bytes and expansion ratio, entries, name length); going over one is an
+error that names it and the --limit NAME=VALUE that raises it.
+Exit 0 when identical, 1 when they differ, 2 when they cannot be compared.`,
 		Example: `  cocobuild diff out/sample /tmp/other/out/sample
-  cocobuild diff a/initramfs.cpio.zst b/initramfs.cpio.zst`,
+  cocobuild diff a/initramfs.cpio.zst b/initramfs.cpio.zst
+  cocobuild diff --json --limit decompressed=4GiB a/big.cpio.zst b/big.cpio.zst`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := diff.Paths(args[0], args[1])
+			rep, err := diff.Comparer{Limits: &a.limits}.Paths(args[0], args[1])
 			if err != nil {
 				return usageErr(err)
 			}
@@ -121,4 +130,6 @@ Exit 0 when identical, 1 when they differ.`,
 			return nil
 		},
 	}
+	a.addLimitFlag(c, false)
+	return c
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,71 +30,6 @@ func sparseDoc(t *testing.T, path string, size int64) {
 	if err := os.Truncate(path, size); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// docsRSSRunnerEnv makes the test binary, from its init (before TestMain,
-// while it is small), run cocobuild as a child and report the child's peak
-// RSS. The child of a large process cannot be measured directly: Linux
-// starts it sharing its parent's memory (vfork) and carries the parent's
-// high-water mark over its exec into the child's ru_maxrss.
-const docsRSSRunnerEnv = "COCOBUILD_TEST_RSS_RUNNER"
-
-// docsRSSMarker precedes the child's peak RSS (KiB) in the runner's output.
-const docsRSSMarker = "\ncocobuild-test-maxrss-kib: "
-
-func init() {
-	if os.Getenv(docsRSSRunnerEnv) != "1" {
-		return
-	}
-	var env []string
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, docsRSSRunnerEnv+"=") {
-			env = append(env, e)
-		}
-	}
-	cmd := exec.Command(os.Args[0], os.Args[1:]...)
-	cmd.Env = append(env, "COCOBUILD_TEST_MAIN=1")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		if _, ok := err.(*exec.ExitError); !ok {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(3)
-		}
-	}
-	fmt.Fprintf(os.Stderr, "%s%d\n", docsRSSMarker, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
-	os.Exit(cmd.ProcessState.ExitCode())
-}
-
-// runMeasuredProcess runs cocobuild (the test binary, as TestMain makes it) in a
-// process of its own and returns its exit code, output, wall time and peak
-// RSS in MB (through the runner of docsRSSRunnerEnv, so that the figure is
-// cocobuild's, not this test process's).
-func runMeasuredProcess(t *testing.T, args ...string) (code int, out string, wall time.Duration, rssMB int64) {
-	t.Helper()
-	// Killed after 10 s: what reads /dev/zero whole never ends by itself.
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), docsRSSRunnerEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the runner and cocobuild
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	start := time.Now()
-	b, err := cmd.CombinedOutput()
-	wall = time.Since(start)
-	if err != nil {
-		if _, ok := err.(*exec.ExitError); !ok {
-			t.Fatalf("running %v: %v", args, err)
-		}
-	}
-	out, kib, ok := strings.Cut(string(b), docsRSSMarker)
-	if !ok {
-		t.Fatalf("%v: exit %d without the peak RSS (killed after 10 s?)\n%s", args, cmd.ProcessState.ExitCode(), b)
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(kib), 10, 64)
-	if err != nil {
-		t.Fatalf("%v: peak RSS %q: %v", args, kib, err)
-	}
-	return cmd.ProcessState.ExitCode(), out, wall, n / 1024
 }
 
 // signedDocFeed publishes a signed release into a new directory feed and
@@ -184,8 +116,8 @@ func TestVerifyHugeDocumentsProcess(t *testing.T) {
 		{"a feed with a 258 MB index", []string{"verify", "--state", state, "--key", feedPub, "dir:" + feedDir}, "index.json: 258000000 is over the document limit of 64MiB"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, out, wall, rss := runMeasuredProcess(t, c.args...)
-			t.Logf("exit %d in %v, peak RSS %d MB", code, wall, rss)
+			r := runMeasured(t, c.args...)
+			code, out, wall, rss := r.code, r.stdout+r.stderr, r.wall, r.maxRSSMB()
 			if code != exitFailure || !strings.Contains(out, c.want) || !strings.Contains(out, "--limit document=") {
 				t.Errorf("exit %d, want 1 with %q and --limit document=\n%s", code, c.want, out)
 			}
@@ -506,8 +438,8 @@ func TestVerifyBuildReadsWithinLimits(t *testing.T) {
 		{"a release whose statement is a named pipe", fifoRel, "statement.sigstore.json: a document of the release is not a regular file (it is a named pipe)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, so, wall, rss := runMeasuredProcess(t, "verify-build", "--cache-dir", filepath.Join(dir, "cache"), "-o", out, "--against", c.against, "--key", pub, recipe)
-			t.Logf("exit %d in %v, peak RSS %d MB", code, wall, rss)
+			r := runMeasured(t, "verify-build", "--cache-dir", filepath.Join(dir, "cache"), "-o", out, "--against", c.against, "--key", pub, recipe)
+			code, so, wall, rss := r.code, r.stdout+r.stderr, r.wall, r.maxRSSMB()
 			if code != exitFailure || !strings.Contains(so, c.want) {
 				t.Errorf("exit %d, want 1 with %q\n%s", code, c.want, so)
 			}

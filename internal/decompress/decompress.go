@@ -1,7 +1,10 @@
 // Package decompress is cocobuild's one decompression reader: it recognises
 // gzip, zstd, xz and bzip2 streams by their magic numbers and bounds what
 // comes out of them. Every caller gives its own limit; a stream that holds
-// more fails with ErrTooLarge instead of being cut short.
+// more fails with ErrTooLarge instead of being cut short. Readers of
+// untrusted inputs use OpenLimited, which enforces the limits in force
+// (limits.Decompressed and limits.Expansion) and fails with a
+// *limits.Error that names the stream and the --limit flag.
 package decompress
 
 import (
@@ -15,6 +18,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 // Format names a compression format.
@@ -90,6 +95,80 @@ func Open(r io.Reader, limit int64) (io.ReadCloser, Format, error) {
 	return rc, f, err
 }
 
+// ExpansionFloor is how far a stream must have expanded before
+// OpenLimited checks its expansion ratio: small streams of zeros (a sparse
+// file system image, padding) compress far better than 100x and are no
+// threat.
+const ExpansionFloor = 16 << 20
+
+// OpenLimited sniffs r's format like Open and returns a reader of its
+// uncompressed bytes bounded by the limits in force in v (nil: the
+// defaults): once more than limits.Decompressed bytes would come out, or
+// once the output has passed ExpansionFloor and is more than
+// limits.Expansion times the compressed bytes consumed so far, it fails
+// with a *limits.Error naming "FORMAT stream of WHAT" and the --limit flag
+// that raises the limit. Bytes that are not compressed (None) come through
+// unbounded: their size is the caller's file limit.
+func OpenLimited(r io.Reader, what string, v *limits.Values) (io.ReadCloser, Format, error) {
+	in := &counter{r: r}
+	br := bufio.NewReaderSize(in, 64<<10)
+	head, err := br.Peek(MagicLen)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, None, err
+	}
+	f := Sniff(head)
+	if f == None {
+		return io.NopCloser(br), f, nil
+	}
+	limit := v.Get(limits.Decompressed)
+	var rc io.ReadCloser
+	if f == XZ {
+		rc, err = newLimitedXZ(br, what, limit)
+	} else {
+		rc, err = NewReader(br, f, limit)
+	}
+	if err != nil {
+		return nil, f, fmt.Errorf("%s: %w", what, err)
+	}
+	z := rc.(*reader)
+	z.lim, z.what, z.in, z.ratio = v, fmt.Sprintf("%s stream of %s", f, what), in, v.Get(limits.Expansion)
+	return z, f, nil
+}
+
+// MaxXZDict is the largest xz dictionary OpenLimited reads: xz -9 uses
+// 64 MiB. A block's dictionary is allocated before anything is decoded,
+// so a file of some hundred bytes could otherwise take GBs.
+const MaxXZDict = 64 << 20
+
+// newLimitedXZ is NewReader for xz with the dictionary bounded by
+// MaxXZDict and by the decompressed limit (a dictionary larger than all
+// the output may be is of no use).
+func newLimitedXZ(r io.Reader, what string, limit int64) (io.ReadCloser, error) {
+	maxDict := min(limit, MaxXZDict)
+	x, err := newXZReader(r, maxDict, func(dict int64) error {
+		if dict > limit {
+			return &limits.Error{What: fmt.Sprintf("xz stream of %s: dictionary", what), Limit: limits.Decompressed, Max: limit, Got: dict}
+		}
+		return fmt.Errorf("xz stream of %s: a dictionary of %d MiB, over the %d MiB that xz -9 uses: recompress it with xz -9 or less", what, dict>>20, MaxXZDict>>20)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	return &reader{r: x, close: func() {}, format: XZ, limit: limit, left: limit}, nil
+}
+
+// counter counts the bytes read from a compressed stream.
+type counter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // NewReader returns a reader of the uncompressed bytes of r, which is in
 // format f (known from elsewhere, such as a file name), bounded by limit.
 func NewReader(r io.Reader, f Format, limit int64) (io.ReadCloser, error) {
@@ -156,6 +235,33 @@ type reader struct {
 	limit  int64
 	left   int64 // bytes that may still come out; -1 once over
 	err    error
+	// Set by OpenLimited: the limits in force, the stream's name for
+	// errors, the compressed bytes consumed and the expansion limit.
+	lim   *limits.Values
+	what  string
+	in    *counter
+	ratio int64
+}
+
+// tooLarge is the error for a stream that holds more than its limit.
+func (z *reader) tooLarge() error {
+	if z.in == nil {
+		return &TooLargeError{Format: z.format, Limit: z.limit}
+	}
+	return &limits.Error{What: z.what, Limit: limits.Decompressed, Max: z.limit, Got: z.limit + 1, AtLeast: true}
+}
+
+// expanded checks the expansion ratio once the output passed
+// ExpansionFloor.
+func (z *reader) expanded() error {
+	if z.in == nil {
+		return nil
+	}
+	out := z.limit - z.left
+	if out <= ExpansionFloor || z.in.n <= 0 || out/z.in.n <= z.ratio {
+		return nil
+	}
+	return &limits.Error{What: z.what, Limit: limits.Expansion, Max: z.ratio, Got: out / z.in.n}
 }
 
 func (z *reader) Read(p []byte) (int, error) {
@@ -171,13 +277,19 @@ func (z *reader) Read(p []byte) (int, error) {
 	if int64(n) > z.left {
 		n = int(z.left)
 		z.left = 0
-		z.err = &TooLargeError{Format: z.format, Limit: z.limit}
+		z.err = z.tooLarge()
 		return n, z.err
 	}
 	z.left -= int64(n)
+	if e := z.expanded(); e != nil {
+		z.err = e
+		return n, e
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-			err = fmt.Errorf("%w: %v", &TooLargeError{Format: z.format, Limit: z.limit}, err)
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+			// A frame that declares more content, or a larger window,
+			// than the limit.
+			err = fmt.Errorf("%w: %v", z.tooLarge(), err)
 		} else if z.format != None {
 			err = fmt.Errorf("%s: %w", z.format, err)
 		}

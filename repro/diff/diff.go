@@ -3,6 +3,15 @@
 // tar archives, GPT disk images, JSON documents), member by member, so that
 // a reproducibility failure names the entry that changed rather than just
 // the artifact.
+//
+// The inputs may be hostile (diff runs in CI on files it did not make): a
+// tree's symbolic links are compared as links, never followed, and its
+// pipes, sockets and devices by type, mode and device numbers, never
+// opened; files are opened once, refused unless regular and within
+// limits.File, and read as streams: archives are decompressed, parsed and
+// hashed member by member as they are read (limits.Decompressed,
+// limits.Expansion, limits.Entries, limits.NameLen), the members of A and
+// B side by side, so that memory does not grow with an archive's size.
 package diff
 
 import (
@@ -11,13 +20,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
-	"github.com/cocobuild/cocobuild/internal/decompress"
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/termsafe"
 )
 
 // Difference is one thing that differs between A and B.
@@ -26,8 +40,9 @@ type Difference struct {
 	Format   string `json:"format,omitempty"` // how it was read: cpio, tar, gpt, json, bytes
 	Member   string `json:"member,omitempty"` // inside the artifact: an entry, a partition, a JSON field
 	// What names every aspect that differs: missing in a/b, type, mode,
-	// owner, link, size, content or value, and the format's own attributes
-	// (for GPT: name, unique guid, attributes, first sector, disk guid).
+	// owner, link, device, size, content or value, and the format's own
+	// attributes (for GPT: name, unique guid, attributes, first sector,
+	// disk guid).
 	What string `json:"what"`
 	A    string `json:"a,omitempty"`
 	B    string `json:"b,omitempty"`
@@ -53,14 +68,17 @@ type Member struct {
 	Order int    // position in the artifact
 }
 
+// String is the difference as one line of text. Names and values come
+// from the inputs: they are escaped with termsafe.Escape, so that a file
+// or entry name cannot drive the terminal (JSON keeps them exact).
 func (d Difference) String() string {
-	s := d.Artifact
+	s := termsafe.Escape(d.Artifact)
 	if d.Member != "" {
-		s += " [" + d.Format + "] " + d.Member
+		s += " [" + d.Format + "] " + termsafe.Escape(d.Member)
 	}
-	s += ": " + d.What
+	s += ": " + termsafe.Escape(d.What)
 	if d.A != "" || d.B != "" {
-		s += fmt.Sprintf(" (a: %s, b: %s)", orNone(d.A), orNone(d.B))
+		s += fmt.Sprintf(" (a: %s, b: %s)", termsafe.Escape(orNone(d.A)), termsafe.Escape(orNone(d.B)))
 	}
 	return s
 }
@@ -85,8 +103,28 @@ func (r *Report) Identical() bool { return len(r.Differences) == 0 }
 // are counted in one line.
 const MaxMembers = 20
 
-// Paths compares two directories (recursively) or two files.
-func Paths(a, b string) (*Report, error) {
+// Comparer compares with the limits in force (nil: the defaults). A
+// comparison that would go over one fails with a *limits.Error that names
+// the input and the --limit flag that raises it.
+type Comparer struct {
+	Limits *limits.Values
+}
+
+// Paths compares two directories (recursively) or two files, with the
+// default limits.
+func Paths(a, b string) (*Report, error) { return Comparer{}.Paths(a, b) }
+
+// Trees compares every file below two directories, with the default
+// limits.
+func Trees(a, b string) (*Report, error) { return Comparer{}.Trees(a, b) }
+
+// Files compares two artifacts held in memory, with the default limits.
+func Files(name string, a, b []byte) ([]Difference, error) { return Comparer{}.Files(name, a, b) }
+
+// Paths compares two directories (recursively) or two files. The paths
+// themselves are followed when they are symbolic links (they are what the
+// caller named); what is below a directory is not.
+func (c Comparer) Paths(a, b string) (*Report, error) {
 	sa, err := os.Stat(a)
 	if err != nil {
 		return nil, err
@@ -97,28 +135,47 @@ func Paths(a, b string) (*Report, error) {
 	}
 	switch {
 	case sa.IsDir() && sb.IsDir():
-		return Trees(a, b)
+		return c.Trees(a, b)
 	case !sa.IsDir() && !sb.IsDir():
-		ba, err := os.ReadFile(a)
+		ds, err := c.paths(filepath.Base(a), a, b)
 		if err != nil {
 			return nil, err
 		}
-		bb, err := os.ReadFile(b)
-		if err != nil {
-			return nil, err
-		}
-		return &Report{Compared: 1, Differences: Files(filepath.Base(a), ba, bb)}, nil
+		return &Report{Compared: 1, Differences: ds}, nil
 	}
 	return nil, fmt.Errorf("compare a directory with a directory or a file with a file: %s and %s", a, b)
 }
 
-// Trees compares every file below two directories.
-func Trees(a, b string) (*Report, error) {
-	fa, err := listTree(a)
+// paths opens two regular files (within limits.File) and compares them.
+func (c Comparer) paths(name, a, b string) ([]Difference, error) {
+	fa, sa, err := c.Limits.Open(a, limits.File)
 	if err != nil {
 		return nil, err
 	}
-	fb, err := listTree(b)
+	defer fa.Close()
+	fb, sb, err := c.Limits.Open(b, limits.File)
+	if err != nil {
+		return nil, err
+	}
+	defer fb.Close()
+	return c.files(name, artifact{a, io.NewSectionReader(fa, 0, sa)}, artifact{b, io.NewSectionReader(fb, 0, sb)})
+}
+
+// Files compares two artifacts held in memory.
+func (c Comparer) Files(name string, a, b []byte) ([]Difference, error) {
+	return c.files(name, memArtifact("a/"+name, a), memArtifact("b/"+name, b))
+}
+
+// Trees compares every file below two directories. Symbolic links are
+// compared by their targets and never followed (a loop is just a target);
+// pipes, sockets and devices by type, mode and device numbers, never
+// opened.
+func (c Comparer) Trees(a, b string) (*Report, error) {
+	fa, err := c.listTree(a)
+	if err != nil {
+		return nil, err
+	}
+	fb, err := c.listTree(b)
 	if err != nil {
 		return nil, err
 	}
@@ -147,27 +204,75 @@ func Trees(a, b string) (*Report, error) {
 			continue
 		}
 		rep.Compared++
-		if ia.Mode() != ib.Mode() {
-			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "mode", A: ia.Mode().String(), B: ib.Mode().String()})
-		}
-		if ia.IsDir() || ib.IsDir() {
+		ma, mb := ia.Mode(), ib.Mode()
+		if ma.Type() != mb.Type() {
+			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "type", A: ma.String(), B: mb.String()})
 			continue
 		}
-		ba, err := os.ReadFile(filepath.Join(a, n))
-		if err != nil {
-			return nil, err
+		if ma != mb {
+			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "mode", A: ma.String(), B: mb.String()})
 		}
-		bb, err := os.ReadFile(filepath.Join(b, n))
-		if err != nil {
-			return nil, err
+		pa, pb := filepath.Join(a, filepath.FromSlash(n)), filepath.Join(b, filepath.FromSlash(n))
+		switch {
+		case ma.IsDir():
+		case ma.Type() == fs.ModeSymlink:
+			la, err := c.readlink(pa)
+			if err != nil {
+				return nil, err
+			}
+			lb, err := c.readlink(pb)
+			if err != nil {
+				return nil, err
+			}
+			if la != lb {
+				rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "link", A: la, B: lb})
+			}
+		case ma.Type()&fs.ModeDevice != 0:
+			if da, db := rdev(ia), rdev(ib); da != db {
+				rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "device", A: da, B: db})
+			}
+		case ma.IsRegular():
+			ds, err := c.paths(n, pa, pb)
+			if err != nil {
+				return nil, err
+			}
+			rep.Differences = append(rep.Differences, ds...)
+		default:
+			// A pipe or socket: its type and mode are all there is.
 		}
-		rep.Differences = append(rep.Differences, Files(n, ba, bb)...)
 	}
 	return rep, nil
 }
 
-func listTree(root string) (map[string]fs.FileInfo, error) {
+// readlink reads a symbolic link's target, within the name limit.
+func (c Comparer) readlink(p string) (string, error) {
+	t, err := os.Readlink(p)
+	if err != nil {
+		return "", err
+	}
+	if err := c.Limits.Check(p+": symbolic link target", limits.NameLen, int64(len(t))); err != nil {
+		return "", err
+	}
+	return t, nil
+}
+
+// rdev is a device node's numbers, major:minor.
+func rdev(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "?"
+	}
+	d := uint64(st.Rdev)
+	major := (d>>8)&0xfff | (d>>32)&^0xfff
+	minor := d&0xff | (d>>12)&^0xff
+	return fmt.Sprintf("%d:%d", major, minor)
+}
+
+// listTree lists what is below root, without following symbolic links,
+// within the entries limit.
+func (c Comparer) listTree(root string) (map[string]fs.FileInfo, error) {
 	out := map[string]fs.FileInfo{}
+	max := c.Limits.Get(limits.Entries)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -175,7 +280,10 @@ func listTree(root string) (map[string]fs.FileInfo, error) {
 		if p == root {
 			return nil
 		}
-		info, err := d.Info()
+		if int64(len(out)) >= max {
+			return &limits.Error{What: root, Limit: limits.Entries, Max: max, Got: max + 1, AtLeast: true}
+		}
+		info, err := d.Info() // an lstat: a link is not followed
 		if err != nil {
 			return err
 		}
@@ -186,66 +294,112 @@ func listTree(root string) (map[string]fs.FileInfo, error) {
 	return out, err
 }
 
-// Files compares the contents of one artifact, member by member when its
-// format is known. An artifact that decompresses to more than 4 GiB is
-// compared as bytes, and the difference says so.
-func Files(name string, a, b []byte) []Difference { return files(name, a, b, maxDecompressed) }
+// artifact is one side of a comparison: a file or bytes, read through
+// ReadAt (so that each reader of it starts at 0), and its name for errors.
+type artifact struct {
+	what string
+	r    *io.SectionReader
+}
 
-// files is Files with a bound on what it decompresses of each artifact.
-func files(name string, a, b []byte, limit int64) []Difference {
-	if bytes.Equal(a, b) {
-		return nil
+func memArtifact(what string, b []byte) artifact {
+	return artifact{what, io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))}
+}
+
+func (a artifact) reader() *io.SectionReader { return io.NewSectionReader(a.r, 0, a.r.Size()) }
+
+// files compares the contents of one artifact, member by member when its
+// format is known. A member format that cannot read an artifact falls
+// back to comparing bytes; a limit is an error.
+func (c Comparer) files(name string, a, b artifact) ([]Difference, error) {
+	cmp, err := compareBytes(a.reader(), b.reader())
+	if err != nil {
+		return nil, err
 	}
-	var tooLarge error // why members were not compared, when it is size
+	if cmp.first < 0 {
+		return nil, nil
+	}
 	for _, f := range formats {
-		if !f.match(name, a) || !f.match(name, b) {
+		ma, err := f.match(name, a, c.Limits)
+		if err != nil {
+			return nil, err
+		}
+		mb, err := f.match(name, b, c.Limits)
+		if err != nil {
+			return nil, err
+		}
+		if !ma || !mb {
 			continue
 		}
-		ma, errA := f.members(a, limit)
-		mb, errB := f.members(b, limit)
-		if errA != nil || errB != nil {
-			for _, err := range []error{errA, errB} {
-				if errors.Is(err, decompress.ErrTooLarge) {
-					tooLarge = err
-				}
-			}
+		nextA, closeA := f.members(a, c.Limits)
+		nextB, closeB := f.members(b, c.Limits)
+		ds, err := compareMembers(name, f.name, nextA, nextB)
+		closeA()
+		closeB()
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, err
+		}
+		if err != nil {
 			break // fall back to bytes
 		}
-		ds := compareMembers(name, f.name, ma, mb)
 		if len(ds) == 0 {
 			// Same members, different bytes: layout, padding or order.
 			ds = append(ds, Difference{Artifact: name, Format: f.name, What: "layout (same members, different bytes)",
-				A: digest(a), B: digest(b)})
-			if i := firstDiff(a, b); i >= 0 {
-				ds[0].What += fmt.Sprintf("; first differing byte at offset %d", i)
-			}
+				A: cmp.digestA, B: cmp.digestB})
+			ds[0].What += fmt.Sprintf("; first differing byte at offset %d", cmp.first)
 		}
-		return ds
+		return ds, nil
 	}
-	d := Difference{Artifact: name, Format: "bytes", What: "content", A: digest(a), B: digest(b)}
-	if len(a) != len(b) {
-		d.What = fmt.Sprintf("content and size (%d vs %d bytes)", len(a), len(b))
+	d := Difference{Artifact: name, Format: "bytes", What: "content", A: cmp.digestA, B: cmp.digestB}
+	if a.r.Size() != b.r.Size() {
+		d.What = fmt.Sprintf("content and size (%d vs %d bytes)", a.r.Size(), b.r.Size())
 	}
-	if tooLarge != nil {
-		d.What += fmt.Sprintf("; not compared member by member: %v", tooLarge)
-	}
-	if i := firstDiff(a, b); i >= 0 {
-		d.What += fmt.Sprintf("; first differing byte at offset %d", i)
-	}
-	return []Difference{d}
+	d.What += fmt.Sprintf("; first differing byte at offset %d", cmp.first)
+	return []Difference{d}, nil
 }
 
-func firstDiff(a, b []byte) int {
-	n := min(len(a), len(b))
-	for i := 0; i < n; i++ {
-		if a[i] != b[i] {
-			return i
+// byteComparison is what one pass over two artifacts finds.
+type byteComparison struct {
+	first            int64 // the first differing byte, -1 when equal
+	digestA, digestB string
+}
+
+// compareBytes reads a and b side by side once, hashing both and finding
+// the first byte where they differ.
+func compareBytes(a, b *io.SectionReader) (byteComparison, error) {
+	ha, hb := sha256.New(), sha256.New()
+	n := min(256<<10, max(a.Size(), b.Size())+1) // small files, small buffers
+	bufA, bufB := make([]byte, n), make([]byte, n)
+	res := byteComparison{first: -1}
+	var off int64
+	for {
+		na, errA := io.ReadFull(a, bufA)
+		nb, errB := io.ReadFull(b, bufB)
+		for _, err := range []error{errA, errB} {
+			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+				return res, err
+			}
+		}
+		ha.Write(bufA[:na])
+		hb.Write(bufB[:nb])
+		if res.first < 0 {
+			n := min(na, nb)
+			for i := 0; i < n; i++ {
+				if bufA[i] != bufB[i] {
+					res.first = off + int64(i)
+					break
+				}
+			}
+			if res.first < 0 && na != nb {
+				res.first = off + int64(n)
+			}
+		}
+		off += int64(max(na, nb))
+		if na < len(bufA) && nb < len(bufB) {
+			break
 		}
 	}
-	if len(a) != len(b) {
-		return n
-	}
-	return -1
+	res.digestA, res.digestB = digestOf(ha), digestOf(hb)
+	return res, nil
 }
 
 // short abbreviates a hex digest, and any value too long to read in a
@@ -255,106 +409,161 @@ func short(s string) string {
 		return s[:16]
 	}
 	if len(s) > 100 {
-		return fmt.Sprintf("%s… (%d bytes, %s)", s[:40], len(s), digest([]byte(s)))
+		h := sha256.New()
+		h.Write([]byte(s))
+		return fmt.Sprintf("%s… (%d bytes, %s)", s[:40], len(s), digestOf(h))
 	}
 	return s
 }
 
-func digest(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:8])
+func digestOf(h hash.Hash) string {
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // format reads the members of one kind of artifact.
 type format struct {
-	name    string
-	match   func(name string, b []byte) bool
-	members func(b []byte, limit int64) ([]Member, error) // limit: what may be decompressed
+	name string
+	// match says whether the artifact is in this format (an error is a
+	// limit, or a read error).
+	match func(name string, a artifact, v *limits.Values) (bool, error)
+	// members returns the artifact's members one at a time, in its order,
+	// as they are read, and a function that releases the reader.
+	members func(a artifact, v *limits.Values) (memberIter, func())
 }
+
+// memberIter returns the next member; ok is false at the end or on an
+// error.
+type memberIter func() (m Member, ok bool, err error)
 
 var formats = []format{cpioFormat, tarFormat, gptFormat, jsonFormat}
 
-func compareMembers(artifact, format string, a, b []Member) []Difference {
-	ma := map[string]Member{}
-	for _, m := range a {
-		ma[m.Name] = m
-	}
-	mb := map[string]Member{}
-	for _, m := range b {
-		mb[m.Name] = m
-	}
-	var names []string
-	seen := map[string]bool{}
-	for _, m := range append(append([]Member{}, a...), b...) {
-		if !seen[m.Name] {
-			seen[m.Name] = true
-			names = append(names, m.Name)
-		}
-	}
-	sort.Strings(names)
+// compareMembers reads the members of a and b side by side and compares
+// those with the same name. Members in the same order (the usual case)
+// are compared as they are read and forgotten; a member that has no
+// counterpart yet waits for it, so memory grows only with how far the two
+// orders drift apart. Differences come in a's order, then what is missing
+// in b, then what is missing in a (each sorted by name), at most
+// MaxMembers of them and a line that counts the rest.
+func compareMembers(artifact, format string, nextA, nextB memberIter) ([]Difference, error) {
 	var out []Difference
+	extra := 0
 	add := func(member, what, va, vb string) {
+		if len(out) >= MaxMembers {
+			extra++
+			return
+		}
 		out = append(out, Difference{Artifact: artifact, Format: format, Member: member, What: what, A: va, B: vb})
 	}
-	label := func(m Member) string {
-		if m.Label != "" {
-			return m.Label
+	waitA, waitB := map[string]Member{}, map[string]Member{}
+	var order *Difference
+	doneA, doneB := false, false
+	for !doneA || !doneB {
+		var x, y Member
+		var okA, okB bool
+		var err error
+		if !doneA {
+			if x, okA, err = nextA(); err != nil {
+				return nil, err
+			}
+			doneA = !okA
 		}
-		return m.Name
-	}
-	for _, n := range names {
-		x, inA := ma[n]
-		y, inB := mb[n]
-		switch {
-		case !inB:
-			add(label(x), "missing in b", "", "")
-			continue
-		case !inA:
-			add(label(y), "missing in a", "", "")
+		if !doneB {
+			if y, okB, err = nextB(); err != nil {
+				return nil, err
+			}
+			doneB = !okB
+		}
+		if okA && okB && x.Name != y.Name && order == nil {
+			order = &Difference{Artifact: artifact, Format: format, Member: label(x), What: "order",
+				A: fmt.Sprintf("position %d", x.Order), B: fmt.Sprintf("%s at position %d", y.Name, y.Order)}
+		}
+		if okA && okB && x.Name == y.Name && len(waitA) == 0 && len(waitB) == 0 {
+			compareMember(format, x, y, add)
 			continue
 		}
-		// One line per member, naming every aspect that differs.
-		var whats, as, bs []string
-		aspect := func(what, va, vb string) {
-			if va != vb {
-				whats, as, bs = append(whats, what), append(as, va), append(bs, vb)
+		if okA {
+			if m, ok := waitB[x.Name]; ok {
+				delete(waitB, x.Name)
+				compareMember(format, x, m, add)
+			} else {
+				waitA[x.Name] = x
 			}
 		}
-		aspect("type", x.Type, y.Type)
-		aspect("mode", x.Mode, y.Mode)
-		aspect("owner", x.Owner, y.Owner)
-		aspect("link", x.Link, y.Link)
+		if okB {
+			if m, ok := waitA[y.Name]; ok {
+				delete(waitA, y.Name)
+				compareMember(format, m, y, add)
+			} else {
+				waitB[y.Name] = y
+			}
+		}
+	}
+	for _, n := range slices.Sorted(mapKeys(waitA)) {
+		add(label(waitA[n]), "missing in b", "", "")
+	}
+	for _, n := range slices.Sorted(mapKeys(waitB)) {
+		add(label(waitB[n]), "missing in a", "", "")
+	}
+	if len(out) == 0 && order != nil {
+		out = append(out, *order)
+	}
+	if extra > 0 {
+		out = append(out, Difference{Artifact: artifact, Format: format, What: fmt.Sprintf("… and %d more differences", extra)})
+	}
+	return out, nil
+}
+
+func mapKeys(m map[string]Member) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func label(m Member) string {
+	if m.Label != "" {
+		return m.Label
+	}
+	return m.Name
+}
+
+// compareMember adds one line for a member, naming every aspect that
+// differs.
+func compareMember(format string, x, y Member, add func(member, what, va, vb string)) {
+	var whats, as, bs []string
+	aspect := func(what, va, vb string) {
+		if va != vb {
+			whats, as, bs = append(whats, what), append(as, va), append(bs, vb)
+		}
+	}
+	aspect("type", x.Type, y.Type)
+	aspect("mode", x.Mode, y.Mode)
+	aspect("owner", x.Owner, y.Owner)
+	aspect("link", x.Link, y.Link)
+	if x.Size != y.Size {
 		aspect("size", fmt.Sprint(x.Size), fmt.Sprint(y.Size))
-		contentWord := "content"
-		if format == "json" {
-			contentWord = "value"
-		}
-		aspect(contentWord, short(x.Hash), short(y.Hash))
-		for _, name := range attrNames(x.Attrs, y.Attrs) {
-			aspect(name, attrValue(x.Attrs, name), attrValue(y.Attrs, name))
-		}
-		if len(whats) > 0 {
-			add(label(x), strings.Join(whats, ", "), strings.Join(as, "; "), strings.Join(bs, "; "))
-		}
 	}
-	if len(out) == 0 {
-		// Same members: maybe another order.
-		for i := range a {
-			if i < len(b) && a[i].Name != b[i].Name {
-				add(label(a[i]), "order", fmt.Sprintf("position %d", a[i].Order), fmt.Sprintf("%s at position %d", b[i].Name, b[i].Order))
-				break
-			}
-		}
+	contentWord := "content"
+	if format == "json" {
+		contentWord = "value"
 	}
-	if len(out) > MaxMembers {
-		extra := len(out) - MaxMembers
-		out = append(out[:MaxMembers], Difference{Artifact: artifact, Format: format, What: fmt.Sprintf("… and %d more differences", extra)})
+	aspect(contentWord, short(x.Hash), short(y.Hash))
+	for _, name := range attrNames(x.Attrs, y.Attrs) {
+		aspect(name, attrValue(x.Attrs, name), attrValue(y.Attrs, name))
 	}
-	return out
+	if len(whats) > 0 {
+		add(label(x), strings.Join(whats, ", "), strings.Join(as, "; "), strings.Join(bs, "; "))
+	}
 }
 
 // attrNames lists the names of a's attributes, then those only b has.
 func attrNames(a, b []Attr) []string {
+	if len(a) == 0 && len(b) == 0 {
+		return nil
+	}
 	var names []string
 	seen := map[string]bool{}
 	for _, at := range append(append([]Attr{}, a...), b...) {

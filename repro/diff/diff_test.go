@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 type entry struct {
@@ -19,7 +22,10 @@ type entry struct {
 	data string
 }
 
-func makeCPIO(t *testing.T, entries []entry) []byte {
+func makeCPIO(t *testing.T, entries []entry) []byte { return makeCPIOF(t, entries) }
+
+// makeCPIOF writes entries as a newc archive with u-root's writer.
+func makeCPIOF(t testing.TB, entries []entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := cpio.Newc.Writer(&buf)
@@ -61,7 +67,7 @@ func TestCPIONamesExactlyTheChangedEntries(t *testing.T) {
 		if compress {
 			a, b = gz(t, a), gz(t, b)
 		}
-		got := Files("initrd.img", a, b)
+		got := files(t, "initrd.img", a, b)
 		var summary []string
 		for _, d := range got {
 			summary = append(summary, d.Format+" "+d.Member+" "+d.What)
@@ -76,11 +82,11 @@ func TestCPIONamesExactlyTheChangedEntries(t *testing.T) {
 func TestIdenticalAndReordered(t *testing.T) {
 	e := []entry{{"a", 0o100644, "1"}, {"b", 0o100644, "2"}}
 	a := makeCPIO(t, e)
-	if d := Files("x.cpio", a, a); len(d) != 0 {
+	if d := files(t, "x.cpio", a, a); len(d) != 0 {
 		t.Errorf("identical archives: %v", d)
 	}
 	b := makeCPIO(t, []entry{e[1], e[0]})
-	got := Files("x.cpio", a, b)
+	got := files(t, "x.cpio", a, b)
 	if len(got) != 1 || got[0].What != "order" {
 		t.Errorf("reordered archive: %+v, want one order difference", got)
 	}
@@ -95,15 +101,15 @@ func TestTarAndJSONAndBytes(t *testing.T) {
 		tw.Close()
 		return buf.Bytes()
 	}
-	if got := Files("m.tar", mk(0o644, "aa"), mk(0o644, "ab")); len(got) != 1 || got[0].Member != "lib/modules/x.ko" || got[0].What != "content" {
+	if got := files(t, "m.tar", mk(0o644, "aa"), mk(0o644, "ab")); len(got) != 1 || got[0].Member != "lib/modules/x.ko" || got[0].What != "content" {
 		t.Errorf("tar: %+v", got)
 	}
 	ja := []byte(`{"measurements":[{"values":{"mrtd":"aa"}}],"epoch":0}`)
 	jb := []byte(`{"measurements":[{"values":{"mrtd":"bb"}}],"epoch":0}`)
-	if got := Files("manifest.json", ja, jb); len(got) != 1 || got[0].Member != "measurements[0]/values/mrtd" || got[0].A != `"aa"` {
+	if got := files(t, "manifest.json", ja, jb); len(got) != 1 || got[0].Member != "measurements[0]/values/mrtd" || got[0].A != `"aa"` {
 		t.Errorf("json: %+v", got)
 	}
-	got := Files("vmlinuz", []byte("abcdef"), []byte("abXdef"))
+	got := files(t, "vmlinuz", []byte("abcdef"), []byte("abXdef"))
 	if len(got) != 1 || got[0].Format != "bytes" || got[0].What != "content; first differing byte at offset 2" {
 		t.Errorf("bytes: %+v", got)
 	}
@@ -136,8 +142,10 @@ func FuzzFiles(f *testing.F) {
 	f.Add([]byte("070701"), []byte("070701"))
 	f.Add([]byte{0x1f, 0x8b, 8, 0}, []byte{0x1f, 0x8b})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		Files("x.json", a, b)
-		Files("x.tar", a, b)
+		c := Comparer{Limits: fuzzLimits}
+		c.Files("x.json", a, b)
+		c.Files("x.tar", a, b)
+		c.Files("x.cpio", a, b)
 	})
 }
 
@@ -146,33 +154,53 @@ func FuzzGPT(f *testing.F) {
 	copy(b[512:], "EFI PART")
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if gptFormat.match("d", b) {
-			gptFormat.members(b, 1<<20)
+		a := memArtifact("d", b)
+		if ok, _ := gptFormat.match("d", a, nil); ok {
+			next, done := gptFormat.members(a, nil)
+			for {
+				if _, ok, _ := next(); !ok {
+					break
+				}
+			}
+			done()
 		}
 	})
 }
 
 func TestLongValuesAreAbbreviated(t *testing.T) {
 	long := func(c string) []byte { return []byte(`{"payload":"` + strings.Repeat(c, 500) + `"}`) }
-	got := Files("rvps.json", long("a"), long("b"))
+	got := files(t, "rvps.json", long("a"), long("b"))
 	if len(got) != 1 || len(got[0].A) > 120 || len(got[0].B) > 120 || !strings.Contains(got[0].A, "502 bytes") {
 		t.Errorf("long JSON values not abbreviated: %+v", got)
 	}
 }
 
-// TestTooLargeIsSaid: a compressed artifact that holds more than the limit
-// is compared as bytes, and the difference says why, instead of comparing
-// members cut short at the limit.
-func TestTooLargeIsSaid(t *testing.T) {
-	base := []entry{{"big", 0o100644, strings.Repeat("x", 4096)}}
-	changed := []entry{{"big", 0o100644, strings.Repeat("y", 4096)}}
+// TestTooLargeIsAnError: a compressed artifact that holds more than the
+// decompressed limit is an error naming the stream and the flag, not a
+// comparison of members cut short at the limit.
+func TestTooLargeIsAnError(t *testing.T) {
+	base := []entry{{"big", 0o100644, strings.Repeat("x", 4<<20)}}
+	changed := []entry{{"big", 0o100644, strings.Repeat("y", 4<<20)}}
 	a, b := gz(t, makeCPIO(t, base)), gz(t, makeCPIO(t, changed))
-	got := files("initrd.cpio.gz", a, b, 1024)
-	if len(got) != 1 || got[0].Format != "bytes" || !strings.Contains(got[0].What, "not compared member by member: gzip stream holds more than 1024 bytes") {
-		t.Errorf("with a 1 KiB limit: got %+v, want one bytes difference saying the gzip stream holds more than 1024 bytes", got)
+	small := Comparer{Limits: (*limits.Values)(nil).With(limits.Decompressed, 1<<20)}
+	_, err := small.Files("initrd.cpio.gz", a, b)
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Limit.Name != "decompressed" || !strings.Contains(err.Error(), "gzip stream of a/initrd.cpio.gz") ||
+		!strings.Contains(err.Error(), "--limit decompressed=") {
+		t.Errorf("with a 1 MiB limit: error %v, want a decompressed limit error for the gzip stream of a/initrd.cpio.gz", err)
 	}
-	got = files("initrd.cpio.gz", a, b, 1<<20)
+	got := files(t, "initrd.cpio.gz", a, b)
 	if len(got) != 1 || got[0].Format != "cpio" || !strings.Contains(got[0].Member, "big") {
-		t.Errorf("with a 1 MiB limit: got %+v, want the cpio member big", got)
+		t.Errorf("with the default limits: got %+v, want the cpio member big", got)
 	}
+}
+
+// files compares two artifacts in memory with the default limits.
+func files(t *testing.T, name string, a, b []byte) []Difference {
+	t.Helper()
+	ds, err := Files(name, a, b)
+	if err != nil {
+		t.Fatalf("Files(%s): %v", name, err)
+	}
+	return ds
 }

@@ -80,7 +80,7 @@ func TestGPTNamesTheChangedField(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, d := range Files("disk.raw", base, changed) {
+			for _, d := range files(t, "disk.raw", base, changed) {
 				if d.Format != "gpt" {
 					t.Errorf("read as %s, want gpt: %v", d.Format, d)
 				}

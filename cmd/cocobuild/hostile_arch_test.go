@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
+	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
+)
+
+// newcHeader is a newc header as a hostile input may have it: any size
+// and name size, followed by name.
+func newcHeader(ino, mode, size, nameSize uint64, name string) []byte {
+	s := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", ino, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, nameSize, 0)
+	return append([]byte(s), name...)
+}
+
+// newcArchive is a newc archive of regular files, names to contents, in
+// the order given.
+func newcArchive(names []string, data func(i int) string) []byte {
+	var buf bytes.Buffer
+	pad := func() { buf.Write(make([]byte, (4-buf.Len()%4)%4)) }
+	for i, n := range names {
+		d := data(i)
+		buf.Write(newcHeader(uint64(i+1), 0o100644, uint64(len(d)), uint64(len(n)+1), n+"\x00"))
+		pad()
+		buf.WriteString(d)
+		pad()
+	}
+	buf.Write(newcHeader(0, 0, 0, 11, "TRAILER!!!\x00"))
+	pad()
+	return buf.Bytes()
+}
+
+func writeFile(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkFast asserts a run finished in < 2 s within 100 MB, failed with
+// code, wrote nothing to stdout and said each of want.
+func checkFast(t *testing.T, r measuredRun, code int, want ...string) {
+	t.Helper()
+	if r.wall > 2*time.Second || r.maxRSSMB() > 100 {
+		t.Errorf("took %v and %d MB, want < 2s and < 100 MB", r.wall, r.maxRSSMB())
+	}
+	if r.code != code || r.stdout != "" {
+		t.Errorf("exit %d, stdout %q; want exit %d and nothing", r.code, r.stdout, code)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr %q lacks %q", r.stderr, w)
+		}
+	}
+}
+
+// TestDiffHostileInputs: the bombs and special files of issue 17 given to
+// diff finish at once, within 100 MB, and name the limit and its flag.
+func TestDiffHostileInputs(t *testing.T) {
+	dir := t.TempDir()
+	bomb := func(ino uint64) []byte {
+		return decompresstest.Bomb(t, decompress.Zstd, newcHeader(ino, 0o100644, 1<<30, 8, "big.img\x00\x00\x00"), 1<<30, nil)
+	}
+	bombA, bombB := writeFile(t, dir, "a.cpio.zst", bomb(1)), writeFile(t, dir, "b.cpio.zst", bomb(2))
+	valid := writeFile(t, dir, "valid.cpio", newcArchive([]string{"x"}, func(int) string { return "1" }))
+	names := writeFile(t, dir, "names.cpio", newcHeader(1, 0o100644, 0, 0xffffffff, "x\x00"))
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(bombA); st.Size() > 128<<10 {
+		t.Errorf("the bomb takes %d bytes, want < 128 KiB", st.Size())
+	}
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"zstd cpio of a GiB file", []string{"diff", bombA, bombB}, []string{"zstd stream of", "--limit expansion="}},
+		{"namesize 0xffffffff", []string{"diff", names, valid}, []string{"names.cpio", "--limit name="}},
+		{"fifo", []string{"diff", fifo, valid}, []string{"not a regular file"}},
+		{"/dev/zero", []string{"diff", valid, "/dev/zero"}, []string{"not a regular file"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			checkFast(t, runMeasured(t, c.args...), 2, c.want...)
+		})
+	}
+}
+
+// TestDiffManyEntries: 200,000 entries per side, one of them different.
+func TestDiffManyEntries(t *testing.T) {
+	const n = 200_000
+	dir := t.TempDir()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("usr/lib/f%06d", i)
+	}
+	mk := func(odd string) []byte {
+		return decompresstest.Compress(t, decompress.Zstd, newcArchive(names, func(i int) string {
+			if i == n/2 {
+				return odd
+			}
+			return "data"
+		}))
+	}
+	a, b := writeFile(t, dir, "a.cpio.zst", mk("a")), writeFile(t, dir, "b.cpio.zst", mk("b"))
+	r := runMeasured(t, "diff", a, b)
+	if r.wall > 2*time.Second || r.maxRSSMB() > 100 {
+		t.Errorf("took %v and %d MB, want < 2s and < 100 MB", r.wall, r.maxRSSMB())
+	}
+	if want := fmt.Sprintf("usr/lib/f%06d: content", n/2); r.code != 1 || !strings.Contains(r.stdout, want) || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q; want exit 1 and one line with %q", r.code, r.stdout, want)
+	}
+}
+
+// TestInspectHostileInputs: compressed zeros (zstd, gzip, xz: a GiB each),
+// a name size of 4 GiB, a pipe and /dev/zero given to inspect.
+func TestInspectHostileInputs(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		file string
+		want []string
+	}{
+		{"zstd zeros", writeFile(t, dir, "z.zst", decompresstest.Bomb(t, decompress.Zstd, nil, 1<<30, nil)), []string{"zstd stream of", "--limit expansion="}},
+		{"gzip zeros", writeFile(t, dir, "z.gz", decompresstest.Bomb(t, decompress.Gzip, nil, 1<<30, nil)), []string{"gzip stream of", "--limit expansion="}},
+		{"xz zeros", writeFile(t, dir, "z.xz", decompresstest.Bomb(t, decompress.XZ, nil, 1<<30, nil)), []string{"xz stream of", "--limit expansion="}},
+		{"namesize 0xffffffff", writeFile(t, dir, "names.cpio", newcHeader(1, 0o100644, 0, 0xffffffff, "x\x00")), []string{"--limit name="}},
+		{"fifo", fifo, []string{"not a regular file"}},
+		{"/dev/zero", "/dev/zero", []string{"not a regular file"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			checkFast(t, runMeasured(t, "inspect", c.file), 1, c.want...)
+		})
+	}
+	// Raised, the expansion limit lets the decompressed limit stop it.
+	r := runMeasured(t, "inspect", "--limit", "expansion=100000", "--limit", "decompressed=64MiB", cases[0].file)
+	checkFast(t, r, 1, "--limit decompressed=128MiB")
+}
+
+// TestTerminalEscapes: entry names and link targets that would set the
+// terminal's title or clear it are escaped in text (inspect and diff) and
+// exact in JSON.
+func TestTerminalEscapes(t *testing.T) {
+	dir := t.TempDir()
+	title, clear := "\x1b]0;pwned\a", "\x1b[2J"
+	names := []string{title, "etc/" + clear}
+	a := writeFile(t, dir, "a.cpio", newcArchive(names, func(int) string { return "a" }))
+	b := writeFile(t, dir, "b.cpio", newcArchive(names, func(int) string { return "b" }))
+	for _, args := range [][]string{{"inspect", a}, {"diff", a, b}} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code > 1 || strings.ContainsAny(stdout, "\x1b\a") || !strings.Contains(stdout, `\x1b]0;pwned\x07`) || !strings.Contains(stdout, `etc/\x1b[2J`) {
+			t.Errorf("%s: exit %d, text %q (%s); want the names escaped", args[0], code, stdout, stderr)
+		}
+		code, stdout, _ = runCLI(t, append([]string{"--json"}, args...)...)
+		var v any
+		if err := json.Unmarshal([]byte(stdout), &v); err != nil || code > 1 {
+			t.Fatalf("%s --json: exit %d, %v", args[0], code, err)
+		}
+		got, _ := json.Marshal(v)
+		for _, n := range names {
+			want, _ := json.Marshal(n)
+			if !bytes.Contains(got, want[1:len(want)-1]) {
+				t.Errorf("%s --json lacks the exact name %q: %s", args[0], n, got)
+			}
+		}
+	}
+}

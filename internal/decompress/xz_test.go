@@ -1,0 +1,115 @@
+package decompress_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocobuild/cocobuild/internal/decompress"
+	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/testenv"
+)
+
+// TestXZLikeTheTool: what xz(1) writes (every check type, several blocks,
+// several streams with stream padding) reads back as the tool's input.
+func TestXZLikeTheTool(t *testing.T) {
+	tool := testenv.Tool(t, "xz", "xz-utils")
+	plain := []byte(strings.Repeat("cocobuild initramfs 0123456789\n", 40000))
+	xzc := func(args ...string) []byte {
+		cmd := exec.Command(tool, append([]string{"-c"}, args...)...)
+		cmd.Stdin = bytes.NewReader(plain)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("xz %v: %v", args, err)
+		}
+		return out
+	}
+	cases := map[string][]byte{
+		"crc32 dict 1MiB (the kernel's)": xzc("--check=crc32", "--lzma2=dict=1MiB"),
+		"crc64 -6":                       xzc("-6"),
+		"sha256":                         xzc("--check=sha256"),
+		"none":                           xzc("--check=none"),
+		"blocks of 64KiB":                xzc("--block-size=65536"),
+		"two streams and padding":        append(append(xzc(), 0, 0, 0, 0), xzc()...),
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			want := plain
+			if name == "two streams and padding" {
+				want = append(append([]byte{}, plain...), plain...)
+			}
+			rc, f, err := decompress.OpenLimited(bytes.NewReader(b), "x.xz", nil)
+			if err != nil || f != decompress.XZ {
+				t.Fatalf("format %s, error %v", f, err)
+			}
+			got, err := io.ReadAll(rc)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("read %d bytes, error %v; want the %d bytes xz was given", len(got), err, len(want))
+			}
+		})
+	}
+	// Corruption is an error, not other bytes.
+	b := xzc("--check=crc32")
+	b[len(b)/2] ^= 0xff
+	rc, _, _ := decompress.OpenLimited(bytes.NewReader(b), "x.xz", nil)
+	if got, err := io.ReadAll(rc); err == nil {
+		t.Errorf("a corrupt stream read as %d bytes without an error", len(got))
+	}
+}
+
+// withDict rewrites the dictionary size of each block header of an xz
+// stream written by Go's writer (one block) to code (36: 1 GiB).
+func withDict(t testing.TB, b []byte, code byte) []byte {
+	b = append([]byte{}, b...)
+	h := b[12 : 12+(int(b[12])+1)*4]
+	i := bytes.Index(h, []byte{0x21, 0x01})
+	if i < 0 {
+		t.Fatal("no LZMA2 filter in the block header")
+	}
+	h[i+2] = code
+	binary.LittleEndian.PutUint32(h[len(h)-4:], crc32.ChecksumIEEE(h[:len(h)-4]))
+	return b
+}
+
+// TestXZDictionaryBomb: eight streams of some dozen bytes, each declaring
+// a dictionary of 1 GiB, fail before a dictionary is allocated (the xz
+// package's reader took 9 s and 2.1 GB for this 512-byte file).
+func TestXZDictionaryBomb(t *testing.T) {
+	one := withDict(t, decompresstest.Compress(t, decompress.XZ, []byte("070701")), 36)
+	bomb := bytes.Repeat(one, 8)
+	for _, c := range []struct {
+		name  string
+		v     *limits.Values
+		limit string
+	}{
+		{"over the decompressed limit", (*limits.Values)(nil).With(limits.Decompressed, 512<<20), "decompressed"},
+		{"over 64 MiB", nil, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			rc, _, err := decompress.OpenLimited(bytes.NewReader(bomb), "bomb.xz", c.v)
+			if err == nil {
+				_, err = io.ReadAll(rc)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("took %v", took)
+			}
+			var le *limits.Error
+			switch {
+			case err == nil:
+				t.Fatal("no error")
+			case c.limit != "" && (!errors.As(err, &le) || le.Limit.Name != c.limit):
+				t.Errorf("error %v, want the %s limit", err, c.limit)
+			case c.limit == "" && !strings.Contains(err.Error(), "dictionary of 1024 MiB"):
+				t.Errorf("error %v, want one naming the 1024 MiB dictionary", err)
+			}
+		})
+	}
+}
