@@ -226,6 +226,11 @@ func (e *Error) Error() string {
 			raise = units.MiB
 		}
 	}
+	if e.Limit.Unit == Ratio {
+		// The ratio seen is where reading stopped: a stream that keeps
+		// expanding goes past it, so suggest ten times more.
+		raise = max(e.Got, e.Max) * 10
+	}
 	unit := ""
 	switch e.Limit.Unit {
 	case Count:

@@ -110,3 +110,10 @@ func TestOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestRatioSuggestion(t *testing.T) {
+	e := &Error{What: "zstd stream of x", Limit: Expansion, Max: 100, Got: 445}
+	if got, want := e.Error(), "zstd stream of x: 445x is over the expansion limit of 100x"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "--limit expansion=4450") {
+		t.Errorf("got %s, want it to start %q and suggest --limit expansion=4450", got, want)
+	}
+}
