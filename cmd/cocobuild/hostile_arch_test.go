@@ -133,21 +133,24 @@ func TestInspectHostileInputs(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Contents over a limit fail the inspection (exit 1); a FILE that is
+	// no regular file is a wrong argument (exit 2).
 	cases := []struct {
 		name string
 		file string
+		code int
 		want []string
 	}{
-		{"zstd zeros", writeFile(t, dir, "z.zst", decompresstest.Bomb(t, decompress.Zstd, nil, 1<<30, nil)), []string{"zstd stream of", "--limit expansion="}},
-		{"gzip zeros", writeFile(t, dir, "z.gz", decompresstest.Bomb(t, decompress.Gzip, nil, 1<<30, nil)), []string{"gzip stream of", "--limit expansion="}},
-		{"xz zeros", writeFile(t, dir, "z.xz", decompresstest.Bomb(t, decompress.XZ, nil, 1<<30, nil)), []string{"xz stream of", "--limit expansion="}},
-		{"namesize 0xffffffff", writeFile(t, dir, "names.cpio", newcHeader(1, 0o100644, 0, 0xffffffff, "x\x00")), []string{"--limit name="}},
-		{"fifo", fifo, []string{"not a regular file"}},
-		{"/dev/zero", "/dev/zero", []string{"not a regular file"}},
+		{"zstd zeros", writeFile(t, dir, "z.zst", decompresstest.Bomb(t, decompress.Zstd, nil, 1<<30, nil)), 1, []string{"zstd stream of", "--limit expansion="}},
+		{"gzip zeros", writeFile(t, dir, "z.gz", decompresstest.Bomb(t, decompress.Gzip, nil, 1<<30, nil)), 1, []string{"gzip stream of", "--limit expansion="}},
+		{"xz zeros", writeFile(t, dir, "z.xz", decompresstest.Bomb(t, decompress.XZ, nil, 1<<30, nil)), 1, []string{"xz stream of", "--limit expansion="}},
+		{"namesize 0xffffffff", writeFile(t, dir, "names.cpio", newcHeader(1, 0o100644, 0, 0xffffffff, "x\x00")), 1, []string{"--limit name="}},
+		{"fifo", fifo, 2, []string{"not a regular file"}},
+		{"/dev/zero", "/dev/zero", 2, []string{"not a regular file"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			checkFast(t, runMeasured(t, "inspect", c.file), 1, c.want...)
+			checkFast(t, runMeasured(t, "inspect", c.file), c.code, c.want...)
 		})
 	}
 	// Raised, the expansion limit lets the decompressed limit stop it.

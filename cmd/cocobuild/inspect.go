@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -67,6 +68,10 @@ exact.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := a.inspectFile(args[0])
+			var nr *limits.NotRegularError
+			if errors.As(err, &nr) || errors.Is(err, fs.ErrNotExist) {
+				return usageErr(err) // FILE names no file inspect can read
+			}
 			if err != nil {
 				return failErr(err)
 			}

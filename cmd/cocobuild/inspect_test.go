@@ -127,7 +127,7 @@ func TestInspectErrors(t *testing.T) {
 	}{
 		{[]string{"inspect"}, 2, "one FILE"},
 		{[]string{"inspect", "a", "b"}, 2, "one FILE"},
-		{[]string{"inspect", filepath.Join(t.TempDir(), "missing")}, 1, "no such file"},
+		{[]string{"inspect", filepath.Join(t.TempDir(), "missing")}, 2, "no such file"}, // FILE names no file: a wrong argument
 		{[]string{"inspect", junk}, 1, "neither an initramfs"},
 	}
 	for _, tc := range tests {
