@@ -25,18 +25,6 @@ import (
 	"github.com/cocobuild/cocobuild/internal/termsafe"
 )
 
-// File types of entries, as in the newc mode field.
-const (
-	typeMask = 0o170000
-	typeReg  = 0o100000
-	typeDir  = 0o040000
-	typeLink = 0o120000
-	typeChr  = 0o020000
-	typeBlk  = 0o060000
-	typeFIFO = 0o010000
-	typeSock = 0o140000
-)
-
 // entry is one file of the archive being assembled.
 type entry struct {
 	name   string // relative, cleaned, no leading slash
@@ -81,7 +69,7 @@ func cleanName(p string) (string, error) {
 // there (otherwise two entries with one name are an error).
 func (t *tree) add(e *entry, replace bool) error {
 	if old, ok := t.entries[e.name]; ok && !replace {
-		if old.mode&typeMask == typeDir && e.mode&typeMask == typeDir {
+		if old.mode&newc.TypeMask == newc.TypeDir && e.mode&newc.TypeMask == newc.TypeDir {
 			old.mode = e.mode
 			return nil
 		}
@@ -99,12 +87,12 @@ func (t *tree) records(epoch int64) ([]cpio.Record, error) {
 	for name := range t.entries {
 		for d := path.Dir(name); d != "."; d = path.Dir(d) {
 			if p, ok := t.entries[d]; ok {
-				if p.mode&typeMask != typeDir {
+				if p.mode&newc.TypeMask != newc.TypeDir {
 					return nil, fmt.Errorf("/%s (from %s) is inside /%s, which is not a directory (from %s)", name, t.entries[name].origin, d, p.origin)
 				}
 				continue
 			}
-			t.entries[d] = &entry{name: d, mode: typeDir | 0o755, origin: "a parent directory"}
+			t.entries[d] = &entry{name: d, mode: newc.TypeDir | 0o755, origin: "a parent directory"}
 		}
 	}
 	names := make([]string, 0, len(t.entries))
@@ -117,11 +105,11 @@ func (t *tree) records(epoch int64) ([]cpio.Record, error) {
 		e := t.entries[n]
 		info := cpio.Info{Ino: uint64(i + 1), Mode: e.mode, UID: e.uid, GID: e.gid, NLink: 1, MTime: uint64(epoch), Name: n,
 			Rmajor: e.rmajor, Rminor: e.rminor}
-		if e.mode&typeMask == typeDir {
+		if e.mode&newc.TypeMask == newc.TypeDir {
 			info.NLink = 2
 		}
 		r := cpio.Record{Info: info}
-		if t := e.mode & typeMask; t == typeReg || t == typeLink {
+		if t := e.mode & newc.TypeMask; t == newc.TypeReg || t == newc.TypeLink {
 			r.ReaderAt = bytes.NewReader(e.data)
 			r.FileSize = uint64(len(e.data))
 		}
@@ -342,29 +330,29 @@ func listArchives(nr *newc.Reader, l *Listing) error {
 			return err
 		}
 		e := Entry{Name: h.Name, Mode: fmt.Sprintf("%04o", h.Mode&0o7777), UID: h.UID, GID: h.GID, Size: uint64(h.Size), MTime: h.MTime}
-		switch h.Mode & typeMask {
-		case typeReg:
+		switch h.Mode & newc.TypeMask {
+		case newc.TypeReg:
 			e.Type = "file"
 			sum := sha256.New()
 			if _, err := io.CopyBuffer(sum, nr, buf); err != nil {
 				return err
 			}
 			e.SHA256 = hex.EncodeToString(sum.Sum(nil))
-		case typeDir:
+		case newc.TypeDir:
 			e.Type = "dir"
-		case typeLink:
+		case newc.TypeLink:
 			e.Type = "symlink"
 			target, err := io.ReadAll(nr) // its size is checked against the name limit
 			if err != nil {
 				return err
 			}
 			e.Link = string(target)
-		case typeChr, typeBlk:
-			e.Type = map[uint64]string{typeChr: "char", typeBlk: "block"}[h.Mode&typeMask]
+		case newc.TypeChr, newc.TypeBlk:
+			e.Type = map[uint64]string{newc.TypeChr: "char", newc.TypeBlk: "block"}[h.Mode&newc.TypeMask]
 			e.Major, e.Minor = h.Rmajor, h.Rminor
-		case typeFIFO:
+		case newc.TypeFIFO:
 			e.Type = "fifo"
-		case typeSock:
+		case newc.TypeSock:
 			e.Type = "socket"
 		default:
 			return fmt.Errorf("%s: unknown file type in mode %#o", h.Name, h.Mode)

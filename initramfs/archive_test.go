@@ -16,6 +16,7 @@ import (
 	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/newc"
 )
 
 func sha(b string) string {
@@ -52,13 +53,13 @@ func TestCleanName(t *testing.T) {
 func sampleTree() *tree {
 	t := newTree()
 	for _, e := range []*entry{
-		{name: "usr/bin/agent", mode: typeReg | 0o755, data: []byte("\x7fELF agent")},
-		{name: "etc/hostname", mode: typeReg | 0o644, data: []byte("guest\n")},
-		{name: "bin/uinit", mode: typeLink | 0o777, data: []byte("/usr/bin/agent")},
-		{name: "dev/console", mode: typeChr | 0o600, rmajor: 5, rminor: 1},
-		{name: "dev/vda", mode: typeBlk | 0o600, rmajor: 254, rminor: 0},
-		{name: "tmp", mode: typeDir | 0o1777},
-		{name: "empty", mode: typeReg | 0o644},
+		{name: "usr/bin/agent", mode: newc.TypeReg | 0o755, data: []byte("\x7fELF agent")},
+		{name: "etc/hostname", mode: newc.TypeReg | 0o644, data: []byte("guest\n")},
+		{name: "bin/uinit", mode: newc.TypeLink | 0o777, data: []byte("/usr/bin/agent")},
+		{name: "dev/console", mode: newc.TypeChr | 0o600, rmajor: 5, rminor: 1},
+		{name: "dev/vda", mode: newc.TypeBlk | 0o600, rmajor: 254, rminor: 0},
+		{name: "tmp", mode: newc.TypeDir | 0o1777},
+		{name: "empty", mode: newc.TypeReg | 0o644},
 	} {
 		if err := t.add(e, false); err != nil {
 			panic(err)
@@ -147,29 +148,29 @@ func TestCPIOTool(t *testing.T) {
 
 func TestTreeErrors(t *testing.T) {
 	tr := newTree()
-	tr.add(&entry{name: "etc", mode: typeReg | 0o644, origin: "A"}, false)
-	if err := tr.add(&entry{name: "etc", mode: typeReg, origin: "B"}, false); err == nil || !strings.Contains(err.Error(), "by A and by B") {
+	tr.add(&entry{name: "etc", mode: newc.TypeReg | 0o644, origin: "A"}, false)
+	if err := tr.add(&entry{name: "etc", mode: newc.TypeReg, origin: "B"}, false); err == nil || !strings.Contains(err.Error(), "by A and by B") {
 		t.Errorf("duplicate add: %v, want an error naming both origins", err)
 	}
-	tr.add(&entry{name: "etc/hostname", mode: typeReg | 0o644, origin: "C"}, false)
+	tr.add(&entry{name: "etc/hostname", mode: newc.TypeReg | 0o644, origin: "C"}, false)
 	if _, err := tr.records(0); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("file under a file: %v, want a not-a-directory error", err)
 	}
 	// Two directories of one name merge; the later mode wins.
 	tr = newTree()
-	tr.add(&entry{name: "tmp", mode: typeDir | 0o755}, false)
-	if err := tr.add(&entry{name: "tmp", mode: typeDir | 0o1777}, false); err != nil {
+	tr.add(&entry{name: "tmp", mode: newc.TypeDir | 0o755}, false)
+	if err := tr.add(&entry{name: "tmp", mode: newc.TypeDir | 0o1777}, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := tr.entries["tmp"].mode; got != typeDir|0o1777 {
-		t.Errorf("merged directory mode %o, want %o", got, typeDir|0o1777)
+	if got := tr.entries["tmp"].mode; got != newc.TypeDir|0o1777 {
+		t.Errorf("merged directory mode %o, want %o", got, newc.TypeDir|0o1777)
 	}
 }
 
 func TestInspectConcatenated(t *testing.T) {
 	var first, second, zst bytes.Buffer
 	a := newTree()
-	a.add(&entry{name: "kernel/x86/microcode/GenuineIntel.bin", mode: typeReg | 0o644, data: []byte("ucode")}, false)
+	a.add(&entry{name: "kernel/x86/microcode/GenuineIntel.bin", mode: newc.TypeReg | 0o644, data: []byte("ucode")}, false)
 	if err := a.writeCPIO(&first, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -229,12 +230,12 @@ func rawHeader(mode, size, nameSize uint64, name string) []byte {
 // TestInspectHostile: bombs and hostile headers fail at once with an
 // error that names the limit and the flag that raises it.
 func TestInspectHostile(t *testing.T) {
-	cpioHead := rawHeader(typeReg|0o644, 1<<30, 8, "big.img\x00\x00\x00")
+	cpioHead := rawHeader(newc.TypeReg|0o644, 1<<30, 8, "big.img\x00\x00\x00")
 	cases := []struct {
 		name, limit, want string
 		b                 []byte
 	}{
-		{"namesize 0xffffffff", "name", "--limit name=", rawHeader(typeReg|0o644, 0, 0xffffffff, "x\x00")},
+		{"namesize 0xffffffff", "name", "--limit name=", rawHeader(newc.TypeReg|0o644, 0, 0xffffffff, "x\x00")},
 		{"zstd zeros", "expansion", "zstd stream of initramfs", decompresstest.Bomb(t, decompress.Zstd, nil, 1<<30, nil)},
 		{"gzip zeros", "expansion", "gzip stream of initramfs", decompresstest.Bomb(t, decompress.Gzip, nil, 1<<30, nil)},
 		{"xz zeros", "expansion", "xz stream of initramfs", decompresstest.Bomb(t, decompress.XZ, nil, 1<<30, nil)},
@@ -311,9 +312,9 @@ func FuzzInspect(f *testing.F) {
 	f.Add([]byte("070701"))
 	// Hostile shapes: a name size of 4 GiB, a file size of 4 GiB, a bomb
 	// of zeros, zstd inside gzip, a truncated stream.
-	f.Add(rawHeader(typeReg|0o644, 0, 0xffffffff, "x\x00"))
-	f.Add(rawHeader(typeReg|0o644, 0xffffffff, 2, "x\x00\x00\x00"))
-	f.Add(decompresstest.Bomb(f, decompress.Zstd, rawHeader(typeReg|0o644, 64<<20, 2, "x\x00\x00\x00"), 64<<20, nil))
+	f.Add(rawHeader(newc.TypeReg|0o644, 0, 0xffffffff, "x\x00"))
+	f.Add(rawHeader(newc.TypeReg|0o644, 0xffffffff, 2, "x\x00\x00\x00"))
+	f.Add(decompresstest.Bomb(f, decompress.Zstd, rawHeader(newc.TypeReg|0o644, 64<<20, 2, "x\x00\x00\x00"), 64<<20, nil))
 	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, raw.Bytes())))
 	f.Add(raw.Bytes()[:raw.Len()/2])
 	// Small limits keep each run fast: coverage instrumentation slows

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/internal/gotool"
+	"github.com/cocobuild/cocobuild/internal/newc"
 
 	"github.com/u-root/u-root/pkg/cpio"
 
@@ -290,15 +291,15 @@ func buildBusybox(ctx context.Context, dir string, commands []string, initCmd, s
 		}
 		// mkuimage takes modes from the files it built, which carry the
 		// umask: normalise them so that the umask never reaches the image.
-		switch e.mode & typeMask {
-		case typeReg:
+		switch e.mode & newc.TypeMask {
+		case newc.TypeReg:
 			perm := uint64(0o644)
 			if e.mode&0o111 != 0 {
 				perm = 0o755
 			}
-			e.mode = typeReg | perm
-		case typeDir:
-			e.mode = typeDir | 0o755
+			e.mode = newc.TypeReg | perm
+		case newc.TypeDir:
+			e.mode = newc.TypeDir | 0o755
 		}
 		if err := t.add(e, false); err != nil {
 			return err
@@ -318,7 +319,7 @@ func entryFromRecord(r cpio.Record, origin string) (*entry, error) {
 		return nil, fmt.Errorf("%s: %w", origin, err)
 	}
 	e := &entry{name: name, mode: r.Mode, rmajor: r.Rmajor, rminor: r.Rminor, origin: origin}
-	if t := r.Mode & typeMask; (t == typeReg || t == typeLink) && r.ReaderAt != nil {
+	if t := r.Mode & newc.TypeMask; (t == newc.TypeReg || t == newc.TypeLink) && r.ReaderAt != nil {
 		b := make([]byte, r.FileSize)
 		if _, err := r.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && uint64(len(b)) == r.FileSize) {
 			return nil, fmt.Errorf("%s: reading %s: %w", origin, r.Name, err)

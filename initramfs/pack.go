@@ -13,6 +13,7 @@ import (
 	"github.com/u-root/mkuimage/fileflag"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/internal/newc"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -107,7 +108,7 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 		if err != nil {
 			return err
 		}
-		if err := t.add(&entry{name: s.AgentPath, mode: typeReg | 0o755, data: b, origin: "the agent"}, false); err != nil {
+		if err := t.add(&entry{name: s.AgentPath, mode: newc.TypeReg | 0o755, data: b, origin: "the agent"}, false); err != nil {
 			return err
 		}
 		// u-root's init starts /bin/uinit; without u-root the agent is /init.
@@ -116,7 +117,7 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 			link = "init"
 		}
 		if s.AgentPath != link {
-			if err := t.add(&entry{name: link, mode: typeLink | 0o777, data: []byte("/" + s.AgentPath), origin: "the agent"}, true); err != nil {
+			if err := t.add(&entry{name: link, mode: newc.TypeLink | 0o777, data: []byte("/" + s.AgentPath), origin: "the agent"}, true); err != nil {
 				return err
 			}
 		}
@@ -124,7 +125,7 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 			if !s.Uroot {
 				return fmt.Errorf("agent args are passed by u-root's init (etc/uinit.flags): add a uroot block with core/init, or leave args out")
 			}
-			if err := t.add(&entry{name: "etc/uinit.flags", mode: typeReg | 0o444, data: []byte(fileflag.ArgvToFile(s.AgentArgs)), origin: "the agent args"}, false); err != nil {
+			if err := t.add(&entry{name: "etc/uinit.flags", mode: newc.TypeReg | 0o444, data: []byte(fileflag.ArgvToFile(s.AgentArgs)), origin: "the agent args"}, false); err != nil {
 				return err
 			}
 		}
@@ -146,14 +147,14 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 		if len(res.Modules) > 0 {
 			dir := "lib/modules/" + res.Release + "/"
 			for _, m := range res.Modules {
-				if err := t.add(&entry{name: dir + m.Path, mode: typeReg | 0o644, data: m.data, origin: "module " + m.Name}, false); err != nil {
+				if err := t.add(&entry{name: dir + m.Path, mode: newc.TypeReg | 0o644, data: m.data, origin: "module " + m.Name}, false); err != nil {
 					return err
 				}
 			}
 			conf := "# Loaded in this order by u-root's init (or systemd-modules-load), dependencies from modules.dep.\n" + strings.Join(res.Load, "\n") + "\n"
 			for _, e := range []*entry{
-				{name: dir + "modules.dep", mode: typeReg | 0o644, data: res.DepFile, origin: "the modules"},
-				{name: "lib/modules-load.d/cocobuild.conf", mode: typeReg | 0o644, data: []byte(conf), origin: "the modules"},
+				{name: dir + "modules.dep", mode: newc.TypeReg | 0o644, data: res.DepFile, origin: "the modules"},
+				{name: "lib/modules-load.d/cocobuild.conf", mode: newc.TypeReg | 0o644, data: []byte(conf), origin: "the modules"},
 			} {
 				if err := t.add(e, false); err != nil {
 					return err
@@ -176,7 +177,7 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 		te := &entry{name: e.Path, origin: "the recipe's " + e.Type + " /" + e.Path}
 		switch e.Type {
 		case "file":
-			te.mode = typeReg | uint64(e.Mode)
+			te.mode = newc.TypeReg | uint64(e.Mode)
 			te.data = []byte(e.Content)
 			if e.Input >= 0 {
 				b, err := os.ReadFile(n.inputs[e.Input].Path)
@@ -186,17 +187,17 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 				te.data = b
 			}
 		case "dir":
-			te.mode = typeDir | uint64(e.Mode)
+			te.mode = newc.TypeDir | uint64(e.Mode)
 		case "symlink":
-			te.mode, te.data = typeLink|0o777, []byte(e.Target)
+			te.mode, te.data = newc.TypeLink|0o777, []byte(e.Target)
 		case "char", "block", "fifo":
-			te.mode = map[string]uint64{"char": typeChr, "block": typeBlk, "fifo": typeFIFO}[e.Type] | uint64(e.Mode)
+			te.mode = map[string]uint64{"char": newc.TypeChr, "block": newc.TypeBlk, "fifo": newc.TypeFIFO}[e.Type] | uint64(e.Mode)
 			te.rmajor, te.rminor = e.Major, e.Minor
 		}
 		te.uid, te.gid = uint64(e.UID), uint64(e.GID)
 		// The recipe's entries may replace the base ones (console, /tmp…).
 		old, exists := t.entries[te.name]
-		if exists && old.origin != "the base layout" && !(old.mode&typeMask == typeDir && te.mode&typeMask == typeDir) {
+		if exists && old.origin != "the base layout" && !(old.mode&newc.TypeMask == newc.TypeDir && te.mode&newc.TypeMask == newc.TypeDir) {
 			return fmt.Errorf("/%s is given twice: by %s and by %s", te.name, old.origin, te.origin)
 		}
 		t.entries[te.name] = te
@@ -231,14 +232,14 @@ func (n *node) pack(ctx context.Context, sc *recipes.StepContext) error {
 func baseEntries() []*entry {
 	const o = "the base layout"
 	return []*entry{
-		{name: "dev", mode: typeDir | 0o755, origin: o},
-		{name: "dev/console", mode: typeChr | 0o600, rmajor: 5, rminor: 1, origin: o},
-		{name: "dev/null", mode: typeChr | 0o666, rmajor: 1, rminor: 3, origin: o},
-		{name: "etc", mode: typeDir | 0o755, origin: o},
-		{name: "proc", mode: typeDir | 0o755, origin: o},
-		{name: "sys", mode: typeDir | 0o755, origin: o},
-		{name: "tmp", mode: typeDir | 0o1777, origin: o},
-		{name: "run", mode: typeDir | 0o755, origin: o},
+		{name: "dev", mode: newc.TypeDir | 0o755, origin: o},
+		{name: "dev/console", mode: newc.TypeChr | 0o600, rmajor: 5, rminor: 1, origin: o},
+		{name: "dev/null", mode: newc.TypeChr | 0o666, rmajor: 1, rminor: 3, origin: o},
+		{name: "etc", mode: newc.TypeDir | 0o755, origin: o},
+		{name: "proc", mode: newc.TypeDir | 0o755, origin: o},
+		{name: "sys", mode: newc.TypeDir | 0o755, origin: o},
+		{name: "tmp", mode: newc.TypeDir | 0o1777, origin: o},
+		{name: "run", mode: newc.TypeDir | 0o755, origin: o},
 	}
 }
 
