@@ -238,28 +238,7 @@ func escapingRelease(t *testing.T, dir string) (rel, pub string) {
 	}
 	r.Entries[0].Name = "snp/\x1b[2Jvcpus=1"
 	r.Entries[0].Params["assumptions"] = []any{"\x1b]0;pwned\x07 firmware measures nothing else"}
-	s, err := sign.Generate(sign.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := publish.Sign(t.Context(), r, s, []string{publish.FormatInToto}, testTEEs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel = filepath.Join(dir, "release")
-	if err := os.MkdirAll(rel, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range docs {
-		if err := os.WriteFile(filepath.Join(rel, d.Name), d.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub = filepath.Join(dir, "publisher.pub")
-	if err := os.WriteFile(pub, s.Public().PEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return rel, pub
+	return writeSignedRelease(t, dir, r, []string{publish.FormatInToto})
 }
 
 // TestVerifyEscapesDocumentStrings: what a release says (an entry name, an

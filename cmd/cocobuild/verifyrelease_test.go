@@ -33,11 +33,19 @@ func signedRelease(t *testing.T, dir, version string) (rel, pub string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeSignedRelease(t, dir, r, publish.AllFormats)
+}
+
+// writeSignedRelease signs r's documents of formats with a new key into
+// DIR/release, and writes that key's public half (the verifier's copy) to
+// DIR/publisher.pub.
+func writeSignedRelease(t *testing.T, dir string, r *publish.Release, formats []string) (rel, pub string) {
+	t.Helper()
 	s, err := sign.Generate(sign.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := publish.Sign(t.Context(), r, s, publish.AllFormats, testTEEs)
+	docs, err := publish.Sign(t.Context(), r, s, formats, testTEEs)
 	if err != nil {
 		t.Fatal(err)
 	}
