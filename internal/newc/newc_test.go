@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -14,15 +13,8 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/newc/newctest"
 )
-
-// rawHeader is a newc header as a hostile input may have it: any size and
-// name size, followed by name (not padded unless the caller pads it).
-func rawHeader(mode, size, nameSize uint64, name string) []byte {
-	s := fmt.Sprintf("%s%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", Magic,
-		1, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, nameSize, 0)
-	return append([]byte(s), name...)
-}
 
 // archive writes records with u-root's newc writer (the format's other
 // implementation) and a trailer.
@@ -121,16 +113,16 @@ func TestHostileHeaders(t *testing.T) {
 		limit string // the limit named, or "" for another error
 		want  string
 	}{
-		{"namesize 0xffffffff", rawHeader(TypeReg|0o644, 0, 0xffffffff, "x\x00"), nil, "name", "--limit name="},
-		{"name of 8 KiB", rawHeader(TypeReg|0o644, 0, 8193, strings.Repeat("n", 8192)+"\x00"), nil, "name", "--limit name=8KiB"},
-		{"filesize over the limit", rawHeader(TypeReg|0o644, 0xffffffff, 2, "x\x00"), (*limits.Values)(nil).With(limits.File, 1<<20), "file", "--limit file="},
-		{"symlink target of 4 GiB", rawHeader(TypeLink|0o777, 0xffffffff, 2, "x\x00"), nil, "name", "symbolic link target"},
+		{"namesize 0xffffffff", newctest.Header(1, TypeReg|0o644, 0, 0xffffffff, "x\x00"), nil, "name", "--limit name="},
+		{"name of 8 KiB", newctest.Header(1, TypeReg|0o644, 0, 8193, strings.Repeat("n", 8192)+"\x00"), nil, "name", "--limit name=8KiB"},
+		{"filesize over the limit", newctest.Header(1, TypeReg|0o644, 0xffffffff, 2, "x\x00"), (*limits.Values)(nil).With(limits.File, 1<<20), "file", "--limit file="},
+		{"symlink target of 4 GiB", newctest.Header(1, TypeLink|0o777, 0xffffffff, 2, "x\x00"), nil, "name", "symbolic link target"},
 		{"entries", many, few, "entries", "--limit entries=6"},
-		{"namesize 0", rawHeader(TypeReg, 0, 0, ""), nil, "", "name size 0"},
-		{"not hex", []byte(strings.Replace(string(rawHeader(TypeReg, 0, 2, "x\x00")), "00000001", "0000000g", 1)), nil, "", "hex digits"},
-		{"name without NUL", rawHeader(TypeReg, 0, 2, "xy"), nil, "", "NUL-terminated"},
-		{"truncated content", rawHeader(TypeReg, 100, 2, "x\x00\x00\x00abc"), nil, "", "truncated"},
-		{"truncated header", rawHeader(TypeReg, 0, 2, "")[:50], nil, "", "truncated"},
+		{"namesize 0", newctest.Header(1, TypeReg, 0, 0, ""), nil, "", "name size 0"},
+		{"not hex", []byte(strings.Replace(string(newctest.Header(1, TypeReg, 0, 2, "x\x00")), "00000001", "0000000g", 1)), nil, "", "hex digits"},
+		{"name without NUL", newctest.Header(1, TypeReg, 0, 2, "xy"), nil, "", "NUL-terminated"},
+		{"truncated content", newctest.Header(1, TypeReg, 100, 2, "x\x00\x00\x00abc"), nil, "", "truncated"},
+		{"truncated header", newctest.Header(1, TypeReg, 0, 2, "")[:50], nil, "", "truncated"},
 		{"crc variant", []byte(MagicCRC + strings.Repeat("0", 104)), nil, "", "070702"},
 		{"not cpio", []byte("hello world"), nil, "", "not a newc cpio archive"},
 		{"empty", nil, nil, "", "no cpio archive"},
@@ -161,9 +153,9 @@ func TestHostileHeaders(t *testing.T) {
 
 func FuzzReader(f *testing.F) {
 	f.Add(archive(f, cpio.StaticFile("etc/hostname", "guest\n", 0o644), cpio.Symlink("sbin", "bin")))
-	f.Add(rawHeader(TypeReg|0o644, 0, 0xffffffff, "x\x00"))
-	f.Add(rawHeader(TypeReg|0o644, 0xffffffff, 2, "x\x00\x00\x00"))
-	f.Add(rawHeader(TypeLink|0o777, 0x7fffffff, 2, "x\x00\x00\x00"))
+	f.Add(newctest.Header(1, TypeReg|0o644, 0, 0xffffffff, "x\x00"))
+	f.Add(newctest.Header(1, TypeReg|0o644, 0xffffffff, 2, "x\x00\x00\x00"))
+	f.Add(newctest.Header(1, TypeLink|0o777, 0x7fffffff, 2, "x\x00\x00\x00"))
 	f.Add(append(archive(f, cpio.StaticFile("a", "1", 0)), make([]byte, 9)...))
 	f.Add(archive(f, cpio.StaticFile("a", "1", 0))[:100])
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -8,6 +8,7 @@ import (
 	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/newc/newctest"
 )
 
 // fuzzLimits are small, so that a fuzzed bomb stops in milliseconds.
@@ -34,10 +35,10 @@ func drain(t *testing.T, f format, b []byte) {
 func cpioSeeds(f *testing.F) {
 	valid := makeCPIOF(f, []entry{{"x", 0o100644, "1"}})
 	f.Add(valid)
-	f.Add(rawHeader(1, 0o100644, 0, 0xffffffff, "x\x00"))
-	f.Add(rawHeader(1, 0o100644, 0xffffffff, 2, "x\x00\x00\x00"))
-	f.Add(rawHeader(1, 0o120777, 0xffffffff, 2, "x\x00\x00\x00"))
-	f.Add(decompresstest.Bomb(f, decompress.Zstd, rawHeader(1, 0o100644, 4<<20, 2, "x\x00\x00\x00"), 4<<20, nil))
+	f.Add(newctest.Header(1, 0o100644, 0, 0xffffffff, "x\x00"))
+	f.Add(newctest.Header(1, 0o100644, 0xffffffff, 2, "x\x00\x00\x00"))
+	f.Add(newctest.Header(1, 0o120777, 0xffffffff, 2, "x\x00\x00\x00"))
+	f.Add(decompresstest.Bomb(f, decompress.Zstd, newctest.Header(1, 0o100644, 4<<20, 2, "x\x00\x00\x00"), 4<<20, nil))
 	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, valid)))
 	f.Add(decompresstest.Compress(f, decompress.XZ, valid)[:20])
 }

@@ -17,14 +17,8 @@ import (
 	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/newc/newctest"
 )
-
-// rawHeader is a newc header as a hostile input may have it: any size and
-// name size, followed by name.
-func rawHeader(ino, mode, size, nameSize uint64, name string) []byte {
-	s := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", ino, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, nameSize, 0)
-	return append([]byte(s), name...)
-}
 
 // TestTreesDoNotFollow: symbolic links are compared by their targets (to
 // /dev/zero, a loop, two targets with equal contents), pipes by type and
@@ -107,7 +101,7 @@ func TestPathsRefuseSpecialFiles(t *testing.T) {
 func TestArchiveBombs(t *testing.T) {
 	valid := makeCPIO(t, []entry{{"x", 0o100644, "1"}})
 	big := func(ino uint64) []byte {
-		return decompresstest.Bomb(t, decompress.Zstd, rawHeader(ino, 0o100644, 1<<30, 8, "big.img\x00\x00\x00"), 1<<30, nil)
+		return decompresstest.Bomb(t, decompress.Zstd, newctest.Header(ino, 0o100644, 1<<30, 8, "big.img\x00\x00\x00"), 1<<30, nil)
 	}
 	tarHuge := func(size int64) []byte {
 		var buf bytes.Buffer
@@ -121,8 +115,8 @@ func TestArchiveBombs(t *testing.T) {
 		limit      string
 	}{
 		{"zstd cpio of a GiB file", "initrd.cpio.zst", big(1), big(2), "expansion"},
-		{"namesize 0xffffffff", "initrd.cpio", rawHeader(1, 0o100644, 0, 0xffffffff, "x\x00"), valid, "name"},
-		{"namesize 0xffffffff in b", "initrd.cpio", valid, rawHeader(1, 0o100644, 0, 0xffffffff, "x\x00"), "name"},
+		{"namesize 0xffffffff", "initrd.cpio", newctest.Header(1, 0o100644, 0, 0xffffffff, "x\x00"), valid, "name"},
+		{"namesize 0xffffffff in b", "initrd.cpio", valid, newctest.Header(1, 0o100644, 0, 0xffffffff, "x\x00"), "name"},
 		{"tar header of 8 GiB", "m.tar", tarHuge(8 << 30), tarHuge(1), "file"},
 	}
 	for _, c := range cases {
@@ -169,13 +163,13 @@ func TestManyEntries(t *testing.T) {
 				data = odd
 			}
 			name := fmt.Sprintf("dir/f%06d\x00", i)
-			h := rawHeader(uint64(i+1), 0o100644, uint64(len(data)), uint64(len(name)), name)
+			h := newctest.Header(uint64(i+1), 0o100644, uint64(len(data)), uint64(len(name)), name)
 			buf.Write(h)
 			buf.Write(make([]byte, (4-buf.Len()%4)%4))
 			buf.WriteString(data)
 			buf.Write(make([]byte, (4-buf.Len()%4)%4))
 		}
-		buf.Write(rawHeader(0, 0, 0, 11, "TRAILER!!!\x00"))
+		buf.Write(newctest.Header(0, 0, 0, 11, "TRAILER!!!\x00"))
 		buf.Write(make([]byte, (4-buf.Len()%4)%4))
 		return decompresstest.Compress(t, decompress.Zstd, buf.Bytes())
 	}
