@@ -350,20 +350,23 @@ func parseLog(b []byte) ([]logEvent, *tcg.EventLog, error) {
 }
 
 // replayProblem says why the TD's log does not replay to its quote, or "".
+// Each of the four RTMRs is replayed from the log's events and compared
+// with the quote, whether the log has events for it or not: go-eventlog's
+// EventLog.Verify checks only the registers the log extends, so a log
+// with a register's events removed (or a quote whose RTMR3 was extended at
+// run time) would pass it.
 func replayProblem(log []byte, q *pb.QuoteV4) string {
 	events, el, err := parseLog(log)
 	if err != nil {
 		return "the event log does not parse (" + err.Error() + "), so it cannot vouch for anything"
 	}
-	var bank register.RTMRBank
-	for i, r := range q.GetTdQuoteBody().GetRtmrs() {
-		bank.RTMRs = append(bank.RTMRs, register.RTMR{Index: i, Digest: r})
-	}
-	if _, err := el.Verify(bank.MRs()); err == nil {
-		return ""
-	}
+	rtmrs := q.GetTdQuoteBody().GetRtmrs()
 	var bad []string
-	for i, r := range q.GetTdQuoteBody().GetRtmrs() {
+	for i := range 4 {
+		var r []byte
+		if i < len(rtmrs) {
+			r = rtmrs[i]
+		}
 		var ds []model.Digest
 		for _, e := range events {
 			if e.rtmr == i {
@@ -371,10 +374,20 @@ func replayProblem(log []byte, q *pb.QuoteV4) string {
 			}
 		}
 		if got := model.Replay(ds...); !bytes.Equal(got[:], r) {
-			bad = append(bad, fmt.Sprintf("RTMR%d (the log replays to %s, the quote says %s)", i, short(got.String()), short(hex.EncodeToString(r))))
+			bad = append(bad, fmt.Sprintf("RTMR%d (its %d events replay to %s, the quote says %s)", i, len(ds), short(got.String()), short(hex.EncodeToString(r))))
 		}
 	}
-	return "the event log does not replay to the quote's " + strings.Join(bad, ", ") + ": it is not the log of this TD, or it was altered, so its events cannot explain anything"
+	if len(bad) > 0 {
+		return "the event log does not replay to the quote's " + strings.Join(bad, ", ") + ": it is not the log of this TD, or it was altered (or the TD extended an RTMR at run time without logging it), so its events cannot explain anything"
+	}
+	var bank register.RTMRBank
+	for i, r := range rtmrs {
+		bank.RTMRs = append(bank.RTMRs, register.RTMR{Index: i, Digest: r})
+	}
+	if _, err := el.Verify(bank.MRs()); err != nil {
+		return "the event log replays to the quote's RTMRs, but go-eventlog refuses it (" + err.Error() + "), so its events cannot explain anything"
+	}
+	return ""
 }
 
 // eventLog explains differing RTMRs event by event: the TD's log must

@@ -126,6 +126,18 @@ func ccel(r *model.Result) []byte {
 	return append(r.EventLog(), bytes.Repeat([]byte{0xff}, 256)...)
 }
 
+// withoutRTMR is r with the events of one register left out of its log.
+func withoutRTMR(r *model.Result, rtmr int) *model.Result {
+	c := *r
+	c.Events = nil
+	for _, e := range r.Events {
+		if e.RTMR != rtmr {
+			c.Events = append(c.Events, e)
+		}
+	}
+	return &c
+}
+
 func checkTDX(t *testing.T, raw, log []byte, cmdline *string, entries []tee.CheckEntry) *tee.CheckResult {
 	t.Helper()
 	ev, ok, err := TEE{}.ParseEvidence(raw)
@@ -153,6 +165,8 @@ func TestCheckTDX(t *testing.T) {
 	kernel := append([]byte(nil), in.kernel...)
 	kernel[len(kernel)/2] ^= 1
 	twoPass := launch(t, in, func(o *model.Options) { o.PageOrder = model.PageOrderTwoPass })
+	rtmr3 := *published
+	rtmr3.RTMR[3].Value = model.Digest(bytes.Repeat([]byte{9}, 48))
 	otherFW := launch(t, tdxInputs{fw: testenv.ReadVector(t, "inputs/debian-sid_OVMF.inteltdx.ms.fd"), kernel: in.kernel, initrd: in.initrd, cmdline: in.cmdline}, nil)
 	for _, c := range []struct {
 		name      string
@@ -186,6 +200,10 @@ func TestCheckTDX(t *testing.T) {
 			reasons: []string{"the TD's firmware logs the ReadyToBoot separator in RTMR0 (legacy TDVF", "the release expects it in RTMR1"}},
 		{name: "log does not replay", r: published, log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
 			reasons: []string{"the event log does not replay to the quote's RTMR2", "cannot explain anything"}},
+		{name: "log without its RTMR2 events", r: published, log: withoutRTMR(published, 2), explained: true,
+			reasons: []string{"the event log does not replay to the quote's RTMR2 (its 0 events replay to", "cannot explain anything"}, absent: []string{"the TD's log ends"}},
+		{name: "RTMR3 extended, expected log", r: &rtmr3, log: published, explained: true,
+			reasons: []string{"the event log does not replay to the quote's RTMR3 (its 0 events replay to 0000", "cannot explain anything"}, absent: []string{"events are the expected ones"}},
 		{name: "log of another TD", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: published, explained: true,
 			reasons: []string{"the event log does not replay to the quote's RTMR2"}, absent: []string{"--eventlog"}},
 	} {
