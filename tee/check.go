@@ -113,6 +113,25 @@ type Field struct {
 	Status string   `json:"status,omitempty"`
 }
 
+// initrdLoadOption is what OVMF appends to the command line of a kernel it
+// boots directly when QEMU serves an initrd: the EFI stub's LoadOptions, and
+// so the guest's /proc/cmdline, end with it; QEMU's -append does not.
+const initrdLoadOption = " initrd=initrd"
+
+// GuestCmdlines are the command lines a guest may have been booted with,
+// given what it reports as /proc/cmdline (check's --cmdline): the text
+// trimmed of the white space around it (a file keeps its newline), then,
+// when it ends so, without the " initrd=initrd" OVMF appends. Each TEE tries
+// them in turn.
+func GuestCmdlines(s string) []string {
+	c := strings.TrimSpace(s)
+	out := []string{c}
+	if t := strings.TrimSuffix(c, initrdLoadOption); t != c {
+		out = append(out, t)
+	}
+	return out
+}
+
 // WordDiff lists the words only one of two command lines has: +word for
 // those only in b, -word for those only in a.
 func WordDiff(a, b string) string {

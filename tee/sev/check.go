@@ -314,7 +314,7 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		fws[i].entries = append(fws[i].entries, e)
 	}
 	var reasons, missing []string
-	searched := false
+	searched, triedCmdline, cmdlineHit, cmdlinePublished := false, false, false, false
 	for _, fw := range fws {
 		if fw.sha == "" {
 			missing = append(missing, "entries without firmware_sha256 (the firmware they were measured with is not recorded)")
@@ -338,14 +338,18 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		alt := make([]string, len(boots))
 		if cmdline != nil {
 			for i, b := range slices.Clone(boots) {
-				t := *b.Table
-				t.Cmdline = sha256.Sum256(append([]byte(*cmdline), 0))
-				if t == *b.Table {
-					continue
+				for _, c := range tee.GuestCmdlines(*cmdline) {
+					t := *b.Table
+					t.Cmdline = sha256.Sum256(append([]byte(c), 0))
+					if t == *b.Table {
+						cmdlinePublished = true
+						continue
+					}
+					boots = append(boots, &model.DirectBoot{Table: &t})
+					bootNames = append(bootNames, bootNames[i]+" with the given command line")
+					alt = append(alt, c)
+					triedCmdline = true
 				}
-				boots = append(boots, &model.DirectBoot{Table: &t})
-				bootNames = append(bootNames, bootNames[i]+" with the given command line")
-				alt = append(alt, *cmdline)
 			}
 		}
 		nb := model.DefaultNeighbourhood(append(boots, nil))
@@ -363,19 +367,36 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		for _, f := range found {
 			r := explainFound(f, pub, append(bootNames, ""), fw.sha, alt[f.Boot] != "")
 			if c := alt[f.Boot]; c != "" {
+				cmdlineHit = true
 				pubCmd := str(fw.entries[0].Params["cmdline"])
 				r = fmt.Sprintf("the VM booted with the command line %q; the release's is %q (%s); %s", c, pubCmd, tee.WordDiff(pubCmd, c), r)
 			}
 			reasons = append(reasons, r)
 		}
 	}
+	var cmdlineNote string
+	if cmdline != nil && !cmdlineHit {
+		c := tee.GuestCmdlines(*cmdline)
+		switch {
+		case cmdlinePublished:
+			cmdlineNote = fmt.Sprintf("the --cmdline given, %q, is the published command line", c[len(c)-1])
+		case triedCmdline:
+			cmdlineNote = fmt.Sprintf("the --cmdline given, %q, gives no launch in the neighbourhood with the published firmware, kernel and initrd (tried as given and without \" initrd=initrd\"): the VM booted with another command line, or another kernel or initrd", c[0])
+		}
+	}
 	if len(reasons) > 0 {
+		if cmdlineNote != "" {
+			reasons = append(reasons, cmdlineNote)
+		}
 		return reasons, true, nil
 	}
 	var out []string
 	if searched {
 		out = append(out, fmt.Sprintf("no launch in the neighbourhood of the release gives this measurement (vCPUs 1-512; VMMs %s; CPU types %s; guest features %s; with the published direct-boot blobs and without): the firmware, kernel, initrd or cmdline must differ from the published ones",
 			strings.Join(model.VMMNames(), ", "), strings.Join(model.CPUTypes(), ", "), hexList(model.DefaultGuestFeatures)))
+	}
+	if cmdlineNote != "" {
+		out = append(out, cmdlineNote)
 	}
 	for _, m := range missing {
 		out = append(out, "could not search the neighbourhood of "+m+": give the build output with --artifacts DIR (or check the build's manifest.json)")

@@ -609,13 +609,15 @@ func (x *explainer) cmdlineDifference(got, want string) string {
 	if x.cmdline == nil {
 		return s + "; the log holds only its digest: give the TD's /proc/cmdline with --cmdline to see it"
 	}
-	c := strings.TrimSpace(*x.cmdline)
-	for _, lo := range []string{c, strings.TrimSuffix(c, " initrd=initrd"), model.LoadOptions(c, true)} {
-		if d := model.LoadOptionsDigest(lo); d.String() == got {
-			return fmt.Sprintf("the kernel command line differs: the TD booted with %q, the release with %q (%s)", strings.TrimSuffix(lo, " initrd=initrd"), pub, tee.WordDiff(pub, strings.TrimSuffix(lo, " initrd=initrd")))
+	cands := tee.GuestCmdlines(*x.cmdline)
+	for _, c := range slices.Backward(cands) { // without " initrd=initrd" first: the text to show
+		for _, lo := range []string{c, model.LoadOptions(c, true)} {
+			if d := model.LoadOptionsDigest(lo); d.String() == got {
+				return fmt.Sprintf("the kernel command line differs: the TD booted with %q, the release with %q (%s)", c, pub, tee.WordDiff(pub, c))
+			}
 		}
 	}
-	return s + fmt.Sprintf("; the --cmdline given, %q, does not hash to it either", c)
+	return s + fmt.Sprintf("; the --cmdline given, %q, does not hash to it either (tried as given and with and without \" initrd=initrd\")", cands[0])
 }
 
 func launchOf(p map[string]any) string {

@@ -162,6 +162,7 @@ func TestCheckTDX(t *testing.T) {
 	entries := tdxEntries(t, in)
 	published := launch(t, in, nil)
 	edited := in.cmdline + " debug"
+	procCmdline, otherCmdline := edited+" initrd=initrd\n", in.cmdline+" quiet initrd=initrd\n"
 	kernel := append([]byte(nil), in.kernel...)
 	kernel[len(kernel)/2] ^= 1
 	twoPass := launch(t, in, func(o *model.Options) { o.PageOrder = model.PageOrderTwoPass })
@@ -186,6 +187,10 @@ func TestCheckTDX(t *testing.T) {
 			reasons: []string{`RTMR2 event 1: the kernel command line differs: the release's is "` + in.cmdline + `"`, "give the TD's /proc/cmdline with --cmdline"}},
 		{name: "cmdline given", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &edited, explained: true,
 			reasons: []string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + edited + `", the release with "` + in.cmdline + `" (+debug)`}},
+		{name: "cmdline given as /proc/cmdline", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &procCmdline, explained: true,
+			reasons: []string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + edited + `", the release with "` + in.cmdline + `" (+debug)`}},
+		{name: "cmdline given, another", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &otherCmdline, explained: true,
+			reasons: []string{`the --cmdline given, "` + otherCmdline[:len(otherCmdline)-1] + `", does not hash to it either`}},
 		{name: "kernel", r: launch(t, in, func(o *model.Options) { o.Kernel = kernel }), log: launch(t, in, func(o *model.Options) { o.Kernel = kernel }), explained: true,
 			reasons: []string{"RTMR1 event 1: the kernel differs: its Authenticode SHA-384 is", "for the published kernel (sha256 " + sha(in.kernel) + ")"}},
 		{name: "initrd", r: launch(t, in, func(o *model.Options) { o.Initrd = testenv.ReadVector(t, "inputs/initrd-b.bin") }), log: launch(t, in, func(o *model.Options) { o.Initrd = testenv.ReadVector(t, "inputs/initrd-b.bin") }), explained: true,
