@@ -20,10 +20,22 @@ type Checker interface {
 	// a TDX quote), judged from its bytes, and parses it. ok with an error
 	// is evidence of this TEE that does not parse.
 	ParseEvidence(b []byte) (ev Evidence, ok bool, err error)
+	// ParseEventLog parses b as the event log of this TEE's evidence, to
+	// refuse an unreadable one before anything is compared. The error
+	// wraps ErrUnreadable for a log that does not parse, ErrNoEventLog
+	// when this TEE's evidence has no event log.
+	ParseEventLog(b []byte) error
+	// EvidenceKinds says what evidence and event logs it takes (for help
+	// texts and errors), e.g. "an Intel TDX quote (version 4) ...".
+	EvidenceKinds() string
 	// Check compares parsed evidence with the published entries of the
 	// TEE named by ev.TEE() and explains a mismatch.
 	Check(ctx context.Context, ev Evidence, in CheckInput) (*CheckResult, error)
 }
+
+// ErrNoEventLog marks (wrapped) an event log given with evidence that has
+// none.
+var ErrNoEventLog = errors.New("the evidence has no event log")
 
 // Evidence is parsed attestation evidence.
 type Evidence interface {

@@ -66,7 +66,7 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 			if evidence == "" {
 				return usageErr(errors.New("--evidence is required: the attestation report or quote to check"))
 			}
-			raw, err := a.limits.ReadFile(evidence, limits.File)
+			raw, err := a.limits.ReadFile(evidence, limits.Evidence)
 			if err != nil {
 				return usageErr(fmt.Errorf("--evidence: %w", err))
 			}
@@ -87,15 +87,20 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 				}
 			}
 			if ev == nil {
-				return usageErr(fmt.Errorf("--evidence %s (%d bytes) is no attestation evidence cocobuild knows: want %s", evidence, len(raw), evidenceKinds()))
+				return usageErr(fmt.Errorf("--evidence %s (%d bytes) is no attestation evidence cocobuild knows: want %s", evidence, len(raw), a.evidenceKinds()))
 			}
 			in := tee.CheckInput{}
 			if cmd.Flags().Changed("cmdline") {
 				in.Cmdline = &cmdline
 			}
 			if eventLog != "" {
-				if in.EventLog, err = a.limits.ReadFile(eventLog, limits.File); err != nil {
+				if in.EventLog, err = a.limits.ReadFile(eventLog, limits.Evidence); err != nil {
 					return usageErr(fmt.Errorf("--eventlog: %w", err))
+				}
+				// Parsed before anything is compared: an unreadable log
+				// is a usage error whatever the evidence says.
+				if err := checker.ParseEventLog(in.EventLog); err != nil {
+					return usageErr(fmt.Errorf("--eventlog %s with %s: %w", eventLog, ev.Describe(), err))
 				}
 			}
 			if verifyEvidence {
@@ -160,9 +165,16 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 	return c
 }
 
-// evidenceKinds says what --evidence takes.
-func evidenceKinds() string {
-	return "an AMD SEV-SNP attestation report (1184 bytes, e.g. from snpguest report) or an Intel TDX quote (version 4 or 5)"
+// evidenceKinds says what --evidence takes: what each TEE's checker
+// says it takes.
+func (a *app) evidenceKinds() string {
+	var k []string
+	for _, t := range a.tees.All() {
+		if ch, ok := t.(tee.Checker); ok {
+			k = append(k, ch.EvidenceKinds())
+		}
+	}
+	return strings.Join(k, "; or ")
 }
 
 // checkEntry is a published entry with the TEE it is for.

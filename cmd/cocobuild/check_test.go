@@ -152,6 +152,7 @@ func TestCheckSNPCLI(t *testing.T) {
 		{"release without key", []string{"--evidence", ok, b.release}, 2, []string{"--key is required"}},
 		{"not evidence", []string{"--evidence", manifestPath, manifestPath}, 2, []string{"is no attestation evidence"}},
 		{"no evidence file", []string{"--evidence", filepath.Join(b.out, "nothing"), manifestPath}, 2, []string{"--evidence"}},
+		{"event log with SNP evidence", []string{"--evidence", ok, "--eventlog", ok, manifestPath}, 2, []string{"an SEV-SNP attestation report has no event log"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
@@ -182,6 +183,33 @@ func TestCheckSNPCLI(t *testing.T) {
 	}
 	if code != 1 || res.OK || res.Result.Match || !res.Result.Explained || len(res.Result.Fields) != 1 || res.Result.Fields[0].Status != "differs" {
 		t.Errorf("--json of a 3-vCPU report: exit %d, %+v; want exit 1, an explained mismatch of the measurement", code, res)
+	}
+}
+
+// TestCheckEvidenceLimit: evidence and event logs are read within the
+// evidence limit (16MiB): a 3 GB sparse file is refused at once, before a
+// byte of it is read, naming the limit.
+func TestCheckEvidenceLimit(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	huge := filepath.Join(t.TempDir(), "huge.bin")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(3 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ok := b.report(t, b.measure(t, 2, "EPYC-Genoa", b.cmdline))
+	for _, args := range [][]string{{"--evidence", huge}, {"--evidence", ok, "--eventlog", huge}} {
+		start := time.Now()
+		code, so, se := runCLI(t, append(append([]string{"check"}, args...), filepath.Join(b.out, "manifest.json"))...)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("check %q took %v, want under 1s", args, d)
+		}
+		if code != 2 || !strings.Contains(se, "--limit evidence=") {
+			t.Errorf("check %q: exit %d, want 2 naming the evidence limit\n%s%s", args, code, so, se)
+		}
 	}
 }
 
@@ -268,6 +296,22 @@ func TestCheckTDXCLI(t *testing.T) {
 	okQuote, okLog := write("ok.quote", tdQuote(t, pub)), write("ok.ccel", pub.EventLog())
 	edQuote, edLog := write("edited.quote", tdQuote(t, edited)), write("edited.ccel", edited.EventLog())
 	garbage := write("garbage.ccel", []byte("not an event log"))
+	// The ACPI CCEL table as /sys/firmware/acpi/tables/CCEL reads: its
+	// header (signature, length 56, revision, checksum, OEM IDs, creator),
+	// then CC type 2 (TDX), subtype, reserved, the log's length and address.
+	acpi := append([]byte("CCEL"), binary.LittleEndian.AppendUint32(nil, 56)...)
+	acpi = append(acpi, 1, 0)
+	acpi = append(acpi, "BOCHS BXPC    "...)
+	acpi = binary.LittleEndian.AppendUint32(acpi, 1)
+	acpi = append(acpi, "BXPC"...)
+	acpi = binary.LittleEndian.AppendUint32(acpi, 1)
+	acpi = append(acpi, 2, 0, 0, 0)
+	acpi = binary.LittleEndian.AppendUint64(acpi, 0x10000)
+	acpi = binary.LittleEndian.AppendUint64(acpi, 0x7f000000)
+	if len(acpi) != 56 {
+		t.Fatalf("the CCEL table is %d bytes, want 56", len(acpi))
+	}
+	acpiTable := write("CCEL", acpi)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -280,7 +324,9 @@ func TestCheckTDXCLI(t *testing.T) {
 			[]string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + cmdline + ` debug", the release with "` + cmdline + `" (+debug)`}},
 		{"edited without log", []string{"--evidence", edQuote, man}, 1, []string{"RTMR2 differs from tdx/vcpus=1,memory=2G's; it covers the kernel command line"}},
 		{"log of another TD", []string{"--evidence", okQuote, "--eventlog", edLog, man}, 1, []string{"does not replay to the quote's RTMR2"}},
-		{"log does not parse", []string{"--evidence", edQuote, "--eventlog", garbage, man}, 2, []string{"the event log does not parse"}},
+		{"log does not parse", []string{"--evidence", edQuote, "--eventlog", garbage, man}, 2, []string{"the TDX event log does not parse"}},
+		{"log does not parse, quote matches", []string{"--evidence", okQuote, "--eventlog", garbage, man}, 2, []string{"the TDX event log does not parse"}},
+		{"ACPI table for the log", []string{"--evidence", okQuote, "--eventlog", acpiTable, man}, 2, []string{"this is the ACPI CCEL table (56 bytes", "give the log itself, /sys/firmware/acpi/tables/data/CCEL"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)

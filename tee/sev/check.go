@@ -69,6 +69,17 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 	return &Evidence{Report: a.GetReport(), Raw: b[:abi.ReportSize], Certs: a.GetCertificateChain()}, true, nil
 }
 
+// EvidenceKinds implements tee.Checker.
+func (TEE) EvidenceKinds() string {
+	return "an AMD SEV-SNP attestation report (the 1184 bytes snpguest report writes, versions 2 to 5, or a report followed by its certificate table)"
+}
+
+// ParseEventLog implements tee.Checker: SNP evidence has no event log (a
+// report's measurement is the launch digest itself).
+func (TEE) ParseEventLog([]byte) error {
+	return fmt.Errorf("%w: an SEV-SNP attestation report has no event log (--eventlog is for a TDX quote's CCEL); its launch measurement is checked by itself", tee.ErrNoEventLog)
+}
+
 // reportCertsToProto is go-sev-guest's parser of a report and its
 // certificate table, whose panics on a malformed table become errors.
 func reportCertsToProto(b []byte) (a *spb.Attestation, err error) {

@@ -65,6 +65,28 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 	return &Evidence{Quote: q4, Raw: b}, true, nil
 }
 
+// EvidenceKinds implements tee.Checker.
+func (TEE) EvidenceKinds() string {
+	return "an Intel TDX quote (version 4; version 5 is refused by name: the go-tdx-guest release cocobuild uses parses version 4 only), with its CCEL event log as --eventlog (/sys/firmware/acpi/tables/data/CCEL)"
+}
+
+// acpiHeaderSize is the size of an ACPI table header; the CCEL table is a
+// header and the log's class, length and address (56 bytes).
+const acpiHeaderSize = 36
+
+// ParseEventLog implements tee.Checker: b must be a CC event log that
+// go-eventlog parses. The ACPI CCEL table, which only says where the log
+// lies, is told apart and named.
+func (TEE) ParseEventLog(b []byte) error {
+	if len(b) >= acpiHeaderSize && len(b) <= 64 && string(b[:4]) == "CCEL" {
+		return fmt.Errorf("%w: this is the ACPI CCEL table (%d bytes, /sys/firmware/acpi/tables/CCEL), which only says where the event log lies: give the log itself, /sys/firmware/acpi/tables/data/CCEL", tee.ErrUnreadable, len(b))
+	}
+	if _, _, err := parseLog(b); err != nil {
+		return fmt.Errorf("%w: the TDX event log does not parse (want the CCEL log from /sys/firmware/acpi/tables/data/CCEL): %w", tee.ErrUnreadable, err)
+	}
+	return nil
+}
+
 // quoteToProto is go-tdx-guest's parser, whose panics on malformed
 // certification data (v0.3.1 slices past the end with a length the quote
 // states) become errors.
