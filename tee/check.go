@@ -106,6 +106,11 @@ type CheckResult struct {
 	Explained bool `json:"explained"`
 	// Signature says what the signature check found, when asked.
 	Signature []string `json:"signature,omitempty"`
+	// Unvouched are findings on fields no entry publishes that a verifier
+	// may care about (a VMPL other than 0, host data, an ID block): the
+	// release says nothing of them, so check cannot vouch for them, match
+	// or not.
+	Unvouched []string `json:"unvouched,omitempty"`
 }
 
 // Field statuses.
@@ -123,6 +128,9 @@ type Field struct {
 	// Want are the published values (empty when not published).
 	Want   []string `json:"want,omitempty"`
 	Status string   `json:"status,omitempty"`
+	// Note says more of the comparison, e.g. of a field not published
+	// that check cannot vouch for.
+	Note string `json:"note,omitempty"`
 }
 
 // initrdLoadOption is what OVMF appends to the command line of a kernel it

@@ -410,8 +410,18 @@ func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *
 		case tee.FieldDiffers:
 			fmt.Fprintf(w, "  %-24s %s  DIFFERS: published %s\n", f.Name, f.Got, termsafe.Escape(strings.Join(f.Want, ", ")))
 		default:
-			fmt.Fprintf(w, "  %-24s %s  (not published)\n", f.Name, f.Got)
+			note := f.Note
+			if note == "" {
+				note = "not published: check cannot vouch for it"
+			}
+			if i := strings.Index(note, ". "); i > 0 {
+				note = note[:i] // the first sentence; the rest follows below
+			}
+			fmt.Fprintf(w, "  %-24s %s  (%s)\n", f.Name, f.Got, termsafe.Escape(note))
 		}
+	}
+	for _, u := range res.Unvouched {
+		fmt.Fprintf(w, "not vouched for: %s\n", termsafe.Escape(u))
 	}
 	if res.Match {
 		fmt.Fprintf(w, "MATCH: the evidence matches %s\n", termsafe.Escape(res.Entry))

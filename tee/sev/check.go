@@ -91,10 +91,6 @@ func reportCertsToProto(b []byte) (a *spb.Attestation, err error) {
 	return abi.ReportCertsToProto(b)
 }
 
-// The evidence fields beyond the RVPS scalars of the policy, by the param
-// of an entry that publishes them.
-var snpIDFields = []string{"family_id", "image_id", "host_data", "id_key_digest", "author_key_digest", "guest_svn", "vmpl"}
-
 // evidenceFields are the report's fields by reference-value name.
 func evidenceFields(r *spb.Report) []tee.Field {
 	pol := r.GetPolicy()
@@ -167,6 +163,59 @@ func published(e tee.CheckEntry, field string) (string, error) {
 	}
 }
 
+// Guest policy bits that no guest of a release may have, whether its
+// entries publish a policy or not: Trustee's default attestation policy
+// (ear_default_policy_cpu.rego) requires debug_allowed and
+// migrate_ma_allowed false for any SNP configuration it accepts.
+const (
+	policyDebug          = 1 << 19
+	policyMigrationAgent = 1 << 18
+)
+
+// forbiddenPolicy says which forbidden bits policy p has, or "".
+func forbiddenPolicy(p uint64) string {
+	var d []string
+	if p&policyDebug != 0 {
+		d = append(d, "bit 19 (debugging allowed) is set: the host can read and change the guest's memory, so its measurement vouches for nothing")
+	}
+	if p&policyMigrationAgent != 0 {
+		d = append(d, "bit 18 (migration agent allowed) is set: a migration agent can export the guest's memory")
+	}
+	return strings.Join(d, "; ")
+}
+
+// unpublishedNote says what a verifier expects of a field that no entry
+// publishes, and whether the report's value is one it would question
+// (unusual is then true).
+func unpublishedNote(f tee.Field) (note string, unusual bool) {
+	zero := strings.Trim(f.Got, "0") == ""
+	switch f.Name {
+	case "snp_report_data":
+		return "the verifier's nonce, never a reference value", false
+	case "snp_vmpl":
+		if zero {
+			return "not published; 0, the VMPL a guest without an SVSM (the launches cocobuild models) requests its reports at", false
+		}
+		return fmt.Sprintf("not published: check cannot vouch for it. The release's launches have no SVSM, so their guest kernel runs at VMPL 0 and requests its reports at VMPL 0; this report was requested for VMPL %s (a guest under an SVSM, or a request with privlevel %s), so its report data may come from software less privileged than the guest kernel. Trustee's default policy does not check the VMPL; require 0 in your verifier's policy if the guest has no SVSM", f.Got, f.Got), true
+	case "snp_host_data":
+		if zero {
+			return "not published; zero: the host set no host data", false
+		}
+		return "not published: check cannot vouch for it. The host set host data (QEMU's sev-snp-guest host-data); the release does not say what it should be, and Trustee's default policy does not check it", true
+	case "snp_id_key_digest", "snp_author_key_digest", "snp_family_id", "snp_image_id":
+		if zero {
+			return "not published; zero: the VM was launched without an ID block", false
+		}
+		return fmt.Sprintf("not published: check cannot vouch for it. The VM was launched with an ID block (%s set); the release does not publish one, and Trustee's default policy does not check it", f.Name), true
+	case "snp_guest_svn":
+		if zero {
+			return "not published; 0: no ID block sets it", false
+		}
+		return "not published: check cannot vouch for it. The guest SVN comes from an ID block the release does not publish", true
+	}
+	return "not published: check cannot vouch for it", false
+}
+
 // compare compares every field of the report with entry e.
 func compare(fields []tee.Field, e tee.CheckEntry) ([]tee.Field, bool, error) {
 	out := make([]tee.Field, 0, len(fields))
@@ -177,16 +226,42 @@ func compare(fields []tee.Field, e tee.CheckEntry) ([]tee.Field, bool, error) {
 			return nil, false, fmt.Errorf("entry %s: %w", e.Name, err)
 		}
 		c := tee.Field{Name: f.Name, Got: f.Got, Status: tee.FieldNotPublished}
-		if want != "" {
+		switch {
+		case want != "":
 			c.Want = []string{want}
 			c.Status = tee.FieldMatch
 			if want != f.Got {
 				c.Status, ok = tee.FieldDiffers, false
 			}
+		case f.Name == "snp_policy" && forbiddenPolicy(policyOf(f)) != "":
+			// Whatever the release publishes, a debuggable guest is
+			// none of its guests (as TDX's DEBUG attribute).
+			c.Want, c.Status, ok = []string{"bits 18 and 19 clear"}, tee.FieldDiffers, false
+			c.Note = forbiddenPolicy(policyOf(f))
+		default:
+			c.Note, _ = unpublishedNote(f)
 		}
 		out = append(out, c)
 	}
 	return out, ok, nil
+}
+
+// policyOf is the guest policy of the snp_policy field.
+func policyOf(f tee.Field) uint64 {
+	p, _ := strconv.ParseUint(strings.TrimPrefix(f.Got, "0x"), 16, 64)
+	return p
+}
+
+// unvouched lists the fields no entry publishes whose values a verifier
+// would question.
+func unvouched(fields []tee.Field) []string {
+	var out []string
+	for _, f := range fields {
+		if n, unusual := unpublishedNote(f); unusual && f.Name != "snp_report_data" {
+			out = append(out, fmt.Sprintf("%s = %s: %s", f.Name, f.Got, n))
+		}
+	}
+	return out
 }
 
 // Check implements tee.Checker.
@@ -210,6 +285,15 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 		}
 	}
 	got := fields[0].Got
+	// The fields no entry publishes (the measure block models none of
+	// VMPL, host data or an ID block) that a verifier would question.
+	var unpub []tee.Field
+	for _, f := range fields {
+		if !slices.ContainsFunc(in.Entries, func(en tee.CheckEntry) bool { w, _ := published(en, f.Name); return w != "" }) {
+			unpub = append(unpub, f)
+		}
+	}
+	res.Unvouched = unvouched(unpub)
 	var closest []tee.Field
 	for _, en := range in.Entries {
 		if en.Values["launch_measurement"] != got {
@@ -249,6 +333,9 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 	if err != nil {
 		return nil, err
 	}
+	if f := forbiddenPolicy(e.Report.GetPolicy()); f != "" {
+		reasons = append(reasons, fmt.Sprintf("the guest policy is %s: %s", fields[1].Got, f))
+	}
 	res.Reasons, res.Explained = reasons, explained
 	return res, nil
 }
@@ -258,6 +345,9 @@ func fieldReason(f tee.Field) string {
 	want := strings.Join(f.Want, " or ")
 	switch f.Name {
 	case "snp_policy":
+		if f.Note != "" {
+			return fmt.Sprintf("the guest policy is %s: %s", f.Got, f.Note)
+		}
 		g, _ := strconv.ParseUint(strings.TrimPrefix(f.Got, "0x"), 16, 64)
 		w, _ := strconv.ParseUint(strings.TrimPrefix(f.Want[0], "0x"), 16, 64)
 		return fmt.Sprintf("the guest policy is %s, the release publishes %s: %s", f.Got, want, policyDiff(g, w))
