@@ -79,6 +79,9 @@ type CheckEntry struct {
 	Name   string
 	Values map[string]string
 	Params map[string]any
+	// Release is the release that publishes the entry (zero for a build's
+	// manifest).
+	Release ReleaseRef
 	// Artifact returns the bytes of the build artifact with this sha256,
 	// verified, or an error that says why it is not at hand (a release
 	// checked without its build output).
@@ -89,12 +92,32 @@ type CheckEntry struct {
 	File func(path string) ([]byte, error)
 }
 
+// ReleaseRef names a release whose entries check compares with.
+type ReleaseRef struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	// SupersededBy is the newest version of the same name in the feed
+	// the release came from, when it is not this one.
+	SupersededBy string `json:"superseded_by,omitempty"`
+}
+
+// String names the release: "sample 0.1.0 (superseded by 0.2.0)".
+func (r ReleaseRef) String() string {
+	s := strings.TrimSpace(r.Name + " " + r.Version)
+	if r.SupersededBy != "" {
+		s += " (superseded by " + r.SupersededBy + ")"
+	}
+	return s
+}
+
 // CheckResult is the outcome of Check.
 type CheckResult struct {
 	// Match says the evidence matches Entry in every published field.
 	Match bool `json:"match"`
 	// Entry is the matching entry, or the closest one, or "".
 	Entry string `json:"entry,omitempty"`
+	// Release is the release of Entry, when it came from one.
+	Release *ReleaseRef `json:"release,omitempty"`
 	// Evidence are the evidence's fields by name.
 	Evidence []Field `json:"evidence"`
 	// Fields are the comparisons with Entry.
@@ -111,6 +134,15 @@ type CheckResult struct {
 	// release says nothing of them, so check cannot vouch for them, match
 	// or not.
 	Unvouched []string `json:"unvouched,omitempty"`
+}
+
+// SetEntry makes e the matching or closest entry.
+func (r *CheckResult) SetEntry(e CheckEntry) {
+	r.Entry, r.Release = e.Name, nil
+	if e.Release != (ReleaseRef{}) {
+		rel := e.Release
+		r.Release = &rel
+	}
 }
 
 // Field statuses.

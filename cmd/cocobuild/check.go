@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -189,12 +190,27 @@ type checkSource struct {
 	entries []checkEntry
 	// what says what was loaded and verified, one line each.
 	what []string
+	// releases are the releases compared with, newest of each name first
+	// (none for a build's manifest).
+	releases []tee.ReleaseRef
+	// devKey says the reference values verified with the development key.
+	devKey bool
 }
 
-// checkTarget loads and verifies TARGET.
+// checkTarget loads and verifies TARGET: a build's manifest.json, or a
+// release directory or feed, verified as verify does (publish.VerifyTarget).
+// Every release of a feed that has not expired is compared with, not only
+// the newest of each name: a guest of an older release is told so.
 func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, name string, allowDevKey bool) (*checkSource, error) {
 	ctx := cmd.Context()
-	if fi, err := os.Stat(target); err == nil && !fi.IsDir() && filepath.Base(target) == "manifest.json" {
+	kind, err := publish.ClassifyTarget(target)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if kind == publish.TargetFile {
+		if filepath.Base(target) != "manifest.json" {
+			return nil, usageErr(fmt.Errorf("%s: want a release directory, a feed or a build's manifest.json", target))
+		}
 		if key != "" {
 			fmt.Fprintln(a.stderr, "note: --key is not used for a build's manifest.json, which is not signed")
 		}
@@ -208,55 +224,28 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 		return nil, usageErr(err)
 	}
 	o := publish.VerifyOptions{AllowDevKey: allowDevKey, Name: name, TEEs: a.tees, Limits: &a.limits}
-	var rels []*publish.Release
-	var what []string
-	feedCheck := func() (publish.FeedCheck, error) {
+	var fc publish.FeedCheck
+	what := "the reference values"
+	if kind == publish.TargetFeed {
 		dir, err := verifyStateDir(stateDir)
 		if err != nil {
-			return publish.FeedCheck{}, usageErr(err)
+			return nil, usageErr(err)
 		}
-		return publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}, nil
+		fc, what = publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}, "the feed"
 	}
-	var rd feed.Reader
-	var rep *publish.FeedReport
-	switch {
-	case strings.HasPrefix(target, feed.OCIPrefix):
-		fc, err := feedCheck()
-		if err != nil {
-			return nil, err
-		}
-		if rep, err = publish.VerifyOCI(ctx, target, pub, o, fc); err != nil {
-			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
-		}
-	case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
-		if rd, err = feed.Open(target, &a.limits); err != nil {
-			return nil, usageErr(err)
-		}
-	default:
-		fi, err := os.Stat(target)
-		if err != nil {
-			return nil, usageErr(err)
-		}
-		if !fi.IsDir() {
-			return nil, usageErr(fmt.Errorf("%s: want a release directory, a feed or a build's manifest.json", target))
-		}
-		if _, err := os.Lstat(filepath.Join(target, feed.IndexFile)); err == nil {
-			rd = feed.Dir{Path: target, Limits: &a.limits}
-			break
-		}
-		docs, err := publish.ReadDocumentsWithin(target, a.tees, &a.limits)
-		if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
-			return nil, a.verifyFailed(err) // the release, not the command line, is wrong
-		}
-		if err != nil {
-			return nil, usageErr(err)
-		}
-		v, err := publish.Verify(ctx, docs, pub, o)
-		if err != nil {
-			return nil, a.verifyFailed(fmt.Errorf("the reference values do not verify: %w", err))
-		}
-		rels = append(rels, v.Release)
-		what = append(what, v.Checked...)
+	vt, err := publish.VerifyTarget(ctx, target, kind, pub, o, fc)
+	if errors.Is(err, publish.ErrBadTarget) {
+		return nil, usageErr(err)
+	}
+	if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
+		return nil, a.verifyFailed(err)
+	}
+	if err != nil {
+		return nil, a.verifyFailed(fmt.Errorf("%s does not verify: %w", what, err))
+	}
+	src := &checkSource{devKey: sign.IsDevKey(pub)}
+	if vt.Release != nil {
+		src.what = append(src.what, vt.Release.Checked...)
 		if artifacts == "" {
 			// OUT/publish/NAME lies in the build output OUT.
 			out := filepath.Dir(filepath.Dir(filepath.Clean(target)))
@@ -265,40 +254,50 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 			}
 		}
 	}
-	if rd != nil {
-		fc, err := feedCheck()
-		if err != nil {
-			return nil, err
-		}
-		if rep, err = publish.VerifyFeed(ctx, rd, pub, o, fc); err != nil {
-			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
+	rels := vt.Releases()
+	latest := map[string]string{}
+	for _, e := range rels {
+		if e.Latest {
+			latest[e.Name] = e.Version
 		}
 	}
-	if rep != nil {
-		for _, e := range rep.Releases {
-			if e.Latest {
-				rels = append(rels, e.Verified.Release)
-				what = append(what, fmt.Sprintf("feed %s: release %s %s, the latest of its name, verified", target, e.Name, e.Version))
+	// The newest of each name first: the closest entry is looked for in
+	// that order.
+	slices.SortStableFunc(rels, func(x, y publish.FeedEntry) int {
+		if x.Latest != y.Latest {
+			if x.Latest {
+				return -1
 			}
+			return 1
 		}
-	}
-	if sign.IsDevKey(pub) {
+		return 0
+	})
+	if src.devKey {
 		fmt.Fprintln(a.stderr, "WARNING: the reference values are signed with the DEVELOPMENT key, which is public: a match proves nothing about who made them")
 	}
-	src := &checkSource{what: what}
-	for _, r := range rels {
-		subjects := map[string]publish.Subject{}
-		for _, s := range r.Subjects {
-			subjects[s.SHA256] = s
+	art := a.artifactReader(artifacts, "the release was given without its build output: give it with --artifacts DIR")
+	for _, fe := range rels {
+		r := fe.Verified.Release
+		ref := tee.ReleaseRef{Name: r.Name, Version: r.Version}
+		if !fe.Latest {
+			ref.SupersededBy = latest[r.Name]
 		}
+		src.releases = append(src.releases, ref)
+		if vt.Feed != nil {
+			state := "the latest of its name"
+			if !fe.Latest {
+				state = "superseded by " + ref.SupersededBy
+			}
+			src.what = append(src.what, fmt.Sprintf("feed %s: release %s %s, %s, verified", target, r.Name, r.Version, state))
+		}
+		subjects := map[string]publish.Subject{}
 		byPath := map[string]publish.Subject{}
 		for _, s := range r.Subjects {
-			byPath[s.Name] = s
+			subjects[s.SHA256], byPath[s.Name] = s, s
 		}
-		art := a.artifactReader(artifacts, "the release was given without its build output: give it with --artifacts DIR")
 		for _, e := range r.Entries {
 			src.entries = append(src.entries, checkEntry{tee: e.TEE, CheckEntry: tee.CheckEntry{
-				Name: e.Name, Values: e.Values, Params: e.Params,
+				Name: e.Name, Values: e.Values, Params: e.Params, Release: ref,
 				Artifact: func(sha string) ([]byte, error) {
 					s, ok := subjects[sha]
 					if !ok {
@@ -423,17 +422,28 @@ func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *
 	for _, u := range res.Unvouched {
 		fmt.Fprintf(w, "not vouched for: %s\n", termsafe.Escape(u))
 	}
+	of := ""
+	if res.Release != nil {
+		of = " of release " + res.Release.String()
+	}
 	if res.Match {
-		fmt.Fprintf(w, "MATCH: the evidence matches %s\n", termsafe.Escape(res.Entry))
+		fmt.Fprintf(w, "MATCH: the evidence matches %s%s\n", termsafe.Escape(res.Entry), termsafe.Escape(of))
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "note: %s\n", termsafe.Escape(r))
 		}
 		return nil
 	}
 	if res.Entry != "" {
-		fmt.Fprintf(w, "MISMATCH against %s:\n", termsafe.Escape(res.Entry))
+		fmt.Fprintf(w, "MISMATCH against %s%s:\n", termsafe.Escape(res.Entry), termsafe.Escape(of))
 	} else {
 		fmt.Fprintln(w, "MISMATCH: the evidence matches no published entry")
+	}
+	if len(src.releases) > 1 {
+		var names []string
+		for _, r := range src.releases {
+			names = append(names, r.String())
+		}
+		fmt.Fprintf(w, "  (compared with every entry of the releases %s)\n", termsafe.Escape(strings.Join(names, ", ")))
 	}
 	for _, r := range res.Reasons {
 		fmt.Fprintf(w, "  - %s\n", termsafe.Escape(r))

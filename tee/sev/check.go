@@ -304,11 +304,13 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			return nil, err
 		}
 		if match {
-			res.Match, res.Entry, res.Fields = true, en.Name, cmp
+			res.Match, res.Fields = true, cmp
+			res.SetEntry(en)
 			return res, nil
 		}
 		if closest == nil {
-			res.Entry, closest = en.Name, cmp
+			closest = cmp
+			res.SetEntry(en)
 		}
 	}
 	if closest != nil {

@@ -199,7 +199,8 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 	for i, en := range in.Entries {
 		cmp, differ := compare(fields, en)
 		if differ == 0 {
-			res.Match, res.Entry, res.Fields = true, en.Name, cmp
+			res.Match, res.Fields = true, cmp
+			res.SetEntry(en)
 			if len(in.EventLog) > 0 {
 				// A matching quote's log must still replay to it.
 				if why := replayProblem(in.EventLog, e.Quote); why != "" {
@@ -215,7 +216,8 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 		}
 	}
 	closest := in.Entries[best]
-	res.Entry, res.Fields = closest.Name, bestFields
+	res.Fields = bestFields
+	res.SetEntry(closest)
 	x := &explainer{entries: in.Entries, closest: closest, quote: e.Quote, cmdline: in.Cmdline}
 	if !bestMRTD {
 		x.mrtd()
