@@ -127,8 +127,14 @@ type CheckResult struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// Explained says a reason names what differs.
 	Explained bool `json:"explained"`
+	// Differences are what differs, parameter by parameter (the fields
+	// that differ are in Fields).
+	Differences []Difference `json:"differences,omitempty"`
 	// Signature says what the signature check found, when asked.
 	Signature []string `json:"signature,omitempty"`
+	// SignatureChecked says the evidence's signature was checked and
+	// verifies (CheckInput.Signature).
+	SignatureChecked bool `json:"signature_checked"`
 	// Unvouched are findings on fields no entry publishes that a verifier
 	// may care about (a VMPL other than 0, host data, an ID block): the
 	// release says nothing of them, so check cannot vouch for them, match
@@ -143,6 +149,30 @@ func (r *CheckResult) SetEntry(e CheckEntry) {
 		rel := e.Release
 		r.Release = &rel
 	}
+}
+
+// Difference is one launch parameter (or field) whose value differs from
+// the published ones.
+type Difference struct {
+	Parameter string   `json:"parameter"`
+	Got       string   `json:"got"`
+	Published []string `json:"published,omitempty"`
+}
+
+// AddDifference records a parameter that differs.
+func (r *CheckResult) AddDifference(parameter, got string, published ...string) {
+	r.Differences = append(r.Differences, Difference{Parameter: parameter, Got: got, Published: published})
+}
+
+// AllDifferences are the fields that differ, then the parameters.
+func (r *CheckResult) AllDifferences() []Difference {
+	var out []Difference
+	for _, f := range r.Fields {
+		if f.Status == FieldDiffers {
+			out = append(out, Difference{Parameter: f.Name, Got: f.Got, Published: f.Want})
+		}
+	}
+	return append(out, r.Differences...)
 }
 
 // Field statuses.

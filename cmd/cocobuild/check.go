@@ -391,8 +391,20 @@ func (a *app) manifestSource(path string) (*checkSource, error) {
 // printCheck prints the result of a check.
 func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *tee.CheckResult) error {
 	if a.json {
-		return a.printJSON(map[string]any{"ok": res.Match, "target": target, "evidence": ev.Describe(), "tee": ev.TEE(),
-			"reference_values": src.what, "result": res})
+		diffs := res.AllDifferences()
+		if diffs == nil {
+			diffs = []tee.Difference{}
+		}
+		out := map[string]any{"ok": res.Match, "target": target, "evidence": ev.Describe(), "tee": ev.TEE(),
+			"reference_values": src.what, "dev_key": src.devKey, "signature_checked": res.SignatureChecked,
+			"differences": diffs, "result": res}
+		if res.Release != nil {
+			out["release"] = res.Release
+		}
+		if len(src.releases) > 0 {
+			out["releases"] = src.releases
+		}
+		return a.printJSON(out)
 	}
 	w := a.stdout
 	for _, s := range src.what {
@@ -430,6 +442,9 @@ func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *
 		fmt.Fprintf(w, "MATCH: the evidence matches %s%s\n", termsafe.Escape(res.Entry), termsafe.Escape(of))
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "note: %s\n", termsafe.Escape(r))
+		}
+		if !res.SignatureChecked {
+			fmt.Fprintln(w, "note: evidence signature not checked: anyone can write a report or quote with these values; give --verify-evidence (and --cert) to check it")
 		}
 		return nil
 	}

@@ -142,7 +142,7 @@ func TestCheckSNPCLI(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"manifest match", []string{"--evidence", ok, manifestPath}, 0, []string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1", "snp_launch_measurement", "snp_policy"}},
+		{"manifest match", []string{"--evidence", ok, manifestPath}, 0, []string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1", "snp_launch_measurement", "snp_policy", "evidence signature not checked"}},
 		{"manifest 3 vcpus", []string{"--evidence", three, manifestPath}, 1, []string{"this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
 		{"release match", []string{"--evidence", ok, "--key", b.pub, b.release}, 0, []string{"statement.sigstore.json: in-toto statement signed by", "MATCH"}},
 		{"release 3 vcpus", []string{"--evidence", three, "--key", b.pub, b.release}, 1, []string{"this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
@@ -168,8 +168,15 @@ func TestCheckSNPCLI(t *testing.T) {
 	}
 	code, so, se := runCLI(t, "check", "--json", "--evidence", three, manifestPath)
 	var res struct {
-		OK     bool `json:"ok"`
-		Result struct {
+		OK          bool  `json:"ok"`
+		DevKey      *bool `json:"dev_key"`
+		SigChecked  *bool `json:"signature_checked"`
+		Differences []struct {
+			Parameter, Got string
+			Published      []string
+		} `json:"differences"`
+		Release *struct{ Name, Version string } `json:"release"`
+		Result  struct {
 			Match     bool     `json:"match"`
 			Explained bool     `json:"explained"`
 			Reasons   []string `json:"reasons"`
@@ -183,6 +190,28 @@ func TestCheckSNPCLI(t *testing.T) {
 	}
 	if code != 1 || res.OK || res.Result.Match || !res.Result.Explained || len(res.Result.Fields) != 1 || res.Result.Fields[0].Status != "differs" {
 		t.Errorf("--json of a 3-vCPU report: exit %d, %+v; want exit 1, an explained mismatch of the measurement", code, res)
+	}
+	if res.DevKey == nil || *res.DevKey || res.SigChecked == nil || *res.SigChecked || res.Release != nil {
+		t.Errorf("--json of a manifest check: dev_key %v, signature_checked %v, release %v; want false, false and none", res.DevKey, res.SigChecked, res.Release)
+	}
+	var params []string
+	for _, d := range res.Differences {
+		params = append(params, d.Parameter)
+		if d.Parameter == "vcpus" && (d.Got != "3" || strings.Join(d.Published, ",") != "1,2,4") {
+			t.Errorf("difference %+v: want vcpus got 3, published 1, 2, 4", d)
+		}
+	}
+	if strings.Join(params, ",") != "snp_launch_measurement,vcpus" {
+		t.Errorf("--json differences %q: want snp_launch_measurement, then vcpus", params)
+	}
+	// A release: its name and version, and the development key said.
+	code, so, se = runCLI(t, "check", "--json", "--evidence", ok, "--key", b.pub, b.release)
+	res.Release = nil
+	if err := json.Unmarshal([]byte(so), &res); err != nil {
+		t.Fatalf("--json: %v\n%s%s", err, so, se)
+	}
+	if code != 0 || res.Release == nil || res.Release.Name != "sample" || res.Release.Version != "1.0.0" || *res.DevKey {
+		t.Errorf("--json of a matching report against release sample 1.0.0: exit %d, release %+v, dev_key %v", code, res.Release, *res.DevKey)
 	}
 }
 
@@ -386,6 +415,18 @@ func TestCheckVerifyEvidence(t *testing.T) {
 			}
 		})
 	}
+	for _, c := range []struct {
+		report string
+		want   bool
+	}{{report, true}, {badReport, false}} {
+		_, so, se := runCLI(t, "check", "--json", "--evidence", c.report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man)
+		var res struct {
+			SigChecked bool `json:"signature_checked"`
+		}
+		if err := json.Unmarshal([]byte(so), &res); err != nil || res.SigChecked != c.want {
+			t.Errorf("--json of %s: signature_checked %v (%v), want %v\n%s%s", c.report, res.SigChecked, err, c.want, so, se)
+		}
+	}
 }
 
 // TestCheckFeed: check against a dir: feed verifies the feed first, as
@@ -458,5 +499,19 @@ func TestCheckFeed(t *testing.T) {
 				t.Errorf("compared with reference values that did not verify:\n%s", so)
 			}
 		})
+	}
+	code, so, se := runCLI(t, "check", "--json", "--allow-dev-key", "--key", devPub, "--evidence", one, "dir:"+feedDir)
+	var res struct {
+		DevKey  bool `json:"dev_key"`
+		Release struct {
+			Name, Version string
+			Superseded    string `json:"superseded_by"`
+		} `json:"release"`
+	}
+	if err := json.Unmarshal([]byte(so), &res); err != nil {
+		t.Fatalf("--json: %v\n%s%s", err, so, se)
+	}
+	if code != 0 || !res.DevKey || res.Release.Name != "sample" || res.Release.Version != "1.0.0" || res.Release.Superseded != "1.1.0" {
+		t.Errorf("--json of a 1-vCPU report against the feed: exit %d, %+v; want a match of sample 1.0.0 superseded by 1.1.0, dev_key true", code, res)
 	}
 }

@@ -283,6 +283,7 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			res.Explained = true
 			return res, nil
 		}
+		res.SignatureChecked = true
 	}
 	got := fields[0].Got
 	// The fields no entry publishes (the measure block models none of
@@ -331,10 +332,11 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 		}
 	}
 	res.Fields = []tee.Field{{Name: fields[0].Name, Got: got, Want: all, Status: tee.FieldDiffers}}
-	reasons, explained, err := explainMeasurement(ctx, e.Report.GetMeasurement(), in.Entries, in.Cmdline)
+	reasons, diffs, explained, err := explainMeasurement(ctx, e.Report.GetMeasurement(), in.Entries, in.Cmdline)
 	if err != nil {
 		return nil, err
 	}
+	res.Differences = diffs
 	if f := forbiddenPolicy(e.Report.GetPolicy()); f != "" {
 		reasons = append(reasons, fmt.Sprintf("the guest policy is %s: %s", fields[1].Got, f))
 	}
@@ -401,7 +403,7 @@ type launch struct {
 
 // explainMeasurement searches the neighbourhood of the published entries
 // for the launch measurement and says what differs.
-func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEntry, cmdline *string) ([]string, bool, error) {
+func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEntry, cmdline *string) ([]string, []tee.Difference, bool, error) {
 	type fwSet struct {
 		sha     string
 		entries []tee.CheckEntry
@@ -417,6 +419,7 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		fws[i].entries = append(fws[i].entries, e)
 	}
 	var reasons, missing []string
+	var diffs []tee.Difference
 	searched, triedCmdline, cmdlineHit, cmdlinePublished := false, false, false, false
 	for _, fw := range fws {
 		if fw.sha == "" {
@@ -430,11 +433,11 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		}
 		pr, err := model.Prepare(img)
 		if err != nil {
-			return nil, false, fmt.Errorf("firmware %s: %w", fw.sha, err)
+			return nil, nil, false, fmt.Errorf("firmware %s: %w", fw.sha, err)
 		}
 		pub, boots, bootNames, gfs, err := publishedLaunches(fw.entries)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		// The guest's own command line, when given, with each published
 		// kernel and initrd: the digest holds only its hash.
@@ -464,17 +467,19 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		}
 		found, err := pr.Search(ctx, nb, want)
 		if err != nil {
-			return nil, false, fmt.Errorf("searching the launches of firmware %s: %w", fw.sha, err)
+			return nil, nil, false, fmt.Errorf("searching the launches of firmware %s: %w", fw.sha, err)
 		}
 		searched = true
 		for _, f := range found {
-			r := explainFound(f, pub, append(bootNames, ""), fw.sha, alt[f.Boot] != "")
+			r, d := explainFound(f, pub, append(bootNames, ""), fw.sha, alt[f.Boot] != "")
 			if c := alt[f.Boot]; c != "" {
 				cmdlineHit = true
 				pubCmd := str(fw.entries[0].Params["cmdline"])
 				r = fmt.Sprintf("the VM booted with the command line %q; the release's is %q (%s); %s", c, pubCmd, tee.WordDiff(pubCmd, c), r)
+				d = append([]tee.Difference{{Parameter: "cmdline", Got: c, Published: []string{pubCmd}}}, d...)
 			}
 			reasons = append(reasons, r)
+			diffs = append(diffs, d...)
 		}
 	}
 	var cmdlineNote string
@@ -491,7 +496,7 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		if cmdlineNote != "" {
 			reasons = append(reasons, cmdlineNote)
 		}
-		return reasons, true, nil
+		return reasons, diffs, true, nil
 	}
 	var out []string
 	if searched {
@@ -505,7 +510,7 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		out = append(out, "could not search the neighbourhood of "+m+": give the build output with --artifacts DIR (or check the build's manifest.json)")
 	}
 	out = append(out, publishedBlobs(entries)...)
-	return out, false, nil
+	return out, nil, false, nil
 }
 
 // publishedLaunches reads the launches of entries of one firmware: their
@@ -571,7 +576,8 @@ func hashTable(kernel, initrd, cmdline string) (*model.HashTable, string, error)
 
 // explainFound says how a launch the search found differs from the
 // published ones.
-func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string, givenCmdline bool) string {
+func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string, givenCmdline bool) (string, []tee.Difference) {
+	var d []tee.Difference
 	got := launch{vcpus: f.VCPUs, vmm: f.VMM.String(), gf: f.GuestFeatures, boot: bootNames[f.Boot]}
 	var diffs []string
 	var vcpus []int
@@ -597,21 +603,27 @@ func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string,
 	sort.Ints(vcpus)
 	if !slices.Contains(vcpus, got.vcpus) {
 		diffs = append(diffs, fmt.Sprintf("this VM ran with %s; the release covers %s", plural(got.vcpus, "vCPU"), intList(vcpus)))
+		d = append(d, tee.Difference{Parameter: "vcpus", Got: strconv.Itoa(got.vcpus), Published: intStrings(vcpus)})
 	}
 	if !slices.ContainsFunc(vmms, func(v string) bool { return strings.EqualFold(v, got.vmm) }) {
 		diffs = append(diffs, fmt.Sprintf("its VMSAs are those of the %s VMM; the release covers %s", got.vmm, andList(vmms)))
+		d = append(d, tee.Difference{Parameter: "vmm", Got: got.vmm, Published: vmms})
 	}
 	if f.VMM == model.VMMQEMU && !slices.ContainsFunc(f.CPUTypes, func(c string) bool { return slices.Contains(cpus, c) }) && len(cpus) > 0 {
 		diffs = append(diffs, fmt.Sprintf("its vCPU type is %s (CPUID signature %#x); the release covers %s", orList(f.CPUTypes), f.CPUSig, andList(cpus)))
+		d = append(d, tee.Difference{Parameter: "vcpu_type", Got: strings.Join(f.CPUTypes, " or "), Published: cpus})
 	}
 	if !slices.Contains(gfs, got.gf) {
 		diffs = append(diffs, fmt.Sprintf("its guest features (SEV_FEATURES) are %#x%s; the release covers %s", got.gf, featureNote(got.gf), hexList(gfs)))
+		d = append(d, tee.Difference{Parameter: "guest_features", Got: fmt.Sprintf("%#x", got.gf), Published: strings.Split(hexList(gfs), ", ")})
 	}
 	if !slices.Contains(boots, got.boot) && !givenCmdline {
 		if got.boot == "" {
 			diffs = append(diffs, "it was launched without measured direct boot (no -kernel/-initrd/-append in the SEV hashes table, e.g. kernel-hashes=off); the release covers a direct boot of "+andList(boots))
+			d = append(d, tee.Difference{Parameter: "direct_boot", Got: "none", Published: boots})
 		} else {
 			diffs = append(diffs, "it was launched with a direct boot of "+got.boot+"; the release covers "+andList(boots))
+			d = append(d, tee.Difference{Parameter: "direct_boot", Got: got.boot, Published: boots})
 		}
 	}
 	what := fmt.Sprintf("%s, %s VMM", plural(got.vcpus, "vCPU"), got.vmm)
@@ -623,12 +635,12 @@ func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string,
 		what += ", no direct boot"
 	}
 	if len(diffs) == 0 && givenCmdline {
-		return fmt.Sprintf("the measurement is that of the published firmware %s with %s", short(fwSHA), what)
+		return fmt.Sprintf("the measurement is that of the published firmware %s with %s", short(fwSHA), what), d
 	}
 	if len(diffs) == 0 {
-		return fmt.Sprintf("the measurement is that of the published firmware %s with %s: each parameter is one the release covers, but not this combination of them", short(fwSHA), what)
+		return fmt.Sprintf("the measurement is that of the published firmware %s with %s: each parameter is one the release covers, but not this combination of them", short(fwSHA), what), d
 	}
-	return strings.Join(diffs, "; ") + fmt.Sprintf(" (the measurement is that of the published firmware %s with %s)", short(fwSHA), what)
+	return strings.Join(diffs, "; ") + fmt.Sprintf(" (the measurement is that of the published firmware %s with %s)", short(fwSHA), what), d
 }
 
 // featureNote names the SEV_FEATURES bits beyond SNPActive that hosts set.
@@ -688,12 +700,14 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-func intList(n []int) string {
+func intList(n []int) string { return andList(intStrings(n)) }
+
+func intStrings(n []int) []string {
 	s := make([]string, len(n))
 	for i, v := range n {
 		s[i] = strconv.Itoa(v)
 	}
-	return andList(s)
+	return s
 }
 
 func hexList(n []uint64) string {

@@ -192,6 +192,7 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			res.Explained = true
 			return res, nil
 		}
+		res.SignatureChecked = true
 	}
 	// The closest entry: MRTD first, then the most registers equal.
 	best, bestDiff, bestMRTD := -1, 0, false
@@ -246,7 +247,7 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			x.add(true, "%s is %s, the release publishes %s", f.Name, f.Got, strings.Join(f.Want, ", "))
 		}
 	}
-	res.Reasons, res.Explained = x.reasons, x.explained
+	res.Reasons, res.Explained, res.Differences = x.reasons, x.explained, x.diffs
 	return res, nil
 }
 
@@ -258,6 +259,12 @@ type explainer struct {
 	cmdline   *string
 	reasons   []string
 	explained bool
+	diffs     []tee.Difference
+}
+
+// diff records a parameter that differs.
+func (x *explainer) diff(parameter, got string, published ...string) {
+	x.diffs = append(x.diffs, tee.Difference{Parameter: parameter, Got: got, Published: published})
 }
 
 func (x *explainer) add(explains bool, format string, args ...any) {
@@ -301,10 +308,12 @@ func (x *explainer) mrtd() {
 			}
 			tried = append(tried, fmt.Sprintf("%s %s", o, d))
 			if bytes.Equal(d[:], got) {
+				x.diff("page_order", string(o), orders...)
 				x.add(true, "MRTD is that of the published firmware %s added in the %s page order (%s); the release covers %s", short(sha), o, orderNote(o), strings.Join(orders, " and "))
 				return
 			}
 		}
+		x.diff("firmware", "another firmware (MRTD "+hex.EncodeToString(got)+")", sha)
 		x.add(true, "MRTD depends only on the firmware and the page order, and neither page order of the published firmware %s gives it (%s): the TD ran another firmware", sha, strings.Join(tried, "; "))
 	}
 	if len(shas) == 0 {
@@ -445,7 +454,8 @@ func (x *explainer) eventLog(log []byte, differing []int) error {
 	if err != nil {
 		return fmt.Errorf("the expected event log %s: %w", path, err)
 	}
-	if s := separatorPlacement(want, got); s != "" {
+	if s, g, w := separatorPlacement(want, got); s != "" {
+		x.diff("tdvf_separator", g, w)
 		x.add(true, "%s", s)
 	}
 	for _, i := range differing {
@@ -467,7 +477,7 @@ func filter(evs []logEvent, rtmr int) []logEvent {
 // separatorPlacement says when the TD logs the ReadyToBoot separator in
 // another RTMR than the release expects (TDVF before and after edk2
 // efaf893).
-func separatorPlacement(want, got []logEvent) string {
+func separatorPlacement(want, got []logEvent) (why, gotSep, wantSep string) {
 	where := func(evs []logEvent) []int {
 		var r []int
 		for _, e := range evs {
@@ -479,7 +489,7 @@ func separatorPlacement(want, got []logEvent) string {
 	}
 	w, g := where(want), where(got)
 	if slices.Equal(w, g) {
-		return ""
+		return "", "", ""
 	}
 	name := func(r []int) string {
 		if slices.Contains(r, 0) && !slices.Contains(r, 1) {
@@ -490,7 +500,13 @@ func separatorPlacement(want, got []logEvent) string {
 		}
 		return "no RTMR"
 	}
-	return fmt.Sprintf("the TD's firmware logs the ReadyToBoot separator in %s; the release expects it in %s", name(g), name(w))
+	param := func(r []int) string {
+		if slices.Contains(r, 0) && !slices.Contains(r, 1) {
+			return "legacy"
+		}
+		return "current"
+	}
+	return fmt.Sprintf("the TD's firmware logs the ReadyToBoot separator in %s; the release expects it in %s", name(g), name(w)), param(g), param(w)
 }
 
 // firstDifference names the first event of RTMR i where the TD's log
@@ -570,6 +586,7 @@ func (x *explainer) difference(want, got logEvent) string {
 	p := x.closest.Params
 	switch model.EventType(want.typ) {
 	case model.EvEFIBootServicesApplication:
+		x.diff("kernel_authenticode_sha384", gd, wd)
 		return fmt.Sprintf("the kernel differs: its Authenticode SHA-384 is %s in the TD's log, %s for the published kernel (sha256 %s)", gd, wd, str(p["kernel_sha256"]))
 	case model.EvEventTag:
 		id, _ := tagID(want.data)
@@ -577,13 +594,16 @@ func (x *explainer) difference(want, got logEvent) string {
 		case loadOptionsTagID:
 			return x.cmdlineDifference(gd, wd)
 		case initrdTagID:
+			x.diff("initrd_sha384", gd, wd)
 			return fmt.Sprintf("the initrd differs: the TD's has SHA-384 %s, the published initrd (sha256 %s) has %s", gd, str(p["initrd_sha256"]), wd)
 		}
 	case model.EvPlatformConfigFlags:
+		x.diff("acpi_tables_sha384", gd, wd)
 		return fmt.Sprintf("%s differ: QEMU generates them for the machine type, the vCPU count and the memory size; %s was measured with %s — the TD ran with another vCPU count, memory size or QEMU", x.describe(want), x.closest.Name, launchOf(p))
 	case model.EvEFIHandoffTables2:
 		return x.memoryDifference(got.digest)
 	}
+	x.diff(fmt.Sprintf("rtmr%d_event_sha384 (%s)", want.rtmr, model.EventType(want.typ)), gd, wd)
 	return fmt.Sprintf("%s differs: SHA-384 %s in the TD's log, %s expected", x.describe(want), gd, wd)
 }
 
@@ -608,6 +628,7 @@ func (x *explainer) memoryDifference(got []byte) string {
 		return s
 	}
 	if m, ok := model.SearchMemory(md, model.Digest(got)); ok {
+		x.diff("memory", memString(m), mems...)
 		return fmt.Sprintf("the TD ran with %s of memory (its TD HOB is that of %d bytes); %s is for %s, and the release covers memory %s", memString(m), m, x.closest.Name, str(p["memory"]), strings.Join(mems, ", "))
 	}
 	return s + "; no memory size from 128M to 4T gives its TD HOB (another QEMU, or another memory layout)"
@@ -634,16 +655,19 @@ func (x *explainer) cmdlineDifference(got, want string) string {
 	initrd := str(p["initrd_sha256"]) != ""
 	s := fmt.Sprintf("the kernel command line differs: the release's is %q (LoadOptions %q, SHA-384 %s); the TD's LoadOptions have SHA-384 %s", pub, model.LoadOptions(pub, initrd), short(want), short(got))
 	if x.cmdline == nil {
+		x.diff("cmdline", "LoadOptions SHA-384 "+got, pub)
 		return s + "; the log holds only its digest: give the TD's /proc/cmdline with --cmdline to see it"
 	}
 	cands := tee.GuestCmdlines(*x.cmdline)
 	for _, c := range slices.Backward(cands) { // without " initrd=initrd" first: the text to show
 		for _, lo := range []string{c, model.LoadOptions(c, true)} {
 			if d := model.LoadOptionsDigest(lo); d.String() == got {
+				x.diff("cmdline", c, pub)
 				return fmt.Sprintf("the kernel command line differs: the TD booted with %q, the release with %q (%s)", c, pub, tee.WordDiff(pub, c))
 			}
 		}
 	}
+	x.diff("cmdline", "LoadOptions SHA-384 "+got, pub)
 	return s + fmt.Sprintf("; the --cmdline given, %q, does not hash to it either (tried as given and with and without \" initrd=initrd\")", cands[0])
 }
 

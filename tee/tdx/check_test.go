@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,14 +179,15 @@ func TestCheckTDX(t *testing.T) {
 		explained bool
 		reasons   []string
 		absent    []string // no reason may have these
+		diff      string   // a structured difference, parameter=got
 	}{
 		{name: "published", r: published, log: published, match: "tdx/vcpus=1,memory=2G"},
 		{name: "published without log", r: published, match: "tdx/vcpus=1,memory=2G"},
-		{name: "page order", r: twoPass, explained: true, reasons: []string{"MRTD is that of the published firmware " + sha(in.fw)[:16] + "… added in the two-pass page order", "the release covers single-pass"}},
+		{name: "page order", r: twoPass, explained: true, diff: "page_order=two-pass", reasons: []string{"MRTD is that of the published firmware " + sha(in.fw)[:16] + "… added in the two-pass page order", "the release covers single-pass"}},
 		{name: "firmware", r: otherFW, explained: true, reasons: []string{"neither page order of the published firmware " + sha(in.fw), "the TD ran another firmware"}},
 		{name: "cmdline", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
 			reasons: []string{`RTMR2 event 1: the kernel command line differs: the release's is "` + in.cmdline + `"`, "give the TD's /proc/cmdline with --cmdline"}},
-		{name: "cmdline given", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &edited, explained: true,
+		{name: "cmdline given", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &edited, explained: true, diff: "cmdline=" + edited,
 			reasons: []string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + edited + `", the release with "` + in.cmdline + `" (+debug)`}},
 		{name: "cmdline given as /proc/cmdline", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &procCmdline, explained: true,
 			reasons: []string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + edited + `", the release with "` + in.cmdline + `" (+debug)`}},
@@ -197,11 +199,11 @@ func TestCheckTDX(t *testing.T) {
 			reasons: []string{"RTMR2 event 2: the initrd differs: the TD's has SHA-384", "the published initrd (sha256 " + sha(in.initrd) + ")"}},
 		{name: "vcpus", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), log: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), explained: true,
 			reasons: []string{"QEMU's ACPI tables (EV_PLATFORM_CONFIG_FLAGS \"ACPI DATA\") differ: QEMU generates them for the machine type, the vCPU count and the memory size", "the TD ran with another vCPU count, memory size or QEMU"}},
-		{name: "memory", r: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), log: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), explained: true,
+		{name: "memory", r: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), log: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), explained: true, diff: "memory=4G",
 			reasons: []string{"RTMR0 event 1: the TD ran with 4G of memory (its TD HOB is that of 4294967296 bytes); tdx/vcpus=1,memory=2G is for 2G, and the release covers memory 2G"}},
 		{name: "vcpus without log", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }),
 			reasons: []string{"RTMR0 differs from tdx/vcpus=1,memory=2G's; it covers the firmware's configuration", "--eventlog"}},
-		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true,
+		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true, diff: "tdvf_separator=legacy",
 			reasons: []string{"the TD's firmware logs the ReadyToBoot separator in RTMR0 (legacy TDVF", "the release expects it in RTMR1"}},
 		{name: "log does not replay", r: published, log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
 			reasons: []string{"the event log does not replay to the quote's RTMR2", "cannot explain anything"}},
@@ -236,6 +238,15 @@ func TestCheckTDX(t *testing.T) {
 			for _, r := range c.absent {
 				if strings.Contains(all, r) {
 					t.Errorf("reasons %q: want none with %q", res.Reasons, r)
+				}
+			}
+			if c.diff != "" {
+				var got []string
+				for _, d := range res.Differences {
+					got = append(got, d.Parameter+"="+d.Got)
+				}
+				if !slices.Contains(got, c.diff) {
+					t.Errorf("differences %q: want %q", got, c.diff)
 				}
 			}
 		})
