@@ -194,9 +194,12 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 		}
 		res.SignatureChecked = true
 	}
-	// The closest entry: MRTD first, then the most registers equal.
+	// The closest entry: MRTD first, then the most registers equal; with
+	// a log that replays to the quote, the most events equal to those of
+	// the entry's expected log.
 	best, bestDiff, bestMRTD := -1, 0, false
 	var bestFields []tee.Field
+	cmps := make([][]tee.Field, len(in.Entries))
 	for i, en := range in.Entries {
 		cmp, differ := compare(fields, en)
 		if differ == 0 {
@@ -211,9 +214,27 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			}
 			return res, nil
 		}
+		cmps[i] = cmp
 		mrtdOK := cmp[0].Status == tee.FieldMatch
 		if best < 0 || (mrtdOK && !bestMRTD) || (mrtdOK == bestMRTD && differ < bestDiff) {
 			best, bestDiff, bestMRTD, bestFields = i, differ, mrtdOK, cmp
+		}
+	}
+	if len(in.EventLog) > 0 && replayProblem(in.EventLog, e.Quote) == "" {
+		if got, _, err := parseLog(in.EventLog); err == nil {
+			most := -1
+			for i, en := range in.Entries {
+				if (cmps[i][0].Status == tee.FieldMatch) != bestMRTD {
+					continue
+				}
+				want, ok := expectedLog(en)
+				if !ok {
+					continue
+				}
+				if n := equalEvents(want, got); n > most {
+					most, best, bestFields = n, i, cmps[i]
+				}
+			}
 		}
 	}
 	closest := in.Entries[best]
@@ -459,9 +480,44 @@ func (x *explainer) eventLog(log []byte, differing []int) error {
 		x.add(true, "%s", s)
 	}
 	for _, i := range differing {
-		x.firstDifference(i, filter(want, i), filter(got, i))
+		x.differences(i, filter(want, i), filter(got, i))
 	}
 	return nil
+}
+
+// expectedLog is the events of an entry's expected log, when at hand.
+func expectedLog(e tee.CheckEntry) ([]logEvent, bool) {
+	path := str(e.Params["eventlog"])
+	if path == "" || e.File == nil {
+		return nil, false
+	}
+	b, err := e.File(path)
+	if err != nil {
+		return nil, false
+	}
+	evs, _, err := parseLog(b)
+	return evs, err == nil
+}
+
+// equalEvents counts the events of got that the expected log want has too
+// (the same register, type and digest), each expected event counted once.
+func equalEvents(want, got []logEvent) int {
+	left := map[string]int{}
+	for _, e := range want {
+		left[eventKey(e)]++
+	}
+	n := 0
+	for _, e := range got {
+		if k := eventKey(e); left[k] > 0 {
+			left[k]--
+			n++
+		}
+	}
+	return n
+}
+
+func eventKey(e logEvent) string {
+	return fmt.Sprintf("%d/%d/%x", e.rtmr, e.typ, e.digest)
 }
 
 func filter(evs []logEvent, rtmr int) []logEvent {
@@ -509,23 +565,63 @@ func separatorPlacement(want, got []logEvent) (why, gotSep, wantSep string) {
 	return fmt.Sprintf("the TD's firmware logs the ReadyToBoot separator in %s; the release expects it in %s", name(g), name(w)), param(g), param(w)
 }
 
-// firstDifference names the first event of RTMR i where the TD's log
-// departs from the expected one.
-func (x *explainer) firstDifference(i int, want, got []logEvent) {
-	for k := 0; k < max(len(want), len(got)); k++ {
-		switch {
-		case k >= len(got):
-			x.add(true, "RTMR%d: the TD's log ends after %d events; the release expects event %d, %s", i, len(got), k+1, x.describe(want[k]))
-			return
-		case k >= len(want):
-			x.add(true, "RTMR%d: the TD logged an event the release does not expect, event %d: %s", i, k+1, x.describe(got[k]))
-			return
-		case want[k].typ != got[k].typ || !bytes.Equal(want[k].digest, got[k].digest):
-			x.add(true, "RTMR%d event %d: %s", i, k+1, x.difference(want[k], got[k]))
-			return
+// differences names every event of RTMR i where the TD's log departs from
+// the expected one: the two are aligned on their longest common run of
+// equal events (same type and digest), and each gap between equal events
+// is events that differ (paired in order), then events one log has and
+// the other lacks.
+func (x *explainer) differences(i int, want, got []logEvent) {
+	same := func(a, b logEvent) bool { return a.typ == b.typ && bytes.Equal(a.digest, b.digest) }
+	// lcs[a][b]: the longest common run of want[a:] and got[b:].
+	lcs := make([][]int, len(want)+1)
+	for a := range lcs {
+		lcs[a] = make([]int, len(got)+1)
+	}
+	for a := len(want) - 1; a >= 0; a-- {
+		for b := len(got) - 1; b >= 0; b-- {
+			if same(want[a], got[b]) {
+				lcs[a][b] = lcs[a+1][b+1] + 1
+			} else {
+				lcs[a][b] = max(lcs[a+1][b], lcs[a][b+1])
+			}
 		}
 	}
-	x.add(false, "RTMR%d: the TD's events are the expected ones, yet the register differs", i)
+	found := false
+	var wg, gg []int // the current gap: indexes into want and got
+	flush := func() {
+		for k := 0; k < max(len(wg), len(gg)); k++ {
+			found = true
+			switch {
+			case k >= len(gg):
+				x.add(true, "RTMR%d: the TD's log lacks event %d the release expects, %s", i, wg[k]+1, x.describe(want[wg[k]]))
+				x.diff(fmt.Sprintf("rtmr%d_event", i), "none", x.describe(want[wg[k]]))
+			case k >= len(wg):
+				x.add(true, "RTMR%d: the TD logged an event the release does not expect, event %d: %s", i, gg[k]+1, x.describe(got[gg[k]]))
+				x.diff(fmt.Sprintf("rtmr%d_event", i), x.describe(got[gg[k]]))
+			default:
+				x.add(true, "RTMR%d event %d: %s", i, gg[k]+1, x.difference(want[wg[k]], got[gg[k]]))
+			}
+		}
+		wg, gg = wg[:0], gg[:0]
+	}
+	a, b := 0, 0
+	for a < len(want) || b < len(got) {
+		switch {
+		case a < len(want) && b < len(got) && same(want[a], got[b]):
+			flush()
+			a, b = a+1, b+1
+		case b < len(got) && (a == len(want) || lcs[a][b+1] >= lcs[a+1][b]):
+			gg = append(gg, b)
+			b++
+		default:
+			wg = append(wg, a)
+			a++
+		}
+	}
+	flush()
+	if !found {
+		x.add(false, "RTMR%d: the TD's events are the expected ones, yet the register differs", i)
+	}
 }
 
 // Linux EFI stub tagged event IDs.

@@ -253,6 +253,48 @@ func TestCheckTDX(t *testing.T) {
 	}
 }
 
+// TestCheckTDXClosestByEvents: with a log, the closest entry is the one
+// whose expected log has the most events equal to the TD's, and every event
+// that differs is named: a TD of 2 vCPUs and 4G is compared with the
+// 2-vCPU entry (its ACPI tables are equal) and told its memory; one of 3
+// vCPUs and 4G is told both its ACPI tables and its memory.
+func TestCheckTDXClosestByEvents(t *testing.T) {
+	in := loadTDXInputs(t)
+	entries := tdxEntries(t, in)
+	for _, c := range []struct {
+		name    string
+		vcpus   string
+		entry   string
+		reasons []string
+		absent  []string
+	}{
+		{"2 vcpus 4G", "2", "tdx/vcpus=2,memory=2G", []string{"RTMR0 event 1: the TD ran with 4G of memory"}, []string{"ACPI"}},
+		{"3 vcpus 4G", "3", "", []string{"RTMR0 event 1: the TD ran with 4G of memory", "QEMU's ACPI tables (EV_PLATFORM_CONFIG_FLAGS \"ACPI DATA\") differ"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := launch(t, in, func(o *model.Options) { o.Memory = 4 << 30; o.ACPI = acpiTables("vcpus=" + c.vcpus) })
+			res := checkTDX(t, quote(t, r.MRTD, r.RTMR), ccel(r), nil, entries)
+			if res.Match || !res.Explained {
+				t.Fatalf("match %v, explained %v; want an explained mismatch", res.Match, res.Explained)
+			}
+			if c.entry != "" && res.Entry != c.entry {
+				t.Errorf("closest entry %q, want %q", res.Entry, c.entry)
+			}
+			all := strings.Join(res.Reasons, "\n")
+			for _, w := range c.reasons {
+				if !strings.Contains(all, w) {
+					t.Errorf("reasons %q: want one with %q", res.Reasons, w)
+				}
+			}
+			for _, w := range c.absent {
+				if strings.Contains(all, w) {
+					t.Errorf("reasons %q: want none with %q", res.Reasons, w)
+				}
+			}
+		})
+	}
+}
+
 // TestCheckTDXRealQuote: go-tdx-guest's real v4 quote (Sapphire Rapids)
 // parses, and verifies offline (PCK chain in the quote, Intel's root built
 // in) at a time its certificates were valid; with a changed MRTD it fails.
