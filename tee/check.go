@@ -35,7 +35,7 @@ type Checker interface {
 
 // ErrNoEventLog marks (wrapped) an event log given with evidence that has
 // none.
-var ErrNoEventLog = errors.New("the evidence has no event log")
+var ErrNoEventLog = errors.New("no event log")
 
 // Evidence is parsed attestation evidence.
 type Evidence interface {

@@ -152,7 +152,7 @@ func TestCheckSNPCLI(t *testing.T) {
 		{"release without key", []string{"--evidence", ok, b.release}, 2, []string{"--key is required"}},
 		{"not evidence", []string{"--evidence", manifestPath, manifestPath}, 2, []string{"is no attestation evidence", "want an AMD SEV-SNP attestation report (the 1184 bytes", "; or an Intel TDX quote (version 4; version 5 is refused by name"}},
 		{"no evidence file", []string{"--evidence", filepath.Join(b.out, "nothing"), manifestPath}, 2, []string{"--evidence"}},
-		{"event log with SNP evidence", []string{"--evidence", ok, "--eventlog", ok, manifestPath}, 2, []string{"an SEV-SNP attestation report has no event log"}},
+		{"event log with SNP evidence", []string{"--evidence", ok, "--eventlog", ok, manifestPath}, 2, []string{"no event log: an SEV-SNP attestation report has none"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)

@@ -77,7 +77,7 @@ func (TEE) EvidenceKinds() string {
 // ParseEventLog implements tee.Checker: SNP evidence has no event log (a
 // report's measurement is the launch digest itself).
 func (TEE) ParseEventLog([]byte) error {
-	return fmt.Errorf("%w: an SEV-SNP attestation report has no event log (--eventlog is for a TDX quote's CCEL); its launch measurement is checked by itself", tee.ErrNoEventLog)
+	return fmt.Errorf("%w: an SEV-SNP attestation report has none (--eventlog is for a TDX quote's CCEL); its launch measurement is checked by itself", tee.ErrNoEventLog)
 }
 
 // reportCertsToProto is go-sev-guest's parser of a report and its
