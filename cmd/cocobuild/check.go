@@ -37,12 +37,16 @@ boot.
 writes, or a report followed by its certificate table) or an Intel TDX quote (version 4;
 the go-tdx-guest release used does not parse version 5, and check says so); which one is
 found from its bytes. --eventlog is a TDX
-CCEL event log (/sys/firmware/acpi/tables/data/CCEL), replayed against the quote's RTMRs.
---cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest.
+CCEL event log (/sys/firmware/acpi/tables/data/CCEL, not the 56-byte ACPI table
+/sys/firmware/acpi/tables/CCEL), parsed first and replayed against all four RTMRs of the
+quote. Both are read within the evidence limit (16MiB, --limit evidence=SIZE).
+--cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest;
+it is tried as given and without the " initrd=initrd" OVMF appends.
 
 TARGET is
   - a release directory (OUT/publish/NAME) or a feed (dir:PATH, http(s)://, oci://),
-    verified first with --key exactly as "cocobuild verify" does;
+    verified first with --key exactly as "cocobuild verify" does; every release of a feed
+    that has not expired is compared, and the output names the release of the entry;
   - a build's manifest.json, whose artifacts lie beside it (no key needed: it is your
     own build).
 Explaining a mismatch needs the bytes the values were computed from (the firmware, the
@@ -56,7 +60,10 @@ built in or given; TDX: the PCK chain is in the quote, collateral files are give
 --cert); --online allows fetching what is missing from AMD's or Intel's services.
 
 Exit codes: 0 the evidence matches a published entry; 1 it does not (the reasons are
-printed), or a signature or the reference values do not verify; 2 unreadable input.`,
+printed), or a signature or the reference values do not verify; 2 unreadable input
+(evidence or an event log that does not parse, an event log with SNP evidence, a file over
+the evidence limit). --json adds dev_key, release, signature_checked and differences
+({parameter, got, published}).`,
 		Example: `  cocobuild check --evidence report.bin out/sample/manifest.json
   cocobuild check --evidence report.bin --key publisher.pub out/sample/publish/sample
   cocobuild check --evidence quote.dat --eventlog CCEL --cmdline "$(cat cmdline.txt)" --key publisher.pub --artifacts out/sample dir:out/feed
