@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,12 +37,16 @@ boot.
 writes, or a report followed by its certificate table) or an Intel TDX quote (version 4;
 the go-tdx-guest release used does not parse version 5, and check says so); which one is
 found from its bytes. --eventlog is a TDX
-CCEL event log (/sys/firmware/acpi/tables/data/CCEL), replayed against the quote's RTMRs.
---cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest.
+CCEL event log (/sys/firmware/acpi/tables/data/CCEL, not the 56-byte ACPI table
+/sys/firmware/acpi/tables/CCEL), parsed first and replayed against all four RTMRs of the
+quote. Both are read within the evidence limit (16MiB, --limit evidence=SIZE).
+--cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest;
+it is tried as given and without the " initrd=initrd" OVMF appends.
 
 TARGET is
   - a release directory (OUT/publish/NAME) or a feed (dir:PATH, http(s)://, oci://),
-    verified first with --key exactly as "cocobuild verify" does;
+    verified first with --key exactly as "cocobuild verify" does; every release of a feed
+    that has not expired is compared, and the output names the release of the entry;
   - a build's manifest.json, whose artifacts lie beside it (no key needed: it is your
     own build).
 Explaining a mismatch needs the bytes the values were computed from (the firmware, the
@@ -55,7 +60,10 @@ built in or given; TDX: the PCK chain is in the quote, collateral files are give
 --cert); --online allows fetching what is missing from AMD's or Intel's services.
 
 Exit codes: 0 the evidence matches a published entry; 1 it does not (the reasons are
-printed), or a signature or the reference values do not verify; 2 unreadable input.`,
+printed), or a signature or the reference values do not verify; 2 unreadable input
+(evidence or an event log that does not parse, an event log with SNP evidence, a file over
+the evidence limit). --json adds dev_key, release, signature_checked and differences
+({parameter, got, published}).`,
 		Example: `  cocobuild check --evidence report.bin out/sample/manifest.json
   cocobuild check --evidence report.bin --key publisher.pub out/sample/publish/sample
   cocobuild check --evidence quote.dat --eventlog CCEL --cmdline "$(cat cmdline.txt)" --key publisher.pub --artifacts out/sample dir:out/feed
@@ -66,7 +74,7 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 			if evidence == "" {
 				return usageErr(errors.New("--evidence is required: the attestation report or quote to check"))
 			}
-			raw, err := a.limits.ReadFile(evidence, limits.File)
+			raw, err := a.limits.ReadFile(evidence, limits.Evidence)
 			if err != nil {
 				return usageErr(fmt.Errorf("--evidence: %w", err))
 			}
@@ -87,15 +95,20 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 				}
 			}
 			if ev == nil {
-				return usageErr(fmt.Errorf("--evidence %s (%d bytes) is no attestation evidence cocobuild knows: want %s", evidence, len(raw), evidenceKinds()))
+				return usageErr(fmt.Errorf("--evidence %s (%d bytes) is no attestation evidence cocobuild knows: want %s", evidence, len(raw), a.evidenceKinds()))
 			}
 			in := tee.CheckInput{}
 			if cmd.Flags().Changed("cmdline") {
 				in.Cmdline = &cmdline
 			}
 			if eventLog != "" {
-				if in.EventLog, err = a.limits.ReadFile(eventLog, limits.File); err != nil {
+				if in.EventLog, err = a.limits.ReadFile(eventLog, limits.Evidence); err != nil {
 					return usageErr(fmt.Errorf("--eventlog: %w", err))
+				}
+				// Parsed before anything is compared: an unreadable log
+				// is a usage error whatever the evidence says.
+				if err := checker.ParseEventLog(in.EventLog); err != nil {
+					return usageErr(fmt.Errorf("--eventlog %s with %s: %w", eventLog, ev.Describe(), err))
 				}
 			}
 			if verifyEvidence {
@@ -160,9 +173,16 @@ printed), or a signature or the reference values do not verify; 2 unreadable inp
 	return c
 }
 
-// evidenceKinds says what --evidence takes.
-func evidenceKinds() string {
-	return "an AMD SEV-SNP attestation report (1184 bytes, e.g. from snpguest report) or an Intel TDX quote (version 4 or 5)"
+// evidenceKinds says what --evidence takes: what each TEE's checker
+// says it takes.
+func (a *app) evidenceKinds() string {
+	var k []string
+	for _, t := range a.tees.All() {
+		if ch, ok := t.(tee.Checker); ok {
+			k = append(k, ch.EvidenceKinds())
+		}
+	}
+	return strings.Join(k, "; or ")
 }
 
 // checkEntry is a published entry with the TEE it is for.
@@ -177,12 +197,27 @@ type checkSource struct {
 	entries []checkEntry
 	// what says what was loaded and verified, one line each.
 	what []string
+	// releases are the releases compared with, newest of each name first
+	// (none for a build's manifest).
+	releases []tee.ReleaseRef
+	// devKey says the reference values verified with the development key.
+	devKey bool
 }
 
-// checkTarget loads and verifies TARGET.
+// checkTarget loads and verifies TARGET: a build's manifest.json, or a
+// release directory or feed, verified as verify does (publish.VerifyTarget).
+// Every release of a feed that has not expired is compared with, not only
+// the newest of each name: a guest of an older release is told so.
 func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, name string, allowDevKey bool) (*checkSource, error) {
 	ctx := cmd.Context()
-	if fi, err := os.Stat(target); err == nil && !fi.IsDir() && filepath.Base(target) == "manifest.json" {
+	kind, err := publish.ClassifyTarget(target)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if kind == publish.TargetFile {
+		if filepath.Base(target) != "manifest.json" {
+			return nil, usageErr(fmt.Errorf("%s: want a release directory, a feed or a build's manifest.json", target))
+		}
 		if key != "" {
 			fmt.Fprintln(a.stderr, "note: --key is not used for a build's manifest.json, which is not signed")
 		}
@@ -196,55 +231,28 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 		return nil, usageErr(err)
 	}
 	o := publish.VerifyOptions{AllowDevKey: allowDevKey, Name: name, TEEs: a.tees, Limits: &a.limits}
-	var rels []*publish.Release
-	var what []string
-	feedCheck := func() (publish.FeedCheck, error) {
+	var fc publish.FeedCheck
+	what := "the reference values"
+	if kind == publish.TargetFeed {
 		dir, err := verifyStateDir(stateDir)
 		if err != nil {
-			return publish.FeedCheck{}, usageErr(err)
+			return nil, usageErr(err)
 		}
-		return publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}, nil
+		fc, what = publish.FeedCheck{State: &feed.State{Dir: dir}, Name: name}, "the feed"
 	}
-	var rd feed.Reader
-	var rep *publish.FeedReport
-	switch {
-	case strings.HasPrefix(target, feed.OCIPrefix):
-		fc, err := feedCheck()
-		if err != nil {
-			return nil, err
-		}
-		if rep, err = publish.VerifyOCI(ctx, target, pub, o, fc); err != nil {
-			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
-		}
-	case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
-		if rd, err = feed.Open(target, &a.limits); err != nil {
-			return nil, usageErr(err)
-		}
-	default:
-		fi, err := os.Stat(target)
-		if err != nil {
-			return nil, usageErr(err)
-		}
-		if !fi.IsDir() {
-			return nil, usageErr(fmt.Errorf("%s: want a release directory, a feed or a build's manifest.json", target))
-		}
-		if _, err := os.Lstat(filepath.Join(target, feed.IndexFile)); err == nil {
-			rd = feed.Dir{Path: target, Limits: &a.limits}
-			break
-		}
-		docs, err := publish.ReadDocumentsWithin(target, a.tees, &a.limits)
-		if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
-			return nil, a.verifyFailed(err) // the release, not the command line, is wrong
-		}
-		if err != nil {
-			return nil, usageErr(err)
-		}
-		v, err := publish.Verify(ctx, docs, pub, o)
-		if err != nil {
-			return nil, a.verifyFailed(fmt.Errorf("the reference values do not verify: %w", err))
-		}
-		rels = append(rels, v.Release)
-		what = append(what, v.Checked...)
+	vt, err := publish.VerifyTarget(ctx, target, kind, pub, o, fc)
+	if errors.Is(err, publish.ErrBadTarget) {
+		return nil, usageErr(err)
+	}
+	if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
+		return nil, a.verifyFailed(err)
+	}
+	if err != nil {
+		return nil, a.verifyFailed(fmt.Errorf("%s does not verify: %w", what, err))
+	}
+	src := &checkSource{devKey: sign.IsDevKey(pub)}
+	if vt.Release != nil {
+		src.what = append(src.what, vt.Release.Checked...)
 		if artifacts == "" {
 			// OUT/publish/NAME lies in the build output OUT.
 			out := filepath.Dir(filepath.Dir(filepath.Clean(target)))
@@ -253,40 +261,50 @@ func (a *app) checkTarget(cmd *cobra.Command, target, key, artifacts, stateDir, 
 			}
 		}
 	}
-	if rd != nil {
-		fc, err := feedCheck()
-		if err != nil {
-			return nil, err
-		}
-		if rep, err = publish.VerifyFeed(ctx, rd, pub, o, fc); err != nil {
-			return nil, a.verifyFailed(fmt.Errorf("the feed does not verify: %w", err))
+	rels := vt.Releases()
+	latest := map[string]string{}
+	for _, e := range rels {
+		if e.Latest {
+			latest[e.Name] = e.Version
 		}
 	}
-	if rep != nil {
-		for _, e := range rep.Releases {
-			if e.Latest {
-				rels = append(rels, e.Verified.Release)
-				what = append(what, fmt.Sprintf("feed %s: release %s %s, the latest of its name, verified", target, e.Name, e.Version))
+	// The newest of each name first: the closest entry is looked for in
+	// that order.
+	slices.SortStableFunc(rels, func(x, y publish.FeedEntry) int {
+		if x.Latest != y.Latest {
+			if x.Latest {
+				return -1
 			}
+			return 1
 		}
-	}
-	if sign.IsDevKey(pub) {
+		return 0
+	})
+	if src.devKey {
 		fmt.Fprintln(a.stderr, "WARNING: the reference values are signed with the DEVELOPMENT key, which is public: a match proves nothing about who made them")
 	}
-	src := &checkSource{what: what}
-	for _, r := range rels {
-		subjects := map[string]publish.Subject{}
-		for _, s := range r.Subjects {
-			subjects[s.SHA256] = s
+	art := a.artifactReader(artifacts, "the release was given without its build output: give it with --artifacts DIR")
+	for _, fe := range rels {
+		r := fe.Verified.Release
+		ref := tee.ReleaseRef{Name: r.Name, Version: r.Version}
+		if !fe.Latest {
+			ref.SupersededBy = latest[r.Name]
 		}
+		src.releases = append(src.releases, ref)
+		if vt.Feed != nil {
+			state := "the latest of its name"
+			if !fe.Latest {
+				state = "superseded by " + ref.SupersededBy
+			}
+			src.what = append(src.what, fmt.Sprintf("feed %s: release %s %s, %s, verified", target, r.Name, r.Version, state))
+		}
+		subjects := map[string]publish.Subject{}
 		byPath := map[string]publish.Subject{}
 		for _, s := range r.Subjects {
-			byPath[s.Name] = s
+			subjects[s.SHA256], byPath[s.Name] = s, s
 		}
-		art := a.artifactReader(artifacts, "the release was given without its build output: give it with --artifacts DIR")
 		for _, e := range r.Entries {
 			src.entries = append(src.entries, checkEntry{tee: e.TEE, CheckEntry: tee.CheckEntry{
-				Name: e.Name, Values: e.Values, Params: e.Params,
+				Name: e.Name, Values: e.Values, Params: e.Params, Release: ref,
 				Artifact: func(sha string) ([]byte, error) {
 					s, ok := subjects[sha]
 					if !ok {
@@ -380,8 +398,20 @@ func (a *app) manifestSource(path string) (*checkSource, error) {
 // printCheck prints the result of a check.
 func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *tee.CheckResult) error {
 	if a.json {
-		return a.printJSON(map[string]any{"ok": res.Match, "target": target, "evidence": ev.Describe(), "tee": ev.TEE(),
-			"reference_values": src.what, "result": res})
+		diffs := res.AllDifferences()
+		if diffs == nil {
+			diffs = []tee.Difference{}
+		}
+		out := map[string]any{"ok": res.Match, "target": target, "evidence": ev.Describe(), "tee": ev.TEE(),
+			"reference_values": src.what, "dev_key": src.devKey, "signature_checked": res.SignatureChecked,
+			"differences": diffs, "result": res}
+		if res.Release != nil {
+			out["release"] = res.Release
+		}
+		if len(src.releases) > 0 {
+			out["releases"] = src.releases
+		}
+		return a.printJSON(out)
 	}
 	w := a.stdout
 	for _, s := range src.what {
@@ -398,20 +428,44 @@ func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *
 		case tee.FieldDiffers:
 			fmt.Fprintf(w, "  %-24s %s  DIFFERS: published %s\n", f.Name, f.Got, termsafe.Escape(strings.Join(f.Want, ", ")))
 		default:
-			fmt.Fprintf(w, "  %-24s %s  (not published)\n", f.Name, f.Got)
+			note := f.Note
+			if note == "" {
+				note = "not published: check cannot vouch for it"
+			}
+			if i := strings.Index(note, ". "); i > 0 {
+				note = note[:i] // the first sentence; the rest follows below
+			}
+			fmt.Fprintf(w, "  %-24s %s  (%s)\n", f.Name, f.Got, termsafe.Escape(note))
 		}
 	}
+	for _, u := range res.Unvouched {
+		fmt.Fprintf(w, "not vouched for: %s\n", termsafe.Escape(u))
+	}
+	of := ""
+	if res.Release != nil {
+		of = " of release " + res.Release.String()
+	}
 	if res.Match {
-		fmt.Fprintf(w, "MATCH: the evidence matches %s\n", termsafe.Escape(res.Entry))
+		fmt.Fprintf(w, "MATCH: the evidence matches %s%s\n", termsafe.Escape(res.Entry), termsafe.Escape(of))
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "note: %s\n", termsafe.Escape(r))
+		}
+		if !res.SignatureChecked {
+			fmt.Fprintln(w, "note: evidence signature not checked: anyone can write a report or quote with these values; give --verify-evidence (and --cert) to check it")
 		}
 		return nil
 	}
 	if res.Entry != "" {
-		fmt.Fprintf(w, "MISMATCH against %s:\n", termsafe.Escape(res.Entry))
+		fmt.Fprintf(w, "MISMATCH against %s%s:\n", termsafe.Escape(res.Entry), termsafe.Escape(of))
 	} else {
 		fmt.Fprintln(w, "MISMATCH: the evidence matches no published entry")
+	}
+	if len(src.releases) > 1 {
+		var names []string
+		for _, r := range src.releases {
+			names = append(names, r.String())
+		}
+		fmt.Fprintf(w, "  (compared with every entry of the releases %s)\n", termsafe.Escape(strings.Join(names, ", ")))
 	}
 	for _, r := range res.Reasons {
 		fmt.Fprintf(w, "  - %s\n", termsafe.Escape(r))

@@ -142,7 +142,7 @@ func TestCheckSNPCLI(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"manifest match", []string{"--evidence", ok, manifestPath}, 0, []string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1", "snp_launch_measurement", "snp_policy"}},
+		{"manifest match", []string{"--evidence", ok, manifestPath}, 0, []string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1", "snp_launch_measurement", "snp_policy", "evidence signature not checked"}},
 		{"manifest 3 vcpus", []string{"--evidence", three, manifestPath}, 1, []string{"this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
 		{"release match", []string{"--evidence", ok, "--key", b.pub, b.release}, 0, []string{"statement.sigstore.json: in-toto statement signed by", "MATCH"}},
 		{"release 3 vcpus", []string{"--evidence", three, "--key", b.pub, b.release}, 1, []string{"this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
@@ -150,8 +150,9 @@ func TestCheckSNPCLI(t *testing.T) {
 		{"release without build output", []string{"--evidence", three, "--key", b.pub, copied}, 1, []string{"could not search", "--artifacts DIR"}},
 		{"release with --artifacts", []string{"--evidence", three, "--key", b.pub, "--artifacts", b.out, copied}, 1, []string{"this VM ran with 3 vCPUs"}},
 		{"release without key", []string{"--evidence", ok, b.release}, 2, []string{"--key is required"}},
-		{"not evidence", []string{"--evidence", manifestPath, manifestPath}, 2, []string{"is no attestation evidence"}},
+		{"not evidence", []string{"--evidence", manifestPath, manifestPath}, 2, []string{"is no attestation evidence", "want an AMD SEV-SNP attestation report (the 1184 bytes", "; or an Intel TDX quote (version 4; version 5 is refused by name"}},
 		{"no evidence file", []string{"--evidence", filepath.Join(b.out, "nothing"), manifestPath}, 2, []string{"--evidence"}},
+		{"event log with SNP evidence", []string{"--evidence", ok, "--eventlog", ok, manifestPath}, 2, []string{"no event log: an SEV-SNP attestation report has none"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
@@ -167,8 +168,15 @@ func TestCheckSNPCLI(t *testing.T) {
 	}
 	code, so, se := runCLI(t, "check", "--json", "--evidence", three, manifestPath)
 	var res struct {
-		OK     bool `json:"ok"`
-		Result struct {
+		OK          bool  `json:"ok"`
+		DevKey      *bool `json:"dev_key"`
+		SigChecked  *bool `json:"signature_checked"`
+		Differences []struct {
+			Parameter, Got string
+			Published      []string
+		} `json:"differences"`
+		Release *struct{ Name, Version string } `json:"release"`
+		Result  struct {
 			Match     bool     `json:"match"`
 			Explained bool     `json:"explained"`
 			Reasons   []string `json:"reasons"`
@@ -182,6 +190,55 @@ func TestCheckSNPCLI(t *testing.T) {
 	}
 	if code != 1 || res.OK || res.Result.Match || !res.Result.Explained || len(res.Result.Fields) != 1 || res.Result.Fields[0].Status != "differs" {
 		t.Errorf("--json of a 3-vCPU report: exit %d, %+v; want exit 1, an explained mismatch of the measurement", code, res)
+	}
+	if res.DevKey == nil || *res.DevKey || res.SigChecked == nil || *res.SigChecked || res.Release != nil {
+		t.Errorf("--json of a manifest check: dev_key %v, signature_checked %v, release %v; want false, false and none", res.DevKey, res.SigChecked, res.Release)
+	}
+	var params []string
+	for _, d := range res.Differences {
+		params = append(params, d.Parameter)
+		if d.Parameter == "vcpus" && (d.Got != "3" || strings.Join(d.Published, ",") != "1,2,4") {
+			t.Errorf("difference %+v: want vcpus got 3, published 1, 2, 4", d)
+		}
+	}
+	if strings.Join(params, ",") != "snp_launch_measurement,vcpus" {
+		t.Errorf("--json differences %q: want snp_launch_measurement, then vcpus", params)
+	}
+	// A release: its name and version, and the development key said.
+	code, so, se = runCLI(t, "check", "--json", "--evidence", ok, "--key", b.pub, b.release)
+	res.Release = nil
+	if err := json.Unmarshal([]byte(so), &res); err != nil {
+		t.Fatalf("--json: %v\n%s%s", err, so, se)
+	}
+	if code != 0 || res.Release == nil || res.Release.Name != "sample" || res.Release.Version != "1.0.0" || *res.DevKey {
+		t.Errorf("--json of a matching report against release sample 1.0.0: exit %d, release %+v, dev_key %v", code, res.Release, *res.DevKey)
+	}
+}
+
+// TestCheckEvidenceLimit: evidence and event logs are read within the
+// evidence limit (16MiB): a 3 GB sparse file is refused at once, before a
+// byte of it is read, naming the limit.
+func TestCheckEvidenceLimit(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	huge := filepath.Join(t.TempDir(), "huge.bin")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(3 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ok := b.report(t, b.measure(t, 2, "EPYC-Genoa", b.cmdline))
+	for _, args := range [][]string{{"--evidence", huge}, {"--evidence", ok, "--eventlog", huge}} {
+		start := time.Now()
+		code, so, se := runCLI(t, append(append([]string{"check"}, args...), filepath.Join(b.out, "manifest.json"))...)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("check %q took %v, want under 1s", args, d)
+		}
+		if code != 2 || !strings.Contains(se, "--limit evidence=") {
+			t.Errorf("check %q: exit %d, want 2 naming the evidence limit\n%s%s", args, code, so, se)
+		}
 	}
 }
 
@@ -268,6 +325,22 @@ func TestCheckTDXCLI(t *testing.T) {
 	okQuote, okLog := write("ok.quote", tdQuote(t, pub)), write("ok.ccel", pub.EventLog())
 	edQuote, edLog := write("edited.quote", tdQuote(t, edited)), write("edited.ccel", edited.EventLog())
 	garbage := write("garbage.ccel", []byte("not an event log"))
+	// The ACPI CCEL table as /sys/firmware/acpi/tables/CCEL reads: its
+	// header (signature, length 56, revision, checksum, OEM IDs, creator),
+	// then CC type 2 (TDX), subtype, reserved, the log's length and address.
+	acpi := append([]byte("CCEL"), binary.LittleEndian.AppendUint32(nil, 56)...)
+	acpi = append(acpi, 1, 0)
+	acpi = append(acpi, "BOCHS BXPC    "...)
+	acpi = binary.LittleEndian.AppendUint32(acpi, 1)
+	acpi = append(acpi, "BXPC"...)
+	acpi = binary.LittleEndian.AppendUint32(acpi, 1)
+	acpi = append(acpi, 2, 0, 0, 0)
+	acpi = binary.LittleEndian.AppendUint64(acpi, 0x10000)
+	acpi = binary.LittleEndian.AppendUint64(acpi, 0x7f000000)
+	if len(acpi) != 56 {
+		t.Fatalf("the CCEL table is %d bytes, want 56", len(acpi))
+	}
+	acpiTable := write("CCEL", acpi)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -280,7 +353,9 @@ func TestCheckTDXCLI(t *testing.T) {
 			[]string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + cmdline + ` debug", the release with "` + cmdline + `" (+debug)`}},
 		{"edited without log", []string{"--evidence", edQuote, man}, 1, []string{"RTMR2 differs from tdx/vcpus=1,memory=2G's; it covers the kernel command line"}},
 		{"log of another TD", []string{"--evidence", okQuote, "--eventlog", edLog, man}, 1, []string{"does not replay to the quote's RTMR2"}},
-		{"log does not parse", []string{"--evidence", edQuote, "--eventlog", garbage, man}, 2, []string{"the event log does not parse"}},
+		{"log does not parse", []string{"--evidence", edQuote, "--eventlog", garbage, man}, 2, []string{"the TDX event log does not parse"}},
+		{"log does not parse, quote matches", []string{"--evidence", okQuote, "--eventlog", garbage, man}, 2, []string{"the TDX event log does not parse"}},
+		{"ACPI table for the log", []string{"--evidence", okQuote, "--eventlog", acpiTable, man}, 2, []string{"this is the ACPI CCEL table (56 bytes", "give the log itself, /sys/firmware/acpi/tables/data/CCEL"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
@@ -340,6 +415,18 @@ func TestCheckVerifyEvidence(t *testing.T) {
 			}
 		})
 	}
+	for _, c := range []struct {
+		report string
+		want   bool
+	}{{report, true}, {badReport, false}} {
+		_, so, se := runCLI(t, "check", "--json", "--evidence", c.report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man)
+		var res struct {
+			SigChecked bool `json:"signature_checked"`
+		}
+		if err := json.Unmarshal([]byte(so), &res); err != nil || res.SigChecked != c.want {
+			t.Errorf("--json of %s: signature_checked %v (%v), want %v\n%s%s", c.report, res.SigChecked, err, c.want, so, se)
+		}
+	}
 }
 
 // TestCheckFeed: check against a dir: feed verifies the feed first, as
@@ -353,8 +440,35 @@ func TestCheckFeed(t *testing.T) {
 		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel")); code != 0 {
 		t.Fatalf("publish: exit %d\n%s%s", code, so, se)
 	}
+	// A second release, 1.1.0, for 2 and 4 vCPUs only: a guest of one
+	// vCPU is one of 1.0.0, which the feed still holds.
+	out2 := filepath.Join(dir, "out2")
+	if err := os.CopyFS(out2, os.DirFS(b.out)); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := os.ReadFile(filepath.Join(out2, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Parse(mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Measurements = m.Measurements[1:]
+	if mb, err = m.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out2, "manifest.json"), mb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, so, se := runCLI(t, "publish", filepath.Join(out2, "manifest.json"), "--version", "1.1.0", "--expires", "2099-01-01T00:00:00Z",
+		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel2")); code != 0 {
+		t.Fatalf("publish 1.1.0: exit %d\n%s%s", code, so, se)
+	}
 	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
 	three := b.report(t, b.measure(t, 3, "EPYC-Genoa", b.cmdline))
+	one := b.report(t, b.measure(t, 1, "EPYC-Genoa", b.cmdline))
+	two := b.report(t, b.measure(t, 2, "EPYC-Genoa", b.cmdline))
 	for _, c := range []struct {
 		name string
 		args []string
@@ -362,7 +476,12 @@ func TestCheckFeed(t *testing.T) {
 		want []string
 	}{
 		{"feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, "dir:" + feedDir}, 1,
-			[]string{"release sample 1.0.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+			[]string{"release sample 1.1.0, the latest of its name, verified", "release sample 1.0.0, superseded by 1.1.0, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4",
+				"compared with every entry of the releases sample 1.1.0, sample 1.0.0 (superseded by 1.1.0)"}},
+		{"feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, "dir:" + feedDir}, 0,
+			[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
+		{"feed, latest release", []string{"--allow-dev-key", "--key", devPub, "--evidence", two, "dir:" + feedDir}, 0,
+			[]string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.1.0\n"}},
 		{"feed without --allow-dev-key", []string{"--key", devPub, "--evidence", three, "dir:" + feedDir}, 1, []string{"DEVELOPMENT key"}},
 		{"feed with another key", []string{"--key", b.pub, "--evidence", three, "dir:" + feedDir}, 1, []string{"the feed does not verify"}},
 	} {
@@ -376,9 +495,23 @@ func TestCheckFeed(t *testing.T) {
 					t.Errorf("output has no %q:\n%s%s", w, so, se)
 				}
 			}
-			if c.name != "feed" && strings.Contains(so, "MISMATCH") {
+			if c.code != 0 && c.name != "feed" && strings.Contains(so, "MISMATCH") {
 				t.Errorf("compared with reference values that did not verify:\n%s", so)
 			}
 		})
+	}
+	code, so, se := runCLI(t, "check", "--json", "--allow-dev-key", "--key", devPub, "--evidence", one, "dir:"+feedDir)
+	var res struct {
+		DevKey  bool `json:"dev_key"`
+		Release struct {
+			Name, Version string
+			Superseded    string `json:"superseded_by"`
+		} `json:"release"`
+	}
+	if err := json.Unmarshal([]byte(so), &res); err != nil {
+		t.Fatalf("--json: %v\n%s%s", err, so, se)
+	}
+	if code != 0 || !res.DevKey || res.Release.Name != "sample" || res.Release.Version != "1.0.0" || res.Release.Superseded != "1.1.0" {
+		t.Errorf("--json of a 1-vCPU report against the feed: exit %d, %+v; want a match of sample 1.0.0 superseded by 1.1.0, dev_key true", code, res)
 	}
 }

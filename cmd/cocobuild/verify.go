@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,84 +113,58 @@ the terminal; --json keeps it exact.`,
 			o.Limits = &a.limits
 			ctx := cmd.Context()
 			target := args[0]
-			var rd feed.Reader
-			switch {
-			case strings.HasPrefix(target, feed.OCIPrefix):
-				fc, err := feedCheck()
-				if err != nil {
-					return err
-				}
-				rep, err := publish.VerifyOCI(ctx, target, pub, o, fc)
-				if err != nil {
-					return a.verifyFailed(err)
-				}
-				return a.printFeed(target, rep, pub, fc.State)
-			case strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "dir:"):
-				if rd, err = feed.Open(target, &a.limits); err != nil {
-					return usageErr(err)
-				}
-			default:
-				fi, err := os.Stat(target)
-				if err != nil {
-					return usageErr(err)
-				}
-				if fi.IsDir() {
-					if _, err := os.Lstat(filepath.Join(target, feed.IndexFile)); err == nil {
-						rd = feed.Dir{Path: target, Limits: &a.limits}
-						break
-					}
-					docs, err := publish.ReadDocumentsWithin(target, a.tees, &a.limits)
-					if errors.Is(err, publish.ErrNotRegular) || errors.Is(err, limits.ErrExceeded) {
-						return a.verifyFailed(err) // the release, not the command line, is wrong
-					}
-					if err != nil {
-						return usageErr(err)
-					}
-					v, err := publish.Verify(ctx, docs, pub, o)
-					if err != nil {
-						return a.verifyFailed(err)
-					}
-					return a.printVerified(target, v.Release, v.Checked)
-				}
-				data, err := a.readDocument(target, true)
-				if err != nil {
-					return err
-				}
-				if statement != "" {
-					if o.Statement, err = a.readDocument(statement, true); err != nil {
-						return err
-					}
-				} else if filepath.Base(target) != publish.StatementFile {
-					if o.Statement, err = a.readDocument(filepath.Join(filepath.Dir(target), publish.StatementFile), false); err != nil {
-						return err
-					}
-				}
-				var sig []byte
-				if sigFile == "" {
-					if sig, err = a.readDocument(target+".sig", false); err != nil {
-						return err
-					}
-				} else if sig, err = a.readDocument(sigFile, true); err != nil {
-					return err
-				}
-				if f, _ := publish.DetectFormat(data); name != "" && (f == publish.FormatCoRIM || f == publish.FormatRVPS && o.Statement == nil) {
-					return usageErr(fmt.Errorf("--name: %s does not state its release's name: verify it with its statement (--statement) or verify the release directory", target))
-				}
-				checked, err := publish.VerifyOne(ctx, data, sig, pub, o)
-				if err != nil {
-					return a.verifyFailed(err)
-				}
-				return a.printVerified(target, nil, checked)
+			kind, err := publish.ClassifyTarget(target)
+			if err != nil {
+				return usageErr(err)
 			}
-			fc, err := feedCheck()
+			if kind != publish.TargetFile {
+				var fc publish.FeedCheck
+				if kind == publish.TargetFeed {
+					if fc, err = feedCheck(); err != nil {
+						return err
+					}
+				}
+				vt, err := publish.VerifyTarget(ctx, target, kind, pub, o, fc)
+				if errors.Is(err, publish.ErrBadTarget) {
+					return usageErr(err)
+				}
+				if err != nil {
+					return a.verifyFailed(err)
+				}
+				if vt.Feed != nil {
+					return a.printFeed(target, vt.Feed, pub, fc.State)
+				}
+				return a.printVerified(target, vt.Release.Release, vt.Release.Checked)
+			}
+			data, err := a.readDocument(target, true)
 			if err != nil {
 				return err
 			}
-			rep, err := publish.VerifyFeed(ctx, rd, pub, o, fc)
+			if statement != "" {
+				if o.Statement, err = a.readDocument(statement, true); err != nil {
+					return err
+				}
+			} else if filepath.Base(target) != publish.StatementFile {
+				if o.Statement, err = a.readDocument(filepath.Join(filepath.Dir(target), publish.StatementFile), false); err != nil {
+					return err
+				}
+			}
+			var sig []byte
+			if sigFile == "" {
+				if sig, err = a.readDocument(target+".sig", false); err != nil {
+					return err
+				}
+			} else if sig, err = a.readDocument(sigFile, true); err != nil {
+				return err
+			}
+			if f, _ := publish.DetectFormat(data); name != "" && (f == publish.FormatCoRIM || f == publish.FormatRVPS && o.Statement == nil) {
+				return usageErr(fmt.Errorf("--name: %s does not state its release's name: verify it with its statement (--statement) or verify the release directory", target))
+			}
+			checked, err := publish.VerifyOne(ctx, data, sig, pub, o)
 			if err != nil {
 				return a.verifyFailed(err)
 			}
-			return a.printFeed(target, rep, pub, fc.State)
+			return a.printVerified(target, nil, checked)
 		},
 	}
 	a.addLimitFlag(c, false)

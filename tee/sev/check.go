@@ -69,6 +69,17 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 	return &Evidence{Report: a.GetReport(), Raw: b[:abi.ReportSize], Certs: a.GetCertificateChain()}, true, nil
 }
 
+// EvidenceKinds implements tee.Checker.
+func (TEE) EvidenceKinds() string {
+	return "an AMD SEV-SNP attestation report (the 1184 bytes snpguest report writes, versions 2 to 5, or a report followed by its certificate table)"
+}
+
+// ParseEventLog implements tee.Checker: SNP evidence has no event log (a
+// report's measurement is the launch digest itself).
+func (TEE) ParseEventLog([]byte) error {
+	return fmt.Errorf("%w: an SEV-SNP attestation report has none (--eventlog is for a TDX quote's CCEL); its launch measurement is checked by itself", tee.ErrNoEventLog)
+}
+
 // reportCertsToProto is go-sev-guest's parser of a report and its
 // certificate table, whose panics on a malformed table become errors.
 func reportCertsToProto(b []byte) (a *spb.Attestation, err error) {
@@ -79,10 +90,6 @@ func reportCertsToProto(b []byte) (a *spb.Attestation, err error) {
 	}()
 	return abi.ReportCertsToProto(b)
 }
-
-// The evidence fields beyond the RVPS scalars of the policy, by the param
-// of an entry that publishes them.
-var snpIDFields = []string{"family_id", "image_id", "host_data", "id_key_digest", "author_key_digest", "guest_svn", "vmpl"}
 
 // evidenceFields are the report's fields by reference-value name.
 func evidenceFields(r *spb.Report) []tee.Field {
@@ -156,6 +163,59 @@ func published(e tee.CheckEntry, field string) (string, error) {
 	}
 }
 
+// Guest policy bits that no guest of a release may have, whether its
+// entries publish a policy or not: Trustee's default attestation policy
+// (ear_default_policy_cpu.rego) requires debug_allowed and
+// migrate_ma_allowed false for any SNP configuration it accepts.
+const (
+	policyDebug          = 1 << 19
+	policyMigrationAgent = 1 << 18
+)
+
+// forbiddenPolicy says which forbidden bits policy p has, or "".
+func forbiddenPolicy(p uint64) string {
+	var d []string
+	if p&policyDebug != 0 {
+		d = append(d, "bit 19 (debugging allowed) is set: the host can read and change the guest's memory, so its measurement vouches for nothing")
+	}
+	if p&policyMigrationAgent != 0 {
+		d = append(d, "bit 18 (migration agent allowed) is set: a migration agent can export the guest's memory")
+	}
+	return strings.Join(d, "; ")
+}
+
+// unpublishedNote says what a verifier expects of a field that no entry
+// publishes, and whether the report's value is one it would question
+// (unusual is then true).
+func unpublishedNote(f tee.Field) (note string, unusual bool) {
+	zero := strings.Trim(f.Got, "0") == ""
+	switch f.Name {
+	case "snp_report_data":
+		return "the verifier's nonce, never a reference value", false
+	case "snp_vmpl":
+		if zero {
+			return "not published; 0, the VMPL a guest without an SVSM (the launches cocobuild models) requests its reports at", false
+		}
+		return fmt.Sprintf("not published: check cannot vouch for it. The release's launches have no SVSM, so their guest kernel runs at VMPL 0 and requests its reports at VMPL 0; this report was requested for VMPL %s (a guest under an SVSM, or a request with privlevel %s), so its report data may come from software less privileged than the guest kernel. Trustee's default policy does not check the VMPL; require 0 in your verifier's policy if the guest has no SVSM", f.Got, f.Got), true
+	case "snp_host_data":
+		if zero {
+			return "not published; zero: the host set no host data", false
+		}
+		return "not published: check cannot vouch for it. The host set host data (QEMU's sev-snp-guest host-data); the release does not say what it should be, and Trustee's default policy does not check it", true
+	case "snp_id_key_digest", "snp_author_key_digest", "snp_family_id", "snp_image_id":
+		if zero {
+			return "not published; zero: the VM was launched without an ID block", false
+		}
+		return fmt.Sprintf("not published: check cannot vouch for it. The VM was launched with an ID block (%s set); the release does not publish one, and Trustee's default policy does not check it", f.Name), true
+	case "snp_guest_svn":
+		if zero {
+			return "not published; 0: no ID block sets it", false
+		}
+		return "not published: check cannot vouch for it. The guest SVN comes from an ID block the release does not publish", true
+	}
+	return "not published: check cannot vouch for it", false
+}
+
 // compare compares every field of the report with entry e.
 func compare(fields []tee.Field, e tee.CheckEntry) ([]tee.Field, bool, error) {
 	out := make([]tee.Field, 0, len(fields))
@@ -166,16 +226,42 @@ func compare(fields []tee.Field, e tee.CheckEntry) ([]tee.Field, bool, error) {
 			return nil, false, fmt.Errorf("entry %s: %w", e.Name, err)
 		}
 		c := tee.Field{Name: f.Name, Got: f.Got, Status: tee.FieldNotPublished}
-		if want != "" {
+		switch {
+		case want != "":
 			c.Want = []string{want}
 			c.Status = tee.FieldMatch
 			if want != f.Got {
 				c.Status, ok = tee.FieldDiffers, false
 			}
+		case f.Name == "snp_policy" && forbiddenPolicy(policyOf(f)) != "":
+			// Whatever the release publishes, a debuggable guest is
+			// none of its guests (as TDX's DEBUG attribute).
+			c.Want, c.Status, ok = []string{"bits 18 and 19 clear"}, tee.FieldDiffers, false
+			c.Note = forbiddenPolicy(policyOf(f))
+		default:
+			c.Note, _ = unpublishedNote(f)
 		}
 		out = append(out, c)
 	}
 	return out, ok, nil
+}
+
+// policyOf is the guest policy of the snp_policy field.
+func policyOf(f tee.Field) uint64 {
+	p, _ := strconv.ParseUint(strings.TrimPrefix(f.Got, "0x"), 16, 64)
+	return p
+}
+
+// unvouched lists the fields no entry publishes whose values a verifier
+// would question.
+func unvouched(fields []tee.Field) []string {
+	var out []string
+	for _, f := range fields {
+		if n, unusual := unpublishedNote(f); unusual && f.Name != "snp_report_data" {
+			out = append(out, fmt.Sprintf("%s = %s: %s", f.Name, f.Got, n))
+		}
+	}
+	return out
 }
 
 // Check implements tee.Checker.
@@ -197,8 +283,18 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			res.Explained = true
 			return res, nil
 		}
+		res.SignatureChecked = true
 	}
 	got := fields[0].Got
+	// The fields no entry publishes (the measure block models none of
+	// VMPL, host data or an ID block) that a verifier would question.
+	var unpub []tee.Field
+	for _, f := range fields {
+		if !slices.ContainsFunc(in.Entries, func(en tee.CheckEntry) bool { w, _ := published(en, f.Name); return w != "" }) {
+			unpub = append(unpub, f)
+		}
+	}
+	res.Unvouched = unvouched(unpub)
 	var closest []tee.Field
 	for _, en := range in.Entries {
 		if en.Values["launch_measurement"] != got {
@@ -209,11 +305,13 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			return nil, err
 		}
 		if match {
-			res.Match, res.Entry, res.Fields = true, en.Name, cmp
+			res.Match, res.Fields = true, cmp
+			res.SetEntry(en)
 			return res, nil
 		}
 		if closest == nil {
-			res.Entry, closest = en.Name, cmp
+			closest = cmp
+			res.SetEntry(en)
 		}
 	}
 	if closest != nil {
@@ -234,9 +332,13 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 		}
 	}
 	res.Fields = []tee.Field{{Name: fields[0].Name, Got: got, Want: all, Status: tee.FieldDiffers}}
-	reasons, explained, err := explainMeasurement(ctx, e.Report.GetMeasurement(), in.Entries, in.Cmdline)
+	reasons, diffs, explained, err := explainMeasurement(ctx, e.Report.GetMeasurement(), in.Entries, in.Cmdline)
 	if err != nil {
 		return nil, err
+	}
+	res.Differences = diffs
+	if f := forbiddenPolicy(e.Report.GetPolicy()); f != "" {
+		reasons = append(reasons, fmt.Sprintf("the guest policy is %s: %s", fields[1].Got, f))
 	}
 	res.Reasons, res.Explained = reasons, explained
 	return res, nil
@@ -247,6 +349,9 @@ func fieldReason(f tee.Field) string {
 	want := strings.Join(f.Want, " or ")
 	switch f.Name {
 	case "snp_policy":
+		if f.Note != "" {
+			return fmt.Sprintf("the guest policy is %s: %s", f.Got, f.Note)
+		}
 		g, _ := strconv.ParseUint(strings.TrimPrefix(f.Got, "0x"), 16, 64)
 		w, _ := strconv.ParseUint(strings.TrimPrefix(f.Want[0], "0x"), 16, 64)
 		return fmt.Sprintf("the guest policy is %s, the release publishes %s: %s", f.Got, want, policyDiff(g, w))
@@ -298,7 +403,7 @@ type launch struct {
 
 // explainMeasurement searches the neighbourhood of the published entries
 // for the launch measurement and says what differs.
-func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEntry, cmdline *string) ([]string, bool, error) {
+func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEntry, cmdline *string) ([]string, []tee.Difference, bool, error) {
 	type fwSet struct {
 		sha     string
 		entries []tee.CheckEntry
@@ -314,7 +419,8 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		fws[i].entries = append(fws[i].entries, e)
 	}
 	var reasons, missing []string
-	searched := false
+	var diffs []tee.Difference
+	searched, triedCmdline, cmdlineHit, cmdlinePublished := false, false, false, false
 	for _, fw := range fws {
 		if fw.sha == "" {
 			missing = append(missing, "entries without firmware_sha256 (the firmware they were measured with is not recorded)")
@@ -327,25 +433,29 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		}
 		pr, err := model.Prepare(img)
 		if err != nil {
-			return nil, false, fmt.Errorf("firmware %s: %w", fw.sha, err)
+			return nil, nil, false, fmt.Errorf("firmware %s: %w", fw.sha, err)
 		}
 		pub, boots, bootNames, gfs, err := publishedLaunches(fw.entries)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		// The guest's own command line, when given, with each published
 		// kernel and initrd: the digest holds only its hash.
 		alt := make([]string, len(boots))
 		if cmdline != nil {
 			for i, b := range slices.Clone(boots) {
-				t := *b.Table
-				t.Cmdline = sha256.Sum256(append([]byte(*cmdline), 0))
-				if t == *b.Table {
-					continue
+				for _, c := range tee.GuestCmdlines(*cmdline) {
+					t := *b.Table
+					t.Cmdline = sha256.Sum256(append([]byte(c), 0))
+					if t == *b.Table {
+						cmdlinePublished = true
+						continue
+					}
+					boots = append(boots, &model.DirectBoot{Table: &t})
+					bootNames = append(bootNames, bootNames[i]+" with the given command line")
+					alt = append(alt, c)
+					triedCmdline = true
 				}
-				boots = append(boots, &model.DirectBoot{Table: &t})
-				bootNames = append(bootNames, bootNames[i]+" with the given command line")
-				alt = append(alt, *cmdline)
 			}
 		}
 		nb := model.DefaultNeighbourhood(append(boots, nil))
@@ -357,31 +467,50 @@ func explainMeasurement(ctx context.Context, want []byte, entries []tee.CheckEnt
 		}
 		found, err := pr.Search(ctx, nb, want)
 		if err != nil {
-			return nil, false, fmt.Errorf("searching the launches of firmware %s: %w", fw.sha, err)
+			return nil, nil, false, fmt.Errorf("searching the launches of firmware %s: %w", fw.sha, err)
 		}
 		searched = true
 		for _, f := range found {
-			r := explainFound(f, pub, append(bootNames, ""), fw.sha, alt[f.Boot] != "")
+			r, d := explainFound(f, pub, append(bootNames, ""), fw.sha, alt[f.Boot] != "")
 			if c := alt[f.Boot]; c != "" {
+				cmdlineHit = true
 				pubCmd := str(fw.entries[0].Params["cmdline"])
 				r = fmt.Sprintf("the VM booted with the command line %q; the release's is %q (%s); %s", c, pubCmd, tee.WordDiff(pubCmd, c), r)
+				d = append([]tee.Difference{{Parameter: "cmdline", Got: c, Published: []string{pubCmd}}}, d...)
 			}
 			reasons = append(reasons, r)
+			diffs = append(diffs, d...)
+		}
+	}
+	var cmdlineNote string
+	if cmdline != nil && !cmdlineHit {
+		c := tee.GuestCmdlines(*cmdline)
+		switch {
+		case cmdlinePublished:
+			cmdlineNote = fmt.Sprintf("the --cmdline given, %q, is the published command line", c[len(c)-1])
+		case triedCmdline:
+			cmdlineNote = fmt.Sprintf("the --cmdline given, %q, gives no launch in the neighbourhood with the published firmware, kernel and initrd (tried as given and without \" initrd=initrd\"): the VM booted with another command line, or another kernel or initrd", c[0])
 		}
 	}
 	if len(reasons) > 0 {
-		return reasons, true, nil
+		if cmdlineNote != "" {
+			reasons = append(reasons, cmdlineNote)
+		}
+		return reasons, diffs, true, nil
 	}
 	var out []string
 	if searched {
 		out = append(out, fmt.Sprintf("no launch in the neighbourhood of the release gives this measurement (vCPUs 1-512; VMMs %s; CPU types %s; guest features %s; with the published direct-boot blobs and without): the firmware, kernel, initrd or cmdline must differ from the published ones",
 			strings.Join(model.VMMNames(), ", "), strings.Join(model.CPUTypes(), ", "), hexList(model.DefaultGuestFeatures)))
 	}
+	if cmdlineNote != "" {
+		out = append(out, cmdlineNote)
+	}
 	for _, m := range missing {
 		out = append(out, "could not search the neighbourhood of "+m+": give the build output with --artifacts DIR (or check the build's manifest.json)")
 	}
 	out = append(out, publishedBlobs(entries)...)
-	return out, false, nil
+	return out, nil, false, nil
 }
 
 // publishedLaunches reads the launches of entries of one firmware: their
@@ -447,7 +576,8 @@ func hashTable(kernel, initrd, cmdline string) (*model.HashTable, string, error)
 
 // explainFound says how a launch the search found differs from the
 // published ones.
-func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string, givenCmdline bool) string {
+func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string, givenCmdline bool) (string, []tee.Difference) {
+	var d []tee.Difference
 	got := launch{vcpus: f.VCPUs, vmm: f.VMM.String(), gf: f.GuestFeatures, boot: bootNames[f.Boot]}
 	var diffs []string
 	var vcpus []int
@@ -473,21 +603,27 @@ func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string,
 	sort.Ints(vcpus)
 	if !slices.Contains(vcpus, got.vcpus) {
 		diffs = append(diffs, fmt.Sprintf("this VM ran with %s; the release covers %s", plural(got.vcpus, "vCPU"), intList(vcpus)))
+		d = append(d, tee.Difference{Parameter: "vcpus", Got: strconv.Itoa(got.vcpus), Published: intStrings(vcpus)})
 	}
 	if !slices.ContainsFunc(vmms, func(v string) bool { return strings.EqualFold(v, got.vmm) }) {
 		diffs = append(diffs, fmt.Sprintf("its VMSAs are those of the %s VMM; the release covers %s", got.vmm, andList(vmms)))
+		d = append(d, tee.Difference{Parameter: "vmm", Got: got.vmm, Published: vmms})
 	}
 	if f.VMM == model.VMMQEMU && !slices.ContainsFunc(f.CPUTypes, func(c string) bool { return slices.Contains(cpus, c) }) && len(cpus) > 0 {
 		diffs = append(diffs, fmt.Sprintf("its vCPU type is %s (CPUID signature %#x); the release covers %s", orList(f.CPUTypes), f.CPUSig, andList(cpus)))
+		d = append(d, tee.Difference{Parameter: "vcpu_type", Got: strings.Join(f.CPUTypes, " or "), Published: cpus})
 	}
 	if !slices.Contains(gfs, got.gf) {
 		diffs = append(diffs, fmt.Sprintf("its guest features (SEV_FEATURES) are %#x%s; the release covers %s", got.gf, featureNote(got.gf), hexList(gfs)))
+		d = append(d, tee.Difference{Parameter: "guest_features", Got: fmt.Sprintf("%#x", got.gf), Published: strings.Split(hexList(gfs), ", ")})
 	}
 	if !slices.Contains(boots, got.boot) && !givenCmdline {
 		if got.boot == "" {
 			diffs = append(diffs, "it was launched without measured direct boot (no -kernel/-initrd/-append in the SEV hashes table, e.g. kernel-hashes=off); the release covers a direct boot of "+andList(boots))
+			d = append(d, tee.Difference{Parameter: "direct_boot", Got: "none", Published: boots})
 		} else {
 			diffs = append(diffs, "it was launched with a direct boot of "+got.boot+"; the release covers "+andList(boots))
+			d = append(d, tee.Difference{Parameter: "direct_boot", Got: got.boot, Published: boots})
 		}
 	}
 	what := fmt.Sprintf("%s, %s VMM", plural(got.vcpus, "vCPU"), got.vmm)
@@ -499,12 +635,12 @@ func explainFound(f model.Found, pub []launch, bootNames []string, fwSHA string,
 		what += ", no direct boot"
 	}
 	if len(diffs) == 0 && givenCmdline {
-		return fmt.Sprintf("the measurement is that of the published firmware %s with %s", short(fwSHA), what)
+		return fmt.Sprintf("the measurement is that of the published firmware %s with %s", short(fwSHA), what), d
 	}
 	if len(diffs) == 0 {
-		return fmt.Sprintf("the measurement is that of the published firmware %s with %s: each parameter is one the release covers, but not this combination of them", short(fwSHA), what)
+		return fmt.Sprintf("the measurement is that of the published firmware %s with %s: each parameter is one the release covers, but not this combination of them", short(fwSHA), what), d
 	}
-	return strings.Join(diffs, "; ") + fmt.Sprintf(" (the measurement is that of the published firmware %s with %s)", short(fwSHA), what)
+	return strings.Join(diffs, "; ") + fmt.Sprintf(" (the measurement is that of the published firmware %s with %s)", short(fwSHA), what), d
 }
 
 // featureNote names the SEV_FEATURES bits beyond SNPActive that hosts set.
@@ -564,12 +700,14 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-func intList(n []int) string {
+func intList(n []int) string { return andList(intStrings(n)) }
+
+func intStrings(n []int) []string {
 	s := make([]string, len(n))
 	for i, v := range n {
 		s[i] = strconv.Itoa(v)
 	}
-	return andList(s)
+	return s
 }
 
 func hexList(n []uint64) string {

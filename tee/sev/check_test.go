@@ -164,6 +164,12 @@ func TestCheckSNP(t *testing.T) {
 			reasons: []string{"must differ from the published ones", `published cmdline: "` + in.cmdline + `"`, "published kernel sha256: " + sha(in.kernel), "published initrd sha256: " + sha(in.initrd), "published firmware sha256: " + sha(in.fw)}},
 		{name: "cmdline given", cmdline: in.cmdline + " debug", p: model.Params{VCPUs: 4, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline + " debug"}}, explained: true,
 			reasons: []string{`the VM booted with the command line "` + in.cmdline + ` debug"; the release's is "` + in.cmdline + `" (+debug); the measurement is that of the published firmware`}},
+		{name: "cmdline given as /proc/cmdline", cmdline: in.cmdline + " debug initrd=initrd\n", p: model.Params{VCPUs: 4, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline + " debug"}}, explained: true,
+			reasons: []string{`the VM booted with the command line "` + in.cmdline + ` debug"; the release's is "` + in.cmdline + `" (+debug); the measurement is that of the published firmware`}},
+		{name: "cmdline given, another", cmdline: in.cmdline + " quiet initrd=initrd\n", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline + " debug"}},
+			reasons: []string{"must differ from the published ones", `the --cmdline given, "` + in.cmdline + ` quiet initrd=initrd", gives no launch in the neighbourhood`}},
+		{name: "cmdline given, published", cmdline: in.cmdline + " initrd=initrd\n", p: model.Params{VCPUs: 3, VCPUType: milan, GuestFeatures: 1, DirectBoot: boot}, explained: true,
+			reasons: []string{"this VM ran with 3 vCPUs", `the --cmdline given, "` + in.cmdline + `", is the published command line`}},
 		{name: "kernel", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: append([]byte{1}, in.kernel...), Initrd: in.initrd, Cmdline: in.cmdline}},
 			reasons: []string{"the firmware, kernel, initrd or cmdline must differ"}},
 		{name: "initrd", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Cmdline: in.cmdline}},
@@ -208,6 +214,60 @@ func TestCheckSNP(t *testing.T) {
 						t.Errorf("field %s differs (%s, want %q) in a match", f.Name, f.Got, f.Want)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestCheckSNPUnpublished: with entries that publish no policy, a guest
+// policy with debugging (bit 19) or a migration agent (bit 18) allowed is
+// still a mismatch, as Trustee's default policy refuses them; a VMPL other
+// than 0, host data and an ID-key digest, which no entry publishes, match
+// but are listed as what check cannot vouch for, with what a verifier
+// expects.
+func TestCheckSNPUnpublished(t *testing.T) {
+	in := loadCheckInputs(t)
+	entries := publishedEntries(t, in)
+	for _, e := range entries {
+		delete(e.Params, "policy")
+	}
+	m := measureSNP(t, in.fw, model.Params{VCPUs: 2, VCPUType: "EPYC-Milan", GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline}})
+	other := measureSNP(t, in.fw, model.Params{VCPUs: 3, VCPUType: "EPYC-Milan", GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline}})
+	for _, c := range []struct {
+		name      string
+		raw       []byte
+		match     bool
+		reasons   []string
+		unvouched []string
+	}{
+		{"plain", report(t, m, 0x30000, nil), true, nil, nil},
+		{"debug", report(t, m, 0xb0000, nil), false, []string{"the guest policy is 0xb0000: bit 19 (debugging allowed) is set"}, nil},
+		{"debug, other measurement", report(t, other, 0xb0000, nil), false, []string{"this VM ran with 3 vCPUs", "the guest policy is 0xb0000: bit 19 (debugging allowed) is set"}, nil},
+		{"migration agent", report(t, m, 0x70000, nil), false, []string{"bit 18 (migration agent allowed) is set"}, nil},
+		{"vmpl 3", report(t, m, 0x30000, func(r *spb.Report) { r.Vmpl = 3 }), true, nil,
+			[]string{"snp_vmpl = 3: not published: check cannot vouch for it", "requests its reports at VMPL 0", "Trustee's default policy does not check the VMPL"}},
+		{"host data", report(t, m, 0x30000, func(r *spb.Report) { r.HostData[0] = 1 }), true, nil, []string{"snp_host_data = 01", "check cannot vouch for it"}},
+		{"id key", report(t, m, 0x30000, func(r *spb.Report) { r.IdKeyDigest[5] = 7 }), true, nil, []string{"snp_id_key_digest = 0000000000", "launched with an ID block"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := check(t, c.raw, entries, nil)
+			if res.Match != c.match {
+				t.Fatalf("match = %v, want %v; reasons %q", res.Match, c.match, res.Reasons)
+			}
+			all := strings.Join(res.Reasons, "\n")
+			for _, r := range c.reasons {
+				if !strings.Contains(all, r) {
+					t.Errorf("reasons %q: want one with %q", res.Reasons, r)
+				}
+			}
+			uv := strings.Join(res.Unvouched, "\n")
+			for _, u := range c.unvouched {
+				if !strings.Contains(uv, u) {
+					t.Errorf("unvouched %q: want one with %q", res.Unvouched, u)
+				}
+			}
+			if len(c.unvouched) == 0 && len(res.Unvouched) > 0 {
+				t.Errorf("unvouched %q, want none", res.Unvouched)
 			}
 		})
 	}

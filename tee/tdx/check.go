@@ -65,6 +65,28 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 	return &Evidence{Quote: q4, Raw: b}, true, nil
 }
 
+// EvidenceKinds implements tee.Checker.
+func (TEE) EvidenceKinds() string {
+	return "an Intel TDX quote (version 4; version 5 is refused by name: the go-tdx-guest release cocobuild uses parses version 4 only), with its CCEL event log as --eventlog (/sys/firmware/acpi/tables/data/CCEL)"
+}
+
+// acpiHeaderSize is the size of an ACPI table header; the CCEL table is a
+// header and the log's class, length and address (56 bytes).
+const acpiHeaderSize = 36
+
+// ParseEventLog implements tee.Checker: b must be a CC event log that
+// go-eventlog parses. The ACPI CCEL table, which only says where the log
+// lies, is told apart and named.
+func (TEE) ParseEventLog(b []byte) error {
+	if len(b) >= acpiHeaderSize && len(b) <= 64 && string(b[:4]) == "CCEL" {
+		return fmt.Errorf("%w: this is the ACPI CCEL table (%d bytes, /sys/firmware/acpi/tables/CCEL), which only says where the event log lies: give the log itself, /sys/firmware/acpi/tables/data/CCEL", tee.ErrUnreadable, len(b))
+	}
+	if _, _, err := parseLog(b); err != nil {
+		return fmt.Errorf("%w: the TDX event log does not parse (want the CCEL log from /sys/firmware/acpi/tables/data/CCEL): %w", tee.ErrUnreadable, err)
+	}
+	return nil
+}
+
 // quoteToProto is go-tdx-guest's parser, whose panics on malformed
 // certification data (v0.3.1 slices past the end with a length the quote
 // states) become errors.
@@ -125,6 +147,9 @@ func compare(fields []tee.Field, e tee.CheckEntry) ([]tee.Field, int) {
 	differ := 0
 	for _, f := range fields {
 		c := tee.Field{Name: f.Name, Got: f.Got, Status: tee.FieldNotPublished}
+		if f.Name == "report_data" {
+			c.Note = "the verifier's nonce, never a reference value"
+		}
 		if f.Name == "td_attributes" && published(e, f.Name) == "" && debugTD(f.Got) {
 			// Whatever a release publishes, a debuggable TD is none of its
 			// guests: the host can read and change its memory.
@@ -167,14 +192,19 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			res.Explained = true
 			return res, nil
 		}
+		res.SignatureChecked = true
 	}
-	// The closest entry: MRTD first, then the most registers equal.
+	// The closest entry: MRTD first, then the most registers equal; with
+	// a log that replays to the quote, the most events equal to those of
+	// the entry's expected log.
 	best, bestDiff, bestMRTD := -1, 0, false
 	var bestFields []tee.Field
+	cmps := make([][]tee.Field, len(in.Entries))
 	for i, en := range in.Entries {
 		cmp, differ := compare(fields, en)
 		if differ == 0 {
-			res.Match, res.Entry, res.Fields = true, en.Name, cmp
+			res.Match, res.Fields = true, cmp
+			res.SetEntry(en)
 			if len(in.EventLog) > 0 {
 				// A matching quote's log must still replay to it.
 				if why := replayProblem(in.EventLog, e.Quote); why != "" {
@@ -184,13 +214,32 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			}
 			return res, nil
 		}
+		cmps[i] = cmp
 		mrtdOK := cmp[0].Status == tee.FieldMatch
 		if best < 0 || (mrtdOK && !bestMRTD) || (mrtdOK == bestMRTD && differ < bestDiff) {
 			best, bestDiff, bestMRTD, bestFields = i, differ, mrtdOK, cmp
 		}
 	}
+	if len(in.EventLog) > 0 && replayProblem(in.EventLog, e.Quote) == "" {
+		if got, _, err := parseLog(in.EventLog); err == nil {
+			most := -1
+			for i, en := range in.Entries {
+				if (cmps[i][0].Status == tee.FieldMatch) != bestMRTD {
+					continue
+				}
+				want, ok := expectedLog(en)
+				if !ok {
+					continue
+				}
+				if n := equalEvents(want, got); n > most {
+					most, best, bestFields = n, i, cmps[i]
+				}
+			}
+		}
+	}
 	closest := in.Entries[best]
-	res.Entry, res.Fields = closest.Name, bestFields
+	res.Fields = bestFields
+	res.SetEntry(closest)
 	x := &explainer{entries: in.Entries, closest: closest, quote: e.Quote, cmdline: in.Cmdline}
 	if !bestMRTD {
 		x.mrtd()
@@ -219,7 +268,7 @@ func (TEE) Check(ctx context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.
 			x.add(true, "%s is %s, the release publishes %s", f.Name, f.Got, strings.Join(f.Want, ", "))
 		}
 	}
-	res.Reasons, res.Explained = x.reasons, x.explained
+	res.Reasons, res.Explained, res.Differences = x.reasons, x.explained, x.diffs
 	return res, nil
 }
 
@@ -231,6 +280,12 @@ type explainer struct {
 	cmdline   *string
 	reasons   []string
 	explained bool
+	diffs     []tee.Difference
+}
+
+// diff records a parameter that differs.
+func (x *explainer) diff(parameter, got string, published ...string) {
+	x.diffs = append(x.diffs, tee.Difference{Parameter: parameter, Got: got, Published: published})
 }
 
 func (x *explainer) add(explains bool, format string, args ...any) {
@@ -274,10 +329,12 @@ func (x *explainer) mrtd() {
 			}
 			tried = append(tried, fmt.Sprintf("%s %s", o, d))
 			if bytes.Equal(d[:], got) {
+				x.diff("page_order", string(o), orders...)
 				x.add(true, "MRTD is that of the published firmware %s added in the %s page order (%s); the release covers %s", short(sha), o, orderNote(o), strings.Join(orders, " and "))
 				return
 			}
 		}
+		x.diff("firmware", "another firmware (MRTD "+hex.EncodeToString(got)+")", sha)
 		x.add(true, "MRTD depends only on the firmware and the page order, and neither page order of the published firmware %s gives it (%s): the TD ran another firmware", sha, strings.Join(tried, "; "))
 	}
 	if len(shas) == 0 {
@@ -350,20 +407,23 @@ func parseLog(b []byte) ([]logEvent, *tcg.EventLog, error) {
 }
 
 // replayProblem says why the TD's log does not replay to its quote, or "".
+// Each of the four RTMRs is replayed from the log's events and compared
+// with the quote, whether the log has events for it or not: go-eventlog's
+// EventLog.Verify checks only the registers the log extends, so a log
+// with a register's events removed (or a quote whose RTMR3 was extended at
+// run time) would pass it.
 func replayProblem(log []byte, q *pb.QuoteV4) string {
 	events, el, err := parseLog(log)
 	if err != nil {
 		return "the event log does not parse (" + err.Error() + "), so it cannot vouch for anything"
 	}
-	var bank register.RTMRBank
-	for i, r := range q.GetTdQuoteBody().GetRtmrs() {
-		bank.RTMRs = append(bank.RTMRs, register.RTMR{Index: i, Digest: r})
-	}
-	if _, err := el.Verify(bank.MRs()); err == nil {
-		return ""
-	}
+	rtmrs := q.GetTdQuoteBody().GetRtmrs()
 	var bad []string
-	for i, r := range q.GetTdQuoteBody().GetRtmrs() {
+	for i := range 4 {
+		var r []byte
+		if i < len(rtmrs) {
+			r = rtmrs[i]
+		}
 		var ds []model.Digest
 		for _, e := range events {
 			if e.rtmr == i {
@@ -371,10 +431,20 @@ func replayProblem(log []byte, q *pb.QuoteV4) string {
 			}
 		}
 		if got := model.Replay(ds...); !bytes.Equal(got[:], r) {
-			bad = append(bad, fmt.Sprintf("RTMR%d (the log replays to %s, the quote says %s)", i, short(got.String()), short(hex.EncodeToString(r))))
+			bad = append(bad, fmt.Sprintf("RTMR%d (its %d events replay to %s, the quote says %s)", i, len(ds), short(got.String()), short(hex.EncodeToString(r))))
 		}
 	}
-	return "the event log does not replay to the quote's " + strings.Join(bad, ", ") + ": it is not the log of this TD, or it was altered, so its events cannot explain anything"
+	if len(bad) > 0 {
+		return "the event log does not replay to the quote's " + strings.Join(bad, ", ") + ": it is not the log of this TD, or it was altered (or the TD extended an RTMR at run time without logging it), so its events cannot explain anything"
+	}
+	var bank register.RTMRBank
+	for i, r := range rtmrs {
+		bank.RTMRs = append(bank.RTMRs, register.RTMR{Index: i, Digest: r})
+	}
+	if _, err := el.Verify(bank.MRs()); err != nil {
+		return "the event log replays to the quote's RTMRs, but go-eventlog refuses it (" + err.Error() + "), so its events cannot explain anything"
+	}
+	return ""
 }
 
 // eventLog explains differing RTMRs event by event: the TD's log must
@@ -405,13 +475,49 @@ func (x *explainer) eventLog(log []byte, differing []int) error {
 	if err != nil {
 		return fmt.Errorf("the expected event log %s: %w", path, err)
 	}
-	if s := separatorPlacement(want, got); s != "" {
+	if s, g, w := separatorPlacement(want, got); s != "" {
+		x.diff("tdvf_separator", g, w)
 		x.add(true, "%s", s)
 	}
 	for _, i := range differing {
-		x.firstDifference(i, filter(want, i), filter(got, i))
+		x.differences(i, filter(want, i), filter(got, i))
 	}
 	return nil
+}
+
+// expectedLog is the events of an entry's expected log, when at hand.
+func expectedLog(e tee.CheckEntry) ([]logEvent, bool) {
+	path := str(e.Params["eventlog"])
+	if path == "" || e.File == nil {
+		return nil, false
+	}
+	b, err := e.File(path)
+	if err != nil {
+		return nil, false
+	}
+	evs, _, err := parseLog(b)
+	return evs, err == nil
+}
+
+// equalEvents counts the events of got that the expected log want has too
+// (the same register, type and digest), each expected event counted once.
+func equalEvents(want, got []logEvent) int {
+	left := map[string]int{}
+	for _, e := range want {
+		left[eventKey(e)]++
+	}
+	n := 0
+	for _, e := range got {
+		if k := eventKey(e); left[k] > 0 {
+			left[k]--
+			n++
+		}
+	}
+	return n
+}
+
+func eventKey(e logEvent) string {
+	return fmt.Sprintf("%d/%d/%x", e.rtmr, e.typ, e.digest)
 }
 
 func filter(evs []logEvent, rtmr int) []logEvent {
@@ -427,7 +533,7 @@ func filter(evs []logEvent, rtmr int) []logEvent {
 // separatorPlacement says when the TD logs the ReadyToBoot separator in
 // another RTMR than the release expects (TDVF before and after edk2
 // efaf893).
-func separatorPlacement(want, got []logEvent) string {
+func separatorPlacement(want, got []logEvent) (why, gotSep, wantSep string) {
 	where := func(evs []logEvent) []int {
 		var r []int
 		for _, e := range evs {
@@ -439,7 +545,7 @@ func separatorPlacement(want, got []logEvent) string {
 	}
 	w, g := where(want), where(got)
 	if slices.Equal(w, g) {
-		return ""
+		return "", "", ""
 	}
 	name := func(r []int) string {
 		if slices.Contains(r, 0) && !slices.Contains(r, 1) {
@@ -450,26 +556,72 @@ func separatorPlacement(want, got []logEvent) string {
 		}
 		return "no RTMR"
 	}
-	return fmt.Sprintf("the TD's firmware logs the ReadyToBoot separator in %s; the release expects it in %s", name(g), name(w))
+	param := func(r []int) string {
+		if slices.Contains(r, 0) && !slices.Contains(r, 1) {
+			return "legacy"
+		}
+		return "current"
+	}
+	return fmt.Sprintf("the TD's firmware logs the ReadyToBoot separator in %s; the release expects it in %s", name(g), name(w)), param(g), param(w)
 }
 
-// firstDifference names the first event of RTMR i where the TD's log
-// departs from the expected one.
-func (x *explainer) firstDifference(i int, want, got []logEvent) {
-	for k := 0; k < max(len(want), len(got)); k++ {
-		switch {
-		case k >= len(got):
-			x.add(true, "RTMR%d: the TD's log ends after %d events; the release expects event %d, %s", i, len(got), k+1, x.describe(want[k]))
-			return
-		case k >= len(want):
-			x.add(true, "RTMR%d: the TD logged an event the release does not expect, event %d: %s", i, k+1, x.describe(got[k]))
-			return
-		case want[k].typ != got[k].typ || !bytes.Equal(want[k].digest, got[k].digest):
-			x.add(true, "RTMR%d event %d: %s", i, k+1, x.difference(want[k], got[k]))
-			return
+// differences names every event of RTMR i where the TD's log departs from
+// the expected one: the two are aligned on their longest common run of
+// equal events (same type and digest), and each gap between equal events
+// is events that differ (paired in order), then events one log has and
+// the other lacks.
+func (x *explainer) differences(i int, want, got []logEvent) {
+	same := func(a, b logEvent) bool { return a.typ == b.typ && bytes.Equal(a.digest, b.digest) }
+	// lcs[a][b]: the longest common run of want[a:] and got[b:].
+	lcs := make([][]int, len(want)+1)
+	for a := range lcs {
+		lcs[a] = make([]int, len(got)+1)
+	}
+	for a := len(want) - 1; a >= 0; a-- {
+		for b := len(got) - 1; b >= 0; b-- {
+			if same(want[a], got[b]) {
+				lcs[a][b] = lcs[a+1][b+1] + 1
+			} else {
+				lcs[a][b] = max(lcs[a+1][b], lcs[a][b+1])
+			}
 		}
 	}
-	x.add(false, "RTMR%d: the TD's events are the expected ones, yet the register differs", i)
+	found := false
+	var wg, gg []int // the current gap: indexes into want and got
+	flush := func() {
+		for k := 0; k < max(len(wg), len(gg)); k++ {
+			found = true
+			switch {
+			case k >= len(gg):
+				x.add(true, "RTMR%d: the TD's log lacks event %d the release expects, %s", i, wg[k]+1, x.describe(want[wg[k]]))
+				x.diff(fmt.Sprintf("rtmr%d_event", i), "none", x.describe(want[wg[k]]))
+			case k >= len(wg):
+				x.add(true, "RTMR%d: the TD logged an event the release does not expect, event %d: %s", i, gg[k]+1, x.describe(got[gg[k]]))
+				x.diff(fmt.Sprintf("rtmr%d_event", i), x.describe(got[gg[k]]))
+			default:
+				x.add(true, "RTMR%d event %d: %s", i, gg[k]+1, x.difference(want[wg[k]], got[gg[k]]))
+			}
+		}
+		wg, gg = wg[:0], gg[:0]
+	}
+	a, b := 0, 0
+	for a < len(want) || b < len(got) {
+		switch {
+		case a < len(want) && b < len(got) && same(want[a], got[b]):
+			flush()
+			a, b = a+1, b+1
+		case b < len(got) && (a == len(want) || lcs[a][b+1] >= lcs[a+1][b]):
+			gg = append(gg, b)
+			b++
+		default:
+			wg = append(wg, a)
+			a++
+		}
+	}
+	flush()
+	if !found {
+		x.add(false, "RTMR%d: the TD's events are the expected ones, yet the register differs", i)
+	}
 }
 
 // Linux EFI stub tagged event IDs.
@@ -530,6 +682,7 @@ func (x *explainer) difference(want, got logEvent) string {
 	p := x.closest.Params
 	switch model.EventType(want.typ) {
 	case model.EvEFIBootServicesApplication:
+		x.diff("kernel_authenticode_sha384", gd, wd)
 		return fmt.Sprintf("the kernel differs: its Authenticode SHA-384 is %s in the TD's log, %s for the published kernel (sha256 %s)", gd, wd, str(p["kernel_sha256"]))
 	case model.EvEventTag:
 		id, _ := tagID(want.data)
@@ -537,13 +690,16 @@ func (x *explainer) difference(want, got logEvent) string {
 		case loadOptionsTagID:
 			return x.cmdlineDifference(gd, wd)
 		case initrdTagID:
+			x.diff("initrd_sha384", gd, wd)
 			return fmt.Sprintf("the initrd differs: the TD's has SHA-384 %s, the published initrd (sha256 %s) has %s", gd, str(p["initrd_sha256"]), wd)
 		}
 	case model.EvPlatformConfigFlags:
+		x.diff("acpi_tables_sha384", gd, wd)
 		return fmt.Sprintf("%s differ: QEMU generates them for the machine type, the vCPU count and the memory size; %s was measured with %s — the TD ran with another vCPU count, memory size or QEMU", x.describe(want), x.closest.Name, launchOf(p))
 	case model.EvEFIHandoffTables2:
 		return x.memoryDifference(got.digest)
 	}
+	x.diff(fmt.Sprintf("rtmr%d_event_sha384 (%s)", want.rtmr, model.EventType(want.typ)), gd, wd)
 	return fmt.Sprintf("%s differs: SHA-384 %s in the TD's log, %s expected", x.describe(want), gd, wd)
 }
 
@@ -568,6 +724,7 @@ func (x *explainer) memoryDifference(got []byte) string {
 		return s
 	}
 	if m, ok := model.SearchMemory(md, model.Digest(got)); ok {
+		x.diff("memory", memString(m), mems...)
 		return fmt.Sprintf("the TD ran with %s of memory (its TD HOB is that of %d bytes); %s is for %s, and the release covers memory %s", memString(m), m, x.closest.Name, str(p["memory"]), strings.Join(mems, ", "))
 	}
 	return s + "; no memory size from 128M to 4T gives its TD HOB (another QEMU, or another memory layout)"
@@ -594,15 +751,20 @@ func (x *explainer) cmdlineDifference(got, want string) string {
 	initrd := str(p["initrd_sha256"]) != ""
 	s := fmt.Sprintf("the kernel command line differs: the release's is %q (LoadOptions %q, SHA-384 %s); the TD's LoadOptions have SHA-384 %s", pub, model.LoadOptions(pub, initrd), short(want), short(got))
 	if x.cmdline == nil {
+		x.diff("cmdline", "LoadOptions SHA-384 "+got, pub)
 		return s + "; the log holds only its digest: give the TD's /proc/cmdline with --cmdline to see it"
 	}
-	c := strings.TrimSpace(*x.cmdline)
-	for _, lo := range []string{c, strings.TrimSuffix(c, " initrd=initrd"), model.LoadOptions(c, true)} {
-		if d := model.LoadOptionsDigest(lo); d.String() == got {
-			return fmt.Sprintf("the kernel command line differs: the TD booted with %q, the release with %q (%s)", strings.TrimSuffix(lo, " initrd=initrd"), pub, tee.WordDiff(pub, strings.TrimSuffix(lo, " initrd=initrd")))
+	cands := tee.GuestCmdlines(*x.cmdline)
+	for _, c := range slices.Backward(cands) { // without " initrd=initrd" first: the text to show
+		for _, lo := range []string{c, model.LoadOptions(c, true)} {
+			if d := model.LoadOptionsDigest(lo); d.String() == got {
+				x.diff("cmdline", c, pub)
+				return fmt.Sprintf("the kernel command line differs: the TD booted with %q, the release with %q (%s)", c, pub, tee.WordDiff(pub, c))
+			}
 		}
 	}
-	return s + fmt.Sprintf("; the --cmdline given, %q, does not hash to it either", c)
+	x.diff("cmdline", "LoadOptions SHA-384 "+got, pub)
+	return s + fmt.Sprintf("; the --cmdline given, %q, does not hash to it either (tried as given and with and without \" initrd=initrd\")", cands[0])
 }
 
 func launchOf(p map[string]any) string {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,18 @@ func ccel(r *model.Result) []byte {
 	return append(r.EventLog(), bytes.Repeat([]byte{0xff}, 256)...)
 }
 
+// withoutRTMR is r with the events of one register left out of its log.
+func withoutRTMR(r *model.Result, rtmr int) *model.Result {
+	c := *r
+	c.Events = nil
+	for _, e := range r.Events {
+		if e.RTMR != rtmr {
+			c.Events = append(c.Events, e)
+		}
+	}
+	return &c
+}
+
 func checkTDX(t *testing.T, raw, log []byte, cmdline *string, entries []tee.CheckEntry) *tee.CheckResult {
 	t.Helper()
 	ev, ok, err := TEE{}.ParseEvidence(raw)
@@ -150,9 +163,12 @@ func TestCheckTDX(t *testing.T) {
 	entries := tdxEntries(t, in)
 	published := launch(t, in, nil)
 	edited := in.cmdline + " debug"
+	procCmdline, otherCmdline := edited+" initrd=initrd\n", in.cmdline+" quiet initrd=initrd\n"
 	kernel := append([]byte(nil), in.kernel...)
 	kernel[len(kernel)/2] ^= 1
 	twoPass := launch(t, in, func(o *model.Options) { o.PageOrder = model.PageOrderTwoPass })
+	rtmr3 := *published
+	rtmr3.RTMR[3].Value = model.Digest(bytes.Repeat([]byte{9}, 48))
 	otherFW := launch(t, tdxInputs{fw: testenv.ReadVector(t, "inputs/debian-sid_OVMF.inteltdx.ms.fd"), kernel: in.kernel, initrd: in.initrd, cmdline: in.cmdline}, nil)
 	for _, c := range []struct {
 		name      string
@@ -163,29 +179,38 @@ func TestCheckTDX(t *testing.T) {
 		explained bool
 		reasons   []string
 		absent    []string // no reason may have these
+		diff      string   // a structured difference, parameter=got
 	}{
 		{name: "published", r: published, log: published, match: "tdx/vcpus=1,memory=2G"},
 		{name: "published without log", r: published, match: "tdx/vcpus=1,memory=2G"},
-		{name: "page order", r: twoPass, explained: true, reasons: []string{"MRTD is that of the published firmware " + sha(in.fw)[:16] + "… added in the two-pass page order", "the release covers single-pass"}},
+		{name: "page order", r: twoPass, explained: true, diff: "page_order=two-pass", reasons: []string{"MRTD is that of the published firmware " + sha(in.fw)[:16] + "… added in the two-pass page order", "the release covers single-pass"}},
 		{name: "firmware", r: otherFW, explained: true, reasons: []string{"neither page order of the published firmware " + sha(in.fw), "the TD ran another firmware"}},
 		{name: "cmdline", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
 			reasons: []string{`RTMR2 event 1: the kernel command line differs: the release's is "` + in.cmdline + `"`, "give the TD's /proc/cmdline with --cmdline"}},
-		{name: "cmdline given", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &edited, explained: true,
+		{name: "cmdline given", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &edited, explained: true, diff: "cmdline=" + edited,
 			reasons: []string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + edited + `", the release with "` + in.cmdline + `" (+debug)`}},
+		{name: "cmdline given as /proc/cmdline", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &procCmdline, explained: true,
+			reasons: []string{`RTMR2 event 1: the kernel command line differs: the TD booted with "` + edited + `", the release with "` + in.cmdline + `" (+debug)`}},
+		{name: "cmdline given, another", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), cmdline: &otherCmdline, explained: true,
+			reasons: []string{`the --cmdline given, "` + otherCmdline[:len(otherCmdline)-1] + `", does not hash to it either`}},
 		{name: "kernel", r: launch(t, in, func(o *model.Options) { o.Kernel = kernel }), log: launch(t, in, func(o *model.Options) { o.Kernel = kernel }), explained: true,
 			reasons: []string{"RTMR1 event 1: the kernel differs: its Authenticode SHA-384 is", "for the published kernel (sha256 " + sha(in.kernel) + ")"}},
 		{name: "initrd", r: launch(t, in, func(o *model.Options) { o.Initrd = testenv.ReadVector(t, "inputs/initrd-b.bin") }), log: launch(t, in, func(o *model.Options) { o.Initrd = testenv.ReadVector(t, "inputs/initrd-b.bin") }), explained: true,
 			reasons: []string{"RTMR2 event 2: the initrd differs: the TD's has SHA-384", "the published initrd (sha256 " + sha(in.initrd) + ")"}},
 		{name: "vcpus", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), log: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }), explained: true,
 			reasons: []string{"QEMU's ACPI tables (EV_PLATFORM_CONFIG_FLAGS \"ACPI DATA\") differ: QEMU generates them for the machine type, the vCPU count and the memory size", "the TD ran with another vCPU count, memory size or QEMU"}},
-		{name: "memory", r: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), log: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), explained: true,
+		{name: "memory", r: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), log: launch(t, in, func(o *model.Options) { o.Memory = 4 << 30 }), explained: true, diff: "memory=4G",
 			reasons: []string{"RTMR0 event 1: the TD ran with 4G of memory (its TD HOB is that of 4294967296 bytes); tdx/vcpus=1,memory=2G is for 2G, and the release covers memory 2G"}},
 		{name: "vcpus without log", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }),
 			reasons: []string{"RTMR0 differs from tdx/vcpus=1,memory=2G's; it covers the firmware's configuration", "--eventlog"}},
-		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true,
+		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true, diff: "tdvf_separator=legacy",
 			reasons: []string{"the TD's firmware logs the ReadyToBoot separator in RTMR0 (legacy TDVF", "the release expects it in RTMR1"}},
 		{name: "log does not replay", r: published, log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
 			reasons: []string{"the event log does not replay to the quote's RTMR2", "cannot explain anything"}},
+		{name: "log without its RTMR2 events", r: published, log: withoutRTMR(published, 2), explained: true,
+			reasons: []string{"the event log does not replay to the quote's RTMR2 (its 0 events replay to", "cannot explain anything"}, absent: []string{"the TD's log ends"}},
+		{name: "RTMR3 extended, expected log", r: &rtmr3, log: published, explained: true,
+			reasons: []string{"the event log does not replay to the quote's RTMR3 (its 0 events replay to 0000", "cannot explain anything"}, absent: []string{"events are the expected ones"}},
 		{name: "log of another TD", r: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), log: published, explained: true,
 			reasons: []string{"the event log does not replay to the quote's RTMR2"}, absent: []string{"--eventlog"}},
 	} {
@@ -213,6 +238,57 @@ func TestCheckTDX(t *testing.T) {
 			for _, r := range c.absent {
 				if strings.Contains(all, r) {
 					t.Errorf("reasons %q: want none with %q", res.Reasons, r)
+				}
+			}
+			if c.diff != "" {
+				var got []string
+				for _, d := range res.Differences {
+					got = append(got, d.Parameter+"="+d.Got)
+				}
+				if !slices.Contains(got, c.diff) {
+					t.Errorf("differences %q: want %q", got, c.diff)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckTDXClosestByEvents: with a log, the closest entry is the one
+// whose expected log has the most events equal to the TD's, and every event
+// that differs is named: a TD of 2 vCPUs and 4G is compared with the
+// 2-vCPU entry (its ACPI tables are equal) and told its memory; one of 3
+// vCPUs and 4G is told both its ACPI tables and its memory.
+func TestCheckTDXClosestByEvents(t *testing.T) {
+	in := loadTDXInputs(t)
+	entries := tdxEntries(t, in)
+	for _, c := range []struct {
+		name    string
+		vcpus   string
+		entry   string
+		reasons []string
+		absent  []string
+	}{
+		{"2 vcpus 4G", "2", "tdx/vcpus=2,memory=2G", []string{"RTMR0 event 1: the TD ran with 4G of memory"}, []string{"ACPI"}},
+		{"3 vcpus 4G", "3", "", []string{"RTMR0 event 1: the TD ran with 4G of memory", "QEMU's ACPI tables (EV_PLATFORM_CONFIG_FLAGS \"ACPI DATA\") differ"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := launch(t, in, func(o *model.Options) { o.Memory = 4 << 30; o.ACPI = acpiTables("vcpus=" + c.vcpus) })
+			res := checkTDX(t, quote(t, r.MRTD, r.RTMR), ccel(r), nil, entries)
+			if res.Match || !res.Explained {
+				t.Fatalf("match %v, explained %v; want an explained mismatch", res.Match, res.Explained)
+			}
+			if c.entry != "" && res.Entry != c.entry {
+				t.Errorf("closest entry %q, want %q", res.Entry, c.entry)
+			}
+			all := strings.Join(res.Reasons, "\n")
+			for _, w := range c.reasons {
+				if !strings.Contains(all, w) {
+					t.Errorf("reasons %q: want one with %q", res.Reasons, w)
+				}
+			}
+			for _, w := range c.absent {
+				if strings.Contains(all, w) {
+					t.Errorf("reasons %q: want none with %q", res.Reasons, w)
 				}
 			}
 		})
