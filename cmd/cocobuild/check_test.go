@@ -136,12 +136,7 @@ func TestCheckSNPCLI(t *testing.T) {
 	if err := os.CopyFS(copied, os.DirFS(b.release)); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name string
-		args []string
-		code int
-		want []string
-	}{
+	for _, c := range []checkCase{
 		{"manifest match", []string{"--evidence", ok, manifestPath}, 0, []string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1", "snp_launch_measurement", "snp_policy", "evidence signature not checked"}},
 		{"manifest 3 vcpus", []string{"--evidence", three, manifestPath}, 1, []string{"this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
 		{"release match", []string{"--evidence", ok, "--key", b.pub, b.release}, 0, []string{"statement.sigstore.json: in-toto statement signed by", "MATCH"}},
@@ -155,15 +150,7 @@ func TestCheckSNPCLI(t *testing.T) {
 		{"event log with SNP evidence", []string{"--evidence", ok, "--eventlog", ok, manifestPath}, 2, []string{"no event log: an SEV-SNP attestation report has none"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
-			if code != c.code {
-				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(so+se, w) {
-					t.Errorf("output has no %q:\n%s%s", w, so, se)
-				}
-			}
+			runCheckCase(t, c)
 		})
 	}
 	code, so, se := runCLI(t, "check", "--json", "--evidence", three, manifestPath)
@@ -341,12 +328,7 @@ func TestCheckTDXCLI(t *testing.T) {
 		t.Fatalf("the CCEL table is %d bytes, want 56", len(acpi))
 	}
 	acpiTable := write("CCEL", acpi)
-	for _, c := range []struct {
-		name string
-		args []string
-		code int
-		want []string
-	}{
+	for _, c := range []checkCase{
 		{"published", []string{"--evidence", okQuote, "--eventlog", okLog, man}, 0, []string{"MATCH: the evidence matches tdx/vcpus=1,memory=2G", "rtmr_2"}},
 		{"edited cmdline", []string{"--evidence", edQuote, "--eventlog", edLog, man}, 1, []string{"rtmr_2", "DIFFERS", "RTMR2 event 1: the kernel command line differs", "--cmdline"}},
 		{"edited cmdline given", []string{"--evidence", edQuote, "--eventlog", edLog, "--cmdline", cmdline + " debug", man}, 1,
@@ -358,15 +340,7 @@ func TestCheckTDXCLI(t *testing.T) {
 		{"ACPI table for the log", []string{"--evidence", okQuote, "--eventlog", acpiTable, man}, 2, []string{"this is the ACPI CCEL table (56 bytes", "give the log itself, /sys/firmware/acpi/tables/data/CCEL"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
-			if code != c.code {
-				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(so+se, w) {
-					t.Errorf("output has no %q:\n%s%s", w, so, se)
-				}
-			}
+			runCheckCase(t, c)
 		})
 	}
 }
@@ -390,12 +364,7 @@ func TestCheckVerifyEvidence(t *testing.T) {
 	bad[0x90] ^= 1
 	badReport := write("bad.bin", bad)
 	man := filepath.Join(b.out, "manifest.json")
-	for _, c := range []struct {
-		name string
-		args []string
-		code int
-		want []string
-	}{
+	for _, c := range []checkCase{
 		{"snp signature", []string{"--evidence", report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
 			[]string{"vcek.der: VCEK certificate \"SEV-VCEK\"", "signature: the report's signature verifies with the VCEK", "MISMATCH"}},
 		{"snp changed report", []string{"--evidence", badReport, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
@@ -404,15 +373,7 @@ func TestCheckVerifyEvidence(t *testing.T) {
 		{"cert without verify", []string{"--evidence", report, "--cert", vcek, man}, 2, []string{"--cert and --online are for --verify-evidence"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
-			if code != c.code {
-				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(so+se, w) {
-					t.Errorf("output has no %q:\n%s%s", w, so, se)
-				}
-			}
+			runCheckCase(t, c)
 		})
 	}
 	for _, c := range []struct {
@@ -469,12 +430,7 @@ func TestCheckFeed(t *testing.T) {
 	three := b.report(t, b.measure(t, 3, "EPYC-Genoa", b.cmdline))
 	one := b.report(t, b.measure(t, 1, "EPYC-Genoa", b.cmdline))
 	two := b.report(t, b.measure(t, 2, "EPYC-Genoa", b.cmdline))
-	for _, c := range []struct {
-		name string
-		args []string
-		code int
-		want []string
-	}{
+	for _, c := range []checkCase{
 		{"feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, "dir:" + feedDir}, 1,
 			[]string{"release sample 1.1.0, the latest of its name, verified", "release sample 1.0.0, superseded by 1.1.0, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4",
 				"compared with every entry of the releases sample 1.1.0, sample 1.0.0 (superseded by 1.1.0)"}},
@@ -486,15 +442,7 @@ func TestCheckFeed(t *testing.T) {
 		{"feed with another key", []string{"--key", b.pub, "--evidence", three, "dir:" + feedDir}, 1, []string{"the feed does not verify"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
-			if code != c.code {
-				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(so+se, w) {
-					t.Errorf("output has no %q:\n%s%s", w, so, se)
-				}
-			}
+			so, _ := runCheckCase(t, c)
 			if c.code != 0 && c.name != "feed" && strings.Contains(so, "MISMATCH") {
 				t.Errorf("compared with reference values that did not verify:\n%s", so)
 			}
@@ -514,4 +462,29 @@ func TestCheckFeed(t *testing.T) {
 	if code != 0 || !res.DevKey || res.Release.Name != "sample" || res.Release.Version != "1.0.0" || res.Release.Superseded != "1.1.0" {
 		t.Errorf("--json of a 1-vCPU report against the feed: exit %d, %+v; want a match of sample 1.0.0 superseded by 1.1.0, dev_key true", code, res)
 	}
+}
+
+// checkCase is a run of `cocobuild check ARGS…`: its exit code and what its
+// output (stdout and stderr) must hold.
+type checkCase struct {
+	name string
+	args []string
+	code int
+	want []string
+}
+
+// runCheckCase runs c and checks its exit code and output; it returns the
+// output for further checks.
+func runCheckCase(t *testing.T, c checkCase) (stdout, stderr string) {
+	t.Helper()
+	code, so, se := runCLI(t, append([]string{"check"}, c.args...)...)
+	if code != c.code {
+		t.Fatalf("exit %d, want %d\n%s%s", code, c.code, so, se)
+	}
+	for _, w := range c.want {
+		if !strings.Contains(so+se, w) {
+			t.Errorf("output has no %q:\n%s%s", w, so, se)
+		}
+	}
+	return so, se
 }
