@@ -54,7 +54,7 @@ type Bank struct {
 	// sha256, sha384 or sha512.
 	Name string
 	// TPMAlg is the TPM 2.0 algorithm identifier (TPM_ALG_SHA256 …).
-	TPMAlg uint16
+	TPMAlg  uint16
 	newHash func() hash.Hash
 }
 
