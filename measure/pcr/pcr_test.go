@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// The vectors in testdata/out were made by Debian 12's systemd-measure
+// The vectors in testdata/want were made by Debian 12's systemd-measure
 // (systemd 252.38-1~deb12u1) with testdata/gen.sh, from the inputs it
 // writes to testdata/in and the arguments in testdata/cases.txt; they are
 // committed so that this test needs no systemd.
@@ -18,7 +18,7 @@ import (
 // caseArgs reads the arguments of a vector.
 func caseArgs(t *testing.T, name string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "out", name+".args"))
+	b, err := os.ReadFile(filepath.Join("testdata", "want", name+".args"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ var sectionFlags = map[string]string{"linux": ".linux", "osrel": ".osrel", "cmdl
 	"splash": ".splash", "dtb": ".dtb", "uname": ".uname", "sbat": ".sbat", "pcrpkey": ".pcrpkey"}
 
 func TestCalculateMatchesSystemdMeasure(t *testing.T) {
-	cases, err := filepath.Glob(filepath.Join("testdata", "out", "*.args"))
+	cases, err := filepath.Glob(filepath.Join("testdata", "want", "*.args"))
 	if err != nil || len(cases) < 8 {
 		t.Fatalf("vectors: %v, %v; want at least 8 (run testdata/gen.sh)", cases, err)
 	}
@@ -69,7 +69,7 @@ func TestCalculateMatchesSystemdMeasure(t *testing.T) {
 			for _, v := range vals {
 				fmt.Fprintf(&got, "%d:%s=%s\n", v.PCR, v.Bank, hex.EncodeToString(v.Value))
 			}
-			want, err := os.ReadFile(filepath.Join("testdata", "out", name+".txt"))
+			want, err := os.ReadFile(filepath.Join("testdata", "want", name+".txt"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,13 +3,13 @@
 # Debian 12's systemd-measure (systemd 252.38-1~deb12u1, package systemd):
 #   cd measure/pcr/testdata && sh gen.sh
 # Each line of cases.txt is a case name and systemd-measure's arguments
-# (paths relative to this directory); for each, out/NAME.args holds them one
-# a line, out/NAME.txt and
-# NAME.stderr are its text output, out/NAME.short.json and
+# (paths relative to this directory); for each, want/NAME.args holds them one
+# a line, want/NAME.txt and
+# NAME.stderr are its text output, want/NAME.short.json and
 # NAME.pretty.json its --json=short and --json=pretty output.
 set -eu
 M=${SYSTEMD_MEASURE:-/usr/lib/systemd/systemd-measure}
-mkdir -p out
+mkdir -p want
 # The inputs: fixed bytes, made reproducibly.
 printf 'MZ fake kernel image\n' > in/linux
 head -c 70000 /dev/zero | tr '\0' 'k' >> in/linux
@@ -23,8 +23,8 @@ printf -- '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n' > in/pc
 while read -r name args; do
 	case $name in '#'*|'') continue ;; esac
 	eval "set -- $args"
-	printf '%s\n' "$@" > "out/$name.args"
-	"$M" calculate "$@" > "out/$name.txt" 2> "out/$name.stderr"
-	"$M" calculate "$@" --json=short > "out/$name.short.json"
-	"$M" calculate "$@" --json=pretty > "out/$name.pretty.json"
+	printf '%s\n' "$@" > "want/$name.args"
+	"$M" calculate "$@" > "want/$name.txt" 2> "want/$name.stderr"
+	"$M" calculate "$@" --json=short > "want/$name.short.json"
+	"$M" calculate "$@" --json=pretty > "want/$name.pretty.json"
 done < cases.txt
