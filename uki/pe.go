@@ -127,9 +127,9 @@ func Assemble(stub []byte, sections []Section) ([]byte, error) {
 		vlast = int(binary.LittleEndian.Uint32(out[h+12:])) + len(sections[last].Data)
 	}
 	le := binary.LittleEndian
-	le.PutUint16(out[peOff+4+2:], uint16(n))                // NumberOfSections
-	le.PutUint32(out[peOff+4+8:], 0)                        // PointerToSymbolTable
-	le.PutUint32(out[peOff+4+12:], 0)                       // NumberOfSymbols
+	le.PutUint16(out[peOff+4+2:], uint16(n)) // NumberOfSections
+	le.PutUint32(out[peOff+4+8:], 0)         // PointerToSymbolTable
+	le.PutUint32(out[peOff+4+12:], 0)        // NumberOfSymbols
 	le.PutUint32(out[optOff+optSizeOfInitializedData:], uint32(initData))
 	le.PutUint32(out[optOff+optSizeOfImage:], uint32(alignUp(vlast, secAlign)))
 	le.PutUint32(out[optOff+optSizeOfHeaders:], uint32(newHeaders))
