@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // Section is a section to add to the stub: its name (at most 8 bytes)
@@ -161,29 +160,4 @@ func checksum(b []byte) uint32 {
 	}
 	sum = (sum & 0xffff) + (sum >> 16)
 	return uint32(sum) + uint32(len(b))
-}
-
-// Sections returns the sections of a PE image by name, each its
-// VirtualSize bytes (what systemd-stub sees and measures), for the names
-// given; a name the image lacks is left out.
-func Sections(img []byte, names ...string) (map[string][]byte, error) {
-	f, err := pe.NewFile(bytes.NewReader(img))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string][]byte{}
-	for _, s := range f.Sections {
-		if !slices.Contains(names, s.Name) {
-			continue
-		}
-		if _, dup := out[s.Name]; dup {
-			return nil, fmt.Errorf("section %s appears twice", s.Name)
-		}
-		if s.VirtualSize > s.Size || uint64(s.Offset)+uint64(s.VirtualSize) > uint64(len(img)) {
-			return nil, fmt.Errorf("section %s: VirtualSize %d beyond its raw data", s.Name, s.VirtualSize)
-		}
-		out[s.Name] = img[s.Offset : s.Offset+s.VirtualSize]
-	}
-	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/measure/pcr"
 )
 
 // debianStub is Debian 12's systemd-stub (package systemd-boot-efi); the
@@ -70,17 +71,19 @@ func TestAssembleObjdump(t *testing.T) {
 			t.Errorf("objdump -h lists no %s:\n%s", s, out)
 		}
 	}
-	got, err := Sections(img, ".osrel", ".cmdline", ".initrd", ".linux", ".sdmagic")
+	got, err := pcr.UKISections(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range secs {
-		if !bytes.Equal(got[s.Name], s.Data) {
-			t.Errorf("section %s read back: %d bytes, want the %d given", s.Name, len(got[s.Name]), len(s.Data))
-		}
+	// Read back in the order the stub measures them.
+	want := []pcr.Section{{Name: ".linux", Data: secs[3].Data}, {Name: ".osrel", Data: secs[0].Data}, {Name: ".cmdline", Data: secs[1].Data}, {Name: ".initrd", Data: secs[2].Data}}
+	if len(got) != len(want) {
+		t.Fatalf("read back %d measured sections, want %d", len(got), len(want))
 	}
-	if !strings.HasPrefix(string(got[".sdmagic"]), "#### LoaderInfo: systemd-stub") {
-		t.Errorf(".sdmagic = %q, want the stub's", got[".sdmagic"])
+	for i := range want {
+		if got[i].Name != want[i].Name || !bytes.Equal(got[i].Data, want[i].Data) {
+			t.Errorf("section %d read back: %s, %d bytes; want %s, %d bytes", i, got[i].Name, len(got[i].Data), want[i].Name, len(want[i].Data))
+		}
 	}
 	t.Logf("%s", out)
 }

@@ -15,9 +15,11 @@
 package pcr
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"debug/pe"
 	"fmt"
 	"hash"
 	"slices"
@@ -250,6 +252,36 @@ func Calculate(sections []Section, banks []Bank, phases []string) ([]Value, erro
 			}
 			out = append(out, Value{Phase: p, Bank: b.Name, PCR: KernelImage, Value: v})
 		}
+	}
+	return out, nil
+}
+
+// UKISections returns the sections of a unified kernel image that
+// systemd-stub measures into PCR 11 (those of Sections it has), each its
+// VirtualSize bytes as the stub sees them in memory: the section's raw
+// data, and zeros where VirtualSize exceeds it.
+func UKISections(img []byte) ([]Section, error) {
+	f, err := pe.NewFile(bytes.NewReader(img))
+	if err != nil {
+		return nil, fmt.Errorf("not a PE image: %w", err)
+	}
+	defer f.Close()
+	var out []Section
+	seen := map[string]bool{}
+	for _, s := range f.Sections {
+		if !slices.Contains(Sections, s.Name) {
+			continue
+		}
+		if seen[s.Name] {
+			return nil, fmt.Errorf("section %s appears twice", s.Name)
+		}
+		seen[s.Name] = true
+		if uint64(s.VirtualSize) > uint64(len(img)) || uint64(s.Offset)+uint64(min(s.Size, s.VirtualSize)) > uint64(len(img)) {
+			return nil, fmt.Errorf("section %s: its data lies beyond the end of the image", s.Name)
+		}
+		data := make([]byte, s.VirtualSize)
+		copy(data, img[s.Offset:s.Offset+min(s.Size, s.VirtualSize)])
+		out = append(out, Section{Name: s.Name, Data: data})
 	}
 	return out, nil
 }
