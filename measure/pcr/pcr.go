@@ -20,9 +20,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"debug/pe"
+	"errors"
 	"fmt"
 	"hash"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -256,32 +258,87 @@ func Calculate(sections []Section, banks []Bank, phases []string) ([]Value, erro
 	return out, nil
 }
 
-// UKISections returns the sections of a unified kernel image that
-// systemd-stub measures into PCR 11 (those of Sections it has), each its
-// VirtualSize bytes as the stub sees them in memory: the section's raw
-// data, and zeros where VirtualSize exceeds it.
+// StubVersion returns the systemd release of the stub a UKI was made
+// from, as its .sdmagic section says ("#### LoaderInfo: systemd-stub
+// 252.39-1~deb12u2 ####" is 252).
+func StubVersion(img []byte) (int, error) {
+	f, err := pe.NewFile(bytes.NewReader(img))
+	if err != nil {
+		return 0, fmt.Errorf("not a PE image: %w", err)
+	}
+	defer f.Close()
+	s := f.Section(".sdmagic")
+	if s == nil {
+		return 0, errors.New("no .sdmagic section: not made from systemd-stub")
+	}
+	b, err := s.Data()
+	if err != nil {
+		return 0, fmt.Errorf(".sdmagic: %w", err)
+	}
+	rest, ok := strings.CutPrefix(string(bytes.TrimRight(b, "\x00")), "#### LoaderInfo: systemd-stub ")
+	v, _, _ := strings.Cut(rest, ".")
+	n, err := strconv.Atoi(strings.TrimRight(v, " #"))
+	if !ok || err != nil || n < 1 {
+		return 0, fmt.Errorf(".sdmagic %q: want \"#### LoaderInfo: systemd-stub VERSION ####\"", b)
+	}
+	return n, nil
+}
+
+// MeasuredSections are the sections the stub of a systemd release
+// measures, in the order it measures them: up to 253 those of Sections
+// but .uname and .sbat, which 254 and 255 measure too (systemd's
+// unified_sections). Later releases measure sections not modelled here
+// (.ucode, .profile).
+func MeasuredSections(version int) ([]string, error) {
+	switch {
+	case version < 250:
+		return nil, fmt.Errorf("systemd-stub %d: the stubs before 250 measure differently (not modelled)", version)
+	case version <= 253:
+		return slices.DeleteFunc(slices.Clone(Sections), func(s string) bool { return s == ".uname" || s == ".sbat" }), nil
+	case version <= 255:
+		return slices.Clone(Sections), nil
+	}
+	return nil, fmt.Errorf("systemd-stub %d: the stubs after 255 measure sections not modelled here (.ucode, .profile)", version)
+}
+
+// UKISections returns the sections of a unified kernel image that its
+// systemd-stub (StubVersion) measures into PCR 11, in the order it
+// measures them, each its VirtualSize bytes as the stub sees them in
+// memory: the section's raw data, and zeros where VirtualSize exceeds it.
 func UKISections(img []byte) ([]Section, error) {
+	v, err := StubVersion(img)
+	if err != nil {
+		return nil, err
+	}
+	measured, err := MeasuredSections(v)
+	if err != nil {
+		return nil, err
+	}
 	f, err := pe.NewFile(bytes.NewReader(img))
 	if err != nil {
 		return nil, fmt.Errorf("not a PE image: %w", err)
 	}
 	defer f.Close()
-	var out []Section
-	seen := map[string]bool{}
+	byName := map[string]Section{}
 	for _, s := range f.Sections {
-		if !slices.Contains(Sections, s.Name) {
+		if !slices.Contains(measured, s.Name) {
 			continue
 		}
-		if seen[s.Name] {
+		if _, dup := byName[s.Name]; dup {
 			return nil, fmt.Errorf("section %s appears twice", s.Name)
 		}
-		seen[s.Name] = true
 		if uint64(s.VirtualSize) > uint64(len(img)) || uint64(s.Offset)+uint64(min(s.Size, s.VirtualSize)) > uint64(len(img)) {
 			return nil, fmt.Errorf("section %s: its data lies beyond the end of the image", s.Name)
 		}
 		data := make([]byte, s.VirtualSize)
 		copy(data, img[s.Offset:s.Offset+min(s.Size, s.VirtualSize)])
-		out = append(out, Section{Name: s.Name, Data: data})
+		byName[s.Name] = Section{Name: s.Name, Data: data}
+	}
+	var out []Section
+	for _, n := range measured {
+		if s, ok := byName[n]; ok {
+			out = append(out, s)
+		}
 	}
 	return out, nil
 }

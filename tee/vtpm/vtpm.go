@@ -16,12 +16,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/veraison/corim/comid"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/manifest"
 	model "github.com/cocobuild/cocobuild/measure/pcr"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -42,14 +44,17 @@ var rvpsPrefix = map[string]string{"tpm": "tpm", "az-snp-vtpm": "snp", "az-tdx-v
 // Names implements tee.TEE.
 func (TEE) Names() []string { return []string{"tpm", "az-snp-vtpm", "az-tdx-vtpm"} }
 
-// Attributes implements tee.TEE: osrel is the UKI's os-release (its
-// contents), phases the systemd-pcrphase phases to compute PCR 11 after
+// Attributes implements tee.TEE: uki is the unified kernel image (a uki
+// block or a file) whose sections PCR 11 measures, or else osrel is the
+// UKI's os-release (its contents) beside the block's kernel, initrd and
+// cmdline; phases the systemd-pcrphase phases to compute PCR 11 after
 // ("" for none: the value the stub leaves, for a guest without systemd).
-func (TEE) Attributes() []string { return []string{"osrel", "phases"} }
+func (TEE) Attributes() []string { return []string{"uki", "osrel", "phases"} }
 
 // node is a decoded vTPM measure block.
 type node struct {
 	*tee.Block
+	uki    *recipes.Artifact
 	osrel  string
 	phases []string
 }
@@ -59,9 +64,21 @@ type node struct {
 func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 	n := &node{Block: b}
 	var diags hcl.Diagnostics
-	if _, ok := b.Attrs["kernel"]; !ok {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "PCR 11 without kernel",
-			Detail: fmt.Sprintf("measure %q: PCR 11 measures the UKI's kernel (.linux): add kernel = kernel.NAME.", b.Name), Subject: b.FirmwareRange.Ptr()})
+	if a, ok := b.Attrs["uki"]; ok {
+		art, known, d := recipes.DecodeArtifact(a.Expr, b.Ctx)
+		diags = append(diags, d...)
+		if known {
+			n.uki = &art
+		}
+		for _, other := range []string{"kernel", "initrd", "cmdline", "osrel"} {
+			if o, ok := b.Attrs[other]; ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: other + " beside uki",
+					Detail: fmt.Sprintf("PCR 11 measures the sections of the UKI, which holds the %s: leave %s out.", other, other), Subject: o.NameRange.Ptr()})
+			}
+		}
+	} else if _, ok := b.Attrs["kernel"]; !ok {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "PCR 11 without a UKI",
+			Detail: fmt.Sprintf("measure %q: PCR 11 measures a unified kernel image: add uki = uki.NAME (or kernel = kernel.NAME, with initrd, cmdline and osrel, for its sections).", b.Name), Subject: b.FirmwareRange.Ptr()})
 	}
 	if a, ok := b.Attrs["osrel"]; ok {
 		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.String, &n.osrel)...)
@@ -84,6 +101,7 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 // params is what the measure step's key covers beyond its inputs.
 type params struct {
 	tee.StepParams
+	UKI    bool     `json:"uki,omitempty"`
 	Osrel  string   `json:"osrel,omitempty"`
 	Phases []string `json:"phases"`
 }
@@ -94,6 +112,9 @@ func stepVersion() string { return tee.StepVersion("pcr", model.ModelVersion) }
 func (n *node) Steps() []*recipes.Step {
 	inputs, sp := n.Inputs()
 	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases}
+	if n.uki != nil {
+		inputs, p.UKI = append(inputs, *n.uki), true
+	}
 	return []*recipes.Step{{ID: tee.StepID, Kind: "measure/" + n.TEE, Version: stepVersion(), Params: p, Inputs: inputs, Run: n.run}}
 }
 
@@ -120,8 +141,16 @@ type event struct {
 	SHA256      string `json:"sha256"`
 }
 
-// sections are the UKI sections of the block.
-func (n *node) sections(in *tee.Read) []model.Section {
+// sections are the UKI sections of the block: the uki's, or its kernel,
+// osrel, cmdline and initrd.
+func (n *node) sections(in *tee.Read) ([]model.Section, error) {
+	if n.uki != nil {
+		img, err := n.Limits.ReadFile(n.uki.Path, limits.Kernel)
+		if err != nil {
+			return nil, fmt.Errorf("uki of measure block %q (%s): %w", n.Name, n.uki.Origin, err)
+		}
+		return model.UKISections(img)
+	}
 	s := []model.Section{{Name: ".linux", Data: in.Kernel}}
 	if n.osrel != "" {
 		s = append(s, model.Section{Name: ".osrel", Data: []byte(n.osrel)})
@@ -132,18 +161,27 @@ func (n *node) sections(in *tee.Read) []model.Section {
 	if in.Initrd != nil {
 		s = append(s, model.Section{Name: ".initrd", Data: in.Initrd})
 	}
-	return s
+	return s, nil
 }
 
 func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 	bank, _ := model.ParseBank("sha256")
-	evs, err := model.UKIEvents(bank, n.sections(in))
+	secs, err := n.sections(in)
+	if err != nil {
+		return nil, fmt.Errorf("measure %q: %w", n.Name, err)
+	}
+	evs, err := model.UKIEvents(bank, secs)
 	if err != nil {
 		return nil, fmt.Errorf("measure %q: %w", n.Name, err)
 	}
 	// PCR 11 covers the UKI's kernel, initrd and cmdline; the firmware is
 	// measured into other PCRs.
 	covers := manifest.Coverage{Kernel: true, Initrd: in.Initrd != nil, Cmdline: true}
+	common := in.Common
+	if n.uki != nil {
+		covers.Initrd = slices.ContainsFunc(secs, func(s model.Section) bool { return s.Name == ".initrd" })
+		common = tee.With(common, "uki_sha256", n.uki.SHA256)
+	}
 	var out []tee.Entry
 	for _, ph := range n.phases {
 		all := append(append([]model.Event(nil), evs...), model.PhaseEvents(bank, ph)...)
@@ -151,7 +189,7 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 		for _, e := range all {
 			rep.Events = append(rep.Events, event{PCR: e.PCR, Description: e.Description, SHA256: hex.EncodeToString(e.Digest)})
 		}
-		params := tee.With(in.Common, "boot", "uki", "phase", ph, "covers", covers)
+		params := tee.With(common, "boot", "uki", "phase", ph, "covers", covers)
 		if n.osrel != "" {
 			params["osrel"] = n.osrel
 		}
