@@ -81,11 +81,12 @@ func bootPCRs(t *testing.T, disk, code, vars string) map[int]string {
 	return pcrs
 }
 
-// TestUKIBootPCR11: a UKI built from Debian 12's stub, Debian's cloud
+// TestUKIBootPCRs: a UKI built from Debian 12's stub, Debian's cloud
 // kernel 6.1 (its TPM CRB driver built in) and an initrd with
-// testdata/pcrinit, on a disk's ESP, booted with OVMF and swtpm: the
-// guest's PCR 11 is the measure block's pcr11.
-func TestUKIBootPCR11(t *testing.T) {
+// testdata/pcrinit, on a disk's ESP, booted with Debian 12's OVMF (Secure
+// Boot off) and swtpm: the guest's PCRs 4, 7, 9 and 11 are the measure
+// block's pcr4, pcr7, pcr9 and pcr11.
+func TestUKIBootPCRs(t *testing.T) {
 	stub := need(t, stubPath, "systemd-boot-efi")
 	code := need(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
 	vars := need(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", "ovmf")
@@ -137,8 +138,9 @@ disk "boot" {
 }
 
 measure "tpm" {
-  firmware = input.fw
-  uki      = uki.guest
+  firmware            = input.fw
+  uki                 = uki.guest
+  failed_boot_options = 1 # QEMU's default CD-ROM drive, empty: Boot0001 "UEFI QEMU DVD-ROM" is Not Found
 }
 `
 	rdir := filepath.Join(dir, "recipe")
@@ -166,7 +168,9 @@ measure "tpm" {
 	for n := range 24 {
 		t.Logf("guest PCR %d %s", n, pcrs[n])
 	}
-	if got, want := pcrs[11], fmt.Sprint(m.Values["pcr11"]); got != want {
-		t.Errorf("guest PCR 11 = %s, want the measure block's pcr11 %s", got, want)
+	for _, n := range []int{4, 7, 9, 11} {
+		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
+			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
+		}
 	}
 }

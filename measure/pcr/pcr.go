@@ -124,6 +124,8 @@ type Section struct {
 // Event is one extension of a PCR: what a TPM event log records for it.
 type Event struct {
 	PCR int
+	// Type is the TCG event type (EvIPL …), 0 where not set.
+	Type uint32
 	// Description says what was measured: "section name .linux",
 	// "section .linux", "phase word enter-initrd".
 	Description string

@@ -49,7 +49,9 @@ func (TEE) Names() []string { return []string{"tpm", "az-snp-vtpm", "az-tdx-vtpm
 // UKI's os-release (its contents) beside the block's kernel, initrd and
 // cmdline; phases the systemd-pcrphase phases to compute PCR 11 after
 // ("" for none: the value the stub leaves, for a guest without systemd).
-func (TEE) Attributes() []string { return []string{"uki", "osrel", "phases"} }
+func (TEE) Attributes() []string {
+	return []string{"uki", "osrel", "phases", "failed_boot_options"}
+}
 
 // node is a decoded vTPM measure block.
 type node struct {
@@ -57,6 +59,9 @@ type node struct {
 	uki    *recipes.Artifact
 	osrel  string
 	phases []string
+	// failed is the number of boot options the firmware tries, and
+	// that return, before the UKI's (PCR 4).
+	failed int
 }
 
 // Decode implements tee.TEE. The UKI's .linux, .initrd and .cmdline are
@@ -87,6 +92,17 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "vcpus not for this TEE",
 			Detail: "The vCPU count enters no PCR that cocobuild computes for a TPM: leave vcpus out.", Subject: b.Attrs["vcpus"].NameRange.Ptr()})
 	}
+	if a, ok := b.Attrs["failed_boot_options"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.Number, &n.failed)...)
+		if n.failed < 0 || n.failed > 16 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid failed_boot_options",
+				Detail: "failed_boot_options is the number of boot options the firmware tries before the UKI's (0-16).", Subject: a.Expr.Range().Ptr()})
+		}
+		if _, ok := b.Attrs["uki"]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "failed_boot_options without uki",
+				Detail: "PCR 4 is computed from a UKI: add uki = uki.NAME.", Subject: a.NameRange.Ptr()})
+		}
+	}
 	ph, d := b.Strings("phases", "", func(s string) error {
 		if s != model.NormalizePhase(s) {
 			return fmt.Errorf("%q is not a normalized phase: write %q", s, model.NormalizePhase(s))
@@ -102,6 +118,7 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 type params struct {
 	tee.StepParams
 	UKI    bool     `json:"uki,omitempty"`
+	Failed int      `json:"failed_boot_options,omitempty"`
 	Osrel  string   `json:"osrel,omitempty"`
 	Phases []string `json:"phases"`
 }
@@ -111,7 +128,7 @@ func stepVersion() string { return tee.StepVersion("pcr", model.ModelVersion) }
 // Steps implements recipes.Node.
 func (n *node) Steps() []*recipes.Step {
 	inputs, sp := n.Inputs()
-	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases}
+	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases, Failed: n.failed}
 	if n.uki != nil {
 		inputs, p.UKI = append(inputs, *n.uki), true
 	}
@@ -182,11 +199,32 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 		covers.Initrd = slices.ContainsFunc(secs, func(s model.Section) bool { return s.Name == ".initrd" })
 		common = tee.With(common, "uki_sha256", n.uki.SHA256)
 	}
+	// With a UKI, the boot path's PCRs 4, 7 and 9 too.
+	boot := map[string]any{}
+	var bootEvents []model.Event
+	if n.uki != nil {
+		img, err := n.Limits.ReadFile(n.uki.Path, limits.Kernel)
+		if err != nil {
+			return nil, fmt.Errorf("measure %q: uki %s: %w", n.Name, n.uki.Origin, err)
+		}
+		evs, err := model.BootEvents(bank, model.BootOptions{UKI: img, FailedBootOptions: n.failed})
+		if err != nil {
+			return nil, fmt.Errorf("measure %q: %w", n.Name, err)
+		}
+		for _, p := range []int{model.BootApps, model.SecureBootPolicy, model.KernelData} {
+			boot[fmt.Sprintf("pcr%d", p)] = hex.EncodeToString(model.Replay(bank, evs[p]))
+			bootEvents = append(bootEvents, evs[p]...)
+		}
+		common = tee.With(common, "assumptions", map[string]any{
+			"pcr7": "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)",
+			"pcr4": fmt.Sprintf("%d boot option(s) fail before the UKI's; the firmware is edk2 (OVMF)", n.failed),
+			"pcr9": "Linux 6.1 or later measures its LoadOptions and initrd"})
+	}
 	var out []tee.Entry
 	for _, ph := range n.phases {
 		all := append(append([]model.Event(nil), evs...), model.PhaseEvents(bank, ph)...)
 		var rep report
-		for _, e := range all {
+		for _, e := range append(slices.Clone(bootEvents), all...) {
 			rep.Events = append(rep.Events, event{PCR: e.PCR, Description: e.Description, SHA256: hex.EncodeToString(e.Digest)})
 		}
 		params := tee.With(common, "boot", "uki", "phase", ph, "covers", covers)
@@ -197,8 +235,9 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 		if len(n.phases) > 1 || ph != "" {
 			name = "phase=" + ph
 		}
+		values := tee.With(boot, "pcr11", hex.EncodeToString(model.Replay(bank, all)))
 		out = append(out, tee.Entry{Measurement: manifest.Measurement{TEE: n.TEE, Name: name, Params: params,
-			Values: map[string]any{"pcr11": hex.EncodeToString(model.Replay(bank, all))}}, Report: rep})
+			Values: values}, Report: rep})
 	}
 	return out, nil
 }
