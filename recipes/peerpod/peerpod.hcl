@@ -119,3 +119,29 @@ measure "az_tdx" {
   firmware = input.ovmf
   uki      = uki.guest
 }
+
+variable "expires" {
+  type        = string
+  default     = "2027-12-31T00:00:00Z"
+  description = "Until when verifiers may accept the published reference values."
+  build_input = false
+}
+
+variable "signing_key" {
+  type        = string
+  default     = "dev"
+  description = "Signing key: a key file, env://VAR, or dev (the public development key; never for production)."
+  build_input = false
+}
+
+# Signed reference values: rvps.json holds tpm_pcr4/7/9/11, snp_pcr…,
+# tdx_pcr… for Trustee. The PCRs do not cover the firmware (PCR 0 is not
+# modelled, and a vTPM guest's firmware is the cloud's), which every document
+# says.
+publish "peerpod" {
+  version                = "0.1.0"
+  expires                = var.expires
+  key                    = var.signing_key
+  namespace              = "cocobuild.peerpod"
+  allow_partial_coverage = true
+}
