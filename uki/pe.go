@@ -71,17 +71,23 @@ func Assemble(stub []byte, sections []Section) ([]byte, error) {
 		return nil, fmt.Errorf("the stub's alignments (file %d, section %d) are not usable", fileAlign, secAlign)
 	}
 	oldHeaders := int(oh.SizeOfHeaders)
+	if oldHeaders > len(stub) || tableOff+len(f.Sections)*sectionHeaderSize > oldHeaders {
+		return nil, fmt.Errorf("the stub's headers (SizeOfHeaders %d) do not hold its section table or lie beyond its %d bytes", oldHeaders, len(stub))
+	}
 	n := len(f.Sections) + len(sections)
 	newHeaders := max(oldHeaders, alignUp(tableOff+n*sectionHeaderSize, fileAlign))
 	delta := newHeaders - oldHeaders
 
 	out := make([]byte, newHeaders)
-	copy(out, stub[:min(oldHeaders, tableOff+len(f.Sections)*sectionHeaderSize)])
+	copy(out, stub[:tableOff+len(f.Sections)*sectionHeaderSize])
 	// The stub's sections, each at its old file offset moved by delta.
 	end, vend := newHeaders, 0
 	for i, s := range f.Sections {
 		h := tableOff + i*sectionHeaderSize
 		if s.Offset != 0 && s.Size != 0 {
+			if uint64(s.Offset)+uint64(s.Size) > uint64(len(stub)) {
+				return nil, fmt.Errorf("the stub's section %s lies beyond its %d bytes", s.Name, len(stub))
+			}
 			at := int(s.Offset) + delta
 			data := stub[s.Offset : s.Offset+s.Size]
 			if len(out) < at {

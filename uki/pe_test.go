@@ -87,3 +87,27 @@ func TestAssembleObjdump(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+func TestAssembleRefuses(t *testing.T) {
+	stub := debianStub(t)
+	uki, err := Assemble(stub, []Section{{".linux", []byte("k")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		stub []byte
+		secs []Section
+		want string
+	}{
+		{"not PE", []byte("MZ nothing"), nil, "not a PE image"},
+		{"truncated", stub[:0x300], nil, ""},
+		{"a UKI as stub", uki, []Section{{".linux", []byte("k")}}, "already has a section .linux"},
+		{"long name", stub, []Section{{".toolongname", nil}}, "want 1 to 8 bytes"},
+	} {
+		_, err := Assemble(c.stub, c.secs)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one with %q", c.name, err, c.want)
+		}
+	}
+}
