@@ -209,16 +209,18 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 		}
 		evs, err := model.BootEvents(bank, model.BootOptions{UKI: img, FailedBootOptions: n.failed})
 		if err != nil {
-			return nil, fmt.Errorf("measure %q: %w", n.Name, err)
+			// PCR 11 stands; the boot path's PCRs are left out, and why.
+			common = tee.With(common, "not_computable", map[string]any{"pcr4": err.Error(), "pcr7": err.Error(), "pcr9": err.Error()})
+		} else {
+			for _, p := range []int{model.BootApps, model.SecureBootPolicy, model.KernelData} {
+				boot[fmt.Sprintf("pcr%d", p)] = hex.EncodeToString(model.Replay(bank, evs[p]))
+				bootEvents = append(bootEvents, evs[p]...)
+			}
+			common = tee.With(common, "assumptions", map[string]any{
+				"pcr7": "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)",
+				"pcr4": fmt.Sprintf("%d boot option(s) fail before the UKI's; the firmware is edk2 (OVMF)", n.failed),
+				"pcr9": "Linux 6.1 or later measures its LoadOptions and initrd"})
 		}
-		for _, p := range []int{model.BootApps, model.SecureBootPolicy, model.KernelData} {
-			boot[fmt.Sprintf("pcr%d", p)] = hex.EncodeToString(model.Replay(bank, evs[p]))
-			bootEvents = append(bootEvents, evs[p]...)
-		}
-		common = tee.With(common, "assumptions", map[string]any{
-			"pcr7": "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)",
-			"pcr4": fmt.Sprintf("%d boot option(s) fail before the UKI's; the firmware is edk2 (OVMF)", n.failed),
-			"pcr9": "Linux 6.1 or later measures its LoadOptions and initrd"})
 	}
 	var out []tee.Entry
 	for _, ph := range n.phases {
