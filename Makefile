@@ -22,7 +22,8 @@ export COCOBUILD_TOOLS_BIN ?= $(abspath $(TOOLS_BIN))
 DEMO_PKGS = erofs-utils qemu-utils \
             gcc libc6-dev make binutils flex bison bc perl tar xz-utils libelf-dev libssl-dev
 TEST_PKGS = $(DEMO_PKGS) zstd cpio osslsigncode qemu-system-x86 ovmf uefitool-cli \
-            cryptsetup-bin squashfs-tools e2fsprogs dosfstools mtools gdisk docker-registry
+            cryptsetup-bin squashfs-tools e2fsprogs dosfstools mtools gdisk docker-registry systemd \
+            systemd-boot-efi sbsigntool swtpm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 define install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -92,6 +93,9 @@ demo: demo-deps build
 	@echo "Register it with Trustee:             rvps-tool register --path $(PUB)/rvps.json"
 	@echo "Serve the feed to verifiers:          ./$(BIN) serve out/feed --addr 127.0.0.1:8080"
 	@echo "Rebuild (nothing runs, all cached):   ./$(BIN) plan recipes/sample"
+	@echo
+	@echo "The peer-pod variant: the same guest booted as a UKI from its disk, and its vTPM PCRs (tpm_pcr11, snp_pcr11, tdx_pcr11):"
+	./$(BIN) build recipes/peerpod
 
 # Unformatted code, go vet findings, an untidy go.mod or an unformatted
 # shipped recipe fail the lint (CI runs it first).
@@ -99,7 +103,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run gofmt -w"; exit 1; }
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
-	$(GO) run ./cmd/cocobuild fmt -check recipes/sample recipes/prebuilt
+	$(GO) run ./cmd/cocobuild fmt -check recipes/sample recipes/prebuilt recipes/peerpod
 
 # Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
 fuzz:

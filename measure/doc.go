@@ -6,4 +6,6 @@
 //   - sev:  AMD SEV, SEV-ES and SEV-SNP launch digests and SNP ID blocks
 //   - tdx:  Intel TDX MRTD, RTMR0-3 and the expected event log
 //   - pe:   PE/COFF parsing and Authenticode digests
+//   - pcr:  TPM PCR 11 of a unified kernel image (systemd-stub's section
+//     measurements and systemd-pcrphase's phases), systemd-measure compatible
 package measure

@@ -14,6 +14,7 @@ import (
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/rootfs"
 	"github.com/cocobuild/cocobuild/tee"
+	"github.com/cocobuild/cocobuild/uki"
 )
 
 // Kinds returns, for builder.LoadOptions.Kinds, the block kinds of
@@ -33,6 +34,7 @@ func Kinds(in input.Options, tees tee.Set, lim *limits.Values, extra ...recipes.
 			kernel.Kind{},
 			initramfs.Kind{},
 			rootfs.Kind{},
+			uki.Kind{},
 			disk.Kind{},
 			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified, Limits: lim},
 			publish.Kind{CacheDir: c.Dir, TEEs: tees},

@@ -9,6 +9,7 @@ import (
 	"github.com/cocobuild/cocobuild/tee"
 	"github.com/cocobuild/cocobuild/tee/sev"
 	"github.com/cocobuild/cocobuild/tee/tdx"
+	"github.com/cocobuild/cocobuild/tee/vtpm"
 )
 
 // All returns the registered TEEs, in the order commands list them.
@@ -16,5 +17,6 @@ func All() tee.Set {
 	return tee.NewSet(
 		sev.TEE{},
 		tdx.TEE{},
+		vtpm.TEE{},
 	)
 }

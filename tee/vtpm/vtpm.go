@@ -1,0 +1,297 @@
+// Package vtpm registers the TPM PCRs of guests that boot a unified kernel
+// image (UKI) with cocobuild: a plain (v)TPM ("tpm") and the vTPMs of
+// Azure's SEV-SNP and TDX confidential VMs ("az-snp-vtpm",
+// "az-tdx-vtpm"), whose PCR 11 Trustee's default policy compares as
+// tpm_pcr11, snp_pcr11 and tdx_pcr11. It gives the measure block's steps
+// for PCR 11, the RVPS names, and `cocobuild measure pcr`
+// (systemd-measure calculate compatible). The model is measure/pcr.
+//
+// The hardware's own launch measurement of a vTPM guest (the SNP
+// measurement of Azure's paravisor firmware, the TD's MRTD) is the cloud's
+// and not modelled here.
+package vtpm
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/veraison/corim/comid"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/manifest"
+	model "github.com/cocobuild/cocobuild/measure/pcr"
+	"github.com/cocobuild/cocobuild/recipes"
+	"github.com/cocobuild/cocobuild/tee"
+)
+
+var _ tee.TEE = TEE{}
+
+// TEE is the vTPM registration.
+type TEE struct{}
+
+// rvpsPrefix is the prefix of the reference-value names of each TEE name
+// under Trustee's default attestation policy (ear_default_policy_cpu.rego:
+// input.tpm.pcr11 in tpm_pcr11, input.az_snp_vtpm.tpm.pcr11 in snp_pcr11,
+// input.az_tdx_vtpm.tpm.pcr11 in tdx_pcr11).
+var rvpsPrefix = map[string]string{"tpm": "tpm", "az-snp-vtpm": "snp", "az-tdx-vtpm": "tdx"}
+
+// Names implements tee.TEE.
+func (TEE) Names() []string { return []string{"tpm", "az-snp-vtpm", "az-tdx-vtpm"} }
+
+// Attributes implements tee.TEE: uki is the unified kernel image (a uki
+// block or a file) whose sections PCR 11 measures, or else osrel is the
+// UKI's os-release (its contents) beside the block's kernel, initrd and
+// cmdline; phases the systemd-pcrphase phases to compute PCR 11 after
+// ("" for none: the value the stub leaves, for a guest without systemd).
+func (TEE) Attributes() []string {
+	return []string{"uki", "osrel", "phases", "failed_boot_options"}
+}
+
+// node is a decoded vTPM measure block.
+type node struct {
+	*tee.Block
+	uki    *recipes.Artifact
+	osrel  string
+	phases []string
+	// failed is the number of boot options the firmware tries, and
+	// that return, before the UKI's (PCR 4).
+	failed int
+}
+
+// Decode implements tee.TEE. The UKI's .linux, .initrd and .cmdline are
+// the block's kernel, initrd and cmdline, its .osrel the osrel attribute.
+func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
+	n := &node{Block: b}
+	var diags hcl.Diagnostics
+	if a, ok := b.Attrs["uki"]; ok {
+		art, known, d := recipes.DecodeArtifact(a.Expr, b.Ctx)
+		diags = append(diags, d...)
+		if known {
+			n.uki = &art
+		}
+		for _, other := range []string{"kernel", "initrd", "cmdline", "osrel"} {
+			if o, ok := b.Attrs[other]; ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: other + " beside uki",
+					Detail: fmt.Sprintf("PCR 11 measures the sections of the UKI, which holds the %s: leave %s out.", other, other), Subject: o.NameRange.Ptr()})
+			}
+		}
+	} else if _, ok := b.Attrs["kernel"]; !ok {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "PCR 11 without a UKI",
+			Detail: fmt.Sprintf("measure %q: PCR 11 measures a unified kernel image: add uki = uki.NAME (or kernel = kernel.NAME, with initrd, cmdline and osrel, for its sections).", b.Name), Subject: b.FirmwareRange.Ptr()})
+	}
+	if a, ok := b.Attrs["osrel"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.String, &n.osrel)...)
+	}
+	if _, ok := b.Attrs["vcpus"]; ok {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "vcpus not for this TEE",
+			Detail: "The vCPU count enters no PCR that cocobuild computes for a TPM: leave vcpus out.", Subject: b.Attrs["vcpus"].NameRange.Ptr()})
+	}
+	if a, ok := b.Attrs["failed_boot_options"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.Number, &n.failed)...)
+		if n.failed < 0 || n.failed > 16 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid failed_boot_options",
+				Detail: "failed_boot_options is the number of boot options the firmware tries before the UKI's (0-16).", Subject: a.Expr.Range().Ptr()})
+		}
+		if _, ok := b.Attrs["uki"]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "failed_boot_options without uki",
+				Detail: "PCR 4 is computed from a UKI: add uki = uki.NAME.", Subject: a.NameRange.Ptr()})
+		}
+	}
+	ph, d := b.Strings("phases", "", func(s string) error {
+		if s != model.NormalizePhase(s) {
+			return fmt.Errorf("%q is not a normalized phase: write %q", s, model.NormalizePhase(s))
+		}
+		return nil
+	})
+	diags = append(diags, d...)
+	n.phases = ph
+	return n, diags
+}
+
+// params is what the measure step's key covers beyond its inputs.
+type params struct {
+	tee.StepParams
+	UKI    bool     `json:"uki,omitempty"`
+	Failed int      `json:"failed_boot_options,omitempty"`
+	Osrel  string   `json:"osrel,omitempty"`
+	Phases []string `json:"phases"`
+}
+
+func stepVersion() string { return tee.StepVersion("pcr", model.ModelVersion) }
+
+// Steps implements recipes.Node.
+func (n *node) Steps() []*recipes.Step {
+	inputs, sp := n.Inputs()
+	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases, Failed: n.failed}
+	if n.uki != nil {
+		inputs, p.UKI = append(inputs, *n.uki), true
+	}
+	return []*recipes.Step{{ID: tee.StepID, Kind: "measure/" + n.TEE, Version: stepVersion(), Params: p, Inputs: inputs, Run: n.run}}
+}
+
+func (n *node) run(_ context.Context, sc *recipes.StepContext) error {
+	in, err := n.ReadInputs(sc.OutDir)
+	if err != nil {
+		return err
+	}
+	entries, err := n.measure(in)
+	if err != nil {
+		return err
+	}
+	return tee.WriteEntries(sc.OutDir, entries)
+}
+
+// report is an entry's full model output: the PCR 11 events.
+type report struct {
+	Events []event `json:"events"`
+}
+
+type event struct {
+	PCR         int    `json:"pcr"`
+	Description string `json:"description"`
+	SHA256      string `json:"sha256"`
+}
+
+// sections are the UKI sections of the block: the uki's, or its kernel,
+// osrel, cmdline and initrd.
+func (n *node) sections(in *tee.Read) ([]model.Section, error) {
+	if n.uki != nil {
+		img, err := n.Limits.ReadFile(n.uki.Path, limits.Kernel)
+		if err != nil {
+			return nil, fmt.Errorf("uki of measure block %q (%s): %w", n.Name, n.uki.Origin, err)
+		}
+		return model.UKISections(img)
+	}
+	s := []model.Section{{Name: ".linux", Data: in.Kernel}}
+	if n.osrel != "" {
+		s = append(s, model.Section{Name: ".osrel", Data: []byte(n.osrel)})
+	}
+	if n.Cmdline != "" {
+		s = append(s, model.Section{Name: ".cmdline", Data: []byte(n.Cmdline)})
+	}
+	if in.Initrd != nil {
+		s = append(s, model.Section{Name: ".initrd", Data: in.Initrd})
+	}
+	return s, nil
+}
+
+func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
+	bank, _ := model.ParseBank("sha256")
+	secs, err := n.sections(in)
+	if err != nil {
+		return nil, fmt.Errorf("measure %q: %w", n.Name, err)
+	}
+	evs, err := model.UKIEvents(bank, secs)
+	if err != nil {
+		return nil, fmt.Errorf("measure %q: %w", n.Name, err)
+	}
+	// PCR 11 covers the UKI's kernel, initrd and cmdline; the firmware is
+	// measured into other PCRs.
+	covers := manifest.Coverage{Kernel: true, Initrd: in.Initrd != nil, Cmdline: true}
+	common := in.Common
+	if n.uki != nil {
+		covers.Initrd = slices.ContainsFunc(secs, func(s model.Section) bool { return s.Name == ".initrd" })
+		common = tee.With(common, "uki_sha256", n.uki.SHA256)
+	}
+	// With a UKI, the boot path's PCRs 4, 7 and 9 too.
+	boot := map[string]any{}
+	var bootEvents []model.Event
+	if n.uki != nil {
+		img, err := n.Limits.ReadFile(n.uki.Path, limits.Kernel)
+		if err != nil {
+			return nil, fmt.Errorf("measure %q: uki %s: %w", n.Name, n.uki.Origin, err)
+		}
+		evs, err := model.BootEvents(bank, model.BootOptions{UKI: img, FailedBootOptions: n.failed})
+		if err != nil {
+			// PCR 11 stands; the boot path's PCRs are left out, and why.
+			common = tee.With(common, "not_computable", map[string]any{"pcr4": err.Error(), "pcr7": err.Error(), "pcr9": err.Error()})
+		} else {
+			for _, p := range []int{model.BootApps, model.SecureBootPolicy, model.KernelData} {
+				boot[fmt.Sprintf("pcr%d", p)] = hex.EncodeToString(model.Replay(bank, evs[p]))
+				bootEvents = append(bootEvents, evs[p]...)
+			}
+			common = tee.With(common, "assumptions", map[string]any{
+				"pcr7": "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)",
+				"pcr4": fmt.Sprintf("%d boot option(s) fail before the UKI's; the firmware is edk2 (OVMF)", n.failed),
+				"pcr9": "Linux 6.1 or later measures its LoadOptions and initrd"})
+		}
+	}
+	var out []tee.Entry
+	for _, ph := range n.phases {
+		all := append(append([]model.Event(nil), evs...), model.PhaseEvents(bank, ph)...)
+		var rep report
+		for _, e := range append(slices.Clone(bootEvents), all...) {
+			rep.Events = append(rep.Events, event{PCR: e.PCR, Description: e.Description, SHA256: hex.EncodeToString(e.Digest)})
+		}
+		params := tee.With(common, "boot", "uki", "phase", ph, "covers", covers)
+		if n.osrel != "" {
+			params["osrel"] = n.osrel
+		}
+		name := ""
+		if len(n.phases) > 1 || ph != "" {
+			name = "phase=" + ph
+		}
+		values := tee.With(boot, "pcr11", hex.EncodeToString(model.Replay(bank, all)))
+		out = append(out, tee.Entry{Measurement: manifest.Measurement{TEE: n.TEE, Name: name, Params: params,
+			Values: values}, Report: rep})
+	}
+	return out, nil
+}
+
+// Finish implements recipes.Node.
+func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
+	return n.Block.Finish(results, tee.FinishOptions{})
+}
+
+// RVPSName implements tee.TEE: pcrN is PREFIX_pcrN (tpm_pcr11, snp_pcr11,
+// tdx_pcr11).
+func (TEE) RVPSName(name, key string) string {
+	if p, ok := rvpsPrefix[name]; ok && strings.HasPrefix(key, "pcr") {
+		return p + "_" + key
+	}
+	return ""
+}
+
+// RVPSScalars implements tee.TEE: the policy compares the PCRs with "in",
+// none with ==.
+func (TEE) RVPSScalars(string, map[string]string, map[string]any) ([]string, map[string]any, error) {
+	return nil, map[string]any{}, nil
+}
+
+// errNoCoRIM says the vTPM PCRs get no CoRIM yet.
+var errNoCoRIM = errors.New("TPM PCRs have no CoRIM profile in cocobuild yet")
+
+// CoRIMProfile implements tee.TEE: none yet.
+func (TEE) CoRIMProfile(string) string { return "" }
+
+// CoRIMTriple implements tee.TEE.
+func (TEE) CoRIMTriple(string, map[string]string, *tee.CoverageNote) (*comid.ValueTriple, error) {
+	return nil, errNoCoRIM
+}
+
+// CoRIMKey implements tee.TEE.
+func (TEE) CoRIMKey(string, string) bool { return false }
+
+// CoRIMValues implements tee.TEE.
+func (TEE) CoRIMValues(string, tee.CoRIMReading) (map[string]string, error) {
+	return nil, errNoCoRIM
+}
+
+// Uncovered implements tee.TEE.
+func (TEE) Uncovered(string, map[string]any) string {
+	return "PCR 11 holds the unified kernel image (kernel, initrd, cmdline, os-release), not the firmware, which the firmware measures into PCR 0"
+}
+
+// FirmwareNeed implements tee.TEE.
+func (TEE) FirmwareNeed(name string) string {
+	if name == "tpm" {
+		return "publish the firmware's PCR 0 (not modelled yet) or accept partial coverage"
+	}
+	return "verify the firmware through the hardware's launch measurement of the paravisor (the cloud's, not modelled) or accept partial coverage"
+}

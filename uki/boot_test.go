@@ -1,0 +1,176 @@
+package uki_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocobuild/cocobuild/input"
+	"github.com/cocobuild/cocobuild/internal/testenv"
+	"github.com/cocobuild/cocobuild/internal/testkinds"
+	"github.com/cocobuild/cocobuild/manifest"
+)
+
+// bootPCRs boots disk (raw, with an ESP holding \EFI\BOOT\BOOTX64.EFI)
+// under QEMU TCG with Debian's OVMF (4M, Secure Boot off) and a software
+// TPM 2.0 (swtpm, on a unix socket the test starts, -device tpm-crb),
+// without a network, and returns the SHA-256 PCRs the guest's
+// testdata/pcrinit printed from /sys/class/tpm/tpm0/pcr-sha256/N.
+func bootPCRs(t *testing.T, disk, code, vars string) map[int]string {
+	t.Helper()
+	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
+	swtpm := testenv.Tool(t, "swtpm", "swtpm")
+	dir := t.TempDir()
+	v := filepath.Join(dir, "vars.fd")
+	b, err := os.ReadFile(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(v, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "swtpm.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tpm := exec.CommandContext(ctx, swtpm, "socket", "--tpm2", "--tpmstate", "dir="+dir, "--ctrl", "type=unixio,path="+sock, "--terminate")
+	var tpmLog bytes.Buffer
+	tpm.Stdout, tpm.Stderr = &tpmLog, &tpmLog
+	if err := tpm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tpm.Process.Kill(); _ = tpm.Wait() }()
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	q := exec.CommandContext(ctx, qemu, "-machine", "q35,accel=tcg", "-m", "1024", "-display", "none", "-serial", "stdio",
+		"-monitor", "none", "-nic", "none", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+v,
+		"-drive", "file="+disk+",format=raw,if=virtio,snapshot=on",
+		"-chardev", "socket,id=chrtpm,path="+sock, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0")
+	out, err := q.CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu: %v\n%s\nswtpm: %s", err, out, tpmLog.String())
+	}
+	pcrs := map[int]string{}
+	line := regexp.MustCompile(`^PCR (\d+) ([0-9a-f]{64})\r?$`)
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	done := false
+	for sc.Scan() {
+		if m := line.FindStringSubmatch(sc.Text()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			pcrs[n] = m[2]
+		}
+		done = done || strings.HasPrefix(sc.Text(), "PCR done")
+	}
+	if !done || len(pcrs) != 24 {
+		t.Fatalf("the guest printed %d PCRs (done %v); console:\n%s", len(pcrs), done, out)
+	}
+	return pcrs
+}
+
+// TestUKIBootPCRs: a UKI built from Debian 12's stub, Debian's cloud
+// kernel 6.1 (its TPM CRB driver built in) and an initrd with
+// testdata/pcrinit, on a disk's ESP, booted with Debian 12's OVMF (Secure
+// Boot off) and swtpm: the guest's PCRs 4, 7, 9 and 11 are the measure
+// block's pcr4, pcr7, pcr9 and pcr11.
+func TestUKIBootPCRs(t *testing.T) {
+	stub := need(t, stubPath, "systemd-boot-efi")
+	code := need(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
+	vars := need(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", "ovmf")
+	cpio := testenv.Tool(t, "cpio", "cpio")
+	kernel := testenv.VectorFile(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64")
+	dir := t.TempDir()
+
+	// The initrd: /init is testdata/pcrinit, static.
+	root := filepath.Join(dir, "root")
+	for _, d := range []string{"sys", "dev"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gb := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(root, "init"), "./testdata/pcrinit")
+	gb.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if o, err := gb.CombinedOutput(); err != nil {
+		t.Fatalf("go build pcrinit: %v\n%s", err, o)
+	}
+	initrd := filepath.Join(dir, "initrd.cpio")
+	c := exec.Command(cpio, "-o", "-H", "newc", "--quiet", "-O", initrd)
+	c.Dir, c.Stdin = root, strings.NewReader("init\nsys\ndev\n")
+	if o, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("cpio: %v\n%s", err, o)
+	}
+
+	var inputs strings.Builder
+	for _, in := range []struct{ name, path string }{{"stub", stub}, {"linux", kernel}, {"initrd", initrd}, {"fw", code}} {
+		b, err := os.ReadFile(in.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&inputs, "input %q {\n  file   = %q\n  sha256 = %q\n}\n\n", in.name, in.path, sha(b))
+	}
+	src := "recipe {\n  name = \"ukiboot\"\n}\n\n" + inputs.String() + `
+uki "guest" {
+  stub    = input.stub
+  kernel  = input.linux
+  initrd  = input.initrd
+  cmdline = "console=ttyS0 panic=-1"
+  osrel   = "ID=cocobuild\n"
+}
+
+disk "boot" {
+  partition "esp" {
+    size  = "40MiB"
+    files = { "/EFI/BOOT/BOOTX64.EFI" = uki.guest }
+  }
+}
+
+measure "tpm" {
+  firmware            = input.fw
+  uki                 = uki.guest
+  failed_boot_options = 1 # QEMU's default CD-ROM drive, empty: Boot0001 "UEFI QEMU DVD-ROM" is Not Found
+}
+`
+	rdir := filepath.Join(dir, "recipe")
+	if err := os.MkdirAll(rdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rdir, "r.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	res, err := testkinds.Load(t, rdir, filepath.Join(dir, "cache"), input.Options{}).Build(context.Background(), out, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *manifest.Measurement
+	for i := range res.Manifest.Measurements {
+		if res.Manifest.Measurements[i].TEE == "tpm" {
+			m = &res.Manifest.Measurements[i]
+		}
+	}
+	if m == nil {
+		t.Fatal("no tpm measurement in the manifest")
+	}
+	pcrs := bootPCRs(t, filepath.Join(out, "disk", "boot", "disk.raw"), code, vars)
+	for n := range 24 {
+		t.Logf("guest PCR %d %s", n, pcrs[n])
+	}
+	for _, n := range []int{4, 7, 9, 11} {
+		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
+			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
+		}
+	}
+}

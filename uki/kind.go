@@ -1,0 +1,225 @@
+// Package uki is the `uki` block kind: a unified kernel image (UKI), the
+// systemd EFI stub with the kernel, initrd, kernel command line and
+// os-release as PE sections, which a firmware boots as one EFI
+// application (\EFI\BOOT\BOOTX64.EFI of a disk's ESP) and which the stub
+// measures into TPM PCR 11 (see measure/pcr). The sections are appended in
+// Go (see Assemble); the output depends on the inputs only.
+package uki
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cocobuild/cocobuild/recipes"
+)
+
+// Kind implements `uki "NAME" { … }`:
+//
+//	uki "guest" {
+//	  stub    = input.systemd_stub   # linuxx64.efi.stub of Debian's systemd-boot-efi
+//	  kernel  = kernel.guest         # a kernel block (its image, cmdline, release) or a file
+//	  initrd  = initramfs.guest      # optional
+//	  cmdline = ["console=ttyS0"]    # optional: default the kernel block's
+//	  osrel   = "ID=cocobuild\n"     # optional: the .osrel section
+//	}
+type Kind struct{}
+
+// Type implements recipes.Kind.
+func (Kind) Type() string { return "uki" }
+
+// Schema implements recipes.Kind.
+func (Kind) Schema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "stub", Required: true}, {Name: "kernel", Required: true}, {Name: "initrd"}, {Name: "cmdline"},
+		{Name: "osrel"}, {Name: "uname"}, {Name: "splash"}, {Name: "description"},
+	}}
+}
+
+// OutputType implements recipes.Kind: `uki.NAME` is the image (artifact)
+// and the text sections it holds ("" for none).
+func (Kind) OutputType() cty.Type {
+	return cty.Object(map[string]cty.Type{
+		"artifact": recipes.ArtifactType,
+		"cmdline":  cty.String,
+		"osrel":    cty.String,
+		"uname":    cty.String,
+	})
+}
+
+// StepVersion is the version of the assemble step: bump it whenever the
+// image it writes changes for the same inputs.
+const StepVersion = "1"
+
+// params are what the assemble step's key covers beyond its inputs.
+type params struct {
+	Cmdline string `json:"cmdline"`
+	Osrel   string `json:"osrel"`
+	Uname   string `json:"uname"`
+	Initrd  bool   `json:"initrd"`
+	Splash  bool   `json:"splash"`
+}
+
+type node struct {
+	name                 string
+	stub, kernel         recipes.Artifact
+	initrd, splash       *recipes.Artifact
+	cmdline, osrel, unam string
+}
+
+// Decode implements recipes.Kind.
+func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	content, diags := b.Body.Content(k.Schema())
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	n := &node{name: b.Name}
+	art := func(name string) (*recipes.Artifact, bool) {
+		a, ok := content.Attributes[name]
+		if !ok {
+			return nil, false
+		}
+		v, _, d := recipes.DecodeArtifact(a.Expr, ctx)
+		diags = append(diags, d...)
+		return &v, true
+	}
+	if a, _ := art("stub"); a != nil {
+		n.stub = *a
+	}
+	if a, _ := art("kernel"); a != nil {
+		n.kernel = *a
+	}
+	n.initrd, _ = art("initrd")
+	n.splash, _ = art("splash")
+	// A kernel block brings its cmdline and release.
+	if v, d := content.Attributes["kernel"].Expr.Value(ctx); !d.HasErrors() && v.IsKnown() && v.Type().IsObjectType() {
+		for _, f := range []struct {
+			attr string
+			dst  *string
+		}{{"cmdline", &n.cmdline}, {"release", &n.unam}} {
+			if v.Type().HasAttribute(f.attr) {
+				if c := v.GetAttr(f.attr); c.IsKnown() && !c.IsNull() && c.Type() == cty.String {
+					*f.dst = c.AsString()
+				}
+			}
+		}
+	}
+	if a, ok := content.Attributes["cmdline"]; ok {
+		v, d := a.Expr.Value(ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() && v.IsWhollyKnown() {
+			if v.Type() == cty.String {
+				diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, &n.cmdline)...)
+			} else {
+				var args []string
+				diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.List(cty.String), &args)...)
+				n.cmdline = strings.Join(args, " ")
+			}
+		}
+	}
+	var desc string
+	for _, f := range []struct {
+		attr string
+		dst  *string
+	}{{"osrel", &n.osrel}, {"uname", &n.unam}, {"description", &desc}} {
+		if a, ok := content.Attributes[f.attr]; ok {
+			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, f.dst)...)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return n, diags
+}
+
+// Steps implements recipes.Node: one step that assembles the image.
+func (n *node) Steps() []*recipes.Step {
+	inputs := []recipes.Artifact{n.stub, n.kernel}
+	p := params{Cmdline: n.cmdline, Osrel: n.osrel, Uname: n.unam}
+	if n.initrd != nil {
+		inputs, p.Initrd = append(inputs, *n.initrd), true
+	}
+	if n.splash != nil {
+		inputs, p.Splash = append(inputs, *n.splash), true
+	}
+	return []*recipes.Step{{ID: "assemble", Kind: "uki/assemble", Version: StepVersion, Params: p, Inputs: inputs, Run: n.run}}
+}
+
+// sections are the UKI's sections in the order ukify writes them (the
+// kernel last); empty ones are left out, as systemd-stub skips them.
+func (n *node) sections() ([]Section, error) {
+	read := func(a *recipes.Artifact) ([]byte, error) {
+		if a == nil {
+			return nil, nil
+		}
+		b, err := os.ReadFile(a.Path)
+		if err != nil {
+			return nil, fmt.Errorf("uki %q: %s: %w", n.name, a.Origin, err)
+		}
+		return b, nil
+	}
+	initrd, err := read(n.initrd)
+	if err != nil {
+		return nil, err
+	}
+	splash, err := read(n.splash)
+	if err != nil {
+		return nil, err
+	}
+	kernel, err := read(&n.kernel)
+	if err != nil {
+		return nil, err
+	}
+	var out []Section
+	for _, s := range []Section{
+		{".osrel", []byte(n.osrel)}, {".cmdline", []byte(n.cmdline)}, {".splash", splash},
+		{".initrd", initrd}, {".uname", []byte(n.unam)}, {".linux", kernel},
+	} {
+		if len(s.Data) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (n *node) run(_ context.Context, sc *recipes.StepContext) error {
+	stub, err := os.ReadFile(n.stub.Path)
+	if err != nil {
+		return fmt.Errorf("uki %q: stub %s: %w", n.name, n.stub.Origin, err)
+	}
+	secs, err := n.sections()
+	if err != nil {
+		return err
+	}
+	img, err := Assemble(stub, secs)
+	if err != nil {
+		return fmt.Errorf("uki %q: stub %s: %w", n.name, n.stub.Origin, err)
+	}
+	var names []string
+	for _, s := range secs {
+		names = append(names, s.Name)
+	}
+	sc.Meta["sections"] = names
+	return os.WriteFile(filepath.Join(sc.OutDir, "uki.efi"), img, 0o644)
+}
+
+// Finish implements recipes.Node.
+func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
+	addr := "uki." + n.name
+	a, err := results["assemble"].File("uki.efi")
+	if err != nil {
+		return nil, err
+	}
+	a.Origin = addr
+	return &recipes.Output{
+		Value: cty.ObjectVal(map[string]cty.Value{"artifact": recipes.ArtifactVal(a), "cmdline": cty.StringVal(n.cmdline),
+			"osrel": cty.StringVal(n.osrel), "uname": cty.StringVal(n.unam)}),
+		Artifacts: []recipes.OutputArtifact{{Name: addr, Kind: "uki", Path: "uki/" + n.name + "/uki.efi", File: a,
+			Extra: map[string]any{"sections": results["assemble"].Meta["sections"], "stub": n.stub.SHA256}}},
+	}, nil
+}
