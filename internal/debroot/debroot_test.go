@@ -1,0 +1,118 @@
+package debroot
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestChooseMode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		host Host
+		mode string // "" for an error
+		says string // in Why or the error
+	}{
+		{"root", Host{EUID: 0, MaxUserNamespaces: 0, UnprivilegedUserns: 0}, "root", "running as root"},
+		{"user with namespaces", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: -1}, "unshare", "uid 1000 with user namespaces allowed"},
+		{"user with Debian's switch on", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: 1}, "unshare", "unshare mode"},
+		{"user, no namespaces", Host{EUID: 1000, MaxUserNamespaces: 0, UnprivilegedUserns: 1}, "", "max_user_namespaces is 0"},
+		{"user, Debian's switch off", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: 0}, "", "unprivileged_userns_clone is 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := ChooseMode(tc.host)
+			got := m.Why
+			if err != nil {
+				got = err.Error()
+			}
+			if m.Name != tc.mode || !strings.Contains(got, tc.says) {
+				t.Errorf("ChooseMode(%+v) = %q, %q; want mode %q saying %q", tc.host, m.Name, got, tc.mode, tc.says)
+			}
+		})
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	status := `Package: libc6
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+Multi-Arch: same
+Version: 2.36-9+deb12u13
+Description: GNU C Library: Shared libraries
+ Contains the standard libraries. Version: not this one
+
+Package: e2fsprogs
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.47.0-2
+
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4+deb12u15
+`
+	got, err := parseStatus(strings.NewReader(status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Package{{Name: "libc6", Version: "2.36-9+deb12u13", Arch: "amd64"}, {Name: "base-files", Version: "12.4+deb12u15", Arch: "amd64"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parseStatus (-want +got):\n%s", diff)
+	}
+	if _, err := parseStatus(strings.NewReader("")); err == nil {
+		t.Errorf("empty status: got no error, want one")
+	}
+}
+
+func TestCompareSets(t *testing.T) {
+	a := Package{Name: "a", Version: "1", Arch: "amd64"}
+	b := Package{Name: "b", Version: "2", Arch: "all"}
+	b3 := Package{Name: "b", Version: "3", Arch: "all"}
+	for _, tc := range []struct {
+		pinned, installed []Package
+		err               string
+	}{
+		{[]Package{a, b}, []Package{b, a}, ""},
+		{[]Package{a, b}, []Package{a, b3}, "installed but not pinned [b:all=3], pinned but not installed [b:all=2]"},
+		{[]Package{a}, []Package{a, b}, "installed but not pinned [b:all=2]"},
+	} {
+		err := compareSets(tc.pinned, tc.installed)
+		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("compareSets(%v, %v) = %v, want %q", tc.pinned, tc.installed, err, tc.err)
+		}
+	}
+}
+
+func TestRequestDigestAndCheck(t *testing.T) {
+	r1 := Request{Suite: "bookworm", Arch: "amd64", Packages: []string{"b", "a"}}
+	r2 := Request{Suite: "bookworm", Arch: "amd64", Packages: []string{"a", "b", "a"}}
+	if r1.Digest() != r2.Digest() {
+		t.Errorf("the order and repetition of packages changed the digest")
+	}
+	for _, other := range []Request{
+		{Suite: "trixie", Arch: "amd64", Packages: []string{"a", "b"}},
+		{Suite: "bookworm", Arch: "arm64", Packages: []string{"a", "b"}},
+		{Suite: "bookworm", Arch: "amd64", Packages: []string{"a", "b"}, EssentialOnly: true},
+		{Suite: "bookworm", Arch: "amd64", Packages: []string{"a", "b"}, Exclude: []string{"c"}},
+	} {
+		if other.Digest() == r1.Digest() {
+			t.Errorf("%+v has the digest of %+v", other, r1)
+		}
+	}
+	for _, tc := range []struct {
+		req Request
+		err string
+	}{
+		{Request{Suite: "bookworm", Packages: []string{"libc6", "g++"}}, ""},
+		{Request{Suite: "Bookworm"}, "not the name of a Debian suite"},
+		{Request{Suite: "bookworm", Packages: []string{"Foo"}}, "not a Debian package name"},
+		{Request{Suite: "bookworm", Packages: []string{"a1"}, Exclude: []string{"a1"}}, "both in packages and in exclude"},
+	} {
+		err := CheckRequest(tc.req)
+		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("CheckRequest(%+v) = %v, want %q", tc.req, err, tc.err)
+		}
+	}
+}
