@@ -94,8 +94,58 @@ func (a *archive) keep(path, sum string) error {
 	return nil
 }
 
-// Deb implements debroot.Archive.
-func (a *archive) Deb(ctx context.Context, suite string, p debroot.Package) (string, error) {
+// Debs implements debroot.Archive: the .debs kept in the cache, and the
+// others downloaded with one apt-get call (one per package when that
+// fails, to name the package at fault).
+func (a *archive) Debs(ctx context.Context, suite string, ps []debroot.Package) (map[string]string, error) {
+	if a.cfg == nil || a.cfg.cache == nil {
+		return nil, fmt.Errorf("no cache to fetch Debian packages into (make the input kind with input.New)")
+	}
+	out := map[string]string{}
+	var missing []debroot.Package
+	for _, p := range ps {
+		blob := a.cfg.cache.BlobPath(p.SHA256)
+		if got, _, err := filehash.SHA256(blob); err == nil && got == p.SHA256 {
+			out[p.SHA256] = blob
+		} else {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 1 {
+		if apt, err := a.suite(suite); err == nil {
+			if tmp, err := a.cfg.cache.TempDir("fetch"); err == nil {
+				defer os.RemoveAll(tmp)
+				specs := make([]string, len(missing))
+				for i, p := range missing {
+					specs[i] = p.Name + "=" + p.Version
+				}
+				if apt.DownloadAll(ctx, specs, tmp) == nil {
+					var left []debroot.Package
+					for _, p := range missing {
+						f := filepath.Join(tmp, debroot.DebFileName(p))
+						if got, _, err := filehash.SHA256(f); err == nil && got == p.SHA256 && a.keep(f, got) == nil {
+							out[p.SHA256] = a.cfg.cache.BlobPath(got)
+						} else {
+							left = append(left, p)
+						}
+					}
+					missing = left
+				}
+			}
+		}
+	}
+	for _, p := range missing {
+		path, err := a.deb(ctx, suite, p)
+		if err != nil {
+			return nil, err
+		}
+		out[p.SHA256] = path
+	}
+	return out, nil
+}
+
+// deb is the path of p's .deb, its sha256 checked.
+func (a *archive) deb(ctx context.Context, suite string, p debroot.Package) (string, error) {
 	if a.cfg == nil || a.cfg.cache == nil {
 		return "", fmt.Errorf("no cache to fetch Debian packages into (make the input kind with input.New)")
 	}

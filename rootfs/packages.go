@@ -145,13 +145,9 @@ func (n *node) installPackages(ctx context.Context, sc *recipes.StepContext, dir
 		return "", fmt.Errorf("%s: %w", n.addr(), err)
 	}
 	fmt.Fprintf(sc.Log, "%s: %d Debian packages of %s; %s\n", n.addr(), len(set.Packages), set.Suite, mode.Why)
-	debs := map[string]string{}
-	for _, pk := range set.Packages {
-		path, err := n.archive.Deb(ctx, set.Suite, pk)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", n.addr(), err)
-		}
-		debs[pk.SHA256] = path
+	debs, err := n.archive.Debs(ctx, set.Suite, set.Packages)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", n.addr(), err)
 	}
 	work := filepath.Join(dir, "work")
 	if err := os.Mkdir(work, 0o755); err != nil {

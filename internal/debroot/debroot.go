@@ -108,9 +108,10 @@ type Archive interface {
 	Unpinned() bool
 	// Resolve resolves req against its suite now, keeping the .debs.
 	Resolve(ctx context.Context, req Request) (*Set, error)
-	// Deb is the path of p's .deb, its sha256 checked: kept from an
-	// earlier download, or downloaded from suite by name and version.
-	Deb(ctx context.Context, suite string, p Package) (string, error)
+	// Debs are the paths of the packages' .debs by sha256, each checked:
+	// kept from an earlier download, or downloaded from suite by name and
+	// version.
+	Debs(ctx context.Context, suite string, ps []Package) (map[string]string, error)
 }
 
 // Requester is a decoded block that installs Debian packages: `cocobuild

@@ -155,7 +155,7 @@ func (r Run) Resolve(ctx context.Context, req Request, sourcesFile, outTar strin
 	set := &Set{Suite: req.Suite, Request: req.Digest()}
 	paths := map[string]string{}
 	for _, p := range installed {
-		f := filepath.Join(debs, debFileName(p))
+		f := filepath.Join(debs, DebFileName(p))
 		sum, _, err := filehash.SHA256(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("package %s was installed but apt kept no .deb of it (%s): %w", p, filepath.Base(f), err)
@@ -168,9 +168,9 @@ func (r Run) Resolve(ctx context.Context, req Request, sourcesFile, outTar strin
 	return set, paths, nil
 }
 
-// debFileName is the name apt gives a package's .deb (':' in the version
+// DebFileName is the name apt gives a package's .deb (':' in the version
 // escaped as %3a).
-func debFileName(p Package) string {
+func DebFileName(p Package) string {
 	return p.Name + "_" + strings.ReplaceAll(p.Version, ":", "%3a") + "_" + p.Arch + ".deb"
 }
 
@@ -191,7 +191,7 @@ func (r Run) Install(ctx context.Context, req Request, set *Set, debs map[string
 		if !ok {
 			return fmt.Errorf("package %s: no .deb with sha256 %s", p, p.SHA256)
 		}
-		dst := filepath.Join(repo, "pool", debFileName(p))
+		dst := filepath.Join(repo, "pool", DebFileName(p))
 		if err := os.Link(src, dst); err != nil {
 			if _, err := filecopy.Copy(src, dst, 0o644); err != nil {
 				return err
