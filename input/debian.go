@@ -57,7 +57,7 @@ func (a *archive) Resolve(ctx context.Context, req debroot.Request) (*debroot.Se
 	if err != nil {
 		return nil, err
 	}
-	mode, err := debroot.ChooseMode(debroot.ReadHost())
+	mode, err := debroot.ChooseMode(debroot.ReadHost(os.Geteuid()))
 	if err != nil {
 		return nil, err
 	}

@@ -140,7 +140,7 @@ func (n *node) installPackages(ctx context.Context, sc *recipes.StepContext, dir
 	if set == nil || n.archive == nil {
 		return "", fmt.Errorf("%s: the packages are neither pinned nor resolved", n.addr())
 	}
-	mode, err := debroot.ChooseMode(debroot.ReadHost())
+	mode, err := debroot.ChooseMode(debroot.ReadHost(os.Geteuid()))
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", n.addr(), err)
 	}

@@ -72,11 +72,18 @@ func TestPackagesLockBuildRepro(t *testing.T) {
 	}
 	testenv.Tool(t, "mkfs.erofs", "erofs-utils")
 	dpkgDeb := testenv.Tool(t, "dpkg-deb", "dpkg")
-	mode, err := debroot.ChooseMode(debroot.ReadHost())
+	mode, err := debroot.ChooseMode(debroot.ReadHost(os.Geteuid()))
 	if err != nil {
 		t.Fatalf("mmdebstrap cannot run here: %v", err)
 	}
 	t.Logf("mmdebstrap mode: %s (%s)", mode.Name, mode.Why)
+	// What an unprivileged user would get on this machine: unshare mode,
+	// or the reason it cannot have it.
+	if m, err := debroot.ChooseMode(debroot.ReadHost(65534)); err != nil {
+		t.Logf("as uid 65534, packages could not be installed here: %v", err)
+	} else {
+		t.Logf("as uid 65534: %s mode (%s)", m.Name, m.Why)
+	}
 
 	dir := writeRecipe(t, fmt.Sprintf(packagesBlocks, hostCodename(t)))
 	ctx := context.Background()

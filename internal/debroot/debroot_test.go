@@ -1,6 +1,7 @@
 package debroot
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -15,8 +16,10 @@ func TestChooseMode(t *testing.T) {
 		says string // in Why or the error
 	}{
 		{"root", Host{EUID: 0, MaxUserNamespaces: 0, UnprivilegedUserns: 0}, "root", "running as root"},
-		{"user with namespaces", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: -1}, "unshare", "uid 1000 with user namespaces allowed"},
-		{"user with Debian's switch on", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: 1}, "unshare", "unshare mode"},
+		{"user with namespaces", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: -1, User: "u", SubUID: true, SubGID: true, NewUIDMap: true}, "unshare", "uid 1000 with user namespaces allowed"},
+		{"user with Debian's switch on", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: 1, User: "u", SubUID: true, SubGID: true, NewUIDMap: true}, "unshare", "unshare mode"},
+		{"user without uidmap", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: 1, User: "u", SubUID: true, SubGID: true}, "", "apt-get install uidmap"},
+		{"user without subordinate ids", Host{EUID: 65534, MaxUserNamespaces: 63000, UnprivilegedUserns: 1, User: "nobody", SubGID: true, NewUIDMap: true}, "", "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody"},
 		{"user, no namespaces", Host{EUID: 1000, MaxUserNamespaces: 0, UnprivilegedUserns: 1}, "", "max_user_namespaces is 0"},
 		{"user, Debian's switch off", Host{EUID: 1000, MaxUserNamespaces: 63000, UnprivilegedUserns: 0}, "", "unprivileged_userns_clone is 0"},
 	} {
@@ -113,6 +116,22 @@ func TestRequestDigestAndCheck(t *testing.T) {
 		err := CheckRequest(tc.req)
 		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("CheckRequest(%+v) = %v, want %q", tc.req, err, tc.err)
+		}
+	}
+}
+
+func TestHasRange(t *testing.T) {
+	f := t.TempDir() + "/subuid"
+	if err := os.WriteFile(f, []byte("alice:100000:65536\n1001:200000:65536\nbob:300000:0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		uid  int
+		want bool
+	}{{"alice", 1000, true}, {"carol", 1001, true}, {"bob", 1002, false}, {"dave", 1003, false}} {
+		if got := hasRange(f, tc.name, tc.uid); got != tc.want {
+			t.Errorf("hasRange(%s, %d) = %v, want %v", tc.name, tc.uid, got, tc.want)
 		}
 	}
 }
