@@ -68,6 +68,8 @@ func TestRunDebianSample(t *testing.T) {
 	for _, want := range []string{"cocobuild-sample-agent: release cocobuild sample 0.1.0", "cocobuild-sample-agent: os-release Debian GNU/Linux 12 (bookworm)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the console lacks %q:\n%s", want, stdout)
+		} else {
+			t.Logf("console: %s", want)
 		}
 	}
 	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
