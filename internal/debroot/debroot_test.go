@@ -135,3 +135,27 @@ func TestHasRange(t *testing.T) {
 		}
 	}
 }
+
+// TestArgs: the variant follows essential_only, packages are included
+// sorted once, excluded ones are purged after the status is copied, and
+// the leak hooks run last, the shadow dates set to the epoch's day.
+func TestArgs(t *testing.T) {
+	r := Run{Mode: Mode{Name: "root"}, Epoch: 86400 * 3}
+	a := r.args(Request{Suite: "bookworm", Arch: "amd64", Packages: []string{"b", "a", "b"}, Exclude: []string{"y", "x"}, EssentialOnly: true}, "/s", "--first")
+	join := strings.Join(a, "\n")
+	for _, want := range []string{"--mode=root", "--variant=essential", "--architectures=amd64", "--include=a,b",
+		`--customize-hook=chroot "$1" dpkg --purge --force-depends --force-remove-essential x y`, "$3 = 3 }"} {
+		if !strings.Contains(join, want) {
+			t.Errorf("args lack %q:\n%s", want, join)
+		}
+	}
+	if i, j := strings.Index(join, "copy-out /var/lib/dpkg/status '/s'"), strings.Index(join, "--purge"); i < 0 || j < i {
+		t.Errorf("the status is not copied before the purge:\n%s", join)
+	}
+	if i, j := strings.Index(join, "--first"), strings.Index(join, Leaks[0]); i < 0 || j < i {
+		t.Errorf("the caller's hooks do not come before the leak hooks:\n%s", join)
+	}
+	if v := (Request{}).Variant(); v != "required" {
+		t.Errorf("variant without essential_only = %q, want required", v)
+	}
+}
