@@ -32,6 +32,9 @@ type Host struct {
 	User           string
 	SubUID, SubGID bool
 	NewUIDMap      bool
+	// Fakechroot says whether fakechroot and fakeroot are installed:
+	// mmdebstrap's fakechroot mode needs neither root nor namespaces.
+	Fakechroot bool
 }
 
 // ReadHost reads the facts ChooseMode decides from, for a process of uid
@@ -47,6 +50,9 @@ func ReadHost(euid int) Host {
 	_, e1 := exec.LookPath("newuidmap")
 	_, e2 := exec.LookPath("newgidmap")
 	h.NewUIDMap = e1 == nil && e2 == nil
+	_, e1 = exec.LookPath("fakechroot")
+	_, e2 = exec.LookPath("fakeroot")
+	h.Fakechroot = e1 == nil && e2 == nil
 	return h
 }
 
@@ -79,17 +85,32 @@ func readInt(p string) int {
 }
 
 // ChooseMode picks mmdebstrap's mode: root mode as root; unshare mode for
-// another user when the kernel lets it make user namespaces; otherwise an
-// error that says which setting forbids them and what to do.
+// another user when the kernel lets it make user namespaces (and newuidmap
+// and a subordinate id range map them); otherwise fakechroot mode when
+// fakechroot and fakeroot are installed (its Why says why not unshare);
+// otherwise an error that says which setting forbids namespaces and what
+// to do.
 func ChooseMode(h Host) (Mode, error) {
+	m, err := chooseNamespaces(h)
+	if err == nil || !h.Fakechroot {
+		return m, err
+	}
+	// Without namespaces, fakechroot and fakeroot pretend the chroot and
+	// root for dpkg: the tree's owners and modes are recorded, not set.
+	return Mode{Name: "fakechroot", Why: fmt.Sprintf("%v; fakechroot and fakeroot are installed: mmdebstrap's fakechroot mode instead", err)}, nil
+}
+
+// chooseNamespaces is root mode for root, unshare mode for another user
+// whose namespaces work, or the reason they do not.
+func chooseNamespaces(h Host) (Mode, error) {
 	if h.EUID == 0 {
 		return Mode{Name: "root", Why: "running as root: mmdebstrap's root mode"}, nil
 	}
 	switch {
 	case h.MaxUserNamespaces == 0:
-		return Mode{}, fmt.Errorf("installing Debian packages as uid %d needs user namespaces (mmdebstrap's unshare mode), and /proc/sys/user/max_user_namespaces is 0 on this machine: raise it (sysctl user.max_user_namespaces=10000) or build as root", h.EUID)
+		return Mode{}, fmt.Errorf("installing Debian packages as uid %d needs user namespaces (mmdebstrap's unshare mode), and /proc/sys/user/max_user_namespaces is 0 on this machine: raise it (sysctl user.max_user_namespaces=10000), install fakechroot and fakeroot, or build as root", h.EUID)
 	case h.UnprivilegedUserns == 0:
-		return Mode{}, fmt.Errorf("installing Debian packages as uid %d needs user namespaces (mmdebstrap's unshare mode), and /proc/sys/kernel/unprivileged_userns_clone is 0 on this machine: set it to 1 (sysctl kernel.unprivileged_userns_clone=1) or build as root", h.EUID)
+		return Mode{}, fmt.Errorf("installing Debian packages as uid %d needs user namespaces (mmdebstrap's unshare mode), and /proc/sys/kernel/unprivileged_userns_clone is 0 on this machine: set it to 1 (sysctl kernel.unprivileged_userns_clone=1), install fakechroot and fakeroot, or build as root", h.EUID)
 	}
 	who := fmt.Sprintf("uid %d", h.EUID)
 	if h.User != "" {
@@ -97,9 +118,9 @@ func ChooseMode(h Host) (Mode, error) {
 	}
 	switch {
 	case !h.NewUIDMap:
-		return Mode{}, fmt.Errorf("installing Debian packages as %s needs mmdebstrap's unshare mode, which maps the user namespace with newuidmap and newgidmap, and they are not installed: apt-get install uidmap, or build as root", who)
+		return Mode{}, fmt.Errorf("installing Debian packages as %s needs mmdebstrap's unshare mode, which maps the user namespace with newuidmap and newgidmap, and they are not installed: apt-get install uidmap, or install fakechroot and fakeroot, or build as root", who)
 	case !h.SubUID || !h.SubGID:
-		return Mode{}, fmt.Errorf("installing Debian packages as %s needs mmdebstrap's unshare mode, which needs a range of subordinate ids for the user in /etc/subuid and /etc/subgid, and they have none: add one (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s), or build as root", who, h.User)
+		return Mode{}, fmt.Errorf("installing Debian packages as %s needs mmdebstrap's unshare mode, which needs a range of subordinate ids for the user in /etc/subuid and /etc/subgid, and they have none: add one (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s), or install fakechroot and fakeroot, or build as root", who, h.User)
 	}
 	return Mode{Name: "unshare", Why: fmt.Sprintf("running as uid %d with user namespaces allowed (max_user_namespaces %d): mmdebstrap's unshare mode", h.EUID, h.MaxUserNamespaces)}, nil
 }
