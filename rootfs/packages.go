@@ -160,3 +160,16 @@ func (n *node) installPackages(ctx context.Context, sc *recipes.StepContext, dir
 	}
 	return out, nil
 }
+
+// aptPartialDirs are made by mmdebstrap for apt's downloads, owned by
+// root in root mode but by the build host's _apt uid in fakechroot mode:
+// root's in the image, whichever mode built it.
+var aptPartialDirs = []string{"/var/cache/apt/archives/partial", "/var/lib/apt/lists/partial"}
+
+func normalisePackageTree(t *Tree) {
+	zero := 0
+	for _, d := range aptPartialDirs {
+		p, _ := ParsePattern(d)
+		t.Override(p, Attrs{UID: &zero, GID: &zero})
+	}
+}

@@ -109,6 +109,7 @@ func (n *node) runTree(ctx context.Context, sc *recipes.StepContext) error {
 		if err != nil {
 			return err
 		}
+		normalisePackageTree(t)
 	}
 	for i, s := range n.tree.Sources {
 		if err := ctx.Err(); err != nil {
