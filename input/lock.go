@@ -12,6 +12,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
+	"github.com/cocobuild/cocobuild/internal/debroot"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -25,6 +26,9 @@ type Pin struct {
 type Lock struct {
 	Path string
 	Pins map[string]Pin
+	// Packages are the Debian package sets of blocks that install
+	// packages (rootfs.NAME), by block address (lock_packages.go).
+	Packages map[string]debroot.Set
 
 	src    []byte               // the file as read, for diagnostics
 	ranges map[string]hcl.Range // input name → its sha256 value in the file
@@ -35,7 +39,7 @@ func LockPath(recipeDir string) string { return filepath.Join(recipeDir, recipes
 
 // ReadLock reads a lock file; a missing file is an empty lock.
 func ReadLock(path string) (*Lock, hcl.Diagnostics) {
-	l := &Lock{Path: path, Pins: map[string]Pin{}, ranges: map[string]hcl.Range{}}
+	l := &Lock{Path: path, Pins: map[string]Pin{}, Packages: map[string]debroot.Set{}, ranges: map[string]hcl.Range{}}
 	src, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return l, nil
@@ -48,9 +52,13 @@ func ReadLock(path string) (*Lock, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, d := f.Body.Content(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "input", LabelNames: []string{"name"}}}})
+	content, d := f.Body.Content(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "input", LabelNames: []string{"name"}}, {Type: "packages", LabelNames: []string{"block"}}}})
 	diags = append(diags, d...)
 	for _, b := range content.Blocks {
+		if b.Type == "packages" {
+			diags = append(diags, l.decodePackages(b)...)
+			continue
+		}
 		c, d := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "source", Required: true}, {Name: "sha256", Required: true}}})
 		diags = append(diags, d...)
 		if d.HasErrors() {
@@ -85,6 +93,7 @@ func (l *Lock) Encode() []byte {
 		b.SetAttributeValue("source", cty.StringVal(l.Pins[n].Source))
 		b.SetAttributeValue("sha256", cty.StringVal(l.Pins[n].SHA256))
 	}
+	l.encodePackages(body)
 	return hclwrite.Format(f.Bytes())
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/internal/debroot"
 	"github.com/cocobuild/cocobuild/internal/units"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/recipes/entries"
@@ -17,7 +18,11 @@ import (
 )
 
 // Kind implements the `rootfs "NAME" { … }` block; see docs/recipes.md.
-type Kind struct{}
+type Kind struct {
+	// Debian pins and fetches the packages of packages blocks (the input
+	// kind's, connected by internal/registry); nil decodes to validate.
+	Debian debroot.Archive
+}
 
 // Type implements recipes.Kind.
 func (Kind) Type() string { return "rootfs" }
@@ -47,6 +52,7 @@ func (Kind) Schema() *hcl.BodySchema {
 			{Type: "from"},
 			{Type: "override", LabelNames: []string{"pattern"}},
 			{Type: "verity"},
+			{Type: "packages"},
 		}, entries.Blocks()...),
 	}
 }
@@ -134,10 +140,11 @@ type override struct {
 
 // treeSpec is the tree step's parameters.
 type treeSpec struct {
-	Sources   []source   `json:"sources"`
-	Items     []item     `json:"items,omitempty"`
-	Exclude   []string   `json:"exclude,omitempty"`
-	Overrides []override `json:"overrides,omitempty"`
+	Packages  *packagesSpec `json:"packages,omitempty"`
+	Sources   []source      `json:"sources"`
+	Items     []item        `json:"items,omitempty"`
+	Exclude   []string      `json:"exclude,omitempty"`
+	Overrides []override    `json:"overrides,omitempty"`
 }
 
 // imageSpec is the image step's parameters.
@@ -169,6 +176,10 @@ type node struct {
 	image  imageSpec
 	verity *veritySpec
 	inputs []recipes.Artifact
+	// archive pins and fetches Debian packages; resolved is the set an
+	// unpinned packages block resolved to in the probe.
+	archive  debroot.Archive
+	resolved *debroot.Set
 }
 
 // decoder collects diagnostics while reading attributes.
@@ -214,7 +225,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 		return nil, diags
 	}
 	d := &decoder{ctx: ctx, diags: diags}
-	n := &node{name: b.Name, dir: filepath.Dir(b.DefRange.Filename), arch: "x86-64", image: imageSpec{Filesystem: EROFS}}
+	n := &node{name: b.Name, dir: filepath.Dir(b.DefRange.Filename), arch: "x86-64", image: imageSpec{Filesystem: EROFS}, archive: k.Debian}
 	attrs := content.Attributes
 	if d.str(attrs, "filesystem", &n.image.Filesystem) && !isOneOf(n.image.Filesystem, FileSystems) {
 		d.diags = append(d.diags, recipes.Diag("Invalid filesystem", fmt.Sprintf("filesystem %q is not one of %s.", n.image.Filesystem, strings.Join(FileSystems, ", ")), attrs["filesystem"].Expr.Range()))
@@ -274,10 +285,13 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 			n.decodeOverride(d, blk)
 		case "verity":
 			verityBlocks = append(verityBlocks, blk)
+		case "packages":
+			n.decodePackages(d, blk)
 		}
 	}
-	if len(n.tree.Sources) == 0 && len(n.tree.Items) == 0 {
-		d.diags = append(d.diags, recipes.Diag("Empty rootfs", "Give the content: from { dir = \"…\" } (or tar, oci_layout, image), or file/dir/symlink blocks.", b.DefRange))
+	n.pinPackages(d)
+	if len(n.tree.Sources) == 0 && len(n.tree.Items) == 0 && n.tree.Packages == nil {
+		d.diags = append(d.diags, recipes.Diag("Empty rootfs", "Give the content: packages { suite = \"…\" }, from { dir = \"…\" } (or tar, oci_layout, image), or file/dir/symlink blocks.", b.DefRange))
 	}
 	for i, vb := range verityBlocks {
 		if i > 0 {

@@ -47,6 +47,13 @@ func (n *node) Steps() []*recipes.Step {
 // pins every blob by digest).
 func (n *node) probe(ctx context.Context) (string, error) {
 	var parts []string
+	if n.tree.Packages != nil {
+		v, err := n.probePackages(ctx)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, "packages "+v)
+	}
 	for i, s := range n.tree.Sources {
 		switch {
 		case s.Dir != "":
@@ -82,6 +89,28 @@ func (n *node) runTree(ctx context.Context, sc *recipes.StepContext) error {
 	defer os.RemoveAll(spool)
 	t := NewTree(spool, sc.Epoch)
 	name := "rootfs." + n.name
+	if n.tree.Packages != nil {
+		dir, err := os.MkdirTemp("", "cocobuild-debroot-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		tarPath, err := n.installPackages(ctx, sc, dir)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(tarPath)
+		if err != nil {
+			return err
+		}
+		err = t.AddTar(name+": packages", f, "")
+		f.Close()
+		os.RemoveAll(dir)
+		if err != nil {
+			return err
+		}
+		normalisePackageTree(t)
+	}
 	for i, s := range n.tree.Sources {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -205,7 +207,10 @@ func newLockCmd(a *app) *cobra.Command {
 		Long: `Lock fetches every input of the recipe and records its exact source and sha256
 in cocobuild.lock.hcl beside the recipe. Builds take pins from it; --locked builds
 refuse any drift. With -update, Debian packages without a version in the recipe
-move to the version the archive serves now and every pin is recomputed.`,
+move to the version the archive serves now and every pin is recomputed. A rootfs
+with a packages block gets its whole Debian package set pinned (every package's
+version, architecture and .deb sha256), resolved again only when its request
+changed or with -update.`,
 		Example: `  cocobuild lock recipes/sample
   cocobuild lock -update recipes/sample`,
 		Args: cobra.MaximumNArgs(1),
@@ -219,9 +224,14 @@ move to the version the archive serves now and every pin is recomputed.`,
 				return a.recipeError(l.Diagnose(err))
 			}
 			if a.json {
-				return a.printJSON(map[string]any{"lock": lock.Path, "pins": lock.Pins})
+				return a.printJSON(map[string]any{"lock": lock.Path, "pins": lock.Pins, "packages": lock.Packages})
 			}
-			fmt.Fprintf(a.stdout, "wrote %s (%d inputs)\n", lock.Path, len(lock.Pins))
+			pkgs := ""
+			for _, addr := range slices.Sorted(maps.Keys(lock.Packages)) {
+				set := lock.Packages[addr]
+				pkgs += fmt.Sprintf(", %s: %d Debian packages of %s", addr, len(set.Packages), set.Suite)
+			}
+			fmt.Fprintf(a.stdout, "wrote %s (%d inputs%s)\n", lock.Path, len(lock.Pins), pkgs)
 			return nil
 		},
 	}

@@ -227,3 +227,15 @@ func FuzzGPTPartition(f *testing.F) {
 		gptPartition(bytes.NewReader(b), 512, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
 	})
 }
+
+func TestOSReleaseName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nID=debian\n", "Debian GNU/Linux 12 (bookworm)"},
+		{"NAME='Alpine Linux'\nID=alpine\n", "Alpine Linux"},
+		{"ID=x\n", ""},
+	} {
+		if got := osReleaseName(tc.in); got != tc.want {
+			t.Errorf("osReleaseName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

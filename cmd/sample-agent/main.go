@@ -10,7 +10,9 @@
 //     VerityFromCmdline), sets up the dm-verity mapping with
 //     device-mapper ioctls (the Debian 6.1 kernel has no CONFIG_DM_INIT),
 //     mounts it read-only on /sysroot and prints
-//     `cocobuild-sample-agent: release …` with /etc/cocobuild-release;
+//     `cocobuild-sample-agent: release …` with /etc/cocobuild-release,
+//     and `cocobuild-sample-agent: os-release …` with the PRETTY_NAME of
+//     its /etc/os-release when it has one (a Debian userland);
 //   - when cocobuild.test=1 is on the command line, powers the VM off.
 //
 // Errors are printed as `cocobuild-sample-agent: error: …`.
@@ -90,5 +92,32 @@ func mountVerityRoot(out io.Writer, c Cmdline) error {
 		return fmt.Errorf("reading the release file: %w", err)
 	}
 	fmt.Fprintf(out, "%srelease %s\n", prefix, strings.TrimSpace(string(rel)))
+	// A root with a distribution userland names it in os-release(5)
+	// (a relative symlink to usr/lib/os-release, resolved below root).
+	if osr, err := os.ReadFile(root + "/etc/os-release"); err == nil {
+		if name := osReleaseName(string(osr)); name != "" {
+			fmt.Fprintf(out, "%sos-release %s\n", prefix, name)
+		}
+	}
 	return nil
+}
+
+// osReleaseName is PRETTY_NAME of an os-release file, unquoted (NAME when
+// it has none).
+func osReleaseName(s string) string {
+	vals := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok {
+			continue
+		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		vals[k] = v
+	}
+	if v := vals["PRETTY_NAME"]; v != "" {
+		return v
+	}
+	return vals["NAME"]
 }

@@ -33,7 +33,7 @@ func Kinds(in input.Options, tees tee.Set, lim *limits.Values, extra ...recipes.
 			inputKind,
 			kernel.Kind{},
 			initramfs.Kind{},
-			rootfs.Kind{},
+			rootfs.Kind{Debian: inputKind.Debian()},
 			uki.Kind{},
 			disk.Kind{},
 			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified, Limits: lim},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -178,6 +179,22 @@ func (a *SuiteApt) Download(ctx context.Context, pkg, version, dir string) (stri
 		return err
 	})
 	return deb, err
+}
+
+// DownloadAll runs one `apt-get download` for every PKG=VERSION of specs
+// in dir, with the suite's lists as they are (fetched when missing); any
+// version they lack fails it (Download then tells which).
+func (a *SuiteApt) DownloadAll(ctx context.Context, specs []string, dir string) error {
+	return a.readLocked(ctx, func() error {
+		cmd := procgroup.Command(ctx, "apt-get", append(append(slices.Clone(a.opts), "download", "-q"), specs...)...)
+		cmd.Dir = dir
+		cmd.Env = append(cmd.Env, "LC_ALL=C")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("apt-get download of %d packages: %v: %s", len(specs), err, lastLine(string(out)))
+		}
+		return nil
+	})
 }
 
 // Candidate returns the version of pkg the suite serves now, from freshly
