@@ -36,6 +36,9 @@ type Loaded struct {
 	// so nothing is signed or delivered and no key is needed; plans and
 	// reports list it as skipped.
 	SkipPostBuild bool
+	// Remote is the shared layer of the cache (see UseRemote); nil for
+	// none.
+	Remote *Remote
 }
 
 // DiagError carries recipe diagnostics (exit code 2) with the sources to
@@ -184,6 +187,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 		res, rep, err := l.buildOnce(ctx, outDir, absOut, jobs, obs)
 		var ce *CorruptError
 		if err == nil || !errors.As(err, &ce) || evicted == maxEvictions {
+			warnings = append(warnings, l.Remote.Warnings()...)
 			if res != nil {
 				res.Notes = append(warnings, res.Notes...)
 			}
@@ -260,7 +264,7 @@ func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (stri
 // every copied byte), signs (post-build work), swaps the output in and then
 // delivers. It returns the report whatever happens.
 func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int, obs Observer) (*BuildResult, *Report, error) {
-	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, Jobs: jobs, Observer: obs})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, Jobs: jobs, Observer: obs, Remote: l.Remote})
 	if err != nil {
 		var re *RecipeError
 		if asRecipeError(err, &re) {
@@ -312,7 +316,7 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 // Plan reports, without running anything, which steps are cached and which
 // would run, and the post-build steps (publishing) that every build runs.
 func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
-	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, DryRun: true})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, DryRun: true, Remote: l.Remote})
 	if err != nil {
 		var ce *CorruptError
 		if errors.As(err, &ce) {

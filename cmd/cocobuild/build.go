@@ -15,6 +15,7 @@ import (
 
 func newBuildCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var rmf remoteFlags
 	var out string
 	var jobs int
 	var noPublish bool
@@ -42,6 +43,9 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 			if err != nil {
 				return err
 			}
+			if err := rmf.apply(a, l); err != nil {
+				return err
+			}
 			l.SkipPostBuild = noPublish
 			prog := newProgress(a)
 			res, err := l.Build(cmd.Context(), out, jobs, prog)
@@ -61,12 +65,16 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 			mpath := filepath.Join(res.OutDir, "manifest.json")
 			if a.json {
 				return a.printJSON(map[string]any{"ok": true, "out": res.OutDir, "manifest": mpath,
-					"steps": res.Report.Steps, "ran": res.Report.Ran(), "notes": append([]string{}, res.Notes...)})
+					"steps": res.Report.Steps, "ran": res.Report.Ran(), "pulled": res.Report.Pulled(), "notes": append([]string{}, res.Notes...)})
 			}
 			for _, n := range res.Notes {
 				fmt.Fprintln(a.stderr, strings.ReplaceAll(n, "OUT/", res.OutDir+"/"))
 			}
-			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached\n", l.Recipe.Name, res.Report.Ran(), res.Report.Cached())
+			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached", l.Recipe.Name, res.Report.Ran(), res.Report.Cached())
+			if n := res.Report.Pulled(); n > 0 {
+				fmt.Fprintf(a.stdout, " (%d pulled from a remote cache)", n)
+			}
+			fmt.Fprintln(a.stdout)
 			for _, art := range res.Manifest.Artifacts {
 				if art.Kind == "eventlog" {
 					continue // listed in manifest.json; one per measurement
@@ -87,6 +95,7 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 		},
 	}
 	rf.register(c)
+	rmf.register(c)
 	a.addLimitFlag(c, false)
 	c.Flags().StringVarP(&out, "out", "o", "", "output directory (default out/<recipe name>)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
@@ -123,6 +132,7 @@ func sortedKeys(m map[string]any) []string {
 
 func newPlanCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var rmf remoteFlags
 	var noPublish bool
 	c := &cobra.Command{
 		Use:   "plan [RECIPE]",
@@ -136,13 +146,19 @@ func newPlanCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := rmf.apply(a, l); err != nil {
+				return err
+			}
 			l.SkipPostBuild = noPublish
 			rep, err := l.Plan(cmd.Context())
 			if err != nil {
 				return a.recipeError(err)
 			}
+			for _, w := range l.Remote.Warnings() {
+				fmt.Fprintln(a.stderr, w)
+			}
 			if a.json {
-				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran(), "cached": rep.Cached(), "always": rep.Always(), "skipped": rep.Skipped()})
+				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran(), "to_pull": rep.ToPull(), "cached": rep.Cached(), "always": rep.Always(), "skipped": rep.Skipped()})
 			}
 			for _, s := range rep.Steps {
 				key := s.Key
@@ -151,10 +167,13 @@ func newPlanCmd(a *app) *cobra.Command {
 				}
 				fmt.Fprintf(a.stdout, "%-7s %-30s %-18s %-12s %s\n", s.Status, s.Block+":"+s.Step, s.Kind, key, s.Reason)
 			}
-			if rep.Ran() == 0 {
+			if rep.Ran() == 0 && rep.ToPull() == 0 {
 				fmt.Fprintf(a.stdout, "nothing to do: %d step(s) cached", rep.Cached())
 			} else {
 				fmt.Fprintf(a.stdout, "%d step(s) to run, %d cached", rep.Ran(), rep.Cached())
+			}
+			if n := rep.ToPull(); n > 0 {
+				fmt.Fprintf(a.stdout, ", %d to pull from a remote cache", n)
 			}
 			if n := rep.Always(); n > 0 {
 				fmt.Fprintf(a.stdout, ", %d run on every build (post-build)", n)
@@ -167,6 +186,7 @@ func newPlanCmd(a *app) *cobra.Command {
 		},
 	}
 	rf.register(c)
+	rmf.register(c)
 	c.Flags().BoolVar(&noPublish, "no-publish", false, "plan a build without publishing: the post-build steps are skipped")
 	return c
 }

@@ -15,6 +15,7 @@ import (
 
 func newVerifyBuildCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var rmf remoteFlags
 	var against, key, out string
 	var jobs int
 	c := &cobra.Command{
@@ -52,6 +53,9 @@ a larger document, a named pipe or a device fails at once (exit 1).`,
 			}
 			l, err := a.load(&rf, args, false)
 			if err != nil {
+				return err
+			}
+			if err := rmf.apply(a, l); err != nil {
 				return err
 			}
 			if out == "" {
@@ -94,6 +98,7 @@ a larger document, a named pipe or a device fails at once (exit 1).`,
 		},
 	}
 	rf.register(c)
+	rmf.register(c)
 	c.Flags().StringVar(&against, "against", "", "the published release: a release directory or its statement.sigstore.json")
 	c.Flags().StringVar(&key, "key", "", "your copy of the publisher's public key (PEM file or env://VAR), obtained out of band, not the cosign.pub inside the release")
 	c.Flags().StringVarP(&out, "out", "o", "", "where to rebuild (default: a temporary directory)")
