@@ -98,8 +98,11 @@ type Remote struct {
 	mu       sync.Mutex
 	warnings []string
 	down     map[string]bool
-	pushes   sync.WaitGroup
-	pushSem  chan struct{}
+	// distrusted are the keys whose local entries a build evicted as
+	// corrupt: not pulled again in that build, they are built here.
+	distrusted map[string]bool
+	pushes     sync.WaitGroup
+	pushSem    chan struct{}
 }
 
 // RemoteRepo is one repository of a remote cache.
@@ -152,7 +155,7 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 		}
 		return out, nil
 	}
-	r := &Remote{Timeout: timeout, down: map[string]bool{}, pushSem: make(chan struct{}, 2)}
+	r := &Remote{Timeout: timeout, down: map[string]bool{}, distrusted: map[string]bool{}, pushSem: make(chan struct{}, 2)}
 	var err error
 	if r.From, err = open(from); err != nil {
 		return nil, err
@@ -251,6 +254,12 @@ func (r *Remote) Has(ctx context.Context, key string) string {
 // entry that does not check out is a warning; the next repository is
 // tried.
 func (r *Remote) Pull(ctx context.Context, c *Cache, key string) string {
+	r.mu.Lock()
+	distrusted := r.distrusted[key]
+	r.mu.Unlock()
+	if distrusted {
+		return ""
+	}
 	for _, rr := range r.From {
 		if r.isDown(rr) || ctx.Err() != nil {
 			continue
@@ -273,6 +282,15 @@ func (r *Remote) Pull(ctx context.Context, c *Cache, key string) string {
 		r.failed(rr, "pulling step "+key[:12], err)
 	}
 	return ""
+}
+
+// distrust marks key as evicted: it is not pulled again by this Remote.
+func (r *Remote) distrust(key string) {
+	if r != nil {
+		r.mu.Lock()
+		r.distrusted[key] = true
+		r.mu.Unlock()
+	}
 }
 
 // badEntryError says that an entry in a registry does not check out: a
