@@ -3,12 +3,14 @@ package builder
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -390,5 +392,60 @@ func TestRemoteCacheDownOrSlow(t *testing.T) {
 				t.Errorf("notes = %q, want one warning that the registry is not used", res.Notes)
 			}
 		})
+	}
+}
+
+// TestRemoteCacheOrasReadsEntry: the oras CLI, a consumer of OCI
+// artifacts we did not write, pulls a step's entry as pushed by a build
+// from Debian's docker-registry and finds the result's files, byte for
+// byte, under their paths, and the manifest's artifact type.
+func TestRemoteCacheOrasReadsEntry(t *testing.T) {
+	oras := testenv.GoTool(t, "oras")
+	host := testenv.DockerRegistry(t)
+	ref := "oci://" + host + "/cocobuild/cache"
+	dir := t.TempDir()
+	testenv.WriteKernelRecipe(t, dir, "")
+	cache := t.TempDir()
+	res, err := useRemote(t, load(t, dir, cache, testOptions{}), nil, []string{ref}).Build(context.Background(), filepath.Join(t.TempDir(), "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Report.Steps {
+		entry, ok := c.Lookup(s.Key)
+		if !ok {
+			t.Fatalf("step %s:%s has no local entry", s.Block, s.Step)
+		}
+		out := t.TempDir()
+		cmd := exec.Command(oras, "pull", "--plain-http", "-o", out, host+"/cocobuild/cache:"+s.Key)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("oras pull of step %s:%s: %v\n%s", s.Block, s.Step, err, b)
+		}
+		for _, f := range entry.Files {
+			got, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(f.Path)))
+			if err != nil {
+				t.Errorf("oras pull of %s:%s: %v", s.Block, s.Step, err)
+				continue
+			}
+			want, _ := os.ReadFile(filepath.Join(entry.Dir, filepath.FromSlash(f.Path)))
+			if !bytes.Equal(got, want) {
+				t.Errorf("oras pull of %s:%s: %s differs from the local entry", s.Block, s.Step, f.Path)
+			}
+		}
+		b, err := exec.Command(oras, "manifest", "fetch", "--plain-http", host+"/cocobuild/cache:"+s.Key).Output()
+		if err != nil {
+			t.Fatalf("oras manifest fetch: %v", err)
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.ArtifactType != StepArtifactType || m.Config.MediaType != StepResultType || len(m.Layers) != len(entry.Files) {
+			t.Errorf("manifest of %s:%s: artifactType %q, config %q, %d layers; want %s, %s, %d", s.Block, s.Step,
+				m.ArtifactType, m.Config.MediaType, len(m.Layers), StepArtifactType, StepResultType, len(entry.Files))
+		}
 	}
 }
