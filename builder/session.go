@@ -231,7 +231,7 @@ func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (stri
 	if _, err := c.Evict(ctx, key); err != nil {
 		return "", err
 	}
-	l.Remote.distrust(key) // built here now, even if pulled before
+	l.Remote.distrust(key)  // built here now, even if pulled before
 	var dependents []string // those that had an entry
 	if rep != nil {
 		for _, k := range rep.builtFrom(key) {
