@@ -33,10 +33,16 @@ no tampered byte is copied or signed.
 
 Publish blocks sign their release once the output is assembled, and append it to
 their feeds only once the output directory is complete. With --no-publish nothing is
-signed or appended (no signing key is needed): the output has no publish/ files.`,
+signed or appended (no signing key is needed): the output has no publish/ files.
+
+--cache-from oci://HOST/REPO pulls a step missing locally from a registry before running
+it, every blob checked against its digest and the step's record (a mismatch or a registry
+that is down is a warning and a local build); --cache-to pushes the build's step results.
+Credentials come from docker/oras login. See docs/remote-cache.md.`,
 		Example: `  cocobuild build recipes/sample
   cocobuild build -o /tmp/out -var release=1.2.0 recipes/sample/sample.hcl
-  cocobuild build --no-publish recipes/sample`,
+  cocobuild build --no-publish recipes/sample
+  cocobuild build --cache-from oci://127.0.0.1:5000/cache --cache-to oci://127.0.0.1:5000/cache recipes/sample`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := a.load(&rf, args, false)

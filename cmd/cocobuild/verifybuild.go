@@ -31,7 +31,9 @@ a build wrote it) or its statement.sigstore.json. Exit 0 when everything matches
 1 otherwise.
 
 The rebuild does not publish: it signs nothing, needs no private key (the recipe's
-key may be unset) and appends to none of the recipe's feeds.
+key may be unset) and appends to none of the recipe's feeds. With --cache-from (or
+$COCOBUILD_CACHE_FROM, or the recipe's cache setting) it takes step results from that
+remote cache, trusting whoever may push to it: --cache-from none rebuilds everything.
 
 The published release is read before anything is built, each document within the
 document limit (64MiB; --limit document=SIZE raises it) and only from a regular file:
