@@ -531,14 +531,10 @@ func (r *Remote) Wait() {
 	}
 }
 
-// StepManifest is the manifest of a step result in a remote cache, and
-// the record it carries: the same bytes for the same result, wherever it
-// was built (no time, no host).
-func StepManifest(res *recipes.Result) (manifest, record []byte, err error) {
-	record, err = json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return nil, nil, err
-	}
+// StepManifest is the manifest of a step result in a remote cache, whose
+// record (result.json) is record: the same bytes for the same result,
+// wherever it was built (no time, no host).
+func StepManifest(res *recipes.Result, record []byte) ([]byte, error) {
 	m := ocispec.Manifest{
 		MediaType:    ocispec.MediaTypeImageManifest,
 		ArtifactType: StepArtifactType,
@@ -550,8 +546,21 @@ func StepManifest(res *recipes.Result) (manifest, record []byte, err error) {
 		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: StepFileMediaType, Digest: digest.Digest("sha256:" + f.SHA256), Size: f.Size,
 			Annotations: map[string]string{ocispec.AnnotationTitle: f.Path}})
 	}
-	manifest, err = json.Marshal(m)
-	return manifest, record, err
+	return json.Marshal(m)
+}
+
+// record reads the result.json of a local entry, the bytes pushed as its
+// record, and checks that it is res's.
+func record(res *recipes.Result) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(res.Dir), "result.json"))
+	if err != nil {
+		return nil, err
+	}
+	var got recipes.Result
+	if err := json.Unmarshal(b, &got); err != nil || got.Key != res.Key {
+		return nil, fmt.Errorf("the local result.json of step %.12s is not its record", res.Key)
+	}
+	return b, nil
 }
 
 func (r *Remote) pushTo(ctx context.Context, rr *RemoteRepo, res *recipes.Result) error {
@@ -564,7 +573,11 @@ func (r *Remote) pushTo(ctx context.Context, rr *RemoteRepo, res *recipes.Result
 	if !errdefNotFound(err) {
 		return err
 	}
-	mb, rb, err := StepManifest(res)
+	rb, err := record(res)
+	if err != nil {
+		return err
+	}
+	mb, err := StepManifest(res, rb)
 	if err != nil {
 		return err
 	}

@@ -315,7 +315,11 @@ func TestRemoteCachePartialPush(t *testing.T) {
 			other := storeEntry(t, openCache(t), strings.Repeat("03", 32), map[string]string{"f": "swapped"})
 			rm.Push(ctx, other, "")
 			rm.Wait()
-			mb, rb, err := StepManifest(res2)
+			rb, err := record(res2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, err := StepManifest(res2, rb)
 			if err != nil {
 				t.Fatal(err)
 			}
