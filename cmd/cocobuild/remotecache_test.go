@@ -115,7 +115,7 @@ func TestRemoteCacheBadReference(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(builder.EnvCacheFrom, tc.env)
-			for _, cmd := range []string{"build", "plan"} {
+			for _, cmd := range []string{"build", "plan", "repro"} {
 				code, _, stderr := runCLI(t, append(append([]string{cmd, "--cache-dir", t.TempDir()}, tc.args...), dir)...)
 				if code != 2 || !strings.Contains(stderr, tc.want) {
 					t.Errorf("%s %q: exit %d, stderr %q; want exit 2 and %q", cmd, tc.args, code, stderr, tc.want)
