@@ -195,28 +195,21 @@ func (r *Remote) warn(format string, a ...any) {
 	r.mu.Unlock()
 }
 
-// failed records an error of repository rr: an unreachable registry (not
-// a missing tag or a bad entry) is not asked again during this build.
+// failed records an error of repository rr (not a missing tag, not an
+// entry that does not check out): a registry that cannot be reached,
+// stalls, refuses the credentials or fails otherwise is not asked again
+// during this build, so that it costs one timeout and one warning.
 func (r *Remote) failed(rr *RemoteRepo, what string, err error) {
 	if errdefNotFound(err) {
 		return
 	}
-	var ne net.Error
-	unreachable := errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStalled)
 	r.mu.Lock()
 	already := r.down[rr.Ref]
-	if unreachable {
-		r.down[rr.Ref] = true
-	}
+	r.down[rr.Ref] = true
 	r.mu.Unlock()
-	if already {
-		return
-	}
-	if unreachable {
+	if !already {
 		r.warn("%s: %s: %v; not using it for the rest of this build (steps build locally)", rr.Ref, what, err)
-		return
 	}
-	r.warn("%s: %s: %v", rr.Ref, what, err)
 }
 
 func (r *Remote) isDown(rr *RemoteRepo) bool {
@@ -517,7 +510,13 @@ func (r *Remote) Push(ctx context.Context, res *recipes.Result, skip string) {
 			if rr.Ref == skip || r.isDown(rr) || ctx.Err() != nil {
 				continue
 			}
-			if err := r.pushTo(ctx, rr, res); err != nil && ctx.Err() == nil {
+			err := r.pushTo(ctx, rr, res)
+			var ce *CorruptError
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.As(err, &ce): // ours, not the registry's: nothing tagged
+				r.warn("%s: not pushing step %.12s: %v", rr.Ref, res.Key, err)
+			default:
 				r.failed(rr, "pushing step "+res.Key[:12], err)
 			}
 		}
