@@ -453,3 +453,32 @@ func TestRemoteCacheOrasReadsEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteCacheCorruptLocalNotPushed: a local file that is not its
+// record's digest is not pushed: the upload fails before the registry
+// takes it, nothing is tagged, and the registry stays in use.
+func TestRemoteCacheCorruptLocalNotPushed(t *testing.T) {
+	ref := "oci://" + remoteRegistries[0].start(t) + "/cocobuild/cache"
+	rm, err := OpenRemote([]string{ref}, []string{ref}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, good := strings.Repeat("0a", 32), strings.Repeat("0b", 32)
+	res := storeEntry(t, openCache(t), key, map[string]string{"f": "recorded bytes"})
+	if err := os.WriteFile(filepath.Join(res.Dir, "f"), []byte("damaged bytes!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rm.Push(context.Background(), res, "")
+	rm.Push(context.Background(), storeEntry(t, openCache(t), good, map[string]string{"f": "fine"}), "")
+	rm.Wait()
+	if w := strings.Join(rm.Warnings(), "\n"); !strings.Contains(w, "not pushing step "+key[:12]) || strings.Contains(w, "not using it") {
+		t.Errorf("warnings = %q, want one that step %.12s is not pushed, and the registry still used", w, key)
+	}
+	c := openCache(t)
+	if got := rm.Pull(context.Background(), c, key); got != "" {
+		t.Errorf("the corrupt entry was pushed: pulled from %q", got)
+	}
+	if got := rm.Pull(context.Background(), c, good); got != ref {
+		t.Errorf("the good entry: pulled from %q, want %q (warnings %q)", got, ref, rm.Warnings())
+	}
+}
