@@ -580,6 +580,37 @@ func (r *Remote) pushTo(ctx context.Context, rr *RemoteRepo, res *recipes.Result
 	if err != nil {
 		return err
 	}
+	// Another pusher of the same blobs can make a registry see one of them
+	// as missing for a moment (distribution rewrites the repository's link
+	// to a blob in place as each upload of it completes) and refuse the
+	// manifest: push the blobs again and retry, unless the other pusher
+	// has tagged the key meanwhile.
+	for attempt := 0; ; attempt++ {
+		err := r.pushEntry(ctx, rr, res, rb, mb)
+		if err == nil || attempt == 3 || ctx.Err() != nil {
+			return err
+		}
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+		octx, cancel := context.WithTimeout(ctx, r.Timeout)
+		_, rerr := rr.repo.Resolve(octx, res.Key)
+		cancel()
+		if rerr == nil {
+			return nil
+		}
+	}
+}
+
+// pushEntry pushes the files and the record of res, then its manifest
+// mb, tagged with the key.
+func (r *Remote) pushEntry(ctx context.Context, rr *RemoteRepo, res *recipes.Result, rb, mb []byte) error {
 	// Blobs first, the manifest last: the tag names only complete entries.
 	for _, f := range res.Files {
 		desc := ocispec.Descriptor{MediaType: StepFileMediaType, Digest: digest.Digest("sha256:" + f.SHA256), Size: f.Size}
@@ -592,7 +623,7 @@ func (r *Remote) pushTo(ctx context.Context, rr *RemoteRepo, res *recipes.Result
 		return fmt.Errorf("result record: %w", err)
 	}
 	mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
-	octx, cancel = context.WithTimeout(ctx, r.Timeout)
+	octx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
 	if err := rr.repo.PushReference(octx, mdesc, bytes.NewReader(mb), res.Key); err != nil {
 		return fmt.Errorf("manifest: %w", err)
