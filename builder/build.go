@@ -27,8 +27,12 @@ type Options struct {
 	Cache    *Cache
 	Jobs     int      // steps run at once; 0 means one per CPU
 	Observer Observer // progress events; nil for none
-	// DryRun plans without running: steps are looked up in the cache only.
+	// DryRun plans without running: steps are looked up in the cache only
+	// (and in Remote's repositories, without pulling).
 	DryRun bool
+	// Remote is the shared layer of the cache (--cache-from, --cache-to);
+	// nil for none.
+	Remote *Remote
 }
 
 // RecipeError carries diagnostics found while decoding blocks during a build.
@@ -48,6 +52,9 @@ const (
 	// StatusCancelled: the step was running when another step failed or
 	// the build was interrupted.
 	StatusCancelled StepStatus = "cancelled"
+	// StatusPull: in a plan, the step is missing locally and a remote
+	// cache holds it: a build pulls it rather than running it.
+	StatusPull StepStatus = "pull"
 )
 
 // StepReport is one line of a plan or build report.
@@ -58,6 +65,9 @@ type StepReport struct {
 	Key    string     `json:"key,omitempty"`
 	Status StepStatus `json:"status"`
 	Reason string     `json:"reason"`
+	// Remote is the remote cache the result was pulled from (a build) or
+	// would be (a plan); "" when it was not.
+	Remote string `json:"remote,omitempty"`
 }
 
 // Report is the outcome of Run.
@@ -71,6 +81,20 @@ type Report struct {
 
 // Ran counts the steps that ran (or, in a plan, would run).
 func (r *Report) Ran() int { return r.count(StatusRun) }
+
+// Pulled counts the steps whose results were pulled from a remote cache.
+func (r *Report) Pulled() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Status == StatusCached && s.Remote != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// ToPull counts the steps a plan found in a remote cache only.
+func (r *Report) ToPull() int { return r.count(StatusPull) }
 
 // count counts the steps with status st.
 func (r *Report) count(st StepStatus) int {
@@ -92,6 +116,9 @@ type runner struct {
 	outputs map[string]*recipes.Output // finished blocks
 	report  []StepReport
 	reads   map[string][]string // see Report.reads
+	// pushCtx is the build's context, for the pushes to remote caches,
+	// which outlive the steps' (cancelled once every step is done).
+	pushCtx context.Context
 }
 
 // Run plans and (unless DryRun) builds every block of the recipe. When the
@@ -108,6 +135,7 @@ func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) 
 	ctx = recipes.WithProbeMemo(ctx, opts.Cache.ProbeMemo())
 	// No process a step starts gets a secret the recipe names (env:// keys).
 	ctx = childenv.WithSecrets(ctx, r.SecretEnv()...)
+	rn.pushCtx = ctx
 	g, gctx := errgroup.WithContext(ctx)
 	done := map[string]chan struct{}{}
 	for _, b := range r.Blocks {
@@ -128,6 +156,7 @@ func Run(ctx context.Context, r *recipes.Recipe, opts Options) (*Report, error) 
 		})
 	}
 	err := g.Wait()
+	opts.Remote.Wait() // the pushes of the steps' results
 	sort.SliceStable(rn.report, func(i, j int) bool {
 		if rn.report[i].Block != rn.report[j].Block {
 			return blockIndex(r, rn.report[i].Block) < blockIndex(r, rn.report[j].Block)
@@ -312,7 +341,15 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 	if res, ok := rn.opts.Cache.Lookup(key); ok {
 		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCached, Reason: "result in cache"})
 		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
+		rn.push(res, "")
 		return res, nil
+	}
+	if rn.opts.DryRun && rn.opts.Remote != nil {
+		if ref := rn.opts.Remote.Has(ctx, key); ref != "" {
+			rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusPull, Remote: ref,
+				Reason: "no local result; the remote cache " + ref + " holds one (a build pulls and checks it)"})
+			return nil, nil
+		}
 	}
 	if rn.opts.DryRun {
 		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusRun, Reason: "no cached result for this key"})
@@ -326,7 +363,24 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 	if res, ok := rn.opts.Cache.Lookup(key); ok {
 		rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCached, Reason: "built meanwhile by another cocobuild sharing the cache"})
 		rn.opts.Observer.Event(Event{Step: name, State: StateCached})
+		rn.push(res, "")
 		return res, nil
+	}
+	// Missing locally: a remote cache may hold it. What is pulled enters
+	// the cache only once every byte is checked against its record.
+	if rm := rn.opts.Remote; rm != nil && len(rm.From) > 0 {
+		if ref := rm.Pull(ctx, rn.opts.Cache, key); ref != "" {
+			if res, ok := rn.opts.Cache.Lookup(key); ok {
+				rn.addReport(StepReport{Block: b.Addr(), Step: s.ID, Kind: s.Kind, Key: key, Status: StatusCached, Remote: ref,
+					Reason: "pulled from the remote cache " + ref})
+				rn.opts.Observer.Event(Event{Step: name, State: StateCached})
+				rn.push(res, ref)
+				return res, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 	}
 	// The step reads the files of the results it comes after and its
 	// inputs: check them against their records before it builds on them.
@@ -356,7 +410,16 @@ func (rn *runner) runStep(ctx context.Context, b *recipes.Block, s *recipes.Step
 		return nil, err
 	}
 	rn.opts.Observer.Event(Event{Step: name, State: StateDone})
+	rn.push(res, "")
 	return res, nil
+}
+
+// push sends a step's result to the remote caches of --cache-to that do
+// not hold it (never in a plan).
+func (rn *runner) push(res *recipes.Result, pulledFrom string) {
+	if rn.opts.Remote != nil && !rn.opts.DryRun {
+		rn.opts.Remote.Push(rn.pushCtx, res, pulledFrom)
+	}
 }
 
 func (rn *runner) execute(ctx context.Context, name, key string, s *recipes.Step, after map[string]*recipes.Result) (*recipes.Result, error) {

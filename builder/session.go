@@ -36,6 +36,9 @@ type Loaded struct {
 	// so nothing is signed or delivered and no key is needed; plans and
 	// reports list it as skipped.
 	SkipPostBuild bool
+	// Remote is the shared layer of the cache (see UseRemote); nil for
+	// none.
+	Remote *Remote
 }
 
 // DiagError carries recipe diagnostics (exit code 2) with the sources to
@@ -184,6 +187,7 @@ func (l *Loaded) Build(ctx context.Context, outDir string, jobs int, obs Observe
 		res, rep, err := l.buildOnce(ctx, outDir, absOut, jobs, obs)
 		var ce *CorruptError
 		if err == nil || !errors.As(err, &ce) || evicted == maxEvictions {
+			warnings = append(warnings, l.Remote.Warnings()...)
 			if res != nil {
 				res.Notes = append(warnings, res.Notes...)
 			}
@@ -227,6 +231,7 @@ func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (stri
 	if _, err := c.Evict(ctx, key); err != nil {
 		return "", err
 	}
+	l.Remote.distrust(key)  // built here now, even if pulled before
 	var dependents []string // those that had an entry
 	if rep != nil {
 		for _, k := range rep.builtFrom(key) {
@@ -234,6 +239,7 @@ func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (stri
 			if err != nil {
 				return "", err
 			}
+			l.Remote.distrust(k)
 			if removed {
 				dependents = append(dependents, k)
 			}
@@ -260,7 +266,7 @@ func (l *Loaded) evict(ctx context.Context, rep *Report, ce *CorruptError) (stri
 // every copied byte), signs (post-build work), swaps the output in and then
 // delivers. It returns the report whatever happens.
 func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int, obs Observer) (*BuildResult, *Report, error) {
-	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, Jobs: jobs, Observer: obs})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, Jobs: jobs, Observer: obs, Remote: l.Remote})
 	if err != nil {
 		var re *RecipeError
 		if asRecipeError(err, &re) {
@@ -312,7 +318,7 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 // Plan reports, without running anything, which steps are cached and which
 // would run, and the post-build steps (publishing) that every build runs.
 func (l *Loaded) Plan(ctx context.Context) (*Report, error) {
-	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, DryRun: true})
+	rep, err := Run(ctx, l.Recipe, Options{Cache: l.Cache, DryRun: true, Remote: l.Remote})
 	if err != nil {
 		var ce *CorruptError
 		if errors.As(err, &ce) {

@@ -26,6 +26,10 @@ type Recipe struct {
 	Name  string // from the recipe block, else the directory or file name
 	Dir   string // the directory of the recipe files (relative paths resolve here)
 	Epoch int64  // SOURCE_DATE_EPOCH for every output
+	// Cache is the recipe block's cache setting: the remote caches a
+	// build pulls step results from and pushes them to, unless the command
+	// line or the environment name others.
+	Cache CacheSetting
 
 	Files  map[string][]byte // file name → source, for diagnostics
 	Blocks []*Block          // in dependency order: a block comes after those it refers to
@@ -190,7 +194,7 @@ func (r *Recipe) decodeRecipeBlock(blocks []*hcl.Block) hcl.Diagnostics {
 			continue
 		}
 		content, d := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-			{Name: "name"}, {Name: "epoch"}, {Name: "description"},
+			{Name: "name"}, {Name: "epoch"}, {Name: "description"}, {Name: "cache"},
 		}})
 		diags = append(diags, d...)
 		ctx := r.evalContext(nil)
@@ -212,7 +216,36 @@ func (r *Recipe) decodeRecipeBlock(blocks []*hcl.Block) hcl.Diagnostics {
 			}
 			r.Epoch = epoch
 		}
+		if a, ok := content.Attributes["cache"]; ok {
+			diags = append(diags, r.decodeCache(a, ctx)...)
+		}
 	}
+	return diags
+}
+
+// CacheSetting is the recipe block's cache attribute:
+//
+//	cache = { from = ["oci://HOST/REPO"], to = ["oci://HOST/REPO"] }
+type CacheSetting struct {
+	From  []string  `cty:"from"`
+	To    []string  `cty:"to"`
+	Range hcl.Range // of the attribute's value, for diagnostics; zero when unset
+}
+
+func (r *Recipe) decodeCache(a *hcl.Attribute, ctx *hcl.EvalContext) hcl.Diagnostics {
+	typ := cty.ObjectWithOptionalAttrs(map[string]cty.Type{"from": cty.List(cty.String), "to": cty.List(cty.String)}, []string{"from", "to"})
+	var c CacheSetting
+	diags := DecodeExpr(a.Expr, ctx, typ, &c)
+	if diags.HasErrors() {
+		return diags
+	}
+	for _, ref := range append(append([]string{}, c.From...), c.To...) {
+		if !strings.HasPrefix(ref, "oci://") || len(ref) == len("oci://") {
+			return append(diags, Diag("Invalid cache reference", fmt.Sprintf("cache %q: a remote cache is an OCI repository, oci://HOST[:PORT]/REPO.", ref), a.Expr.Range()))
+		}
+	}
+	c.Range = a.Expr.Range()
+	r.Cache = c
 	return diags
 }
 

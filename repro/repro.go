@@ -28,6 +28,11 @@ type Options struct {
 	Exe string
 	// Args are extra arguments for both builds (-var, -var-file, --locked…).
 	Args []string
+	// RemoteArgs are the first build's remote cache arguments
+	// (--cache-from, --cache-to). The second build gets --cache-from none
+	// --cache-to none, whatever the environment or the recipe say: it
+	// builds everything, so that it checks the first.
+	RemoteArgs []string
 	// Env is added to both builds' environment.
 	Env []string
 	// CacheDir is the (warm) cache of the first build; "" for the default.
@@ -158,17 +163,18 @@ func Run(ctx context.Context, recipe string, opts Options) (*Report, error) {
 	}
 	rep.Perturbations = append(rep.Perturbations, uidPert)
 
-	args := func(cache, out string) []string {
+	args := func(cache, out string, remote []string) []string {
 		// Without publishing: nothing is signed (no private key is needed)
 		// and the recipe's feeds are never touched; the outputs compared
 		// are the build's, which the signed documents only restate.
-		return append(append([]string{"build", "--no-publish", "--json", "--cache-dir", cache, "-o", out}, opts.Args...), absRecipe)
+		a := append([]string{"build", "--no-publish", "--json", "--cache-dir", cache, "-o", out}, remote...)
+		return append(append(a, opts.Args...), absRecipe)
 	}
 	fmt.Fprintf(opts.Log, "== build a (warm cache %s)\n", cacheA)
 	start := time.Now()
 	envA := append(childenv.Environ(ctx), opts.Env...)
 	var reportA bytes.Buffer
-	if err := runBuild(ctx, opts.Exe, args(cacheA, rep.OutA), cwd, envA, "", nil, io.MultiWriter(opts.Log, &reportA)); err != nil {
+	if err := runBuild(ctx, opts.Exe, args(cacheA, rep.OutA, opts.RemoteArgs), cwd, envA, "", nil, io.MultiWriter(opts.Log, &reportA)); err != nil {
 		return rep, fmt.Errorf("build a: %w", err)
 	}
 	rep.Seconds[0] = time.Since(start).Seconds()
@@ -182,7 +188,7 @@ func Run(ctx context.Context, recipe string, opts Options) (*Report, error) {
 	}
 	fmt.Fprintf(opts.Log, "== build b (perturbed, cold cache)\n")
 	start = time.Now()
-	if err := runBuild(ctx, exeB, args(filepath.Join(b, "cache"), rep.OutB), b, envB, "027", cred, opts.Log); err != nil {
+	if err := runBuild(ctx, exeB, args(filepath.Join(b, "cache"), rep.OutB, []string{"--cache-from", "none", "--cache-to", "none"}), b, envB, "027", cred, opts.Log); err != nil {
 		return rep, fmt.Errorf("build b (perturbed): %w", err)
 	}
 	rep.Seconds[1] = time.Since(start).Seconds()

@@ -17,6 +17,7 @@ import (
 
 func newBuildCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var rmf remoteFlags
 	var out string
 	var jobs int
 	var noPublish bool
@@ -34,14 +35,23 @@ no tampered byte is copied or signed.
 
 Publish blocks sign their release once the output is assembled, and append it to
 their feeds only once the output directory is complete. With --no-publish nothing is
-signed or appended (no signing key is needed): the output has no publish/ files.`,
+signed or appended (no signing key is needed): the output has no publish/ files.
+
+--cache-from oci://HOST/REPO pulls a step missing locally from a registry before running
+it, every blob checked against its digest and the step's record (a mismatch or a registry
+that is down is a warning and a local build); --cache-to pushes the build's step results.
+Credentials come from docker/oras login. See docs/remote-cache.md.`,
 		Example: `  cocobuild build recipes/sample
   cocobuild build -o /tmp/out -var release=1.2.0 recipes/sample/sample.hcl
-  cocobuild build --no-publish recipes/sample`,
+  cocobuild build --no-publish recipes/sample
+  cocobuild build --cache-from oci://127.0.0.1:5000/cache --cache-to oci://127.0.0.1:5000/cache recipes/sample`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := a.load(&rf, args, false)
 			if err != nil {
+				return err
+			}
+			if err := rmf.apply(a, l); err != nil {
 				return err
 			}
 			l.SkipPostBuild = noPublish
@@ -63,12 +73,16 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 			mpath := filepath.Join(res.OutDir, "manifest.json")
 			if a.json {
 				return a.printJSON(map[string]any{"ok": true, "out": res.OutDir, "manifest": mpath,
-					"steps": res.Report.Steps, "ran": res.Report.Ran(), "notes": append([]string{}, res.Notes...)})
+					"steps": res.Report.Steps, "ran": res.Report.Ran(), "pulled": res.Report.Pulled(), "notes": append([]string{}, res.Notes...)})
 			}
 			for _, n := range res.Notes {
 				fmt.Fprintln(a.stderr, strings.ReplaceAll(n, "OUT/", res.OutDir+"/"))
 			}
-			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached\n", l.Recipe.Name, res.Report.Ran(), res.Report.Cached())
+			fmt.Fprintf(a.stdout, "built %s: %d step(s) ran, %d cached", l.Recipe.Name, res.Report.Ran(), res.Report.Cached())
+			if n := res.Report.Pulled(); n > 0 {
+				fmt.Fprintf(a.stdout, " (%d pulled from a remote cache)", n)
+			}
+			fmt.Fprintln(a.stdout)
 			for _, art := range res.Manifest.Artifacts {
 				if art.Kind == "eventlog" {
 					continue // listed in manifest.json; one per measurement
@@ -89,6 +103,7 @@ signed or appended (no signing key is needed): the output has no publish/ files.
 		},
 	}
 	rf.register(c)
+	rmf.register(c)
 	a.addLimitFlag(c, false)
 	c.Flags().StringVarP(&out, "out", "o", "", "output directory (default out/<recipe name>)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once (default: one per CPU)")
@@ -125,6 +140,7 @@ func sortedKeys(m map[string]any) []string {
 
 func newPlanCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var rmf remoteFlags
 	var noPublish bool
 	c := &cobra.Command{
 		Use:   "plan [RECIPE]",
@@ -138,13 +154,19 @@ func newPlanCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := rmf.apply(a, l); err != nil {
+				return err
+			}
 			l.SkipPostBuild = noPublish
 			rep, err := l.Plan(cmd.Context())
 			if err != nil {
 				return a.recipeError(err)
 			}
+			for _, w := range l.Remote.Warnings() {
+				fmt.Fprintln(a.stderr, w)
+			}
 			if a.json {
-				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran(), "cached": rep.Cached(), "always": rep.Always(), "skipped": rep.Skipped()})
+				return a.printJSON(map[string]any{"recipe": l.Recipe.Name, "steps": rep.Steps, "to_run": rep.Ran(), "to_pull": rep.ToPull(), "cached": rep.Cached(), "always": rep.Always(), "skipped": rep.Skipped()})
 			}
 			for _, s := range rep.Steps {
 				key := s.Key
@@ -153,10 +175,13 @@ func newPlanCmd(a *app) *cobra.Command {
 				}
 				fmt.Fprintf(a.stdout, "%-7s %-30s %-18s %-12s %s\n", s.Status, s.Block+":"+s.Step, s.Kind, key, s.Reason)
 			}
-			if rep.Ran() == 0 {
+			if rep.Ran() == 0 && rep.ToPull() == 0 {
 				fmt.Fprintf(a.stdout, "nothing to do: %d step(s) cached", rep.Cached())
 			} else {
 				fmt.Fprintf(a.stdout, "%d step(s) to run, %d cached", rep.Ran(), rep.Cached())
+			}
+			if n := rep.ToPull(); n > 0 {
+				fmt.Fprintf(a.stdout, ", %d to pull from a remote cache", n)
 			}
 			if n := rep.Always(); n > 0 {
 				fmt.Fprintf(a.stdout, ", %d run on every build (post-build)", n)
@@ -169,6 +194,7 @@ func newPlanCmd(a *app) *cobra.Command {
 		},
 	}
 	rf.register(c)
+	rmf.register(c)
 	c.Flags().BoolVar(&noPublish, "no-publish", false, "plan a build without publishing: the post-build steps are skipped")
 	return c
 }

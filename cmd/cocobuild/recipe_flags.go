@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -95,4 +96,55 @@ func diagJSON(de *builder.DiagError) []jsonDiag {
 		out = append(out, j)
 	}
 	return out
+}
+
+// remoteFlags are the remote cache flags of build, plan, repro and
+// verify-build.
+type remoteFlags struct {
+	from, to []string
+	cmd      *cobra.Command
+}
+
+func (f *remoteFlags) register(c *cobra.Command) {
+	f.cmd = c
+	c.Flags().StringArrayVar(&f.from, "cache-from", nil, "pull step results missing locally from this remote cache, oci://HOST[:PORT]/REPO (repeatable; default $"+builder.EnvCacheFrom+", else the recipe's cache setting; none: no remote cache)")
+	c.Flags().StringArrayVar(&f.to, "cache-to", nil, "push step results to this remote cache, oci://HOST[:PORT]/REPO (repeatable; default $"+builder.EnvCacheTo+", else the recipe's cache setting; none: push nowhere)")
+}
+
+// refs are the remote caches of each direction: the flags', else the
+// environment's, else the recipe's (nil r: the recipe's are not known).
+func (f *remoteFlags) refs(a *app, r *recipes.Recipe) (from, to []string, err error) {
+	var rf, rt []string
+	if r != nil {
+		rf, rt = r.Cache.From, r.Cache.To
+	}
+	from = builder.RemoteRefs(f.from, f.cmd.Flags().Changed("cache-from"), os.Getenv(builder.EnvCacheFrom), rf)
+	to = builder.RemoteRefs(f.to, f.cmd.Flags().Changed("cache-to"), os.Getenv(builder.EnvCacheTo), rt)
+	for _, flag := range []struct {
+		name string
+		vals []string
+		env  string
+	}{{"--cache-from", f.from, builder.EnvCacheFrom}, {"--cache-to", f.to, builder.EnvCacheTo}} {
+		for _, ref := range append(flag.vals, builder.RemoteRefs(nil, false, os.Getenv(flag.env), nil)...) {
+			if ref == builder.RemoteNone {
+				continue
+			}
+			if _, err := builder.ParseRemoteRef(ref); err != nil {
+				return nil, nil, usageErr(fmt.Errorf("%s (%s or $%s): %w", flag.name, flag.name, flag.env, err))
+			}
+		}
+	}
+	return from, to, nil
+}
+
+// apply opens the remote caches for the builds and plans of l.
+func (f *remoteFlags) apply(a *app, l *builder.Loaded) error {
+	from, to, err := f.refs(a, l.Recipe)
+	if err != nil {
+		return err
+	}
+	if err := l.UseRemote(from, to, 0); err != nil {
+		return a.recipeError(err)
+	}
+	return nil
 }

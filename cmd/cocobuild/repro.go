@@ -14,6 +14,7 @@ import (
 
 func newReproCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var rmf remoteFlags
 	var keep bool
 	var work string
 	var reuse []string
@@ -33,7 +34,12 @@ no publish/ files. To check a published release against a rebuild, use verify-bu
 --reuse BLOCK lets the second build take that block's steps from the first build's
 cache instead of building them again (the report says so): for a slow block whose
 reproducibility is checked by other means, e.g. a kernel compared with its published
-digest by verify-build.`,
+digest by verify-build.
+
+--cache-from and --cache-to (or $COCOBUILD_CACHE_FROM/_TO, or the recipe's cache
+setting) apply to the first build only: it pulls what a remote cache holds and pushes
+what it builds. The second build never uses a remote cache (--cache-from none
+--cache-to none): it builds every step from scratch, so that it checks the first.`,
 		Example: `  cocobuild repro recipes/sample
   cocobuild repro --json --keep recipes/sample
   cocobuild repro --reuse kernel.guest recipes/sample`,
@@ -61,10 +67,24 @@ digest by verify-build.`,
 			if rf.allowUnpinned {
 				extra = append(extra, "--allow-unpinned")
 			}
+			if _, _, err := rmf.refs(a, nil); err != nil {
+				return err
+			}
+			var remoteA []string
+			if cmd.Flags().Changed("cache-from") {
+				for _, r := range rmf.from {
+					remoteA = append(remoteA, "--cache-from", r)
+				}
+			}
+			if cmd.Flags().Changed("cache-to") {
+				for _, r := range rmf.to {
+					remoteA = append(remoteA, "--cache-to", r)
+				}
+			}
 			// The two builds' own output is shown only when one fails.
 			var log bytes.Buffer
 			rep, err := repro.Run(cmd.Context(), recipe, repro.Options{
-				Exe: exe, Args: extra, Reuse: reuse, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
+				Exe: exe, Args: extra, RemoteArgs: remoteA, Reuse: reuse, Env: a.childEnv, CacheDir: rf.cacheDir, WorkDir: work, Keep: keep, Log: &log,
 				Limits: &a.limits,
 			})
 			if err != nil {
@@ -83,6 +103,7 @@ digest by verify-build.`,
 		},
 	}
 	rf.register(c)
+	rmf.register(c)
 	c.Flags().BoolVar(&keep, "keep", false, "keep both build directories for inspection")
 	c.Flags().StringVar(&work, "work-dir", "", "where to put the two builds (default: a new temporary directory)")
 	c.Flags().StringArrayVar(&reuse, "reuse", nil, "a block (TYPE.NAME) whose steps the second build copies from the first build's cache; repeatable")

@@ -15,6 +15,7 @@ import (
 
 func newVerifyBuildCmd(a *app) *cobra.Command {
 	var rf recipeFlags
+	var rmf remoteFlags
 	var against, key, out string
 	var jobs int
 	c := &cobra.Command{
@@ -30,7 +31,9 @@ a build wrote it) or its statement.sigstore.json. Exit 0 when everything matches
 1 otherwise.
 
 The rebuild does not publish: it signs nothing, needs no private key (the recipe's
-key may be unset) and appends to none of the recipe's feeds.
+key may be unset) and appends to none of the recipe's feeds. With --cache-from (or
+$COCOBUILD_CACHE_FROM, or the recipe's cache setting) it takes step results from that
+remote cache, trusting whoever may push to it: --cache-from none rebuilds everything.
 
 The published release is read before anything is built, each document within the
 document limit (64MiB; --limit document=SIZE raises it) and only from a regular file:
@@ -52,6 +55,9 @@ a larger document, a named pipe or a device fails at once (exit 1).`,
 			}
 			l, err := a.load(&rf, args, false)
 			if err != nil {
+				return err
+			}
+			if err := rmf.apply(a, l); err != nil {
 				return err
 			}
 			if out == "" {
@@ -94,6 +100,7 @@ a larger document, a named pipe or a device fails at once (exit 1).`,
 		},
 	}
 	rf.register(c)
+	rmf.register(c)
 	c.Flags().StringVar(&against, "against", "", "the published release: a release directory or its statement.sigstore.json")
 	c.Flags().StringVar(&key, "key", "", "your copy of the publisher's public key (PEM file or env://VAR), obtained out of band, not the cosign.pub inside the release")
 	c.Flags().StringVarP(&out, "out", "o", "", "where to rebuild (default: a temporary directory)")

@@ -76,8 +76,14 @@ func GoTool(t testing.TB, name string) string {
 // its host:port. It is stopped when the test ends.
 func DockerRegistry(t testing.TB) string {
 	t.Helper()
+	return DockerRegistryIn(t, t.TempDir())
+}
+
+// DockerRegistryIn is DockerRegistry with its storage below dir (blobs in
+// dir/data/docker/registry/v2/blobs), for tests that damage it.
+func DockerRegistryIn(t testing.TB, dir string) string {
+	t.Helper()
 	bin := Tool(t, "docker-registry", "docker-registry")
-	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
