@@ -1,6 +1,7 @@
 // Package diff explains why two builds differ: it compares output trees
 // file by file and, inside differing files it understands (cpio archives,
-// tar archives, GPT disk images, JSON documents), member by member, so that
+// tar archives, erofs, squashfs and ext4 images, GPT disk images, JSON
+// documents), member by member, so that
 // a reproducibility failure names the entry that changed rather than just
 // the artifact.
 //
@@ -12,6 +13,12 @@
 // hashed member by member as they are read (limits.Decompressed,
 // limits.Expansion, limits.Entries, limits.NameLen), the members of A and
 // B side by side, so that memory does not grow with an archive's size.
+//
+// File system images are read by the Debian tools that extract them
+// (fsck.erofs, unsquashfs, debugfs), run with childenv's environment under
+// Comparer.Context, into a temporary directory that a watchdog holds to
+// limits.Decompressed bytes and limits.Entries entries and that is removed
+// afterwards; the two trees are then compared as Trees compares them.
 package diff
 
 import (

@@ -226,3 +226,29 @@ func TestHostileFSImages(t *testing.T) {
 		}
 	})
 }
+
+// TestFSImageOwners: run as root, the tools keep the owners, and an image
+// whose files belong to another uid names each of them.
+func TestFSImageOwners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("owners are compared only as root (the tools keep them only then)")
+	}
+	base := fsTree(t, false)
+	a := mkfs(t, "erofs", base, 0)
+	b := filepath.Join(t.TempDir(), "b.img")
+	cmd := exec.Command(testenv.Tool(t, "mkfs.erofs", "erofs-utils"), "-T", "1700000000", "-U", "8c3e3bb4-6a3a-4b2e-9a3b-0f1e2d3c4b5a", "--force-uid=1000", b, base)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	rep, err := Paths(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"bin: owner", "bin/agent: owner", "bin/sh: owner", "etc: owner", "etc/release: owner", "etc/same: owner"}
+	if d := cmp.Diff(want, summary(t, rep.Differences, "erofs")); d != "" {
+		t.Errorf("differences (-want +got):\n%s", d)
+	}
+	if len(rep.Differences) > 0 && (rep.Differences[0].A != "0:0" || rep.Differences[0].B != "1000:0") {
+		t.Errorf("owner difference %+v, want a: 0:0, b: 1000:0", rep.Differences[0])
+	}
+}
