@@ -3,6 +3,7 @@ package diff
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,11 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -114,13 +119,11 @@ func (c Comparer) compareImages(name, prefix string, img fsImage, a, b artifact,
 		return nil, err
 	}
 	ds := rep.Differences
-	if os.Geteuid() == 0 {
-		owners, err := c.compareOwners(dirs[0], dirs[1])
-		if err != nil {
-			return nil, err
-		}
-		ds = mergeByPath(ds, owners)
+	attrs, err := c.compareAttrs(dirs[0], dirs[1], os.Geteuid() == 0)
+	if err != nil {
+		return nil, err
 	}
+	ds = mergeByPath(ds, attrs)
 	var out []Difference
 	for i, d := range ds {
 		if i == MaxMembers {
@@ -158,8 +161,10 @@ func mergeByPath(x, y []Difference) []Difference {
 	return append(append(out, x...), y...)
 }
 
-// compareOwners compares the uid:gid of what is in both trees.
-func (c Comparer) compareOwners(a, b string) ([]Difference, error) {
+// compareAttrs compares what Trees does not: the root directory's mode,
+// and of everything in both trees the owner (uid:gid, when owners is set)
+// and the extended attributes (those the tool extracted).
+func (c Comparer) compareAttrs(a, b string, owners bool) ([]Difference, error) {
 	fa, err := c.listTree(a)
 	if err != nil {
 		return nil, err
@@ -169,25 +174,90 @@ func (c Comparer) compareOwners(a, b string) ([]Difference, error) {
 		return nil, err
 	}
 	var out []Difference
+	ra, err := os.Lstat(a)
+	if err != nil {
+		return nil, err
+	}
+	rb, err := os.Lstat(b)
+	if err != nil {
+		return nil, err
+	}
+	fa["/"], fb["/"] = ra, rb
+	if ra.Mode() != rb.Mode() {
+		out = append(out, Difference{Artifact: "/", What: "mode", A: ra.Mode().String(), B: rb.Mode().String()})
+	}
 	for n, ia := range fa {
 		ib, ok := fb[n]
 		if !ok {
 			continue
 		}
-		if oa, ob := ownerOf(ia), ownerOf(ib); oa != ob {
+		if oa, ob := ownerOf(ia), ownerOf(ib); owners && oa != ob {
 			out = append(out, Difference{Artifact: n, What: "owner", A: oa, B: ob})
 		}
+		pa, pb := filepath.Join(a, filepath.FromSlash(n)), filepath.Join(b, filepath.FromSlash(n))
+		if n == "/" {
+			pa, pb = a, b
+		}
+		xa, err := c.xattrs(pa)
+		if err != nil {
+			return nil, err
+		}
+		xb, err := c.xattrs(pb)
+		if err != nil {
+			return nil, err
+		}
+		if xa != xb {
+			out = append(out, Difference{Artifact: n, What: "xattrs", A: xa, B: xb})
+		}
 	}
-	slicesSortByArtifact(out)
+	slices.SortStableFunc(out, func(x, y Difference) int { return strings.Compare(x.Artifact, y.Artifact) })
 	return out, nil
 }
 
-func slicesSortByArtifact(ds []Difference) {
-	for i := 1; i < len(ds); i++ {
-		for j := i; j > 0 && ds[j].Artifact < ds[j-1].Artifact; j-- {
-			ds[j], ds[j-1] = ds[j-1], ds[j]
+// xattrs lists a file's extended attributes (of a link itself, not
+// followed) as name=value, sorted; a value that is not short text is
+// shown by its digest.
+func (c Comparer) xattrs(p string) (string, error) {
+	buf := make([]byte, 64<<10) // the kernel's limit for a list and a value
+	n, err := unix.Llistxattr(p, buf)
+	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("extended attributes of %s: %w", p, err)
+	}
+	var names []string
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if name != "" {
+			names = append(names, name)
 		}
 	}
+	sort.Strings(names)
+	val := make([]byte, 64<<10)
+	var out []string
+	for _, name := range names {
+		m, err := unix.Lgetxattr(p, name, val)
+		if err != nil {
+			return "", fmt.Errorf("extended attribute %s of %s: %w", name, p, err)
+		}
+		v := val[:m]
+		if printable(v) && len(v) <= 64 {
+			out = append(out, name+"="+string(v))
+		} else {
+			h := sha256.Sum256(v)
+			out = append(out, fmt.Sprintf("%s=sha256:%x (%d bytes)", name, h[:8], len(v)))
+		}
+	}
+	return strings.Join(out, ","), nil
+}
+
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func ownerOf(fi fs.FileInfo) string {
@@ -221,7 +291,12 @@ func (c Comparer) extract(ctx context.Context, kind string, art artifact, imgPat
 	case "erofs":
 		args = []string{"--extract=" + dir, "--preserve-perms", src}
 	case "squashfs":
-		args = []string{"-no-progress", "-quiet", "-no-xattrs", "-d", dir, src}
+		args = []string{"-no-progress", "-quiet", "-d", dir, src}
+		if os.Geteuid() != 0 {
+			// Not root, it could set only user.* attributes, and says so
+			// for each of the others.
+			args = append(args[:2:2], "-no-xattrs", "-d", dir, src)
+		}
 	case "ext4":
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/cocobuild/cocobuild/disk"
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -244,11 +245,37 @@ func TestFSImageOwners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"bin: owner", "bin/agent: owner", "bin/sh: owner", "etc: owner", "etc/release: owner", "etc/same: owner"}
+	want := []string{"/: owner", "bin: owner", "bin/agent: owner", "bin/sh: owner", "etc: owner", "etc/release: owner", "etc/same: owner"}
 	if d := cmp.Diff(want, summary(t, rep.Differences, "erofs")); d != "" {
 		t.Errorf("differences (-want +got):\n%s", d)
 	}
 	if len(rep.Differences) > 0 && (rep.Differences[0].A != "0:0" || rep.Differences[0].B != "1000:0") {
 		t.Errorf("owner difference %+v, want a: 0:0, b: 1000:0", rep.Differences[0])
+	}
+}
+
+// TestSquashfsXattrsAndRoot: unsquashfs run as root extracts extended
+// attributes, and an xattr's value is named; the root directory's mode
+// is compared too.
+func TestSquashfsXattrsAndRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unsquashfs extracts extended attributes only as root")
+	}
+	a, b := fsTree(t, false), fsTree(t, false)
+	must(t, unix.Lsetxattr(filepath.Join(a, "etc", "same"), "user.color", []byte("red"), 0))
+	must(t, unix.Lsetxattr(filepath.Join(b, "etc", "same"), "user.color", []byte("blue"), 0))
+	must(t, os.Chmod(a, 0o755))
+	must(t, os.Chmod(b, 0o711))
+	rep, err := Paths(mkfs(t, "squashfs", a, 0), mkfs(t, "squashfs", b, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range rep.Differences {
+		got = append(got, d.Member+": "+d.What+" (a: "+d.A+", b: "+d.B+")")
+	}
+	want := []string{"/: mode (a: drwxr-xr-x, b: drwx--x--x)", "etc/same: xattrs (a: user.color=red, b: user.color=blue)"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("differences (-want +got):\n%s", d)
 	}
 }
