@@ -286,6 +286,9 @@ func (c Comparer) extract(ctx context.Context, kind string, art artifact, imgPat
 		}
 		src = imgPath
 	}
+	if err := c.precheck(ctx, kind, bin, src, art.what); err != nil {
+		return err
+	}
 	var args []string
 	switch kind {
 	case "erofs":
@@ -365,6 +368,101 @@ func (c Comparer) extract(ctx context.Context, kind string, art artifact, imgPat
 			msg = msg[:2000] + "…"
 		}
 		return fmt.Errorf("%s: reading the %s image with %s failed (%v): the image is damaged or no valid %s file system:\n%s", art.what, kind, tool[0], err, kind, msg)
+	}
+	return nil
+}
+
+// precheck reads what the image says it holds before it is extracted,
+// from a listing (unsquashfs -lln: every entry and its size), a summary
+// (dump.erofs -S: the count and total size of the files) or the
+// superblock (debugfs stats: the inodes in use), and checks it against
+// limits.Entries and limits.Decompressed, so that an image that claims
+// too much is refused before a byte is written. A listing that fails is
+// no error here: the extraction says what is wrong with the image. The
+// watchdog of extract still bounds what is written (a listing can lie, and
+// ext4's stats give no sizes).
+func (c Comparer) precheck(ctx context.Context, kind, extractor, src, what string) error {
+	var cmd *exec.Cmd
+	switch kind {
+	case "squashfs":
+		cmd = exec.CommandContext(ctx, extractor, "-lln", "-n", src)
+	case "erofs":
+		bin, err := exec.LookPath("dump.erofs")
+		if err != nil {
+			return nil // the extraction's watchdog bounds it
+		}
+		cmd = exec.CommandContext(ctx, bin, "-S", src)
+	case "ext4":
+		cmd = exec.CommandContext(ctx, extractor, "-R", "stats", src)
+	}
+	cmd.Env = append(childenv.Environ(ctx), "LC_ALL=C", "TZ=UTC")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil
+	}
+	entries, total := int64(-1), int64(-1)
+	field := func(line, prefix string) int64 {
+		v, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			return -1
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return -1
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	switch kind {
+	case "squashfs":
+		entries, total = 0, 0
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 3 || len(f[0]) != 10 {
+				continue
+			}
+			entries++
+			if f[0][0] == '-' {
+				if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+					total += n
+				}
+			}
+		}
+	case "erofs":
+		for _, l := range strings.Split(string(out), "\n") {
+			if n := field(l, "Filesystem total file count:"); n >= 0 {
+				entries = n
+			}
+			if n := field(l, "Filesystem total original file size:"); n >= 0 {
+				total = n
+			}
+		}
+	case "ext4":
+		var inodes, free int64 = -1, -1
+		for _, l := range strings.Split(string(out), "\n") {
+			if n := field(l, "Inode count:"); n >= 0 {
+				inodes = n
+			}
+			if n := field(l, "Free inodes:"); n >= 0 {
+				free = n
+			}
+		}
+		if inodes >= 0 && free >= 0 && free <= inodes {
+			entries = inodes - free
+		}
+	}
+	if entries >= 0 {
+		if err := c.Limits.Check(fmt.Sprintf("%s: entries of the %s image", what, kind), limits.Entries, entries); err != nil {
+			return err
+		}
+	}
+	if total >= 0 {
+		if err := c.Limits.Check(fmt.Sprintf("%s: bytes of the files in the %s image", what, kind), limits.Decompressed, total); err != nil {
+			return err
+		}
 	}
 	return nil
 }
