@@ -100,7 +100,7 @@ squashfs and ext4 images (also with a dm-verity tree appended, and inside differ
 GPT partitions: extracted with fsck.erofs, unsquashfs or debugfs into a temporary
 directory), GPT disk images, JSON documents such as manifest.json — it names the
 differing members: the entry, file, partition or field, and what differs (content,
-mode, owner, size, link, order).
+mode, owner, size, link, mtime, order).
 
 Inputs may come from anyone: symbolic links below a directory are compared by their
 targets and never followed, pipes, sockets and devices by type, mode and device

@@ -162,8 +162,9 @@ func mergeByPath(x, y []Difference) []Difference {
 }
 
 // compareAttrs compares what Trees does not: the root directory's mode,
-// and of everything in both trees the owner (uid:gid, when owners is set)
-// and the extended attributes (those the tool extracted).
+// and of everything in both trees the owner (uid:gid, when owners is set),
+// the modification time (but of symbolic links) and the extended
+// attributes (those the tool extracted).
 func (c Comparer) compareAttrs(a, b string, owners bool) ([]Difference, error) {
 	fa, err := c.listTree(a)
 	if err != nil {
@@ -193,6 +194,11 @@ func (c Comparer) compareAttrs(a, b string, owners bool) ([]Difference, error) {
 		}
 		if oa, ob := ownerOf(ia), ownerOf(ib); owners && oa != ob {
 			out = append(out, Difference{Artifact: n, What: "owner", A: oa, B: ob})
+		}
+		// The tools set the times of files and directories (not of
+		// symbolic links) as the image has them.
+		if ta, tb := ia.ModTime(), ib.ModTime(); ia.Mode().Type() != fs.ModeSymlink && ib.Mode().Type() != fs.ModeSymlink && !ta.Equal(tb) {
+			out = append(out, Difference{Artifact: n, What: "mtime", A: fmt.Sprint(ta.Unix()), B: fmt.Sprint(tb.Unix())})
 		}
 		pa, pb := filepath.Join(a, filepath.FromSlash(n)), filepath.Join(b, filepath.FromSlash(n))
 		if n == "/" {

@@ -288,3 +288,36 @@ func TestSquashfsXattrsAndRoot(t *testing.T) {
 		t.Errorf("differences (-want +got):\n%s", d)
 	}
 }
+
+// TestFSImageMtimes: a file whose modification time differs is named,
+// with both times, in each file system.
+func TestFSImageMtimes(t *testing.T) {
+	base, touched := fsTree(t, false), fsTree(t, false)
+	when := time.Unix(1700000123, 0)
+	must(t, os.Chtimes(filepath.Join(touched, "etc", "same"), when, when))
+	for _, kind := range []string{"erofs", "ext4"} { // mksquashfs -all-time and mkfs.erofs -T set every time
+		t.Run(kind, func(t *testing.T) {
+			a, b := mkfs(t, kind, base, 0), mkfs(t, kind, touched, 0)
+			if kind == "erofs" { // per-file times, as the rootfs block makes them
+				a, b = filepath.Join(t.TempDir(), "a.img"), filepath.Join(t.TempDir(), "b.img")
+				for _, x := range [][2]string{{a, base}, {b, touched}} {
+					cmd := exec.Command(testenv.Tool(t, "mkfs.erofs", "erofs-utils"), "-U", "8c3e3bb4-6a3a-4b2e-9a3b-0f1e2d3c4b5a", x[0], x[1])
+					if out, err := cmd.CombinedOutput(); err != nil {
+						t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+					}
+				}
+			}
+			rep, err := Paths(a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range rep.Differences {
+				got = append(got, d.Member+": "+d.What+" (a: "+d.A+", b: "+d.B+")")
+			}
+			if d := cmp.Diff([]string{"etc/same: mtime (a: 1700000000, b: 1700000123)"}, got); d != "" {
+				t.Errorf("differences (-want +got):\n%s", d)
+			}
+		})
+	}
+}
