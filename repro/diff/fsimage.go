@@ -54,7 +54,7 @@ func sniffFS(r *io.SectionReader) (fsImage, bool) {
 	var img fsImage
 	const block = 4096 // mksquashfs pads to 4 KiB; the verity data block
 	switch {
-	case len(sb) >= 96 && string(sb[:4]) == "hsqs":
+	case len(sb) >= 96 && string(sb[:4]) == "hsqs" && binary.LittleEndian.Uint16(sb[28:]) == 4: // version 4
 		img = fsImage{kind: "squashfs", dataSize: alignUp64(int64(binary.LittleEndian.Uint64(sb[40:])), block)}
 	case len(sb) >= 1024+40 && binary.LittleEndian.Uint32(sb[1024:]) == 0xE0F5E1E2:
 		bits := sb[1024+12]
@@ -63,8 +63,13 @@ func sniffFS(r *io.SectionReader) (fsImage, bool) {
 		}
 		img = fsImage{kind: "erofs", dataSize: int64(binary.LittleEndian.Uint32(sb[1024+36:])) << bits}
 	case len(sb) >= 1024+0x158 && binary.LittleEndian.Uint16(sb[1024+0x38:]) == 0xEF53:
-		logBS := binary.LittleEndian.Uint32(sb[1024+24:])
-		if logBS > 6 {
+		e := sb[1024:]
+		logBS := binary.LittleEndian.Uint32(e[24:])
+		// A magic of two bytes is found by chance: the superblock must
+		// also look like one (inodes, blocks per group, first data block,
+		// revision).
+		if logBS > 6 || binary.LittleEndian.Uint32(e[0:]) == 0 || binary.LittleEndian.Uint32(e[32:]) == 0 ||
+			binary.LittleEndian.Uint32(e[20:]) > 1 || binary.LittleEndian.Uint32(e[76:]) > 1 {
 			return fsImage{}, false
 		}
 		blocks := uint64(binary.LittleEndian.Uint32(sb[1024+4:]))

@@ -321,3 +321,27 @@ func TestFSImageMtimes(t *testing.T) {
 		})
 	}
 }
+
+// TestSniffFS: the superblocks the tools write are recognised, with their
+// sizes; a two-byte ext4 magic or a squashfs magic of another version in
+// other data is not.
+func TestSniffFS(t *testing.T) {
+	tree := fsTree(t, false)
+	for _, kind := range []string{"erofs", "squashfs", "ext4"} {
+		b, err := os.ReadFile(mkfs(t, kind, tree, 0))
+		must(t, err)
+		img, ok := sniffFS(memArtifact("x", b).r)
+		if !ok || img.kind != kind || img.dataSize != int64(len(b)) || img.verityAt != -1 {
+			t.Errorf("%s image of %d bytes: got %+v, %v, want kind %s, data size %d, no verity", kind, len(b), img, ok, kind, len(b))
+		}
+	}
+	ext4Magic := make([]byte, 4096)
+	ext4Magic[1024+0x38], ext4Magic[1024+0x39] = 0x53, 0xef
+	squashfs3 := append([]byte("hsqs"), make([]byte, 4092)...)
+	squashfs3[28] = 3
+	for name, b := range map[string][]byte{"ext4 magic alone": ext4Magic, "squashfs 3": squashfs3} {
+		if img, ok := sniffFS(memArtifact("x", b).r); ok {
+			t.Errorf("%s: read as %+v, want no file system", name, img)
+		}
+	}
+}
