@@ -192,7 +192,7 @@ func Run(ctx context.Context, recipe string, opts Options) (*Report, error) {
 		return rep, fmt.Errorf("build b (perturbed): %w", err)
 	}
 	rep.Seconds[1] = time.Since(start).Seconds()
-	rep.Diff, err = diff.Comparer{Limits: opts.Limits}.Trees(rep.OutA, rep.OutB)
+	rep.Diff, err = diff.Comparer{Limits: opts.Limits, Context: ctx}.Trees(rep.OutA, rep.OutB)
 	return rep, err
 }
 

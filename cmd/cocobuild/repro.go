@@ -116,9 +116,12 @@ func newDiffCmd(a *app) *cobra.Command {
 		Use:   "diff A B",
 		Short: "Explain how two build directories or two artifacts differ",
 		Long: `Diff compares two output directories file by file, or two files. Inside files it
-understands — cpio archives (also gzip/zstd/xz compressed), tar archives, GPT disk
-images, JSON documents such as manifest.json — it names the differing members: the
-entry, partition or field, and what differs (content, mode, owner, size, order).
+understands — cpio archives (also gzip/zstd/xz compressed), tar archives, erofs,
+squashfs and ext4 images (also with a dm-verity tree appended, and inside differing
+GPT partitions: extracted with fsck.erofs, unsquashfs or debugfs into a temporary
+directory), GPT disk images, JSON documents such as manifest.json — it names the
+differing members: the entry, file, partition or field, and what differs (content,
+mode, owner, size, link, mtime, order).
 
 Inputs may come from anyone: symbolic links below a directory are compared by their
 targets and never followed, pipes, sockets and devices by type, mode and device
@@ -129,10 +132,11 @@ error that names it and the --limit NAME=VALUE that raises it.
 Exit 0 when identical, 1 when they differ, 2 when they cannot be compared.`,
 		Example: `  cocobuild diff out/sample /tmp/other/out/sample
   cocobuild diff a/initramfs.cpio.zst b/initramfs.cpio.zst
+  cocobuild diff a/rootfs.erofs b/rootfs.erofs
   cocobuild diff --json --limit decompressed=4GiB a/big.cpio.zst b/big.cpio.zst`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := diff.Comparer{Limits: &a.limits}.Paths(args[0], args[1])
+			rep, err := diff.Comparer{Limits: &a.limits, Context: cmd.Context()}.Paths(args[0], args[1])
 			if err != nil {
 				return usageErr(err)
 			}

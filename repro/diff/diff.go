@@ -1,6 +1,7 @@
 // Package diff explains why two builds differ: it compares output trees
 // file by file and, inside differing files it understands (cpio archives,
-// tar archives, GPT disk images, JSON documents), member by member, so that
+// tar archives, erofs, squashfs and ext4 images, GPT disk images, JSON
+// documents), member by member, so that
 // a reproducibility failure names the entry that changed rather than just
 // the artifact.
 //
@@ -12,10 +13,17 @@
 // hashed member by member as they are read (limits.Decompressed,
 // limits.Expansion, limits.Entries, limits.NameLen), the members of A and
 // B side by side, so that memory does not grow with an archive's size.
+//
+// File system images are read by the Debian tools that extract them
+// (fsck.erofs, unsquashfs, debugfs), run with childenv's environment under
+// Comparer.Context, into a temporary directory that a watchdog holds to
+// limits.Decompressed bytes and limits.Entries entries and that is removed
+// afterwards; the two trees are then compared as Trees compares them.
 package diff
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -108,6 +116,9 @@ const MaxMembers = 20
 // the input and the --limit flag that raises it.
 type Comparer struct {
 	Limits *limits.Values
+	// Context bounds the tools that extract file system images (nil:
+	// context.Background()).
+	Context context.Context
 }
 
 // Paths compares two directories (recursively) or two files, with the
@@ -158,7 +169,7 @@ func (c Comparer) paths(name, a, b string) ([]Difference, error) {
 		return nil, err
 	}
 	defer fb.Close()
-	return c.files(name, artifact{a, io.NewSectionReader(fa, 0, sa)}, artifact{b, io.NewSectionReader(fb, 0, sb)})
+	return c.files(name, artifact{a, io.NewSectionReader(fa, 0, sa), a}, artifact{b, io.NewSectionReader(fb, 0, sb), b})
 }
 
 // Files compares two artifacts held in memory.
@@ -299,10 +310,11 @@ func (c Comparer) listTree(root string) (map[string]fs.FileInfo, error) {
 type artifact struct {
 	what string
 	r    *io.SectionReader
+	path string // the file r reads, whole; "" when in memory or a part of a file
 }
 
 func memArtifact(what string, b []byte) artifact {
-	return artifact{what, io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))}
+	return artifact{what, io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))), ""}
 }
 
 func (a artifact) reader() *io.SectionReader { return io.NewSectionReader(a.r, 0, a.r.Size()) }
@@ -317,6 +329,11 @@ func (c Comparer) files(name string, a, b artifact) ([]Difference, error) {
 	}
 	if cmp.first < 0 {
 		return nil, nil
+	}
+	if ia, ok := sniffFS(a.r); ok {
+		if ib, ok := sniffFS(b.r); ok && ia.kind == ib.kind {
+			return c.compareImages(name, "", ia, a, b, cmp.first, cmp.digestA, cmp.digestB)
+		}
 	}
 	for _, f := range formats {
 		ma, err := f.match(name, a, c.Limits)
@@ -340,6 +357,11 @@ func (c Comparer) files(name string, a, b artifact) ([]Difference, error) {
 		}
 		if err != nil {
 			break // fall back to bytes
+		}
+		if f.name == "gpt" {
+			if ds, err = c.descendGPT(name, a, b, ds); err != nil {
+				return nil, err
+			}
 		}
 		if len(ds) == 0 {
 			// Same members, different bytes: layout, padding or order.

@@ -223,7 +223,7 @@ var gptFormat = format{
 		return a.r.Size() >= 1024 && n == 8 && string(sig) == "EFI PART", nil
 	},
 	members: func(a artifact, _ *limits.Values) (memberIter, func()) {
-		ms, err := gptMembers(a.r)
+		ms, err := gptMembers(a.r, true)
 		if err != nil {
 			return failed(err)
 		}
@@ -231,7 +231,9 @@ var gptFormat = format{
 	},
 }
 
-func gptMembers(r *io.SectionReader) ([]Member, error) {
+// gptMembers reads the header and the partitions, and hashes each
+// partition's content when hash is set.
+func gptMembers(r *io.SectionReader, hash bool) ([]Member, error) {
 	const sector = 512
 	h := make([]byte, sector)
 	if _, err := r.ReadAt(h, sector); err != nil {
@@ -275,7 +277,7 @@ func gptMembers(r *io.SectionReader) ([]Member, error) {
 		if last >= first {
 			m.Size = int64(last-first+1) * sector
 		}
-		if last >= first && last < sectors {
+		if hash && last >= first && last < sectors {
 			sum, err := newHasher().sum(io.NewSectionReader(r, int64(first*sector), int64((last-first+1)*sector)))
 			if err != nil {
 				return nil, err
