@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/internal/filecopy"
 	"github.com/cocobuild/cocobuild/internal/filehash"
 	"github.com/cocobuild/cocobuild/internal/procgroup"
@@ -45,7 +46,9 @@ func Version(ctx context.Context) (string, error) {
 	if err := CheckTools(); err != nil {
 		return "", err
 	}
-	out, err := exec.CommandContext(ctx, "mmdebstrap", "--version").CombinedOutput()
+	cmd := exec.CommandContext(ctx, "mmdebstrap", "--version")
+	cmd.Env = childenv.Environ(ctx)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("mmdebstrap --version: %v: %s", err, bytes.TrimSpace(out))
 	}
@@ -246,7 +249,7 @@ func ftparchive(ctx context.Context, dir, suite, arch string) error {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, "apt-ftparchive", "packages", "pool")
-	cmd.Dir = dir
+	cmd.Dir, cmd.Env = dir, childenv.Environ(ctx)
 	pk, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("apt-ftparchive packages: %w", err)
@@ -257,7 +260,7 @@ func ftparchive(ctx context.Context, dir, suite, arch string) error {
 	cmd = exec.CommandContext(ctx, "apt-ftparchive", "-o", "APT::FTPArchive::Release::Suite="+suite,
 		"-o", "APT::FTPArchive::Release::Codename="+suite, "-o", "APT::FTPArchive::Release::Architectures="+arch,
 		"-o", "APT::FTPArchive::Release::Components=main", "release", ".")
-	cmd.Dir = filepath.Join(dir, "dists", suite)
+	cmd.Dir, cmd.Env = filepath.Join(dir, "dists", suite), childenv.Environ(ctx)
 	rel, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("apt-ftparchive release: %w", err)
