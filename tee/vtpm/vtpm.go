@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/veraison/corim/comid"
+	"github.com/veraison/corim/extensions"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -264,23 +266,93 @@ func (TEE) RVPSScalars(string, map[string]string, map[string]any) ([]string, map
 	return nil, map[string]any{}, nil
 }
 
-// errNoCoRIM says the vTPM PCRs get no CoRIM yet.
-var errNoCoRIM = errors.New("TPM PCRs have no CoRIM profile in cocobuild yet")
+// CoRIM identifiers. No published CoRIM profile covers TPM PCRs, so each
+// name gets a profile URI of cocobuild's own (publish finds a CoRIM's TEE
+// name by its profile, which must therefore differ between the names).
+// A reference triple holds the PCRs as CoRIM integrity registers indexed
+// by the PCR number (a uint, as the CoRIM draft indexes TPM PCRs), one
+// SHA-256 digest each (the bank the values are computed in); its
+// environment is the class whose model is the TEE name.
+const CoRIMProfileBase = "https://github.com/cocobuild/cocobuild/corim/tpm-pcrs/v1#"
 
-// CoRIMProfile implements tee.TEE: none yet.
-func (TEE) CoRIMProfile(string) string { return "" }
-
-// CoRIMTriple implements tee.TEE.
-func (TEE) CoRIMTriple(string, map[string]string, *tee.CoverageNote) (*comid.ValueTriple, error) {
-	return nil, errNoCoRIM
+// CoRIMProfile implements tee.TEE: CoRIMProfileBase + name.
+func (TEE) CoRIMProfile(name string) string {
+	if _, ok := rvpsPrefix[name]; !ok {
+		return ""
+	}
+	return CoRIMProfileBase + name
 }
 
-// CoRIMKey implements tee.TEE.
-func (TEE) CoRIMKey(string, string) bool { return false }
+// pcrKey returns the PCR number of a value key pcrN (N in 0-23).
+func pcrKey(key string) (uint64, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(key, "pcr"), 10, 8)
+	if err != nil || !strings.HasPrefix(key, "pcr") || n > 23 || "pcr"+strconv.FormatUint(n, 10) != key {
+		return 0, false
+	}
+	return n, true
+}
 
-// CoRIMValues implements tee.TEE.
-func (TEE) CoRIMValues(string, tee.CoRIMReading) (map[string]string, error) {
-	return nil, errNoCoRIM
+// mvalExt is the measurement-values-map extension of a PCR measurement:
+// the coverage note.
+type mvalExt struct {
+	Coverage *tee.CoverageNote `cbor:"-70001,keyasint,omitempty" json:"cocobuild-coverage,omitempty"`
+}
+
+// CoRIMTriple implements tee.TEE: the entry's PCRs, in PCR order.
+func (TEE) CoRIMTriple(name string, values map[string]string, note *tee.CoverageNote) (*comid.ValueTriple, error) {
+	var pcrs []uint64
+	for k := range values {
+		if n, ok := pcrKey(k); ok {
+			pcrs = append(pcrs, n)
+		}
+	}
+	if len(pcrs) == 0 {
+		return nil, errors.New("no PCR values")
+	}
+	slices.Sort(pcrs)
+	m := &comid.Measurement{}
+	m.Val.IntegrityRegisters = comid.NewIntegrityRegisters()
+	for _, n := range pcrs {
+		k := fmt.Sprintf("pcr%d", n)
+		d, err := tee.HexValue(values[k], 32)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if err := m.Val.IntegrityRegisters.AddDigest(n, *comid.NewHashEntry(tee.HashSHA256, d)); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	if err := m.Val.RegisterExtensions(extensions.NewMap().Add(comid.ExtMval, &mvalExt{Coverage: note})); err != nil {
+		return nil, err
+	}
+	model := name
+	return &comid.ValueTriple{Environment: comid.Environment{Class: &comid.Class{Model: &model}},
+		Measurements: *comid.NewMeasurements().Add(m)}, nil
+}
+
+// CoRIMKey implements tee.TEE: the PCRs.
+func (TEE) CoRIMKey(_ string, key string) bool {
+	_, ok := pcrKey(key)
+	return ok
+}
+
+// CoRIMValues implements tee.TEE: each PCR is an integrity register
+// indexed by its number holding one SHA-256 digest.
+func (TEE) CoRIMValues(_ string, r tee.CoRIMReading) (map[string]string, error) {
+	if len(r.Digests) > 0 {
+		return nil, errors.New("digests under a measurement key: the PCRs are integrity registers")
+	}
+	out := map[string]string{}
+	for n, ds := range r.Registers {
+		if n > 23 {
+			return nil, fmt.Errorf("integrity register %d is no PCR (0-23)", n)
+		}
+		if len(ds) != 1 || ds[0].HashAlgID != tee.HashSHA256 || len(ds[0].HashValue) != 32 {
+			return nil, fmt.Errorf("PCR %d: want one sha-256 digest", n)
+		}
+		out[fmt.Sprintf("pcr%d", n)] = hex.EncodeToString(ds[0].HashValue)
+	}
+	return out, nil
 }
 
 // Uncovered implements tee.TEE.
