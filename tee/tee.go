@@ -72,6 +72,15 @@ type TEE interface {
 	Command(cli *CLI) *cobra.Command
 }
 
+// FirmwareOptional is implemented by a TEE whose measure blocks may leave
+// out the firmware attribute, because none of its values depends on the
+// firmware image (a TPM's PCR 11). Every other TEE's blocks require it.
+type FirmwareOptional interface {
+	// FirmwareOptional says whether a block of the TEE name may have no
+	// firmware.
+	FirmwareOptional(name string) bool
+}
+
 // CLI is what a TEE's subcommand gets from the command line tool.
 type CLI struct {
 	Stdout, Stderr io.Writer

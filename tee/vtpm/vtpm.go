@@ -355,6 +355,11 @@ func (TEE) CoRIMValues(_ string, r tee.CoRIMReading) (map[string]string, error) 
 	return out, nil
 }
 
+// FirmwareOptional implements tee.FirmwareOptional: no PCR computed here
+// reads the firmware image (PCR 4, 7 and 9 assume edk2's behaviour, named
+// in the entries' assumptions), so a block may leave firmware out.
+func (TEE) FirmwareOptional(string) bool { return true }
+
 // Uncovered implements tee.TEE.
 func (TEE) Uncovered(string, map[string]any) string {
 	return "PCR 11 holds the unified kernel image (kernel, initrd, cmdline, os-release), not the firmware, which the firmware measures into PCR 0"
