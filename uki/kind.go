@@ -27,6 +27,9 @@ import (
 //	  initrd  = initramfs.guest      # optional
 //	  cmdline = ["console=ttyS0"]    # optional: default the kernel block's
 //	  osrel   = "ID=cocobuild\n"     # optional: the .osrel section
+//	  sbat    = "guest,1,Me,guest,1,https://example.org\n" # optional: SBAT lines merged into the stub's .sbat
+//	  db_key  = input.db_key         # optional, with db_cert: sign for Secure Boot (PEM RSA key)
+//	  db_cert = input.db_cert        # the db certificate (PEM)
 //	}
 type Kind struct{}
 
@@ -38,6 +41,7 @@ func (Kind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "stub", Required: true}, {Name: "kernel", Required: true}, {Name: "initrd"}, {Name: "cmdline"},
 		{Name: "osrel"}, {Name: "uname"}, {Name: "splash"}, {Name: "description"},
+		{Name: "sbat"}, {Name: "db_key"}, {Name: "db_cert"},
 	}}
 }
 
@@ -63,6 +67,10 @@ type params struct {
 	Uname   string `json:"uname"`
 	Initrd  bool   `json:"initrd"`
 	Splash  bool   `json:"splash"`
+	// Sbat are the recipe's SBAT lines; Signed says the image is signed
+	// with the db key (inputs 2 and 3 after stub and kernel).
+	Sbat   string `json:"sbat,omitempty"`
+	Signed bool   `json:"signed,omitempty"`
 }
 
 type node struct {
@@ -70,6 +78,8 @@ type node struct {
 	stub, kernel         recipes.Artifact
 	initrd, splash       *recipes.Artifact
 	cmdline, osrel, unam string
+	sbat                 string
+	dbKey, dbCert        *recipes.Artifact
 }
 
 // Decode implements recipes.Kind.
@@ -96,6 +106,16 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	}
 	n.initrd, _ = art("initrd")
 	n.splash, _ = art("splash")
+	n.dbKey, _ = art("db_key")
+	n.dbCert, _ = art("db_cert")
+	if (n.dbKey == nil) != (n.dbCert == nil) {
+		a := content.Attributes["db_key"]
+		if a == nil {
+			a = content.Attributes["db_cert"]
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "db_key and db_cert go together",
+			Detail: "Signing for Secure Boot needs the db key (PEM RSA private key) and its certificate (PEM): give both, or neither for an unsigned UKI.", Subject: a.NameRange.Ptr()})
+	}
 	// A kernel block brings its cmdline and release.
 	if v, d := content.Attributes["kernel"].Expr.Value(ctx); !d.HasErrors() && v.IsKnown() && v.Type().IsObjectType() {
 		for _, f := range []struct {
@@ -126,7 +146,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	for _, f := range []struct {
 		attr string
 		dst  *string
-	}{{"osrel", &n.osrel}, {"uname", &n.unam}, {"description", &desc}} {
+	}{{"osrel", &n.osrel}, {"uname", &n.unam}, {"description", &desc}, {"sbat", &n.sbat}} {
 		if a, ok := content.Attributes[f.attr]; ok {
 			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, f.dst)...)
 		}
@@ -147,6 +167,10 @@ func (n *node) Steps() []*recipes.Step {
 	if n.splash != nil {
 		inputs, p.Splash = append(inputs, *n.splash), true
 	}
+	if n.dbKey != nil && n.dbCert != nil {
+		inputs, p.Signed = append(inputs, *n.dbKey, *n.dbCert), true
+	}
+	p.Sbat = n.sbat
 	return []*recipes.Step{{ID: "assemble", Kind: "uki/assemble", Version: StepVersion, Params: p, Inputs: inputs, Run: n.run}}
 }
 
@@ -177,8 +201,8 @@ func (n *node) sections() ([]Section, error) {
 	}
 	var out []Section
 	for _, s := range []Section{
-		{".osrel", []byte(n.osrel)}, {".cmdline", []byte(n.cmdline)}, {".splash", splash},
-		{".initrd", initrd}, {".uname", []byte(n.unam)}, {".linux", kernel},
+		{Name: ".osrel", Data: []byte(n.osrel)}, {Name: ".cmdline", Data: []byte(n.cmdline)}, {Name: ".splash", Data: splash},
+		{Name: ".initrd", Data: initrd}, {Name: ".uname", Data: []byte(n.unam)}, {Name: ".linux", Data: kernel},
 	} {
 		if len(s.Data) > 0 {
 			out = append(out, s)
@@ -196,9 +220,27 @@ func (n *node) run(_ context.Context, sc *recipes.StepContext) error {
 	if err != nil {
 		return err
 	}
+	if n.sbat != "" {
+		merged, err := MergeSBAT(stub, n.sbat)
+		if err != nil {
+			return fmt.Errorf("uki %q: stub %s: %w", n.name, n.stub.Origin, err)
+		}
+		// Before .linux, as ukify places it; the stub's own is replaced.
+		secs = append(secs[:len(secs)-1], Section{Name: ".sbat", Data: merged, Replaces: true}, secs[len(secs)-1])
+	}
 	img, err := Assemble(stub, secs)
 	if err != nil {
 		return fmt.Errorf("uki %q: stub %s: %w", n.name, n.stub.Origin, err)
+	}
+	if n.dbKey != nil && n.dbCert != nil {
+		cert, key, err := readDBKey(n.dbKey, n.dbCert)
+		if err != nil {
+			return fmt.Errorf("uki %q: %w", n.name, err)
+		}
+		if img, err = Sign(img, cert, key); err != nil {
+			return fmt.Errorf("uki %q: signing with %s: %w", n.name, n.dbCert.Origin, err)
+		}
+		sc.Meta["signed_by"] = cert.Subject.String()
 	}
 	var names []string
 	for _, s := range secs {
@@ -220,6 +262,15 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 		Value: cty.ObjectVal(map[string]cty.Value{"artifact": recipes.ArtifactVal(a), "cmdline": cty.StringVal(n.cmdline),
 			"osrel": cty.StringVal(n.osrel), "uname": cty.StringVal(n.unam)}),
 		Artifacts: []recipes.OutputArtifact{{Name: addr, Kind: "uki", Path: "uki/" + n.name + "/uki.efi", File: a,
-			Extra: map[string]any{"sections": results["assemble"].Meta["sections"], "stub": n.stub.SHA256}}},
+			Extra: n.extra(results["assemble"].Meta)}},
 	}, nil
+}
+
+// extra is what the manifest says of the image.
+func (n *node) extra(meta map[string]any) map[string]any {
+	e := map[string]any{"sections": meta["sections"], "stub": n.stub.SHA256}
+	if n.dbCert != nil {
+		e["signed_by"], e["db_cert"] = meta["signed_by"], n.dbCert.SHA256
+	}
+	return e
 }

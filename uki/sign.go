@@ -8,11 +8,15 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strings"
 
 	"github.com/cocobuild/cocobuild/measure/pe"
+	"github.com/cocobuild/cocobuild/recipes"
 )
 
 // Object identifiers of an Authenticode signature (Microsoft's "Windows
@@ -251,4 +255,88 @@ func bmp(s string) []byte {
 		out = append(out, byte(r>>8), byte(r))
 	}
 	return out
+}
+
+// readDBKey reads the db certificate and its private key (PEM: PKCS#8,
+// PKCS#1 RSA).
+func readDBKey(keyArt, certArt *recipes.Artifact) (*x509.Certificate, crypto.Signer, error) {
+	cb, err := os.ReadFile(certArt.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db_cert %s: %w", certArt.Origin, err)
+	}
+	blk, _ := pem.Decode(cb)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, nil, fmt.Errorf("db_cert %s: not a PEM CERTIFICATE", certArt.Origin)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db_cert %s: %w", certArt.Origin, err)
+	}
+	kb, err := os.ReadFile(keyArt.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db_key %s: %w", keyArt.Origin, err)
+	}
+	blk, _ = pem.Decode(kb)
+	if blk == nil {
+		return nil, nil, fmt.Errorf("db_key %s: not PEM", keyArt.Origin)
+	}
+	var key any
+	switch blk.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
+	default:
+		return nil, nil, fmt.Errorf("db_key %s: a PEM %s, want PRIVATE KEY or RSA PRIVATE KEY", keyArt.Origin, blk.Type)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("db_key %s: %w", keyArt.Origin, err)
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("db_key %s: a %T cannot sign", keyArt.Origin, key)
+	}
+	return cert, s, nil
+}
+
+// sbatHeader is the first line of every SBAT section (the sbat component
+// itself, shim's SBAT.md).
+const sbatHeader = "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"
+
+// MergeSBAT returns the .sbat section of a UKI whose recipe adds lines:
+// the header, the stub's own lines, then the recipe's, each header line
+// given again dropped, as ukify merges them. Each line must have six
+// comma-separated fields (component, generation, vendor, package,
+// version, URL).
+func MergeSBAT(stub []byte, lines string) ([]byte, error) {
+	f, err := pe.Parse(stub)
+	if err != nil {
+		return nil, err
+	}
+	var own string
+	if s := f.Section(".sbat"); s != nil {
+		d, err := f.SectionData(s)
+		if err != nil {
+			return nil, err
+		}
+		if int(s.VirtualSize) < len(d) {
+			d = d[:s.VirtualSize]
+		}
+		own = strings.TrimRight(string(d), "\x00")
+	}
+	var b strings.Builder
+	b.WriteString(sbatHeader)
+	for i, src := range []string{own, lines} {
+		for _, l := range strings.Split(src, "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" || strings.HasPrefix(l, "sbat,") {
+				continue
+			}
+			if i == 1 && len(strings.Split(l, ",")) != 6 {
+				return nil, fmt.Errorf("SBAT line %q: want 6 comma-separated fields (component,generation,vendor,package,version,url)", l)
+			}
+			b.WriteString(l + "\n")
+		}
+	}
+	return []byte(b.String()), nil
 }

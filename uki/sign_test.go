@@ -1,4 +1,4 @@
-package uki
+package uki_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/measure/pe"
+	"github.com/cocobuild/cocobuild/uki"
 )
 
 // testDBKey is a self-signed RSA-2048 db certificate and its key.
@@ -55,18 +56,22 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 func TestSignVerifiesWithSbverify(t *testing.T) {
 	sbverify := testenv.Tool(t, "sbverify", "sbsigntool")
 	sbsign := testenv.Tool(t, "sbsign", "sbsigntool")
-	img, err := Assemble(debianStub(t), []Section{{".osrel", []byte("ID=test\n")}, {".cmdline", []byte("console=ttyS0")},
-		{".linux", bytes.Repeat([]byte("kernel"), 1000)}})
+	stub, err := os.ReadFile(need(t, stubPath, "systemd-boot-efi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := uki.Assemble(stub, []uki.Section{{Name: ".osrel", Data: []byte("ID=test\n")}, {Name: ".cmdline", Data: []byte("console=ttyS0")},
+		{Name: ".linux", Data: bytes.Repeat([]byte("kernel"), 1000)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cert, key := testDBKey(t, "cocobuild test db")
 	other, _ := testDBKey(t, "another db")
-	signed, err := Sign(img, cert, key)
+	signed, err := uki.Sign(img, cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Sign(img, cert, key)
+	again, err := uki.Sign(img, cert, key)
 	if err != nil || !bytes.Equal(signed, again) {
 		t.Errorf("signing twice: %d and %d bytes, equal %v (%v)", len(signed), len(again), bytes.Equal(signed, again), err)
 	}
@@ -115,10 +120,10 @@ func TestSignVerifiesWithSbverify(t *testing.T) {
 	if bytes.Equal(signed, ref) {
 		t.Log("byte-identical to sbsign's")
 	}
-	if _, err := Sign(signed, cert, key); err == nil {
+	if _, err := uki.Sign(signed, cert, key); err == nil {
 		t.Error("a signed image was signed again")
 	}
-	if _, err := Sign(img, other, key); err == nil {
+	if _, err := uki.Sign(img, other, key); err == nil {
 		t.Error("signed with a key that is not the certificate's")
 	}
 }
