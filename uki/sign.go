@@ -340,3 +340,27 @@ func MergeSBAT(stub []byte, lines string) ([]byte, error) {
 	}
 	return []byte(b.String()), nil
 }
+
+// Unsign returns img without its Authenticode signatures: the certificate
+// table, which must end the file, cut off, the security data directory
+// zeroed and the checksum recomputed. An unsigned image is returned as it
+// is. The Authenticode digest does not change.
+func Unsign(img []byte) ([]byte, error) {
+	f, err := pe.Parse(img)
+	if err != nil {
+		return nil, err
+	}
+	off, size := f.CertificateTable()
+	if off == 0 && size == 0 {
+		return img, nil
+	}
+	if uint64(off)+uint64(size) != uint64(len(img)) {
+		return nil, errors.New("the certificate table does not end the image")
+	}
+	out := bytes.Clone(img[:off])
+	le := binary.LittleEndian
+	le.PutUint64(out[f.SecurityDirOffset:], 0)
+	le.PutUint32(out[f.CheckSumOffset:], 0)
+	le.PutUint32(out[f.CheckSumOffset:], checksum(out))
+	return out, nil
+}
