@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -87,9 +88,37 @@ func bootPCRs(t *testing.T, disk, code, vars string) map[int]string {
 // Boot off) and swtpm: the guest's PCRs 4, 7, 9 and 11 are the measure
 // block's pcr4, pcr7, pcr9 and pcr11.
 func TestUKIBootPCRs(t *testing.T) {
+	m, pcrs := bootUKI(t, false)
+	for _, n := range []int{4, 7, 9, 11} {
+		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
+			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
+		}
+	}
+}
+
+// TestUKISecureBoot: the same UKI signed with the recipe's own db key
+// (kernel too), booted with Debian's OVMF_CODE_4M.secboot.fd and the
+// variable store the uki block writes (PK, KEK, db: the db certificate):
+// the firmware verifies and starts it, the guest prints its PCRs, and PCR
+// 4, 7, 9 and 11 are the measure block's with secure_boot = true.
+func TestUKISecureBoot(t *testing.T) {
+	m, pcrs := bootUKI(t, true)
+	for _, n := range []int{4, 7, 9, 11} {
+		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
+			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
+		}
+	}
+}
+
+// bootUKI builds the UKI disk (signed, with its variable store, when sb)
+// and boots it; it returns the tpm measurement and the guest's PCRs.
+func bootUKI(t *testing.T, sb bool) (*manifest.Measurement, map[int]string) {
 	stub := need(t, stubPath, "systemd-boot-efi")
 	code := need(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
 	vars := need(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", "ovmf")
+	if sb {
+		code = need(t, "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "ovmf")
+	}
 	cpio := testenv.Tool(t, "cpio", "cpio")
 	kernel := testenv.VectorFile(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64")
 	dir := t.TempDir()
@@ -113,8 +142,19 @@ func TestUKIBootPCRs(t *testing.T) {
 		t.Fatalf("cpio: %v\n%s", err, o)
 	}
 
+	ins := []struct{ name, path string }{{"stub", stub}, {"linux", kernel}, {"initrd", initrd}, {"fw", code}}
+	signing, measureSB := "", ""
+	if sb {
+		measureSB = "  secure_boot = true\n"
+		cert, key := testDBKey(t, "cocobuild boot test db")
+		writePEM(t, filepath.Join(dir, "db.crt"), "CERTIFICATE", cert.Raw)
+		writePEM(t, filepath.Join(dir, "db.key"), "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key))
+		ins = append(ins, struct{ name, path string }{"db_crt", filepath.Join(dir, "db.crt")}, struct{ name, path string }{"db_key", filepath.Join(dir, "db.key")},
+			struct{ name, path string }{"vars", vars})
+		signing = "  db_key  = input.db_key\n  db_cert = input.db_crt\n  vars_template = input.vars\n"
+	}
 	var inputs strings.Builder
-	for _, in := range []struct{ name, path string }{{"stub", stub}, {"linux", kernel}, {"initrd", initrd}, {"fw", code}} {
+	for _, in := range ins {
 		b, err := os.ReadFile(in.path)
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +168,7 @@ uki "guest" {
   initrd  = input.initrd
   cmdline = "console=ttyS0 panic=-1"
   osrel   = "ID=cocobuild\n"
-}
+` + signing + `}
 
 disk "boot" {
   partition "esp" {
@@ -141,7 +181,7 @@ measure "tpm" {
   firmware            = input.fw
   uki                 = uki.guest
   failed_boot_options = 1 # QEMU's default CD-ROM drive, empty: Boot0001 "UEFI QEMU DVD-ROM" is Not Found
-}
+` + measureSB + `}
 `
 	rdir := filepath.Join(dir, "recipe")
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
@@ -164,13 +204,12 @@ measure "tpm" {
 	if m == nil {
 		t.Fatal("no tpm measurement in the manifest")
 	}
+	if sb {
+		vars = filepath.Join(out, "uki", "guest", "OVMF_VARS.fd")
+	}
 	pcrs := bootPCRs(t, filepath.Join(out, "disk", "boot", "disk.raw"), code, vars)
 	for n := range 24 {
 		t.Logf("guest PCR %d %s", n, pcrs[n])
 	}
-	for _, n := range []int{4, 7, 9, 11} {
-		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
-			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
-		}
-	}
+	return m, pcrs
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf16"
+
+	"github.com/cocobuild/cocobuild/measure/pcr"
 )
 
 // GUIDs of the UEFI specification and edk2, in their on-disk (mixed-endian)
@@ -14,12 +16,8 @@ import (
 var (
 	guidGlobalVariable   = guid(0x8be4df61, 0x93ca, 0x11d2, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c)
 	guidImageSecurityDB  = guid(0xd719b2cb, 0x3d3a, 0x4596, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f)
-	guidCertX509         = guid(0xa5c059a1, 0x94e4, 0x4aa7, 0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72)
 	guidSecureBootEnable = guid(0xf0a30bc7, 0xaf08, 0x4556, 0x99, 0xc4, 0x00, 0x10, 0x09, 0xc9, 0x3a, 0x44)
 	guidAuthVarStore     = guid(0xaaf32c78, 0x947b, 0x439a, 0xa1, 0x80, 0x2e, 0x14, 0x4e, 0xc3, 0x77, 0x92)
-	// OwnerGUID is the signature owner of the certificates cocobuild
-	// enrolls (a fixed, content-free GUID: the owner enters PCR 7).
-	OwnerGUID = guid(0x636f636f, 0x6275, 0x4c64, 0x80, 0x00, 0x64, 0x62, 0x6b, 0x65, 0x79, 0x31)
 )
 
 func guid(a uint32, b, c uint16, d ...byte) [16]byte {
@@ -42,23 +40,12 @@ const (
 	authVarHdrSize = 60
 )
 
-// SignatureList is an EFI_SIGNATURE_LIST of one X.509 certificate owned by
-// owner (the data of PK, KEK and db, and of their PCR 7 events).
-func SignatureList(cert *x509.Certificate, owner [16]byte) []byte {
-	sigSize := 16 + len(cert.Raw)
-	b := make([]byte, 28, 28+sigSize)
-	copy(b, guidCertX509[:])
-	binary.LittleEndian.PutUint32(b[16:], uint32(28+sigSize))
-	binary.LittleEndian.PutUint32(b[20:], 0)
-	binary.LittleEndian.PutUint32(b[24:], uint32(sigSize))
-	b = append(b, owner[:]...)
-	return append(b, cert.Raw...)
-}
-
 // EnrollVars returns an OVMF variable store (a copy of template, e.g.
 // Debian's empty OVMF_VARS_4M.fd) with Secure Boot keys enrolled: cert as
 // PK, KEK and db (time-based authenticated, non-volatile, boot and runtime
-// variables, their timestamps zero) and edk2's SecureBootEnable set, each
+// variables, their timestamps zero; one EFI_SIGNATURE_LIST with the
+// certificate owned by pcr.OwnerGUID, as the measure model's
+// pcr.EnrolledSecureBoot expects) and edk2's SecureBootEnable set, each
 // appended after the store's variables as edk2's authenticated variable
 // format writes them. With PK enrolled, OVMF's Secure Boot builds
 // (OVMF_CODE_4M.secboot.fd) leave setup mode and verify what they boot.
@@ -89,7 +76,7 @@ func EnrollVars(template []byte, cert *x509.Certificate) ([]byte, error) {
 		}
 		at = (at + authVarHdrSize + ns + ds + 3) &^ 3
 	}
-	sl := SignatureList(cert, OwnerGUID)
+	sl := pcr.SignatureList(cert.Raw, pcr.OwnerGUID)
 	auth := uint32(attrNV | attrBS | attrRT | attrTimeAuth)
 	for _, v := range []struct {
 		name   string

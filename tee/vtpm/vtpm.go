@@ -52,7 +52,7 @@ func (TEE) Names() []string { return []string{"tpm", "az-snp-vtpm", "az-tdx-vtpm
 // cmdline; phases the systemd-pcrphase phases to compute PCR 11 after
 // ("" for none: the value the stub leaves, for a guest without systemd).
 func (TEE) Attributes() []string {
-	return []string{"uki", "osrel", "phases", "failed_boot_options"}
+	return []string{"uki", "osrel", "phases", "failed_boot_options", "secure_boot"}
 }
 
 // node is a decoded vTPM measure block.
@@ -64,6 +64,9 @@ type node struct {
 	// failed is the number of boot options the firmware tries, and
 	// that return, before the UKI's (PCR 4).
 	failed int
+	// secureBoot says the firmware boots with Secure Boot on, its keys
+	// the UKI's signer's (the uki block's variable store).
+	secureBoot bool
 }
 
 // Decode implements tee.TEE. The UKI's .linux, .initrd and .cmdline are
@@ -105,6 +108,13 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 				Detail: "PCR 4 is computed from a UKI: add uki = uki.NAME.", Subject: a.NameRange.Ptr()})
 		}
 	}
+	if a, ok := b.Attrs["secure_boot"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.Bool, &n.secureBoot)...)
+		if _, ok := b.Attrs["uki"]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "secure_boot without uki",
+				Detail: "PCR 7 with Secure Boot on is computed from a signed UKI: add uki = uki.NAME (with db_key, db_cert and vars_template).", Subject: a.NameRange.Ptr()})
+		}
+	}
 	ph, d := b.Strings("phases", "", func(s string) error {
 		if s != model.NormalizePhase(s) {
 			return fmt.Errorf("%q is not a normalized phase: write %q", s, model.NormalizePhase(s))
@@ -121,6 +131,7 @@ type params struct {
 	tee.StepParams
 	UKI    bool     `json:"uki,omitempty"`
 	Failed int      `json:"failed_boot_options,omitempty"`
+	SB     bool     `json:"secure_boot,omitempty"`
 	Osrel  string   `json:"osrel,omitempty"`
 	Phases []string `json:"phases"`
 }
@@ -130,7 +141,7 @@ func stepVersion() string { return tee.StepVersion("pcr", model.ModelVersion) }
 // Steps implements recipes.Node.
 func (n *node) Steps() []*recipes.Step {
 	inputs, sp := n.Inputs()
-	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases, Failed: n.failed}
+	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases, Failed: n.failed, SB: n.secureBoot}
 	if n.uki != nil {
 		inputs, p.UKI = append(inputs, *n.uki), true
 	}
@@ -209,7 +220,17 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("measure %q: uki %s: %w", n.Name, n.uki.Origin, err)
 		}
-		evs, err := model.BootEvents(bank, model.BootOptions{UKI: img, FailedBootOptions: n.failed})
+		opts := model.BootOptions{UKI: img, FailedBootOptions: n.failed}
+		pcr7 := "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)"
+		if n.secureBoot {
+			var cert []byte
+			if cert, err = model.SignerCertificate(img); err != nil {
+				return nil, fmt.Errorf("measure %q: secure_boot: the UKI %s: %w (sign it: db_key and db_cert)", n.Name, n.uki.Origin, err)
+			}
+			opts.SecureBoot = model.EnrolledSecureBoot(cert)
+			pcr7 = "Secure Boot on, the UKI's signer certificate enrolled as PK, KEK and db (the uki block's variable store, OVMF_CODE_4M.secboot.fd)"
+		}
+		evs, err := model.BootEvents(bank, opts)
 		if err != nil {
 			// PCR 11 stands; the boot path's PCRs are left out, and why.
 			common = tee.With(common, "not_computable", map[string]any{"pcr4": err.Error(), "pcr7": err.Error(), "pcr9": err.Error()})
@@ -219,7 +240,7 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 				bootEvents = append(bootEvents, evs[p]...)
 			}
 			common = tee.With(common, "assumptions", map[string]any{
-				"pcr7": "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)",
+				"pcr7": pcr7,
 				"pcr4": fmt.Sprintf("%d boot option(s) fail before the UKI's; the firmware is edk2 (OVMF)", n.failed),
 				"pcr9": "Linux 6.1 or later measures its LoadOptions and initrd"})
 		}
