@@ -225,7 +225,7 @@ func NewPlan(out string, m *manifest.Manifest, o Options) (*Plan, error) {
 		return nil, err
 	}
 	if p.Files.Firmware == "" {
-		return nil, fmt.Errorf("measurement %s names no firmware (firmware_sha256): the manifest is not one cocobuild wrote", e.Name)
+		return nil, fmt.Errorf("measurement %s names no firmware (firmware_sha256): its measure block has none (give it firmware = input.NAME to run it), or the manifest is not one cocobuild wrote", e.Name)
 	}
 	if p.Files.Kernel, err = find("kernel", "kernel_sha256"); err != nil {
 		return nil, err

@@ -314,7 +314,7 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey, tees tee.Set) (*CoRIMValues, 
 					rd.Digests[k] = append(rd.Digests[k], *m.Val.Digests...)
 				}
 				if m.Val.IntegrityRegisters != nil {
-					regs, err := registers(m.Val.IntegrityRegisters)
+					regs, err := registers(m.Val.IntegrityRegisters, &rd)
 					if err != nil {
 						return nil, fmt.Errorf("CoMID %d: %w", i, err)
 					}
@@ -336,24 +336,40 @@ func VerifyCoRIM(data []byte, pub *sign.PublicKey, tees tee.Set) (*CoRIMValues, 
 	return out, nil
 }
 
-// registers reads the named SHA-384 digests of integrity registers.
-func registers(r *comid.IntegrityRegisters) (map[string]string, error) {
-	b, err := r.MarshalCBOR()
-	if err != nil {
-		return nil, err
-	}
-	var m map[string][]swid.HashEntry
-	if err := cbor.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("integrity registers: %w", err)
-	}
+// registers reads the integrity registers: those named by text (TDX's
+// "rtmr0" …) must hold one SHA-384 digest each and are returned by name;
+// those indexed by uint (TPM PCRs) go to the TEE as they are, in
+// rd.Registers, for it to check their algorithms.
+func registers(r *comid.IntegrityRegisters, rd *tee.CoRIMReading) (map[string]string, error) {
 	out := map[string]string{}
-	for k, ds := range m {
-		if len(ds) != 1 || ds[0].HashAlgID != hashSHA384 {
-			return nil, fmt.Errorf("integrity register %s: want one sha-384 digest", k)
+	for k, ds := range r.IndexMap {
+		switch k := k.(type) {
+		case string:
+			if len(ds) != 1 || ds[0].HashAlgID != hashSHA384 {
+				return nil, fmt.Errorf("integrity register %s: want one sha-384 digest", k)
+			}
+			out[k] = hex.EncodeToString(ds[0].HashValue)
+		case uint64, uint:
+			i := toUint64(k)
+			if rd.Registers == nil {
+				rd.Registers = map[uint64][]swid.HashEntry{}
+			}
+			if _, dup := rd.Registers[i]; dup {
+				return nil, fmt.Errorf("integrity register %d twice", i)
+			}
+			rd.Registers[i] = append([]swid.HashEntry(nil), ds...)
+		default:
+			return nil, fmt.Errorf("integrity register index %v is neither text nor uint", k)
 		}
-		out[k] = hex.EncodeToString(ds[0].HashValue)
 	}
 	return out, nil
+}
+
+func toUint64(k any) uint64 {
+	if u, ok := k.(uint); ok {
+		return uint64(u)
+	}
+	return k.(uint64)
 }
 
 func profileString(p eat.Profile) string {

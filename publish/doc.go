@@ -27,7 +27,9 @@
 //   - corim-snp.cbor, corim-tdx.cbor: signed CoRIMs (COSE_Sign1 over a
 //     tag-501 unsigned CoRIM): the SNP launch measurement as a reference
 //     triple per the AMD SEV-SNP CoRIM profile draft, TDX MRTD and RTMRs as
-//     named integrity registers.
+//     named integrity registers; corim-tpm.cbor, corim-az-snp-vtpm.cbor,
+//     corim-az-tdx-vtpm.cbor: the TPM PCRs as integrity registers indexed
+//     by PCR number (SHA-256), under a profile of cocobuild's per name.
 //
 // Every document is deterministic: the same release and key give the same
 // bytes (RFC 6979 ECDSA, Ed25519). Verify checks a release's documents

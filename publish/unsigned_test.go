@@ -11,7 +11,14 @@ import (
 // signs, whatever the key, and nil for a TEE the release has no entry of.
 func TestUnsignedCoRIM(t *testing.T) {
 	r := testRelease(t, "1.0.0")
+	has := map[string]bool{}
+	for _, e := range r.Entries {
+		has[e.TEE] = true
+	}
 	for _, tee := range testTEEs.CoRIMNames() {
+		if !has[tee] {
+			continue // the nil case is below
+		}
 		got, err := UnsignedCoRIM(r, testTEEs, tee)
 		if err != nil {
 			t.Fatalf("%s: %v", tee, err)

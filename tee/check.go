@@ -51,6 +51,9 @@ type CheckInput struct {
 	Entries []CheckEntry
 	// EventLog is the evidence's event log (a TDX CCEL), or nil.
 	EventLog []byte
+	// PCRValues are the values of the PCRs a TPM quote holds the digest
+	// of (tpm2_quote -o), or nil.
+	PCRValues []byte
 	// Cmdline is the kernel command line the guest reports
 	// (/proc/cmdline), when known: event logs and launch digests hold only
 	// its digest, so it is tried where the published one does not explain

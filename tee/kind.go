@@ -39,7 +39,8 @@ func (MeasureKind) Type() string { return "measure" }
 func (k MeasureKind) Schema() *hcl.BodySchema {
 	s := &hcl.BodySchema{}
 	for _, a := range CommonAttributes {
-		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a, Required: a == "firmware"})
+		// firmware is required unless the TEE says otherwise (Decode).
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a})
 	}
 	seen := map[string]bool{}
 	for _, t := range k.TEEs.All() {
@@ -64,8 +65,11 @@ type Block struct {
 	Name     string
 	TEE      string // the TEE name, one of the TEE's Names
 	Firmware recipes.Artifact
+	// FirmwareGiven says the block has a firmware (always, unless its TEE
+	// is a FirmwareOptional one).
+	FirmwareGiven bool
 	// FirmwareRange is the firmware attribute's expression, for errors
-	// that a step finds in it.
+	// that a step finds in it (the block's body when it has none).
 	FirmwareRange  hcl.Range
 	Kernel, Initrd *recipes.Artifact
 	Cmdline        string
@@ -127,10 +131,18 @@ func (k MeasureKind) Decode(rb *recipes.Block, ctx *hcl.EvalContext) (recipes.No
 			}
 		}
 	}
-	b.FirmwareRange = content.Attributes["firmware"].Expr.Range()
-	fw, _, d := recipes.DecodeArtifact(content.Attributes["firmware"].Expr, ctx)
-	diags = append(diags, d...)
-	b.Firmware = fw
+	if a, ok := content.Attributes["firmware"]; ok {
+		b.FirmwareRange, b.FirmwareGiven = a.Expr.Range(), true
+		fw, _, d := recipes.DecodeArtifact(a.Expr, ctx)
+		diags = append(diags, d...)
+		b.Firmware = fw
+	} else if fo, ok := t.(FirmwareOptional); !ok || !fo.FirmwareOptional(b.TEE) {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument",
+			Detail:  fmt.Sprintf("The argument \"firmware\" is required, but no definition was found: %s measurements start from the firmware (firmware = input.NAME).", b.TEE),
+			Subject: rb.Body.MissingItemRange().Ptr()})
+	} else {
+		b.FirmwareRange = rb.Body.MissingItemRange()
+	}
 	if a, ok := content.Attributes["kernel"]; ok {
 		art, known, d := recipes.DecodeArtifact(a.Expr, ctx)
 		diags = append(diags, d...)

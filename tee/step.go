@@ -53,7 +53,10 @@ type StepParams struct {
 // Inputs are the block's artifacts and the step parameters they set:
 // firmware, then kernel and initrd when the block boots one directly.
 func (b *Block) Inputs() ([]recipes.Artifact, StepParams) {
-	inputs := []recipes.Artifact{b.Firmware}
+	var inputs []recipes.Artifact
+	if b.FirmwareGiven {
+		inputs = append(inputs, b.Firmware)
+	}
 	p := StepParams{TEE: b.TEE, Cmdline: b.Cmdline}
 	if b.Kernel != nil {
 		inputs, p.Kernel = append(inputs, *b.Kernel), true
@@ -98,8 +101,10 @@ func (b *Block) ReadInputs(dir string) (*Read, error) {
 		return data, nil
 	}
 	var err error
-	if r.Firmware, err = read(&b.Firmware, limits.Firmware); err != nil {
-		return nil, err
+	if b.FirmwareGiven {
+		if r.Firmware, err = read(&b.Firmware, limits.Firmware); err != nil {
+			return nil, err
+		}
 	}
 	if b.Kernel != nil {
 		if r.Kernel, err = read(b.Kernel, limits.Kernel); err != nil {
@@ -111,11 +116,16 @@ func (b *Block) ReadInputs(dir string) (*Read, error) {
 			return nil, err
 		}
 	}
-	r.FirmwareInfo, r.FirmwareErr = ovmf.Inspect(r.Firmware)
+	r.Common = map[string]any{}
+	if b.FirmwareGiven {
+		r.FirmwareInfo, r.FirmwareErr = ovmf.Inspect(r.Firmware)
+		r.Common["firmware_sha256"] = b.Firmware.SHA256
+	} else {
+		r.FirmwareErr = errors.New("the measure block has no firmware")
+	}
 	if err := writeFirmwareRecord(dir, r.FirmwareInfo, r.FirmwareErr); err != nil {
 		return nil, err
 	}
-	r.Common = map[string]any{"firmware_sha256": b.Firmware.SHA256}
 	if b.Kernel != nil {
 		r.Common["kernel_sha256"], r.Common["cmdline"] = b.Kernel.SHA256, b.Cmdline
 	}
@@ -222,7 +232,10 @@ func (b *Block) Finish(results map[string]*recipes.Result, o FinishOptions) (*re
 	}
 	// What the firmware can vouch for goes on its artifact, or on the
 	// measurements when the firmware is another block's output.
-	if !strings.HasPrefix(b.Firmware.Origin, "input.") {
+	fw := &b.Firmware
+	if !b.FirmwareGiven {
+		fw = nil
+	} else if !strings.HasPrefix(b.Firmware.Origin, "input.") {
 		out.Artifacts[0].Extra["firmware"] = fwRec
 	}
 	// Firmware, kernel and initrd that come straight from inputs are not in
@@ -231,7 +244,7 @@ func (b *Block) Finish(results map[string]*recipes.Result, o FinishOptions) (*re
 	for _, f := range []struct {
 		a    *recipes.Artifact
 		name string
-	}{{&b.Firmware, "firmware"}, {b.Kernel, "kernel"}, {b.Initrd, "initrd"}} {
+	}{{fw, "firmware"}, {b.Kernel, "kernel"}, {b.Initrd, "initrd"}} {
 		if f.a != nil && strings.HasPrefix(f.a.Origin, "input.") {
 			extra := map[string]any{"from": f.a.Origin}
 			if f.name == "firmware" {

@@ -72,6 +72,15 @@ type TEE interface {
 	Command(cli *CLI) *cobra.Command
 }
 
+// FirmwareOptional is implemented by a TEE whose measure blocks may leave
+// out the firmware attribute, because none of its values depends on the
+// firmware image (a TPM's PCR 11). Every other TEE's blocks require it.
+type FirmwareOptional interface {
+	// FirmwareOptional says whether a block of the TEE name may have no
+	// firmware.
+	FirmwareOptional(name string) bool
+}
+
 // CLI is what a TEE's subcommand gets from the command line tool.
 type CLI struct {
 	Stdout, Stderr io.Writer
@@ -141,11 +150,14 @@ type CoverageNote struct {
 }
 
 // CoRIMReading is what a reference triple of a CoRIM holds beyond its
-// integrity registers: the digests of its measurements by uint mkey, and
-// the extension keys of their measurement-values-maps (raw CBOR; the
+// integrity registers named by text (SHA-384, read by the caller): the
+// digests of its measurements by uint mkey, its integrity registers
+// indexed by uint (such as TPM PCRs) with their digests of any algorithm,
+// and the extension keys of their measurement-values-maps (raw CBOR; the
 // coverage note is read by the caller), which veraison/corim drops.
 type CoRIMReading struct {
 	Digests    map[uint64][]swid.HashEntry
+	Registers  map[uint64][]swid.HashEntry
 	Extensions map[int]cbor.RawMessage
 }
 
@@ -153,8 +165,12 @@ type CoRIMReading struct {
 // coverage note (see publish.CoRIMCoverageKey).
 const CoRIMCoverageKey = -70001
 
-// HashSHA384 is the IANA named-information algorithm of SHA-384.
-const HashSHA384 = 7
+// HashSHA384 and HashSHA256 are the IANA named-information algorithms of
+// SHA-384 and SHA-256.
+const (
+	HashSHA384 = 7
+	HashSHA256 = 1
+)
 
 // HexValue decodes s, which must be n bytes of lowercase hex.
 func HexValue(s string, n int) ([]byte, error) {

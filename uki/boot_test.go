@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +21,10 @@ import (
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
 	"github.com/cocobuild/cocobuild/manifest"
+	"github.com/cocobuild/cocobuild/measure/tdx"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-eventlog/register"
+	"github.com/google/go-eventlog/tcg"
 )
 
 // bootPCRs boots disk (raw, with an ESP holding \EFI\BOOT\BOOTX64.EFI)
@@ -25,7 +32,7 @@ import (
 // TPM 2.0 (swtpm, on a unix socket the test starts, -device tpm-crb),
 // without a network, and returns the SHA-256 PCRs the guest's
 // testdata/pcrinit printed from /sys/class/tpm/tpm0/pcr-sha256/N.
-func bootPCRs(t *testing.T, disk, code, vars string) map[int]string {
+func bootPCRs(t *testing.T, disk, code, vars string) (map[int]string, []byte) {
 	t.Helper()
 	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	swtpm := testenv.Tool(t, "swtpm", "swtpm")
@@ -65,20 +72,27 @@ func bootPCRs(t *testing.T, disk, code, vars string) map[int]string {
 		t.Fatalf("qemu: %v\n%s\nswtpm: %s", err, out, tpmLog.String())
 	}
 	pcrs := map[int]string{}
+	var log []byte
+	logLine := regexp.MustCompile(`^LOG ([0-9a-f]+)\r?$`)
 	line := regexp.MustCompile(`^PCR (\d+) ([0-9a-f]{64})\r?$`)
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
 	done := false
 	for sc.Scan() {
 		if m := line.FindStringSubmatch(sc.Text()); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			pcrs[n] = m[2]
 		}
+		if m := logLine.FindStringSubmatch(sc.Text()); m != nil {
+			b, _ := hex.DecodeString(m[1])
+			log = append(log, b...)
+		}
 		done = done || strings.HasPrefix(sc.Text(), "PCR done")
 	}
 	if !done || len(pcrs) != 24 {
 		t.Fatalf("the guest printed %d PCRs (done %v); console:\n%s", len(pcrs), done, out)
 	}
-	return pcrs
+	return pcrs, log
 }
 
 // TestUKIBootPCRs: a UKI built from Debian 12's stub, Debian's cloud
@@ -87,9 +101,142 @@ func bootPCRs(t *testing.T, disk, code, vars string) map[int]string {
 // Boot off) and swtpm: the guest's PCRs 4, 7, 9 and 11 are the measure
 // block's pcr4, pcr7, pcr9 and pcr11.
 func TestUKIBootPCRs(t *testing.T) {
+	m, pcrs, b := bootUKI(t, false)
+	for _, n := range []int{4, 7, 9, 11} {
+		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
+			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
+		}
+	}
+	// The TD model's RTMR1 events of the same boot (measure/tdx
+	// UKIBootEvents) are OVMF's PCR 4 and 5 events (the same edk2 code
+	// measures them, through TCG2 here, the CC protocol in a TD): their
+	// SHA-384 digests, separators aside, in the guest's log order.
+	disk, err := os.ReadFile(b.disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := tdx.UKIBootEvents(tdx.UKIBoot{UKI: b.uki, Disk: disk[:1<<20], FailedBootOptions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range evs {
+		if e.RTMR == 1 && e.Type != tdx.EvSeparator {
+			want = append(want, fmt.Sprintf("%#x %x", uint32(e.Type), e.Digest[:]))
+		}
+	}
+	var got []string
+	for _, e := range parseSHA384Log(t, b.log) {
+		if (e.pcr == 4 || e.pcr == 5) && e.typ != uint32(tdx.EvSeparator) {
+			got = append(got, fmt.Sprintf("%#x %x", e.typ, e.sha384))
+		}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("RTMR1 events (type, SHA-384) of the TD model vs the guest's PCR 4 and 5 events (-model +guest):\n%s", d)
+	}
+	// The expected CCEL of the TD's boot (with and without a Linux EFI
+	// stub that measures into RTMR2) parses with go-eventlog and replays
+	// to the RTMRs the model's events give.
+	for _, cc := range []bool{false, true} {
+		evs, err := tdx.UKIBootEvents(tdx.UKIBoot{UKI: b.uki, Disk: disk[:1<<20], FailedBootOptions: 1, LinuxCC: cc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ds [4][]tdx.Digest
+		for _, e := range evs {
+			ds[e.RTMR] = append(ds[e.RTMR], e.Digest)
+		}
+		if n := len(ds[2]); n != map[bool]int{false: 0, true: 2}[cc] {
+			t.Errorf("LinuxCC %v: %d RTMR2 events", cc, n)
+		}
+		var bank register.RTMRBank
+		for i := range 4 {
+			r := tdx.Replay(ds[i]...)
+			bank.RTMRs = append(bank.RTMRs, register.RTMR{Index: i, Digest: r[:]})
+		}
+		if _, err := tcg.ParseAndReplay(tdx.EventLog(evs), bank.MRs(), tcg.ParseOpts{}); err != nil {
+			t.Errorf("LinuxCC %v: go-eventlog does not replay the expected CCEL: %v", cc, err)
+		}
+		bank.RTMRs[1].Digest = bytes.Repeat([]byte{1}, 48)
+		if _, err := tcg.ParseAndReplay(tdx.EventLog(evs), bank.MRs(), tcg.ParseOpts{}); err == nil {
+			t.Errorf("LinuxCC %v: go-eventlog replays the CCEL to another RTMR1", cc)
+		}
+	}
+}
+
+// logEvent is an event of a crypto-agile TCG event log: its PCR, type and
+// SHA-384 digest.
+type logEvent struct {
+	pcr, typ uint32
+	sha384   []byte
+}
+
+// parseSHA384Log reads a TCG2 crypto-agile event log (the Spec ID event
+// first) as the guest's binary_bios_measurements holds it.
+func parseSHA384Log(t *testing.T, b []byte) []logEvent {
+	t.Helper()
+	le := binary.LittleEndian
+	if len(b) < 32 {
+		t.Fatalf("event log of %d bytes", len(b))
+	}
+	o := 32 + int(le.Uint32(b[28:]))
+	sizes := map[uint16]int{0x4: 20, 0xb: 32, 0xc: 48, 0xd: 64}
+	var out []logEvent
+	for o+12 <= len(b) {
+		e := logEvent{pcr: le.Uint32(b[o:]), typ: le.Uint32(b[o+4:])}
+		n := int(le.Uint32(b[o+8:]))
+		p := o + 12
+		for range n {
+			alg := le.Uint16(b[p:])
+			sz, ok := sizes[alg]
+			if !ok {
+				t.Fatalf("event log: digest algorithm %#x", alg)
+			}
+			if alg == 0xc {
+				e.sha384 = b[p+2 : p+2+sz]
+			}
+			p += 2 + sz
+		}
+		p += 4 + int(le.Uint32(b[p:]))
+		out = append(out, e)
+		o = p
+	}
+	if len(out) == 0 || out[0].sha384 == nil {
+		t.Fatal("the guest's event log has no SHA-384 bank")
+	}
+	return out
+}
+
+// booted is what bootUKI built and read.
+type booted struct {
+	disk string
+	uki  []byte
+	log  []byte
+}
+
+// TestUKISecureBoot: the same UKI signed with the recipe's own db key
+// (kernel too), booted with Debian's OVMF_CODE_4M.secboot.fd and the
+// variable store the uki block writes (PK, KEK, db: the db certificate):
+// the firmware verifies and starts it, the guest prints its PCRs, and PCR
+// 4, 7, 9 and 11 are the measure block's with secure_boot = true.
+func TestUKISecureBoot(t *testing.T) {
+	m, pcrs, _ := bootUKI(t, true)
+	for _, n := range []int{4, 7, 9, 11} {
+		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
+			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
+		}
+	}
+}
+
+// bootUKI builds the UKI disk (signed, with its variable store, when sb)
+// and boots it; it returns the tpm measurement and the guest's PCRs.
+func bootUKI(t *testing.T, sb bool) (*manifest.Measurement, map[int]string, booted) {
 	stub := need(t, stubPath, "systemd-boot-efi")
 	code := need(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
 	vars := need(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", "ovmf")
+	if sb {
+		code = need(t, "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "ovmf")
+	}
 	cpio := testenv.Tool(t, "cpio", "cpio")
 	kernel := testenv.VectorFile(t, "inputs/vmlinuz-6.1.0-56-cloud-amd64")
 	dir := t.TempDir()
@@ -113,8 +260,19 @@ func TestUKIBootPCRs(t *testing.T) {
 		t.Fatalf("cpio: %v\n%s", err, o)
 	}
 
+	ins := []struct{ name, path string }{{"stub", stub}, {"linux", kernel}, {"initrd", initrd}, {"fw", code}}
+	signing, measureSB := "", ""
+	if sb {
+		measureSB = "  secure_boot = true\n"
+		cert, key := testDBKey(t, "cocobuild boot test db")
+		writePEM(t, filepath.Join(dir, "db.crt"), "CERTIFICATE", cert.Raw)
+		writePEM(t, filepath.Join(dir, "db.key"), "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key))
+		ins = append(ins, struct{ name, path string }{"db_crt", filepath.Join(dir, "db.crt")}, struct{ name, path string }{"db_key", filepath.Join(dir, "db.key")},
+			struct{ name, path string }{"vars", vars})
+		signing = "  db_key  = input.db_key\n  db_cert = input.db_crt\n  vars_template = input.vars\n"
+	}
 	var inputs strings.Builder
-	for _, in := range []struct{ name, path string }{{"stub", stub}, {"linux", kernel}, {"initrd", initrd}, {"fw", code}} {
+	for _, in := range ins {
 		b, err := os.ReadFile(in.path)
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +286,7 @@ uki "guest" {
   initrd  = input.initrd
   cmdline = "console=ttyS0 panic=-1"
   osrel   = "ID=cocobuild\n"
-}
+` + signing + `}
 
 disk "boot" {
   partition "esp" {
@@ -141,7 +299,7 @@ measure "tpm" {
   firmware            = input.fw
   uki                 = uki.guest
   failed_boot_options = 1 # QEMU's default CD-ROM drive, empty: Boot0001 "UEFI QEMU DVD-ROM" is Not Found
-}
+` + measureSB + `}
 `
 	rdir := filepath.Join(dir, "recipe")
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
@@ -164,13 +322,17 @@ measure "tpm" {
 	if m == nil {
 		t.Fatal("no tpm measurement in the manifest")
 	}
-	pcrs := bootPCRs(t, filepath.Join(out, "disk", "boot", "disk.raw"), code, vars)
+	if sb {
+		vars = filepath.Join(out, "uki", "guest", "OVMF_VARS.fd")
+	}
+	disk := filepath.Join(out, "disk", "boot", "disk.raw")
+	pcrs, log := bootPCRs(t, disk, code, vars)
 	for n := range 24 {
 		t.Logf("guest PCR %d %s", n, pcrs[n])
 	}
-	for _, n := range []int{4, 7, 9, 11} {
-		if got, want := pcrs[n], fmt.Sprint(m.Values[fmt.Sprintf("pcr%d", n)]); got != want {
-			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
-		}
+	img, err := os.ReadFile(filepath.Join(out, "uki", "guest", "uki.efi"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return m, pcrs, booted{disk: disk, uki: img, log: log}
 }

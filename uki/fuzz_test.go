@@ -14,7 +14,7 @@ func FuzzAssemble(f *testing.F) {
 	}
 	f.Add([]byte("MZ"))
 	f.Fuzz(func(t *testing.T, stub []byte) {
-		img, err := Assemble(stub, []Section{{".cmdline", []byte("x")}, {".linux", []byte("kernel")}})
+		img, err := Assemble(stub, []Section{{Name: ".cmdline", Data: []byte("x")}, {Name: ".linux", Data: []byte("kernel")}})
 		if err != nil {
 			return
 		}

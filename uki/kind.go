@@ -8,6 +8,8 @@ package uki
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cocobuild/cocobuild/measure/pe"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -27,6 +30,10 @@ import (
 //	  initrd  = initramfs.guest      # optional
 //	  cmdline = ["console=ttyS0"]    # optional: default the kernel block's
 //	  osrel   = "ID=cocobuild\n"     # optional: the .osrel section
+//	  sbat    = "guest,1,Me,guest,1,https://example.org\n" # optional: SBAT lines merged into the stub's .sbat
+//	  db_key  = input.db_key         # optional, with db_cert: sign for Secure Boot (PEM RSA key)
+//	  db_cert = input.db_cert        # the db certificate (PEM)
+//	  vars_template = input.ovmf_vars # optional, with db_cert: OVMF_VARS.fd enrolling it
 //	}
 type Kind struct{}
 
@@ -38,6 +45,7 @@ func (Kind) Schema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "stub", Required: true}, {Name: "kernel", Required: true}, {Name: "initrd"}, {Name: "cmdline"},
 		{Name: "osrel"}, {Name: "uname"}, {Name: "splash"}, {Name: "description"},
+		{Name: "sbat"}, {Name: "db_key"}, {Name: "db_cert"}, {Name: "vars_template"},
 	}}
 }
 
@@ -63,6 +71,11 @@ type params struct {
 	Uname   string `json:"uname"`
 	Initrd  bool   `json:"initrd"`
 	Splash  bool   `json:"splash"`
+	// Sbat are the recipe's SBAT lines; Signed says the image is signed
+	// with the db key (inputs 2 and 3 after stub and kernel).
+	Sbat   string `json:"sbat,omitempty"`
+	Signed bool   `json:"signed,omitempty"`
+	Vars   bool   `json:"vars,omitempty"`
 }
 
 type node struct {
@@ -70,6 +83,9 @@ type node struct {
 	stub, kernel         recipes.Artifact
 	initrd, splash       *recipes.Artifact
 	cmdline, osrel, unam string
+	sbat                 string
+	dbKey, dbCert        *recipes.Artifact
+	varsTemplate         *recipes.Artifact
 }
 
 // Decode implements recipes.Kind.
@@ -96,6 +112,21 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	}
 	n.initrd, _ = art("initrd")
 	n.splash, _ = art("splash")
+	n.dbKey, _ = art("db_key")
+	n.dbCert, _ = art("db_cert")
+	n.varsTemplate, _ = art("vars_template")
+	if n.varsTemplate != nil && n.dbCert == nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "vars_template without db_cert",
+			Detail: "The variable store enrolls the db certificate the UKI is signed with: add db_key and db_cert.", Subject: content.Attributes["vars_template"].NameRange.Ptr()})
+	}
+	if (n.dbKey == nil) != (n.dbCert == nil) {
+		a := content.Attributes["db_key"]
+		if a == nil {
+			a = content.Attributes["db_cert"]
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "db_key and db_cert go together",
+			Detail: "Signing for Secure Boot needs the db key (PEM RSA private key) and its certificate (PEM): give both, or neither for an unsigned UKI.", Subject: a.NameRange.Ptr()})
+	}
 	// A kernel block brings its cmdline and release.
 	if v, d := content.Attributes["kernel"].Expr.Value(ctx); !d.HasErrors() && v.IsKnown() && v.Type().IsObjectType() {
 		for _, f := range []struct {
@@ -126,7 +157,7 @@ func (k Kind) Decode(b *recipes.Block, ctx *hcl.EvalContext) (recipes.Node, hcl.
 	for _, f := range []struct {
 		attr string
 		dst  *string
-	}{{"osrel", &n.osrel}, {"uname", &n.unam}, {"description", &desc}} {
+	}{{"osrel", &n.osrel}, {"uname", &n.unam}, {"description", &desc}, {"sbat", &n.sbat}} {
 		if a, ok := content.Attributes[f.attr]; ok {
 			diags = append(diags, recipes.DecodeExpr(a.Expr, ctx, cty.String, f.dst)...)
 		}
@@ -147,6 +178,13 @@ func (n *node) Steps() []*recipes.Step {
 	if n.splash != nil {
 		inputs, p.Splash = append(inputs, *n.splash), true
 	}
+	if n.dbKey != nil && n.dbCert != nil {
+		inputs, p.Signed = append(inputs, *n.dbKey, *n.dbCert), true
+	}
+	if n.varsTemplate != nil {
+		inputs, p.Vars = append(inputs, *n.varsTemplate), true
+	}
+	p.Sbat = n.sbat
 	return []*recipes.Step{{ID: "assemble", Kind: "uki/assemble", Version: StepVersion, Params: p, Inputs: inputs, Run: n.run}}
 }
 
@@ -177,8 +215,8 @@ func (n *node) sections() ([]Section, error) {
 	}
 	var out []Section
 	for _, s := range []Section{
-		{".osrel", []byte(n.osrel)}, {".cmdline", []byte(n.cmdline)}, {".splash", splash},
-		{".initrd", initrd}, {".uname", []byte(n.unam)}, {".linux", kernel},
+		{Name: ".osrel", Data: []byte(n.osrel)}, {Name: ".cmdline", Data: []byte(n.cmdline)}, {Name: ".splash", Data: splash},
+		{Name: ".initrd", Data: initrd}, {Name: ".uname", Data: []byte(n.unam)}, {Name: ".linux", Data: kernel},
 	} {
 		if len(s.Data) > 0 {
 			out = append(out, s)
@@ -196,15 +234,61 @@ func (n *node) run(_ context.Context, sc *recipes.StepContext) error {
 	if err != nil {
 		return err
 	}
+	var cert *x509.Certificate
+	var key crypto.Signer
+	if n.dbKey != nil && n.dbCert != nil {
+		if cert, key, err = readDBKey(n.dbKey, n.dbCert); err != nil {
+			return fmt.Errorf("uki %q: %w", n.name, err)
+		}
+		// The stub loads the kernel with LoadImage, which Secure Boot
+		// verifies too: the kernel is signed with the db key as well (its
+		// own signatures replaced), as ukify's --sign-kernel does.
+		// A kernel that is no PE image (no EFI stub) is left as it is.
+		k := len(secs) - 1
+		if _, err := pe.Parse(secs[k].Data); err != nil {
+			sc.Meta["kernel_signed"] = false
+		} else if err := n.signKernel(&secs[k], cert, key); err != nil {
+			return err
+		} else {
+			sc.Meta["kernel_signed"] = true
+		}
+	}
+	if n.sbat != "" {
+		merged, err := MergeSBAT(stub, n.sbat)
+		if err != nil {
+			return fmt.Errorf("uki %q: stub %s: %w", n.name, n.stub.Origin, err)
+		}
+		// Before .linux, as ukify places it; the stub's own is replaced.
+		secs = append(secs[:len(secs)-1], Section{Name: ".sbat", Data: merged, Replaces: true}, secs[len(secs)-1])
+	}
 	img, err := Assemble(stub, secs)
 	if err != nil {
 		return fmt.Errorf("uki %q: stub %s: %w", n.name, n.stub.Origin, err)
+	}
+	if cert != nil {
+		if img, err = Sign(img, cert, key); err != nil {
+			return fmt.Errorf("uki %q: signing with %s: %w", n.name, n.dbCert.Origin, err)
+		}
+		sc.Meta["signed_by"] = cert.Subject.String()
 	}
 	var names []string
 	for _, s := range secs {
 		names = append(names, s.Name)
 	}
 	sc.Meta["sections"] = names
+	if n.varsTemplate != nil {
+		tmpl, err := os.ReadFile(n.varsTemplate.Path)
+		if err != nil {
+			return fmt.Errorf("uki %q: vars_template %s: %w", n.name, n.varsTemplate.Origin, err)
+		}
+		vars, err := EnrollVars(tmpl, cert)
+		if err != nil {
+			return fmt.Errorf("uki %q: vars_template %s: %w", n.name, n.varsTemplate.Origin, err)
+		}
+		if err := os.WriteFile(filepath.Join(sc.OutDir, "OVMF_VARS.fd"), vars, 0o644); err != nil {
+			return err
+		}
+	}
 	return os.WriteFile(filepath.Join(sc.OutDir, "uki.efi"), img, 0o644)
 }
 
@@ -216,10 +300,41 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 		return nil, err
 	}
 	a.Origin = addr
-	return &recipes.Output{
+	out := &recipes.Output{
 		Value: cty.ObjectVal(map[string]cty.Value{"artifact": recipes.ArtifactVal(a), "cmdline": cty.StringVal(n.cmdline),
 			"osrel": cty.StringVal(n.osrel), "uname": cty.StringVal(n.unam)}),
 		Artifacts: []recipes.OutputArtifact{{Name: addr, Kind: "uki", Path: "uki/" + n.name + "/uki.efi", File: a,
-			Extra: map[string]any{"sections": results["assemble"].Meta["sections"], "stub": n.stub.SHA256}}},
-	}, nil
+			Extra: n.extra(results["assemble"].Meta)}},
+	}
+	if n.varsTemplate != nil {
+		v, err := results["assemble"].File("OVMF_VARS.fd")
+		if err != nil {
+			return nil, err
+		}
+		v.Origin = addr + ".vars"
+		out.Artifacts = append(out.Artifacts, recipes.OutputArtifact{Name: addr + ".vars", Kind: "firmware-vars", Path: "uki/" + n.name + "/OVMF_VARS.fd", File: v,
+			Extra: map[string]any{"enrolled": []string{"PK", "KEK", "db"}, "db_cert": n.dbCert.SHA256, "template": n.varsTemplate.SHA256}})
+	}
+	return out, nil
+}
+
+// extra is what the manifest says of the image.
+func (n *node) extra(meta map[string]any) map[string]any {
+	e := map[string]any{"sections": meta["sections"], "stub": n.stub.SHA256}
+	if n.dbCert != nil {
+		e["signed_by"], e["db_cert"], e["kernel_signed"] = meta["signed_by"], n.dbCert.SHA256, meta["kernel_signed"]
+	}
+	return e
+}
+
+// signKernel replaces the kernel's signatures with one by the db key.
+func (n *node) signKernel(s *Section, cert *x509.Certificate, key crypto.Signer) error {
+	unsigned, err := Unsign(s.Data)
+	if err != nil {
+		return fmt.Errorf("uki %q: kernel %s: %w", n.name, n.kernel.Origin, err)
+	}
+	if s.Data, err = Sign(unsigned, cert, key); err != nil {
+		return fmt.Errorf("uki %q: signing the kernel %s: %w", n.name, n.kernel.Origin, err)
+	}
+	return nil
 }

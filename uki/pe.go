@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Section is a section to add to the stub: its name (at most 8 bytes)
@@ -13,6 +14,9 @@ import (
 type Section struct {
 	Name string
 	Data []byte
+	// Replaces says the stub's section of the same name is dropped (its
+	// header and data) for this one (.sbat, merged by the caller).
+	Replaces bool
 }
 
 // sectionAlign is the alignment of the added sections' virtual addresses:
@@ -55,13 +59,25 @@ func Assemble(stub []byte, sections []Section) ([]byte, error) {
 	if oh.Subsystem != pe.IMAGE_SUBSYSTEM_EFI_APPLICATION {
 		return nil, fmt.Errorf("the stub's subsystem is %d, not an EFI application (10)", oh.Subsystem)
 	}
+	drop := map[string]bool{}
 	for _, s := range sections {
 		if len(s.Name) > 8 || s.Name == "" {
 			return nil, fmt.Errorf("section name %q: want 1 to 8 bytes", s.Name)
 		}
-		if f.Section(s.Name) != nil {
+		if s.Replaces {
+			drop[s.Name] = true
+		} else if f.Section(s.Name) != nil {
 			return nil, fmt.Errorf("the stub already has a section %s: give a plain systemd-stub (linuxx64.efi.stub), not a UKI", s.Name)
 		}
+	}
+	var kept []*pe.Section
+	dropped := 0 // file bytes of the dropped sections
+	for _, s := range f.Sections {
+		if drop[s.Name] {
+			dropped += int(s.Size)
+			continue
+		}
+		kept = append(kept, s)
 	}
 	peOff := int(binary.LittleEndian.Uint32(stub[0x3c:]))
 	optOff := peOff + 4 + 20
@@ -74,21 +90,30 @@ func Assemble(stub []byte, sections []Section) ([]byte, error) {
 	if oldHeaders > len(stub) || tableOff+len(f.Sections)*sectionHeaderSize > oldHeaders {
 		return nil, fmt.Errorf("the stub's headers (SizeOfHeaders %d) do not hold its section table or lie beyond its %d bytes", oldHeaders, len(stub))
 	}
-	n := len(f.Sections) + len(sections)
+	n := len(kept) + len(sections)
 	newHeaders := max(oldHeaders, alignUp(tableOff+n*sectionHeaderSize, fileAlign))
 	delta := newHeaders - oldHeaders
 
 	out := make([]byte, newHeaders)
-	copy(out, stub[:tableOff+len(f.Sections)*sectionHeaderSize])
-	// The stub's sections, each at its old file offset moved by delta.
+	copy(out, stub[:tableOff])
+	// The stub's kept sections, each at its old file offset moved by delta
+	// less the dropped sections' bytes before it (raw sizes are multiples
+	// of the FileAlignment, so the offsets stay aligned).
 	end, vend := newHeaders, 0
-	for i, s := range f.Sections {
+	for i, s := range kept {
 		h := tableOff + i*sectionHeaderSize
+		copy(out[h:h+sectionHeaderSize], stub[tableOff+slices.Index(f.Sections, s)*sectionHeaderSize:])
+		before := 0
+		for _, d := range f.Sections {
+			if drop[d.Name] && d.Offset < s.Offset {
+				before += int(d.Size)
+			}
+		}
 		if s.Offset != 0 && s.Size != 0 {
 			if uint64(s.Offset)+uint64(s.Size) > uint64(len(stub)) {
 				return nil, fmt.Errorf("the stub's section %s lies beyond its %d bytes", s.Name, len(stub))
 			}
-			at := int(s.Offset) + delta
+			at := int(s.Offset) + delta - before
 			data := stub[s.Offset : s.Offset+s.Size]
 			if len(out) < at {
 				out = append(out, make([]byte, at-len(out))...)
@@ -102,7 +127,7 @@ func Assemble(stub []byte, sections []Section) ([]byte, error) {
 		}
 		vend = max(vend, int(s.VirtualAddress)+int(max(s.VirtualSize, s.Size)))
 	}
-	initData := int(oh.SizeOfInitializedData)
+	initData := int(oh.SizeOfInitializedData) - dropped
 	va := alignUp(vend, sectionAlign)
 	for i, s := range sections {
 		at := alignUp(end, fileAlign)
@@ -118,7 +143,7 @@ func Assemble(stub []byte, sections []Section) ([]byte, error) {
 		binary.LittleEndian.PutUint32(hdr[16:], uint32(raw))
 		binary.LittleEndian.PutUint32(hdr[20:], uint32(at))
 		binary.LittleEndian.PutUint32(hdr[36:], scnData)
-		copy(out[tableOff+(len(f.Sections)+i)*sectionHeaderSize:], hdr[:])
+		copy(out[tableOff+(len(kept)+i)*sectionHeaderSize:], hdr[:])
 		initData += raw
 		va = alignUp(va+len(s.Data), sectionAlign)
 		if va > 1<<32-1 || end > 1<<32-1 {
@@ -128,7 +153,7 @@ func Assemble(stub []byte, sections []Section) ([]byte, error) {
 	vlast := vend
 	if len(sections) > 0 {
 		last := len(sections) - 1
-		h := tableOff + (len(f.Sections)+last)*sectionHeaderSize
+		h := tableOff + (len(kept)+last)*sectionHeaderSize
 		vlast = int(binary.LittleEndian.Uint32(out[h+12:])) + len(sections[last].Data)
 	}
 	le := binary.LittleEndian

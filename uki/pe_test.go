@@ -49,7 +49,7 @@ func TestChecksumMatchesTheLinkers(t *testing.T) {
 func TestAssembleObjdump(t *testing.T) {
 	stub := debianStub(t)
 	objdump := testenv.Tool(t, "objdump", "binutils")
-	secs := []Section{{".osrel", []byte("ID=test\n")}, {".cmdline", []byte("console=ttyS0")}, {".initrd", bytes.Repeat([]byte("i"), 5000)}, {".linux", bytes.Repeat([]byte("k"), 70001)}}
+	secs := []Section{{Name: ".osrel", Data: []byte("ID=test\n")}, {Name: ".cmdline", Data: []byte("console=ttyS0")}, {Name: ".initrd", Data: bytes.Repeat([]byte("i"), 5000)}, {Name: ".linux", Data: bytes.Repeat([]byte("k"), 70001)}}
 	img, err := Assemble(stub, secs)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestAssembleObjdump(t *testing.T) {
 
 func TestAssembleRefuses(t *testing.T) {
 	stub := debianStub(t)
-	uki, err := Assemble(stub, []Section{{".linux", []byte("k")}})
+	uki, err := Assemble(stub, []Section{{Name: ".linux", Data: []byte("k")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +102,8 @@ func TestAssembleRefuses(t *testing.T) {
 	}{
 		{"not PE", []byte("MZ nothing"), nil, "not a PE image"},
 		{"truncated", stub[:0x300], nil, ""},
-		{"a UKI as stub", uki, []Section{{".linux", []byte("k")}}, "already has a section .linux"},
-		{"long name", stub, []Section{{".toolongname", nil}}, "want 1 to 8 bytes"},
+		{"a UKI as stub", uki, []Section{{Name: ".linux", Data: []byte("k")}}, "already has a section .linux"},
+		{"long name", stub, []Section{{Name: ".toolongname", Data: nil}}, "want 1 to 8 bytes"},
 	} {
 		_, err := Assemble(c.stub, c.secs)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

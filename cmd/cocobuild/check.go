@@ -23,7 +23,7 @@ import (
 )
 
 func newCheckCmd(a *app) *cobra.Command {
-	var evidence, eventLog, key, artifacts, stateDir, name, at, cmdline string
+	var evidence, eventLog, pcrs, key, artifacts, stateDir, name, at, cmdline string
 	var certs []string
 	var allowDevKey, verifyEvidence, online bool
 	c := &cobra.Command{
@@ -40,6 +40,10 @@ found from its bytes. --eventlog is a TDX
 CCEL event log (/sys/firmware/acpi/tables/data/CCEL, not the 56-byte ACPI table
 /sys/firmware/acpi/tables/CCEL), parsed first and replayed against all four RTMRs of the
 quote. Both are read within the evidence limit (16MiB, --limit evidence=SIZE).
+A TPM 2.0 quote is the TPMS_ATTEST tpm2_quote -m writes, with its PCR values (tpm2_quote -o)
+given with --pcrs: they must hash to the quote's PCR digest; their SHA-256 bank is compared
+with the published tpm entries' PCRs (tpm_pcr4, 7, 9, 11). The quote's signature is not
+checked (check takes no attestation key yet).
 --cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest;
 it is tried as given and without the " initrd=initrd" OVMF appends.
 
@@ -67,6 +71,7 @@ the evidence limit). --json adds dev_key, release, signature_checked and differe
 		Example: `  cocobuild check --evidence report.bin out/sample/manifest.json
   cocobuild check --evidence report.bin --key publisher.pub out/sample/publish/sample
   cocobuild check --evidence quote.dat --eventlog CCEL --cmdline "$(cat cmdline.txt)" --key publisher.pub --artifacts out/sample dir:out/feed
+  cocobuild check --evidence quote.msg --pcrs pcrs.bin out/peerpod/manifest.json
   cocobuild check --evidence report.bin --verify-evidence --cert vcek.der --key publisher.pub --json out/sample/publish/sample`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -109,6 +114,11 @@ the evidence limit). --json adds dev_key, release, signature_checked and differe
 				// is a usage error whatever the evidence says.
 				if err := checker.ParseEventLog(in.EventLog); err != nil {
 					return usageErr(fmt.Errorf("--eventlog %s with %s: %w", eventLog, ev.Describe(), err))
+				}
+			}
+			if pcrs != "" {
+				if in.PCRValues, err = a.limits.ReadFile(pcrs, limits.Evidence); err != nil {
+					return usageErr(fmt.Errorf("--pcrs: %w", err))
 				}
 			}
 			if verifyEvidence {
@@ -159,6 +169,7 @@ the evidence limit). --json adds dev_key, release, signature_checked and differe
 	f := c.Flags()
 	f.StringVar(&evidence, "evidence", "", "the attestation evidence: an SNP report or a TDX quote (required)")
 	f.StringVar(&eventLog, "eventlog", "", "the TDX CCEL event log of the evidence")
+	f.StringVar(&pcrs, "pcrs", "", "the PCR values of a TPM quote (tpm2_quote -o FILE, serialized or -F values)")
 	f.StringVar(&cmdline, "cmdline", "", "the kernel command line the guest reports (/proc/cmdline): evidence holds only its digest, so check tries it to show both command lines")
 	f.StringVar(&key, "key", "", "the publisher's public key (PEM file or env://VAR), obtained out of band; required for a release or feed")
 	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept reference values signed with the public DEVELOPMENT key")

@@ -28,7 +28,8 @@ func newPublishCmd(a *app) *cobra.Command {
 in every format: the Trustee RVPS message (rvps.json, with its sigstore bundle
 rvps.json.sigstore.json for cosign v3's verify-blob --bundle and the detached signature
 rvps.json.sig for older clients), an in-toto statement in a sigstore bundle
-(statement.sigstore.json) and a signed CoRIM per TEE (corim-snp.cbor, corim-tdx.cbor).
+(statement.sigstore.json) and a signed CoRIM per TEE (corim-snp.cbor, corim-tdx.cbor,
+corim-tpm.cbor, ...).
 The documents go into --out (default OUT/publish/NAME) with the public key, and are
 appended to each --to feed: dir:PATH or oci://REGISTRY/REPO[:TAG]. Each feed's index
 (index.json; tag "index" of an oci:// repository) is re-signed with the same key, its

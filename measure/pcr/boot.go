@@ -34,7 +34,7 @@ const (
 )
 
 // BootOptions describe a boot of a UKI from a disk's ESP by an edk2
-// firmware (OVMF) with Secure Boot off.
+// firmware (OVMF), with Secure Boot off unless SecureBoot is set.
 type BootOptions struct {
 	// UKI is the unified kernel image the firmware boots.
 	UKI []byte
@@ -44,6 +44,9 @@ type BootOptions struct {
 	// adds "Returning from EFI Application from Boot Option" and another
 	// "Calling EFI Application from Boot Option" to PCR 4.
 	FailedBootOptions int
+	// SecureBoot, when not nil, is the state of a boot with Secure Boot
+	// on; nil is Secure Boot off with no keys enrolled.
+	SecureBoot *SecureBoot
 }
 
 // Firmware action strings edk2 measures into PCR 4 (EV_EFI_ACTION, the
@@ -70,7 +73,11 @@ func hashOf(b Bank) crypto.Hash {
 //   - PCR 7, Secure Boot off, variable store without keys (Debian's
 //     OVMF_VARS): the variables SecureBoot (one byte, 0), PK, KEK, db and
 //     dbx, empty (EV_EFI_VARIABLE_DRIVER_CONFIG), then the separator; no
-//     authority is measured when nothing is verified.
+//     authority is measured when nothing is verified. With
+//     BootOptions.SecureBoot: SecureBoot 1 and the keys' contents, the
+//     separator, then the db entry that verified the UKI
+//     (EV_EFI_VARIABLE_AUTHORITY); PCR 4 then has no kernel event (see
+//     secureBootOnEvents).
 //   - PCR 9: Linux's EFI stub measures its LoadOptions (the command line
 //     systemd-stub passes it: .cmdline as UTF-16LE with a NUL) and the
 //     initrd it loads from systemd-stub (the .initrd section), as
@@ -119,10 +126,16 @@ func BootEvents(b Bank, o BootOptions) (map[int][]Event, error) {
 		pcr4 = append(pcr4, action(actionReturning), action(actionCalling))
 	}
 	pcr4 = append(pcr4,
-		Event{PCR: BootApps, Type: EvEFIBootServicesApp, Description: `UKI \EFI\BOOT\BOOTX64.EFI (Authenticode)`, Digest: ukiDigest},
-		Event{PCR: BootApps, Type: EvEFIBootServicesApp, Description: "kernel .linux, loaded by systemd-stub (Authenticode)", Digest: kernelDigest})
-
+		Event{PCR: BootApps, Type: EvEFIBootServicesApp, Description: `UKI \EFI\BOOT\BOOTX64.EFI (Authenticode)`, Digest: ukiDigest})
 	pcr7 := secureBootOffEvents(b)
+	if o.SecureBoot != nil {
+		// With Secure Boot on, systemd-stub 252 starts the kernel without
+		// the firmware's LoadImage (observed under OVMF: no kernel event in
+		// PCR 4, no second authority in PCR 7).
+		pcr7 = secureBootOnEvents(b, o.SecureBoot)
+	} else {
+		pcr4 = append(pcr4, Event{PCR: BootApps, Type: EvEFIBootServicesApp, Description: "kernel .linux, loaded by systemd-stub (Authenticode)", Digest: kernelDigest})
+	}
 
 	var pcr9 []Event
 	if len(cmdline) > 0 {

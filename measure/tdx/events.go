@@ -32,6 +32,7 @@ var eventTypeNames = map[EventType]string{
 	EvEFIVariableDriverConfig:    "EV_EFI_VARIABLE_DRIVER_CONFIG",
 	EvEFIVariableBoot:            "EV_EFI_VARIABLE_BOOT",
 	EvEFIBootServicesApplication: "EV_EFI_BOOT_SERVICES_APPLICATION",
+	EvEFIGPTEvent:                "EV_EFI_GPT_EVENT",
 	EvEFIAction:                  "EV_EFI_ACTION",
 	EvEFIPlatformFirmwareBlob2:   "EV_EFI_PLATFORM_FIRMWARE_BLOB2",
 	EvEFIHandoffTables2:          "EV_EFI_HANDOFF_TABLES2",

@@ -107,6 +107,9 @@ func (TEE) CoRIMValues(_ string, r tee.CoRIMReading) (map[string]string, error) 
 	if len(r.Digests) > 0 {
 		return nil, errors.New("digests under an unexpected measurement key")
 	}
+	if len(r.Registers) > 0 {
+		return nil, errors.New("integrity registers indexed by number: TDX's are named rtmr0-rtmr3")
+	}
 	out := map[string]string{}
 	if raw, ok := r.Extensions[MrTeeKey]; ok {
 		var ds []swid.HashEntry

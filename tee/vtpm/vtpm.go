@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/veraison/corim/comid"
+	"github.com/veraison/corim/extensions"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -50,7 +52,7 @@ func (TEE) Names() []string { return []string{"tpm", "az-snp-vtpm", "az-tdx-vtpm
 // cmdline; phases the systemd-pcrphase phases to compute PCR 11 after
 // ("" for none: the value the stub leaves, for a guest without systemd).
 func (TEE) Attributes() []string {
-	return []string{"uki", "osrel", "phases", "failed_boot_options"}
+	return []string{"uki", "osrel", "phases", "failed_boot_options", "secure_boot"}
 }
 
 // node is a decoded vTPM measure block.
@@ -62,6 +64,9 @@ type node struct {
 	// failed is the number of boot options the firmware tries, and
 	// that return, before the UKI's (PCR 4).
 	failed int
+	// secureBoot says the firmware boots with Secure Boot on, its keys
+	// the UKI's signer's (the uki block's variable store).
+	secureBoot bool
 }
 
 // Decode implements tee.TEE. The UKI's .linux, .initrd and .cmdline are
@@ -103,6 +108,13 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 				Detail: "PCR 4 is computed from a UKI: add uki = uki.NAME.", Subject: a.NameRange.Ptr()})
 		}
 	}
+	if a, ok := b.Attrs["secure_boot"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.Bool, &n.secureBoot)...)
+		if _, ok := b.Attrs["uki"]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "secure_boot without uki",
+				Detail: "PCR 7 with Secure Boot on is computed from a signed UKI: add uki = uki.NAME (with db_key, db_cert and vars_template).", Subject: a.NameRange.Ptr()})
+		}
+	}
 	ph, d := b.Strings("phases", "", func(s string) error {
 		if s != model.NormalizePhase(s) {
 			return fmt.Errorf("%q is not a normalized phase: write %q", s, model.NormalizePhase(s))
@@ -119,6 +131,7 @@ type params struct {
 	tee.StepParams
 	UKI    bool     `json:"uki,omitempty"`
 	Failed int      `json:"failed_boot_options,omitempty"`
+	SB     bool     `json:"secure_boot,omitempty"`
 	Osrel  string   `json:"osrel,omitempty"`
 	Phases []string `json:"phases"`
 }
@@ -128,7 +141,7 @@ func stepVersion() string { return tee.StepVersion("pcr", model.ModelVersion) }
 // Steps implements recipes.Node.
 func (n *node) Steps() []*recipes.Step {
 	inputs, sp := n.Inputs()
-	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases, Failed: n.failed}
+	p := params{StepParams: sp, Osrel: n.osrel, Phases: n.phases, Failed: n.failed, SB: n.secureBoot}
 	if n.uki != nil {
 		inputs, p.UKI = append(inputs, *n.uki), true
 	}
@@ -207,7 +220,17 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("measure %q: uki %s: %w", n.Name, n.uki.Origin, err)
 		}
-		evs, err := model.BootEvents(bank, model.BootOptions{UKI: img, FailedBootOptions: n.failed})
+		opts := model.BootOptions{UKI: img, FailedBootOptions: n.failed}
+		pcr7 := "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)"
+		if n.secureBoot {
+			var cert []byte
+			if cert, err = model.SignerCertificate(img); err != nil {
+				return nil, fmt.Errorf("measure %q: secure_boot: the UKI %s: %w (sign it: db_key and db_cert)", n.Name, n.uki.Origin, err)
+			}
+			opts.SecureBoot = model.EnrolledSecureBoot(cert)
+			pcr7 = "Secure Boot on, the UKI's signer certificate enrolled as PK, KEK and db (the uki block's variable store, OVMF_CODE_4M.secboot.fd)"
+		}
+		evs, err := model.BootEvents(bank, opts)
 		if err != nil {
 			// PCR 11 stands; the boot path's PCRs are left out, and why.
 			common = tee.With(common, "not_computable", map[string]any{"pcr4": err.Error(), "pcr7": err.Error(), "pcr9": err.Error()})
@@ -217,7 +240,7 @@ func (n *node) measure(in *tee.Read) ([]tee.Entry, error) {
 				bootEvents = append(bootEvents, evs[p]...)
 			}
 			common = tee.With(common, "assumptions", map[string]any{
-				"pcr7": "Secure Boot off, no keys enrolled (a variable store such as Debian's OVMF_VARS_4M.fd)",
+				"pcr7": pcr7,
 				"pcr4": fmt.Sprintf("%d boot option(s) fail before the UKI's; the firmware is edk2 (OVMF)", n.failed),
 				"pcr9": "Linux 6.1 or later measures its LoadOptions and initrd"})
 		}
@@ -264,24 +287,99 @@ func (TEE) RVPSScalars(string, map[string]string, map[string]any) ([]string, map
 	return nil, map[string]any{}, nil
 }
 
-// errNoCoRIM says the vTPM PCRs get no CoRIM yet.
-var errNoCoRIM = errors.New("TPM PCRs have no CoRIM profile in cocobuild yet")
+// CoRIM identifiers. No published CoRIM profile covers TPM PCRs, so each
+// name gets a profile URI of cocobuild's own (publish finds a CoRIM's TEE
+// name by its profile, which must therefore differ between the names).
+// A reference triple holds the PCRs as CoRIM integrity registers indexed
+// by the PCR number (a uint, as the CoRIM draft indexes TPM PCRs), one
+// SHA-256 digest each (the bank the values are computed in); its
+// environment is the class whose model is the TEE name.
+const CoRIMProfileBase = "https://github.com/cocobuild/cocobuild/corim/tpm-pcrs/v1#"
 
-// CoRIMProfile implements tee.TEE: none yet.
-func (TEE) CoRIMProfile(string) string { return "" }
-
-// CoRIMTriple implements tee.TEE.
-func (TEE) CoRIMTriple(string, map[string]string, *tee.CoverageNote) (*comid.ValueTriple, error) {
-	return nil, errNoCoRIM
+// CoRIMProfile implements tee.TEE: CoRIMProfileBase + name.
+func (TEE) CoRIMProfile(name string) string {
+	if _, ok := rvpsPrefix[name]; !ok {
+		return ""
+	}
+	return CoRIMProfileBase + name
 }
 
-// CoRIMKey implements tee.TEE.
-func (TEE) CoRIMKey(string, string) bool { return false }
-
-// CoRIMValues implements tee.TEE.
-func (TEE) CoRIMValues(string, tee.CoRIMReading) (map[string]string, error) {
-	return nil, errNoCoRIM
+// pcrKey returns the PCR number of a value key pcrN (N in 0-23).
+func pcrKey(key string) (uint64, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(key, "pcr"), 10, 8)
+	if err != nil || !strings.HasPrefix(key, "pcr") || n > 23 || "pcr"+strconv.FormatUint(n, 10) != key {
+		return 0, false
+	}
+	return n, true
 }
+
+// mvalExt is the measurement-values-map extension of a PCR measurement:
+// the coverage note.
+type mvalExt struct {
+	Coverage *tee.CoverageNote `cbor:"-70001,keyasint,omitempty" json:"cocobuild-coverage,omitempty"`
+}
+
+// CoRIMTriple implements tee.TEE: the entry's PCRs, in PCR order.
+func (TEE) CoRIMTriple(name string, values map[string]string, note *tee.CoverageNote) (*comid.ValueTriple, error) {
+	var pcrs []uint64
+	for k := range values {
+		if n, ok := pcrKey(k); ok {
+			pcrs = append(pcrs, n)
+		}
+	}
+	if len(pcrs) == 0 {
+		return nil, errors.New("no PCR values")
+	}
+	slices.Sort(pcrs)
+	m := &comid.Measurement{}
+	m.Val.IntegrityRegisters = comid.NewIntegrityRegisters()
+	for _, n := range pcrs {
+		k := fmt.Sprintf("pcr%d", n)
+		d, err := tee.HexValue(values[k], 32)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if err := m.Val.IntegrityRegisters.AddDigest(n, *comid.NewHashEntry(tee.HashSHA256, d)); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	if err := m.Val.RegisterExtensions(extensions.NewMap().Add(comid.ExtMval, &mvalExt{Coverage: note})); err != nil {
+		return nil, err
+	}
+	model := name
+	return &comid.ValueTriple{Environment: comid.Environment{Class: &comid.Class{Model: &model}},
+		Measurements: *comid.NewMeasurements().Add(m)}, nil
+}
+
+// CoRIMKey implements tee.TEE: the PCRs.
+func (TEE) CoRIMKey(_ string, key string) bool {
+	_, ok := pcrKey(key)
+	return ok
+}
+
+// CoRIMValues implements tee.TEE: each PCR is an integrity register
+// indexed by its number holding one SHA-256 digest.
+func (TEE) CoRIMValues(_ string, r tee.CoRIMReading) (map[string]string, error) {
+	if len(r.Digests) > 0 {
+		return nil, errors.New("digests under a measurement key: the PCRs are integrity registers")
+	}
+	out := map[string]string{}
+	for n, ds := range r.Registers {
+		if n > 23 {
+			return nil, fmt.Errorf("integrity register %d is no PCR (0-23)", n)
+		}
+		if len(ds) != 1 || ds[0].HashAlgID != tee.HashSHA256 || len(ds[0].HashValue) != 32 {
+			return nil, fmt.Errorf("PCR %d: want one sha-256 digest", n)
+		}
+		out[fmt.Sprintf("pcr%d", n)] = hex.EncodeToString(ds[0].HashValue)
+	}
+	return out, nil
+}
+
+// FirmwareOptional implements tee.FirmwareOptional: no PCR computed here
+// reads the firmware image (PCR 4, 7 and 9 assume edk2's behaviour, named
+// in the entries' assumptions), so a block may leave firmware out.
+func (TEE) FirmwareOptional(string) bool { return true }
 
 // Uncovered implements tee.TEE.
 func (TEE) Uncovered(string, map[string]any) string {

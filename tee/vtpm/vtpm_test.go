@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cocobuild/cocobuild/builder"
 	"github.com/cocobuild/cocobuild/input"
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
@@ -28,7 +30,8 @@ func sha(b []byte) string {
 // block has the kernel, initrd, cmdline and os-release of the vector
 // "ukisample", which Debian 12's systemd-measure made (see
 // measure/pcr/testdata/gen.sh): PCR 11 without a phase and after
-// enter-initrd, SHA-256 bank.
+// enter-initrd, SHA-256 bank. The az-snp-vtpm block has no firmware,
+// which PCR 11 does not need.
 func TestMeasureBlockMatchesSystemdMeasure(t *testing.T) {
 	in := filepath.Join(testenv.ModuleRoot(t), "measure", "pcr", "testdata", "in")
 	read := func(name string) []byte {
@@ -73,7 +76,6 @@ measure "tpm" {
 
 measure "snp" {
   tee      = "az-snp-vtpm"
-  firmware = input.fw
   kernel   = input.linux
   initrd   = input.initrd
   cmdline  = %q
@@ -98,6 +100,11 @@ measure "snp" {
 	got := map[string]string{}
 	for _, m := range res.Manifest.Measurements {
 		got[m.TEE+" "+m.Name] = fmt.Sprint(m.Values["pcr11"])
+		// The snp block has no firmware (tee.FirmwareOptional): its
+		// entry names none.
+		if _, ok := m.Params["firmware_sha256"]; ok != (m.TEE == "tpm") {
+			t.Errorf("%s: firmware_sha256 in params: %v, want %v", m.Name, ok, m.TEE == "tpm")
+		}
 		c, err := manifest.CoverageParam(m.Params)
 		if err != nil || !c.Kernel || !c.Initrd || !c.Cmdline || c.Firmware {
 			t.Errorf("%s: covers %+v, %v; want kernel, initrd and cmdline, not the firmware", m.Name, c, err)
@@ -122,6 +129,51 @@ func TestRVPSNames(t *testing.T) {
 	} {
 		if got := (vtpm.TEE{}).RVPSName(c.name, c.key); got != c.want {
 			t.Errorf("RVPSName(%q, %q) = %q, want %q", c.name, c.key, got, c.want)
+		}
+	}
+}
+
+// TestFirmwareRequiredElsewhere: only the vTPM TEEs may leave firmware
+// out; an snp or tdx block without it is refused where the block is.
+func TestFirmwareRequiredElsewhere(t *testing.T) {
+	for _, c := range []struct {
+		tee  string
+		want string
+	}{
+		{"snp", `The argument "firmware" is required, but no definition was found: snp measurements start from the firmware (firmware = input.NAME).`},
+		{"tdx", `The argument "firmware" is required, but no definition was found: tdx measurements start from the firmware (firmware = input.NAME).`},
+		{"tpm", ""},
+	} {
+		dir := t.TempDir()
+		src := fmt.Sprintf("recipe {\n  name = \"r\"\n}\n\ninput \"k\" {\n  file   = \"k\"\n  sha256 = %q\n}\n\nmeasure %q {\n  kernel = input.k\n  osrel  = \"ID=x\"\n}\n", sha([]byte("k")), c.tee)
+		if c.tee != "tpm" {
+			src = strings.Replace(src, "  osrel  = \"ID=x\"\n", "", 1)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "k"), []byte("k"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := builder.Load(dir, testkinds.LoadOptions(t.TempDir(), input.Options{}))
+		var got []string
+		var de *builder.DiagError
+		if errors.As(err, &de) {
+			for _, d := range de.Diags {
+				if d.Subject == nil {
+					t.Errorf("%s: diagnostic without a place: %s", c.tee, d.Detail)
+				}
+				got = append(got, d.Detail)
+			}
+		} else if err != nil {
+			t.Fatalf("%s: Load: %v", c.tee, err)
+		}
+		var want []string
+		if c.want != "" {
+			want = []string{c.want}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: diagnostics (-want +got):\n%s", c.tee, diff)
 		}
 	}
 }

@@ -32,6 +32,13 @@ func main() {
 		}
 		fmt.Fprintf(out, "PCR %d %s\n", n, strings.ToLower(strings.TrimSpace(string(b))))
 	}
+	// The firmware's event log, hex, for a test to explain a difference.
+	_ = syscall.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, "")
+	if b, err := os.ReadFile("/sys/kernel/security/tpm0/binary_bios_measurements"); err == nil {
+		for i := 0; i < len(b); i += 512 {
+			fmt.Fprintf(out, "LOG %x\n", b[i:min(i+512, len(b))])
+		}
+	}
 	fmt.Fprintln(out, "PCR done")
 	syscall.Sync()
 	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)

@@ -1,0 +1,173 @@
+package tdx
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cocobuild/cocobuild/measure/pe"
+)
+
+// EvEFIGPTEvent is EV_EFI_GPT_EVENT: the GPT of the disk an image is
+// loaded from (PCR 5, RTMR1 in a TD).
+const EvEFIGPTEvent EventType = 0x80000006
+
+// GPTEventData returns the UEFI_GPT_DATA edk2's DxeTpm2MeasureBootLib
+// (Tcg2MeasureGptTable) measures before the first image it loads from a
+// GPT disk: the partition table header (the 92 bytes of
+// EFI_PARTITION_TABLE_HEADER), the number of used entries as a UINT64,
+// then each used entry (partition type GUID not zero), in table order.
+// disk holds the disk's first sectors (512-byte sectors), at least up to
+// the end of the partition entry array.
+func GPTEventData(disk []byte) ([]byte, error) {
+	const sector, hdrSize = 512, 92
+	if len(disk) < 2*sector || !bytes.Equal(disk[sector:sector+8], []byte("EFI PART")) {
+		return nil, errors.New("no GPT header at LBA 1")
+	}
+	h := disk[sector : sector+hdrSize]
+	le := binary.LittleEndian
+	entLBA, n, size := le.Uint64(h[72:]), le.Uint32(h[80:]), le.Uint32(h[84:])
+	if size < 128 || size > 4096 || n > 1024 || entLBA > uint64(len(disk)/sector) {
+		return nil, fmt.Errorf("GPT header: %d entries of %d bytes at LBA %d", n, size, entLBA)
+	}
+	start := int(entLBA) * sector
+	end := start + int(n)*int(size)
+	if end > len(disk) {
+		return nil, fmt.Errorf("the GPT's partition entries end at %d, beyond the %d bytes given", end, len(disk))
+	}
+	var used [][]byte
+	for i := range int(n) {
+		e := disk[start+i*int(size) : start+(i+1)*int(size)]
+		if !bytes.Equal(e[:16], make([]byte, 16)) {
+			used = append(used, e)
+		}
+	}
+	out := append([]byte(nil), h...)
+	out = le.AppendUint64(out, uint64(len(used)))
+	for _, e := range used {
+		out = append(out, e...)
+	}
+	return out, nil
+}
+
+// UKIBoot describes a TD that boots a UKI from its disk's ESP
+// (\EFI\BOOT\BOOTX64.EFI), as TDVF's boot manager does with no direct
+// kernel boot.
+type UKIBoot struct {
+	// UKI is the image; Disk the disk's first sectors (for the GPT event).
+	UKI, Disk []byte
+	// FailedBootOptions are the boot options tried before the disk's
+	// that return without starting an image.
+	FailedBootOptions int
+	// Separator is TDVF's separator placement (default SeparatorCurrent).
+	Separator Separator
+	// LinuxCC says the kernel's EFI stub measures its LoadOptions and
+	// initrd through the CC measurement protocol (Linux 6.9 and later).
+	LinuxCC bool
+	// SystemdCC says systemd-stub measures its sections through the CC
+	// measurement protocol (systemd 255 and later); Debian 12's (252)
+	// uses the TCG2 protocol only, which a TD without a vTPM lacks.
+	SystemdCC bool
+}
+
+// UKIBootEvents returns the RTMR1 and RTMR2 events of a UKI boot, in log
+// order (see docs/recipes.md, *A TD that boots a UKI*):
+//
+//  1. ReadyToBoot: "Calling EFI Application from Boot Option" and the
+//     separator (RTMR1, or RTMR0 for legacy TDVF);
+//  2. per failed boot option "Returning from EFI Application from Boot
+//     Option" and "Calling EFI Application from Boot Option";
+//  3. LoadImage of BOOTX64.EFI from the disk: the GPT (EV_EFI_GPT_EVENT,
+//     PCR 5) then the UKI's SHA-384 Authenticode digest
+//     (EV_EFI_BOOT_SERVICES_APPLICATION, PCR 4), both RTMR1;
+//  4. systemd-stub: with SystemdCC its sections would go to RTMR2 (PCR 11)
+//     — not modelled, an error; without, nothing;
+//  5. systemd-stub 252 starts the kernel (.linux) with LoadImage: its
+//     SHA-384 Authenticode digest (RTMR1);
+//  6. with LinuxCC, the kernel's EFI stub: LoadOptions (.cmdline as
+//     UTF-16LE with its NUL) and the initrd (.initrd), RTMR2 (PCR 9);
+//  7. ExitBootServices: "Exit Boot Services Invocation" and "Exit Boot
+//     Services Returned with Success" (PCR 5, RTMR1).
+//
+// Steps 1-3, 5 and 7 are the PCR 4 and 5 events OVMF logs for the same
+// boot with a TPM (uki's boot test compares their SHA-384 digests with
+// the guest's event log); their RTMR placement is TdTcg2Dxe's PCR-to-MR
+// map. Unverified on a TD.
+func UKIBootEvents(o UKIBoot) ([]Event, error) {
+	if o.SystemdCC {
+		return nil, errors.New("systemd-stub measuring its sections into RTMR2 (systemd 255 and later) is not modelled")
+	}
+	f, err := pe.Parse(o.UKI)
+	if err != nil {
+		return nil, fmt.Errorf("the UKI: %w", err)
+	}
+	ukiD, err := f.Authenticode(crypto.SHA384)
+	if err != nil {
+		return nil, fmt.Errorf("the UKI: %w", err)
+	}
+	sec := func(name string) ([]byte, error) {
+		s := f.Section(name)
+		if s == nil {
+			return nil, nil
+		}
+		d, err := f.SectionData(s)
+		if err != nil {
+			return nil, err
+		}
+		if int(s.VirtualSize) < len(d) {
+			d = d[:s.VirtualSize]
+		}
+		return d, nil
+	}
+	linux, err := sec(".linux")
+	if err != nil || linux == nil {
+		return nil, fmt.Errorf("the UKI's .linux section: %v", err)
+	}
+	kernelD, err := pe.Authenticode(linux, crypto.SHA384)
+	if err != nil {
+		return nil, fmt.Errorf("the kernel (.linux): %w", err)
+	}
+	gpt, err := GPTEventData(o.Disk)
+	if err != nil {
+		return nil, fmt.Errorf("the disk: %w", err)
+	}
+	var ev []Event
+	ev = append(ev, efiAction(1, "Calling EFI Application from Boot Option"))
+	if o.Separator == SeparatorLegacy {
+		ev = append(ev, separatorEvent(0, "separator at ReadyToBoot (legacy TDVF logs it in RTMR0)"))
+	} else {
+		ev = append(ev, separatorEvent(1, "separator at ReadyToBoot"))
+	}
+	for range o.FailedBootOptions {
+		ev = append(ev, efiAction(1, "Returning from EFI Application from Boot Option"), efiAction(1, "Calling EFI Application from Boot Option"))
+	}
+	var ud, kd Digest
+	copy(ud[:], ukiD)
+	copy(kd[:], kernelD)
+	ev = append(ev,
+		Event{RTMR: 1, Type: EvEFIGPTEvent, Digest: sha384(gpt), Data: gpt, Description: "GPT of the boot disk (PCR 5)"},
+		Event{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: ud, Description: `UKI \EFI\BOOT\BOOTX64.EFI, Authenticode SHA-384 (PCR 4)`},
+		Event{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: kd, Description: "kernel .linux, loaded by systemd-stub 252, Authenticode SHA-384 (PCR 4)"})
+	if o.LinuxCC {
+		cmdline, err := sec(".cmdline")
+		if err != nil {
+			return nil, err
+		}
+		initrd, err := sec(".initrd")
+		if err != nil {
+			return nil, err
+		}
+		if len(cmdline) > 0 {
+			lo := widenASCII(string(cmdline))
+			ev = append(ev, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(lo), Data: taggedEventData(loadOptionsTagID, "LOADED_IMAGE::LoadOptions"),
+				Description: "Linux EFI stub: LoadOptions (.cmdline as UTF-16LE with its NUL)"})
+		}
+		if len(initrd) > 0 {
+			ev = append(ev, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(initrd), Data: taggedEventData(initrdTagID, "Linux initrd"),
+				Description: "Linux EFI stub: initrd (.initrd)"})
+		}
+	}
+	return append(ev, efiAction(1, "Exit Boot Services Invocation"), efiAction(1, "Exit Boot Services Returned with Success")), nil
+}
