@@ -29,6 +29,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -103,6 +104,10 @@ type Remote struct {
 	distrusted map[string]bool
 	pushes     sync.WaitGroup
 	pushSem    chan struct{}
+	// credErr is why the docker/oras credential configuration could not
+	// be read (nil when it was, or when there is none): said when a
+	// registry asks for credentials.
+	credErr error
 }
 
 // RemoteRepo is one repository of a remote cache.
@@ -133,7 +138,8 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 		MaxIdleConnsPerHost:   4,
 	}
 	client := &auth.Client{Client: &http.Client{Transport: tr}, Cache: auth.NewCache()}
-	if store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{}); err == nil {
+	store, credErr := credentials.NewStoreFromDocker(credentials.StoreOptions{})
+	if credErr == nil {
 		client.Credential = credentials.Credential(store)
 	}
 	client.SetUserAgent("cocobuild")
@@ -155,7 +161,7 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 		}
 		return out, nil
 	}
-	r := &Remote{Timeout: timeout, down: map[string]bool{}, distrusted: map[string]bool{}, pushSem: make(chan struct{}, 2)}
+	r := &Remote{Timeout: timeout, down: map[string]bool{}, distrusted: map[string]bool{}, pushSem: make(chan struct{}, 2), credErr: credErr}
 	var err error
 	if r.From, err = open(from); err != nil {
 		return nil, err
@@ -207,8 +213,50 @@ func (r *Remote) failed(rr *RemoteRepo, what string, err error) {
 	already := r.down[rr.Ref]
 	r.down[rr.Ref] = true
 	r.mu.Unlock()
-	if !already {
-		r.warn("%s: %s: %v; not using it for the rest of this build (steps build locally)", rr.Ref, what, err)
+	if already {
+		return
+	}
+	if why, ok := authFailure(err); ok {
+		if r.credErr != nil {
+			why += "; the credential configuration could not be read: " + r.credErr.Error()
+		}
+		host := rr.repo.Reference.Registry
+		r.warn("%s: authentication failed (%s) %s; log in with `oras login %s` or `docker login %s` (credentials are read from $DOCKER_CONFIG/config.json, else ~/.docker/config.json, and its credential helpers); not using it for the rest of this build (steps build locally)",
+			rr.Ref, why, what, host, host)
+		return
+	}
+	r.warn("%s: %s: %v; not using it for the rest of this build (steps build locally)", rr.Ref, what, err)
+}
+
+// authFailure says whether err is a registry refusing us for want of
+// credentials, and why in a few words: none configured for the registry,
+// a credential helper that failed, credentials refused (401) or not
+// allowed this (403). The words never hold the credentials, nor the
+// registry's answer, which may echo them.
+func authFailure(err error) (string, bool) {
+	var er *errcode.ErrorResponse
+	switch {
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return "the registry asks for credentials and none are configured for it", true
+	case errors.As(err, &er) && er.StatusCode == http.StatusUnauthorized:
+		return "401 Unauthorized: the registry refused the credentials configured for it, if any", true
+	case errors.As(err, &er) && er.StatusCode == http.StatusForbidden:
+		return "the credentials configured for the registry do not allow this: 403 Forbidden", true
+	case strings.Contains(err.Error(), "failed to resolve credential"):
+		return "reading the credentials configured for the registry failed: " + credentialCause(err), true
+	}
+	return "", false
+}
+
+// credentialCause is the innermost error of a credential lookup (a
+// credential helper that is missing or failed), without the request.
+func credentialCause(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
 	}
 }
 

@@ -1,0 +1,270 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+)
+
+// writeDockerConfig writes a docker config.json into a new directory, as
+// `docker login` and `oras login` leave it without a credential helper
+// (auths: host:port to base64 of user:password), points $DOCKER_CONFIG at
+// the directory for the rest of the test, and returns the file's path.
+func writeDockerConfig(t *testing.T, auths map[string]string) string {
+	t.Helper()
+	type entry struct {
+		Auth string `json:"auth"`
+	}
+	cfg := struct {
+		Auths map[string]entry `json:"auths"`
+	}{Auths: map[string]entry{}}
+	for host, userPassword := range auths {
+		cfg.Auths[host] = entry{Auth: base64.StdEncoding.EncodeToString([]byte(userPassword))}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	return p
+}
+
+// randomSecret is a password no file of the test holds by chance.
+func randomSecret(t *testing.T) string {
+	t.Helper()
+	return "pw-" + rand.Text()
+}
+
+// secretsOf are the forms a credential user:password takes in requests
+// and configuration: the password, user:password and its base64.
+func secretsOf(user, password string) []string {
+	up := user + ":" + password
+	return []string{password, up, base64.StdEncoding.EncodeToString([]byte(up))}
+}
+
+// assertNoSecret fails when a secret appears in text or in a file below
+// one of dirs (outputs, caches, logs).
+func assertNoSecret(t *testing.T, secrets []string, text string, dirs ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("a credential (%.6s…) appears in the build's notes or output: %q", s, text)
+		}
+	}
+	for _, d := range dirs {
+		n := 0
+		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return err
+			}
+			n++
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for _, s := range secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("a credential (%.6s…) appears in %s", s, p)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Errorf("no file below %s to look for credentials in", d)
+		}
+	}
+}
+
+// requiresAuth checks that the registry answers a request without
+// credentials 401 with a Basic challenge: what makes the tests below
+// tests of authentication.
+func requiresAuth(t *testing.T, host string) {
+	t.Helper()
+	resp, err := http.Get("http://" + host + "/v2/cocobuild/cache/tags/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(got, "Basic ") {
+		t.Fatalf("registry without credentials: %s, WWW-Authenticate %q; want 401 and a Basic challenge", resp.Status, got)
+	}
+}
+
+// TestRemoteCacheAuthenticated: with a registry that requires HTTP Basic
+// authentication (Debian's docker-registry, htpasswd) and the credentials
+// in a docker config.json ($DOCKER_CONFIG), build A pushes every step and
+// build B, on a cold local cache in another directory, pulls every step
+// and writes the same bytes. Without credentials, with a wrong password or
+// with another registry's credentials only, the build succeeds locally
+// with one warning naming the registry, saying authentication failed and
+// how to log in. No credential appears in the notes, the outputs or the
+// caches.
+func TestRemoteCacheAuthenticated(t *testing.T) {
+	const user = "ci"
+	password := randomSecret(t)
+	host := testenv.DockerRegistryAuth(t, user, password)
+	requiresAuth(t, host)
+	ref := "oci://" + host + "/cocobuild/cache"
+	dir := t.TempDir()
+	testenv.WriteKernelRecipe(t, dir, "")
+	ctx := context.Background()
+	secrets := secretsOf(user, password)
+
+	writeDockerConfig(t, map[string]string{host: user + ":" + password})
+	cacheA, cacheB := t.TempDir(), t.TempDir()
+	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a, err := useRemote(t, load(t, dir, cacheA, testOptions{}), nil, []string{ref}).Build(ctx, outA, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Notes) != 0 {
+		t.Errorf("build A notes: %q, want none", a.Notes)
+	}
+	dirB := t.TempDir()
+	testenv.WriteKernelRecipe(t, dirB, "")
+	b, err := useRemote(t, load(t, dirB, cacheB, testOptions{}), []string{ref}, nil).Build(ctx, outB, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.Report.Pulled(), 2; got != want {
+		t.Errorf("build B pulled %d steps, want %d: %+v (notes %q)", got, want, b.Report.Steps, b.Notes)
+	}
+	if got := b.Report.Ran(); got != 0 {
+		t.Errorf("build B ran %d steps, want 0", got)
+	}
+	if len(b.Notes) != 0 {
+		t.Errorf("build B notes: %q, want none", b.Notes)
+	}
+	if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, outB)); diff != "" {
+		t.Errorf("outputs of A and B differ (-A +B):\n%s", diff)
+	}
+	if diff := cmp.Diff(cacheEntries(t, cacheA), cacheEntries(t, cacheB)); diff != "" {
+		t.Errorf("cache entries of A and B differ (-A +B):\n%s", diff)
+	}
+	assertNoSecret(t, secrets, strings.Join(append(a.Notes, b.Notes...), "\n"), outA, outB, cacheA, cacheB)
+
+	wrong := randomSecret(t)
+	for _, tc := range []struct {
+		name  string
+		auths map[string]string
+		why   string
+	}{
+		{"no credentials", map[string]string{}, "none are configured"},
+		{"wrong password", map[string]string{host: user + ":" + wrong}, "refused the credentials"},
+		{"another registry's credentials", map[string]string{"127.0.0.1:1": user + ":" + password}, "none are configured"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeDockerConfig(t, tc.auths)
+			cache, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+			res, err := useRemote(t, load(t, dirB, cache, testOptions{}), []string{ref}, []string{ref}).Build(ctx, out, 2, nil)
+			if err != nil {
+				t.Fatalf("build with %s: %v", tc.name, err)
+			}
+			if got, want := res.Report.Ran(), 2; got != want {
+				t.Errorf("ran %d steps, want %d", got, want)
+			}
+			if got := res.Report.Pulled(); got != 0 {
+				t.Errorf("pulled %d steps, want 0", got)
+			}
+			if len(res.Notes) != 1 {
+				t.Fatalf("notes = %q, want one warning", res.Notes)
+			}
+			t.Logf("warning: %s", res.Notes[0])
+			for _, want := range []string{ref, "authentication failed", tc.why, "oras login " + host, "docker login " + host, "steps build locally"} {
+				if !strings.Contains(res.Notes[0], want) {
+					t.Errorf("warning %q does not say %q", res.Notes[0], want)
+				}
+			}
+			if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, out)); diff != "" {
+				t.Errorf("outputs of A and of the local build differ (-A +local):\n%s", diff)
+			}
+			assertNoSecret(t, append(secrets, secretsOf(user, wrong)...), strings.Join(res.Notes, "\n"), out, cache)
+		})
+	}
+}
+
+// TestRemoteCacheAuthOras: the oras CLI is the oracle of the credential
+// configuration. It reads the config.json the tests write (it lists the
+// tags build A pushed to a registry that requires authentication, and
+// fails without it), and a build pulls every step with the config.json
+// `oras login --registry-config` writes.
+func TestRemoteCacheAuthOras(t *testing.T) {
+	oras := testenv.GoTool(t, "oras")
+	const user = "ci"
+	password := randomSecret(t)
+	host := testenv.DockerRegistryAuth(t, user, password)
+	requiresAuth(t, host)
+	ref := "oci://" + host + "/cocobuild/cache"
+	dir := t.TempDir()
+	testenv.WriteKernelRecipe(t, dir, "")
+	ctx := context.Background()
+
+	cfg := writeDockerConfig(t, map[string]string{host: user + ":" + password})
+	a, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), nil, []string{ref}).Build(ctx, filepath.Join(t.TempDir(), "a"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Notes) != 0 {
+		t.Fatalf("build A notes: %q, want none", a.Notes)
+	}
+	tags := func(cfg string) (string, error) {
+		cmd := exec.Command(oras, "repo", "tags", "--plain-http", "--registry-config", cfg, host+"/cocobuild/cache")
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir()) // nothing but cfg
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	out, err := tags(cfg)
+	if err != nil {
+		t.Fatalf("oras repo tags with the config.json the test wrote: %v\n%s", err, out)
+	}
+	for _, s := range a.Report.Steps {
+		if !strings.Contains(out, s.Key) {
+			t.Errorf("oras repo tags: %q lacks the key of step %s:%s (%s)", out, s.Block, s.Step, s.Key)
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(empty, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := tags(empty); err == nil {
+		t.Errorf("oras repo tags without credentials succeeded: %s; want the registry to refuse", out)
+	}
+
+	// The file oras login writes, read by cocobuild.
+	loginDir := t.TempDir()
+	login := exec.Command(oras, "login", "--plain-http", "--registry-config", filepath.Join(loginDir, "config.json"), "-u", user, "--password-stdin", host)
+	login.Env = append(os.Environ(), "HOME="+t.TempDir())
+	login.Stdin = strings.NewReader(password)
+	if b, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("oras login: %v\n%s", err, b)
+	}
+	t.Setenv("DOCKER_CONFIG", loginDir)
+	b, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), []string{ref}, nil).Build(ctx, filepath.Join(t.TempDir(), "b"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.Report.Pulled(), 2; got != want {
+		t.Errorf("build with the config.json of oras login pulled %d steps, want %d (notes %q)", got, want, b.Notes)
+	}
+}
