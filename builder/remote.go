@@ -114,6 +114,7 @@ type Remote struct {
 type RemoteRepo struct {
 	Ref  string // as given: oci://HOST[:PORT]/REPO
 	repo *remote.Repository
+	push bool // one of To
 }
 
 // OpenRemote opens the remote caches of from and to (references as
@@ -143,7 +144,7 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 		client.Credential = credentials.Credential(store)
 	}
 	client.SetUserAgent("cocobuild")
-	open := func(refs []string) ([]*RemoteRepo, error) {
+	open := func(refs []string, push bool) ([]*RemoteRepo, error) {
 		var out []*RemoteRepo
 		for _, ref := range refs {
 			name, err := ParseRemoteRef(ref)
@@ -157,16 +158,16 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 			repo.PlainHTTP = isLoopback(repo.Reference.Registry)
 			repo.Client = client
 			repo.MaxMetadataBytes = maxManifest
-			out = append(out, &RemoteRepo{Ref: ref, repo: repo})
+			out = append(out, &RemoteRepo{Ref: ref, repo: repo, push: push})
 		}
 		return out, nil
 	}
 	r := &Remote{Timeout: timeout, down: map[string]bool{}, distrusted: map[string]bool{}, pushSem: make(chan struct{}, 2), credErr: credErr}
 	var err error
-	if r.From, err = open(from); err != nil {
+	if r.From, err = open(from, false); err != nil {
 		return nil, err
 	}
-	if r.To, err = open(to); err != nil {
+	if r.To, err = open(to, true); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -204,29 +205,40 @@ func (r *Remote) warn(format string, a ...any) {
 // failed records an error of repository rr (not a missing tag, not an
 // entry that does not check out): a registry that cannot be reached,
 // stalls, refuses the credentials or fails otherwise is not asked again
-// during this build, so that it costs one timeout and one warning.
+// during this build, so that it costs one timeout and one warning. A
+// push refused for want of credentials stops the pushes alone: a
+// repository that anyone may pull from and only some may push to (a
+// public cache, read-only credentials) is still pulled from.
 func (r *Remote) failed(rr *RemoteRepo, what string, err error) {
 	if errdefNotFound(err) {
 		return
 	}
+	why, isAuth := authFailure(err)
+	key, tail := rr.Ref, "not using it for the rest of this build (steps build locally)"
+	if isAuth && rr.push {
+		key, tail = pushDown+rr.Ref, "not pushing to it for the rest of this build"
+	}
 	r.mu.Lock()
-	already := r.down[rr.Ref]
-	r.down[rr.Ref] = true
+	already := r.down[key] || r.down[rr.Ref]
+	r.down[key] = true
 	r.mu.Unlock()
 	if already {
 		return
 	}
-	if why, ok := authFailure(err); ok {
-		if r.credErr != nil {
-			why += "; the credential configuration could not be read: " + r.credErr.Error()
-		}
-		host := rr.repo.Reference.Registry
-		r.warn("%s: authentication failed (%s) %s; log in with `oras login %s` or `docker login %s` (credentials are read from $DOCKER_CONFIG/config.json, else ~/.docker/config.json, and its credential helpers); not using it for the rest of this build (steps build locally)",
-			rr.Ref, why, what, host, host)
+	if !isAuth {
+		r.warn("%s: %s: %v; %s", rr.Ref, what, err, tail)
 		return
 	}
-	r.warn("%s: %s: %v; not using it for the rest of this build (steps build locally)", rr.Ref, what, err)
+	if r.credErr != nil {
+		why += "; the credential configuration could not be read: " + r.credErr.Error()
+	}
+	host := rr.repo.Reference.Registry
+	r.warn("%s: authentication failed (%s) %s; log in with `oras login %s` or `docker login %s` (credentials are read from $DOCKER_CONFIG/config.json, else ~/.docker/config.json, and its credential helpers); %s",
+		rr.Ref, why, what, host, host, tail)
 }
+
+// pushDown prefixes the key of Remote.down that stops the pushes alone.
+const pushDown = "push "
 
 // authFailure says whether err is a registry refusing us for want of
 // credentials, and why in a few words: none configured for the registry,
@@ -263,7 +275,7 @@ func credentialCause(err error) string {
 func (r *Remote) isDown(rr *RemoteRepo) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.down[rr.Ref]
+	return r.down[rr.Ref] || rr.push && r.down[pushDown+rr.Ref]
 }
 
 func errdefNotFound(err error) bool { return errors.Is(err, errdef.ErrNotFound) }
@@ -639,8 +651,8 @@ func (r *Remote) pushTo(ctx context.Context, rr *RemoteRepo, res *recipes.Result
 			return err
 		}
 		var ce *CorruptError
-		if errors.As(err, &ce) {
-			return err
+		if _, refused := authFailure(err); refused || errors.As(err, &ce) {
+			return err // not the other pusher's doing
 		}
 		select {
 		case <-ctx.Done():

@@ -6,15 +6,21 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
+	"log"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
@@ -266,5 +272,94 @@ func TestRemoteCacheAuthOras(t *testing.T) {
 	}
 	if got, want := b.Report.Pulled(), 2; got != want {
 		t.Errorf("build with the config.json of oras login pulled %d steps, want %d (notes %q)", got, want, b.Notes)
+	}
+}
+
+// publicCache starts go-containerregistry's registry behind HTTP Basic
+// authentication for writes only: anyone may pull, user:password may push
+// (a request that writes without them, or with others, is answered 401
+// with a `WWW-Authenticate: Basic` challenge). It models a public cache,
+// or read-only credentials for everyone but CI, which Debian's
+// docker-registry cannot (its htpasswd guards reads and writes alike).
+func publicCache(t *testing.T, user, password string) string {
+	t.Helper()
+	reg := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			u, p, ok := r.BasicAuth()
+			if !ok || u != user || p != password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="cocobuild-test"`)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+				return
+			}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// TestRemoteCachePushRefusedStillPulls: a push refused for want of
+// credentials (none, or wrong ones) to a repository that anyone may pull
+// from is one warning saying so and how to log in; the repository is
+// still pulled from for the rest of the build.
+func TestRemoteCachePushRefusedStillPulls(t *testing.T) {
+	const user = "ci"
+	password := randomSecret(t)
+	host := publicCache(t, user, password)
+	ref := "oci://" + host + "/cocobuild/cache"
+	ctx := context.Background()
+
+	writeDockerConfig(t, map[string]string{host: user + ":" + password})
+	rm, err := OpenRemote(nil, []string{ref}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := strings.Repeat("5a", 32)
+	rm.Push(ctx, storeEntry(t, openCache(t), shared, map[string]string{"f": "shared"}), "")
+	rm.Wait()
+	if w := rm.Warnings(); len(w) != 0 {
+		t.Fatalf("push with the right credentials: warnings %q", w)
+	}
+
+	wrong := randomSecret(t)
+	for _, tc := range []struct {
+		name  string
+		auths map[string]string
+		why   string
+	}{
+		{"no credentials", map[string]string{}, "none are configured"},
+		{"wrong password", map[string]string{host: user + ":" + wrong}, "401 Unauthorized"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeDockerConfig(t, tc.auths)
+			rm, err := OpenRemote([]string{ref}, []string{ref}, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := openCache(t)
+			for i := range 2 {
+				rm.Push(ctx, storeEntry(t, openCache(t), strings.Repeat(fmt.Sprintf("6%d", i), 32), map[string]string{"f": "new " + tc.name}), "")
+				rm.Wait()
+			}
+			w := rm.Warnings()
+			if len(w) != 1 {
+				t.Fatalf("warnings = %q, want one", w)
+			}
+			for _, want := range []string{ref, "authentication failed", tc.why, "pushing step", "oras login " + host, "not pushing to it"} {
+				if !strings.Contains(w[0], want) {
+					t.Errorf("warning %q does not say %q", w[0], want)
+				}
+			}
+			if got := rm.Pull(ctx, c, shared); got != ref {
+				t.Errorf("pull after a refused push: from %q, want %q (warnings %q)", got, ref, rm.Warnings())
+			}
+			if got := rm.Has(ctx, shared); got != ref {
+				t.Errorf("plan after a refused push: %q holds the step, want %q", got, ref)
+			}
+			assertNoSecret(t, append(secretsOf(user, password), secretsOf(user, wrong)...), strings.Join(rm.Warnings(), "\n"), c.Dir)
+		})
 	}
 }
