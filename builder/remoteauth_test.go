@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,34 +23,6 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
-
-// writeDockerConfig writes a docker config.json into a new directory, as
-// `docker login` and `oras login` leave it without a credential helper
-// (auths: host:port to base64 of user:password), points $DOCKER_CONFIG at
-// the directory for the rest of the test, and returns the file's path.
-func writeDockerConfig(t *testing.T, auths map[string]string) string {
-	t.Helper()
-	type entry struct {
-		Auth string `json:"auth"`
-	}
-	cfg := struct {
-		Auths map[string]entry `json:"auths"`
-	}{Auths: map[string]entry{}}
-	for host, userPassword := range auths {
-		cfg.Auths[host] = entry{Auth: base64.StdEncoding.EncodeToString([]byte(userPassword))}
-	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	p := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DOCKER_CONFIG", dir)
-	return p
-}
 
 // randomSecret is a password no file of the test holds by chance.
 func randomSecret(t *testing.T) string {
@@ -137,7 +108,7 @@ func TestRemoteCacheAuthenticated(t *testing.T) {
 	ctx := context.Background()
 	secrets := secretsOf(user, password)
 
-	writeDockerConfig(t, map[string]string{host: user + ":" + password})
+	testenv.DockerConfig(t, map[string]string{host: user + ":" + password})
 	cacheA, cacheB := t.TempDir(), t.TempDir()
 	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	a, err := useRemote(t, load(t, dir, cacheA, testOptions{}), nil, []string{ref}).Build(ctx, outA, 2, nil)
@@ -181,7 +152,7 @@ func TestRemoteCacheAuthenticated(t *testing.T) {
 		{"another registry's credentials", map[string]string{"127.0.0.1:1": user + ":" + password}, "none are configured"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			writeDockerConfig(t, tc.auths)
+			testenv.DockerConfig(t, tc.auths)
 			cache, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 			res, err := useRemote(t, load(t, dirB, cache, testOptions{}), []string{ref}, []string{ref}).Build(ctx, out, 2, nil)
 			if err != nil {
@@ -226,7 +197,7 @@ func TestRemoteCacheAuthOras(t *testing.T) {
 	testenv.WriteKernelRecipe(t, dir, "")
 	ctx := context.Background()
 
-	cfg := writeDockerConfig(t, map[string]string{host: user + ":" + password})
+	cfg := testenv.DockerConfig(t, map[string]string{host: user + ":" + password})
 	a, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), nil, []string{ref}).Build(ctx, filepath.Join(t.TempDir(), "a"), 2, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +283,7 @@ func TestRemoteCachePushRefusedStillPulls(t *testing.T) {
 	ref := "oci://" + host + "/cocobuild/cache"
 	ctx := context.Background()
 
-	writeDockerConfig(t, map[string]string{host: user + ":" + password})
+	testenv.DockerConfig(t, map[string]string{host: user + ":" + password})
 	rm, err := OpenRemote(nil, []string{ref}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +305,7 @@ func TestRemoteCachePushRefusedStillPulls(t *testing.T) {
 		{"wrong password", map[string]string{host: user + ":" + wrong}, "401 Unauthorized"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			writeDockerConfig(t, tc.auths)
+			testenv.DockerConfig(t, tc.auths)
 			rm, err := OpenRemote([]string{ref}, []string{ref}, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)

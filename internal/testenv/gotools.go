@@ -3,6 +3,8 @@ package testenv
 import (
 	"bytes"
 	"debug/buildinfo"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -162,4 +164,33 @@ func dockerRegistry(t testing.TB, dir, extra, userPassword string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// DockerConfig writes a docker config.json into a new directory, as
+// `docker login` and `oras login` leave it without a credential helper
+// (auths: host:port to the base64 of user:password), points
+// $DOCKER_CONFIG at the directory for the rest of the test, and returns
+// the file's path.
+func DockerConfig(t testing.TB, auths map[string]string) string {
+	t.Helper()
+	type entry struct {
+		Auth string `json:"auth"`
+	}
+	cfg := struct {
+		Auths map[string]entry `json:"auths"`
+	}{Auths: map[string]entry{}}
+	for host, userPassword := range auths {
+		cfg.Auths[host] = entry{Auth: base64.StdEncoding.EncodeToString([]byte(userPassword))}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	return p
 }
