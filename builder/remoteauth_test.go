@@ -150,9 +150,20 @@ func TestRemoteCacheAuthenticated(t *testing.T) {
 		{"no credentials", map[string]string{}, "none are configured"},
 		{"wrong password", map[string]string{host: user + ":" + wrong}, "refused the credentials"},
 		{"another registry's credentials", map[string]string{"127.0.0.1:1": user + ":" + password}, "none are configured"},
+		{"unreadable config.json", nil, "the credential configuration could not be read"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testenv.DockerConfig(t, tc.auths)
+			cfg := testenv.DockerConfig(t, tc.auths)
+			if tc.auths == nil { // cut short: a config.json that is not JSON
+				b, err := os.ReadFile(testenv.DockerConfig(t, map[string]string{host: user + ":" + password}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(cfg, b[:len(b)-3], 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("DOCKER_CONFIG", filepath.Dir(cfg))
+			}
 			cache, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 			res, err := useRemote(t, load(t, dirB, cache, testOptions{}), []string{ref}, []string{ref}).Build(ctx, out, 2, nil)
 			if err != nil {
