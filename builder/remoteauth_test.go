@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
@@ -343,5 +345,88 @@ func TestRemoteCachePushRefusedStillPulls(t *testing.T) {
 			}
 			assertNoSecret(t, append(secretsOf(user, password), secretsOf(user, wrong)...), strings.Join(rm.Warnings(), "\n"), c.Dir)
 		})
+	}
+}
+
+// TestRemoteCacheRunsOnlyUnshareable: build A of a recipe that measures a
+// kernel for TDX and publishes a signed release fills a remote cache;
+// build B, on a cold local cache in another directory, pulls every step
+// and runs only what cannot be shared: the publish block's signing, a
+// post-build node that runs on every build that publishes. Its outputs,
+// the signed release included, are byte-identical to A's, and the release
+// verifies against them.
+func TestRemoteCacheRunsOnlyUnshareable(t *testing.T) {
+	host := testenv.DockerRegistry(t)
+	ref := "oci://" + host + "/cocobuild/cache"
+	dir := signedRecipe(t, "", "", "")
+	ctx := context.Background()
+	outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), nil, []string{ref}).Build(ctx, outA, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirB := t.TempDir()
+	for _, f := range []string{"r.hcl", "ovmf.fd", "vmlinuz"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := useRemote(t, load(t, dirB, t.TempDir(), testOptions{}), []string{ref}, nil).Build(ctx, outB, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every step of A is pulled; what is left is the publish block's
+	// signing, which runs on every build, as in A.
+	status := func(rep *Report) map[string]string {
+		out := map[string]string{}
+		for _, s := range rep.Steps {
+			out[s.Block+":"+s.Step] = string(s.Status) + " " + s.Remote
+		}
+		return out
+	}
+	want := map[string]string{"publish.t:post-build": string(StatusAlways) + " "}
+	for _, s := range a.Report.Steps {
+		if s.Key != "" {
+			want[s.Block+":"+s.Step] = string(StatusCached) + " " + ref
+		}
+	}
+	if len(want) < 5 {
+		t.Fatalf("build A's steps: %+v, want the two inputs, the kernel, the measurement and the signing", a.Report.Steps)
+	}
+	if diff := cmp.Diff(want, status(b.Report)); diff != "" {
+		t.Errorf("build B's steps (status and remote) differ (-want +got):\n%s", diff)
+	}
+	if got := status(a.Report)["publish.t:post-build"]; got != string(StatusAlways)+" " {
+		t.Errorf("build A's publish.t:post-build: %q, want %q", got, StatusAlways)
+	}
+	// The registry holds the keyed steps and nothing of the signing.
+	resp, err := http.Get("http://" + host + "/v2/cocobuild/cache/tags/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tags struct{ Tags []string }
+	if err := json.NewDecoder(resp.Body).Decode(&tags); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, s := range a.Report.Steps {
+		if s.Key != "" {
+			keys = append(keys, s.Key)
+		}
+	}
+	if diff := cmp.Diff(keys, tags.Tags, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("the registry's tags are not the keys of A's steps (-keys +tags):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(outB, "publish", "t")); err != nil {
+		t.Errorf("build B did not publish: %v", err)
+	}
+	verifyOut(t, outB)
+	if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, outB)); diff != "" {
+		t.Errorf("outputs of A and B differ (-A +B):\n%s", diff)
 	}
 }
