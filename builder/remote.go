@@ -254,22 +254,13 @@ func authFailure(err error) (string, bool) {
 		return "401 Unauthorized: the registry refused the credentials configured for it, if any", true
 	case errors.As(err, &er) && er.StatusCode == http.StatusForbidden:
 		return "the credentials configured for the registry do not allow this: 403 Forbidden", true
-	case strings.Contains(err.Error(), "failed to resolve credential"):
-		return "reading the credentials configured for the registry failed: " + credentialCause(err), true
+	}
+	// A credential helper that is missing or failed: oras-go says so
+	// after the request, with no error value to match.
+	if _, cause, ok := strings.Cut(err.Error(), "failed to resolve credential: "); ok {
+		return "reading the credentials configured for the registry failed: " + cause, true
 	}
 	return "", false
-}
-
-// credentialCause is the innermost error of a credential lookup (a
-// credential helper that is missing or failed), without the request.
-func credentialCause(err error) string {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err.Error()
-		}
-		err = u
-	}
 }
 
 func (r *Remote) isDown(rr *RemoteRepo) bool {

@@ -153,15 +153,23 @@ func TestRemoteCacheAuthenticated(t *testing.T) {
 		{"wrong password", map[string]string{host: user + ":" + wrong}, "refused the credentials"},
 		{"another registry's credentials", map[string]string{"127.0.0.1:1": user + ":" + password}, "none are configured"},
 		{"unreadable config.json", nil, "the credential configuration could not be read"},
+		{"credential helper missing", map[string]string{}, "reading the credentials configured for the registry failed: exec: \"docker-credential-cocobuild-test-missing\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testenv.DockerConfig(t, tc.auths)
-			if tc.auths == nil { // cut short: a config.json that is not JSON
+			var raw []byte
+			switch {
+			case tc.auths == nil: // cut short: a config.json that is not JSON
 				b, err := os.ReadFile(testenv.DockerConfig(t, map[string]string{host: user + ":" + password}))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(cfg, b[:len(b)-3], 0o600); err != nil {
+				raw = b[:len(b)-3]
+			case strings.Contains(tc.name, "helper"): // as docker leaves it on a desktop
+				raw = []byte(`{"auths":{},"credHelpers":{"` + host + `":"cocobuild-test-missing"}}`)
+			}
+			if raw != nil {
+				if err := os.WriteFile(cfg, raw, 0o600); err != nil {
 					t.Fatal(err)
 				}
 				t.Setenv("DOCKER_CONFIG", filepath.Dir(cfg))
