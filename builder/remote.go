@@ -29,6 +29,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/internal/limits"
@@ -103,12 +104,17 @@ type Remote struct {
 	distrusted map[string]bool
 	pushes     sync.WaitGroup
 	pushSem    chan struct{}
+	// credErr is why the docker/oras credential configuration could not
+	// be read (nil when it was, or when there is none): said when a
+	// registry asks for credentials.
+	credErr error
 }
 
 // RemoteRepo is one repository of a remote cache.
 type RemoteRepo struct {
 	Ref  string // as given: oci://HOST[:PORT]/REPO
 	repo *remote.Repository
+	push bool // one of To
 }
 
 // OpenRemote opens the remote caches of from and to (references as
@@ -133,11 +139,12 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 		MaxIdleConnsPerHost:   4,
 	}
 	client := &auth.Client{Client: &http.Client{Transport: tr}, Cache: auth.NewCache()}
-	if store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{}); err == nil {
+	store, credErr := credentials.NewStoreFromDocker(credentials.StoreOptions{})
+	if credErr == nil {
 		client.Credential = credentials.Credential(store)
 	}
 	client.SetUserAgent("cocobuild")
-	open := func(refs []string) ([]*RemoteRepo, error) {
+	open := func(refs []string, push bool) ([]*RemoteRepo, error) {
 		var out []*RemoteRepo
 		for _, ref := range refs {
 			name, err := ParseRemoteRef(ref)
@@ -151,16 +158,16 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 			repo.PlainHTTP = isLoopback(repo.Reference.Registry)
 			repo.Client = client
 			repo.MaxMetadataBytes = maxManifest
-			out = append(out, &RemoteRepo{Ref: ref, repo: repo})
+			out = append(out, &RemoteRepo{Ref: ref, repo: repo, push: push})
 		}
 		return out, nil
 	}
-	r := &Remote{Timeout: timeout, down: map[string]bool{}, distrusted: map[string]bool{}, pushSem: make(chan struct{}, 2)}
+	r := &Remote{Timeout: timeout, down: map[string]bool{}, distrusted: map[string]bool{}, pushSem: make(chan struct{}, 2), credErr: credErr}
 	var err error
-	if r.From, err = open(from); err != nil {
+	if r.From, err = open(from, false); err != nil {
 		return nil, err
 	}
-	if r.To, err = open(to); err != nil {
+	if r.To, err = open(to, true); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -198,24 +205,68 @@ func (r *Remote) warn(format string, a ...any) {
 // failed records an error of repository rr (not a missing tag, not an
 // entry that does not check out): a registry that cannot be reached,
 // stalls, refuses the credentials or fails otherwise is not asked again
-// during this build, so that it costs one timeout and one warning.
+// during this build, so that it costs one timeout and one warning. A
+// push refused for want of credentials stops the pushes alone: a
+// repository that anyone may pull from and only some may push to (a
+// public cache, read-only credentials) is still pulled from.
 func (r *Remote) failed(rr *RemoteRepo, what string, err error) {
 	if errdefNotFound(err) {
 		return
 	}
-	r.mu.Lock()
-	already := r.down[rr.Ref]
-	r.down[rr.Ref] = true
-	r.mu.Unlock()
-	if !already {
-		r.warn("%s: %s: %v; not using it for the rest of this build (steps build locally)", rr.Ref, what, err)
+	why, isAuth := authFailure(err)
+	key, tail := rr.Ref, "not using it for the rest of this build (steps build locally)"
+	if isAuth && rr.push {
+		key, tail = pushDown+rr.Ref, "not pushing to it for the rest of this build"
 	}
+	r.mu.Lock()
+	already := r.down[key] || r.down[rr.Ref]
+	r.down[key] = true
+	r.mu.Unlock()
+	if already {
+		return
+	}
+	if !isAuth {
+		r.warn("%s: %s: %v; %s", rr.Ref, what, err, tail)
+		return
+	}
+	if r.credErr != nil {
+		why += "; the credential configuration could not be read: " + r.credErr.Error()
+	}
+	host := rr.repo.Reference.Registry
+	r.warn("%s: authentication failed (%s) %s; log in with `oras login %s` or `docker login %s` (credentials are read from $DOCKER_CONFIG/config.json, else ~/.docker/config.json, and its credential helpers); %s",
+		rr.Ref, why, what, host, host, tail)
+}
+
+// pushDown prefixes the key of Remote.down that stops the pushes alone.
+const pushDown = "push "
+
+// authFailure says whether err is a registry refusing us for want of
+// credentials, and why in a few words: none configured for the registry,
+// a credential helper that failed, credentials refused (401) or not
+// allowed this (403). The words never hold the credentials, nor the
+// registry's answer, which may echo them.
+func authFailure(err error) (string, bool) {
+	var er *errcode.ErrorResponse
+	switch {
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return "the registry asks for credentials and none are configured for it", true
+	case errors.As(err, &er) && er.StatusCode == http.StatusUnauthorized:
+		return "401 Unauthorized: the registry refused the credentials configured for it, if any", true
+	case errors.As(err, &er) && er.StatusCode == http.StatusForbidden:
+		return "the credentials configured for the registry do not allow this: 403 Forbidden", true
+	}
+	// A credential helper that is missing or failed: oras-go says so
+	// after the request, with no error value to match.
+	if _, cause, ok := strings.Cut(err.Error(), "failed to resolve credential: "); ok {
+		return "reading the credentials configured for the registry failed: " + cause, true
+	}
+	return "", false
 }
 
 func (r *Remote) isDown(rr *RemoteRepo) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.down[rr.Ref]
+	return r.down[rr.Ref] || rr.push && r.down[pushDown+rr.Ref]
 }
 
 func errdefNotFound(err error) bool { return errors.Is(err, errdef.ErrNotFound) }
@@ -591,8 +642,8 @@ func (r *Remote) pushTo(ctx context.Context, rr *RemoteRepo, res *recipes.Result
 			return err
 		}
 		var ce *CorruptError
-		if errors.As(err, &ce) {
-			return err
+		if _, refused := authFailure(err); refused || errors.As(err, &ce) {
+			return err // not the other pusher's doing
 		}
 		select {
 		case <-ctx.Done():

@@ -3,14 +3,19 @@ package testenv
 import (
 	"bytes"
 	"debug/buildinfo"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // ToolsBinEnv names the directory holding the Go-built clients the tests
@@ -83,6 +88,36 @@ func DockerRegistry(t testing.TB) string {
 // dir/data/docker/registry/v2/blobs), for tests that damage it.
 func DockerRegistryIn(t testing.TB, dir string) string {
 	t.Helper()
+	return dockerRegistry(t, dir, "", "")
+}
+
+// DockerRegistryAuth starts Debian's docker-registry as DockerRegistry
+// does, requiring HTTP Basic authentication (its htpasswd backend, the
+// way a team's private registry is commonly guarded): every request
+// without user's password is answered 401 with a
+// `WWW-Authenticate: Basic` challenge. The htpasswd file holds a bcrypt
+// hash of password, the only form distribution accepts. Without TLS:
+// distribution serves htpasswd over plain HTTP, and clients speak plain
+// HTTP to loopback registries.
+func DockerRegistryAuth(t testing.TB, user, password string) string {
+	t.Helper()
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dockerRegistry(t, dir, fmt.Sprintf("auth:\n  htpasswd:\n    realm: cocobuild-test\n    path: %s\n", htpasswd), user+":"+password)
+}
+
+// dockerRegistry starts docker-registry with its storage below dir and
+// extra configuration; userPassword (user:password, or "") is what the
+// readiness probe authenticates with.
+func dockerRegistry(t testing.TB, dir, extra, userPassword string) string {
+	t.Helper()
 	bin := Tool(t, "docker-registry", "docker-registry")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -90,8 +125,8 @@ func DockerRegistryIn(t testing.TB, dir string) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
-		filepath.Join(dir, "data"), addr)
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n%s",
+		filepath.Join(dir, "data"), addr, extra)
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +145,14 @@ func DockerRegistryIn(t testing.TB, dir string) string {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/v2/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, p, ok := strings.Cut(userPassword, ":"); ok {
+			req.SetBasicAuth(u, p)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -122,4 +164,33 @@ func DockerRegistryIn(t testing.TB, dir string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// DockerConfig writes a docker config.json into a new directory, as
+// `docker login` and `oras login` leave it without a credential helper
+// (auths: host:port to the base64 of user:password), points
+// $DOCKER_CONFIG at the directory for the rest of the test, and returns
+// the file's path.
+func DockerConfig(t testing.TB, auths map[string]string) string {
+	t.Helper()
+	type entry struct {
+		Auth string `json:"auth"`
+	}
+	cfg := struct {
+		Auths map[string]entry `json:"auths"`
+	}{Auths: map[string]entry{}}
+	for host, userPassword := range auths {
+		cfg.Auths[host] = entry{Auth: base64.StdEncoding.EncodeToString([]byte(userPassword))}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	return p
 }
