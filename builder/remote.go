@@ -28,11 +28,11 @@ import (
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/cocobuild/cocobuild/internal/atomicfile"
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/ociclient"
 	"github.com/cocobuild/cocobuild/recipes"
 )
 
@@ -138,12 +138,7 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 		ForceAttemptHTTP2:     true,
 		MaxIdleConnsPerHost:   4,
 	}
-	client := &auth.Client{Client: &http.Client{Transport: tr}, Cache: auth.NewCache()}
-	store, credErr := credentials.NewStoreFromDocker(credentials.StoreOptions{})
-	if credErr == nil {
-		client.Credential = credentials.Credential(store)
-	}
-	client.SetUserAgent("cocobuild")
+	client, credErr := ociclient.Client(&http.Client{Transport: tr})
 	open := func(refs []string, push bool) ([]*RemoteRepo, error) {
 		var out []*RemoteRepo
 		for _, ref := range refs {
@@ -155,7 +150,7 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 			if err != nil {
 				return nil, fmt.Errorf("remote cache %q: %w", ref, err)
 			}
-			repo.PlainHTTP = isLoopback(repo.Reference.Registry)
+			repo.PlainHTTP = ociclient.PlainHTTP(repo.Reference.Registry)
 			repo.Client = client
 			repo.MaxMetadataBytes = maxManifest
 			out = append(out, &RemoteRepo{Ref: ref, repo: repo, push: push})
@@ -171,18 +166,6 @@ func OpenRemote(from, to []string, timeout time.Duration) (*Remote, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // Warnings are the remote cache's warnings so far: registries that failed,

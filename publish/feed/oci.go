@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -18,11 +17,10 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/ociclient"
 )
 
 // Annotations of a release manifest.
@@ -89,26 +87,11 @@ func OpenOCI(ref string) (*OCI, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo.PlainHTTP = isLoopback(pr.Registry)
-	client := &auth.Client{Client: retry.DefaultClient, Cache: auth.NewCache()}
-	if store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{}); err == nil {
-		client.Credential = credentials.Credential(store)
-	}
-	client.SetUserAgent("cocobuild")
-	repo.Client = client
+	repo.PlainHTTP = ociclient.PlainHTTP(pr.Registry)
+	// Without a readable docker configuration the feed is reached
+	// anonymously; a registry that wants credentials then says so.
+	repo.Client, _ = ociclient.Client(retry.DefaultClient)
 	return &OCI{Repo: repo, Tag: tag}, nil
-}
-
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 func (o *OCI) tag(rel *Release) string {
