@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-eventlog/proto/state"
 	"github.com/google/go-eventlog/register"
 	"github.com/google/go-eventlog/tcg"
 )
@@ -31,8 +33,10 @@ import (
 // under QEMU TCG with Debian's OVMF (4M, Secure Boot off) and a software
 // TPM 2.0 (swtpm, on a unix socket the test starts, -device tpm-crb),
 // without a network, and returns the SHA-256 PCRs the guest's
-// testdata/pcrinit printed from /sys/class/tpm/tpm0/pcr-sha256/N.
-func bootPCRs(t *testing.T, disk, code, vars string) (map[int]string, []byte) {
+// testdata/pcrinit printed from /sys/class/tpm/tpm0/pcr-sha256/N and the
+// firmware's event log, replayed by go-eventlog against the guest's
+// SHA-256 and SHA-384 PCRs.
+func bootPCRs(t *testing.T, disk, code, vars string) (map[int]string, *tcg.EventLog) {
 	t.Helper()
 	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	swtpm := testenv.Tool(t, "swtpm", "swtpm")
@@ -71,28 +75,92 @@ func bootPCRs(t *testing.T, disk, code, vars string) (map[int]string, []byte) {
 	if err != nil {
 		t.Fatalf("qemu: %v\n%s\nswtpm: %s", err, out, tpmLog.String())
 	}
-	pcrs := map[int]string{}
-	var log []byte
-	logLine := regexp.MustCompile(`^LOG ([0-9a-f]+)\r?$`)
-	line := regexp.MustCompile(`^PCR (\d+) ([0-9a-f]{64})\r?$`)
+	con, err := parseConsole(out)
+	if err != nil {
+		t.Fatalf("%v; console:\n%s", err, out)
+	}
+	el, err := tcg.ParseEventLog(con.log, tcg.ParseOpts{})
+	if err != nil {
+		t.Fatalf("go-eventlog does not parse the guest's event log: %v", err)
+	}
+	for _, bank := range []struct {
+		name string
+		alg  state.HashAlgo
+		hash crypto.Hash
+	}{{"sha256", state.HashAlgo_SHA256, crypto.SHA256}, {"sha384", state.HashAlgo_SHA384, crypto.SHA384}} {
+		pcrs := register.PCRBank{TCGHashAlgo: bank.alg}
+		for n := range 24 {
+			d, _ := hex.DecodeString(con.pcrs[bank.name][n])
+			pcrs.PCRs = append(pcrs.PCRs, register.PCR{Index: n, Digest: d, DigestAlg: bank.hash})
+		}
+		if _, err := el.Verify(pcrs.MRs()); err != nil {
+			t.Fatalf("the guest's event log does not replay to its %s PCRs (go-eventlog): %v", bank.name, err)
+		}
+	}
+	return con.pcrs["sha256"], el
+}
+
+// console is what testdata/pcrinit printed: the PCR banks and the event
+// log.
+type console struct {
+	pcrs map[string]map[int]string // bank, index: hex
+	log  []byte
+}
+
+// parseConsole reads pcrinit's lines from a serial console's output: "PCR
+// bank n hex" (24 per bank), "LOG i/n hex" chunks, "LOGSUM length sha256"
+// and "PCR done". A chunk that is missing or damaged (a console line the
+// kernel or firmware wrote into) is an error naming it, never a shorter
+// log.
+func parseConsole(out []byte) (console, error) {
+	c := console{pcrs: map[string]map[int]string{"sha256": {}, "sha384": {}}}
+	pcr := regexp.MustCompile(`^PCR (sha256|sha384) (\d+) ([0-9a-f]+)\r?$`)
+	chunk := regexp.MustCompile(`^LOG (\d+)/(\d+) ([0-9a-f]*)\r?$`)
+	sum := regexp.MustCompile(`^LOGSUM (\d+) ([0-9a-f]{64})\r?$`)
+	chunks := map[int][]byte{}
+	total, length, digest, done := -1, -1, "", false
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
-	done := false
 	for sc.Scan() {
-		if m := line.FindStringSubmatch(sc.Text()); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			pcrs[n] = m[2]
+		l := sc.Text()
+		switch m := pcr.FindStringSubmatch(l); {
+		case m != nil:
+			n, _ := strconv.Atoi(m[2])
+			c.pcrs[m[1]][n] = m[3]
+			continue
 		}
-		if m := logLine.FindStringSubmatch(sc.Text()); m != nil {
-			b, _ := hex.DecodeString(m[1])
-			log = append(log, b...)
+		if m := chunk.FindStringSubmatch(l); m != nil {
+			i, _ := strconv.Atoi(m[1])
+			total, _ = strconv.Atoi(m[2])
+			chunks[i], _ = hex.DecodeString(m[3])
+		} else if m := sum.FindStringSubmatch(l); m != nil {
+			length, _ = strconv.Atoi(m[1])
+			digest = m[2]
 		}
-		done = done || strings.HasPrefix(sc.Text(), "PCR done")
+		done = done || strings.HasPrefix(l, "PCR done")
 	}
-	if !done || len(pcrs) != 24 {
-		t.Fatalf("the guest printed %d PCRs (done %v); console:\n%s", len(pcrs), done, out)
+	if !done {
+		return c, fmt.Errorf("the guest did not finish (no \"PCR done\")")
 	}
-	return pcrs, log
+	for bank, p := range c.pcrs {
+		if len(p) != 24 {
+			return c, fmt.Errorf("the guest printed %d %s PCRs, want 24", len(p), bank)
+		}
+	}
+	if total < 1 || length < 0 {
+		return c, fmt.Errorf("the guest printed no event log (or its LOGSUM line was damaged)")
+	}
+	for i := range total {
+		b, ok := chunks[i]
+		if !ok {
+			return c, fmt.Errorf("event log chunk %d of %d is missing or damaged on the console", i, total)
+		}
+		c.log = append(c.log, b...)
+	}
+	if got := fmt.Sprintf("%x", sha256.Sum256(c.log)); len(c.log) != length || got != digest {
+		return c, fmt.Errorf("event log of %d bytes, sha256 %s; the guest printed %d bytes, sha256 %s", len(c.log), got, length, digest)
+	}
+	return c, nil
 }
 
 // TestUKIBootPCRs: a UKI built from Debian 12's stub, Debian's cloud
@@ -126,9 +194,9 @@ func TestUKIBootPCRs(t *testing.T) {
 		}
 	}
 	var got []string
-	for _, e := range parseSHA384Log(t, b.log) {
-		if (e.pcr == 4 || e.pcr == 5) && e.typ != uint32(tdx.EvSeparator) {
-			got = append(got, fmt.Sprintf("%#x %x", e.typ, e.sha384))
+	for _, e := range b.log.Events(register.HashSHA384) {
+		if (e.Index == 4 || e.Index == 5) && uint32(e.Type) != uint32(tdx.EvSeparator) {
+			got = append(got, fmt.Sprintf("%#x %x", uint32(e.Type), e.Digest))
 		}
 	}
 	if d := cmp.Diff(want, got); d != "" {
@@ -164,54 +232,11 @@ func TestUKIBootPCRs(t *testing.T) {
 	}
 }
 
-// logEvent is an event of a crypto-agile TCG event log: its PCR, type and
-// SHA-384 digest.
-type logEvent struct {
-	pcr, typ uint32
-	sha384   []byte
-}
-
-// parseSHA384Log reads a TCG2 crypto-agile event log (the Spec ID event
-// first) as the guest's binary_bios_measurements holds it.
-func parseSHA384Log(t *testing.T, b []byte) []logEvent {
-	t.Helper()
-	le := binary.LittleEndian
-	if len(b) < 32 {
-		t.Fatalf("event log of %d bytes", len(b))
-	}
-	o := 32 + int(le.Uint32(b[28:]))
-	sizes := map[uint16]int{0x4: 20, 0xb: 32, 0xc: 48, 0xd: 64}
-	var out []logEvent
-	for o+12 <= len(b) {
-		e := logEvent{pcr: le.Uint32(b[o:]), typ: le.Uint32(b[o+4:])}
-		n := int(le.Uint32(b[o+8:]))
-		p := o + 12
-		for range n {
-			alg := le.Uint16(b[p:])
-			sz, ok := sizes[alg]
-			if !ok {
-				t.Fatalf("event log: digest algorithm %#x", alg)
-			}
-			if alg == 0xc {
-				e.sha384 = b[p+2 : p+2+sz]
-			}
-			p += 2 + sz
-		}
-		p += 4 + int(le.Uint32(b[p:]))
-		out = append(out, e)
-		o = p
-	}
-	if len(out) == 0 || out[0].sha384 == nil {
-		t.Fatal("the guest's event log has no SHA-384 bank")
-	}
-	return out
-}
-
 // booted is what bootUKI built and read.
 type booted struct {
 	disk string
 	uki  []byte
-	log  []byte
+	log  *tcg.EventLog // replayed against the guest's PCRs
 }
 
 // TestUKISecureBoot: the same UKI signed with the recipe's own db key
@@ -243,7 +268,7 @@ func bootUKI(t *testing.T, sb bool) (*manifest.Measurement, map[int]string, boot
 
 	// The initrd: /init is testdata/pcrinit, static.
 	root := filepath.Join(dir, "root")
-	for _, d := range []string{"sys", "dev"} {
+	for _, d := range []string{"proc", "sys", "dev"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +280,7 @@ func bootUKI(t *testing.T, sb bool) (*manifest.Measurement, map[int]string, boot
 	}
 	initrd := filepath.Join(dir, "initrd.cpio")
 	c := exec.Command(cpio, "-o", "-H", "newc", "--quiet", "-O", initrd)
-	c.Dir, c.Stdin = root, strings.NewReader("init\nsys\ndev\n")
+	c.Dir, c.Stdin = root, strings.NewReader("init\nproc\nsys\ndev\n")
 	if o, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("cpio: %v\n%s", err, o)
 	}
@@ -335,4 +360,41 @@ measure "tpm" {
 		t.Fatal(err)
 	}
 	return m, pcrs, booted{disk: disk, uki: img, log: log}
+}
+
+// TestParseConsole: a lost or damaged event-log chunk, a missing bank or
+// an unfinished guest is an error, never a shorter log.
+func TestParseConsole(t *testing.T) {
+	log := bytes.Repeat([]byte{0xab}, 600)
+	var good strings.Builder
+	for _, bank := range []string{"sha256", "sha384"} {
+		for n := range 24 {
+			fmt.Fprintf(&good, "PCR %s %d %x\r\n", bank, n, n)
+		}
+	}
+	lines := []string{fmt.Sprintf("LOG 0/2 %x\r\n", log[:512]), fmt.Sprintf("LOG 1/2 %x\r\n", log[512:])}
+	sum := fmt.Sprintf("LOGSUM 600 %x\r\n", sha256.Sum256(log))
+	for _, tc := range []struct {
+		name, console, err string
+	}{
+		{"whole", good.String() + lines[0] + lines[1] + sum + "PCR done\r\n", ""},
+		{"printk inside a chunk", good.String() + lines[0][:40] + "[    1.234] random: crng init done\r\n" + lines[1] + sum + "PCR done\r\n", "chunk 0 of 2 is missing"},
+		{"damaged sum", good.String() + lines[0] + lines[1] + "LOGSUM 600 00\r\nPCR done\r\n", "no event log"},
+		{"wrong bytes", good.String() + lines[0] + strings.Replace(lines[1], "ab", "ac", 1) + sum + "PCR done\r\n", "sha256"},
+		{"a bank short", strings.Replace(good.String(), "PCR sha384 3 3\r\n", "", 1) + lines[0] + lines[1] + sum + "PCR done\r\n", "23 sha384 PCRs"},
+		{"unfinished", good.String() + lines[0], "did not finish"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConsole([]byte(tc.console))
+			if tc.err == "" {
+				if err != nil || !bytes.Equal(c.log, log) {
+					t.Fatalf("parseConsole = %d bytes, %v; want the 600-byte log", len(c.log), err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("parseConsole error = %v, want one containing %q", err, tc.err)
+			}
+		})
+	}
 }
