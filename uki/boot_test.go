@@ -175,58 +175,65 @@ func TestUKIBootPCRs(t *testing.T) {
 			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
 		}
 	}
-	// The TD model's RTMR1 events of the same boot (measure/tdx
-	// UKIBootEvents) are OVMF's PCR 4 and 5 events (the same edk2 code
-	// measures them, through TCG2 here, the CC protocol in a TD): their
-	// SHA-384 digests, separators aside, in the guest's log order.
+	// The TD model's RTMR1 events of the same boot (measure/tdx, as the
+	// measure "tdx" block computes them with uki and disk) are OVMF's PCR 4
+	// and 5 events (the same edk2 code measures them, through TCG2 here,
+	// the CC protocol in a TD): their SHA-384 digests, separators aside,
+	// in the guest's log order.
 	disk, err := os.ReadFile(b.disk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := tdx.UKIBootEvents(tdx.UKIBoot{UKI: b.uki, Disk: disk[:1<<20], FailedBootOptions: 1})
+	tdvf, err := os.ReadFile(testenv.VectorFile(t, "inputs/debian-sid_OVMF.fd"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	for _, e := range evs {
-		if e.RTMR == 1 && e.Type != tdx.EvSeparator {
-			want = append(want, fmt.Sprintf("%#x %x", uint32(e.Type), e.Digest[:]))
-		}
-	}
-	var got []string
-	for _, e := range b.log.Events(register.HashSHA384) {
-		if (e.Index == 4 || e.Index == 5) && uint32(e.Type) != uint32(tdx.EvSeparator) {
-			got = append(got, fmt.Sprintf("%#x %x", uint32(e.Type), e.Digest))
-		}
-	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("RTMR1 events (type, SHA-384) of the TD model vs the guest's PCR 4 and 5 events (-model +guest):\n%s", d)
-	}
-	// The expected CCEL of the TD's boot (with and without a Linux EFI
-	// stub that measures into RTMR2) parses with go-eventlog and replays
-	// to the RTMRs the model's events give.
 	for _, cc := range []bool{false, true} {
-		evs, err := tdx.UKIBootEvents(tdx.UKIBoot{UKI: b.uki, Disk: disk[:1<<20], FailedBootOptions: 1, LinuxCC: cc})
+		res, err := tdx.Measure(tdvf, tdx.Options{UKI: &tdx.UKIBoot{UKI: b.uki, Disk: disk[:tdx.GPTHeadSize], FailedBootOptions: 1, LinuxCC: cc}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ds [4][]tdx.Digest
-		for _, e := range evs {
-			ds[e.RTMR] = append(ds[e.RTMR], e.Digest)
+		var want []string
+		var rtmr2 int
+		for _, e := range res.Events {
+			if e.RTMR == 1 && e.Type != tdx.EvSeparator {
+				want = append(want, fmt.Sprintf("%#x %x", uint32(e.Type), e.Digest[:]))
+			}
+			if e.RTMR == 2 {
+				rtmr2++
+			}
 		}
-		if n := len(ds[2]); n != map[bool]int{false: 0, true: 2}[cc] {
-			t.Errorf("LinuxCC %v: %d RTMR2 events", cc, n)
+		var got []string
+		for _, e := range b.log.Events(register.HashSHA384) {
+			if (e.Index == 4 || e.Index == 5) && uint32(e.Type) != uint32(tdx.EvSeparator) {
+				got = append(got, fmt.Sprintf("%#x %x", uint32(e.Type), e.Digest))
+			}
 		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("LinuxCC %v: RTMR1 events (type, SHA-384) of the TD model vs the guest's PCR 4 and 5 events (-model +guest):\n%s", cc, d)
+		}
+		if want := map[bool]int{false: 0, true: 2}[cc]; rtmr2 != want {
+			t.Errorf("LinuxCC %v: %d RTMR2 events, want %d (LoadOptions and the initrd with a Linux >= 6.9 stub)", cc, rtmr2, want)
+		}
+		if res.RTMR[0].Computable || !res.RTMR[1].Computable || !res.RTMR[2].Computable {
+			t.Errorf("LinuxCC %v: RTMR0-2 computable %v %v %v, want false (boot variables of a disk boot) true true", cc, res.RTMR[0].Computable, res.RTMR[1].Computable, res.RTMR[2].Computable)
+		}
+		// The expected CCEL parses with go-eventlog and replays to the
+		// model's RTMR1-3 (RTMR0, not computable, has no events in it), and
+		// not to another RTMR1.
 		var bank register.RTMRBank
 		for i := range 4 {
-			r := tdx.Replay(ds[i]...)
-			bank.RTMRs = append(bank.RTMRs, register.RTMR{Index: i, Digest: r[:]})
+			d := res.RTMR[i].Value
+			if i == 0 {
+				d = tdx.Replay()
+			}
+			bank.RTMRs = append(bank.RTMRs, register.RTMR{Index: i, Digest: d[:]})
 		}
-		if _, err := tcg.ParseAndReplay(tdx.EventLog(evs), bank.MRs(), tcg.ParseOpts{}); err != nil {
+		if _, err := tcg.ParseAndReplay(res.EventLog(), bank.MRs(), tcg.ParseOpts{}); err != nil {
 			t.Errorf("LinuxCC %v: go-eventlog does not replay the expected CCEL: %v", cc, err)
 		}
 		bank.RTMRs[1].Digest = bytes.Repeat([]byte{1}, 48)
-		if _, err := tcg.ParseAndReplay(tdx.EventLog(evs), bank.MRs(), tcg.ParseOpts{}); err == nil {
+		if _, err := tcg.ParseAndReplay(res.EventLog(), bank.MRs(), tcg.ParseOpts{}); err == nil {
 			t.Errorf("LinuxCC %v: go-eventlog replays the CCEL to another RTMR1", cc)
 		}
 	}

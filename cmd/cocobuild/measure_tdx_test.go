@@ -318,6 +318,11 @@ func TestMeasureTDXErrors(t *testing.T) {
 		{"not a TDVF image", []string{"--firmware", notFirmware}, exitFailure, "TDVF"},
 		{"kernel not PE", []string{"--firmware", fw, "--kernel", notFirmware}, exitFailure, "kernel"},
 		{"unexpected argument", []string{"--firmware", fw, "extra"}, exitUsage, ""},
+		{"uki without disk", []string{"--firmware", fw, "--uki", notFirmware}, exitUsage, "--uki and --disk go together"},
+		{"uki and kernel", []string{"--firmware", fw, "--uki", notFirmware, "--disk", notFirmware, "--kernel", notFirmware}, exitUsage, "one or the other"},
+		{"failed boot options without uki", []string{"--firmware", fw, "--failed-boot-options", "1"}, exitUsage, "goes with --uki"},
+		{"uki not a PE image", []string{"--firmware", fw, "--uki", notFirmware, "--disk", notFirmware}, exitFailure, "the UKI: not a PE image"},
+		{"disk a fifo", []string{"--firmware", fw, "--uki", notFirmware, "--disk", "/dev/zero"}, exitUsage, "--disk: /dev/zero"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,20 @@ import (
 // blocking (it is opened non-blocking, then checked), and so is a file
 // over the limit, before anything is read.
 func (v *Values) Open(path string, l Limit) (*os.File, int64, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := v.Check(path, l, size); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+// openRegular opens path when it is a regular file, without blocking on a
+// pipe or device.
+func openRegular(path string) (*os.File, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, 0, err
@@ -30,11 +44,23 @@ func (v *Values) Open(path string, l Limit) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, &NotRegularError{Path: path, Mode: st.Mode()}
 	}
-	if err := v.Check(path, l, st.Size()); err != nil {
-		f.Close()
-		return nil, 0, err
-	}
 	return f, st.Size(), nil
+}
+
+// ReadHead reads the first n bytes of a regular file of any size (all of
+// it when shorter): a disk image's partition table, say. A pipe or device
+// is refused as by Open.
+func ReadHead(path string, n int) ([]byte, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, min(int64(n), size))
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
 }
 
 // ReadFile reads a whole regular file of at most the value of l in force,

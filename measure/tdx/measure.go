@@ -70,6 +70,13 @@ type Options struct {
 	Initrd  []byte
 	Cmdline string
 
+	// UKI describes a TD that boots a unified kernel image from its
+	// disk's ESP instead (no direct boot): RTMR1 and RTMR2 are
+	// UKIBootEvents'; RTMR0 is not computable, because its boot variables
+	// are the ones OVMF's boot manager creates for the VM's devices. Its
+	// Separator is the Options' own.
+	UKI *UKIBoot
+
 	// ACPI are QEMU's ACPI fw_cfg blobs. Without them RTMR0 is not
 	// computable; its other events are still returned. ACPISource says
 	// where they came from (recorded in Variant.ACPITables); without them,
@@ -99,6 +106,7 @@ type Variant struct {
 	BootVariables       string      `json:"boot_variables"`
 	ACPITables          string      `json:"acpi_tables"`
 	LinuxEFIStub        string      `json:"linux_efi_stub"`
+	Boot                string      `json:"boot"`
 }
 
 // Register is an RTMR value, or why it cannot be computed.
@@ -231,8 +239,23 @@ func Measure(firmware []byte, opts Options) (*Result, error) {
 	}
 	res.Events = append(res.Events, rtmr0...)
 
-	// RTMR1 and RTMR2: QEMU direct kernel boot with a Linux >= 6.9 EFI stub.
-	if o.Kernel == nil {
+	// RTMR1 and RTMR2: QEMU direct kernel boot with a Linux >= 6.9 EFI stub,
+	// or a UKI from the disk.
+	if o.Kernel != nil && o.UKI != nil {
+		return nil, errors.New("a TD boots either a kernel directly (QEMU -kernel) or a UKI from its disk, not both")
+	}
+	if o.UKI != nil {
+		u := *o.UKI
+		u.Separator = o.Separator
+		evs, err := UKIBootEvents(u)
+		if err != nil {
+			return nil, err
+		}
+		res.Events = append(res.Events, evs...)
+		res.RTMR[0].Computable = false
+		res.RTMR[0].Reason = "a TD booted from its disk measures the boot variables (BootOrder, Boot####) that OVMF's boot manager creates for the VM's devices, which are not modelled; the other RTMR0 events are listed"
+		res.RTMR[1].Computable, res.RTMR[2].Computable = true, true
+	} else if o.Kernel == nil {
 		reason := "no kernel given: without QEMU direct boot the boot loader decides what is measured"
 		res.RTMR[1].Reason, res.RTMR[2].Reason = reason, reason
 		res.Events = append(res.Events, bootVars...)
@@ -367,6 +390,7 @@ func withDefaults(o Options) (Options, Variant, error) {
 		BootVariables:       "default (BootOrder 0000, Boot0000 UiApp)",
 		ACPITables:          "not given",
 		LinuxEFIStub:        "none (no kernel)",
+		Boot:                "none (no kernel, no UKI)",
 	}
 	if o.SecureBoot != nil {
 		v.SecureBoot = "given"
@@ -382,6 +406,15 @@ func withDefaults(o Options) (Options, Variant, error) {
 	}
 	if o.Kernel != nil {
 		v.LinuxEFIStub = "linux >= 6.9 (measures LoadOptions and the initrd into RTMR2)"
+		v.Boot = "QEMU direct kernel boot (-kernel)"
+	}
+	if o.UKI != nil {
+		v.BootVariables = "not modelled (a disk boot: OVMF's boot manager creates them)"
+		v.LinuxEFIStub = "linux before 6.9 (measures nothing into RTMR2)"
+		if o.UKI.LinuxCC {
+			v.LinuxEFIStub = "linux >= 6.9 (measures the UKI's .cmdline and .initrd into RTMR2)"
+		}
+		v.Boot = fmt.Sprintf(`UKI \EFI\BOOT\BOOTX64.EFI from the disk's ESP, after %d failed boot options`, o.UKI.FailedBootOptions)
 	}
 	return o, v, nil
 }

@@ -7,12 +7,20 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cocobuild/cocobuild/measure/pcr"
 	"github.com/cocobuild/cocobuild/measure/pe"
 )
 
 // EvEFIGPTEvent is EV_EFI_GPT_EVENT: the GPT of the disk an image is
 // loaded from (PCR 5, RTMR1 in a TD).
 const EvEFIGPTEvent EventType = 0x80000006
+
+// GPTHeadSize is how much of a disk GPTEventData needs at most: the
+// protective MBR, the header and the partition entry array (128 entries
+// of 128 bytes fill 34 sectors; the header's limits allow up to 1024
+// entries of up to 4 KiB after LBA 2, which the first MiB does not always
+// hold, and GPTEventData says so).
+const GPTHeadSize = 1 << 20
 
 // GPTEventData returns the UEFI_GPT_DATA edk2's DxeTpm2MeasureBootLib
 // (Tcg2MeasureGptTable) measures before the first image it loads from a
@@ -66,11 +74,12 @@ type UKIBoot struct {
 	// LinuxCC says the kernel's EFI stub measures its LoadOptions and
 	// initrd through the CC measurement protocol (Linux 6.9 and later).
 	LinuxCC bool
-	// SystemdCC says systemd-stub measures its sections through the CC
-	// measurement protocol (systemd 255 and later); Debian 12's (252)
-	// uses the TCG2 protocol only, which a TD without a vTPM lacks.
-	SystemdCC bool
 }
+
+// ccStubSince is the first systemd release whose stub measures its
+// sections through the CC measurement protocol when a TD has no TPM
+// (into RTMR2); Debian 12's stub (252) uses the TCG2 protocol only.
+const ccStubSince = 255
 
 // UKIBootEvents returns the RTMR1 and RTMR2 events of a UKI boot, in log
 // order (see docs/recipes.md, *A TD that boots a UKI*):
@@ -82,8 +91,9 @@ type UKIBoot struct {
 //  3. LoadImage of BOOTX64.EFI from the disk: the GPT (EV_EFI_GPT_EVENT,
 //     PCR 5) then the UKI's SHA-384 Authenticode digest
 //     (EV_EFI_BOOT_SERVICES_APPLICATION, PCR 4), both RTMR1;
-//  4. systemd-stub: with SystemdCC its sections would go to RTMR2 (PCR 11)
-//     — not modelled, an error; without, nothing;
+//  4. systemd-stub: from 255 on its sections would go to RTMR2 (PCR 11)
+//     — not modelled, an error; before (the stub's .sdmagic says which),
+//     nothing;
 //  5. systemd-stub 252 starts the kernel (.linux) with LoadImage: its
 //     SHA-384 Authenticode digest (RTMR1);
 //  6. with LinuxCC, the kernel's EFI stub: LoadOptions (.cmdline as
@@ -96,8 +106,12 @@ type UKIBoot struct {
 // the guest's event log); their RTMR placement is TdTcg2Dxe's PCR-to-MR
 // map. Unverified on a TD.
 func UKIBootEvents(o UKIBoot) ([]Event, error) {
-	if o.SystemdCC {
-		return nil, errors.New("systemd-stub measuring its sections into RTMR2 (systemd 255 and later) is not modelled")
+	v, err := pcr.StubVersion(o.UKI)
+	if err != nil {
+		return nil, fmt.Errorf("the UKI: %w", err)
+	}
+	if v >= ccStubSince {
+		return nil, fmt.Errorf("the UKI's systemd-stub %d measures its sections into RTMR2 through the CC measurement protocol (systemd %d and later), which is not modelled: build the UKI with an older stub (Debian 12's systemd-boot-efi, 252)", v, ccStubSince)
 	}
 	f, err := pe.Parse(o.UKI)
 	if err != nil {
@@ -149,7 +163,7 @@ func UKIBootEvents(o UKIBoot) ([]Event, error) {
 	ev = append(ev,
 		Event{RTMR: 1, Type: EvEFIGPTEvent, Digest: sha384(gpt), Data: gpt, Description: "GPT of the boot disk (PCR 5)"},
 		Event{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: ud, Description: `UKI \EFI\BOOT\BOOTX64.EFI, Authenticode SHA-384 (PCR 4)`},
-		Event{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: kd, Description: "kernel .linux, loaded by systemd-stub 252, Authenticode SHA-384 (PCR 4)"})
+		Event{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: kd, Description: fmt.Sprintf("kernel .linux, loaded by systemd-stub %d, Authenticode SHA-384 (PCR 4)", v)})
 	if o.LinuxCC {
 		cmdline, err := sec(".cmdline")
 		if err != nil {

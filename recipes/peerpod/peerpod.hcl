@@ -120,6 +120,19 @@ measure "az_tdx" {
   uki      = uki.guest
 }
 
+# A TD (QEMU q35 with Debian's TDVF, the ovmf input) that boots this disk's
+# UKI: MRTD, and RTMR1 and RTMR2 (the GPT, the UKI's and the kernel's
+# Authenticode digests; the .cmdline and .initrd as the Linux EFI stub
+# measures them). RTMR0 is left out: it holds the boot variables that
+# OVMF's boot manager creates for the VM's devices, which are not modelled.
+measure "td" {
+  tee                 = "tdx"
+  firmware            = input.ovmf
+  uki                 = uki.guest
+  disk                = disk.guest
+  failed_boot_options = 1 # QEMU's default, empty CD-ROM drive is tried first
+}
+
 variable "expires" {
   type        = string
   default     = "2027-12-31T00:00:00Z"
@@ -135,7 +148,7 @@ variable "signing_key" {
 }
 
 # Signed reference values: rvps.json holds tpm_pcr4/7/9/11, snp_pcr…,
-# tdx_pcr… for Trustee. The PCRs do not cover the firmware (PCR 0 is not
+# tdx_pcr… and the TD's mr_td, rtmr_1 and rtmr_2 for Trustee. The PCRs do not cover the firmware (PCR 0 is not
 # modelled, and a vTPM guest's firmware is the cloud's), which every document
 # says.
 publish "peerpod" {

@@ -21,6 +21,8 @@ type measureTDXFlags struct {
 	firmware, kernel, initrd, cmdline string
 	pageOrder, memory, qemuVersion    string
 	separator, acpiDir, eventLog      string
+	uki, disk                         string
+	failedBootOptions                 int
 }
 
 // Command implements tee.TEE: `cocobuild measure tdx`.
@@ -32,10 +34,11 @@ func (TEE) Command(cli *tee.CLI) *cobra.Command {
 		Long: `Compute the Intel TDX measurements of a TD launched by QEMU with a TDVF (OVMF) firmware,
 without booting it: MRTD from the firmware and the VMM's page order; RTMR0 from the TD HOB,
 the variable store, the Secure Boot and boot variables and QEMU's ACPI blobs (--acpi-dir);
-RTMR1 and RTMR2 for direct kernel boot (--kernel, --initrd, --append); RTMR3 is zero.
+RTMR1 and RTMR2 for direct kernel boot (--kernel, --initrd, --append) or for a unified kernel
+image booted from the disk's ESP (--uki, --disk: the UKI and the disk's GPT); RTMR3 is zero.
 
 A register that cannot be computed from what was given (RTMR0 without --acpi-dir, RTMR1/2
-without --kernel) is left out and the reason printed. --acpi-dir names a directory with the
+without --kernel or --uki, RTMR0 of a disk boot) is left out and the reason printed. --acpi-dir names a directory with the
 files table-loader, rsdp and tables (QEMU's etc/table-loader, etc/acpi/rsdp, etc/acpi/tables,
 e.g. from /sys/firmware/qemu_fw_cfg/by_name/etc/.../raw in a guest of the same configuration).
 
@@ -45,7 +48,8 @@ files within the limits in force (--limit, e.g. firmware 64MiB, kernel 512MiB, A
 		Example: `  cocobuild measure tdx --firmware OVMF.fd
   cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --initrd initrd.img --append "console=ttyS0" --memory 4G
   cocobuild measure tdx --firmware OVMF.fd --page-order two-pass --qemu-version 8.2.2 --tdvf-separator legacy --kernel vmlinuz
-  cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --acpi-dir acpi/ --eventlog ccel.bin --json`,
+  cocobuild measure tdx --firmware OVMF.fd --kernel vmlinuz --acpi-dir acpi/ --eventlog ccel.bin --json
+  cocobuild measure tdx --firmware OVMF.fd --uki uki.efi --disk disk.raw --failed-boot-options 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMeasureTDX(cli, cmd, f)
@@ -61,6 +65,9 @@ files within the limits in force (--limit, e.g. firmware 64MiB, kernel 512MiB, A
 	fl.StringVar(&f.qemuVersion, "qemu-version", model.DefaultQEMUVersion.String(), "QEMU release; before 10.2 QEMU patches the kernel's setup header, which changes RTMR1")
 	fl.StringVar(&f.separator, "tdvf-separator", string(model.SeparatorCurrent), "TDVF separator placement: current (RTMR1) or legacy (RTMR0, edk2 up to 202408.01)")
 	fl.StringVar(&f.acpiDir, "acpi-dir", "", "directory with QEMU's ACPI fw_cfg blobs table-loader, rsdp and tables (needed for RTMR0)")
+	fl.StringVar(&f.uki, "uki", "", "unified kernel image the TD boots from its disk's ESP (\\EFI\\BOOT\\BOOTX64.EFI) instead of --kernel; needs --disk")
+	fl.StringVar(&f.disk, "disk", "", "the raw disk image the UKI is booted from (its GPT is measured)")
+	fl.IntVar(&f.failedBootOptions, "failed-boot-options", 0, "with --uki: boot options the firmware tries, and that return, before the disk's (QEMU's empty CD-ROM drive is one)")
 	fl.StringVar(&f.eventLog, "eventlog", "", "write the expected CC event log (CCEL, TCG2 crypto-agile, SHA-384) to this file")
 	return c
 }
@@ -73,6 +80,15 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 	}
 	if f.kernel == "" && (f.initrd != "" || cmd.Flags().Changed("append")) {
 		return cli.Usage(errors.New("--initrd and --append describe QEMU direct boot and need --kernel"))
+	}
+	if (f.uki == "") != (f.disk == "") {
+		return cli.Usage(errors.New("--uki and --disk go together: the UKI and the raw disk whose ESP holds it"))
+	}
+	if f.uki != "" && (f.kernel != "" || f.initrd != "" || cmd.Flags().Changed("append")) {
+		return cli.Usage(errors.New("--uki describes a TD that boots a UKI from its disk; --kernel, --initrd and --append describe QEMU direct boot: give one or the other"))
+	}
+	if f.failedBootOptions < 0 || f.failedBootOptions > 16 || (f.uki == "" && cmd.Flags().Changed("failed-boot-options")) {
+		return cli.Usage(errors.New("--failed-boot-options is 0-16 and goes with --uki"))
 	}
 	if opts.PageOrder, err = model.ParsePageOrder(f.pageOrder); err != nil {
 		return cli.Usage(fmt.Errorf("--page-order: %w", err))
@@ -103,6 +119,16 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 		if opts.Initrd, err = tee.ReadInput(cli.Limits, "initrd", f.initrd, limits.Initrd); err != nil {
 			return cli.Usage(err)
 		}
+	}
+	if f.uki != "" {
+		u := &model.UKIBoot{FailedBootOptions: f.failedBootOptions, LinuxCC: true}
+		if u.UKI, err = tee.ReadInput(cli.Limits, "uki", f.uki, limits.Kernel); err != nil {
+			return cli.Usage(err)
+		}
+		if u.Disk, err = limits.ReadHead(f.disk, model.GPTHeadSize); err != nil {
+			return cli.Usage(tee.Escaped(fmt.Errorf("--disk: %w", err)))
+		}
+		opts.UKI = u
 	}
 	if f.acpiDir != "" {
 		opts.ACPI = &model.ACPITables{}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/internal/qemuacpi"
 	"github.com/cocobuild/cocobuild/manifest"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
@@ -37,6 +38,14 @@ func (n *node) measure(ctx context.Context, sc *recipes.StepContext, in *tee.Rea
 		assumptions = append(assumptions, fmt.Sprintf("firmware %s %s: RTMR values assume a TDVF that measures into RTMRs (assume_rtmr_measurement)", n.Firmware.Origin, lacks))
 	}
 	sb := secureBootVariables(fwInfo)
+	var uki *model.UKIBoot
+	if n.uki != nil && n.disk != nil {
+		var err error
+		if uki, err = n.readUKI(); err != nil {
+			return nil, err
+		}
+		common = tee.With(common, "uki_sha256", n.uki.SHA256, "disk_sha256", n.disk.SHA256, "failed_boot_options", n.failed)
+	}
 	qemuVersions := n.qemu
 	vcpus := []int{0} // not part of the measurement without ACPI tables
 	type acpiKey struct {
@@ -113,7 +122,7 @@ func (n *node) measure(ctx context.Context, sc *recipes.StepContext, in *tee.Rea
 							return nil, err
 						}
 						sep, _ := model.ParseSeparator(sp)
-						opts := model.Options{PageOrder: order, Memory: memBytes, QEMU: q, Separator: sep, SecureBoot: sb}
+						opts := model.Options{PageOrder: order, Memory: memBytes, QEMU: q, Separator: sep, SecureBoot: sb, UKI: uki}
 						if n.Kernel != nil {
 							opts.Kernel, opts.Cmdline = kernel, n.Cmdline
 							if n.Initrd != nil {
@@ -161,7 +170,7 @@ func (n *node) measure(ctx context.Context, sc *recipes.StepContext, in *tee.Rea
 							}
 						}
 						params := tee.With(common, "memory", mem, "qemu_version", qv, "page_order", po, "tdvf_separator", sp, "variant", rep.Variant)
-						params["covers"] = coverage(rep, n.Kernel != nil, lacks == "")
+						params["covers"] = coverage(rep, n.Kernel != nil || uki != nil, lacks == "")
 						if nv > 0 {
 							params = tee.With(params, "vcpus", nv, "virtio_disks", n.virtioDisks)
 						}
@@ -187,6 +196,25 @@ func (n *node) measure(ctx context.Context, sc *recipes.StepContext, in *tee.Rea
 		}
 	}
 	return out, nil
+}
+
+// readUKI reads the UKI and the first MiB of the disk (its GPT) for a
+// TD that boots the UKI from the disk.
+func (n *node) readUKI() (*model.UKIBoot, error) {
+	img, err := n.Limits.ReadFile(n.uki.Path, limits.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("uki of measure block %q (%s): %w", n.Name, n.uki.Origin, err)
+	}
+	head, err := limits.ReadHead(n.disk.Path, model.GPTHeadSize)
+	if err != nil {
+		return nil, fmt.Errorf("disk of measure block %q (%s): %w", n.Name, n.disk.Origin, err)
+	}
+	if _, err := model.GPTEventData(head); err != nil {
+		return nil, fmt.Errorf("disk of measure block %q (%s): %w: give the raw image (disk.NAME.raw, or a disk block whose first format is raw)", n.Name, n.disk.Origin, err)
+	}
+	// The kernel's EFI stub is assumed to be Linux 6.9 or later (as for
+	// direct boot): it measures the UKI's .cmdline and .initrd into RTMR2.
+	return &model.UKIBoot{UKI: img, Disk: head, FailedBootOptions: n.failed, LinuxCC: true}, nil
 }
 
 // secureBootVariables are the Secure Boot variables a TD booted with the
@@ -238,7 +266,7 @@ func rtmrGap(info *ovmf.Info, err error) string {
 // assume_rtmr_measurement it does not, and the RTMR values vouch for
 // nothing). Without a kernel no register vouches for what the firmware
 // boots.
-func coverage(rep model.Report, directBoot, measuresRTMR bool) manifest.Coverage {
-	return manifest.Coverage{Firmware: measuresRTMR && rep.RTMR0 != nil, Kernel: measuresRTMR && directBoot && rep.RTMR1 != nil,
-		Initrd: measuresRTMR && directBoot && rep.RTMR2 != nil, Cmdline: measuresRTMR && directBoot && rep.RTMR2 != nil}
+func coverage(rep model.Report, boots, measuresRTMR bool) manifest.Coverage {
+	return manifest.Coverage{Firmware: measuresRTMR && rep.RTMR0 != nil, Kernel: measuresRTMR && boots && rep.RTMR1 != nil,
+		Initrd: measuresRTMR && boots && rep.RTMR2 != nil, Cmdline: measuresRTMR && boots && rep.RTMR2 != nil}
 }

@@ -37,7 +37,7 @@ func (TEE) Names() []string { return []string{"tdx"} }
 
 // Attributes implements tee.TEE.
 func (TEE) Attributes() []string {
-	return []string{"memory", "qemu_versions", "page_orders", "tdvf_separators", "acpi_qemu", "virtio_disks", "phys_bits", "assume_rtmr_measurement", "xfam"}
+	return []string{"memory", "qemu_versions", "page_orders", "tdvf_separators", "acpi_qemu", "virtio_disks", "phys_bits", "assume_rtmr_measurement", "xfam", "uki", "disk", "failed_boot_options"}
 }
 
 // node is a decoded TDX measure block.
@@ -60,6 +60,11 @@ type node struct {
 	// (8 bytes little-endian, lowercase hex); "" when not declared. It
 	// enters no measurement.
 	xfam string
+	// uki and disk describe a TD that boots a UKI from the disk's ESP
+	// (RTMR1 and RTMR2); failed is the number of boot options the
+	// firmware tries, and that return, before the disk's.
+	uki, disk *recipes.Artifact
+	failed    int
 }
 
 // Decode implements tee.TEE.
@@ -119,7 +124,60 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 			n.xfam = x
 		}
 	}
+	diags = append(diags, n.decodeUKI(b)...)
 	return n, diags
+}
+
+// decodeUKI decodes uki, disk and failed_boot_options: a TD that boots a
+// UKI from its disk instead of a kernel given to QEMU.
+func (n *node) decodeUKI(b *tee.Block) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	art := func(name string) *recipes.Artifact {
+		a, ok := b.Attrs[name]
+		if !ok {
+			return nil
+		}
+		v, known, d := recipes.DecodeArtifact(a.Expr, b.Ctx)
+		diags = append(diags, d...)
+		if !known {
+			return nil
+		}
+		return &v
+	}
+	n.uki, n.disk = art("uki"), art("disk")
+	if a, ok := b.Attrs["failed_boot_options"]; ok {
+		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.Number, &n.failed)...)
+		if n.failed < 0 || n.failed > 16 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid failed_boot_options",
+				Detail: "failed_boot_options is the number of boot options the firmware tries before the disk's (0-16).", Subject: a.Expr.Range().Ptr()})
+		}
+	}
+	_, hasUKI := b.Attrs["uki"]
+	_, hasDisk := b.Attrs["disk"]
+	switch a, hasFailed := b.Attrs["failed_boot_options"]; {
+	case hasUKI != hasDisk:
+		which, other := "uki", "disk"
+		if hasDisk {
+			which, other = "disk", "uki"
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: which + " without " + other,
+			Detail: "A TD that boots a UKI from its disk measures the UKI and the disk's GPT into RTMR1: give both, uki = uki.NAME and disk = disk.NAME (the raw image whose ESP holds the UKI at \\EFI\\BOOT\\BOOTX64.EFI).",
+			Subject: b.Attrs[which].NameRange.Ptr()})
+	case hasUKI && b.Kernel != nil:
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "kernel beside uki",
+			Detail: "A TD boots either a kernel directly (QEMU -kernel: kernel, initrd, cmdline) or a UKI from its disk (uki, disk), not both: leave one out.",
+			Subject: b.Attrs["uki"].NameRange.Ptr()})
+	case hasFailed && !hasUKI:
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "failed_boot_options without uki",
+			Detail: "failed_boot_options counts the boot options tried before a disk's UKI: add uki = uki.NAME and disk = disk.NAME, or leave it out.", Subject: a.NameRange.Ptr()})
+	}
+	for _, name := range []string{"initrd", "cmdline"} {
+		if a, ok := b.Attrs[name]; ok && hasUKI {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: name + " beside uki",
+				Detail: fmt.Sprintf("The UKI holds the %s it boots: leave %s out.", name, name), Subject: a.NameRange.Ptr()})
+		}
+	}
+	return diags
 }
 
 // checkXFAM parses a TD's XFAM (a hex number such as 0x61ae7) and returns
@@ -148,6 +206,8 @@ type params struct {
 	VirtioDisks int      `json:"virtio_disks,omitempty"`
 	PhysBits    int      `json:"phys_bits,omitempty"`
 	AssumeRTMR  bool     `json:"assume_rtmr_measurement,omitempty"`
+	UKI         bool     `json:"uki,omitempty"`
+	Failed      int      `json:"failed_boot_options,omitempty"`
 }
 
 // models are the versions of the measure packages the step depends on.
@@ -164,7 +224,10 @@ func stepVersion(m models) string {
 func (n *node) Steps() []*recipes.Step {
 	inputs, sp := n.Inputs()
 	p := params{StepParams: sp, Memory: n.memory, QEMU: n.qemu, PageOrders: n.pageOrders, Separators: n.separators,
-		ACPIQEMU: n.acpiQEMU != "", VirtioDisks: n.virtioDisks, AssumeRTMR: n.assumeRTMR}
+		ACPIQEMU: n.acpiQEMU != "", VirtioDisks: n.virtioDisks, AssumeRTMR: n.assumeRTMR, Failed: n.failed}
+	if n.uki != nil && n.disk != nil {
+		inputs, p.UKI = append(inputs, *n.uki, *n.disk), true
+	}
 	if n.acpiQEMU != "" {
 		// Without ACPI tables the vCPU count is not part of a TD's measurement.
 		p.VCPUs, p.PhysBits = n.VCPUs, n.physBits
