@@ -161,11 +161,11 @@ func (n *node) decodeUKI(b *tee.Block) hcl.Diagnostics {
 			which, other = "disk", "uki"
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: which + " without " + other,
-			Detail: "A TD that boots a UKI from its disk measures the UKI and the disk's GPT into RTMR1: give both, uki = uki.NAME and disk = disk.NAME (the raw image whose ESP holds the UKI at \\EFI\\BOOT\\BOOTX64.EFI).",
+			Detail:  "A TD that boots a UKI from its disk measures the UKI and the disk's GPT into RTMR1: give both, uki = uki.NAME and disk = disk.NAME (the raw image whose ESP holds the UKI at \\EFI\\BOOT\\BOOTX64.EFI).",
 			Subject: b.Attrs[which].NameRange.Ptr()})
 	case hasUKI && b.Kernel != nil:
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "kernel beside uki",
-			Detail: "A TD boots either a kernel directly (QEMU -kernel: kernel, initrd, cmdline) or a UKI from its disk (uki, disk), not both: leave one out.",
+			Detail:  "A TD boots either a kernel directly (QEMU -kernel: kernel, initrd, cmdline) or a UKI from its disk (uki, disk), not both: leave one out.",
 			Subject: b.Attrs["uki"].NameRange.Ptr()})
 	case hasFailed && !hasUKI:
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "failed_boot_options without uki",
