@@ -10,8 +10,12 @@ import "encoding/binary"
 // the EFI stub measures (EV_EVENT_TAG "LOADED_IMAGE::LoadOptions" in RTMR2:
 // the SHA-384 of the UTF-16LE command line with its NUL). Each is nil when
 // the launch logs no such event (no direct boot, or no command line and no
-// initrd).
+// initrd; a UKI booted from the disk, whose images have device paths on
+// the disk, not File(kernel)).
 func (r *Result) DirectBootDigests() (kernel, loadOptions *Digest) {
+	if r.KernelAuthenticodeSHA256 == nil {
+		return nil, nil // no direct boot
+	}
 	for _, e := range r.Events {
 		switch {
 		case e.Type == EvEFIBootServicesApplication && e.RTMR == 1 && kernel == nil:
