@@ -9,14 +9,16 @@
 // numbered chunks with the total length and SHA-256, so that the test can
 // tell a lost or damaged chunk from a wrong log.
 //
-// The quote: an attestation key (a restricted ECDSA P-256 signing key,
-// primary under the endorsement hierarchy, tpm2_createak's ECC template)
-// quotes the SHA-256 PCRs 0-23 with the nonce the kernel command line
-// gives (cocobuild.nonce=HEX), through go-tpm and the kernel's resource
-// manager. It prints "QUOTE name hex sha256" lines: attest (the
-// TPMS_ATTEST, as tpm2_quote -m writes it), signature (the TPMT_SIGNATURE,
-// tpm2_quote -s) and akpub (the AK's TPM2B_PUBLIC, tpm2_createak -u),
-// each with the SHA-256 of its bytes, or "QUOTE error ..." when it fails.
+// The quote: an attestation key (a restricted ECDSA P-256 signing key
+// with SHA-256, the attributes and scheme tpm2_createak gives an ECC AK,
+// made as a primary key of the endorsement hierarchy) quotes the SHA-256
+// PCRs 0-23 with the nonce the kernel command line gives
+// (cocobuild.nonce=HEX), through go-tpm and the kernel's resource manager
+// (or /dev/tpm0 without one). It prints "QUOTE name hex sha256" lines:
+// attest (the TPMS_ATTEST, as tpm2_quote -m writes it), signature (the
+// TPMT_SIGNATURE, tpm2_quote -s) and akpub (the AK's TPM2B_PUBLIC,
+// tpm2_createak -u), each with the SHA-256 of its bytes, or "QUOTE error
+// ..." when it fails.
 package main
 
 import (
@@ -101,7 +103,10 @@ func quote(out io.Writer) error {
 	}
 	tpm, err := linuxtpm.Open("/dev/tpmrm0")
 	if err != nil {
-		return err
+		// No resource manager: the TPM itself (nothing else uses it).
+		if tpm, err = linuxtpm.Open("/dev/tpm0"); err != nil {
+			return err
+		}
 	}
 	defer tpm.Close()
 	ak, err := tpm2.CreatePrimary{
