@@ -62,6 +62,23 @@ type CheckInput struct {
 	// Signature, when not nil, asks for the evidence's signature to be
 	// checked.
 	Signature *SignatureCheck
+	// Quote is what checks a TPM quote's signature and nonce, or nil.
+	Quote *QuoteCheck
+}
+
+// QuoteCheck is what a TPM quote (which carries no certificate) is
+// checked with: its signature (tpm2_quote -s) and the attestation key
+// that made it, and the verifier's nonce.
+type QuoteCheck struct {
+	// Signature is the TPMT_SIGNATURE, or nil.
+	Signature []byte
+	// AK is the attestation key: a TPM2B_PUBLIC or a PEM public key, or
+	// nil.
+	AK []byte
+	// AKName names the AK in the output (its file).
+	AKName string
+	// Nonce is the verifier's nonce the quote must carry, or nil.
+	Nonce []byte
 }
 
 // SignatureCheck are the certificates and collateral that the evidence's

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -35,8 +36,8 @@ import (
 // without a network, and returns the SHA-256 PCRs the guest's
 // testdata/pcrinit printed from /sys/class/tpm/tpm0/pcr-sha256/N and the
 // firmware's event log, replayed by go-eventlog against the guest's
-// SHA-256 and SHA-384 PCRs.
-func bootPCRs(t *testing.T, disk, code, vars string) (map[int]string, *tcg.EventLog) {
+// SHA-256 and SHA-384 PCRs, and the guest's TPM quote.
+func bootPCRs(t *testing.T, disk, code, vars string) (console, *tcg.EventLog) {
 	t.Helper()
 	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	swtpm := testenv.Tool(t, "swtpm", "swtpm")
@@ -65,12 +66,8 @@ func bootPCRs(t *testing.T, disk, code, vars string) (map[int]string, *tcg.Event
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	q := exec.CommandContext(ctx, qemu, "-machine", "q35,accel=tcg", "-m", "1024", "-display", "none", "-serial", "stdio",
-		"-monitor", "none", "-nic", "none", "-no-reboot",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-		"-drive", "if=pflash,format=raw,unit=1,file="+v,
-		"-drive", "file="+disk+",format=raw,if=virtio,snapshot=on",
-		"-chardev", "socket,id=chrtpm,path="+sock, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0")
+	q := exec.CommandContext(ctx, qemu, append(qemuArgs(code, v, disk),
+		"-chardev", "socket,id=chrtpm,path="+sock, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0")...)
 	out, err := q.CombinedOutput()
 	if err != nil {
 		t.Fatalf("qemu: %v\n%s\nswtpm: %s", err, out, tpmLog.String())
@@ -97,26 +94,44 @@ func bootPCRs(t *testing.T, disk, code, vars string) (map[int]string, *tcg.Event
 			t.Fatalf("the guest's event log does not replay to its %s PCRs (go-eventlog): %v", bank.name, err)
 		}
 	}
-	return con.pcrs["sha256"], el
+	return con, el
 }
 
-// console is what testdata/pcrinit printed: the PCR banks and the event
-// log.
-type console struct {
-	pcrs map[string]map[int]string // bank, index: hex
-	log  []byte
+// qemuArgs are QEMU's arguments for a TCG boot of disk (a snapshot) with
+// the firmware code and a writable copy of its variable store, without a
+// network, the serial console on stdout, and no reboot.
+func qemuArgs(code, vars, disk string) []string {
+	return []string{"-machine", "q35,accel=tcg", "-m", "1024", "-display", "none", "-serial", "stdio",
+		"-monitor", "none", "-nic", "none", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+		"-drive", "file=" + disk + ",format=raw,if=virtio,snapshot=on"}
 }
+
+// console is what testdata/pcrinit printed: the PCR banks, the event
+// log and the TPM quote.
+type console struct {
+	pcrs  map[string]map[int]string // bank, index: hex
+	log   []byte
+	quote map[string][]byte // attest, signature, akpub
+}
+
+// quoteParts are the QUOTE lines pcrinit prints.
+var quoteParts = []string{"attest", "signature", "akpub"}
 
 // parseConsole reads pcrinit's lines from a serial console's output: "PCR
-// bank n hex" (24 per bank), "LOG i/n hex" chunks, "LOGSUM length sha256"
-// and "PCR done". A chunk that is missing or damaged (a console line the
-// kernel or firmware wrote into) is an error naming it, never a shorter
-// log.
+// bank n hex" (24 per bank), "LOG i/n hex" chunks, "LOGSUM length
+// sha256", "QUOTE part hex sha256" (attest, signature, akpub) and "PCR
+// done". A chunk or quote part that is missing or damaged (a console line
+// the kernel or firmware wrote into) is an error naming it, never a
+// shorter log or another quote.
 func parseConsole(out []byte) (console, error) {
-	c := console{pcrs: map[string]map[int]string{"sha256": {}, "sha384": {}}}
+	c := console{pcrs: map[string]map[int]string{"sha256": {}, "sha384": {}}, quote: map[string][]byte{}}
 	pcr := regexp.MustCompile(`^PCR (sha256|sha384) (\d+) ([0-9a-f]+)\r?$`)
 	chunk := regexp.MustCompile(`^LOG (\d+)/(\d+) ([0-9a-f]*)\r?$`)
 	sum := regexp.MustCompile(`^LOGSUM (\d+) ([0-9a-f]{64})\r?$`)
+	quote := regexp.MustCompile(`^QUOTE (attest|signature|akpub) ([0-9a-f]+) ([0-9a-f]{64})\r?$`)
+	var quoteErr string
 	chunks := map[int][]byte{}
 	total, length, digest, done := -1, -1, "", false
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -136,6 +151,12 @@ func parseConsole(out []byte) (console, error) {
 		} else if m := sum.FindStringSubmatch(l); m != nil {
 			length, _ = strconv.Atoi(m[1])
 			digest = m[2]
+		} else if m := quote.FindStringSubmatch(l); m != nil {
+			if b, err := hex.DecodeString(m[2]); err == nil && fmt.Sprintf("%x", sha256.Sum256(b)) == m[3] {
+				c.quote[m[1]] = b
+			}
+		} else if e, ok := strings.CutPrefix(l, "QUOTE error "); ok {
+			quoteErr = e
 		}
 		done = done || strings.HasPrefix(l, "PCR done")
 	}
@@ -160,6 +181,14 @@ func parseConsole(out []byte) (console, error) {
 	if got := fmt.Sprintf("%x", sha256.Sum256(c.log)); len(c.log) != length || got != digest {
 		return c, fmt.Errorf("event log of %d bytes, sha256 %s; the guest printed %d bytes, sha256 %s", len(c.log), got, length, digest)
 	}
+	if quoteErr != "" {
+		return c, fmt.Errorf("the guest could not quote: %s", quoteErr)
+	}
+	for _, p := range quoteParts {
+		if c.quote[p] == nil {
+			return c, fmt.Errorf("the quote's %s is missing or damaged on the console (its sha256 does not match)", p)
+		}
+	}
 	return c, nil
 }
 
@@ -167,7 +196,9 @@ func parseConsole(out []byte) (console, error) {
 // kernel 6.1 (its TPM CRB driver built in) and an initrd with
 // testdata/pcrinit, on a disk's ESP, booted with Debian 12's OVMF (Secure
 // Boot off) and swtpm: the guest's PCRs 4, 7, 9 and 11 are the measure
-// block's pcr4, pcr7, pcr9 and pcr11.
+// block's pcr4, pcr7, pcr9 and pcr11; the guest's TPM quote of its PCRs
+// checks against the build's release with cocobuild check and
+// tpm2_checkquote (checkQuote).
 func TestUKIBootPCRs(t *testing.T) {
 	m, pcrs, b := bootUKI(t, false)
 	for _, n := range []int{4, 7, 9, 11} {
@@ -175,6 +206,7 @@ func TestUKIBootPCRs(t *testing.T) {
 			t.Errorf("guest PCR %d = %s, want the measure block's %s", n, got, want)
 		}
 	}
+	t.Run("quote", func(t *testing.T) { checkQuote(t, b.boot) })
 	// The TD model's RTMR1 events of the same boot (measure/tdx, as the
 	// measure "tdx" block computes them with uki and disk) are OVMF's PCR 4
 	// and 5 events (the same edk2 code measures them, through TCG2 here,
@@ -244,6 +276,7 @@ type booted struct {
 	disk string
 	uki  []byte
 	log  *tcg.EventLog // replayed against the guest's PCRs
+	boot ukiBoot
 }
 
 // TestUKISecureBoot: the same UKI signed with the recipe's own db key
@@ -260,9 +293,46 @@ func TestUKISecureBoot(t *testing.T) {
 	}
 }
 
+// ukiBoot is a boot of the test's UKI disk.
+type ukiBoot struct {
+	// rebuild writes the same recipe (same nonce) with another
+	// failed_boot_options and builds it into a directory name beside out.
+	rebuild func(name string, failed int) (*manifest.Measurement, string)
+	out     string // the build output
+	cache   string // the build cache (the development key lies below it)
+	nonce   []byte // the nonce on the UKI's command line, which the guest quotes with
+	con     console
+}
+
 // bootUKI builds the UKI disk (signed, with its variable store, when sb)
-// and boots it; it returns the tpm measurement and the guest's PCRs.
+// with a fresh nonce on its command line (cocobuild.nonce=HEX, which
+// testdata/pcrinit quotes with) and a release signed with the development
+// key, and boots it; it returns the tpm measurement and the guest's PCRs.
 func bootUKI(t *testing.T, sb bool) (*manifest.Measurement, map[int]string, booted) {
+	m, out, boot := buildUKI(t, sb)
+	code := need(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
+	vars := need(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", "ovmf")
+	if sb {
+		code = need(t, "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "ovmf")
+		vars = filepath.Join(out, "uki", "guest", "OVMF_VARS.fd")
+	}
+	disk := filepath.Join(out, "disk", "boot", "disk.raw")
+	con, log := bootPCRs(t, disk, code, vars)
+	pcrs := con.pcrs["sha256"]
+	for n := range 24 {
+		t.Logf("guest PCR %d %s", n, pcrs[n])
+	}
+	img, err := os.ReadFile(filepath.Join(out, "uki", "guest", "uki.efi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot.con = con
+	return m, pcrs, booted{disk: disk, uki: img, log: log, boot: boot}
+}
+
+// buildUKI builds the boot test's recipe (see bootUKI) and returns its tpm
+// measurement and build output.
+func buildUKI(t *testing.T, sb bool) (*manifest.Measurement, string, ukiBoot) {
 	stub := need(t, stubPath, "systemd-boot-efi")
 	code := need(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
 	vars := need(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", "ovmf")
@@ -291,6 +361,10 @@ func bootUKI(t *testing.T, sb bool) (*manifest.Measurement, map[int]string, boot
 	if o, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("cpio: %v\n%s", err, o)
 	}
+	nonce := make([]byte, 20)
+	if _, err := rand.Read(nonce); err != nil {
+		t.Fatal(err)
+	}
 
 	ins := []struct{ name, path string }{{"stub", stub}, {"linux", kernel}, {"initrd", initrd}, {"fw", code}}
 	signing, measureSB := "", ""
@@ -311,12 +385,15 @@ func bootUKI(t *testing.T, sb bool) (*manifest.Measurement, map[int]string, boot
 		}
 		fmt.Fprintf(&inputs, "input %q {\n  file   = %q\n  sha256 = %q\n}\n\n", in.name, in.path, sha(b))
 	}
-	src := "recipe {\n  name = \"ukiboot\"\n}\n\n" + inputs.String() + `
+	cache := filepath.Join(dir, "cache")
+	build := func(name string, failed int) (*manifest.Measurement, string) {
+		t.Helper()
+		src := "recipe {\n  name = \"ukiboot\"\n}\n\n" + inputs.String() + `
 uki "guest" {
   stub    = input.stub
   kernel  = input.linux
   initrd  = input.initrd
-  cmdline = "console=ttyS0 panic=-1"
+  cmdline = "console=ttyS0 panic=-1 cocobuild.nonce=` + hex.EncodeToString(nonce) + `"
   osrel   = "ID=cocobuild\n"
 ` + signing + `}
 
@@ -330,47 +407,43 @@ disk "boot" {
 measure "tpm" {
   firmware            = input.fw
   uki                 = uki.guest
-  failed_boot_options = 1 # QEMU's default CD-ROM drive, empty: Boot0001 "UEFI QEMU DVD-ROM" is Not Found
+  failed_boot_options = ` + strconv.Itoa(failed) + ` # 1: QEMU's default CD-ROM drive, empty: Boot0001 "UEFI QEMU DVD-ROM" is Not Found
 ` + measureSB + `}
+
+publish "ukiboot" {
+  version                = "0.1.0"
+  expires                = "2099-01-01T00:00:00Z"
+  key                    = "dev"
+  allow_partial_coverage = true
+}
 `
-	rdir := filepath.Join(dir, "recipe")
-	if err := os.MkdirAll(rdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rdir, "r.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	res, err := testkinds.Load(t, rdir, filepath.Join(dir, "cache"), input.Options{}).Build(context.Background(), out, 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m *manifest.Measurement
-	for i := range res.Manifest.Measurements {
-		if res.Manifest.Measurements[i].TEE == "tpm" {
-			m = &res.Manifest.Measurements[i]
+		rdir := filepath.Join(dir, "recipe-"+name)
+		if err := os.MkdirAll(rdir, 0o755); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if m == nil {
+		if err := os.WriteFile(filepath.Join(rdir, "r.hcl"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, name)
+		res, err := testkinds.Load(t, rdir, cache, input.Options{}).Build(context.Background(), out, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range res.Manifest.Measurements {
+			if res.Manifest.Measurements[i].TEE == "tpm" {
+				return &res.Manifest.Measurements[i], out
+			}
+		}
 		t.Fatal("no tpm measurement in the manifest")
+		return nil, ""
 	}
-	if sb {
-		vars = filepath.Join(out, "uki", "guest", "OVMF_VARS.fd")
-	}
-	disk := filepath.Join(out, "disk", "boot", "disk.raw")
-	pcrs, log := bootPCRs(t, disk, code, vars)
-	for n := range 24 {
-		t.Logf("guest PCR %d %s", n, pcrs[n])
-	}
-	img, err := os.ReadFile(filepath.Join(out, "uki", "guest", "uki.efi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, pcrs, booted{disk: disk, uki: img, log: log}
+	m, out := build("out", 1)
+	return m, out, ukiBoot{rebuild: build, out: out, cache: cache, nonce: nonce}
 }
 
-// TestParseConsole: a lost or damaged event-log chunk, a missing bank or
-// an unfinished guest is an error, never a shorter log.
+// TestParseConsole: a lost or damaged event-log chunk or quote part, a
+// missing bank or an unfinished guest is an error, never a shorter log or
+// another quote.
 func TestParseConsole(t *testing.T) {
 	log := bytes.Repeat([]byte{0xab}, 600)
 	var good strings.Builder
@@ -381,21 +454,34 @@ func TestParseConsole(t *testing.T) {
 	}
 	lines := []string{fmt.Sprintf("LOG 0/2 %x\r\n", log[:512]), fmt.Sprintf("LOG 1/2 %x\r\n", log[512:])}
 	sum := fmt.Sprintf("LOGSUM 600 %x\r\n", sha256.Sum256(log))
+	parts := map[string][]byte{"attest": []byte("\xffTCG quote"), "signature": []byte("sig"), "akpub": []byte("ak")}
+	var quote strings.Builder
+	for _, p := range quoteParts {
+		fmt.Fprintf(&quote, "QUOTE %s %x %x\r\n", p, parts[p], sha256.Sum256(parts[p]))
+	}
+	q := quote.String()
+	all := good.String() + lines[0] + lines[1] + sum + q + "PCR done\r\n"
 	for _, tc := range []struct {
 		name, console, err string
 	}{
-		{"whole", good.String() + lines[0] + lines[1] + sum + "PCR done\r\n", ""},
-		{"printk inside a chunk", good.String() + lines[0][:40] + "[    1.234] random: crng init done\r\n" + lines[1] + sum + "PCR done\r\n", "chunk 0 of 2 is missing"},
-		{"damaged sum", good.String() + lines[0] + lines[1] + "LOGSUM 600 00\r\nPCR done\r\n", "no event log"},
-		{"wrong bytes", good.String() + lines[0] + strings.Replace(lines[1], "ab", "ac", 1) + sum + "PCR done\r\n", "sha256"},
-		{"a bank short", strings.Replace(good.String(), "PCR sha384 3 3\r\n", "", 1) + lines[0] + lines[1] + sum + "PCR done\r\n", "23 sha384 PCRs"},
+		{"whole", all, ""},
+		{"printk inside a chunk", good.String() + lines[0][:40] + "[    1.234] random: crng init done\r\n" + lines[1] + sum + q + "PCR done\r\n", "chunk 0 of 2 is missing"},
+		{"damaged sum", good.String() + lines[0] + lines[1] + "LOGSUM 600 00\r\n" + q + "PCR done\r\n", "no event log"},
+		{"wrong bytes", good.String() + lines[0] + strings.Replace(lines[1], "ab", "ac", 1) + sum + q + "PCR done\r\n", "sha256"},
+		{"a bank short", strings.Replace(all, "PCR sha384 3 3\r\n", "", 1), "23 sha384 PCRs"},
 		{"unfinished", good.String() + lines[0], "did not finish"},
+		{"quote part damaged", strings.Replace(all, fmt.Sprintf("%x", parts["signature"]), fmt.Sprintf("%x", "sih"), 1), "signature is missing or damaged"},
+		{"quote part cut", strings.Replace(all, "QUOTE akpub ", "QUOTE akpub [ 1.2] x", 1), "akpub is missing or damaged"},
+		{"quote failed", strings.Replace(all, q, "QUOTE error quoting: TPM_RC_HIERARCHY\r\n", 1), "could not quote: quoting: TPM_RC_HIERARCHY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConsole([]byte(tc.console))
 			if tc.err == "" {
 				if err != nil || !bytes.Equal(c.log, log) {
 					t.Fatalf("parseConsole = %d bytes, %v; want the 600-byte log", len(c.log), err)
+				}
+				if d := cmp.Diff(parts, c.quote); d != "" {
+					t.Fatalf("quote parts (-printed +parsed):\n%s", d)
 				}
 				return
 			}

@@ -23,7 +23,7 @@ import (
 )
 
 func newCheckCmd(a *app) *cobra.Command {
-	var evidence, eventLog, pcrs, key, artifacts, stateDir, name, at, cmdline string
+	var evidence, eventLog, pcrs, key, artifacts, stateDir, name, at, cmdline, quoteSig, ak, nonce string
 	var certs []string
 	var allowDevKey, verifyEvidence, online bool
 	c := &cobra.Command{
@@ -42,8 +42,10 @@ CCEL event log (/sys/firmware/acpi/tables/data/CCEL, not the 56-byte ACPI table
 quote. Both are read within the evidence limit (16MiB, --limit evidence=SIZE).
 A TPM 2.0 quote is the TPMS_ATTEST tpm2_quote -m writes, with its PCR values (tpm2_quote -o)
 given with --pcrs: they must hash to the quote's PCR digest; their SHA-256 bank is compared
-with the published tpm entries' PCRs (tpm_pcr4, 7, 9, 11). The quote's signature is not
-checked (check takes no attestation key yet).
+with the published tpm entries' PCRs (tpm_pcr4, 7, 9, 11). --signature (tpm2_quote -s)
+and --ak (the attestation key: tpm2_readpublic -f pem output, or the TPM2B_PUBLIC
+tpm2_createak -u writes) check the quote's signature first; --nonce HEX the nonce it was
+made with (tpm2_quote -q). Without them the signature is not vouched for.
 --cmdline is the guest's /proc/cmdline, when known: evidence and logs hold only its digest;
 it is tried as given and without the " initrd=initrd" OVMF appends.
 
@@ -72,6 +74,7 @@ the evidence limit). --json adds dev_key, release, signature_checked and differe
   cocobuild check --evidence report.bin --key publisher.pub out/sample/publish/sample
   cocobuild check --evidence quote.dat --eventlog CCEL --cmdline "$(cat cmdline.txt)" --key publisher.pub --artifacts out/sample dir:out/feed
   cocobuild check --evidence quote.msg --pcrs pcrs.bin out/peerpod/manifest.json
+  cocobuild check --evidence quote.msg --pcrs pcrs.bin --signature quote.sig --ak ak.pem --nonce "$NONCE" --key publisher.pub out/peerpod/publish/peerpod
   cocobuild check --evidence report.bin --verify-evidence --cert vcek.der --key publisher.pub --json out/sample/publish/sample`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,6 +123,28 @@ the evidence limit). --json adds dev_key, release, signature_checked and differe
 				if in.PCRValues, err = a.limits.ReadFile(pcrs, limits.Evidence); err != nil {
 					return usageErr(fmt.Errorf("--pcrs: %w", err))
 				}
+			}
+			if quoteSig != "" || ak != "" || nonce != "" {
+				if ev.TEE() != "tpm" {
+					return usageErr(fmt.Errorf("--signature, --ak and --nonce are for a TPM quote, not %s", ev.Describe()))
+				}
+				qc := &tee.QuoteCheck{AKName: ak}
+				if quoteSig != "" {
+					if qc.Signature, err = a.limits.ReadFile(quoteSig, limits.Evidence); err != nil {
+						return usageErr(fmt.Errorf("--signature: %w", err))
+					}
+				}
+				if ak != "" {
+					if qc.AK, err = a.limits.ReadFile(ak, limits.Document); err != nil {
+						return usageErr(fmt.Errorf("--ak: %w", err))
+					}
+				}
+				if nonce != "" {
+					if qc.Nonce, err = hex.DecodeString(strings.TrimSpace(nonce)); err != nil {
+						return usageErr(fmt.Errorf("--nonce %q: want the nonce in hex, as tpm2_quote -q takes it: %w", nonce, err))
+					}
+				}
+				in.Quote = qc
 			}
 			if verifyEvidence {
 				in.Signature = &tee.SignatureCheck{Files: map[string][]byte{}, Online: online}
@@ -170,6 +195,9 @@ the evidence limit). --json adds dev_key, release, signature_checked and differe
 	f.StringVar(&evidence, "evidence", "", "the attestation evidence: an SNP report or a TDX quote (required)")
 	f.StringVar(&eventLog, "eventlog", "", "the TDX CCEL event log of the evidence")
 	f.StringVar(&pcrs, "pcrs", "", "the PCR values of a TPM quote (tpm2_quote -o FILE, serialized or -F values)")
+	f.StringVar(&quoteSig, "signature", "", "a TPM quote's signature (tpm2_quote -s FILE, a TPMT_SIGNATURE); with --ak")
+	f.StringVar(&ak, "ak", "", "the attestation key of a TPM quote: PEM (tpm2_readpublic -f pem) or TPM2B_PUBLIC (tpm2_createak -u)")
+	f.StringVar(&nonce, "nonce", "", "the nonce a TPM quote must carry (hex, as given to tpm2_quote -q)")
 	f.StringVar(&cmdline, "cmdline", "", "the kernel command line the guest reports (/proc/cmdline): evidence holds only its digest, so check tries it to show both command lines")
 	f.StringVar(&key, "key", "", "the publisher's public key (PEM file or env://VAR), obtained out of band; required for a release or feed")
 	f.BoolVar(&allowDevKey, "allow-dev-key", false, "accept reference values signed with the public DEVELOPMENT key")
@@ -462,7 +490,7 @@ func (a *app) printCheck(target string, src *checkSource, ev tee.Evidence, res *
 			fmt.Fprintf(w, "note: %s\n", termsafe.Escape(r))
 		}
 		if !res.SignatureChecked {
-			fmt.Fprintln(w, "note: evidence signature not checked: anyone can write a report or quote with these values; give --verify-evidence (and --cert) to check it")
+			fmt.Fprintln(w, "note: evidence signature not checked: anyone can write a report or quote with these values; give --verify-evidence (and --cert) to check it, for a TPM quote --signature and --ak")
 		}
 		return nil
 	}

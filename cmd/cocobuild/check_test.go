@@ -125,7 +125,8 @@ func (b *snpCheckBuild) report(t *testing.T, measurement []byte) string {
 // TestCheckSNPCLI: check against a build's manifest.json and against its
 // verified release: a report of a published launch passes (exit 0), one of
 // 3 vCPUs fails (exit 1) saying so, a release without its build output
-// says what to give, and what is not evidence is exit 2.
+// says what to give, and what is not evidence (or a TPM quote's
+// attestation key with SNP evidence) is exit 2.
 func TestCheckSNPCLI(t *testing.T) {
 	b := newSNPCheckBuild(t)
 	ok := b.report(t, b.measure(t, 2, "EPYC-Genoa", b.cmdline))
@@ -148,6 +149,7 @@ func TestCheckSNPCLI(t *testing.T) {
 		{"not evidence", []string{"--evidence", manifestPath, manifestPath}, 2, []string{"is no attestation evidence", "want an AMD SEV-SNP attestation report (the 1184 bytes", "; or an Intel TDX quote (version 4; version 5 is refused by name"}},
 		{"no evidence file", []string{"--evidence", filepath.Join(b.out, "nothing"), manifestPath}, 2, []string{"--evidence"}},
 		{"event log with SNP evidence", []string{"--evidence", ok, "--eventlog", ok, manifestPath}, 2, []string{"no event log: an SEV-SNP attestation report has none"}},
+		{"attestation key with SNP evidence", []string{"--evidence", ok, "--ak", ok, "--signature", ok, manifestPath}, 2, []string{"--signature, --ak and --nonce are for a TPM quote, not SEV-SNP attestation report"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			runCheckCase(t, c)

@@ -24,6 +24,8 @@ var _ tee.Checker = TEE{}
 // Quote is a parsed TPM 2.0 quote: the TPMS_ATTEST the TPM signed (as
 // tpm2_quote -m writes it) and its quote information.
 type Quote struct {
+	// Raw are the TPMS_ATTEST bytes, which the signature is over.
+	Raw    []byte
 	Attest *tpm2.TPMSAttest
 	Info   *tpm2.TPMSQuoteInfo
 }
@@ -69,7 +71,7 @@ func (TEE) ParseEvidence(b []byte) (tee.Evidence, bool, error) {
 			return nil, true, fmt.Errorf("%w: a PCR selection of bank %#x, which check does not know", tee.ErrUnreadable, uint16(s.Hash))
 		}
 	}
-	return &Quote{Attest: a, Info: info}, true, nil
+	return &Quote{Raw: b, Attest: a, Info: info}, true, nil
 }
 
 // EvidenceKinds implements tee.Checker.
@@ -284,18 +286,34 @@ func (TEE) Check(_ context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.Ch
 			got[fmt.Sprintf("pcr%d", v.index)] = hex.EncodeToString(v.value)
 		}
 	}
-	res.Evidence = append(res.Evidence, tee.Field{Name: "extra_data", Got: hex.EncodeToString(q.Attest.ExtraData.Buffer),
-		Note: "the verifier's nonce, never a reference value"})
-	if in.Signature != nil {
-		res.Signature = []string{"the quote's signature is not checked: check takes no attestation key for a TPM quote"}
-		res.Reasons, res.Explained = []string{"--verify-evidence: a TPM quote's signature needs the attestation key, which check does not take yet"}, true
+	nonceNote := "the verifier's nonce, never a reference value"
+	if in.Quote != nil && in.Quote.Nonce != nil {
+		nonceNote = "the verifier's nonce: compared with --nonce"
+	}
+	res.Evidence = append(res.Evidence, tee.Field{Name: "extra_data", Got: hex.EncodeToString(q.Attest.ExtraData.Buffer), Note: nonceNote})
+	reason, err := checkQuoteSignature(q, in, res)
+	if err != nil {
+		return nil, err
+	}
+	if reason != "" {
+		res.Reasons, res.Explained = []string{reason}, true
 		return res, nil
+	}
+	if in.Quote != nil && in.Quote.Nonce != nil {
+		if err := checkNonce(q, in.Quote.Nonce); err != nil {
+			res.Reasons, res.Explained = []string{err.Error()}, true
+			return res, nil
+		}
 	}
 	if err := checkDigest(q, vals); err != nil {
 		res.Reasons, res.Explained = []string{err.Error()}, true
 		return res, nil
 	}
-	res.Unvouched = append(res.Unvouched, "the quote's signature (by the TPM's attestation key) is not checked: the PCR values are those of the quote, not proven to come from a TPM")
+	if !res.SignatureChecked {
+		res.Unvouched = append(res.Unvouched, "the quote's signature (by the TPM's attestation key) is not checked: the PCR values are those of the quote, not proven to come from a TPM; give --signature and --ak")
+	} else {
+		res.Unvouched = append(res.Unvouched, "the attestation key is taken as given: that it lives in a genuine TPM (its endorsement key's certificate, tpm2_makecredential) is not checked")
+	}
 	best, bestDiff := -1, 0
 	var bestFields []tee.Field
 	for i, e := range in.Entries {
@@ -329,6 +347,47 @@ func (TEE) Check(_ context.Context, ev tee.Evidence, in tee.CheckInput) (*tee.Ch
 	}
 	res.Explained = len(res.Reasons) > 0
 	return res, nil
+}
+
+// checkQuoteSignature checks the quote's signature with the attestation
+// key when both are given (res.SignatureChecked, res.Signature). It
+// returns why the quote is refused, or "", and an error (tee.ErrUnreadable)
+// for a key or signature file that does not parse.
+func checkQuoteSignature(q *Quote, in tee.CheckInput, res *tee.CheckResult) (string, error) {
+	var sig, ak []byte
+	name := "the attestation key"
+	if in.Quote != nil {
+		sig, ak = in.Quote.Signature, in.Quote.AK
+		if in.Quote.AKName != "" {
+			name = in.Quote.AKName
+		}
+	}
+	switch {
+	case sig == nil && ak == nil:
+		if in.Signature != nil {
+			res.Signature = []string{"the quote's signature is not checked: give it (tpm2_quote -s) with --signature and the attestation key with --ak"}
+			return "--verify-evidence: a TPM quote's signature needs --signature and --ak", nil
+		}
+		return "", nil
+	case sig == nil || ak == nil:
+		return "", fmt.Errorf("%w: a TPM quote's signature needs both --signature (tpm2_quote -s) and --ak (the attestation key)", tee.ErrUnreadable)
+	}
+	key, err := ParseAttestationKey(ak)
+	if err != nil {
+		return "", fmt.Errorf("%w: --ak %s: %w", tee.ErrUnreadable, name, err)
+	}
+	s, err := ParseQuoteSignature(sig)
+	if err != nil {
+		return "", fmt.Errorf("%w: --signature: %w", tee.ErrUnreadable, err)
+	}
+	scheme, err := VerifyQuoteSignature(key, q.Raw, s)
+	if err != nil {
+		res.Signature = []string{fmt.Sprintf("FAILED with %s (%s): %v", name, key.Format, err)}
+		return fmt.Sprintf("the quote's signature does not verify with %s: %v", name, err), nil
+	}
+	res.SignatureChecked = true
+	res.Signature = []string{fmt.Sprintf("the quote's %s signature verifies with %s (%s)", scheme, name, key.Format)}
+	return "", nil
 }
 
 // comparePCRs compares the quoted SHA-256 PCRs with an entry's, in PCR
