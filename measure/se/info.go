@@ -88,7 +88,7 @@ func (i Info) WriteText(w io.Writer) error {
 		p(fmt.Sprintf("host key %d", n+1), "%s", k)
 	}
 	for n, c := range i.Components {
-		p(fmt.Sprintf("component %d", n+1), "at %#x, %d pages, tweak prefix %016x", c.Addr, c.Size/PageSize, c.TweakPrefix)
+		p(fmt.Sprintf("component %d", n+1), "at %#x, %d page(s), tweak prefix %016x", c.Addr, c.Size/PageSize, c.TweakPrefix)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
