@@ -182,3 +182,64 @@ func TestContextCancelled(t *testing.T) {
 		t.Error("Digests with a cancelled context: no error")
 	}
 }
+
+// TestOpenAndDecrypt opens the headers of the genprotimg images with the
+// header key they were made with (inputs/se/hdr.key): the AES-GCM tag
+// genprotimg computed must verify, the XTS key inside must be comp.key,
+// and the components, decrypted with it and the tweaks of the IPIB, must
+// be kernel.img, parm (with its NUL) and initrd.img, padded with zeros,
+// at the addresses and sizes the stage3b arguments give.
+func TestOpenAndDecrypt(t *testing.T) {
+	hdrKey := testenv.ReadVector(t, "inputs/se/hdr.key")
+	compKey := testenv.ReadVector(t, "inputs/se/comp.key")
+	want := map[string][]byte{
+		"kernel":  testenv.ReadVector(t, "inputs/se/kernel.img"),
+		"cmdline": append(bytes.Clone(testenv.ReadVector(t, "inputs/se/parm")), 0),
+		"initrd":  testenv.ReadVector(t, "inputs/se/initrd.img"),
+	}
+	for _, name := range []string{"se1.img", "se2.img"} {
+		t.Run(name, func(t *testing.T) {
+			b := testenv.ReadVector(t, "inputs/se/"+name)
+			im, err := Parse(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := b[im.HeaderOffset:]
+			s, err := im.Header.Open(raw, hdrKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(s.XTSKey[:], compKey) {
+				t.Errorf("XTS key %x, want comp.key %x", s.XTSKey, compKey)
+			}
+			if s.PSWAddr != im.Components[len(im.Components)-1].Addr || s.OptionalItems != 0 {
+				t.Errorf("PSW address %#x, %d optional items; want stage3b's address %#x and none", s.PSWAddr, s.OptionalItems, im.Components[len(im.Components)-1].Addr)
+			}
+			args, err := im.ReadStage3bArgs(context.Background(), bytes.NewReader(b), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for part, blob := range map[string]Blob{"kernel": args.Kernel, "cmdline": args.Cmdline, "initrd": args.Initrd} {
+				var got []byte
+				if err := im.DecryptComponent(context.Background(), bytes.NewReader(b), im.Component(blob.Addr), s.XTSKey[:], func(p []byte) error {
+					got = append(got, p...)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if uint64(len(got)) < blob.Size || !bytes.Equal(got[:blob.Size], want[part]) || bytes.Count(got[blob.Size:], []byte{0}) != len(got)-int(blob.Size) {
+					t.Errorf("%s: %d bytes decrypted, stage3b says %d; want the input (%d bytes) padded with zeros", part, len(got), blob.Size, len(want[part]))
+				}
+			}
+			// An altered header or another key is refused.
+			bad := bytes.Clone(raw)
+			bad[224] ^= 1
+			if _, err := im.Header.Open(bad, hdrKey); err == nil {
+				t.Error("Open of a header with an altered PLD: no error")
+			}
+			if _, err := im.Header.Open(raw, compKey[:32]); err == nil {
+				t.Error("Open with another key: no error")
+			}
+		})
+	}
+}
