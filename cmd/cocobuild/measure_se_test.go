@@ -112,3 +112,44 @@ func TestInspectSE(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureSEHeaderKey: with the header key genprotimg was given, the
+// tag verifies and the image's kernel, initrd and cmdline are the inputs
+// genprotimg was given (their sha256); another key is refused.
+func TestMeasureSEHeaderKey(t *testing.T) {
+	img := testenv.VectorFile(t, "inputs/se/se1.img")
+	code, stdout, stderr := runCLI(t, "measure", "se", "--json", "--header-key", testenv.VectorFile(t, "inputs/se/hdr.key"), img)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r struct {
+		Opened struct {
+			TagVerified bool `json:"tag_verified"`
+			Contents    map[string]struct {
+				Size   int    `json:"size"`
+				SHA256 string `json:"sha256"`
+			} `json:"contents"`
+		} `json:"opened"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for k, c := range r.Opened.Contents {
+		got[k] = c.SHA256
+	}
+	want := map[string]string{}
+	for k, f := range map[string]string{"kernel": "kernel.img", "initrd": "initrd.img", "cmdline": "parm"} {
+		want[k] = testenv.SHA256Hex(testenv.ReadVector(t, "inputs/se/"+f))
+	}
+	if d := cmp.Diff(want, got); d != "" || !r.Opened.TagVerified {
+		t.Errorf("tag verified %v; contents (-want +got):\n%s", r.Opened.TagVerified, d)
+	}
+	wrong := filepath.Join(t.TempDir(), "wrong.key")
+	if err := os.WriteFile(wrong, bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, "measure", "se", "--header-key", wrong, img); code != 1 || !strings.Contains(stderr, "tag does not verify") {
+		t.Errorf("another header key: exit %d, %q; want exit 1 and the tag refused", code, stderr)
+	}
+}

@@ -1,10 +1,13 @@
 package se
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -238,4 +241,52 @@ func (im *Image) Component(addr uint64) int {
 		}
 	}
 	return -1
+}
+
+// Content is one of the guest's components as the image holds it,
+// decrypted: its size and SHA-256 (and the text of the cmdline).
+type Content struct {
+	Size   uint64 `json:"size"`
+	SHA256 string `json:"sha256"`
+	Text   string `json:"text,omitempty"`
+}
+
+// Contents decrypts the kernel, cmdline and initrd the stage3b arguments
+// name and digests them (the cmdline without its NUL; "initrd" is left
+// out when the image has none). It reads one page at a time.
+func (im *Image) Contents(ctx context.Context, r io.ReaderAt, s *Secrets, args *Stage3bArgs) (map[string]Content, error) {
+	out := map[string]Content{}
+	for _, p := range []struct {
+		name string
+		blob Blob
+	}{{"kernel", args.Kernel}, {"cmdline", args.Cmdline}, {"initrd", args.Initrd}} {
+		if p.blob == (Blob{}) {
+			continue
+		}
+		h := sha256.New()
+		left := p.blob.Size
+		var text []byte
+		err := im.DecryptComponent(ctx, r, im.Component(p.blob.Addr), s.XTSKey[:], func(page []byte) error {
+			n := min(left, uint64(len(page)))
+			if p.name == "cmdline" && len(text) < PageSize {
+				text = append(text, page[:n]...)
+			}
+			h.Write(page[:n])
+			left -= n
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		c := Content{Size: p.blob.Size, SHA256: hex.EncodeToString(h.Sum(nil))}
+		if p.name == "cmdline" {
+			// The parmline ends with the NUL genprotimg adds; the
+			// digest is of what the user gave.
+			t := bytes.TrimSuffix(text, []byte{0})
+			sum := sha256.Sum256(t)
+			c = Content{Size: uint64(len(t)), SHA256: hex.EncodeToString(sum[:]), Text: string(t)}
+		}
+		out[p.name] = c
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package se
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -241,5 +242,38 @@ func TestOpenAndDecrypt(t *testing.T) {
 				t.Error("Open with another key: no error")
 			}
 		})
+	}
+}
+
+// TestContents: the digests of the decrypted kernel, cmdline and initrd
+// are those of the inputs genprotimg was given.
+func TestContents(t *testing.T) {
+	b := testenv.ReadVector(t, "inputs/se/se2.img")
+	im, err := Parse(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := im.Header.Open(b[im.HeaderOffset:], testenv.ReadVector(t, "inputs/se/hdr.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := im.ReadStage3bArgs(context.Background(), bytes.NewReader(b), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := im.Contents(context.Background(), bytes.NewReader(b), s, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := func(name string) Content {
+		d := testenv.ReadVector(t, "inputs/se/"+name)
+		sum := sha256.Sum256(d)
+		return Content{Size: uint64(len(d)), SHA256: hex.EncodeToString(sum[:])}
+	}
+	cmdline := content("parm")
+	cmdline.Text = string(testenv.ReadVector(t, "inputs/se/parm"))
+	want := map[string]Content{"kernel": content("kernel.img"), "initrd": content("initrd.img"), "cmdline": cmdline}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("contents (-want +got):\n%s", d)
 	}
 }
