@@ -9,11 +9,6 @@ package seimage
 
 import (
 	"context"
-	"crypto/ecdh"
-	"crypto/ecdsa"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,27 +157,6 @@ func (n *node) Steps() []*recipes.Step {
 	return []*recipes.Step{{ID: "build", Kind: "se_image/build", Version: StepVersion, Params: p, Inputs: inputs, Run: n.run}}
 }
 
-// HostKey reads a host-key document (an X.509 certificate, PEM or DER)
-// and returns its P-521 public key.
-func HostKey(b []byte) (*ecdh.PublicKey, error) {
-	if blk, _ := pem.Decode(b); blk != nil {
-		b = blk.Bytes
-	}
-	cert, err := x509.ParseCertificate(b)
-	if err != nil {
-		return nil, fmt.Errorf("not an X.509 certificate: %w", err)
-	}
-	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("a %T key, want an EC P-521 host key", cert.PublicKey)
-	}
-	k, err := pub.ECDH()
-	if err != nil || k.Curve() != ecdh.P521() {
-		return nil, errors.New("want an EC P-521 host key")
-	}
-	return k, nil
-}
-
 func (n *node) run(_ context.Context, sc *recipes.StepContext) error {
 	read := func(a recipes.Artifact, what string, l limits.Limit) ([]byte, error) {
 		b, err := (*limits.Values)(nil).ReadFile(a.Path, l)
@@ -216,7 +190,7 @@ func (n *node) run(_ context.Context, sc *recipes.StepContext) error {
 		if err != nil {
 			return err
 		}
-		k, err := HostKey(b)
+		k, err := model.ParseHostKey(b)
 		if err != nil {
 			return fmt.Errorf("se_image %q: host key %s: %w", n.name, a.Origin, err)
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/internal/testkinds"
 	model "github.com/cocobuild/cocobuild/measure/se"
-	"github.com/cocobuild/cocobuild/seimage"
 )
 
 func sha(b []byte) string {
@@ -92,7 +91,7 @@ measure "se" {
 	if tags[0] != hex.EncodeToString(im.Header.Tag[:]) {
 		t.Errorf("measured tag %v, the image's header has %x", tags[0], im.Header.Tag)
 	}
-	hk, err := seimage.HostKey(testenv.ReadVector(t, "inputs/se/host.crt"))
+	hk, err := model.ParseHostKey(testenv.ReadVector(t, "inputs/se/host.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,13 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 )
@@ -127,6 +130,28 @@ func ecdhCoordinates(k *ecdh.PublicKey) ([160]byte, error) {
 	copy(out[80-66:80], b[1:67])
 	copy(out[160-66:], b[67:])
 	return out, nil
+}
+
+// ParseHostKey reads a host-key document (an X.509 certificate, PEM or
+// DER) and returns its P-521 public key. Its signature chain is not
+// checked (genprotimg's --no-verify).
+func ParseHostKey(b []byte) (*ecdh.PublicKey, error) {
+	if blk, _ := pem.Decode(b); blk != nil {
+		b = blk.Bytes
+	}
+	cert, err := x509.ParseCertificate(b)
+	if err != nil {
+		return nil, fmt.Errorf("not an X.509 certificate: %w", err)
+	}
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("a %T key, want an EC P-521 host key", cert.PublicKey)
+	}
+	k, err := pub.ECDH()
+	if err != nil || k.Curve() != ecdh.P521() {
+		return nil, errors.New("want an EC P-521 host key")
+	}
+	return k, nil
 }
 
 // HostKeyHash is the public host-key hash of a host key, as the header's
@@ -301,13 +326,18 @@ func Build(in *BuildInput, k *BuildKeys) ([]byte, error) {
 
 // gcmSeal encrypts plain with AES-256-GCM and appends the 16-byte tag.
 func gcmSeal(key, iv, plain, aad []byte) ([]byte, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
 	return gcm.Seal(nil, iv, plain, aad), nil
+}
+
+// newGCM returns AES-GCM with key.
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }

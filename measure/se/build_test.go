@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/binary"
-	"encoding/pem"
 	"testing"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
@@ -16,15 +13,7 @@ import (
 
 func hostKey(t *testing.T) *ecdh.PublicKey {
 	t.Helper()
-	blk, _ := pem.Decode(testenv.ReadVector(t, "inputs/se/host.crt"))
-	if blk == nil {
-		t.Fatal("host.crt: no PEM block")
-	}
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := cert.PublicKey.(*ecdsa.PublicKey).ECDH()
+	k, err := ParseHostKey(testenv.ReadVector(t, "inputs/se/host.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,11 +49,7 @@ func (h *Header) Open(raw, key []byte) (*Secrets, error) {
 	if uint64(len(raw)) < uint64(h.Size) || !IsHeader(raw) {
 		return nil, errors.New("the header's bytes are not those parsed")
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}

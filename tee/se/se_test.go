@@ -3,11 +3,8 @@ package se_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -40,22 +37,11 @@ func sha(b []byte) string {
 // key slot from the same document, so the slot's hash must equal it.
 func hostKeyHash(t *testing.T) string {
 	t.Helper()
-	blk, _ := pem.Decode(testenv.ReadVector(t, "inputs/se/host.crt"))
-	if blk == nil {
-		t.Fatal("host.crt: no PEM block")
-	}
-	cert, err := x509.ParseCertificate(blk.Bytes)
+	pub, err := model.ParseHostKey(testenv.ReadVector(t, "inputs/se/host.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	if !ok {
-		t.Fatalf("host.crt: %T, want an EC key", cert.PublicKey)
-	}
-	raw, err := pub.Bytes() // 0x04 || X || Y, each 66 bytes for P-521
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := pub.Bytes() // 0x04 || X || Y, each 66 bytes for P-521
 	n := (len(raw) - 1) / 2
 	var b []byte
 	for _, c := range [][]byte{raw[1 : 1+n], raw[1+n:]} {
