@@ -115,7 +115,7 @@ func (n *node) run(ctx context.Context, sc *recipes.StepContext) error {
 			"pages":       r.Header.Pages,
 			"flags":       r.Header.Flags,
 			"covers":      manifest.Coverage{Firmware: true, Kernel: true, Initrd: true, Cmdline: true},
-			"assumptions": map[string]any{"tag": "the header's tag, which authenticates PLD, ALD, TLD, the key slots, the flags and the encrypted PSW and keys, is taken from the header as genprotimg or pvimg wrote it (only the Ultravisor can check it); PLD, ALD and TLD are recomputed from the image"},
+			"assumptions": map[string]any{"tag": "the header's tag, which authenticates PLD, ALD, TLD, the key slots, the flags and the encrypted PSW and keys, is taken from the header as it was written (the Ultravisor checks it, and cocobuild measure se --header-key with the header key); PLD, ALD and TLD are recomputed from the image"},
 		}}, Report: r}
 	return tee.WriteEntries(sc.OutDir, []tee.Entry{e})
 }
