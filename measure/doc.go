@@ -8,4 +8,6 @@
 //   - pe:   PE/COFF parsing and Authenticode digests
 //   - pcr:  TPM PCR 11 of a unified kernel image (systemd-stub's section
 //     measurements and systemd-pcrphase's phases), systemd-measure compatible
+//   - se:   IBM Z Secure Execution headers and images: PLD, ALD and TLD
+//     recomputed from an image's encrypted components, as genprotimg does
 package measure

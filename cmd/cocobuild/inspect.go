@@ -16,20 +16,22 @@ import (
 	"github.com/cocobuild/cocobuild/internal/termsafe"
 	"github.com/cocobuild/cocobuild/kernel"
 	"github.com/cocobuild/cocobuild/measure/ovmf"
+	"github.com/cocobuild/cocobuild/measure/se"
 )
 
 // inspectReport is what `inspect --json` prints: the file's digest and,
 // depending on what it is, its cpio entries, its kernel setup header, PE
-// sections and Authenticode digests, or what a firmware image holds and can
-// vouch for.
+// sections and Authenticode digests, what a firmware image holds and can
+// vouch for, or an IBM Z Secure Execution image's header.
 type inspectReport struct {
 	File     string              `json:"file"`
 	SHA256   string              `json:"sha256"`
 	Size     int64               `json:"size"`
-	Type     string              `json:"type"` // "initramfs", "bzimage" or "firmware"
+	Type     string              `json:"type"` // "initramfs", "bzimage", "firmware", "se-image" or "se-header"
 	Cpio     *initramfs.Listing  `json:"cpio,omitempty"`
 	Kernel   *kernel.Description `json:"kernel,omitempty"`
 	Firmware *ovmf.Info          `json:"firmware,omitempty"`
+	SE       *se.Info            `json:"se,omitempty"`
 }
 
 func newInspectCmd(a *app) *cobra.Command {
@@ -51,6 +53,12 @@ table is built in, its TDX metadata, whether it measures what it boots into
 RTMRs (TdTcg2Dxe, CCEL), the Secure Boot state and enrolled certificates of its
 variable store, the edk2 version it records, and its modules.
 
+For an IBM Z Secure Execution image (as genprotimg or pvimg wrote it) or a bare SE
+header (as pvextract-hdr writes it) it shows the header: version, tag, PLD, ALD, TLD,
+number of pages, plaintext control flags, the host-key hashes of its key slots, and
+the image's components as its IPIB lists them ('cocobuild measure se' recomputes the
+digests).
+
 FILE is opened once and must be a regular file (a pipe or device is refused at once).
 An initramfs is read as a stream: each entry's header is checked before it is read,
 and --limit bounds what it may hold (decompressed bytes, expansion ratio, entries,
@@ -59,7 +67,8 @@ it. Names and strings from FILE are escaped in the text output; --json keeps the
 exact.`,
 		Example: `  cocobuild inspect out/sample/initramfs/agent/initramfs.cpio.zst
   cocobuild inspect --json out/sample/kernel/guest/vmlinuz
-  cocobuild inspect /usr/share/ovmf/OVMF.amdsev.fd`,
+  cocobuild inspect /usr/share/ovmf/OVMF.amdsev.fd
+  cocobuild inspect se.img`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErr(fmt.Errorf("inspect takes one FILE, got %d arguments", len(args)))
@@ -90,6 +99,10 @@ exact.`,
 				}
 			case rep.Firmware != nil:
 				writeFirmwareText(a.stdout, rep.Firmware)
+			case rep.SE != nil:
+				if err := rep.SE.WriteText(a.stdout); err != nil {
+					return failErr(err)
+				}
 			default:
 				return failErr(errors.New("nothing to show"))
 			}
@@ -132,6 +145,17 @@ func (a *app) inspectFile(path string) (*inspectReport, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		return b, nil
+	}
+	// An SE header, at the start or where SE images hold it (read in
+	// place, a page or two).
+	if se.Detect(f, size) {
+		im, err := se.Parse(f, size)
+		if err != nil {
+			return nil, fmt.Errorf("%s: a Secure Execution image or header, but %w", path, err)
+		}
+		info := im.Info()
+		rep.Type, rep.SE = "se-"+info.Kind, &info
+		return rep, nil
 	}
 	head := make([]byte, 0x210)
 	n, _ := f.ReadAt(head, 0)

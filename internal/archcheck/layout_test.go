@@ -78,7 +78,7 @@ func within(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/
 
 // blockKinds are the packages that implement block kinds; none imports
 // another (a mechanism two of them need belongs in internal/ or recipes).
-var blockKinds = []string{"input", "kernel", "initramfs", "rootfs", "disk", "tee", "publish"}
+var blockKinds = []string{"input", "kernel", "initramfs", "rootfs", "disk", "seimage", "tee", "publish"}
 
 func TestImportDirection(t *testing.T) {
 	pkgs := pkgFiles(t)
@@ -126,7 +126,7 @@ func TestImportDirection(t *testing.T) {
 }
 
 // teeNames are the TEE names the registrations answer to.
-var teeNames = []string{"snp", "seves", "sev", "tdx"}
+var teeNames = []string{"snp", "seves", "sev", "tdx", "se"}
 
 // TestNoTEENamesOutsideRegistrations: builder, publish, repro, launch and cmd iterate the
 // registered TEEs; a string literal naming one is a switch that adding a

@@ -13,6 +13,7 @@ import (
 	"github.com/cocobuild/cocobuild/publish"
 	"github.com/cocobuild/cocobuild/recipes"
 	"github.com/cocobuild/cocobuild/rootfs"
+	"github.com/cocobuild/cocobuild/seimage"
 	"github.com/cocobuild/cocobuild/tee"
 	"github.com/cocobuild/cocobuild/uki"
 )
@@ -36,6 +37,7 @@ func Kinds(in input.Options, tees tee.Set, lim *limits.Values, extra ...recipes.
 			rootfs.Kind{Debian: inputKind.Debian()},
 			uki.Kind{},
 			disk.Kind{},
+			seimage.Kind{},
 			tee.MeasureKind{TEEs: tees, ReadVerified: builder.ReadVerified, Limits: lim},
 			publish.Kind{CacheDir: c.Dir, TEEs: tees},
 		}, extra...), nil
