@@ -116,7 +116,7 @@ type Segment struct {
 	// the rest being zeros.
 	Data []byte
 	// Name says what the segment is, for messages and listings.
-	Name string `json:",omitempty"`
+	Name string
 }
 
 // Layout is an enclave's SECS parameters and its pages, in the order they
