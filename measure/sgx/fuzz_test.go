@@ -30,7 +30,7 @@ func FuzzParseSigStruct(f *testing.F) {
 // that what it accepts measures.
 func FuzzSelftestLayout(f *testing.F) {
 	f.Add(selftestLikeELF(), uint64(0x1000))
-	f.Add(testELF(0x3000, prog{elf.PT_LOAD, elf.PF_R | elf.PF_W, 0x1000, 0x1000}, prog{elf.PT_LOAD, elf.PF_R | elf.PF_X, 0x1800, 0x1000}), uint64(0x2000))
+	f.Add(testELF(0x3000, load(elf.PF_R|elf.PF_W, 0x1000, 0x1000), load(elf.PF_R|elf.PF_X, 0x1800, 0x1000)), uint64(0x2000))
 	f.Fuzz(func(t *testing.T, img []byte, heap uint64) {
 		heap %= 1 << 24 // keep the fuzzer's heaps small: measuring is linear in them
 		l, err := SelftestLayout(img, heap)

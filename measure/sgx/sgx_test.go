@@ -16,47 +16,23 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/cocobuild/cocobuild/measure/sgx/sgxtest"
 )
 
-// prog is a program header of a test ELF.
-type prog struct {
-	typ         elf.ProgType
-	flags       elf.ProgFlag
-	off, filesz uint64
+// load and note are program headers of a test ELF.
+func load(flags elf.ProgFlag, off, filesz uint64) sgxtest.Prog {
+	return sgxtest.Prog{Type: elf.PT_LOAD, Flags: flags, Off: off, Filesz: filesz}
 }
 
-// testELF returns a 64-bit x86-64 ELF of size bytes with the program
-// headers progs; its bytes from 0x1000 on are their offset's low byte
-// plus one, so that every page differs.
-func testELF(size int, progs ...prog) []byte {
-	b := make([]byte, size)
-	for i := 0x1000; i < size; i++ {
-		b[i] = byte(i>>12) + 1
-	}
-	h := elf.Header64{Type: uint16(elf.ET_EXEC), Machine: uint16(elf.EM_X86_64), Version: uint32(elf.EV_CURRENT),
-		Phoff: 64, Ehsize: 64, Phentsize: 56, Phnum: uint16(len(progs))}
-	copy(h.Ident[:], elf.ELFMAG)
-	h.Ident[elf.EI_CLASS] = byte(elf.ELFCLASS64)
-	h.Ident[elf.EI_DATA] = byte(elf.ELFDATA2LSB)
-	h.Ident[elf.EI_VERSION] = byte(elf.EV_CURRENT)
-	var w bytes.Buffer
-	binary.Write(&w, binary.LittleEndian, h)
-	for _, p := range progs {
-		binary.Write(&w, binary.LittleEndian, elf.Prog64{Type: uint32(p.typ), Flags: uint32(p.flags), Off: p.off, Filesz: p.filesz, Memsz: p.filesz, Align: PageSize})
-	}
-	copy(b, w.Bytes())
-	return b
+func note() sgxtest.Prog {
+	return sgxtest.Prog{Type: elf.PT_NOTE, Flags: elf.PF_R, Off: 0x40, Filesz: 0x10}
 }
 
-// selftestLikeELF has the selftest enclave's segments: two TCS pages, a
-// page of code, six of data.
-func selftestLikeELF() []byte {
-	return testELF(0xa000,
-		prog{elf.PT_LOAD, elf.PF_R | elf.PF_W, 0x1000, 0x2000},
-		prog{elf.PT_LOAD, elf.PF_R | elf.PF_X, 0x3000, 0x1000},
-		prog{elf.PT_NOTE, elf.PF_R, 0x40, 0x10},
-		prog{elf.PT_LOAD, elf.PF_R | elf.PF_W, 0x4000, 0x5800})
-}
+var (
+	testELF         = sgxtest.ELF
+	selftestLikeELF = sgxtest.SelftestLike
+)
 
 func TestSelftestLayout(t *testing.T) {
 	img := selftestLikeELF()
@@ -91,13 +67,13 @@ func TestSelftestLayoutErrors(t *testing.T) {
 		{"heap 0", selftestLikeELF(), 0, "not a positive multiple"},
 		{"heap unaligned", selftestLikeELF(), 0x1800, "not a positive multiple"},
 		{"heap huge", selftestLikeELF(), MaxPages*PageSize + PageSize, "is over"},
-		{"no PT_LOAD", testELF(0x2000, prog{elf.PT_NOTE, elf.PF_R, 0x40, 0x10}), 0x1000, "no PT_LOAD"},
-		{"TCS not RW", testELF(0x2000, prog{elf.PT_LOAD, rx, 0x1000, 0x1000}), 0x1000, "must be read-write"},
-		{"bad flags", testELF(0x3000, prog{elf.PT_LOAD, rw, 0x1000, 0x1000}, prog{elf.PT_LOAD, rw | 8, 0x2000, 0x1000}), 0x1000, "invalid segment flags"},
-		{"before base", testELF(0x3000, prog{elf.PT_LOAD, rw, 0x2000, 0x1000}, prog{elf.PT_LOAD, rx, 0x1000, 0x1000}), 0x1000, "before the TCS"},
-		{"past end", testELF(0x3000, prog{elf.PT_LOAD, rw, 0x1000, 0x1000}, prog{elf.PT_LOAD, rx, 0x3000, 0x1000}), 0x1000, "past the end"},
-		{"filesz huge", testELF(0x3000, prog{elf.PT_LOAD, rw, 0x1000, 1 << 62}), 0x1000, "more than the file's"},
-		{"overlap", testELF(0x3000, prog{elf.PT_LOAD, rw, 0x1000, 0x1000}, prog{elf.PT_LOAD, rx, 0x1000, 0x1000}), 0x1000, "overlaps"},
+		{"no PT_LOAD", testELF(0x2000, note()), 0x1000, "no PT_LOAD"},
+		{"TCS not RW", testELF(0x2000, load(rx, 0x1000, 0x1000)), 0x1000, "must be read-write"},
+		{"bad flags", testELF(0x3000, load(rw, 0x1000, 0x1000), load(rw|8, 0x2000, 0x1000)), 0x1000, "invalid segment flags"},
+		{"before base", testELF(0x3000, load(rw, 0x2000, 0x1000), load(rx, 0x1000, 0x1000)), 0x1000, "before the TCS"},
+		{"past end", testELF(0x3000, load(rw, 0x1000, 0x1000), load(rx, 0x3000, 0x1000)), 0x1000, "past the end"},
+		{"filesz huge", testELF(0x3000, load(rw, 0x1000, 1<<62)), 0x1000, "more than the file's"},
+		{"overlap", testELF(0x3000, load(rw, 0x1000, 0x1000), load(rx, 0x1000, 0x1000)), 0x1000, "overlaps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := SelftestLayout(tc.img, tc.heap)
