@@ -6,8 +6,11 @@
 package tees
 
 import (
+	"github.com/spf13/cobra"
+
 	"github.com/cocobuild/cocobuild/tee"
 	"github.com/cocobuild/cocobuild/tee/sev"
+	"github.com/cocobuild/cocobuild/tee/sgx"
 	"github.com/cocobuild/cocobuild/tee/tdx"
 	"github.com/cocobuild/cocobuild/tee/vtpm"
 )
@@ -19,4 +22,11 @@ func All() tee.Set {
 		tdx.TEE{},
 		vtpm.TEE{},
 	)
+}
+
+// Standalone returns the `cocobuild measure` subcommands of the TEEs that
+// have no tee.TEE registration because no measure block fits them, in
+// the order commands list them: SGX enclaves (see tee/sgx).
+func Standalone() []func(*tee.CLI) *cobra.Command {
+	return []func(*tee.CLI) *cobra.Command{sgx.Command}
 }

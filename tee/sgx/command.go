@@ -8,8 +8,8 @@
 // Trustee reference values are those of the VM's registers). An enclave
 // is a process's address range, built from an enclave binary by an SDK or
 // library OS, which no cocobuild recipe produces, and none of those
-// attributes applies to it. The command is listed with the TEEs'
-// `measure` subcommands by cmd/cocobuild.
+// attributes applies to it. internal/tees.Standalone lists the command
+// with the TEEs' `measure` subcommands.
 package sgx
 
 import (
