@@ -51,37 +51,36 @@ static mode_t open_mode(int flags, va_list ap)
 	return 0;
 }
 
-int open(const char *path, int flags, ...)
-{
-	static int (*next)(const char *, int, ...);
-	va_list ap;
-	mode_t mode;
+typedef int (*open_fn)(const char *, int, ...);
 
+// shim_open answers the device's path and passes any other to the C
+// library's function sym.
+static int shim_open(open_fn *next, const char *sym, const char *path, int flags, mode_t mode)
+{
 	if (strcmp(path, device) == 0)
 		return fake_device();
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	if (!next)
-		next = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-	return next(path, flags, mode);
+	if (!*next)
+		*next = (open_fn)dlsym(RTLD_NEXT, sym);
+	return (*next)(path, flags, mode);
 }
 
-int open64(const char *path, int flags, ...)
-{
-	static int (*next)(const char *, int, ...);
-	va_list ap;
-	mode_t mode;
+// SHIM_OPEN defines the C library's open function name (open, open64)
+// over shim_open.
+#define SHIM_OPEN(name)						\
+	int name(const char *path, int flags, ...)		\
+	{							\
+		static open_fn next;				\
+		va_list ap;					\
+		mode_t mode;					\
+								\
+		va_start(ap, flags);				\
+		mode = open_mode(flags, ap);			\
+		va_end(ap);					\
+		return shim_open(&next, #name, path, flags, mode);	\
+	}
 
-	if (strcmp(path, device) == 0)
-		return fake_device();
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	if (!next)
-		next = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
-	return next(path, flags, mode);
-}
+SHIM_OPEN(open)
+SHIM_OPEN(open64)
 
 int stat(const char *path, struct stat *st)
 {
