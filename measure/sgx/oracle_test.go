@@ -24,11 +24,23 @@ import (
 // selftestDir is where the kernel's SGX selftest lives in the source tree.
 const selftestDir = "tools/testing/selftests/sgx"
 
-// oracleHeaps are the heap sizes the oracle measures the selftest's
-// enclave at: the selftest's default (one page), sizes either side of a
-// power-of-two enclave size (the ELF's pages end at 0xa000, so a heap of
-// 0x6000 fills 64 KiB and one of 0x7000 needs 128 KiB), and larger heaps.
-var oracleHeaps = []uint64{0x1000, 0x2000, 0x6000, 0x7000, 0x10000, 0x100000}
+// oracleHeaps are the heap sizes the oracle measures an enclave ELF at:
+// the selftest's default (one page), two pages, the heaps either side of
+// the first power-of-two enclave size past the ELF's pages (one fills it,
+// the next needs twice the size), 64 KiB and 1 MiB.
+func oracleHeaps(t *testing.T, elf []byte) []uint64 {
+	t.Helper()
+	l, err := SelftestLayout(elf, PageSize)
+	if err != nil {
+		t.Fatalf("the selftest's enclave ELF: %v", err)
+	}
+	end := l.Segments[len(l.Segments)-1].Offset // the ELF's pages end where the heap starts
+	fill := l.Size - end
+	if fill == PageSize {
+		fill = 2*l.Size - end
+	}
+	return []uint64{PageSize, 2 * PageSize, fill, fill + PageSize, 0x10000, 0x100000}
+}
 
 // selftestSource extracts the kernel SGX selftest and the headers it
 // includes from Debian's linux-source tarball into dir and returns the
@@ -65,9 +77,10 @@ type oracleLine struct {
 }
 
 // runOracle builds the selftest's enclave and our driver around its
-// encl_load and encl_measure, runs the driver with the shim for /dev/sgx_enclave,
-// and returns the enclave ELF, the selftest's signing key and the lines.
-func runOracle(t *testing.T, heaps []uint64) (elf []byte, key *rsa.PrivateKey, lines []oracleLine) {
+// encl_load and encl_measure, runs the driver with the shim for
+// /dev/sgx_enclave at the oracleHeaps, and returns the enclave ELF, the
+// selftest's signing key, the heaps and the driver's lines.
+func runOracle(t *testing.T) (elf []byte, key *rsa.PrivateKey, heaps []uint64, lines []oracleLine) {
 	t.Helper()
 	gcc := testenv.Tool(t, "gcc", "gcc")
 	if _, err := os.Stat("/usr/include/openssl/evp.h"); err != nil {
@@ -104,6 +117,10 @@ func runOracle(t *testing.T, heaps []uint64) (elf []byte, key *rsa.PrivateKey, l
 	run(src, "-Wall", "-g", include, "-I.", "-fPIC", "-z", "noexecstack", "-o", driver,
 		filepath.Join(oracle, "driver.c"), "load.c", "sigstruct.c", "sign_key.S", "-lcrypto")
 
+	if elf, err = os.ReadFile(elfPath); err != nil {
+		t.Fatal(err)
+	}
+	heaps = oracleHeaps(t, elf)
 	args := []string{elfPath}
 	for _, h := range heaps {
 		args = append(args, strconv.FormatUint(h, 10))
@@ -137,9 +154,6 @@ func runOracle(t *testing.T, heaps []uint64) (elf []byte, key *rsa.PrivateKey, l
 		t.Fatalf("the driver printed %d lines for %d heap sizes:\n%s", len(lines), len(heaps), out)
 	}
 
-	if elf, err = os.ReadFile(elfPath); err != nil {
-		t.Fatal(err)
-	}
 	pemBytes, err := os.ReadFile(filepath.Join(src, "sign_key.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +165,7 @@ func runOracle(t *testing.T, heaps []uint64) (elf []byte, key *rsa.PrivateKey, l
 	if key, err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
 		t.Fatalf("sign_key.pem: %v", err)
 	}
-	return elf, key, lines
+	return elf, key, heaps, lines
 }
 
 // TestSelftestOracle builds the Linux kernel's SGX selftest enclave and
@@ -160,12 +174,18 @@ func runOracle(t *testing.T, heaps []uint64) (elf []byte, key *rsa.PrivateKey, l
 // from the same ELF and heap size, our SIGSTRUCT signed with the same key,
 // and its MRSIGNER must be those of the selftest, byte for byte.
 func TestSelftestOracle(t *testing.T) {
-	elf, key, lines := runOracle(t, oracleHeaps)
-	for _, o := range lines {
+	elf, key, heaps, lines := runOracle(t)
+	t.Logf("heaps %#x", heaps)
+	sizes := map[uint64]bool{}
+	for i, o := range lines {
+		if o.heap != heaps[i] {
+			t.Fatalf("driver line %d is for heap %#x, want %#x", i, o.heap, heaps[i])
+		}
 		l, err := SelftestLayout(elf, o.heap)
 		if err != nil {
 			t.Fatalf("heap %#x: SelftestLayout: %v", o.heap, err)
 		}
+		sizes[l.Size] = true
 		mr, err := l.MREnclave()
 		if err != nil {
 			t.Fatalf("heap %#x: MREnclave: %v", o.heap, err)
@@ -194,6 +214,9 @@ func TestSelftestOracle(t *testing.T) {
 		if err := parsed.Verify(); err != nil {
 			t.Errorf("heap %#x: the selftest's SIGSTRUCT: %v", o.heap, err)
 		}
+	}
+	if len(sizes) < 3 {
+		t.Errorf("the heaps gave enclaves of %d sizes (%v), want at least 3: ECREATE's size is not checked", len(sizes), sizes)
 	}
 }
 
