@@ -23,7 +23,8 @@ DEMO_PKGS = erofs-utils qemu-utils \
             gcc libc6-dev make binutils flex bison bc perl tar xz-utils libelf-dev libssl-dev
 TEST_PKGS = $(DEMO_PKGS) zstd cpio osslsigncode qemu-system-x86 ovmf uefitool-cli \
             cryptsetup-bin squashfs-tools e2fsprogs dosfstools mtools gdisk docker-registry systemd \
-            systemd-boot-efi sbsigntool swtpm tpm2-tools mmdebstrap apt-utils
+            systemd-boot-efi sbsigntool swtpm tpm2-tools mmdebstrap apt-utils \
+            linux-source
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 define install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

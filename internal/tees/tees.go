@@ -6,9 +6,12 @@
 package tees
 
 import (
+	"github.com/spf13/cobra"
+
 	"github.com/cocobuild/cocobuild/tee"
 	"github.com/cocobuild/cocobuild/tee/se"
 	"github.com/cocobuild/cocobuild/tee/sev"
+	"github.com/cocobuild/cocobuild/tee/sgx"
 	"github.com/cocobuild/cocobuild/tee/tdx"
 	"github.com/cocobuild/cocobuild/tee/vtpm"
 )
@@ -21,4 +24,11 @@ func All() tee.Set {
 		vtpm.TEE{},
 		se.TEE{},
 	)
+}
+
+// Standalone returns the `cocobuild measure` subcommands of the TEEs that
+// have no tee.TEE registration because no measure block fits them, in
+// the order commands list them: SGX enclaves (see tee/sgx).
+func Standalone() []func(*tee.CLI) *cobra.Command {
+	return []func(*tee.CLI) *cobra.Command{sgx.Command}
 }
