@@ -1,10 +1,12 @@
 package launch
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cocobuild/cocobuild/internal/tees"
 	"github.com/cocobuild/cocobuild/manifest"
@@ -104,5 +106,28 @@ func TestWatcher(t *testing.T) {
 	w2.flush()
 	if w2.matched != "host login: " {
 		t.Errorf("the last line without a newline: matched %q, want %q", w2.matched, "host login: ")
+	}
+}
+
+// TestRunEndsOnKVMError: with KVM, QEMU's "KVM internal error" (the guest
+// is stopped, QEMU stays) ends the run at once with KVMError set, never
+// as a match; without KVM, the same line is console output like any.
+func TestRunEndsOnKVMError(t *testing.T) {
+	sh := "printf 'boot\\nKVM internal error. Suberror: 1\\nRAX=0\\nagent: release 1\\n'; sleep 30"
+	for _, kvm := range []bool{true, false} {
+		start := time.Now()
+		res, err := Run(context.Background(), &Plan{Argv: []string{"sh", "-c", sh}}, RunOptions{Expect: regexp.MustCompile(`release`), Timeout: 20 * time.Second, KVM: kvm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kvm {
+			if res.KVMError != "KVM internal error. Suberror: 1" || res.Matched != "" || res.OK(true) || time.Since(start) > 10*time.Second {
+				t.Errorf("KVM: KVMError %q, matched %q after %v; want the KVM error at once and no match", res.KVMError, res.Matched, time.Since(start))
+			}
+			continue
+		}
+		if res.KVMError != "" || res.Matched != "agent: release 1" {
+			t.Errorf("TCG: KVMError %q, matched %q; want no KVM error and the release line", res.KVMError, res.Matched)
+		}
 	}
 }

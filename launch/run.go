@@ -39,6 +39,10 @@ type RunOptions struct {
 	Timeout time.Duration
 	// Env is added to QEMU's environment.
 	Env []string
+	// KVM ends the run as soon as QEMU reports that KVM failed ("KVM
+	// internal error": the guest is stopped and would never go on), with
+	// Result.KVMError set.
+	KVM bool
 }
 
 // Result is how a run ended.
@@ -53,6 +57,10 @@ type Result struct {
 	Duration float64 `json:"seconds"`
 	// Tail is the end of the console (up to 4 KiB), for reports.
 	Tail string `json:"console_tail"`
+	// KVMError is QEMU's report that KVM could not run the guest (e.g.
+	// "KVM internal error. Suberror: 1", an emulation failure under nested
+	// virtualization); the run was ended at once.
+	KVMError string `json:"kvm_error,omitempty"`
 }
 
 // OK says the run did what was asked: the expected line appeared, or,
@@ -98,7 +106,7 @@ func Run(ctx context.Context, p *Plan, o RunOptions) (*Result, error) {
 		return nil, fmt.Errorf("starting %s: %w", p.Argv[0], err)
 	}
 	pw.Close()
-	w := &watcher{out: o.Console, expect: o.Expect, onMatch: cancel}
+	w := &watcher{out: o.Console, expect: o.Expect, onMatch: cancel, kvm: o.KVM}
 	copyDone := make(chan struct{})
 	go func() {
 		io.Copy(w, pr)
@@ -111,7 +119,7 @@ func Run(ctx context.Context, p *Plan, o RunOptions) (*Result, error) {
 	pr.Close()
 	<-copyDone
 	res := &Result{Matched: w.matched, TimedOut: timedOut.Load() && w.matched == "", ExitCode: cmd.ProcessState.ExitCode(),
-		Duration: time.Since(start).Seconds(), Tail: w.tail()}
+		Duration: time.Since(start).Seconds(), Tail: w.tail(), KVMError: w.kvmError}
 	if w.matched == "" && !timedOut.Load() && ctx.Err() != nil {
 		return res, ctx.Err()
 	}
@@ -130,6 +138,10 @@ type watcher struct {
 	line    []byte
 	last    []byte
 	matched string
+	// kvm: watch for QEMU's "KVM internal error" (kvmError), which ends
+	// the run through onMatch.
+	kvm      bool
+	kvmError string
 }
 
 const tailSize = 4096
@@ -159,10 +171,15 @@ func (w *watcher) Write(b []byte) (int, error) {
 var ansiCSI = regexp.MustCompile(`\x1b\[[0-9;=?]*[A-Za-z]`)
 
 func (w *watcher) check() {
-	if w.expect == nil || w.matched != "" {
+	line := ansiCSI.ReplaceAll(w.line, nil)
+	if w.kvm && w.kvmError == "" && w.matched == "" && bytes.HasPrefix(line, []byte("KVM internal error")) {
+		w.kvmError = string(line)
+		w.onMatch()
 		return
 	}
-	line := ansiCSI.ReplaceAll(w.line, nil)
+	if w.expect == nil || w.matched != "" || w.kvmError != "" {
+		return
+	}
 	if w.expect.Match(line) {
 		w.matched = string(line)
 		w.onMatch()

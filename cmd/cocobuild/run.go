@@ -23,6 +23,7 @@ func newRunCmd(a *app) *cobra.Command {
 	var jobs int
 	var timeout time.Duration
 	var printOnly bool
+	var accel string
 	c := &cobra.Command{
 		Use:   "run [RECIPE|OUT] [--measurement NAME] [--tee snp|tdx --print] [-- QEMU-ARGS…]",
 		Short: "Boot the built guest under QEMU exactly as one of its measurements modelled it",
@@ -32,8 +33,10 @@ virtio drive per disk block, the first is /dev/vda, opened with snapshot=on so t
 output is never written to). A RECIPE is built first (or taken from the cache) like
 cocobuild build; an OUT directory (holding manifest.json) is used as it is.
 
-Without --tee the boot is emulated: KVM when /dev/kvm is usable, else TCG, with no
-confidential guest object (the TEE itself is not emulated). With --tee snp or
+Without --tee the boot is emulated, with no confidential guest object (the TEE
+itself is not emulated): --accel auto (the default) uses KVM when /dev/kvm is usable
+and boots again under TCG when QEMU reports that KVM failed ("KVM internal error",
+as under some nested virtualization); --accel kvm or tcg forces one. With --tee snp or
 --tee tdx the command line is the one for real hardware: sev-snp-guest with the
 entry's policy, kernel-hashes=on when the entry measured a kernel, the modelled
 vCPU type and count; or tdx-guest with split irqchip and the modelled memory size.
@@ -49,6 +52,7 @@ it with exit 1. QEMU arguments after -- are appended.`,
   cocobuild run --expect 'release ' --timeout 300s recipes/sample
   cocobuild run out/sample --measurement 'tdx/memory=4G,qemu=10.2,order=single-pass,separator=current'
   cocobuild run out/sample --tee snp --print --measurement 'snp/vcpus=4,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1'
+  cocobuild run --accel tcg --expect 'release ' --timeout 600s recipes/sample
   cocobuild run out/sample -- -device virtio-rng-pci`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pos, extra := args, []string(nil)
@@ -71,12 +75,18 @@ it with exit 1. QEMU arguments after -- are appended.`,
 			if timeout < 0 {
 				return usageErr(errors.New("--timeout must not be negative"))
 			}
+			switch {
+			case accel != "auto" && accel != "kvm" && accel != "tcg":
+				return usageErr(fmt.Errorf("--accel %q: want auto, kvm or tcg", accel))
+			case o.TEE != "" && accel == "tcg":
+				return usageErr(fmt.Errorf("--accel tcg with --tee %s: a TEE guest runs under KVM on its hardware", o.TEE))
+			}
 			dir, m, err := a.runTarget(cmd, &rf, pos, out, jobs)
 			if err != nil {
 				return err
 			}
 			o.Extra = extra
-			o.KVM = o.TEE != "" || launch.KVMAvailable()
+			o.KVM = o.TEE != "" || accel == "kvm" || accel == "auto" && launch.KVMAvailable()
 			o.TEEs = a.tees
 			plan, err := launch.NewPlan(dir, m, o)
 			if err != nil {
@@ -98,13 +108,29 @@ it with exit 1. QEMU arguments after -- are appended.`,
 				fmt.Fprint(a.stderr, planHeader(dir, plan, "cocobuild run:"))
 				fmt.Fprintf(a.stderr, "cocobuild run: %s\n", shellCommand(plan.Argv))
 			}
-			ro := launch.RunOptions{Expect: re, Timeout: timeout}
+			ro := launch.RunOptions{Expect: re, Timeout: timeout, KVM: plan.Accel == "kvm"}
 			if !a.json {
 				ro.Console = a.stdout
 			}
 			res, err := launch.Run(cmd.Context(), plan, ro)
 			if err != nil {
 				return failErr(err)
+			}
+			if res.KVMError != "" && accel == "auto" && o.TEE == "" {
+				// The same boot under TCG: only the accelerator changes.
+				note := fmt.Sprintf("KVM could not run the guest (%s): booting it again under TCG (--accel tcg skips KVM)", res.KVMError)
+				o.KVM = false
+				if plan, err = launch.NewPlan(dir, m, o); err != nil {
+					return failErr(err)
+				}
+				if !a.json {
+					fmt.Fprintf(a.stderr, "cocobuild run: note: %s\ncocobuild run: %s\n", note, shellCommand(plan.Argv))
+				}
+				ro.KVM = false
+				if res, err = launch.Run(cmd.Context(), plan, ro); err != nil {
+					return failErr(err)
+				}
+				plan.Notes = append(plan.Notes, note)
 			}
 			ok := res.OK(re != nil)
 			if a.json {
@@ -116,6 +142,8 @@ it with exit 1. QEMU arguments after -- are appended.`,
 					fmt.Fprintf(a.stderr, "cocobuild run: matched %q after %.1fs\n", res.Matched, res.Duration)
 				}
 				return nil
+			case res.KVMError != "":
+				return &exitError{code: exitFailure, err: fmt.Errorf("KVM could not run the guest (%s): boot it under TCG with --accel tcg", res.KVMError), printed: a.json}
 			case res.TimedOut && re != nil:
 				return &exitError{code: exitFailure, err: fmt.Errorf("no console line matched %q within %s", expect, timeout), printed: a.json}
 			case res.TimedOut:
@@ -137,6 +165,7 @@ it with exit 1. QEMU arguments after -- are appended.`,
 	c.Flags().StringVar(&o.Memory, "memory", "", "guest memory when the entry does not model it, e.g. 4G (default "+launch.DefaultMemory+")")
 	c.Flags().IntVar(&o.VCPUs, "vcpus", 0, "vCPUs when the entry does not model them (default 1)")
 	c.Flags().StringVar(&o.QEMU, "qemu", launch.DefaultQEMU, "the QEMU binary")
+	c.Flags().StringVar(&accel, "accel", "auto", "emulated boot: auto (KVM when usable, TCG when KVM fails), kvm or tcg")
 	c.Flags().StringVarP(&out, "out", "o", "", "where a RECIPE is built (default out/<recipe name>)")
 	c.Flags().IntVarP(&jobs, "jobs", "j", 0, "steps to run at once when building (default: one per CPU)")
 	return c
