@@ -1,0 +1,153 @@
+package cca
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Args is a realm-measurements command line: its options, then the VMM
+// ("qemu" or "kvmtool") and the VMM's own arguments.
+type Args struct {
+	Host                          Host
+	Kernel, Initrd, Firmware, DTB string // file names
+	PrintB64, NoMeasurements      bool
+	JSON                          bool // cocobuild's --json
+	Help                          bool
+	VMM                           string
+	VMMArgs                       []string
+}
+
+// argOptions are realm-measurements' options that take a value.
+var argOptions = map[string]bool{
+	"kernel": true, "initrd": true, "firmware": true, "dtb": true, "ipa-bits": true, "num-bps": true, "num-wps": true,
+	"sve-vl": true, "pmu-num-ctrs": true, "pmu": true, "lpa2": true, "hash-algo": true,
+	"output-dtb": true, "dtb-template": true, "config": true, "endorsements-template": true, "endorsements-output": true,
+	"verbose": false, "no-measurements": false, "print-b64": false, "json": false, "help": false,
+}
+
+var argShort = map[byte]string{'k': "kernel", 'i': "initrd", 'f': "firmware", 'c': "config", 'v': "verbose", 'h': "help"}
+
+// unsupported are realm-measurements' options that this model does not
+// implement, and why.
+var unsupported = map[string]string{
+	"output-dtb":            "generating the DTB is not modelled: give the VMM's own DTB with --dtb",
+	"dtb-template":          "patching a DTB template is not modelled: give the VMM's own DTB with --dtb",
+	"config":                "configuration files are not read: give the host's capabilities as options (--ipa-bits, --num-bps, ...)",
+	"endorsements-template": "CoMID endorsements are not written: cocobuild publishes reference values from a recipe",
+	"endorsements-output":   "CoMID endorsements are not written: cocobuild publishes reference values from a recipe",
+}
+
+// ParseArgs parses a realm-measurements command line (without the program
+// name).
+func ParseArgs(args []string) (*Args, error) {
+	a := &Args{}
+	for i := 0; i < len(args); i++ {
+		s := args[i]
+		if s == "qemu" || s == "kvmtool" {
+			a.VMM, a.VMMArgs = s, append([]string(nil), args[i+1:]...)
+			break
+		}
+		if s == "cloud-hv" || s == "cloud-hypervisor" {
+			return nil, fmt.Errorf("VMM %q: the cloud-hypervisor realm layout is not modelled (qemu or kvmtool)", s)
+		}
+		var name, val string
+		hasVal := false
+		switch {
+		case strings.HasPrefix(s, "--"):
+			name, val, hasVal = strings.Cut(s[2:], "=")
+		case strings.HasPrefix(s, "-") && len(s) >= 2:
+			long, ok := argShort[s[1]]
+			if !ok {
+				return nil, fmt.Errorf("unknown option %q", s)
+			}
+			name = long
+			if len(s) > 2 {
+				val, hasVal = strings.TrimPrefix(s[2:], "="), true
+			}
+		default:
+			return nil, fmt.Errorf("unexpected argument %q: options come first, then the VMM (qemu or kvmtool) and its arguments", s)
+		}
+		takes, known := argOptions[name]
+		switch {
+		case !known:
+			return nil, fmt.Errorf("unknown option --%s", name)
+		case takes && !hasVal:
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("--%s needs a value", name)
+			}
+			i++
+			val = args[i]
+		case !takes && hasVal:
+			return nil, fmt.Errorf("--%s takes no value", name)
+		}
+		if why, ok := unsupported[name]; ok {
+			return nil, fmt.Errorf("--%s: %s", name, why)
+		}
+		if err := a.set(name, val); err != nil {
+			return nil, err
+		}
+	}
+	if a.VMM == "" && !a.Help {
+		return nil, fmt.Errorf("no VMM: end the options with qemu or kvmtool and the VMM's own arguments")
+	}
+	return a, a.Host.Check()
+}
+
+func (a *Args) set(name, val string) error {
+	num := func(dst **int) error {
+		n, err := strconv.Atoi(val)
+		if err != nil {
+			return fmt.Errorf("--%s %q is not a number", name, val)
+		}
+		*dst = &n
+		return nil
+	}
+	boolean := func(dst **bool) error {
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("--%s %q: want true or false", name, val)
+		}
+		*dst = &b
+		return nil
+	}
+	switch name {
+	case "kernel":
+		a.Kernel = val
+	case "initrd":
+		a.Initrd = val
+	case "firmware":
+		a.Firmware = val
+	case "dtb":
+		a.DTB = val
+	case "ipa-bits":
+		return num(&a.Host.IPABits)
+	case "num-bps":
+		return num(&a.Host.NumBPs)
+	case "num-wps":
+		return num(&a.Host.NumWPs)
+	case "sve-vl":
+		return num(&a.Host.SVEVL)
+	case "pmu-num-ctrs":
+		return num(&a.Host.PMUNumCtrs)
+	case "pmu":
+		return boolean(&a.Host.PMU)
+	case "lpa2":
+		return boolean(&a.Host.LPA2)
+	case "hash-algo":
+		h, err := ParseHash(val)
+		if err != nil {
+			return fmt.Errorf("--hash-algo: %w", err)
+		}
+		a.Host.Hash = &h
+	case "print-b64":
+		a.PrintB64 = true
+	case "no-measurements":
+		a.NoMeasurements = true
+	case "json":
+		a.JSON = true
+	case "help":
+		a.Help = true
+	}
+	return nil
+}

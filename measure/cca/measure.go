@@ -1,0 +1,228 @@
+package cca
+
+import (
+	"encoding/hex"
+	"fmt"
+	"sort"
+)
+
+// Inputs are the images a realm is built from, as realm-measurements'
+// -k, -i, -f and --dtb give them: Kernel an arm64 Image (decompressed),
+// DTB the device tree the VMM generates for this command line, measured as
+// it is.
+type Inputs struct {
+	Kernel, Initrd, Firmware, DTB []byte
+}
+
+// Step is one call of the host that extended the RIM.
+type Step struct {
+	Call     string `json:"call"` // RMI_REALM_CREATE, RMI_RTT_INIT_RIPAS, RMI_DATA_CREATE, RMI_REC_CREATE
+	What     string `json:"what"`
+	Base     uint64 `json:"base"`
+	Size     uint64 `json:"size,omitempty"`
+	Granules int    `json:"granules,omitempty"`
+}
+
+// Result is a realm's measurements and how they were reached.
+type Result struct {
+	VMM    string      `json:"vmm"`
+	Hash   Hash        `json:"-"`
+	Params RealmParams `json:"realm_params"`
+	VCPUs  int         `json:"vcpus"`
+	// RIM and REMs are hash-size bytes.
+	RIM  []byte    `json:"-"`
+	REMs [4][]byte `json:"-"`
+	// REC is the runnable REC's entry point and arguments.
+	REC   REC    `json:"rec"`
+	Steps []Step `json:"steps"`
+	// Notes say what the command line holds that the model ignores, and
+	// what the REMs do not include.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// blob is an image the host loads with measured DATA_CREATE calls.
+type blob struct {
+	what string
+	addr uint64
+	data []byte
+}
+
+// Measure computes the RIM (and the launch REMs) of a realm that vmm
+// ("qemu" or "kvmtool") builds from vmmArgs (the VMM's own arguments)
+// on a host with the capabilities host.
+func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error) {
+	if err := host.Check(); err != nil {
+		return nil, err
+	}
+	var c *vmConfig
+	var err error
+	switch vmm {
+	case QEMU:
+		c, err = parseQEMU(host, vmmArgs)
+	case Kvmtool:
+		c, err = parseKvmtool(host, vmmArgs)
+	default:
+		return nil, fmt.Errorf("VMM %q: want qemu or kvmtool", vmm)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range []struct {
+		used  bool
+		given []byte
+		opt   string
+	}{{c.kernel, in.Kernel, "kernel (-k)"}, {c.initrd, in.Initrd, "initrd (-i)"}, {c.firmware, in.Firmware, "firmware (-f)"}} {
+		if x.used && x.given == nil {
+			return nil, fmt.Errorf("the %s command line loads a %s: give its file", vmm, x.opt)
+		}
+		if !x.used && x.given != nil {
+			c.notes = append(c.notes, fmt.Sprintf("the %s is not on the %s command line, so it is not loaded into the realm", x.opt, vmm))
+		}
+	}
+	if in.DTB == nil {
+		return nil, fmt.Errorf("no DTB: give the device tree the VMM generates for this command line (--dtb); generating it is not modelled")
+	}
+	if _, err := CheckFDT(in.DTB); err != nil {
+		return nil, err
+	}
+	var kernel ImageHeader
+	if c.kernel {
+		if kernel, err = ParseImageHeader(in.Kernel); err != nil {
+			return nil, fmt.Errorf("kernel: %w", err)
+		}
+	}
+	var blobs []blob
+	var rec REC
+	var logBase uint64
+	if c.kernel && (kernel.TextOffset >= c.memSize || kernel.ImageSize > c.memSize-kernel.TextOffset) {
+		return nil, fmt.Errorf("kernel: text offset %#x and image size %#x do not fit in %d MiB of RAM", kernel.TextOffset, kernel.ImageSize, c.memSize/MiB)
+	}
+	switch vmm {
+	case QEMU:
+		blobs, rec, logBase = c.qemuLayout(kernel, in)
+	case Kvmtool:
+		if blobs, rec, logBase, err = c.kvmtoolLayout(kernel, in); err != nil {
+			return nil, err
+		}
+	}
+	rp, err := c.host.realmParams()
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewRealm(rp)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{VMM: vmm, Hash: rp.Hash, Params: rp, VCPUs: c.vcpus, REC: rec, Notes: c.notes}
+	res.Steps = append(res.Steps, Step{Call: "RMI_REALM_CREATE", What: "realm parameters"})
+	base := c.memBase &^ (Granule - 1)
+	top := alignUp(base+c.memSize-1, Granule)
+	if err := r.InitRIPAS(base, top); err != nil {
+		return nil, err
+	}
+	res.Steps = append(res.Steps, Step{Call: "RMI_RTT_INIT_RIPAS", What: "RAM", Base: base, Size: top - base})
+	sort.SliceStable(blobs, func(i, j int) bool { return blobs[i].addr < blobs[j].addr })
+	for i, b := range blobs {
+		if i > 0 && b.addr == blobs[i-1].addr {
+			return nil, fmt.Errorf("the %s and the %s are both loaded at %#x", blobs[i-1].what, b.what, b.addr)
+		}
+		n := r.DataCreate(b.addr, b.data)
+		res.Steps = append(res.Steps, Step{Call: "RMI_DATA_CREATE", What: b.what, Base: b.addr, Size: uint64(len(b.data)), Granules: n})
+	}
+	r.RECCreate(rec)
+	res.Steps = append(res.Steps, Step{Call: "RMI_REC_CREATE", What: "boot vCPU (runnable)", Base: rec.PC})
+	if c.measurementLog {
+		size := map[string]uint64{QEMU: qemuLogSize, Kvmtool: kvmtoolLogSize}[vmm]
+		r.DataCreateUnmeasured(logBase, size)
+		res.Steps = append(res.Steps, Step{Call: "RMI_DATA_CREATE", What: "measurement log (unmeasured)", Base: logBase, Size: size, Granules: int(size / Granule)})
+	}
+	res.RIM = r.RIM()
+	for i := range res.REMs {
+		res.REMs[i] = r.REM(i)
+	}
+	if c.vcpus > 1 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d vCPUs: only the boot vCPU's REC is runnable and measured; the others are started by PSCI", c.vcpus))
+	}
+	return res, nil
+}
+
+// qemuLayout places the images as QEMU's virt machine does for a realm:
+// the kernel at the base of RAM plus its text offset, the initrd after it
+// (at least half of RAM, at most 128 MiB, above the base), the DTB at the
+// next 2 MiB boundary; with -bios, the firmware at 0, the DTB at the base
+// of RAM, and the kernel and initrd left to the firmware (fw_cfg), outside
+// the RIM.
+func (c *vmConfig) qemuLayout(k ImageHeader, in Inputs) ([]blob, REC, uint64) {
+	var blobs []blob
+	dtb := uint64(qemuMemBase)
+	if c.kernel {
+		kstart := qemuMemBase + k.TextOffset
+		initrd := max(qemuMemBase+min(c.memSize/2, 128*MiB), kstart+k.ImageSize)
+		initrd = alignUp(initrd, 4*KiB)
+		var initrdSize uint64
+		if c.initrd {
+			initrdSize = uint64(len(in.Initrd))
+		}
+		if c.firmware {
+			c.notes = append(c.notes, "with -bios the firmware loads the kernel and initrd (fw_cfg): they are not in the RIM, and the REMs the firmware extends at run time with them are not modelled (the values here are the REMs at launch)")
+		} else {
+			blobs = append(blobs, blob{"kernel", kstart, in.Kernel})
+			if c.initrd {
+				blobs = append(blobs, blob{"initrd", initrd, in.Initrd})
+			}
+		}
+		dtb = alignUp(initrd+initrdSize, 2*MiB)
+	}
+	rec := REC{Runnable: true, PC: qemuMemBase}
+	rec.GPRs[0] = dtb
+	if c.firmware {
+		blobs = append(blobs, blob{"firmware", 0, in.Firmware})
+		dtb = qemuMemBase
+		rec = REC{Runnable: true}
+	}
+	blobs = append(blobs, blob{"DTB", dtb, in.DTB})
+	return blobs, rec, dtb + qemuDTBSize
+}
+
+// kvmtoolLayout places the images as kvmtool does for a realm: the DTB
+// (64 KiB) 2 MiB-aligned below min(end of RAM, 2.25 GiB) (and below the
+// measurement log), the initrd just below it, the kernel at the base of
+// RAM plus its text offset, the firmware at --firmware-address (default
+// the base of RAM); x0 holds the DTB's address.
+func (c *vmConfig) kvmtoolLayout(k ImageHeader, in Inputs) ([]blob, REC, uint64, error) {
+	dtb := min(c.memBase+c.memSize, kvmtoolFDTLimit)
+	var logBase uint64
+	if c.measurementLog {
+		logBase = dtb - kvmtoolLogSize
+		dtb -= kvmtoolLogSize
+	}
+	dtb = alignUp(dtb-(kvmtoolFDTAlign+kvmtoolFDTSize), kvmtoolFDTAlign)
+	var blobs []blob
+	rec := REC{Runnable: true}
+	if c.kernel {
+		rec.PC = c.memBase
+		blobs = append(blobs, blob{"kernel", c.memBase + k.TextOffset, in.Kernel})
+	}
+	if c.initrd {
+		if uint64(len(in.Initrd))+4 > dtb-c.memBase {
+			return nil, REC{}, 0, fmt.Errorf("kvmtool: an initrd of %d bytes does not fit below the DTB at %#x", len(in.Initrd), dtb)
+		}
+		a := alignUp(dtb-uint64(len(in.Initrd))-4, 4)
+		blobs = append(blobs, blob{"initrd", a, in.Initrd})
+	}
+	if c.firmware {
+		rec.PC = c.firmwareBase
+		blobs = append(blobs, blob{"firmware", c.firmwareBase, in.Firmware})
+	}
+	rec.GPRs[0] = dtb
+	blobs = append(blobs, blob{"DTB", dtb, in.DTB})
+	return blobs, rec, logBase, nil
+}
+
+// Padded returns a measurement as realm-measurements prints it: 64 bytes
+// of lowercase hex, a SHA-256 value followed by zeros.
+func Padded(m []byte) string {
+	var b [MeasurementWidth]byte
+	copy(b[:], m)
+	return hex.EncodeToString(b[:])
+}
