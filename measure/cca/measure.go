@@ -113,6 +113,16 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 	if err != nil {
 		return nil, err
 	}
+	// The realm's protected IPA space is the lower half of 2^s2sz.
+	limit := uint64(1) << (rp.S2SZ - 1)
+	if c.memBase+c.memSize > limit {
+		return nil, fmt.Errorf("RAM up to %#x does not fit in the protected half of a %d-bit IPA space (%#x): raise --ipa-bits or lower the memory", c.memBase+c.memSize, rp.S2SZ, limit)
+	}
+	for _, b := range blobs {
+		if b.addr+uint64(len(b.data)) > limit {
+			return nil, fmt.Errorf("the %s at %#x does not fit in the protected half of a %d-bit IPA space", b.what, b.addr, rp.S2SZ)
+		}
+	}
 	res := &Result{VMM: vmm, Hash: rp.Hash, Params: rp, VCPUs: c.vcpus, REC: rec, Notes: c.notes}
 	res.Steps = append(res.Steps, Step{Call: "RMI_REALM_CREATE", What: "realm parameters"})
 	base := c.memBase &^ (Granule - 1)
