@@ -67,3 +67,20 @@ func FuzzMeasure(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadChosen checks that the /chosen reader never panics or loops on
+// any blob.
+func FuzzReadChosen(f *testing.F) {
+	f.Add(fdtChosen([][2]string{{"bootargs", "console=hvc0\x00"}, {"linux,initrd-start", u64be(0x8fdffff0)}, {"linux,initrd-end", "\x8f\xdf\xff\xfe"}}))
+	for _, n := range []string{"kvmtool-k-i-2cpu-1G", "qemu-k-1cpu-512M-sha512"} {
+		if b := vectorSeed("inputs/cca/" + n + ".dtb"); b != nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ReadChosen(b)
+		if err == nil && len(c.Bootargs) > len(b) {
+			t.Fatalf("bootargs of %d bytes from a %d-byte blob", len(c.Bootargs), len(b))
+		}
+	})
+}

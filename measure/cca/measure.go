@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Inputs are the images a realm is built from, as realm-measurements'
@@ -35,6 +36,13 @@ type Result struct {
 	// REC is the runnable REC's entry point and arguments.
 	REC   REC    `json:"rec"`
 	Steps []Step `json:"steps"`
+	// Measured names the images in the RIM: kernel, initrd, firmware,
+	// DTB. Unused are those given that the command line does not load.
+	Measured []string `json:"measured"`
+	Unused   []string `json:"unused,omitempty"`
+	// Chosen is the DTB's /chosen node: the kernel command line the RIM
+	// commits to, and the initrd placement (checked against the layout).
+	Chosen Chosen `json:"dtb_chosen"`
 	// Notes say what the command line holds that the model ignores, and
 	// what the REMs do not include.
 	Notes []string `json:"notes,omitempty"`
@@ -56,6 +64,7 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 	}
 	var c *vmConfig
 	var err error
+	var unused []string
 	switch vmm {
 	case QEMU:
 		c, err = parseQEMU(host, vmmArgs)
@@ -77,12 +86,14 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 		}
 		if !x.used && x.given != nil {
 			c.notes = append(c.notes, fmt.Sprintf("the %s is not on the %s command line, so it is not loaded into the realm", x.opt, vmm))
+			unused = append(unused, strings.Fields(x.opt)[0])
 		}
 	}
 	if in.DTB == nil {
 		return nil, fmt.Errorf("no DTB: give the device tree the VMM generates for this command line (--dtb); generating it is not modelled")
 	}
-	if _, err := CheckFDT(in.DTB); err != nil {
+	chosen, err := ReadChosen(in.DTB)
+	if err != nil {
 		return nil, err
 	}
 	var kernel ImageHeader
@@ -123,7 +134,10 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 			return nil, fmt.Errorf("the %s at %#x does not fit in the protected half of a %d-bit IPA space", b.what, b.addr, rp.S2SZ)
 		}
 	}
-	res := &Result{VMM: vmm, Hash: rp.Hash, Params: rp, VCPUs: c.vcpus, REC: rec, Notes: c.notes}
+	if err := checkChosen(chosen, blobs); err != nil {
+		return nil, err
+	}
+	res := &Result{VMM: vmm, Hash: rp.Hash, Params: rp, VCPUs: c.vcpus, REC: rec, Notes: c.notes, Unused: unused, Chosen: chosen}
 	res.Steps = append(res.Steps, Step{Call: "RMI_REALM_CREATE", What: "realm parameters"})
 	base := c.memBase &^ (Granule - 1)
 	top := alignUp(base+c.memSize-1, Granule)
@@ -136,6 +150,7 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 		if i > 0 && b.addr == blobs[i-1].addr {
 			return nil, fmt.Errorf("the %s and the %s are both loaded at %#x", blobs[i-1].what, b.what, b.addr)
 		}
+		res.Measured = append(res.Measured, b.what)
 		n := r.DataCreate(b.addr, b.data)
 		res.Steps = append(res.Steps, Step{Call: "RMI_DATA_CREATE", What: b.what, Base: b.addr, Size: uint64(len(b.data)), Granules: n})
 	}
@@ -235,4 +250,25 @@ func Padded(m []byte) string {
 	var b [MeasurementWidth]byte
 	copy(b[:], m)
 	return hex.EncodeToString(b[:])
+}
+
+// checkChosen checks the initrd placement the DTB tells the kernel
+// against where the layout loads the initrd: a DTB generated for another
+// command line (other memory size, initrd) fails here rather than giving a
+// RIM no realm reaches.
+func checkChosen(c Chosen, blobs []blob) error {
+	var initrd *blob
+	for i := range blobs {
+		if blobs[i].what == "initrd" {
+			initrd = &blobs[i]
+		}
+	}
+	switch {
+	case c.HasInitrd && initrd == nil:
+		return fmt.Errorf("the DTB's /chosen names an initrd at %#x-%#x, but the command line loads none: give the DTB the VMM generates for this command line", c.InitrdStart, c.InitrdEnd)
+	case c.HasInitrd && (c.InitrdStart != initrd.addr || c.InitrdEnd != initrd.addr+uint64(len(initrd.data))):
+		return fmt.Errorf("the DTB's /chosen places the initrd at %#x-%#x, the VMM loads it at %#x-%#x: give the DTB the VMM generates for this command line and initrd",
+			c.InitrdStart, c.InitrdEnd, initrd.addr, initrd.addr+uint64(len(initrd.data)))
+	}
+	return nil
 }

@@ -18,19 +18,50 @@ func image(textOffset, size uint64) []byte {
 	return b
 }
 
-// fdt returns an empty-bodied device tree blob of n bytes (n >= 48).
-func fdt(n int) []byte {
-	b := make([]byte, n)
+// fdt returns a device tree blob of a root with an empty /chosen node.
+func fdt(int) []byte { return fdtChosen(nil) }
+
+// fdtChosen returns a device tree blob whose /chosen node has the given
+// properties (name, value), in order.
+func fdtChosen(props [][2]string) []byte {
 	be := binary.BigEndian
-	be.PutUint32(b, 0xd00dfeed)
-	be.PutUint32(b[4:], 48)
-	be.PutUint32(b[8:], 40)
-	be.PutUint32(b[12:], 48)
-	be.PutUint32(b[16:], 40)
-	be.PutUint32(b[20:], 17)
-	be.PutUint32(b[36:], 8)
-	return b
+	var st, strs []byte
+	tok := func(v uint32) { st = be.AppendUint32(st, v) }
+	pad := func() {
+		for len(st)%4 != 0 {
+			st = append(st, 0)
+		}
+	}
+	tok(fdtBeginNode)
+	st = append(st, 0, 0, 0, 0)
+	tok(fdtBeginNode)
+	st = append(st, "chosen\x00"...)
+	pad()
+	for _, p := range props {
+		tok(fdtProp)
+		tok(uint32(len(p[1])))
+		tok(uint32(len(strs)))
+		strs = append(strs, p[0]+"\x00"...)
+		st = append(st, p[1]...)
+		pad()
+	}
+	tok(fdtEndNode)
+	tok(fdtEndNode)
+	tok(fdtEnd)
+	h := make([]byte, 40)
+	be.PutUint32(h, 0xd00dfeed)
+	be.PutUint32(h[4:], uint32(40+16+len(st)+len(strs)))
+	be.PutUint32(h[8:], 56)
+	be.PutUint32(h[12:], uint32(56+len(st)))
+	be.PutUint32(h[16:], 40)
+	be.PutUint32(h[20:], 17)
+	be.PutUint32(h[32:], uint32(len(strs)))
+	be.PutUint32(h[36:], uint32(len(st)))
+	out := append(h, make([]byte, 16)...)
+	return append(append(out, st...), strs...)
 }
+
+func u64be(v uint64) string { return string(binary.BigEndian.AppendUint64(nil, v)) }
 
 func run(t *testing.T, cmdline string, in Inputs) (*Result, error) {
 	t.Helper()
@@ -55,23 +86,24 @@ func TestLayouts(t *testing.T) {
 		want    []Step
 		pc, x0  uint64
 	}{
-		{"kvmtool --realm -c 1 -m 512 -k Image -i initrd", Inputs{Kernel: kernel, Initrd: initrd, DTB: dtb},
+		{"kvmtool --realm -c 1 -m 512 -k Image -i initrd", Inputs{Kernel: kernel, Initrd: initrd,
+			DTB: fdtChosen([][2]string{{"bootargs", "console=hvc0\x00"}, {"linux,initrd-start", u64be(0x8fdfec74)}, {"linux,initrd-end", u64be(0x8fdfec74 + 5000)}})},
 			[]Step{{Call: "RMI_DATA_CREATE", What: "kernel", Base: 0x80000000, Size: 256, Granules: 1},
 				{Call: "RMI_DATA_CREATE", What: "initrd", Base: 0x8fdfec74, Size: 5000, Granules: 2},
-				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x8fe00000, Size: 64, Granules: 1}}, 0x80000000, 0x8fe00000},
+				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x8fe00000, Size: 201, Granules: 1}}, 0x80000000, 0x8fe00000},
 		{"kvmtool --realm -c 1 -m 64M --firmware fw --firmware-address 0x80200000 -f fw", Inputs{Firmware: []byte("FW"), DTB: dtb},
 			[]Step{{Call: "RMI_DATA_CREATE", What: "firmware", Base: 0x80200000, Size: 2, Granules: 1},
-				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x83e00000, Size: 64, Granules: 1}}, 0x80200000, 0x83e00000},
+				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x83e00000, Size: 88, Granules: 1}}, 0x80200000, 0x83e00000},
 		{"qemu -M virt -cpu host -m 1G -kernel Image -initrd initrd", Inputs{Kernel: image(0x10000, 0x2d10000), Initrd: initrd, DTB: dtb},
 			[]Step{{Call: "RMI_DATA_CREATE", What: "kernel", Base: 0x40010000, Size: 256, Granules: 1},
 				{Call: "RMI_DATA_CREATE", What: "initrd", Base: 0x48000000, Size: 5000, Granules: 2},
-				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x48200000, Size: 64, Granules: 1}}, 0x40000000, 0x48200000},
+				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x48200000, Size: 88, Granules: 1}}, 0x40000000, 0x48200000},
 		{"qemu -m 128M -kernel Image", Inputs{Kernel: kernel, DTB: dtb},
 			[]Step{{Call: "RMI_DATA_CREATE", What: "kernel", Base: 0x40000000, Size: 256, Granules: 1},
-				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x44000000, Size: 64, Granules: 1}}, 0x40000000, 0x44000000},
+				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x44000000, Size: 88, Granules: 1}}, 0x40000000, 0x44000000},
 		{"qemu -m 1G -bios fw -kernel Image", Inputs{Firmware: []byte("FW"), Kernel: kernel, DTB: dtb},
 			[]Step{{Call: "RMI_DATA_CREATE", What: "firmware", Base: 0, Size: 2, Granules: 1},
-				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x40000000, Size: 64, Granules: 1}}, 0, 0},
+				{Call: "RMI_DATA_CREATE", What: "DTB", Base: 0x40000000, Size: 88, Granules: 1}}, 0, 0},
 	} {
 		res, err := run(t, host+tc.cmdline, tc.in)
 		if err != nil {
@@ -156,6 +188,10 @@ func TestErrors(t *testing.T) {
 		{"--num-bps 6 --num-wps 6 --sve-vl 100 qemu", Inputs{DTB: dtb}, "SVE vector length 100"},
 		{"--num-bps 6 --num-wps 6 --pmu true qemu", Inputs{DTB: dtb}, "--pmu-num-ctrs"},
 		{"--num-bps 6 --num-wps 6 --ipa-bits 25 qemu -m 1T", Inputs{DTB: dtb}, "raise --ipa-bits"},
+		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512 -k Image -i initrd", Inputs{Kernel: kernel, Initrd: []byte("initrd"),
+			DTB: fdtChosen([][2]string{{"linux,initrd-start", u64be(0x8fdffff0)}, {"linux,initrd-end", u64be(0x8fdffffe)}})}, "give the DTB the VMM generates"},
+		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512 -k Image", Inputs{Kernel: kernel,
+			DTB: fdtChosen([][2]string{{"linux,initrd-start", u64be(0x8fdffff0)}, {"linux,initrd-end", u64be(0x8fdffffe)}})}, "loads none"},
 	} {
 		_, err := run(t, tc.cmdline, tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
