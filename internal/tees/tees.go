@@ -7,6 +7,7 @@ package tees
 
 import (
 	"github.com/cocobuild/cocobuild/tee"
+	"github.com/cocobuild/cocobuild/tee/cca"
 	"github.com/cocobuild/cocobuild/tee/sev"
 	"github.com/cocobuild/cocobuild/tee/tdx"
 	"github.com/cocobuild/cocobuild/tee/vtpm"
@@ -18,5 +19,6 @@ func All() tee.Set {
 		sev.TEE{},
 		tdx.TEE{},
 		vtpm.TEE{},
+		cca.TEE{},
 	)
 }

@@ -12,7 +12,9 @@ type Args struct {
 	Host                          Host
 	Kernel, Initrd, Firmware, DTB string // file names
 	PrintB64, NoMeasurements      bool
-	JSON                          bool // cocobuild's --json
+	Verbose                       bool
+	JSON                          bool     // cocobuild's --json
+	Limits                        []string // cocobuild's --limit NAME=VALUE
 	Help                          bool
 	VMM                           string
 	VMMArgs                       []string
@@ -23,7 +25,7 @@ var argOptions = map[string]bool{
 	"kernel": true, "initrd": true, "firmware": true, "dtb": true, "ipa-bits": true, "num-bps": true, "num-wps": true,
 	"sve-vl": true, "pmu-num-ctrs": true, "pmu": true, "lpa2": true, "hash-algo": true,
 	"output-dtb": true, "dtb-template": true, "config": true, "endorsements-template": true, "endorsements-output": true,
-	"verbose": false, "no-measurements": false, "print-b64": false, "json": false, "help": false,
+	"limit": true, "verbose": false, "no-measurements": false, "print-b64": false, "json": false, "help": false,
 }
 
 var argShort = map[byte]string{'k': "kernel", 'i': "initrd", 'f': "firmware", 'c': "config", 'v': "verbose", 'h': "help"}
@@ -140,6 +142,10 @@ func (a *Args) set(name, val string) error {
 			return fmt.Errorf("--hash-algo: %w", err)
 		}
 		a.Host.Hash = &h
+	case "limit":
+		a.Limits = append(a.Limits, val)
+	case "verbose":
+		a.Verbose = true
 	case "print-b64":
 		a.PrintB64 = true
 	case "no-measurements":

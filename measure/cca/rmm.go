@@ -73,13 +73,13 @@ const (
 // it: NumBPs and NumWPs are the counts minus one, SVEVL the vector length
 // as ZCR_EL2.LEN ((bits/128)-1).
 type RealmParams struct {
-	Flags      uint64
-	S2SZ       uint8
-	SVEVL      uint8
-	NumBPs     uint8
-	NumWPs     uint8
-	PMUNumCtrs uint8
-	Hash       Hash
+	Flags      uint64 `json:"flags"`
+	S2SZ       uint8  `json:"s2sz"`
+	SVEVL      uint8  `json:"sve_vl"`
+	NumBPs     uint8  `json:"num_bps"`
+	NumWPs     uint8  `json:"num_wps"`
+	PMUNumCtrs uint8  `json:"pmu_num_ctrs"`
+	Hash       Hash   `json:"hash_algo"`
 }
 
 // bytes returns the RmiRealmParams granule with only the measured fields
@@ -98,9 +98,9 @@ func (p RealmParams) bytes() []byte {
 
 // REC is the measured part of RmiRecParams.
 type REC struct {
-	Runnable bool
-	PC       uint64
-	GPRs     [8]uint64
+	Runnable bool      `json:"runnable"`
+	PC       uint64    `json:"pc"`
+	GPRs     [8]uint64 `json:"gprs"`
 }
 
 func (r REC) bytes() []byte {

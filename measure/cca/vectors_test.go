@@ -3,6 +3,7 @@ package cca
 import (
 	"encoding/json"
 	"path"
+	"strings"
 	"testing"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
@@ -73,5 +74,35 @@ func TestVectors(t *testing.T) {
 				t.Errorf("RIM has %d bytes, want %d for %s", len(res.RIM), res.Hash.Size(), res.Hash)
 			}
 		})
+	}
+}
+
+// TestToolExpectations checks QEMU realms whose RIM realm-measurements'
+// own tests assert (tests/cmdline.rs, qemu_measurements) for its
+// testdata/linux.bin (inputs/cca-linux.bin) and "FW CONTENT": direct
+// kernel boot, and -bios with -kernel (the kernel passes through fw_cfg,
+// outside the RIM). The tool's QEMU DTB depends on the memory, vCPUs,
+// command line and initrd only, so it is the vector's DTB for 2 vCPUs and
+// 1 GiB. The tool's test compares a 63-digit prefix.
+func TestToolExpectations(t *testing.T) {
+	const common = "--num-wps 6 --num-bps 6 --ipa-bits 52 --pmu-num-ctrs 6 qemu -M confidential-guest-support=rme0 " +
+		"-object rme-guest,id=rme0,measurement-algorithm=sha256 -cpu host -M virt -enable-kvm -smp 2 -m 1G -nographic "
+	in := Inputs{Kernel: testenv.ReadVector(t, "inputs/cca-linux.bin"), Firmware: testenv.ReadVector(t, "inputs/cca-fw.bin"),
+		DTB: testenv.ReadVector(t, "inputs/cca/qemu-k-i-2cpu-1G-sha256.dtb")}
+	for _, tc := range []struct{ args, want string }{
+		{"-kernel Image", "e8862e21b8eb6b4bdeeff244dc59d2935c26d92c52d346f06e224fe712267a6"},
+		{"-bios firmware -kernel Image", "cbf533a94009dfa6b83016a89b428d1d910fb3593856bb386d7b2bd07a1bc834"},
+	} {
+		a, err := ParseArgs(strings.Fields(common + tc.args))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Measure(a.Host, a.VMM, a.VMMArgs, in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.args, err)
+		}
+		if got := Padded(res.RIM); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: RIM %s, want %s…", tc.args, got, tc.want)
+		}
 	}
 }

@@ -61,6 +61,10 @@ func parseQEMU(host Host, args []string) (*vmConfig, error) {
 	for len(args) > 0 {
 		arg := args[0]
 		args = args[1:]
+		// QEMU takes its options with one dash or two.
+		if strings.HasPrefix(arg, "--") {
+			arg = arg[1:]
+		}
 		if name, val, ok := strings.Cut(arg, "="); ok {
 			arg = name
 			args = append([]string{val}, args...)
