@@ -3,7 +3,6 @@ package cca
 import (
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // Args is a realm-measurements command line: its options, then the VMM
@@ -44,54 +43,27 @@ var unsupported = map[string]string{
 // name).
 func ParseArgs(args []string) (*Args, error) {
 	a := &Args{}
-	for i := 0; i < len(args); i++ {
-		s := args[i]
-		if s == "qemu" || s == "kvmtool" {
-			a.VMM, a.VMMArgs = s, append([]string(nil), args[i+1:]...)
-			break
-		}
-		if s == "cloud-hv" || s == "cloud-hypervisor" {
-			return nil, fmt.Errorf("VMM %q: the cloud-hypervisor realm layout is not modelled (qemu or kvmtool)", s)
-		}
-		var name, val string
-		hasVal := false
-		switch {
-		case strings.HasPrefix(s, "--"):
-			name, val, hasVal = strings.Cut(s[2:], "=")
-		case strings.HasPrefix(s, "-") && len(s) >= 2:
-			long, ok := argShort[s[1]]
-			if !ok {
-				return nil, fmt.Errorf("unknown option %q", s)
-			}
-			name = long
-			if len(s) > 2 {
-				val, hasVal = strings.TrimPrefix(s[2:], "="), true
-			}
-		default:
-			return nil, fmt.Errorf("unexpected argument %q: options come first, then the VMM (qemu or kvmtool) and its arguments", s)
-		}
-		takes, known := argOptions[name]
-		switch {
-		case !known:
-			return nil, fmt.Errorf("unknown option --%s", name)
-		case takes && !hasVal:
-			if i+1 >= len(args) {
-				return nil, fmt.Errorf("--%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		case !takes && hasVal:
-			return nil, fmt.Errorf("--%s takes no value", name)
-		}
+	o := options{takes: argOptions, short: argShort}
+	rest, err := o.parse(args, func(name, val string) error {
 		if why, ok := unsupported[name]; ok {
-			return nil, fmt.Errorf("--%s: %s", name, why)
+			return fmt.Errorf("--%s: %s", name, why)
 		}
-		if err := a.set(name, val); err != nil {
-			return nil, err
-		}
+		return a.set(name, val)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if a.VMM == "" && !a.Help {
-		return nil, fmt.Errorf("no VMM: end the options with qemu or kvmtool and the VMM's own arguments")
+	switch {
+	case len(rest) == 0:
+		if !a.Help {
+			return nil, fmt.Errorf("no VMM: end the options with qemu or kvmtool and the VMM's own arguments")
+		}
+	case rest[0] == QEMU || rest[0] == Kvmtool:
+		a.VMM, a.VMMArgs = rest[0], append([]string(nil), rest[1:]...)
+	case rest[0] == "cloud-hv" || rest[0] == "cloud-hypervisor":
+		return nil, fmt.Errorf("VMM %q: the cloud-hypervisor realm layout is not modelled (qemu or kvmtool)", rest[0])
+	default:
+		return nil, fmt.Errorf("unexpected argument %q: options come first, then the VMM (qemu or kvmtool) and its arguments", rest[0])
 	}
 	return a, a.Host.Check()
 }

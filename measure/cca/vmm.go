@@ -361,40 +361,15 @@ func parseKvmtool(host Host, args []string) (*vmConfig, error) {
 	}
 	opts := map[string]string{}
 	set := map[string]bool{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		var name, val string
-		hasVal := false
-		switch {
-		case strings.HasPrefix(a, "--"):
-			name, val, hasVal = strings.Cut(a[2:], "=")
-		case strings.HasPrefix(a, "-") && len(a) >= 2:
-			long, ok := kvmtoolShort[a[1]]
-			if !ok {
-				return nil, fmt.Errorf("kvmtool: unknown option %q", a)
-			}
-			name = long
-			if len(a) > 2 {
-				val, hasVal = strings.TrimPrefix(a[2:], "="), true
-			}
-		default:
-			return nil, fmt.Errorf("kvmtool: unexpected argument %q (options only)", a)
-		}
-		takes, known := kvmtoolOptions[name]
-		switch {
-		case !known:
-			return nil, fmt.Errorf("kvmtool: unknown option --%s", name)
-		case takes && !hasVal:
-			if i+1 >= len(args) {
-				return nil, fmt.Errorf("kvmtool: --%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		case !takes && hasVal:
-			return nil, fmt.Errorf("kvmtool: --%s takes no value", name)
-		}
-		set[name] = true
-		opts[name] = val
+	rest, err := options{what: "kvmtool: ", takes: kvmtoolOptions, short: kvmtoolShort}.parse(args, func(name, val string) error {
+		set[name], opts[name] = true, val
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Errorf("kvmtool: unexpected argument %q (options only)", rest[0])
 	}
 	if !set["realm"] {
 		return nil, fmt.Errorf("kvmtool: no --realm: without it kvmtool launches a normal VM, which has no realm measurement")
@@ -402,7 +377,6 @@ func parseKvmtool(host Host, args []string) (*vmConfig, error) {
 	if set["flash"] {
 		return nil, fmt.Errorf("kvmtool --flash: a CFI flash image is not modelled")
 	}
-	var err error
 	if !set["cpus"] {
 		return nil, fmt.Errorf("kvmtool: give the number of vCPUs (-c N): it sets the DTB")
 	}
