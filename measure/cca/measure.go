@@ -147,8 +147,9 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 	res.Steps = append(res.Steps, Step{Call: "RMI_RTT_INIT_RIPAS", What: "RAM", Base: base, Size: top - base})
 	sort.SliceStable(blobs, func(i, j int) bool { return blobs[i].addr < blobs[j].addr })
 	for i, b := range blobs {
-		if i > 0 && b.addr == blobs[i-1].addr {
-			return nil, fmt.Errorf("the %s and the %s are both loaded at %#x", blobs[i-1].what, b.what, b.addr)
+		// The RMM refuses a second DATA_CREATE of a granule.
+		if p := blobs[max(i-1, 0)]; i > 0 && alignUp(p.addr+uint64(len(p.data)), Granule) > b.addr&^(Granule-1) {
+			return nil, fmt.Errorf("the %s (%#x, %d bytes) and the %s (%#x) share a granule: no realm loads them so", p.what, p.addr, len(p.data), b.what, b.addr)
 		}
 		res.Measured = append(res.Measured, b.what)
 		n := r.DataCreate(b.addr, b.data)
