@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -118,6 +120,18 @@ func TestMeasureCCAOutputs(t *testing.T) {
 		}
 	}
 
+	// Without --dtb, kvmtool's DTB is generated: realm-measurements' own,
+	// byte for byte, written by --output-dtb.
+	gen := filepath.Join(t.TempDir(), "gen.dtb")
+	noDTB := []string{"--num-wps", "6", "--num-bps", "6", "-k", "cca-linux.bin", "-i", "cca-initrd.bin", "--output-dtb", gen}
+	code, out, errOut = runCCA(t, dir, append(noDTB, vmm...)...)
+	if code != 0 || !strings.HasPrefix(out, "RIM: "+rim) {
+		t.Errorf("kvmtool without --dtb: exit %d, stdout %q, stderr %q; want RIM %s", code, out, errOut, rim)
+	}
+	if b, err := os.ReadFile(gen); err != nil || !bytes.Equal(b, testenv.ReadVector(t, "inputs/cca/kvmtool-k-i-2cpu-1G.dtb")) {
+		t.Errorf("--output-dtb: %v, or not the DTB realm-measurements generated", err)
+	}
+
 	code, out, _ = runCCA(t, dir, "--help")
 	if code != 0 || !strings.Contains(out, "cocobuild measure cca --num-bps 6") || !strings.Contains(out, "realm-measurements") {
 		t.Errorf("--help: exit %d, stdout %q; want the help with its example", code, out)
@@ -128,11 +142,12 @@ func TestMeasureCCAOutputs(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--num-wps", "6", "kvmtool", "--realm", "-c", "1", "-m", "512"}, 1, "--dtb"},
+		{[]string{"--num-wps", "6", "kvmtool", "--realm", "-c", "1", "-m", "512"}, 1, "--num-bps"},
 		{[]string{"--num-wps", "6", "--dtb", "cca/kvmtool-fw-1cpu-512M.dtb", "kvmtool", "--realm", "-c", "1", "-m", "512"}, 1, "--num-bps"},
 		{[]string{"--bogus", "kvmtool"}, 2, "unknown option --bogus"},
 		{[]string{"--num-wps", "6"}, 2, "no VMM"},
-		{[]string{"--output-dtb", "x.dtb", "kvmtool"}, 2, "generating the DTB is not modelled"},
+		{[]string{"--dtb-template", "x.dtb", "kvmtool"}, 2, "patching a DTB template is not modelled"},
+		{[]string{"--num-wps", "6", "--num-bps", "6", "qemu", "-m", "1G"}, 1, "--dtb"},
 		{[]string{"-k", "missing-file", "kvmtool"}, 2, "--kernel"},
 		{[]string{"--limit", "bogus", "kvmtool"}, 2, "--limit"},
 		{[]string{"--limit", "kernel=100", "--num-wps", "6", "--num-bps", "6", "-k", "cca-linux.bin", "--dtb", "cca/kvmtool-k-i-2cpu-1G.dtb", "kvmtool", "--realm", "-c", "2", "-m", "1G", "-k", "K"}, 2, "limit"},

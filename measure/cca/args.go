@@ -10,6 +10,7 @@ import (
 type Args struct {
 	Host                          Host
 	Kernel, Initrd, Firmware, DTB string // file names
+	OutputDTB                     string // where to write the DTB measured
 	PrintB64, NoMeasurements      bool
 	Verbose                       bool
 	JSON                          bool     // cocobuild's --json
@@ -32,7 +33,6 @@ var argShort = map[byte]string{'k': "kernel", 'i': "initrd", 'f': "firmware", 'c
 // unsupported are realm-measurements' options that this model does not
 // implement, and why.
 var unsupported = map[string]string{
-	"output-dtb":            "generating the DTB is not modelled: give the VMM's own DTB with --dtb",
 	"dtb-template":          "patching a DTB template is not modelled: give the VMM's own DTB with --dtb",
 	"config":                "configuration files are not read: give the host's capabilities as options (--ipa-bits, --num-bps, ...)",
 	"endorsements-template": "CoMID endorsements are not written: cocobuild publishes reference values from a recipe",
@@ -94,6 +94,8 @@ func (a *Args) set(name, val string) error {
 		a.Firmware = val
 	case "dtb":
 		a.DTB = val
+	case "output-dtb":
+		a.OutputDTB = val
 	case "ipa-bits":
 		return num(&a.Host.IPABits)
 	case "num-bps":

@@ -54,12 +54,16 @@ func FuzzCheckFDT(f *testing.F) {
 // kernel or DTB: it returns a result or an error.
 func FuzzMeasure(f *testing.F) {
 	f.Add("--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512 -k K -i I", image(0, 0x100000), []byte("initrd"), fdt(64))
+	f.Add("--num-bps 6 --num-wps 6 --pmu true --pmu-num-ctrs 2 kvmtool --realm -c 3 -m 2G -k K -i I --measurement-log --virtio-transport mmio -d a -n mode=tap --irqchip gicv3", image(0, 0x100000), []byte("initrd"), []byte{})
 	f.Add("--num-bps 6 --num-wps 6 --ipa-bits 52 qemu -m 1G -smp 2 -kernel K -initrd I -object rme-guest,measurement-algorithm=sha256", image(0x80000, 0x100000), []byte("initrd"), fdt(64))
 	f.Add("--num-bps 6 --num-wps 6 qemu -m size=2M,maxmem=4P,slots=9 -cpu host,sve=off,sve128=on,pmu=on -kernel K", image(1<<40, 1<<40), []byte(nil), fdt(40))
 	f.Fuzz(func(t *testing.T, cmdline string, kernel, initrd, dtb []byte) {
 		a, err := ParseArgs(strings.Fields(cmdline))
 		if err != nil {
 			return
+		}
+		if len(dtb) == 0 {
+			dtb = nil // kvmtool's is generated
 		}
 		res, err := Measure(a.Host, a.VMM, a.VMMArgs, Inputs{Kernel: kernel, Initrd: initrd, Firmware: []byte("FW"), DTB: dtb})
 		if err == nil && len(res.RIM) != res.Hash.Size() {

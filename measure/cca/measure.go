@@ -10,7 +10,7 @@ import (
 // Inputs are the images a realm is built from, as realm-measurements'
 // -k, -i, -f and --dtb give them: Kernel an arm64 Image (decompressed),
 // DTB the device tree the VMM generates for this command line, measured as
-// it is.
+// it is (nil: generated, for kvmtool only).
 type Inputs struct {
 	Kernel, Initrd, Firmware, DTB []byte
 }
@@ -40,6 +40,10 @@ type Result struct {
 	// DTB. Unused are those given that the command line does not load.
 	Measured []string `json:"measured"`
 	Unused   []string `json:"unused,omitempty"`
+	// DTB is the device tree measured: the one given, or the one
+	// generated (DTBGenerated; kvmtool only) when none was.
+	DTB          []byte `json:"-"`
+	DTBGenerated bool   `json:"dtb_generated"`
 	// Chosen is the DTB's /chosen node: the kernel command line the RIM
 	// commits to, and the initrd placement (checked against the layout).
 	Chosen Chosen `json:"dtb_chosen"`
@@ -89,12 +93,8 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 			unused = append(unused, strings.Fields(x.opt)[0])
 		}
 	}
-	if in.DTB == nil {
-		return nil, fmt.Errorf("no DTB: give the device tree the VMM generates for this command line (--dtb); generating it is not modelled")
-	}
-	chosen, err := ReadChosen(in.DTB)
-	if err != nil {
-		return nil, err
+	if in.DTB == nil && vmm != Kvmtool {
+		return nil, fmt.Errorf("no DTB: give the device tree the VMM generates for this command line (--dtb); generating QEMU's is not modelled")
 	}
 	var kernel ImageHeader
 	if c.kernel {
@@ -115,6 +115,16 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 		if blobs, rec, logBase, err = c.kvmtoolLayout(kernel, in); err != nil {
 			return nil, err
 		}
+	}
+	var dtb []byte
+	for _, b := range blobs {
+		if b.what == "DTB" {
+			dtb = b.data
+		}
+	}
+	chosen, err := ReadChosen(dtb)
+	if err != nil {
+		return nil, err
 	}
 	rp, err := c.host.realmParams()
 	if err != nil {
@@ -137,7 +147,8 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 	if err := checkChosen(chosen, blobs); err != nil {
 		return nil, err
 	}
-	res := &Result{VMM: vmm, Hash: rp.Hash, Params: rp, VCPUs: c.vcpus, REC: rec, Notes: c.notes, Unused: unused, Chosen: chosen}
+	res := &Result{VMM: vmm, Hash: rp.Hash, Params: rp, VCPUs: c.vcpus, REC: rec, Notes: c.notes, Unused: unused, Chosen: chosen,
+		DTB: dtb, DTBGenerated: in.DTB == nil}
 	res.Steps = append(res.Steps, Step{Call: "RMI_REALM_CREATE", What: "realm parameters"})
 	base := c.memBase &^ (Granule - 1)
 	top := alignUp(base+c.memSize-1, Granule)
@@ -229,19 +240,27 @@ func (c *vmConfig) kvmtoolLayout(k ImageHeader, in Inputs) ([]blob, REC, uint64,
 		rec.PC = c.memBase
 		blobs = append(blobs, blob{"kernel", c.memBase + k.TextOffset, in.Kernel})
 	}
+	var initrdBase, initrdSize uint64
 	if c.initrd {
 		if uint64(len(in.Initrd))+4 > dtb-c.memBase {
 			return nil, REC{}, 0, fmt.Errorf("kvmtool: an initrd of %d bytes does not fit below the DTB at %#x", len(in.Initrd), dtb)
 		}
-		a := alignUp(dtb-uint64(len(in.Initrd))-4, 4)
-		blobs = append(blobs, blob{"initrd", a, in.Initrd})
+		initrdBase, initrdSize = alignUp(dtb-uint64(len(in.Initrd))-4, 4), uint64(len(in.Initrd))
+		blobs = append(blobs, blob{"initrd", initrdBase, in.Initrd})
+	}
+	fdt := in.DTB
+	if fdt == nil {
+		var err error
+		if fdt, err = c.kvmtoolDTB(initrdBase, initrdSize, logBase); err != nil {
+			return nil, REC{}, 0, err
+		}
 	}
 	if c.firmware {
 		rec.PC = c.firmwareBase
 		blobs = append(blobs, blob{"firmware", c.firmwareBase, in.Firmware})
 	}
 	rec.GPRs[0] = dtb
-	blobs = append(blobs, blob{"DTB", dtb, in.DTB})
+	blobs = append(blobs, blob{"DTB", dtb, fdt})
 	return blobs, rec, logBase, nil
 }
 

@@ -1,6 +1,7 @@
 package cca
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -175,14 +176,14 @@ func TestErrors(t *testing.T) {
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512 -k Image", Inputs{Kernel: []byte("not an image"), DTB: dtb}, "not an arm64 Linux Image"},
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512 -k Image -f fw", Inputs{Kernel: kernel, Firmware: []byte("x"), DTB: dtb}, "share a granule"},
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 4 -k Image -i initrd", Inputs{Kernel: image(0, 0), Initrd: make([]byte, 8*MiB), DTB: dtb}, "does not fit below the DTB"},
-		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512", Inputs{}, "--dtb"},
+		{"--num-bps 6 --num-wps 6 qemu -m 512", Inputs{}, "--dtb"},
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512", Inputs{DTB: []byte("not a dtb at all, not at all, not at all")}, "not a device tree blob"},
 		{"--num-bps 6 --num-wps 6 qemu -m 1G -kernel Image", Inputs{Kernel: image(0, 2*GiB), DTB: dtb}, "do not fit"},
 		{"--num-bps 6 --num-wps 6 qemu -m 1G -cpu max", Inputs{DTB: dtb}, "-cpu host"},
 		{"--num-bps 6 --num-wps 6 qemu -m 1G -object rme-guest,measurement-algorithm=sha384", Inputs{DTB: dtb}, "want sha256 or sha512"},
 		{"--num-bps 6 --num-wps 6 qemu -m 1G -initrd x", Inputs{Initrd: []byte("x"), DTB: dtb}, "without -kernel"},
 		{"--num-bps 6 --num-wps 6 qemu -m", Inputs{DTB: dtb}, "needs a value"},
-		{"--num-bps 6 --num-wps 6 --output-dtb x qemu", Inputs{DTB: dtb}, "generating the DTB is not modelled"},
+		{"--num-bps 6 --num-wps 6 --dtb-template x qemu", Inputs{DTB: dtb}, "patching a DTB template is not modelled"},
 		{"--num-bps 6 --num-wps 6 cloud-hv", Inputs{DTB: dtb}, "not modelled"},
 		{"--num-bps 6 --num-wps 6", Inputs{DTB: dtb}, "no VMM"},
 		{"--num-bps 6 --num-wps 6 --sve-vl 100 qemu", Inputs{DTB: dtb}, "SVE vector length 100"},
@@ -216,5 +217,28 @@ func TestNotes(t *testing.T) {
 	}
 	if res.VCPUs != 4 {
 		t.Errorf("vcpus %d, want 4", res.VCPUs)
+	}
+}
+
+// TestKvmtoolDTBOptions checks what kvmtool's options change in the
+// generated DTB (no oracle DTB exists for these: realm-measurements'
+// layout, read back): the appended -p, no ITS with --irqchip gicv3, one
+// virtio-mmio node per device (a disk and the default network device),
+// the PMU node.
+func TestKvmtoolDTBOptions(t *testing.T) {
+	res, err := run(t, "--num-bps 6 --num-wps 6 --pmu-num-ctrs 4 kvmtool --realm -c 1 -m 256 -p quiet --irqchip gicv3 --virtio-transport mmio -d disk.img --pmu", Inputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := " console=hvc0 root=/dev/vda rw  quiet"; res.Chosen.Bootargs != want {
+		t.Errorf("bootargs %q, want %q", res.Chosen.Bootargs, want)
+	}
+	for name, want := range map[string]bool{"virtio@3000000\x00": true, "virtio@3000200\x00": true, "virtio@3000400\x00": false, "msic\x00": false, "pmu\x00": true, "arm,armv8-pmuv3": true} {
+		if got := bytes.Contains(res.DTB, []byte(name)); got != want {
+			t.Errorf("DTB holds %q: %v, want %v", name, got, want)
+		}
+	}
+	if len(res.DTB) != 64*1024 || !res.DTBGenerated {
+		t.Errorf("DTB of %d bytes (generated %v), want kvmtool's 64 KiB", len(res.DTB), res.DTBGenerated)
 	}
 }

@@ -25,6 +25,10 @@ type vmConfig struct {
 	notes                    []string
 	qemuMaxMem, qemuSlots    uint64
 	qemuMaxMemSet            bool
+	// kvmtool's DTB: the command line, the ITS and virtio-mmio devices.
+	bootargs   string
+	its        bool
+	virtioMMIO int
 }
 
 // popArg returns the value of option opt.
@@ -360,9 +364,10 @@ func parseKvmtool(host Host, args []string) (*vmConfig, error) {
 		args = args[1:]
 	}
 	opts := map[string]string{}
+	all := map[string][]string{}
 	set := map[string]bool{}
 	rest, err := options{what: "kvmtool: ", takes: kvmtoolOptions, short: kvmtoolShort}.parse(args, func(name, val string) error {
-		set[name], opts[name] = true, val
+		set[name], opts[name], all[name] = true, val, append(all[name], val)
 		return nil
 	})
 	if err != nil {
@@ -438,5 +443,64 @@ func parseKvmtool(host Host, args []string) (*vmConfig, error) {
 		}
 	}
 	c.kernel, c.initrd, c.firmware, c.measurementLog = set["kernel"], set["initrd"], set["firmware"], set["measurement-log"]
+	c.bootargs = kvmtoolBootargs
+	if p := opts["params"]; p != "" {
+		c.bootargs += " " + p
+	}
+	if err := c.kvmtoolDevices(opts, all, set); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// kvmtoolDevices reads what of the devices the DTB describes: the ITS
+// (--irqchip) and, with --virtio-transport mmio, the virtio devices (each
+// a DTB node; on PCI they are not in the DTB).
+func (c *vmConfig) kvmtoolDevices(opts map[string]string, all map[string][]string, set map[string]bool) error {
+	c.its = true
+	switch opts["irqchip"] {
+	case "", "gicv3-its":
+	case "gicv3":
+		c.its = false
+	default:
+		return fmt.Errorf("kvmtool --irqchip %q: a realm has gicv3 or gicv3-its", opts["irqchip"])
+	}
+	mmio := false
+	switch opts["virtio-transport"] {
+	case "", "pci":
+	case "mmio":
+		mmio = true
+	default:
+		return fmt.Errorf("kvmtool --virtio-transport %q: want pci or mmio", opts["virtio-transport"])
+	}
+	n := len(all["9p"]) + len(all["disk"])
+	for _, f := range []string{"balloon", "rng", "vsock"} {
+		if set[f] {
+			n++
+		}
+	}
+	if opts["console"] == "virtio" {
+		n++
+	}
+	nets := 1 // kvmtool's default network device, unless mode=none
+	for _, spec := range all["network"] {
+		for _, item := range strings.Split(spec, ",") {
+			k, v, ok := strings.Cut(item, "=")
+			if !ok {
+				return fmt.Errorf("kvmtool -n %q: malformed %q", spec, item)
+			}
+			switch {
+			case k == "mode" && v == "none":
+				nets = 0
+			case k == "mode":
+				nets++
+			case k == "trans" && (v == "mmio") != mmio:
+				return fmt.Errorf("kvmtool -n %q: a network device on another virtio transport than --virtio-transport is not modelled", spec)
+			}
+		}
+	}
+	if mmio {
+		c.virtioMMIO = n + nets
+	}
+	return nil
 }

@@ -8,9 +8,12 @@ package cca
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -55,7 +58,7 @@ type node struct {
 	*tee.Block
 	vmm     string
 	vmmArgs []string
-	dtb     recipes.Artifact
+	dtb     *recipes.Artifact // nil: generated (kvmtool)
 	host    hostParams
 }
 
@@ -97,11 +100,13 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 		missing("vmm_args", "vmm_args are the VMM's own arguments (memory, vCPUs, the images it loads), e.g. [\"--realm\", \"-c\", \"2\", \"-m\", \"1G\", \"-k\", \"Image\"] for kvmtool.")
 	}
 	if a, ok := b.Attrs["dtb"]; ok {
-		art, _, d := recipes.DecodeArtifact(a.Expr, b.Ctx)
+		art, known, d := recipes.DecodeArtifact(a.Expr, b.Ctx)
 		diags = append(diags, d...)
-		n.dtb = art
-	} else {
-		missing("dtb", "dtb = input.NAME is the device tree the VMM generates for vmm_args (realm-measurements --output-dtb, or the VMM's own dump): it is measured as it is.")
+		if known {
+			n.dtb = &art
+		}
+	} else if n.vmm == model.QEMU {
+		missing("dtb", "dtb = input.NAME is the device tree QEMU generates for vmm_args (QEMU's -machine dumpdtb=FILE): it is measured as it is (kvmtool's is generated when dtb is left out).")
 	}
 	if a, ok := b.Attrs["vcpus"]; ok {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "vcpus not for this TEE",
@@ -138,6 +143,7 @@ type params struct {
 	VMM     string     `json:"vmm"`
 	VMMArgs []string   `json:"vmm_args"`
 	Host    hostParams `json:"host"`
+	DTB     bool       `json:"dtb"`
 }
 
 func stepVersion() string { return tee.StepVersion("cca", model.ModelVersion) }
@@ -145,8 +151,10 @@ func stepVersion() string { return tee.StepVersion("cca", model.ModelVersion) }
 // Steps implements recipes.Node.
 func (n *node) Steps() []*recipes.Step {
 	inputs, sp := n.Inputs()
-	inputs = append(inputs, n.dtb)
 	p := params{StepParams: sp, VMM: n.vmm, VMMArgs: n.vmmArgs, Host: n.host}
+	if n.dtb != nil {
+		inputs, p.DTB = append(inputs, *n.dtb), true
+	}
 	return []*recipes.Step{{ID: tee.StepID, Kind: "measure/" + n.TEE, Version: stepVersion(), Params: p, Inputs: inputs, Run: n.run}}
 }
 
@@ -155,13 +163,21 @@ func (n *node) run(_ context.Context, sc *recipes.StepContext) error {
 	if err != nil {
 		return err
 	}
-	dtb, err := n.Limits.ReadFile(n.dtb.Path, limits.File)
-	if err != nil {
-		return fmt.Errorf("dtb of measure block %q (%s): %w", n.Name, n.dtb.Origin, err)
+	var dtb []byte
+	if n.dtb != nil {
+		if dtb, err = n.Limits.ReadFile(n.dtb.Path, limits.File); err != nil {
+			return fmt.Errorf("dtb of measure block %q (%s): %w", n.Name, n.dtb.Origin, err)
+		}
 	}
-	e, err := n.measure(in, dtb)
+	e, res, err := n.measure(in, dtb)
 	if err != nil {
 		return err
+	}
+	if res.DTBGenerated {
+		// The realm boots with this DTB: it is an output.
+		if err := os.WriteFile(filepath.Join(sc.OutDir, generatedDTB), res.DTB, 0o644); err != nil {
+			return err
+		}
 	}
 	return tee.WriteEntries(sc.OutDir, []tee.Entry{e})
 }
@@ -182,21 +198,24 @@ func newReport(r *model.Result) report {
 	return rep
 }
 
-func (n *node) measure(in *tee.Read, dtb []byte) (tee.Entry, error) {
+// generatedDTB is the step's file of a generated DTB.
+const generatedDTB = "realm.dtb"
+
+func (n *node) measure(in *tee.Read, dtb []byte) (tee.Entry, *model.Result, error) {
 	kernel, err := Kernel(in.Kernel, n.Limits)
 	if err != nil {
-		return tee.Entry{}, fmt.Errorf("measure %q: kernel: %w", n.Name, err)
+		return tee.Entry{}, nil, fmt.Errorf("measure %q: kernel: %w", n.Name, err)
 	}
 	res, err := model.Measure(n.host.model(), n.vmm, n.vmmArgs, model.Inputs{Kernel: kernel, Initrd: in.Initrd, Firmware: in.Firmware, DTB: dtb})
 	if err != nil {
-		return tee.Entry{}, fmt.Errorf("measure %q: %w", n.Name, err)
+		return tee.Entry{}, nil, fmt.Errorf("measure %q: %w", n.Name, err)
 	}
 	if len(res.Unused) > 0 {
-		return tee.Entry{}, fmt.Errorf("measure %q: the block's %s not loaded by vmm_args %q: add the VMM's option that loads it (qemu -kernel, -initrd, -bios; kvmtool -k, -i, -f)",
+		return tee.Entry{}, nil, fmt.Errorf("measure %q: the block's %s not loaded by vmm_args %q: add the VMM's option that loads it (qemu -kernel, -initrd, -bios; kvmtool -k, -i, -f)",
 			n.Name, strings.Join(res.Unused, " and "), n.vmmArgs)
 	}
 	if n.Cmdline != "" && !strings.Contains(res.Chosen.Bootargs, n.Cmdline) {
-		return tee.Entry{}, fmt.Errorf("measure %q: the DTB's bootargs %q do not hold the kernel's cmdline %q: give the DTB generated with it (qemu -append, kvmtool -p)",
+		return tee.Entry{}, nil, fmt.Errorf("measure %q: the DTB's bootargs %q do not hold the kernel's cmdline %q: give the DTB generated with it (qemu -append, kvmtool -p)",
 			n.Name, res.Chosen.Bootargs, n.Cmdline)
 	}
 	measured := func(what string) bool { return slices.Contains(res.Measured, what) }
@@ -205,26 +224,40 @@ func (n *node) measure(in *tee.Read, dtb []byte) (tee.Entry, error) {
 	covers := manifest.Coverage{Firmware: !n.FirmwareGiven || measured("firmware"), Kernel: measured("kernel"),
 		Initrd: measured("initrd"), Cmdline: measured("kernel")}
 	params := tee.With(in.Common, "vmm", n.vmm, "vmm_args", n.vmmArgs, "measurement_algorithm", res.Hash.String(),
-		"dtb_sha256", n.dtb.SHA256, "cmdline", res.Chosen.Bootargs, "vcpus", res.VCPUs, "covers", covers)
+		"dtb_sha256", sha256Hex(res.DTB), "dtb_generated", res.DTBGenerated, "cmdline", res.Chosen.Bootargs, "vcpus", res.VCPUs, "covers", covers)
 	if len(res.Notes) > 0 {
 		params["notes"] = res.Notes
 	}
 	return tee.Entry{Measurement: manifest.Measurement{TEE: n.TEE, Params: params,
-		Values: map[string]any{"rim": hex.EncodeToString(res.RIM)}}, Report: newReport(res)}, nil
+		Values: map[string]any{"rim": hex.EncodeToString(res.RIM)}}, Report: newReport(res)}, res, nil
 }
 
 // Finish implements recipes.Node: the DTB, when it comes from an input,
 // is exported beside the firmware, kernel and initrd (a launch needs it).
 func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
 	return n.Block.Finish(results, tee.FinishOptions{
-		Artifacts: func(*recipes.Result) ([]recipes.OutputArtifact, error) {
-			if !strings.HasPrefix(n.dtb.Origin, "input.") {
+		Artifacts: func(res *recipes.Result) ([]recipes.OutputArtifact, error) {
+			a := recipes.OutputArtifact{Name: "measure." + n.Name + "/dtb", Kind: "dtb", Path: "measure/" + n.Name + "/dtb"}
+			switch {
+			case n.dtb == nil:
+				f, err := res.File(generatedDTB)
+				if err != nil {
+					return nil, err
+				}
+				a.File, a.Extra = f, map[string]any{"generated": "kvmtool's, as realm-measurements generates it"}
+			case strings.HasPrefix(n.dtb.Origin, "input."):
+				a.File, a.Extra = *n.dtb, map[string]any{"from": n.dtb.Origin}
+			default:
 				return nil, nil
 			}
-			return []recipes.OutputArtifact{{Name: "measure." + n.Name + "/dtb", Kind: "dtb", Path: "measure/" + n.Name + "/dtb",
-				File: n.dtb, Extra: map[string]any{"from": n.dtb.Origin}}}, nil
+			return []recipes.OutputArtifact{a}, nil
 		},
 	})
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 // Kernel returns the arm64 Image of a kernel file: as it is, or

@@ -1,6 +1,7 @@
 package cca_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -65,10 +66,17 @@ func TestMeasureBlockMatchesCCAVectors(t *testing.T) {
 		fmt.Fprintf(&src, "input %q {\n  file   = %q\n  sha256 = %q\n}\n\n", n, p, hex.EncodeToString(s[:]))
 		return "input." + n
 	}
-	want := map[string]string{}
+	want, dtbs := map[string]string{}, map[string]string{}
 	for _, v := range doc.Vectors {
 		name := strings.ReplaceAll(v.ID, ".", "_")
-		fmt.Fprintf(&blocks, "measure %q {\n  tee = \"cca\"\n  vmm = %q\n  vmm_args = %s\n  dtb = %s\n", name, v.VMMArgs[0], hclList(v.VMMArgs[1:]), ref(v.DTB))
+		fmt.Fprintf(&blocks, "measure %q {\n  tee = \"cca\"\n  vmm = %q\n  vmm_args = %s\n", name, v.VMMArgs[0], hclList(v.VMMArgs[1:]))
+		// kvmtool's DTB is generated (and must be the vector's); QEMU's
+		// is given.
+		if v.VMMArgs[0] == "kvmtool" {
+			dtbs[name] = v.DTB
+		} else {
+			fmt.Fprintf(&blocks, "  dtb = %s\n", ref(v.DTB))
+		}
 		// The vectors' QEMU command lines load no kernel (no -kernel):
 		// realm-measurements then measures none, and a recipe is given
 		// only the images its VMM loads.
@@ -129,6 +137,19 @@ func TestMeasureBlockMatchesCCAVectors(t *testing.T) {
 		}
 		entries = append(entries, publish.Entry{TEE: m.TEE, Name: m.Name, Values: map[string]string{"rim": rim}})
 	}
+	if len(dtbs) < 2 {
+		t.Fatalf("%d kvmtool vectors, want 2", len(dtbs))
+	}
+	for name, rel := range dtbs {
+		got, err := os.ReadFile(filepath.Join(dir, "out", "measure", name, "dtb"))
+		if err != nil {
+			t.Errorf("%s: the generated DTB is not in the output: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(got, testenv.ReadVector(t, rel)) {
+			t.Errorf("%s: the generated DTB differs from realm-measurements' %s", name, rel)
+		}
+	}
 	p, err := publish.RVPSPayload(&publish.Release{Namespace: "test", Version: "1.0.0", Entries: entries}, testkinds.TEEs())
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +197,7 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"kernel not loaded", "measure \"cca\" {\n" + kvm + "  vmm_args = [\"--realm\", \"-c\", \"1\", \"-m\", \"512M\"]\n  dtb = " + dtb + "\n  kernel = " + k + "\n}", "kernel not loaded by vmm_args"},
 		{"no vmm", "measure \"cca\" {\n  vmm_args = [\"--realm\"]\n  dtb = " + dtb + "\n}", "vmm = \"qemu\" or \"kvmtool\""},
 		{"bad vmm", "measure \"cca\" {\n  vmm = \"crosvm\"\n  vmm_args = [\"--realm\"]\n  dtb = " + dtb + "\n}", "Invalid vmm"},
-		{"no dtb", "measure \"cca\" {\n" + kvm + "  vmm_args = [\"--realm\", \"-c\", \"1\", \"-m\", \"512M\"]\n}", "dtb = input.NAME"},
+		{"no dtb for qemu", "measure \"cca\" {\n  vmm = \"qemu\"\n  num_bps = 6\n  num_wps = 6\n  vmm_args = [\"-m\", \"512M\"]\n}", "dtb = input.NAME"},
 		{"vcpus", "measure \"cca\" {\n" + kvm + "  vmm_args = [\"--realm\", \"-c\", \"1\", \"-m\", \"512M\"]\n  dtb = " + dtb + "\n  vcpus = 2\n}", "vcpus not for this TEE"},
 		{"bad breakpoints", "measure \"cca\" {\n  vmm = \"kvmtool\"\n  num_bps = 1\n  num_wps = 6\n  vmm_args = [\"--realm\", \"-c\", \"1\", \"-m\", \"512M\"]\n  dtb = " + dtb + "\n}", "breakpoints: want 2-64"},
 		{"dtb of another initrd", "measure \"cca\" {\n" + kvm + "  vmm_args = [\"--realm\", \"-c\", \"2\", \"-m\", \"1G\", \"-k\", \"K\", \"-i\", \"I\"]\n  dtb = " + kiDTB + "\n  kernel = " + k + "\n  initrd = " + k + "\n}", "give the DTB the VMM generates"},

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +32,9 @@ Options (before the VMM):
   -i, --initrd FILE       initrd the VMM loads
   -f, --firmware FILE     firmware the VMM loads (qemu -bios, kvmtool --firmware)
       --dtb FILE          the device tree the VMM generates for these arguments, measured as
-                          it is (required: generating it is not modelled)
+                          it is; without it, kvmtool's is generated (as realm-measurements
+                          generates it), QEMU's must be given
+      --output-dtb FILE   write the DTB measured (the generated one, for kvmtool)
       --ipa-bits N        host's IPA width (the VMM's need lowers it)
       --num-bps N         host's breakpoints (2-64; required)
       --num-wps N         host's watchpoints (2-64; required)
@@ -48,7 +51,7 @@ Options (before the VMM):
       --limit NAME=VALUE  raise a bound on the input files (e.g. kernel=1GiB)
   -v, --verbose           print every measured call on stderr
 
-Not modelled (refused): generating the DTB (--output-dtb, --dtb-template), configuration
+Not modelled (refused): QEMU's DTB (give it), --dtb-template, configuration
 files (-c), CoMID endorsements, cloud-hypervisor, kvmtool --flash. Only the boot vCPU's REC is
 measured: the others are started by PSCI. With qemu -bios and -kernel the firmware loads the
 kernel and initrd (fw_cfg), outside the RIM; the REMs printed are those at launch (zero),
@@ -62,7 +65,7 @@ func (TEE) Command(cli *tee.CLI) *cobra.Command {
 		Use:   "cca [options] (qemu|kvmtool) [VMM arguments...]",
 		Short: "Compute an Arm CCA realm's RIM and REMs (QEMU, kvmtool; realm-measurements compatible)",
 		Long:  commandHelp,
-		Example: `  cocobuild measure cca --num-bps 6 --num-wps 6 -k Image -i initrd.img --dtb realm.dtb kvmtool --realm -c 2 -m 1G -k Image -i initrd.img
+		Example: `  cocobuild measure cca --num-bps 6 --num-wps 6 -k Image -i initrd.img --output-dtb realm.dtb kvmtool --realm -c 2 -m 1G -k Image -i initrd.img
   cocobuild measure cca --num-bps 6 --num-wps 6 --ipa-bits 52 -k Image --dtb qemu.dtb qemu -M virt,confidential-guest-support=rme0 -object rme-guest,id=rme0,measurement-algorithm=sha256 -cpu host -enable-kvm -smp 2 -m 1G -kernel Image
   cocobuild measure cca --num-bps 6 --num-wps 6 -f QEMU_EFI.fd --dtb qemu.dtb --json qemu -cpu host -m 1G -bios QEMU_EFI.fd`,
 		DisableFlagParsing: true,
@@ -109,6 +112,11 @@ func runMeasureCCA(cli *tee.CLI, cmd *cobra.Command, args []string) error {
 	res, err := model.Measure(a.Host, a.VMM, a.VMMArgs, in)
 	if err != nil {
 		return cli.Failure(tee.Escaped(err))
+	}
+	if a.OutputDTB != "" {
+		if err := os.WriteFile(a.OutputDTB, res.DTB, 0o644); err != nil {
+			return cli.Failure(fmt.Errorf("--output-dtb: %w", err))
+		}
 	}
 	if a.NoMeasurements {
 		return nil

@@ -1,0 +1,54 @@
+package cca
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
+)
+
+// TestKvmtoolDTB generates the DTB of each kvmtool vector of cca.json and
+// compares it, byte for byte, with the one realm-measurements generated;
+// the RIM with it is the vector's.
+func TestKvmtoolDTB(t *testing.T) {
+	n := 0
+	for _, v := range loadCCAVectors(t) {
+		if v.VMMArgs[0] != Kvmtool {
+			continue
+		}
+		n++
+		a, err := ParseArgs(append(append([]string(nil), v.Host...), v.VMMArgs...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := func(p *string) []byte {
+			if p == nil {
+				return nil
+			}
+			return testenv.ReadVector(t, *p)
+		}
+		res, err := Measure(a.Host, a.VMM, a.VMMArgs, Inputs{Kernel: read(v.Kernel), Initrd: read(v.Initrd), Firmware: read(v.Firmware)})
+		if err != nil {
+			t.Fatalf("%s: %v", v.ID, err)
+		}
+		want := testenv.ReadVector(t, v.DTB)
+		if !res.DTBGenerated || !bytes.Equal(res.DTB, want) {
+			t.Errorf("%s: generated DTB (%d bytes, generated %v) differs from realm-measurements' (%d bytes) at byte %d", v.ID, len(res.DTB), res.DTBGenerated, len(want), firstDiff(res.DTB, want))
+		}
+		if got := Padded(res.RIM); got != v.Expected["rim"] {
+			t.Errorf("%s: RIM with the generated DTB %s, want %s", v.ID, got, v.Expected["rim"])
+		}
+	}
+	if n < 2 {
+		t.Fatalf("%d kvmtool vectors, want 2", n)
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
