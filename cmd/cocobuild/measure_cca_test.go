@@ -120,8 +120,8 @@ func TestMeasureCCAOutputs(t *testing.T) {
 		}
 	}
 
-	// Without --dtb, kvmtool's DTB is generated: realm-measurements' own,
-	// byte for byte, written by --output-dtb.
+	// Without --dtb, the DTB is generated: realm-measurements' own, byte
+	// for byte, written by --output-dtb.
 	gen := filepath.Join(t.TempDir(), "gen.dtb")
 	noDTB := []string{"--num-wps", "6", "--num-bps", "6", "-k", "cca-linux.bin", "-i", "cca-initrd.bin", "--output-dtb", gen}
 	code, out, errOut = runCCA(t, dir, append(noDTB, vmm...)...)
@@ -147,7 +147,7 @@ func TestMeasureCCAOutputs(t *testing.T) {
 		{[]string{"--bogus", "kvmtool"}, 2, "unknown option --bogus"},
 		{[]string{"--num-wps", "6"}, 2, "no VMM"},
 		{[]string{"--dtb-template", "x.dtb", "kvmtool"}, 2, "patching a DTB template is not modelled"},
-		{[]string{"--num-wps", "6", "--num-bps", "6", "qemu", "-m", "1G"}, 1, "--dtb"},
+		{[]string{"--num-wps", "6", "--num-bps", "6", "--dtb", "cca-fw.bin", "qemu", "-m", "1G"}, 1, "not a device tree blob"},
 		{[]string{"-k", "missing-file", "kvmtool"}, 2, "--kernel"},
 		{[]string{"--limit", "bogus", "kvmtool"}, 2, "--limit"},
 		{[]string{"--limit", "kernel=100", "--num-wps", "6", "--num-bps", "6", "-k", "cca-linux.bin", "--dtb", "cca/kvmtool-k-i-2cpu-1G.dtb", "kvmtool", "--realm", "-c", "2", "-m", "1G", "-k", "K"}, 2, "limit"},

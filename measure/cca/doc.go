@@ -17,9 +17,9 @@
 // are not part of the RIM).
 //
 // The package does no I/O: Measure takes the bytes of the images and the
-// VMM's own command line. The DTB is measured as the caller gives it; for
-// kvmtool, without one, Measure generates the DTB realm-measurements
-// generates (byte for byte the vectors' DTBs). QEMU's is not generated.
+// VMM's own command line. The DTB is measured as the caller gives it;
+// without one, Measure generates the DTB realm-measurements generates for
+// the VMM (byte for byte the vectors' DTBs).
 package cca
 
 // ModelVersion identifies this package's measurement model. Bump it

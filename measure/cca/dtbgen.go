@@ -120,18 +120,14 @@ const (
 	kvmtoolBootargs       = " console=hvc0 root=/dev/vda rw "
 )
 
-// kvmtoolDTB generates the device tree kvmtool gives a realm, as
-// realm-measurements generates it (padded to 64 KiB).
-func (c *vmConfig) kvmtoolDTB(initrdBase, initrdSize, logBase uint64) ([]byte, error) {
-	w := newFDTWriter()
-	w.begin("")
-	w.propString("compatible", "linux,dummy-virt")
-	w.propString("model", "linux,dummy-virt-realm")
-	w.propU32("#address-cells", 2)
-	w.propU32("#size-cells", 2)
-	w.propU32("interrupt-parent", kvmtoolGICPhandle)
+// dtbCommon writes what starts both VMMs' device trees as
+// realm-measurements writes them: the chosen node (command line, initrd),
+// memory, CPUs and PSCI.
+func (c *vmConfig) dtbCommon(w *fdtWriter, initrdBase, initrdSize uint64) {
 	w.begin("chosen")
-	w.propString("bootargs", c.bootargs)
+	if c.hasBootargs {
+		w.propString("bootargs", c.bootargs)
+	}
 	if initrdSize != 0 {
 		w.propU64("linux,initrd-start", initrdBase)
 		w.propU64("linux,initrd-end", initrdBase+initrdSize)
@@ -159,6 +155,24 @@ func (c *vmConfig) kvmtoolDTB(initrdBase, initrdSize, logBase uint64) ([]byte, e
 	w.propString("method", "smc")
 	w.propString("compatible", "arm,psci-1.0", "arm,psci-0.2", "arm,psci")
 	w.end()
+}
+
+// dtbRoot begins the root node.
+func dtbRoot(w *fdtWriter, gicPhandle uint32) {
+	w.begin("")
+	w.propString("compatible", "linux,dummy-virt")
+	w.propString("model", "linux,dummy-virt-realm")
+	w.propU32("#address-cells", 2)
+	w.propU32("#size-cells", 2)
+	w.propU32("interrupt-parent", gicPhandle)
+}
+
+// kvmtoolDTB generates the device tree kvmtool gives a realm, as
+// realm-measurements generates it (padded to 64 KiB).
+func (c *vmConfig) kvmtoolDTB(initrdBase, initrdSize, logBase uint64) ([]byte, error) {
+	w := newFDTWriter()
+	dtbRoot(w, kvmtoolGICPhandle)
+	c.dtbCommon(w, initrdBase, initrdSize)
 
 	redistSize := uint64(c.vcpus) * kvmtoolGICRedistSize
 	redistBase := uint64(kvmtoolGICDistBase) - redistSize
@@ -255,4 +269,168 @@ func (c *vmConfig) kvmtoolDTB(initrdBase, initrdSize, logBase uint64) ([]byte, e
 		return nil, fmt.Errorf("the generated DTB has %d bytes, more than kvmtool's %d", len(b), kvmtoolFDTSize)
 	}
 	return append(b, make([]byte, kvmtoolFDTSize-len(b))...), nil
+}
+
+// QEMU virt machine addresses and interrupts (hw/arm/virt.c), as
+// realm-measurements' DTB has them.
+const (
+	qemuGICDistBase    = 0x08000000
+	qemuGICDistSize    = 0x00010000
+	qemuGICITSBase     = 0x08080000
+	qemuGICITSSize     = 0x00020000
+	qemuGICRedistBase  = 0x080a0000
+	qemuGICRedistSize  = 0x00f60000
+	qemuUARTBase       = 0x09000000
+	qemuUARTSize       = 0x00001000
+	qemuRTCBase        = 0x09010000
+	qemuRTCSize        = 0x00001000
+	qemuFWCfgBase      = 0x09020000
+	qemuFWCfgSize      = 0x00000018
+	qemuVirtioMMIOBase = 0x0a000000
+	qemuVirtioMMIOSize = 0x00000200
+	qemuPlatformBase   = 0x0c000000
+	qemuPlatformSize   = 0x02000000
+	qemuPCIMMIOBase    = 0x10000000
+	qemuPCIMMIOSize    = 0x2eff0000
+	qemuPCIIOBase      = 0x3eff0000
+	qemuPCIIOSize      = 0x00010000
+	qemuBasePhandle    = 0x8000
+	qemuSPIUART        = 1
+	qemuSPIRTC         = 2
+	qemuSPIPCIe        = 3
+	qemuSPIMMIO        = 16
+	pciRangeMMIO64     = 0x03000000
+)
+
+// qemuDTB generates the device tree of a QEMU virt realm as
+// realm-measurements generates it (after QEMU 9.1's).
+func (c *vmConfig) qemuDTB(initrdBase, initrdSize, logBase uint64) []byte {
+	clock := uint32(qemuBasePhandle)
+	gic := qemuBasePhandle + uint32(c.vcpus) + 1
+	its := gic + 1
+	w := newFDTWriter()
+	dtbRoot(w, gic)
+	c.dtbCommon(w, initrdBase, initrdSize)
+
+	w.begin(fmt.Sprintf("platform-bus@%x", qemuPlatformBase))
+	w.propU32("interrupt-parent", gic)
+	w.propU32("ranges", 0, 0, qemuPlatformBase, qemuPlatformSize)
+	w.propU32("#address-cells", 1)
+	w.propU32("#size-cells", 1)
+	w.propString("compatible", "qemu,platform", "simple-bus")
+	w.end()
+	if c.measurementLog {
+		w.begin("reserved-memory")
+		w.propNull("ranges")
+		w.propU32("#size-cells", 2)
+		w.propU32("#address-cells", 2)
+		w.begin(fmt.Sprintf("event-log@%x", logBase))
+		w.propU64("reg", logBase, qemuLogSize)
+		w.propString("compatible", "cc-event-log")
+		w.end()
+		w.end()
+	}
+	w.begin(fmt.Sprintf("fw-cfg@%x", qemuFWCfgBase))
+	w.propNull("dma-coherent")
+	w.propU64("reg", qemuFWCfgBase, qemuFWCfgSize)
+	w.propString("compatible", "qemu,fw-cfg-mmio")
+	w.end()
+	for i := range uint32(32) {
+		addr := uint64(qemuVirtioMMIOBase) + uint64(i)*qemuVirtioMMIOSize
+		w.begin(fmt.Sprintf("virtio_mmio@%x", addr))
+		w.propNull("dma-coherent")
+		w.propU32("interrupts", irqSPI, qemuSPIMMIO+i, irqEdgeLoHi)
+		w.propU64("reg", addr, qemuVirtioMMIOSize)
+		w.propString("compatible", "virtio,mmio")
+		w.end()
+	}
+	w.begin(fmt.Sprintf("pcie@%x", qemuPCIMMIOBase))
+	var irqMap []uint32
+	for dev := range uint32(4) {
+		for pin := range uint32(4) {
+			irqMap = append(irqMap, (dev<<3)<<8, 0, 0, pin+1, gic, 0, 0, irqSPI, qemuSPIPCIe+(pin+dev)%4, irqLevelHi)
+		}
+	}
+	w.propU32("interrupt-map", irqMap...)
+	w.propU32("interrupt-map-mask", 3<<3<<8, 0, 0, 7)
+	w.propU32("#interrupt-cells", 1)
+	hi := func(v uint64) uint32 { return uint32(v >> 32) }
+	lo := func(v uint64) uint32 { return uint32(v) }
+	w.propU32("ranges", pciRangeIO, 0, 0, 0, qemuPCIIOBase, 0, qemuPCIIOSize,
+		pciRangeMMIO, 0, qemuPCIMMIOBase, 0, qemuPCIMMIOBase, 0, qemuPCIMMIOSize,
+		pciRangeMMIO64, hi(c.qemuHighPCIMMIO), lo(c.qemuHighPCIMMIO), hi(c.qemuHighPCIMMIO), lo(c.qemuHighPCIMMIO), hi(qemuHighPCIMMIOSize), lo(qemuHighPCIMMIOSize))
+	w.propU64("reg", c.qemuHighPCICfg, qemuHighPCICfgSize)
+	if c.its {
+		w.propU32("msi-map", 0, its, 0, 0x10000)
+	}
+	w.propNull("dma-coherent")
+	w.propU32("bus-range", 0, 0xff)
+	w.propU32("linux,pci-domain", 0)
+	w.propU32("#size-cells", 2)
+	w.propU32("#address-cells", 3)
+	w.propString("device_type", "pci")
+	w.propString("compatible", "pci-host-ecam-generic")
+	w.end()
+	w.begin(fmt.Sprintf("pl031@%x", qemuRTCBase))
+	w.propString("clock-names", "apb_pclk")
+	w.propU64("reg", qemuRTCBase, qemuRTCSize)
+	w.propU32("clocks", clock)
+	w.propU32("interrupts", irqSPI, qemuSPIRTC, irqLevelHi)
+	w.propString("compatible", "arm,pl031", "arm,primecell")
+	w.end()
+	w.begin(fmt.Sprintf("pl011@%x", qemuUARTBase))
+	w.propString("clock-names", "uartclk", "apb_pclk")
+	w.propU64("reg", qemuUARTBase, qemuUARTSize)
+	w.propU32("clocks", clock, clock)
+	w.propU32("interrupts", irqSPI, qemuSPIUART, irqLevelHi)
+	w.propString("compatible", "arm,pl011", "arm,primecell")
+	w.end()
+	if c.host.PMU != nil && *c.host.PMU {
+		w.begin("pmu")
+		w.propU32("interrupts", irqPPI, 7, irqLevelHi)
+		w.propString("compatible", "arm,armv8-pmuv3")
+		w.end()
+	}
+	gicRegs := []uint64{qemuGICDistBase, qemuGICDistSize, qemuGICRedistBase, qemuGICRedistSize}
+	if c.vcpus > qemuGICRedistSize/0x20000 {
+		gicRegs = append(gicRegs, c.qemuHighRedist, qemuHighRedistSize)
+	}
+	w.begin(fmt.Sprintf("intc@%x", qemuGICDistBase))
+	w.propU32("phandle", gic)
+	w.propU64("reg", gicRegs...)
+	w.propU32("#redistributor-regions", uint32(len(gicRegs)-2)/2)
+	w.propString("compatible", "arm,gic-v3")
+	w.propNull("ranges")
+	w.propU32("#size-cells", 2)
+	w.propU32("#address-cells", 2)
+	w.propNull("interrupt-controller")
+	w.propU32("#interrupt-cells", 3)
+	if c.its {
+		w.begin(fmt.Sprintf("its@%x", qemuGICITSBase))
+		w.propU32("phandle", its)
+		w.propU64("reg", qemuGICITSBase, qemuGICITSSize)
+		w.propU32("#msi-cells", 1)
+		w.propNull("msi-controller")
+		w.propString("compatible", "arm,gic-v3-its")
+		w.end()
+	}
+	w.end()
+	w.begin("timer")
+	var timer []uint32
+	for _, irq := range []uint32{13, 14, 11} {
+		timer = append(timer, irqPPI, irq, irqLevelHi)
+	}
+	w.propU32("interrupts", timer...)
+	w.propNull("always-on")
+	w.propString("compatible", "arm,armv8-timer", "arm,armv7-timer")
+	w.end()
+	w.begin("apb-pclk")
+	w.propU32("phandle", clock)
+	w.propString("clock-output-names", "clk24mhz")
+	w.propU32("clock-frequency", 24000000)
+	w.propU32("#clock-cells", 0)
+	w.propString("compatible", "fixed-clock")
+	w.end()
+	w.end()
+	return w.finish()
 }

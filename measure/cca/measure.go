@@ -10,7 +10,7 @@ import (
 // Inputs are the images a realm is built from, as realm-measurements'
 // -k, -i, -f and --dtb give them: Kernel an arm64 Image (decompressed),
 // DTB the device tree the VMM generates for this command line, measured as
-// it is (nil: generated, for kvmtool only).
+// it is (nil: generated).
 type Inputs struct {
 	Kernel, Initrd, Firmware, DTB []byte
 }
@@ -41,7 +41,7 @@ type Result struct {
 	Measured []string `json:"measured"`
 	Unused   []string `json:"unused,omitempty"`
 	// DTB is the device tree measured: the one given, or the one
-	// generated (DTBGenerated; kvmtool only) when none was.
+	// generated (DTBGenerated) when none was.
 	DTB          []byte `json:"-"`
 	DTBGenerated bool   `json:"dtb_generated"`
 	// Chosen is the DTB's /chosen node: the kernel command line the RIM
@@ -93,9 +93,6 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 			unused = append(unused, strings.Fields(x.opt)[0])
 		}
 	}
-	if in.DTB == nil && vmm != Kvmtool {
-		return nil, fmt.Errorf("no DTB: give the device tree the VMM generates for this command line (--dtb); generating QEMU's is not modelled")
-	}
 	var kernel ImageHeader
 	if c.kernel {
 		if kernel, err = ParseImageHeader(in.Kernel); err != nil {
@@ -144,7 +141,7 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 			return nil, fmt.Errorf("the %s at %#x does not fit in the protected half of a %d-bit IPA space", b.what, b.addr, rp.S2SZ)
 		}
 	}
-	if err := checkChosen(chosen, blobs); err != nil {
+	if err := c.checkChosen(chosen); err != nil {
 		return nil, err
 	}
 	res := &Result{VMM: vmm, Hash: rp.Hash, Params: rp, VCPUs: c.vcpus, REC: rec, Notes: c.notes, Unused: unused, Chosen: chosen,
@@ -192,11 +189,11 @@ func Measure(host Host, vmm string, vmmArgs []string, in Inputs) (*Result, error
 func (c *vmConfig) qemuLayout(k ImageHeader, in Inputs) ([]blob, REC, uint64) {
 	var blobs []blob
 	dtb := uint64(qemuMemBase)
+	var initrd, initrdSize uint64
 	if c.kernel {
 		kstart := qemuMemBase + k.TextOffset
-		initrd := max(qemuMemBase+min(c.memSize/2, 128*MiB), kstart+k.ImageSize)
+		initrd = max(qemuMemBase+min(c.memSize/2, 128*MiB), kstart+k.ImageSize)
 		initrd = alignUp(initrd, 4*KiB)
-		var initrdSize uint64
 		if c.initrd {
 			initrdSize = uint64(len(in.Initrd))
 		}
@@ -217,8 +214,16 @@ func (c *vmConfig) qemuLayout(k ImageHeader, in Inputs) ([]blob, REC, uint64) {
 		dtb = qemuMemBase
 		rec = REC{Runnable: true}
 	}
-	blobs = append(blobs, blob{"DTB", dtb, in.DTB})
-	return blobs, rec, dtb + qemuDTBSize
+	logBase := dtb + qemuDTBSize
+	fdt := in.DTB
+	if fdt == nil {
+		// QEMU's DTB tells the kernel where the initrd is, also when the
+		// firmware loads them.
+		fdt = c.qemuDTB(initrd, initrdSize, logBase)
+	}
+	blobs = append(blobs, blob{"DTB", dtb, fdt})
+	c.initrdBase, c.initrdSize = initrd, initrdSize
+	return blobs, rec, logBase
 }
 
 // kvmtoolLayout places the images as kvmtool does for a realm: the DTB
@@ -248,6 +253,7 @@ func (c *vmConfig) kvmtoolLayout(k ImageHeader, in Inputs) ([]blob, REC, uint64,
 		initrdBase, initrdSize = alignUp(dtb-uint64(len(in.Initrd))-4, 4), uint64(len(in.Initrd))
 		blobs = append(blobs, blob{"initrd", initrdBase, in.Initrd})
 	}
+	c.initrdBase, c.initrdSize = initrdBase, initrdSize
 	fdt := in.DTB
 	if fdt == nil {
 		var err error
@@ -273,22 +279,16 @@ func Padded(m []byte) string {
 }
 
 // checkChosen checks the initrd placement the DTB tells the kernel
-// against where the layout loads the initrd: a DTB generated for another
+// against where the VMM loads the initrd: a DTB generated for another
 // command line (other memory size, initrd) fails here rather than giving a
 // RIM no realm reaches.
-func checkChosen(c Chosen, blobs []blob) error {
-	var initrd *blob
-	for i := range blobs {
-		if blobs[i].what == "initrd" {
-			initrd = &blobs[i]
-		}
-	}
+func (c *vmConfig) checkChosen(ch Chosen) error {
 	switch {
-	case c.HasInitrd && initrd == nil:
-		return fmt.Errorf("the DTB's /chosen names an initrd at %#x-%#x, but the command line loads none: give the DTB the VMM generates for this command line", c.InitrdStart, c.InitrdEnd)
-	case c.HasInitrd && (c.InitrdStart != initrd.addr || c.InitrdEnd != initrd.addr+uint64(len(initrd.data))):
+	case ch.HasInitrd && !c.initrd:
+		return fmt.Errorf("the DTB's /chosen names an initrd at %#x-%#x, but the command line loads none: give the DTB the VMM generates for this command line", ch.InitrdStart, ch.InitrdEnd)
+	case ch.HasInitrd && (ch.InitrdStart != c.initrdBase || ch.InitrdEnd != c.initrdBase+c.initrdSize):
 		return fmt.Errorf("the DTB's /chosen places the initrd at %#x-%#x, the VMM loads it at %#x-%#x: give the DTB the VMM generates for this command line and initrd",
-			c.InitrdStart, c.InitrdEnd, initrd.addr, initrd.addr+uint64(len(initrd.data)))
+			ch.InitrdStart, ch.InitrdEnd, c.initrdBase, c.initrdBase+c.initrdSize)
 	}
 	return nil
 }

@@ -176,7 +176,6 @@ func TestErrors(t *testing.T) {
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512 -k Image", Inputs{Kernel: []byte("not an image"), DTB: dtb}, "not an arm64 Linux Image"},
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512 -k Image -f fw", Inputs{Kernel: kernel, Firmware: []byte("x"), DTB: dtb}, "share a granule"},
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 4 -k Image -i initrd", Inputs{Kernel: image(0, 0), Initrd: make([]byte, 8*MiB), DTB: dtb}, "does not fit below the DTB"},
-		{"--num-bps 6 --num-wps 6 qemu -m 512", Inputs{}, "--dtb"},
 		{"--num-bps 6 --num-wps 6 kvmtool --realm -c 1 -m 512", Inputs{DTB: []byte("not a dtb at all, not at all, not at all")}, "not a device tree blob"},
 		{"--num-bps 6 --num-wps 6 qemu -m 1G -kernel Image", Inputs{Kernel: image(0, 2*GiB), DTB: dtb}, "do not fit"},
 		{"--num-bps 6 --num-wps 6 qemu -m 1G -cpu max", Inputs{DTB: dtb}, "-cpu host"},

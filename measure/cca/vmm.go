@@ -25,10 +25,15 @@ type vmConfig struct {
 	notes                    []string
 	qemuMaxMem, qemuSlots    uint64
 	qemuMaxMemSet            bool
-	// kvmtool's DTB: the command line, the ITS and virtio-mmio devices.
-	bootargs   string
-	its        bool
-	virtioMMIO int
+	// The DTB: the command line, the ITS, kvmtool's virtio-mmio devices,
+	// QEMU's high memory map.
+	bootargs                                        string
+	hasBootargs                                     bool
+	its                                             bool
+	virtioMMIO                                      int
+	qemuHighRedist, qemuHighPCICfg, qemuHighPCIMMIO uint64
+	// Where the VMM loads the initrd (set by the layout).
+	initrdBase, initrdSize uint64
 }
 
 // popArg returns the value of option opt.
@@ -57,7 +62,7 @@ func alignUp(n, a uint64) uint64 { return (n + a - 1) &^ (a - 1) }
 // parseQEMU reads a qemu-system-aarch64 command line (its arguments, the
 // binary's name left out).
 func parseQEMU(host Host, args []string) (*vmConfig, error) {
-	c := &vmConfig{vmm: QEMU, host: host, memBase: qemuMemBase, memSize: 128 * MiB, vcpus: 1}
+	c := &vmConfig{vmm: QEMU, host: host, memBase: qemuMemBase, memSize: 128 * MiB, vcpus: 1, its: true}
 	sha512 := SHA512 // QEMU's default measurement algorithm
 	c.host.Hash = &sha512
 	var smp struct{ cpus, maxcpus, sockets, clusters, cores, threads int }
@@ -88,7 +93,10 @@ func parseQEMU(host Host, args []string) (*vmConfig, error) {
 			err = c.qemuMachine(&args)
 		case "-cpu":
 			err = c.qemuCPU(&args)
-		case "-append", "-device", "-drive", "-fsdev", "-chardev", "-netdev", "-mon", "-dtb":
+		case "-append":
+			c.bootargs, err = popArg(&args, arg)
+			c.hasBootargs = true
+		case "-device", "-drive", "-fsdev", "-chardev", "-netdev", "-mon", "-dtb":
 			_, err = popArg(&args, arg)
 		case "-enable-kvm", "-nographic", "-nodefaults":
 		case "-kernel", "-initrd", "-bios":
@@ -168,7 +176,12 @@ func (c *vmConfig) qemuIPABits() (int, error) {
 	}
 	addr := alignUp(qemuMemBase+c.memSize, GiB) + alignUp(maxMem-c.memSize+c.qemuSlots*GiB, GiB)
 	addr = max(addr, qemuHighRedistBase)
-	addr += qemuHighRedistSize + qemuHighPCICfgSize + qemuHighPCIMMIOSize
+	c.qemuHighRedist = alignUp(addr, qemuHighRedistSize)
+	addr += qemuHighRedistSize
+	c.qemuHighPCICfg = alignUp(addr, qemuHighPCICfgSize)
+	addr += qemuHighPCICfgSize
+	c.qemuHighPCIMMIO = alignUp(addr, qemuHighPCIMMIOSize)
+	addr += qemuHighPCIMMIOSize
 	return 63 - bits.LeadingZeros64(addr) + 2, nil
 }
 
@@ -246,8 +259,10 @@ func (c *vmConfig) qemuMachine(args *[]string) error {
 			if val != "3" && val != "host" && val != "max" {
 				return fmt.Errorf("GIC version %q: a realm has a GICv3", val)
 			}
-		case "its", "acpi":
-			err = parseBool(&b, val) // the DTB's concern, which is given
+		case "its":
+			err = parseBool(&c.its, val)
+		case "acpi":
+			err = parseBool(&b, val) // ACPI tables are not a realm's
 		case "highmem":
 			return fmt.Errorf("highmem: the realm layout modelled has the high memory regions")
 		case "confidential-guest-support":
@@ -443,7 +458,7 @@ func parseKvmtool(host Host, args []string) (*vmConfig, error) {
 		}
 	}
 	c.kernel, c.initrd, c.firmware, c.measurementLog = set["kernel"], set["initrd"], set["firmware"], set["measurement-log"]
-	c.bootargs = kvmtoolBootargs
+	c.bootargs, c.hasBootargs = kvmtoolBootargs, true
 	if p := opts["params"]; p != "" {
 		c.bootargs += " " + p
 	}

@@ -47,8 +47,8 @@ var hostAttrs = []string{"ipa_bits", "num_bps", "num_wps", "sve_vl", "pmu_num_ct
 
 // Attributes implements tee.TEE: vmm ("qemu" or "kvmtool"), vmm_args
 // (the VMM's own arguments, which load the block's firmware, kernel and
-// initrd), dtb (the device tree the VMM generates for them) and the host's
-// realm capabilities.
+// initrd), dtb (the device tree the VMM generates for them; generated when
+// left out) and the host's realm capabilities.
 func (TEE) Attributes() []string {
 	return append([]string{"vmm", "vmm_args", "dtb"}, hostAttrs...)
 }
@@ -58,7 +58,7 @@ type node struct {
 	*tee.Block
 	vmm     string
 	vmmArgs []string
-	dtb     *recipes.Artifact // nil: generated (kvmtool)
+	dtb     *recipes.Artifact // nil: generated
 	host    hostParams
 }
 
@@ -105,8 +105,6 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 		if known {
 			n.dtb = &art
 		}
-	} else if n.vmm == model.QEMU {
-		missing("dtb", "dtb = input.NAME is the device tree QEMU generates for vmm_args (QEMU's -machine dumpdtb=FILE): it is measured as it is (kvmtool's is generated when dtb is left out).")
 	}
 	if a, ok := b.Attrs["vcpus"]; ok {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "vcpus not for this TEE",
@@ -244,7 +242,7 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 				if err != nil {
 					return nil, err
 				}
-				a.File, a.Extra = f, map[string]any{"generated": "kvmtool's, as realm-measurements generates it"}
+				a.File, a.Extra = f, map[string]any{"generated": "as realm-measurements generates the VMM's"}
 			case strings.HasPrefix(n.dtb.Origin, "input."):
 				a.File, a.Extra = *n.dtb, map[string]any{"from": n.dtb.Origin}
 			default:

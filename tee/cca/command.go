@@ -32,9 +32,9 @@ Options (before the VMM):
   -i, --initrd FILE       initrd the VMM loads
   -f, --firmware FILE     firmware the VMM loads (qemu -bios, kvmtool --firmware)
       --dtb FILE          the device tree the VMM generates for these arguments, measured as
-                          it is; without it, kvmtool's is generated (as realm-measurements
-                          generates it), QEMU's must be given
-      --output-dtb FILE   write the DTB measured (the generated one, for kvmtool)
+                          it is; without it, the DTB is generated as realm-measurements
+                          generates it (QEMU 9.1's virt machine, kvmtool's realm layout)
+      --output-dtb FILE   write the DTB measured (the generated one, to boot the realm with)
       --ipa-bits N        host's IPA width (the VMM's need lowers it)
       --num-bps N         host's breakpoints (2-64; required)
       --num-wps N         host's watchpoints (2-64; required)
@@ -51,7 +51,7 @@ Options (before the VMM):
       --limit NAME=VALUE  raise a bound on the input files (e.g. kernel=1GiB)
   -v, --verbose           print every measured call on stderr
 
-Not modelled (refused): QEMU's DTB (give it), --dtb-template, configuration
+Not modelled (refused): --dtb-template, configuration
 files (-c), CoMID endorsements, cloud-hypervisor, kvmtool --flash. Only the boot vCPU's REC is
 measured: the others are started by PSCI. With qemu -bios and -kernel the firmware loads the
 kernel and initrd (fw_cfg), outside the RIM; the REMs printed are those at launch (zero),
@@ -67,7 +67,8 @@ func (TEE) Command(cli *tee.CLI) *cobra.Command {
 		Long:  commandHelp,
 		Example: `  cocobuild measure cca --num-bps 6 --num-wps 6 -k Image -i initrd.img --output-dtb realm.dtb kvmtool --realm -c 2 -m 1G -k Image -i initrd.img
   cocobuild measure cca --num-bps 6 --num-wps 6 --ipa-bits 52 -k Image --dtb qemu.dtb qemu -M virt,confidential-guest-support=rme0 -object rme-guest,id=rme0,measurement-algorithm=sha256 -cpu host -enable-kvm -smp 2 -m 1G -kernel Image
-  cocobuild measure cca --num-bps 6 --num-wps 6 -f QEMU_EFI.fd --dtb qemu.dtb --json qemu -cpu host -m 1G -bios QEMU_EFI.fd`,
+  cocobuild measure cca --num-bps 6 --num-wps 6 -f QEMU_EFI.fd --dtb qemu.dtb --json qemu -cpu host -m 1G -bios QEMU_EFI.fd
+  cocobuild measure cca --num-bps 6 --num-wps 6 --ipa-bits 52 -k Image --output-dtb realm.dtb qemu -M virt -cpu host -smp 2 -m 1G -kernel Image`,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMeasureCCA(cli, cmd, args)
