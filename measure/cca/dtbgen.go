@@ -157,6 +157,30 @@ func (c *vmConfig) dtbCommon(w *fdtWriter, initrdBase, initrdSize uint64) {
 	w.end()
 }
 
+// dtbTimer writes the architected timer: the secure, non-secure and
+// virtual timer PPIs with the VMM's trigger.
+func dtbTimer(w *fdtWriter, trigger uint32) {
+	w.begin("timer")
+	var timer []uint32
+	for _, irq := range []uint32{13, 14, 11} {
+		timer = append(timer, irqPPI, irq, trigger)
+	}
+	w.propU32("interrupts", timer...)
+	w.propNull("always-on")
+	w.propString("compatible", "arm,armv8-timer", "arm,armv7-timer")
+	w.end()
+}
+
+// dtbPMU writes the PMU node when the realm has a PMU.
+func (c *vmConfig) dtbPMU(w *fdtWriter) {
+	if c.host.PMU != nil && *c.host.PMU {
+		w.begin("pmu")
+		w.propU32("interrupts", irqPPI, 7, irqLevelHi)
+		w.propString("compatible", "arm,armv8-pmuv3")
+		w.end()
+	}
+}
+
 // dtbRoot begins the root node.
 func dtbRoot(w *fdtWriter, gicPhandle uint32) {
 	w.begin("")
@@ -205,21 +229,8 @@ func (c *vmConfig) kvmtoolDTB(initrdBase, initrdSize, logBase uint64) ([]byte, e
 		w.end()
 		w.end()
 	}
-	w.begin("timer")
-	var timer []uint32
-	for _, irq := range []uint32{13, 14, 11} {
-		timer = append(timer, irqPPI, irq, irqLevelLo)
-	}
-	w.propU32("interrupts", timer...)
-	w.propNull("always-on")
-	w.propString("compatible", "arm,armv8-timer", "arm,armv7-timer")
-	w.end()
-	if c.host.PMU != nil && *c.host.PMU {
-		w.begin("pmu")
-		w.propU32("interrupts", irqPPI, 7, irqLevelHi)
-		w.propString("compatible", "arm,armv8-pmuv3")
-		w.end()
-	}
+	dtbTimer(w, irqLevelLo)
+	c.dtbPMU(w)
 	for i := range uint32(4) {
 		addr := uint64(kvmtoolUARTBase) + uint64(i)*kvmtoolUARTStride
 		w.begin(fmt.Sprintf("U6_16550A@%x", addr))
@@ -385,12 +396,7 @@ func (c *vmConfig) qemuDTB(initrdBase, initrdSize, logBase uint64) []byte {
 	w.propU32("interrupts", irqSPI, qemuSPIUART, irqLevelHi)
 	w.propString("compatible", "arm,pl011", "arm,primecell")
 	w.end()
-	if c.host.PMU != nil && *c.host.PMU {
-		w.begin("pmu")
-		w.propU32("interrupts", irqPPI, 7, irqLevelHi)
-		w.propString("compatible", "arm,armv8-pmuv3")
-		w.end()
-	}
+	c.dtbPMU(w)
 	gicRegs := []uint64{qemuGICDistBase, qemuGICDistSize, qemuGICRedistBase, qemuGICRedistSize}
 	if c.vcpus > qemuGICRedistSize/0x20000 {
 		gicRegs = append(gicRegs, c.qemuHighRedist, qemuHighRedistSize)
@@ -415,15 +421,7 @@ func (c *vmConfig) qemuDTB(initrdBase, initrdSize, logBase uint64) []byte {
 		w.end()
 	}
 	w.end()
-	w.begin("timer")
-	var timer []uint32
-	for _, irq := range []uint32{13, 14, 11} {
-		timer = append(timer, irqPPI, irq, irqLevelHi)
-	}
-	w.propU32("interrupts", timer...)
-	w.propNull("always-on")
-	w.propString("compatible", "arm,armv8-timer", "arm,armv7-timer")
-	w.end()
+	dtbTimer(w, irqLevelHi)
 	w.begin("apb-pclk")
 	w.propU32("phandle", clock)
 	w.propString("clock-output-names", "clk24mhz")

@@ -7,16 +7,13 @@ import (
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
-// TestKvmtoolDTB generates the DTB of each kvmtool vector of cca.json and
-// compares it, byte for byte, with the one realm-measurements generated;
-// the RIM with it is the vector's.
-func TestKvmtoolDTB(t *testing.T) {
-	n := 0
+// TestGeneratedDTBs generates the DTB of each vector of cca.json (QEMU
+// and kvmtool) and compares it, byte for byte, with the one
+// realm-measurements generated; the RIM with it is the vector's.
+func TestGeneratedDTBs(t *testing.T) {
+	vmms := map[string]int{}
 	for _, v := range loadCCAVectors(t) {
-		if v.VMMArgs[0] != Kvmtool {
-			continue
-		}
-		n++
+		vmms[v.VMMArgs[0]]++
 		a, err := ParseArgs(append(append([]string(nil), v.Host...), v.VMMArgs...))
 		if err != nil {
 			t.Fatal(err)
@@ -39,8 +36,8 @@ func TestKvmtoolDTB(t *testing.T) {
 			t.Errorf("%s: RIM with the generated DTB %s, want %s", v.ID, got, v.Expected["rim"])
 		}
 	}
-	if n < 2 {
-		t.Fatalf("%d kvmtool vectors, want 2", n)
+	if vmms[QEMU] < 3 || vmms[Kvmtool] < 2 {
+		t.Fatalf("vectors by VMM %v, want 3 qemu and 2 kvmtool", vmms)
 	}
 }
 
