@@ -230,8 +230,8 @@ func (n *node) measure(in *tee.Read, dtb []byte) (tee.Entry, *model.Result, erro
 		Values: map[string]any{"rim": hex.EncodeToString(res.RIM)}}, Report: newReport(res)}, res, nil
 }
 
-// Finish implements recipes.Node: the DTB, when it comes from an input,
-// is exported beside the firmware, kernel and initrd (a launch needs it).
+// Finish implements recipes.Node: the DTB, generated or from an input, is
+// exported beside the firmware, kernel and initrd (a launch needs it).
 func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
 	return n.Block.Finish(results, tee.FinishOptions{
 		Artifacts: func(res *recipes.Result) ([]recipes.OutputArtifact, error) {
