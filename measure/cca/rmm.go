@@ -221,25 +221,11 @@ func (r *Realm) RECCreate(rec REC) {
 	r.rim = r.hash.sum(r.descriptor(descREC, content[:]))
 }
 
-// Extend is RSI_MEASUREMENT_EXTEND, which the realm issues at run time:
-// REM[index] becomes the hash of its current value (the digest size) and
-// the value given (at most 64 bytes).
-func (r *Realm) Extend(index int, value []byte) error {
-	if index < 0 || index > 3 {
-		return fmt.Errorf("REM index %d: the REMs are 0-3", index)
-	}
-	if len(value) > MeasurementWidth {
-		return fmt.Errorf("a measurement value of %d bytes: at most %d", len(value), MeasurementWidth)
-	}
-	in := append(r.rem[index][:r.hash.Size():r.hash.Size()], value...)
-	r.rem[index] = r.hash.sum(in)
-	return nil
-}
-
 // RIM returns the RIM, hash-size bytes.
 func (r *Realm) RIM() []byte { return append([]byte(nil), r.rim[:r.hash.Size()]...) }
 
-// REM returns REM[i], hash-size bytes.
+// REM returns REM[i], hash-size bytes: zero at launch (the realm extends
+// them at run time with RSI_MEASUREMENT_EXTEND, which is not modelled).
 func (r *Realm) REM(i int) []byte { return append([]byte(nil), r.rem[i][:r.hash.Size()]...) }
 
 // translationBlockSizes returns the block sizes (a bit mask) of the

@@ -2,7 +2,6 @@ package cca
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 )
 
@@ -99,24 +98,5 @@ func TestDataCreateAlignment(t *testing.T) {
 	b.DataCreate(0x80000000, padded)
 	if !bytes.Equal(a.RIM(), b.RIM()) {
 		t.Errorf("unaligned RIM %x, aligned and padded %x: want equal", a.RIM(), b.RIM())
-	}
-}
-
-// TestExtend checks RSI_MEASUREMENT_EXTEND: REM = H(REM || value), and its
-// argument checks.
-func TestExtend(t *testing.T) {
-	r, _ := NewRealm(RealmParams{S2SZ: 40, NumBPs: 1, NumWPs: 1, Hash: SHA256})
-	if err := r.Extend(1, []byte("abc")); err != nil {
-		t.Fatal(err)
-	}
-	want := SHA256.sum(append(make([]byte, 32), "abc"...))
-	if got := r.REM(1); !bytes.Equal(got, want[:32]) {
-		t.Errorf("REM1 = %x, want %x", got, want[:32])
-	}
-	if err := r.Extend(4, nil); err == nil || !strings.Contains(err.Error(), "0-3") {
-		t.Errorf("Extend(4): %v, want an error naming the REMs 0-3", err)
-	}
-	if err := r.Extend(0, make([]byte, 65)); err == nil {
-		t.Error("Extend with 65 bytes: no error")
 	}
 }
