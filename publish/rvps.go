@@ -50,7 +50,8 @@ func RVPSURI(tees tee.Set, namespace, name, key, version string) string {
 }
 
 // RVPSPayload returns the reference values of a release as the RVPS payload:
-// every value under its policy name (a sorted list of lowercase hex) and
+// every value under its policy name (a sorted list of lowercase hex, or of
+// the encoding the TEE's policy compares: tee.RVPSEncoder) and
 // again under its rvps:/// URI. Scalars the policy compares with == are set
 // only when every entry of the TEE agrees on them.
 //
@@ -74,13 +75,20 @@ func RVPSPayload(r *Release, tees tee.Set) (map[string]any, error) {
 		// values take the names TEE_KEY.
 		var names []string
 		sc := map[string]any{}
-		if t, ok := tees.Lookup(e.TEE); ok {
+		t, known := tees.Lookup(e.TEE)
+		if known {
 			var err error
 			if names, sc, err = t.RVPSScalars(e.TEE, e.Values, e.Params); err != nil {
 				return nil, fmt.Errorf("reference value %s/%s: %w", e.TEE, e.Name, err)
 			}
 		}
 		for k, v := range e.Values {
+			if enc, ok := t.(tee.RVPSEncoder); ok {
+				var err error
+				if v, err = enc.RVPSValue(e.TEE, k, v); err != nil {
+					return nil, fmt.Errorf("reference value %s/%s: %w", e.TEE, e.Name, err)
+				}
+			}
 			if !slices.Contains(names, k) {
 				add(RVPSName(tees, e.TEE, k), v)
 			}

@@ -81,6 +81,15 @@ type FirmwareOptional interface {
 	FirmwareOptional(name string) bool
 }
 
+// RVPSEncoder is implemented by a TEE whose attestation policy compares
+// a value in another encoding than the manifest's lowercase hex (Arm
+// CCA's verifier gives the realm token's measurements in base64).
+type RVPSEncoder interface {
+	// RVPSValue returns the value of key, given in lowercase hex, as the
+	// RVPS publishes it.
+	RVPSValue(name, key, value string) (string, error)
+}
+
 // CLI is what a TEE's subcommand gets from the command line tool.
 type CLI struct {
 	Stdout, Stderr io.Writer

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cocobuild/cocobuild/tee"
+	"github.com/cocobuild/cocobuild/tee/cca"
 	"github.com/cocobuild/cocobuild/tee/se"
 	"github.com/cocobuild/cocobuild/tee/sev"
 	"github.com/cocobuild/cocobuild/tee/sgx"
@@ -23,6 +24,7 @@ func All() tee.Set {
 		tdx.TEE{},
 		vtpm.TEE{},
 		se.TEE{},
+		cca.TEE{},
 	)
 }
 
