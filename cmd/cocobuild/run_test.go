@@ -505,7 +505,7 @@ func TestRunSample(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run: exit %d\nstderr:\n%s\nconsole:\n%s", code, stderr, stdout)
 	}
-	if !strings.Contains(stdout, "cocobuild-sample-agent: release cocobuild sample 0.1.0") {
+	if !strings.Contains(stdout, "cocobuild-sample-agent: release cocobuild sample 0.2.0") {
 		t.Errorf("the console lacks the agent's release line:\n%s", stdout)
 	}
 	if !strings.Contains(stderr, "measurement tdx/vcpus=1,memory=2G,") {

@@ -167,7 +167,7 @@ func bootSample(t *testing.T, out string) {
 		return console
 	}
 	console := boot(t, filepath.Join(out, "disk/guest/disk.raw"))
-	if !strings.Contains(console, "cocobuild-sample-agent: ready") || !strings.Contains(console, "cocobuild-sample-agent: release cocobuild sample 0.1.0") {
+	if !strings.Contains(console, "cocobuild-sample-agent: ready") || !strings.Contains(console, "cocobuild-sample-agent: release cocobuild sample 0.2.0") {
 		t.Errorf("the sample did not boot to its release line; console:\n%s", console)
 	}
 	bad := append([]byte(nil), disk...)

@@ -1,11 +1,12 @@
 # A guest of the kind peer pods boot on confidential VMs with a vTPM (Azure
-# SEV-SNP and TDX CVMs): the sample's kernel, initramfs and verity root, but
+# SEV-SNP and TDX CVMs): the sample's kernel and initramfs and a small
+# verity root (the sample's own root is a Debian userland), but
 # booted by the firmware from the disk as a unified kernel image (UKI) at
 # \EFI\BOOT\BOOTX64.EFI of an EFI system partition, with the reference
 # values of its TPM PCRs: PCR 11 (the UKI's sections, Trustee's tpm_pcr11,
 # snp_pcr11, tdx_pcr11) and, for an OVMF boot with Secure Boot off, PCRs 4,
-# 7 and 9. The kernel, initramfs and root file system blocks are the
-# sample's, so a build after the sample's takes them from the cache.
+# 7 and 9. The kernel and initramfs blocks are the sample's, so a build
+# after the sample's takes them from the cache.
 
 recipe {
   name        = "peerpod"

@@ -13,7 +13,7 @@ recipe {
 
 variable "release" {
   type        = string
-  default     = "0.1.0"
+  default     = "0.2.0"
   description = "Version of the guest and of the reference values it publishes."
   validation {
     condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+", var.release))
@@ -87,7 +87,18 @@ input "ovmf_tdx" {
 
 # The root file system: read-only erofs under dm-verity. Its root hash goes
 # into the kernel command line, so the launch measurement covers every block.
+# The guest's root file system: a minimal Debian userland (bookworm's
+# Essential:yes set, installed by mmdebstrap; every package's version and
+# .deb sha256 pinned in cocobuild.lock.hcl) with the sample's release file,
+# as erofs under dm-verity. bookworm's main suite had its final point
+# release (12.15), so the pinned versions stay in the archive; a recipe that
+# follows security updates locks bookworm-security or trixie and runs
+# `cocobuild lock -update` when they move.
 rootfs "root" {
+  packages {
+    suite          = "bookworm"
+    essential_only = true
+  }
   file "/etc/cocobuild-release" {
     content = "cocobuild sample ${var.release}\n"
   }
