@@ -19,11 +19,11 @@ export COCOBUILD_TOOLS_BIN ?= $(abspath $(TOOLS_BIN))
 
 # Debian packages: what building the sample needs, and what the tests use
 # (.ci/run installs the same list).
-DEMO_PKGS = erofs-utils qemu-utils mmdebstrap apt-utils uidmap \
+DEMO_PKGS = erofs-utils qemu-utils mmdebstrap apt-utils uidmap fakeroot \
             gcc libc6-dev make binutils flex bison bc perl tar xz-utils libelf-dev libssl-dev
 TEST_PKGS = $(DEMO_PKGS) zstd cpio osslsigncode qemu-system-x86 ovmf uefitool-cli \
             cryptsetup-bin squashfs-tools e2fsprogs dosfstools mtools gdisk docker-registry systemd \
-            systemd-boot-efi sbsigntool swtpm tpm2-tools \
+            systemd-boot-efi sbsigntool swtpm tpm2-tools fakechroot \
             linux-source
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 define install

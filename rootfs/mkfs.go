@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ var (
 	toolMksquashfs = tool{"mksquashfs", "squashfs-tools"}
 	toolMke2fs     = tool{"mke2fs", "e2fsprogs"}
 	toolDebugfs    = tool{"debugfs", "e2fsprogs"}
+	toolFakeroot   = tool{"fakeroot", "fakeroot"}
 )
 
 // ToolMissingError says which program is missing and how to install it.
@@ -310,10 +312,8 @@ func buildErofs(ctx context.Context, tarPath, out, work string, opt ImageOptions
 		return nil, err
 	}
 	args := []string{"--quiet", "-U", opt.UUID.String(), "-x", "-1"}
-	if !opt.Chown {
-		if !st.allRoot {
-			return nil, fmt.Errorf("the tree has files not owned by root, and erofs-utils 1.5 takes owners from the staged files, which only root can set: build as root, or use filesystem = \"squashfs\"")
-		}
+	fakeroot := !opt.Chown && !st.allRoot
+	if !opt.Chown && st.allRoot {
 		args = append(args, "--all-root")
 	}
 	switch c := opt.Compression; {
@@ -327,10 +327,48 @@ func buildErofs(ctx context.Context, tarPath, out, work string, opt ImageOptions
 	// SOURCE_DATE_EPOCH (rather than -T) keeps each file's own mtime and
 	// sets the build time.
 	env := []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(opt.Epoch, 10)}
+	if fakeroot {
+		// erofs-utils 1.5 takes owners from the staged files, which only
+		// root can set: under fakeroot, which answers stat with the owners
+		// chown was given, as root's staging would have them.
+		if err := runFakeroot(ctx, opt.Log, work, st.owners, env, bin, args...); err != nil {
+			return nil, fmt.Errorf("the tree has files not owned by root, which only root can stage: %w", err)
+		}
+		return &ImageInfo{Entries: st.entries}, nil
+	}
 	if err := run(ctx, opt.Log, nil, env, bin, args...); err != nil {
 		return nil, err
 	}
 	return &ImageInfo{Entries: st.entries}, nil
+}
+
+// runFakeroot runs bin with args under fakeroot, after telling it the
+// owners of the staged paths that root does not own (chown -h, by owner,
+// from NUL-separated lists in work): tools that read owners from the
+// files see the tree's, and files the caller owns read as root's.
+func runFakeroot(ctx context.Context, log io.Writer, work string, owners map[[2]int][]string, env []string, bin string, args ...string) error {
+	fr, err := toolFakeroot.path()
+	if err != nil {
+		return fmt.Errorf("%w (or build as root)", err)
+	}
+	keys := make([][2]int, 0, len(owners))
+	for k := range owners {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	for i, k := range keys {
+		list := filepath.Join(work, fmt.Sprintf("owners-%d", i))
+		if err := os.WriteFile(list, []byte(strings.Join(owners[k], "\x00")+"\x00"), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(&script, "xargs -0 -r chown -h -- %d:%d < '%s'\n", k[0], k[1], strings.ReplaceAll(list, "'", `'\''`))
+	}
+	script.WriteString(`exec "$@"` + "\n")
+	return run(ctx, log, nil, env, fr, append([]string{"--", "sh", "-c", script.String(), "sh", bin}, args...)...)
 }
 
 // mke2fsConf is the whole mke2fs configuration: the host's

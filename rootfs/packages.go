@@ -166,10 +166,17 @@ func (n *node) installPackages(ctx context.Context, sc *recipes.StepContext, dir
 // root's in the image, whichever mode built it.
 var aptPartialDirs = []string{"/var/cache/apt/archives/partial", "/var/lib/apt/lists/partial"}
 
+// devContents are the device nodes and links mmdebstrap puts into /dev
+// for its chroot: a guest mounts devtmpfs there, and making device nodes
+// needs root, so the tree keeps /dev itself, empty, in every mode.
+const devContents = "/dev/*"
+
 func normalisePackageTree(t *Tree) {
 	zero := 0
 	for _, d := range aptPartialDirs {
 		p, _ := ParsePattern(d)
 		t.Override(p, Attrs{UID: &zero, GID: &zero})
 	}
+	p, _ := ParsePattern(devContents)
+	t.Exclude(p)
 }

@@ -22,6 +22,10 @@ type stageInfo struct {
 	rootUID  int
 	rootGID  int
 	rootTime int64
+	// owners are the staged paths not owned by 0:0, by owner, when the
+	// owners were not set (chown false): what a tool run under fakeroot
+	// is told.
+	owners map[[2]int][]string
 }
 
 // stage unpacks a tar written by WriteTar into dir (which must exist and be
@@ -103,6 +107,13 @@ func stage(tarPath, dir string, chown bool) (*stageInfo, error) {
 		}
 		if h.Typeflag != tar.TypeLink {
 			fixes = append(fixes, fix{p, h.Typeflag, mode, h.Uid, h.Gid, h.ModTime.Unix()})
+			if !chown && (h.Uid != 0 || h.Gid != 0) {
+				if info.owners == nil {
+					info.owners = map[[2]int][]string{}
+				}
+				k := [2]int{h.Uid, h.Gid}
+				info.owners[k] = append(info.owners[k], p)
+			}
 		}
 	}
 	// Owners first (chown clears setuid bits), then modes, then times, the

@@ -18,7 +18,7 @@ import (
 // made from it, and the dm-verity tree of the image.
 func (n *node) Steps() []*recipes.Step {
 	steps := []*recipes.Step{{
-		ID: "tree", Kind: "rootfs/tree", Version: "1", Params: n.tree, Inputs: n.inputs,
+		ID: "tree", Kind: "rootfs/tree", Version: "2", Params: n.tree, Inputs: n.inputs,
 		Probe: n.probe, Run: n.runTree,
 	}, {
 		ID: "image", Kind: "rootfs/image", Version: "1", Params: n.image, After: []string{"tree"},
