@@ -6,11 +6,12 @@
 #
 #   bench/kernel-overhead.sh [-b BINARY] [-j JOBS]
 #
-# 1. A recipe with the sample's linux_source input alone is built into a
-#    fresh cache (the source package is fetched, not timed).
-# 2. The kernel block is added and the recipe built again with that cache:
-#    its wall time is the kernel step's (extraction, tinyconfig and the
-#    fragments, bzImage and modules, the outputs into the cache).
+# 1. kernel/testdata/kernel.hcl (the sample's kernel alone) without its
+#    kernel block is built into a fresh cache: the source package is
+#    fetched, not timed.
+# 2. kernel/testdata/kernel.hcl is built with that cache: its wall time is
+#    the kernel step's (extraction, tinyconfig and the fragments, bzImage
+#    and modules, the outputs into the cache).
 # 3. Plain make: the same tarball extracted with tar, the .config of step 2
 #    installed with olddefconfig, `make -jJOBS bzImage modules` (JOBS
 #    defaults to nproc, as the kernel step uses), with the same
@@ -31,37 +32,22 @@ while (($#)); do
 done
 
 work=$(mktemp -d)
-rdir=$(mktemp -d "$PWD/bench/.kernel-recipe.XXXXXX")
+rdir=$(mktemp -d)
 trap 'rm -rf "$work" "$rdir"' EXIT
 if [[ -z $bin ]]; then
 	go build -trimpath -o "$work/cocobuild" ./cmd/cocobuild
 	bin=$work/cocobuild
 fi
 
-# The sample's linux_source input block, as the sample pins it.
-awk '/^input "linux_source"/,/^}/' recipes/sample/sample.hcl >"$work/input.hcl"
-grep -q sha256 "$work/input.hcl" || { echo "no linux_source input in recipes/sample/sample.hcl" >&2; exit 1; }
-{
-	printf 'recipe {\n  name  = "kernel"\n  epoch = 0\n}\n\n'
-	cat "$work/input.hcl"
-} >"$rdir/kernel.hcl"
-"$bin" build --no-publish --cache-dir "$work/cache" -o "$work/out-input" "$rdir" >/dev/null
+# kernel/testdata/kernel.hcl is the sample's kernel alone; its input is
+# fetched first by a copy of the recipe without the kernel block.
+recipe=kernel/testdata/kernel.hcl
+awk '/^kernel "guest"/ {exit} {print}' "$recipe" >"$rdir/input.hcl"
+grep -q 'input "linux_source"' "$rdir/input.hcl" || { echo "no linux_source input in $recipe" >&2; exit 1; }
+"$bin" build --no-publish --cache-dir "$work/cache" -o "$work/out-input" "$rdir/input.hcl" >/dev/null
 
-# The sample's kernel, with a fixed command line (the sample's comes from
-# its rootfs, which is not built here).
-cat >>"$rdir/kernel.hcl" <<'EOF'
-
-kernel "guest" {
-  source {
-    tarball   = input.linux_source
-    base      = "tinyconfig"
-    fragments = ["common", "tdx", "snp", "fwcfg"]
-  }
-  cmdline = ["console=ttyS0", "panic=-1"]
-}
-EOF
 t0=$EPOCHREALTIME
-"$bin" build --no-publish --cache-dir "$work/cache" -o "$work/out" "$rdir" >/dev/null
+"$bin" build --no-publish --cache-dir "$work/cache" -o "$work/out" "$recipe" >/dev/null
 t1=$EPOCHREALTIME
 step=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
 
