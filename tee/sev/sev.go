@@ -263,7 +263,7 @@ func DirectBootUnchecked(info *ovmf.Info, err error) string {
 	return directBootNote(info.VerifiesDirectBoot, info.DirectBootEvidence, nil)
 }
 
-// directBootNote is DirectBootUnchecked for ovmf.DirectBoot's answer.
+// directBootNote is DirectBootUnchecked for an ovmf.Verdict's answer.
 func directBootNote(verifies bool, evidence string, err error) string {
 	switch {
 	case err != nil:
