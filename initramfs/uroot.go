@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
@@ -24,6 +25,14 @@ import (
 // go command and compiler in it, when the step is cancelled.
 const helperEnv = "COCOBUILD_INTERNAL_UROOT_HELPER"
 
+// gobusybox runs `go build -a`, which recompiles every package and never
+// takes one from the Go build cache (about 25 s for the sample's busybox
+// every time). Its builds are -trimpath and its packages' sources are in
+// the cache key, so the cache is safe: mkuimage is given this executable
+// as its go command, with goWrapperEnv naming the real one, and
+// goWrapperMain runs the real go command without the -a of `go build`.
+const goWrapperEnv = "COCOBUILD_INTERNAL_GO_WRAPPER"
+
 // urootRequest is what the child process builds.
 type urootRequest struct {
 	Dir      string   // the Go module the commands resolve in
@@ -33,6 +42,7 @@ type urootRequest struct {
 	TempDir  string // mkuimage's work directory
 	Out      string // the newc archive mkuimage writes
 	GoBin    string // the go command, found as gotool.Look finds it
+	Compiler string // what mkuimage runs as the go command: GoBin through goWrapperMain
 	GOROOT   string // its root, as `go env GOROOT` says
 }
 
@@ -43,6 +53,52 @@ func init() {
 		os.Unsetenv(helperEnv)
 		os.Exit(urootHelperMain(os.Stdin, os.Stdout, os.Stderr))
 	}
+	if goBin := os.Getenv(goWrapperEnv); goBin != "" {
+		os.Unsetenv(goWrapperEnv)
+		err := goWrapperMain(goBin, os.Args[1:])
+		fmt.Fprintf(os.Stderr, "running %s: %v\n", goBin, err)
+		os.Exit(2)
+	}
+}
+
+// goWrapperMain replaces this process with the go command goBin, run with
+// args less the -a of a `go build`; it returns only on failure.
+func goWrapperMain(goBin string, args []string) error {
+	return syscall.Exec(goBin, append([]string{goBin}, withoutForceRebuild(args)...), os.Environ())
+}
+
+// withoutForceRebuild drops -a from the flags of a `go build` (those
+// before the packages, which gobusybox puts last).
+func withoutForceRebuild(args []string) []string {
+	if len(args) == 0 || args[0] != "build" {
+		return args
+	}
+	out, rest := []string{args[0]}, args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return append(out, rest[i:]...)
+		}
+		if a == "-a" {
+			continue
+		}
+		out = append(out, a)
+		if takesValue(a) && i+1 < len(rest) {
+			i++
+			out = append(out, rest[i])
+		}
+	}
+	return out
+}
+
+// takesValue says whether a go build flag given without "=" takes the next
+// argument as its value (those gobusybox passes).
+func takesValue(flag string) bool {
+	switch flag {
+	case "-o", "-mod", "-installsuffix", "-ldflags", "-gcflags", "-tags", "-asmflags", "-p", "-pkgdir", "-overlay", "-modfile", "-toolexec":
+		return true
+	}
+	return false
 }
 
 // urootHelperMain is the child process: it reads a urootRequest from in,
@@ -64,7 +120,7 @@ func urootHelperMain(in io.Reader, log, errw io.Writer) int {
 func runMkuimage(req urootRequest, log io.Writer) error {
 	env := golang.Default(golang.DisableCGO(), golang.WithGOOS(guestGOOS), golang.WithGOARCH(guestGOARCH),
 		golang.WithGO111MODULE("on"), golang.WithWorkingDir(req.Dir),
-		golang.WithGOROOT(req.GOROOT), golang.WithCompiler(req.GoBin))
+		golang.WithGOROOT(req.GOROOT), golang.WithCompiler(req.Compiler))
 	l := llog.New(slog.LevelInfo, llog.WritePrintf(log))
 	return uimage.Create(l,
 		uimage.WithReplaceEnv(env),
@@ -84,12 +140,13 @@ func mkuimage(ctx context.Context, req urootRequest, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("finding this executable to run the u-root build in: %w", err)
 	}
+	req.Compiler = exe
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
 	cmd := procgroup.Command(ctx, exe)
-	cmd.Env = append(cmd.Env, helperEnv+"=1") // procgroup.Command: childenv.Environ(ctx)
+	cmd.Env = append(cmd.Env, helperEnv+"=1", goWrapperEnv+"="+req.GoBin) // procgroup.Command: childenv.Environ(ctx)
 	cmd.Stdin = bytes.NewReader(body)
 	var errb bytes.Buffer
 	cmd.Stdout = log

@@ -148,7 +148,7 @@ func (r *Result) EventLog() []byte {
 
 // Measure computes MRTD, RTMR0-3 and the event log of a TD booted by QEMU
 // (q35) with the given TDVF firmware, as opts describe.
-func Measure(firmware []byte, opts Options) (*Result, error) {
+func Measure(firmware []byte, opts Options) (out *Result, err error) {
 	o, v, err := withDefaults(opts)
 	if err != nil {
 		return nil, err
@@ -158,9 +158,23 @@ func Measure(firmware []byte, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Metadata: md, Variant: v}
-	if res.MRTD, err = MRTD(firmware, md, o.PageOrder); err != nil {
-		return nil, err
-	}
+	// MRTD hashes the firmware's pages on another core while the RTMRs
+	// are computed; its error comes first, as when it was computed first.
+	var mrtd Digest
+	mrtdErr := make(chan error, 1)
+	go func() {
+		var err error
+		mrtd, err = MRTD(firmware, md, o.PageOrder)
+		mrtdErr <- err
+	}()
+	defer func() {
+		if e := <-mrtdErr; e != nil {
+			out, err = nil, e
+		}
+		if err == nil {
+			out.MRTD = mrtd
+		}
+	}()
 
 	// RTMR0, in the order TDVF measures: SEC (TD HOB, CFV), DXE (Secure
 	// Boot variables and their separator, ACPI), BDS (boot variables).
@@ -303,13 +317,22 @@ func (res *Result) directBoot(o Options, bootVars []Event) error {
 	if err != nil {
 		return fmt.Errorf("kernel: %w; TDVF measures the kernel as a PE image, so give a bzImage with an EFI stub", err)
 	}
+	// The SHA-256 digest (for the report) is computed on another core.
+	var d256 []byte
+	err256 := make(chan error, 1)
+	go func() {
+		var err error
+		d256, err = f.Authenticode(crypto.SHA256)
+		err256 <- err
+	}()
 	d384, err := f.Authenticode(crypto.SHA384)
+	if e := <-err256; err == nil {
+		err = e
+	}
 	if err != nil {
 		return fmt.Errorf("kernel: %w", err)
 	}
-	if res.KernelAuthenticodeSHA256, err = f.Authenticode(crypto.SHA256); err != nil {
-		return fmt.Errorf("kernel: %w", err)
-	}
+	res.KernelAuthenticodeSHA256 = d256
 	copy(res.KernelAuthenticodeSHA384[:], d384)
 
 	// OVMF serves an initrd only when fw_cfg's initrd size is not zero: an

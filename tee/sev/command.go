@@ -233,6 +233,16 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 		}
 		p.DirectBoot = &model.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: f.appendLine}
 	}
+	// Whether the firmware checks the blobs is read from its modules while
+	// the digest is computed, on another core.
+	var coverage chan string
+	if p.DirectBoot != nil {
+		coverage = make(chan string, 1)
+		go func() {
+			v, err := tee.FirmwareVerdict(fw)
+			coverage <- directBootNote(v.VerifiesDirectBoot, v.DirectBootEvidence, err)
+		}()
+	}
 
 	var ignored []string
 	if mode == model.ModeSEV {
@@ -253,8 +263,8 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	r.Notes = append(r.Notes, ignored...)
 	// The trap of a hashes table that nothing checks: the digest then
 	// covers no kernel, initrd or cmdline (the measure block says the same).
-	if p.DirectBoot != nil {
-		if why := DirectBootUnchecked(ovmf.Inspect(p.Firmware)); why != "" {
+	if coverage != nil {
+		if why := <-coverage; why != "" {
 			r.Covers.Kernel, r.Covers.Initrd, r.Covers.Cmdline = false, false, false
 			r.Notes = append(r.Notes, why)
 		}

@@ -257,11 +257,19 @@ func (n *node) Finish(results map[string]*recipes.Result) (*recipes.Output, erro
 // the SEV hashes table. Without that check the VMM measures a table that
 // nothing reads, and the guest runs whatever kernel it is given.
 func DirectBootUnchecked(info *ovmf.Info, err error) string {
+	if err != nil {
+		return directBootNote(false, "", err)
+	}
+	return directBootNote(info.VerifiesDirectBoot, info.DirectBootEvidence, nil)
+}
+
+// directBootNote is DirectBootUnchecked for an ovmf.Verdict's answer.
+func directBootNote(verifies bool, evidence string, err error) string {
 	switch {
 	case err != nil:
 		return fmt.Sprintf("kernel, initrd and cmdline not covered: the firmware could not be inspected (%v), so nothing shows that it checks them against the SEV hashes table", err)
-	case !info.VerifiesDirectBoot:
-		return "kernel, initrd and cmdline not covered: the firmware does not check them against the SEV hashes table (" + info.DirectBootEvidence + "); use a firmware built from OvmfPkg/AmdSev (e.g. Debian's OVMF.amdsev.fd)"
+	case !verifies:
+		return "kernel, initrd and cmdline not covered: the firmware does not check them against the SEV hashes table (" + evidence + "); use a firmware built from OvmfPkg/AmdSev (e.g. Debian's OVMF.amdsev.fd)"
 	}
 	return ""
 }

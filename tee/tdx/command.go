@@ -11,7 +11,6 @@ import (
 
 	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/internal/termsafe"
-	"github.com/cocobuild/cocobuild/measure/ovmf"
 	model "github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/tee"
 )
@@ -108,6 +107,13 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 	if err != nil {
 		return cli.Usage(err)
 	}
+	// Whether the firmware measures into RTMRs is read from its modules
+	// while the registers are computed, on another core.
+	rtmr := make(chan bool, 1)
+	go func() {
+		v, err := tee.FirmwareVerdict(firmware)
+		rtmr <- err != nil || v.MeasuresRTMR // an image that cannot be inspected gets no note
+	}()
 	if f.kernel != "" {
 		if opts.Kernel, err = tee.ReadInput(cli.Limits, "kernel", f.kernel, limits.Kernel); err != nil {
 			return cli.Usage(err)
@@ -153,7 +159,7 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 	}
 	rep := res.Report()
 	var notes []string
-	if info, err := ovmf.Inspect(firmware); err == nil && !info.MeasuresRTMR {
+	if !<-rtmr {
 		notes = append(notes, noTdTcg2DxeNote)
 	}
 	if cli.JSON() {
