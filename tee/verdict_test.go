@@ -58,6 +58,6 @@ func TestFirmwareVerdict(t *testing.T) {
 		})
 	}
 	if _, err := firmwareVerdict([]byte("not a firmware"), t.TempDir()); err == nil {
-		t.Error("InspectVerdict of a non-firmware: no error")
+		t.Error("firmwareVerdict of a non-firmware: no error")
 	}
 }
