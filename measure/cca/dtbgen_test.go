@@ -49,37 +49,3 @@ func firstDiff(a, b []byte) int {
 	}
 	return min(len(a), len(b))
 }
-
-// TestQEMUDTB generates the DTB of each QEMU vector of cca.json and
-// compares it, byte for byte, with the one realm-measurements generated.
-func TestQEMUDTB(t *testing.T) {
-	n := 0
-	for _, v := range loadCCAVectors(t) {
-		if v.VMMArgs[0] != QEMU {
-			continue
-		}
-		n++
-		a, err := ParseArgs(append(append([]string(nil), v.Host...), v.VMMArgs...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var in Inputs
-		if v.Firmware != nil {
-			in.Firmware = testenv.ReadVector(t, *v.Firmware)
-		}
-		res, err := Measure(a.Host, a.VMM, a.VMMArgs, in)
-		if err != nil {
-			t.Fatalf("%s: %v", v.ID, err)
-		}
-		want := testenv.ReadVector(t, v.DTB)
-		if !res.DTBGenerated || !bytes.Equal(res.DTB, want) {
-			t.Errorf("%s: generated DTB (%d bytes) differs from realm-measurements' (%d bytes) at byte %d", v.ID, len(res.DTB), len(want), firstDiff(res.DTB, want))
-		}
-		if got := Padded(res.RIM); got != v.Expected["rim"] {
-			t.Errorf("%s: RIM with the generated DTB %s, want %s", v.ID, got, v.Expected["rim"])
-		}
-	}
-	if n < 3 {
-		t.Fatalf("%d QEMU vectors, want 3", n)
-	}
-}

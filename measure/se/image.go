@@ -199,6 +199,8 @@ func parseIPIB(r io.ReaderAt, size, off int64, h *Header) ([]Component, error) {
 			return nil, fmt.Errorf("component %d at %#x of %d bytes: components are whole pages", i, c.Addr, c.Size)
 		case c.Addr > uint64(size) || c.Size > uint64(size)-c.Addr:
 			return nil, fmt.Errorf("component %d at %#x of %d bytes goes beyond the image's %d bytes: the image is truncated", i, c.Addr, c.Size, size)
+		case i > 0 && c.Addr < comps[i-1].Addr+comps[i-1].Size:
+			return nil, fmt.Errorf("component %d at %#x overlaps or precedes component %d (%#x, %d bytes): genprotimg lays components out in ascending, disjoint pages", i, c.Addr, i-1, comps[i-1].Addr, comps[i-1].Size)
 		case i > 0 && c.TweakPrefix <= comps[i-1].TweakPrefix:
 			return nil, fmt.Errorf("component %d: tweak prefix %#x not above the previous one's %#x (genprotimg makes them grow strictly)", i, c.TweakPrefix, comps[i-1].TweakPrefix)
 		}

@@ -124,7 +124,8 @@ type Segment struct {
 type Layout struct {
 	SSAFrameSize uint32
 	// Size is the enclave's size (SECS.SIZE): a power of two, at least
-	// one page, covering every segment.
+	// two pages (Linux's sgx_validate_secs refuses less), covering every
+	// segment.
 	Size     uint64
 	Segments []Segment
 }
@@ -142,8 +143,8 @@ func (l *Layout) Pages() uint64 {
 // two size, segments of whole pages inside it, not overlapping, with
 // valid SECINFO flags, at most MaxPages pages in all.
 func (l *Layout) Check() error {
-	if l.Size < PageSize || l.Size&(l.Size-1) != 0 {
-		return fmt.Errorf("enclave size %#x is not a power of two of at least one page", l.Size)
+	if l.Size < 2*PageSize || l.Size&(l.Size-1) != 0 {
+		return fmt.Errorf("enclave size %#x is not a power of two of at least two pages (ECREATE of a smaller one fails)", l.Size)
 	}
 	if l.SSAFrameSize == 0 {
 		return errors.New("SSA frame size is 0: an enclave's SSA frame is at least one page")

@@ -130,7 +130,7 @@ func (p *PageList) Layout(read func(file string, off, n uint64) ([]byte, error))
 		}
 	}
 	if l.Size == 0 {
-		for l.Size = PageSize; l.Size < end && l.Size < 1<<63; l.Size <<= 1 {
+		for l.Size = 2 * PageSize; l.Size < end && l.Size < 1<<63; l.Size <<= 1 {
 		}
 	}
 	if err := l.Check(); err != nil {
