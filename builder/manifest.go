@@ -63,11 +63,17 @@ type outputStage struct {
 	out, tmp string
 	written  map[string]bool // artifact paths copied in
 	done     bool
+	// record is where the delivery record of out is kept ("" for none);
+	// prev is the last build's.
+	record string
+	prev   delivered
+	linked int // artifacts linked from the previous output, unchanged
 }
 
 // newOutputStage makes the directory the new output is assembled in, in
-// out's parent (so that commit is a rename).
-func newOutputStage(out string) (*outputStage, error) {
+// out's parent (so that commit is a rename). With a cache, the delivery
+// record of out is read from it and written after the commit.
+func newOutputStage(out string, cache *Cache) (*outputStage, error) {
 	out = filepath.Clean(out)
 	parent := filepath.Dir(out)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -81,13 +87,19 @@ func newOutputStage(out string) (*outputStage, error) {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	return &outputStage{out: out, tmp: tmp, written: map[string]bool{}}, nil
+	st := &outputStage{out: out, tmp: tmp, written: map[string]bool{}}
+	if cache != nil {
+		st.record = deliveredPath(cache.Dir, out)
+		st.prev = readDelivered(st.record)
+	}
+	return st, nil
 }
 
 // addArtifacts copies into the stage every artifact of m not copied yet,
 // from the files the blocks' outputs in rep name, hashing each as it is
 // copied: bytes other than the digest m states are a *CorruptError, and
-// nothing of them stays in the stage.
+// nothing of them stays in the stage. An artifact the previous build left
+// in out, unchanged since (see delivered), is linked in instead.
 func (st *outputStage) addArtifacts(m *manifest.Manifest, rep *Report) error {
 	srcs := map[string]string{}
 	for _, o := range rep.Outputs {
@@ -102,6 +114,11 @@ func (st *outputStage) addArtifacts(m *manifest.Manifest, rep *Report) error {
 		dst := filepath.Join(st.tmp, filepath.FromSlash(a.Path))
 		if err := mkdirAll(st.tmp, filepath.Dir(dst)); err != nil {
 			return err
+		}
+		if old := filepath.Join(st.out, filepath.FromSlash(a.Path)); st.prev.unchanged(old, a.Path, a.SHA256) && os.Link(old, dst) == nil {
+			st.written[a.Path] = true
+			st.linked++
+			continue
 		}
 		if err := copyVerified(srcs[a.Path], dst, 0o644, a.SHA256); err != nil {
 			var ce *CorruptError
@@ -145,6 +162,9 @@ func (st *outputStage) commit(m *manifest.Manifest) error {
 	st.done = true
 	if old != "" {
 		os.RemoveAll(old)
+	}
+	if st.record != "" {
+		recordDelivered(st.record, st.out, m)
 	}
 	return nil
 }

@@ -278,7 +278,7 @@ func (l *Loaded) buildOnce(ctx context.Context, outDir, absOut string, jobs int,
 	if err != nil {
 		return nil, rep, err
 	}
-	st, err := newOutputStage(absOut)
+	st, err := newOutputStage(absOut, l.Cache)
 	if err != nil {
 		return nil, rep, fmt.Errorf("writing %s: %w", outDir, err)
 	}

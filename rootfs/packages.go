@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
@@ -110,7 +111,7 @@ func (n *node) pinPackages(d *decoder) {
 // mmdebstrap's version, and an unpinned set resolved now.
 func (n *node) probePackages(ctx context.Context) (string, error) {
 	p := n.tree.Packages
-	v, err := debroot.Version(ctx)
+	v, err := mmdebstrapVersion(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", n.addr(), err)
 	}
@@ -127,6 +128,23 @@ func (n *node) probePackages(ctx context.Context) (string, error) {
 		return v + " unpinned " + string(b), nil
 	}
 	return v, nil
+}
+
+// mmdebstrapVersion is `mmdebstrap --version`, remembered across builds
+// while the script is unchanged (it runs apt-config and dpkg: a tenth of a
+// second that a no-op rebuild need not pay).
+func mmdebstrapVersion(ctx context.Context) (string, error) {
+	bin, err := exec.LookPath("mmdebstrap")
+	if err != nil {
+		return debroot.Version(ctx) // says which package to install
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
+		return "", err
+	}
+	return recipes.Memoize(ctx, "mmdebstrap-version "+bin, func() (string, []string, error) {
+		v, err := debroot.Version(ctx)
+		return v, []string{bin}, err
+	})
 }
 
 // installPackages installs the pinned (or resolved) set into a tar in dir
