@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
-	"syscall"
 
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
 
+	"github.com/cocobuild/cocobuild/internal/childenv"
 	"github.com/cocobuild/cocobuild/internal/procgroup"
 )
 
@@ -55,16 +57,27 @@ func init() {
 	}
 	if goBin := os.Getenv(goWrapperEnv); goBin != "" {
 		os.Unsetenv(goWrapperEnv)
-		err := goWrapperMain(goBin, os.Args[1:])
-		fmt.Fprintf(os.Stderr, "running %s: %v\n", goBin, err)
-		os.Exit(2)
+		os.Exit(goWrapperMain(goBin, os.Args[1:]))
 	}
 }
 
-// goWrapperMain replaces this process with the go command goBin, run with
-// args less the -a of a `go build`; it returns only on failure.
-func goWrapperMain(goBin string, args []string) error {
-	return syscall.Exec(goBin, append([]string{goBin}, withoutForceRebuild(args)...), os.Environ())
+// goWrapperMain runs the go command goBin with args less the -a of a `go
+// build`, on this process's standard streams and environment (without the
+// signing secrets), and returns the exit status to exit with.
+func goWrapperMain(goBin string, args []string) int {
+	cmd := exec.Command(goBin, withoutForceRebuild(args)...)
+	cmd.Env = childenv.Environ(context.Background())
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() > 0:
+		return ee.ExitCode()
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "running %s: %v\n", goBin, err)
+		return 2
+	}
+	return 0
 }
 
 // withoutForceRebuild drops -a from the flags of a `go build` (those

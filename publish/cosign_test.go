@@ -78,7 +78,7 @@ func TestCosignHintsOCI(t *testing.T) {
 	r := testRelease(t, "1.0.0")
 	disk := Subject{Name: "127.0.0.1:5000/coco/sample@sha256:" + strings.Repeat("ab", 32), Kind: SubjectKindOCI, SHA256: strings.Repeat("ab", 32), Size: 500}
 	r.Subjects = append(r.Subjects, disk)
-	got := CosignHints("PUB", "rel", "out/disk.qcow2", r, false)
+	got := CosignHints("PUB", "rel", "out/disk.qcow2", 1<<20, r, false)
 	want := []string{
 		"cosign verify-blob-attestation --key PUB --type " + PredicateType + " --bundle rel/" + StatementFile + " --insecure-ignore-tlog out/disk.qcow2",
 		"cosign verify-attestation --key PUB --type " + PredicateType + " --insecure-ignore-tlog " + disk.Name,
@@ -164,5 +164,21 @@ func TestVerifyOneRVPSBundle(t *testing.T) {
 	}
 	if _, err := VerifyOne(ctx, msg, b, testSigner(t, sign.Ed25519).Public(), o); !errors.Is(err, sign.ErrSignature) {
 		t.Errorf("the bundle with another key: %v, want %v", err, sign.ErrSignature)
+	}
+}
+
+// TestCosignHintsLargeArtifact: cosign reads a blob of at most 128 MiB by
+// default, so the hint for a larger subject raises COSIGN_MAX_ATTACHMENT_SIZE
+// to the subject's size, rounded up to a MiB; at 128 MiB it does not.
+func TestCosignHintsLargeArtifact(t *testing.T) {
+	for _, tc := range []struct {
+		size   int64
+		prefix string
+	}{{128 << 20, ""}, {128<<20 + 1, "COSIGN_MAX_ATTACHMENT_SIZE=129MiB "}, {137101312, "COSIGN_MAX_ATTACHMENT_SIZE=131MiB "}} {
+		got := CosignHints("PUB", "rel", "out/disk.qcow2", tc.size, nil, false)
+		want := tc.prefix + "cosign verify-blob-attestation --key PUB --type " + PredicateType + " --bundle rel/" + StatementFile + " --insecure-ignore-tlog out/disk.qcow2"
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("size %d: CosignHints = %q, want %q", tc.size, got, want)
+		}
 	}
 }

@@ -291,7 +291,8 @@ func VerifyHint(pub *sign.PublicKey, out, release string, r *Release, rvps bool)
 	if sign.IsDevKey(pub) {
 		key, hint = "DEV_PUB", fmt.Sprintf("cocobuild verify --allow-dev-key --key DEV_PUB %s (DEV_PUB: the development key's cosign.pub that \"cocobuild keygen --dev\" shows, key %s; --allow-dev-key because the public development key signed it, which proves nothing)", release, pub.ID())
 	}
-	cosign := CosignHints(key, release, SubjectFile(r, out), r, rvps)
+	subject, size := SubjectFile(r, out)
+	cosign := CosignHints(key, release, subject, size, r, rvps)
 	if len(cosign) == 0 {
 		return "verify: " + hint
 	}

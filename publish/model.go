@@ -382,23 +382,23 @@ func DocumentByName(docs []Document, name string) (Document, bool) {
 }
 
 // SubjectFile is the file below dir of a subject of r for cosign
-// verify-blob-attestation: the disk image, or else the first file subject
-// ("" when r has none).
-func SubjectFile(r *Release, dir string) string {
-	name := ""
-	for _, s := range r.Subjects {
+// verify-blob-attestation, and its size: the disk image, or else the first
+// file subject ("" when r has none).
+func SubjectFile(r *Release, dir string) (string, int64) {
+	var pick *Subject
+	for i, s := range r.Subjects {
 		if s.IsOCI() {
 			continue
 		}
-		if name == "" || s.Kind == "disk" {
-			name = s.Name
+		if pick == nil || s.Kind == "disk" {
+			pick = &r.Subjects[i]
 		}
 		if s.Kind == "disk" {
 			break
 		}
 	}
-	if name == "" {
-		return ""
+	if pick == nil {
+		return "", 0
 	}
-	return filepath.Join(dir, filepath.FromSlash(name))
+	return filepath.Join(dir, filepath.FromSlash(pick.Name)), pick.Size
 }

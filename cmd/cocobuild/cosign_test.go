@@ -454,6 +454,18 @@ func TestSampleReleaseCosign(t *testing.T) {
 	}
 	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
 	disk := filepath.Join(out, "disk", "guest", "disk.qcow2")
+	// cosign reads blobs of at most 128 MiB unless told otherwise: the
+	// hint for a larger disk sets COSIGN_MAX_ATTACHMENT_SIZE, as a user
+	// runs it.
+	if fi, err := os.Stat(disk); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() > 128<<20 {
+		m := regexp.MustCompile(`COSIGN_MAX_ATTACHMENT_SIZE=(\S+) cosign verify-blob-attestation`).FindStringSubmatch(hint)
+		if m == nil {
+			t.Fatalf("the disk is %d bytes, over cosign's 128 MiB, and the hint does not raise COSIGN_MAX_ATTACHMENT_SIZE:\n%s", fi.Size(), hint)
+		}
+		t.Setenv("COSIGN_MAX_ATTACHMENT_SIZE", m[1])
+	}
 	cmds := cosignCommands(hint, strings.NewReplacer("DEV_PUB", devPub, "OUT/", out+"/"))
 	var subcommands []string
 	for _, c := range cmds {

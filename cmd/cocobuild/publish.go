@@ -173,7 +173,8 @@ unless --allow-dev-key.`,
 			}
 			verify := []string{"cocobuild verify " + allow + "--key " + pub + " " + out}
 			_, rvps := publish.DocumentByName(res.Documents, publish.RVPSFile)
-			verify = append(verify, publish.CosignHints(pub, out, publish.SubjectFile(res.Release, filepath.Dir(args[0])), res.Release, rvps)...)
+			subject, size := publish.SubjectFile(res.Release, filepath.Dir(args[0]))
+			verify = append(verify, publish.CosignHints(pub, out, subject, size, res.Release, rvps)...)
 			if a.json {
 				return a.printJSON(map[string]any{"release": res.Release.Name, "version": res.Release.Version,
 					"development_key": res.Release.DevelopmentKey, "files": files, "notes": res.Notes, "verify": verify,
