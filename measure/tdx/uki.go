@@ -121,23 +121,23 @@ func UKIBootEvents(o UKIBoot) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the UKI: %w", err)
 	}
-	sec := func(name string) ([]byte, error) {
-		s := f.Section(name)
-		if s == nil {
-			return nil, nil
-		}
-		d, err := f.SectionData(s)
-		if err != nil {
-			return nil, err
-		}
-		if int(s.VirtualSize) < len(d) {
-			d = d[:s.VirtualSize]
-		}
-		return d, nil
+	// The sections as the stub reads them (their virtual size, zero
+	// padded), which is what it hands the kernel.
+	secs, err := pcr.UKISections(o.UKI)
+	if err != nil {
+		return nil, fmt.Errorf("the UKI: %w", err)
 	}
-	linux, err := sec(".linux")
-	if err != nil || linux == nil {
-		return nil, fmt.Errorf("the UKI's .linux section: %v", err)
+	sec := func(name string) []byte {
+		for _, s := range secs {
+			if s.Name == name {
+				return s.Data
+			}
+		}
+		return nil
+	}
+	linux := sec(".linux")
+	if linux == nil {
+		return nil, errors.New("the UKI has no .linux section")
 	}
 	kernelD, err := pe.Authenticode(linux, crypto.SHA384)
 	if err != nil {
@@ -165,14 +165,7 @@ func UKIBootEvents(o UKIBoot) ([]Event, error) {
 		Event{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: ud, Description: `UKI \EFI\BOOT\BOOTX64.EFI, Authenticode SHA-384 (PCR 4)`},
 		Event{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: kd, Description: fmt.Sprintf("kernel .linux, loaded by systemd-stub %d, Authenticode SHA-384 (PCR 4)", v)})
 	if o.LinuxCC {
-		cmdline, err := sec(".cmdline")
-		if err != nil {
-			return nil, err
-		}
-		initrd, err := sec(".initrd")
-		if err != nil {
-			return nil, err
-		}
+		cmdline, initrd := sec(".cmdline"), sec(".initrd")
 		if len(cmdline) > 0 {
 			lo := widenASCII(string(cmdline))
 			ev = append(ev, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(lo), Data: taggedEventData(loadOptionsTagID, "LOADED_IMAGE::LoadOptions"),

@@ -6,4 +6,4 @@ package tdx
 // or the Variant. Caches of computed measurements (the builder's measure
 // step) are keyed by it, so a model fix recomputes every measurement instead
 // of serving the old value.
-const ModelVersion = "6"
+const ModelVersion = "7"
