@@ -214,6 +214,24 @@ func (k MeasureKind) Decode(rb *recipes.Block, ctx *hcl.EvalContext) (recipes.No
 	return node, diags
 }
 
+// FailedBootOptions decodes failed_boot_options, the number of boot
+// options the firmware tries, and that return, before the one that starts
+// the disk's UKI (0-16; 0 when the block does not set it): the TEEs whose
+// values cover a UKI boot share it.
+func (b *Block) FailedBootOptions() (int, hcl.Diagnostics) {
+	a, ok := b.Attrs["failed_boot_options"]
+	if !ok {
+		return 0, nil
+	}
+	var n int
+	diags := recipes.DecodeExpr(a.Expr, b.Ctx, cty.Number, &n)
+	if !diags.HasErrors() && (n < 0 || n > 16) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid failed_boot_options",
+			Detail: "failed_boot_options is the number of boot options the firmware tries before the one that starts the UKI (0-16).", Subject: a.Expr.Range().Ptr()})
+	}
+	return n, diags
+}
+
 // Strings decodes the list-valued attribute name (one value or a list) into
 // strings, each checked by check; def when the block does not set it.
 func (b *Block) Strings(name, def string, check func(string) error) ([]string, hcl.Diagnostics) {

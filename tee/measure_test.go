@@ -383,6 +383,7 @@ func TestMeasureBlockErrors(t *testing.T) {
 		{"kernel beside uki", "measure \"tdx\" {\n firmware = " + fw + "\n kernel = " + k + "\n uki = " + k + "\n disk = " + k + "\n}", "kernel beside uki"},
 		{"failed_boot_options without uki on tdx", "measure \"tdx\" {\n firmware = " + fw + "\n failed_boot_options = 1\n}", "failed_boot_options without uki"},
 		{"failed_boot_options out of range on tdx", "measure \"tdx\" {\n firmware = " + fw + "\n uki = " + k + "\n disk = " + k + "\n failed_boot_options = 17\n}", "Invalid failed_boot_options"},
+		{"failed_boot_options out of range on tpm", "measure \"tpm\" {\n uki = " + k + "\n failed_boot_options = -1\n}", "Invalid failed_boot_options"},
 		{"tdx disk without a GPT", "measure \"tdx\" {\n firmware = " + fw + "\n assume_rtmr_measurement = true\n uki = " + k + "\n disk = " + k + "\n}", "no GPT header at LBA 1: give the raw image"},
 		{"xfam on snp", "measure \"snp\" {\n firmware = " + fw + "\n xfam = \"0x61ae7\"\n}", "xfam applies to tdx"},
 		{"xfam not hex", "measure \"tdx\" {\n firmware = " + fw + "\n assume_rtmr_measurement = true\n xfam = \"avx\"\n}", "xfam \"avx\" is not a 64-bit hex number"},

@@ -145,13 +145,8 @@ func (n *node) decodeUKI(b *tee.Block) hcl.Diagnostics {
 		return &v
 	}
 	n.uki, n.disk = art("uki"), art("disk")
-	if a, ok := b.Attrs["failed_boot_options"]; ok {
-		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.Number, &n.failed)...)
-		if n.failed < 0 || n.failed > 16 {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid failed_boot_options",
-				Detail: "failed_boot_options is the number of boot options the firmware tries before the disk's (0-16).", Subject: a.Expr.Range().Ptr()})
-		}
-	}
+	failed, d := b.FailedBootOptions()
+	diags, n.failed = append(diags, d...), failed
 	_, hasUKI := b.Attrs["uki"]
 	_, hasDisk := b.Attrs["disk"]
 	switch a, hasFailed := b.Attrs["failed_boot_options"]; {

@@ -97,12 +97,9 @@ func (TEE) Decode(b *tee.Block) (recipes.Node, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "vcpus not for this TEE",
 			Detail: "The vCPU count enters no PCR that cocobuild computes for a TPM: leave vcpus out.", Subject: b.Attrs["vcpus"].NameRange.Ptr()})
 	}
+	failed, d := b.FailedBootOptions()
+	diags, n.failed = append(diags, d...), failed
 	if a, ok := b.Attrs["failed_boot_options"]; ok {
-		diags = append(diags, recipes.DecodeExpr(a.Expr, b.Ctx, cty.Number, &n.failed)...)
-		if n.failed < 0 || n.failed > 16 {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid failed_boot_options",
-				Detail: "failed_boot_options is the number of boot options the firmware tries before the UKI's (0-16).", Subject: a.Expr.Range().Ptr()})
-		}
 		if _, ok := b.Attrs["uki"]; !ok {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "failed_boot_options without uki",
 				Detail: "PCR 4 is computed from a UKI: add uki = uki.NAME.", Subject: a.NameRange.Ptr()})
