@@ -96,6 +96,15 @@ func TestRebuildLinksUnchangedArtifacts(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"record damaged", func() {
+			abs, err := filepath.Abs(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(deliveredPath(cache, abs), []byte("{not json"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := ino()
@@ -105,7 +114,7 @@ func TestRebuildLinksUnchangedArtifacts(t *testing.T) {
 			if diff := cmp.Diff(want, testenv.TreeDigest(t, out)); diff != "" {
 				t.Errorf("output after a rebuild (-first build +now):\n%s", diff)
 			}
-			if tc.name != "removed" && tc.name != "replaced" && ino() == before {
+			if (tc.name == "appended to" || tc.name == "same size and mtime" || tc.name == "record damaged") && ino() == before {
 				t.Errorf("the damaged artifact kept its inode %d: it was linked, not copied from the cache", before)
 			}
 		})
