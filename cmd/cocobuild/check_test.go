@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	sevtestdata "github.com/google/go-sev-guest/verify/testdata"
 	tdxabi "github.com/google/go-tdx-guest/abi"
 	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
+	tdxtest "github.com/google/go-tdx-guest/testing"
 	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
@@ -268,12 +270,17 @@ func tdQuote(t *testing.T, r *tdxmodel.Result) []byte {
 	return raw
 }
 
-// TestCheckTDXCLI: a build whose manifest.json holds a TDX entry and its
-// expected event log beside it; a TD booted with an edited command line
-// is explained from its quote and CCEL (exit 1), with both command lines
-// given --cmdline; the published launch passes; a log that does not parse
-// is exit 2.
-func TestCheckTDXCLI(t *testing.T) {
+// tdxCheckBuild is a build output whose manifest.json holds one TDX entry
+// (the vectors' TDVF, kernel and initrd, 1 vCPU, 2G) and, beside it, the
+// firmware and the expected event log.
+type tdxCheckBuild struct {
+	manifest, cmdline string
+	fw                []byte
+	pub               *tdxmodel.Result
+}
+
+func newTDXCheckBuild(t *testing.T) *tdxCheckBuild {
+	t.Helper()
 	out := t.TempDir()
 	fw := testenv.ReadVector(t, "inputs/debian-sid_OVMF.fd")
 	cmdline := "console=ttyS0 root=/dev/vda1 ro"
@@ -302,6 +309,17 @@ func TestCheckTDXCLI(t *testing.T) {
 	if err := os.WriteFile(man, enc, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return &tdxCheckBuild{manifest: man, cmdline: cmdline, fw: fw, pub: pub}
+}
+
+// TestCheckTDXCLI: a build whose manifest.json holds a TDX entry and its
+// expected event log beside it; a TD booted with an edited command line
+// is explained from its quote and CCEL (exit 1), with both command lines
+// given --cmdline; the published launch passes; a log that does not parse
+// is exit 2.
+func TestCheckTDXCLI(t *testing.T) {
+	b := newTDXCheckBuild(t)
+	fw, cmdline, pub, man := b.fw, b.cmdline, b.pub, b.manifest
 	edited := tdxLaunch(t, fw, cmdline+" debug")
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -350,9 +368,14 @@ func TestCheckTDXCLI(t *testing.T) {
 // TestCheckVerifyEvidence: --verify-evidence checks the signature of the
 // real hardware evidence go-sev-guest and go-tdx-guest ship, offline, with
 // the VCEK given as a file (SNP) or the PCK chain in the quote (TDX), before
-// the comparison; a report with one bit changed fails its signature.
+// the comparison; a report or quote with one bit changed fails its
+// signature; Intel's collateral given as files (go-tdx-guest's sample TCB
+// info, QE identity, signing chain and CRLs) is checked too: its TCB info
+// has no level for the sample quote's SVNs, as go-tdx-guest's own tests
+// say, so the quote is refused with it.
 func TestCheckVerifyEvidence(t *testing.T) {
 	b := newSNPCheckBuild(t)
+	td := newTDXCheckBuild(t)
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -366,7 +389,18 @@ func TestCheckVerifyEvidence(t *testing.T) {
 	bad[0x90] ^= 1
 	badReport := write("bad.bin", bad)
 	man := filepath.Join(b.out, "manifest.json")
+	quote := write("quote.dat", tdxtestdata.RawQuote)
+	badQ := append([]byte(nil), tdxtestdata.RawQuote...)
+	badQ[48+0x88] ^= 1 // MRTD
+	badQuote := write("bad.dat", badQ)
+	collateral := tdxCollateral(t, dir)
+	tdxAt := []string{"--verify-evidence", "--at", "2023-07-01T01:00:00Z"}
 	for _, c := range []checkCase{
+		{"tdx signature", append(append([]string{"--evidence", quote}, tdxAt...), td.manifest), 1,
+			[]string{"signature: the quote's signature, QE report and PCK certificate chain verify up to Intel's SGX root (go-tdx-guest verify, offline", "MISMATCH"}},
+		{"tdx changed quote", append(append([]string{"--evidence", badQuote}, tdxAt...), td.manifest), 1, []string{"the quote's signature does not verify"}},
+		{"tdx collateral", append(append(append([]string{"--evidence", quote}, tdxAt...), collateral...), td.manifest), 1,
+			[]string{"tcbinfo.json: TCB info", "qeidentity.json: QE identity", "tcb-signing.pem: the chain that signs", "the quote's signature does not verify", "no matching TCB level found"}},
 		{"snp signature", []string{"--evidence", report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
 			[]string{"vcek.der: VCEK certificate \"SEV-VCEK\"", "signature: the report's signature verifies with the VCEK", "MISMATCH"}},
 		{"snp changed report", []string{"--evidence", badReport, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
@@ -379,17 +413,47 @@ func TestCheckVerifyEvidence(t *testing.T) {
 		})
 	}
 	for _, c := range []struct {
-		report string
-		want   bool
-	}{{report, true}, {badReport, false}} {
-		_, so, se := runCLI(t, "check", "--json", "--evidence", c.report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man)
+		args []string
+		want bool
+	}{
+		{[]string{"--evidence", report, "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, true},
+		{[]string{"--evidence", badReport, "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, false},
+		{append(append([]string{"--evidence", quote}, tdxAt...), td.manifest), true},
+		{append(append(append([]string{"--evidence", quote}, tdxAt...), collateral...), td.manifest), false},
+	} {
+		_, so, se := runCLI(t, append([]string{"check", "--json", "--verify-evidence"}, c.args...)...)
 		var res struct {
 			SigChecked bool `json:"signature_checked"`
 		}
 		if err := json.Unmarshal([]byte(so), &res); err != nil || res.SigChecked != c.want {
-			t.Errorf("--json of %s: signature_checked %v (%v), want %v\n%s%s", c.report, res.SigChecked, err, c.want, so, se)
+			t.Errorf("--json of %q: signature_checked %v (%v), want %v\n%s%s", c.args, res.SigChecked, err, c.want, so, se)
 		}
 	}
+}
+
+// tdxCollateral writes the collateral go-tdx-guest ships beside its real
+// quote, as Intel's PCS serves it (the TCB info, the QE identity, the chain
+// that signs them, the PCK and root CRLs), into dir, and returns the --cert
+// flags that give it.
+func tdxCollateral(t *testing.T, dir string) []string {
+	t.Helper()
+	chain, err := url.QueryUnescape(tdxtest.TcbInfoHeader["Tcb-Info-Issuer-Chain"][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"tcbinfo.json", tdxtestdata.TcbInfoBody}, {"qeidentity.json", tdxtestdata.QeIdentityBody}, {"tcb-signing.pem", []byte(chain)},
+		{"pck.crl", tdxtestdata.PckCrlBody}, {"root.crl", tdxtestdata.RootCrlBody}} {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, f.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--cert", p)
+	}
+	return args
 }
 
 // TestCheckFeed: check against a dir: feed verifies the feed first, as
