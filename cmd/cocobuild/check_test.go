@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -428,6 +432,105 @@ func TestCheckVerifyEvidence(t *testing.T) {
 		if err := json.Unmarshal([]byte(so), &res); err != nil || res.SigChecked != c.want {
 			t.Errorf("--json of %q: signature_checked %v (%v), want %v\n%s%s", c.args, res.SigChecked, err, c.want, so, se)
 		}
+	}
+}
+
+// TestCheckVerifyEvidenceNoNetwork: --verify-evidence reaches the network
+// only with --online. check runs as a process whose HTTP and HTTPS proxy
+// is a listener that counts the connections made to it (go-sev-guest and
+// go-tdx-guest fetch with Go's default client, which takes its proxy from
+// the environment): the SNP report with its VCEK as a file, and the TDX
+// quote without and with its collateral as files, make none; with
+// --online the same report without its VCEK, and the quote, each make one
+// (to AMD's and Intel's services), which shows that the listener would
+// have seen the others.
+func TestCheckVerifyEvidenceNoNetwork(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	td := newTDXCheckBuild(t)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	report, vcek, quote := write("report.bin", sevtestdata.AttestationBytes), write("vcek.der", sevtestdata.VcekBytes), write("quote.dat", tdxtestdata.RawQuote)
+	collateral := tdxCollateral(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns := make(chan string, 64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			line, _ := bufio.NewReader(c).ReadString('\n') // CONNECT host:443 HTTP/1.1
+			conns <- strings.TrimSpace(line)
+			c.Close()
+		}
+	}()
+	proxy := "http://" + ln.Addr().String()
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasSuffix(strings.ToLower(k), "_proxy") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "COCOBUILD_TEST_MAIN=1", "HTTPS_PROXY="+proxy, "HTTP_PROXY="+proxy, "https_proxy="+proxy, "http_proxy="+proxy)
+	snpMan, tdxMan := filepath.Join(b.out, "manifest.json"), td.manifest
+	// The offline runs come first: a retry of an online run that reaches
+	// the listener after its process was stopped cannot count against them.
+	for _, c := range []struct {
+		name   string
+		args   []string
+		online bool
+		want   string // in the output of an offline run
+	}{
+		{"snp, VCEK as a file", []string{"--evidence", report, "--cert", vcek, "--at", "2026-01-01T00:00:00Z", snpMan}, false, "signature: the report's signature verifies with the VCEK"},
+		{"tdx", []string{"--evidence", quote, "--at", "2023-07-01T01:00:00Z", tdxMan}, false, "signature: the quote's signature, QE report and PCK certificate chain verify"},
+		{"tdx, collateral as files", append(append([]string{"--evidence", quote, "--at", "2023-07-01T01:00:00Z"}, collateral...), tdxMan), false, "no matching TCB level found"},
+		{"snp online", []string{"--evidence", report, "--online", "--at", "2026-01-01T00:00:00Z", snpMan}, true, ""},
+		{"tdx online", []string{"--evidence", quote, "--online", "--at", "2023-07-01T01:00:00Z", tdxMan}, true, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"check", "--verify-evidence"}, c.args...)...)
+			var out bytes.Buffer
+			cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var conn string
+			select {
+			case conn = <-conns:
+				cancel() // it fetches on and on, with retries
+				<-done
+			case err := <-done:
+				select {
+				case conn = <-conns:
+				default:
+				}
+				if !c.online && (cmd.ProcessState.ExitCode() != 1 || !strings.Contains(out.String(), c.want)) {
+					t.Errorf("exit %v, want 1 with %q:\n%s", err, c.want, out.String())
+				}
+			}
+			switch {
+			case c.online && conn == "":
+				t.Errorf("--online made no connection through the proxy: the test would not see one made offline either\n%s", out.String())
+			case !c.online && conn != "":
+				t.Errorf("check made a connection without --online: %q\n%s", conn, out.String())
+			case c.online:
+				t.Logf("--online: %s", conn)
+			}
+		})
 	}
 }
 
