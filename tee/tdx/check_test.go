@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -139,6 +140,20 @@ func withoutRTMR(r *model.Result, rtmr int) *model.Result {
 	return &c
 }
 
+// rtmr0Event is the place (from 1) in RTMR0 of r's first event of type typ.
+func rtmr0Event(r *model.Result, typ model.EventType) int {
+	n := 0
+	for _, e := range r.Events {
+		if e.RTMR == 0 {
+			n++
+			if e.Type == typ {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
 func checkTDX(t *testing.T, raw, log []byte, cmdline *string, entries []tee.CheckEntry) *tee.CheckResult {
 	t.Helper()
 	ev, ok, err := TEE{}.ParseEvidence(raw)
@@ -155,8 +170,8 @@ func checkTDX(t *testing.T, raw, log []byte, cmdline *string, entries []tee.Chec
 // TestCheckTDX: a quote and CCEL of a published launch match; each kind of
 // difference is named: the page order and the firmware from MRTD, the
 // command line (with both texts when the TD's is given), the kernel, the
-// initrd, the ACPI tables (vCPUs) and the separator placement event by
-// event, and a log that does not replay to the quote is refused as
+// initrd, the ACPI tables (vCPUs), the boot and Secure Boot variables and
+// the separator placement event by event, and a log that does not replay to the quote is refused as
 // evidence.
 func TestCheckTDX(t *testing.T) {
 	in := loadTDXInputs(t)
@@ -169,6 +184,10 @@ func TestCheckTDX(t *testing.T) {
 	twoPass := launch(t, in, func(o *model.Options) { o.PageOrder = model.PageOrderTwoPass })
 	rtmr3 := *published
 	rtmr3.RTMR[3].Value = model.Digest(bytes.Repeat([]byte{9}, 48))
+	// A boot order of Boot0001 then Boot0000, and Secure Boot enabled
+	// (without keys): the firmware's variables, which RTMR0 holds.
+	bootOrder := func(o *model.Options) { o.BootOrder = []byte{1, 0, 0, 0} }
+	secureBoot := func(o *model.Options) { o.SecureBoot = &model.SecureBootVariables{SecureBoot: []byte{1}} }
 	otherFW := launch(t, tdxInputs{fw: testenv.ReadVector(t, "inputs/debian-sid_OVMF.inteltdx.ms.fd"), kernel: in.kernel, initrd: in.initrd, cmdline: in.cmdline}, nil)
 	for _, c := range []struct {
 		name      string
@@ -203,6 +222,10 @@ func TestCheckTDX(t *testing.T) {
 			reasons: []string{"RTMR0 event 1: the TD ran with 4G of memory (its TD HOB is that of 4294967296 bytes); tdx/vcpus=1,memory=2G is for 2G, and the release covers memory 2G"}},
 		{name: "vcpus without log", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }),
 			reasons: []string{"RTMR0 differs from tdx/vcpus=1,memory=2G's; it covers the firmware's configuration", "--eventlog"}},
+		{name: "boot variable", r: launch(t, in, bootOrder), log: launch(t, in, bootOrder), explained: true,
+			reasons: []string{fmt.Sprintf("RTMR0 event %d: the UEFI variable BootOrder (EV_EFI_VARIABLE_BOOT) differs: SHA-384 ", rtmr0Event(published, model.EvEFIVariableBoot))}, absent: []string{"RTMR1", "RTMR2"}},
+		{name: "secure boot variable", r: launch(t, in, secureBoot), log: launch(t, in, secureBoot), explained: true,
+			reasons: []string{fmt.Sprintf("RTMR0 event %d: the UEFI variable SecureBoot (EV_EFI_VARIABLE_DRIVER_CONFIG) differs: SHA-384 ", rtmr0Event(published, model.EvEFIVariableDriverConfig))}, absent: []string{"RTMR1", "RTMR2"}},
 		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true, diff: "tdvf_separator=legacy",
 			reasons: []string{"the TD's firmware logs the ReadyToBoot separator in RTMR0 (legacy TDVF", "the release expects it in RTMR1"}},
 		{name: "log does not replay", r: published, log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
