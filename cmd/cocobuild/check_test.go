@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,6 +31,7 @@ import (
 	sevmodel "github.com/cocobuild/cocobuild/measure/sev"
 	tdxmodel "github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -559,15 +561,22 @@ func tdxCollateral(t *testing.T, dir string) []string {
 	return args
 }
 
-// TestCheckFeed: check against a dir: feed verifies the feed first, as
-// verify does (the development key only with --allow-dev-key), and takes
-// the firmware from the build output given with --artifacts.
+// TestCheckFeed: check against a dir:, an http:// and an oci:// feed
+// verifies the feed first, as verify does (the development key only with
+// --allow-dev-key, another key refused), compares every release the feed
+// holds, and takes the firmware from the build output given with
+// --artifacts.
 func TestCheckFeed(t *testing.T) {
 	b := newSNPCheckBuild(t)
 	dir := t.TempDir()
 	cache, feedDir := filepath.Join(dir, "cache"), filepath.Join(dir, "feed")
+	// The same releases in an OCI feed (a local registry), and the
+	// directory feed served over HTTP as cocobuild serve serves it.
+	ociFeed := "oci://" + testenv.DockerRegistry(t) + "/coco/sample-feed"
+	httpFeed := httptest.NewServer(feed.Handler(feed.Dir{Path: feedDir}))
+	t.Cleanup(httpFeed.Close)
 	if code, so, se := runCLI(t, "publish", filepath.Join(b.out, "manifest.json"), "--version", "1.0.0", "--expires", "2099-01-01T00:00:00Z",
-		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel")); code != 0 {
+		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "--to", ociFeed, "-o", filepath.Join(dir, "rel")); code != 0 {
 		t.Fatalf("publish: exit %d\n%s%s", code, so, se)
 	}
 	// A second release, 1.1.0, for 2 and 4 vCPUs only: a guest of one
@@ -592,7 +601,7 @@ func TestCheckFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code, so, se := runCLI(t, "publish", filepath.Join(out2, "manifest.json"), "--version", "1.1.0", "--expires", "2099-01-01T00:00:00Z",
-		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel2")); code != 0 {
+		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "--to", ociFeed, "-o", filepath.Join(dir, "rel2")); code != 0 {
 		t.Fatalf("publish 1.1.0: exit %d\n%s%s", code, so, se)
 	}
 	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
@@ -609,10 +618,21 @@ func TestCheckFeed(t *testing.T) {
 			[]string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.1.0\n"}},
 		{"feed without --allow-dev-key", []string{"--key", devPub, "--evidence", three, "dir:" + feedDir}, 1, []string{"DEVELOPMENT key"}},
 		{"feed with another key", []string{"--key", b.pub, "--evidence", three, "dir:" + feedDir}, 1, []string{"the feed does not verify"}},
+		{"http feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, httpFeed.URL}, 1,
+			[]string{"feed " + httpFeed.URL + ": release sample 1.1.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+		{"http feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, httpFeed.URL}, 0,
+			[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
+		{"http feed with another key", []string{"--key", b.pub, "--evidence", three, httpFeed.URL}, 1, []string{"the feed does not verify"}},
+		{"oci feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, ociFeed}, 1,
+			[]string{"feed " + ociFeed + ": release sample 1.1.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+		{"oci feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, ociFeed}, 0,
+			[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
+		{"oci feed with another key", []string{"--key", b.pub, "--evidence", three, ociFeed}, 1, []string{"the feed does not verify"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			so, _ := runCheckCase(t, c)
-			if c.code != 0 && c.name != "feed" && strings.Contains(so, "MISMATCH") {
+			// "feed", "http feed", "oci feed" compare; the others are refused.
+			if c.code != 0 && !strings.HasSuffix(c.name, "feed") && strings.Contains(so, "MISMATCH") {
 				t.Errorf("compared with reference values that did not verify:\n%s", so)
 			}
 		})
