@@ -458,3 +458,63 @@ func TestCheckTDXCollateralOffline(t *testing.T) {
 		t.Errorf("collateral without the QE identity: %v, want an error naming it", err)
 	}
 }
+
+// TestCheckTDXPublishedFields: XFAM (which a measure block publishes with
+// its xfam attribute), TD attributes, MRCONFIGID, MROWNER and
+// MROWNERCONFIG are compared when an entry publishes them: equal, the
+// quote matches; one that differs is named with both values.
+func TestCheckTDXPublishedFields(t *testing.T) {
+	in := loadTDXInputs(t)
+	r := launch(t, in, nil)
+	configID := strings.Repeat("c1", 48)
+	published := map[string]string{"xfam": "e71a060000000000", "td_attributes": "0000001000000000", "mr_config_id": configID,
+		"mr_owner": strings.Repeat("00", 48), "mr_owner_config": strings.Repeat("00", 48)}
+	entries := tdxEntries(t, in)
+	for _, e := range entries {
+		e.Values["xfam"] = published["xfam"] // as the measure step publishes it
+		for _, k := range []string{"td_attributes", "mr_config_id", "mr_owner", "mr_owner_config"} {
+			e.Params[k] = "0x" + published[k]
+		}
+	}
+	launched := func(b *pb.TDQuoteBody) {
+		b.Xfam, b.TdAttributes = []byte{0xe7, 0x1a, 6, 0, 0, 0, 0, 0}, []byte{0, 0, 0, 0x10, 0, 0, 0, 0}
+		b.MrConfigId = bytes.Repeat([]byte{0xc1}, 48)
+	}
+	for _, c := range []struct {
+		name   string
+		edit   func(*pb.TDQuoteBody)
+		field  string // the field that differs, "" for a match
+		reason string
+	}{
+		{"as published", nil, "", ""},
+		{"xfam", func(b *pb.TDQuoteBody) { b.Xfam[2] = 4 }, "xfam", "xfam is e71a040000000000, the release publishes e71a060000000000"},
+		{"td attributes", func(b *pb.TDQuoteBody) { b.TdAttributes[3] = 0 }, "td_attributes", "td_attributes is 0000000000000000, the release publishes 0000001000000000"},
+		{"mr_config_id", func(b *pb.TDQuoteBody) { b.MrConfigId[47] = 0 }, "mr_config_id", "mr_config_id is " + configID[:94] + "00, the release publishes " + configID},
+		{"mr_owner", func(b *pb.TDQuoteBody) { b.MrOwner[0] = 1 }, "mr_owner", "mr_owner is 01"},
+		{"mr_owner_config", func(b *pb.TDQuoteBody) { b.MrOwnerConfig[0] = 1 }, "mr_owner_config", "mr_owner_config is 01"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			raw := quoteWith(t, r.MRTD, r.RTMR, func(b *pb.TDQuoteBody) {
+				launched(b)
+				if c.edit != nil {
+					c.edit(b)
+				}
+			})
+			res := checkTDX(t, raw, ccel(r), nil, entries)
+			if res.Match != (c.field == "") {
+				t.Fatalf("match = %v, want %v; reasons %q", res.Match, c.field == "", res.Reasons)
+			}
+			for _, f := range res.Fields {
+				if _, pub := published[f.Name]; !pub {
+					continue
+				}
+				if want := map[bool]string{true: tee.FieldDiffers, false: tee.FieldMatch}[f.Name == c.field]; f.Status != want {
+					t.Errorf("field %s: %s, want %s", f.Name, f.Status, want)
+				}
+			}
+			if c.field != "" && (!res.Explained || !slices.ContainsFunc(res.Reasons, func(r string) bool { return strings.Contains(r, c.reason) })) {
+				t.Errorf("explained %v, reasons %q: want one with %q", res.Explained, res.Reasons, c.reason)
+			}
+		})
+	}
+}
