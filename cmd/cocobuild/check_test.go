@@ -383,22 +383,14 @@ func TestCheckVerifyEvidence(t *testing.T) {
 	b := newSNPCheckBuild(t)
 	td := newTDXCheckBuild(t)
 	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	report, vcek := write("report.bin", sevtestdata.AttestationBytes), write("vcek.der", sevtestdata.VcekBytes)
+	report, vcek, quote := realEvidence(t, dir)
 	bad := append([]byte(nil), sevtestdata.AttestationBytes...)
 	bad[0x90] ^= 1
-	badReport := write("bad.bin", bad)
+	badReport := writeFile(t, dir, "bad.bin", bad)
 	man := filepath.Join(b.out, "manifest.json")
-	quote := write("quote.dat", tdxtestdata.RawQuote)
 	badQ := append([]byte(nil), tdxtestdata.RawQuote...)
 	badQ[48+0x88] ^= 1 // MRTD
-	badQuote := write("bad.dat", badQ)
+	badQuote := writeFile(t, dir, "bad.dat", badQ)
 	collateral := tdxCollateral(t, dir)
 	tdxAt := []string{"--verify-evidence", "--at", "2023-07-01T01:00:00Z"}
 	for _, c := range []checkCase{
@@ -450,14 +442,7 @@ func TestCheckVerifyEvidenceNoNetwork(t *testing.T) {
 	b := newSNPCheckBuild(t)
 	td := newTDXCheckBuild(t)
 	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	report, vcek, quote := write("report.bin", sevtestdata.AttestationBytes), write("vcek.der", sevtestdata.VcekBytes), write("quote.dat", tdxtestdata.RawQuote)
+	report, vcek, quote := realEvidence(t, dir)
 	collateral := tdxCollateral(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -536,6 +521,15 @@ func TestCheckVerifyEvidenceNoNetwork(t *testing.T) {
 	}
 }
 
+// realEvidence writes the real hardware evidence go-sev-guest and
+// go-tdx-guest ship into dir: a Milan SNP report and its VCEK, and a
+// Sapphire Rapids TD quote (v4, its PCK chain inside).
+func realEvidence(t *testing.T, dir string) (report, vcek, quote string) {
+	t.Helper()
+	return writeFile(t, dir, "report.bin", sevtestdata.AttestationBytes), writeFile(t, dir, "vcek.der", sevtestdata.VcekBytes),
+		writeFile(t, dir, "quote.dat", tdxtestdata.RawQuote)
+}
+
 // tdxCollateral writes the collateral go-tdx-guest ships beside its real
 // quote, as Intel's PCS serves it (the TCB info, the QE identity, the chain
 // that signs them, the PCK and root CRLs), into dir, and returns the --cert
@@ -552,11 +546,7 @@ func tdxCollateral(t *testing.T, dir string) []string {
 		b    []byte
 	}{{"tcbinfo.json", tdxtestdata.TcbInfoBody}, {"qeidentity.json", tdxtestdata.QeIdentityBody}, {"tcb-signing.pem", []byte(chain)},
 		{"pck.crl", tdxtestdata.PckCrlBody}, {"root.crl", tdxtestdata.RootCrlBody}} {
-		p := filepath.Join(dir, f.name)
-		if err := os.WriteFile(p, f.b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--cert", p)
+		args = append(args, "--cert", writeFile(t, dir, f.name, f.b))
 	}
 	return args
 }
