@@ -158,6 +158,8 @@ func TestCheckSNP(t *testing.T) {
 			reasons: []string{"its vCPU type is EPYC, EPYC-v1, EPYC-v2, EPYC-IBPB, EPYC-v3 or EPYC-v4 (CPUID signature 0x800f12); the release covers EPYC-Genoa and EPYC-Milan"}},
 		{name: "vmm", p: model.Params{VCPUs: 4, VMM: model.VMMEC2, GuestFeatures: 1, DirectBoot: boot}, explained: true,
 			reasons: []string{"its VMSAs are those of the ec2 VMM; the release covers QEMU"}},
+		{name: "vmm gce", p: model.Params{VCPUs: 2, VMM: model.VMMGCE, GuestFeatures: 1, DirectBoot: boot}, explained: true,
+			reasons: []string{"its VMSAs are those of the gce VMM; the release covers QEMU (the measurement is that of the published firmware " + sha(in.fw)[:16] + "… with 2 vCPUs, gce VMM"}},
 		{name: "guest features", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 0x21, DirectBoot: boot}, explained: true,
 			reasons: []string{"its guest features (SEV_FEATURES) are 0x21 (SNPActive with DebugSwap, which the host set); the release covers 0x1"}},
 		{name: "no direct boot", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1}, explained: true,
