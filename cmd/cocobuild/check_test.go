@@ -560,13 +560,12 @@ func TestCheckFeed(t *testing.T) {
 	b := newSNPCheckBuild(t)
 	dir := t.TempDir()
 	cache, feedDir := filepath.Join(dir, "cache"), filepath.Join(dir, "feed")
-	// The same releases in an OCI feed (a local registry), and the
-	// directory feed served over HTTP as cocobuild serve serves it.
-	ociFeed := "oci://" + testenv.DockerRegistry(t) + "/coco/sample-feed"
+	// The directory feed is also served over HTTP, as cocobuild serve
+	// serves it.
 	httpFeed := httptest.NewServer(feed.Handler(feed.Dir{Path: feedDir}))
 	t.Cleanup(httpFeed.Close)
 	if code, so, se := runCLI(t, "publish", filepath.Join(b.out, "manifest.json"), "--version", "1.0.0", "--expires", "2099-01-01T00:00:00Z",
-		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "--to", ociFeed, "-o", filepath.Join(dir, "rel")); code != 0 {
+		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel")); code != 0 {
 		t.Fatalf("publish: exit %d\n%s%s", code, so, se)
 	}
 	// A second release, 1.1.0, for 2 and 4 vCPUs only: a guest of one
@@ -591,7 +590,7 @@ func TestCheckFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code, so, se := runCLI(t, "publish", filepath.Join(out2, "manifest.json"), "--version", "1.1.0", "--expires", "2099-01-01T00:00:00Z",
-		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "--to", ociFeed, "-o", filepath.Join(dir, "rel2")); code != 0 {
+		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel2")); code != 0 {
 		t.Fatalf("publish 1.1.0: exit %d\n%s%s", code, so, se)
 	}
 	devPub := filepath.Join(publish.DevKeyDir(cache), "cosign.pub")
@@ -613,20 +612,38 @@ func TestCheckFeed(t *testing.T) {
 		{"http feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, httpFeed.URL}, 0,
 			[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
 		{"http feed with another key", []string{"--key", b.pub, "--evidence", three, httpFeed.URL}, 1, []string{"the feed does not verify"}},
-		{"oci feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, ociFeed}, 1,
-			[]string{"feed " + ociFeed + ": release sample 1.1.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
-		{"oci feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, ociFeed}, 0,
-			[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
-		{"oci feed with another key", []string{"--key", b.pub, "--evidence", three, ociFeed}, 1, []string{"the feed does not verify"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			so, _ := runCheckCase(t, c)
-			// "feed", "http feed", "oci feed" compare; the others are refused.
+			// "feed", "http feed" compare; the others are refused.
 			if c.code != 0 && !strings.HasSuffix(c.name, "feed") && strings.Contains(so, "MISMATCH") {
 				t.Errorf("compared with reference values that did not verify:\n%s", so)
 			}
 		})
 	}
+	// The same two releases in an OCI feed, in a local registry.
+	t.Run("oci", func(t *testing.T) {
+		ociFeed := "oci://" + testenv.DockerRegistry(t) + "/coco/sample-feed"
+		for i, m := range []string{filepath.Join(b.out, "manifest.json"), filepath.Join(out2, "manifest.json")} {
+			if code, so, se := runCLI(t, "publish", m, "--version", []string{"1.0.0", "1.1.0"}[i], "--expires", "2099-01-01T00:00:00Z",
+				"--key", "dev", "--cache-dir", cache, "--to", ociFeed, "-o", filepath.Join(dir, fmt.Sprintf("oci-rel%d", i))); code != 0 {
+				t.Fatalf("publish %s to %s: exit %d\n%s%s", m, ociFeed, code, so, se)
+			}
+		}
+		for _, c := range []checkCase{
+			{"oci feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, ociFeed}, 1,
+				[]string{"feed " + ociFeed + ": release sample 1.1.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+			{"oci feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, ociFeed}, 0,
+				[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
+			{"oci feed with another key", []string{"--key", b.pub, "--evidence", three, ociFeed}, 1, []string{"the feed does not verify"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if so, _ := runCheckCase(t, c); c.code == 1 && strings.HasSuffix(c.name, "key") && strings.Contains(so, "MISMATCH") {
+					t.Errorf("compared with reference values that did not verify:\n%s", so)
+				}
+			})
+		}
+	})
 	code, so, se := runCLI(t, "check", "--json", "--allow-dev-key", "--key", devPub, "--evidence", one, "dir:"+feedDir)
 	var res struct {
 		DevKey  bool `json:"dev_key"`
