@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +23,7 @@ import (
 	sevtestdata "github.com/google/go-sev-guest/verify/testdata"
 	tdxabi "github.com/google/go-tdx-guest/abi"
 	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
+	tdxtest "github.com/google/go-tdx-guest/testing"
 	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
@@ -24,6 +31,7 @@ import (
 	sevmodel "github.com/cocobuild/cocobuild/measure/sev"
 	tdxmodel "github.com/cocobuild/cocobuild/measure/tdx"
 	"github.com/cocobuild/cocobuild/publish"
+	"github.com/cocobuild/cocobuild/publish/feed"
 	"github.com/cocobuild/cocobuild/publish/sign"
 )
 
@@ -268,12 +276,17 @@ func tdQuote(t *testing.T, r *tdxmodel.Result) []byte {
 	return raw
 }
 
-// TestCheckTDXCLI: a build whose manifest.json holds a TDX entry and its
-// expected event log beside it; a TD booted with an edited command line
-// is explained from its quote and CCEL (exit 1), with both command lines
-// given --cmdline; the published launch passes; a log that does not parse
-// is exit 2.
-func TestCheckTDXCLI(t *testing.T) {
+// tdxCheckBuild is a build output whose manifest.json holds one TDX entry
+// (the vectors' TDVF, kernel and initrd, 1 vCPU, 2G) and, beside it, the
+// firmware and the expected event log.
+type tdxCheckBuild struct {
+	manifest, cmdline string
+	fw                []byte
+	pub               *tdxmodel.Result
+}
+
+func newTDXCheckBuild(t *testing.T) *tdxCheckBuild {
+	t.Helper()
 	out := t.TempDir()
 	fw := testenv.ReadVector(t, "inputs/debian-sid_OVMF.fd")
 	cmdline := "console=ttyS0 root=/dev/vda1 ro"
@@ -302,6 +315,17 @@ func TestCheckTDXCLI(t *testing.T) {
 	if err := os.WriteFile(man, enc, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return &tdxCheckBuild{manifest: man, cmdline: cmdline, fw: fw, pub: pub}
+}
+
+// TestCheckTDXCLI: a build whose manifest.json holds a TDX entry and its
+// expected event log beside it; a TD booted with an edited command line
+// is explained from its quote and CCEL (exit 1), with both command lines
+// given --cmdline; the published launch passes; a log that does not parse
+// is exit 2.
+func TestCheckTDXCLI(t *testing.T) {
+	b := newTDXCheckBuild(t)
+	fw, cmdline, pub, man := b.fw, b.cmdline, b.pub, b.manifest
 	edited := tdxLaunch(t, fw, cmdline+" debug")
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -350,23 +374,31 @@ func TestCheckTDXCLI(t *testing.T) {
 // TestCheckVerifyEvidence: --verify-evidence checks the signature of the
 // real hardware evidence go-sev-guest and go-tdx-guest ship, offline, with
 // the VCEK given as a file (SNP) or the PCK chain in the quote (TDX), before
-// the comparison; a report with one bit changed fails its signature.
+// the comparison; a report or quote with one bit changed fails its
+// signature; Intel's collateral given as files (go-tdx-guest's sample TCB
+// info, QE identity, signing chain and CRLs) is checked too: its TCB info
+// has no level for the sample quote's SVNs, as go-tdx-guest's own tests
+// say, so the quote is refused with it.
 func TestCheckVerifyEvidence(t *testing.T) {
 	b := newSNPCheckBuild(t)
+	td := newTDXCheckBuild(t)
 	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	report, vcek := write("report.bin", sevtestdata.AttestationBytes), write("vcek.der", sevtestdata.VcekBytes)
+	report, vcek, quote := realEvidence(t, dir)
 	bad := append([]byte(nil), sevtestdata.AttestationBytes...)
 	bad[0x90] ^= 1
-	badReport := write("bad.bin", bad)
+	badReport := writeFile(t, dir, "bad.bin", bad)
 	man := filepath.Join(b.out, "manifest.json")
+	badQ := append([]byte(nil), tdxtestdata.RawQuote...)
+	badQ[48+0x88] ^= 1 // MRTD
+	badQuote := writeFile(t, dir, "bad.dat", badQ)
+	collateral := tdxCollateral(t, dir)
+	tdxAt := []string{"--verify-evidence", "--at", "2023-07-01T01:00:00Z"}
 	for _, c := range []checkCase{
+		{"tdx signature", append(append([]string{"--evidence", quote}, tdxAt...), td.manifest), 1,
+			[]string{"signature: the quote's signature, QE report and PCK certificate chain verify up to Intel's SGX root (go-tdx-guest verify, offline", "MISMATCH"}},
+		{"tdx changed quote", append(append([]string{"--evidence", badQuote}, tdxAt...), td.manifest), 1, []string{"the quote's signature does not verify"}},
+		{"tdx collateral", append(append(append([]string{"--evidence", quote}, tdxAt...), collateral...), td.manifest), 1,
+			[]string{"tcbinfo.json: TCB info", "qeidentity.json: QE identity", "tcb-signing.pem: the chain that signs", "the quote's signature does not verify", "no matching TCB level found"}},
 		{"snp signature", []string{"--evidence", report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
 			[]string{"vcek.der: VCEK certificate \"SEV-VCEK\"", "signature: the report's signature verifies with the VCEK", "MISMATCH"}},
 		{"snp changed report", []string{"--evidence", badReport, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, 1,
@@ -379,26 +411,159 @@ func TestCheckVerifyEvidence(t *testing.T) {
 		})
 	}
 	for _, c := range []struct {
-		report string
-		want   bool
-	}{{report, true}, {badReport, false}} {
-		_, so, se := runCLI(t, "check", "--json", "--evidence", c.report, "--verify-evidence", "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man)
+		args []string
+		want bool
+	}{
+		{[]string{"--evidence", report, "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, true},
+		{[]string{"--evidence", badReport, "--cert", vcek, "--at", "2026-01-01T00:00:00Z", man}, false},
+		{append(append([]string{"--evidence", quote}, tdxAt...), td.manifest), true},
+		{append(append(append([]string{"--evidence", quote}, tdxAt...), collateral...), td.manifest), false},
+	} {
+		_, so, se := runCLI(t, append([]string{"check", "--json", "--verify-evidence"}, c.args...)...)
 		var res struct {
 			SigChecked bool `json:"signature_checked"`
 		}
 		if err := json.Unmarshal([]byte(so), &res); err != nil || res.SigChecked != c.want {
-			t.Errorf("--json of %s: signature_checked %v (%v), want %v\n%s%s", c.report, res.SigChecked, err, c.want, so, se)
+			t.Errorf("--json of %q: signature_checked %v (%v), want %v\n%s%s", c.args, res.SigChecked, err, c.want, so, se)
 		}
 	}
 }
 
-// TestCheckFeed: check against a dir: feed verifies the feed first, as
-// verify does (the development key only with --allow-dev-key), and takes
-// the firmware from the build output given with --artifacts.
+// TestCheckVerifyEvidenceNoNetwork: --verify-evidence reaches the network
+// only with --online. check runs as a process whose HTTP and HTTPS proxy
+// is a listener that counts the connections made to it (go-sev-guest and
+// go-tdx-guest fetch with Go's default client, which takes its proxy from
+// the environment): the SNP report with its VCEK as a file, and the TDX
+// quote without and with its collateral as files, make none; with
+// --online the same report without its VCEK, and the quote, each make one
+// (to AMD's and Intel's services), which shows that the listener would
+// have seen the others.
+func TestCheckVerifyEvidenceNoNetwork(t *testing.T) {
+	b := newSNPCheckBuild(t)
+	td := newTDXCheckBuild(t)
+	dir := t.TempDir()
+	report, vcek, quote := realEvidence(t, dir)
+	collateral := tdxCollateral(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns := make(chan string, 64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			line, _ := bufio.NewReader(c).ReadString('\n') // CONNECT host:443 HTTP/1.1
+			conns <- strings.TrimSpace(line)
+			c.Close()
+		}
+	}()
+	proxy := "http://" + ln.Addr().String()
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasSuffix(strings.ToLower(k), "_proxy") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "COCOBUILD_TEST_MAIN=1", "HTTPS_PROXY="+proxy, "HTTP_PROXY="+proxy, "https_proxy="+proxy, "http_proxy="+proxy)
+	snpMan, tdxMan := filepath.Join(b.out, "manifest.json"), td.manifest
+	// The offline runs come first: a retry of an online run that reaches
+	// the listener after its process was stopped cannot count against them.
+	for _, c := range []struct {
+		name   string
+		args   []string
+		online bool
+		want   string // in the output of an offline run
+	}{
+		{"snp, VCEK as a file", []string{"--evidence", report, "--cert", vcek, "--at", "2026-01-01T00:00:00Z", snpMan}, false, "signature: the report's signature verifies with the VCEK"},
+		{"tdx", []string{"--evidence", quote, "--at", "2023-07-01T01:00:00Z", tdxMan}, false, "signature: the quote's signature, QE report and PCK certificate chain verify"},
+		{"tdx, collateral as files", append(append([]string{"--evidence", quote, "--at", "2023-07-01T01:00:00Z"}, collateral...), tdxMan), false, "no matching TCB level found"},
+		{"snp online", []string{"--evidence", report, "--online", "--at", "2026-01-01T00:00:00Z", snpMan}, true, ""},
+		{"tdx online", []string{"--evidence", quote, "--online", "--at", "2023-07-01T01:00:00Z", tdxMan}, true, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"check", "--verify-evidence"}, c.args...)...)
+			var out bytes.Buffer
+			cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var conn string
+			select {
+			case conn = <-conns:
+				cancel() // it fetches on and on, with retries
+				<-done
+			case err := <-done:
+				select {
+				case conn = <-conns:
+				default:
+				}
+				if !c.online && (cmd.ProcessState.ExitCode() != 1 || !strings.Contains(out.String(), c.want)) {
+					t.Errorf("exit %v, want 1 with %q:\n%s", err, c.want, out.String())
+				}
+			}
+			switch {
+			case c.online && conn == "":
+				t.Errorf("--online made no connection through the proxy: the test would not see one made offline either\n%s", out.String())
+			case !c.online && conn != "":
+				t.Errorf("check made a connection without --online: %q\n%s", conn, out.String())
+			case c.online:
+				t.Logf("--online: %s", conn)
+			}
+		})
+	}
+}
+
+// realEvidence writes the real hardware evidence go-sev-guest and
+// go-tdx-guest ship into dir: a Milan SNP report and its VCEK, and a
+// Sapphire Rapids TD quote (v4, its PCK chain inside).
+func realEvidence(t *testing.T, dir string) (report, vcek, quote string) {
+	t.Helper()
+	return writeFile(t, dir, "report.bin", sevtestdata.AttestationBytes), writeFile(t, dir, "vcek.der", sevtestdata.VcekBytes),
+		writeFile(t, dir, "quote.dat", tdxtestdata.RawQuote)
+}
+
+// tdxCollateral writes the collateral go-tdx-guest ships beside its real
+// quote, as Intel's PCS serves it (the TCB info, the QE identity, the chain
+// that signs them, the PCK and root CRLs), into dir, and returns the --cert
+// flags that give it.
+func tdxCollateral(t *testing.T, dir string) []string {
+	t.Helper()
+	chain, err := url.QueryUnescape(tdxtest.TcbInfoHeader["Tcb-Info-Issuer-Chain"][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"tcbinfo.json", tdxtestdata.TcbInfoBody}, {"qeidentity.json", tdxtestdata.QeIdentityBody}, {"tcb-signing.pem", []byte(chain)},
+		{"pck.crl", tdxtestdata.PckCrlBody}, {"root.crl", tdxtestdata.RootCrlBody}} {
+		args = append(args, "--cert", writeFile(t, dir, f.name, f.b))
+	}
+	return args
+}
+
+// TestCheckFeed: check against a dir:, an http:// and an oci:// feed
+// verifies the feed first, as verify does (the development key only with
+// --allow-dev-key, another key refused), compares every release the feed
+// holds, and takes the firmware from the build output given with
+// --artifacts.
 func TestCheckFeed(t *testing.T) {
 	b := newSNPCheckBuild(t)
 	dir := t.TempDir()
 	cache, feedDir := filepath.Join(dir, "cache"), filepath.Join(dir, "feed")
+	// The directory feed is also served over HTTP, as cocobuild serve
+	// serves it.
+	httpFeed := httptest.NewServer(feed.Handler(feed.Dir{Path: feedDir}))
+	t.Cleanup(httpFeed.Close)
 	if code, so, se := runCLI(t, "publish", filepath.Join(b.out, "manifest.json"), "--version", "1.0.0", "--expires", "2099-01-01T00:00:00Z",
 		"--key", "dev", "--cache-dir", cache, "--to", "dir:"+feedDir, "-o", filepath.Join(dir, "rel")); code != 0 {
 		t.Fatalf("publish: exit %d\n%s%s", code, so, se)
@@ -442,14 +607,43 @@ func TestCheckFeed(t *testing.T) {
 			[]string{"MATCH: the evidence matches snp/vcpus=2,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.1.0\n"}},
 		{"feed without --allow-dev-key", []string{"--key", devPub, "--evidence", three, "dir:" + feedDir}, 1, []string{"DEVELOPMENT key"}},
 		{"feed with another key", []string{"--key", b.pub, "--evidence", three, "dir:" + feedDir}, 1, []string{"the feed does not verify"}},
+		{"http feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, httpFeed.URL}, 1,
+			[]string{"feed " + httpFeed.URL + ": release sample 1.1.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+		{"http feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, httpFeed.URL}, 0,
+			[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
+		{"http feed with another key", []string{"--key", b.pub, "--evidence", three, httpFeed.URL}, 1, []string{"the feed does not verify"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			so, _ := runCheckCase(t, c)
-			if c.code != 0 && c.name != "feed" && strings.Contains(so, "MISMATCH") {
+			// "feed", "http feed" compare; the others are refused.
+			if c.code != 0 && !strings.HasSuffix(c.name, "feed") && strings.Contains(so, "MISMATCH") {
 				t.Errorf("compared with reference values that did not verify:\n%s", so)
 			}
 		})
 	}
+	// The same two releases in an OCI feed, in a local registry.
+	t.Run("oci", func(t *testing.T) {
+		ociFeed := "oci://" + testenv.DockerRegistry(t) + "/coco/sample-feed"
+		for i, m := range []string{filepath.Join(b.out, "manifest.json"), filepath.Join(out2, "manifest.json")} {
+			if code, so, se := runCLI(t, "publish", m, "--version", []string{"1.0.0", "1.1.0"}[i], "--expires", "2099-01-01T00:00:00Z",
+				"--key", "dev", "--cache-dir", cache, "--to", ociFeed, "-o", filepath.Join(dir, fmt.Sprintf("oci-rel%d", i))); code != 0 {
+				t.Fatalf("publish %s to %s: exit %d\n%s%s", m, ociFeed, code, so, se)
+			}
+		}
+		for _, c := range []checkCase{
+			{"oci feed", []string{"--allow-dev-key", "--key", devPub, "--artifacts", b.out, "--evidence", three, ociFeed}, 1,
+				[]string{"feed " + ociFeed + ": release sample 1.1.0, the latest of its name, verified", "this VM ran with 3 vCPUs; the release covers 1, 2 and 4"}},
+			{"oci feed, older release", []string{"--allow-dev-key", "--key", devPub, "--evidence", one, ociFeed}, 0,
+				[]string{"MATCH: the evidence matches snp/vcpus=1,cpu=EPYC-Genoa,vmm=QEMU,gf=0x1 of release sample 1.0.0 (superseded by 1.1.0)"}},
+			{"oci feed with another key", []string{"--key", b.pub, "--evidence", three, ociFeed}, 1, []string{"the feed does not verify"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if so, _ := runCheckCase(t, c); c.code == 1 && strings.HasSuffix(c.name, "key") && strings.Contains(so, "MISMATCH") {
+					t.Errorf("compared with reference values that did not verify:\n%s", so)
+				}
+			})
+		}
+	})
 	code, so, se := runCLI(t, "check", "--json", "--allow-dev-key", "--key", devPub, "--evidence", one, "dir:"+feedDir)
 	var res struct {
 		DevKey  bool `json:"dev_key"`

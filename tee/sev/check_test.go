@@ -1,11 +1,13 @@
 package sev
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +158,8 @@ func TestCheckSNP(t *testing.T) {
 			reasons: []string{"its vCPU type is EPYC, EPYC-v1, EPYC-v2, EPYC-IBPB, EPYC-v3 or EPYC-v4 (CPUID signature 0x800f12); the release covers EPYC-Genoa and EPYC-Milan"}},
 		{name: "vmm", p: model.Params{VCPUs: 4, VMM: model.VMMEC2, GuestFeatures: 1, DirectBoot: boot}, explained: true,
 			reasons: []string{"its VMSAs are those of the ec2 VMM; the release covers QEMU"}},
+		{name: "vmm gce", p: model.Params{VCPUs: 2, VMM: model.VMMGCE, GuestFeatures: 1, DirectBoot: boot}, explained: true,
+			reasons: []string{"its VMSAs are those of the gce VMM; the release covers QEMU (the measurement is that of the published firmware " + sha(in.fw)[:16] + "… with 2 vCPUs, gce VMM"}},
 		{name: "guest features", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 0x21, DirectBoot: boot}, explained: true,
 			reasons: []string{"its guest features (SEV_FEATURES) are 0x21 (SNPActive with DebugSwap, which the host set); the release covers 0x1"}},
 		{name: "no direct boot", p: model.Params{VCPUs: 1, VCPUType: milan, GuestFeatures: 1}, explained: true,
@@ -374,4 +378,69 @@ func FuzzParseEvidence(f *testing.F) {
 			t.Fatalf("re-encoded report of %d bytes", len(raw))
 		}
 	})
+}
+
+// TestCheckSNPPublishedFields: the fields a release may publish beside the
+// measurement and policy (host data, family and image IDs, the ID-key and
+// author-key digests, the guest SVN, the VMPL; entry params named as the
+// RVPS names less "snp_") are compared when an entry carries them: equal,
+// the report matches; one that differs is named with both values.
+func TestCheckSNPPublishedFields(t *testing.T) {
+	in := loadCheckInputs(t)
+	m := measureSNP(t, in.fw, model.Params{VCPUs: 2, VCPUType: "EPYC-Milan", GuestFeatures: 1, DirectBoot: &model.DirectBoot{Kernel: in.kernel, Initrd: in.initrd, Cmdline: in.cmdline}})
+	hostData := strings.Repeat("ab", 32)
+	published := map[string]any{"host_data": "0x" + strings.ToUpper(hostData), "family_id": strings.Repeat("01", 16), "image_id": strings.Repeat("02", 16),
+		"id_key_digest": strings.Repeat("03", 48), "author_key_digest": strings.Repeat("04", 48), "guest_svn": float64(7), "vmpl": float64(0)}
+	entries := publishedEntries(t, in)
+	for _, e := range entries {
+		for k, v := range published {
+			e.Params[k] = v
+		}
+	}
+	launched := func(r *spb.Report) {
+		r.HostData, r.FamilyId, r.ImageId = bytes.Repeat([]byte{0xab}, 32), bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16)
+		r.IdKeyDigest, r.AuthorKeyDigest, r.GuestSvn = bytes.Repeat([]byte{3}, 48), bytes.Repeat([]byte{4}, 48), 7
+	}
+	for _, c := range []struct {
+		name   string
+		edit   func(*spb.Report)
+		field  string // the field that differs, "" for a match
+		reason string
+	}{
+		{"as published", nil, "", ""},
+		{"host data", func(r *spb.Report) { r.HostData[31] = 0 }, "snp_host_data",
+			"the host data (QEMU's sev-snp-guest host-data, set by the host) is " + hostData[:62] + "00, the release publishes " + hostData},
+		{"family id", func(r *spb.Report) { r.FamilyId[0] = 9 }, "snp_family_id", "snp_family_id is 09" + strings.Repeat("01", 15) + ", the release publishes " + strings.Repeat("01", 16)},
+		{"image id", func(r *spb.Report) { r.ImageId[0] = 9 }, "snp_image_id", "snp_image_id is 09"},
+		{"id key", func(r *spb.Report) { r.IdKeyDigest[0] = 9 }, "snp_id_key_digest", "snp_id_key_digest is 09" + strings.Repeat("03", 47) + ", the release publishes " + strings.Repeat("03", 48) + ": the VM was launched with another ID block (or none)"},
+		{"author key", func(r *spb.Report) { r.AuthorKeyDigest[0] = 9 }, "snp_author_key_digest", "snp_author_key_digest is 09"},
+		{"guest svn", func(r *spb.Report) { r.GuestSvn = 6 }, "snp_guest_svn", "snp_guest_svn is 6, the release publishes 7"},
+		{"vmpl", func(r *spb.Report) { r.Vmpl = 1 }, "snp_vmpl", "snp_vmpl is 1, the release publishes 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := check(t, report(t, m, 0x30000, func(r *spb.Report) {
+				launched(r)
+				if c.edit != nil {
+					c.edit(r)
+				}
+			}), entries, nil)
+			if res.Match != (c.field == "") {
+				t.Fatalf("match = %v, want %v; reasons %q", res.Match, c.field == "", res.Reasons)
+			}
+			for _, f := range res.Fields {
+				if _, pub := published[strings.TrimPrefix(f.Name, "snp_")]; pub && f.Status == tee.FieldNotPublished {
+					t.Errorf("field %s is not compared, though the entry publishes it", f.Name)
+				}
+				if want := map[bool]string{true: tee.FieldDiffers, false: tee.FieldMatch}[f.Name == c.field]; f.Status != tee.FieldNotPublished && f.Status != want {
+					t.Errorf("field %s: %s, want %s", f.Name, f.Status, want)
+				}
+			}
+			if c.field != "" && !slices.ContainsFunc(res.Reasons, func(r string) bool { return strings.Contains(r, c.reason) }) {
+				t.Errorf("reasons %q: want one with %q", res.Reasons, c.reason)
+			}
+			if len(res.Unvouched) > 0 {
+				t.Errorf("unvouched %q: want none, every field is published", res.Unvouched)
+			}
+		})
+	}
 }

@@ -653,9 +653,9 @@ func (x *explainer) describe(e logEvent) string {
 				return "the initrd (EFI stub initrd event)"
 			}
 		}
-	case model.EvEFIVariableBoot, model.EvEFIVariableDriverConfig:
+	case model.EvEFIVariableBoot, model.EvEFIVariableDriverConfig, model.EventType(tcg.EFIVariableAuthority):
 		if v, err := tcg.ParseUEFIVariableData(bytes.NewReader(e.data)); err == nil {
-			return fmt.Sprintf("the UEFI variable %s (%s)", v.VarName(), t)
+			return fmt.Sprintf("the UEFI variable %s (%s)", v.VarName(), eventName(e.typ))
 		}
 	case model.EvPlatformConfigFlags:
 		if string(e.data) == "ACPI DATA" {
@@ -670,8 +670,13 @@ func (x *explainer) describe(e logEvent) string {
 	case model.EvEFIAction:
 		return fmt.Sprintf("the boot action %q (EV_EFI_ACTION)", printable(e.data))
 	}
-	return fmt.Sprintf("%s %q", t, printable(e.data))
+	return fmt.Sprintf("%s %q", eventName(e.typ), printable(e.data))
 }
+
+// eventName is the TCG name of an event type, as go-eventlog knows them
+// (the model's, and those such as EV_EFI_VARIABLE_AUTHORITY that shim
+// logs), or its number.
+func eventName(typ uint32) string { return tcg.EventType(typ).TCGString() }
 
 // difference explains why event got is not event want.
 func (x *explainer) difference(want, got logEvent) string {

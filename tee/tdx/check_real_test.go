@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,5 +100,30 @@ func TestCheckRealCCEL(t *testing.T) {
 	err := TEE{}.ParseEventLog(table)
 	if !errors.Is(err, tee.ErrUnreadable) || !strings.Contains(err.Error(), "/sys/firmware/acpi/tables/data/CCEL") || !strings.Contains(err.Error(), "ACPI CCEL table (56 bytes") {
 		t.Errorf("the real ACPI CCEL table as the log: %v; want it named, and the data/CCEL path", err)
+	}
+}
+
+// TestDescribeRealEvents: the events of a real TD's log (GCE, COS 113,
+// booted by shim and GRUB) are named as the TCG names them, shim's
+// EV_EFI_VARIABLE_AUTHORITY events by their variable (SbatLevel,
+// MokListTrusted) rather than by their raw bytes.
+func TestDescribeRealEvents(t *testing.T) {
+	evs, _, err := parseLog(goEventlogCCEL(t, "cos-113-intel-tdx.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x explainer
+	var authority []string
+	for _, e := range evs {
+		d := x.describe(e)
+		if strings.Contains(d, "EventType(") || strings.HasPrefix(d, "0x") {
+			t.Errorf("event of type %#x described as %q: want its TCG name", e.typ, d)
+		}
+		if e.typ == 0x800000e0 {
+			authority = append(authority, d)
+		}
+	}
+	if want := []string{"the UEFI variable SbatLevel (EV_EFI_VARIABLE_AUTHORITY)", "the UEFI variable MokListTrusted (EV_EFI_VARIABLE_AUTHORITY)"}; !slices.Equal(authority, want) {
+		t.Errorf("the log's EV_EFI_VARIABLE_AUTHORITY events are described as %q, want %q", authority, want)
 	}
 }

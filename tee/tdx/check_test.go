@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -139,6 +140,20 @@ func withoutRTMR(r *model.Result, rtmr int) *model.Result {
 	return &c
 }
 
+// rtmr0Event is the place (from 1) in RTMR0 of r's first event of type typ.
+func rtmr0Event(r *model.Result, typ model.EventType) int {
+	n := 0
+	for _, e := range r.Events {
+		if e.RTMR == 0 {
+			n++
+			if e.Type == typ {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
 func checkTDX(t *testing.T, raw, log []byte, cmdline *string, entries []tee.CheckEntry) *tee.CheckResult {
 	t.Helper()
 	ev, ok, err := TEE{}.ParseEvidence(raw)
@@ -155,8 +170,8 @@ func checkTDX(t *testing.T, raw, log []byte, cmdline *string, entries []tee.Chec
 // TestCheckTDX: a quote and CCEL of a published launch match; each kind of
 // difference is named: the page order and the firmware from MRTD, the
 // command line (with both texts when the TD's is given), the kernel, the
-// initrd, the ACPI tables (vCPUs) and the separator placement event by
-// event, and a log that does not replay to the quote is refused as
+// initrd, the ACPI tables (vCPUs), the boot and Secure Boot variables and
+// the separator placement event by event, and a log that does not replay to the quote is refused as
 // evidence.
 func TestCheckTDX(t *testing.T) {
 	in := loadTDXInputs(t)
@@ -169,6 +184,10 @@ func TestCheckTDX(t *testing.T) {
 	twoPass := launch(t, in, func(o *model.Options) { o.PageOrder = model.PageOrderTwoPass })
 	rtmr3 := *published
 	rtmr3.RTMR[3].Value = model.Digest(bytes.Repeat([]byte{9}, 48))
+	// A boot order of Boot0001 then Boot0000, and Secure Boot enabled
+	// (without keys): the firmware's variables, which RTMR0 holds.
+	bootOrder := func(o *model.Options) { o.BootOrder = []byte{1, 0, 0, 0} }
+	secureBoot := func(o *model.Options) { o.SecureBoot = &model.SecureBootVariables{SecureBoot: []byte{1}} }
 	otherFW := launch(t, tdxInputs{fw: testenv.ReadVector(t, "inputs/debian-sid_OVMF.inteltdx.ms.fd"), kernel: in.kernel, initrd: in.initrd, cmdline: in.cmdline}, nil)
 	for _, c := range []struct {
 		name      string
@@ -203,6 +222,10 @@ func TestCheckTDX(t *testing.T) {
 			reasons: []string{"RTMR0 event 1: the TD ran with 4G of memory (its TD HOB is that of 4294967296 bytes); tdx/vcpus=1,memory=2G is for 2G, and the release covers memory 2G"}},
 		{name: "vcpus without log", r: launch(t, in, func(o *model.Options) { o.ACPI = acpiTables("vcpus=3") }),
 			reasons: []string{"RTMR0 differs from tdx/vcpus=1,memory=2G's; it covers the firmware's configuration", "--eventlog"}},
+		{name: "boot variable", r: launch(t, in, bootOrder), log: launch(t, in, bootOrder), explained: true,
+			reasons: []string{fmt.Sprintf("RTMR0 event %d: the UEFI variable BootOrder (EV_EFI_VARIABLE_BOOT) differs: SHA-384 ", rtmr0Event(published, model.EvEFIVariableBoot))}, absent: []string{"RTMR1", "RTMR2"}},
+		{name: "secure boot variable", r: launch(t, in, secureBoot), log: launch(t, in, secureBoot), explained: true,
+			reasons: []string{fmt.Sprintf("RTMR0 event %d: the UEFI variable SecureBoot (EV_EFI_VARIABLE_DRIVER_CONFIG) differs: SHA-384 ", rtmr0Event(published, model.EvEFIVariableDriverConfig))}, absent: []string{"RTMR1", "RTMR2"}},
 		{name: "separator", r: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), log: launch(t, in, func(o *model.Options) { o.Separator = model.SeparatorLegacy }), explained: true, diff: "tdvf_separator=legacy",
 			reasons: []string{"the TD's firmware logs the ReadyToBoot separator in RTMR0 (legacy TDVF", "the release expects it in RTMR1"}},
 		{name: "log does not replay", r: published, log: launch(t, in, func(o *model.Options) { o.Cmdline = edited }), explained: true,
@@ -433,5 +456,65 @@ func TestCheckTDXCollateralOffline(t *testing.T) {
 	delete(files, "qeidentity.json")
 	if _, err := checkSignature(ev.(*Evidence), &tee.SignatureCheck{Files: files, Now: at}); err == nil || !strings.Contains(err.Error(), "QE identity") {
 		t.Errorf("collateral without the QE identity: %v, want an error naming it", err)
+	}
+}
+
+// TestCheckTDXPublishedFields: XFAM (which a measure block publishes with
+// its xfam attribute), TD attributes, MRCONFIGID, MROWNER and
+// MROWNERCONFIG are compared when an entry publishes them: equal, the
+// quote matches; one that differs is named with both values.
+func TestCheckTDXPublishedFields(t *testing.T) {
+	in := loadTDXInputs(t)
+	r := launch(t, in, nil)
+	configID := strings.Repeat("c1", 48)
+	published := map[string]string{"xfam": "e71a060000000000", "td_attributes": "0000001000000000", "mr_config_id": configID,
+		"mr_owner": strings.Repeat("00", 48), "mr_owner_config": strings.Repeat("00", 48)}
+	entries := tdxEntries(t, in)
+	for _, e := range entries {
+		e.Values["xfam"] = published["xfam"] // as the measure step publishes it
+		for _, k := range []string{"td_attributes", "mr_config_id", "mr_owner", "mr_owner_config"} {
+			e.Params[k] = "0x" + published[k]
+		}
+	}
+	launched := func(b *pb.TDQuoteBody) {
+		b.Xfam, b.TdAttributes = []byte{0xe7, 0x1a, 6, 0, 0, 0, 0, 0}, []byte{0, 0, 0, 0x10, 0, 0, 0, 0}
+		b.MrConfigId = bytes.Repeat([]byte{0xc1}, 48)
+	}
+	for _, c := range []struct {
+		name   string
+		edit   func(*pb.TDQuoteBody)
+		field  string // the field that differs, "" for a match
+		reason string
+	}{
+		{"as published", nil, "", ""},
+		{"xfam", func(b *pb.TDQuoteBody) { b.Xfam[2] = 4 }, "xfam", "xfam is e71a040000000000, the release publishes e71a060000000000"},
+		{"td attributes", func(b *pb.TDQuoteBody) { b.TdAttributes[3] = 0 }, "td_attributes", "td_attributes is 0000000000000000, the release publishes 0000001000000000"},
+		{"mr_config_id", func(b *pb.TDQuoteBody) { b.MrConfigId[47] = 0 }, "mr_config_id", "mr_config_id is " + configID[:94] + "00, the release publishes " + configID},
+		{"mr_owner", func(b *pb.TDQuoteBody) { b.MrOwner[0] = 1 }, "mr_owner", "mr_owner is 01"},
+		{"mr_owner_config", func(b *pb.TDQuoteBody) { b.MrOwnerConfig[0] = 1 }, "mr_owner_config", "mr_owner_config is 01"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			raw := quoteWith(t, r.MRTD, r.RTMR, func(b *pb.TDQuoteBody) {
+				launched(b)
+				if c.edit != nil {
+					c.edit(b)
+				}
+			})
+			res := checkTDX(t, raw, ccel(r), nil, entries)
+			if res.Match != (c.field == "") {
+				t.Fatalf("match = %v, want %v; reasons %q", res.Match, c.field == "", res.Reasons)
+			}
+			for _, f := range res.Fields {
+				if _, pub := published[f.Name]; !pub {
+					continue
+				}
+				if want := map[bool]string{true: tee.FieldDiffers, false: tee.FieldMatch}[f.Name == c.field]; f.Status != want {
+					t.Errorf("field %s: %s, want %s", f.Name, f.Status, want)
+				}
+			}
+			if c.field != "" && (!res.Explained || !slices.ContainsFunc(res.Reasons, func(r string) bool { return strings.Contains(r, c.reason) })) {
+				t.Errorf("explained %v, reasons %q: want one with %q", res.Explained, res.Reasons, c.reason)
+			}
+		})
 	}
 }
