@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -148,4 +151,157 @@ func TestReproSecondBuildNeverPulls(t *testing.T) {
 	if code != 1 || got.Reproducible {
 		t.Fatalf("repro of a leaky recipe with a remote cache: exit %d, reproducible %v, want 1 and false\n%s", code, got.Reproducible, out)
 	}
+}
+
+// fillLeaky builds the leaky recipe dir with TZ=Asia/Tokyo on a cold
+// local cache, pushing its steps to ref, and returns the output directory:
+// the remote cache then holds a leak.cpio that no build under another TZ
+// makes, so a build that has it pulled it.
+func fillLeaky(t *testing.T, dir, ref string) string {
+	t.Helper()
+	t.Setenv("TZ", "Asia/Tokyo")
+	out := filepath.Join(t.TempDir(), "out")
+	if code, stdout, stderr := runCLI(t, "build", "--cache-dir", t.TempDir(), "-o", out, "--cache-from", "none", "--cache-to", ref, dir); code != 0 {
+		t.Fatalf("build filling %s: exit %d\n%s%s", ref, code, stdout, stderr)
+	}
+	t.Setenv("TZ", "UTC")
+	return out
+}
+
+// TestVerifyBuildRemoteCache: verify-build takes step results from the
+// remote caches of --cache-from or $COCOBUILD_CACHE_FROM, and --cache-from
+// none rebuilds everything. (The recipe's cache setting goes through the
+// same flags code, tested with build by TestRemoteCacheSettings; here it
+// would change the recipe digest, which the release states.) The remote cache holds a step
+// built under another TZ than the verifier's (a step that is not
+// reproducible): the release published from it matches a rebuild that
+// pulls it, and not one that builds it here.
+func TestVerifyBuildRemoteCache(t *testing.T) {
+	ref := startRegistry(t)
+	fw := testenv.VectorFile(t, "inputs/debian12_OVMF.fd")
+	fwBytes, err := os.ReadFile(fw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := reproRecipe(t, fmt.Sprintf(`
+leaky "x" {}
+
+input "fw" {
+  file   = %q
+  sha256 = %q
+}
+
+measure "snp" {
+  firmware = input.fw
+}
+
+publish "p" {
+  version = "1.0.0"
+  expires = "2099-01-01T00:00:00Z"
+  key     = "dev"
+  # SNP without a kernel vouches for the firmware only.
+  allow_partial_coverage = true
+}
+`, fw, hexSHA(fwBytes)))
+	out := fillLeaky(t, dir, ref)
+	release, pub := filepath.Join(out, "publish", "p"), filepath.Join(out, "publish", "p", "cosign.pub")
+	for _, tc := range []struct {
+		name     string
+		env      string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"flag", "", []string{"--cache-from", ref}, 0, "comes from this recipe"},
+		{"env", ref, nil, 0, "comes from this recipe"},
+		{"flag none over env", ref, []string{"--cache-from", "none"}, 1, "MISMATCH"},
+		{"no remote cache", "", nil, 1, "MISMATCH"},
+		{"bad reference", "", []string{"--cache-from", "https://example.org/cache"}, 2, "want oci://HOST[:PORT]/REPO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(builder.EnvCacheFrom, tc.env)
+			args := append([]string{"verify-build", "--cache-dir", t.TempDir(), "--against", release, "--key", pub}, tc.args...)
+			code, stdout, stderr := runCLI(t, append(args, dir)...)
+			if code != tc.wantCode || !strings.Contains(stdout+stderr, tc.want) {
+				t.Errorf("verify-build %q: exit %d, want %d and %q\n%s%s", tc.args, code, tc.wantCode, tc.want, stdout, stderr)
+			}
+			if tc.wantCode == 1 && !strings.Contains(stdout, "leak.cpio") {
+				t.Errorf("verify-build %q: the mismatch does not name leak.cpio\n%s", tc.args, stdout)
+			}
+		})
+	}
+}
+
+// TestReproFirstBuildUsesRemote: repro's first build pulls from the remote
+// caches of --cache-from or $COCOBUILD_CACHE_FROM (its leak.cpio is the
+// one the remote cache holds, built under another TZ) and pushes to those
+// of --cache-to or $COCOBUILD_CACHE_TO.
+func TestReproFirstBuildUsesRemote(t *testing.T) {
+	ref := startRegistry(t)
+	dir := reproRecipe(t, "\nleaky \"x\" {}\n")
+	filled, err := os.ReadFile(filepath.Join(fillLeaky(t, dir, ref), "leaky", "x", "leak.cpio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  bool
+		args []string
+	}{
+		{"flags", false, []string{"--cache-from", ref, "--cache-to", "REF2"}},
+		{"env", true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref2 := startRegistry(t) // empty: what the first build pushes
+			// Build b may run as another uid: it needs into the subtest's
+			// temporary directories.
+			os.Chmod(filepath.Dir(t.TempDir()), 0o755)
+			args := []string{"--keep"}
+			for _, a := range tc.args {
+				args = append(args, strings.ReplaceAll(a, "REF2", ref2))
+			}
+			if tc.env {
+				t.Setenv(builder.EnvCacheFrom, ref)
+				t.Setenv(builder.EnvCacheTo, ref2)
+			}
+			code, _, out := runRepro(t, dir, args...)
+			var rep struct {
+				Report struct {
+					OutA string `json:"out_a"`
+				} `json:"report"`
+			}
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Report.OutA == "" {
+				t.Fatalf("repro %q: exit %d, %v\n%s", args, code, err, out)
+			}
+			got, err := os.ReadFile(filepath.Join(rep.Report.OutA, "leaky", "x", "leak.cpio"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, filled) {
+				t.Errorf("repro's first build has not the remote cache's leak.cpio (%d bytes, want %d): it did not pull", len(got), len(filled))
+			}
+			if got, want := len(registryTags(t, ref2)), 3; got != want {
+				t.Errorf("the first build pushed %d entries to the --cache-to registry, want %d (the input, the kernel and the leaky step)", got, want)
+			}
+		})
+	}
+}
+
+// registryTags lists the tags of the repository of an oci:// reference,
+// as the registry answers them.
+func registryTags(t *testing.T, ref string) []string {
+	t.Helper()
+	host, repo, _ := strings.Cut(strings.TrimPrefix(ref, builder.RemotePrefix), "/")
+	resp, err := http.Get("http://" + host + "/v2/" + repo + "/tags/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tags struct{ Tags []string }
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&tags); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tags.Tags
 }
