@@ -355,9 +355,9 @@ func pushManifest(t *testing.T, rm *Remote, rr *RemoteRepo, key string, mb, rb [
 	}
 }
 
-// TestRemoteCacheDownOrSlow: a registry that refuses connections or
-// answers nothing is a warning, within the timeout, and the build builds
-// locally.
+// TestRemoteCacheDownOrSlow: a registry that refuses connections, reads a
+// request and answers nothing, or accepts TCP connections and never reads
+// them is a warning, within the timeout, and the build builds locally.
 func TestRemoteCacheDownOrSlow(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -368,9 +368,17 @@ func TestRemoteCacheDownOrSlow(t *testing.T) {
 	hang := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
 	t.Cleanup(func() { close(hang); slow.Close() })
+	// A listener that never accepts: the kernel completes the TCP
+	// handshake (into the backlog) and nothing ever answers.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mute.Close() })
 	for _, tc := range []struct{ name, host string }{
 		{"down", closed},
 		{"slow", strings.TrimPrefix(slow.URL, "http://")},
+		{"accepts TCP, never answers", mute.Addr().String()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := "oci://" + tc.host + "/cocobuild/cache"
