@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -488,5 +489,68 @@ func TestRemoteCacheCorruptLocalNotPushed(t *testing.T) {
 	}
 	if got := rm.Pull(context.Background(), c, good); got != ref {
 		t.Errorf("the good entry: pulled from %q, want %q (warnings %q)", got, ref, rm.Warnings())
+	}
+}
+
+// TestRemoteCacheTrickle: a registry that sends a file a few bytes at a
+// time, never pausing for a whole timeout, is as stalled as one that
+// sends nothing: the pull gives up within a few timeouts (at 500 bytes/s
+// the 200 kB file would take 400 s), with a warning, and nothing enters
+// the local cache.
+func TestRemoteCacheTrickle(t *testing.T) {
+	const size = 200_000
+	res := storeEntry(t, openCache(t), strings.Repeat("0c", 32), map[string]string{"big": strings.Repeat("x", size)})
+	blob := "/blobs/sha256:" + res.Files[0].SHA256
+	reg := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, blob) {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.WriteHeader(http.StatusOK)
+		chunk := []byte(strings.Repeat("x", 100))
+		for range size / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ref := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/cocobuild/cache"
+	push, err := OpenRemote(nil, []string{ref}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push.Push(context.Background(), res, "")
+	push.Wait()
+	if w := push.Warnings(); len(w) != 0 {
+		t.Fatalf("push: %q", w)
+	}
+	rm, err := OpenRemote([]string{ref}, nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := openCache(t)
+	start := time.Now()
+	if got := rm.Pull(ctx, c, res.Key); got != "" {
+		t.Errorf("pulled from a trickling registry, from %q", got)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the pull took %v from a registry sending 500 bytes/s, want a few timeouts of 1s", d)
+	}
+	if w := strings.Join(rm.Warnings(), "\n"); !strings.Contains(w, "stalled") || !strings.Contains(w, "not using it for the rest of this build") {
+		t.Errorf("warnings = %q, want one that the registry stalled and is not used", w)
+	}
+	if _, ok := c.Lookup(res.Key); ok {
+		t.Error("a partial pull is in the local cache")
 	}
 }
