@@ -20,8 +20,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -552,5 +554,118 @@ func TestRemoteCacheTrickle(t *testing.T) {
 	}
 	if _, ok := c.Lookup(res.Key); ok {
 		t.Error("a partial pull is in the local cache")
+	}
+}
+
+// probeKind is a test block whose one step has a probe that reads a file
+// outside the cache, tool.txt beside the recipe (as a rootfs dir or a
+// host tool's identity is read): what it returns joins the step's key.
+type probeKind struct{ dir string }
+
+func (probeKind) Type() string            { return "probed" }
+func (probeKind) Schema() *hcl.BodySchema { return &hcl.BodySchema{} }
+func (probeKind) OutputType() cty.Type    { return cty.EmptyObject }
+func (k probeKind) Decode(b *recipes.Block, _ *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	_, diags := b.Body.Content(&hcl.BodySchema{})
+	return probeNode(k), diags
+}
+
+type probeNode probeKind
+
+func (n probeNode) Steps() []*recipes.Step {
+	return []*recipes.Step{{ID: "make", Kind: "test/probed", Version: "1",
+		Probe: func(context.Context) (string, error) {
+			b, err := os.ReadFile(filepath.Join(n.dir, "tool.txt"))
+			return testenv.SHA256Hex(b), err
+		},
+		Run: func(_ context.Context, sc *recipes.StepContext) error {
+			b, err := os.ReadFile(filepath.Join(n.dir, "tool.txt"))
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(sc.OutDir, "f"), append([]byte("made by "), b...), 0o644)
+		}}}
+}
+
+func (n probeNode) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
+	f, err := results["make"].File("f")
+	if err != nil {
+		return nil, err
+	}
+	return &recipes.Output{Value: cty.EmptyObjectVal, Artifacts: []recipes.OutputArtifact{{Name: "probed.x", Kind: "test", Path: "probed/f", File: f}}}, nil
+}
+
+// TestRemoteCacheProbeKeys: a step with a probe is shared only under the
+// key rules of the local cache. Build A (tool.txt "v1") fills the remote
+// cache; in other directories with cold local caches, a build whose probe
+// reads the same gets A's key and pulls A's result, one whose probe reads
+// something else ("v2") gets another key, is not given A's result (plan:
+// run, not pull) and builds its own.
+func TestRemoteCacheProbeKeys(t *testing.T) {
+	for _, reg := range remoteRegistries {
+		t.Run(reg.name, func(t *testing.T) {
+			ref := "oci://" + reg.start(t) + "/cocobuild/cache"
+			ctx := context.Background()
+			recipe := func(tool string) string {
+				dir := t.TempDir()
+				src := "recipe {\n  name = \"p\"\n}\n\nprobed \"x\" {}\n"
+				if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "tool.txt"), []byte(tool), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return dir
+			}
+			loadRemote := func(dir string, from, to []string) *Loaded {
+				return useRemote(t, load(t, dir, t.TempDir(), testOptions{ExtraKinds: []recipes.Kind{probeKind{dir}}}), from, to)
+			}
+			dirA := recipe("v1")
+			outA := filepath.Join(t.TempDir(), "a")
+			a, err := loadRemote(dirA, nil, []string{ref}).Build(ctx, outA, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyA := a.Report.Steps[0].Key
+			for _, tc := range []struct {
+				tool       string
+				wantStatus StepStatus // in the plan
+				wantPulled int
+				wantSame   bool // key and output as A's
+			}{
+				{"v1", StatusPull, 1, true},
+				{"v2", StatusRun, 0, false},
+			} {
+				dir := recipe(tc.tool)
+				plan, err := loadRemote(dir, []string{ref}, nil).Plan(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := plan.Steps[0].Status; got != tc.wantStatus {
+					t.Errorf("tool %s: plan says %s, want %s", tc.tool, got, tc.wantStatus)
+				}
+				out := filepath.Join(t.TempDir(), "out")
+				b, err := loadRemote(dir, []string{ref}, nil).Build(ctx, out, 2, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := b.Report.Pulled(); got != tc.wantPulled {
+					t.Errorf("tool %s: pulled %d steps, want %d: %+v", tc.tool, got, tc.wantPulled, b.Report.Steps)
+				}
+				if got, want := b.Report.Ran(), 1-tc.wantPulled; got != want {
+					t.Errorf("tool %s: ran %d steps, want %d", tc.tool, got, want)
+				}
+				if got := b.Report.Steps[0].Key == keyA; got != tc.wantSame {
+					t.Errorf("tool %s: key %.12s, A's %.12s: same %v, want %v", tc.tool, b.Report.Steps[0].Key, keyA, got, tc.wantSame)
+				}
+				got, err := os.ReadFile(filepath.Join(out, "probed", "f"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "made by " + tc.tool; string(got) != want {
+					t.Errorf("tool %s: output %q, want %q", tc.tool, got, want)
+				}
+			}
+		})
 	}
 }
