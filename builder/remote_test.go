@@ -159,15 +159,7 @@ func TestRemoteCacheCorruptBlobRebuilt(t *testing.T) {
 	}
 	// The kernel's bytes, as the registry keeps them: flip one.
 	sum := testenv.SHA256Hex(kernel)
-	blob := filepath.Join(store, "data", "docker", "registry", "v2", "blobs", "sha256", sum[:2], sum, "data")
-	b, err := os.ReadFile(blob)
-	if err != nil {
-		t.Fatalf("the registry's copy of the kernel: %v", err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	damageFile(t, blobPath(filepath.Join(store, "data/docker/registry/v2/blobs/sha256"), sum))
 	cacheB := t.TempDir()
 	res, err := useRemote(t, load(t, dir, cacheB, testOptions{}), []string{ref}, nil).Build(ctx, outB, 2, nil)
 	if err != nil {
@@ -667,5 +659,100 @@ func TestRemoteCacheProbeKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRemoteCacheDamagedEntry: the other parts of an entry damaged on
+// docker-registry's disk are caught as the file is: the result record
+// (the manifest's config), the manifest itself, and a file's blob gone
+// (deleted by hand or by a garbage collection). Each is a warning naming
+// the step; the step is built locally and the output is A's.
+func TestRemoteCacheDamagedEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// damage changes the registry's store for the input step's entry
+		// (entry: its local copy in A's cache, tag: the manifest digest).
+		damage func(t *testing.T, blobs string, entry *recipes.Result, manifest string)
+		want   string
+	}{
+		{"record", func(t *testing.T, blobs string, entry *recipes.Result, _ string) {
+			rb, err := record(entry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damageFile(t, blobPath(blobs, digest.FromBytes(rb).Encoded()))
+		}, "is not what its record states"},
+		{"manifest", func(t *testing.T, blobs string, _ *recipes.Result, manifest string) {
+			damageFile(t, blobPath(blobs, manifest))
+		}, "is not what its record states"},
+		{"file deleted", func(t *testing.T, blobs string, entry *recipes.Result, _ string) {
+			if err := os.RemoveAll(filepath.Dir(blobPath(blobs, entry.Files[0].SHA256))); err != nil {
+				t.Fatal(err)
+			}
+		}, "is missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := t.TempDir()
+			ref := "oci://" + testenv.DockerRegistryIn(t, store) + "/cocobuild/cache"
+			dir := t.TempDir()
+			testenv.WriteKernelRecipe(t, dir, "")
+			ctx := context.Background()
+			cacheA := t.TempDir()
+			outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+			a, err := useRemote(t, load(t, dir, cacheA, testOptions{}), nil, []string{ref}).Build(ctx, outA, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var key string
+			for _, s := range a.Report.Steps {
+				if s.Block == "input.k" {
+					key = s.Key
+				}
+			}
+			c, err := OpenCache(cacheA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, ok := c.Lookup(key)
+			if !ok {
+				t.Fatalf("no local entry for input.k (%+v)", a.Report.Steps)
+			}
+			link, err := os.ReadFile(filepath.Join(store, "data/docker/registry/v2/repositories/cocobuild/cache/_manifests/tags", key, "current/link"))
+			if err != nil {
+				t.Fatalf("the registry's tag of input.k: %v", err)
+			}
+			tc.damage(t, filepath.Join(store, "data/docker/registry/v2/blobs/sha256"), entry, strings.TrimPrefix(strings.TrimSpace(string(link)), "sha256:"))
+
+			b, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), []string{ref}, nil).Build(ctx, outB, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range b.Report.Steps {
+				if s.Block == "input.k" && (s.Status != StatusRun || s.Remote != "") {
+					t.Errorf("build B's input.k: %s from %q, want built here", s.Status, s.Remote)
+				}
+			}
+			if notes := strings.Join(b.Notes, "\n"); !strings.Contains(notes, tc.want) || !strings.Contains(notes, key[:12]) {
+				t.Errorf("build B notes = %q, want a warning naming step %.12s and %q", b.Notes, key, tc.want)
+			}
+			if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, outB)); diff != "" {
+				t.Errorf("outputs of A and B differ (-A +B):\n%s", diff)
+			}
+		})
+	}
+}
+
+// blobPath is where docker-registry keeps the blob of a sha256 below blobs.
+func blobPath(blobs, sum string) string { return filepath.Join(blobs, sum[:2], sum, "data") }
+
+// damageFile flips a bit of the byte in the middle of a file.
+func damageFile(t *testing.T, p string) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, flipByte(b), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
