@@ -305,3 +305,45 @@ func registryTags(t *testing.T, ref string) []string {
 	}
 	return tags.Tags
 }
+
+// TestRemoteCacheRepeatable: --cache-to twice pushes to both; --cache-from
+// twice (or $COCOBUILD_CACHE_FROM with two references, by comma or space)
+// tries them in order: a registry that is down is a warning and the next
+// one gives every step.
+func TestRemoteCacheRepeatable(t *testing.T) {
+	dir := t.TempDir()
+	testenv.WriteKernelRecipe(t, dir, "")
+	ref1, ref2 := startRegistry(t), startRegistry(t)
+	buildWith(t, "--cache-to", ref1, "--cache-to", ref2, dir)
+	for _, ref := range []string{ref1, ref2} {
+		if got, want := len(registryTags(t, ref)), 2; got != want {
+			t.Errorf("%s holds %d entries after --cache-to twice, want %d", ref, got, want)
+		}
+	}
+	down := "oci://127.0.0.1:1/down"
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+	}{
+		{"flags", "", []string{"--cache-from", down, "--cache-from", ref2}},
+		{"env, comma", down + "," + ref2, nil},
+		{"env, space", down + " " + ref2, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(builder.EnvCacheFrom, tc.env)
+			got := buildWith(t, append(tc.args, dir)...)
+			if got.Pulled != 2 || got.Ran != 0 {
+				t.Errorf("pulled %d, ran %d, want 2 and 0: %+v", got.Pulled, got.Ran, got.Steps)
+			}
+			for _, s := range got.Steps {
+				if s.Remote != ref2 {
+					t.Errorf("step %s:%s pulled from %q, want %q", s.Block, s.Step, s.Remote, ref2)
+				}
+			}
+			if len(got.Notes) != 1 || !strings.Contains(got.Notes[0], down) {
+				t.Errorf("notes = %q, want one warning naming %s", got.Notes, down)
+			}
+		})
+	}
+}
