@@ -756,3 +756,31 @@ func damageFile(t *testing.T, p string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRemoteCachePushesCached: a build whose every step is cached locally
+// pushes them all to a --cache-to that lacks them (what bench's
+// --fill-from relies on), runs none, and a cold build then pulls them.
+func TestRemoteCachePushesCached(t *testing.T) {
+	ref := "oci://" + remoteRegistries[0].start(t) + "/cocobuild/cache"
+	dir := t.TempDir()
+	testenv.WriteKernelRecipe(t, dir, "")
+	cache := t.TempDir()
+	ctx := context.Background()
+	if _, err := load(t, dir, cache, testOptions{}).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	fill, err := useRemote(t, load(t, dir, cache, testOptions{}), nil, []string{ref}).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fill.Report.Ran(); got != 0 {
+		t.Errorf("the filling build ran %d steps, want 0", got)
+	}
+	b, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), []string{ref}, nil).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.Report.Pulled(), 2; got != want {
+		t.Errorf("a cold build pulled %d steps, want %d: %+v", got, want, b.Report.Steps)
+	}
+}
