@@ -347,3 +347,33 @@ func TestRemoteCacheRepeatable(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteCacheToNone: --cache-to none pushes nowhere whatever
+// $COCOBUILD_CACHE_TO and the recipe say; without it the environment's
+// cache is pushed to.
+func TestRemoteCacheToNone(t *testing.T) {
+	dir := t.TempDir()
+	testenv.WriteKernelRecipe(t, dir, "")
+	envRef, recipeRef := startRegistry(t), startRegistry(t)
+	src, err := os.ReadFile(filepath.Join(dir, "r.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = []byte(strings.Replace(string(src), `name = "t"`, `name = "t"
+  cache = { to = ["`+recipeRef+`"] }`, 1))
+	if err := os.WriteFile(filepath.Join(dir, "r.hcl"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(builder.EnvCacheTo, envRef)
+	buildWith(t, "--cache-to", "none", dir)
+	if got := len(registryTags(t, envRef)) + len(registryTags(t, recipeRef)); got != 0 {
+		t.Errorf("--cache-to none: %d entries pushed, want none", got)
+	}
+	buildWith(t, dir)
+	if got, want := len(registryTags(t, envRef)), 2; got != want {
+		t.Errorf("$%s: %d entries pushed, want %d", builder.EnvCacheTo, got, want)
+	}
+	if got := len(registryTags(t, recipeRef)); got != 0 {
+		t.Errorf("the recipe's cache, under $%s: %d entries pushed, want none", builder.EnvCacheTo, got)
+	}
+}
