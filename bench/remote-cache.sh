@@ -99,5 +99,5 @@ printf 'recipe %s, %d steps, -j 2, --no-publish; remote cache: docker-registry o
 printf '  cold local cache, warm remote cache: %6s s  (%s step(s) pulled, %s ran)\n' "$t_warm" "$(count "$work/warm.json" pulled)" "$(count "$work/warm.json" ran)"
 if [[ -n $t_cold ]]; then
 	printf '  fully cold build:                    %6s s  (%s step(s) ran)\n' "$t_cold" "$(count "$work/cold.json" ran)"
-	printf '  ratio cold / warm remote: %s; outputs identical (%s)\n' "$(awk -v a="$t_cold" -v b="$t_warm" 'BEGIN {printf "%.1f", a / b}')" "$(head -1 "$work/diff.txt")"
+	printf '  ratio cold / warm remote: %s; outputs: %s\n' "$(awk -v a="$t_cold" -v b="$t_warm" 'BEGIN {printf "%.1f", a / b}')" "$(head -1 "$work/diff.txt")"
 fi

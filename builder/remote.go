@@ -328,8 +328,8 @@ func (e *badEntryError) Error() string { return e.err.Error() }
 
 func bad(format string, a ...any) error { return &badEntryError{fmt.Errorf(format, a...)} }
 
-// errStalled says a transfer moved no byte within the timeout.
-var errStalled = errors.New("the registry stalled: no data within the timeout")
+// errStalled says a transfer moved less than minProgress within the timeout.
+var errStalled = fmt.Errorf("the registry stalled: less than %d KiB moved within the timeout", minProgress>>10)
 
 func (r *Remote) pullFrom(ctx context.Context, rr *RemoteRepo, c *Cache, key string) error {
 	octx, cancel := context.WithTimeout(ctx, r.Timeout)
@@ -485,13 +485,20 @@ func (r *Remote) fetchFile(ctx context.Context, rr *RemoteRepo, desc ocispec.Des
 	return os.Chmod(dst, os.FileMode(f.Mode)) // whatever the umask
 }
 
-// stall cancels a transfer's context when no byte moved within the
-// timeout: a slow registry is bounded, a large file is not.
+// minProgress is how many bytes a transfer must move within each timeout
+// (4 KiB/s at the default 15 s): a registry that trickles a few bytes at
+// a time is as stalled as one that sends none.
+const minProgress = 64 << 10
+
+// stall cancels a transfer's context when fewer than minProgress bytes
+// moved within the timeout: a slow registry is bounded, a large file that
+// flows is not cut short.
 type stall struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	timer   *time.Timer
 	timeout time.Duration
+	moved   int64 // bytes since the timer was last reset
 }
 
 func (r *Remote) stallGuard(ctx context.Context) (*stall, func(error)) {
@@ -518,7 +525,8 @@ type stallReader struct {
 
 func (sr *stallReader) Read(p []byte) (int, error) {
 	n, err := sr.r.Read(p)
-	if n > 0 {
+	if sr.s.moved += int64(n); sr.s.moved >= minProgress {
+		sr.s.moved = 0
 		sr.s.timer.Reset(sr.s.timeout)
 	}
 	return n, err

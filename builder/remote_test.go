@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +20,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cocobuild/cocobuild/internal/testenv"
 	"github.com/cocobuild/cocobuild/recipes"
@@ -156,15 +159,7 @@ func TestRemoteCacheCorruptBlobRebuilt(t *testing.T) {
 	}
 	// The kernel's bytes, as the registry keeps them: flip one.
 	sum := testenv.SHA256Hex(kernel)
-	blob := filepath.Join(store, "data", "docker", "registry", "v2", "blobs", "sha256", sum[:2], sum, "data")
-	b, err := os.ReadFile(blob)
-	if err != nil {
-		t.Fatalf("the registry's copy of the kernel: %v", err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	damageFile(t, blobPath(filepath.Join(store, "data/docker/registry/v2/blobs/sha256"), sum))
 	cacheB := t.TempDir()
 	res, err := useRemote(t, load(t, dir, cacheB, testOptions{}), []string{ref}, nil).Build(ctx, outB, 2, nil)
 	if err != nil {
@@ -355,9 +350,9 @@ func pushManifest(t *testing.T, rm *Remote, rr *RemoteRepo, key string, mb, rb [
 	}
 }
 
-// TestRemoteCacheDownOrSlow: a registry that refuses connections or
-// answers nothing is a warning, within the timeout, and the build builds
-// locally.
+// TestRemoteCacheDownOrSlow: a registry that refuses connections, reads a
+// request and answers nothing, or accepts TCP connections and never reads
+// them is a warning, within the timeout, and the build builds locally.
 func TestRemoteCacheDownOrSlow(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -368,9 +363,17 @@ func TestRemoteCacheDownOrSlow(t *testing.T) {
 	hang := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
 	t.Cleanup(func() { close(hang); slow.Close() })
+	// A listener that never accepts: the kernel completes the TCP
+	// handshake (into the backlog) and nothing ever answers.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mute.Close() })
 	for _, tc := range []struct{ name, host string }{
 		{"down", closed},
 		{"slow", strings.TrimPrefix(slow.URL, "http://")},
+		{"accepts TCP, never answers", mute.Addr().String()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := "oci://" + tc.host + "/cocobuild/cache"
@@ -480,5 +483,304 @@ func TestRemoteCacheCorruptLocalNotPushed(t *testing.T) {
 	}
 	if got := rm.Pull(context.Background(), c, good); got != ref {
 		t.Errorf("the good entry: pulled from %q, want %q (warnings %q)", got, ref, rm.Warnings())
+	}
+}
+
+// TestRemoteCacheTrickle: a registry that sends a file a few bytes at a
+// time, never pausing for a whole timeout, is as stalled as one that
+// sends nothing: the pull gives up within a few timeouts (at 500 bytes/s
+// the 200 kB file would take 400 s), with a warning, and nothing enters
+// the local cache.
+func TestRemoteCacheTrickle(t *testing.T) {
+	const size = 200_000
+	res := storeEntry(t, openCache(t), strings.Repeat("0c", 32), map[string]string{"big": strings.Repeat("x", size)})
+	blob := "/blobs/sha256:" + res.Files[0].SHA256
+	reg := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, blob) {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.WriteHeader(http.StatusOK)
+		chunk := []byte(strings.Repeat("x", 100))
+		for range size / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ref := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/cocobuild/cache"
+	push, err := OpenRemote(nil, []string{ref}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push.Push(context.Background(), res, "")
+	push.Wait()
+	if w := push.Warnings(); len(w) != 0 {
+		t.Fatalf("push: %q", w)
+	}
+	rm, err := OpenRemote([]string{ref}, nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := openCache(t)
+	start := time.Now()
+	if got := rm.Pull(ctx, c, res.Key); got != "" {
+		t.Errorf("pulled from a trickling registry, from %q", got)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the pull took %v from a registry sending 500 bytes/s, want a few timeouts of 1s", d)
+	}
+	if w := strings.Join(rm.Warnings(), "\n"); !strings.Contains(w, "stalled") || !strings.Contains(w, "not using it for the rest of this build") {
+		t.Errorf("warnings = %q, want one that the registry stalled and is not used", w)
+	}
+	if _, ok := c.Lookup(res.Key); ok {
+		t.Error("a partial pull is in the local cache")
+	}
+}
+
+// probeKind is a test block whose one step has a probe that reads a file
+// outside the cache, tool.txt beside the recipe (as a rootfs dir or a
+// host tool's identity is read): what it returns joins the step's key.
+type probeKind struct{ dir string }
+
+func (probeKind) Type() string            { return "probed" }
+func (probeKind) Schema() *hcl.BodySchema { return &hcl.BodySchema{} }
+func (probeKind) OutputType() cty.Type    { return cty.EmptyObject }
+func (k probeKind) Decode(b *recipes.Block, _ *hcl.EvalContext) (recipes.Node, hcl.Diagnostics) {
+	_, diags := b.Body.Content(&hcl.BodySchema{})
+	return probeNode(k), diags
+}
+
+type probeNode probeKind
+
+func (n probeNode) Steps() []*recipes.Step {
+	return []*recipes.Step{{ID: "make", Kind: "test/probed", Version: "1",
+		Probe: func(context.Context) (string, error) {
+			b, err := os.ReadFile(filepath.Join(n.dir, "tool.txt"))
+			return testenv.SHA256Hex(b), err
+		},
+		Run: func(_ context.Context, sc *recipes.StepContext) error {
+			b, err := os.ReadFile(filepath.Join(n.dir, "tool.txt"))
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(sc.OutDir, "f"), append([]byte("made by "), b...), 0o644)
+		}}}
+}
+
+func (n probeNode) Finish(results map[string]*recipes.Result) (*recipes.Output, error) {
+	f, err := results["make"].File("f")
+	if err != nil {
+		return nil, err
+	}
+	return &recipes.Output{Value: cty.EmptyObjectVal, Artifacts: []recipes.OutputArtifact{{Name: "probed.x", Kind: "test", Path: "probed/f", File: f}}}, nil
+}
+
+// TestRemoteCacheProbeKeys: a step with a probe is shared only under the
+// key rules of the local cache. Build A (tool.txt "v1") fills the remote
+// cache; in other directories with cold local caches, a build whose probe
+// reads the same gets A's key and pulls A's result, one whose probe reads
+// something else ("v2") gets another key, is not given A's result (plan:
+// run, not pull) and builds its own.
+func TestRemoteCacheProbeKeys(t *testing.T) {
+	for _, reg := range remoteRegistries {
+		t.Run(reg.name, func(t *testing.T) {
+			ref := "oci://" + reg.start(t) + "/cocobuild/cache"
+			ctx := context.Background()
+			recipe := func(tool string) string {
+				dir := t.TempDir()
+				src := "recipe {\n  name = \"p\"\n}\n\nprobed \"x\" {}\n"
+				if err := os.WriteFile(filepath.Join(dir, "r.hcl"), []byte(src), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "tool.txt"), []byte(tool), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return dir
+			}
+			loadRemote := func(dir string, from, to []string) *Loaded {
+				return useRemote(t, load(t, dir, t.TempDir(), testOptions{ExtraKinds: []recipes.Kind{probeKind{dir}}}), from, to)
+			}
+			dirA := recipe("v1")
+			outA := filepath.Join(t.TempDir(), "a")
+			a, err := loadRemote(dirA, nil, []string{ref}).Build(ctx, outA, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyA := a.Report.Steps[0].Key
+			for _, tc := range []struct {
+				tool       string
+				wantStatus StepStatus // in the plan
+				wantPulled int
+				wantSame   bool // key and output as A's
+			}{
+				{"v1", StatusPull, 1, true},
+				{"v2", StatusRun, 0, false},
+			} {
+				dir := recipe(tc.tool)
+				plan, err := loadRemote(dir, []string{ref}, nil).Plan(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := plan.Steps[0].Status; got != tc.wantStatus {
+					t.Errorf("tool %s: plan says %s, want %s", tc.tool, got, tc.wantStatus)
+				}
+				out := filepath.Join(t.TempDir(), "out")
+				b, err := loadRemote(dir, []string{ref}, nil).Build(ctx, out, 2, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := b.Report.Pulled(); got != tc.wantPulled {
+					t.Errorf("tool %s: pulled %d steps, want %d: %+v", tc.tool, got, tc.wantPulled, b.Report.Steps)
+				}
+				if got, want := b.Report.Ran(), 1-tc.wantPulled; got != want {
+					t.Errorf("tool %s: ran %d steps, want %d", tc.tool, got, want)
+				}
+				if got := b.Report.Steps[0].Key == keyA; got != tc.wantSame {
+					t.Errorf("tool %s: key %.12s, A's %.12s: same %v, want %v", tc.tool, b.Report.Steps[0].Key, keyA, got, tc.wantSame)
+				}
+				got, err := os.ReadFile(filepath.Join(out, "probed", "f"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "made by " + tc.tool; string(got) != want {
+					t.Errorf("tool %s: output %q, want %q", tc.tool, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRemoteCacheDamagedEntry: the other parts of an entry damaged on
+// docker-registry's disk are caught as the file is: the result record
+// (the manifest's config), the manifest itself, and a file's blob gone
+// (deleted by hand or by a garbage collection). Each is a warning naming
+// the step; the step is built locally and the output is A's.
+func TestRemoteCacheDamagedEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// damage changes the registry's store for the input step's entry
+		// (entry: its local copy in A's cache, tag: the manifest digest).
+		damage func(t *testing.T, blobs string, entry *recipes.Result, manifest string)
+		want   string
+	}{
+		{"record", func(t *testing.T, blobs string, entry *recipes.Result, _ string) {
+			rb, err := record(entry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damageFile(t, blobPath(blobs, digest.FromBytes(rb).Encoded()))
+		}, "is not what its record states"},
+		{"manifest", func(t *testing.T, blobs string, _ *recipes.Result, manifest string) {
+			damageFile(t, blobPath(blobs, manifest))
+		}, "is not what its record states"},
+		{"file deleted", func(t *testing.T, blobs string, entry *recipes.Result, _ string) {
+			if err := os.RemoveAll(filepath.Dir(blobPath(blobs, entry.Files[0].SHA256))); err != nil {
+				t.Fatal(err)
+			}
+		}, "is missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := t.TempDir()
+			ref := "oci://" + testenv.DockerRegistryIn(t, store) + "/cocobuild/cache"
+			dir := t.TempDir()
+			testenv.WriteKernelRecipe(t, dir, "")
+			ctx := context.Background()
+			cacheA := t.TempDir()
+			outA, outB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+			a, err := useRemote(t, load(t, dir, cacheA, testOptions{}), nil, []string{ref}).Build(ctx, outA, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var key string
+			for _, s := range a.Report.Steps {
+				if s.Block == "input.k" {
+					key = s.Key
+				}
+			}
+			c, err := OpenCache(cacheA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, ok := c.Lookup(key)
+			if !ok {
+				t.Fatalf("no local entry for input.k (%+v)", a.Report.Steps)
+			}
+			link, err := os.ReadFile(filepath.Join(store, "data/docker/registry/v2/repositories/cocobuild/cache/_manifests/tags", key, "current/link"))
+			if err != nil {
+				t.Fatalf("the registry's tag of input.k: %v", err)
+			}
+			tc.damage(t, filepath.Join(store, "data/docker/registry/v2/blobs/sha256"), entry, strings.TrimPrefix(strings.TrimSpace(string(link)), "sha256:"))
+
+			b, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), []string{ref}, nil).Build(ctx, outB, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range b.Report.Steps {
+				if s.Block == "input.k" && (s.Status != StatusRun || s.Remote != "") {
+					t.Errorf("build B's input.k: %s from %q, want built here", s.Status, s.Remote)
+				}
+			}
+			if notes := strings.Join(b.Notes, "\n"); !strings.Contains(notes, tc.want) || !strings.Contains(notes, key[:12]) {
+				t.Errorf("build B notes = %q, want a warning naming step %.12s and %q", b.Notes, key, tc.want)
+			}
+			if diff := cmp.Diff(testenv.TreeDigest(t, outA), testenv.TreeDigest(t, outB)); diff != "" {
+				t.Errorf("outputs of A and B differ (-A +B):\n%s", diff)
+			}
+		})
+	}
+}
+
+// blobPath is where docker-registry keeps the blob of a sha256 below blobs.
+func blobPath(blobs, sum string) string { return filepath.Join(blobs, sum[:2], sum, "data") }
+
+// damageFile flips a bit of the byte in the middle of a file.
+func damageFile(t *testing.T, p string) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, flipByte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRemoteCachePushesCached: a build whose every step is cached locally
+// pushes them all to a --cache-to that lacks them (what bench's
+// --fill-from relies on), runs none, and a cold build then pulls them.
+func TestRemoteCachePushesCached(t *testing.T) {
+	ref := "oci://" + remoteRegistries[0].start(t) + "/cocobuild/cache"
+	dir := t.TempDir()
+	testenv.WriteKernelRecipe(t, dir, "")
+	cache := t.TempDir()
+	ctx := context.Background()
+	if _, err := load(t, dir, cache, testOptions{}).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	fill, err := useRemote(t, load(t, dir, cache, testOptions{}), nil, []string{ref}).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fill.Report.Ran(); got != 0 {
+		t.Errorf("the filling build ran %d steps, want 0", got)
+	}
+	b, err := useRemote(t, load(t, dir, t.TempDir(), testOptions{}), []string{ref}, nil).Build(ctx, filepath.Join(t.TempDir(), "out"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.Report.Pulled(), 2; got != want {
+		t.Errorf("a cold build pulled %d steps, want %d: %+v", got, want, b.Report.Steps)
 	}
 }
