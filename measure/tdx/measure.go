@@ -69,6 +69,12 @@ type Options struct {
 	Kernel  []byte
 	Initrd  []byte
 	Cmdline string
+	// NoKernelSHA256 leaves out the kernel's SHA-256 Authenticode digest
+	// (Result.KernelAuthenticodeSHA256, the Report's Kernel block and
+	// DirectBootDigests), which no register depends on: hashing the 14 MB of
+	// a kernel a second time for nothing costs a text output a tenth of its
+	// time.
+	NoKernelSHA256 bool
 
 	// UKI describes a TD that boots a unified kernel image from its
 	// disk's ESP instead (no direct boot): RTMR1 and RTMR2 are
@@ -317,12 +323,24 @@ func (res *Result) directBoot(o Options, bootVars []Event) error {
 	if err != nil {
 		return fmt.Errorf("kernel: %w; TDVF measures the kernel as a PE image, so give a bzImage with an EFI stub", err)
 	}
-	// The SHA-256 digest (for the report) is computed on another core.
+	// OVMF serves an initrd only when fw_cfg's initrd size is not zero: an
+	// empty file gets neither "initrd=initrd" (X86QemuLoadImageLib) nor the
+	// LoadFile2 initrd device (QemuKernelLoaderFsDxe), so the EFI stub
+	// measures no initrd.
+	hasInitrd := len(o.Initrd) > 0
+	// The kernel's SHA-384, the longest hash, runs here; the initrd's and
+	// the kernel's SHA-256 digest (for the report) on another core.
 	var d256 []byte
+	var initrdDigest Digest
 	err256 := make(chan error, 1)
 	go func() {
 		var err error
-		d256, err = f.Authenticode(crypto.SHA256)
+		if hasInitrd {
+			initrdDigest = sha384(o.Initrd)
+		}
+		if !o.NoKernelSHA256 {
+			d256, err = f.Authenticode(crypto.SHA256)
+		}
 		err256 <- err
 	}()
 	d384, err := f.Authenticode(crypto.SHA384)
@@ -334,12 +352,6 @@ func (res *Result) directBoot(o Options, bootVars []Event) error {
 	}
 	res.KernelAuthenticodeSHA256 = d256
 	copy(res.KernelAuthenticodeSHA384[:], d384)
-
-	// OVMF serves an initrd only when fw_cfg's initrd size is not zero: an
-	// empty file gets neither "initrd=initrd" (X86QemuLoadImageLib) nor the
-	// LoadFile2 initrd device (QemuKernelLoaderFsDxe), so the EFI stub
-	// measures no initrd.
-	hasInitrd := len(o.Initrd) > 0
 	loadOptions := o.Cmdline
 	if hasInitrd {
 		loadOptions += " initrd=initrd"
@@ -351,7 +363,7 @@ func (res *Result) directBoot(o Options, bootVars []Event) error {
 			Description: fmt.Sprintf("Linux EFI stub: LoadOptions %q as UTF-16LE with its NUL (%d bytes)", loadOptions, len(lo))})
 	}
 	if hasInitrd {
-		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(o.Initrd), Data: taggedEventData(initrdTagID, "Linux initrd"),
+		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: initrdDigest, Data: taggedEventData(initrdTagID, "Linux initrd"),
 			Description: fmt.Sprintf("Linux EFI stub: initrd (%d bytes)", len(o.Initrd))})
 	}
 
