@@ -401,9 +401,10 @@ func sevJSON(f *sevFlags, p model.Params, r *model.Result, measurement string, k
 		}
 	}
 	if p.DirectBoot != nil {
-		out["kernel"] = fileInfo(f.kernel, kernel)
+		// The hashes table holds the SHA-256 of the kernel and initrd files.
+		out["kernel"] = &fileJSON{Path: f.kernel, Size: len(kernel), SHA256: hex.EncodeToString(r.HashTable.Kernel[:])}
 		if f.initrd != "" {
-			out["initrd"] = fileInfo(f.initrd, initrd)
+			out["initrd"] = &fileJSON{Path: f.initrd, Size: len(initrd), SHA256: hex.EncodeToString(r.HashTable.Initrd[:])}
 		}
 		out["append"] = p.DirectBoot.Cmdline
 		out["hashes_table"] = map[string]string{
