@@ -26,10 +26,12 @@ type Mapped struct {
 // it is read as by ReadFile. An empty file is an empty, non-nil Data.
 //
 // The caller must Close the mapping when nothing reads Data any longer, and
-// should call Unchanged after its last read: a file written, replaced or
-// truncated while it is mapped shows through Data (a truncated one faults
-// past its new end), where ReadFile's copy would have been torn too but
-// unnoticed.
+// should call Unchanged after its last read: a file written or replaced
+// while it is mapped shows through Data, where ReadFile's copy would have
+// been torn too but unnoticed. A file truncated under a reader is worse:
+// reading past its new end kills the process (SIGBUS), so map only what a
+// short-lived command reads at once, as the measure commands do, and
+// ReadFile what a long-running process keeps.
 func (v *Values) MapFile(path string, l Limit) (*Mapped, error) {
 	f, size, err := v.Open(path, l)
 	if err != nil {
