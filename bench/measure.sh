@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Times `cocobuild measure sev` (SEV-SNP, measured direct boot) against a peer
 # command, and `cocobuild measure tdx` on the same kernel and initrd, as whole
-# processes: runs alternate (ours, peer, ours tdx, ...), and the medians, the
-# ratio and the goals are printed. Both SNP digests must be equal, or the
-# script fails: the peer is the oracle as well as the yardstick.
+# processes: runs alternate (ours, peer, ours tdx, ...), and the medians of
+# wall and CPU time, the ratio, the goals and the load average are printed.
+# Both SNP digests must be equal, or the script fails: the peer is the oracle
+# as well as the yardstick. On a loaded machine, chrt -f 10 (as root) runs
+# both ahead of the load.
 #
 #   bench/measure.sh [-n RUNS] [-b BINARY] PEER_CMD...
 #   bench/measure.sh "python3 ../sev-snp-measure/sev-snp-measure.py"
@@ -25,11 +27,11 @@ while (($#)); do
 	case $1 in
 	-n) runs=$2; shift 2 ;;
 	-b) bin=$2; shift 2 ;;
-	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
-(($#)) || { sed -n '2,19p' "$0" >&2; exit 2; }
+(($#)) || { sed -n '2,21p' "$0" >&2; exit 2; }
 read -r -a peer <<<"$*"
 
 vec=${COCOBUILD_VECTORS:-/work/shared/vectors}/inputs
