@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Times `cocobuild measure sev` (SEV-SNP, measured direct boot) against a peer
 # command, and `cocobuild measure tdx` on the same kernel and initrd, as whole
-# processes: runs alternate (ours, peer, ours tdx, ...), and the medians, the
-# ratio and the goals are printed. Both SNP digests must be equal, or the
-# script fails: the peer is the oracle as well as the yardstick.
+# processes: runs alternate (ours, peer, ours tdx, ...), and the medians of
+# wall and CPU time, the ratio, the goals and the load average are printed.
+# Both SNP digests must be equal, or the script fails: the peer is the oracle
+# as well as the yardstick. On a loaded machine, chrt -f 10 (as root) runs
+# both ahead of the load.
 #
 #   bench/measure.sh [-n RUNS] [-b BINARY] PEER_CMD...
 #   bench/measure.sh "python3 ../sev-snp-measure/sev-snp-measure.py"
@@ -25,11 +27,11 @@ while (($#)); do
 	case $1 in
 	-n) runs=$2; shift 2 ;;
 	-b) bin=$2; shift 2 ;;
-	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
-(($#)) || { sed -n '2,19p' "$0" >&2; exit 2; }
+(($#)) || { sed -n '2,21p' "$0" >&2; exit 2; }
 read -r -a peer <<<"$*"
 
 vec=${COCOBUILD_VECTORS:-/work/shared/vectors}/inputs
@@ -51,16 +53,19 @@ sev_args=(--mode snp --ovmf "$snp_fw" --vcpus 2 --vcpu-type EPYC-Milan
 tdx_args=(--firmware "$tdx_fw" --kernel "$kernel" --initrd "$initrd" --append "console=ttyS0 root=/dev/vda1")
 
 # timed NAME CMD... runs CMD with its stdout in $work/NAME.out and appends its
-# wall time in seconds to $work/NAME.times; it fails when CMD fails.
+# wall time in seconds to $work/NAME.times, its CPU time (user + system) to
+# $work/NAME.cpu; it fails when CMD fails.
 timed() {
-	local name=$1 t0 t1
+	local name=$1 t rc=0
 	shift
-	t0=$EPOCHREALTIME
-	"$@" >"$work/$name.out" 2>"$work/$name.err" || { cat "$work/$name.err" >&2; echo "$name failed: $*" >&2; exit 1; }
-	t1=$EPOCHREALTIME
-	echo "$t0 $t1" | awk '{printf "%.6f\n", $2 - $1}' >>"$work/$name.times"
+	t=$({ TIMEFORMAT='%3R %3U %3S' && time "$@" >"$work/$name.out" 2>"$work/$name.err"; } 2>&1) || rc=$?
+	((rc == 0)) || { cat "$work/$name.err" >&2; echo "$name failed: $*" >&2; exit 1; }
+	read -r real user sys <<<"$t"
+	echo "$real" >>"$work/$name.times"
+	awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.3f\n", u + s}' >>"$work/$name.cpu"
 }
-median() { sort -g "$work/$1.times" | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() { sort -g "$work/$1" | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # cocobuild remembers what it reads from a firmware's modules (whether it
 # checks the direct-boot blobs, whether it measures into RTMRs) under the
@@ -68,6 +73,7 @@ median() { sort -g "$work/$1.times" | awk '{v[NR] = $1} END {print (NR % 2) ? v[
 # warms the page cache, is printed apart.
 export XDG_CACHE_HOME=$work/cache
 cat "$snp_fw" "$tdx_fw" "$kernel" "$initrd" >/dev/null
+load_before=$(loadavg)
 timed first-ours "$bin" measure sev "${sev_args[@]}"
 timed first-peer "${peer[@]}" "${sev_args[@]}"
 timed first-tdx "$bin" measure tdx "${tdx_args[@]}"
@@ -84,14 +90,17 @@ if [[ $ours_digest != "$peer_digest" ]]; then
 fi
 grep -q '^mrtd: [0-9a-f]\{96\}$' "$work/tdx.out" || { echo "measure tdx printed no MRTD" >&2; exit 1; }
 
-ours=$(median ours) peer_med=$(median peer) tdx=$(median tdx)
-first_ours=$(median first-ours) first_tdx=$(median first-tdx)
-awk -v d="$ours_digest" -v o="$ours" -v p="$peer_med" -v t="$tdx" -v n="$runs" -v fo="$first_ours" -v ft="$first_tdx" 'BEGIN {
+ours=$(median ours.times) peer_med=$(median peer.times) tdx=$(median tdx.times)
+ours_cpu=$(median ours.cpu) peer_cpu=$(median peer.cpu) tdx_cpu=$(median tdx.cpu)
+first_ours=$(median first-ours.times) first_tdx=$(median first-tdx.times)
+awk -v d="$ours_digest" -v o="$ours" -v p="$peer_med" -v t="$tdx" -v n="$runs" -v fo="$first_ours" -v ft="$first_tdx" \
+	-v oc="$ours_cpu" -v pc="$peer_cpu" -v tc="$tdx_cpu" -v l0="$load_before" -v l1="$(loadavg)" 'BEGIN {
 	printf "SNP direct boot digest: equal (%s)\n", substr(d, 1, 16) "..."
-	printf "medians of %d alternating runs, wall time of the whole process:\n", n
-	printf "  cocobuild measure sev  %7.1f ms\n", o * 1000
-	printf "  peer                   %7.1f ms\n", p * 1000
-	printf "  ratio                  %7.1fx   (goal >= 20x)\n", p / o
-	printf "  cocobuild measure tdx  %7.1f ms   (goal < 40 ms; MRTD, RTMR1, RTMR2)\n", t * 1000
+	printf "medians of %d alternating runs, whole process:      wall         CPU (user+sys)\n", n
+	printf "  cocobuild measure sev  %7.1f ms   %7.1f ms\n", o * 1000, oc * 1000
+	printf "  peer                   %7.1f ms   %7.1f ms\n", p * 1000, pc * 1000
+	printf "  ratio                  %7.1fx   %7.1fx     (goal >= 20x)\n", p / o, pc / oc
+	printf "  cocobuild measure tdx  %7.1f ms   %7.1f ms   (goal < 40 ms; MRTD, RTMR1, RTMR2)\n", t * 1000, tc * 1000
 	printf "first run, the firmware not yet in the memo: measure sev %.1f ms, measure tdx %.1f ms\n", fo * 1000, ft * 1000
+	printf "load average (1, 5, 15 min): %s before, %s after\n", l0, l1
 }'

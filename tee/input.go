@@ -29,6 +29,55 @@ func ReadInput(lim *limits.Values, flag, path string, l limits.Limit) ([]byte, e
 	return nil, Escaped(fmt.Errorf("--%s: %w", flag, err))
 }
 
+// Inputs are the input files of one command, mapped into memory rather
+// than read (limits.MapFile): the measure commands hash 20 MB of firmware,
+// kernel and initrd, and a copy of them costs about as much as the process
+// start. The zero value is ready to use; Close unmaps them all.
+type Inputs struct {
+	files []mappedInput
+}
+
+type mappedInput struct {
+	flag string
+	m    *limits.Mapped
+}
+
+// Map returns the bytes of the file a flag names, with ReadInput's checks,
+// /dev/null and errors. They stay valid until Close: no goroutine may still
+// read them then.
+func (in *Inputs) Map(lim *limits.Values, flag, path string, l limits.Limit) ([]byte, error) {
+	m, err := lim.MapFile(path, l)
+	if err != nil {
+		var nr *limits.NotRegularError
+		if errors.As(err, &nr) && isDevNull(path) {
+			return []byte{}, nil
+		}
+		return nil, Escaped(fmt.Errorf("--%s: %w", flag, err))
+	}
+	in.files = append(in.files, mappedInput{flag, m})
+	return m.Data, nil
+}
+
+// Unchanged returns an error naming the first input written, truncated or
+// replaced since it was mapped: call it after the last read of their bytes,
+// before printing what was computed from them.
+func (in *Inputs) Unchanged() error {
+	for _, f := range in.files {
+		if err := f.m.Unchanged(); err != nil {
+			return Escaped(fmt.Errorf("--%s: %w", f.flag, err))
+		}
+	}
+	return nil
+}
+
+// Close unmaps every input.
+func (in *Inputs) Close() {
+	for _, f := range in.files {
+		_ = f.m.Close() // munmap of a mapping we made fails only on a bug
+	}
+	in.files = nil
+}
+
 // isDevNull says whether path is the null device.
 func isDevNull(path string) bool {
 	st, err := os.Stat(path)

@@ -96,17 +96,26 @@ func TestOpen(t *testing.T) {
 		{fifo, "is a named pipe, not a regular file", nil},
 		{"/dev/zero", "is a device, not a regular file", nil},
 		{dir, "is a directory, not a regular file", nil},
+		{filepath.Join(dir, "missing"), "no such file", nil},
 	} {
-		start := time.Now()
-		_, err := v.ReadFile(tc.path, Firmware)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ReadFile(%s) = %v, want an error with %q", tc.path, err, tc.want)
-		}
-		if tc.is != nil && !errors.Is(err, tc.is) {
-			t.Errorf("ReadFile(%s) = %v, want errors.Is %v", tc.path, err, tc.is)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("ReadFile(%s) took %v: refusing must not read or block", tc.path, d)
+		for _, read := range []struct {
+			name string
+			f    func() error
+		}{
+			{"ReadFile", func() error { _, err := v.ReadFile(tc.path, Firmware); return err }},
+			{"MapFile", func() error { _, err := v.MapFile(tc.path, Firmware); return err }},
+		} {
+			start := time.Now()
+			err := read.f()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s(%s) = %v, want an error with %q", read.name, tc.path, err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("%s(%s) = %v, want errors.Is %v", read.name, tc.path, err, tc.is)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("%s(%s) took %v: refusing must not read or block", read.name, tc.path, d)
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf16"
 )
 
@@ -217,7 +218,9 @@ func directBoot(haveVolumes bool, loaders []*module, table *Area) (bool, string)
 
 // versionLike matches the version strings edk2 builds record: a release
 // ("2026.08+ds-2", "edk2-stable202405", "202405").
-var versionLike = regexp.MustCompile(`^(edk2-stable)?20[0-9]{2}\.?[0-9]{2}([^0-9/].*)?$`)
+var versionLike = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(edk2-stable)?20[0-9]{2}\.?[0-9]{2}([^0-9/].*)?$`)
+}) // compiled on first use, not at every process start
 
 // firmwareVersion finds the firmware version string (PcdFirmwareVersionString,
 // which SmbiosPlatformDxe puts into SMBIOS type 0 as the BIOS version) among
@@ -227,7 +230,7 @@ func firmwareVersion(mods []*module) (string, string) {
 	for _, m := range mods {
 		for _, b := range m.Bodies {
 			for _, s := range utf16Strings(b, 4, 64) {
-				if versionLike.MatchString(s) {
+				if versionLike().MatchString(s) {
 					return s, "SmbiosPlatformDxe: the firmware version string (PcdFirmwareVersionString, the SMBIOS type 0 BIOS version)"
 				}
 			}

@@ -8,6 +8,7 @@ package ovmf
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,12 +26,8 @@ func ParseGUID(s string) (GUID, error) {
 		return g, fmt.Errorf("malformed GUID %q: want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", s)
 	}
 	var raw [16]byte
-	for i := 0; i < 16; i++ {
-		var b byte
-		if _, err := fmt.Sscanf(h[2*i:2*i+2], "%02x", &b); err != nil {
-			return g, fmt.Errorf("malformed GUID %q: %w", s, err)
-		}
-		raw[i] = b
+	if _, err := hex.Decode(raw[:], []byte(h)); err != nil {
+		return g, fmt.Errorf("malformed GUID %q: %w", s, err)
 	}
 	// Data1 (4 bytes), Data2 (2), Data3 (2) are little-endian on disk.
 	g[0], g[1], g[2], g[3] = raw[3], raw[2], raw[1], raw[0]

@@ -23,6 +23,20 @@ func TestGUIDRoundTrip(t *testing.T) {
 	if _, err := ParseGUID("96b582de1fb245f7baeaa366c55a082d"); err == nil {
 		t.Error("ParseGUID accepted a GUID without dashes")
 	}
+	for _, s := range []string{
+		"96b582de-1fb2-45f7-baea-a366c55a08zz",
+		" 6b582de-1fb2-45f7-baea-a366c55a082d",
+		"+6b582de-1fb2-45f7-baea-a366c55a082d",
+		"96b582de-1fb2-45f7-baea-a366c55a082-",
+	} {
+		if g, err := ParseGUID(s); err == nil {
+			t.Errorf("ParseGUID(%q) = %s, want an error (not hex)", s, g)
+		}
+	}
+	upper, err := ParseGUID("96B582DE-1FB2-45F7-BAEA-A366C55A082D")
+	if want := MustGUID("96b582de-1fb2-45f7-baea-a366c55a082d"); err != nil || upper != want {
+		t.Errorf("ParseGUID(upper case) = %s, %v; want %s", upper, err, want)
+	}
 }
 
 func TestFooterTableDebianOVMF(t *testing.T) {

@@ -42,8 +42,8 @@ type HashTable struct {
 // and command line, as QEMU computes it: the command line is hashed with its
 // terminating NUL, and an empty command line is a single NUL.
 func NewHashTable(kernel, initrd []byte, cmdline string) (HashTable, error) {
-	if i := strings.IndexByte(cmdline, 0); i >= 0 {
-		return HashTable{}, fmt.Errorf("kernel command line has a NUL byte at offset %d: the kernel would see only what comes before it; remove it", i)
+	if err := checkCmdline(cmdline); err != nil {
+		return HashTable{}, err
 	}
 	var t HashTable
 	t.Kernel = sha256.Sum256(kernel)
@@ -53,6 +53,14 @@ func NewHashTable(kernel, initrd []byte, cmdline string) (HashTable, error) {
 	h.Write([]byte{0})
 	h.Sum(t.Cmdline[:0])
 	return t, nil
+}
+
+// checkCmdline refuses a command line QEMU would cut at a NUL byte.
+func checkCmdline(cmdline string) error {
+	if i := strings.IndexByte(cmdline, 0); i >= 0 {
+		return fmt.Errorf("kernel command line has a NUL byte at offset %d: the kernel would see only what comes before it; remove it", i)
+	}
+	return nil
 }
 
 // Bytes returns the table as QEMU lays it out in guest memory, padded to

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+	"sync"
 
 	"github.com/cocobuild/cocobuild/measure/ovmf"
 )
@@ -196,17 +197,31 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 		return nil, st, err
 	}
 	r := &Result{Mode: p.Mode, Covers: Coverage{Firmware: true}}
+	// table returns the hashes table of a direct boot (nil without one).
+	// Its SHA-256 of the kernel runs on another core while the firmware is
+	// hashed, and is waited for where the table is measured, after the
+	// firmware, and on every return.
+	var table func() *HashTable
 	if p.DirectBoot != nil {
 		if p.DirectBoot.Table != nil {
 			t := *p.DirectBoot.Table
-			r.HashTable = &t
+			table = func() *HashTable { return &t }
 		} else {
-			t, err := NewHashTable(p.DirectBoot.Kernel, p.DirectBoot.Initrd, p.DirectBoot.Cmdline)
-			if err != nil {
+			db := *p.DirectBoot
+			if err := checkCmdline(db.Cmdline); err != nil {
 				return nil, st, &ParamError{Err: err}
 			}
-			r.HashTable = &t
+			hashed := make(chan HashTable, 1)
+			go func() {
+				t, _ := NewHashTable(db.Kernel, db.Initrd, db.Cmdline) // its one error was checked above
+				hashed <- t
+			}()
+			table = sync.OnceValue(func() *HashTable {
+				t := <-hashed
+				return &t
+			})
 		}
+		defer func() { r.HashTable = table() }()
 		r.Covers.Kernel, r.Covers.Initrd, r.Covers.Cmdline = true, true, true
 	} else {
 		r.Notes = append(r.Notes, "no direct boot: the digest covers no kernel, initrd or command line (the firmware must measure what it boots, or nothing vouches for it)")
@@ -227,8 +242,8 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 		if p.DumpVMSA {
 			return nil, st, paramErr("SEV guests have no VMSAs to dump: use seves or snp mode")
 		}
-		r.Digest, err = sevDigest(fw, r.HashTable, nil, pre)
-		r.Variant = "SEV: SHA-256 of the firmware" + hashTableVariant(r.HashTable)
+		r.Digest, err = sevDigest(fw, table, nil, pre)
+		r.Variant = "SEV: SHA-256 of the firmware" + hashTableVariant(table != nil)
 		return r, st, err
 	}
 
@@ -256,19 +271,19 @@ func measure(p Params, pre *Prepared) (*Result, stats, error) {
 			r.Notes = append(r.Notes, fmt.Sprintf("guest features %#x are ignored in SEV-ES mode, as sev-snp-measure ignores them: SEV-ES VMSAs take the SEV-ES features (%#x here)", p.GuestFeatures, p.SEVESFeatures))
 		}
 		vmsas := makeVMSAs(p, fw, p.SEVESFeatures, r.VCPUSig)
-		r.Digest, err = sevDigest(fw, r.HashTable, vmsas, pre)
-		r.Variant = "SEV-ES: SHA-256 of the firmware" + hashTableVariant(r.HashTable) + " and " + vmsaVariant(p, r) + fmt.Sprintf(", SEV_FEATURES %#x", p.SEVESFeatures)
+		r.Digest, err = sevDigest(fw, table, vmsas, pre)
+		r.Variant = "SEV-ES: SHA-256 of the firmware" + hashTableVariant(table != nil) + " and " + vmsaVariant(p, r) + fmt.Sprintf(", SEV_FEATURES %#x", p.SEVESFeatures)
 		if p.DumpVMSA {
 			r.VMSAs = vmsas
 		}
 		return r, st, err
 	}
-	st, err = snpDigest(p, fw, r, pre)
+	st, err = snpDigest(p, fw, r, table, pre)
 	return r, st, err
 }
 
-func hashTableVariant(t *HashTable) string {
-	if t == nil {
+func hashTableVariant(directBoot bool) string {
+	if !directBoot {
 		return ""
 	}
 	return ", the SEV hashes table (cmdline+NUL, initrd, kernel)"
@@ -351,8 +366,8 @@ func checkHashTableArea(fw *Firmware) error {
 }
 
 // sevDigest is the SEV/SEV-ES launch digest: SHA-256 over the firmware, the
-// padded hashes table and the VMSAs, in launch order.
-func sevDigest(fw *Firmware, t *HashTable, vmsas [][]byte, pre *Prepared) ([]byte, error) {
+// padded hashes table (of table, when not nil) and the VMSAs, in launch order.
+func sevDigest(fw *Firmware, table func() *HashTable, vmsas [][]byte, pre *Prepared) ([]byte, error) {
 	var h hash.Hash
 	if pre != nil {
 		h = pre.sevHash()
@@ -360,11 +375,11 @@ func sevDigest(fw *Firmware, t *HashTable, vmsas [][]byte, pre *Prepared) ([]byt
 		h = sha256.New()
 		h.Write(fw.Image)
 	}
-	if t != nil {
+	if table != nil {
 		if err := checkHashTableArea(fw); err != nil {
 			return nil, err
 		}
-		h.Write(t.Bytes())
+		h.Write(table().Bytes())
 	}
 	for _, v := range vmsas {
 		h.Write(v)
@@ -412,7 +427,9 @@ func (c *chain) firmwarePages(gpa uint64, data []byte) {
 	}
 }
 
-func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) {
+// snpDigest is the SNP launch digest, with the hashes table of table (when
+// not nil) in the SNP_KERNEL_HASHES section.
+func snpDigest(p Params, fw *Firmware, r *Result, table func() *HashTable, pre *Prepared) (stats, error) {
 	var st stats
 	if !fw.HasMetadata {
 		return st, fmt.Errorf("snp mode: %w (sev-snp-measure would measure no metadata pages, and such a guest does not launch)", ErrNoMetadata)
@@ -431,10 +448,10 @@ func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) 
 		return st, paramErr("VMSA GPA %#x is not page aligned", vmsaGPA)
 	}
 	r.VMSAGPA = vmsaGPA
-	var hashesPage []byte
-	if r.HashTable != nil {
+	var hashesSection *Section
+	if table != nil {
 		var err error
-		if hashesPage, err = kernelHashesPages(fw, *r.HashTable); err != nil {
+		if hashesSection, err = kernelHashesSection(fw); err != nil {
 			return st, err
 		}
 	} else if fw.HasSection(SectionSNPKernelHashes) {
@@ -478,8 +495,8 @@ func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) 
 				c.extend(pageTypeCPUID, uint64(s.GPA), nil)
 			}
 		case SectionSNPKernelHashes:
-			if hashesPage != nil {
-				c.normalPages(uint64(s.GPA), hashesPage)
+			if hashesSection != nil {
+				c.normalPages(uint64(s.GPA), kernelHashesPages(fw, hashesSection, *table()))
 			} else {
 				c.emptyPages(pageTypeZero, uint64(s.GPA), uint64(s.Size))
 			}
@@ -523,9 +540,9 @@ func snpDigest(p Params, fw *Firmware, r *Result, pre *Prepared) (stats, error) 
 	return stats{logical: c.skipped + c.hashed, hashed: c.hashed}, nil
 }
 
-// kernelHashesPages returns the contents of the SNP_KERNEL_HASHES section
-// with the hashes table at the place the footer table names.
-func kernelHashesPages(fw *Firmware, t HashTable) ([]byte, error) {
+// kernelHashesSection returns the SNP_KERNEL_HASHES section that holds the
+// hashes table, after checking that the table fits in it.
+func kernelHashesSection(fw *Firmware) (*Section, error) {
 	if err := checkHashTableArea(fw); err != nil {
 		return nil, err
 	}
@@ -546,7 +563,14 @@ func kernelHashesPages(fw *Firmware, t HashTable) ([]byte, error) {
 	if gpa < sec.GPA || uint64(gpa)+PaddedHashTableSize > uint64(sec.GPA)+uint64(sec.Size) {
 		return nil, fmt.Errorf("the SEV hashes table at GPA %#x does not lie inside the SNP_KERNEL_HASHES section %#x..%#x: the firmware is inconsistent", gpa, sec.GPA, uint64(sec.GPA)+uint64(sec.Size))
 	}
+	return sec, nil
+}
+
+// kernelHashesPages returns the contents of the SNP_KERNEL_HASHES section
+// sec (from kernelHashesSection) with the table at the place the footer
+// table names.
+func kernelHashesPages(fw *Firmware, sec *Section, t HashTable) []byte {
 	pages := make([]byte, sec.Size)
-	t.put(pages[gpa-sec.GPA:])
-	return pages, nil
+	t.put(pages[fw.HashTable.GPA-sec.GPA:])
+	return pages
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 
 	"github.com/cocobuild/cocobuild/measure/ovmf"
@@ -69,6 +70,12 @@ type Options struct {
 	Kernel  []byte
 	Initrd  []byte
 	Cmdline string
+	// NoKernelSHA256 leaves out the kernel's SHA-256 Authenticode digest
+	// (Result.KernelAuthenticodeSHA256, the Report's Kernel block and
+	// DirectBootDigests), which no register depends on: for a caller that
+	// prints only the registers, hashing the kernel a second time was 12%
+	// of measure tdx's CPU time.
+	NoKernelSHA256 bool
 
 	// UKI describes a TD that boots a unified kernel image from its
 	// disk's ESP instead (no direct boot): RTMR1 and RTMR2 are
@@ -158,6 +165,13 @@ func Measure(firmware []byte, opts Options) (out *Result, err error) {
 		return nil, err
 	}
 	res := &Result{Metadata: md, Variant: v}
+	// The kernel's digests, the longest work, start first, on another
+	// core; directBoot waits for them, and so does every return.
+	var kernel func() (kernelDigests, error)
+	if o.Kernel != nil && o.UKI == nil {
+		kernel = sync.OnceValues(startKernelDigests(o))
+		defer func() { _, _ = kernel() }()
+	}
 	// MRTD hashes the firmware's pages on another core while the RTMRs
 	// are computed; its error comes first, as when it was computed first.
 	var mrtd Digest
@@ -276,7 +290,7 @@ func Measure(firmware []byte, opts Options) (out *Result, err error) {
 		if o.Separator == SeparatorLegacy {
 			res.Events = append(res.Events, separatorEvent(0, "separator at ReadyToBoot (legacy TDVF logs it in RTMR0)"))
 		}
-	} else if err := res.directBoot(o, bootVars); err != nil {
+	} else if err := res.directBoot(o, kernel, bootVars); err != nil {
 		return nil, err
 	}
 	res.RTMR[3] = Register{Computable: true}
@@ -296,33 +310,62 @@ func Measure(firmware []byte, opts Options) (out *Result, err error) {
 	return res, nil
 }
 
-// directBoot adds the events of QEMU direct kernel boot in the order a TD
-// logs them (OvmfPkg PlatformBootManagerLib TryRunningQemuKernel): LoadImage
-// measures the kernel (RTMR1); ReadyToBoot, signalled after it, measures the
-// boot variables bootVars (RTMR0), "Calling EFI Application from Boot
-// Option" and the separator; StartImage runs the EFI stub, which measures
-// LoadOptions and the initrd (RTMR2); ExitBootServices comes last.
-func (res *Result) directBoot(o Options, bootVars []Event) error {
-	image := o.Kernel
-	patchNote := "as given (QEMU >= 10.2 serves it unpatched)"
+// kernelDigests are what QEMU direct boot measures of the kernel and initrd.
+type kernelDigests struct {
+	image     []byte // the kernel as OVMF loads it, patched or not
+	imageBase uint64
+	header    *KernelHeader
+	patchNote string
+	sha384    Digest
+	sha256    []byte // nil with NoKernelSHA256
+	initrd    Digest // of a non-empty initrd
+}
+
+// startKernelDigests starts hashing the kernel (and the initrd) as QEMU
+// hands them to OVMF, and returns the function that waits for the
+// digests. The kernel's SHA-384, the longest hash, runs on one goroutine;
+// the initrd's and the kernel's SHA-256 digest (for the report) on
+// another.
+func startKernelDigests(o Options) func() (kernelDigests, error) {
+	type result struct {
+		d   kernelDigests
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := kernelDigestsOf(o)
+		done <- result{d, err}
+	}()
+	return func() (kernelDigests, error) {
+		r := <-done
+		return r.d, r.err
+	}
+}
+
+func kernelDigestsOf(o Options) (kernelDigests, error) {
+	d := kernelDigests{image: o.Kernel, patchNote: "as given (QEMU >= 10.2 serves it unpatched)"}
 	if o.QEMU.PatchesKernelHeader() {
 		patched, hdr, err := PatchKernel(QEMUKernel{Kernel: o.Kernel, Initrd: o.Initrd, Cmdline: o.Cmdline, Memory: o.Memory, ACPIDataSize: o.ACPIDataSize})
 		if err != nil {
-			return fmt.Errorf("modelling QEMU %v's kernel loader: %w", o.QEMU, err)
+			return d, fmt.Errorf("modelling QEMU %v's kernel loader: %w", o.QEMU, err)
 		}
-		image, res.KernelHeader = patched, &hdr
-		patchNote = fmt.Sprintf("with the setup header QEMU %v patches in (ramdisk 0x%x+0x%x)", o.QEMU, hdr.RamdiskImage, hdr.RamdiskSize)
+		d.image, d.header = patched, &hdr
+		d.patchNote = fmt.Sprintf("with the setup header QEMU %v patches in (ramdisk 0x%x+0x%x)", o.QEMU, hdr.RamdiskImage, hdr.RamdiskSize)
 	}
-	f, err := pe.Parse(image)
+	f, err := pe.Parse(d.image)
 	if err != nil {
-		return fmt.Errorf("kernel: %w; TDVF measures the kernel as a PE image, so give a bzImage with an EFI stub", err)
+		return d, fmt.Errorf("kernel: %w; TDVF measures the kernel as a PE image, so give a bzImage with an EFI stub", err)
 	}
-	// The SHA-256 digest (for the report) is computed on another core.
-	var d256 []byte
+	d.imageBase = f.ImageBase
 	err256 := make(chan error, 1)
 	go func() {
 		var err error
-		d256, err = f.Authenticode(crypto.SHA256)
+		if len(o.Initrd) > 0 {
+			d.initrd = sha384(o.Initrd)
+		}
+		if !o.NoKernelSHA256 {
+			d.sha256, err = f.Authenticode(crypto.SHA256)
+		}
 		err256 <- err
 	}()
 	d384, err := f.Authenticode(crypto.SHA384)
@@ -330,10 +373,27 @@ func (res *Result) directBoot(o Options, bootVars []Event) error {
 		err = e
 	}
 	if err != nil {
-		return fmt.Errorf("kernel: %w", err)
+		return d, fmt.Errorf("kernel: %w", err)
 	}
-	res.KernelAuthenticodeSHA256 = d256
-	copy(res.KernelAuthenticodeSHA384[:], d384)
+	copy(d.sha384[:], d384)
+	return d, nil
+}
+
+// directBoot adds the events of QEMU direct kernel boot in the order a TD
+// logs them (OvmfPkg PlatformBootManagerLib TryRunningQemuKernel): LoadImage
+// measures the kernel (RTMR1); ReadyToBoot, signalled after it, measures the
+// boot variables bootVars (RTMR0), "Calling EFI Application from Boot
+// Option" and the separator; StartImage runs the EFI stub, which measures
+// LoadOptions and the initrd (RTMR2); ExitBootServices comes last. kernel
+// waits for the digests startKernelDigests started.
+func (res *Result) directBoot(o Options, kernel func() (kernelDigests, error), bootVars []Event) error {
+	k, err := kernel()
+	if err != nil {
+		return err
+	}
+	res.KernelHeader = k.header
+	res.KernelAuthenticodeSHA256 = k.sha256
+	res.KernelAuthenticodeSHA384 = k.sha384
 
 	// OVMF serves an initrd only when fw_cfg's initrd size is not zero: an
 	// empty file gets neither "initrd=initrd" (X86QemuLoadImageLib) nor the
@@ -351,13 +411,13 @@ func (res *Result) directBoot(o Options, bootVars []Event) error {
 			Description: fmt.Sprintf("Linux EFI stub: LoadOptions %q as UTF-16LE with its NUL (%d bytes)", loadOptions, len(lo))})
 	}
 	if hasInitrd {
-		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: sha384(o.Initrd), Data: taggedEventData(initrdTagID, "Linux initrd"),
+		rtmr2 = append(rtmr2, Event{RTMR: 2, Type: EvEventTag, Digest: k.initrd, Data: taggedEventData(initrdTagID, "Linux initrd"),
 			Description: fmt.Sprintf("Linux EFI stub: initrd (%d bytes)", len(o.Initrd))})
 	}
 
 	ev := []Event{
-		{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: res.KernelAuthenticodeSHA384, Data: imageLoadEventData(uint64(len(image)), f.ImageBase),
-			Description: "kernel PE image from QEMU fw_cfg, Authenticode SHA-384, " + patchNote},
+		{RTMR: 1, Type: EvEFIBootServicesApplication, Digest: res.KernelAuthenticodeSHA384, Data: imageLoadEventData(uint64(len(k.image)), k.imageBase),
+			Description: "kernel PE image from QEMU fw_cfg, Authenticode SHA-384, " + k.patchNote},
 	}
 	ev = append(ev, bootVars...)
 	ev = append(ev, efiAction(1, "Calling EFI Application from Boot Option"))

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
@@ -96,6 +98,50 @@ func TestDirectBootVectors(t *testing.T) {
 						t.Errorf("variant = %+v, want patched=%v separator=%s qemu=%v", res.Variant, patched, c.sep, c.qemu)
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestNoKernelSHA256 checks that leaving out the kernel's SHA-256 changes
+// nothing but the SHA-256 itself: the registers stay the vector's.
+func TestNoKernelSHA256(t *testing.T) {
+	fw := testenv.ReadVector(t, "inputs/debian12_OVMF.fd")
+	var v vector
+	for _, v = range vectorsOfKind(t, "RTMR1+RTMR2") {
+		if directBootOptions(t, v).Initrd != nil {
+			break // one with an initrd, whose digest runs beside the kernel's
+		}
+	}
+	for _, c := range directBootCases[:2] {
+		t.Run(fmt.Sprintf("%s/qemu-%v", v.ID, c.qemu), func(t *testing.T) {
+			o := directBootOptions(t, v)
+			o.QEMU, o.Separator = c.qemu, c.sep
+			full, err := Measure(fw, o)
+			if err != nil {
+				t.Fatalf("Measure: %v", err)
+			}
+			o.NoKernelSHA256 = true
+			lean, err := Measure(fw, o)
+			if err != nil {
+				t.Fatalf("Measure with NoKernelSHA256: %v", err)
+			}
+			if lean.KernelAuthenticodeSHA256 != nil || lean.Report().Kernel != nil {
+				t.Errorf("NoKernelSHA256: KernelAuthenticodeSHA256 = %x, Report().Kernel = %+v; want neither", lean.KernelAuthenticodeSHA256, lean.Report().Kernel)
+			}
+			if full.KernelAuthenticodeSHA256 == nil {
+				t.Errorf("without NoKernelSHA256 the kernel's SHA-256 is missing")
+			}
+			if got, want := lean.RTMR[1].Value.String(), str(t, v.Expected, c.rtmr1Key); got != want {
+				t.Errorf("NoKernelSHA256: RTMR1 = %s, want %s (%s)", got, want, c.rtmr1Key)
+			}
+			wantRep, gotRep := full.Report(), lean.Report()
+			wantRep.Kernel = nil
+			if diff := cmp.Diff(wantRep, gotRep); diff != "" {
+				t.Errorf("NoKernelSHA256 changed the report beyond its Kernel block (-without +with):\n%s", diff)
+			}
+			if lean.KernelAuthenticodeSHA384 != full.KernelAuthenticodeSHA384 {
+				t.Errorf("NoKernelSHA256: kernel SHA-384 = %s, want %s", lean.KernelAuthenticodeSHA384, full.KernelAuthenticodeSHA384)
 			}
 		})
 	}

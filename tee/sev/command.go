@@ -146,9 +146,13 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	if f.outputFormat != "hex" && f.outputFormat != "base64" {
 		return cli.Usage(fmt.Errorf("--output-format %q: want hex or base64", f.outputFormat))
 	}
-	fw, err := readInputFile(cli, "ovmf", f.ovmf, limits.Firmware)
+	// The inputs are mapped, not copied; every goroutine that reads them
+	// is done before they are unmapped (the deferred calls run last first).
+	var inputs tee.Inputs
+	defer inputs.Close()
+	fw, err := inputs.Map(cli.Limits, "ovmf", f.ovmf, limits.Firmware)
 	if err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	if f.mode == "snp:ovmf-hash" {
 		if !f.anyFirmware {
@@ -159,6 +163,9 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 		h, err := model.SNPFirmwareHash(fw)
 		if err != nil {
 			return cli.Failure(tee.Escaped(err))
+		}
+		if err := inputs.Unchanged(); err != nil {
+			return cli.Failure(err)
 		}
 		notes := ignoredFlags(changed, "snp:ovmf-hash hashes the firmware pages alone", "vcpus", "vcpu-type", "vcpu-sig",
 			"vcpu-family", "vcpu-model", "vcpu-stepping", "vmm-type", "kernel", "initrd", "append", "guest-features",
@@ -223,12 +230,12 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	}
 	var kernel, initrd []byte
 	if f.kernel != "" {
-		if kernel, err = readInputFile(cli, "kernel", f.kernel, limits.Kernel); err != nil {
-			return err
+		if kernel, err = inputs.Map(cli.Limits, "kernel", f.kernel, limits.Kernel); err != nil {
+			return cli.Usage(err)
 		}
 		if f.initrd != "" {
-			if initrd, err = readInputFile(cli, "initrd", f.initrd, limits.Initrd); err != nil {
-				return err
+			if initrd, err = inputs.Map(cli.Limits, "initrd", f.initrd, limits.Initrd); err != nil {
+				return cli.Usage(err)
 			}
 		}
 		p.DirectBoot = &model.DirectBoot{Kernel: kernel, Initrd: initrd, Cmdline: f.appendLine}
@@ -238,7 +245,10 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 	var coverage chan string
 	if p.DirectBoot != nil {
 		coverage = make(chan string, 1)
+		done := make(chan struct{})
+		defer func() { <-done }()
 		go func() {
+			defer close(done)
 			v, err := tee.FirmwareVerdict(fw)
 			coverage <- directBootNote(v.VerifiesDirectBoot, v.DirectBootEvidence, err)
 		}()
@@ -259,6 +269,9 @@ func runMeasureSEV(cli *tee.CLI, cmd *cobra.Command, f *sevFlags) error {
 			return cli.Failure(notFirmware(f.ovmf, err))
 		}
 		return cli.Failure(tee.Escaped(err))
+	}
+	if err := inputs.Unchanged(); err != nil {
+		return cli.Failure(err)
 	}
 	r.Notes = append(r.Notes, ignored...)
 	// The trap of a hashes table that nothing checks: the digest then
@@ -388,9 +401,10 @@ func sevJSON(f *sevFlags, p model.Params, r *model.Result, measurement string, k
 		}
 	}
 	if p.DirectBoot != nil {
-		out["kernel"] = fileInfo(f.kernel, kernel)
+		// The hashes table holds the SHA-256 of the kernel and initrd files.
+		out["kernel"] = &fileJSON{Path: f.kernel, Size: len(kernel), SHA256: hex.EncodeToString(r.HashTable.Kernel[:])}
 		if f.initrd != "" {
-			out["initrd"] = fileInfo(f.initrd, initrd)
+			out["initrd"] = &fileJSON{Path: f.initrd, Size: len(initrd), SHA256: hex.EncodeToString(r.HashTable.Initrd[:])}
 		}
 		out["append"] = p.DirectBoot.Cmdline
 		out["hashes_table"] = map[string]string{

@@ -103,32 +103,41 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 	}
 	// Every input file is read once, within the limits in force (--limit):
 	// a pipe, a device or an oversized file is refused before reading.
-	firmware, err := tee.ReadInput(cli.Limits, "firmware", f.firmware, limits.Firmware)
+	// They are mapped, not copied; every goroutine that reads them is done
+	// before they are unmapped (the deferred calls run last first).
+	var inputs tee.Inputs
+	defer inputs.Close()
+	firmware, err := inputs.Map(cli.Limits, "firmware", f.firmware, limits.Firmware)
 	if err != nil {
 		return cli.Usage(err)
 	}
 	// Whether the firmware measures into RTMRs is read from its modules
 	// while the registers are computed, on another core.
 	rtmr := make(chan bool, 1)
+	done := make(chan struct{})
+	defer func() { <-done }()
 	go func() {
+		defer close(done)
 		v, err := tee.FirmwareVerdict(firmware)
 		rtmr <- err != nil || v.MeasuresRTMR // an image that cannot be inspected gets no note
 	}()
 	if f.kernel != "" {
-		if opts.Kernel, err = tee.ReadInput(cli.Limits, "kernel", f.kernel, limits.Kernel); err != nil {
+		if opts.Kernel, err = inputs.Map(cli.Limits, "kernel", f.kernel, limits.Kernel); err != nil {
 			return cli.Usage(err)
 		}
 		opts.Cmdline = f.cmdline
 	}
 	if f.initrd != "" {
 		// An empty file (or /dev/null) is still an initrd: non-nil.
-		if opts.Initrd, err = tee.ReadInput(cli.Limits, "initrd", f.initrd, limits.Initrd); err != nil {
+		if opts.Initrd, err = inputs.Map(cli.Limits, "initrd", f.initrd, limits.Initrd); err != nil {
 			return cli.Usage(err)
 		}
 	}
+	// The text output prints no SHA-256 of the kernel; --json does.
+	opts.NoKernelSHA256 = !cli.JSON()
 	if f.uki != "" {
 		u := &model.UKIBoot{FailedBootOptions: f.failedBootOptions, LinuxCC: true}
-		if u.UKI, err = tee.ReadInput(cli.Limits, "uki", f.uki, limits.Kernel); err != nil {
+		if u.UKI, err = inputs.Map(cli.Limits, "uki", f.uki, limits.Kernel); err != nil {
 			return cli.Usage(err)
 		}
 		if u.Disk, err = limits.ReadHead(f.disk, model.GPTHeadSize); err != nil {
@@ -151,6 +160,9 @@ func runMeasureTDX(cli *tee.CLI, cmd *cobra.Command, f measureTDXFlags) error {
 	res, err := model.Measure(firmware, opts)
 	if err != nil {
 		return cli.Failure(tee.Escaped(err))
+	}
+	if err := inputs.Unchanged(); err != nil {
+		return cli.Failure(err)
 	}
 	if f.eventLog != "" {
 		if err := os.WriteFile(f.eventLog, res.EventLog(), 0o644); err != nil {

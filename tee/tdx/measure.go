@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -18,7 +19,8 @@ import (
 	"github.com/cocobuild/cocobuild/tee"
 )
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+// unsafeName is compiled on first use, not at every process start.
+var unsafeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]+`) })
 
 // measure computes the block's entries: one per combination of vCPUs,
 // memory, QEMU release, page order and separator; each writes its CC event
@@ -184,7 +186,7 @@ func (n *node) measure(ctx context.Context, sc *recipes.StepContext, in *tee.Rea
 						if len(assumptions) > 0 {
 							params["assumptions"] = assumptions
 						}
-						logName := fmt.Sprintf("%d-%s.ccel", len(out), unsafeName.ReplaceAllString(name, "_"))
+						logName := fmt.Sprintf("%d-%s.ccel", len(out), unsafeName().ReplaceAllString(name, "_"))
 						if err := os.WriteFile(filepath.Join(sc.OutDir, logName), r.EventLog(), 0o644); err != nil {
 							return nil, err
 						}
