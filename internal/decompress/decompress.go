@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -213,18 +214,121 @@ func maxMemory(limit int64) uint64 {
 }
 
 // ReadAll reads all of r's uncompressed bytes (sniffing its format),
-// bounded by limit.
+// bounded by limit, into buffers of a fixed size joined once at the end
+// (see readChunks).
 func ReadAll(r io.Reader, limit int64) ([]byte, Format, error) {
 	rc, f, err := Open(r, limit)
 	if err != nil {
 		return nil, f, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	b, err := readChunks(rc, 0)
 	if err != nil {
 		return nil, f, err
 	}
 	return b, f, nil
+}
+
+// ReadAllLimited decompresses all of b, an input held in memory (its
+// format sniffed; bytes that are not compressed come back as they are),
+// within the limits in force in v (the decompressed limit and the
+// expansion ratio, as OpenLimited) and within the value of out in force
+// (a kernel's limit, say), which bounds the bytes that come out: past it,
+// a *limits.Error names what, out and the --limit flag that raises it.
+//
+// The output is read into one buffer sized from the size the stream
+// declares (gzip's ISIZE, a zstd frame's content size), taken only up to
+// what the limits allow b to expand to, so that a stream of n bytes takes
+// n bytes of memory rather than the 2-3n of a buffer that doubles as it
+// grows; a stream that declares nothing, or declares less than it holds,
+// is read in chunks joined once (2n at the peak).
+func ReadAllLimited(b []byte, what string, v *limits.Values, out limits.Limit) ([]byte, Format, error) {
+	rc, f, err := OpenLimited(bytes.NewReader(b), what, v)
+	if err != nil {
+		return nil, f, err
+	}
+	defer rc.Close()
+	if f == None {
+		if err := v.Check(what, out, int64(len(b))); err != nil {
+			return nil, f, err
+		}
+		return b, f, nil
+	}
+	limit := v.Get(out)
+	hint := min(declaredSize(b, f), limit, max(ExpansionFloor, v.Get(limits.Expansion)*int64(len(b))))
+	data, err := readChunks(io.LimitReader(rc, limit+1), hint)
+	if err != nil {
+		return nil, f, err
+	}
+	if int64(len(data)) > limit {
+		return nil, f, &limits.Error{What: fmt.Sprintf("%s stream of %s", f, what), Limit: out, Max: limit, Got: limit + 1, AtLeast: true}
+	}
+	return data, f, nil
+}
+
+// declaredSize is the uncompressed size a stream held whole in b says it
+// has: gzip's ISIZE (the last member's size modulo 4 GiB), the content
+// size of a zstd frame that states it; 0 when it states none. It is only a
+// hint: nothing checks it before the stream is read.
+func declaredSize(b []byte, f Format) int64 {
+	switch f {
+	case Gzip:
+		if len(b) >= 18 {
+			return int64(binary.LittleEndian.Uint32(b[len(b)-4:]))
+		}
+	case Zstd:
+		var h zstd.Header
+		if h.Decode(b) == nil && h.HasFCS && h.FrameContentSize < 1<<62 {
+			return int64(h.FrameContentSize)
+		}
+	}
+	return 0
+}
+
+// chunkSize is the size of the buffers readChunks fills.
+const chunkSize = 1 << 20
+
+// readChunks reads all of r. With a size hint it reads into one buffer of
+// hint+1 bytes and returns it when r ends within it (one allocation, no
+// copy); past the hint, or without one, it reads into chunks of chunkSize
+// and joins them once: at most twice what r holds, where a buffer that
+// doubles as it grows (io.ReadAll) reaches three times.
+func readChunks(r io.Reader, hint int64) ([]byte, error) {
+	var chunks [][]byte
+	total := 0
+	if hint > 0 {
+		first := make([]byte, hint+1)
+		n, err := io.ReadFull(r, first)
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			return first[:n:n], nil
+		case err != nil:
+			return nil, err
+		}
+		chunks, total = append(chunks, first), n
+	}
+	for {
+		c := make([]byte, chunkSize)
+		n, err := io.ReadFull(r, c)
+		if n > 0 {
+			chunks, total = append(chunks, c[:n]), total+n
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	all := make([]byte, 0, total)
+	for i, c := range chunks {
+		all = append(all, c...)
+		chunks[i] = nil // the garbage collector may take it while the rest is copied
+	}
+	return all, nil
 }
 
 // reader counts what comes out and fails past the limit.
