@@ -163,3 +163,29 @@ func TestTerminalEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsEscaped: an error that quotes a name from the input (here a
+// path that holds a title sequence and a screen clear, as a script that
+// globs someone else's directory passes it) is escaped on stderr, line by
+// line, and exact in --json.
+func TestErrorsEscaped(t *testing.T) {
+	dir := t.TempDir()
+	valid := writeFile(t, dir, "valid.cpio", newctest.Archive([]string{"x"}, func(int) string { return "1" }))
+	bad := filepath.Join(dir, "x\x1b]0;pwned\a\x1b[2J")
+	for _, args := range [][]string{{"diff", valid, bad}, {"inspect", bad}, {"measure", "tdx", "--firmware", bad}} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitUsage || strings.ContainsAny(stderr, "\x1b\a") || !strings.Contains(stderr, `x\x1b]0;pwned\x07\x1b[2J`) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and the path escaped", args[0], code, stderr)
+		}
+		code, stdout, _ := runCLI(t, append([]string{"--json"}, args...)...)
+		var got struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil || code != exitUsage || !strings.Contains(got.Error, bad) {
+			t.Errorf("%s --json: exit %d, error %q (%v); want the exact path %q", args[0], code, got.Error, err, bad)
+		}
+	}
+	if got, want := escapeLines("a\x1b[2J\nb\tc"), "a\\x1b[2J\nb\\tc"; got != want {
+		t.Errorf("escapeLines = %q, want %q", got, want)
+	}
+}
