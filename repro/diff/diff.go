@@ -34,7 +34,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -182,40 +181,31 @@ func (c Comparer) Files(name string, a, b []byte) ([]Difference, error) {
 // pipes, sockets and devices by type, mode and device numbers, never
 // opened.
 func (c Comparer) Trees(a, b string) (*Report, error) {
-	fa, err := c.listTree(a)
+	la, err := c.listTree(a)
 	if err != nil {
 		return nil, err
 	}
-	fb, err := c.listTree(b)
+	lb, err := c.listTree(b)
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]bool{}
-	for n := range fa {
-		names[n] = true
-	}
-	for n := range fb {
-		names[n] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
 	rep := &Report{Differences: []Difference{}}
-	for _, n := range sorted {
-		ia, inA := fa[n]
-		ib, inB := fb[n]
+	for i, j := 0, 0; i < len(la) || j < len(lb); {
 		switch {
-		case !inB:
-			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "missing in b"})
+		case j == len(lb) || i < len(la) && la[i].name < lb[j].name:
+			rep.Differences = append(rep.Differences, Difference{Artifact: la[i].name, What: "missing in b"})
+			i++
 			continue
-		case !inA:
-			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "missing in a"})
+		case i == len(la) || lb[j].name < la[i].name:
+			rep.Differences = append(rep.Differences, Difference{Artifact: lb[j].name, What: "missing in a"})
+			j++
 			continue
 		}
+		ea, eb := la[i], lb[j]
+		i, j = i+1, j+1
+		n := ea.name
 		rep.Compared++
-		ma, mb := ia.Mode(), ib.Mode()
+		ma, mb := ea.mode, eb.mode
 		if ma.Type() != mb.Type() {
 			rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "type", A: ma.String(), B: mb.String()})
 			continue
@@ -239,7 +229,7 @@ func (c Comparer) Trees(a, b string) (*Report, error) {
 				rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "link", A: la, B: lb})
 			}
 		case ma.Type()&fs.ModeDevice != 0:
-			if da, db := rdev(ia), rdev(ib); da != db {
+			if da, db := rdevString(ea.rdev), rdevString(eb.rdev); da != db {
 				rep.Differences = append(rep.Differences, Difference{Artifact: n, What: "device", A: da, B: db})
 			}
 		case ma.IsRegular():
@@ -267,31 +257,52 @@ func (c Comparer) readlink(p string) (string, error) {
 	return t, nil
 }
 
-// rdev is a device node's numbers, major:minor.
-func rdev(fi fs.FileInfo) string {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return "?"
-	}
-	d := uint64(st.Rdev)
+// rdevString is a device node's numbers, major:minor.
+func rdevString(d uint64) string {
 	major := (d>>8)&0xfff | (d>>32)&^0xfff
 	minor := d&0xff | (d>>12)&^0xff
 	return fmt.Sprintf("%d:%d", major, minor)
 }
 
-// listTree lists what is below root, without following symbolic links,
-// within the entries limit.
-func (c Comparer) listTree(root string) (map[string]fs.FileInfo, error) {
-	out := map[string]fs.FileInfo{}
+// treeEntry is what Trees compares of one entry below a root without
+// opening it: its path from the root (slash-separated), mode and, for a
+// device, its numbers. A tree is listed as these, some 50 bytes an entry,
+// rather than as fs.FileInfo (some 300 bytes with its stat buffer): a
+// tree at the entries limit takes tens of MB, not hundreds.
+type treeEntry struct {
+	name string
+	mode fs.FileMode
+	rdev uint64
+}
+
+// listTree lists what is below root, sorted by name (see walkTree).
+func (c Comparer) listTree(root string) ([]treeEntry, error) {
+	var out []treeEntry
+	err := c.walkTree(root, func(rel string, info fs.FileInfo) {
+		e := treeEntry{name: rel, mode: info.Mode()}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && e.mode&fs.ModeDevice != 0 {
+			e.rdev = uint64(st.Rdev)
+		}
+		out = append(out, e)
+	})
+	slices.SortFunc(out, func(x, y treeEntry) int { return strings.Compare(x.name, y.name) })
+	return out, err
+}
+
+// walkTree calls visit with the slash-separated path from root and the
+// lstat of everything below root, without following symbolic links, and
+// fails once there are more entries than the entries limit.
+func (c Comparer) walkTree(root string, visit func(rel string, info fs.FileInfo)) error {
 	max := c.Limits.Get(limits.Entries)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	var n int64
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if p == root {
 			return nil
 		}
-		if int64(len(out)) >= max {
+		if n++; n > max {
 			return &limits.Error{What: root, Limit: limits.Entries, Max: max, Got: max + 1, AtLeast: true}
 		}
 		info, err := d.Info() // an lstat: a link is not followed
@@ -299,10 +310,10 @@ func (c Comparer) listTree(root string) (map[string]fs.FileInfo, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		out[filepath.ToSlash(rel)] = info
+		// A copy: rel is a part of p, which would keep the whole path.
+		visit(strings.Clone(filepath.ToSlash(rel)), info)
 		return nil
 	})
-	return out, err
 }
 
 // artifact is one side of a comparison: a file or bytes, read through

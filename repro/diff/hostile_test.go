@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -187,4 +188,31 @@ func TestManyEntries(t *testing.T) {
 	if !errors.As(err, &le) || le.Limit.Name != "entries" || !strings.Contains(err.Error(), "--limit entries=") {
 		t.Errorf("%d entries: error %v, want the entries limit", n+1, err)
 	}
+}
+
+// TestTreeListingCompact: a tree is listed in some tens of bytes an entry
+// (its name, mode and device numbers), so that two trees at the entries
+// limit fit in well under 100 MB; as fs.FileInfo values (a stat buffer
+// each) 200,000 entries a side took 270 MB.
+func TestTreeListingCompact(t *testing.T) {
+	const n = 20_000
+	dir := t.TempDir()
+	for i := range n {
+		must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%06d", i)), nil, 0o644))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l, err := Comparer{}.listTree(dir)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if err != nil || len(l) != n {
+		t.Fatalf("listed %d entries, error %v; want %d", len(l), err, n)
+	}
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d entries listed in %d bytes each", n, per)
+	if per > 100 {
+		t.Errorf("the listing holds %d bytes an entry, want at most 100", per)
+	}
+	runtime.KeepAlive(l)
 }
