@@ -77,6 +77,8 @@ func TestDiffHostileInputs(t *testing.T) {
 }
 
 // TestDiffManyEntries: 200,000 entries per side, one of them different.
+// (Archives in opposite orders, where every member of one side waits for
+// its counterpart, are repro/diff's TestWaitingMembersPacked.)
 func TestDiffManyEntries(t *testing.T) {
 	const n = 200_000
 	dir := t.TempDir()
