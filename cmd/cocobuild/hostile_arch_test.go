@@ -191,3 +191,19 @@ func TestErrorsEscaped(t *testing.T) {
 		t.Errorf("escapeLines = %q, want %q", got, want)
 	}
 }
+
+// TestServeIndexLimit: serve reads the feed's index whole, within the
+// document limit, which --limit raises as verify's does (serve had no
+// --limit, while its error named it).
+func TestServeIndexLimit(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "index.json", bytes.Repeat([]byte(" "), 2<<10))
+	code, _, stderr := runCLI(t, "serve", dir, "--addr", "127.0.0.1:0", "--limit", "document=1KiB")
+	if want := "index.json: 2KiB is over the document limit of 1KiB"; code != exitFailure || !strings.Contains(stderr, want) || !strings.Contains(stderr, "--limit document=") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
+	}
+	code, _, stderr = runCLI(t, "serve", dir, "--addr", "127.0.0.1:0", "--limit", "document=4KiB")
+	if code != exitFailure || !strings.Contains(stderr, "feed index") || strings.Contains(stderr, "limit") {
+		t.Errorf("raised: exit %d, stderr %q; want the index read and refused as invalid JSON", code, stderr)
+	}
+}
