@@ -204,7 +204,6 @@ type HTTP struct {
 	Limits *limits.Values
 }
 
-
 func (h HTTP) get(ctx context.Context, p string) ([]byte, error) {
 	u := h.Base.JoinPath(p)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
