@@ -183,27 +183,27 @@ func (c Comparer) Files(name string, a, b []byte) ([]Difference, error) {
 // pipes, sockets and devices by type, mode and device numbers, never
 // opened.
 func (c Comparer) Trees(a, b string) (*Report, error) {
-	la, err := c.listTree(a)
+	ta, err := c.listTree(a)
 	if err != nil {
 		return nil, err
 	}
-	lb, err := c.listTree(b)
+	tb, err := c.listTree(b)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Differences: []Difference{}}
-	for i, j := 0, 0; i < len(la) || j < len(lb); {
+	for i, j := 0, 0; i < len(ta) || j < len(tb); {
 		switch {
-		case j == len(lb) || i < len(la) && la[i].name < lb[j].name:
-			rep.Differences = append(rep.Differences, Difference{Artifact: la[i].name, What: "missing in b"})
+		case j == len(tb) || i < len(ta) && ta[i].name < tb[j].name:
+			rep.Differences = append(rep.Differences, Difference{Artifact: ta[i].name, What: "missing in b"})
 			i++
 			continue
-		case i == len(la) || lb[j].name < la[i].name:
-			rep.Differences = append(rep.Differences, Difference{Artifact: lb[j].name, What: "missing in a"})
+		case i == len(ta) || tb[j].name < ta[i].name:
+			rep.Differences = append(rep.Differences, Difference{Artifact: tb[j].name, What: "missing in a"})
 			j++
 			continue
 		}
-		ea, eb := la[i], lb[j]
+		ea, eb := ta[i], tb[j]
 		i, j = i+1, j+1
 		n := ea.name
 		rep.Compared++
