@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
@@ -255,7 +256,13 @@ func ReadAllLimited(b []byte, what string, v *limits.Values, out limits.Limit) (
 		return b, f, nil
 	}
 	limit := v.Get(out)
-	hint := min(declaredSize(b, f), limit, max(ExpansionFloor, v.Get(limits.Expansion)*int64(len(b))))
+	// At most what b may expand to before the expansion check stops it
+	// (the product saturates: the ratio may be raised to anything).
+	canExpand := limit
+	if ratio := v.Get(limits.Expansion); ratio < math.MaxInt64/max(int64(len(b)), 1) {
+		canExpand = max(ExpansionFloor, ratio*int64(len(b)))
+	}
+	hint := min(declaredSize(b, f), limit, canExpand)
 	data, err := readChunks(io.LimitReader(rc, limit+1), hint)
 	if err != nil {
 		return nil, f, err
