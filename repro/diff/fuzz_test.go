@@ -112,6 +112,25 @@ func buildTree(dir, spec string) {
 	}
 }
 
+// treesWithin runs c.Trees(a, b) and fails the test when it has not
+// returned after d: it followed a link or opened a pipe.
+func treesWithin(t *testing.T, c Comparer, a, b string, d time.Duration) (*Report, error) {
+	t.Helper()
+	done := make(chan struct{})
+	var rep *Report
+	var err error
+	go func() {
+		rep, err = c.Trees(a, b)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("Trees did not return in %v: it followed a link or opened a pipe", d)
+	}
+	return rep, err
+}
+
 // FuzzTrees: diff of two directory trees holding files, links (to
 // /dev/zero, loops, out of the tree) and named pipes, made by buildTree:
 // it returns (no link followed, no pipe opened), within the entries limit,
@@ -125,19 +144,7 @@ func FuzzTrees(f *testing.F) {
 		a, b := t.TempDir(), t.TempDir()
 		buildTree(a, specA)
 		buildTree(b, specB)
-		c := Comparer{Limits: fuzzLimits}
-		done := make(chan struct{})
-		var rep *Report
-		var err error
-		go func() {
-			rep, err = c.Trees(a, b)
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatal("Trees did not return in 10s: it followed a link or opened a pipe")
-		}
+		rep, err := treesWithin(t, Comparer{Limits: fuzzLimits}, a, b, 10*time.Second)
 		if err != nil {
 			return
 		}
