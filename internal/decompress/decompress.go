@@ -305,22 +305,22 @@ func readChunks(r io.Reader, hint int64) ([]byte, error) {
 	total := 0
 	if hint > 0 {
 		first := make([]byte, hint+1)
-		n, err := io.ReadFull(r, first)
-		switch {
-		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		n, err := fill(r, first)
+		if err == io.EOF {
 			return first[:n:n], nil
-		case err != nil:
+		}
+		if err != nil {
 			return nil, err
 		}
 		chunks, total = append(chunks, first), n
 	}
 	for {
 		c := make([]byte, chunkSize)
-		n, err := io.ReadFull(r, c)
+		n, err := fill(r, c)
 		if n > 0 {
 			chunks, total = append(chunks, c[:n]), total+n
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
@@ -336,6 +336,21 @@ func readChunks(r io.Reader, hint int64) ([]byte, error) {
 		chunks[i] = nil // the garbage collector may take it while the rest is copied
 	}
 	return all, nil
+}
+
+// fill reads into b until it is full (nil error) or r ends (io.EOF) or
+// fails (its error: a truncated stream's io.ErrUnexpectedEOF stays an
+// error, where io.ReadFull would make the end of r one too).
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // reader counts what comes out and fails past the limit.
