@@ -116,6 +116,7 @@ func FuzzOpenLimited(f *testing.F) {
 	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, plain))) // zstd inside gzip
 	f.Add([]byte("BZh91AY&SY"))
 	f.Add(bytes.Repeat(withDict(f, decompresstest.Compress(f, decompress.XZ, plain), 36), 4)) // 1 GiB dictionaries
+	f.Add(bytes.Repeat(withDict(f, decompresstest.Compress(f, decompress.XZ, plain), 28), 4)) // 64 MiB dictionaries for 256 bytes each
 	// xz with a 4 KiB dictionary, within the fuzz limit.
 	var small bytes.Buffer
 	w, err := xz.WriterConfig{DictCap: 4 << 10, CheckSum: xz.CRC32}.NewWriter(&small)

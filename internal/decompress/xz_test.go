@@ -32,12 +32,13 @@ func TestXZLikeTheTool(t *testing.T) {
 		return out
 	}
 	cases := map[string][]byte{
-		"crc32 dict 1MiB (the kernel's)": xzc("--check=crc32", "--lzma2=dict=1MiB"),
-		"crc64 -6":                       xzc("-6"),
-		"sha256":                         xzc("--check=sha256"),
-		"none":                           xzc("--check=none"),
-		"blocks of 64KiB":                xzc("--block-size=65536"),
-		"two streams and padding":        append(append(xzc(), 0, 0, 0, 0), xzc()...),
+		"crc32 dict 1MiB (the kernel's)":    xzc("--check=crc32", "--lzma2=dict=1MiB"),
+		"crc64 -6":                          xzc("-6"),
+		"sha256":                            xzc("--check=sha256"),
+		"none":                              xzc("--check=none"),
+		"blocks of 64KiB":                   xzc("--block-size=65536"),
+		"blocks of 4KiB stating their size": xzc("-T2", "--block-size=4096"),
+		"two streams and padding":           append(append(xzc(), 0, 0, 0, 0), xzc()...),
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -111,5 +112,25 @@ func TestXZDictionaryBomb(t *testing.T) {
 				t.Errorf("error %v, want one naming the 1024 MiB dictionary", err)
 			}
 		})
+	}
+}
+
+// TestXZManyDictionaries: 2,000 streams of 4 KiB of zeros, each declaring a
+// 64 MiB dictionary (a 184 KB file), fail at the second: each dictionary
+// is allocated and zeroed whole (it took 35 s and 344 MB); a header that
+// states a block's size is held to it.
+func TestXZManyDictionaries(t *testing.T) {
+	one := withDict(t, decompresstest.Compress(t, decompress.XZ, make([]byte, 4096)), 28) // 64 MiB
+	bomb := bytes.Repeat(one, 2000)
+	var err error
+	testenv.Fast(t, 2*time.Second, func() {
+		rc, _, oerr := decompress.OpenLimited(bytes.NewReader(bomb), "dicts.xz", nil)
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		_, err = io.Copy(io.Discard, rc)
+	})
+	if err == nil || !strings.Contains(err.Error(), "stream 2, block 1 declares a dictionary of 65536 KiB after 65536 KiB of dictionaries for 4 KiB of data") {
+		t.Errorf("error %v, want the second stream's dictionary refused", err)
 	}
 }
