@@ -112,6 +112,27 @@ const ExpansionFloor = 16 << 20
 // that raises the limit. Bytes that are not compressed (None) come through
 // unbounded: their size is the caller's file limit.
 func OpenLimited(r io.Reader, what string, v *limits.Values) (io.ReadCloser, Format, error) {
+	return openLimited(r, what, v, 0)
+}
+
+// OpenLimitedHead is OpenLimited for a reader of at most the first n
+// uncompressed bytes (io.EOF after them), for telling a format from its
+// start: an xz block's dictionary is allocated at most n bytes (it is
+// never used further), not the 64 MiB an xz -9 header declares, so that
+// looking at the start of a stream takes little memory. A dictionary
+// over the limits is the same error as OpenLimited's.
+func OpenLimitedHead(r io.Reader, what string, v *limits.Values, n int64) (io.ReadCloser, Format, error) {
+	rc, f, err := openLimited(r, what, v, max(n, 1))
+	if err != nil {
+		return nil, f, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(rc, n), rc}, f, nil
+}
+
+func openLimited(r io.Reader, what string, v *limits.Values, dictCap int64) (io.ReadCloser, Format, error) {
 	in := &counter{r: r}
 	br := bufio.NewReaderSize(in, 64<<10)
 	head, err := br.Peek(MagicLen)
@@ -125,7 +146,7 @@ func OpenLimited(r io.Reader, what string, v *limits.Values) (io.ReadCloser, For
 	limit := v.Get(limits.Decompressed)
 	var rc io.ReadCloser
 	if f == XZ {
-		rc, err = newLimitedXZ(br, what, limit)
+		rc, err = newLimitedXZ(br, what, limit, dictCap)
 	} else {
 		rc, err = NewReader(br, f, limit)
 	}
@@ -144,8 +165,9 @@ const MaxXZDict = 64 << 20
 
 // newLimitedXZ is NewReader for xz with the dictionary bounded by
 // MaxXZDict and by the decompressed limit (a dictionary larger than all
-// the output may be is of no use).
-func newLimitedXZ(r io.Reader, what string, limit int64) (io.ReadCloser, error) {
+// the output may be is of no use), and allocated at most dictCap bytes
+// when it is not 0 (see OpenLimitedHead).
+func newLimitedXZ(r io.Reader, what string, limit, dictCap int64) (io.ReadCloser, error) {
 	maxDict := min(limit, MaxXZDict)
 	x, err := newXZReader(r, maxDict, func(dict int64) error {
 		if dict > limit {
@@ -156,6 +178,7 @@ func newLimitedXZ(r io.Reader, what string, limit int64) (io.ReadCloser, error) 
 	if err != nil {
 		return nil, fmt.Errorf("xz: %w", err)
 	}
+	x.dictCap = dictCap
 	return &reader{r: x, close: func() {}, format: XZ, limit: limit, left: limit}, nil
 }
 

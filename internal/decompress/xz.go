@@ -37,6 +37,9 @@ type xzReader struct {
 	// out of all blocks; the dictionaries allocated for them, in all.
 	declared, blockOut int64
 	out, dicts         int64
+	// dictCap, when not 0, bounds the dictionaries allocated: the
+	// reader's caller reads no more than that (OpenLimitedHead).
+	dictCap int64
 }
 
 // countReader counts what is read through it.
@@ -235,6 +238,9 @@ func (z *xzReader) nextBlock() error {
 	// declare 64 MiB each (a 184 KB file) took 35 s and 344 MB.
 	if z.declared >= 0 {
 		dict = min(dict, z.declared)
+	}
+	if z.dictCap > 0 {
+		dict = min(dict, z.dictCap)
 	}
 	dict = max(dict, lzma.MinDictCap)
 	if z.dicts > 0 && z.dicts+dict > z.maxDict+MaxXZDictPerByte*z.out {

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,34 @@ func TestXZManyDictionaries(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "stream 2, block 1 declares a dictionary of 65536 KiB after 65536 KiB of dictionaries for 4 KiB of data") {
 		t.Errorf("error %v, want the second stream's dictionary refused", err)
+	}
+}
+
+// TestOpenLimitedHead: the start of an xz -9 stream (a 64 MiB dictionary
+// in its header) reads back right with a dictionary of the bytes read, not
+// 64 MiB: telling formats apart took 64 MiB a look.
+func TestOpenLimitedHead(t *testing.T) {
+	tool := testenv.Tool(t, "xz", "xz-utils")
+	plain := []byte(strings.Repeat("070701 cocobuild initramfs head\n", 20000))
+	cmd := exec.Command(tool, "-9", "-c")
+	cmd.Stdin = bytes.NewReader(plain)
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rc, f, err := decompress.OpenLimitedHead(bytes.NewReader(b), "x.xz", nil, 512)
+	if err != nil || f != decompress.XZ {
+		t.Fatalf("format %s, error %v", f, err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	runtime.ReadMemStats(&after)
+	if err != nil || !bytes.Equal(got, plain[:512]) {
+		t.Errorf("read %q, error %v; want the first 512 bytes", got, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("allocated %d MiB to read 512 bytes, want at most 8", n>>20)
 	}
 }
