@@ -103,3 +103,6 @@ type escapedError struct{ err error }
 
 func (e *escapedError) Error() string { return termsafe.Escape(e.err.Error()) }
 func (e *escapedError) Unwrap() error { return e.err }
+
+// Exact is the message unescaped, for --json (which escapes what it must).
+func (e *escapedError) Exact() string { return e.err.Error() }

@@ -77,6 +77,8 @@ func TestDiffHostileInputs(t *testing.T) {
 }
 
 // TestDiffManyEntries: 200,000 entries per side, one of them different.
+// (Archives in opposite orders, where every member of one side waits for
+// its counterpart, are repro/diff's TestWaitingMembersPacked.)
 func TestDiffManyEntries(t *testing.T) {
 	const n = 200_000
 	dir := t.TempDir()
@@ -161,5 +163,47 @@ func TestTerminalEscapes(t *testing.T) {
 				t.Errorf("%s --json lacks the exact name %q: %s", args[0], n, got)
 			}
 		}
+	}
+}
+
+// TestErrorsEscaped: an error that quotes a name from the input (here a
+// path that holds a title sequence and a screen clear, as a script that
+// globs someone else's directory passes it) is escaped on stderr, line by
+// line, and exact in --json.
+func TestErrorsEscaped(t *testing.T) {
+	dir := t.TempDir()
+	valid := writeFile(t, dir, "valid.cpio", newctest.Archive([]string{"x"}, func(int) string { return "1" }))
+	bad := filepath.Join(dir, "x\x1b]0;pwned\a\x1b[2J")
+	for _, args := range [][]string{{"diff", valid, bad}, {"inspect", bad}, {"measure", "tdx", "--firmware", bad}} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitUsage || strings.ContainsAny(stderr, "\x1b\a") || !strings.Contains(stderr, `x\x1b]0;pwned\x07\x1b[2J`) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and the path escaped", args[0], code, stderr)
+		}
+		code, stdout, _ := runCLI(t, append([]string{"--json"}, args...)...)
+		var got struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil || code != exitUsage || !strings.Contains(got.Error, bad) {
+			t.Errorf("%s --json: exit %d, error %q (%v); want the exact path %q", args[0], code, got.Error, err, bad)
+		}
+	}
+	if got, want := escapeLines("a\x1b[2J\nb\tc"), "a\\x1b[2J\nb\\tc"; got != want {
+		t.Errorf("escapeLines = %q, want %q", got, want)
+	}
+}
+
+// TestServeIndexLimit: serve reads the feed's index whole, within the
+// document limit, which --limit raises as verify's does (serve had no
+// --limit, while its error named it).
+func TestServeIndexLimit(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "index.json", bytes.Repeat([]byte(" "), 2<<10))
+	code, _, stderr := runCLI(t, "serve", dir, "--addr", "127.0.0.1:0", "--limit", "document=1KiB")
+	if want := "index.json: 2KiB is over the document limit of 1KiB"; code != exitFailure || !strings.Contains(stderr, want) || !strings.Contains(stderr, "--limit document=") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
+	}
+	code, _, stderr = runCLI(t, "serve", dir, "--addr", "127.0.0.1:0", "--limit", "document=4KiB")
+	if code != exitFailure || !strings.Contains(stderr, "feed index") || strings.Contains(stderr, "limit") {
+		t.Errorf("raised: exit %d, stderr %q; want the index read and refused as invalid JSON", code, stderr)
 	}
 }

@@ -79,16 +79,34 @@ func runApp(ctx context.Context, a *app, args []string) int {
 			msg = ee.err.Error()
 		}
 		if msg != "" && !ee.printed {
-			fmt.Fprintln(stderr, "error:", msg)
+			fmt.Fprintln(stderr, "error:", escapeLines(msg))
 		}
 	} else {
-		fmt.Fprintln(stderr, "error:", msg)
+		fmt.Fprintln(stderr, "error:", escapeLines(msg))
 	}
 	if a.json && !a.jsonPrinted {
-		// --json callers always get a result on stdout, failures too.
+		// --json callers always get a result on stdout, failures too, with
+		// the message exact (an error escaped for the terminal as a whole,
+		// tee.Escaped, gives its text back).
+		var ex interface{ Exact() string }
+		if errors.As(err, &ex) && ex.(error).Error() == msg {
+			msg = ex.Exact()
+		}
 		a.printJSON(map[string]any{"ok": false, "error": msg, "exit_code": code})
 	}
 	return code
+}
+
+// escapeLines escapes each line of an error for the terminal
+// (termsafe.Escape): errors quote names from inputs (a path, an archive
+// entry, a feed's name) that must not drive it. The lines stay lines;
+// --json prints the error exact.
+func escapeLines(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = termsafe.Escape(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Exit codes.

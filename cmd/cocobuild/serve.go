@@ -31,8 +31,16 @@ it. That index expires (7 days after a publish by default: cocobuild publish
 will do); once it has expired, verify rejects the feed as stale. /healthz answers 200 "ok" while the
 index exists, parses and has not expired, and 503 otherwise (no index yet, an index
 that does not parse, an expired index); it does not check the signature, which
-verifiers do with their copy of the publisher's key.`,
+verifiers do with their copy of the publisher's key.
+
+Serve reads one file whole: the index (at start, and for each GET of /, /index.json and
+/healthz), within the document limit (64MiB; --limit document=SIZE raises it, as verify's
+does), refused from its size before it is read; an index over it stops serve at start
+and is a 500 afterwards. Blobs are streamed from the file, never read whole; a named
+pipe or device in the feed is refused, never opened for reading. Requests are bounded
+by header size (16 KiB) and read, write and idle timeouts.`,
 		Example: `  cocobuild serve out/feed --addr 127.0.0.1:8080
+  cocobuild serve out/feed --limit document=256MiB   # an index over 64MiB
   curl -fsS http://127.0.0.1:8080/healthz
   # verify with your copy of the publisher's public key, obtained out of band
   cocobuild verify --key keys/publisher.pub http://127.0.0.1:8080/
@@ -44,7 +52,7 @@ verifiers do with their copy of the publisher's key.`,
 			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 				return usageErr(fmt.Errorf("feed %s is not a directory (publish to dir:%s first)", dir, dir))
 			}
-			d := feed.Dir{Path: dir}
+			d := feed.Dir{Path: dir, Limits: &a.limits}
 			if _, err := d.Index(cmd.Context()); err != nil && !errors.Is(err, feed.ErrNoIndex) {
 				return failErr(err)
 			}
@@ -65,5 +73,6 @@ verifiers do with their copy of the publisher's key.`,
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	a.addLimitFlag(c, false)
 	return c
 }

@@ -12,9 +12,11 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
@@ -110,6 +112,27 @@ const ExpansionFloor = 16 << 20
 // that raises the limit. Bytes that are not compressed (None) come through
 // unbounded: their size is the caller's file limit.
 func OpenLimited(r io.Reader, what string, v *limits.Values) (io.ReadCloser, Format, error) {
+	return openLimited(r, what, v, 0)
+}
+
+// OpenLimitedHead is OpenLimited for a reader of at most the first n
+// uncompressed bytes (io.EOF after them), for telling a format from its
+// start: an xz block's dictionary is allocated at most n bytes (it is
+// never used further), not the 64 MiB an xz -9 header declares, so that
+// looking at the start of a stream takes little memory. A dictionary
+// over the limits is the same error as OpenLimited's.
+func OpenLimitedHead(r io.Reader, what string, v *limits.Values, n int64) (io.ReadCloser, Format, error) {
+	rc, f, err := openLimited(r, what, v, max(n, 1))
+	if err != nil {
+		return nil, f, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(rc, n), rc}, f, nil
+}
+
+func openLimited(r io.Reader, what string, v *limits.Values, dictCap int64) (io.ReadCloser, Format, error) {
 	in := &counter{r: r}
 	br := bufio.NewReaderSize(in, 64<<10)
 	head, err := br.Peek(MagicLen)
@@ -123,7 +146,7 @@ func OpenLimited(r io.Reader, what string, v *limits.Values) (io.ReadCloser, For
 	limit := v.Get(limits.Decompressed)
 	var rc io.ReadCloser
 	if f == XZ {
-		rc, err = newLimitedXZ(br, what, limit)
+		rc, err = newLimitedXZ(br, what, limit, dictCap)
 	} else {
 		rc, err = NewReader(br, f, limit)
 	}
@@ -142,8 +165,9 @@ const MaxXZDict = 64 << 20
 
 // newLimitedXZ is NewReader for xz with the dictionary bounded by
 // MaxXZDict and by the decompressed limit (a dictionary larger than all
-// the output may be is of no use).
-func newLimitedXZ(r io.Reader, what string, limit int64) (io.ReadCloser, error) {
+// the output may be is of no use), and allocated at most dictCap bytes
+// when it is not 0 (see OpenLimitedHead).
+func newLimitedXZ(r io.Reader, what string, limit, dictCap int64) (io.ReadCloser, error) {
 	maxDict := min(limit, MaxXZDict)
 	x, err := newXZReader(r, maxDict, func(dict int64) error {
 		if dict > limit {
@@ -154,6 +178,7 @@ func newLimitedXZ(r io.Reader, what string, limit int64) (io.ReadCloser, error) 
 	if err != nil {
 		return nil, fmt.Errorf("xz: %w", err)
 	}
+	x.dictCap = dictCap
 	return &reader{r: x, close: func() {}, format: XZ, limit: limit, left: limit}, nil
 }
 
@@ -213,18 +238,142 @@ func maxMemory(limit int64) uint64 {
 }
 
 // ReadAll reads all of r's uncompressed bytes (sniffing its format),
-// bounded by limit.
+// bounded by limit, into buffers of a fixed size joined once at the end
+// (see readChunks).
 func ReadAll(r io.Reader, limit int64) ([]byte, Format, error) {
 	rc, f, err := Open(r, limit)
 	if err != nil {
 		return nil, f, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	b, err := readChunks(rc, 0)
 	if err != nil {
 		return nil, f, err
 	}
 	return b, f, nil
+}
+
+// ReadAllLimited decompresses all of b, an input held in memory (its
+// format sniffed; bytes that are not compressed come back as they are),
+// within the limits in force in v (the decompressed limit and the
+// expansion ratio, as OpenLimited) and within the value of out in force
+// (a kernel's limit, say), which bounds the bytes that come out: past it,
+// a *limits.Error names what, out and the --limit flag that raises it.
+//
+// The output is read into one buffer sized from the size the stream
+// declares (gzip's ISIZE, a zstd frame's content size), taken only up to
+// what the limits allow b to expand to, so that a stream of n bytes takes
+// n bytes of memory rather than the 2-3n of a buffer that doubles as it
+// grows; a stream that declares nothing, or declares less than it holds,
+// is read in chunks joined once (2n at the peak).
+func ReadAllLimited(b []byte, what string, v *limits.Values, out limits.Limit) ([]byte, Format, error) {
+	rc, f, err := OpenLimited(bytes.NewReader(b), what, v)
+	if err != nil {
+		return nil, f, err
+	}
+	defer rc.Close()
+	if f == None {
+		if err := v.Check(what, out, int64(len(b))); err != nil {
+			return nil, f, err
+		}
+		return b, f, nil
+	}
+	limit := v.Get(out)
+	// At most what b may expand to before the expansion check stops it
+	// (the product saturates: the ratio may be raised to anything).
+	canExpand := limit
+	if ratio := v.Get(limits.Expansion); ratio < math.MaxInt64/max(int64(len(b)), 1) {
+		canExpand = max(ExpansionFloor, ratio*int64(len(b)))
+	}
+	hint := min(declaredSize(b, f), limit, canExpand)
+	data, err := readChunks(io.LimitReader(rc, limit+1), hint)
+	if err != nil {
+		return nil, f, err
+	}
+	if int64(len(data)) > limit {
+		return nil, f, &limits.Error{What: fmt.Sprintf("%s stream of %s", f, what), Limit: out, Max: limit, Got: limit + 1, AtLeast: true}
+	}
+	return data, f, nil
+}
+
+// declaredSize is the uncompressed size a stream held whole in b says it
+// has: gzip's ISIZE (the last member's size modulo 4 GiB), the content
+// size of a zstd frame that states it; 0 when it states none. It is only a
+// hint: nothing checks it before the stream is read.
+func declaredSize(b []byte, f Format) int64 {
+	switch f {
+	case Gzip:
+		if len(b) >= 18 {
+			return int64(binary.LittleEndian.Uint32(b[len(b)-4:]))
+		}
+	case Zstd:
+		var h zstd.Header
+		if h.Decode(b) == nil && h.HasFCS && h.FrameContentSize < 1<<62 {
+			return int64(h.FrameContentSize)
+		}
+	}
+	return 0
+}
+
+// chunkSize is the size of the buffers readChunks fills.
+const chunkSize = 1 << 20
+
+// readChunks reads all of r. With a size hint it reads into one buffer of
+// hint+1 bytes and returns it when r ends within it (one allocation, no
+// copy); past the hint, or without one, it reads into chunks of chunkSize
+// and joins them once: at most twice what r holds, where a buffer that
+// doubles as it grows (io.ReadAll) reaches three times.
+func readChunks(r io.Reader, hint int64) ([]byte, error) {
+	var chunks [][]byte
+	total := 0
+	if hint > 0 {
+		first := make([]byte, hint+1)
+		n, err := fill(r, first)
+		if err == io.EOF {
+			return first[:n:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		chunks, total = append(chunks, first), n
+	}
+	for {
+		c := make([]byte, chunkSize)
+		n, err := fill(r, c)
+		if n > 0 {
+			chunks, total = append(chunks, c[:n]), total+n
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	all := make([]byte, 0, total)
+	for i, c := range chunks {
+		all = append(all, c...)
+		chunks[i] = nil // the garbage collector may take it while the rest is copied
+	}
+	return all, nil
+}
+
+// fill reads into b until it is full (nil error) or r ends (io.EOF) or
+// fails (its error: a truncated stream's io.ErrUnexpectedEOF stays an
+// error, where io.ReadFull would make the end of r one too).
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // reader counts what comes out and fails past the limit.

@@ -2,13 +2,16 @@ package decompress_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
 	"github.com/cocobuild/cocobuild/internal/decompress"
@@ -113,6 +116,7 @@ func FuzzOpenLimited(f *testing.F) {
 	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, plain))) // zstd inside gzip
 	f.Add([]byte("BZh91AY&SY"))
 	f.Add(bytes.Repeat(withDict(f, decompresstest.Compress(f, decompress.XZ, plain), 36), 4)) // 1 GiB dictionaries
+	f.Add(bytes.Repeat(withDict(f, decompresstest.Compress(f, decompress.XZ, plain), 28), 4)) // 64 MiB dictionaries for 256 bytes each
 	// xz with a 4 KiB dictionary, within the fuzz limit.
 	var small bytes.Buffer
 	w, err := xz.WriterConfig{DictCap: 4 << 10, CheckSum: xz.CRC32}.NewWriter(&small)
@@ -157,5 +161,106 @@ func TestOpenLimitedDeclaredSize(t *testing.T) {
 	var le *limits.Error
 	if !errors.As(err, &le) || le.Limit.Name != "decompressed" || !strings.Contains(err.Error(), "zstd stream of one.zst") {
 		t.Errorf("read %d bytes, error %v; want the decompressed limit for the zstd stream of one.zst", n, err)
+	}
+}
+
+// lowEntropy is n bytes from a small alphabet: they compress a few times,
+// as real kernels and archives do (well under the expansion limit).
+func lowEntropy(n int) []byte {
+	r := rand.New(rand.NewChaCha8([32]byte{2}))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = "abcdefgh"[r.IntN(8)]
+	}
+	return b
+}
+
+// allocated returns what f allocated on the heap, in bytes.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestReadAllLimited: streams held in memory come back whole, into one
+// buffer sized from the size they declare (gzip's ISIZE, zstd's frame
+// content size), so that decompressing n bytes allocates about n bytes
+// (io.ReadAll's doubling buffer allocated 2-3n); a size that is not
+// declared is read in chunks.
+func TestReadAllLimited(t *testing.T) {
+	plain := lowEntropy(24 << 20)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		f        decompress.Format
+		in       []byte
+		maxAlloc uint64 // beyond the output's own 24 MiB
+	}{
+		{decompress.Gzip, decompresstest.Compress(t, decompress.Gzip, plain), 1 << 20},
+		{decompress.Zstd, enc.EncodeAll(plain, nil), 12 << 20},                                 // the decoder's window
+		{decompress.Zstd, decompresstest.Compress(t, decompress.Zstd, plain), 12<<20 + 24<<20}, // streamed: no size, chunks joined
+		{decompress.None, plain, 1 << 20},
+	}
+	for _, c := range cases {
+		t.Run(string(c.f), func(t *testing.T) {
+			var got []byte
+			var f decompress.Format
+			var err error
+			n := allocated(func() {
+				got, f, err = decompress.ReadAllLimited(c.in, "k", nil, limits.Kernel)
+			})
+			if err != nil || f != c.f || !bytes.Equal(got, plain) {
+				t.Fatalf("got %d bytes, format %s, error %v; want the %d bytes back from %s", len(got), f, err, len(plain), c.f)
+			}
+			if want := uint64(len(plain)) + c.maxAlloc; n > want {
+				t.Errorf("allocated %d MiB for %d MiB out, want at most %d MiB", n>>20, len(plain)>>20, want>>20)
+			}
+		})
+	}
+}
+
+// TestReadAllLimitedHostile: a bomb stops on its expansion ratio having
+// allocated little, a declared size that lies (4 GiB in a 100-byte gzip
+// stream) is not allocated, and output over the caller's limit names it.
+func TestReadAllLimitedHostile(t *testing.T) {
+	lying := decompresstest.Compress(t, decompress.Gzip, []byte("short"))
+	binary.LittleEndian.PutUint32(lying[len(lying)-4:], 0xffffffff)
+	cases := []struct {
+		name     string
+		in       []byte
+		v        *limits.Values
+		want     string
+		maxAlloc uint64
+	}{
+		{"gzip bomb", decompresstest.Bomb(t, decompress.Gzip, nil, gib, nil), nil, "--limit expansion=", 48 << 20},
+		{"zstd bomb", decompresstest.Bomb(t, decompress.Zstd, nil, gib, nil), nil, "--limit expansion=", 48 << 20},
+		{"lying ISIZE", lying, nil, "gzip", 20 << 20},
+		// Its last 4 bytes, read as ISIZE, may say anything up to what
+		// 4000 bytes may expand to unchecked (ExpansionFloor).
+		{"truncated gzip", decompresstest.Compress(t, decompress.Gzip, lowEntropy(1<<20))[:4000], nil, "gzip: unexpected EOF", 18 << 20},
+		{"truncated zstd", decompresstest.Compress(t, decompress.Zstd, lowEntropy(1<<20))[:4000], nil, "zstd", 4 << 20},
+		{"over the kernel limit", decompresstest.Compress(t, decompress.Gzip, lowEntropy(3<<20)), (*limits.Values)(nil).With(limits.Kernel, 2<<20),
+			"gzip stream of k: more than 2MiB is over the kernel limit of 2MiB (size of a kernel image (bzImage, vmlinuz, UKI)): if the input is trusted, raise it with --limit kernel=4MiB", 8 << 20},
+		{"plain over the kernel limit", lowEntropy(3 << 20), (*limits.Values)(nil).With(limits.Kernel, 2<<20), "--limit kernel=3MiB", 1 << 20},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			var err error
+			n := allocated(func() { _, _, err = decompress.ReadAllLimited(c.in, "k", c.v, limits.Kernel) })
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("took %v, want < 2s", took)
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one with %q", err, c.want)
+			}
+			if n > c.maxAlloc {
+				t.Errorf("allocated %d MiB, want at most %d MiB", n>>20, c.maxAlloc>>20)
+			}
+		})
 	}
 }

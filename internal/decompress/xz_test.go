@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -32,12 +33,13 @@ func TestXZLikeTheTool(t *testing.T) {
 		return out
 	}
 	cases := map[string][]byte{
-		"crc32 dict 1MiB (the kernel's)": xzc("--check=crc32", "--lzma2=dict=1MiB"),
-		"crc64 -6":                       xzc("-6"),
-		"sha256":                         xzc("--check=sha256"),
-		"none":                           xzc("--check=none"),
-		"blocks of 64KiB":                xzc("--block-size=65536"),
-		"two streams and padding":        append(append(xzc(), 0, 0, 0, 0), xzc()...),
+		"crc32 dict 1MiB (the kernel's)":    xzc("--check=crc32", "--lzma2=dict=1MiB"),
+		"crc64 -6":                          xzc("-6"),
+		"sha256":                            xzc("--check=sha256"),
+		"none":                              xzc("--check=none"),
+		"blocks of 64KiB":                   xzc("--block-size=65536"),
+		"blocks of 4KiB stating their size": xzc("-T2", "--block-size=4096"),
+		"two streams and padding":           append(append(xzc(), 0, 0, 0, 0), xzc()...),
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -111,5 +113,54 @@ func TestXZDictionaryBomb(t *testing.T) {
 				t.Errorf("error %v, want one naming the 1024 MiB dictionary", err)
 			}
 		})
+	}
+}
+
+// TestXZManyDictionaries: 2,000 streams of 4 KiB of zeros, each declaring a
+// 64 MiB dictionary (a 184 KB file), fail at the second: each dictionary
+// is allocated and zeroed whole (it took 35 s and 344 MB); a header that
+// states a block's size is held to it.
+func TestXZManyDictionaries(t *testing.T) {
+	one := withDict(t, decompresstest.Compress(t, decompress.XZ, make([]byte, 4096)), 28) // 64 MiB
+	bomb := bytes.Repeat(one, 2000)
+	var err error
+	testenv.Fast(t, 2*time.Second, func() {
+		rc, _, oerr := decompress.OpenLimited(bytes.NewReader(bomb), "dicts.xz", nil)
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		_, err = io.Copy(io.Discard, rc)
+	})
+	if err == nil || !strings.Contains(err.Error(), "stream 2, block 1 declares a dictionary of 65536 KiB after 65536 KiB of dictionaries for 4 KiB of data") {
+		t.Errorf("error %v, want the second stream's dictionary refused", err)
+	}
+}
+
+// TestOpenLimitedHead: the start of an xz -9 stream (a 64 MiB dictionary
+// in its header) reads back right with a dictionary of the bytes read, not
+// 64 MiB: telling formats apart took 64 MiB a look.
+func TestOpenLimitedHead(t *testing.T) {
+	tool := testenv.Tool(t, "xz", "xz-utils")
+	plain := []byte(strings.Repeat("070701 cocobuild initramfs head\n", 20000))
+	cmd := exec.Command(tool, "-9", "-c")
+	cmd.Stdin = bytes.NewReader(plain)
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rc, f, err := decompress.OpenLimitedHead(bytes.NewReader(b), "x.xz", nil, 512)
+	if err != nil || f != decompress.XZ {
+		t.Fatalf("format %s, error %v", f, err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	runtime.ReadMemStats(&after)
+	if err != nil || !bytes.Equal(got, plain[:512]) {
+		t.Errorf("read %q, error %v; want the first 512 bytes", got, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("allocated %d MiB to read 512 bytes, want at most 8", n>>20)
 	}
 }

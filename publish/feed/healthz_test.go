@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cocobuild/cocobuild/internal/limits"
 )
 
 // TestHealthz: /healthz is ok only while the feed has an index that parses
@@ -59,5 +62,40 @@ func TestHealthz(t *testing.T) {
 				t.Errorf("GET /healthz: got %d %q, want %d with %q", resp.StatusCode, b, c.status, c.body)
 			}
 		})
+	}
+}
+
+// TestHandlerDocumentLimit: the server reads the index within the document
+// limit of its Dir: an index over it is a 503 on /healthz and a 500 on
+// /index.json, read no further than its size.
+func TestHandlerDocumentLimit(t *testing.T) {
+	d := Dir{Path: t.TempDir(), Limits: (*limits.Values)(nil).With(limits.Document, 1<<10)}
+	r, blobs := testRelease("sample", "1.0.0")
+	if _, _, err := (Dir{Path: d.Path}).Append(context.Background(), r, blobs, Signing{Signer: testSigner(), Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(d.Path, IndexFile))
+	if err != nil || len(b) <= 1<<10 {
+		t.Fatalf("index of %d bytes (%v), want more than 1KiB", len(b), err)
+	}
+	srv := httptest.NewServer(Handler(d))
+	defer srv.Close()
+	for _, c := range []struct {
+		path   string
+		status int
+	}{{"/healthz", http.StatusServiceUnavailable}, {"/index.json", http.StatusInternalServerError}} {
+		resp, err := http.Get(srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("GET %s with an index of %d bytes over a limit of 1KiB: %d, want %d", c.path, len(b), resp.StatusCode, c.status)
+		}
+	}
+	_, err = d.readConfined(IndexFile)
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Got != int64(len(b)) || le.Limit.Name != "document" {
+		t.Errorf("readConfined: %v, want the document limit with the index's size %d", err, len(b))
 	}
 }

@@ -128,16 +128,26 @@ func (d Dir) openConfined(name string) (*os.File, error) {
 	return f, nil
 }
 
-// readConfined reads a regular file of the feed as openConfined opens it.
+// readConfined reads a regular file of the feed as openConfined opens it,
+// within the document limit of d.Limits: a larger file is refused from its
+// size, before anything is read.
 func (d Dir) readConfined(name string) ([]byte, error) {
 	f, err := d.openConfined(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxBlobSize+1))
-	if err == nil && len(b) > MaxBlobSize {
-		err = fmt.Errorf("%s is larger than %d bytes", name, MaxBlobSize)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	max := d.Limits.Get(limits.Document)
+	if err := d.Limits.Check(name, limits.Document, fi.Size()); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(b)) > max {
+		err = &limits.Error{What: name, Limit: limits.Document, Max: max, Got: max + 1, AtLeast: true}
 	}
 	return b, err
 }
@@ -193,10 +203,6 @@ type HTTP struct {
 	// *limits.Error. nil holds the defaults.
 	Limits *limits.Values
 }
-
-// MaxBlobSize bounds what the server (Handler) reads of an index: the
-// default of limits.Document, which bounds what the feed readers read.
-const MaxBlobSize = 64 << 20
 
 func (h HTTP) get(ctx context.Context, p string) ([]byte, error) {
 	u := h.Base.JoinPath(p)

@@ -13,7 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/u-root/u-root/pkg/cpio"
 
+	"github.com/cocobuild/cocobuild/internal/decompress"
+	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
 	"github.com/cocobuild/cocobuild/internal/limits"
+	"github.com/cocobuild/cocobuild/internal/newc/newctest"
 )
 
 type entry struct {
@@ -138,9 +141,19 @@ func TestTrees(t *testing.T) {
 	}
 }
 
+// FuzzFiles: two artifacts compared as JSON, tar and cpio, seeded with the
+// hostile shapes of issue 17: a name size of 4 GiB, a content size of
+// 4 GiB, a zstd bomb, zstd inside gzip, a truncated xz stream.
 func FuzzFiles(f *testing.F) {
 	f.Add([]byte("070701"), []byte("070701"))
 	f.Add([]byte{0x1f, 0x8b, 8, 0}, []byte{0x1f, 0x8b})
+	valid := makeCPIOF(f, []entry{{"x", 0o100644, "1"}})
+	f.Add(newctest.Header(1, 0o100644, 0, 0xffffffff, "x\x00"), valid)
+	f.Add(valid, newctest.Header(1, 0o100644, 0xffffffff, 2, "x\x00\x00\x00"))
+	bomb := decompresstest.Bomb(f, decompress.Zstd, newctest.Header(1, 0o100644, 4<<20, 2, "x\x00\x00\x00"), 4<<20, nil)
+	f.Add(bomb, bomb)
+	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, valid)), valid)
+	f.Add(decompresstest.Compress(f, decompress.XZ, valid)[:20], valid)
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		c := Comparer{Limits: fuzzLimits}
 		c.Files("x.json", a, b)

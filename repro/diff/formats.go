@@ -27,7 +27,7 @@ const headLen = 512
 // head decompresses just enough of a to see its magic. A stream that is
 // not valid says "no match" (nil); only a limit is an error.
 func head(a artifact, v *limits.Values) ([]byte, error) {
-	r, _, err := decompress.OpenLimited(a.reader(), a.what, v)
+	r, _, err := decompress.OpenLimitedHead(a.reader(), a.what, v, headLen)
 	if err != nil {
 		return nil, nil
 	}

@@ -171,11 +171,11 @@ func mergeByPath(x, y []Difference) []Difference {
 // the modification time (but of symbolic links) and the extended
 // attributes (those the tool extracted).
 func (c Comparer) compareAttrs(a, b string, owners bool) ([]Difference, error) {
-	fa, err := c.listTree(a)
+	fa, err := c.statTree(a)
 	if err != nil {
 		return nil, err
 	}
-	fb, err := c.listTree(b)
+	fb, err := c.statTree(b)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +223,14 @@ func (c Comparer) compareAttrs(a, b string, owners bool) ([]Difference, error) {
 	}
 	slices.SortStableFunc(out, func(x, y Difference) int { return strings.Compare(x.Artifact, y.Artifact) })
 	return out, nil
+}
+
+// statTree lists what is below root with each entry's lstat (see
+// walkTree).
+func (c Comparer) statTree(root string) (map[string]fs.FileInfo, error) {
+	out := map[string]fs.FileInfo{}
+	err := c.walkTree(root, func(rel string, info fs.FileInfo) { out[rel] = info })
+	return out, err
 }
 
 // xattrs lists a file's extended attributes (of a link itself, not

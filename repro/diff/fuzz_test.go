@@ -3,7 +3,12 @@ package diff
 import (
 	"archive/tar"
 	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
@@ -74,4 +79,84 @@ func FuzzTarMembers(f *testing.F) {
 	f.Add(decompresstest.Compress(f, decompress.Gzip, decompresstest.Compress(f, decompress.Zstd, valid)))
 	f.Add(valid[:700])
 	f.Fuzz(func(t *testing.T, b []byte) { drain(t, tarFormat, b) })
+}
+
+// buildTree makes a tree below dir from spec, one entry a line: "f NAME
+// CONTENT" (a file), "d NAME" (a directory), "l NAME TARGET" (a symbolic
+// link, its target anything: /dev/zero, itself, ../..), "p NAME" (a named
+// pipe). Names are cut to 64 bytes and kept inside dir; lines that say
+// nothing valid, or name an entry twice, are skipped.
+func buildTree(dir, spec string) {
+	for i, line := range strings.Split(spec, "\n") {
+		if i >= 64 {
+			return
+		}
+		kind, rest, _ := strings.Cut(line, " ")
+		name, arg, _ := strings.Cut(rest, " ")
+		name = strings.Trim(strings.ReplaceAll(name, "..", "_"), "/")
+		if name == "" || len(name) > 64 || strings.ContainsRune(name, 0) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		switch kind {
+		case "f":
+			os.WriteFile(p, []byte(arg), 0o644)
+		case "d":
+			os.Mkdir(p, 0o755)
+		case "l":
+			os.Symlink(arg, p)
+		case "p":
+			syscall.Mkfifo(p, 0o644)
+		}
+	}
+}
+
+// treesWithin runs c.Trees(a, b) and fails the test when it has not
+// returned after d: it followed a link or opened a pipe.
+func treesWithin(t *testing.T, c Comparer, a, b string, d time.Duration) (*Report, error) {
+	t.Helper()
+	done := make(chan struct{})
+	var rep *Report
+	var err error
+	go func() {
+		rep, err = c.Trees(a, b)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("Trees did not return in %v: it followed a link or opened a pipe", d)
+	}
+	return rep, err
+}
+
+// FuzzTrees: diff of two directory trees holding files, links (to
+// /dev/zero, loops, out of the tree) and named pipes, made by buildTree:
+// it returns (no link followed, no pipe opened), within the entries limit,
+// and two links with different targets differ whatever they lead to.
+func FuzzTrees(f *testing.F) {
+	f.Add("f x same\nf y same\nl link x\nl zero /dev/zero\nl loop loop\np fifo", "f x same\nf y same\nl link y\nl zero /dev/zero\nl loop loop\np fifo")
+	f.Add("p fifo-vs-file", "f fifo-vs-file data")
+	f.Add("l a b\nl b a\nd sub\nl sub/up ../..", "l a b\nl b a\nd sub\nl sub/up /")
+	f.Add("f big "+strings.Repeat("z", 4096), "l big /dev/zero")
+	f.Fuzz(func(t *testing.T, specA, specB string) {
+		a, b := t.TempDir(), t.TempDir()
+		buildTree(a, specA)
+		buildTree(b, specB)
+		rep, err := treesWithin(t, Comparer{Limits: fuzzLimits}, a, b, 10*time.Second)
+		if err != nil {
+			return
+		}
+		for _, d := range rep.Differences {
+			la, errA := os.Readlink(filepath.Join(a, d.Artifact))
+			lb, errB := os.Readlink(filepath.Join(b, d.Artifact))
+			if errA == nil && errB == nil && la == lb && d.What == "link" {
+				t.Errorf("%s: links to the same target %q reported as %+v", d.Artifact, la, d)
+			}
+		}
+		if rep.Compared > 1000 {
+			t.Errorf("compared %d entries past the limit of 1000", rep.Compared)
+		}
+	})
 }

@@ -3,10 +3,14 @@ package diff
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +22,7 @@ import (
 	"github.com/cocobuild/cocobuild/internal/decompress/decompresstest"
 	"github.com/cocobuild/cocobuild/internal/limits"
 	"github.com/cocobuild/cocobuild/internal/newc/newctest"
+	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
 // TestTreesDoNotFollow: symbolic links are compared by their targets (to
@@ -48,18 +53,7 @@ func TestTreesDoNotFollow(t *testing.T) {
 	} else {
 		t.Log("not root: device nodes not compared")
 	}
-	done := make(chan struct{})
-	var rep *Report
-	var err error
-	go func() {
-		rep, err = Trees(a, b)
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Trees did not return in 5s: it followed a link or opened a pipe")
-	}
+	rep, err := treesWithin(t, Comparer{}, a, b, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +115,8 @@ func TestArchiveBombs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			start := time.Now()
-			_, err := Files(c.file, c.a, c.b)
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("took %v, want < 2s", took)
-			}
+			var err error
+			testenv.Fast(t, 2*time.Second, func() { _, err = Files(c.file, c.a, c.b) })
 			var le *limits.Error
 			if !errors.As(err, &le) || le.Limit.Name != c.limit || !strings.Contains(err.Error(), "--limit "+c.limit+"=") {
 				t.Errorf("error %v, want a *limits.Error for %s naming --limit %s=", err, c.limit, c.limit)
@@ -174,11 +165,8 @@ func TestManyEntries(t *testing.T) {
 		return decompresstest.Compress(t, decompress.Zstd, buf.Bytes())
 	}
 	a, b := mk(n, "a"), mk(n, "b")
-	start := time.Now()
-	ds := files(t, "many.cpio.zst", a, b)
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("took %v for %d entries per side, want < 2s", took, n)
-	}
+	var ds []Difference
+	testenv.Fast(t, 2*time.Second, func() { ds = files(t, "many.cpio.zst", a, b) })
 	if len(ds) != 1 || ds[0].Member != fmt.Sprintf("dir/f%06d", n/2) || ds[0].What != "content" {
 		t.Errorf("differences %+v, want the content of dir/f%06d", ds, n/2)
 	}
@@ -186,5 +174,93 @@ func TestManyEntries(t *testing.T) {
 	var le *limits.Error
 	if !errors.As(err, &le) || le.Limit.Name != "entries" || !strings.Contains(err.Error(), "--limit entries=") {
 		t.Errorf("%d entries: error %v, want the entries limit", n+1, err)
+	}
+}
+
+// TestTreeListingCompact: a tree is listed in some tens of bytes an entry
+// (its name, mode and device numbers), so that two trees at the entries
+// limit fit in well under 100 MB; as fs.FileInfo values (a stat buffer
+// each) 200,000 entries a side took 270 MB.
+func TestTreeListingCompact(t *testing.T) {
+	const n = 20_000
+	dir := t.TempDir()
+	for i := range n {
+		must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%06d", i)), nil, 0o644))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l, err := Comparer{}.listTree(dir)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if err != nil || len(l) != n {
+		t.Fatalf("listed %d entries, error %v; want %d", len(l), err, n)
+	}
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d entries listed in %d bytes each", n, per)
+	if per > 100 {
+		t.Errorf("the listing holds %d bytes an entry, want at most 100", per)
+	}
+	runtime.KeepAlive(l)
+}
+
+// TestPackedMember: a member waiting for its counterpart comes back as it
+// was, whatever its fields hold (a hex digest is kept as its bytes; other
+// values, upper-case hex among them, as they are).
+func TestPackedMember(t *testing.T) {
+	hash := strings.Repeat("0123456789abcdef", 4)
+	for _, m := range []Member{
+		{Name: "usr/lib/f000001", Type: "file", Mode: "0644", Owner: "0:0", Size: 4, Hash: hash, Order: 7},
+		{Name: "x", Label: "x (label)", Type: "symlink", Mode: "0777", Owner: "1000:1000", Link: "../\x1b[2J", Order: 1 << 40},
+		{Name: "$.a", Type: "value", Hash: `{"k":"v"}`, Size: -1},
+		{Name: "p1", Type: "partition", Hash: strings.ToUpper(hash), Attrs: []Attr{{"guid", "0FC63DAF"}, {"", ""}}},
+		{Name: ""},
+	} {
+		if got := pack(m).unpack(m.Name); !cmp.Equal(got, m, cmp.Comparer(func(x, y []Attr) bool { return slices.Equal(x, y) })) {
+			t.Errorf("pack(%+v).unpack() = %+v", m, got)
+		}
+	}
+	if n := len(pack(Member{Name: "usr/lib/f000001", Type: "file", Mode: "0644", Owner: "0:0", Size: 4, Hash: hash})); n > 64 {
+		t.Errorf("a file member packs into %d bytes, want at most 64", n)
+	}
+}
+
+// TestWaitingMembersPacked: two archives in opposite orders hold every
+// member of one side waiting for its counterpart until the middle; they
+// wait packed, in some 150 bytes each with the map (as Member values with
+// hex digests, about 300), and all pair up.
+func TestWaitingMembersPacked(t *testing.T) {
+	const n = 50_000
+	member := func(i int) Member {
+		h := sha256.Sum256([]byte(fmt.Sprint(i)))
+		return Member{Name: fmt.Sprintf("usr/lib/f%06d", i), Type: "file", Mode: "0644", Owner: "0:0", Size: 4, Hash: hex.EncodeToString(h[:]), Order: i}
+	}
+	iter := func(at func(i int) int, mid func()) memberIter {
+		i := 0
+		return func() (Member, bool, error) {
+			if i == n {
+				return Member{}, false, nil
+			}
+			if i == n/2 && mid != nil {
+				mid()
+			}
+			i++
+			return member(at(i - 1)), true, nil
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ds, err := compareMembers("a.cpio", "cpio", iter(func(i int) int { return i }, nil), iter(func(i int) int { return n - 1 - i }, func() {
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+	}))
+	if err != nil || len(ds) != 1 || ds[0].What != "order" {
+		t.Fatalf("differences %+v, error %v; want only the order", ds, err)
+	}
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d members waiting, %d bytes each", n, per)
+	if per > 200 {
+		t.Errorf("a waiting member takes %d bytes, want at most 200", per)
 	}
 }

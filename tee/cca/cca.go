@@ -6,7 +6,6 @@
 package cca
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -260,7 +259,8 @@ func sha256Hex(b []byte) string {
 
 // Kernel returns the arm64 Image of a kernel file: as it is, or
 // decompressed when gzip-compressed (QEMU loads an Image.gz so), within
-// the kernel limit. nil stays nil.
+// the kernel limit and the decompression limits (a bomb stops at its
+// expansion ratio). nil stays nil.
 func Kernel(b []byte, lim *limits.Values) ([]byte, error) {
 	if b == nil {
 		return nil, nil
@@ -268,7 +268,7 @@ func Kernel(b []byte, lim *limits.Values) ([]byte, error) {
 	if _, err := model.ParseImageHeader(b); err == nil || decompress.Sniff(b) != decompress.Gzip {
 		return b, nil
 	}
-	out, _, err := decompress.ReadAll(bytes.NewReader(b), lim.Get(limits.Kernel))
+	out, _, err := decompress.ReadAllLimited(b, "the kernel", lim, limits.Kernel)
 	if err != nil {
 		return nil, fmt.Errorf("decompressing a gzip kernel: %w", err)
 	}
