@@ -4,7 +4,9 @@
 # overhead (goal: under 5%). A cold kernel build takes 10+ minutes on two
 # cores, and this runs two: run it on an otherwise idle machine.
 #
-#   bench/kernel-overhead.sh [-b BINARY] [-j JOBS]
+#   bench/kernel-overhead.sh [-b BINARY] [-j JOBS] [-k DIR]
+#
+# -k DIR keeps the kernel step's outputs and raw log (its phase times) in DIR.
 #
 # 1. kernel/testdata/kernel.hcl (the sample's kernel alone) without its
 #    kernel block is built into a fresh cache: the source package is
@@ -21,12 +23,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="" jobs=$(nproc)
+bin="" jobs=$(nproc) keep=""
 while (($#)); do
 	case $1 in
 	-b) bin=$2; shift 2 ;;
 	-j) jobs=$2; shift 2 ;;
-	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+	-k) keep=$2; shift 2 ;;
+	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -58,6 +61,11 @@ echo "load average after the kernel step: $(load)"
 steplog=$(grep -l '^== extract$' "$work"/cache/steps/*/log | head -1)
 grep -E '^== (tar|make|sh|build|built|outputs|work directory)' "$steplog" | grep -Ev '^== (tar|make|sh) (-|O=|\$)' |
 	sed 's/^== /  step: /' || true
+if [[ -n $keep ]]; then
+	mkdir -p "$keep"
+	cp -r "$work/out/kernel/guest/." "$keep/"
+	cp "$steplog" "$keep/raw.log"
+fi
 
 tarball=$(find "$work/cache" -name 'linux-source-*.tar.*' -type f | head -1)
 [[ -n $tarball ]] || { echo "the linux source tarball is not in $work/cache" >&2; exit 1; }
