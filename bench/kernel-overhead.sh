@@ -29,7 +29,7 @@ while (($#)); do
 	-b) bin=$2; shift 2 ;;
 	-j) jobs=$2; shift 2 ;;
 	-k) keep=$2; shift 2 ;;
-	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
