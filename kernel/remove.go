@@ -40,11 +40,13 @@ func removeTree(dir string, workers int) error {
 		}
 		return nil
 	}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err := walk(dir, 0); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
+		// A directory that cannot be listed: os.RemoveAll removes what
+		// it can and says what it could not.
+		return os.RemoveAll(dir)
 	}
 	if workers < 1 {
 		workers = 1
