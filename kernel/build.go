@@ -230,7 +230,14 @@ func (k *kbuild) extract(ctx context.Context, tarball string) error {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return err
 	}
-	if err := k.run(ctx, k.work, "tar", "-xf", tarball, "-C", dst, "--no-same-owner", "--delay-directory-restore"); err != nil {
+	args := []string{"tar", "-xf", tarball, "-C", dst, "--no-same-owner", "--delay-directory-restore"}
+	if isXZ(tarball) {
+		// The xz format's blocks decompress in parallel (xz -T0: one
+		// thread per core); tar alone runs a single-threaded xz while a
+		// core idles. The files are the same.
+		args = append(args, "--use-compress-program=xz -T0")
+	}
+	if err := k.run(ctx, k.work, args...); err != nil {
 		return fmt.Errorf("extracting the kernel source: %w", err)
 	}
 	top := dst
@@ -257,6 +264,23 @@ func (k *kbuild) extract(ctx context.Context, tarball string) error {
 	return os.Mkdir(k.obj, 0o755)
 }
 
+// xzMagic starts every xz stream.
+var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
+
+// isXZ says whether a file is xz-compressed.
+func isXZ(name string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len(xzMagic))
+	if _, err := io.ReadFull(f, head); err != nil {
+		return false
+	}
+	return bytes.Equal(head, xzMagic)
+}
+
 // Base configurations a recipe may name; anything else is a file.
 var baseTargets = []string{"tinyconfig", "defconfig", "allnoconfig"}
 
@@ -266,7 +290,9 @@ var baseTargets = []string{"tinyconfig", "defconfig", "allnoconfig"}
 func (k *kbuild) configure(ctx context.Context, base string, baseFile []byte, frags []Fragment) ([]byte, error) {
 	dotConfig := filepath.Join(k.obj, ".config")
 	if base != "" {
-		if err := k.make(ctx, base); err != nil {
+		// -j: the first configuration target compiles Kconfig's conf
+		// program, which need not take one core only.
+		if err := k.make(ctx, "-j"+strconv.Itoa(k.jobs), base); err != nil {
 			return nil, err
 		}
 	} else if err := os.WriteFile(dotConfig, baseFile, 0o644); err != nil {
@@ -289,7 +315,7 @@ func (k *kbuild) configure(ctx context.Context, base string, baseFile []byte, fr
 			return nil, err
 		}
 	}
-	if err := k.make(ctx, "olddefconfig"); err != nil {
+	if err := k.make(ctx, "-j"+strconv.Itoa(k.jobs), "olddefconfig"); err != nil {
 		return nil, err
 	}
 	resolved, err := os.ReadFile(dotConfig)
@@ -323,22 +349,17 @@ func safeName(s string) string {
 	return string(b)
 }
 
-// release asks the tree for the kernel release ("6.12.117").
-func (k *kbuild) release(ctx context.Context) (string, error) {
-	cmd := procgroup.Command(ctx, "make", "-s", "O="+k.obj, "ARCH="+Arch, "--no-print-directory", "kernelrelease")
-	if p, ok := lookPath("make"); ok {
-		cmd.Path = p
-	}
-	cmd.Dir, cmd.Env = k.src, k.env()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+// release reads the kernel release ("6.12.117") that the build wrote to
+// include/config/kernel.release (what `make kernelrelease` prints, without
+// another pass over the Makefiles before the compile).
+func (k *kbuild) release() (string, error) {
+	b, err := os.ReadFile(filepath.Join(k.obj, "include", "config", "kernel.release"))
 	if err != nil {
-		return "", fmt.Errorf("make kernelrelease: %w: %s", err, stderr.String())
+		return "", fmt.Errorf("the kernel release: %w", err)
 	}
-	r := strings.TrimSpace(string(out))
+	r := strings.TrimSpace(string(b))
 	if r == "" || strings.ContainsAny(r, " \t\n/") {
-		return "", fmt.Errorf("make kernelrelease printed %q", r)
+		return "", fmt.Errorf("include/config/kernel.release holds %q", r)
 	}
 	return r, nil
 }
@@ -362,29 +383,33 @@ func hasModules(config []byte) bool {
 }
 
 // compile builds the bzImage (and modules) and installs the modules below
-// work/modules; it returns the bzImage path and the module tree root ("" when
-// the configuration has none).
-func (k *kbuild) compile(ctx context.Context, config []byte, release string) (bzImage, modRoot string, err error) {
+// work/modules; it returns the bzImage path, the kernel release and the
+// module tree root ("" when the configuration has none).
+func (k *kbuild) compile(ctx context.Context, config []byte) (bzImage, release, modRoot string, err error) {
 	targets := []string{"bzImage"}
 	mods := hasModules(config)
 	if mods {
 		targets = append(targets, "modules")
 	}
 	if err := k.make(ctx, append([]string{"-j" + strconv.Itoa(k.jobs)}, targets...)...); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
+	if release, err = k.release(); err != nil {
+		return "", "", "", err
+	}
+	k.stage("built %s", release)
 	bzImage = filepath.Join(k.obj, "arch/x86/boot/bzImage")
 	if !mods {
-		return bzImage, "", nil
+		return bzImage, release, "", nil
 	}
 	inst := filepath.Join(k.work, "modules")
 	k.enter("install modules")
 	// depmod is not run (DEPMOD=true): its indexes would depend on the
 	// host's kmod; consumers resolve dependencies from modinfo.
 	if err := k.make(ctx, "INSTALL_MOD_PATH="+inst, "DEPMOD=true", "modules_install"); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return bzImage, filepath.Join(inst, "lib", "modules", release), nil
+	return bzImage, release, filepath.Join(inst, "lib", "modules", release), nil
 }
 
 // buildResult is what Build leaves in the work directory.
@@ -408,13 +433,9 @@ func (k *kbuild) Build(ctx context.Context, tarball, base string, baseFile []byt
 	if err != nil {
 		return nil, err
 	}
-	release, err := k.release(ctx)
-	if err != nil {
-		return nil, err
-	}
-	k.enter("build " + release)
-	k.stage("build %s", release)
-	bz, mods, err := k.compile(ctx, config, release)
+	k.enter("build")
+	k.stage("build")
+	bz, release, mods, err := k.compile(ctx, config)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,14 @@ package kernel
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cocobuild/cocobuild/internal/testenv"
 )
 
 func TestKbuildTimestamp(t *testing.T) {
@@ -115,5 +119,49 @@ func TestToolchainIdentity(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "gcc: gcc ") || !strings.HasPrefix(lines[1], "ld: GNU ld") ||
 		!strings.HasPrefix(lines[2], "make: GNU Make") || !strings.HasPrefix(lines[3], "xz: xz (XZ Utils)") {
 		t.Errorf("toolchain identity:\n%s", id)
+	}
+}
+
+// TestIsXZ checks the extraction's choice of decompressor on files the
+// real compressors made (xz picks the multi-threaded xz; gzip and a plain
+// tar do not).
+func TestIsXZ(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "src.tar")
+	if err := os.WriteFile(plain, []byte("linux-6.12/Makefile\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compress := func(tool, pkg, ext string) string {
+		p := testenv.Tool(t, tool, pkg)
+		out := plain + ext
+		cmd := exec.Command(p, "-c", plain)
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte{0xfd, '7', 'z'}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		path string
+		want bool
+	}{
+		{"xz", compress("xz", "xz-utils", ".xz"), true},
+		{"gzip", compress("gzip", "gzip", ".gz"), false},
+		{"uncompressed", plain, false},
+		{"shorter than the magic", short, false},
+		{"missing", filepath.Join(dir, "none.tar.xz"), false},
+	}
+	for _, tc := range tests {
+		if got := isXZ(tc.path); got != tc.want {
+			t.Errorf("%s: isXZ(%s) = %v, want %v", tc.name, tc.path, got, tc.want)
+		}
 	}
 }
