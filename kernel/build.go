@@ -104,7 +104,7 @@ var makeLine = regexp.MustCompile(`^g?make(\[\d+\])?: `)
 // comes and, grouped by Kbuild command line and sorted (so that the
 // order of parallel jobs does not show), into the deterministic log.
 func (k *kbuild) run(ctx context.Context, dir string, args ...string) error {
-	title := strings.Join(args, " ")
+	title := k.title(args)
 	k.stage("%s", k.clean(title))
 	// make and its jobs form a process group, killed on cancellation; make
 	// also dies with this process (a killed build leaves no make behind).
@@ -157,6 +157,21 @@ func (k *kbuild) run(ctx context.Context, dir string, args ...string) error {
 		return fmt.Errorf("%s: %w\n%s", k.clean(title), err, strings.Join(tail, "\n"))
 	}
 	return nil
+}
+
+// title is a command's line as the logs show it, with the job count
+// written $JOBS: it is the host's core count, which must not make the
+// deterministic log of one machine differ from another's.
+func (k *kbuild) title(args []string) string {
+	jobs := "-j" + strconv.Itoa(k.jobs)
+	t := make([]string, len(args))
+	for i, a := range args {
+		if a == jobs {
+			a = "-j$JOBS"
+		}
+		t[i] = a
+	}
+	return strings.Join(t, " ")
 }
 
 // clean replaces the work directory in a line by $WORK and the tarball's

@@ -98,6 +98,10 @@ func TestBuildEnv(t *testing.T) {
 	if got := k.clean("  CC      " + k.work + "/linux/tools/objtool/x.o"); got != "  CC      $WORK/linux/tools/objtool/x.o" {
 		t.Errorf("clean: %q", got)
 	}
+	k.jobs = 7
+	if got, want := k.title([]string{"make", "-j7", "bzImage", "-j72"}), "make -j$JOBS bzImage -j72"; got != want {
+		t.Errorf("title: %q, want %q", got, want)
+	}
 }
 
 func TestMissingToolsError(t *testing.T) {

@@ -160,7 +160,7 @@ func (n *sourceNode) toolchain(ctx context.Context) (string, error) {
 // Steps implements recipes.Node: one step that configures and builds.
 func (n *sourceNode) Steps() []*recipes.Step {
 	return []*recipes.Step{{
-		ID: "build", Kind: "kernel/source", Version: "3",
+		ID: "build", Kind: "kernel/source", Version: "4",
 		Params: n.params,
 		Inputs: n.inputs,
 		Probe:  n.toolchain,
