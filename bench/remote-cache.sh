@@ -31,7 +31,11 @@ command -v docker-registry >/dev/null || { echo "docker-registry not found: apt-
 work=$(mktemp -d)
 reg_pid=""
 cleanup() {
-	[[ -n $reg_pid ]] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+	# wait gives the killed registry's status (143), which under set -e
+	# would be the script's own after a run that succeeded.
+	if [[ -n $reg_pid ]] && kill "$reg_pid" 2>/dev/null; then
+		wait "$reg_pid" 2>/dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
