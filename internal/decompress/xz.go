@@ -69,9 +69,17 @@ var (
 
 // MaxXZDictPerByte bounds the dictionaries a file's blocks that do not
 // state their size may declare, in all, per byte they decompress to
-// (beyond one dictionary of the largest size): xz --block-size=64KiB -6
-// writes 8 MiB per 64 KiB, 128.
+// (beyond XZFreeDicts dictionaries of the largest size): xz
+// --block-size=64KiB -6 writes 8 MiB per 64 KiB, 128.
 const MaxXZDictPerByte = 256
+
+// XZFreeDicts is how many dictionaries of the largest size a file's blocks
+// may declare before MaxXZDictPerByte applies: streams concatenated by cat
+// (a segmented initrd, xz -9 a b) each declare the whole dictionary of
+// their level, however little they hold, and xz -d reads them all; eight
+// of xz -9 (64 MiB each), 64 of the default -6 (8 MiB each). Allocating
+// them costs a bomb some 0.2 s, not the 35 s of 2,000.
+const XZFreeDicts = 8
 
 func newXZReader(r io.Reader, maxDict int64, tooBig func(int64) error) (*xzReader, error) {
 	z := &xzReader{r: &countReader{br: bufio.NewReaderSize(r, 64<<10)}, maxDict: maxDict, tooBig: tooBig}
@@ -233,9 +241,9 @@ func (z *xzReader) nextBlock() error {
 	// block is never used: blocks that state their size (xz -T writes
 	// them so) get a dictionary of it. Blocks that state none get what
 	// they declare, each allocated (and zeroed) whole, so that a file's
-	// dictionaries together may not exceed the largest one plus
-	// MaxXZDictPerByte times what came out: 2,000 blocks of 4 KiB that
-	// declare 64 MiB each (a 184 KB file) took 35 s and 344 MB.
+	// dictionaries together may not exceed XZFreeDicts of the largest size
+	// plus MaxXZDictPerByte times what came out: 2,000 blocks of 4 KiB
+	// that declare 64 MiB each (a 184 KB file) took 35 s and 344 MB.
 	if z.declared >= 0 {
 		dict = min(dict, z.declared)
 	}
@@ -243,8 +251,8 @@ func (z *xzReader) nextBlock() error {
 		dict = min(dict, z.dictCap)
 	}
 	dict = max(dict, lzma.MinDictCap)
-	if z.dicts > 0 && z.dicts+dict > z.maxDict+MaxXZDictPerByte*z.out {
-		return fmt.Errorf("stream %d, block %d declares a dictionary of %d KiB after %d KiB of dictionaries for %d KiB of data, over %d bytes of dictionary per byte: recompress it with xz without a small --block-size, or with -T2 or more (whose blocks state their size)", z.streams, z.blocks+1, dict>>10, z.dicts>>10, z.out>>10, MaxXZDictPerByte)
+	if z.dicts > 0 && z.dicts+dict > XZFreeDicts*z.maxDict+MaxXZDictPerByte*z.out {
+		return fmt.Errorf("stream %d, block %d declares a dictionary of %d KiB after %d KiB of dictionaries for %d KiB of data, over %d dictionaries of %d KiB and %d bytes of dictionary per byte: if the file is trusted, decompress it with xz -d and give the plain file, or recompress it with xz -T2 or more (whose blocks state their size) and without a small --block-size", z.streams, z.blocks+1, dict>>10, z.dicts>>10, z.out>>10, XZFreeDicts, z.maxDict>>10, MaxXZDictPerByte)
 	}
 	z.dicts += dict
 	lr, err := lzma.Reader2Config{DictCap: int(dict)}.NewReader2(z.r)
