@@ -70,8 +70,12 @@ func removeTree(dir string, workers int) error {
 	}
 	close(jobs)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+	// What a worker could not remove, os.RemoveAll tries again, with the
+	// files and directories above the subtrees: an error leaves no more
+	// behind than os.RemoveAll alone would, and is reported only when the
+	// tree is still there.
+	if err := os.RemoveAll(dir); err != nil {
+		return errors.Join(append(errs, err)...)
 	}
-	return os.RemoveAll(dir)
+	return nil
 }
