@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cocobuild/cocobuild/internal/decompress"
 	"github.com/cocobuild/cocobuild/internal/procgroup"
 	"github.com/cocobuild/cocobuild/kernel/internal/kconfig"
 )
@@ -279,21 +280,17 @@ func (k *kbuild) extract(ctx context.Context, tarball string) error {
 	return os.Mkdir(k.obj, 0o755)
 }
 
-// xzMagic starts every xz stream.
-var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
-
-// isXZ says whether a file is xz-compressed.
+// isXZ says whether a file is xz-compressed (decompress.Sniff of its
+// first bytes).
 func isXZ(name string) bool {
 	f, err := os.Open(name)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	head := make([]byte, len(xzMagic))
-	if _, err := io.ReadFull(f, head); err != nil {
-		return false
-	}
-	return bytes.Equal(head, xzMagic)
+	head := make([]byte, decompress.MagicLen)
+	n, _ := io.ReadFull(f, head)
+	return decompress.Sniff(head[:n]) == decompress.XZ
 }
 
 // Base configurations a recipe may name; anything else is a file.
